@@ -1,0 +1,153 @@
+// The Backend interface: buffers and the op set every backend implements (reference, wasm, webgpu).
+//
+// Rules every implementation follows, so one model file drives a GPU queue and a synchronous CPU alike:
+// - Ops only enqueue work and return nothing. `read` is the one asynchronous call.
+// - A Tensor is a view (offset + length, in elements) into a backend-owned buffer. Ops address their
+//   operands through views, so a backend may pack many views into one allocation (linear memory for
+//   WASM) or split an arena over several buffers (WebGPU's max storage binding); the model never knows.
+// - Shapes are passed explicitly as numbers; comments give them as (B,T,C). All f32 unless noted.
+// - "Accumulate" ops add into their output (gradients accumulate, as in llm.c: zeroed once per step).
+// - Outputs never alias inputs unless an op says so.
+
+export type DType = 'f32' | 'i32';
+
+export interface Tensor {
+  /** backend-specific storage handle */
+  readonly buffer: unknown;
+  /** offset into the buffer, in elements */
+  readonly offset: number;
+  /** number of elements */
+  readonly length: number;
+  readonly dtype: DType;
+}
+
+/** One allocation described as named views (llm.c's ParameterTensors). */
+export interface ArenaSpec {
+  name: string;
+  length: number;
+  dtype?: DType;
+}
+
+export type Arena = Record<string, Tensor>;
+
+/** Dropout's counter-based RNG stream: the same (seed, stream) draws the same mask on every backend. */
+export interface DropoutRng {
+  seed: number; // u32
+  stream: number; // u32: distinct per (step, op site)
+}
+
+/** AdamW hyper-parameters of one update. */
+export interface AdamWParams {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step number, for bias correction */
+  step: number;
+  /**
+   * Global-norm clipping, computed on the device: when both are given, the gradient is multiplied by
+   * min(1, maxNorm / (sqrt(normSq[0]) + 1e-6)) before the update. normSq is written by `sumSquares`.
+   */
+  gradNormSq?: Tensor;
+  maxNorm?: number;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  // ---- memory ------------------------------------------------------------------------------------
+  /** Allocate one arena of named, zero-filled views. */
+  allocArena(specs: ArenaSpec[]): Arena;
+  /** Allocate a single zero-filled tensor. */
+  alloc(length: number, dtype?: DType): Tensor;
+  /** Release every buffer this backend owns behind these tensors (arenas free as a whole). */
+  free(...tensors: Tensor[]): void;
+  /** A sub-view of a tensor (offset and length in elements, relative to `t`). */
+  slice(t: Tensor, offset: number, length: number): Tensor;
+  /** Copy host data into a tensor (enqueued; the source may be reused at once). */
+  write(t: Tensor, data: Float32Array | Int32Array, dstOffset?: number): void;
+  /** Read a tensor back. The only asynchronous call. */
+  read(t: Tensor): Promise<Float32Array | Int32Array>;
+  /** Wait for all enqueued work. */
+  sync(): Promise<void>;
+  fill(t: Tensor, value: number): void;
+  copy(dst: Tensor, src: Tensor): void;
+
+  // ---- embedding (token + position) ---------------------------------------------------------------
+  /** out(B,T,C) = wte[ids[b,t]] + wpe[posOffset + t]; ids (B,T) i32 */
+  encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void;
+  /** dwte[ids[b,t]] += dout[b,t]; dwpe[t] += dout[b,t] (accumulate) */
+  encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void;
+
+  // ---- layernorm ----------------------------------------------------------------------------------
+  /** out(N,C) = (x - mean) * rstd * w + b; saves mean(N), rstd(N) */
+  layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number): void;
+  /** dinp += ..., dw += ..., db += ... (accumulate) */
+  layernormBackward(dinp: Tensor, dw: Tensor, db: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number): void;
+
+  // ---- matmul -------------------------------------------------------------------------------------
+  /**
+   * out(M,N) = beta*out + op(a)·op(b) [+ bias(N) broadcast over rows]
+   * op(a) is (M,K): a stored (M,K), or (K,M) when transA. op(b) is (K,N): b stored (K,N), or (N,K) when transB.
+   * beta is 0 (overwrite) or 1 (accumulate). Covers forward (X·W), dX = dY·Wᵀ and dW += Xᵀ·dY.
+   */
+  matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void;
+  /** dbias(N) += column sums of dout(M,N) */
+  biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void;
+
+  // ---- causal multi-head attention (fused softmax, flash-style: saves only the logsumexp) ---------
+  /**
+   * qkv (B,T,3C) packs q, k, v along the last axis; out (B,T,C); lse (B,NH,T) saved for backward.
+   * Attention-probability dropout with probability pDrop uses `rng` (mask regenerated in backward).
+   */
+  attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void;
+  /** dqkv (B,T,3C) is overwritten. */
+  attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void;
+  /**
+   * Inference with a KV cache. qkv (B,Tn,3C) holds Tn new positions starting at absolute position pos0.
+   * Their k, v are written to kCache/vCache (B,Tmax,C) at pos0.., then each new query attends causally
+   * to cache positions [0, pos0 + i]. out (B,Tn,C).
+   */
+  attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void;
+
+  // ---- elementwise --------------------------------------------------------------------------------
+  /** out(N) = gelu_tanh(inp) */
+  geluForward(out: Tensor, inp: Tensor, N: number): void;
+  /** dinp(N) += gelu'(inp) * dout (accumulate) */
+  geluBackward(dinp: Tensor, inp: Tensor, dout: Tensor, N: number): void;
+  /** out(N) = a + b */
+  residualForward(out: Tensor, a: Tensor, b: Tensor, N: number): void;
+  /** dst(N) += src (the residual's backward, and gradient accumulation) */
+  accumulate(dst: Tensor, src: Tensor, N: number): void;
+  /** out(N) = scale * inp; out may alias inp */
+  scale(out: Tensor, inp: Tensor, s: number, N: number): void;
+  /** out(N) = inp * keep / (1-p), keep drawn from rng; out may alias inp */
+  dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void;
+  /** dinp(N) = dout * keep / (1-p), the same keep mask; dinp may alias dout */
+  dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void;
+
+  // ---- loss ---------------------------------------------------------------------------------------
+  /**
+   * Fused softmax + cross-entropy. logits (N,V), targets (N) i32 (-1 = ignore). Writes
+   * losses(N) = -log softmax(logits)[target] (0 where ignored) and ACCUMULATES loss[0] += Σ losses·weights,
+   * weights (N) being e.g. 1/count for a mean over real tokens (so a loss can be summed over row chunks).
+   */
+  crossEntropyForward(losses: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number): void;
+  /** dlogits(N,V) = (softmax(logits) - onehot(target)) * weights[n] * dscale; dlogits may alias logits */
+  crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void;
+  /** probs(N,V) = softmax(logits / temperature); probs may alias logits */
+  softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void;
+
+  // ---- rows: task-head gather at the extract token ------------------------------------------------
+  /** out(R,C) = inp[idx[r]] for idx (R) i32 of row numbers into inp (rows of C) */
+  gatherRows(out: Tensor, inp: Tensor, idx: Tensor, R: number, C: number): void;
+  /** dinp[idx[r]] += dout[r] (accumulate) */
+  scatterAddRows(dinp: Tensor, dout: Tensor, idx: Tensor, R: number, C: number): void;
+
+  // ---- optimizer ----------------------------------------------------------------------------------
+  /** out[0] = Σ over tensors of Σ x² (on the device; feeds AdamW's clipping without a readback) */
+  sumSquares(out: Tensor, tensors: Tensor[]): void;
+  /** Decoupled-weight-decay Adam on one tensor: param, grad, m, v all of the same length. */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, p: AdamWParams): void;
+}
