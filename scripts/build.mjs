@@ -1,0 +1,23 @@
+// `npm install` runs this (the `prepare` script): builds the WASM kernels, then the CLI bundle.
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { build } from 'esbuild';
+
+if (existsSync('wasm/build.mjs')) {
+  const r = spawnSync(process.execPath, ['wasm/build.mjs'], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+await build({
+  entryPoints: { cli: 'adapters/cli.ts' },
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  banner: { js: '#!/usr/bin/env node' },
+  logLevel: 'warning',
+});
+console.log('gptedge: built dist/cli.js');
