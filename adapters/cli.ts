@@ -1,0 +1,57 @@
+// `gptedge` — the command line: pretrain | generate | tokenizer (and the commands later issues add).
+import { parseArgs } from 'node:util';
+import { createBackend } from './backends.ts';
+import { NodeFileSystem } from './node-fs.ts';
+import { pretrainCommand } from './commands/pretrain.ts';
+import { generateCommand } from './commands/generate.ts';
+
+const USAGE = `gptedge — GPT (Radford et al. 2018): pretrain, fine-tune and serve anywhere JavaScript runs
+
+usage: gptedge <command> [options]
+
+commands:
+  pretrain    pretrain a model on text (L1, next-token prediction)
+  generate    generate text from a trained model
+  tokenizer   train a byte-level BPE tokenizer (gptedge tokenizer train --help)
+
+run 'gptedge <command> --help' for a command's options`;
+
+export interface CommandContext {
+  fs: NodeFileSystem;
+  createBackend: typeof createBackend;
+  parse: typeof parseArgs;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const ctx: CommandContext = { fs: new NodeFileSystem(), createBackend, parse: parseArgs };
+  switch (cmd) {
+    case 'pretrain':
+      return pretrainCommand(rest, ctx);
+    case 'generate':
+      return generateCommand(rest, ctx);
+    case 'tokenizer': {
+      const { tokenizerCommand } = await import('./commands/tokenizer.ts');
+      await tokenizerCommand(rest);
+      return 0;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      console.log(USAGE);
+      return cmd === undefined ? 1 : 0;
+    default:
+      console.error(`gptedge: unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`gptedge: ${err instanceof Error ? err.message : String(err)}`);
+    if (process.env.GPTEDGE_DEBUG) console.error(err);
+    process.exit(1);
+  },
+);

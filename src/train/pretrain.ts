@@ -1,0 +1,111 @@
+// Unsupervised pretraining (§3.1): maximise L1(U) = Σ_i log P(u_i | u_{i-k}, ..., u_{i-1}) by AdamW on
+// batches of windows of the corpus, with the paper's warm-up + cosine schedule. One step reads back
+// one number, the loss; a non-finite loss stops the run before anything is saved.
+import type { GPT } from '../model/gpt.ts';
+import { pretrainDefaults } from '../model/config.ts';
+import { learningRate } from './schedule.ts';
+import type { Batch, TokenDataset } from './data.ts';
+
+export interface PretrainOptions {
+  steps: number;
+  batchSize: number;
+  lr?: number;
+  warmupSteps?: number;
+  weightDecay?: number;
+  gradClip?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  seed?: number;
+  /** validate every N steps (and at the end); 0 = never */
+  evalEvery?: number;
+  evalBatches?: number;
+  /** checkpoint every N steps (and at the end); 0 = only at the end */
+  checkpointEvery?: number;
+  /** stop early (and checkpoint) after this many seconds */
+  maxSeconds?: number;
+  /** continue from this step (a resumed run); the model already holds the weights and moments */
+  startStep?: number;
+  history?: HistoryPoint[];
+  onStep?: (e: StepEvent) => void;
+  onEval?: (e: EvalEvent) => void;
+  /** called to persist a checkpoint; gets the state that resume needs */
+  checkpoint?: (state: PretrainState) => Promise<void>;
+  now?: () => number;
+}
+
+export interface StepEvent { step: number; steps: number; loss: number; lr: number; tokensPerSec: number; elapsedSec: number; etaSec: number }
+export interface EvalEvent { step: number; valLoss: number; valPerplexity: number }
+export interface HistoryPoint { step: number; loss?: number; valLoss?: number }
+export interface PretrainState { step: number; seed: number; history: HistoryPoint[]; options: Record<string, number> }
+
+export class NonFiniteLossError extends Error {
+  constructor(readonly step: number, readonly loss: number) {
+    super(`training stopped at step ${step}: the loss is ${loss} (not finite); nothing from this step was saved`);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+/** Mean next-token loss over batches (no dropout, no gradients). */
+export async function evaluate(model: GPT, batches: Iterable<Batch>): Promise<number> {
+  let total = 0, count = 0;
+  for (const b of batches) {
+    const BT = b.B * b.T;
+    model.transformer(b.inputs, b.B, b.T);
+    const loss = model.lmLoss(b.targets, new Float32Array(BT).fill(1), BT);
+    total += (await model.be.read(loss))[0];
+    count += BT;
+  }
+  if (count === 0) throw new Error('the validation split holds no complete window');
+  return total / count;
+}
+
+export async function pretrain(model: GPT, data: TokenDataset, o: PretrainOptions): Promise<PretrainState> {
+  const d = pretrainDefaults;
+  const hp = {
+    lr: o.lr ?? d.lr, warmup: o.warmupSteps ?? d.warmupSteps, weightDecay: o.weightDecay ?? d.weightDecay,
+    gradClip: o.gradClip ?? d.gradClip, beta1: o.beta1 ?? d.beta1, beta2: o.beta2 ?? d.beta2, eps: o.eps ?? d.eps,
+  };
+  const seed = o.seed ?? 1, B = o.batchSize, T = data.T, BT = B * T;
+  if (!(Number.isInteger(o.steps) && o.steps > 0)) throw new Error(`steps must be a positive integer, got ${o.steps}`);
+  if (!(Number.isInteger(B) && B > 0)) throw new Error(`batch size must be a positive integer, got ${B}`);
+  if (T > model.cfg.nCtx) throw new Error(`sequence length ${T} exceeds the model's context window of ${model.cfg.nCtx}`);
+  const now = o.now ?? (() => Date.now());
+  const history = o.history ? [...o.history] : [];
+  const state = (step: number): PretrainState => ({
+    step, seed, history,
+    options: { steps: o.steps, batchSize: B, seqLen: T, lr: hp.lr, warmupSteps: hp.warmup, weightDecay: hp.weightDecay, gradClip: hp.gradClip },
+  });
+  const weights = new Float32Array(BT).fill(1 / BT);
+  const t0 = now();
+  const start = o.startStep ?? 0;
+  let step = start;
+  const runEval = async (s: number) => {
+    const valLoss = await evaluate(model, data.valBatches(B, o.evalBatches ?? 8));
+    history.push({ step: s, valLoss });
+    o.onEval?.({ step: s, valLoss, valPerplexity: Math.exp(valLoss) });
+  };
+  while (step < o.steps) {
+    const lr = learningRate(step, hp.lr, hp.warmup, o.steps);
+    const batch = data.batch(step, B, seed);
+    const train = { seed, step };
+    model.zeroGrad();
+    model.transformer(batch.inputs, B, T, { train });
+    const lossT = model.lmLoss(batch.targets, weights, BT, 1);
+    model.backward(B, T, { train });
+    model.update({ lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, gradClip: hp.gradClip });
+    const loss = (await model.be.read(lossT))[0];
+    if (!Number.isFinite(loss)) throw new NonFiniteLossError(step + 1, loss);
+    step += 1;
+    history.push({ step, loss });
+    const elapsed = (now() - t0) / 1000;
+    const done = step - start;
+    o.onStep?.({ step, steps: o.steps, loss, lr, tokensPerSec: (done * BT) / Math.max(elapsed, 1e-9), elapsedSec: elapsed, etaSec: (elapsed / done) * (o.steps - step) });
+    const outOfTime = o.maxSeconds !== undefined && elapsed >= o.maxSeconds;
+    const last = step === o.steps || outOfTime;
+    if (o.evalEvery && (step % o.evalEvery === 0 || last)) await runEval(step);
+    if (o.checkpoint && ((o.checkpointEvery && step % o.checkpointEvery === 0) || last)) await o.checkpoint(state(step));
+    if (outOfTime) break;
+  }
+  return state(step);
+}
