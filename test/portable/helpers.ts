@@ -1,0 +1,31 @@
+// Small shared pieces for the portable tests: a tiny model and a synthetic-but-structured corpus.
+import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
+import { GPT } from '../../src/model/gpt.ts';
+import { preset, type GPTConfig } from '../../src/model/config.ts';
+
+export function tinyModel(overrides: Partial<GPTConfig> = {}, seed = 1): GPT {
+  return new GPT(new ReferenceBackend(), preset('tiny', overrides)).init(seed);
+}
+
+/** A token stream with learnable structure: a repeating pattern with a little noise. */
+export function patternTokens(n: number, vocab: number, seed = 3): Int32Array {
+  const out = new Int32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    out[i] = (s >>> 16) % 10 === 0 ? (s >>> 8) % vocab : (i * 7 + Math.floor(i / 5)) % vocab;
+  }
+  return out;
+}
+
+// a minimal valid byte-level tokenizer for checkpoint folders (67 tokens like the tiny model)
+export function tinyTokenizerJSON(): string {
+  const vocab: Record<string, number> = {};
+  for (let i = 0; i < 66; i++) vocab[String.fromCharCode(0x21 + i)] = i;
+  return JSON.stringify({
+    version: '1.0', added_tokens: [{ id: 66, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
+    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
+    model: { type: 'BPE', vocab, merges: [], dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false },
+  });
+}
+
