@@ -15,7 +15,7 @@
 // Sizes are odd and prime-ish on purpose (no power-of-two accidents, heads of size 3).
 import type { Backend, DropoutRng, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
-import { assert, assertClose, AssertionError, rand, randn, test } from '../harness.ts';
+import { assert, assertClose, AssertionError, randn, test } from '../harness.ts';
 
 type Data = Float32Array | Int32Array;
 type T = Record<string, Tensor>;
@@ -138,11 +138,6 @@ async function expectCaught(name: string, c: GradCase): Promise<void> {
   }
   throw new AssertionError(`${name}: a deliberately wrong backward passed the gradient check`);
 }
-
-const ints = (n: number, hi: number, seed: number): Int32Array => {
-  const r = rand(seed);
-  return Int32Array.from({ length: n }, () => Math.floor(r() * hi));
-};
 
 // ---- cases ---------------------------------------------------------------------------------------
 
