@@ -1,0 +1,115 @@
+// LayerNorm over the last axis: forward saves mean and rstd (N); backward in two kernels, dinp per row
+// and dw/db per column, so every sum has one owner (deterministic, no atomics).
+struct Params { N: u32, C: u32, o_out: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_w: u32, o_b: u32, o_dout: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+
+const WG: u32 = 64u;
+var<workgroup> red: array<f32, 64>;
+var<workgroup> red2: array<f32, 64>;
+
+// Tree sum over the workgroup (fixed order, so the result is reproducible run to run).
+fn wg_sum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn wg_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
+  red[lid] = v.x;
+  red2[lid] = v.y;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      red[lid] += red[lid + s];
+      red2[lid] += red2[lid + s];
+    }
+    workgroupBarrier();
+  }
+  let r = vec2<f32>(red[0], red2[0]);
+  workgroupBarrier();
+  return r;
+}
+
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(4) var<storage, read_write> inp: array<f32>;
+@group(0) @binding(5) var<storage, read_write> w: array<f32>;
+@group(0) @binding(6) var<storage, read_write> bias: array<f32>;
+
+// out(N,C) = (x - mean) * rstd * w + b. One workgroup per row; mean and variance in two passes (the
+// variance from centred values, as the reference does, rather than E[x²] - E[x]²).
+@compute @workgroup_size(64)
+fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = linear_id(wid, nwg);
+  if (n >= p.N) { return; }
+  let x0 = p.o_inp + n * p.C;
+  var s = 0.0;
+  for (var c = lid; c < p.C; c += WG) { s += inp[x0 + c]; }
+  let m = wg_sum(s, lid) / f32(p.C);
+  var v = 0.0;
+  for (var c = lid; c < p.C; c += WG) {
+    let d = inp[x0 + c] - m;
+    v += d * d;
+  }
+  let rs = inverseSqrt(wg_sum(v, lid) / f32(p.C) + p.eps);
+  let y0 = p.o_out + n * p.C;
+  for (var c = lid; c < p.C; c += WG) {
+    out[y0 + c] = (inp[x0 + c] - m) * rs * w[p.o_w + c] + bias[p.o_b + c];
+  }
+  if (lid == 0u) {
+    mean[p.o_mean + n] = m;
+    rstd[p.o_rstd + n] = rs;
+  }
+}
+
+@group(0) @binding(1) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dout: array<f32>;
+
+// dinp(N,C) += rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * w. A row per workgroup.
+@compute @workgroup_size(64)
+fn layernorm_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = linear_id(wid, nwg);
+  if (n >= p.N) { return; }
+  let row = n * p.C;
+  let mu = mean[p.o_mean + n];
+  let rs = rstd[p.o_rstd + n];
+  var acc = vec2<f32>(0.0, 0.0);
+  for (var c = lid; c < p.C; c += WG) {
+    let norm = (inp[p.o_inp + row + c] - mu) * rs;
+    let dn = dout[p.o_dout + row + c] * w[p.o_w + c];
+    acc += vec2<f32>(dn, dn * norm);
+  }
+  let sums = wg_sum2(acc, lid) / f32(p.C);
+  for (var c = lid; c < p.C; c += WG) {
+    let norm = (inp[p.o_inp + row + c] - mu) * rs;
+    let dn = dout[p.o_dout + row + c] * w[p.o_w + c];
+    dinp[p.o_out + row + c] = dinp[p.o_out + row + c] + (dn - sums.x - norm * sums.y) * rs;
+  }
+}
+
+@group(0) @binding(1) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(5) var<storage, read_write> db: array<f32>;
+
+// dw(C) += Σ_n norm * dout, db(C) += Σ_n dout. One invocation per column walks the rows in order.
+// (o_out addresses dw, o_w addresses db here.)
+@compute @workgroup_size(64)
+fn layernorm_backward_dwdb(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= p.C) { return; }
+  var sw = 0.0;
+  var sb = 0.0;
+  for (var n = 0u; n < p.N; n++) {
+    let d = dout[p.o_dout + n * p.C + c];
+    let norm = (inp[p.o_inp + n * p.C + c] - mean[p.o_mean + n]) * rstd[p.o_rstd + n];
+    sw += norm * d;
+    sb += d;
+  }
+  dw[p.o_out + c] = dw[p.o_out + c] + sw;
+  db[p.o_w + c] = db[p.o_w + c] + sb;
+}

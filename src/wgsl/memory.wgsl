@@ -1,0 +1,20 @@
+// fill and copy on raw 32-bit words, so one kernel serves f32 and i32 tensors alike.
+struct Params { n: u32, o_dst: u32, o_src: u32, bits: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(2) var<storage, read_write> src: array<u32>;
+
+// dst(n) = bits
+@compute @workgroup_size(256)
+fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_id(wid, nwg) * 256u + lid;
+  if (i < p.n) { dst[p.o_dst + i] = p.bits; }
+}
+
+// dst(n) = src(n); a kernel rather than copyBufferToBuffer so it stays inside the open compute pass and works
+// when dst and src are views into the same GPUBuffer.
+@compute @workgroup_size(256)
+fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_id(wid, nwg) * 256u + lid;
+  if (i < p.n) { dst[p.o_dst + i] = src[p.o_src + i]; }
+}
