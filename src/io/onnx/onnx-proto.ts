@@ -1,0 +1,338 @@
+// The ONNX messages gptedge writes and reads, with field numbers from onnx/onnx.proto (IR version 8+).
+// Writing: small builders over PbWriter. Reading: a lazy view of ModelProto — initializers keep their
+// data as views into the file until a caller asks for floats.
+import { PbDecodeError, PbWriter, decodeFields, decodeString, readFloats, readInts, toSigned64, type PbField } from './protobuf.ts';
+
+/** TensorProto.DataType values used here */
+export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11, BFLOAT16: 16 } as const;
+const DT_NAMES: Record<number, string> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool', 10: 'float16',
+  11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16', 17: 'float8e4m3fn', 19: 'float8e5m2', 21: 'uint4', 22: 'int4',
+};
+export const dtypeName = (t: number): string => DT_NAMES[t] ?? `data type ${t}`;
+
+// ---- writing ------------------------------------------------------------------------------------
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Raw little-endian bytes of a typed array (a view when the platform is little-endian). */
+function leBytes(a: Float32Array | BigInt64Array | Int32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const out = new Uint8Array(a.byteLength), dv = new DataView(out.buffer);
+  for (let i = 0; i < a.length; i++) {
+    if (a instanceof Float32Array) dv.setFloat32(4 * i, a[i], true);
+    else if (a instanceof Int32Array) dv.setInt32(4 * i, a[i], true);
+    else dv.setBigInt64(8 * i, a[i], true);
+  }
+  return out;
+}
+
+export function tensorProto(name: string, data: Float32Array | BigInt64Array | Int32Array, dims: number[]): PbWriter {
+  const w = new PbWriter();
+  for (const d of dims) w.varint(1, d);
+  w.varint(2, data instanceof Float32Array ? DT.FLOAT : data instanceof Int32Array ? DT.INT32 : DT.INT64);
+  w.string(8, name);
+  w.bytes(9, leBytes(data));
+  return w;
+}
+
+export type Dim = number | string;
+
+export function valueInfo(name: string, elemType: number, dims: Dim[]): PbWriter {
+  const shape = new PbWriter();
+  for (const d of dims) shape.message(1, typeof d === 'number' ? new PbWriter().varint(1, d) : new PbWriter().string(2, d));
+  const tensorType = new PbWriter().varint(1, elemType).message(2, shape);
+  return new PbWriter().string(1, name).message(2, new PbWriter().message(1, tensorType));
+}
+
+export type AttrValue = { f: number } | { i: number } | { ints: number[] } | { s: string } | { t: PbWriter };
+
+const ATTR_TYPE = { f: 1, i: 2, s: 3, t: 4, ints: 7 } as const;
+
+export function attribute(name: string, v: AttrValue): PbWriter {
+  const w = new PbWriter().string(1, name);
+  if ('f' in v) w.float32(2, v.f).varint(20, ATTR_TYPE.f);
+  else if ('i' in v) w.varint(3, v.i).varint(20, ATTR_TYPE.i);
+  else if ('s' in v) w.string(4, v.s).varint(20, ATTR_TYPE.s);
+  else if ('t' in v) w.message(5, v.t).varint(20, ATTR_TYPE.t);
+  else {
+    for (const x of v.ints) w.varint(8, x);
+    w.varint(20, ATTR_TYPE.ints);
+  }
+  return w;
+}
+
+export function nodeProto(op: string, inputs: string[], outputs: string[], name: string, attrs: Record<string, AttrValue> = {}): PbWriter {
+  const w = new PbWriter();
+  for (const i of inputs) w.string(1, i);
+  for (const o of outputs) w.string(2, o);
+  w.string(3, name).string(4, op);
+  for (const [k, v] of Object.entries(attrs)) w.message(5, attribute(k, v));
+  return w;
+}
+
+export interface GraphParts {
+  name: string;
+  doc?: string;
+  nodes: PbWriter[];
+  initializers: PbWriter[];
+  inputs: PbWriter[];
+  outputs: PbWriter[];
+}
+
+export function graphProto(g: GraphParts): PbWriter {
+  const w = new PbWriter();
+  for (const n of g.nodes) w.message(1, n);
+  w.string(2, g.name);
+  for (const t of g.initializers) w.message(5, t);
+  if (g.doc) w.string(10, g.doc);
+  for (const i of g.inputs) w.message(11, i);
+  for (const o of g.outputs) w.message(12, o);
+  return w;
+}
+
+export function modelProto(o: { irVersion: number; opset: number; producer: string; producerVersion: string; doc?: string; graph: PbWriter; metadata: Record<string, string> }): PbWriter {
+  const w = new PbWriter().varint(1, o.irVersion).string(2, o.producer).string(3, o.producerVersion);
+  if (o.doc) w.string(6, o.doc);
+  w.message(7, o.graph);
+  w.message(8, new PbWriter().string(1, '').varint(2, o.opset));
+  for (const [k, v] of Object.entries(o.metadata)) w.message(14, new PbWriter().string(1, k).string(2, v));
+  return w;
+}
+
+// ---- reading ------------------------------------------------------------------------------------
+
+export interface OnnxTensor {
+  name: string;
+  dims: number[];
+  dataType: number;
+  /** raw_data as a view into the file, if present */
+  raw: Uint8Array | null;
+  /** the typed repeated fields (float_data, int32_data, int64_data, double_data) */
+  fields: PbField[];
+  external: boolean;
+  externalLocation?: string;
+  /** byte offset of the TensorProto in the file */
+  offset: number;
+}
+
+export interface OnnxAttribute {
+  name: string;
+  type: number;
+  f?: number;
+  i?: bigint;
+  s?: string;
+  ints?: bigint[];
+  t?: OnnxTensor;
+}
+
+export interface OnnxNode {
+  op: string;
+  domain: string;
+  name: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Map<string, OnnxAttribute>;
+}
+
+export interface OnnxValueInfo {
+  name: string;
+  elemType: number;
+  dims: Dim[];
+}
+
+export interface OnnxModel {
+  irVersion: number;
+  opsets: { domain: string; version: number }[];
+  producer: string;
+  metadata: Map<string, string>;
+  graph: {
+    name: string;
+    nodes: OnnxNode[];
+    initializers: OnnxTensor[];
+    inputs: OnnxValueInfo[];
+    outputs: OnnxValueInfo[];
+  };
+}
+
+const str = (fs: PbField[], n: number): string => {
+  const f = fs.filter((x) => x.field === n && x.wire === 2).pop();
+  return f ? decodeString(f.bytes!) : '';
+};
+const strs = (fs: PbField[], n: number): string[] => fs.filter((x) => x.field === n && x.wire === 2).map((x) => decodeString(x.bytes!));
+const int = (fs: PbField[], n: number): bigint | undefined => fs.filter((x) => x.field === n && x.wire === 0).pop()?.int;
+const subs = (fs: PbField[], n: number): PbField[] => fs.filter((x) => x.field === n && x.wire === 2);
+
+function readTensor(f: PbField): OnnxTensor {
+  const fs = decodeFields(f.bytes!, f.offset, 'TensorProto');
+  const name = str(fs, 8);
+  const raw = subs(fs, 9).pop();
+  const loc = int(fs, 14);
+  const ext = subs(fs, 13).map((e) => decodeFields(e.bytes!, e.offset, 'StringStringEntryProto'));
+  const location = ext.find((e) => str(e, 1) === 'location');
+  return {
+    name,
+    dims: readInts(fs, 1, `TensorProto ${name}`).map((d) => Number(toSigned64(d))),
+    dataType: Number(int(fs, 2) ?? 0n),
+    raw: raw ? raw.bytes! : null,
+    fields: fs.filter((x) => x.field === 4 || x.field === 5 || x.field === 7 || x.field === 10),
+    external: loc === 1n || ext.length > 0,
+    externalLocation: location ? str(location, 2) : undefined,
+    offset: f.offset,
+  };
+}
+
+function readAttribute(f: PbField): OnnxAttribute {
+  const fs = decodeFields(f.bytes!, f.offset, 'AttributeProto');
+  const a: OnnxAttribute = { name: str(fs, 1), type: Number(int(fs, 20) ?? 0n) };
+  const ff = fs.find((x) => x.field === 2 && x.wire === 5);
+  if (ff) a.f = new DataView(ff.bytes!.buffer, ff.bytes!.byteOffset, 4).getFloat32(0, true);
+  const i = int(fs, 3);
+  if (i !== undefined) a.i = toSigned64(i);
+  const s = subs(fs, 4).pop();
+  if (s) a.s = decodeString(s.bytes!);
+  const t = subs(fs, 5).pop();
+  if (t) a.t = readTensor(t);
+  const ints = readInts(fs, 8, `attribute ${a.name}`);
+  if (ints.length) a.ints = ints.map(toSigned64);
+  return a;
+}
+
+function readValueInfo(f: PbField): OnnxValueInfo {
+  const fs = decodeFields(f.bytes!, f.offset, 'ValueInfoProto');
+  const v: OnnxValueInfo = { name: str(fs, 1), elemType: 0, dims: [] };
+  const type = subs(fs, 2).pop();
+  if (!type) return v;
+  const tt = subs(decodeFields(type.bytes!, type.offset, 'TypeProto'), 1).pop();
+  if (!tt) return v;
+  const tfs = decodeFields(tt.bytes!, tt.offset, 'TypeProto.Tensor');
+  v.elemType = Number(int(tfs, 1) ?? 0n);
+  const shape = subs(tfs, 2).pop();
+  if (shape) {
+    for (const d of subs(decodeFields(shape.bytes!, shape.offset, 'TensorShapeProto'), 1)) {
+      const dfs = decodeFields(d.bytes!, d.offset, 'Dimension');
+      const val = int(dfs, 1);
+      v.dims.push(val !== undefined ? Number(val) : str(dfs, 2) || '?');
+    }
+  }
+  return v;
+}
+
+/** Parses a ModelProto; initializer data stay views into `bytes`. */
+export function parseModel(bytes: Uint8Array): OnnxModel {
+  const top = decodeFields(bytes, 0, 'ModelProto');
+  const graphF = subs(top, 7).pop();
+  if (!graphF) throw new PbDecodeError('no graph in the file (ModelProto.graph is missing)');
+  const gfs = decodeFields(graphF.bytes!, graphF.offset, 'GraphProto');
+  const nodes: OnnxNode[] = subs(gfs, 1).map((nf) => {
+    const fs = decodeFields(nf.bytes!, nf.offset, 'NodeProto');
+    const attrs = new Map<string, OnnxAttribute>();
+    for (const a of subs(fs, 5)) {
+      const at = readAttribute(a);
+      attrs.set(at.name, at);
+    }
+    return { op: str(fs, 4), domain: str(fs, 7), name: str(fs, 3), inputs: strs(fs, 1), outputs: strs(fs, 2), attrs };
+  });
+  const metadata = new Map<string, string>();
+  for (const m of subs(top, 14)) {
+    const fs = decodeFields(m.bytes!, m.offset, 'StringStringEntryProto');
+    metadata.set(str(fs, 1), str(fs, 2));
+  }
+  return {
+    irVersion: Number(int(top, 1) ?? 0n),
+    opsets: subs(top, 8).map((o) => {
+      const fs = decodeFields(o.bytes!, o.offset, 'OperatorSetIdProto');
+      return { domain: str(fs, 1), version: Number(int(fs, 2) ?? 0n) };
+    }),
+    producer: str(top, 2),
+    metadata,
+    graph: {
+      name: str(gfs, 2),
+      nodes,
+      initializers: subs(gfs, 5).map(readTensor),
+      inputs: subs(gfs, 11).map(readValueInfo),
+      outputs: subs(gfs, 12).map(readValueInfo),
+    },
+  };
+}
+
+// ---- tensor values ------------------------------------------------------------------------------
+
+function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** A tensor's values as float32 (f32 exact; f16, bf16 and f64 converted). */
+export function tensorFloats(t: OnnxTensor, file: string): Float32Array {
+  if (t.external) {
+    throw new Error(`${file}: tensor ${t.name} keeps its data in an external file (${t.externalLocation ?? 'location not given'}); ` +
+      'gptedge reads self-contained .onnx files only — re-save the model with its weights inside (onnx.save_model(m, path, save_as_external_data=False))');
+  }
+  const n = t.dims.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  const bad = (got: number) => new Error(`${file}: tensor ${t.name} holds ${got} values, its shape [${t.dims}] needs ${n} (the file may be truncated or corrupted)`);
+  if (t.raw) {
+    const b = t.raw, dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const size = t.dataType === DT.FLOAT ? 4 : t.dataType === DT.DOUBLE ? 8 : t.dataType === DT.FLOAT16 || t.dataType === DT.BFLOAT16 ? 2 : 0;
+    if (!size) throw new Error(`${file}: tensor ${t.name} is ${dtypeName(t.dataType)}; gptedge loads float32, float16, bfloat16 and float64 weights (quantized models are not supported)`);
+    if (b.length !== n * size) throw bad(b.length / size);
+    if (t.dataType === DT.FLOAT) {
+      if (LITTLE_ENDIAN) out.set(new Float32Array(b.slice().buffer));
+      else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
+    } else if (t.dataType === DT.DOUBLE) for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true);
+    else if (t.dataType === DT.FLOAT16) for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(2 * i, true));
+    else {
+      const u = new Uint32Array(1), f = new Float32Array(u.buffer);
+      for (let i = 0; i < n; i++) {
+        u[0] = dv.getUint16(2 * i, true) << 16;
+        out[i] = f[0];
+      }
+    }
+    return out;
+  }
+  if (t.dataType === DT.FLOAT) {
+    const v = readFloats(t.fields, 4);
+    if (v.length !== n) throw bad(v.length);
+    out.set(v);
+    return out;
+  }
+  if (t.dataType === DT.DOUBLE) {
+    const v: number[] = [];
+    for (const f of t.fields) {
+      if (f.field !== 10) continue;
+      const dv = new DataView(f.bytes!.buffer, f.bytes!.byteOffset, f.bytes!.byteLength);
+      for (let i = 0; i + 8 <= f.bytes!.length; i += 8) v.push(dv.getFloat64(i, true));
+    }
+    if (v.length !== n) throw bad(v.length);
+    out.set(v);
+    return out;
+  }
+  throw new Error(`${file}: tensor ${t.name} is ${dtypeName(t.dataType)} without raw_data; gptedge loads float32, float16, bfloat16 and float64 weights`);
+}
+
+/** Small integer tensors (shape constants): int64 / int32 values. */
+export function tensorInts(t: OnnxTensor): number[] | null {
+  if (t.external) return null;
+  if (t.raw) {
+    const dv = new DataView(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength);
+    if (t.dataType === DT.INT64) return Array.from({ length: t.raw.length / 8 }, (_, i) => Number(dv.getBigInt64(8 * i, true)));
+    if (t.dataType === DT.INT32) return Array.from({ length: t.raw.length / 4 }, (_, i) => dv.getInt32(4 * i, true));
+    return null;
+  }
+  if (t.dataType === DT.INT64) return readInts(t.fields, 7, t.name).map((x) => Number(toSigned64(x)));
+  if (t.dataType === DT.INT32) return readInts(t.fields, 5, t.name).map((x) => Number(BigInt.asIntN(32, x)));
+  return null;
+}
+
+/** Small float tensors (scale constants). */
+export function tensorScalarFloat(t: OnnxTensor): number | null {
+  if (t.external || t.dims.reduce((a, b) => a * b, 1) !== 1) return null;
+  try {
+    return tensorFloats(t, '')[0];
+  } catch {
+    return null;
+  }
+}
