@@ -4,6 +4,7 @@ import { createBackend } from './backends.ts';
 import { NodeFileSystem } from './node-fs.ts';
 import { pretrainCommand } from './commands/pretrain.ts';
 import { generateCommand } from './commands/generate.ts';
+import { exportCommand, importCommand, generateOnnxCommand } from './commands/onnx.ts';
 
 const USAGE = `gptedge — GPT (Radford et al. 2018): pretrain, fine-tune and serve anywhere JavaScript runs
 
@@ -13,6 +14,8 @@ commands:
   pretrain    pretrain a model on text (L1, next-token prediction)
   generate    generate text from a trained model
   tokenizer   train a byte-level BPE tokenizer (gptedge tokenizer train --help)
+  export      export a model as ONNX (gptedge export --format onnx --model <dir> --out model.onnx)
+  import      import ONNX GPT-2/openai-gpt weights (gptedge import --from model.onnx --out <dir> --tokenizer <tokenizer.json>)
 
 run 'gptedge <command> --help' for a command's options`;
 
@@ -29,7 +32,11 @@ async function main(argv: string[]): Promise<number> {
     case 'pretrain':
       return pretrainCommand(rest, ctx);
     case 'generate':
-      return generateCommand(rest, ctx);
+      return rest.includes('--onnx') ? generateOnnxCommand(rest, ctx) : generateCommand(rest, ctx);
+    case 'export':
+      return exportCommand(rest, ctx);
+    case 'import':
+      return importCommand(rest, ctx);
     case 'tokenizer': {
       const { tokenizerCommand } = await import('./commands/tokenizer.ts');
       await tokenizerCommand(rest);

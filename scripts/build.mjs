@@ -3,6 +3,11 @@ import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
 
+// WGSL sources -> src/wgsl/index.ts (committed; a test checks it is current)
+{
+  const r = spawnSync(process.execPath, ['scripts/build-wgsl.mjs'], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
 if (existsSync('wasm/build.mjs')) {
   const r = spawnSync(process.execPath, ['wasm/build.mjs'], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
