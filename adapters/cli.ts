@@ -5,6 +5,7 @@ import { NodeFileSystem } from './node-fs.ts';
 import { pretrainCommand } from './commands/pretrain.ts';
 import { generateCommand } from './commands/generate.ts';
 import { exportCommand, importCommand, generateOnnxCommand } from './commands/onnx.ts';
+import { finetuneCommand, evalCommand } from './commands/finetune.ts';
 
 const USAGE = `gptedge — GPT (Radford et al. 2018): pretrain, fine-tune and serve anywhere JavaScript runs
 
@@ -13,6 +14,8 @@ usage: gptedge <command> [options]
 commands:
   pretrain    pretrain a model on text (L1, next-token prediction)
   generate    generate text from a trained model
+  finetune    fine-tune a pretrained model on labelled data (L3 = L2 + λ·L1)
+  eval        accuracy, F1 and confusion matrix of a fine-tuned model
   tokenizer   train a byte-level BPE tokenizer (gptedge tokenizer train --help)
   export      export a model as ONNX (gptedge export --format onnx --model <dir> --out model.onnx)
   import      import ONNX GPT-2/openai-gpt weights (gptedge import --from model.onnx --out <dir> --tokenizer <tokenizer.json>)
@@ -33,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
       return pretrainCommand(rest, ctx);
     case 'generate':
       return rest.includes('--onnx') ? generateOnnxCommand(rest, ctx) : generateCommand(rest, ctx);
+    case 'finetune':
+      return finetuneCommand(rest, ctx);
+    case 'eval':
+      return evalCommand(rest, ctx);
     case 'export':
       return exportCommand(rest, ctx);
     case 'import':

@@ -15,3 +15,5 @@ export { lossCurveSVG } from './train/plot.ts';
 export { saveCheckpoint, loadCheckpoint, writeModelFiles, resolveModelDir } from './io/checkpoint.ts';
 export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 export { MemoryFileSystem, type FileSystem } from './io/fs.ts';
+export * from './finetune/index.ts';
+export { trainBPE, trainTokenizerFromTexts } from './tokenizer/train.ts';

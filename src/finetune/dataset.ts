@@ -1,0 +1,163 @@
+// Labelled data files for fine-tuning, JSONL or CSV (schema per family in docs/finetune.md):
+//
+//   classification   text, label
+//   entailment       premise, hypothesis, label
+//   similarity       a, b, label
+//   multiple-choice  context, choices (JSONL: an array of strings; CSV: columns choice_0 .. choice_{k-1}),
+//                    label = the 0-based index of the right choice
+//
+// Every error names the file, the line (1-based; a CSV record by the line it starts on) and the field:
+// a missing field, an empty text, a label outside the declared set. Labels may be strings or numbers
+// (compared as strings). Without declared labels, the set is the distinct labels of the file, sorted.
+import type { Example, TaskFamily, TaskSpec } from './task.ts';
+import { TEXT_FIELDS } from './task.ts';
+
+export type DataFormat = 'jsonl' | 'csv';
+
+export interface Row { line: number; fields: Record<string, unknown> }
+
+export function formatOf(file: string): DataFormat {
+  if (/\.jsonl?$/i.test(file)) return 'jsonl';
+  if (/\.csv$/i.test(file)) return 'csv';
+  throw new Error(`${file}: unknown data format (use a .jsonl or .csv file)`);
+}
+
+export function parseJSONL(text: string, file = 'data.jsonl'): Row[] {
+  const rows: Row[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    if (raw.trim() === '') return;
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch (err) {
+      throw new Error(`${file} line ${i + 1}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+    }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${file} line ${i + 1}: expected a JSON object`);
+    rows.push({ line: i + 1, fields: v as Record<string, unknown> });
+  });
+  return rows;
+}
+
+/** RFC 4180 CSV: a header row, quoted fields with "" escapes and newlines inside quotes, CRLF or LF. */
+export function parseCSV(text: string, file = 'data.csv'): Row[] {
+  const records: { line: number; cells: string[] }[] = [];
+  let cells: string[] = [], cell = '', quoted = false, line = 1, start = 1, i = 0, any = false;
+  const endCell = () => { cells.push(cell); cell = ''; };
+  const endRecord = () => {
+    endCell();
+    if (any || cells.length > 1 || cells[0] !== '') records.push({ line: start, cells });
+    cells = []; any = false;
+  };
+  if (text.charCodeAt(0) === 0xfeff) i = 1;
+  for (; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') { cell += '"'; i++; } else quoted = false;
+      } else {
+        if (ch === '\n') line++;
+        cell += ch;
+      }
+      continue;
+    }
+    if (ch === '"' && cell === '') { quoted = true; any = true; }
+    else if (ch === ',') { endCell(); any = true; }
+    else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      endRecord();
+      line++;
+      start = line;
+    } else cell += ch;
+  }
+  if (quoted) throw new Error(`${file} line ${start}: a quoted field is not closed`);
+  if (cell !== '' || cells.length > 0 || any) endRecord();
+  if (records.length === 0) throw new Error(`${file}: empty (a CSV file needs a header row)`);
+  const header = records[0].cells.map((h) => h.trim());
+  const rows: Row[] = [];
+  for (const r of records.slice(1)) {
+    if (r.cells.length !== header.length) throw new Error(`${file} line ${r.line}: ${r.cells.length} fields, the header has ${header.length}`);
+    const fields: Record<string, unknown> = {};
+    header.forEach((h, j) => (fields[h] = r.cells[j]));
+    rows.push({ line: r.line, fields });
+  }
+  return rows;
+}
+
+export interface ReadOptions {
+  /** the declared label set (from --labels, or the model's task.json); else the file's labels, sorted */
+  labels?: string[];
+  /** multiple choice: candidates per example (else taken from the first row) */
+  choices?: number;
+  /** false: rows may lack labels (prediction) */
+  requireLabels?: boolean;
+}
+
+export interface Dataset { spec: TaskSpec; examples: Example[]; lines: number[]; file: string }
+
+/** Parse and validate a data file's text into examples of one family. */
+export function readDataset(text: string, family: TaskFamily, file: string, o: ReadOptions = {}): Dataset {
+  const rows = formatOf(file) === 'jsonl' ? parseJSONL(text, file) : parseCSV(text, file);
+  if (rows.length === 0) throw new Error(`${file}: no examples`);
+  const requireLabels = o.requireLabels ?? true;
+  const at = (r: Row) => `${file} line ${r.line}`;
+  const str = (r: Row, f: string): string => {
+    const v = r.fields[f];
+    if (v === undefined || v === null) throw new Error(`${at(r)}: missing field "${f}"`);
+    if (typeof v !== 'string') throw new Error(`${at(r)}: field "${f}" must be a string, got ${JSON.stringify(v)}`);
+    if (v.trim() === '') throw new Error(`${at(r)}: field "${f}" is empty`);
+    return v;
+  };
+  const labelOf = (r: Row): string | undefined => {
+    const v = r.fields.label;
+    if (v === undefined || v === null || v === '') {
+      if (requireLabels) throw new Error(`${at(r)}: missing field "label"`);
+      return undefined;
+    }
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new Error(`${at(r)}: field "label" must be a string or number, got ${JSON.stringify(v)}`);
+    return String(v);
+  };
+  const examples: Example[] = [];
+  if (family === 'multiple-choice') {
+    let k = o.choices;
+    for (const r of rows) {
+      const context = str(r, 'context');
+      let choices: string[];
+      if (r.fields.choices !== undefined) {
+        if (!Array.isArray(r.fields.choices)) throw new Error(`${at(r)}: field "choices" must be an array of strings`);
+        choices = (r.fields.choices as unknown[]).map((_, j) => str({ line: r.line, fields: { [`choices[${j}]`]: (r.fields.choices as unknown[])[j] } }, `choices[${j}]`));
+      } else {
+        const cols = Object.keys(r.fields).filter((f) => /^choice_\d+$/.test(f)).sort((x, y) => Number(x.slice(7)) - Number(y.slice(7)));
+        if (cols.length === 0) throw new Error(`${at(r)}: missing field "choices" (JSONL) or "choice_0".."choice_k" (CSV)`);
+        choices = cols.map((c) => str(r, c));
+      }
+      k ??= choices.length;
+      if (choices.length !== k) throw new Error(`${at(r)}: ${choices.length} choices, expected ${k} (every example of a task has the same number)`);
+      if (k < 2) throw new Error(`${at(r)}: a multiple-choice example needs at least 2 choices`);
+      const l = labelOf(r);
+      let label: number | undefined;
+      if (l !== undefined) {
+        label = Number(l);
+        if (!(Number.isInteger(label) && label >= 0 && label < k)) throw new Error(`${at(r)}: label ${JSON.stringify(r.fields.label)} is not a choice index in 0..${k - 1}`);
+      }
+      examples.push({ context, choices, label });
+    }
+    return { spec: { family, labels: [], choices: k }, examples, lines: rows.map((r) => r.line), file };
+  }
+  const fields = TEXT_FIELDS[family];
+  const seen = new Set<string>();
+  const raw = rows.map((r) => {
+    const ex: Record<string, unknown> = {};
+    for (const f of fields) ex[f] = str(r, f);
+    const label = labelOf(r);
+    if (label !== undefined) {
+      if (o.labels && !o.labels.includes(label)) throw new Error(`${at(r)}: label ${JSON.stringify(label)} is not one of the declared labels ${JSON.stringify(o.labels)}`);
+      seen.add(label);
+      ex.label = label;
+    }
+    return ex as unknown as Example;
+  });
+  const labels = o.labels ?? [...seen].sort();
+  if (labels.length < 2) throw new Error(`${file}: a ${family} task needs at least 2 labels; found ${JSON.stringify(labels)}`);
+  examples.push(...raw);
+  return { spec: { family, labels }, examples, lines: rows.map((r) => r.line), file };
+}

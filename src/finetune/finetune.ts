@@ -1,0 +1,276 @@
+// Supervised fine-tuning (§3.2): maximise L3(C) = L2(C) + λ·L1(C) over labelled examples, where L2 is
+// the task head's cross-entropy at the extract token and L1 the language-model loss on the same inputs
+// (masked mean over real tokens). Paper defaults: lr 6.25e-5, batch 32, 3 epochs, linear warm-up over
+// 0.2% of the updates then linear decay to 0, classifier dropout 0.1, λ = 0.5. A batch that does not fit
+// runs as several micro-batches whose gradients accumulate before one update.
+//
+// One micro-batch, in order (dh is the model's d(h_n), (S,T,C)):
+//   transformer(ids)            h_n
+//   lmLoss(targets, w, λ·scale) L1; OVERWRITES dh with λ·dL1/dh and accumulates dW_e   (λ = 0: dh = 0)
+//   head.forward / head.loss    L2
+//   head.backward(dh, scale)    ADDS dL2/dh at the extract rows; dW_y, db accumulate
+//   backward()                  dh → every parameter gradient (accumulated)
+import type { GPT } from '../model/gpt.ts';
+import type { Tensor } from '../backend/backend.ts';
+import { finetuneDefaults } from '../model/config.ts';
+import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
+import { Rng } from '../util/random.ts';
+import { TaskHead } from './head.ts';
+import { computeMetrics, type Metrics } from './metrics.ts';
+import type { ChoiceExample, EntailmentExample, Example, TaskSpec } from './task.ts';
+import { headOutputs, validateSpec } from './task.ts';
+import { encodeExample, makeBatch, specialIds, type EncodedExample, type FinetuneBatch, type SpecialIds } from './transform.ts';
+import { withFinetuneTokens } from './vocab.ts';
+
+/** A pretrained transformer with its tokenizer (holding the special tokens), a task and its head. */
+export interface FinetuneModel {
+  model: GPT;
+  tokenizer: GPTTokenizer;
+  spec: TaskSpec;
+  head: TaskHead;
+  ids: SpecialIds;
+  /** sequences are truncated to this many tokens (≤ the context window) */
+  maxLen: number;
+}
+
+export interface PrepareOptions {
+  seed?: number;
+  clfPdrop?: number;
+  maxLen?: number;
+}
+
+/** Add the special tokens if missing (new W_e rows), and a new head W_y ~ N(0, 0.02²), b = 0. */
+export async function prepareFinetune(model: GPT, tokenizer: GPTTokenizer, spec: TaskSpec, o: PrepareOptions = {}): Promise<FinetuneModel> {
+  validateSpec(spec);
+  const seed = o.seed ?? 1;
+  const ext = await withFinetuneTokens(model, tokenizer, seed);
+  const head = new TaskHead(ext.model.be, ext.model.cfg.nEmbd, headOutputs(spec), o.clfPdrop ?? finetuneDefaults.clfPdrop).init(seed ^ 0x4ead);
+  return { model: ext.model, tokenizer: ext.tokenizer, spec, head, ids: specialIds(ext.tokenizer), maxLen: checkMaxLen(o.maxLen, ext.model.cfg.nCtx) };
+}
+
+export function checkMaxLen(maxLen: number | undefined, nCtx: number): number {
+  const m = maxLen ?? nCtx;
+  if (!(Number.isInteger(m) && m >= 4 && m <= nCtx)) throw new Error(`maxLen must be an integer in 4..${nCtx} (the context window), got ${maxLen}`);
+  return m;
+}
+
+/** Encode examples with the task's layout; errors name `where(i)` (default "example i+1"). */
+export function encodeAll(ft: FinetuneModel, examples: Example[], where: (i: number) => string = (i) => `example ${i + 1}`): EncodedExample[] {
+  return examples.map((e, i) => encodeExample(ft.tokenizer, ft.ids, ft.spec, e, ft.maxLen, where(i)));
+}
+
+/**
+ * Forward (and with `backward`, backward) of one micro-batch; returns the L2 and L1 loss tensors
+ * (L1 null when λ = 0 and `withL1` is not asked). Gradients are scaled by `scale` (the micro-batch's
+ * share of the batch) and accumulate into model.grads and the head's dW, db.
+ */
+export function forwardBackward(ft: FinetuneModel, b: FinetuneBatch, o: { lmCoef: number; scale?: number; train?: { seed: number; step: number }; backward?: boolean; withL1?: boolean }): { l2: Tensor; l1: Tensor | null } {
+  const { model, head } = ft, scale = o.scale ?? 1, BT = b.S * b.T;
+  const h = model.transformer(b.ids, b.S, b.T, o.train ? { train: o.train } : {});
+  let l1: Tensor | null = null;
+  if (o.lmCoef > 0 || o.withL1) {
+    l1 = model.lmLoss(b.lmTargets, b.lmWeights, BT, o.backward ? o.lmCoef * scale : undefined);
+  }
+  if (o.backward && !(o.lmCoef > 0)) model.be.fill(model.be.slice(model.hiddenGrad(), 0, BT * model.cfg.nEmbd), 0);
+  head.forward(h, b.groups, b.R, o.train);
+  const labelled = b.labels.reduce((n, y) => n + (y >= 0 ? 1 : 0), 0);
+  const w = Float32Array.from(b.labels, (y) => (y >= 0 ? 1 / Math.max(1, labelled) : 0));
+  const l2 = head.loss(b.labels, w, b.nClass);
+  if (o.backward) {
+    head.backward(model.hiddenGrad(), b.groups, scale);
+    model.backward(b.S, b.T, o.train ? { train: o.train } : {});
+  }
+  return { l2, l1 };
+}
+
+export interface FinetuneOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** examples per forward pass; smaller than batchSize = gradient accumulation (default batchSize) */
+  microBatch?: number;
+  /** total optimizer steps (default epochs × ⌈n / batchSize⌉) */
+  steps?: number;
+  lr?: number;
+  warmupFraction?: number;
+  weightDecay?: number;
+  /** λ of L3 = L2 + λ·L1 (0.5; 0 turns the auxiliary LM loss off) */
+  lmCoef?: number;
+  gradClip?: number;
+  beta1?: number; beta2?: number; eps?: number;
+  seed?: number;
+  onStep?: (e: FinetuneStepEvent) => void;
+  /** held-out examples, evaluated every `evalEvery` steps and at the end */
+  evalSet?: EncodedExample[];
+  evalEvery?: number;
+  onEval?: (e: { step: number; metrics: Metrics }) => void;
+}
+
+export interface FinetuneStepEvent { step: number; steps: number; epoch: number; l2: number; l1: number | null; l3: number; lr: number; elapsedSec: number }
+export interface FinetuneResult { steps: number; history: FinetuneStepEvent[]; evals: { step: number; metrics: Metrics }[] }
+
+/** Linear warm-up over `warmup` updates, then linear decay to 0 at `total` (the paper's fine-tuning schedule). */
+export function finetuneLearningRate(step: number, maxLr: number, warmup: number, total: number): number {
+  if (step < warmup) return (maxLr * (step + 1)) / warmup;
+  return (maxLr * Math.max(0, total - step)) / Math.max(1, total - warmup);
+}
+
+/** The examples of update `step`: ⌈n/B⌉ batches per epoch over a permutation drawn from (seed, epoch). */
+export function batchIndices(n: number, B: number, step: number, seed: number): { epoch: number; idx: number[] } {
+  const per = Math.ceil(n / B), epoch = Math.floor(step / per), j = step % per;
+  const perm = Array.from({ length: n }, (_, i) => i), rng = new Rng((seed * 1000003 + epoch * 7919) >>> 0);
+  for (let i = n - 1; i > 0; i--) {
+    const k = rng.int(i + 1);
+    [perm[i], perm[k]] = [perm[k], perm[i]];
+  }
+  return { epoch, idx: perm.slice(j * B, Math.min(n, (j + 1) * B)) };
+}
+
+export class NonFiniteFinetuneLossError extends Error {
+  constructor(readonly step: number, readonly loss: number) {
+    super(`fine-tuning stopped at step ${step}: the loss is ${loss} (not finite)`);
+    this.name = 'NonFiniteFinetuneLossError';
+  }
+}
+
+export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: FinetuneOptions = {}): Promise<FinetuneResult> {
+  const d = finetuneDefaults, { model, head } = ft, be = model.be;
+  const B = o.batchSize ?? d.batchSize, micro = Math.min(o.microBatch ?? B, B), epochs = o.epochs ?? d.epochs;
+  const lmCoef = o.lmCoef ?? d.lmCoef, seed = o.seed ?? 1, clipNorm = o.gradClip ?? 1;
+  if (train.length === 0) throw new Error('fine-tuning: the training set is empty');
+  for (const [i, e] of train.entries()) if (e.label < 0) throw new Error(`fine-tuning: training example ${i + 1} has no label`);
+  if (!(Number.isInteger(B) && B > 0)) throw new Error(`batch size must be a positive integer, got ${B}`);
+  if (!(Number.isInteger(micro) && micro > 0)) throw new Error(`micro-batch must be a positive integer, got ${o.microBatch}`);
+  if (!(lmCoef >= 0)) throw new Error(`λ (lmCoef) must be ≥ 0, got ${lmCoef}`);
+  const total = o.steps ?? epochs * Math.ceil(train.length / B);
+  if (!(Number.isInteger(total) && total > 0)) throw new Error(`steps must be a positive integer, got ${total}`);
+  const warmup = Math.max(1, Math.ceil((o.warmupFraction ?? d.warmupFraction) * total));
+  const hp = { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? d.weightDecay };
+  const normSq = be.alloc(1);
+  const history: FinetuneStepEvent[] = [], evals: FinetuneResult['evals'] = [];
+  const t0 = Date.now();
+  for (let step = 0; step < total; step++) {
+    const lr = finetuneLearningRate(step, o.lr ?? d.lr, warmup, total);
+    const { epoch, idx } = batchIndices(train.length, B, step, seed);
+    model.zeroGrad();
+    head.zeroGrad();
+    let l2 = 0, l1 = 0;
+    const nMicro = Math.ceil(idx.length / micro);
+    for (let m = 0; m < nMicro; m++) {
+      const part = idx.slice(m * micro, (m + 1) * micro);
+      const batch = makeBatch(ft.spec, part.map((i) => train[i]));
+      const scale = part.length / idx.length;
+      const r = forwardBackward(ft, batch, { lmCoef, scale, train: { seed, step: step * nMicro + m }, backward: true });
+      l2 += scale * (await be.read(r.l2))[0];
+      if (r.l1) l1 += scale * (await be.read(r.l1))[0];
+    }
+    const l3 = l2 + lmCoef * l1;
+    if (!Number.isFinite(l3)) throw new NonFiniteFinetuneLossError(step + 1, l3);
+    // one global norm over the transformer's and the head's gradients clips the head; the model's
+    // update clips by its own gradients' norm (GPT.update takes no extra tensors)
+    let clip: { gradNormSq: Tensor; maxNorm: number } | undefined;
+    if (clipNorm > 0) {
+      be.sumSquares(normSq, [...model.specs.map((s) => model.grads![s.name]), head.dW, head.db]);
+      clip = { gradNormSq: normSq, maxNorm: clipNorm };
+    }
+    head.update({ lr, ...hp }, clip);
+    model.update({ lr, ...hp, gradClip: clipNorm > 0 ? clipNorm : undefined });
+    const ev: FinetuneStepEvent = { step: step + 1, steps: total, epoch, l2, l1: lmCoef > 0 ? l1 : null, l3, lr, elapsedSec: (Date.now() - t0) / 1000 };
+    history.push(ev);
+    o.onStep?.(ev);
+    if (o.evalSet && o.evalSet.length > 0 && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === total)) {
+      const metrics = await evaluateEncoded(ft, o.evalSet, { batchSize: micro });
+      evals.push({ step: step + 1, metrics });
+      o.onEval?.({ step: step + 1, metrics });
+    }
+  }
+  be.free(normSq);
+  return { steps: total, history, evals };
+}
+
+// ---- inference ----------------------------------------------------------------------------------
+
+/** Class (or candidate) probabilities of each example, no dropout. */
+export async function predictEncoded(ft: FinetuneModel, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
+  const bs = o.batchSize ?? 16, out: Float32Array[] = [];
+  for (let i = 0; i < examples.length; i += bs) {
+    const batch = makeBatch(ft.spec, examples.slice(i, i + bs));
+    const h = ft.model.transformer(batch.ids, batch.S, batch.T);
+    const logits = (await ft.model.be.read(ft.head.forward(h, batch.groups, batch.R))) as Float32Array;
+    for (let n = 0; n < batch.N; n++) out.push(softmax(logits.subarray(n * batch.nClass, (n + 1) * batch.nClass)));
+  }
+  return out;
+}
+
+export function softmax(x: ArrayLike<number>): Float32Array {
+  let m = -Infinity;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, x[i]);
+  const out = new Float32Array(x.length);
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += out[i] = Math.exp(x[i] - m);
+  for (let i = 0; i < x.length; i++) out[i] /= s;
+  return out;
+}
+
+export async function predict(ft: FinetuneModel, examples: Example[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
+  return predictEncoded(ft, encodeAll(ft, examples.map((e) => ({ ...e, label: undefined }))), o);
+}
+
+export function classNames(spec: TaskSpec): string[] {
+  return spec.family === 'multiple-choice' ? Array.from({ length: spec.choices! }, (_, i) => `choice ${i}`) : spec.labels;
+}
+
+export async function evaluateEncoded(ft: FinetuneModel, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Metrics> {
+  const probs = await predictEncoded(ft, examples, o);
+  return computeMetrics(probs, examples.map((e) => e.label), classNames(ft.spec), ft.spec.family !== 'multiple-choice');
+}
+
+/** Accuracy, F1 (binary tasks), confusion matrix and loss on labelled examples. */
+export async function evaluate(ft: FinetuneModel, examples: Example[], o: { batchSize?: number } = {}): Promise<Metrics> {
+  return evaluateEncoded(ft, encodeAll(ft, examples), o);
+}
+
+export interface ClassProbabilities { label: string; probabilities: Record<string, number> }
+
+function byLabel(spec: TaskSpec, p: Float32Array): ClassProbabilities {
+  const probabilities: Record<string, number> = {};
+  spec.labels.forEach((l, i) => (probabilities[l] = p[i]));
+  let best = 0;
+  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+  return { label: spec.labels[best], probabilities };
+}
+
+function requireFamily(ft: FinetuneModel, call: string, ...families: TaskSpec['family'][]): void {
+  if (!families.includes(ft.spec.family)) throw new Error(`${call}() needs a ${families.join(' or ')} model; this one is fine-tuned for ${ft.spec.family}`);
+}
+
+/** Classification (`text`) or entailment (`{premise, hypothesis}`): the label and every label's probability. */
+export async function classify(ft: FinetuneModel, input: string | { premise: string; hypothesis: string }): Promise<ClassProbabilities> {
+  requireFamily(ft, 'classify', 'classification', 'entailment');
+  let ex: Example;
+  if (ft.spec.family === 'classification') {
+    if (typeof input !== 'string') throw new Error('classify(): a classification model takes a string');
+    ex = { text: input };
+  } else {
+    if (typeof input !== 'object' || input === null) throw new Error('classify(): an entailment model takes { premise, hypothesis }');
+    ex = { premise: (input as EntailmentExample).premise, hypothesis: (input as EntailmentExample).hypothesis };
+  }
+  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => 'classify()'));
+  return byLabel(ft.spec, p);
+}
+
+/** Similarity of a and b (both orders, summed): the label and every label's probability. */
+export async function similarity(ft: FinetuneModel, a: string, b: string): Promise<ClassProbabilities> {
+  requireFamily(ft, 'similarity', 'similarity');
+  const [p] = await predictEncoded(ft, encodeAll(ft, [{ a, b }], () => 'similarity()'));
+  return byLabel(ft.spec, p);
+}
+
+/** The most likely continuation of `context` among `choices`, and the softmax over all of them. */
+export async function choose(ft: FinetuneModel, context: string, choices: string[]): Promise<{ index: number; choice: string; probabilities: number[] }> {
+  requireFamily(ft, 'choose', 'multiple-choice');
+  const ex: ChoiceExample = { context, choices };
+  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => 'choose()'));
+  let best = 0;
+  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+  return { index: best, choice: choices[best], probabilities: Array.from(p) };
+}
