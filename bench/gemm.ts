@@ -1,0 +1,201 @@
+// f32 GEMM GFLOP/s at the GPT shapes, every library in one process on the same thread count:
+// gptedge-wasm (relaxed and SIMD128 builds), @tensorflow/tfjs-backend-wasm (XNNPACK), onnxruntime-web
+// (its WASM build) and onnxruntime-node (native: the ceiling). Median of several runs after a warm-up.
+//   node bench/run-node.mjs gemm [--threads N] [--reps R] [--write]     (Node: what the figures quote)
+//   ./node_modules/.bin/bun bench/gemm.ts [--threads N]
+// --write puts the table in BENCHMARKS.md (section "GEMM"). A benchmark, never a timed test.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
+import type { WasmVariant } from '../src/backend/wasm/index.ts';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const threads = opt('threads', 1), reps = opt('reps', 5);
+const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const shapes: [number, number, number][] = [[512, 768, 768], [512, 768, 3072], [512, 3072, 768], [512, 768, 40478]];
+const root = process.cwd();
+const loadAvg0 = loadavg();
+
+const rand = (n: number) => {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.random() - 0.5;
+  return a;
+};
+const median = (ts: number[]) => [...ts].sort((x, y) => x - y)[ts.length >> 1];
+
+/** One library at one shape, inputs loaded: run() is the timed call. */
+type Prepared = { run(): Promise<void> | void; dispose(): Promise<void> | void };
+type Runner = { name: string; prepare(M: number, K: number, N: number, a: Float32Array, b: Float32Array): Promise<Prepared>; close?(): void };
+
+async function gptedge(simd: 'relaxed' | 'simd128'): Promise<Runner> {
+  const be = await createNodeWasmBackend({ simd, threads, load: (v: WasmVariant) => readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`)) });
+  return {
+    name: `gptedge-wasm ${simd}`,
+    async prepare(M, K, N, a, b) {
+      const ta = be.alloc(M * K), tb = be.alloc(K * N), tc = be.alloc(M * N);
+      be.write(ta, a);
+      be.write(tb, b);
+      return { run: () => be.matmul(tc, ta, tb, null, M, K, N, false, false, 0), dispose: () => be.free(ta, tb, tc) };
+    },
+    close: () => be.dispose(),
+  };
+}
+
+async function tfjsWasm(): Promise<Runner> {
+  const tf = await import('@tensorflow/tfjs-core');
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend('wasm');
+  await tf.ready();
+  return {
+    name: `tfjs-backend-wasm (XNNPACK${threads > 1 ? ', threads off in Node' : ''})`,
+    async prepare(M, K, N, a, b) {
+      const ta = tf.tensor2d(a, [M, K]), tb = tf.tensor2d(b, [K, N]);
+      return {
+        async run() {
+          const c = tf.matMul(ta, tb);
+          await c.data();
+          c.dispose();
+        },
+        dispose() {
+          ta.dispose();
+          tb.dispose();
+        },
+      };
+    },
+  };
+}
+
+// A one-node ONNX model, out = MatMul(a, b) with b an initializer (as a weight is), hand-encoded
+// protobuf (no onnx package needed).
+function matmulModel(K: number, N: number, b: Float32Array): Uint8Array {
+  const cat = (parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  };
+  const varint = (v: number) => {
+    const out: number[] = [];
+    while (v > 127) {
+      out.push((v & 127) | 128);
+      v = Math.floor(v / 128);
+    }
+    out.push(v);
+    return new Uint8Array(out);
+  };
+  const bytesField = (no: number, ...payload: Uint8Array[]) => {
+    const body = cat(payload);
+    return cat([varint((no << 3) | 2), varint(body.length), body]);
+  };
+  const str = (no: number, s: string) => bytesField(no, new TextEncoder().encode(s));
+  const int = (no: number, v: number) => cat([varint(no << 3), varint(v)]);
+  const valueInfo = (name: string, dims: (number | string)[]) => {
+    const shape = cat(dims.map((d) => bytesField(1, typeof d === 'number' ? int(1, d) : str(2, d)))); // repeated Dimension
+    const tensorType = bytesField(1, int(1, 1), bytesField(2, shape)); // elem_type FLOAT
+    return cat([str(1, name), bytesField(2, tensorType)]);
+  };
+  const node = cat([str(1, 'a'), str(1, 'b'), str(2, 'c'), str(4, 'MatMul')]);
+  const init = cat([int(1, K), int(1, N), int(2, 1), str(8, 'b'), bytesField(9, new Uint8Array(b.buffer, b.byteOffset, b.byteLength))]);
+  const graph = cat([bytesField(1, node), str(2, 'g'), bytesField(5, init), bytesField(11, valueInfo('a', ['M', K])), bytesField(12, valueInfo('c', ['M', N]))]);
+  return cat([int(1, 8), bytesField(8, int(2, 17)), bytesField(7, graph)]); // ir_version 8, opset 17
+}
+
+async function ort(kind: 'web' | 'node'): Promise<Runner> {
+  const mod = (kind === 'web' ? await import('onnxruntime-web') : await import('onnxruntime-node')) as typeof import('onnxruntime-web');
+  if (kind === 'web') {
+    mod.env.wasm.numThreads = threads;
+    mod.env.wasm.simd = true;
+  }
+  const opts = kind === 'node' ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {};
+  return {
+    name: kind === 'web' ? 'onnxruntime-web (WASM)' : 'onnxruntime-node (native)',
+    async prepare(M, K, N, a, b) {
+      const s = await mod.InferenceSession.create(matmulModel(K, N, b), { ...opts, graphOptimizationLevel: 'all' });
+      const ta = new mod.Tensor('float32', a, [M, K]);
+      return {
+        async run() {
+          const r = await s.run({ a: ta });
+          (r.c as { dispose?: () => void }).dispose?.();
+        },
+        dispose: () => s.release(),
+      };
+    },
+  };
+}
+
+const makers: [string, () => Promise<Runner>][] = [
+  ['gptedge-relaxed', () => gptedge('relaxed')],
+  ['gptedge-simd128', () => gptedge('simd128')],
+  ['tfjs-wasm', tfjsWasm],
+  ['ort-web', () => ort('web')],
+  ['ort-node', () => ort('node')],
+];
+// Every library is timed at each repetition in turn (interleaved), so that a shared machine's changing
+// load falls on all of them alike; the figure is the median over repetitions, after one warm-up each.
+const runners: Runner[] = [];
+for (const [key, make] of makers) {
+  if (only && !only.includes(key)) continue;
+  try {
+    runners.push(await make());
+  } catch (err) {
+    console.log(`${key}: unavailable (${(err as Error).message.split('\n')[0]})`);
+  }
+}
+const rows = runners.map((r) => ({ name: r.name, gflops: [] as (number | null)[] }));
+for (const [M, K, N] of shapes) {
+  const a = rand(M * K), b = rand(K * N);
+  const prepared: (Prepared | null)[] = [];
+  for (const r of runners) {
+    try {
+      const p = await r.prepare(M, K, N, a, b);
+      await p.run(); // warm-up: compilation, first touch of pages
+      prepared.push(p);
+    } catch (err) {
+      console.log(`${r.name} ${M}x${K}x${N}: ${(err as Error).message.split('\n')[0]}`);
+      prepared.push(null);
+    }
+  }
+  const times: number[][] = runners.map(() => []);
+  for (let rep = 0; rep < reps; rep++) {
+    for (let i = 0; i < runners.length; i++) {
+      if (!prepared[i]) continue;
+      const t = performance.now();
+      await prepared[i]!.run();
+      times[i].push(performance.now() - t);
+    }
+  }
+  for (let i = 0; i < runners.length; i++) {
+    const g = prepared[i] ? (2 * M * K * N) / median(times[i]) / 1e6 : null;
+    rows[i].gflops.push(g);
+    console.log(`${runners[i].name.padEnd(44)} ${`${M}x${K}x${N}`.padEnd(16)} ${g?.toFixed(1) ?? '—'} GFLOP/s`);
+    await prepared[i]?.dispose();
+  }
+}
+for (const r of runners) r.close?.();
+
+const head = `| library (${threads} thread${threads > 1 ? 's' : ''}) | ${shapes.map((s) => s.join('×')).join(' | ')} |`;
+const table = [head, `|---|${shapes.map(() => '---:').join('|')}|`, ...rows.map((r) => `| ${r.name} | ${r.gflops.map((g) => (g === null ? '—' : g.toFixed(1))).join(' | ')} |`)].join('\n');
+console.log('\n' + table);
+
+if (argv.includes('--write')) {
+  // the GEMM section of BENCHMARKS.md, between markers, so other benches keep their own sections
+  const cmd = `node bench/run-node.mjs gemm ${argv.join(' ')}`.trim();
+  const section = [`<!-- gemm:${threads} -->`, `### f32 GEMM, GFLOP/s, ${threads} thread${threads > 1 ? 's' : ''} (M×K×N; median of ${reps}, libraries interleaved, after a warm-up)`, '',
+    `\`${cmd}\` — ${new Date().toISOString().slice(0, 10)}, ${process.release.name} ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ` +
+    `load average before the run ${loadAvg0.map((x) => x.toFixed(1)).join(' ')} (a shared machine: compare rows of one table, not across tables)`, '', table, `<!-- /gemm:${threads} -->`].join('\n');
+  const file = join(root, 'BENCHMARKS.md');
+  let md = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const re = new RegExp(`<!-- gemm:${threads} -->[\\s\\S]*?<!-- /gemm:${threads} -->`);
+  md = re.test(md) ? md.replace(re, section) : md.trimEnd() + '\n\n' + section + '\n';
+  writeFileSync(file, md);
+  console.log(`wrote BENCHMARKS.md (${threads} thread${threads > 1 ? 's' : ''})`);
+}

@@ -1,0 +1,210 @@
+// The worker pool: threads-1 workers, each with its own instance of the same module over ONE shared
+// memory. A kernel call is a generation bump on a futex word in linear memory: workers wake, run their
+// share (tid of nth) of the same export with the same arguments, and count themselves done; the calling
+// thread runs share 0 meanwhile and waits for the count. Ops stay synchronous, as the Backend interface
+// wants, and no data is ever copied between threads.
+//
+// Control block (in linear memory, 64-byte aligned), i32 words: see the constants below; f64 arguments
+// from byte 64; per-thread f64 partial sums (sumSquares) from byte 64 + 8*MAX_ARGS.
+
+export const CTRL_GEN = 0, CTRL_DONE = 1, CTRL_QUIT = 2, CTRL_FN = 3, CTRL_NTH = 4, CTRL_NARGS = 5, CTRL_ERR = 6;
+export const MAX_ARGS = 32;
+export const PARTIALS_OFFSET = 64 + 8 * MAX_ARGS;
+export const MAX_THREADS = 256;
+export const CTRL_BYTES = PARTIALS_OFFSET + 8 * MAX_THREADS;
+
+/** A worker as the pool needs it; adapters make one from worker_threads or Web Workers. */
+export interface WorkerPort {
+  post(msg: unknown): void;
+  onMessage(cb: (msg: unknown) => void): void;
+  onError(cb: (err: unknown) => void): void;
+  terminate(): void;
+}
+
+/** Starts a worker running `source` (plain JS that defines `gptedgeWorker(post, listen)`). */
+export type SpawnWorker = (source: string) => WorkerPort;
+
+/**
+ * The worker's code, as a string so that every runtime can start it (an eval'd worker_threads script in
+ * Node, a Blob URL elsewhere) without a separate file to resolve. The spawner appends the line that
+ * calls gptedgeWorker with its runtime's post/listen.
+ */
+export const WORKER_SOURCE = `
+function gptedgeWorker(post, listen) {
+  listen(async (msg) => {
+    try {
+      const imports = { env: { memory: msg.memory } };
+      const inst = msg.module
+        ? new WebAssembly.Instance(msg.module, imports)
+        : (await WebAssembly.instantiate(msg.bytes, imports)).instance;
+      const fns = msg.names.map((n) => inst.exports[n]);
+      const c = new Int32Array(msg.memory.buffer, msg.ctrl, 16);
+      const a = new Float64Array(msg.memory.buffer, msg.ctrl + 64, ${MAX_ARGS});
+      const tid = msg.tid, spin = msg.spin;
+      // read the generation BEFORE saying ready: a job posted right after 'ready' must not be missed
+      let seen = Atomics.load(c, ${CTRL_GEN});
+      post({ ready: true });
+      for (;;) {
+        let g, n = 0;
+        while ((g = Atomics.load(c, ${CTRL_GEN})) === seen) if (++n > spin) Atomics.wait(c, ${CTRL_GEN}, seen);
+        seen = g;
+        if (Atomics.load(c, ${CTRL_QUIT})) return;
+        const nth = c[${CTRL_NTH}];
+        if (tid < nth) {
+          try {
+            const nargs = c[${CTRL_NARGS}], args = new Array(nargs + 2);
+            for (let i = 0; i < nargs; i++) args[i] = a[i];
+            args[nargs] = tid;
+            args[nargs + 1] = nth;
+            fns[c[${CTRL_FN}]].apply(null, args);
+          } catch (e) {
+            Atomics.store(c, ${CTRL_ERR}, 1);
+          }
+        }
+        Atomics.add(c, ${CTRL_DONE}, 1);
+        Atomics.notify(c, ${CTRL_DONE});
+      }
+    } catch (e) {
+      post({ error: String((e && e.stack) || e) });
+    }
+  });
+}
+`;
+
+/** A spawner for runtimes with Web Workers and Blob URLs: Deno, Bun, browsers. */
+export function webWorkerSpawner(): SpawnWorker {
+  const W = (globalThis as unknown as { Worker?: new (url: string, o?: object) => { postMessage(m: unknown): void; terminate(): void; onmessage: ((e: { data: unknown }) => void) | null; onerror: ((e: unknown) => void) | null } }).Worker;
+  if (!W) throw new Error('webWorkerSpawner: this runtime has no Worker');
+  return (source) => {
+    const boot = source + '\ngptedgeWorker((m) => self.postMessage(m), (cb) => { self.onmessage = (e) => cb(e.data); });\n';
+    const url = URL.createObjectURL(new Blob([boot], { type: 'text/javascript' }));
+    const w = new W(url, { type: 'module' });
+    return {
+      post: (m) => w.postMessage(m),
+      onMessage: (cb) => { w.onmessage = (e) => cb(e.data); },
+      onError: (cb) => { w.onerror = cb; },
+      terminate: () => {
+        w.terminate();
+        URL.revokeObjectURL(url);
+      },
+    };
+  };
+}
+
+type Kernel = (...args: number[]) => void;
+
+export class Pool {
+  private readonly c: Int32Array;
+  private readonly a: Float64Array;
+  private readonly index = new Map<string, number>();
+  private readonly canWait: boolean;
+
+  private constructor(
+    private readonly exports: Record<string, Kernel>,
+    memory: WebAssembly.Memory,
+    readonly ctrl: number,
+    private readonly workers: WorkerPort[],
+    names: string[],
+    private readonly spin: number,
+  ) {
+    this.c = new Int32Array(memory.buffer, ctrl, 16);
+    this.a = new Float64Array(memory.buffer, ctrl + 64, MAX_ARGS);
+    names.forEach((n, i) => this.index.set(n, i));
+    // a browser's main thread may not block: there the caller spins instead
+    let ok = true;
+    try {
+      Atomics.wait(this.c, CTRL_ERR, 12345, 0);
+    } catch {
+      ok = false;
+    }
+    this.canWait = ok;
+  }
+
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  static async start(opts: {
+    exports: Record<string, Kernel>;
+    memory: WebAssembly.Memory;
+    ctrl: number;
+    module: WebAssembly.Module;
+    bytes: BufferSource | null;
+    threads: number;
+    spawn: SpawnWorker;
+    spin?: number;
+  }): Promise<Pool> {
+    const names = Object.keys(opts.exports).filter((k) => typeof opts.exports[k] === 'function');
+    const spin = opts.spin ?? 20000;
+    const workers: WorkerPort[] = [];
+    try {
+      for (let tid = 1; tid < opts.threads; tid++) {
+        const w = opts.spawn(WORKER_SOURCE);
+        workers.push(w);
+        const ready = new Promise<void>((resolve, reject) => {
+          w.onMessage((m) => {
+            const msg = m as { ready?: boolean; error?: string };
+            if (msg.ready) resolve();
+            else reject(new Error(`wasm worker ${tid} failed to start: ${msg.error}`));
+          });
+          w.onError((e) => reject(e instanceof Error ? e : new Error(`wasm worker ${tid}: ${String((e as { message?: string })?.message ?? e)}`)));
+        });
+        const base = { memory: opts.memory, ctrl: opts.ctrl, tid, names, spin };
+        try {
+          w.post({ ...base, module: opts.module });
+        } catch (err) {
+          // runtimes that cannot clone a compiled module get the bytes and compile them again
+          if (!opts.bytes) throw err;
+          w.post({ ...base, bytes: opts.bytes });
+        }
+        await ready;
+      }
+    } catch (err) {
+      for (const w of workers) w.terminate();
+      throw err;
+    }
+    return new Pool(opts.exports, opts.memory, opts.ctrl, workers, names, spin);
+  }
+
+  /** Runs export `name` with `args` + (tid, nth) on every thread; returns when all are done. */
+  run(name: string, args: number[]): void {
+    const c = this.c, n = this.workers.length;
+    const fn = this.index.get(name);
+    if (fn === undefined) throw new Error(`no wasm kernel ${name}`);
+    if (args.length > MAX_ARGS) throw new Error(`${name}: too many arguments`);
+    c[CTRL_FN] = fn;
+    c[CTRL_NTH] = n + 1;
+    c[CTRL_NARGS] = args.length;
+    this.a.set(args);
+    Atomics.store(c, CTRL_DONE, 0);
+    Atomics.store(c, CTRL_ERR, 0);
+    Atomics.add(c, CTRL_GEN, 1);
+    Atomics.notify(c, CTRL_GEN);
+    let err: unknown = null;
+    const t0 = Date.now();
+    try {
+      this.exports[name](...args, 0, n + 1);
+    } catch (e) {
+      err = e;
+    }
+    // workers do shares as large as ours: one that has not finished long after us is lost, and failing
+    // beats blocking this thread (and its event loop) forever
+    const deadline = Date.now() + Math.max(60_000, 50 * (Date.now() - t0));
+    let spins = 0, d: number;
+    while ((d = Atomics.load(c, CTRL_DONE)) < n) {
+      if (++spins > this.spin && this.canWait) Atomics.wait(c, CTRL_DONE, d, 1000);
+      if ((spins > this.spin || (spins & 1023) === 0) && Date.now() > deadline) throw new Error(`wasm worker pool stalled in ${name}: ${n - d} of ${n} workers never finished`);
+    }
+    if (err) throw err;
+    if (Atomics.load(c, CTRL_ERR)) throw new Error(`wasm kernel ${name} trapped in a worker`);
+  }
+
+  /** Stops and terminates every worker. */
+  close(): void {
+    Atomics.store(this.c, CTRL_QUIT, 1);
+    Atomics.add(this.c, CTRL_GEN, 1);
+    Atomics.notify(this.c, CTRL_GEN);
+    for (const w of this.workers) w.terminate();
+    this.workers.length = 0;
+  }
+}

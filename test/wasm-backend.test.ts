@@ -1,0 +1,51 @@
+// The WASM backend's own machinery, beyond the conformance suite: the linear-memory allocator (reuse,
+// coalescing, zeroing, growth) and the worker pool's start-up handshake.
+import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
+import { Heap } from '../src/backend/wasm/heap.ts';
+import { assert, assertClose, assertEqual, assertThrows, test } from './harness.ts';
+
+test('wasm heap: blocks are aligned, reused after free, coalesced and zeroed', () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 64 });
+  const heap = new Heap(memory, 100, 64 * 65536);
+  const a = heap.alloc(10), b = heap.alloc(100), c = heap.alloc(1000);
+  assertEqual([a.addr % 64, b.addr % 64, c.addr % 64], [0, 0, 0], 'alignment');
+  assert(a.addr >= 100 && b.addr >= a.addr + 10 && c.addr >= b.addr + 100, 'blocks do not overlap');
+  new Uint8Array(memory.buffer, b.addr, 100).fill(7);
+  heap.release(a);
+  heap.release(b);
+  // a and b coalesce into one run that a block larger than either fits in, at a's address, zeroed
+  const d = heap.alloc(120);
+  assertEqual(d.addr, a.addr, 'first fit in the coalesced run');
+  assert(new Uint8Array(memory.buffer, d.addr, 120).every((x) => x === 0), 'reused memory is zeroed');
+  heap.release(c);
+  heap.release(d);
+  assertEqual(heap.used, 0, 'everything returned');
+  // growth: 1 page at first, a 1 MiB block grows the memory
+  const big = heap.alloc(1 << 20);
+  assert(memory.buffer.byteLength >= big.addr + (1 << 20), 'memory grew');
+  assertThrows(() => heap.alloc(64 * 65536), /out of memory/);
+});
+
+test('wasm backend: freed tensors are rejected; views stay valid across memory growth', async () => {
+  const be = await createNodeWasmBackend({ threads: 1 });
+  const x = be.alloc(5);
+  be.write(x, new Float32Array([1, 2, 3, 4, 5]));
+  const big = be.alloc(50 << 20); // forces the memory to grow (a new ArrayBuffer)
+  be.scale(x, x, 2, 5);
+  assertClose(await be.read(x), [2, 4, 6, 8, 10], { atol: 0 });
+  be.free(big, x);
+  assertThrows(() => be.scale(x, x, 2, 5), /used after free/);
+});
+
+test('wasm pool: a job posted right after start-up reaches every worker (10 pools)', async () => {
+  for (let i = 0; i < 10; i++) {
+    const be = await createNodeWasmBackend({ threads: 2 });
+    const N = 1 << 16;
+    const x = be.alloc(N);
+    be.fill(x, 1);
+    be.scale(x, x, 3, N); // large enough to be split over both threads
+    const got = (await be.read(x)) as Float32Array;
+    be.dispose();
+    assert(got.every((v) => v === 3), `pool ${i}: every element scaled`);
+  }
+});

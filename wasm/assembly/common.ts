@@ -1,0 +1,112 @@
+// Shared helpers for every kernel: FMA selection, vector exp, horizontal sums, thread partitions.
+//
+// Why AssemblyScript: it is an npm devDependency (no system toolchain), it exposes every SIMD128 and
+// relaxed-SIMD instruction as a typed intrinsic, and compile-time feature constants let ONE source give
+// both builds (the `if (ASC_FEATURE_RELAXED_SIMD)` branch is folded away at compile time).
+// Kernels use raw byte addresses (usize) into linear memory and never allocate: the JS glue owns memory.
+//
+// Threading convention: every exported kernel takes (…, tid, nth) last and does share `tid` of `nth`
+// of the work; single-threaded callers pass (0, 1).
+
+/** a*b + c: one fused multiply-add in the relaxed build, mul + add in the SIMD128 build */
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+@inline export function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+@inline export function hmax(v: v128): f32 {
+  return max(max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
+}
+
+/**
+ * exp on 4 lanes (Cephes expf): 2^n · p(r) with r = x - n·ln2 reduced in two parts; relative error ~1e-7.
+ * Inputs are clamped to [-87.3, 88.3], so exp of a very negative number is a tiny positive, never NaN.
+ */
+@inline export function expv(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504089)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let y = f32x4.splat(1.9875691500e-4);
+  y = madd(y, r, f32x4.splat(1.3981999507e-3));
+  y = madd(y, r, f32x4.splat(8.3334519073e-3));
+  y = madd(y, r, f32x4.splat(4.1665795894e-2));
+  y = madd(y, r, f32x4.splat(1.6666665459e-1));
+  y = madd(y, r, f32x4.splat(5.0000001201e-1));
+  y = madd(y, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1.0)));
+  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(y, e);
+}
+
+/** tanh on 4 lanes as 1 - 2/(e^{2u}+1): saturates cleanly to ±1, absolute error ~1e-7 */
+@inline export function tanhv(u: v128): v128 {
+  const e = expv(f32x4.add(u, u));
+  return f32x4.sub(f32x4.splat(1.0), f32x4.div(f32x4.splat(2.0), f32x4.add(e, f32x4.splat(1.0))));
+}
+
+/** lowbias32, the same u32 mix as src/backend/rng.ts, on 4 lanes */
+@inline export function mix32v(x: v128): v128 {
+  x = v128.xor(x, i32x4.shr_u(x, 16));
+  x = i32x4.mul(x, i32x4.splat(0x7feb352d));
+  x = v128.xor(x, i32x4.shr_u(x, 15));
+  x = i32x4.mul(x, i32x4.splat(0x846ca68b));
+  return v128.xor(x, i32x4.shr_u(x, 16));
+}
+
+@inline export function mix32(x: u32): u32 {
+  x ^= x >>> 16;
+  x *= 0x7feb352d;
+  x ^= x >>> 15;
+  x *= 0x846ca68b;
+  return x ^ (x >>> 16);
+}
+
+/** start of share `tid` when `n` units are split evenly over `nth` threads */
+@inline export function part(n: i32, tid: i32, nth: i32): i32 {
+  return <i32>((<i64>n * <i64>tid) / <i64>nth);
+}
+
+/** column range [c0, c1) of share `tid`, in whole groups of 4 so that SIMD stores never overlap */
+@inline export function colStart(C: i32, tid: i32, nth: i32): i32 {
+  return part((C + 3) >> 2, tid, nth) << 2;
+}
+@inline export function colEnd(C: i32, tid: i32, nth: i32): i32 {
+  return min(C, part((C + 3) >> 2, tid + 1, nth) << 2);
+}
+
+/** dot product of n floats (any alignment) */
+@inline export function dot(a: usize, b: usize, n: i32): f32 {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    acc0 = madd(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)), acc0);
+    acc1 = madd(v128.load(a + (<usize>i << 2), 16), v128.load(b + (<usize>i << 2), 16), acc1);
+  }
+  for (; i + 4 <= n; i += 4) acc0 = madd(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)), acc0);
+  let s = hsum(f32x4.add(acc0, acc1));
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+/** y[0..n) += s * x[0..n) */
+@inline export function axpy(y: usize, s: f32, x: usize, n: i32): void {
+  const sv = f32x4.splat(s);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, madd(sv, v128.load(x + o), v128.load(y + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + s * load<f32>(x + o));
+  }
+}
+
+/** memory the JS allocator may use starts here (after any static data) */
+export function heapBase(): usize {
+  return (__heap_base + 63) & ~(<usize>63);
+}
