@@ -3,10 +3,15 @@
 import { spawnSync } from 'node:child_process';
 
 const bin = (n) => `node_modules/.bin/${n}`;
+// The files every runtime runs: the portable suite, the tokenizer, and both compiled backends.
+const portable = ['test/portable/', 'test/tokenizer.test.ts'];
+const wasm = ['test/conformance-wasm.test.ts', 'test/wasm-backend.test.ts'];
+const webgpu = ['test/conformance-webgpu.test.ts', 'test/webgpu-backend.test.ts', 'test/webgpu-gpt.test.ts', 'test/webgpu-wgsl.test.ts'];
 const runs = [
+  { name: 'typecheck (tsc)', cmd: bin('tsc'), args: ['--noEmit', '-p', '.'] },
   { name: 'node (vitest)', cmd: bin('vitest'), args: ['run'] },
-  { name: 'deno', cmd: bin('deno'), args: ['test', '-A', '--no-check', 'test/portable/'] },
-  { name: 'bun', cmd: bin('bun'), args: ['test', '--timeout', '300000', './test/portable/'] },
+  { name: 'deno', cmd: bin('deno'), args: ['test', '-A', '--no-check', ...portable, ...wasm, ...webgpu] },
+  { name: 'bun', cmd: bin('bun'), args: ['test', '--timeout', '300000', ...portable.map((p) => './' + p), ...wasm.map((p) => './' + p), ...webgpu.map((p) => './' + p)] },
 ];
 const only = process.env.GPTEDGE_TEST_RUNTIMES?.split(',');
 const results = [];

@@ -36,19 +36,7 @@ struct SumParams { n: u32, o_x: u32, o_part: u32, count: u32 }
 
 const WG: u32 = 256u;
 const CHUNK: u32 = 4096u; // elements per workgroup in sumsq_partial (16 per invocation)
-var<workgroup> red: array<f32, 256>;
 
-fn wg_sum(val: f32, lid: u32) -> f32 {
-  red[lid] = val;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
 
 // partials[o_part + wg] = Σ x² over the workgroup's CHUNK of x(n).
 @compute @workgroup_size(256)

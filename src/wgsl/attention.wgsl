@@ -10,7 +10,6 @@ const WG: u32 = 64u;
 const HS_MAX: u32 = 256u;
 const NEG_BIG: f32 = -3.0e38;
 
-var<workgroup> red: array<f32, 64>;
 var<workgroup> pa: array<f32, 64>;
 var<workgroup> pb: array<f32, 64>;
 var<workgroup> xs: array<f32, 256>;  // the row's own q (or k)
@@ -18,28 +17,6 @@ var<workgroup> ys: array<f32, 256>;  // the row's own dout (or v)
 var<workgroup> acc: array<f32, 256>;
 var<workgroup> acc2: array<f32, 256>;
 
-fn wg_max(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wg_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
 
 // ---- forward (training: q, k, v all in qkv; inference: k, v from the KV cache) ------------------------
 // Rows are (b, h, t) for t < Tq. Row r of q lives at o_q + b*q_bs + t*q_rs + h*hs (likewise k, v with their

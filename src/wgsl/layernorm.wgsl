@@ -4,21 +4,8 @@ struct Params { N: u32, C: u32, o_out: u32, o_mean: u32, o_rstd: u32, o_inp: u32
 @group(0) @binding(0) var<uniform> p: Params;
 
 const WG: u32 = 64u;
-var<workgroup> red: array<f32, 64>;
 var<workgroup> red2: array<f32, 64>;
 
-// Tree sum over the workgroup (fixed order, so the result is reproducible run to run).
-fn wg_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
 fn wg_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
   red[lid] = v.x;
   red2[lid] = v.y;

@@ -65,7 +65,7 @@ type Param = number | F;
 // ---- kernels: module (a src/wgsl file), entry point, and the role of each storage binding 1..n ---------
 // 'r' = only read, 'w' = written (or read-modify-written). Roles decide which operand is copied aside when
 // two operands' binding ranges overlap (Dawn rejects overlapping read_write bindings).
-type Module = Exclude<keyof typeof wgsl, 'common'>;
+type Module = Exclude<keyof typeof wgsl, 'common' | 'reduce'>;
 const KERNELS = {
   fill: ['memory', 'fill', 'w'],
   copy: ['memory', 'copy', 'wr'],
@@ -309,7 +309,9 @@ export class WebGPUBackend implements Backend {
     dev.pushErrorScope('validation');
     let module = this.cache.modules.get(mod);
     if (!module) {
-      module = dev.createShaderModule({ code: wgsl.common + '\n' + wgsl[mod], label: mod });
+      const src = wgsl[mod];
+      const reduce = /\bwg_(sum|max)|\bred\[/.test(src) ? wgsl.reduce + '\n' : '';
+      module = dev.createShaderModule({ code: wgsl.common + '\n' + reduce + src, label: mod });
       this.cache.modules.set(mod, module);
     }
     const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: SLOT_BYTES } }];
