@@ -6,6 +6,7 @@ import { pretrainCommand } from './commands/pretrain.ts';
 import { generateCommand } from './commands/generate.ts';
 import { exportCommand, importCommand, generateOnnxCommand } from './commands/onnx.ts';
 import { finetuneCommand, evalCommand } from './commands/finetune.ts';
+import { serveCommand } from './commands/serve.ts';
 
 const USAGE = `gptedge — GPT (Radford et al. 2018): pretrain, fine-tune and serve anywhere JavaScript runs
 
@@ -17,6 +18,7 @@ commands:
   finetune    fine-tune a pretrained model on labelled data (L3 = L2 + λ·L1)
   eval        accuracy, F1 and confusion matrix of a fine-tuned model
   tokenizer   train a byte-level BPE tokenizer (gptedge tokenizer train --help)
+  serve       serve models over HTTP: OpenAI-compatible /v1/completions (SSE), /v1/classify, /v1/score, training jobs (--jobs DIR)
   export      export a model as ONNX (gptedge export --format onnx --model <dir> --out model.onnx)
   import      import ONNX GPT-2/openai-gpt weights (gptedge import --from model.onnx --out <dir> --tokenizer <tokenizer.json>)
 
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return finetuneCommand(rest, ctx);
     case 'eval':
       return evalCommand(rest, ctx);
+    case 'serve':
+      return serveCommand(rest, ctx);
     case 'export':
       return exportCommand(rest, ctx);
     case 'import':

@@ -1,0 +1,74 @@
+// The edge bundle inside workerd (the open-source Cloudflare Workers runtime): scripts/build-edge.mjs
+// builds dist/edge-style output into a temporary folder, a tiny model is written beside it, workerd
+// serves examples/workerd/config.capnp on a loopback port, and /v1/completions answers with the text
+// the reference backend generates. Node only (vitest); workerd is stopped by the test.
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeFileSystem } from '../../adapters/node-fs.ts';
+import { writeModelFiles } from '../../src/io/checkpoint.ts';
+import { generate } from '../../src/infer/generate.ts';
+import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
+import { assert, assertEqual, runtime, test } from '../harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => ok(p));
+    });
+  });
+}
+
+const WORKERD = 'node_modules/.bin/workerd';
+
+if (runtime === 'node') {
+  test('workerd: the edge bundle serves /v1/completions with a tiny model on loopback (WASM from imported modules)', async () => {
+    assert(existsSync(WORKERD), `${WORKERD} is missing (npm install)`);
+    const dir = mkdtempSync(join(tmpdir(), 'gptedge-workerd-'));
+    let proc: ReturnType<typeof spawn> | null = null;
+    try {
+      const b = spawnSync(process.execPath, ['scripts/build-edge.mjs'], { env: { ...process.env, GPTEDGE_EDGE_OUT: dir }, encoding: 'utf8' });
+      assertEqual(b.status, 0, `build-edge failed: ${b.stderr}`);
+      const model = tinyModel({}, 7);
+      await new NodeFileSystem().mkdir(join(dir, 'model'));
+      await writeModelFiles(new NodeFileSystem(), join(dir, 'model'), model, tinyTokenizerJSON());
+      copyFileSync('examples/workerd/config.capnp', join(dir, 'config.capnp'));
+      const port = await freePort();
+      let log = '';
+      proc = spawn(join(process.cwd(), WORKERD), ['serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      proc.stdout!.on('data', (d) => (log += d));
+      proc.stderr!.on('data', (d) => (log += d));
+      const url = `http://127.0.0.1:${port}`;
+      const t0 = Date.now();
+      for (;;) {
+        const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+        if (ok) break;
+        assert(proc.exitCode === null, `workerd exited (${proc.exitCode}): ${log}`);
+        assert(Date.now() - t0 < 30_000, `workerd did not answer within 30 s: ${log}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gptedge', prompt: 'ABC', max_tokens: 8, temperature: 0 }) });
+      const j = (await res.json()) as { choices: { text: string; finish_reason: string }[]; usage: { completion_tokens: number } };
+      assertEqual(res.status, 200, `${JSON.stringify(j)} ${log}`);
+      const ref = await generate(model, GPTTokenizer.fromJSON(tinyTokenizerJSON()), 'ABC', { maxTokens: 8, temperature: 0 });
+      assertEqual(j.choices[0].text, ref.text, 'greedy text equals the reference backend');
+      assertEqual(j.usage.completion_tokens, 8);
+      // streaming and a bad request inside workerd too
+      const s = await (await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'ABC', max_tokens: 4, temperature: 0, stream: true }) })).text();
+      assert(s.trim().endsWith('data: [DONE]'), `SSE from workerd: ${s.slice(-200)}`);
+      const bad = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": ' });
+      assertEqual(bad.status, 400);
+      const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+      assertEqual(models.data.map((d) => d.id), ['gptedge']);
+    } finally {
+      proc?.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+}
