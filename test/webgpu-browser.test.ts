@@ -55,7 +55,7 @@ if (missing) {
       console.log(`webgpu-browser: adapter "${r.adapter}", op error / tolerance ${JSON.stringify(r.ops)}, losses ${r.gpuLosses!.map((l) => l.toFixed(4)).join(' ')}`);
       for (const [op, err] of Object.entries(r.ops!)) assert(err <= 1, `${op}: error ${err}x the tolerance (atol 1e-4, rtol 1e-3) against the reference`);
       const g = r.gpuLosses!, ref = r.refLosses!;
-      assert(g[g.length - 1] < 0.7 * g[0], `loss did not fall: ${g[0]} -> ${g[g.length - 1]}`);
+      assert(g[g.length - 1] < 0.85 * g[0], `loss did not fall by 15%: ${g[0]} -> ${g[g.length - 1]}`);
       g.forEach((l, i) => assert(Math.abs(l - ref[i]) <= 1e-3 * Math.abs(ref[i]) + 1e-4, `step ${i + 1}: loss ${l} vs reference ${ref[i]}`));
     } finally {
       await browser.close();

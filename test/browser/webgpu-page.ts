@@ -1,10 +1,15 @@
 // Runs inside headless Chromium (bundled by test/webgpu-browser.test.ts): the WebGPU backend on the page's
-// navigator.gpu, checked against the reference backend on a few ops, then a tiny training run (a GELU MLP
-// with softmax cross-entropy and AdamW, 25 steps) whose per-step losses are returned for the test to check.
+// navigator.gpu, checked against the reference backend on a few ops, then a tiny pretraining run of the
+// package's GPT (25 steps, dropout on) whose per-step losses are returned for the test to check.
 import type { Backend, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { createWebGPUBackend } from '../../src/backend/webgpu/webgpu.ts';
 import { requestDevice } from '../../adapters/webgpu-browser.ts';
+import { GPT } from '../../src/model/gpt.ts';
+import { preset } from '../../src/model/config.ts';
+import { TokenDataset } from '../../src/train/data.ts';
+import { pretrain } from '../../src/train/pretrain.ts';
+import { patternTokens } from '../portable/helpers.ts';
 
 function randn(n: number, seed: number, std = 1): Float32Array {
   let a = seed >>> 0;
@@ -26,46 +31,11 @@ function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Number.isNaN(m) ? Infinity : m;
 }
 
-/** Losses of `steps` AdamW steps of a 2-layer GELU MLP on a fixed random classification task. */
+/** Losses of `steps` pretraining steps of the package's tiny GPT (dropout on) on a patterned token stream. */
 async function train(be: Backend, steps: number): Promise<number[]> {
-  const N = 32, D = 16, H = 32, V = 8;
-  const p = be.allocArena([{ name: 'W1', length: D * H }, { name: 'b1', length: H }, { name: 'W2', length: H * V }]);
-  const gr = be.allocArena([{ name: 'W1', length: D * H }, { name: 'b1', length: H }, { name: 'W2', length: H * V }]);
-  const m = be.allocArena([{ name: 'W1', length: D * H }, { name: 'b1', length: H }, { name: 'W2', length: H * V }]);
-  const v = be.allocArena([{ name: 'W1', length: D * H }, { name: 'b1', length: H }, { name: 'W2', length: H * V }]);
-  const act = be.allocArena([{ name: 'x', length: N * D }, { name: 'h', length: N * H }, { name: 'g', length: N * H }, { name: 'z', length: N * V },
-    { name: 'dg', length: N * H }, { name: 'dh', length: N * H }, { name: 'losses', length: N }, { name: 'loss', length: 1 }, { name: 'w', length: N }, { name: 'ns', length: 1 },
-    { name: 'y', length: N, dtype: 'i32' }]);
-  be.write(p.W1, randn(D * H, 1, 0.3));
-  be.write(p.W2, randn(H * V, 2, 0.3));
-  const x = randn(N * D, 3);
-  be.write(act.x, x);
-  const y = new Int32Array(N);
-  for (let n = 0; n < N; n++) y[n] = (x[n * D] > 0 ? 1 : 0) + (x[n * D + 1] > 0 ? 2 : 0) + (x[n * D + 2] > 0 ? 4 : 0);
-  be.write(act.y, y);
-  be.write(act.w, new Float32Array(N).fill(1 / N));
-  const names = ['W1', 'b1', 'W2'] as const;
-  const losses: number[] = [];
-  for (let step = 1; step <= steps; step++) {
-    for (const k of names) be.fill(gr[k], 0);
-    be.fill(act.loss, 0);
-    be.fill(act.dh, 0);
-    be.fill(act.dg, 0);
-    be.matmul(act.h, act.x, p.W1, p.b1, N, D, H, false, false, 0); // h (N,H) = x·W1 + b1
-    be.geluForward(act.g, act.h, N * H);
-    be.matmul(act.z, act.g, p.W2, null, N, H, V, false, false, 0); // z (N,V)
-    be.crossEntropyForward(act.losses, act.loss, act.z, act.y, act.w, N, V);
-    be.crossEntropyBackward(act.z, act.z, act.y, act.w, N, V, 1); // dz in place
-    be.matmul(gr.W2, act.g, act.z, null, H, N, V, true, false, 1); // dW2 += gᵀ·dz
-    be.matmul(act.dg, act.z, p.W2, null, N, V, H, false, true, 0); // dg = dz·W2ᵀ
-    be.geluBackward(act.dh, act.h, act.dg, N * H);
-    be.matmul(gr.W1, act.x, act.dh, null, D, N, H, true, false, 1); // dW1 += xᵀ·dh
-    be.biasBackward(gr.b1, act.dh, N, H);
-    be.sumSquares(act.ns, names.map((k) => gr[k]));
-    for (const k of names) be.adamw(p[k], gr[k], m[k], v[k], { lr: 0.02, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: k === 'b1' ? 0 : 0.01, step, gradNormSq: act.ns, maxNorm: 1 });
-    losses.push((await be.read(act.loss))[0]);
-  }
-  return losses;
+  const model = new GPT(be, preset('tiny', { embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 })).init(1);
+  const st = await pretrain(model, new TokenDataset(patternTokens(4000, 67), 16, 0.1), { steps, batchSize: 4, lr: 1e-2, warmupSteps: 3, seed: 7 });
+  return st.history.filter((h) => h.loss !== undefined).map((h) => h.loss as number);
 }
 
 async function opsCheck(be: Backend): Promise<Record<string, number>> {
