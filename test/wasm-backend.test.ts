@@ -1,6 +1,8 @@
 // The WASM backend's own machinery, beyond the conformance suite: the linear-memory allocator (reuse,
 // coalescing, zeroing, growth) and the worker pool's start-up handshake.
 import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
+import { GPT } from '../src/model/gpt.ts';
+import { preset } from '../src/model/config.ts';
 import { Heap } from '../src/backend/wasm/heap.ts';
 import { assert, assertClose, assertEqual, assertThrows, test } from './harness.ts';
 
@@ -48,4 +50,27 @@ test('wasm pool: a job posted right after start-up reaches every worker (10 pool
     be.dispose();
     assert(got.every((v) => v === 3), `pool ${i}: every element scaled`);
   }
+});
+
+test('GPT.free releases every buffer of a trained model (parameters, gradients, moments, activations)', async () => {
+  const be = await createNodeWasmBackend({ threads: 1 });
+  const cfg = preset('tiny');
+  const trainOnce = async () => {
+    const model = new GPT(be, cfg).init(1);
+    const ids = Int32Array.from({ length: 32 }, (_, i) => (i * 5) % 67);
+    model.zeroGrad();
+    model.transformer(ids, 2, 16);
+    model.lmLoss(ids, new Float32Array(32).fill(1 / 32), 32, 1);
+    model.backward(2, 16);
+    model.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+    await model.gradNorm();
+    return model;
+  };
+  (await trainOnce()).free(); // warm-up: kernel scratch stays allocated
+  const before = be.bytesInUse;
+  const model = await trainOnce();
+  assert(be.bytesInUse > before + 4 * 4 * 30_000, `a trained tiny model holds > 480 KB, got ${be.bytesInUse - before}`);
+  model.free();
+  assertEqual(be.bytesInUse, before, 'bytes in use after free');
+  be.dispose();
 });

@@ -66,6 +66,7 @@ export async function finetuneCommand(argv: string[], ctx: CommandContext): Prom
   const pre = await loadModel(ctx.fs, a.model!, backend);
   const seed = num('seed', a.seed)!;
   const ft = await prepareFinetune(pre.model, pre.tokenizer, train.spec, { seed, clfPdrop: num('clf-pdrop', a['clf-pdrop']), maxLen: num('max-len', a['max-len']) });
+  if (ft.model !== pre.model) pre.model.free(); // the vocabulary grew: the old model's buffers are dead
   const trainEnc = encodeAll(ft, train.examples, (i) => `${a.train} line ${train.lines[i]}`);
   let evalEnc;
   if (a.eval) {

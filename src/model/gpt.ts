@@ -414,6 +414,18 @@ export class GPT {
     this.step = step;
   }
 
+  /**
+   * Release every buffer this model holds (parameters, gradients, moments, activations). Needed on
+   * backends whose memory is not garbage collected (WebGPU buffers, WASM linear memory), e.g. after a
+   * vocabulary extension replaced the model. The model is unusable afterwards.
+   */
+  free(): void {
+    const arenas = [this.params, this.grads, this.moments?.m, this.moments?.v, this.actsArena];
+    for (const a of arenas) if (a) this.be.free(...Object.values(a));
+    if (this.normSq) this.be.free(this.normSq);
+    this.grads = this.moments = this.acts = this.actsArena = this.normSq = null;
+  }
+
   newKVCache(B: number, Tmax = this.cfg.nCtx): KVCache {
     const C = this.cfg.nEmbd;
     const k: Tensor[] = [], v: Tensor[] = [];

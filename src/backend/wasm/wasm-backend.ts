@@ -39,6 +39,10 @@ export class WasmBackend implements Backend {
     this.u8 = new Uint8Array(memory.buffer);
   }
 
+  /** bytes of linear memory held by live tensors and kernel scratch (diagnostics, leak tests) */
+  get bytesInUse(): number {
+    return this.heap.used;
+  }
   get threads(): number {
     return this.pool ? this.pool.threads : 1;
   }
