@@ -9,7 +9,7 @@ export { GPTTokenizer, SPECIAL_TOKENS } from './tokenizer/tokenizer.ts';
 export { gpt2TokenizerJSON } from './tokenizer/gpt2.ts';
 export { generate, generateStream, type GenerateOptions, type GenerateChunk, type GenerateResult } from './infer/generate.ts';
 export { TokenDataset, unigramEntropy } from './train/data.ts';
-export { pretrain, evaluate, NonFiniteLossError, type PretrainOptions, type PretrainState } from './train/pretrain.ts';
+export { pretrain, evaluate as evaluateLM, NonFiniteLossError, type PretrainOptions, type PretrainState } from './train/pretrain.ts';
 export { learningRate } from './train/schedule.ts';
 export { lossCurveSVG } from './train/plot.ts';
 export { saveCheckpoint, loadCheckpoint, writeModelFiles, resolveModelDir } from './io/checkpoint.ts';
