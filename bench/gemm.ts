@@ -33,10 +33,10 @@ const median = (ts: number[]) => [...ts].sort((x, y) => x - y)[ts.length >> 1];
 type Prepared = { run(): Promise<void> | void; dispose(): Promise<void> | void };
 type Runner = { name: string; prepare(M: number, K: number, N: number, a: Float32Array, b: Float32Array): Promise<Prepared>; close?(): void };
 
-async function gptedge(simd: 'relaxed' | 'simd128'): Promise<Runner> {
-  const be = await createNodeWasmBackend({ simd, threads, load: (v: WasmVariant) => readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`)) });
+async function gptedge(simd: 'relaxed' | 'simd128', nThreads = threads): Promise<Runner> {
+  const be = await createNodeWasmBackend({ simd, threads: nThreads, load: (v: WasmVariant) => readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`)) });
   return {
-    name: `gptedge-wasm ${simd}`,
+    name: `gptedge-wasm ${simd}${nThreads !== threads ? ` (${nThreads} thread: the scaling baseline, same run)` : ''}`,
     async prepare(M, K, N, a, b) {
       const ta = be.alloc(M * K), tb = be.alloc(K * N), tc = be.alloc(M * N);
       be.write(ta, a);
@@ -135,6 +135,8 @@ async function ort(kind: 'web' | 'node'): Promise<Runner> {
 const makers: [string, () => Promise<Runner>][] = [
   ['gptedge-relaxed', () => gptedge('relaxed')],
   ['gptedge-simd128', () => gptedge('simd128')],
+  // with --threads N > 1, our 1-thread figure in the same run, for the 2-thread scaling target
+  ...(threads > 1 ? [['gptedge-relaxed-1t', () => gptedge('relaxed', 1)] as [string, () => Promise<Runner>]] : []),
   ['tfjs-wasm', tfjsWasm],
   ['ort-web', () => ort('web')],
   ['ort-node', () => ort('node')],

@@ -1,0 +1,428 @@
+// Whole-model benchmarks, every runtime in one process on the same thread count and the same weights:
+//  - GPT-1 prefill 1×512 (ms): gptedge-wasm (transformer + the logits of all 512 positions, the work the
+//    exported ONNX graph does) vs onnxruntime-web (WASM EP) and onnxruntime-node (native, the ceiling),
+//    both running the ONNX decode graph that src/io/onnx exports in-process from the same random GPT-1.
+//  - decode with KV cache (ms/token) after a 128-token prompt: gptedge's KVCache vs the ONNX decode graph
+//    (past_key_values in, present out), greedy next token, logits of the new position read back.
+//  - training tokens/s: the `small` preset (B 8 × T 256) for gptedge-wasm vs the same model written in
+//    @tensorflow/tfjs-core on @tensorflow/tfjs-backend-wasm (autodiff + tf.train.adam); GPT-1 1×512 for
+//    gptedge-wasm only. Dropout off on both sides (same model, same work).
+//  - --profile: per-op time split (ms, share, GFLOP/s of the matmuls) of one gptedge training step of
+//    the small GPT and of one GPT-1 prefill, timed from here by wrapping the backend's ops (they are
+//    synchronous, so the wall time of a call is the op's time).
+// Runtimes are interleaved at every repetition (shared machine: changing load falls on all alike);
+// figures are medians over repetitions after a warm-up.
+//   node bench/run-node.mjs gpt [--threads N] [--reps R] [--train-reps R] [--decode-steps S]
+//        [--only=prefill,decode,train-small,train-gpt1] [--tfjs-micro M] [--no-tfjs] [--profile] [--write]
+// --write puts the tables in BENCHMARKS.md (sections "gpt:N" and "gpt-profile:N"). A benchmark, never a
+// timed test. onnxruntime-web fixes its thread count at its first session, hence one process per count.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
+import type { Backend } from '../src/backend/backend.ts';
+import type { WasmVariant } from '../src/backend/wasm/index.ts';
+import { GPT } from '../src/model/gpt.ts';
+import { preset, type GPTConfig } from '../src/model/config.ts';
+import { exportOnnx } from '../src/io/onnx/index.ts';
+import { OrtGPT, type OrtModuleLike } from '../src/infer/ort.ts';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const threads = opt('threads', 1), reps = opt('reps', 3), trainReps = opt('train-reps', 2), decodeSteps = opt('decode-steps', 8);
+const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const want = (s: string) => !only || only.includes(s);
+const profile = argv.includes('--profile');
+// smoke tests only (the figures use the defaults): --model <preset> for GPT-1, --train-model <preset> for small
+const sopt = (name: string, dflt: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+const bigName = sopt('model', 'gpt1'), smallName = sopt('train-model', 'small');
+const root = process.cwd();
+const loadAvg0 = loadavg();
+const la = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+const median = (ts: number[]) => [...ts].sort((x, y) => x - y)[ts.length >> 1];
+const log = (s: string) => console.log(`[${(performance.now() / 1000).toFixed(0)}s, load ${la()}] ${s}`);
+const noDrop = { embdPdrop: 0, attnPdrop: 0, residPdrop: 0 };
+
+function randomIds(n: number, V: number, seed: number): Int32Array {
+  let s = seed >>> 0;
+  return Int32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % V;
+  });
+}
+const argmax = (a: Float32Array, off: number, n: number) => {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (a[off + i] > a[off + best]) best = i;
+  return best;
+};
+
+// ---- per-op profiler (bench side: wraps the backend's public ops) ----------------------------------
+type OpStat = { ms: number; calls: number; flops: number };
+let prof: Map<string, OpStat> | null = null;
+function instrument(be: Backend, V: number): void {
+  const ops = ['matmul', 'attentionForward', 'attentionBackward', 'attentionCached', 'layernormForward', 'layernormBackward', 'geluForward', 'geluBackward',
+    'residualForward', 'biasBackward', 'crossEntropyForward', 'crossEntropyBackward', 'encoderForward', 'encoderBackward', 'adamw', 'sumSquares', 'fill',
+    'copy', 'write', 'read', 'gatherRows', 'dropoutForward', 'accumulate'] as const;
+  const b = be as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const op of ops) {
+    const orig = b[op];
+    if (typeof orig !== 'function') continue;
+    b[op] = function (this: unknown, ...args: unknown[]) {
+      if (!prof) return orig.apply(be, args);
+      let key: string = op, flops = 0;
+      if (op === 'matmul') {
+        const [M, K, N, tA, tB] = args.slice(4, 9) as [number, number, number, boolean, boolean];
+        const kind = tA ? 'Aᵀ·B (dW)' : tB ? 'A·Bᵀ (dX; the LM head fwd)' : 'A·B (fwd)';
+        key = `matmul ${M === V || K === V || N === V ? 'LM head ' : ''}${kind}`;
+        flops = 2 * M * K * N;
+      } else if (op === 'attentionForward' || op === 'attentionBackward') {
+        const [B, T, C] = args.slice(op === 'attentionForward' ? 3 : 5) as number[];
+        flops = (op === 'attentionForward' ? 2 : 4) * B * T * T * C; // causal: half of 2·(QKᵀ + PV)
+      }
+      const t = performance.now();
+      const r = orig.apply(be, args);
+      const s = prof.get(key) ?? { ms: 0, calls: 0, flops: 0 };
+      s.ms += performance.now() - t;
+      s.calls++;
+      s.flops += flops;
+      prof.set(key, s);
+      return r;
+    };
+  }
+}
+async function profiled(f: () => Promise<void>): Promise<{ total: number; rows: [string, OpStat][] }> {
+  prof = new Map();
+  const t = performance.now();
+  await f();
+  const total = performance.now() - t;
+  const rows = [...prof.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  prof = null;
+  return { total, rows };
+}
+function profileTable(title: string, p: { total: number; rows: [string, OpStat][] }): string {
+  const inOps = p.rows.reduce((s, [, r]) => s + r.ms, 0);
+  const lines = [`**${title}**: ${p.total.toFixed(0)} ms wall, ${inOps.toFixed(0)} ms inside backend ops`, '', '| op | calls | ms | share | GFLOP/s |', '|---|---:|---:|---:|---:|'];
+  for (const [k, r] of p.rows) {
+    if (r.ms < 0.005 * p.total) continue;
+    lines.push(`| ${k} | ${r.calls} | ${r.ms.toFixed(0)} | ${((100 * r.ms) / p.total).toFixed(1)}% | ${r.flops ? (r.flops / r.ms / 1e6).toFixed(1) : ''} |`);
+  }
+  const rest = p.rows.filter(([, r]) => r.ms < 0.005 * p.total).reduce((s, [, r]) => s + r.ms, 0);
+  lines.push(`| (other ops, each < 0.5%) | | ${rest.toFixed(0)} | ${((100 * rest) / p.total).toFixed(1)}% | |`);
+  lines.push(`| (outside ops: JS glue, checks) | | ${(p.total - inOps).toFixed(0)} | ${((100 * (p.total - inOps)) / p.total).toFixed(1)}% | |`);
+  return lines.join('\n');
+}
+
+// ---- runtimes ---------------------------------------------------------------------------------------
+// `load` from the repo root: the bundle in .cache/bench/ has another import.meta.url than adapters/
+const newBackend = () => createNodeWasmBackend({ threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`))) });
+type Timed = { name: string; run(): Promise<void> };
+
+async function ortRuntimes(bytes: Uint8Array): Promise<{ name: string; m: OrtGPT }[]> {
+  const out: { name: string; m: OrtGPT }[] = [];
+  try {
+    const web = await import('onnxruntime-web');
+    web.env.wasm.numThreads = threads;
+    web.env.wasm.simd = true;
+    const m = await OrtGPT.create(web as unknown as OrtModuleLike, bytes, { sessionOptions: { executionProviders: ['wasm'], graphOptimizationLevel: 'all' } });
+    out.push({ name: 'onnxruntime-web (WASM EP)', m });
+  } catch (err) {
+    console.log(`onnxruntime-web: unavailable (${(err as Error).message.split('\n')[0]})`);
+  }
+  try {
+    const node = await import('onnxruntime-node');
+    const m = await OrtGPT.create(node as unknown as OrtModuleLike, bytes, { sessionOptions: { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' } });
+    out.push({ name: 'onnxruntime-node (native)', m });
+  } catch (err) {
+    console.log(`onnxruntime-node: unavailable (${(err as Error).message.split('\n')[0]})`);
+  }
+  return out;
+}
+
+/** warm-up once, then `n` interleaved repetitions; returns the median ms of each */
+async function interleaved(items: Timed[], n: number, what: string): Promise<Map<string, number>> {
+  const times = new Map<string, number[]>(items.map((i) => [i.name, []]));
+  const alive = new Set(items.map((i) => i.name));
+  for (const it of items) {
+    try {
+      const t = performance.now();
+      await it.run();
+      log(`${what} warm-up ${it.name}: ${(performance.now() - t).toFixed(0)} ms`);
+    } catch (err) {
+      console.log(`${what} ${it.name}: failed (${(err as Error).message.split('\n')[0]})`);
+      alive.delete(it.name);
+    }
+  }
+  for (let r = 0; r < n; r++) {
+    for (const it of items) {
+      if (!alive.has(it.name)) continue;
+      const t = performance.now();
+      await it.run();
+      const ms = performance.now() - t;
+      times.get(it.name)!.push(ms);
+      log(`${what} rep ${r + 1} ${it.name}: ${ms.toFixed(0)} ms`);
+    }
+  }
+  return new Map([...times].filter(([k]) => alive.has(k)).map(([k, v]) => [k, median(v)]));
+}
+
+// ---- tfjs GPT training (the model of test/node/tfjs-autodiff.test.ts, on tfjs-backend-wasm) ---------
+async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, shapes: Map<string, number[]>, ids: Int32Array, targets: Int32Array, B: number, T: number, micro: number): Promise<Timed> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  // tfjs-core's Node bundle registers no op gradients; its ESM register_all_gradients registers them all
+  // into the global registry (a relative path so that esbuild bundles that ESM file: Node cannot load it)
+  await import('../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js');
+  await tf.setBackend('wasm');
+  await tf.ready();
+  // One step of batch B as `micro` micro-batches whose gradients are summed before one Adam update (the
+  // same step as one batch of B): at B 8 the whole tape does not fit tfjs-wasm's 4 GB heap (Aborted()).
+  const Bm = B / micro;
+  if (!Number.isInteger(Bm)) throw new Error(`batch ${B} is not a multiple of ${micro} micro-batches`);
+  const C = cfg.nEmbd, NH = cfg.nHead, hs = C / NH, V = cfg.vocabSize, BT = Bm * T;
+  const vars = new Map([...params].map(([n, v]) => [n, tf.variable(tf.tensor(v, shapes.get(n)!, 'float32'), true, n)]));
+  const P = (n: string) => vars.get(n)!;
+  const maskData = new Float32Array(T * T);
+  for (let t = 0; t < T; t++) for (let u = t + 1; u < T; u++) maskData[t * T + u] = -1e9;
+  const mask = tf.tensor2d(maskData, [T, T]);
+  const mbs = Array.from({ length: micro }, (_, i) => {
+    const idsT = tf.tensor1d(ids.subarray(i * BT, (i + 1) * BT), 'int32');
+    const onehotIds = tf.oneHot(idsT, V); // (BT, V)
+    // embedding lookup: Gather forward; its gradient as onehotᵀ·dy, because tfjs-backend-wasm lacks the
+    // UnsortedSegmentSum kernel that GatherV2's registered gradient needs
+    const embed = tf.customGrad(((w: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([w]);
+      return { value: tf.gather(w, idsT), gradFunc: (dy: tf.Tensor) => tf.matMul(onehotIds, dy as tf.Tensor2D, true, false) };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (w: tf.Tensor) => tf.Tensor;
+    return { embed, onehotTargets: tf.oneHot(tf.tensor1d(targets.subarray(i * BT, (i + 1) * BT), 'int32'), V) };
+  });
+  const ln = (x: tf.Tensor, pre: string) => {
+    const mean = tf.mean(x, -1, true), xc = tf.sub(x, mean), variance = tf.mean(tf.square(xc), -1, true);
+    return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, cfg.lnEps))), P(`${pre}.weight`)), P(`${pre}.bias`));
+  };
+  const linear = (x: tf.Tensor, pre: string) => tf.add(tf.matMul(x as tf.Tensor2D, P(`${pre}.weight`) as tf.Tensor2D), P(`${pre}.bias`));
+  const gelu = (x: tf.Tensor) => tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x))))))));
+  const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [Bm, T, NH, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const attn = (x: tf.Tensor, l: number) => {
+    const [q, k, v] = tf.split(linear(x, `h.${l}.attn.c_attn`), 3, 1).map(heads);
+    const s = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask);
+    const y = tf.matMul(tf.softmax(s), v);
+    return linear(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [BT, C]), `h.${l}.attn.c_proj`);
+  };
+  const mlp = (x: tf.Tensor, l: number) => linear(gelu(linear(x, `h.${l}.mlp.c_fc`)), `h.${l}.mlp.c_proj`);
+  const lossFn = (mb: (typeof mbs)[number]): tf.Scalar => {
+    const wpe = tf.tile(tf.slice(P('wpe.weight'), [0, 0], [T, C]), [Bm, 1]);
+    let x: tf.Tensor = tf.add(mb.embed(P('wte.weight')), wpe);
+    for (let l = 0; l < cfg.nLayer; l++) {
+      if (cfg.layout === 'post-ln') {
+        const n = ln(tf.add(x, attn(x, l)), `h.${l}.ln_1`);
+        x = ln(tf.add(n, mlp(n, l)), `h.${l}.ln_2`);
+      } else {
+        const r = tf.add(x, attn(ln(x, `h.${l}.ln_1`), l));
+        x = tf.add(r, mlp(ln(r, `h.${l}.ln_2`), l));
+      }
+    }
+    if (cfg.layout === 'pre-ln') x = ln(x, 'ln_f');
+    const logits = tf.matMul(x as tf.Tensor2D, P('wte.weight') as tf.Tensor2D, false, true);
+    // the mean over the whole batch of B: each micro-batch contributes 1/micro of it
+    return tf.div(tf.mean(tf.neg(tf.sum(tf.mul(mb.onehotTargets, tf.logSoftmax(logits)), 1))), micro) as tf.Scalar;
+  };
+  const optimizer = tf.train.adam(1e-4, 0.9, 0.999, 1e-8);
+  const varList = [...vars.values()];
+  return {
+    name: `tfjs-backend-wasm (XNNPACK; autodiff + Adam${micro > 1 ? `; B ${B} as ${micro}×${Bm} accumulated` : ''}; 1 thread in Node)`,
+    async run() {
+      let acc: tf.NamedTensorMap | null = null, loss = 0;
+      for (const mb of mbs) {
+        const { value, grads } = tf.variableGrads(() => lossFn(mb), varList);
+        loss += (await value.data())[0];
+        value.dispose();
+        if (!acc) acc = grads;
+        else {
+          const prev: tf.NamedTensorMap = acc;
+          acc = Object.fromEntries(Object.keys(prev).map((k) => [k, tf.add(prev[k], grads[k])]));
+          tf.dispose([...Object.values(prev), ...Object.values(grads)]);
+        }
+      }
+      optimizer.applyGradients(acc as Parameters<typeof optimizer.applyGradients>[0]);
+      tf.dispose(Object.values(acc!));
+      if (!Number.isFinite(loss)) throw new Error(`tfjs loss ${loss}`);
+    },
+  };
+}
+
+function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: number, T: number): Timed {
+  const BT = B * T, w = new Float32Array(BT).fill(1 / BT);
+  return {
+    name: `gptedge-wasm (${model.be.name})`,
+    async run() {
+      model.zeroGrad();
+      model.transformer(ids, B, T);
+      const loss = model.lmLoss(targets, w, BT, 1);
+      model.backward(B, T);
+      model.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+      const l = (await model.be.read(loss))[0];
+      if (!Number.isFinite(l)) throw new Error(`loss ${l}`);
+    },
+  };
+}
+
+// ---- the runs ---------------------------------------------------------------------------------------
+const results: { prefill: Map<string, number>; decode: Map<string, number>; trainSmall: Map<string, number>; trainGpt1: Map<string, number> } = {
+  prefill: new Map(), decode: new Map(), trainSmall: new Map(), trainGpt1: new Map(),
+};
+const profiles: string[] = [];
+log(`gpt bench: ${threads} thread(s), reps ${reps}, train reps ${trainReps}, decode steps ${decodeSteps}; load average at start ${loadAvg0.map((x) => x.toFixed(2)).join(' ')}`);
+
+// small GPT training first (its own backend: its own linear memory, disposed after)
+if (want('train-small')) {
+  const cfg = preset(smallName, noDrop), B = 8, T = Math.min(256, cfg.nCtx);
+  const be = await newBackend();
+  instrument(be, cfg.vocabSize);
+  const model = new GPT(be, cfg).init(1);
+  const ids = randomIds(B * T, cfg.vocabSize, 7), targets = randomIds(B * T, cfg.vocabSize, 8);
+  const items: Timed[] = [gptedgeTrainer(model, ids, targets, B, T)];
+  if (!argv.includes('--no-tfjs')) try {
+    items.push(await tfjsTrainer(cfg, await model.readParams(), new Map(model.specs.map((s) => [s.name, s.shape])), ids, targets, B, T, opt('tfjs-micro', 2)));
+  } catch (err) {
+    console.log(`tfjs-backend-wasm trainer: unavailable (${(err as Error).message.split('\n')[0]})`);
+  }
+  const ms = await interleaved(items, trainReps, 'train small');
+  for (const [k, v] of ms) results.trainSmall.set(k, (B * T) / (v / 1000));
+  if (profile) profiles.push(profileTable(`gptedge-wasm, one training step of the small GPT (B 8 × T 256), ${threads} thread(s)`, await profiled(() => items[0].run())));
+  be.dispose();
+}
+
+if (want('prefill') || want('decode') || want('train-gpt1')) {
+  const cfg = preset(bigName, noDrop), V = cfg.vocabSize, Tbig = Math.min(512, cfg.nCtx);
+  const be = await newBackend();
+  instrument(be, V);
+  let t = performance.now();
+  const model = new GPT(be, cfg).init(1);
+  log(`GPT-1 random init: ${(performance.now() - t).toFixed(0)} ms`);
+  const orts: { name: string; m: OrtGPT }[] = [];
+  if (want('prefill') || want('decode')) {
+    t = performance.now();
+    const bytes = await exportOnnx(model, { graph: 'decode' });
+    log(`ONNX export (decode graph): ${(bytes.length / 1e6).toFixed(0)} MB in ${(performance.now() - t).toFixed(0)} ms`);
+    t = performance.now();
+    orts.push(...(await ortRuntimes(bytes)));
+    log(`ort sessions: ${(performance.now() - t).toFixed(0)} ms`);
+  }
+  const ge = `gptedge-wasm (${be.name})`;
+
+  if (want('prefill')) {
+    const T = Tbig, ids = randomIds(T, V, 3);
+    const items: Timed[] = [
+      { name: ge, run: async () => void (model.transformer(ids, 1, T), await model.allLogits(T)) },
+      ...orts.map(({ name, m }) => ({ name, run: async () => void (await m.logits(ids, 1, T)) })),
+    ];
+    results.prefill = await interleaved(items, reps, 'prefill');
+    if (profile) profiles.push(profileTable(`gptedge-wasm, GPT-1 prefill 1×512 (all logits), ${threads} thread(s)`, await profiled(() => items[0].run())));
+  }
+
+  if (want('decode')) {
+    const P = Math.min(128, Tbig - decodeSteps - 1), prompt = randomIds(P, V, 5);
+    const items: Timed[] = [
+      {
+        name: ge,
+        async run() {
+          const cache = model.newKVCache(1, P + decodeSteps + 1);
+          model.transformer(prompt, 1, P, {}, cache);
+          let tok = argmax(await model.lastLogits(1, P), 0, V);
+          const t0 = performance.now();
+          for (let s = 0; s < decodeSteps; s++) {
+            model.transformer(Int32Array.of(tok), 1, 1, {}, cache);
+            tok = argmax(await model.lastLogits(1, 1), 0, V);
+          }
+          perToken.set(ge, (performance.now() - t0) / decodeSteps);
+          model.freeKVCache(cache);
+        },
+      },
+      ...orts.map(({ name, m }) => ({
+        name,
+        async run() {
+          const cache = m.newCache(1);
+          let lg = await m.step(prompt, 1, P, cache);
+          let tok = argmax(lg, (P - 1) * V, V);
+          const t0 = performance.now();
+          for (let s = 0; s < decodeSteps; s++) {
+            lg = await m.step([tok], 1, 1, cache);
+            tok = argmax(lg, 0, V);
+          }
+          perToken.set(name, (performance.now() - t0) / decodeSteps);
+          m.freeCache(cache);
+        },
+      })),
+    ];
+    // each run = prompt (untimed here) + decodeSteps steps; the figure is the median over runs of ms/token
+    const perToken = new Map<string, number>(), samples = new Map<string, number[]>();
+    const wrapped = items.map((it) => ({
+      name: it.name,
+      async run() {
+        await it.run();
+        const v = perToken.get(it.name)!;
+        (samples.get(it.name) ?? samples.set(it.name, []).get(it.name)!).push(v);
+        log(`decode ${it.name}: ${v.toFixed(1)} ms/token`);
+      },
+    }));
+    await interleaved(wrapped, reps, 'decode (prompt + steps)');
+    for (const [k, v] of samples) results.decode.set(k, median(v.slice(1))); // drop the warm-up run
+    if (profile) {
+      const cache = model.newKVCache(1, P + decodeSteps + 1);
+      model.transformer(prompt, 1, P, {}, cache);
+      await model.lastLogits(1, P);
+      profiles.push(profileTable(`gptedge-wasm, GPT-1 decode, ${decodeSteps} tokens after a 128-token prompt, ${threads} thread(s)`, await profiled(async () => {
+        for (let s = 0; s < decodeSteps; s++) {
+          model.transformer(Int32Array.of(1), 1, 1, {}, cache);
+          await model.lastLogits(1, 1);
+        }
+      })));
+      model.freeKVCache(cache);
+    }
+  }
+  for (const { m } of orts) await m.release();
+
+  if (want('train-gpt1')) {
+    const T = Tbig, ids = randomIds(T, V, 9), targets = randomIds(T, V, 10);
+    const ms = await interleaved([gptedgeTrainer(model, ids, targets, 1, T)], trainReps, 'train GPT-1');
+    for (const [k, v] of ms) results.trainGpt1.set(k, T / (v / 1000));
+  }
+  be.dispose();
+}
+
+// ---- report -----------------------------------------------------------------------------------------
+const th = `${threads} thread${threads > 1 ? 's' : ''}`;
+const fmt = (v: number | undefined, d = 0) => (v === undefined ? '—' : v.toFixed(d));
+const names = [...new Set([...results.prefill.keys(), ...results.decode.keys()])];
+const infer = [`| runtime (${th}) | GPT-1 prefill 1×512, ms | decode ms/token (after 128) |`, '|---|---:|---:|',
+  ...names.map((n) => `| ${n} | ${fmt(results.prefill.get(n))} | ${fmt(results.decode.get(n), 1)} |`)].join('\n');
+const tnames = [...new Set([...results.trainSmall.keys(), ...results.trainGpt1.keys()])];
+const train = [`| trainer (${th}) | small GPT, B 8 × T 256: tokens/s | GPT-1, B 1 × T 512: tokens/s |`, '|---|---:|---:|',
+  ...tnames.map((n) => `| ${n} | ${fmt(results.trainSmall.get(n), 1)} | ${fmt(results.trainGpt1.get(n), 1)} |`)].join('\n');
+console.log('\n' + infer + '\n\n' + train + '\n');
+for (const p of profiles) console.log(p + '\n');
+
+if (argv.includes('--write')) {
+  const cmd = `node bench/run-node.mjs gpt ${argv.join(' ')}`.trim();
+  const meta = `\`${cmd}\` — ${new Date().toISOString().slice(0, 10)}, ${process.release.name} ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ` +
+    `load average ${loadAvg0.map((x) => x.toFixed(1)).join(' ')} before the run, ${la()} after (a shared machine: compare rows of one table, not across tables)`;
+  const section = (tag: string, body: string) => [`<!-- ${tag} -->`, body, `<!-- /${tag} -->`].join('\n');
+  const put = (md: string, tag: string, body: string) => {
+    const re = new RegExp(`<!-- ${tag} -->[\\s\\S]*?<!-- /${tag} -->`);
+    return re.test(md) ? md.replace(re, section(tag, body)) : md.trimEnd() + '\n\n' + section(tag, body) + '\n';
+  };
+  const file = join(root, 'BENCHMARKS.md');
+  let md = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const tag = `gpt:${threads}${only ? `:${only.join('+')}` : ''}`; // a partial run gets its own section
+  md = put(md, tag, [`### GPT-1 inference and training, ${th} (medians of ${reps} inference / ${trainReps} training repetitions, runtimes interleaved, after a warm-up)`, '', meta, '',
+    'Prefill: the logits of all 512 positions (what the exported ONNX graph computes); gptedge = `transformer` + `allLogits`. Decode: greedy, the new position\'s logits read back each token. ' +
+    'Training: one step = forward, loss, backward, optimizer (gptedge: AdamW + clip; tfjs: Adam), loss read back; dropout off on both.', '', infer, '', train].join('\n'));
+  if (profiles.length) md = put(md, `gpt-profile:${threads}${only ? `:${only.join('+')}` : ''}`, [`### Per-op time split, gptedge-wasm, ${th}`, '', meta, '', ...profiles.flatMap((p) => [p, ''])].join('\n').trimEnd());
+  writeFileSync(file, md);
+  console.log(`wrote BENCHMARKS.md (${th})`);
+}
+process.exit(0);
