@@ -2,7 +2,11 @@
 import type { CommandContext } from '../cli.ts';
 import { loadCheckpoint, writeModelFiles } from '../../src/io/checkpoint.ts';
 import { join, readText } from '../../src/io/fs.ts';
-import { exportOnnxFromParams, type OnnxGraphKind } from '../../src/io/onnx/export.ts';
+import { exportOnnxFromParams, type OnnxGraphKind, type OnnxTaskHead } from '../../src/io/onnx/export.ts';
+import { readSafetensors } from '../../src/io/safetensors.ts';
+import { checkFamily, headOutputs, validateSpec, type TaskSpec } from '../../src/finetune/task.ts';
+import { HEAD_FILE, TASK_FILE } from '../../src/finetune/io.ts';
+import type { FileSystem } from '../../src/io/fs.ts';
 import { importOnnx } from '../../src/io/onnx/import.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
@@ -16,7 +20,9 @@ const EXPORT_HELP = `usage: gptedge export --format onnx --model <dir> --out mod
   --graph G            decode (default): input_ids, attention_mask, position_ids, past_key_values.{i}.key/value
                        -> logits, present.{i}.key/value (transformers.js' GPT-2 layout)
                        logits: input_ids -> logits only
-  --with-tokenizer     also copy tokenizer.json and config.json next to the .onnx file`;
+  --with-tokenizer     also copy tokenizer.json and config.json next to the .onnx file
+  --no-head            a fine-tuned folder (head.safetensors + task.json) exports its task head by default
+                       (input extract_index; outputs hidden_at_extract, head_logits, probs); this leaves it out`;
 
 const IMPORT_HELP = `usage: gptedge import --from model.onnx --out <dir> --tokenizer <tokenizer.json | model dir> [options]
 
@@ -50,7 +56,7 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
     args: argv,
     options: {
       format: { type: 'string', default: 'onnx' }, model: { type: 'string' }, out: { type: 'string' }, graph: { type: 'string', default: 'decode' },
-      'with-tokenizer': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      'with-tokenizer': { type: 'boolean', default: false }, 'no-head': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -63,7 +69,8 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
   if (a.graph !== 'decode' && a.graph !== 'logits') throw new Error(`--graph must be "decode" or "logits", got "${a.graph}"`);
   const t0 = Date.now();
   const ck = await loadCheckpoint(ctx.fs, a.model);
-  const bytes = exportOnnxFromParams(ck.config, ck.weights, { graph: a.graph as OnnxGraphKind });
+  const head = a['no-head'] ? null : await readTaskHead(ctx.fs, ck.dir, ck.config.nEmbd);
+  const bytes = exportOnnxFromParams(ck.config, ck.weights, { graph: a.graph as OnnxGraphKind, head: head ?? undefined });
   const dir = a.out.includes('/') ? a.out.slice(0, a.out.lastIndexOf('/')) || '/' : '.';
   await ctx.fs.mkdir(dir);
   await ctx.fs.writeFile(a.out, bytes);
@@ -72,8 +79,44 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
     await ctx.fs.writeFile(join(dir, 'config.json'), await readText(ctx.fs, join(ck.dir, 'config.json')));
   }
   const c = ck.config;
-  console.log(`wrote ${a.out}: ${(bytes.length / 1e6).toFixed(1)} MB, ${a.graph} graph, opset 17, ${c.nLayer} layers, d ${c.nEmbd}, ${c.layout} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  const headNote = head ? `, ${head.spec.family} head` : '';
+  console.log(`wrote ${a.out}: ${(bytes.length / 1e6).toFixed(1)} MB, ${a.graph} graph${headNote}, opset 17, ${c.nLayer} layers, d ${c.nEmbd}, ${c.layout} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return 0;
+}
+
+/**
+ * The task head of a fine-tuned folder (src/finetune/io.ts: head.safetensors W_y [C,K], b_y [K] and
+ * task.json), or null when the folder has neither file (a pretrained model). One without the other,
+ * or shapes that do not fit the task and the model, are errors naming the file.
+ */
+export async function readTaskHead(fs: FileSystem, dir: string, C: number): Promise<OnnxTaskHead | null> {
+  const taskFile = join(dir, TASK_FILE), headFile = join(dir, HEAD_FILE);
+  const [hasTask, hasHead] = [await fs.exists(taskFile), await fs.exists(headFile)];
+  if (!hasTask && !hasHead) return null;
+  if (!hasTask) throw new Error(`${taskFile}: missing (${headFile} is there; a fine-tuned folder has both; --no-head exports the transformer alone)`);
+  if (!hasHead) throw new Error(`${headFile}: missing (${taskFile} is there; a fine-tuned folder has both; --no-head exports the transformer alone)`);
+  let task: Record<string, unknown>;
+  try {
+    task = JSON.parse(await readText(fs, taskFile));
+  } catch (err) {
+    throw new Error(`${taskFile}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
+  let spec: TaskSpec;
+  try {
+    if (task.format !== 'gptedge-task') throw new Error('"format" must be "gptedge-task"');
+    spec = { family: checkFamily(String(task.family)), labels: (task.labels as string[]) ?? [] };
+    if (spec.family === 'multiple-choice') spec.choices = Number(task.choices);
+    validateSpec(spec);
+  } catch (err) {
+    throw new Error(`${taskFile}: ${(err as Error).message}`);
+  }
+  const t = readSafetensors(await fs.readFile(headFile), headFile).tensors;
+  const K = headOutputs(spec), W = t.get('W_y'), b = t.get('b_y');
+  const what = spec.family === 'multiple-choice' ? 'one score per candidate' : `${K} labels in ${TASK_FILE}`;
+  if (!W || W.shape.join(',') !== `${C},${K}`) throw new Error(`${headFile}: tensor W_y must have shape [${C},${K}] (d_model ${C}, ${spec.family}: ${what}), got ${W ? `[${W.shape}]` : 'none'}`);
+  if (!b || b.shape.join(',') !== `${K}`) throw new Error(`${headFile}: tensor b_y must have shape [${K}] (${spec.family}: ${what}), got ${b ? `[${b.shape}]` : 'none'}`);
+  const maxLen = task.maxLen === undefined || task.maxLen === null ? undefined : Number(task.maxLen);
+  return { W: W.data, b: b.data, spec, maxLen };
 }
 
 export async function importCommand(argv: string[], ctx: CommandContext): Promise<number> {

@@ -231,12 +231,13 @@ export async function evaluate(ft: FinetuneModel, examples: Example[], o: { batc
 
 export interface ClassProbabilities { label: string; probabilities: Record<string, number> }
 
-function byLabel(spec: TaskSpec, p: Float32Array): ClassProbabilities {
+/** Class probabilities by label name, and the most probable label. */
+export function byLabel(labels: string[], p: Float32Array): ClassProbabilities {
   const probabilities: Record<string, number> = {};
-  spec.labels.forEach((l, i) => (probabilities[l] = p[i]));
+  labels.forEach((l, i) => (probabilities[l] = p[i]));
   let best = 0;
   for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
-  return { label: spec.labels[best], probabilities };
+  return { label: labels[best], probabilities };
 }
 
 function requireFamily(ft: FinetuneModel, call: string, ...families: TaskSpec['family'][]): void {
@@ -255,14 +256,14 @@ export async function classify(ft: FinetuneModel, input: string | { premise: str
     ex = { premise: (input as EntailmentExample).premise, hypothesis: (input as EntailmentExample).hypothesis };
   }
   const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => 'classify()'));
-  return byLabel(ft.spec, p);
+  return byLabel(ft.spec.labels, p);
 }
 
 /** Similarity of a and b (both orders, summed): the label and every label's probability. */
 export async function similarity(ft: FinetuneModel, a: string, b: string): Promise<ClassProbabilities> {
   requireFamily(ft, 'similarity', 'similarity');
   const [p] = await predictEncoded(ft, encodeAll(ft, [{ a, b }], () => 'similarity()'));
-  return byLabel(ft.spec, p);
+  return byLabel(ft.spec.labels, p);
 }
 
 /** The most likely continuation of `context` among `choices`, and the softmax over all of them. */

@@ -14,10 +14,20 @@
 // session through the four methods generateStream calls (newKVCache, transformer, lastLogits,
 // freeKVCache), so options, sampling, stop strings and streaming behave exactly as on a backend, and
 // greedy decoding picks the same tokens whenever the logits agree (tested within 1e-4).
+//
+// Fine-tuned models exported with their task head (export.ts `head`: input extract_index, outputs
+// hidden_at_extract / head_logits / probs, the task in metadata "gptedge.task"): classifyOrt,
+// similarityOrt, chooseOrt and predictOrt mirror src/finetune's classify, similarity, choose and
+// predict — same results (probabilities), same errors — and build the token layouts with
+// src/finetune/transform.ts (encodeExample, makeBatch), so the ids are those gptedge itself runs.
 import type { GPTConfig } from '../model/config.ts';
 import type { GPT, KVCache } from '../model/gpt.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { importOnnx } from '../io/onnx/import.ts';
+import type { OnnxTaskInfo } from '../io/onnx/export.ts';
+import { encodeExample, makeBatch, specialIds, type EncodedExample } from '../finetune/transform.ts';
+import { validateSpec, type ChoiceExample, type Example, type TaskSpec } from '../finetune/task.ts';
+import { byLabel, type ClassProbabilities } from '../finetune/finetune.ts';
 import { generate, generateStream, type GenerateChunk, type GenerateOptions, type GenerateResult } from './generate.ts';
 
 /** The part of an onnxruntime tensor used here. */
@@ -52,13 +62,19 @@ export class OrtGPT {
   readonly session: OrtSessionLike;
   /** the graph takes past_key_values (the decode graph) */
   readonly hasPast: boolean;
+  /** the graph has a task head (input extract_index, outputs head_logits, probs, hidden_at_extract) */
+  readonly hasHead: boolean;
+  /** the fine-tuning task (metadata "gptedge.task", or given to create); null for a plain LM */
+  readonly task: OnnxTaskInfo | null;
   private readonly ort: OrtModuleLike;
 
-  private constructor(ort: OrtModuleLike, session: OrtSessionLike, cfg: GPTConfig) {
+  private constructor(ort: OrtModuleLike, session: OrtSessionLike, cfg: GPTConfig, task: OnnxTaskInfo | null) {
     this.ort = ort;
     this.session = session;
     this.cfg = cfg;
+    this.task = task;
     this.hasPast = session.inputNames.includes('past_key_values.0.key');
+    this.hasHead = session.inputNames.includes('extract_index') && session.outputNames.includes('probs');
     for (const need of ['input_ids']) if (!session.inputNames.includes(need)) throw new Error(`the ONNX model has no "${need}" input (inputs: ${session.inputNames.join(', ')})`);
     if (!session.outputNames.includes('logits')) throw new Error(`the ONNX model has no "logits" output (outputs: ${session.outputNames.join(', ')})`);
   }
@@ -68,10 +84,27 @@ export class OrtGPT {
    * shapes; `nHead` where the graph does not show it). `sessionOptions` go to InferenceSession.create
    * (e.g. { executionProviders: ['wasm'] } or ['webgpu']).
    */
-  static async create(ort: OrtModuleLike, bytes: Uint8Array, opts: { sessionOptions?: Record<string, unknown>; nHead?: number; file?: string } = {}): Promise<OrtGPT> {
-    const { config } = importOnnx(bytes, { file: opts.file, nHead: opts.nHead, configOnly: true });
+  static async create(ort: OrtModuleLike, bytes: Uint8Array, opts: { sessionOptions?: Record<string, unknown>; nHead?: number; file?: string; task?: OnnxTaskInfo } = {}): Promise<OrtGPT> {
+    const file = opts.file ?? 'model.onnx';
+    const { config, model } = importOnnx(bytes, { file, nHead: opts.nHead, configOnly: true });
+    let task = opts.task ?? null;
+    const meta = model.metadata.get('gptedge.task');
+    if (!task && meta) {
+      try {
+        task = JSON.parse(meta) as OnnxTaskInfo;
+      } catch (err) {
+        throw new Error(`${file}: metadata gptedge.task is not JSON (${err instanceof Error ? err.message : String(err)})`);
+      }
+    }
+    if (task) {
+      try {
+        validateSpec(taskSpec(task));
+      } catch (err) {
+        throw new Error(`${file}: task ${JSON.stringify(task)}: ${(err as Error).message}`);
+      }
+    }
     const session = await ort.InferenceSession.create(bytes, opts.sessionOptions);
-    return new OrtGPT(ort, session, config);
+    return new OrtGPT(ort, session, config, task);
   }
 
   async release(): Promise<void> {
@@ -129,7 +162,9 @@ export class OrtGPT {
       // logits graph: run the whole prefix, keep the last T rows of logits
       for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) cache.history[b].push(ids[b * T + t]);
       const total = cache.pos + T;
-      const out = await this.session.run({ input_ids: this.i64(cache.history.flat(), [B, total]) });
+      const feeds: Record<string, OrtTensorLike> = { input_ids: this.i64(cache.history.flat(), [B, total]) };
+      if (this.hasExtractInput()) feeds.extract_index = this.i64(new Array(B).fill(0), [B]); // head outputs unused here
+      const out = await this.session.run(feeds);
       const all = out.logits.data as Float32Array, res = new Float32Array(B * T * V);
       for (let b = 0; b < B; b++) res.set(all.subarray((b * total + cache.pos) * V, (b * total + total) * V), b * T * V);
       cache.pos = total;
@@ -144,6 +179,7 @@ export class OrtGPT {
     };
     if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = this.i64(new Array(B * total).fill(1), [B, total]);
     if (this.session.inputNames.includes('position_ids')) feeds.position_ids = this.i64(pos, [B, T]);
+    if (this.hasExtractInput()) feeds.extract_index = this.i64(new Array(B).fill(0), [B]);
     const out = await this.session.run(feeds);
     const past: Record<string, OrtTensorLike> = {};
     for (let l = 0; l < this.cfg.nLayer; l++) {
@@ -157,6 +193,31 @@ export class OrtGPT {
     cache.past = past;
     cache.pos = total;
     return out.logits.data as Float32Array;
+  }
+
+  private hasExtractInput(): boolean {
+    return this.session.inputNames.includes('extract_index');
+  }
+
+  /**
+   * One forward of B rows of T tokens from position 0 through the task head. `extract[b]` is the
+   * position of row b's extract token (rows may be padded after it). Returns the graph's probs
+   * (examples × classes, see export.ts), head_logits and hidden_at_extract (B, C).
+   */
+  async head(ids: ArrayLike<number>, B: number, T: number, extract: ArrayLike<number>): Promise<{ probs: Float32Array; headLogits: Float32Array; hidden: Float32Array }> {
+    if (!this.hasHead) throw new Error(`this ONNX model has no task head (inputs: ${this.session.inputNames.join(', ')}; outputs: ${this.session.outputNames.join(', ')}); export a fine-tuned model with its head`);
+    this.checkIds(ids, B, T, 0);
+    if (extract.length !== B) throw new Error(`extract holds ${extract.length} positions, expected one per row (${B})`);
+    for (let b = 0; b < B; b++) if (!(Number.isInteger(extract[b]) && extract[b] >= 0 && extract[b] < T)) throw new Error(`extract position ${extract[b]} of row ${b} is outside 0..${T - 1}`);
+    const feeds: Record<string, OrtTensorLike> = { input_ids: this.i64(ids, [B, T]), extract_index: this.i64(extract, [B]) };
+    if (this.hasPast) {
+      Object.assign(feeds, this.emptyPast(B));
+      if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = this.i64(new Array(B * T).fill(1), [B, T]);
+      if (this.session.inputNames.includes('position_ids')) feeds.position_ids = this.i64(Array.from({ length: B * T }, (_, i) => i % T), [B, T]);
+    }
+    const out = await this.session.run(feeds);
+    const res = { probs: out.probs.data as Float32Array, headLogits: out.head_logits.data as Float32Array, hidden: out.hidden_at_extract.data as Float32Array };
+    return res;
   }
 
   /**
@@ -213,4 +274,77 @@ export function generateOrt(model: OrtGPT, tok: GPTTokenizer, prompt: string | n
 
 export function generateStreamOrt(model: OrtGPT, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): AsyncGenerator<GenerateChunk> {
   return generateStream(model.asCausalLM(), tok, prompt, o);
+}
+
+// ---- fine-tuned models: the src/finetune prediction API through ONNX Runtime ---------------------
+
+const taskSpec = (t: OnnxTaskInfo): TaskSpec =>
+  t.family === 'multiple-choice' ? { family: t.family, labels: [], choices: Number(t.choices) } : { family: t.family, labels: t.labels };
+
+function requireTask(model: OrtGPT, call: string, ...families: TaskSpec['family'][]): OnnxTaskInfo {
+  if (!model.task || !model.hasHead) throw new Error(`${call}() needs an ONNX model exported with its task head (gptedge export --format onnx --model <fine-tuned dir>); this one has none`);
+  if (families.length && !families.includes(model.task.family)) throw new Error(`${call}() needs a ${families.join(' or ')} model; this one is fine-tuned for ${model.task.family}`);
+  return model.task;
+}
+
+/** Class (or candidate) probabilities of already-encoded examples (src/finetune/transform.ts), no dropout. */
+export async function predictEncodedOrt(model: OrtGPT, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
+  const spec = taskSpec(requireTask(model, 'predict'));
+  const bs = o.batchSize ?? 16, out: Float32Array[] = [];
+  for (let i = 0; i < examples.length; i += bs) {
+    const batch = makeBatch(spec, examples.slice(i, i + bs));
+    // makeBatch's head rows are flat indices s·T + position; the graph takes the position per row
+    const extract = new Array<number>(batch.S);
+    // (similarity: groups[0][n], groups[1][n] are rows 2n, 2n+1, the two orders the graph sums)
+    for (let s = 0; s < batch.S; s++) extract[s] = (spec.family === 'similarity' ? batch.groups[s % 2][s >> 1] : batch.groups[0][s]) - s * batch.T;
+    const { probs } = await model.head(batch.ids, batch.S, batch.T, extract);
+    if (probs.length !== batch.N * batch.nClass) throw new Error(`the ONNX model returned ${probs.length} probabilities for ${batch.N} examples × ${batch.nClass} classes`);
+    for (let n = 0; n < batch.N; n++) out.push(probs.slice(n * batch.nClass, (n + 1) * batch.nClass));
+  }
+  return out;
+}
+
+function encodeAllOrt(model: OrtGPT, tok: GPTTokenizer, examples: Example[], where: (i: number) => string): EncodedExample[] {
+  const task = model.task!;
+  if (tok.vocabSize > model.cfg.vocabSize) throw new Error(`the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary holds ${model.cfg.vocabSize}`);
+  const ids = specialIds(tok), spec = taskSpec(task);
+  return examples.map((e, i) => encodeExample(tok, ids, spec, e, task.maxLen ?? model.cfg.nCtx, where(i)));
+}
+
+/** predict() through ONNX Runtime: each example's class (or candidate) probabilities. */
+export async function predictOrt(model: OrtGPT, tok: GPTTokenizer, examples: Example[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
+  requireTask(model, 'predict');
+  return predictEncodedOrt(model, encodeAllOrt(model, tok, examples.map((e) => ({ ...e, label: undefined })), (i) => `example ${i + 1}`), o);
+}
+
+/** classify() through ONNX Runtime: classification (`text`) or entailment (`{premise, hypothesis}`). */
+export async function classifyOrt(model: OrtGPT, tok: GPTTokenizer, input: string | { premise: string; hypothesis: string }): Promise<ClassProbabilities> {
+  const task = requireTask(model, 'classify', 'classification', 'entailment');
+  let ex: Example;
+  if (task.family === 'classification') {
+    if (typeof input !== 'string') throw new Error('classify(): a classification model takes a string');
+    ex = { text: input };
+  } else {
+    if (typeof input !== 'object' || input === null) throw new Error('classify(): an entailment model takes { premise, hypothesis }');
+    ex = { premise: input.premise, hypothesis: input.hypothesis };
+  }
+  const [p] = await predictEncodedOrt(model, encodeAllOrt(model, tok, [ex], () => 'classify()'));
+  return byLabel(task.labels, p);
+}
+
+/** similarity() through ONNX Runtime: both orders in one batch, their states summed in the graph. */
+export async function similarityOrt(model: OrtGPT, tok: GPTTokenizer, a: string, b: string): Promise<ClassProbabilities> {
+  const task = requireTask(model, 'similarity', 'similarity');
+  const [p] = await predictEncodedOrt(model, encodeAllOrt(model, tok, [{ a, b }], () => 'similarity()'));
+  return byLabel(task.labels, p);
+}
+
+/** choose() through ONNX Runtime: one score per candidate, softmax over the candidates. */
+export async function chooseOrt(model: OrtGPT, tok: GPTTokenizer, context: string, choices: string[]): Promise<{ index: number; choice: string; probabilities: number[] }> {
+  requireTask(model, 'choose', 'multiple-choice');
+  const ex: ChoiceExample = { context, choices };
+  const [p] = await predictEncodedOrt(model, encodeAllOrt(model, tok, [ex], () => 'choose()'));
+  let best = 0;
+  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+  return { index: best, choice: choices[best], probabilities: Array.from(p) };
 }

@@ -24,12 +24,32 @@
 // `transformer.` prefix and HF's Conv1D layout [in, out] (so they feed MatMul directly); the LM head
 // is MatMul(h, Transpose(W_e)) on the one shared embedding (tied, stored once). The model's config is
 // kept in metadata_props["gptedge.config"] so an import restores it exactly.
+//
+// Task head (the `head` option, a fine-tuned model's W_y [C, K] + b [K], src/finetune/head.ts): either
+// graph gets one more input and three more outputs, on top of the ones above:
+//
+//   inputs   extract_index      int64 [batch_size]   position of the extract token <e> in each row of
+//                                                    input_ids (0..sequence_length-1; rows may be padded
+//                                                    after <e>: causal attention keeps padding away)
+//   outputs  hidden_at_extract  f32 [batch_size, C]  h_n at extract_index (after ln_f for pre-LN)
+//            head_logits        f32 [rows, K]        x·W_y + b, x = hidden_at_extract, except similarity:
+//                                                    x = the SUM of rows 2n and 2n+1 (the two orders
+//                                                    <s> a $ b <e>, <s> b $ a <e> of example n), rows = batch_size/2
+//            probs              f32 [examples, classes]  softmax: over the K labels (classification,
+//                                                    entailment, similarity), or for multiple choice over
+//                                                    each group of k consecutive rows' scores (K = 1,
+//                                                    candidates are rows n·k .. n·k+k-1), examples = batch_size/k
+// The head's initializers are `head.weight` [C, K] and `head.bias` [K]; the task (family, labels,
+// choices, maxLen) is kept in metadata_props["gptedge.task"]. On the decode graph, extract_index
+// indexes the current input_ids chunk (a prefill with an empty past reads the whole sequence).
 import type { GPT } from '../../model/gpt.ts';
 import type { GPTConfig } from '../../model/config.ts';
 import { numel, paramSpecs } from '../../model/params.ts';
 import { familyOf, toHF } from '../hf-names.ts';
 import { DT, graphProto, modelProto, nodeProto, tensorProto, valueInfo, type AttrValue } from './onnx-proto.ts';
 import type { PbWriter } from './protobuf.ts';
+import { headOutputs, numClasses, validateSpec, type TaskSpec } from '../../finetune/task.ts';
+import type { FinetuneModel } from '../../finetune/finetune.ts';
 
 export const EXPORT_OPSET = 17;
 /** IR version 8 goes with opset 17 (ONNX 1.12) */
@@ -43,6 +63,44 @@ export interface OnnxExportOptions {
   metadata?: boolean;
   /** producer_version string */
   version?: string;
+  /** a fine-tuned model's task head: adds extract_index, hidden_at_extract, head_logits and probs */
+  head?: OnnxTaskHead;
+}
+
+/** A task head to export: W_y [C, K] and b [K] row-major, as TaskHead and head.safetensors hold them. */
+export interface OnnxTaskHead {
+  W: Float32Array;
+  b: Float32Array;
+  spec: TaskSpec;
+  /** inputs are truncated to this many tokens by the caller (default the context window) */
+  maxLen?: number;
+}
+
+/** What metadata_props["gptedge.task"] holds. */
+export interface OnnxTaskInfo {
+  family: TaskSpec['family'];
+  labels: string[];
+  choices: number | null;
+  maxLen: number;
+}
+
+/** Checks a head against the model and task; the errors say which shape was expected. */
+export function checkOnnxHead(cfg: GPTConfig, head: OnnxTaskHead): OnnxTaskInfo {
+  const { spec } = head;
+  try {
+    validateSpec(spec);
+  } catch (err) {
+    throw new Error(`exportOnnx: task head: ${(err as Error).message}`);
+  }
+  const C = cfg.nEmbd, K = headOutputs(spec);
+  const what = spec.family === 'multiple-choice' ? 'one score per candidate' : `${K} labels`;
+  if (head.W.length !== C * K) {
+    throw new Error(`exportOnnx: task head W_y has ${head.W.length} values; a ${spec.family} head (${what}) on d_model ${C} needs [${C}, ${K}] = ${C * K}`);
+  }
+  if (head.b.length !== K) throw new Error(`exportOnnx: task head bias has ${head.b.length} values; a ${spec.family} head (${what}) needs [${K}]`);
+  const maxLen = head.maxLen ?? cfg.nCtx;
+  if (!(Number.isInteger(maxLen) && maxLen >= 4 && maxLen <= cfg.nCtx)) throw new Error(`exportOnnx: task head maxLen must be an integer in 4..${cfg.nCtx}, got ${head.maxLen}`);
+  return { family: spec.family, labels: spec.family === 'multiple-choice' ? [] : [...spec.labels], choices: spec.family === 'multiple-choice' ? spec.choices! : null, maxLen };
 }
 
 /** Initializer name of a gptedge parameter in the exported graph. */
@@ -98,11 +156,18 @@ export async function exportOnnx(model: GPT, opts: OnnxExportOptions = {}): Prom
   return exportOnnxFromParams(model.cfg, params, opts);
 }
 
+/** A fine-tuned model (src/finetune) with its task head: exportOnnx(ft.model, { head }) in one call. */
+export async function exportFinetunedOnnx(ft: FinetuneModel, opts: Omit<OnnxExportOptions, 'head'> = {}): Promise<Uint8Array> {
+  const { W, b } = await ft.head.read();
+  return exportOnnxFromParams(ft.model.cfg, await ft.model.readParams(), { ...opts, head: { W, b, spec: ft.spec, maxLen: ft.maxLen } });
+}
+
 export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32Array>, opts: OnnxExportOptions = {}): Uint8Array {
   const kind = opts.graph ?? 'decode';
   if (kind !== 'logits' && kind !== 'decode') throw new Error(`unknown ONNX graph kind "${kind as string}" (logits | decode)`);
   const { nEmbd: C, nHead: NH, nLayer: L, vocabSize: V } = cfg;
   const hd = C / NH;
+  const task = opts.head ? checkOnnxHead(cfg, opts.head) : null;
   const b = new Builder();
   const P = (name: string): string => onnxParamName(name, cfg);
 
@@ -198,10 +263,42 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   const wteT = b.op('Transpose', [P('wte.weight')], { perm: { ints: [1, 0] } }, '/lm_head/wte_T'); // (C,V), folded by runtimes at load
   b.node('MatMul', [x, wteT], {}, ['logits'], '/lm_head/MatMul');
 
+  if (task) {
+    const K = headOutputs(opts.head!.spec), classes = numClasses(opts.head!.spec);
+    b.init('head.weight', opts.head!.W, [C, K]);
+    b.init('head.bias', opts.head!.b, [K]);
+    inputs.push(valueInfo('extract_index', DT.INT64, ['batch_size']));
+    // flat row b·T + extract_index[b] of h viewed as (B·T, C)
+    const B = b.op('Gather', [b.op('Shape', ['input_ids'], {}, '/head/ids_shape'), zero], { axis: { i: 0 } }, '/head/batch');
+    const rowStart = b.op('Mul', [b.op('Range', [zero, B, one], {}, '/head/rows'), T], {}, '/head/row_start');
+    const flat = b.op('Add', [rowStart, 'extract_index'], {}, '/head/flat_index');
+    const hFlat = b.op('Reshape', [x, b.i64([-1, C])], {}, '/head/h_flat');
+    let hx = b.node('Gather', [hFlat, flat], { axis: { i: 0 } }, ['hidden_at_extract'], '/head/gather')[0]; // (B,C)
+    let rows = 'batch_size';
+    if (task.family === 'similarity') {
+      // rows 2n, 2n+1 are the two orders of example n: their states are added before W_y
+      hx = b.op('ReduceSum', [b.op('Reshape', [hx, b.i64([-1, 2, C])], {}, '/head/pairs'), b.i64([1])], { keepdims: { i: 0 } }, '/head/pair_sum');
+      rows = 'examples';
+    }
+    const hl = b.node('Add', [b.op('MatMul', [hx, 'head.weight'], {}, '/head/MatMul'), 'head.bias'], {}, ['head_logits'], '/head/Add')[0];
+    outputs.push(valueInfo('hidden_at_extract', DT.FLOAT, ['batch_size', C]));
+    outputs.push(valueInfo('head_logits', DT.FLOAT, [rows, K]));
+    if (task.family === 'multiple-choice') {
+      const grouped = b.op('Reshape', [hl, b.i64([-1, classes])], {}, '/head/candidates'); // (examples, k)
+      b.node('Softmax', [grouped], { axis: { i: -1 } }, ['probs'], '/head/softmax');
+      outputs.push(valueInfo('probs', DT.FLOAT, ['examples', classes]));
+    } else {
+      b.node('Softmax', [hl], { axis: { i: -1 } }, ['probs'], '/head/softmax');
+      outputs.push(valueInfo('probs', DT.FLOAT, [rows, classes]));
+    }
+  }
+
   const family = familyOf(cfg);
-  const doc = `gptedge ${family} (${cfg.layout}) ${kind} graph: ${L} layers, d ${C}, ${NH} heads, vocab ${V}, context ${cfg.nCtx}`;
+  const doc = `gptedge ${family} (${cfg.layout}) ${kind} graph: ${L} layers, d ${C}, ${NH} heads, vocab ${V}, context ${cfg.nCtx}` +
+    (task ? `; ${task.family} head (${task.family === 'multiple-choice' ? `${task.choices} choices` : task.labels.join(', ')})` : '');
   const graph = graphProto({ name: `gptedge_${kind}`, doc, nodes: b.nodes, initializers: b.initializers, inputs, outputs });
   const metadata: Record<string, string> = { 'gptedge.graph': kind, 'gptedge.family': family };
   if (opts.metadata !== false) metadata['gptedge.config'] = JSON.stringify(cfg);
+  if (task) metadata['gptedge.task'] = JSON.stringify(task); // always: classifyOrt needs the labels
   return modelProto({ irVersion: EXPORT_IR_VERSION, opset: EXPORT_OPSET, producer: 'gptedge', producerVersion: opts.version ?? '0.1.0', doc, graph, metadata }).toBytes();
 }

@@ -4,7 +4,8 @@
 // What is accepted:
 //  - initializer names of either family (gpt2: wte/wpe/h.N.*/ln_f; openai-gpt: tokens_embed /
 //    positions_embed / h.N.*), with or without the `transformer.` prefix; HF buffers (attn.bias,
-//    attn.masked_bias) and an lm_head (tied to W_e in GPT) are ignored.
+//    attn.masked_bias), an lm_head (tied to W_e in GPT) and a gptedge task head (head.weight /
+//    head.bias: import loads the transformer only; fine-tune again or keep head.safetensors) are ignored.
 //  - linear weights in HF's Conv1D layout [in, out] or transposed [out, in]: a non-square weight is
 //    recognised by its shape; a square one (attn.c_proj) by how the graph consumes it (Transpose
 //    perm [1,0] or Gemm transB=1 mean [out, in]); with no such evidence, [in, out] (HF's layout).
@@ -90,7 +91,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   }
   for (const t of all) {
     const g = fromHF(t.name);
-    if (/^h\.\d+\.attn\.(bias|masked_bias)$/.test(g) || g === 'lm_head.weight' || g === 'lm_head.bias') {
+    if (/^h\.\d+\.attn\.(bias|masked_bias)$/.test(g) || g === 'lm_head.weight' || g === 'lm_head.bias' || g === 'head.weight' || g === 'head.bias') {
       ignored.push(t.name);
       continue;
     }
