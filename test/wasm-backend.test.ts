@@ -4,7 +4,8 @@ import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { preset } from '../src/model/config.ts';
 import { Heap } from '../src/backend/wasm/heap.ts';
-import { assert, assertClose, assertEqual, assertThrows, test } from './harness.ts';
+import { ReferenceBackend } from '../src/backend/reference/reference.ts';
+import { assert, assertClose, assertEqual, assertThrows, randn, test } from './harness.ts';
 
 test('wasm heap: blocks are aligned, reused after free, coalesced and zeroed', () => {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 64 });
@@ -73,4 +74,30 @@ test('GPT.free releases every buffer of a trained model (parameters, gradients, 
   model.free();
   assertEqual(be.bytesInUse, before, 'bytes in use after free');
   be.dispose();
+});
+
+test('wasm matmul, matrix-vector path (M <= 4, a not transposed): large odd K, N, both B layouts, bias, beta, simd128 and default build, 1 and 2 threads', async () => {
+  const ref = new ReferenceBackend();
+  for (const [simd, threads] of [['simd128', 1], [undefined, 1], [undefined, 2]] as const) {
+    const be = await createNodeWasmBackend({ simd, threads });
+    const shapes: [number, number, number][] = [[1, 771, 1031], [2, 771, 1031], [3, 771, 1031], [4, 771, 1031], [4, 3, 5], [2, 9, 17], [1, 6, 37]];
+    for (const [M, K, N] of shapes) {
+      for (const transB of [false, true]) for (const beta of [0, 1] as const) for (const withBias of [false, true]) {
+        const inputs = { a: randn(M * K, M + K), b: randn(K * N, K + N + 1), bias: randn(N, N), out: randn(M * N, 7) };
+        const run = async (b: typeof ref | typeof be) => {
+          const t = Object.fromEntries(Object.entries(inputs).map(([k, v]) => {
+            const x = b.alloc(v.length);
+            b.write(x, v);
+            return [k, x];
+          }));
+          b.matmul(t.out, t.a, t.b, withBias ? t.bias : null, M, K, N, false, transB, beta);
+          const got = await b.read(t.out);
+          b.free(...Object.values(t));
+          return got;
+        };
+        assertClose(await run(be), await run(ref), { atol: 1e-4, rtol: 1e-3 }, `${simd ?? 'default'} ${threads} thread(s) ${M}x${K}x${N} tB=${transB} beta=${beta} bias=${withBias}`);
+      }
+    }
+    be.dispose();
+  }
 });

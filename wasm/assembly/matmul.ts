@@ -5,7 +5,7 @@
 // pack reading whichever layout the operand has. The MR×NR micro-kernel then sees one layout only.
 // Blocking: a KC×NC block of packed B stays in L2 for all of this thread's rows; a KC×NR micro-panel of
 // it (8 KB) and an MR×KC panel of A stream through L1. Threads split rows (or columns when rows are few).
-import { madd, colStart, colEnd, part } from './common';
+import { madd, colStart, colEnd, part, hsum, dot, axpy } from './common';
 
 const MR = 4;
 const NR = 8;
@@ -165,10 +165,15 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
 
 /**
  * out(M,N) = beta*out + op(a)·op(b) [+ bias]. bias = 0 for none. scratch + tid*scratchStride is this
- * thread's matmulScratchBytes(). Threads split rows in MR multiples when rows are plentiful, else columns.
+ * thread's matmulScratchBytes(). M <= GEMV_MAX_M with a not transposed takes the matrix-vector path
+ * (gemv, below: no packing, no scratch). Otherwise threads split rows in MR multiples when rows are plentiful, else columns.
  */
 export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32, transB: i32, beta: i32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  if (M <= GEMV_MAX_M && transA == 0) {
+    gemv(out, a, b, bias, M, K, N, transB != 0, beta, tid, nth);
+    return;
+  }
   const s = scratch + <usize>tid * scratchStride;
   const rowPanels = (M + MR - 1) / MR;
   if (rowPanels >= nth * 4 || nth == 1) {
@@ -203,4 +208,135 @@ export function biasBackward(dbias: usize, dout: usize, M: i32, N: i32, tid: i32
     for (let m = 0; m < M; m++) s += load<f32>(dout + (<usize>m * <usize>N + <usize>c) * 4);
     store<f32>(dbias + (<usize>c << 2), load<f32>(dbias + (<usize>c << 2)) + s);
   }
+}
+
+// ---- matrix-vector fast path: M <= GEMV_MAX_M rows of a (not transposed), weights read in place -------
+// Decode (one token) and last-row logits multiply 1-4 rows by a weight matrix. The GEMM above packs every
+// KC×NC block of B before using it, which for so few rows is ~3× the memory traffic of reading B once;
+// here B is streamed exactly once, in its stored layout. Threads split the output columns in 16-float
+// (cache-line) groups, so no two threads write the same line of out.
+const GEMV_MAX_M = 4;
+const GB = 512; // columns of out kept in L1 while all of K streams past (A·B layout)
+
+// out[m, n0:n1) = (beta ? out : 0) + bias
+function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0: i32, n1: i32): void {
+  for (let m = 0; m < M; m++) {
+    const o = out + <usize>m * <usize>N * 4;
+    let j = n0;
+    if (beta) {
+      if (bias) for (; j + 4 <= n1; j += 4) v128.store(o + (<usize>j << 2), f32x4.add(v128.load(o + (<usize>j << 2)), v128.load(bias + (<usize>j << 2))));
+      for (; j < n1; j++) store<f32>(o + (<usize>j << 2), load<f32>(o + (<usize>j << 2)) + (bias ? load<f32>(bias + (<usize>j << 2)) : 0));
+    } else {
+      if (bias) memory.copy(o + (<usize>n0 << 2), bias + (<usize>n0 << 2), <usize>(n1 - n0) << 2);
+      else memory.fill(o + (<usize>n0 << 2), 0, <usize>(n1 - n0) << 2);
+    }
+  }
+}
+
+// out(M, n0:n1) += a(M,K) · b(K,N)[:, n0:n1]; b row-major. Per block of GB columns, 4 rows of b at a time
+// are scaled into the out rows (one load + store of out per 4 FMAs per row of a).
+function gemvN(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
+  const ldb = <usize>N << 2;
+  for (let jc = n0; jc < n1; jc += GB) {
+    const je = min(n1, jc + GB);
+    const jv = je - ((je - jc) & 3); // end of whole vectors
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const p0 = b + <usize>k * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb;
+      if (M == 1) {
+        const x0 = v128.load32_splat(a + (<usize>k << 2)), x1 = v128.load32_splat(a + (<usize>k << 2), 4);
+        const x2 = v128.load32_splat(a + (<usize>k << 2), 8), x3 = v128.load32_splat(a + (<usize>k << 2), 12);
+        for (let j = jc; j < jv; j += 4) {
+          const o = <usize>j << 2;
+          let acc = v128.load(out + o);
+          acc = madd(x0, v128.load(p0 + o), acc);
+          acc = madd(x1, v128.load(p1 + o), acc);
+          acc = madd(x2, v128.load(p2 + o), acc);
+          acc = madd(x3, v128.load(p3 + o), acc);
+          v128.store(out + o, acc);
+        }
+      } else {
+        for (let j = jc; j < jv; j += 4) {
+          const o = <usize>j << 2;
+          const w0 = v128.load(p0 + o), w1 = v128.load(p1 + o), w2 = v128.load(p2 + o), w3 = v128.load(p3 + o);
+          for (let m = 0; m < M; m++) {
+            const xa = a + (<usize>m * <usize>K + <usize>k) * 4;
+            const c = out + <usize>m * ldb + o;
+            let acc = v128.load(c);
+            acc = madd(v128.load32_splat(xa), w0, acc);
+            acc = madd(v128.load32_splat(xa, 4), w1, acc);
+            acc = madd(v128.load32_splat(xa, 8), w2, acc);
+            acc = madd(v128.load32_splat(xa, 12), w3, acc);
+            v128.store(c, acc);
+          }
+        }
+      }
+      for (let j = jv; j < je; j++) {
+        const o = <usize>j << 2;
+        const w0 = load<f32>(p0 + o), w1 = load<f32>(p1 + o), w2 = load<f32>(p2 + o), w3 = load<f32>(p3 + o);
+        for (let m = 0; m < M; m++) {
+          const xa = a + (<usize>m * <usize>K + <usize>k) * 4;
+          const c = out + <usize>m * ldb + o;
+          store<f32>(c, load<f32>(c) + (load<f32>(xa) * w0 + load<f32>(xa, 4) * w1) + (load<f32>(xa, 8) * w2 + load<f32>(xa, 12) * w3));
+        }
+      }
+    }
+    for (; k < K; k++) {
+      const p = b + <usize>k * ldb;
+      for (let m = 0; m < M; m++) {
+        const s = load<f32>(a + (<usize>m * <usize>K + <usize>k) * 4);
+        axpy(out + <usize>m * ldb + (<usize>jc << 2), s, p + (<usize>jc << 2), je - jc);
+      }
+    }
+  }
+}
+
+// out(M, n0:n1) += a(M,K) · b(N,K)ᵀ[:, n0:n1]: one contiguous dot product per (row of a, row of b); a row
+// of b is read from memory once and stays in L1 for the other rows of a.
+function gemvT(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
+  const ldb = <usize>K << 2;
+  let n = n0;
+  if (M == 1) {
+    // four rows of b at once: four independent accumulator chains, x loaded once per vector
+    for (; n + 4 <= n1; n += 4) {
+      const p0 = b + <usize>n * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb;
+      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const o = <usize>k << 2;
+        const x = v128.load(a + o);
+        s0 = madd(x, v128.load(p0 + o), s0);
+        s1 = madd(x, v128.load(p1 + o), s1);
+        s2 = madd(x, v128.load(p2 + o), s2);
+        s3 = madd(x, v128.load(p3 + o), s3);
+      }
+      let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
+      for (; k < K; k++) {
+        const o = <usize>k << 2;
+        const x = load<f32>(a + o);
+        r0 += x * load<f32>(p0 + o); r1 += x * load<f32>(p1 + o); r2 += x * load<f32>(p2 + o); r3 += x * load<f32>(p3 + o);
+      }
+      const c = out + (<usize>n << 2);
+      store<f32>(c, load<f32>(c) + r0); store<f32>(c, load<f32>(c, 4) + r1, 4);
+      store<f32>(c, load<f32>(c, 8) + r2, 8); store<f32>(c, load<f32>(c, 12) + r3, 12);
+    }
+  }
+  for (; n < n1; n++) {
+    const p = b + <usize>n * ldb;
+    for (let m = 0; m < M; m++) {
+      const c = out + (<usize>m * <usize>N + <usize>n) * 4;
+      store<f32>(c, load<f32>(c) + dot(a + <usize>m * ldb, p, K));
+    }
+  }
+}
+
+/** the M <= GEMV_MAX_M, transA = false case of matmul; threads split columns in 16-float groups */
+function gemv(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transB: bool, beta: i32, tid: i32, nth: i32): void {
+  const groups = (N + 15) >> 4;
+  const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
+  if (n0 >= n1) return;
+  gemvInit(out, bias, M, N, beta, n0, n1);
+  if (K == 0) return;
+  if (transB) gemvT(out, a, b, M, K, N, n0, n1);
+  else gemvN(out, a, b, M, K, N, n0, n1);
 }
