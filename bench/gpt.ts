@@ -21,6 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { tfjsTransformer } from '../test/oracles/tfjs-gpt.ts';
 import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
 import type { Backend } from '../src/backend/backend.ts';
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
@@ -170,7 +171,7 @@ async function interleaved(items: Timed[], n: number, what: string): Promise<Map
   return new Map([...times].filter(([k]) => alive.has(k)).map(([k, v]) => [k, median(v)]));
 }
 
-// ---- tfjs GPT training (the model of test/node/tfjs-autodiff.test.ts, on tfjs-backend-wasm) ---------
+// ---- tfjs GPT training (the oracle of test/oracles/tfjs-gpt.ts, on tfjs-backend-wasm) ------------------
 async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, shapes: Map<string, number[]>, ids: Int32Array, targets: Int32Array, B: number, T: number, micro: number): Promise<Timed> {
   await import('@tensorflow/tfjs-backend-wasm');
   // tfjs-core's Node bundle registers no op gradients; its ESM register_all_gradients registers them all
@@ -182,12 +183,9 @@ async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, sh
   // same step as one batch of B): at B 8 the whole tape does not fit tfjs-wasm's 4 GB heap (Aborted()).
   const Bm = B / micro;
   if (!Number.isInteger(Bm)) throw new Error(`batch ${B} is not a multiple of ${micro} micro-batches`);
-  const C = cfg.nEmbd, NH = cfg.nHead, hs = C / NH, V = cfg.vocabSize, BT = Bm * T;
+  const C = cfg.nEmbd, V = cfg.vocabSize, BT = Bm * T;
   const vars = new Map([...params].map(([n, v]) => [n, tf.variable(tf.tensor(v, shapes.get(n)!, 'float32'), true, n)]));
   const P = (n: string) => vars.get(n)!;
-  const maskData = new Float32Array(T * T);
-  for (let t = 0; t < T; t++) for (let u = t + 1; u < T; u++) maskData[t * T + u] = -1e9;
-  const mask = tf.tensor2d(maskData, [T, T]);
   const mbs = Array.from({ length: micro }, (_, i) => {
     const idsT = tf.tensor1d(ids.subarray(i * BT, (i + 1) * BT), 'int32');
     const onehotIds = tf.oneHot(idsT, V); // (BT, V)
@@ -199,33 +197,9 @@ async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, sh
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (w: tf.Tensor) => tf.Tensor;
     return { embed, onehotTargets: tf.oneHot(tf.tensor1d(targets.subarray(i * BT, (i + 1) * BT), 'int32'), V) };
   });
-  const ln = (x: tf.Tensor, pre: string) => {
-    const mean = tf.mean(x, -1, true), xc = tf.sub(x, mean), variance = tf.mean(tf.square(xc), -1, true);
-    return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, cfg.lnEps))), P(`${pre}.weight`)), P(`${pre}.bias`));
-  };
-  const linear = (x: tf.Tensor, pre: string) => tf.add(tf.matMul(x as tf.Tensor2D, P(`${pre}.weight`) as tf.Tensor2D), P(`${pre}.bias`));
-  const gelu = (x: tf.Tensor) => tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x))))))));
-  const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [Bm, T, NH, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
-  const attn = (x: tf.Tensor, l: number) => {
-    const [q, k, v] = tf.split(linear(x, `h.${l}.attn.c_attn`), 3, 1).map(heads);
-    const s = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask);
-    const y = tf.matMul(tf.softmax(s), v);
-    return linear(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [BT, C]), `h.${l}.attn.c_proj`);
-  };
-  const mlp = (x: tf.Tensor, l: number) => linear(gelu(linear(x, `h.${l}.mlp.c_fc`)), `h.${l}.mlp.c_proj`);
   const lossFn = (mb: (typeof mbs)[number]): tf.Scalar => {
     const wpe = tf.tile(tf.slice(P('wpe.weight'), [0, 0], [T, C]), [Bm, 1]);
-    let x: tf.Tensor = tf.add(mb.embed(P('wte.weight')), wpe);
-    for (let l = 0; l < cfg.nLayer; l++) {
-      if (cfg.layout === 'post-ln') {
-        const n = ln(tf.add(x, attn(x, l)), `h.${l}.ln_1`);
-        x = ln(tf.add(n, mlp(n, l)), `h.${l}.ln_2`);
-      } else {
-        const r = tf.add(x, attn(ln(x, `h.${l}.ln_1`), l));
-        x = tf.add(r, mlp(ln(r, `h.${l}.ln_2`), l));
-      }
-    }
-    if (cfg.layout === 'pre-ln') x = ln(x, 'ln_f');
+    const x = tfjsTransformer(cfg, P, tf.add(mb.embed(P('wte.weight')), wpe), Bm, T);
     const logits = tf.matMul(x as tf.Tensor2D, P('wte.weight') as tf.Tensor2D, false, true);
     // the mean over the whole batch of B: each micro-batch contributes 1/micro of it
     return tf.div(tf.mean(tf.neg(tf.sum(tf.mul(mb.onehotTargets, tf.logSoftmax(logits)), 1))), micro) as tf.Scalar;

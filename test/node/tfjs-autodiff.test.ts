@@ -22,6 +22,7 @@ import { configFromHF } from '../../src/io/hf-config.ts';
 import { familyOf, fromHF, toHF } from '../../src/io/hf-names.ts';
 import { gradBatch, gradConfig, randomParams } from '../gradcheck-util.ts';
 import { assert, assertClose, test } from '../harness.ts';
+import { tfjsTransformer } from '../oracles/tfjs-gpt.ts';
 
 const TOL_LOSS = { atol: 1e-5 };
 const TOL_GRAD = { atol: 1e-5, rtol: 1e-3 };
@@ -36,42 +37,10 @@ function tfLoss(cfg: GPTConfig, names: string[], ps: tf.Tensor[], ids: Int32Arra
     if (i < 0) throw new Error(`no parameter ${n}`);
     return ps[i];
   };
-  const C = cfg.nEmbd, NH = cfg.nHead, hs = C / NH, V = cfg.vocabSize, BT = B * T;
-  const ln = (x: tf.Tensor, pre: string): tf.Tensor => {
-    const mean = tf.mean(x, -1, true);
-    const xc = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(xc), -1, true);
-    return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, cfg.lnEps))), P(`${pre}.weight`)), P(`${pre}.bias`));
-  };
-  const linear = (x: tf.Tensor, pre: string): tf.Tensor => tf.add(tf.matMul(x as tf.Tensor2D, P(`${pre}.weight`) as tf.Tensor2D), P(`${pre}.bias`));
-  const gelu = (x: tf.Tensor): tf.Tensor =>
-    tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))));
-  // causal mask: 0 on and below the diagonal, -1e9 above
-  const maskData = new Float32Array(T * T);
-  for (let t = 0; t < T; t++) for (let u = t + 1; u < T; u++) maskData[t * T + u] = -1e9;
-  const mask = tf.tensor2d(maskData, [T, T]);
-  const heads = (x: tf.Tensor): tf.Tensor4D => tf.transpose(tf.reshape(x, [B, T, NH, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
-  const attn = (x: tf.Tensor, l: number): tf.Tensor => {
-    const qkv = linear(x, `h.${l}.attn.c_attn`); // (BT, 3C)
-    const [q, k, v] = tf.split(qkv, 3, 1).map(heads); // (B, NH, T, hs)
-    const s = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask);
-    const y = tf.matMul(tf.softmax(s), v); // (B, NH, T, hs)
-    return linear(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [BT, C]), `h.${l}.attn.c_proj`);
-  };
-  const mlp = (x: tf.Tensor, l: number): tf.Tensor => linear(gelu(linear(x, `h.${l}.mlp.c_fc`)), `h.${l}.mlp.c_proj`);
-
+  const V = cfg.vocabSize, BT = B * T;
   const pos = Int32Array.from({ length: BT }, (_, i) => i % T);
-  let x: tf.Tensor = tf.add(tf.gather(P('wte.weight'), tf.tensor1d(ids, 'int32')), tf.gather(P('wpe.weight'), tf.tensor1d(pos, 'int32')));
-  for (let l = 0; l < cfg.nLayer; l++) {
-    if (cfg.layout === 'post-ln') {
-      const n = ln(tf.add(x, attn(x, l)), `h.${l}.ln_1`);
-      x = ln(tf.add(n, mlp(n, l)), `h.${l}.ln_2`);
-    } else {
-      const r = tf.add(x, attn(ln(x, `h.${l}.ln_1`), l));
-      x = tf.add(r, mlp(ln(r, `h.${l}.ln_2`), l));
-    }
-  }
-  if (cfg.layout === 'pre-ln') x = ln(x, 'ln_f');
+  const x0 = tf.add(tf.gather(P('wte.weight'), tf.tensor1d(ids, 'int32')), tf.gather(P('wpe.weight'), tf.tensor1d(pos, 'int32')));
+  const x = tfjsTransformer(cfg, P, x0, B, T);
   const logits = tf.matMul(x as tf.Tensor2D, P('wte.weight') as tf.Tensor2D, false, true); // tied head (BT, V)
   const logp = tf.logSoftmax(logits);
   const onehot = tf.oneHot(tf.tensor1d(targets.map((t) => Math.max(t, 0)), 'int32'), V); // ignored rows weigh 0
