@@ -1,27 +1,16 @@
 // Headless Chromium (Debian `chromium`, driven by playwright-core) runs the WebGPU backend in a page served
-// from 127.0.0.1: a few ops against the reference backend, then 25 steps of a tiny MLP training run whose
-// loss must fall and follow the reference backend's losses. Node only (vitest):
+// from 127.0.0.1: a few ops against the reference backend, then 25 pretraining steps of the package's tiny GPT
+// whose loss must fall and follow the reference backend's losses. Node only (vitest):
 //   npx vitest run test/webgpu-browser.test.ts
 // Skipped with the reason printed when Chromium or playwright-core is missing or the page finds no adapter;
 // with GPTEDGE_REQUIRE_WEBGPU=1 those are failures. Chromium on a GPU-less Linux offers SwiftShader only.
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { assert, runtime, test } from './harness.ts';
+import { chromiumMissing, openPage } from './browser/chromium.ts';
 import { requireWebGPU, skip } from './webgpu-util.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage'];
-
-let missing = runtime !== 'node' ? `the browser test runs under Node (vitest), not ${runtime}` : !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)` : '';
-let playwright: typeof import('playwright-core') | null = null;
-if (!missing) {
-  try {
-    playwright = await import('playwright-core');
-  } catch (err) {
-    missing = `playwright-core does not load: ${err}`;
-  }
-}
+const missing = await chromiumMissing();
 
 if (missing) {
   skip('webgpu-browser', missing, runtime !== 'node');
@@ -37,13 +26,8 @@ if (missing) {
       else res.writeHead(404).end();
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-    const browser = await playwright!.chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    const { page, logs, close } = await openPage(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     try {
-      const page = await browser.newPage();
-      const logs: string[] = [];
-      page.on('console', (m) => logs.push(m.text()));
-      page.on('pageerror', (e) => logs.push(String(e)));
-      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
       const r = (await page.evaluate('window.__result', undefined)) as {
         error?: string; adapter?: string; ops?: Record<string, number>; gpuLosses?: number[]; refLosses?: number[];
       };
@@ -58,7 +42,7 @@ if (missing) {
       assert(g[g.length - 1] < 0.85 * g[0], `loss did not fall by 15%: ${g[0]} -> ${g[g.length - 1]}`);
       g.forEach((l, i) => assert(Math.abs(l - ref[i]) <= 1e-3 * Math.abs(ref[i]) + 1e-4, `step ${i + 1}: loss ${l} vs reference ${ref[i]}`));
     } finally {
-      await browser.close();
+      await close();
       server.close();
     }
   }, 180_000);

@@ -9,15 +9,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
-import { assert, assertEqual, runtime, test } from '../harness.ts';
+import { assert, assertEqual, test } from '../harness.ts';
+import { chromiumMissing, openPage } from './chromium.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage'];
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 
-let missing = runtime !== 'node' ? `the browser test runs under Node (vitest), not ${runtime}` : !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}` : '';
-let playwright: typeof import('playwright-core') | null = null;
-if (!missing) playwright = await import('playwright-core').catch((e) => ((missing = `playwright-core does not load: ${e}`), null));
+const missing = await chromiumMissing();
 
 if (missing) {
   test(`edge-browser (skipped: ${missing})`, () => console.warn(`SKIP edge-browser: ${missing}`));
@@ -35,13 +32,8 @@ if (missing) {
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const browser = await playwright!.chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    const { page, logs, close } = await openPage(`${base}/examples/browser/finetune.html?backend=wasm&steps=40`);
     try {
-      const page = await browser.newPage();
-      const logs: string[] = [];
-      page.on('console', (m) => logs.push(m.text()));
-      page.on('pageerror', (e) => logs.push(String(e)));
-      await page.goto(`${base}/examples/browser/finetune.html?backend=wasm&steps=40`);
       const r = (await page.evaluate('window.__result')) as { error?: string; backend: string; losses: number[]; accuracy: number };
       assert(!r.error, `page failed: ${r.error}\n${logs.join('\n')}`);
       assert(r.backend.startsWith('wasm-'), r.backend);
@@ -65,7 +57,7 @@ if (missing) {
       assertEqual([c.status, c.bad], [200, 400]);
       assertEqual(c.body.usage.completion_tokens, 5);
     } finally {
-      await browser.close();
+      await close();
       server.close();
       rmSync(out, { recursive: true, force: true });
     }
