@@ -1,6 +1,7 @@
 // gptedge finetune: a pretrained model folder + labelled data (JSONL/CSV) → L3 = L2 + λ·L1 fine-tuning
 // → a fine-tuned folder (model files + head.safetensors + task.json). gptedge eval: metrics of a
 // fine-tuned folder on labelled data (accuracy; F1 for binary tasks; confusion matrix).
+import { numArg as num } from './args.ts';
 import type { CommandContext } from '../cli.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { finetuneDefaults } from '../../src/model/config.ts';
@@ -34,12 +35,6 @@ const EVAL_HELP = `usage: gptedge eval --model <fine-tuned dir> --data <file> [-
 
   prints accuracy, F1 (binary tasks, positive class = the second label), loss and the confusion matrix`;
 
-const num = (name: string, v: string | undefined): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got "${v}"`);
-  return n;
-};
 
 async function readData(ctx: CommandContext, file: string, family: TaskFamily, opts: Parameters<typeof readDataset>[3]): Promise<Dataset> {
   if (!(await ctx.fs.exists(file))) throw new Error(`${file}: not found`);

@@ -1,4 +1,5 @@
 // gptedge export --format onnx | gptedge import --from model.onnx | gptedge generate --onnx model.onnx
+import { numArg, SAMPLING_OPTIONS, samplingFrom } from './args.ts';
 import type { CommandContext } from '../cli.ts';
 import { loadCheckpoint, writeModelFiles } from '../../src/io/checkpoint.ts';
 import { join, readText } from '../../src/io/fs.ts';
@@ -175,9 +176,7 @@ export async function generateOnnxCommand(argv: string[], ctx: CommandContext): 
     args: argv,
     options: {
       onnx: { type: 'string' }, ort: { type: 'string', default: 'auto' }, threads: { type: 'string', default: '1' }, tokenizer: { type: 'string' },
-      prompt: { type: 'string', default: '' }, 'max-tokens': { type: 'string', default: '100' }, temperature: { type: 'string', default: '0.8' },
-      'top-k': { type: 'string', default: '40' }, 'top-p': { type: 'string', default: '1' }, seed: { type: 'string', default: '0' },
-      stop: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
+      ...SAMPLING_OPTIONS, help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -185,21 +184,14 @@ export async function generateOnnxCommand(argv: string[], ctx: CommandContext): 
     return 0;
   }
   if (!a.onnx) throw new Error('--onnx is required');
-  const num = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got "${v}"`);
-    return n;
-  };
+  const sampling = samplingFrom(a);
   const dir = a.onnx.includes('/') ? a.onnx.slice(0, a.onnx.lastIndexOf('/')) : '.';
   const tokenizer = GPTTokenizer.fromJSON(await tokenizerFrom(ctx, a.tokenizer ?? dir));
-  const { ort, name } = await loadOrt(a.ort!, num('threads', a.threads!));
+  const { ort, name } = await loadOrt(a.ort!, numArg('threads', a.threads!));
   const model = await OrtGPT.create(ort, await ctx.fs.readFile(a.onnx), { file: a.onnx });
   console.error(`[${name}, ${model.hasPast ? 'decode graph with past key/values' : 'logits graph'}]`);
   process.stdout.write(a.prompt!);
-  for await (const c of generateStreamOrt(model, tokenizer, a.prompt!, {
-    maxTokens: num('max-tokens', a['max-tokens']!), temperature: num('temperature', a.temperature!), topK: num('top-k', a['top-k']!),
-    topP: num('top-p', a['top-p']!), seed: num('seed', a.seed!), stop: a.stop,
-  })) {
+  for await (const c of generateStreamOrt(model, tokenizer, a.prompt!, sampling)) {
     process.stdout.write(c.text);
     if (c.done) process.stdout.write(`\n[${c.finishReason}]\n`);
   }

@@ -1,5 +1,6 @@
 // gptedge pretrain: tokenizer (trained on the fly, GPT-2's, or a file) → token cache → L1 training
 // with progress, validation, checkpoints, a loss curve, and sample generations at the end.
+import { numArg as num } from './args.ts';
 import type { CommandContext } from '../cli.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { preset, presets } from '../../src/model/config.ts';
@@ -54,12 +55,6 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     console.log(HELP);
     return 0;
   }
-  const num = (name: string, v: string | undefined): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got "${v}"`);
-    return n;
-  };
   const fs = ctx.fs;
   const out = a.out ?? `runs/${a.preset}`;
   const backend = await ctx.createBackend(a.backend!);
