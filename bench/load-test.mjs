@@ -40,7 +40,20 @@ if (a.serve) {
     const m = process.memoryUsage();
     return c.json({ rssMiB: m.rss / 2 ** 20, heapUsedMiB: m.heapUsed / 2 ** 20, externalMiB: m.external / 2 ** 20, arrayBuffersMiB: m.arrayBuffers / 2 ** 20 });
   });
-  serve({ fetch: app.fetch, hostname: '127.0.0.1', port: Number(a.port) }, (info) => console.log(`LISTENING ${info.port} ${be.name} ${dir} ${model.cfg.nLayer}x${model.cfg.nEmbd} ctx ${model.cfg.nCtx} vocab ${model.cfg.vocabSize}`));
+  // server-side time per completion (handler entry to a complete JSON response): separates time spent in
+  // gptedge (gate wait + generation) from time spent before the request reaches it (sockets, scheduling)
+  const inServer = [];
+  const fetchTimed = async (req, env) => {
+    const t0 = performance.now();
+    const res = await app.fetch(req, env);
+    if (new URL(req.url).pathname === '/v1/completions') inServer.push(performance.now() - t0);
+    return res;
+  };
+  app.get('/__server-latency', (c) => {
+    const s = [...inServer].sort((x, y) => x - y), q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+    return c.json({ n: s.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1] });
+  });
+  serve({ fetch: fetchTimed, hostname: '127.0.0.1', port: Number(a.port) }, (info) => console.log(`LISTENING ${info.port} ${be.name} ${dir} ${model.cfg.nLayer}x${model.cfg.nEmbd} ctx ${model.cfg.nCtx} vocab ${model.cfg.vocabSize}`));
 } else {
   // ---- the driver ----
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed (apt-get install wrk)');
@@ -95,13 +108,14 @@ end
     const memAfter = await (await fetch(`${url}/__memory`)).json();
     const r1 = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +v.toFixed(1)]));
     const health = await (await fetch(`${url}/health`)).json();
+    const serverLatencyMs = r1(await (await fetch(`${url}/__server-latency`)).json());
     const status = Object.fromEntries([...out.matchAll(/STATUS (\d+) (\d+)/g)].map((m) => [m[1], Number(m[2])]));
     const pct = Object.fromEntries([...out.matchAll(/PCT ([\d.]+) ([\d.]+)/g)].map((m) => [`p${m[1]}`, Number(m[2])]));
     const summary = /SUMMARY (.*)/.exec(out)?.[1];
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
     const unexpected = Object.entries(status).filter(([s]) => !['200', '429', '503'].includes(s));
     console.log(out.split('\n').filter((l) => !/^(STATUS|PCT|SUMMARY)/.test(l)).join('\n'));
-    console.log(JSON.stringify({ requestsPerSec: Number(rps), latencyMs: pct, status, wrk: summary, serverRssMiB: { before: +rssBefore.toFixed(1), after: +rssAfter.toFixed(1) }, serverMemoryAfterGC: { before: r1(memBefore), after: r1(memAfter) }, server: health }, null, 1));
+    console.log(JSON.stringify({ requestsPerSec: Number(rps), latencyMs: pct, serverLatencyMs, status, wrk: summary, serverRssMiB: { before: +rssBefore.toFixed(1), after: +rssAfter.toFixed(1) }, serverMemoryAfterGC: { before: r1(memBefore), after: r1(memAfter) }, server: health }, null, 1));
     if (unexpected.length || /errors_connect=[1-9]|read=[1-9]|write=[1-9]|timeout=[1-9]/.test(summary ?? '')) {
       console.error(`FAIL: unexpected statuses or socket errors: ${JSON.stringify(unexpected)} ${summary}`);
       process.exitCode = 1;
