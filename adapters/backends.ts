@@ -1,5 +1,6 @@
 // Backend selection for Node (and Bun/Deno through their Node compatibility): --backend
 // webgpu | wasm | reference | auto. `auto` takes WebGPU when a non-fallback adapter exists, else WASM.
+import { readdirSync } from 'node:fs';
 import type { Backend } from '../src/backend/backend.ts';
 import { ReferenceBackend } from '../src/backend/reference/reference.ts';
 import { createNodeWasmBackend } from './wasm-node.ts';
@@ -11,6 +12,23 @@ export const BACKEND_KINDS: BackendKind[] = ['auto', 'webgpu', 'wasm', 'referenc
 export interface BackendOptions {
   /** WASM worker threads (default: available cores) */
   threads?: number;
+}
+
+/**
+ * On Linux a real GPU shows up as a DRM render node or an NVIDIA device file. Without one, Dawn can only
+ * offer a software adapter — slower than WASM, so `auto` would not take it — and probing costs start-up
+ * time and prints Dawn's limit warnings; so `auto` skips the probe there.
+ */
+function mayHaveGpu(): boolean {
+  if (process.platform !== 'linux') return true;
+  const has = (dir: string, re: RegExp) => {
+    try {
+      return readdirSync(dir).some((n) => re.test(n));
+    } catch {
+      return false;
+    }
+  };
+  return has('/dev/dri', /^renderD\d+$/) || has('/dev', /^nvidia\d+$/);
 }
 
 export async function createBackend(kind: string, opts: BackendOptions = {}): Promise<Backend> {
@@ -27,7 +45,7 @@ export async function createBackend(kind: string, opts: BackendOptions = {}): Pr
     }
     case 'auto': {
       // a software adapter (lavapipe, SwiftShader) is slower than WASM: only a real GPU wins
-      const h = await (await import('./webgpu-node.ts')).requestDevice().catch(() => null);
+      const h = mayHaveGpu() ? await (await import('./webgpu-node.ts')).requestDevice().catch(() => null) : null;
       if (h && !h.software) return createWebGPUBackend(h.device, { name: `webgpu-${h.adapterName}` });
       h?.device.destroy();
       return createNodeWasmBackend({ threads: opts.threads });
