@@ -251,15 +251,18 @@ export class GPT {
   /** Logits (B,V) of the last position of each row, read back for sampling. */
   async lastLogits(B: number, T: number): Promise<Float32Array> {
     const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg;
-    const idx = new Int32Array(B).map((_, b) => b * T + T - 1);
-    const idxT = be.alloc(B, 'i32'), last = be.alloc(B * C), logits = be.alloc(B * V);
-    be.write(idxT, idx);
-    be.gatherRows(last, this.hidden(), idxT, B, C);
+    // kept between calls: decoding asks once per token, and a GPU allocation per token is slow
+    if (!this.lastScratch || this.lastScratch.B !== B) {
+      if (this.lastScratch) be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
+      this.lastScratch = { B, idx: be.alloc(B, 'i32'), last: be.alloc(B * C), logits: be.alloc(B * V) };
+    }
+    const { idx, last, logits } = this.lastScratch;
+    be.write(idx, new Int32Array(B).map((_, b) => b * T + T - 1));
+    be.gatherRows(last, this.hidden(), idx, B, C);
     be.matmul(logits, last, this.p('wte.weight'), null, B, C, V, false, true, 0);
-    const out = (await be.read(logits)) as Float32Array;
-    be.free(idxT, last, logits);
-    return out;
+    return (await be.read(logits)) as Float32Array;
   }
+  private lastScratch: { B: number; idx: Tensor; last: Tensor; logits: Tensor } | null = null;
 
   /** Logits (B*T, V) of every position of the last forward pass, read back (scoring, tests). */
   async allLogits(BT: number): Promise<Float32Array> {
@@ -423,7 +426,8 @@ export class GPT {
     const arenas = [this.params, this.grads, this.moments?.m, this.moments?.v, this.actsArena];
     for (const a of arenas) if (a) this.be.free(...Object.values(a));
     if (this.normSq) this.be.free(this.normSq);
-    this.grads = this.moments = this.acts = this.actsArena = this.normSq = null;
+    if (this.lastScratch) this.be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
+    this.grads = this.moments = this.acts = this.actsArena = this.normSq = this.lastScratch = null;
   }
 
   newKVCache(B: number, Tmax = this.cfg.nCtx): KVCache {
