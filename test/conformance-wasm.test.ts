@@ -1,9 +1,10 @@
-// The conformance suite on the WASM backend: the SIMD128 build, the relaxed-SIMD (FMA) build, and a
+// The conformance suite and the PyTorch fixtures on the WASM backend: the SIMD128 build, the relaxed-SIMD (FMA) build, and a
 // 2-thread pool over shared memory. Runs under vitest (Node), `bun test` and `deno test -A`.
 import { createNodeWasmBackend, enableRelaxedSimd } from '../adapters/wasm-node.ts';
 import type { WasmBackend } from '../src/backend/wasm/index.ts';
 import { conformance } from './conformance.ts';
 import { runtime, test } from './harness.ts';
+import { fixtureSuite } from './portable/torch-fixtures.ts';
 
 const relaxed = enableRelaxedSimd();
 
@@ -15,6 +16,9 @@ else test(`conformance[wasm-relaxed] skipped: WebAssembly.validate rejects relax
 // the threaded one is shared, so its workers start once; the last test stops them
 let mt: Promise<WasmBackend> | null = null;
 conformance('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
+// every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
+fixtureSuite('wasm-relaxed-or-simd128', () => createNodeWasmBackend({ threads: 1 }));
+fixtureSuite('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
 test('wasm-x2: stop the worker pool', async () => {
   if (mt) (await mt).dispose();
 });

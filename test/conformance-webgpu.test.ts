@@ -7,6 +7,7 @@
 // for all 13 tests on lavapipe here, against 2.4 s with `small`.
 import { conformance } from './conformance.ts';
 import { runtime, test } from './harness.ts';
+import { fixtureSuite } from './portable/torch-fixtures.ts';
 import { skip, webgpuDevice } from './webgpu-util.ts';
 import { createWebGPUBackend, type WebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
 
@@ -22,6 +23,12 @@ if (!gpu.handle) {
     current = createWebGPUBackend(handle.device, { name });
     return current;
   }, { small: false });
+  // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
+  fixtureSuite(name, () => {
+    current?.destroy();
+    current = createWebGPUBackend(handle.device, { name });
+    return current;
+  });
   test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, () => {
     current?.destroy();
     handle.release();

@@ -8,7 +8,6 @@
 // Tolerance: loss |Δ| <= 1e-5; gradients |Δ| <= 1e-5 + 1e-3·|expected|. Both sides compute in
 // float32 with different summation orders (gptedge's reference accumulates matmuls in f64 and stores
 // f32; tfjs sums in f32), so they differ by f32 rounding: measured ~1e-6 on gradients up to ~1.3.
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core's Node bundle carries the autodiff engine but registers no op gradients (the union package
@@ -17,11 +16,10 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import type { GPTConfig } from '../../src/model/config.ts';
-import { readSafetensors } from '../../src/io/safetensors.ts';
-import { configFromHF } from '../../src/io/hf-config.ts';
 import { familyOf, fromHF, toHF } from '../../src/io/hf-names.ts';
 import { gradBatch, gradConfig, randomParams } from '../gradcheck-util.ts';
 import { assert, assertClose, test } from '../harness.ts';
+import { loadFixture } from '../portable/torch-fixtures.ts';
 import { tfjsTransformer } from '../oracles/tfjs-gpt.ts';
 
 const TOL_LOSS = { atol: 1e-5 };
@@ -91,21 +89,7 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
   });
 }
 
-// The PyTorch fixtures (same loading as test/portable/torch-reference.test.ts, copied so that its tests
-// are not registered twice).
-const fixtureDir = new URL('../fixtures/torch-reference/', import.meta.url);
-function loadFixture(name: string) {
-  const cfg = configFromHF(JSON.parse(readFileSync(new URL(`${name}/config.json`, fixtureDir), 'utf8')));
-  cfg.embdPdrop = cfg.attnPdrop = cfg.residPdrop = 0;
-  const weights = readSafetensors(readFileSync(new URL(`${name}/model.safetensors`, fixtureDir))).tensors;
-  const expected = readSafetensors(readFileSync(new URL(`${name}/expected.safetensors`, fixtureDir))).tensors;
-  const ids: number[][] = JSON.parse(readFileSync(new URL(`${name}/batch.json`, fixtureDir), 'utf8')).ids;
-  const B = ids.length, T = ids[0].length - 1;
-  const inputs = new Int32Array(ids.flatMap((r) => r.slice(0, T)));
-  const targets = new Int32Array(ids.flatMap((r) => r.slice(1)));
-  return { cfg, weights, expected, B, T, inputs, targets };
-}
-
+// The PyTorch fixtures, loaded as the fixture suite loads them.
 for (const name of ['gpt1-tiny', 'gpt2-tiny']) {
   test(`tfjs autodiff on the PyTorch fixture ${name}: tfjs = PyTorch = gptedge (loss, every gradient)`, async () => {
     const fx = loadFixture(name);
