@@ -3,7 +3,7 @@
 // token embedding W_e drawn like the rest of the initialisation, N(0, initStd²) (0.02 in the paper).
 // The output head is tied to W_e, so the LM loss sees the new tokens too. Existing rows are unchanged.
 import { GPT } from '../model/gpt.ts';
-import { GPTTokenizer, SPECIAL_TOKENS, type SpecialTokenName } from '../tokenizer/tokenizer.ts';
+import { GPTTokenizer, SPECIAL_TOKENS, specialTokenEntry, type SpecialTokenName } from '../tokenizer/tokenizer.ts';
 import { Rng } from '../util/random.ts';
 
 export const FINETUNE_SPECIALS: SpecialTokenName[] = ['start', 'delimiter', 'extract'];
@@ -22,7 +22,7 @@ export async function withFinetuneTokens(model: GPT, tokenizer: GPTTokenizer, se
   let next = tokenizer.vocabSize;
   const added = missing.map((name) => ({ name, id: next++ }));
   for (const a of added) {
-    addedTokens.push({ id: a.id, content: SPECIAL_TOKENS[a.name], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    addedTokens.push(specialTokenEntry(a.id, SPECIAL_TOKENS[a.name]));
   }
   const tok = GPTTokenizer.fromJSON({ ...json, added_tokens: addedTokens });
   const V = Math.max(model.cfg.vocabSize, next), C = model.cfg.nEmbd;

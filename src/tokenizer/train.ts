@@ -9,7 +9,7 @@
 // highest count wins; among equal counts, the pair whose left token's bytes sort first (unsigned byte
 // order), then whose right token's bytes sort first. Hugging Face breaks ties by token id instead, so the
 // two agree on which pairs merge but may order equal-count merges differently.
-import { SPECIAL_TOKENS, GPTTokenizer } from './tokenizer.ts';
+import { SPECIAL_TOKENS, GPTTokenizer, specialTokenEntry } from './tokenizer.ts';
 import { BYTE_TO_CHAR, gpt2Pattern, utf8 } from './bytes.ts';
 import { PairHeap } from './pair-heap.ts';
 
@@ -217,7 +217,7 @@ function toTokenizerJSON(tokens: string[], merges: [number, number][], specials:
   const addedTokens = specials.map((content, i) => {
     const id = tokens.length + i;
     vocab[content] = id;
-    return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+    return specialTokenEntry(id, content);
   });
   return {
     version: '1.0',
