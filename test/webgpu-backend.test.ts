@@ -78,6 +78,55 @@ if (!gpu.handle) {
     got.out.forEach((g, i) => assertClose(g, want.out[i], tol, `split arena output ${i}`));
   });
 
+  t('one view larger than a buffer (maxBufferBytes 4 KiB) is split between rows: every op that meets the token embedding', async () => {
+    const V = 100, C = 24, B = 2, T = 9, M = 5; // wte (100,24) = 2400 floats: parts of 42 rows (1008 floats)
+    const ids = new Int32Array(B * T).map((_, i) => [0, 41, 42, 43, 83, 84, 99, 42, 7][i % 9]); // rows on every part's edges, repeated
+    const run = async (be: Backend) => {
+      const a = be.allocArena([{ name: 'wte', length: V * C, rowLength: C }, { name: 'dwte', length: V * C, rowLength: C }, { name: 'm', length: V * C, rowLength: C },
+        { name: 'v', length: V * C, rowLength: C }, { name: 'dr', length: V * C, rowLength: C }, { name: 'wpe', length: T * C }, { name: 'dwpe', length: T * C }, { name: 'ns', length: 1 }]);
+      const x = (n: number, seed: number) => {
+        const t = be.alloc(n);
+        be.write(t, randn(n, seed));
+        return t;
+      };
+      be.write(a.wte, randn(V * C, 1));
+      be.write(a.wpe, randn(T * C, 2));
+      be.write(a.dwte, randn(1200, 3), 900); // a write that starts in part 0 and ends in part 2
+      const idt = be.alloc(B * T, 'i32');
+      be.write(idt, ids);
+      const enc = be.alloc(B * T * C), h = x(M * C, 4), logits = be.alloc(M * V), dh = be.alloc(M * C), g = be.alloc(B * T * C);
+      be.encoderForward(enc, idt, a.wte, a.wpe, B, T, C, 0);
+      be.encoderBackward(a.dwte, a.dwpe, x(B * T * C, 5), idt, B, T, C);
+      be.matmul(logits, h, a.wte, x(V, 6), M, C, V, false, true, 0); // b split along N, with bias
+      be.matmul(dh, logits, a.wte, null, M, V, C, false, false, 0); // b split along K
+      be.matmul(a.dwte, logits, h, null, V, M, C, true, false, 1); // out split along M
+      const wt = x(V * 3, 7), o2 = x(C * 3, 8);
+      be.matmul(o2, a.wte, wt, null, C, V, 3, true, false, 1); // a split along K (transposed), accumulating
+      be.gatherRows(g, a.wte, idt, B * T, C);
+      be.scatterAddRows(a.m, g, idt, B * T, C);
+      be.dropoutForward(a.dr, a.wte, V * C, 0.3, { seed: 3, stream: 4 });
+      be.scale(a.dr, a.dr, 0.5, V * C);
+      be.fill(a.v, 0.01);
+      be.sumSquares(a.ns, [a.dwte, a.dwpe, a.dr]);
+      be.adamw(a.wte, a.dwte, a.m, a.v, { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, step: 1, gradNormSq: a.ns, maxNorm: 1 });
+      const cp = be.alloc(900);
+      be.copy(cp, be.slice(a.m, 500, 900)); // a slice across parts
+      return { a, out: [enc, logits, dh, o2, g, a.dwte, a.dwpe, a.m, a.dr, a.ns, a.v, a.wte, cp].map((t) => be.read(t)) };
+    };
+    const be = make(4096);
+    const got = await run(be), want = await run(new ReferenceBackend());
+    const parts = (got.a.wte.buffer as { parts?: unknown[] }).parts;
+    assert(parts?.length === 3, `expected wte in 3 parts, got ${parts?.length}`);
+    for (let i = 0; i < got.out.length; i++) assertClose(await got.out[i], await want.out[i], tol, `split view output ${i}`);
+    let refused = '';
+    try {
+      be.layernormForward(got.a.dr, be.alloc(V), be.alloc(V), got.a.wte, be.alloc(C), be.alloc(C), V, C, 1e-5);
+    } catch (e) {
+      refused = (e as Error).message;
+    }
+    assert(/split across GPU buffers/.test(refused), `an op that cannot take a split tensor should say so, got "${refused}"`);
+  });
+
   t('operands sharing a buffer range: X·Xᵀ, residual of overlapping slices, in-place loss and softmax on arena views', async () => {
     const be = make();
     const ref = new ReferenceBackend();

@@ -26,6 +26,11 @@ export interface ArenaSpec {
   name: string;
   length: number;
   dtype?: DType;
+  /**
+   * Row length when the view holds a row-major matrix (C for the (V,C) token embedding). A backend that
+   * must split a view too large for one of its buffers (WebGPU's max storage binding) cuts it between rows.
+   */
+  rowLength?: number;
 }
 
 export type Arena = Record<string, Tensor>;

@@ -73,7 +73,12 @@ export class GPT {
     this.cfg = validateConfig({ ...cfg });
     this.be = be;
     this.specs = paramSpecs(this.cfg);
-    this.params = be.allocArena(this.specs.map((s) => ({ name: s.name, length: numel(s.shape) })));
+    this.params = this.paramArena();
+  }
+
+  /** An arena shaped like the parameters (weights, gradients, Adam moments); rows let a backend split a large one. */
+  private paramArena(): Arena {
+    return this.be.allocArena(this.specs.map((s) => ({ name: s.name, length: numel(s.shape), rowLength: s.shape[s.shape.length - 1] })));
   }
 
   /** The paper's init: weights N(0, initStd), biases 0, LN gains 1. */
@@ -139,7 +144,7 @@ export class GPT {
   private actsArena: Arena | null = null;
 
   private ensureGrads(): Arena {
-    if (!this.grads) this.grads = this.be.allocArena(this.specs.map((s) => ({ name: s.name, length: numel(s.shape) })));
+    if (!this.grads) this.grads = this.paramArena();
     return this.grads;
   }
 
@@ -267,10 +272,18 @@ export class GPT {
   /** Logits (B*T, V) of every position of the last forward pass, read back (scoring, tests). */
   async allLogits(BT: number): Promise<Float32Array> {
     const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg;
-    const logits = be.alloc(BT * V);
-    be.matmul(logits, this.hidden(), this.p('wte.weight'), null, BT, C, V, false, true, 0);
-    const out = (await be.read(logits)) as Float32Array;
-    be.free(logits);
+    // row chunks, as in lmLoss: (BT,V) at once would be 205 MB for GPT-2 at 1,024 tokens
+    const rows = Math.max(1, Math.min(BT, Math.floor(LOGIT_CHUNK_ELEMS / V)));
+    const chunk = be.alloc(rows * V), out = new Float32Array(BT * V), h = this.hidden();
+    try {
+      for (let r0 = 0; r0 < BT; r0 += rows) {
+        const n = Math.min(rows, BT - r0);
+        be.matmul(chunk, be.slice(h, r0 * C, n * C), this.p('wte.weight'), null, n, C, V, false, true, 0);
+        out.set(((await be.read(chunk)) as Float32Array).subarray(0, n * V), r0 * V);
+      }
+    } finally {
+      be.free(chunk);
+    }
     return out;
   }
 
@@ -358,10 +371,7 @@ export class GPT {
   /** One AdamW update of every parameter; clipping by global norm is computed on the device. */
   update(hp: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; gradClip?: number }): void {
     const be = this.be;
-    if (!this.moments) {
-      const specs = this.specs.map((s) => ({ name: s.name, length: numel(s.shape) }));
-      this.moments = { m: be.allocArena(specs), v: be.allocArena(specs) };
-    }
+    this.moments ??= { m: this.paramArena(), v: this.paramArena() };
     this.step += 1;
     let clip = {};
     if (hp.gradClip !== undefined && hp.gradClip > 0) {
@@ -408,8 +418,7 @@ export class GPT {
     return { m, v };
   }
   writeMoments(m: Map<string, Float32Array>, v: Map<string, Float32Array>, step: number): void {
-    const specs = this.specs.map((s) => ({ name: s.name, length: numel(s.shape) }));
-    this.moments ??= { m: this.be.allocArena(specs), v: this.be.allocArena(specs) };
+    this.moments ??= { m: this.paramArena(), v: this.paramArena() };
     for (const s of this.specs) {
       this.be.write(this.moments.m[s.name], m.get(s.name)!);
       this.be.write(this.moments.v[s.name], v.get(s.name)!);

@@ -6,10 +6,13 @@
 // As[k][m] and Bs[k][n] (2 × 4 KiB). Loads map the linear invocation index so that consecutive
 // invocations read consecutive addresses whichever way the operand is stored (coalesced in all four
 // transpose cases). Out-of-range rows/cols/k are loaded as 0 and never stored: any M, K, N works.
+// Leading dimensions (lda, ldb, ldo: the stored row lengths) let the host run a block of a larger matrix,
+// which it does when one operand is split across buffers (see src/backend/webgpu/webgpu.ts).
 struct Params {
   M: u32, K: u32, N: u32,
   o_out: u32, o_a: u32, o_b: u32, o_bias: u32,
-  trans_a: u32, trans_b: u32, beta: u32, has_bias: u32, pad: u32,
+  trans_a: u32, trans_b: u32, beta: u32, has_bias: u32,
+  lda: u32, ldb: u32, ldo: u32, pad0: u32, pad1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -41,7 +44,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
       let gka = k0 + ka;
       var va = 0.0;
       if (gm < p.M && gka < p.K) {
-        if (p.trans_a == 0u) { va = a[p.o_a + gm * p.K + gka]; } else { va = a[p.o_a + gka * p.M + gm]; }
+        if (p.trans_a == 0u) { va = a[p.o_a + gm * p.lda + gka]; } else { va = a[p.o_a + gka * p.lda + gm]; }
       }
       As[ka * TILE + m] = va;
       // B tile: op(b)[k0+k, col0+n]
@@ -52,7 +55,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
       let gkb = k0 + kb;
       var vb = 0.0;
       if (gn < p.N && gkb < p.K) {
-        if (p.trans_b == 0u) { vb = b[p.o_b + gkb * p.N + gn]; } else { vb = b[p.o_b + gn * p.K + gkb]; }
+        if (p.trans_b == 0u) { vb = b[p.o_b + gkb * p.ldb + gn]; } else { vb = b[p.o_b + gn * p.ldb + gkb]; }
       }
       Bs[kb * TILE + n] = vb;
     }
@@ -80,7 +83,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
       if (gn >= p.N) { continue; }
       var v = acc[i * 4u + j];
       if (p.has_bias != 0u) { v += bias[p.o_bias + gn]; }
-      let o = p.o_out + gm * p.N + gn;
+      let o = p.o_out + gm * p.ldo + gn;
       if (p.beta != 0u) { v += out[o]; }
       out[o] = v;
     }

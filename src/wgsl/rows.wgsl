@@ -2,7 +2,9 @@
 // gather/scatter-add. WGSL has no f32 atomics, so scatter-adds are made deterministic with a linking pass:
 // rows_link gives every source row r the next r' > r with the same destination (or -1) and marks the first
 // one; rows_scatter_add lets that first row own the destination and sum its chain in index order.
-struct Params { n: u32, R: u32, C: u32, T: u32, o_out: u32, o_a: u32, o_b: u32, o_c: u32, pos0: u32, B: u32, pad0: u32, pad1: u32 }
+// A table split across buffers (a token embedding larger than one storage binding) is passed one part at a
+// time: rows [lo, hi) of the table are in this part; rows outside it are left to the other parts' dispatches.
+struct Params { n: u32, R: u32, C: u32, T: u32, o_out: u32, o_a: u32, o_b: u32, o_c: u32, pos0: u32, B: u32, lo: u32, hi: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -18,8 +20,9 @@ fn encoder_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let c = i % p.C;
   let bt = i / p.C;
   let tok = u32(ids[p.o_a + bt]);
+  if (tok < p.lo || tok >= p.hi) { return; }
   let pos = p.pos0 + bt % p.T;
-  out[p.o_out + i] = wte[p.o_b + tok * p.C + c] + wpe[p.o_c + pos * p.C + c];
+  out[p.o_out + i] = wte[p.o_b + (tok - p.lo) * p.C + c] + wpe[p.o_c + pos * p.C + c];
 }
 
 @group(0) @binding(1) var<storage, read_write> dwpe: array<f32>;
@@ -72,6 +75,8 @@ fn rows_scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   let c = i % p.C;
   let r = i / p.C;
   if (slink[p.o_c + p.R + r] == 0) { return; }
+  let row = u32(sidx[p.o_b + r]);
+  if (row < p.lo || row >= p.hi) { return; }
   var s = 0.0;
   var j = i32(r);
   loop {
@@ -79,7 +84,7 @@ fn rows_scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     j = slink[p.o_c + u32(j)];
     if (j < 0) { break; }
   }
-  let d = p.o_out + u32(sidx[p.o_b + r]) * p.C + c;
+  let d = p.o_out + (row - p.lo) * p.C + c;
   dinp[d] = dinp[d] + s;
 }
 
@@ -87,12 +92,14 @@ fn rows_scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 @group(0) @binding(2) var<storage, read_write> ginp: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gidx: array<i32>;
 
-// out(R,C) = inp[idx[r]]. o_out, o_a: inp, o_b: idx. n = R*C.
+// out(R,C) = inp[idx[r]] for the rows [lo, hi) of inp. o_out, o_a: inp, o_b: idx. n = R*C.
 @compute @workgroup_size(256)
 fn gather_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = linear_id(wid, nwg) * 256u + lid;
   if (i >= p.n) { return; }
   let c = i % p.C;
   let r = i / p.C;
-  gout[p.o_out + i] = ginp[p.o_a + u32(gidx[p.o_b + r]) * p.C + c];
+  let row = u32(gidx[p.o_b + r]);
+  if (row < p.lo || row >= p.hi) { return; }
+  gout[p.o_out + i] = ginp[p.o_a + (row - p.lo) * p.C + c];
 }

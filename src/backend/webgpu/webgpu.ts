@@ -5,7 +5,10 @@
 //   have to be 256-byte aligned and views are not. Every storage binding is read_write (see common.wgsl),
 //   so views of one arena buffer can be bound side by side in one dispatch.
 // - An arena is packed into as few GPUBuffers as the device allows: a new buffer is started whenever the
-//   next view would cross maxStorageBufferBindingSize (128 MiB on lavapipe). One view never spans two.
+//   next view would cross maxStorageBufferBindingSize (128 MiB on lavapipe). A view larger than that alone
+//   (GPT-2's 154 MB token embedding) is split between rows into parts of one buffer each; the ops that meet
+//   such a tensor (memory, elementwise, AdamW, sums of squares, embedding gather/scatter, matmul in any
+//   operand) run once per part, and every other op refuses it with a clear error.
 // - Ops only encode: dispatches go into one open compute pass of one command encoder; each dispatch's
 //   Params go into its own 256-byte slot of a CPU staging array, uploaded to the uniform buffer with one
 //   writeBuffer right before the batch is submitted (queue order keeps a later batch from overwriting the
@@ -55,6 +58,14 @@ interface GpuTensor extends Tensor {
   readonly buffer: GpuStore;
 }
 
+/** Tensor.buffer of a tensor too large for one GPUBuffer: consecutive parts (plain views) in order. */
+interface SplitStore {
+  readonly parts: GpuTensor[];
+}
+const isSplit = (t: Tensor): boolean => typeof t.buffer === 'object' && t.buffer !== null && 'parts' in t.buffer;
+const partsOf = (t: Tensor): GpuTensor[] => (isSplit(t) ? (t.buffer as SplitStore).parts : [t as GpuTensor]);
+const NO_ROW_LIMIT = 0xffffffff;
+
 /** A Params value: a bare number is written as u32 (negative numbers as two's complement), F as f32. */
 class F {
   constructor(readonly v: number) {}
@@ -100,6 +111,15 @@ const KERNELS = {
 } as const satisfies Record<string, readonly [Module, string, string]>;
 type KernelName = keyof typeof KERNELS;
 
+/** A matmul over blocks of stored matrices (see WebGPUBackend.matmulBlock). */
+interface MatmulBlock {
+  out: Tensor; a: Tensor; b: Tensor; bias: Tensor | null;
+  M: number; K: number; N: number;
+  transA: boolean; transB: boolean; beta: 0 | 1;
+  /** stored row lengths of a, b and out */
+  lda: number; ldb: number; ldo: number;
+}
+
 /** An operand: a tensor view, or null where the kernel declares a binding this call does not use. */
 type Operand = Tensor | null;
 
@@ -123,6 +143,7 @@ function need(t: Tensor, n: number, what: string): void {
   if (t.length < n) throw new RangeError(`${what}: tensor of ${t.length} elements, op needs ${n}`);
 }
 function store(t: Tensor): GpuStore {
+  if (isSplit(t)) throw new RangeError(`a tensor of ${t.length} elements is split across GPU buffers (larger than one storage binding); this op cannot take it`);
   const s = (t as GpuTensor).buffer;
   if (!s || typeof s !== 'object' || !('gpu' in s)) throw new TypeError('tensor does not belong to a WebGPU backend');
   if (s.destroyed) throw new Error('tensor was freed');
@@ -195,9 +216,13 @@ export class WebGPUBackend implements Backend {
       if (group.length === 0) continue;
       // First fit in order: start a new buffer when the next view would cross the binding limit.
       const buffers: { views: { name: string; offset: number; length: number }[]; size: number }[] = [];
+      const oversized: ArenaSpec[] = [];
       let cur: (typeof buffers)[number] | null = null;
       for (const s of group) {
-        if (s.length > maxElems) throw new RangeError(`arena view ${s.name}: ${s.length * 4} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes)`);
+        if (s.length > maxElems) {
+          oversized.push(s);
+          continue;
+        }
         const start: number = cur ? Math.ceil(cur.size / VIEW_ALIGN) * VIEW_ALIGN : 0;
         if (!cur || start + s.length > maxElems) {
           cur = { views: [], size: 0 };
@@ -213,6 +238,22 @@ export class WebGPUBackend implements Backend {
         siblings.push(st);
         for (const v of b.views) arena[v.name] = { buffer: st, offset: v.offset, length: v.length, dtype } as GpuTensor;
       }
+      for (const s of oversized) {
+        // whole rows per part, so row ops find each row in one buffer
+        const partRows = s.rowLength ? Math.floor(maxElems / s.rowLength) : 0;
+        if (partRows < 1) {
+          throw new RangeError(`arena view ${s.name}: ${s.length * 4} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes)` +
+            (s.rowLength ? `, and one row of ${s.rowLength} does not fit either` : ' and no rowLength says where it may be split'));
+        }
+        const parts: GpuTensor[] = [];
+        for (let at = 0; at < s.length; at += partRows * s.rowLength!) {
+          const n = Math.min(partRows * s.rowLength!, s.length - at);
+          const st = this.newStore(n * 4, `${s.name} part ${parts.length}`);
+          siblings.push(st);
+          parts.push({ buffer: st, offset: 0, length: n, dtype } as GpuTensor);
+        }
+        arena[s.name] = { buffer: { parts } satisfies SplitStore, offset: 0, length: s.length, dtype };
+      }
       for (const st of siblings) st.group = siblings;
     }
     return arena;
@@ -224,7 +265,7 @@ export class WebGPUBackend implements Backend {
 
   free(...tensors: Tensor[]): void {
     const doomed = new Set<GpuStore>();
-    for (const t of tensors) for (const s of store(t).group) doomed.add(s);
+    for (const t of tensors) for (const p of partsOf(t)) for (const s of store(p).group) doomed.add(s);
     if (doomed.size === 0) return;
     this.flush(); // commands already encoded may still use them
     for (const s of doomed) this.destroyStore(s);
@@ -249,12 +290,32 @@ export class WebGPUBackend implements Backend {
 
   slice(t: Tensor, offset: number, length: number): Tensor {
     if (offset < 0 || length < 0 || offset + length > t.length) throw new RangeError(`slice [${offset}, +${length}) outside a tensor of ${t.length}`);
+    if (isSplit(t)) {
+      const parts: GpuTensor[] = [];
+      let at = 0;
+      for (const p of partsOf(t)) {
+        const lo = Math.max(offset, at), hi = Math.min(offset + length, at + p.length);
+        if (hi > lo) parts.push(this.slice(p, lo - at, hi - lo) as GpuTensor);
+        at += p.length;
+      }
+      if (parts.length === 0) return this.slice(partsOf(t)[0], 0, 0);
+      return parts.length === 1 ? parts[0] : ({ buffer: { parts } satisfies SplitStore, offset: 0, length, dtype: t.dtype } as Tensor);
+    }
     return { buffer: store(t), offset: t.offset + offset, length, dtype: t.dtype } as GpuTensor;
   }
 
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
     if (dstOffset < 0 || dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
     if (data.length === 0) return;
+    if (isSplit(t)) {
+      let at = 0;
+      for (const p of partsOf(t)) {
+        const lo = Math.max(dstOffset, at), hi = Math.min(dstOffset + data.length, at + p.length);
+        if (hi > lo) this.write(p, data.subarray(lo - dstOffset, hi - dstOffset), lo - at);
+        at += p.length;
+      }
+      return;
+    }
     // queue.writeBuffer runs ahead of anything not yet submitted: submit what was encoded before it first.
     this.flush();
     // (typed as ArrayBuffer-backed: Deno's lib.dom rejects a possibly-shared buffer; a copy is made either way)
@@ -262,6 +323,15 @@ export class WebGPUBackend implements Backend {
   }
 
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
+    if (isSplit(t)) {
+      const out = t.dtype === 'f32' ? new Float32Array(t.length) : new Int32Array(t.length);
+      let at = 0;
+      for (const p of partsOf(t)) {
+        out.set(await this.read(p), at);
+        at += p.length;
+      }
+      return out;
+    }
     const s = store(t);
     const bytes = t.length * 4;
     this.flush();
@@ -291,13 +361,46 @@ export class WebGPUBackend implements Backend {
   }
 
   fill(t: Tensor, value: number): void {
+    if (this.piecewise(t.length, [t], (_, v) => this.fill(v[0]!, value))) return;
     const bits = t.dtype === 'f32' ? f32Bits(value) : value | 0;
     this.run('fill', [t], (o) => [t.length, o[0], 0, bits], this.grid(t.length, 256));
   }
 
   copy(dst: Tensor, src: Tensor): void {
     need(dst, src.length, 'copy');
+    if (this.piecewise(src.length, [dst, src], (_, v) => this.copy(v[0]!, v[1]!))) return;
     this.run('copy', [dst, src], (o) => [src.length, o[0], o[1]], this.grid(src.length, 256));
+  }
+
+  // ---- tensors split across buffers ---------------------------------------------------------------
+  /**
+   * For element-aligned ops over n elements: when an operand is split, calls `op` once per range
+   * [start, start+len) in which every operand lies in one buffer, with the operands' sub-views, and
+   * returns true; returns false (doing nothing) when no operand is split.
+   */
+  private piecewise(n: number, ts: (Tensor | null)[], op: (start: number, views: (Tensor | null)[]) => void): boolean {
+    if (!ts.some((t) => t && isSplit(t))) return false;
+    const cuts = new Set([0, n]);
+    for (const t of ts) {
+      if (!t || !isSplit(t)) continue;
+      let at = 0;
+      for (const p of partsOf(t)) if ((at += p.length) < n) cuts.add(at);
+    }
+    const at = [...cuts].sort((x, y) => x - y);
+    for (let i = 0; i + 1 < at.length; i++) op(at[i], ts.map((t) => t && this.slice(t, at[i], at[i + 1] - at[i])));
+    return true;
+  }
+
+  /** The parts of a row-major (rows, C) tensor as row ranges [lo, hi): rows.wgsl skips rows outside them. */
+  private rowParts(t: Tensor, C: number): { view: Tensor; lo: number; hi: number }[] {
+    if (!isSplit(t)) return [{ view: t, lo: 0, hi: NO_ROW_LIMIT }];
+    let at = 0;
+    return partsOf(t).map((p) => {
+      if (at % C !== 0) throw new RangeError(`a tensor split across GPU buffers at element ${at} is not split between rows of ${C}`);
+      const lo = at / C;
+      at += p.length;
+      return { view: p, lo, hi: lo + Math.ceil(p.length / C) };
+    });
   }
 
   // ---- encoding ------------------------------------------------------------------------------------
@@ -458,7 +561,10 @@ export class WebGPUBackend implements Backend {
     need(ids, B * T, 'encoderForward ids');
     need(wpe, (posOffset + T) * C, 'encoderForward wpe');
     const n = B * T * C;
-    this.run('encoder_forward', [out, ids, wte, wpe], (o) => [n, 0, C, T, o[0], o[1], o[2], o[3], posOffset, B], this.grid(n, 256));
+    // every output row takes its token's row from the one part of wte that holds it
+    for (const { view, lo, hi } of this.rowParts(wte, C)) {
+      this.run('encoder_forward', [out, ids, view, wpe], (o) => [n, 0, C, T, o[0], o[1], o[2], o[3], posOffset, B, lo, hi], this.grid(n, 256));
+    }
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
     need(dout, B * T * C, 'encoderBackward dout');
@@ -485,15 +591,56 @@ export class WebGPUBackend implements Backend {
   }
 
   // ---- matmul -------------------------------------------------------------------------------------
-  // matmul.wgsl Params: { M, K, N, o_out, o_a, o_b, o_bias, trans_a, trans_b, beta, has_bias }
+  // matmul.wgsl Params: { M, K, N, o_out, o_a, o_b, o_bias, trans_a, trans_b, beta, has_bias, lda, ldb, ldo }
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void {
     need(a, M * K, 'matmul a');
     need(b, K * N, 'matmul b');
     need(out, M * N, 'matmul out');
     if (bias) need(bias, N, 'matmul bias');
+    this.matmulBlock({ out, a, b, bias, M, K, N, transA, transB, beta, lda: transA ? M : K, ldb: transB ? K : N, ldo: N });
+  }
+
+  /**
+   * One matmul over blocks of stored matrices (leading dimensions lda, ldb, ldo). An operand split across
+   * buffers is split between its stored rows, which restricts one of M, K, N: the block is run once per
+   * part, K-parts accumulating into out after the first.
+   */
+  private matmulBlock(m: MatmulBlock): void {
+    const { out, a, b, bias, M, K, N, transA, transB, beta, lda, ldb, ldo } = m;
+    // which dimension each operand's stored rows run along
+    const split = [[out, 'M', ldo], [a, transA ? 'K' : 'M', lda], [b, transB ? 'N' : 'K', ldb]].find(([t]) => isSplit(t as Tensor));
+    if (split) {
+      const [t, dim, ld] = split as [Tensor, 'M' | 'N' | 'K', number];
+      let at = 0, first = true;
+      for (const p of partsOf(t)) {
+        const r0 = at / ld, r1 = Math.min(Math.ceil((at + p.length) / ld), dim === 'M' ? M : dim === 'N' ? N : K);
+        if (at % ld !== 0) throw new RangeError(`matmul: an operand split across GPU buffers at element ${at} is not split between rows of ${ld}`);
+        at += p.length;
+        if (r1 <= r0) continue;
+        this.matmulBlock(this.restrict(m, dim, r0, r1, first));
+        first = false;
+      }
+      return;
+    }
     const gx = Math.ceil(N / 64), gy = Math.ceil(M / 64);
     if (gx > MAX_GROUPS || gy > MAX_GROUPS) throw new RangeError(`matmul ${M}x${N} is too large a grid`);
-    this.run('matmul', [out, a, b, bias], (o) => [M, K, N, o[0], o[1], o[2], o[3], transA ? 1 : 0, transB ? 1 : 0, beta, bias ? 1 : 0], [gx, gy]);
+    this.run('matmul', [out, a, b, bias], (o) => [M, K, N, o[0], o[1], o[2], o[3], transA ? 1 : 0, transB ? 1 : 0, beta, bias ? 1 : 0, lda, ldb, ldo], [gx, gy]);
+  }
+
+  /** The block of `m` with dimension `dim` restricted to [r0, r1): operand views start later and shrink. */
+  private restrict(m: MatmulBlock, dim: 'M' | 'N' | 'K', r0: number, r1: number, first: boolean): MatmulBlock {
+    const M = dim === 'M' ? r1 - r0 : m.M, N = dim === 'N' ? r1 - r0 : m.N, K = dim === 'K' ? r1 - r0 : m.K;
+    // element offset of the restriction in an operand whose stored rows run along `rows` and columns along `cols`
+    const shift = (rows: string, cols: string, ld: number) => (rows === dim ? r0 * ld : cols === dim ? r0 : 0);
+    // a stored block of `rows` rows of `cols` used columns, ld apart
+    const view = (t: Tensor, off: number, rows: number, cols: number, ld: number) => this.slice(t, off, rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols);
+    const out = view(m.out, shift('M', 'N', m.ldo), M, N, m.ldo);
+    const a = m.transA ? view(m.a, shift('K', 'M', m.lda), K, M, m.lda) : view(m.a, shift('M', 'K', m.lda), M, K, m.lda);
+    const b = m.transB ? view(m.b, shift('N', 'K', m.ldb), N, K, m.ldb) : view(m.b, shift('K', 'N', m.ldb), K, N, m.ldb);
+    // K-parts after the first add to what the first wrote; the bias is added once, by the first
+    const beta = dim === 'K' && !first ? 1 : m.beta;
+    const bias = m.bias === null || (dim === 'K' && !first) ? null : dim === 'N' ? this.slice(m.bias, r0, N) : m.bias;
+    return { ...m, out, a, b, bias, M, N, K, beta };
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
     need(dout, M * N, 'biasBackward dout');
@@ -563,6 +710,8 @@ export class WebGPUBackend implements Backend {
     need(out, N, name);
     need(a, N, name);
     if (b) need(b, N, name);
+    // dropout's mask is keyed by element index: a range starting at `start` continues the key from there
+    if (this.piecewise(N, [out, a, b], (start, v) => this.elementwise(name, v[0]!.length, v[0]!, v[1]!, v[2], s, name === 'dropout' ? (key + start) >>> 0 : key, thr, mayAlias))) return;
     const inplace = mayAlias && store(out) === store(a) && out.offset === a.offset;
     this.run(name, b ? [out, a, b] : [out, inplace ? null : a], (o) => [N, o[0], inplace ? o[0] : o[1], b ? o[2] : 0, f(s), key, thr, inplace ? 1 : 0], this.grid(N, 256));
   }
@@ -616,7 +765,9 @@ export class WebGPUBackend implements Backend {
   gatherRows(out: Tensor, inp: Tensor, idx: Tensor, R: number, C: number): void {
     need(out, R * C, 'gatherRows out');
     need(idx, R, 'gatherRows idx');
-    this.run('gather_rows', [out, inp, idx], (o) => [R * C, R, C, 0, o[0], o[1], o[2]], this.grid(R * C, 256));
+    for (const { view, lo, hi } of this.rowParts(inp, C)) {
+      this.run('gather_rows', [out, view, idx], (o) => [R * C, R, C, 0, o[0], o[1], o[2], 0, 0, 0, lo, hi], this.grid(R * C, 256));
+    }
   }
   scatterAddRows(dinp: Tensor, dout: Tensor, idx: Tensor, R: number, C: number): void {
     this.scatterAdd(dinp, dout, idx, R, C);
@@ -627,11 +778,14 @@ export class WebGPUBackend implements Backend {
     need(idx, R, 'scatterAdd idx');
     const link = this.scratchView('rows link', 2 * R, 'i32');
     this.run('rows_link', [link, idx], (o) => [0, R, C, 0, o[0], o[1]], this.grid(R, 64));
-    this.run('rows_scatter_add', [dst, src, idx, link], (o) => [R * C, R, C, 0, o[0], o[1], o[2], o[3]], this.grid(R * C, 256));
+    for (const { view, lo, hi } of this.rowParts(dst, C)) {
+      this.run('rows_scatter_add', [view, src, idx, link], (o) => [R * C, R, C, 0, o[0], o[1], o[2], o[3], 0, 0, lo, hi], this.grid(R * C, 256));
+    }
   }
 
   // ---- optimizer ----------------------------------------------------------------------------------
-  sumSquares(out: Tensor, tensors: Tensor[]): void {
+  sumSquares(out: Tensor, all: Tensor[]): void {
+    const tensors = all.flatMap(partsOf);
     const CHUNK = 4096; // adamw.wgsl's CHUNK: elements per partial sum
     const counts = tensors.map((t) => Math.ceil(t.length / CHUNK));
     const total = counts.reduce((a, b) => a + b, 0);
@@ -651,6 +805,7 @@ export class WebGPUBackend implements Backend {
     need(grad, n, 'adamw grad');
     need(m, n, 'adamw m');
     need(v, n, 'adamw v');
+    if (this.piecewise(n, [param, grad, m, v], (_, t) => this.adamw(t[0]!, t[1]!, t[2]!, t[3]!, p))) return;
     const clip = p.gradNormSq !== undefined && p.maxNorm !== undefined;
     this.run('adamw', [param, grad, m, v, clip ? p.gradNormSq! : null], (o) =>
       [n, o[0], o[1], o[2], o[3], o[4], clip ? 1 : 0, 0, f(p.lr), f(p.beta1), f(p.beta2), f(p.eps), f(p.weightDecay), f(1 - p.beta1 ** p.step), f(1 - p.beta2 ** p.step), f(p.maxNorm ?? 0)],
