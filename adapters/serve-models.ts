@@ -3,6 +3,7 @@
 import type { Backend } from '../src/backend/backend.ts';
 import { join, type FileSystem } from '../src/io/fs.ts';
 import { loadModel } from '../src/model/load.ts';
+import type { GPTOptions } from '../src/model/gpt.ts';
 import { loadFinetuned, TASK_FILE } from '../src/finetune/index.ts';
 import type { ServedModel } from './hono.ts';
 
@@ -14,8 +15,8 @@ export function parseModelArg(spec: string): { id: string; dir: string } {
   return { id: dir.split('/').pop() || dir, dir };
 }
 
-export async function loadServedModel(fs: FileSystem, dir: string, backend: Backend): Promise<ServedModel> {
-  if (await fs.exists(join(dir, TASK_FILE))) return loadFinetuned(fs, dir, backend);
-  const { model, tokenizer } = await loadModel(fs, dir, backend);
+export async function loadServedModel(fs: FileSystem, dir: string, backend: Backend, opts: GPTOptions = {}): Promise<ServedModel> {
+  if (await fs.exists(join(dir, TASK_FILE))) return loadFinetuned(fs, dir, backend, opts);
+  const { model, tokenizer } = await loadModel(fs, dir, backend, opts);
   return { model, tokenizer };
 }

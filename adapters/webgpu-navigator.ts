@@ -27,6 +27,8 @@ const LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
+const OPTIONAL_FEATURES = ['shader-f16', 'subgroups'] as GPUFeatureName[];
+
 export function describeAdapter(adapter: GPUAdapter): { name: string; software: boolean } {
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
   // description is the most specific field where present (Dawn, wgpu); Chromium may fill only vendor and
@@ -46,7 +48,9 @@ export async function requestDeviceFrom(gpu: GPU, opts: RequestDeviceOptions = {
     const v = adapter.limits[k];
     if (typeof v === 'number') requiredLimits[k] = v;
   }
-  const device = await adapter.requestDevice({ requiredLimits });
+  // the optional features gptedge's kernels have variants for (src/backend/webgpu/specialize.ts)
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const { name, software } = describeAdapter(adapter);
   let released = false;
   return {

@@ -16,19 +16,23 @@ if (!gpu.handle) {
   skip(`conformance[webgpu-${runtime}]`, gpu.reason);
 } else {
   const { handle, errors } = gpu;
-  const name = `webgpu-${runtime}-${(/^[A-Za-z0-9]+/.exec(handle.adapterName) ?? ['gpu'])[0].toLowerCase()}`;
+  const adapter = (/^[A-Za-z0-9]+/.exec(handle.adapterName) ?? ['gpu'])[0].toLowerCase();
+  // every kernel variant this adapter can run: the plain path always, subgroup reductions where offered
+  const variants: [string, { subgroups: boolean }][] = [['', { subgroups: false }]];
+  if (handle.device.features.has('subgroups')) variants.push(['-subgroups', { subgroups: true }]);
   let current: WebGPUBackend | null = null;
-  conformance(name, () => {
-    current?.destroy(); // each comparison makes a fresh backend; the previous one's buffers can go
-    current = createWebGPUBackend(handle.device, { name });
-    return current;
-  }, { small: false });
-  // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
-  fixtureSuite(name, () => {
-    current?.destroy();
-    current = createWebGPUBackend(handle.device, { name });
-    return current;
-  });
+  let name = '';
+  for (const [suffix, features] of variants) {
+    name = `webgpu-${runtime}-${adapter}${suffix}`;
+    const make = () => {
+      current?.destroy(); // each comparison makes a fresh backend; the previous one's buffers can go
+      current = createWebGPUBackend(handle.device, { name, features });
+      return current;
+    };
+    conformance(name, make, { small: false });
+    // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
+    fixtureSuite(name, make);
+  }
   test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, () => {
     current?.destroy();
     handle.release();

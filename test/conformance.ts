@@ -190,6 +190,39 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     }
   });
 
+  t('f16 storage: matmul b and the embedding, written and bound at odd offsets, or a clear refusal', async () => {
+    const be0 = await make();
+    if (!be0.f16Storage) {
+      let msg = '';
+      try {
+        be0.alloc(8, 'f16');
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      if (!/f16/.test(msg)) throw new Error(`a backend without f16 storage must refuse f16 tensors clearly, got "${msg}"`);
+      return;
+    }
+    // The reference stores the same f16-rounded values (src/backend/f16.ts) in f32, so f32 tolerances hold.
+    const half = (b: Backend, data: Float32Array) => {
+      const t = b.alloc(data.length + 1, 'f16');
+      b.write(t, data, 1); // an odd element offset: neither word- nor binding-aligned
+      return b.slice(t, 1, data.length);
+    };
+    const [M, K, N] = [13, 40 * s, 67];
+    const w = randn(K * N, 3, 2);
+    for (const transB of [false, true]) {
+      await compare(`f16 matmul tB=${transB}`, make, { a: randn(M * K, 1), bias: randn(N, 2), out: randn(M * N, 4) },
+        (be, x) => be.matmul(x.out, x.a, half(be, w), x.bias, M, K, N, false, transB, 0), ['out'], tol);
+    }
+    const [B, T, C, V] = [2, 5, 24, 37];
+    const ids = ints(B * T, V, 5), wte = randn(V * C, 6, 100); // large values: rounding visible
+    await compare('f16 encoderForward', make, { ids, wpe: randn(T * C, 7), out: new Float32Array(B * T * C) },
+      (be, x) => be.encoderForward(x.out, x.ids, half(be, wte), x.wpe, B, T, C, 0), ['out'], tol);
+    const ref = new ReferenceBackend(), be = await make(); // make() may release earlier backends
+    const got = await be.read(half(be, wte)), want = await ref.read(half(ref, wte));
+    assertClose(got, want, { atol: 0, rtol: 0 }, 'f16 values read back are the host-rounded halves');
+  });
+
   t('views: ops address tensors through arena offsets', async () => {
     const ref = new ReferenceBackend();
     const be = await make();

@@ -14,6 +14,8 @@ import { assert, assertClose, runtime, test } from './harness.ts';
 import { patternTokens } from './portable/helpers.ts';
 import { skip, webgpuDevice } from './webgpu-util.ts';
 
+const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
+
 const gpu = await webgpuDevice();
 if (!gpu.handle) {
   skip(`webgpu-gpt[${runtime}]`, gpu.reason);
@@ -63,14 +65,55 @@ if (!gpu.handle) {
     }
   }, 300_000);
 
+  test(`webgpu-gpt[${runtime}] f16 weights: logits and greedy decoding follow the reference's f16 model; training refused`, async () => {
+    const be = createWebGPUBackend(handle.device);
+    try {
+      if (!be.f16Storage) {
+        console.warn(`SKIP f16 weights: adapter "${handle.adapterName}" has no shader-f16`);
+        return;
+      }
+      const cfg = preset('tiny', { vocabSize: 300, nEmbd: 64 });
+      const ids = new Int32Array([5, 299, 128, 127, 3, 42]);
+      const decode = async (b: Backend, weights: 'f32' | 'f16') => {
+        const model = new GPT(b, cfg, { weights }).init(4);
+        const cache = model.newKVCache(1);
+        model.transformer(ids, 1, ids.length, {}, cache);
+        const first = await model.lastLogits(1, ids.length);
+        const out: number[] = [];
+        let next = argmax(first);
+        for (let i = 0; i < 8; i++) {
+          out.push(next);
+          model.transformer(new Int32Array([next]), 1, 1, {}, cache);
+          next = argmax(await model.lastLogits(1, 1));
+        }
+        return { first, out, model };
+      };
+      const got = await decode(be, 'f16'), want = await decode(new ReferenceBackend(), 'f16'), full = await decode(new ReferenceBackend(), 'f32');
+      assertClose(got.first, want.first, { atol: 1e-4, rtol: 1e-3 }, 'f16-weight logits, WebGPU vs reference');
+      assert(got.out.join() === want.out.join(), `greedy tokens: WebGPU ${got.out} vs reference ${want.out}`);
+      const rounding = Math.max(...full.first.map((v, i) => Math.abs(v - got.first[i])));
+      console.log(`webgpu-gpt: f16 weights change the tiny model's logits by at most ${rounding.toExponential(2)} against f32`);
+      assert(rounding > 0 && rounding < 1e-2, `f16 rounding should show, slightly: ${rounding}`);
+      let refused = '';
+      try {
+        got.model.zeroGrad();
+      } catch (e) {
+        refused = (e as Error).message;
+      }
+      assert(/f16.*inference/.test(refused), `training an f16 model should be refused clearly, got "${refused}"`);
+    } finally {
+      be.destroy();
+    }
+  }, 300_000);
+
   // The real case: GPT-2's (50257,768) embedding is 154 MB, lavapipe binds at most 128 MiB. Node only (it
   // needs ~1 GB for the two models and ~20 s; Deno and Bun run the same backend code in the tests above).
   if (runtime === 'node') {
     test(`webgpu-gpt[${runtime}] GPT-2 124M with its 154 MB embedding split across buffers: logits match WASM`, async () => {
       const { createNodeWasmBackend } = await import('../adapters/wasm-node.ts');
       const ids = new Int32Array([464, 2068, 7586, 21831, 18045, 625, 262, 16931]);
-      const logits = async (be: Backend) => {
-        const model = new GPT(be, preset('gpt2')).init(1);
+      const logits = async (be: Backend, weights: 'f32' | 'f16' = 'f32') => {
+        const model = new GPT(be, preset('gpt2'), { weights }).init(1);
         model.transformer(ids, 1, ids.length);
         const out = await model.lastLogits(1, ids.length);
         model.free();
@@ -83,6 +126,11 @@ if (!gpu.handle) {
         if (be.maxBufferBytes < 50257 * 768 * 4) assert(got.split >= 2, `expected the embedding split on a ${be.maxBufferBytes}-byte binding limit, got ${got.split} part(s)`);
         const err = assertClose(got.out, want.out, { atol: 1e-4, rtol: 1e-3 }, 'GPT-2 logits, WebGPU vs WASM');
         console.log(`webgpu-gpt: GPT-2 embedding in ${got.split} buffer(s) of at most ${be.maxBufferBytes} bytes; max abs logit difference to WASM ${err.toExponential(2)}`);
+        if (be.f16Storage) {
+          const half = await logits(be, 'f16');
+          const d = assertClose(half.out, want.out, { atol: 5e-3, rtol: 0 }, 'GPT-2 logits with f16 weights vs f32 (WASM)');
+          console.log(`webgpu-gpt: GPT-2 with f16 weights: max abs logit difference to f32 ${d.toExponential(2)} (logits span ${Math.min(...want.out).toFixed(3)}..${Math.max(...want.out).toFixed(3)})`);
+        }
         if (errors.length) throw new Error(`uncaptured WebGPU errors:\n${errors.slice(0, 5).join('\n')}`);
       } finally {
         be.destroy();

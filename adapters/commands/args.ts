@@ -36,3 +36,11 @@ export function samplingFrom(a: { 'max-tokens'?: string; temperature?: string; '
     topP: numArg('top-p', a['top-p']), seed: numArg('seed', a.seed), stop: a.stop,
   };
 }
+
+/** --weights f32|f16: how a served or generating model stores its matrices */
+export const WEIGHTS_OPTION = { weights: { type: 'string', default: 'f32' } } as const;
+export const WEIGHTS_HELP = `  --weights W          f32 | f16: f16 halves the weights' memory (WebGPU with shader-f16; inference only)`;
+export function weightsFrom(a: { weights?: string }): 'f32' | 'f16' {
+  if (a.weights !== 'f32' && a.weights !== 'f16') throw new Error(`--weights must be f32 or f16, got "${a.weights}"`);
+  return a.weights;
+}

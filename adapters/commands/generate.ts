@@ -2,19 +2,20 @@
 import type { CommandContext } from '../cli.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { generateStream } from '../../src/infer/generate.ts';
-import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingFrom } from './args.ts';
+import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingFrom, WEIGHTS_HELP, WEIGHTS_OPTION, weightsFrom } from './args.ts';
 
 const HELP = `usage: gptedge generate --model <dir> --prompt "text" [options]
 
   --model DIR          a run folder (its latest checkpoint) or a step folder
 ${SAMPLING_HELP}
   --backend B          auto | wasm | webgpu | reference (default auto)
+${WEIGHTS_HELP}
   --onnx FILE          run an exported model through ONNX Runtime instead (gptedge generate --onnx --help)`;
 
 export async function generateCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values: a } = ctx.parse({
     args: argv,
-    options: { model: { type: 'string' }, ...SAMPLING_OPTIONS, backend: { type: 'string', default: 'auto' }, help: { type: 'boolean', short: 'h' } },
+    options: { model: { type: 'string' }, ...SAMPLING_OPTIONS, ...WEIGHTS_OPTION, backend: { type: 'string', default: 'auto' }, help: { type: 'boolean', short: 'h' } },
   });
   if (a.help) {
     console.log(HELP);
@@ -22,7 +23,8 @@ export async function generateCommand(argv: string[], ctx: CommandContext): Prom
   }
   if (!a.model) throw new Error('--model is required (a folder written by gptedge pretrain)');
   const sampling = samplingFrom(a);
-  const { model, tokenizer } = await loadModel(ctx.fs, a.model, await ctx.createBackend(a.backend!));
+  const weights = weightsFrom(a);
+  const { model, tokenizer } = await loadModel(ctx.fs, a.model, await ctx.createBackend(a.backend!), { weights });
   process.stdout.write(a.prompt!);
   for await (const c of generateStream(model, tokenizer, a.prompt!, sampling)) {
     process.stdout.write(c.text);

@@ -4,6 +4,7 @@ import type { CommandContext } from '../cli.ts';
 import { createApp, DEFAULT_LIMITS, type ServedModel } from '../hono.ts';
 import { JobManager } from '../jobs.ts';
 import { loadServedModel, parseModelArg } from '../serve-models.ts';
+import { WEIGHTS_OPTION, weightsFrom } from './args.ts';
 import type { RunningServer } from '../serve-node.ts';
 
 const HELP = `usage: gptedge serve --model <dir> [--model id=<dir> ...] [--port N] [options]
@@ -12,6 +13,7 @@ const HELP = `usage: gptedge serve --model <dir> [--model id=<dir> ...] [--port 
                         repeatable; the id defaults to the folder's name
   --port N              (default 8787; 0 = any free port)       --host H   (default 127.0.0.1)
   --backend B           auto | wasm | webgpu | reference (default auto)
+  --weights W           f32 | f16: f16 halves the served models' weight memory (WebGPU with shader-f16)
   --jobs DIR            enable /v1/fine_tuning/jobs and /v1/pretraining/jobs, persisted in DIR
   --max-concurrent N    generations running at once (default ${DEFAULT_LIMITS.maxConcurrent})
   --max-queue N         generations waiting; more are answered 429 (default ${DEFAULT_LIMITS.maxQueue})
@@ -33,7 +35,7 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
     args: argv,
     options: {
       model: { type: 'string', multiple: true }, port: { type: 'string', default: '8787' }, host: { type: 'string', default: '127.0.0.1' },
-      backend: { type: 'string', default: 'auto' }, jobs: { type: 'string' }, 'max-concurrent': { type: 'string' }, 'max-queue': { type: 'string' },
+      backend: { type: 'string', default: 'auto' }, ...WEIGHTS_OPTION, jobs: { type: 'string' }, 'max-concurrent': { type: 'string' }, 'max-queue': { type: 'string' },
       'max-tokens': { type: 'string' }, 'max-body-bytes': { type: 'string' }, 'max-prompt-chars': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -55,7 +57,7 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
   for (const spec of a.model) {
     const { id, dir } = parseModelArg(spec);
     if (models.has(id)) throw new Error(`serve: two models named "${id}"; name them with --model ID=DIR`);
-    models.set(id, await loadServedModel(ctx.fs, dir, backend));
+    models.set(id, await loadServedModel(ctx.fs, dir, backend, { weights: weightsFrom(a) }));
     console.log(`model ${id}: ${dir}`);
   }
   const jobs = a.jobs ? await JobManager.open({ fs: ctx.fs, dir: a.jobs, models, backend }) : undefined;

@@ -9,7 +9,12 @@
 // - "Accumulate" ops add into their output (gradients accumulate, as in llm.c: zeroed once per step).
 // - Outputs never alias inputs unless an op says so.
 
-export type DType = 'f32' | 'i32';
+/**
+ * 'f16' is storage for weights at inference (half the memory and bandwidth): write takes f32 values and
+ * rounds them to half precision (src/backend/f16.ts), read returns f32, and only matmul's `b` operand and
+ * encoderForward's `wte` accept it; arithmetic stays f32. Backends that have it say so in `f16Storage`.
+ */
+export type DType = 'f32' | 'i32' | 'f16';
 
 export interface Tensor {
   /** backend-specific storage handle */
@@ -60,6 +65,8 @@ export interface AdamWParams {
 
 export interface Backend {
   readonly name: string;
+  /** whether tensors of dtype 'f16' exist here (WebGPU with shader-f16; the reference, as the oracle) */
+  readonly f16Storage: boolean;
 
   // ---- memory ------------------------------------------------------------------------------------
   /** Allocate one arena of named, zero-filled views. */

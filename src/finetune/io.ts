@@ -10,6 +10,7 @@ import { writeModelFiles } from '../io/checkpoint.ts';
 import { join, readText, type FileSystem } from '../io/fs.ts';
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.ts';
 import { loadModel } from '../model/load.ts';
+import type { GPTOptions } from '../model/gpt.ts';
 import { TaskHead } from './head.ts';
 import { checkMaxLen, type FinetuneModel } from './finetune.ts';
 import { checkFamily, headOutputs, validateSpec, type TaskSpec } from './task.ts';
@@ -38,7 +39,7 @@ export async function saveFinetuned(fs: FileSystem, dir: string, ft: FinetuneMod
   return dir;
 }
 
-export async function loadFinetuned(fs: FileSystem, dir: string, backend: Backend): Promise<FinetuneModel & { task: Record<string, unknown> }> {
+export async function loadFinetuned(fs: FileSystem, dir: string, backend: Backend, opts: GPTOptions = {}): Promise<FinetuneModel & { task: Record<string, unknown> }> {
   const taskFile = join(dir, TASK_FILE), headFile = join(dir, HEAD_FILE);
   if (!(await fs.exists(taskFile))) throw new Error(`${taskFile}: missing (is ${dir} a fine-tuned model? a pretrained one has no task head)`);
   let task: Record<string, unknown>;
@@ -55,7 +56,7 @@ export async function loadFinetuned(fs: FileSystem, dir: string, backend: Backen
   } catch (err) {
     throw new Error(`${taskFile}: ${(err as Error).message}`);
   }
-  const { model, tokenizer } = await loadModel(fs, dir, backend);
+  const { model, tokenizer } = await loadModel(fs, dir, backend, opts);
   if (!(await fs.exists(headFile))) throw new Error(`${headFile}: missing`);
   const t = readSafetensors(await fs.readFile(headFile), headFile).tensors;
   const K = headOutputs(spec), C = model.cfg.nEmbd;

@@ -14,6 +14,14 @@ import { Rng } from '../util/random.ts';
 /** Logit rows computed at once by the LM head: bounds the (rows, V) scratch (WebGPU binding limits). */
 const LOGIT_CHUNK_ELEMS = 1 << 22;
 
+/** parameters that may be stored in f16 (GPTOptions.weights) */
+const HALF_WEIGHTS = /^wte\.weight$|\.(c_attn|c_proj|c_fc)\.weight$/;
+
+export interface GPTOptions {
+  /** 'f16' halves the weights' memory for inference on backends with f16Storage (default 'f32') */
+  weights?: 'f32' | 'f16';
+}
+
 /** What one block saves for its backward pass; the same names serve both LN layouts. */
 interface LayerActs {
   ln1: Tensor; ln1Mean: Tensor; ln1Rstd: Tensor; // (B,T,C), (B,T), (B,T)
@@ -69,16 +77,32 @@ export class GPT {
   /** optimizer steps taken (AdamW bias correction) */
   step = 0;
 
-  constructor(be: Backend, cfg: GPTConfig) {
+  /** 'f16': the matrices (token embedding, attention and MLP weights) are stored in half precision */
+  readonly weights: 'f32' | 'f16';
+
+  constructor(be: Backend, cfg: GPTConfig, opts: GPTOptions = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.be = be;
     this.specs = paramSpecs(this.cfg);
-    this.params = this.paramArena();
+    this.weights = opts.weights ?? 'f32';
+    if (this.weights === 'f16' && !be.f16Storage) throw new Error(`f16 weights: backend ${be.name} has no f16 storage (use WebGPU on an adapter with shader-f16)`);
+    this.params = this.paramArena(this.weights === 'f16');
   }
 
-  /** An arena shaped like the parameters (weights, gradients, Adam moments); rows let a backend split a large one. */
-  private paramArena(): Arena {
-    return this.be.allocArena(this.specs.map((s) => ({ name: s.name, length: numel(s.shape), rowLength: s.shape[s.shape.length - 1] })));
+  /**
+   * An arena shaped like the parameters (weights, gradients, Adam moments); rows let a backend split a
+   * large one. With `half`, the matrices that only ever feed matmul's b operand or the embedding gather
+   * are f16; position embeddings, biases and LayerNorm stay f32.
+   */
+  private paramArena(half = false): Arena {
+    return this.be.allocArena(this.specs.map((s) => ({
+      name: s.name, length: numel(s.shape), rowLength: s.shape[s.shape.length - 1],
+      dtype: half && HALF_WEIGHTS.test(s.name) ? 'f16' : 'f32',
+    })));
+  }
+
+  private trainable(what: string): void {
+    if (this.weights === 'f16') throw new Error(`${what}: this model's weights are stored in f16, for inference; train with f32 weights`);
   }
 
   /** The paper's init: weights N(0, initStd), biases 0, LN gains 1. */
@@ -144,6 +168,7 @@ export class GPT {
   private actsArena: Arena | null = null;
 
   private ensureGrads(): Arena {
+    this.trainable('gradients');
     if (!this.grads) this.grads = this.paramArena();
     return this.grads;
   }
@@ -234,6 +259,7 @@ export class GPT {
    */
   lmLoss(targets: Int32Array, weights: Float32Array, BT: number, gradScale?: number): Tensor {
     const be = this.be, a = this.acts!, { nEmbd: C, vocabSize: V } = this.cfg;
+    if (gradScale !== undefined) this.trainable('the LM head backward');
     const h = this.hidden(), wte = this.p('wte.weight');
     be.write(a.targets, targets);
     be.write(a.weights, weights);
@@ -295,6 +321,7 @@ export class GPT {
   // ---- backward -----------------------------------------------------------------------------------
   /** Backpropagates dh (B,T,C) through the transformer into the parameter gradients (accumulated). */
   backward(B: number, T: number, opts: ForwardOptions = {}): void {
+    this.trainable('backward');
     const be = this.be, a = this.acts!, BT = B * T;
     const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
     const train = opts.train;
@@ -371,6 +398,7 @@ export class GPT {
   /** One AdamW update of every parameter; clipping by global norm is computed on the device. */
   update(hp: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; gradClip?: number }): void {
     const be = this.be;
+    this.trainable('update');
     this.moments ??= { m: this.paramArena(), v: this.paramArena() };
     this.step += 1;
     let clip = {};

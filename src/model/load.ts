@@ -4,7 +4,7 @@ import type { Backend } from '../backend/backend.ts';
 import type { FileSystem } from '../io/fs.ts';
 import { loadCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.ts';
 import { GPTTokenizer } from '../tokenizer/tokenizer.ts';
-import { GPT } from './gpt.ts';
+import { GPT, type GPTOptions } from './gpt.ts';
 
 export interface LoadedModel {
   model: GPT;
@@ -12,14 +12,14 @@ export interface LoadedModel {
   checkpoint: LoadedCheckpoint;
 }
 
-export async function loadModel(fs: FileSystem, path: string, backend: Backend, opts: { withOptimizer?: boolean } = {}): Promise<LoadedModel> {
+export async function loadModel(fs: FileSystem, path: string, backend: Backend, opts: { withOptimizer?: boolean } & GPTOptions = {}): Promise<LoadedModel> {
   const ck = await loadCheckpoint(fs, path);
   if (!ck.tokenizerJSON) throw new Error(`${ck.dir}/tokenizer.json: missing (a model folder needs its tokenizer)`);
   const tokenizer = GPTTokenizer.fromJSON(ck.tokenizerJSON);
   if (tokenizer.vocabSize > ck.config.vocabSize) {
     throw new Error(`${ck.dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary holds ${ck.config.vocabSize}`);
   }
-  const model = new GPT(backend, ck.config);
+  const model = new GPT(backend, ck.config, { weights: opts.weights });
   model.writeParams(ck.weights);
   if (opts.withOptimizer && ck.optimizer) model.writeMoments(ck.optimizer.m, ck.optimizer.v, Number(ck.trainState?.optimizerStep ?? ck.trainState?.step ?? 0));
   return { model, tokenizer, checkpoint: ck };

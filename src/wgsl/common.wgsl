@@ -23,6 +23,14 @@ fn keep(key: u32, index: u32, thr: u32) -> bool {
   return mix32(key + index) >= thr;
 }
 
+// WT: the element type of weight operands that may be stored in half precision (matmul's b, the token
+// embedding). Loads convert with f32(...), so arithmetic is f32 in both variants.
+//#if f16
+alias WT = f16;
+//#else
+alias WT = f32;
+//#endif
+
 fn linear_id(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
 }

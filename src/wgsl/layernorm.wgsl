@@ -4,8 +4,17 @@ struct Params { N: u32, C: u32, o_out: u32, o_mean: u32, o_rstd: u32, o_inp: u32
 @group(0) @binding(0) var<uniform> p: Params;
 
 const WG: u32 = 64u;
+
+//#if subgroups
+// (mean, mean of squares) at once: the vector form of reduce.wgsl's subgroup wg_sum.
+fn wg_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
+  let x = wg_sum(v.x, lid);
+  return vec2<f32>(x, wg_sum(v.y, lid));
+}
+//#else
 var<workgroup> red2: array<f32, 64>;
 
+// (mean, mean of squares) in one tree: half the barriers of two wg_sum calls.
 fn wg_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
   red[lid] = v.x;
   red2[lid] = v.y;
@@ -21,6 +30,7 @@ fn wg_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
   workgroupBarrier();
   return r;
 }
+//#endif
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;

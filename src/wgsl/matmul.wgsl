@@ -17,7 +17,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b: array<WT>; // f16 in the f16-weights variant
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
 
 const TILE: u32 = 64u;
@@ -55,7 +55,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
       let gkb = k0 + kb;
       var vb = 0.0;
       if (gn < p.N && gkb < p.K) {
-        if (p.trans_b == 0u) { vb = b[p.o_b + gkb * p.ldb + gn]; } else { vb = b[p.o_b + gn * p.ldb + gkb]; }
+        if (p.trans_b == 0u) { vb = f32(b[p.o_b + gkb * p.ldb + gn]); } else { vb = f32(b[p.o_b + gn * p.ldb + gkb]); }
       }
       Bs[kb * TILE + n] = vb;
     }

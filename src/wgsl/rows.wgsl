@@ -9,7 +9,7 @@ struct Params { n: u32, R: u32, C: u32, T: u32, o_out: u32, o_a: u32, o_b: u32, 
 
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ids: array<i32>;
-@group(0) @binding(3) var<storage, read_write> wte: array<f32>;
+@group(0) @binding(3) var<storage, read_write> wte: array<WT>; // f16 in the f16-weights variant
 @group(0) @binding(4) var<storage, read_write> wpe: array<f32>;
 
 // out(B,T,C) = wte[ids[b,t]] + wpe[pos0 + t]. o_out, o_a: ids, o_b: wte, o_c: wpe. n = B*T*C.
@@ -22,7 +22,7 @@ fn encoder_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let tok = u32(ids[p.o_a + bt]);
   if (tok < p.lo || tok >= p.hi) { return; }
   let pos = p.pos0 + bt % p.T;
-  out[p.o_out + i] = wte[p.o_b + (tok - p.lo) * p.C + c] + wpe[p.o_c + pos * p.C + c];
+  out[p.o_out + i] = f32(wte[p.o_b + (tok - p.lo) * p.C + c]) + wpe[p.o_c + pos * p.C + c];
 }
 
 @group(0) @binding(1) var<storage, read_write> dwpe: array<f32>;

@@ -2,6 +2,7 @@
 // It is the oracle every other backend is tested against, so each op is the textbook formula.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
 import { dropThreshold, keep, streamKey } from '../rng.ts';
+import { roundF16 } from '../f16.ts';
 
 type Buf = Float32Array | Int32Array;
 
@@ -27,13 +28,15 @@ function need(t: Tensor, n: number, what: string): void {
 
 export class ReferenceBackend implements Backend {
   readonly name = 'reference';
+  /** f16 tensors hold f16-rounded values in f32 arrays: the oracle for the WebGPU f16 variant */
+  readonly f16Storage = true;
 
   allocArena(specs: ArenaSpec[]): Arena {
     const arena: Arena = {};
-    for (const dtype of ['f32', 'i32'] as DType[]) {
+    for (const dtype of ['f32', 'i32', 'f16'] as DType[]) {
       const group = specs.filter((s) => (s.dtype ?? 'f32') === dtype);
       const total = group.reduce((n, s) => n + s.length, 0);
-      const buffer = dtype === 'f32' ? new Float32Array(total) : new Int32Array(total);
+      const buffer = dtype === 'i32' ? new Int32Array(total) : new Float32Array(total);
       let offset = 0;
       for (const s of group) {
         arena[s.name] = { buffer, offset, length: s.length, dtype } as RefTensor;
@@ -43,7 +46,7 @@ export class ReferenceBackend implements Backend {
     return arena;
   }
   alloc(length: number, dtype: DType = 'f32'): Tensor {
-    const buffer = dtype === 'f32' ? new Float32Array(length) : new Int32Array(length);
+    const buffer = dtype === 'i32' ? new Int32Array(length) : new Float32Array(length);
     return { buffer, offset: 0, length, dtype } as RefTensor;
   }
   free(): void {
@@ -55,21 +58,22 @@ export class ReferenceBackend implements Backend {
   }
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
     if (dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
-    const dst = t.dtype === 'f32' ? f(t) : i32(t);
-    dst.set(data, dstOffset);
+    const dst = t.dtype === 'i32' ? i32(t) : f(t);
+    dst.set(t.dtype === 'f16' ? data.map(roundF16) : data, dstOffset);
   }
   read(t: Tensor): Promise<Float32Array | Int32Array> {
-    return Promise.resolve(t.dtype === 'f32' ? f(t).slice() : i32(t).slice());
+    return Promise.resolve(t.dtype === 'i32' ? i32(t).slice() : f(t).slice());
   }
   sync(): Promise<void> {
     return Promise.resolve();
   }
   fill(t: Tensor, value: number): void {
-    (t.dtype === 'f32' ? f(t) : i32(t)).fill(value);
+    (t.dtype === 'i32' ? i32(t) : f(t)).fill(t.dtype === 'f16' ? roundF16(value) : value);
   }
   copy(dst: Tensor, src: Tensor): void {
     need(dst, src.length, 'copy');
-    (dst.dtype === 'f32' ? f(dst) : i32(dst)).set(src.dtype === 'f32' ? f(src) : i32(src));
+    const from = src.dtype === 'i32' ? i32(src) : f(src);
+    (dst.dtype === 'i32' ? i32(dst) : f(dst)).set(dst.dtype === 'f16' && src.dtype !== 'f16' ? from.map(roundF16) : from);
   }
 
   // ---- embedding ----------------------------------------------------------------------------------

@@ -19,7 +19,13 @@ function need(t: Tensor, n: number, what: string): void {
   if (t.length < n) throw new RangeError(`${what}: tensor of ${t.length} elements, op needs ${n}`);
 }
 
+function noF16(name: string): never {
+  throw new Error(`backend ${name} has no f16 storage (f16 weights need WebGPU with shader-f16)`);
+}
+
 export class WasmBackend implements Backend {
+  /** no f16 kernels yet: weights stay f32 here */
+  readonly f16Storage = false;
   private readonly heap: Heap;
   private readonly k: Record<string, Kernel>;
   private scratch: Block | null = null;
@@ -94,6 +100,7 @@ export class WasmBackend implements Backend {
     const offsets: number[] = [];
     let total = 0;
     for (const s of specs) {
+      if (s.dtype === 'f16') noF16(this.name);
       offsets.push(total);
       total += Math.ceil(s.length / 16) * 16; // each view on its own 64-byte line
     }
@@ -105,6 +112,7 @@ export class WasmBackend implements Backend {
     return arena;
   }
   alloc(length: number, dtype: DType = 'f32'): Tensor {
+    if (dtype === 'f16') noF16(this.name);
     return { buffer: this.heap.alloc(length * 4), offset: 0, length, dtype } as WasmTensor;
   }
   free(...tensors: Tensor[]): void {

@@ -20,6 +20,8 @@
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
 import { dropThreshold, streamKey } from '../rng.ts';
 import * as wgsl from '../../wgsl/index.ts';
+import { specialize, type ShaderFeatures } from './specialize.ts';
+import { toF16Array } from '../f16.ts';
 
 // WebGPU enum values, spelled out so this module needs no GPUBufferUsage/GPUMapMode globals (Dawn's npm
 // package only installs them on request).
@@ -42,6 +44,11 @@ export interface WebGPUBackendOptions {
    * maxBufferSize); a smaller value makes arenas split into more buffers, which tests use.
    */
   maxBufferBytes?: number;
+  /**
+   * Kernel variants to use; each defaults to whether the device has the feature (`shader-f16`,
+   * `subgroups`). Turning one off keeps the f32 / workgroup-memory path, which always exists.
+   */
+  features?: Partial<ShaderFeatures>;
 }
 
 /** One GPUBuffer; Tensor.buffer of this backend. */
@@ -80,6 +87,8 @@ type Module = Exclude<keyof typeof wgsl, 'common' | 'reduce'>;
 const KERNELS = {
   fill: ['memory', 'fill', 'w'],
   copy: ['memory', 'copy', 'wr'],
+  copy_f16: ['memory', 'copy_f16', 'wr'],
+  widen_f16: ['memory', 'widen_f16', 'wr'],
   gelu_forward: ['elementwise', 'gelu_forward', 'wr'],
   gelu_backward: ['elementwise', 'gelu_backward', 'wrr'],
   residual_forward: ['elementwise', 'residual_forward', 'wrr'],
@@ -130,14 +139,18 @@ interface Pipeline {
 
 /** Compiled pipelines of one device, shared by all backends created on it. */
 interface DeviceCache {
+  /** keyed by module and variant */
   modules: Map<string, GPUShaderModule>;
-  pipelines: Map<KernelName, Pipeline>;
+  pipelines: Map<string, Pipeline>;
   /** errors of pipeline creation, reported by the next read()/sync() of any backend */
   compileErrors: Promise<GPUError | null>[];
 }
 const deviceCaches = new WeakMap<GPUDevice, DeviceCache>();
 
 let nextStoreId = 1;
+
+/** bytes per element */
+const bytesOf = (d: DType): number => (d === 'f16' ? 2 : 4);
 
 function need(t: Tensor, n: number, what: string): void {
   if (t.length < n) throw new RangeError(`${what}: tensor of ${t.length} elements, op needs ${n}`);
@@ -159,6 +172,9 @@ export class WebGPUBackend implements Backend {
   readonly device: GPUDevice;
   /** bytes of the largest GPUBuffer this backend creates */
   readonly maxBufferBytes: number;
+  /** the kernel variants in use (f16 weights where the device has shader-f16; subgroup reductions) */
+  readonly features: ShaderFeatures;
+  readonly f16Storage: boolean;
 
   private readonly cache: DeviceCache;
   private readonly stores = new Set<GpuStore>();
@@ -192,6 +208,11 @@ export class WebGPUBackend implements Backend {
     this.cache = c;
     this.uniform = device.createBuffer({ size: SLOTS * SLOT_BYTES, usage: USAGE_UNIFORM | USAGE_COPY_DST, label: 'gptedge params' });
     this.offsetAlign = lim.minStorageBufferOffsetAlignment;
+    const has = (f: string) => device.features.has(f);
+    this.features = { f16: (opts.features?.f16 ?? true) && has('shader-f16'), subgroups: (opts.features?.subgroups ?? true) && has('subgroups') };
+    if (opts.features?.f16 && !this.features.f16) throw new Error('WebGPU device lacks shader-f16: f16 weights are not available');
+    if (opts.features?.subgroups && !this.features.subgroups) throw new Error('WebGPU device lacks subgroups');
+    this.f16Storage = this.features.f16;
     this.dummies = Array.from({ length: 8 }, (_, i) => this.newStore(16, `dummy ${i}`));
   }
 
@@ -210,10 +231,11 @@ export class WebGPUBackend implements Backend {
 
   allocArena(specs: ArenaSpec[]): Arena {
     const arena: Arena = {};
-    const maxElems = this.maxBufferBytes / 4;
-    for (const dtype of ['f32', 'i32'] as DType[]) {
+    for (const dtype of ['f32', 'i32', 'f16'] as DType[]) {
       const group = specs.filter((s) => (s.dtype ?? 'f32') === dtype);
       if (group.length === 0) continue;
+      if (dtype === 'f16') this.needF16();
+      const bpe = bytesOf(dtype), maxElems = Math.floor(this.maxBufferBytes / bpe);
       // First fit in order: start a new buffer when the next view would cross the binding limit.
       const buffers: { views: { name: string; offset: number; length: number }[]; size: number }[] = [];
       const oversized: ArenaSpec[] = [];
@@ -234,7 +256,7 @@ export class WebGPUBackend implements Backend {
       }
       const siblings: GpuStore[] = [];
       for (const [i, b] of buffers.entries()) {
-        const st = this.newStore(b.size * 4, `arena ${dtype} ${i}`);
+        const st = this.newStore(b.size * bpe, `arena ${dtype} ${i}`);
         siblings.push(st);
         for (const v of b.views) arena[v.name] = { buffer: st, offset: v.offset, length: v.length, dtype } as GpuTensor;
       }
@@ -242,13 +264,13 @@ export class WebGPUBackend implements Backend {
         // whole rows per part, so row ops find each row in one buffer
         const partRows = s.rowLength ? Math.floor(maxElems / s.rowLength) : 0;
         if (partRows < 1) {
-          throw new RangeError(`arena view ${s.name}: ${s.length * 4} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes)` +
+          throw new RangeError(`arena view ${s.name}: ${s.length * bpe} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes)` +
             (s.rowLength ? `, and one row of ${s.rowLength} does not fit either` : ' and no rowLength says where it may be split'));
         }
         const parts: GpuTensor[] = [];
         for (let at = 0; at < s.length; at += partRows * s.rowLength!) {
           const n = Math.min(partRows * s.rowLength!, s.length - at);
-          const st = this.newStore(n * 4, `${s.name} part ${parts.length}`);
+          const st = this.newStore(n * bpe, `${s.name} part ${parts.length}`);
           siblings.push(st);
           parts.push({ buffer: st, offset: 0, length: n, dtype } as GpuTensor);
         }
@@ -260,7 +282,12 @@ export class WebGPUBackend implements Backend {
   }
 
   alloc(length: number, dtype: DType = 'f32'): Tensor {
-    return { buffer: this.newStore(length * 4, `tensor ${dtype} ${length}`), offset: 0, length, dtype } as GpuTensor;
+    if (dtype === 'f16') this.needF16();
+    return { buffer: this.newStore(length * bytesOf(dtype), `tensor ${dtype} ${length}`), offset: 0, length, dtype } as GpuTensor;
+  }
+
+  private needF16(): void {
+    if (!this.features.f16) throw new Error(`${this.name}: f16 tensors need a WebGPU device with shader-f16 (and the f16 feature not turned off)`);
   }
 
   free(...tensors: Tensor[]): void {
@@ -318,19 +345,33 @@ export class WebGPUBackend implements Backend {
     }
     // queue.writeBuffer runs ahead of anything not yet submitted: submit what was encoded before it first.
     this.flush();
+    if (t.dtype === 'f16') {
+      // half bits rounded on the host go to a scratch buffer in whole words; copy_f16 places them
+      const bits = toF16Array(data as Float32Array);
+      const up = this.scratchView('f16 upload', bits.length, 'f16');
+      this.device.queue.writeBuffer(store(up).gpu, 0, bits as Uint16Array<ArrayBuffer>);
+      const dst = this.slice(t, dstOffset, data.length);
+      this.run('copy_f16', [dst, this.slice(up, 0, data.length)], (o) => [data.length, o[0], o[1]], this.grid(data.length, 256), true);
+      return;
+    }
     // (typed as ArrayBuffer-backed: Deno's lib.dom rejects a possibly-shared buffer; a copy is made either way)
     this.device.queue.writeBuffer(store(t).gpu, (t.offset + dstOffset) * 4, data as unknown as Float32Array<ArrayBuffer>);
   }
 
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
     if (isSplit(t)) {
-      const out = t.dtype === 'f32' ? new Float32Array(t.length) : new Int32Array(t.length);
+      const out = t.dtype === 'i32' ? new Int32Array(t.length) : new Float32Array(t.length);
       let at = 0;
       for (const p of partsOf(t)) {
         out.set(await this.read(p), at);
         at += p.length;
       }
       return out;
+    }
+    if (t.dtype === 'f16') {
+      const wide = this.scratchView('f16 read', t.length);
+      this.run('widen_f16', [wide, t], (o) => [t.length, o[0], o[1]], this.grid(t.length, 256), true);
+      return this.read(wide);
     }
     const s = store(t);
     const bytes = t.length * 4;
@@ -404,26 +445,31 @@ export class WebGPUBackend implements Backend {
   }
 
   // ---- encoding ------------------------------------------------------------------------------------
-  private pipelineFor(name: KernelName): Pipeline {
-    let p = this.cache.pipelines.get(name);
+  /** The pipeline of a kernel, in its f16-weights variant when `f16` (operand WT is f16). */
+  private pipelineFor(name: KernelName, f16 = false): Pipeline {
+    const variant: ShaderFeatures = { f16, subgroups: this.features.subgroups };
+    const suffix = `${f16 ? '@f16' : ''}${variant.subgroups ? '@subgroups' : ''}`;
+    const key = name + suffix;
+    let p = this.cache.pipelines.get(key);
     if (p) return p;
     const [mod, entry, roles] = KERNELS[name];
     const dev = this.device;
     dev.pushErrorScope('validation');
-    let module = this.cache.modules.get(mod);
+    const modKey = mod + suffix;
+    let module = this.cache.modules.get(modKey);
     if (!module) {
       const src = wgsl[mod];
       const reduce = /\bwg_(sum|max)|\bred\[/.test(src) ? wgsl.reduce + '\n' : '';
-      module = dev.createShaderModule({ code: wgsl.common + '\n' + reduce + src, label: mod });
-      this.cache.modules.set(mod, module);
+      module = dev.createShaderModule({ code: specialize(wgsl.common + '\n' + reduce + src, variant), label: modKey });
+      this.cache.modules.set(modKey, module);
     }
     const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: SLOT_BYTES } }];
     for (let i = 1; i <= roles.length; i++) entries.push({ binding: i, visibility: STAGE_COMPUTE, buffer: { type: 'storage' } });
-    const layout = dev.createBindGroupLayout({ entries, label: name });
-    const pipeline = dev.createComputePipeline({ layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: name });
+    const layout = dev.createBindGroupLayout({ entries, label: key });
+    const pipeline = dev.createComputePipeline({ layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: key });
     this.cache.compileErrors.push(dev.popErrorScope());
     p = { pipeline, layout };
-    this.cache.pipelines.set(name, p);
+    this.cache.pipelines.set(key, p);
     return p;
   }
 
@@ -438,9 +484,10 @@ export class WebGPUBackend implements Backend {
 
   /** The byte range a view is bound with: its start rounded down to the storage offset alignment. */
   private range(t: Tensor): { s: GpuStore; start: number; size: number } {
-    const s = store(t);
-    const start = Math.floor((t.offset * 4) / this.offsetAlign) * this.offsetAlign;
-    const end = Math.min(s.bytes, Math.max((t.offset + t.length) * 4, start + 4));
+    const s = store(t), bpe = bytesOf(t.dtype);
+    const start = Math.floor((t.offset * bpe) / this.offsetAlign) * this.offsetAlign;
+    // binding sizes are whole words
+    const end = Math.min(s.bytes, Math.ceil(Math.max((t.offset + t.length) * bpe, start + 4) / 4) * 4);
     return { s, start, size: end - start };
   }
 
@@ -457,7 +504,8 @@ export class WebGPUBackend implements Backend {
    * 256 bytes) and `params` receives each operand's element offset relative to its binding. Two operands
    * whose ranges overlap would be rejected by Dawn, so the read-only one is first copied aside.
    */
-  private run(name: KernelName, operands: Operand[], params: (offsets: number[]) => Param[], groups: [number, number]): void {
+  private run(name: KernelName, operands: Operand[], params: (offsets: number[]) => Param[], groups: [number, number], f16 = false): void {
+    if (!f16 && operands.some((t) => t?.dtype === 'f16')) throw new TypeError(`${name}: f16 tensors are weight storage (matmul's b, the token embedding); this op takes f32`);
     if (groups[0] === 0 || groups[1] === 0) return;
     const roles = KERNELS[name][2];
     const ops = operands.slice();
@@ -473,9 +521,9 @@ export class WebGPUBackend implements Backend {
         ops[k] = this.aside(ops[k]!, asides++);
       }
     }
-    const { pipeline, layout } = this.pipelineFor(name);
+    const { pipeline, layout } = this.pipelineFor(name, f16);
     const bound = ops.map((t, i) => (t ? this.range(t) : { s: this.dummies[i], start: 0, size: this.dummies[i].bytes }));
-    const offsets = ops.map((t, i) => (t ? t.offset - bound[i].start / 4 : 0));
+    const offsets = ops.map((t, i) => (t ? t.offset - bound[i].start / bytesOf(t.dtype) : 0));
     const values = params(offsets);
     if (this.slot === SLOTS) this.flush();
     if (!this.pass) {
@@ -551,7 +599,7 @@ export class WebGPUBackend implements Backend {
     return s;
   }
   private scratchView(name: string, elements: number, dtype: DType = 'f32'): Tensor {
-    return { buffer: this.scratchBuf(name, elements), offset: 0, length: elements, dtype } as GpuTensor;
+    return { buffer: this.scratchBuf(name, Math.ceil((elements * bytesOf(dtype)) / 4)), offset: 0, length: elements, dtype } as GpuTensor;
   }
 
   // ---- embedding ----------------------------------------------------------------------------------
@@ -562,8 +610,10 @@ export class WebGPUBackend implements Backend {
     need(wpe, (posOffset + T) * C, 'encoderForward wpe');
     const n = B * T * C;
     // every output row takes its token's row from the one part of wte that holds it
+    const half = wte.dtype === 'f16';
+    if (half && (out.dtype === 'f16' || wpe.dtype === 'f16')) throw new TypeError('encoderForward: only wte may be f16');
     for (const { view, lo, hi } of this.rowParts(wte, C)) {
-      this.run('encoder_forward', [out, ids, view, wpe], (o) => [n, 0, C, T, o[0], o[1], o[2], o[3], posOffset, B, lo, hi], this.grid(n, 256));
+      this.run('encoder_forward', [out, ids, view, wpe], (o) => [n, 0, C, T, o[0], o[1], o[2], o[3], posOffset, B, lo, hi], this.grid(n, 256), half);
     }
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
@@ -624,7 +674,9 @@ export class WebGPUBackend implements Backend {
     }
     const gx = Math.ceil(N / 64), gy = Math.ceil(M / 64);
     if (gx > MAX_GROUPS || gy > MAX_GROUPS) throw new RangeError(`matmul ${M}x${N} is too large a grid`);
-    this.run('matmul', [out, a, b, bias], (o) => [M, K, N, o[0], o[1], o[2], o[3], transA ? 1 : 0, transB ? 1 : 0, beta, bias ? 1 : 0, lda, ldb, ldo], [gx, gy]);
+    const half = b.dtype === 'f16';
+    if (half && [out, a, bias].some((t) => t?.dtype === 'f16')) throw new TypeError('matmul: only the b operand may be f16');
+    this.run('matmul', [out, a, b, bias], (o) => [M, K, N, o[0], o[1], o[2], o[3], transA ? 1 : 0, transB ? 1 : 0, beta, bias ? 1 : 0, lda, ldb, ldo], [gx, gy], half);
   }
 
   /** The block of `m` with dimension `dim` restricted to [r0, r1): operand views start later and shrink. */
