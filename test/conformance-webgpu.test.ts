@@ -8,7 +8,7 @@
 import { conformance } from './conformance.ts';
 import { runtime, test } from './harness.ts';
 import { fixtureSuite } from './portable/torch-fixtures.ts';
-import { skip, webgpuDevice } from './webgpu-util.ts';
+import { releaseDevice, skip, webgpuDevice } from './webgpu-util.ts';
 import { createWebGPUBackend, type WebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
 
 const gpu = await webgpuDevice();
@@ -33,9 +33,9 @@ if (!gpu.handle) {
     // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
     fixtureSuite(name, make);
   }
-  test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, () => {
+  test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, async () => {
     current?.destroy();
-    handle.release();
+    await releaseDevice(handle);
     if (errors.length) throw new Error(`uncaptured WebGPU errors:\n${errors.slice(0, 5).join('\n')}`);
   });
 }

@@ -6,7 +6,7 @@ import type { Backend, Tensor } from '../src/backend/backend.ts';
 import { ReferenceBackend } from '../src/backend/reference/reference.ts';
 import { createWebGPUBackend, type WebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
 import { assert, assertClose, assertEqual, randn, runtime, test } from './harness.ts';
-import { skip, webgpuDevice } from './webgpu-util.ts';
+import { releaseDevice, skip, webgpuDevice } from './webgpu-util.ts';
 
 const gpu = await webgpuDevice();
 const tol = { atol: 1e-4, rtol: 1e-3 };
@@ -178,7 +178,7 @@ if (!gpu.handle) {
 
   t('no uncaptured WebGPU errors; release the device', async () => {
     for (const b of backends) b.destroy();
-    handle.release();
+    await releaseDevice(handle);
     if (errors.length) throw new Error(`uncaptured WebGPU errors:\n${errors.slice(0, 5).join('\n')}`);
   });
 }

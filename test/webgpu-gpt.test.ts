@@ -12,7 +12,7 @@ import { TokenDataset } from '../src/train/data.ts';
 import { pretrain, type PretrainState } from '../src/train/pretrain.ts';
 import { assert, assertClose, runtime, test } from './harness.ts';
 import { patternTokens } from './portable/helpers.ts';
-import { skip, webgpuDevice } from './webgpu-util.ts';
+import { releaseDevice, skip, webgpuDevice } from './webgpu-util.ts';
 
 const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 
@@ -139,5 +139,5 @@ if (!gpu.handle) {
     }, 600_000);
   }
 
-  test(`webgpu-gpt[${runtime}] release the device`, () => handle.release());
+  test(`webgpu-gpt[${runtime}] release the device`, () => releaseDevice(handle));
 }

@@ -51,3 +51,13 @@ export function skip(name: string, reason: string, always = false): void {
   console.warn(`SKIP ${name}: ${reason}`);
   runtimeSkip(`${name} (skipped: ${reason})`, () => {});
 }
+
+/**
+ * Waits until the queue is idle, then destroys the device. A Deno run once aborted at exit ("double free
+ * or corruption", after every test had passed; not reproduced in 7 reruns): destroying a device whose
+ * queue may still be working is the one teardown race the tests control, so they never do.
+ */
+export async function releaseDevice(handle: WebGPUDeviceHandle): Promise<void> {
+  await handle.device.queue.onSubmittedWorkDone();
+  handle.release();
+}
