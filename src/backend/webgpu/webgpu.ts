@@ -174,7 +174,9 @@ export class WebGPUBackend implements Backend {
   readonly maxBufferBytes: number;
   /** the kernel variants in use (f16 weights where the device has shader-f16; subgroup reductions) */
   readonly features: ShaderFeatures;
-  readonly f16Storage: boolean;
+  get f16Storage(): boolean {
+    return this.features.f16;
+  }
 
   private readonly cache: DeviceCache;
   private readonly stores = new Set<GpuStore>();
@@ -212,7 +214,6 @@ export class WebGPUBackend implements Backend {
     this.features = { f16: (opts.features?.f16 ?? true) && has('shader-f16'), subgroups: (opts.features?.subgroups ?? true) && has('subgroups') };
     if (opts.features?.f16 && !this.features.f16) throw new Error('WebGPU device lacks shader-f16: f16 weights are not available');
     if (opts.features?.subgroups && !this.features.subgroups) throw new Error('WebGPU device lacks subgroups');
-    this.f16Storage = this.features.f16;
     this.dummies = Array.from({ length: 8 }, (_, i) => this.newStore(16, `dummy ${i}`));
   }
 
@@ -336,9 +337,8 @@ export class WebGPUBackend implements Backend {
     if (data.length === 0) return;
     if (isSplit(t)) {
       let at = 0;
-      for (const p of partsOf(t)) {
-        const lo = Math.max(dstOffset, at), hi = Math.min(dstOffset + data.length, at + p.length);
-        if (hi > lo) this.write(p, data.subarray(lo - dstOffset, hi - dstOffset), lo - at);
+      for (const p of partsOf(this.slice(t, dstOffset, data.length))) {
+        this.write(p, data.subarray(at, at + p.length));
         at += p.length;
       }
       return;
