@@ -9,10 +9,10 @@ import { bearerAuth } from 'hono/bearer-auth';
 import { cors } from 'hono/cors';
 import { logger } from 'hono/logger';
 import { createApp } from '../../adapters/hono.ts';
-import { createBackend } from '../../adapters/backends.ts';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
+import { createBackend } from '../../adapters/node/backend.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
 import { loadServedModel } from '../../adapters/serve-models.ts';
-import { startServer } from '../../adapters/commands/serve.ts';
+import { startServer } from '../../adapters/cli/commands/serve.ts';
 
 const dir = process.argv[2] ?? 'runs/demo';
 const gptedge = createApp({

@@ -54,6 +54,15 @@ export class TaskHead {
     return this.s;
   }
 
+  /** Releases the head's buffers (weights, gradients, moments, scratch); it is unusable afterwards. */
+  free(): void {
+    const be = this.be;
+    be.free(this.W, this.b, this.dW, this.db, ...(this.m ?? []), ...(this.v ?? []));
+    if (this.s) be.free(...this.s.idx, this.s.x, this.s.tmp, this.s.dx, this.s.logits, this.s.labels, this.s.weights, this.s.losses, this.s.loss);
+    this.m = this.v = null;
+    this.cap = { R: 0, G: 0, N: 0 };
+  }
+
   zeroGrad(): void {
     this.be.fill(this.dW, 0);
     this.be.fill(this.db, 0);

@@ -7,14 +7,14 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
-import { createBackend } from '../../adapters/backends.ts';
-import { serveCommand } from '../../adapters/commands/serve.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
+import { createBackend } from '../../adapters/node/backend.ts';
+import { serveCommand } from '../../adapters/cli/commands/serve.ts';
 import { writeModelFiles } from '../../src/io/checkpoint.ts';
 import { generate } from '../../src/infer/generate.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertEqual, runtime, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
+import { assert, assertEqual, runtime, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 const fs = new NodeFileSystem();
 

@@ -4,26 +4,15 @@
 // the reference backend generates. Node only (vitest); workerd is stopped by the test.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
 import { writeModelFiles } from '../../src/io/checkpoint.ts';
 import { generate } from '../../src/infer/generate.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertEqual, runtime, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
-
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
-}
+import { assert, assertEqual, runtime, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { freePort } from '../lib/net.ts';
 
 const WORKERD = 'node_modules/.bin/workerd';
 

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The WebGPU backend: the Backend interface over GPUBuffers, running the WGSL kernels of src/wgsl/.
 //
 // - A Tensor is a view (element offset + length) into a GpuStore (one GPUBuffer). Kernels bind whole
