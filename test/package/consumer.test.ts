@@ -39,6 +39,47 @@ console.log(JSON.stringify({ backend: gpt.backendReason, losses: st.history.map(
 `;
 
 let proj = '';
+
+/**
+ * The ```sh blocks of a markdown file that a reader runs in a project that installed gptedge; a block
+ * right after `<!-- doctest: skip (why) -->` is not run (the why is required).
+ */
+function runnableBlocks(file: string): string[][] {
+  const md = readFileSync(file, 'utf8');
+  const out: string[][] = [];
+  for (const m of md.matchAll(/(<!-- doctest: skip \((.+?)\) -->\s*)?```sh\n([\s\S]*?)```/g)) {
+    if (m[1]) continue;
+    out.push(m[3].replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  }
+  return out;
+}
+
+/** Runs a block's commands in order in `cwd`; `gptedge serve` starts in the background until the block ends. */
+async function runBlock(lines: string[], cwd: string): Promise<void> {
+  const servers: ReturnType<typeof spawn>[] = [];
+  const env = { ...process.env, PATH: `${join(cwd, 'node_modules', '.bin')}:${process.env.PATH}`, NO_COLOR: '1' };
+  try {
+    for (const line of lines) {
+      if (/^(npx )?gptedge serve\b/.test(line)) {
+        const port = /--port (\d+)/.exec(line)?.[1] ?? '8787';
+        const p = spawn('bash', ['-c', `exec ${line}`], { cwd, env, stdio: 'ignore' });
+        servers.push(p);
+        const t0 = Date.now();
+        while (!(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) {
+          assert(p.exitCode === null && Date.now() - t0 < 60_000, `${line}: the server did not come up`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        continue;
+      }
+      const t0 = Date.now();
+      const r = spawnSync('bash', ['-c', line], { cwd, env, encoding: 'utf8', timeout: 600_000 });
+      assertEqual(r.status, 0, `${line}\n${r.stdout}\n${r.stderr}`);
+      console.log(`doc command (${((Date.now() - t0) / 1000).toFixed(0)} s): ${line}`);
+    }
+  } finally {
+    for (const p of servers) p.kill('SIGTERM');
+  }
+}
 let tarball = '';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, string | { types: string; default: string }> };
 
@@ -279,6 +320,19 @@ const w :Workerd.Worker = (
     const r = spawnSync('npx', ['--no-install', 'gptedge', 'pretrain', '--corpus', 'sotu', '--out', 'x', '--backend', 'reference'], { cwd: proj, encoding: 'utf8' });
     assertEqual(r.status, 1);
     assert(/needs the npm package @stdlib\/datasets-sotu, which is not installed: npm install @stdlib\/datasets-sotu/.test(r.stderr), r.stderr);
-    rmSync(proj, { recursive: true, force: true });
   }, 180_000);
+
+  test('package (h): the README runs as written: its code is examples/node/quickstart.mjs, and its commands work', async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const code = /## Quick start in code[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+    assertEqual(code, readFileSync('examples/node/quickstart.mjs', 'utf8'), "README's quick start is examples/node/quickstart.mjs, word for word");
+    cpSync('examples/node/quickstart.mjs', join(proj, 'quickstart.mjs'));
+    const q = sh(process.execPath, ['quickstart.mjs', 'corpus.txt'], { timeout: 300_000 });
+    assert(/^wasm-\S+ \(auto: .*\) 0\.\d+M parameters$/m.test(q) && /logprob/.test(q), q);
+    for (const block of runnableBlocks('README.md')) await runBlock(block, proj);
+  }, 900_000);
+
+  test('package: the consumer project is removed', () => {
+    rmSync(proj, { recursive: true, force: true });
+  });
 }
