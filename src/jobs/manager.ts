@@ -1,79 +1,61 @@
-// Training through the HTTP app: fine-tuning jobs in OpenAI's shape and gptedge's own pretraining jobs,
-// run in the background on the server's backend, one at a time, persisted in a folder so that a
-// restarted server reports them and picks them up again. Portable: files come through FileSystem.
+// Training jobs: fine-tuning in OpenAI's shape and gptedge's own pretraining, run in the background one
+// at a time on the server's backend, persisted in a folder (src/jobs/store.ts) so that a restarted
+// server reports them and picks them up again. Portable: files come through FileSystem; knows nothing
+// of HTTP (src/serve/routes/jobs.ts and files.ts are its routes).
 //
-//   POST /v1/files                          upload training data (JSON {filename, purpose, content} or multipart "file")
-//   POST /v1/fine_tuning/jobs               {model, training_file | training_data (JSONL), task, labels?, hyperparameters, suffix?, seed?}
-//   GET  /v1/fine_tuning/jobs[/{id}]        the job(s), OpenAI's fine_tuning.job object
-//   GET  /v1/fine_tuning/jobs/{id}/events   list; with ?stream=true or Accept: text/event-stream, SSE until the job ends
-//   POST /v1/fine_tuning/jobs/{id}/cancel
-//   …and the same five under /v1/pretraining/jobs: {model, training_file | training_data (plain text),
-//   hyperparameters: {steps, batch_size, learning_rate, seq_len, warmup_steps, checkpoint_every}, from_scratch?}
+// Bounds (src/jobs/bounds.ts), checked when a job is created, before anything is queued: jobs queued
+// or running, the memory one job needs by estimate, the jobs folder's disk quota, the data's size.
+// Every job trains its own copy of the base model and frees it (and anything else it allocated) when it
+// ends, fails or is cancelled; its result is published to the server's models, which load it on use.
 //
-// On disk, under `dir`:
-//   files/<file-id>.json + files/<file-id>.data            uploaded training data
-//   <job-id>/job.json                                       the job object, its events and its request
-//   <job-id>/run/step-NNNNNN/…, latest.json                 pretraining checkpoints (src/io/checkpoint.ts)
-//   <job-id>/model/                                         the result: a servable (fine-tuned) model folder
 // A job that was running when the server stopped is resumed when a new JobManager opens the folder:
 // pretraining from its latest checkpoint (weights, Adam moments, step, history — exact), fine-tuning from
 // step 0 (src/finetune has no resume point yet; the event log says so).
-import type { Context, Hono } from 'hono';
-import type { Backend } from '../src/backend/backend.ts';
-import { GPT } from '../src/model/gpt.ts';
-import { finetuneDefaults, pretrainDefaults } from '../src/model/config.ts';
-import { join, readText, writeAtomic, type FileSystem } from '../src/io/fs.ts';
-import { saveCheckpoint } from '../src/io/checkpoint.ts';
-import { loadModel } from '../src/model/load.ts';
-import { GPTTokenizer } from '../src/tokenizer/tokenizer.ts';
-import { TokenDataset } from '../src/train/data.ts';
-import { pretrain } from '../src/train/pretrain.ts';
+import type { Backend } from '../backend/backend.ts';
+import { GPT } from '../model/gpt.ts';
+import type { GPTConfig } from '../model/config.ts';
+import { finetuneDefaults, pretrainDefaults } from '../model/config.ts';
+import type { FileSystem } from '../io/fs.ts';
+import { saveCheckpoint } from '../io/checkpoint.ts';
+import { loadModel } from '../model/load.ts';
+import { GPTTokenizer } from '../tokenizer/tokenizer.ts';
+import { TokenDataset } from '../train/data.ts';
+import { pretrain } from '../train/pretrain.ts';
 import {
-  checkFamily, encodeAll, finetune, loadFinetuned, prepareFinetune, readDataset, saveFinetuned, type TaskFamily,
-} from '../src/finetune/index.ts';
-import { ApiError, type JobRoutes, type ServedModel } from './hono.ts';
-
-type Kind = 'fine_tuning' | 'pretraining';
-type Status = 'validating_files' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-const TERMINAL: Status[] = ['succeeded', 'failed', 'cancelled'];
-
-export interface JobEvent {
-  object: string;
-  id: string;
-  created_at: number;
-  level: 'info' | 'warn' | 'error';
-  message: string;
-  type: 'message' | 'metrics';
-  data?: Record<string, unknown>;
-}
-
-interface JobRecord {
-  job: Record<string, unknown> & { id: string; status: Status; object: string };
-  kind: Kind;
-  request: Record<string, unknown>;
-  events: JobEvent[];
-}
+  checkFamily, encodeAll, finetune, headOutputs, loadFinetuned, prepareFinetune, readDataset, saveFinetuned, type TaskFamily, type TaskSpec,
+} from '../finetune/index.ts';
+import { RequestError } from '../util/request-error.ts';
+import {
+  DEFAULT_JOB_BOUNDS, finetuneBytes, finetuneDiskBytes, formatBytes, pretrainBytes, pretrainDiskBytes, type JobBounds,
+} from './bounds.ts';
+import { JobStore, type JobRecord } from './store.ts';
+import {
+  TERMINAL, type FileObject, type JobEvent, type JobKind, type JobModels, type JobObject, type JobService, type ServedModel,
+} from './service.ts';
 
 export interface JobManagerOptions {
   fs: FileSystem;
   /** the folder jobs live in (created if missing) */
   dir: string;
-  /** base models come from here; finished jobs add their result */
-  models: Map<string, ServedModel>;
-  /** where jobs compute (default: the base model's backend) */
-  backend?: Backend;
-  /** training yields to the event loop at least this often (ms; default 10), so the server keeps answering */
+  /** base models come from here; finished jobs publish their result here */
+  models: JobModels;
+  /** where jobs compute and results load */
+  backend: Backend;
+  /** training yields to the event loop at least this often (ms; default 10), so the thread keeps answering */
   yieldEveryMs?: number;
-  /** largest upload / inline training data in bytes (default 8 MiB) */
-  maxDataBytes?: number;
+  bounds?: Partial<JobBounds>;
 }
 
 class Stopped extends Error {}
 class Cancelled extends Error {}
 
+/** pretraining checkpoints kept per job */
+const KEEP_CHECKPOINTS = 2;
+
 const now = () => Math.floor(Date.now() / 1000);
 const rid = (p: string) => p + Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => (b % 36).toString(36)).join('');
 const macrotask = () => new Promise<void>((r) => setTimeout(r, 0));
+const invalid = (message: string, param: string | null = null, code: string | null = 'invalid_value') => new RequestError('invalid', message, param, code);
 
 /** The backend, with `read` (the one asynchronous call) yielding to the event loop every few ms. */
 function yielding(be: Backend, everyMs: number): Backend {
@@ -102,41 +84,36 @@ async function copyModel(src: GPT, be: Backend): Promise<GPT> {
   return m;
 }
 
-export class JobManager implements JobRoutes {
+export class JobManager implements JobService {
+  readonly bounds: JobBounds;
   private readonly jobs = new Map<string, JobRecord>();
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly queue: string[] = [];
+  private readonly store: JobStore;
   private runningId: string | null = null;
   private cancelRequested = new Set<string>();
   private stopping = false;
   private idle: Promise<void> = Promise.resolve();
-  private readonly o: Required<Omit<JobManagerOptions, 'backend'>> & { backend?: Backend };
+  private fileBytes = 0;
 
-  private constructor(o: JobManagerOptions) {
-    this.o = { yieldEveryMs: 10, maxDataBytes: 8 << 20, ...o };
+  private constructor(private readonly o: JobManagerOptions) {
+    this.bounds = { ...DEFAULT_JOB_BOUNDS, ...o.bounds };
+    for (const [k, v] of Object.entries(this.bounds)) if (!(Number.isInteger(v) && v >= 1)) throw new Error(`job bounds: ${k} must be a positive integer, got ${v}`);
+    this.store = new JobStore(o.fs, o.dir);
   }
 
-  /** Opens (or creates) the jobs folder: finished models are served again, interrupted jobs resume. */
+  /** Opens (or creates) the jobs folder: finished results are published again, interrupted jobs resume. */
   static async open(o: JobManagerOptions): Promise<JobManager> {
     const m = new JobManager(o);
-    await o.fs.mkdir(join(o.dir, 'files'));
-    const names = (await o.fs.readdir(o.dir)).filter((n) => /^(ftjob|ptjob)-/.test(n)).sort();
-    for (const n of names) {
-      const f = join(o.dir, n, 'job.json');
-      if (!(await o.fs.exists(f))) continue;
-      let rec: JobRecord;
-      try {
-        rec = JSON.parse(await readText(o.fs, f));
-      } catch {
-        continue; // a half-written job folder (job.json is replaced atomically, so only a crash before its first write)
-      }
+    const { records, files } = await m.store.open();
+    m.fileBytes = files.reduce((n, f) => n + (Number(f.bytes) || 0), 0);
+    for (const rec of records) {
       m.jobs.set(rec.job.id, rec);
-      if (rec.job.status === 'succeeded' && typeof rec.job.fine_tuned_model === 'string') {
-        await m.serveResult(rec).catch((err) => m.event(rec, 'error', `the result model could not be loaded again: ${(err as Error).message}`));
-      } else if (!TERMINAL.includes(rec.job.status)) {
+      if (rec.job.status === 'succeeded') m.publish(rec);
+      else if (!TERMINAL.includes(rec.job.status)) {
         m.event(rec, 'warn', `the server restarted while the job was ${rec.job.status}; ${rec.kind === 'pretraining' ? 'resuming from its latest checkpoint' : 'fine-tuning starts again from step 0'}`);
         rec.job.status = 'queued';
-        await m.save(rec);
+        await m.store.save(rec);
         m.queue.push(rec.job.id);
       }
     }
@@ -144,13 +121,180 @@ export class JobManager implements JobRoutes {
     return m;
   }
 
-  /** Every job, newest first. */
-  list(kind: Kind): Record<string, unknown>[] {
+  /** bytes the jobs folder holds or has reserved */
+  diskUsed(): number {
+    let n = this.fileBytes;
+    for (const r of this.jobs.values()) n += r.diskBytes;
+    return n;
+  }
+
+  // ---- JobService ----
+  async list(kind: JobKind): Promise<JobObject[]> {
     return [...this.jobs.values()].filter((r) => r.kind === kind).map((r) => r.job).sort((a, b) => Number(b.created_at) - Number(a.created_at));
   }
 
-  get(id: string): JobRecord | undefined {
+  async get(kind: JobKind, id: string): Promise<JobObject> {
+    return this.find(kind, id).job;
+  }
+
+  /** The record of a job (tests, diagnostics). */
+  record(id: string): JobRecord | undefined {
     return this.jobs.get(id);
+  }
+
+  async events(kind: JobKind, id: string, limit: number): Promise<{ data: JobEvent[]; has_more: boolean }> {
+    const rec = this.find(kind, id);
+    return { data: rec.events.slice(-limit).reverse(), has_more: rec.events.length > limit };
+  }
+
+  async *follow(kind: JobKind, id: string, signal: AbortSignal): AsyncIterable<JobEvent> {
+    const rec = this.find(kind, id);
+    let sent = 0, wake: (() => void) | null = null;
+    const unsubscribe = this.subscribe(id, () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    });
+    const onAbort = () => wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      let last: JobEvent | undefined;
+      for (;;) {
+        // the store may drop old metrics events (MAX_EVENTS): find our place again by identity
+        if (last && rec.events[sent - 1] !== last) sent = rec.events.indexOf(last) + 1;
+        while (sent < rec.events.length) yield (last = rec.events[sent++]);
+        if (TERMINAL.includes(rec.job.status) || signal.aborted) return;
+        await new Promise<void>((r) => (wake = r));
+      }
+    } finally {
+      unsubscribe();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async upload(f: { filename: string; purpose: string; content: string }): Promise<FileObject> {
+    const bytes = new TextEncoder().encode(f.content).length;
+    if (bytes > this.bounds.maxDataBytes) throw new RequestError('too_large', `the file has ${bytes} bytes; the limit is ${this.bounds.maxDataBytes}`, 'file', 'file_too_large');
+    this.checkDisk(bytes, 'this file');
+    const meta: FileObject = { id: rid('file-'), object: 'file', bytes, created_at: now(), filename: String(f.filename).slice(0, 256), purpose: String(f.purpose).slice(0, 64), status: 'processed' };
+    this.fileBytes += bytes;
+    try {
+      await this.store.putFile(meta, f.content);
+    } catch (err) {
+      this.fileBytes -= bytes;
+      throw err;
+    }
+    return meta;
+  }
+
+  async create(kind: JobKind, b: Record<string, unknown>): Promise<JobObject> {
+    const active = this.queue.length + (this.runningId ? 1 : 0);
+    if (active >= this.bounds.maxQueued) throw new RequestError('busy', `${active} jobs are queued or running, the server's limit; retry when one has ended`, null, 'too_many_jobs');
+    if (typeof b.model !== 'string') throw invalid(`'model' (the base model id) must be a string`, 'model', 'invalid_type');
+    const base = b.model;
+    const lease = await this.o.models.acquire(base);
+    try {
+      return await this.validateAndQueue(kind, b, base, lease.served);
+    } finally {
+      lease.release();
+    }
+  }
+
+  private async validateAndQueue(kind: JobKind, b: Record<string, unknown>, base: string, m: ServedModel): Promise<JobObject> {
+    const { text, file } = await this.trainingData(b);
+    const dataParam = file ? 'training_file' : 'training_data';
+    const suffix = b.suffix === undefined || b.suffix === null ? null : String(b.suffix).slice(0, 64);
+    if (suffix !== null && !/^[\w.-]*$/.test(suffix)) throw invalid(`'suffix' may hold letters, digits, '_', '.', '-' only`, 'suffix');
+    const seed = b.seed === undefined ? 1 : Number(b.seed);
+    if (!(Number.isInteger(seed) && seed >= 0)) throw invalid(`'seed' must be a non-negative integer`, 'seed');
+    const cfg = m.model.cfg, tokenizerBytes = m.tokenizer.toJSON().length, dataBytes = new TextEncoder().encode(text).length;
+    const id = rid(kind === 'fine_tuning' ? 'ftjob-' : 'ptjob-');
+    let request: Record<string, unknown>, memory: number, disk: number, hpOut: Record<string, unknown>;
+    if (kind === 'fine_tuning') {
+      const hp = this.hyper(b, { n_epochs: [1, 100, true], batch_size: [1, 256, true], learning_rate_multiplier: [1e-6, 1000, false], learning_rate: [1e-8, 1, false], steps: [1, 1e6, true], lambda: [0, 10, false], max_len: [4, 1e6, true] });
+      if (typeof b.task !== 'string') throw invalid(`'task' must be one of classification, entailment, similarity, multiple-choice (the task family; gptedge's addition to OpenAI's request)`, 'task', 'missing_required_parameter');
+      let family: TaskFamily;
+      try {
+        family = checkFamily(b.task);
+      } catch (err) {
+        throw invalid((err as Error).message, 'task');
+      }
+      const labels = b.labels === undefined ? undefined : b.labels;
+      if (labels !== undefined && !(Array.isArray(labels) && labels.every((l) => typeof l === 'string'))) throw invalid(`'labels' must be an array of strings`, 'labels', 'invalid_type');
+      // validate the data now: the client learns about a bad line in its answer, not in a failed job
+      let spec: TaskSpec, n: number;
+      try {
+        const ds = readDataset(text, family, file ? `${file}.jsonl` : 'training_data.jsonl', { labels: labels as string[] | undefined });
+        spec = ds.spec;
+        n = ds.examples.length;
+      } catch (err) {
+        throw invalid(`training data: ${(err as Error).message}`, dataParam, 'invalid_training_data');
+      }
+      if (cfg.nCtx < 4) throw invalid(`the base model's context window is too small to fine-tune`, 'model');
+      const batch = hp.batch_size ?? Math.max(1, Math.min(finetuneDefaults.batchSize, Math.ceil(n / 8)));
+      const T = Math.min(hp.max_len ?? cfg.nCtx, cfg.nCtx);
+      const rows = family === 'similarity' ? 2 : family === 'multiple-choice' ? spec.choices ?? 1 : 1;
+      memory = finetuneBytes(cfg, batch, rows, T, headOutputs(spec));
+      this.checkMemory(memory, `${batch} examples${rows > 1 ? ` × ${rows} sequences` : ''} × ${T} tokens`, hp.batch_size !== undefined ? 'hyperparameters.batch_size' : 'hyperparameters.max_len');
+      disk = finetuneDiskBytes(cfg, tokenizerBytes, dataBytes);
+      request = { base, family, labels: labels ?? null, hp: { ...hp, batch_size: batch }, seed };
+      hpOut = { n_epochs: hp.n_epochs ?? finetuneDefaults.epochs, batch_size: batch, learning_rate_multiplier: hp.learning_rate_multiplier ?? 1, ...hp };
+    } else {
+      const hp = this.hyper(b, { steps: [1, 1e7, true], batch_size: [1, 4096, true], learning_rate: [1e-8, 1, false], seq_len: [2, 1e6, true], warmup_steps: [0, 1e7, true], checkpoint_every: [1, 1e7, true] });
+      const seqLen = hp.seq_len ?? cfg.nCtx;
+      if (seqLen > cfg.nCtx) throw invalid(`'hyperparameters.seq_len' ${seqLen} exceeds the model's context window of ${cfg.nCtx}`, 'hyperparameters.seq_len', 'context_length_exceeded');
+      let tokens: number;
+      try {
+        tokens = new TokenDataset(Int32Array.from(m.tokenizer.encode(text)), seqLen, 0.1).tokens.length;
+      } catch (err) {
+        throw invalid(`training data: ${(err as Error).message}`, dataParam, 'invalid_training_data');
+      }
+      if (b.from_scratch !== undefined && typeof b.from_scratch !== 'boolean') throw invalid(`'from_scratch' must be a boolean`, 'from_scratch', 'invalid_type');
+      const batch = hp.batch_size ?? 8;
+      memory = pretrainBytes(cfg, batch, seqLen, tokens);
+      this.checkMemory(memory, `${batch} sequences × ${seqLen} tokens`, hp.batch_size !== undefined ? 'hyperparameters.batch_size' : 'hyperparameters.seq_len');
+      disk = pretrainDiskBytes(cfg, tokenizerBytes, dataBytes, KEEP_CHECKPOINTS);
+      request = { base, hp, seed, fromScratch: b.from_scratch === true };
+      hpOut = { ...hp };
+    }
+    this.checkDisk(disk, 'this job');
+    const rec: JobRecord = {
+      kind, request, events: [], diskBytes: disk,
+      job: {
+        object: kind === 'fine_tuning' ? 'fine_tuning.job' : 'pretraining.job', id, model: base, created_at: now(), finished_at: null,
+        fine_tuned_model: null, organization_id: 'gptedge', result_files: [], status: 'queued', validation_file: null, training_file: file,
+        hyperparameters: hpOut, trained_tokens: null, error: null, seed, estimated_finish: null, integrations: [], user_provided_suffix: suffix,
+        estimated_memory_bytes: memory,
+        ...(kind === 'fine_tuning' ? { method: { type: 'supervised', supervised: { hyperparameters: hpOut } }, task: request.family } : {}),
+      },
+    };
+    this.jobs.set(id, rec);
+    try {
+      await this.store.writeData(id, text);
+      this.event(rec, 'info', `created ${rec.job.object} ${id} on base model ${base} (estimated memory ${formatBytes(memory)}, disk reserved ${formatBytes(disk)})`);
+      await this.store.save(rec);
+    } catch (err) {
+      this.jobs.delete(id);
+      await this.o.fs.remove(this.store.jobDir(id)).catch(() => undefined);
+      throw err;
+    }
+    this.queue.push(id);
+    this.pump();
+    return rec.job;
+  }
+
+  async cancel(kind: JobKind, id: string): Promise<JobObject> {
+    const rec = this.find(kind, id);
+    if (TERMINAL.includes(rec.job.status)) return rec.job;
+    const qi = this.queue.indexOf(id);
+    if (qi >= 0) {
+      this.queue.splice(qi, 1);
+      await this.setStatus(rec, 'cancelled');
+    } else {
+      this.cancelRequested.add(id); // the running loop sees it at its next step
+      while (!TERMINAL.includes(rec.job.status)) await new Promise<void>((r) => this.subscribe(id, r, true));
+    }
+    return rec.job;
   }
 
   /** Resolves when no job is running or queued (tests, shutdown). */
@@ -165,139 +309,6 @@ export class JobManager implements JobRoutes {
     await this.idle;
   }
 
-  // ---- persistence and events ----
-  private async save(rec: JobRecord): Promise<void> {
-    await this.o.fs.mkdir(join(this.o.dir, rec.job.id));
-    await writeAtomic(this.o.fs, join(this.o.dir, rec.job.id, 'job.json'), JSON.stringify(rec));
-  }
-
-  private event(rec: JobRecord, level: JobEvent['level'], message: string, data?: Record<string, unknown>): void {
-    rec.events.push({ object: `${rec.kind === 'fine_tuning' ? 'fine_tuning' : 'pretraining'}.job.event`, id: rid(rec.kind === 'fine_tuning' ? 'ftevent-' : 'ptevent-'), created_at: now(), level, message, type: data ? 'metrics' : 'message', ...(data ? { data } : {}) });
-    for (const l of this.listeners.get(rec.job.id) ?? []) l();
-  }
-
-  private async setStatus(rec: JobRecord, status: Status, extra: Record<string, unknown> = {}): Promise<void> {
-    Object.assign(rec.job, { status, ...extra });
-    if (TERMINAL.includes(status)) rec.job.finished_at = now();
-    this.event(rec, status === 'failed' ? 'error' : 'info', `job ${status}${extra.error ? `: ${(extra.error as { message: string }).message}` : ''}`);
-    await this.save(rec);
-  }
-
-  // ---- creating jobs ----
-  private async trainingData(b: Record<string, unknown>): Promise<{ text: string; file: string | null }> {
-    if (b.training_data !== undefined) {
-      if (typeof b.training_data !== 'string') throw new ApiError(400, `'training_data' must be a string (JSONL for fine-tuning, plain text for pretraining)`, 'invalid_request_error', 'training_data', 'invalid_type');
-      if (b.training_data.length > this.o.maxDataBytes) throw new ApiError(413, `'training_data' is larger than ${this.o.maxDataBytes} bytes`, 'invalid_request_error', 'training_data', 'request_too_large');
-      return { text: b.training_data, file: null };
-    }
-    const id = b.training_file;
-    if (typeof id !== 'string') throw new ApiError(400, `give 'training_file' (an id from POST /v1/files) or 'training_data'`, 'invalid_request_error', 'training_file', 'missing_required_parameter');
-    if (!/^file-[a-z0-9]+$/.test(id) || !(await this.o.fs.exists(join(this.o.dir, 'files', `${id}.data`)))) {
-      throw new ApiError(404, `no file '${id}'`, 'invalid_request_error', 'training_file', 'file_not_found');
-    }
-    return { text: await readText(this.o.fs, join(this.o.dir, 'files', `${id}.data`)), file: id };
-  }
-
-  private baseModel(b: Record<string, unknown>): { id: string; m: ServedModel } {
-    if (typeof b.model !== 'string') throw new ApiError(400, `'model' (the base model id) must be a string`, 'invalid_request_error', 'model', 'invalid_type');
-    const m = this.o.models.get(b.model);
-    if (!m) throw new ApiError(404, `The model '${b.model}' does not exist; served models: ${[...this.o.models.keys()].join(', ')}`, 'invalid_request_error', 'model', 'model_not_found');
-    return { id: b.model, m };
-  }
-
-  private hyper(b: Record<string, unknown>, allowed: Record<string, [number, number, boolean]>): Record<string, number> {
-    const h = b.hyperparameters ?? {};
-    if (!h || typeof h !== 'object' || Array.isArray(h)) throw new ApiError(400, `'hyperparameters' must be an object`, 'invalid_request_error', 'hyperparameters', 'invalid_type');
-    const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
-      const spec = allowed[k];
-      if (!spec) throw new ApiError(400, `unknown hyperparameter '${k}'; known: ${Object.keys(allowed).join(', ')}`, 'invalid_request_error', `hyperparameters.${k}`, 'unknown_parameter');
-      if (v === 'auto' || v === null) continue;
-      const [lo, hi, int] = spec;
-      if (typeof v !== 'number' || !Number.isFinite(v) || (int && !Number.isInteger(v)) || v < lo || v > hi) {
-        throw new ApiError(400, `'hyperparameters.${k}' must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}] or "auto", got ${JSON.stringify(v)}`, 'invalid_request_error', `hyperparameters.${k}`, 'invalid_value');
-      }
-      out[k] = v;
-    }
-    return out;
-  }
-
-  async create(kind: Kind, b: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const { id: base, m } = this.baseModel(b);
-    const { text, file } = await this.trainingData(b);
-    const suffix = b.suffix === undefined || b.suffix === null ? null : String(b.suffix).slice(0, 64);
-    if (suffix !== null && !/^[\w.-]*$/.test(suffix)) throw new ApiError(400, `'suffix' may hold letters, digits, '_', '.', '-' only`, 'invalid_request_error', 'suffix', 'invalid_value');
-    const seed = b.seed === undefined ? 1 : Number(b.seed);
-    if (!(Number.isInteger(seed) && seed >= 0)) throw new ApiError(400, `'seed' must be a non-negative integer`, 'invalid_request_error', 'seed', 'invalid_value');
-    const id = rid(kind === 'fine_tuning' ? 'ftjob-' : 'ptjob-');
-    let request: Record<string, unknown>;
-    if (kind === 'fine_tuning') {
-      const hp = this.hyper(b, { n_epochs: [1, 100, true], batch_size: [1, 256, true], learning_rate_multiplier: [1e-6, 1000, false], learning_rate: [1e-8, 1, false], steps: [1, 1e6, true], lambda: [0, 10, false], max_len: [4, 1e6, true] });
-      if (typeof b.task !== 'string') throw new ApiError(400, `'task' must be one of classification, entailment, similarity, multiple-choice (the task family; gptedge's addition to OpenAI's request)`, 'invalid_request_error', 'task', 'missing_required_parameter');
-      let family: TaskFamily;
-      try {
-        family = checkFamily(b.task);
-      } catch (err) {
-        throw new ApiError(400, (err as Error).message, 'invalid_request_error', 'task', 'invalid_value');
-      }
-      const labels = b.labels === undefined ? undefined : b.labels;
-      if (labels !== undefined && !(Array.isArray(labels) && labels.every((l) => typeof l === 'string'))) throw new ApiError(400, `'labels' must be an array of strings`, 'invalid_request_error', 'labels', 'invalid_type');
-      // validate the data now: the client learns about a bad line in its answer, not in a failed job
-      try {
-        readDataset(text, family, file ? `${file}.jsonl` : 'training_data.jsonl', { labels: labels as string[] | undefined });
-      } catch (err) {
-        throw new ApiError(400, `training data: ${(err as Error).message}`, 'invalid_request_error', file ? 'training_file' : 'training_data', 'invalid_training_data');
-      }
-      if (m.model.cfg.nCtx < 4) throw new ApiError(400, `the base model's context window is too small to fine-tune`, 'invalid_request_error', 'model');
-      request = { base, family, labels: labels ?? null, hp, seed };
-    } else {
-      const hp = this.hyper(b, { steps: [1, 1e7, true], batch_size: [1, 4096, true], learning_rate: [1e-8, 1, false], seq_len: [2, 1e6, true], warmup_steps: [0, 1e7, true], checkpoint_every: [1, 1e7, true] });
-      const seqLen = hp.seq_len ?? m.model.cfg.nCtx;
-      if (seqLen > m.model.cfg.nCtx) throw new ApiError(400, `'hyperparameters.seq_len' ${seqLen} exceeds the model's context window of ${m.model.cfg.nCtx}`, 'invalid_request_error', 'hyperparameters.seq_len', 'context_length_exceeded');
-      try {
-        new TokenDataset(Int32Array.from(m.tokenizer.encode(text)), seqLen, 0.1);
-      } catch (err) {
-        throw new ApiError(400, `training data: ${(err as Error).message}`, 'invalid_request_error', file ? 'training_file' : 'training_data', 'invalid_training_data');
-      }
-      if (b.from_scratch !== undefined && typeof b.from_scratch !== 'boolean') throw new ApiError(400, `'from_scratch' must be a boolean`, 'invalid_request_error', 'from_scratch', 'invalid_type');
-      request = { base, hp, seed, fromScratch: b.from_scratch === true };
-    }
-    await this.o.fs.mkdir(join(this.o.dir, id));
-    await this.o.fs.writeFile(join(this.o.dir, id, 'data'), text);
-    const hpOut = kind === 'fine_tuning'
-      ? { n_epochs: (request.hp as Record<string, number>).n_epochs ?? finetuneDefaults.epochs, batch_size: (request.hp as Record<string, number>).batch_size ?? 'auto', learning_rate_multiplier: (request.hp as Record<string, number>).learning_rate_multiplier ?? 1, ...(request.hp as object) }
-      : { ...(request.hp as object) };
-    const rec: JobRecord = {
-      kind, request, events: [],
-      job: {
-        object: kind === 'fine_tuning' ? 'fine_tuning.job' : 'pretraining.job', id, model: base, created_at: now(), finished_at: null,
-        fine_tuned_model: null, organization_id: 'gptedge', result_files: [], status: 'queued', validation_file: null, training_file: file,
-        hyperparameters: hpOut, trained_tokens: null, error: null, seed, estimated_finish: null, integrations: [], user_provided_suffix: suffix,
-        ...(kind === 'fine_tuning' ? { method: { type: 'supervised', supervised: { hyperparameters: hpOut } }, task: request.family } : {}),
-      },
-    };
-    this.jobs.set(id, rec);
-    this.event(rec, 'info', `created ${rec.job.object} ${id} on base model ${base}`);
-    await this.save(rec);
-    this.queue.push(id);
-    this.pump();
-    return rec.job;
-  }
-
-  async cancel(id: string): Promise<Record<string, unknown>> {
-    const rec = this.jobs.get(id)!;
-    if (TERMINAL.includes(rec.job.status)) return rec.job;
-    const qi = this.queue.indexOf(id);
-    if (qi >= 0) {
-      this.queue.splice(qi, 1);
-      await this.setStatus(rec, 'cancelled');
-    } else {
-      this.cancelRequested.add(id); // the running loop sees it at its next step
-      while (!TERMINAL.includes(rec.job.status)) await new Promise<void>((r) => this.subscribe(id, r, true));
-    }
-    return rec.job;
-  }
-
   /** Calls `cb` on every new event of a job; returns the unsubscribe function. */
   subscribe(id: string, cb: () => void, once = false): () => void {
     let set = this.listeners.get(id);
@@ -305,6 +316,69 @@ export class JobManager implements JobRoutes {
     const f = once ? () => (set!.delete(f), cb()) : cb;
     set.add(f);
     return () => set!.delete(f);
+  }
+
+  // ---- checks ----
+  private find(kind: JobKind, id: string): JobRecord {
+    const r = this.jobs.get(id);
+    if (!r || r.kind !== kind) throw new RequestError('not_found', `no ${kind.replace('_', '-')} job '${id}'`, 'id', 'job_not_found');
+    return r;
+  }
+
+  private checkMemory(bytes: number, shape: string, param: string): void {
+    const limit = this.bounds.maxJobBytes;
+    if (bytes > limit) {
+      throw invalid(`this job needs an estimated ${formatBytes(bytes)} of memory (a copy of the model, its gradients and Adam moments, and the activations of ${shape}); the server allows ${formatBytes(limit)} per job. Lower the batch size or the sequence length.`, param, 'job_too_large');
+    }
+  }
+
+  private checkDisk(bytes: number, what: string): void {
+    const used = this.diskUsed(), quota = this.bounds.diskQuotaBytes;
+    if (used + bytes > quota) throw new RequestError('quota', `${what} needs ${formatBytes(bytes)} in the jobs folder, which holds ${formatBytes(used)} of its ${formatBytes(quota)} quota`, null, 'insufficient_storage');
+  }
+
+  private async trainingData(b: Record<string, unknown>): Promise<{ text: string; file: string | null }> {
+    if (b.training_data !== undefined) {
+      if (typeof b.training_data !== 'string') throw invalid(`'training_data' must be a string (JSONL for fine-tuning, plain text for pretraining)`, 'training_data', 'invalid_type');
+      const bytes = new TextEncoder().encode(b.training_data).length;
+      if (bytes > this.bounds.maxDataBytes) throw new RequestError('too_large', `'training_data' has ${bytes} bytes; the limit is ${this.bounds.maxDataBytes}`, 'training_data', 'request_too_large');
+      return { text: b.training_data, file: null };
+    }
+    const id = b.training_file;
+    if (typeof id !== 'string') throw invalid(`give 'training_file' (an id from POST /v1/files) or 'training_data'`, 'training_file', 'missing_required_parameter');
+    const text = await this.store.fileText(id);
+    if (text === null) throw new RequestError('not_found', `no file '${id}'`, 'training_file', 'file_not_found');
+    return { text, file: id };
+  }
+
+  private hyper(b: Record<string, unknown>, allowed: Record<string, [number, number, boolean]>): Record<string, number> {
+    const h = b.hyperparameters ?? {};
+    if (!h || typeof h !== 'object' || Array.isArray(h)) throw invalid(`'hyperparameters' must be an object`, 'hyperparameters', 'invalid_type');
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
+      const spec = allowed[k];
+      if (!spec) throw invalid(`unknown hyperparameter '${k}'; known: ${Object.keys(allowed).join(', ')}`, `hyperparameters.${k}`, 'unknown_parameter');
+      if (v === 'auto' || v === null) continue;
+      const [lo, hi, int] = spec;
+      if (typeof v !== 'number' || !Number.isFinite(v) || (int && !Number.isInteger(v)) || v < lo || v > hi) {
+        throw invalid(`'hyperparameters.${k}' must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}] or "auto", got ${JSON.stringify(v)}`, `hyperparameters.${k}`);
+      }
+      out[k] = v;
+    }
+    return out;
+  }
+
+  // ---- events and status ----
+  private event(rec: JobRecord, level: JobEvent['level'], message: string, data?: Record<string, unknown>): void {
+    rec.events.push({ object: `${rec.kind}.job.event`, id: rid(rec.kind === 'fine_tuning' ? 'ftevent-' : 'ptevent-'), created_at: now(), level, message, type: data ? 'metrics' : 'message', ...(data ? { data } : {}) });
+    for (const l of this.listeners.get(rec.job.id) ?? []) l();
+  }
+
+  private async setStatus(rec: JobRecord, status: JobObject['status'], extra: Record<string, unknown> = {}): Promise<void> {
+    Object.assign(rec.job, { status, ...extra });
+    if (TERMINAL.includes(status)) rec.job.finished_at = now();
+    this.event(rec, status === 'failed' ? 'error' : 'info', `job ${status}${extra.error ? `: ${(extra.error as { message: string }).message}` : ''}`);
+    await this.store.save(rec);
   }
 
   // ---- running ----
@@ -325,34 +399,47 @@ export class JobManager implements JobRoutes {
       if (this.stopping) throw new Stopped();
       if (this.cancelRequested.has(id)) throw new Cancelled();
     };
+    // everything the job allocates, freed whatever way it ends
+    const owned = new Set<{ free(): void }>();
+    let lease: Awaited<ReturnType<JobModels['acquire']>> | null = null;
     try {
       await macrotask(); // the creating request is answered first
       check();
-      const base = this.o.models.get(rec.request.base as string);
-      if (!base) throw new Error(`the base model '${rec.request.base}' is no longer served`);
-      const be = yielding(this.o.backend ?? base.model.be, this.o.yieldEveryMs);
+      lease = await this.o.models.acquire(rec.request.base as string).catch(() => {
+        throw new Error(`the base model '${rec.request.base}' is no longer served`);
+      });
+      const be = yielding(this.o.backend, this.o.yieldEveryMs ?? 10);
       await this.setStatus(rec, 'running');
-      const text = await readText(this.o.fs, join(this.o.dir, id, 'data'));
-      if (rec.kind === 'fine_tuning') await this.runFinetune(rec, base, be, text, check);
-      else await this.runPretrain(rec, base, be, text, check);
-      this.cancelRequested.delete(id);
+      const text = await this.store.readData(id);
+      if (rec.kind === 'fine_tuning') await this.runFinetune(rec, lease.served, be, text, check, owned);
+      else await this.runPretrain(rec, lease.served, be, text, check, owned);
     } catch (err) {
-      this.cancelRequested.delete(id);
       if (err instanceof Stopped) return; // stays "running" on disk: resumed by the next open()
       if (err instanceof Cancelled) await this.setStatus(rec, 'cancelled');
       else await this.setStatus(rec, 'failed', { error: { code: 'training_failed', message: err instanceof Error ? err.message : String(err), param: null } });
+    } finally {
+      this.cancelRequested.delete(id);
+      for (const x of owned) x.free();
+      lease?.release();
     }
   }
 
-  private async runFinetune(rec: JobRecord, base: ServedModel, be: Backend, text: string, check: () => void): Promise<void> {
+  private async runFinetune(rec: JobRecord, base: ServedModel, be: Backend, text: string, check: () => void, owned: Set<{ free(): void }>): Promise<void> {
     const r = rec.request as { base: string; family: TaskFamily; labels: string[] | null; hp: Record<string, number>; seed: number };
     const data = readDataset(text, r.family, 'training_data.jsonl', { labels: r.labels ?? undefined });
-    const model = await copyModel(base.model, be);
-    const ft = await prepareFinetune(model, GPTTokenizer.fromJSON(base.tokenizer.toJSON()), data.spec, { seed: r.seed, maxLen: r.hp.max_len ? Math.min(r.hp.max_len, model.cfg.nCtx) : undefined });
+    const copy = await copyModel(base.model, be);
+    owned.add(copy);
+    const ft = await prepareFinetune(copy, GPTTokenizer.fromJSON(base.tokenizer.toJSON()), data.spec, { seed: r.seed, maxLen: r.hp.max_len ? Math.min(r.hp.max_len, copy.cfg.nCtx) : undefined });
+    owned.add(ft.head);
+    if (ft.model !== copy) {
+      // the vocabulary grew: the copy was replaced by a larger model
+      owned.delete(copy);
+      copy.free();
+      owned.add(ft.model);
+    }
     const enc = encodeAll(ft, data.examples, (i) => `training data line ${data.lines[i]}`);
-    const batchSize = r.hp.batch_size ?? Math.max(1, Math.min(finetuneDefaults.batchSize, Math.ceil(enc.length / 8)));
+    const batchSize = r.hp.batch_size;
     const lr = r.hp.learning_rate ?? finetuneDefaults.lr * (r.hp.learning_rate_multiplier ?? 1);
-    (rec.job.hyperparameters as Record<string, unknown>).batch_size = batchSize;
     let tokens = 0;
     for (const e of enc) for (const s of e.seqs) tokens += s.length;
     let lastSave = Date.now();
@@ -363,148 +450,71 @@ export class JobManager implements JobRoutes {
         this.event(rec, 'info', `Step ${e.step}/${e.steps}: training loss=${e.l3.toFixed(4)}`, { step: e.step, total_steps: e.steps, train_loss: e.l3, l2: e.l2, l1: e.l1, lr: e.lr, epoch: e.epoch });
         if (Date.now() - lastSave > 1000) {
           lastSave = Date.now();
-          void this.save(rec).catch(() => undefined);
+          void this.store.save(rec).catch(() => undefined);
         }
       },
     });
     check();
-    const out = join(this.o.dir, rec.job.id, 'model');
-    await saveFinetuned(this.o.fs, out, ft, { base: r.base, job: rec.job.id, steps: res.steps });
+    await saveFinetuned(this.o.fs, this.store.modelDir(rec.job.id), ft, { base: r.base, job: rec.job.id, steps: res.steps });
+    rec.request.result = { cfg: ft.model.cfg, task: ft.spec };
     const name = `ft:${r.base}:${(rec.job.user_provided_suffix as string | null) || 'gptedge'}:${rec.job.id}`;
     await this.setStatus(rec, 'succeeded', { fine_tuned_model: name, trained_tokens: tokens * (r.hp.n_epochs ?? finetuneDefaults.epochs), result_files: [] });
-    await this.serveResult(rec);
+    this.publish(rec);
   }
 
-  private async runPretrain(rec: JobRecord, base: ServedModel, be: Backend, text: string, check: () => void): Promise<void> {
+  private async runPretrain(rec: JobRecord, base: ServedModel, be: Backend, text: string, check: () => void, owned: Set<{ free(): void }>): Promise<void> {
     const r = rec.request as { base: string; hp: Record<string, number>; seed: number; fromScratch: boolean };
-    const runDir = join(this.o.dir, rec.job.id, 'run');
+    const runDir = this.store.runDir(rec.job.id);
     const tokenizerJSON = base.tokenizer.toJSON();
     let model: GPT, startStep = 0, history: { step: number; loss?: number; valLoss?: number }[] = [];
-    if (await this.o.fs.exists(join(runDir, 'latest.json'))) {
+    if (await this.o.fs.exists(`${runDir}/latest.json`)) {
       const ck = await loadModel(this.o.fs, runDir, be, { withOptimizer: true });
       model = ck.model;
+      owned.add(model);
       startStep = Number(ck.checkpoint.trainState?.step ?? 0);
       history = (ck.checkpoint.trainState?.history as typeof history) ?? [];
       this.event(rec, 'info', `resumed from the checkpoint at step ${startStep}`, { step: startStep, resumed: true });
     } else {
       model = r.fromScratch ? new GPT(be, base.model.cfg).init(r.seed) : await copyModel(base.model, be);
+      owned.add(model);
     }
-    const T = r.hp.seq_len ?? model.cfg.nCtx, steps = r.hp.steps ?? 100;
+    const T = r.hp.seq_len ?? model.cfg.nCtx, steps = r.hp.steps ?? 100, B = r.hp.batch_size ?? 8;
     const data = new TokenDataset(Int32Array.from(base.tokenizer.encode(text)), T, 0.1);
     const every = r.hp.checkpoint_every ?? Math.max(1, Math.floor(steps / 10));
     let tokens = 0;
     await pretrain(model, data, {
-      steps, batchSize: r.hp.batch_size ?? 8, lr: r.hp.learning_rate ?? pretrainDefaults.lr, warmupSteps: r.hp.warmup_steps ?? Math.min(pretrainDefaults.warmupSteps, Math.ceil(steps / 10)),
+      steps, batchSize: B, lr: r.hp.learning_rate ?? pretrainDefaults.lr, warmupSteps: r.hp.warmup_steps ?? Math.min(pretrainDefaults.warmupSteps, Math.ceil(steps / 10)),
       seed: r.seed, startStep, history, checkpointEvery: every, evalEvery: every, evalBatches: 2,
       onStep: (e) => {
         check();
-        tokens = e.step * (r.hp.batch_size ?? 8) * T;
+        tokens = e.step * B * T;
         this.event(rec, 'info', `Step ${e.step}/${e.steps}: training loss=${e.loss.toFixed(4)}`, { step: e.step, total_steps: e.steps, train_loss: e.loss, lr: e.lr });
       },
       onEval: (e) => this.event(rec, 'info', `Step ${e.step}: validation loss=${e.valLoss.toFixed(4)}`, { step: e.step, valid_loss: e.valLoss }),
       checkpoint: async (state) => {
-        await saveCheckpoint(this.o.fs, runDir, model, tokenizerJSON, { ...state }, { keep: 2 });
+        await saveCheckpoint(this.o.fs, runDir, model, tokenizerJSON, { ...state }, { keep: KEEP_CHECKPOINTS });
         this.event(rec, 'info', `checkpoint at step ${state.step}`, { step: state.step, checkpoint: true });
-        await this.save(rec);
+        await this.store.save(rec);
       },
     });
     check();
+    rec.request.result = { cfg: model.cfg, task: null };
     const name = `pt:${r.base}:${(rec.job.user_provided_suffix as string | null) || 'gptedge'}:${rec.job.id}`;
     await this.setStatus(rec, 'succeeded', { fine_tuned_model: name, trained_tokens: tokens, result_files: [] });
-    await this.serveResult(rec);
+    this.publish(rec);
   }
 
-  /** Loads a finished job's result onto the serving backend and adds it to the served models. */
-  private async serveResult(rec: JobRecord): Promise<void> {
-    const base = this.o.models.get(rec.request.base as string);
-    const be = this.o.backend ?? base?.model.be;
-    if (!be) throw new Error(`no backend to load ${rec.job.fine_tuned_model} on (its base model is not served)`);
-    const name = rec.job.fine_tuned_model as string;
-    if (rec.kind === 'fine_tuning') this.o.models.set(name, await loadFinetuned(this.o.fs, join(this.o.dir, rec.job.id, 'model'), be));
-    else {
-      const { model, tokenizer } = await loadModel(this.o.fs, join(this.o.dir, rec.job.id, 'run'), be);
-      this.o.models.set(name, { model, tokenizer });
-    }
-  }
-
-  // ---- routes ----
-  mount(app: Hono, h: { error: (c: Context, e: ApiError) => Response; readJSON: (c: Context) => Promise<Record<string, unknown>> }): void {
-    app.post('/v1/files', async (c) => {
-      const ct = c.req.header('content-type') ?? '';
-      let filename = 'data.jsonl', purpose = 'fine-tune', content: string;
-      if (/^multipart\/form-data/i.test(ct)) {
-        const form = await c.req.parseBody();
-        const f = form.file;
-        if (!f || typeof f === 'string' || Array.isArray(f)) throw new ApiError(400, `multipart upload needs a "file" part`, 'invalid_request_error', 'file', 'missing_required_parameter');
-        filename = (f as File).name || filename;
-        content = await (f as File).text();
-        if (typeof form.purpose === 'string') purpose = form.purpose;
-      } else {
-        const b = await h.readJSON(c);
-        if (typeof b.content !== 'string') throw new ApiError(400, `'content' must be a string (the file's text)`, 'invalid_request_error', 'content', 'invalid_type');
-        content = b.content;
-        if (typeof b.filename === 'string') filename = b.filename;
-        if (typeof b.purpose === 'string') purpose = b.purpose;
-      }
-      if (content.length > this.o.maxDataBytes) throw new ApiError(413, `the file is larger than ${this.o.maxDataBytes} bytes`, 'invalid_request_error', 'file', 'request_too_large');
-      const id = rid('file-');
-      const meta = { id, object: 'file', bytes: new TextEncoder().encode(content).length, created_at: now(), filename, purpose, status: 'processed' };
-      await this.o.fs.writeFile(join(this.o.dir, 'files', `${id}.data`), content);
-      await writeAtomic(this.o.fs, join(this.o.dir, 'files', `${id}.json`), JSON.stringify(meta));
-      return c.json(meta);
+  /** Offers a succeeded job's result to the server's models; they load it from its folder when first asked. */
+  private publish(rec: JobRecord): void {
+    const name = rec.job.fine_tuned_model, result = rec.request.result as { cfg: GPTConfig; task: TaskSpec | null } | undefined;
+    if (typeof name !== 'string' || !result) return;
+    const fs = this.o.fs, be = this.o.backend;
+    const dir = rec.kind === 'fine_tuning' ? this.store.modelDir(rec.job.id) : this.store.runDir(rec.job.id);
+    this.o.models.publish(name, result, async (): Promise<ServedModel> => {
+      if (rec.kind === 'fine_tuning') return loadFinetuned(fs, dir, be);
+      const { model, tokenizer } = await loadModel(fs, dir, be);
+      return { model, tokenizer };
     });
-
-    for (const kind of ['fine_tuning', 'pretraining'] as const) {
-      const base = `/v1/${kind}/jobs`;
-      const find = (id: string) => {
-        const r = this.jobs.get(id);
-        if (!r || r.kind !== kind) throw new ApiError(404, `no ${kind.replace('_', '-')} job '${id}'`, 'invalid_request_error', 'id', 'job_not_found');
-        return r;
-      };
-      app.post(base, async (c) => c.json(await this.create(kind, await h.readJSON(c))));
-      app.get(base, (c) => c.json({ object: 'list', data: this.list(kind), has_more: false }));
-      app.get(`${base}/:id`, (c) => c.json(find(c.req.param('id')).job));
-      app.post(`${base}/:id/cancel`, async (c) => c.json(await this.cancel(find(c.req.param('id')).job.id)));
-      app.get(`${base}/:id/events`, (c) => {
-        const rec = find(c.req.param('id'));
-        const wantsStream = c.req.query('stream') === 'true' || /text\/event-stream/.test(c.req.header('accept') ?? '');
-        if (!wantsStream) {
-          const limit = Math.max(1, Math.min(10_000, Number(c.req.query('limit') ?? 20) || 20));
-          return c.json({ object: 'list', data: rec.events.slice(-limit).reverse(), has_more: rec.events.length > limit });
-        }
-        // SSE: every event so far, then new ones as they come, until the job ends or the client leaves
-        const enc = new TextEncoder();
-        let sent = 0, unsubscribe = () => {}, wake: (() => void) | null = null;
-        const signal = c.req.raw.signal;
-        const body = new ReadableStream<Uint8Array>({
-          start: () => {
-            unsubscribe = this.subscribe(rec.job.id, () => {
-              const w = wake;
-              wake = null;
-              w?.();
-            });
-          },
-          pull: async (controller) => {
-            while (sent >= rec.events.length && !TERMINAL.includes(rec.job.status) && !signal.aborted) {
-              await new Promise<void>((r) => {
-                wake = r;
-                signal.addEventListener('abort', () => r(), { once: true });
-              });
-            }
-            if (sent < rec.events.length) {
-              let s = '';
-              for (; sent < rec.events.length; sent++) s += `data: ${JSON.stringify(rec.events[sent])}\n\n`;
-              controller.enqueue(enc.encode(s));
-              return;
-            }
-            if (TERMINAL.includes(rec.job.status)) controller.enqueue(enc.encode(`data: [DONE]\n\n`));
-            unsubscribe();
-            controller.close();
-          },
-          cancel: () => unsubscribe(),
-        });
-        return new Response(body, { headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' } });
-      });
-    }
   }
 }
+

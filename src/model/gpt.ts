@@ -5,7 +5,7 @@
 //   GPT-1 (post-LN): n = LN(x + attn(x));  h = LN(n + mlp(n))
 //   GPT-2 (pre-LN):  r = x + attn(LN(x));  h = r + mlp(LN(r));  final LN
 //   P(u) = softmax(h_n · W_eᵀ)                          (output head tied to the token embedding)
-import type { Arena, Backend, DropoutRng, Tensor } from '../backend/backend.ts';
+import type { Arena, ArenaSpec, Backend, DropoutRng, Tensor } from '../backend/backend.ts';
 import type { GPTConfig } from './config.ts';
 import { validateConfig } from './config.ts';
 import { numel, paramSpecs, type ParamSpec } from './params.ts';
@@ -65,6 +65,31 @@ export interface KVCache {
   k: Tensor[]; // per layer (B,Tmax,C)
   v: Tensor[];
   pos: number; // positions filled
+}
+
+/**
+ * The activation arena of a forward + backward pass over BT positions: what one training step holds
+ * besides the parameters, gradients and moments (also the memory estimate of src/jobs/bounds.ts).
+ */
+export function activationSpecs(cfg: GPTConfig, BT: number): ArenaSpec[] {
+  const { nEmbd: C, nHead: NH, nLayer: L, nInner: F, vocabSize: V } = cfg;
+  const specs: ArenaSpec[] = [];
+  const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
+  add('encoded', BT * C);
+  for (let l = 0; l < L; l++) {
+    for (const n of ['ln1', 'atty', 'attproj', 'res2', 'ln2', 'fcproj', 'res3']) add(`${l}.${n}`, BT * C);
+    for (const n of ['ln1Mean', 'ln1Rstd', 'ln2Mean', 'ln2Rstd']) add(`${l}.${n}`, BT);
+    add(`${l}.qkv`, BT * 3 * C);
+    add(`${l}.lse`, BT * NH);
+    add(`${l}.fch`, BT * F);
+    add(`${l}.fchGelu`, BT * F);
+  }
+  add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
+  add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
+  add('logits', logitRows(BT, V) * V);
+  for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
+  add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
+  return specs;
 }
 
 export class GPT {
@@ -132,24 +157,8 @@ export class GPT {
   private ensureActs(BT: number): Acts {
     if (this.acts && this.acts.capacity >= BT) return this.acts;
     if (this.acts) this.be.free(...Object.values(this.actsArena!));
-    const { nEmbd: C, nHead: NH, nLayer: L, nInner: F, vocabSize: V } = this.cfg;
-    const specs: { name: string; length: number; dtype?: 'f32' | 'i32' }[] = [];
-    const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
-    add('encoded', BT * C);
-    for (let l = 0; l < L; l++) {
-      for (const n of ['ln1', 'atty', 'attproj', 'res2', 'ln2', 'fcproj', 'res3']) add(`${l}.${n}`, BT * C);
-      for (const n of ['ln1Mean', 'ln1Rstd', 'ln2Mean', 'ln2Rstd']) add(`${l}.${n}`, BT);
-      add(`${l}.qkv`, BT * 3 * C);
-      add(`${l}.lse`, BT * NH);
-      add(`${l}.fch`, BT * F);
-      add(`${l}.fchGelu`, BT * F);
-    }
-    add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
-    add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
-    add('logits', logitRows(BT, V) * V);
-    for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
-    add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
-    const a = this.be.allocArena(specs);
+    const L = this.cfg.nLayer;
+    const a = this.be.allocArena(activationSpecs(this.cfg, BT));
     this.actsArena = a;
     const layers: LayerActs[] = [];
     for (let l = 0; l < L; l++) {

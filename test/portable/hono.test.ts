@@ -1,7 +1,7 @@
 // The HTTP app through `app.request(...)` (no sockets): every endpoint, every bad request of issue 8
 // (each a 4xx JSON error in OpenAI's shape, after which the app still answers), SSE streaming,
 // the bounded queue's 429, and cancellation when the client goes away.
-import { createApp, type ServedModel } from '../../adapters/hono.ts';
+import { createApp, type ServedModel } from '../../src/serve/index.ts';
 import { generate } from '../../src/infer/generate.ts';
 import { prepareFinetune, type TaskSpec } from '../../src/finetune/index.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
@@ -230,7 +230,7 @@ test('hono: the queue is bounded — beyond maxConcurrent + maxQueue the answer 
     return h.active === 2 && h.queued === 1;
   }, '2 active + 1 queued');
   const r = await post(app, '/v1/completions', body);
-  const err = await expectError(r, 429, /too many generations: 2 running and 1 queued/, 'queue full');
+  const err = await expectError(r, 429, /too many requests: 2 computing and 1 queued/, 'queue full');
   assertEqual(err.code, 'queue_full');
   assertEqual(r.headers.get('retry-after'), '1');
   assertEqual((await health()).rejected, 1);
