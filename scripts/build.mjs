@@ -14,7 +14,8 @@ if (existsSync('wasm/build.mjs')) {
 }
 
 await build({
-  entryPoints: { cli: 'adapters/cli.ts' },
+  // the engine worker of `gptedge serve` (adapters/serve-engine.ts starts it from beside the CLI)
+  entryPoints: { cli: 'adapters/cli.ts', 'serve-worker': 'adapters/serve-worker.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',
@@ -25,4 +26,4 @@ await build({
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });
-console.log('gptedge: built dist/cli.js');
+console.log('gptedge: built dist/cli.js, dist/serve-worker.js');

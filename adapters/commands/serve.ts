@@ -17,6 +17,8 @@ const HELP = `usage: gptedge serve --model <dir> [--model id=<dir> ...] [--port 
   --backend B           auto | wasm | webgpu | reference (default auto)
   --weights W           f32 | f16: f16 halves the served models' weight memory (WebGPU with shader-f16)
   --jobs DIR            enable /v1/files, /v1/fine_tuning/jobs and /v1/pretraining/jobs, persisted in DIR
+  --inline              compute in the HTTP thread (default: models, batching and jobs run in a worker,
+                        so sockets and /health never wait for the model)
 
 security (docs/serving.md, "Security"):
   --api-key KEY         require Authorization: Bearer KEY on every /v1 route; repeatable. Keys may also come
@@ -63,7 +65,7 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
     options: {
       model: { type: 'string', multiple: true }, port: { type: 'string', default: '8787' }, host: { type: 'string', default: '127.0.0.1' },
       backend: { type: 'string', default: 'auto' }, ...WEIGHTS_OPTION, jobs: { type: 'string' },
-      'api-key': { type: 'string', multiple: true }, cors: { type: 'string', multiple: true }, insecure: { type: 'boolean', default: false },
+      'api-key': { type: 'string', multiple: true }, cors: { type: 'string', multiple: true }, insecure: { type: 'boolean', default: false }, inline: { type: 'boolean', default: false },
       'max-concurrent': { type: 'string' }, 'max-queue': { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-body-bytes': { type: 'string' },
       'max-prompt-chars': { type: 'string' }, 'max-upload-bytes': { type: 'string' }, 'max-jobs': { type: 'string' }, 'max-job-memory': { type: 'string' },
       'jobs-disk-quota': { type: 'string' }, 'max-loaded-models': { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -108,7 +110,7 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
   const config: EngineConfig = {
     models, backend: a.backend!, weights: weightsFrom(a), jobsDir: a.jobs, bounds, maxLoaded: int('max-loaded-models', a['max-loaded-models'], 1),
   };
-  const engine = await startEngine(config, ctx, log);
+  const engine = await startEngine(config, ctx, log, { inline: a.inline });
   const app = createApp({ engine, limits, auth: keys.length ? keys : undefined, cors });
   const server = await startServer(app, { port, hostname: host });
   log(`gptedge serve: listening on ${server.url} (${engine.description}${a.jobs ? `, jobs in ${a.jobs}` : ''}${keys.length ? `, ${keys.length} API key${keys.length > 1 ? 's' : ''}` : ', no API key'}${cors.length ? `, CORS for ${cors.join(' ')}` : ''})`);

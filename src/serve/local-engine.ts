@@ -43,6 +43,11 @@ export class LocalEngine implements Engine {
     return this.registry.infos();
   }
 
+  /** `cb()` runs when the model list changes (a job's result is published) */
+  onModelsChange(cb: () => void): void {
+    this.registry.onChange(cb);
+  }
+
   private scheduler(m: ServedModel): Scheduler {
     let s = this.schedulers.get(m);
     if (!s) this.schedulers.set(m, (s = new Scheduler(m.model, m.tokenizer, this.o)));
