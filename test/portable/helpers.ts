@@ -59,3 +59,12 @@ export function countingBackend<B extends import('../../src/backend/backend.ts')
   });
   return { be: proxy, liveBytes: () => [...live.values()].reduce((n, b) => n + b, 0) };
 }
+
+/** Polls `cond` every 5 ms until it holds; throws after `ms`. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -6,7 +6,7 @@ import { generate } from '../../src/infer/generate.ts';
 import { prepareFinetune, type TaskSpec } from '../../src/finetune/index.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { assert, assertClose, assertEqual, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { tinyModel, tinyTokenizerJSON, until } from './helpers.ts';
 
 const tok = () => GPTTokenizer.fromJSON(tinyTokenizerJSON());
 const lm = (seed = 4): ServedModel => ({ model: tinyModel({}, seed), tokenizer: tok() });
@@ -210,14 +210,6 @@ function slowTokens() {
     },
   };
 }
-
-const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 5000) => {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 test('hono: the queue is bounded — beyond maxConcurrent + maxQueue the answer is 429, and queued requests complete', async () => {
   const slow = slowTokens();

@@ -11,7 +11,7 @@ import { preset } from '../../src/model/config.ts';
 import { prepareFinetune } from '../../src/finetune/index.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { assert, assertEqual, test } from '../harness.ts';
-import { countingBackend, tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { countingBackend, tinyModel, tinyTokenizerJSON, until } from './helpers.ts';
 
 const KEY = 'sk-test-0123456789abcdef';
 const tok = () => GPTTokenizer.fromJSON(tinyTokenizerJSON());
@@ -40,14 +40,6 @@ async function errorOf(res: Response): Promise<{ status: number; message: string
 }
 
 const health = async (app: App, headers: Record<string, string> = {}) => (await (await app.request('/health', { headers })).json()) as Record<string, unknown> & { active: number; queued: number; cancelled: number; errors: number; rejected: number; completions: number; scores: number; classifications: number };
-
-const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 10_000) => {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 test('security: with API keys every /v1 route needs one (missing, wrong, other scheme: 401); /health stays open and names no models', async () => {
   const { app } = await setup({ app: { auth: [KEY, 'sk-second-key-xyz'] } });
