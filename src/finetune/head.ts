@@ -54,15 +54,6 @@ export class TaskHead {
     return this.s;
   }
 
-  /** Releases the head's buffers (weights, gradients, moments, scratch); it is unusable afterwards. */
-  free(): void {
-    const be = this.be;
-    be.free(this.W, this.b, this.dW, this.db, ...(this.m ?? []), ...(this.v ?? []));
-    if (this.s) be.free(...this.s.idx, this.s.x, this.s.tmp, this.s.dx, this.s.logits, this.s.labels, this.s.weights, this.s.losses, this.s.loss);
-    this.m = this.v = null;
-    this.cap = { R: 0, G: 0, N: 0 };
-  }
-
   zeroGrad(): void {
     this.be.fill(this.dW, 0);
     this.be.fill(this.db, 0);
@@ -129,6 +120,14 @@ export class TaskHead {
     const common = { lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, step: this.step, ...(clip ?? {}) };
     be.adamw(this.W, this.dW, this.m[0], this.v[0], { ...common, weightDecay: hp.weightDecay });
     be.adamw(this.b, this.db, this.m[1], this.v[1], { ...common, weightDecay: 0 });
+  }
+
+  /** Release every buffer the head holds (weights, gradients, moments, scratch); unusable afterwards. */
+  free(): void {
+    const be = this.be, s = this.s;
+    be.free(this.W, this.b, this.dW, this.db, ...(this.m ?? []), ...(this.v ?? []));
+    if (s) be.free(...s.idx, s.x, s.tmp, s.dx, s.logits, s.labels, s.weights, s.losses, s.loss);
+    this.m = this.v = null;
   }
 
   async read(): Promise<{ W: Float32Array; b: Float32Array }> {

@@ -1,5 +1,6 @@
-// Scoring: log P(continuation | prompt) under the language model, token by token, for one or several
-// continuations (multiple choice by the LM alone). One forward pass per continuation.
+// Scoring: log P(continuation | prompt) under the language model, token by token, from one forward
+// pass over prompt + continuation (the logits at position i predict token i+1); for several
+// continuations, one pass each (multiple choice by the LM alone).
 import type { GPT } from '../model/gpt.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 
@@ -14,7 +15,7 @@ export interface ContinuationScore {
   tokenLogprobs: number[];
 }
 
-/** log softmax(logits[row])[id] over a (rows, V) matrix */
+/** log softmax(logits[row])[id] for logits (rows, V) */
 export function logSoftmaxAt(logits: Float32Array, row: number, V: number, id: number): number {
   const o = row * V;
   let m = -Infinity;
@@ -22,6 +23,15 @@ export function logSoftmaxAt(logits: Float32Array, row: number, V: number, id: n
   let s = 0;
   for (let i = 0; i < V; i++) s += Math.exp(logits[o + i] - m);
   return logits[o + id] - m - Math.log(s);
+}
+
+/** The log-probability of each token of `continuation` after `prompt` (both token ids; prompt non-empty). */
+export async function continuationLogprobs(model: GPT, prompt: number[], continuation: number[]): Promise<number[]> {
+  if (prompt.length === 0) throw new RangeError('continuationLogprobs: the prompt is empty (condition on <|endoftext|>)');
+  const all = [...prompt, ...continuation], T = all.length, V = model.cfg.vocabSize;
+  model.transformer(Int32Array.from(all), 1, T);
+  const logits = await model.allLogits(T);
+  return continuation.map((id, j) => logSoftmaxAt(logits, prompt.length + j - 1, V, id));
 }
 
 /** The prompt's ids; an empty prompt conditions on <|endoftext|>, as GPT-2 does. */
@@ -35,7 +45,7 @@ export function promptIds(tok: GPTTokenizer, prompt: string | number[]): number[
 
 /** Scores each continuation after the prompt. Throws RangeError when one encodes to nothing or exceeds the context. */
 export async function scoreContinuations(model: GPT, tok: GPTTokenizer, prompt: string | number[], continuations: string[]): Promise<ContinuationScore[]> {
-  const p = promptIds(tok, prompt), V = model.cfg.vocabSize, nCtx = model.cfg.nCtx;
+  const p = promptIds(tok, prompt), nCtx = model.cfg.nCtx;
   const encoded = continuations.map((text, i) => {
     const ids = tok.encode(text);
     if (ids.length === 0) throw new RangeError(`continuation ${i} encodes to no tokens`);
@@ -44,10 +54,7 @@ export async function scoreContinuations(model: GPT, tok: GPTTokenizer, prompt: 
   });
   const out: ContinuationScore[] = [];
   for (const [i, ids] of encoded.entries()) {
-    const all = [...p, ...ids], T = all.length;
-    model.transformer(Int32Array.from(all), 1, T);
-    const logits = await model.allLogits(T);
-    const tokenLogprobs = ids.map((id, j) => logSoftmaxAt(logits, p.length + j - 1, V, id));
+    const tokenLogprobs = await continuationLogprobs(model, p, ids);
     const logprob = tokenLogprobs.reduce((s, x) => s + x, 0);
     out.push({ text: continuations[i], tokens: ids.length, logprob, meanLogprob: logprob / ids.length, tokenLogprobs });
   }

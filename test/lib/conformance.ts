@@ -133,6 +133,26 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     }
   });
 
+  t('attentionRagged (continuous batching: chunked prefills and decodes of several slots per call)', async () => {
+    // each step: [slot, tokens] runs, in a deliberately unsorted order; a slot's positions continue from its last step
+    const plan: [number, number][][] = [[[2, 5], [0, 3], [3, 1]], [[0, 1], [1, 2], [3, 1], [2, 1]], [[3, 4], [1, 1], [0, 1]], [[2, 1], [0, 1], [1, 1], [3, 1]]];
+    for (const [C, NH, Tmax] of [[8, 2, 12], [32, 4, 16]]) {
+      const S = 4, inputs: Record<string, Data> = { k: new Float32Array(S * Tmax * C), v: new Float32Array(S * Tmax * C) };
+      const len = new Array(S).fill(0);
+      plan.forEach((runs, i) => {
+        const sp: number[] = [];
+        for (const [slot, n] of runs) for (let j = 0; j < n; j++) sp.push(slot, len[slot]++);
+        const N = sp.length / 2;
+        inputs[`sp${i}`] = Int32Array.from(sp);
+        inputs[`qkv${i}`] = randn(N * 3 * C, 30 + i);
+        inputs[`out${i}`] = new Float32Array(N * C);
+      });
+      await compare(`attentionRagged C${C}`, make, inputs, (be, x) => {
+        plan.forEach((_, i) => be.attentionRagged(x[`out${i}`], x[`qkv${i}`], x.k, x.v, x[`sp${i}`], x[`sp${i}`].length / 2, C, NH, Tmax));
+      }, [...plan.map((_, i) => `out${i}`), 'k', 'v'], tol);
+    }
+  });
+
   t('gelu, residual, accumulate, scale', async () => {
     for (const N of [1, 7, 1023, 4096 * s]) {
       const inputs = { x: randn(N, N, 3), y: randn(N, 2), d: randn(N, 3), out: new Float32Array(N), dx: randn(N, 4) };

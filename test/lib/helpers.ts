@@ -29,3 +29,42 @@ export function tinyTokenizerJSON(): string {
   });
 }
 
+
+/**
+ * A backend that counts the bytes of the buffers allocated through it and not yet freed (arena views
+ * share their buffer), to prove that work frees what it allocated.
+ */
+export function countingBackend<B extends import('../../src/backend/backend.ts').Backend>(be: B): { be: B; liveBytes(): number } {
+  const live = new Map<unknown, number>();
+  const bytes = (t: import('../../src/backend/backend.ts').Tensor) => (t.buffer as { byteLength?: number }).byteLength ?? t.length * 4;
+  const proxy = new Proxy(be, {
+    get(target, p) {
+      if (p === 'alloc') return (length: number, dtype?: import('../../src/backend/backend.ts').DType) => {
+        const t = target.alloc(length, dtype);
+        live.set(t.buffer, bytes(t));
+        return t;
+      };
+      if (p === 'allocArena') return (specs: Parameters<B['allocArena']>[0]) => {
+        const arena = target.allocArena(specs);
+        for (const t of Object.values(arena)) live.set(t.buffer, bytes(t));
+        return arena;
+      };
+      if (p === 'free') return (...ts: Parameters<B['free']>) => {
+        for (const t of ts) live.delete(t.buffer);
+        target.free(...ts);
+      };
+      const v = Reflect.get(target, p, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { be: proxy, liveBytes: () => [...live.values()].reduce((n, b) => n + b, 0) };
+}
+
+/** Polls `cond` every 5 ms until it holds; throws after `ms`. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

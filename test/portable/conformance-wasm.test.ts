@@ -5,6 +5,7 @@ import type { WasmBackend } from '../../src/backend/wasm/index.ts';
 import { conformance } from '../lib/conformance.ts';
 import { runtime, test } from '../lib/harness.ts';
 import { fixtureSuite } from '../lib/torch-fixtures.ts';
+import { batchedDecodeSuite } from '../lib/batched-decode.ts';
 
 const relaxed = enableRelaxedSimd();
 
@@ -19,6 +20,9 @@ conformance('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
 // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
 fixtureSuite('wasm-relaxed-or-simd128', () => createNodeWasmBackend({ threads: 1 }));
 fixtureSuite('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
+// a sequence decoded in a batch gets the logits it gets alone (continuous batching)
+batchedDecodeSuite('wasm-relaxed-or-simd128', () => createNodeWasmBackend({ threads: 1 }));
+batchedDecodeSuite('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
 test('wasm-x2: stop the worker pool', async () => {
   if (mt) (await mt).dispose();
 });

@@ -8,6 +8,7 @@
 import { conformance } from '../lib/conformance.ts';
 import { runtime, test } from '../lib/harness.ts';
 import { fixtureSuite } from '../lib/torch-fixtures.ts';
+import { batchedDecodeSuite } from '../lib/batched-decode.ts';
 import { releaseDevice, skip, webgpuDevice } from '../lib/webgpu-util.ts';
 import { createWebGPUBackend, type WebGPUBackend } from '../../src/backend/webgpu/webgpu.ts';
 
@@ -32,6 +33,10 @@ if (!gpu.handle) {
     conformance(name, make, { small: false });
     // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
     fixtureSuite(name, make);
+    // a sequence decoded in a batch gets the logits it gets alone (continuous batching); one layout and
+    // 4 tokens per sequence: every step is a readback, slow on software adapters (the layouts differ only
+    // in LayerNorm placement, covered by the other backends and the fixtures)
+    batchedDecodeSuite(name, make, { steps: 4, layouts: ['post-ln'] });
   }
   test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, async () => {
     current?.destroy();
