@@ -1,0 +1,66 @@
+// The device and its pipelines: what every WebGPU backend created on one GPUDevice shares. Pipelines (one
+// per kernel entry point and feature variant) are compiled once per device; compile errors are collected
+// here and reported by the next read()/sync() of any backend on the device.
+import * as wgsl from '../../wgsl/index.ts';
+import { KERNELS, type KernelName } from './kernels.ts';
+import { specialize, type ShaderFeatures } from './specialize.ts';
+
+const STAGE_COMPUTE = 0x4;
+/** bytes of one dispatch's Params slot in the uniform buffer (minUniformBufferOffsetAlignment is at most 256) */
+export const SLOT_BYTES = 256;
+
+export interface Pipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** Compiled pipelines of one device, shared by all backends created on it. */
+export interface GpuContext {
+  readonly device: GPUDevice;
+  /** keyed by module and variant */
+  readonly modules: Map<string, GPUShaderModule>;
+  readonly pipelines: Map<string, Pipeline>;
+  /** errors of pipeline creation, reported by the next read()/sync() of any backend */
+  readonly compileErrors: Promise<GPUError | null>[];
+}
+const contexts = new WeakMap<GPUDevice, GpuContext>();
+
+/** The shared state of `device`, created on first use. Checks the limits gptedge's kernels need. */
+export function contextOf(device: GPUDevice): GpuContext {
+  let c = contexts.get(device);
+  if (c) return c;
+  const lim = device.limits;
+  if (lim.maxComputeInvocationsPerWorkgroup < 256) throw new Error(`WebGPU device allows ${lim.maxComputeInvocationsPerWorkgroup} invocations per workgroup; gptedge's kernels need 256`);
+  if (lim.maxStorageBuffersPerShaderStage < 6) throw new Error(`WebGPU device allows ${lim.maxStorageBuffersPerShaderStage} storage buffers per stage; gptedge needs 6`);
+  if (lim.maxComputeWorkgroupStorageSize < 8192) throw new Error(`WebGPU device allows ${lim.maxComputeWorkgroupStorageSize} bytes of workgroup storage; gptedge needs 8192`);
+  c = { device, modules: new Map(), pipelines: new Map(), compileErrors: [] };
+  contexts.set(device, c);
+  return c;
+}
+
+/** The pipeline of a kernel in a feature variant (f16: operand WT is f16). */
+export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeatures): Pipeline {
+  const suffix = `${variant.f16 ? '@f16' : ''}${variant.subgroups ? '@subgroups' : ''}`;
+  const key = name + suffix;
+  let p = c.pipelines.get(key);
+  if (p) return p;
+  const [mod, entry, roles] = KERNELS[name];
+  const dev = c.device;
+  dev.pushErrorScope('validation');
+  const modKey = mod + suffix;
+  let module = c.modules.get(modKey);
+  if (!module) {
+    const src = wgsl[mod];
+    const reduce = /\bwg_(sum|max)|\bred\[/.test(src) ? wgsl.reduce + '\n' : '';
+    module = dev.createShaderModule({ code: specialize(wgsl.common + '\n' + reduce + src, variant), label: modKey });
+    c.modules.set(modKey, module);
+  }
+  const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: SLOT_BYTES } }];
+  for (let i = 1; i <= roles.length; i++) entries.push({ binding: i, visibility: STAGE_COMPUTE, buffer: { type: 'storage' } });
+  const layout = dev.createBindGroupLayout({ entries, label: key });
+  const pipeline = dev.createComputePipeline({ layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: key });
+  c.compileErrors.push(dev.popErrorScope());
+  p = { pipeline, layout };
+  c.pipelines.set(key, p);
+  return p;
+}

@@ -1,0 +1,123 @@
+// Command encoding and dispatch. Ops only encode: dispatches go into one open compute pass of one command
+// encoder; each dispatch's Params go into its own 256-byte slot of a CPU staging array, uploaded to the
+// uniform buffer with one writeBuffer right before the batch is submitted (queue order keeps a later batch
+// from overwriting the slots of an earlier one). The batch is submitted by flush(): write(), read(),
+// sync(), free(), or when the slots run out. Validation and out-of-memory errors of each submit are caught
+// with error scopes and rethrown by checkErrors() (the next read() or sync()), so a broken kernel fails a
+// test instead of returning zeros.
+import { SLOT_BYTES, type GpuContext, type Pipeline } from './device.ts';
+
+const USAGE_COPY_DST = 0x0008, USAGE_UNIFORM = 0x0040;
+const SLOT_WORDS = SLOT_BYTES / 4;
+const SLOTS = 4096; // dispatches per batch before an automatic submit
+
+/** A Params value: a bare number is written as u32 (negative numbers as two's complement), F as f32. */
+export class F {
+  constructor(readonly v: number) {}
+}
+export const f = (v: number): F => new F(v);
+export type Param = number | F;
+
+/** The byte range of a GPUBuffer bound to one binding slot. */
+export interface Binding {
+  /** the buffer's identity in bind-group keys */
+  readonly id: number;
+  readonly gpu: GPUBuffer;
+  readonly start: number;
+  readonly size: number;
+}
+
+export class Encoder {
+  private readonly device: GPUDevice;
+  private readonly uniform: GPUBuffer;
+  private readonly params = new Uint32Array(SLOTS * SLOT_WORDS);
+  private readonly paramsF = new Float32Array(this.params.buffer);
+  private slot = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly bindGroupKeysOf = new Map<number, string[]>();
+  private pendingErrors: Promise<GPUError | null>[] = [];
+
+  constructor(private readonly ctx: GpuContext) {
+    this.device = ctx.device;
+    this.uniform = this.device.createBuffer({ size: SLOTS * SLOT_BYTES, usage: USAGE_UNIFORM | USAGE_COPY_DST, label: 'gptedge params' });
+  }
+
+  /** Encodes one dispatch of `pipeline` over the bound ranges, with `values` as its Params. */
+  dispatch(name: string, { pipeline, layout }: Pipeline, bound: Binding[], values: Param[], groups: [number, number]): void {
+    if (this.slot === SLOTS) this.flush();
+    if (!this.pass) {
+      this.encoder = this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    const base = this.slot * SLOT_WORDS;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v instanceof F) this.paramsF[base + i] = v.v;
+      else this.params[base + i] = v >>> 0;
+    }
+    const key = name + ':' + bound.map((b) => `${b.id}@${b.start}+${b.size}`).join(',');
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform, offset: 0, size: SLOT_BYTES } }];
+      bound.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.gpu, offset: b.start, size: b.size } }));
+      bg = this.device.createBindGroup({ layout, entries });
+      if (this.bindGroups.size >= 8192) {
+        this.bindGroups.clear();
+        this.bindGroupKeysOf.clear();
+      }
+      this.bindGroups.set(key, bg);
+      for (const id of new Set(bound.map((x) => x.id))) {
+        let ks = this.bindGroupKeysOf.get(id);
+        if (!ks) this.bindGroupKeysOf.set(id, (ks = []));
+        ks.push(key);
+      }
+    }
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bg, [this.slot * SLOT_BYTES]);
+    this.pass.dispatchWorkgroups(groups[0], groups[1]);
+    this.slot++;
+  }
+
+  /** Drops the cached bind groups of a buffer that is being destroyed. */
+  forget(id: number): void {
+    for (const k of this.bindGroupKeysOf.get(id) ?? []) this.bindGroups.delete(k);
+    this.bindGroupKeysOf.delete(id);
+  }
+
+  /** Submits everything encoded so far, after uploading its Params. */
+  flush(): void {
+    if (!this.pass || !this.encoder) return;
+    this.pass.end();
+    this.device.queue.writeBuffer(this.uniform, 0, this.params.subarray(0, this.slot * SLOT_WORDS));
+    const cb = this.encoder.finish();
+    this.pass = null;
+    this.encoder = null;
+    this.slot = 0;
+    this.submit(cb);
+  }
+
+  /** Submits a command buffer inside error scopes that checkErrors() reads. */
+  submit(cb: GPUCommandBuffer): void {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    this.device.queue.submit([cb]);
+    this.pendingErrors.push(this.device.popErrorScope(), this.device.popErrorScope());
+  }
+
+  /** Throws the errors of pipeline creation and of every submit since the last check. */
+  async checkErrors(): Promise<void> {
+    const pending = [...this.ctx.compileErrors, ...this.pendingErrors];
+    this.ctx.compileErrors.length = 0;
+    this.pendingErrors = [];
+    const errors = (await Promise.all(pending)).filter((e): e is GPUError => e !== null);
+    if (errors.length) throw new Error(`WebGPU error: ${errors.map((e) => e.message).join('; ')}`);
+  }
+
+  /** Flushes, then frees the uniform buffer. */
+  destroy(): void {
+    this.flush();
+    this.uniform.destroy();
+  }
+}
