@@ -8,13 +8,13 @@
 // transpose cases). Out-of-range rows/cols/k are loaded as 0 and never stored: any M, K, N works.
 // Leading dimensions (lda, ldb, ldo: the stored row lengths) let the host run a block of a larger matrix,
 // which it does when one operand is split across buffers (see src/backend/webgpu/webgpu.ts).
-struct Params {
+struct MatmulParams {
   M: u32, K: u32, N: u32,
   o_out: u32, o_a: u32, o_b: u32, o_bias: u32,
   trans_a: u32, trans_b: u32, beta: u32, has_bias: u32,
-  lda: u32, ldb: u32, ldo: u32, pad0: u32, pad1: u32,
+  lda: u32, ldb: u32, ldo: u32,
 }
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b: array<WT>; // f16 in the f16-weights variant
@@ -90,14 +90,18 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   }
 }
 
+struct BiasParams { M: u32, N: u32, o_dbias: u32, o_dout: u32 }
+@group(0) @binding(0) var<uniform> pb: BiasParams;
+@group(0) @binding(1) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dout: array<f32>;
+
 // dbias(N) += column sums of dout(M,N). One invocation per column walks the rows in order: deterministic,
 // no atomics (WGSL has no f32 atomics), and consecutive invocations read consecutive addresses.
 @compute @workgroup_size(64)
 fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-  // out = dbias (binding 1), a = dout (binding 2)
   let n = gid.x;
-  if (n >= p.N) { return; }
+  if (n >= pb.N) { return; }
   var s = 0.0;
-  for (var m = 0u; m < p.M; m++) { s += a[p.o_a + m * p.N + n]; }
-  out[p.o_out + n] = out[p.o_out + n] + s;
+  for (var m = 0u; m < pb.M; m++) { s += dout[pb.o_dout + m * pb.N + n]; }
+  dbias[pb.o_dbias + n] = dbias[pb.o_dbias + n] + s;
 }

@@ -2,7 +2,7 @@
 // per kernel entry point and feature variant) are compiled once per device; compile errors are collected
 // here and reported by the next read()/sync() of any backend on the device.
 import * as wgsl from '../../wgsl/index.ts';
-import { KERNELS, type KernelName } from './kernels.ts';
+import { checkParams, KERNELS, type KernelName } from './kernels.ts';
 import { specialize, type ShaderFeatures } from './specialize.ts';
 
 const STAGE_COMPUTE = 0x4;
@@ -24,11 +24,17 @@ export interface GpuContext {
   readonly compileErrors: Promise<GPUError | null>[];
 }
 const contexts = new WeakMap<GPUDevice, GpuContext>();
+let paramsChecked: string[] | undefined;
 
-/** The shared state of `device`, created on first use. Checks the limits gptedge's kernels need. */
+/**
+ * The shared state of `device`, created on first use. Checks the limits gptedge's kernels need, and (once)
+ * that the kernels' Params declarations match the WGSL this build carries.
+ */
 export function contextOf(device: GPUDevice): GpuContext {
   let c = contexts.get(device);
   if (c) return c;
+  paramsChecked ??= checkParams(wgsl);
+  if (paramsChecked.length) throw new Error(`gptedge's WGSL and kernels.ts disagree:\n${paramsChecked.join('\n')}`);
   const lim = device.limits;
   if (lim.maxComputeInvocationsPerWorkgroup < 256) throw new Error(`WebGPU device allows ${lim.maxComputeInvocationsPerWorkgroup} invocations per workgroup; gptedge's kernels need 256`);
   if (lim.maxStorageBuffersPerShaderStage < 6) throw new Error(`WebGPU device allows ${lim.maxStorageBuffersPerShaderStage} storage buffers per stage; gptedge needs 6`);
@@ -44,7 +50,7 @@ export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeat
   const key = name + suffix;
   let p = c.pipelines.get(key);
   if (p) return p;
-  const [mod, entry, roles] = KERNELS[name];
+  const { module: mod, entry, bindings } = KERNELS[name];
   const dev = c.device;
   dev.pushErrorScope('validation');
   const modKey = mod + suffix;
@@ -56,7 +62,7 @@ export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeat
     c.modules.set(modKey, module);
   }
   const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: SLOT_BYTES } }];
-  for (let i = 1; i <= roles.length; i++) entries.push({ binding: i, visibility: STAGE_COMPUTE, buffer: { type: 'storage' } });
+  for (let i = 1; i <= Object.keys(bindings).length; i++) entries.push({ binding: i, visibility: STAGE_COMPUTE, buffer: { type: 'storage' } });
   const layout = dev.createBindGroupLayout({ entries, label: key });
   const pipeline = dev.createComputePipeline({ layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: key });
   c.compileErrors.push(dev.popErrorScope());

@@ -6,17 +6,11 @@
 // with error scopes and rethrown by checkErrors() (the next read() or sync()), so a broken kernel fails a
 // test instead of returning zeros.
 import { SLOT_BYTES, type GpuContext, type Pipeline } from './device.ts';
+import type { Layout } from './kernels.ts';
 
 const USAGE_COPY_DST = 0x0008, USAGE_UNIFORM = 0x0040;
 const SLOT_WORDS = SLOT_BYTES / 4;
 const SLOTS = 4096; // dispatches per batch before an automatic submit
-
-/** A Params value: a bare number is written as u32 (negative numbers as two's complement), F as f32. */
-export class F {
-  constructor(readonly v: number) {}
-}
-export const f = (v: number): F => new F(v);
-export type Param = number | F;
 
 /** The byte range of a GPUBuffer bound to one binding slot. */
 export interface Binding {
@@ -44,17 +38,21 @@ export class Encoder {
     this.uniform = this.device.createBuffer({ size: SLOTS * SLOT_BYTES, usage: USAGE_UNIFORM | USAGE_COPY_DST, label: 'gptedge params' });
   }
 
-  /** Encodes one dispatch of `pipeline` over the bound ranges, with `values` as its Params. */
-  dispatch(name: string, { pipeline, layout }: Pipeline, bound: Binding[], values: Param[], groups: [number, number]): void {
+  /**
+   * Encodes one dispatch of `pipeline` over the bound ranges. Its Params slot gets `values` laid out as
+   * `params` declares: f32 fields as floats, u32 fields as integers (negative ones as two's complement).
+   */
+  dispatch(name: string, { pipeline, layout }: Pipeline, bound: Binding[], params: Layout, values: Record<string, number>, groups: [number, number]): void {
     if (this.slot === SLOTS) this.flush();
     if (!this.pass) {
       this.encoder = this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
     }
     const base = this.slot * SLOT_WORDS;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v instanceof F) this.paramsF[base + i] = v.v;
+    for (let i = 0; i < params.names.length; i++) {
+      const v = values[params.names[i]];
+      if (v === undefined) throw new Error(`${name}: Params field ${params.names[i]} not given`);
+      if (params.isFloat[i]) this.paramsF[base + i] = v;
       else this.params[base + i] = v >>> 0;
     }
     const key = name + ':' + bound.map((b) => `${b.id}@${b.start}+${b.size}`).join(',');

@@ -56,9 +56,6 @@ export function store(t: Tensor): GpuStore {
 
 let nextStoreId = 1;
 
-/** An operand: a tensor view, or null where the kernel declares a binding this call does not use. */
-export type Operand = Tensor | null;
-
 export class GpuMemory {
   private readonly stores = new Set<GpuStore>();
   private readonly scratch = new Map<string, GpuStore>();
@@ -248,12 +245,13 @@ export class GpuMemory {
 
   /**
    * The binding ranges of a dispatch's operands (each view's start aligned down to the storage offset
-   * alignment) and each operand's element offset relative to its binding. Two operands whose ranges
-   * overlap would be rejected by Dawn, so the read-only one is first copied aside with `copy`.
+   * alignment, in the kernel's binding order; a placeholder where an operand is null or absent) and each
+   * operand's element offset relative to its binding, by binding name. Two operands whose ranges overlap
+   * would be rejected by Dawn, so the read-only one is first copied aside with `copy`.
    */
-  bind(name: KernelName, operands: Operand[], copy: (dst: Tensor, src: Tensor) => void): { bound: Binding[]; offsets: number[] } {
-    const roles = KERNELS[name][2];
-    const ops = operands.slice();
+  bind(name: KernelName, operands: Record<string, Tensor | null | undefined>, copy: (dst: Tensor, src: Tensor) => void): { bound: Binding[]; offsets: Record<string, number> } {
+    const roles = Object.entries(KERNELS[name].bindings as Record<string, 'r' | 'w'>);
+    const ops = roles.map(([b]) => operands[b] ?? null);
     let asides = 0;
     for (let i = 0; i < ops.length; i++) {
       for (let j = i + 1; j < ops.length; j++) {
@@ -261,7 +259,7 @@ export class GpuMemory {
         if (!a || !b || store(a) !== store(b)) continue;
         const ra = this.range(a), rb = this.range(b);
         if (ra.start >= rb.start + rb.size || rb.start >= ra.start + ra.size) continue;
-        const k = roles[j] === 'r' ? j : roles[i] === 'r' ? i : -1;
+        const k = roles[j][1] === 'r' ? j : roles[i][1] === 'r' ? i : -1;
         if (k < 0) throw new Error(`${name}: two outputs overlap in one buffer`);
         // a temporary copy of the k-th operand in a buffer of its own
         const src = ops[k]!;
@@ -271,7 +269,8 @@ export class GpuMemory {
       }
     }
     const bound = ops.map((t, i) => (t ? this.range(t) : { id: this.dummies[i].id, gpu: this.dummies[i].gpu, start: 0, size: this.dummies[i].bytes }));
-    const offsets = ops.map((t, i) => (t ? t.offset - bound[i].start / bytesOf(t.dtype) : 0));
+    const offsets: Record<string, number> = {};
+    ops.forEach((t, i) => (offsets[roles[i][0]] = t ? t.offset - bound[i].start / bytesOf(t.dtype) : 0));
     return { bound, offsets };
   }
 

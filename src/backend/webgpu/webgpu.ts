@@ -3,14 +3,14 @@
 //   device.ts   the device and its pipelines (shared by every backend on one GPUDevice)
 //   encoder.ts  command encoding, dispatch, submits and their errors
 //   memory.ts   buffers, arenas, tensors split across buffers, scratch, binding ranges, reads
-//   kernels.ts  the kernels by name: module, entry point, binding roles
+//   kernels.ts  every kernel declared by name: module, entry point, Params struct, bindings
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
 import { dropThreshold, streamKey } from '../rng.ts';
 import { toF16Array } from '../f16.ts';
 import { contextOf, pipelineFor, type GpuContext } from './device.ts';
-import { Encoder, f, type F, type Param } from './encoder.ts';
-import { GpuMemory, isSplit, partsOf, store, type Operand } from './memory.ts';
-import type { KernelName } from './kernels.ts';
+import { Encoder } from './encoder.ts';
+import { GpuMemory, isSplit, partsOf, store } from './memory.ts';
+import { KERNELS, layoutOf, type BindingName, type KernelName, type OperandsOf, type ParamsOf } from './kernels.ts';
 import type { ShaderFeatures } from './specialize.ts';
 
 const MAX_GROUPS = 65535; // maxComputeWorkgroupsPerDimension (the spec's default and minimum)
@@ -114,7 +114,7 @@ export class WebGPUBackend implements Backend {
       const up = this.mem.scratchView('f16 upload', bits.length, 'f16');
       this.mem.upload(up, bits);
       const dst = this.slice(t, dstOffset, data.length);
-      this.run('copy_f16', [dst, this.slice(up, 0, data.length)], (o) => [data.length, o[0], o[1]], this.grid(data.length, 256), true);
+      this.run('copy_f16', { dst, src: this.slice(up, 0, data.length) }, { n: data.length }, this.grid(data.length, 256), true);
       return;
     }
     this.mem.upload(t, data, dstOffset);
@@ -132,7 +132,7 @@ export class WebGPUBackend implements Backend {
     }
     if (t.dtype === 'f16') {
       const wide = this.mem.scratchView('f16 read', t.length);
-      this.run('widen_f16', [wide, t], (o) => [t.length, o[0], o[1]], this.grid(t.length, 256), true);
+      this.run('widen_f16', { dst: wide, src: t }, { n: t.length }, this.grid(t.length, 256), true);
       return this.read(wide);
     }
     const bytes = await this.mem.readBytes(t);
@@ -153,13 +153,13 @@ export class WebGPUBackend implements Backend {
   fill(t: Tensor, value: number): void {
     if (this.mem.piecewise(t.length, [t], (_, v) => this.fill(v[0]!, value))) return;
     const bits = t.dtype === 'f32' ? f32Bits(value) : value | 0;
-    this.run('fill', [t], (o) => [t.length, o[0], 0, bits], this.grid(t.length, 256));
+    this.run('fill', { dst: t }, { n: t.length, bits }, this.grid(t.length, 256));
   }
 
   copy(dst: Tensor, src: Tensor): void {
     need(dst, src.length, 'copy');
     if (this.mem.piecewise(src.length, [dst, src], (_, v) => this.copy(v[0]!, v[1]!))) return;
-    this.run('copy', [dst, src], (o) => [src.length, o[0], o[1]], this.grid(src.length, 256));
+    this.run('copy', { dst, src }, { n: src.length }, this.grid(src.length, 256));
   }
 
   // ---- dispatch ------------------------------------------------------------------------------------
@@ -173,20 +173,25 @@ export class WebGPUBackend implements Backend {
   }
 
   /**
-   * Encodes one dispatch of a kernel over its operands; `params` receives each operand's element offset
-   * relative to its binding (see GpuMemory.bind) and returns the kernel's Params. With `f16`, the kernel's
-   * f16-weights variant (operand WT is f16).
+   * Encodes one dispatch of a kernel over its operands (by binding name). `params` gives the kernel's
+   * Params by field name; each binding X's element offset fills field o_X unless given (see GpuMemory.bind
+   * for offsets). A function receives the offsets first. With `f16`, the kernel's f16-weights variant
+   * (operand WT is f16).
    */
-  private run(name: KernelName, operands: Operand[], params: (offsets: number[]) => Param[], groups: [number, number], f16 = false): void {
-    if (!f16 && operands.some((t) => t?.dtype === 'f16')) throw new TypeError(`${name}: f16 tensors are weight storage (matmul's b, the token embedding); this op takes f32`);
+  private run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
+    groups: [number, number], f16 = false): void {
+    const ops = operands as Record<string, Tensor | null | undefined>;
+    if (!f16 && Object.values(ops).some((t) => t?.dtype === 'f16')) throw new TypeError(`${name}: f16 tensors are weight storage (matmul's b, the token embedding); this op takes f32`);
     if (groups[0] === 0 || groups[1] === 0) return;
-    const { bound, offsets } = this.mem.bind(name, operands, (dst, src) => this.copy(dst, src));
+    const { bound, offsets } = this.mem.bind(name, ops, (dst, src) => this.copy(dst, src));
+    const values: Record<string, number> = {};
+    for (const [b, o] of Object.entries(offsets)) values[`o_${b}`] = o;
+    Object.assign(values, typeof params === 'function' ? params(offsets as Record<BindingName<K>, number>) : params);
     const pipeline = pipelineFor(this.ctx, name, { f16, subgroups: this.features.subgroups });
-    this.enc.dispatch(name, pipeline, bound, params(offsets), groups);
+    this.enc.dispatch(name, pipeline, bound, layoutOf(KERNELS[name].params), values, groups);
   }
 
   // ---- embedding ----------------------------------------------------------------------------------
-  // rows.wgsl Params: { n, R, C, T, o_out, o_a, o_b, o_c, pos0, B }
   encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void {
     need(out, B * T * C, 'encoderForward out');
     need(ids, B * T, 'encoderForward ids');
@@ -196,35 +201,33 @@ export class WebGPUBackend implements Backend {
     const half = wte.dtype === 'f16';
     if (half && (out.dtype === 'f16' || wpe.dtype === 'f16')) throw new TypeError('encoderForward: only wte may be f16');
     for (const { view, lo, hi } of this.mem.rowParts(wte, C)) {
-      this.run('encoder_forward', [out, ids, view, wpe], (o) => [n, 0, C, T, o[0], o[1], o[2], o[3], posOffset, B, lo, hi], this.grid(n, 256), half);
+      this.run('encoder_forward', { out, ids, wte: view, wpe }, { n, C, T, pos0: posOffset, lo, hi }, this.grid(n, 256), half);
     }
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
     need(dout, B * T * C, 'encoderBackward dout');
     need(dwpe, T * C, 'encoderBackward dwpe');
     // dwpe(T,C) += Σ_b dout(b,t,C)
-    this.run('encoder_backward_wpe', [dwpe, dout], (o) => [T * C, 0, C, T, o[0], o[1], 0, 0, 0, B], this.grid(T * C, 256));
+    this.run('encoder_backward_wpe', { dwpe, dout }, { n: T * C, C, T, B }, this.grid(T * C, 256));
     // dwte[ids[b,t]] += dout(b,t,C): a row scatter-add with repeated ids
     this.scatterAdd(dwte, dout, ids, B * T, C);
   }
 
   // ---- layernorm ----------------------------------------------------------------------------------
-  // layernorm.wgsl Params: { N, C, o_out, o_mean, o_rstd, o_inp, o_w, o_b, o_dout, eps }
   layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number): void {
     need(inp, N * C, 'layernormForward');
     need(out, N * C, 'layernormForward out');
-    this.run('layernorm_forward', [out, mean, rstd, inp, w, b], (o) => [N, C, o[0], o[1], o[2], o[3], o[4], o[5], 0, f(eps)], this.grid(N, 1));
+    this.run('layernorm_forward', { out, mean, rstd, inp, w, bias: b }, { N, C, eps }, this.grid(N, 1));
   }
   layernormBackward(dinp: Tensor, dw: Tensor, db: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number): void {
     need(inp, N * C, 'layernormBackward');
     // dinp (N,C), a workgroup per row
-    this.run('layernorm_backward_dx', [dinp, mean, rstd, inp, w, dout], (o) => [N, C, o[0], o[1], o[2], o[3], o[4], 0, o[5], f(0)], this.grid(N, 1));
-    // dw, db (C), an invocation per column (o_out addresses dw, o_w addresses db)
-    this.run('layernorm_backward_dwdb', [dw, mean, rstd, inp, db, dout], (o) => [N, C, o[0], o[1], o[2], o[3], o[4], 0, o[5], f(0)], this.grid(C, 64));
+    this.run('layernorm_backward_dx', { dinp, mean, rstd, inp, w, dout }, { N, C }, this.grid(N, 1));
+    // dw, db (C), an invocation per column
+    this.run('layernorm_backward_dwdb', { dw, mean, rstd, inp, db, dout }, { N, C }, this.grid(C, 64));
   }
 
   // ---- matmul -------------------------------------------------------------------------------------
-  // matmul.wgsl Params: { M, K, N, o_out, o_a, o_b, o_bias, trans_a, trans_b, beta, has_bias, lda, ldb, ldo }
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void {
     need(a, M * K, 'matmul a');
     need(b, K * N, 'matmul b');
@@ -259,7 +262,7 @@ export class WebGPUBackend implements Backend {
     if (gx > MAX_GROUPS || gy > MAX_GROUPS) throw new RangeError(`matmul ${M}x${N} is too large a grid`);
     const half = b.dtype === 'f16';
     if (half && [out, a, bias].some((t) => t?.dtype === 'f16')) throw new TypeError('matmul: only the b operand may be f16');
-    this.run('matmul', [out, a, b, bias], (o) => [M, K, N, o[0], o[1], o[2], o[3], transA ? 1 : 0, transB ? 1 : 0, beta, bias ? 1 : 0, lda, ldb, ldo], [gx, gy], half);
+    this.run('matmul', { out, a, b, bias }, { M, K, N, trans_a: +transA, trans_b: +transB, beta, has_bias: +!!bias, lda, ldb, ldo }, [gx, gy], half);
   }
 
   /** The block of `m` with dimension `dim` restricted to [r0, r1): operand views start later and shrink. */
@@ -279,7 +282,7 @@ export class WebGPUBackend implements Backend {
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
     need(dout, M * N, 'biasBackward dout');
-    this.run('bias_backward', [dbias, dout], (o) => [M, 0, N, o[0], o[1]], this.grid(N, 64));
+    this.run('bias_backward', { dbias, dout }, { M, N }, this.grid(N, 64));
   }
 
   // ---- attention ----------------------------------------------------------------------------------
@@ -289,26 +292,24 @@ export class WebGPUBackend implements Backend {
     if (hs > MAX_HEAD) throw new RangeError(`head size ${hs} exceeds the WebGPU kernels' ${MAX_HEAD}`);
     return hs;
   }
-  private dropParams(pDrop: number, rng: DropoutRng | null): [number, number, number, F] {
-    if (pDrop > 0 && rng) return [1, streamKey(rng.seed, rng.stream), dropThreshold(pDrop), f(1 / (1 - pDrop))];
-    return [0, 0, 0, f(1)];
+  private dropParams(pDrop: number, rng: DropoutRng | null): { drop: number; key: number; thr: number; inv_keep: number } {
+    if (pDrop > 0 && rng) return { drop: 1, key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv_keep: 1 / (1 - pDrop) };
+    return { drop: 0, key: 0, thr: 0, inv_keep: 1 };
   }
 
-  // attention.wgsl FwdParams: { rows, Tq, NH, hs, o_q, q_bs, q_rs, o_k, k_bs, k_rs, o_v, v_bs, v_rs,
-  //   o_out, o_lse, pos0, write_lse, drop, key, thr, inv_keep, scale, kv_in_q }
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const hs = this.headSize(C, NH);
     need(qkv, B * T * 3 * C, 'attentionForward qkv');
     need(out, B * T * C, 'attentionForward out');
     need(lse, B * NH * T, 'attentionForward lse');
     const rows = B * NH * T, bs = T * 3 * C, rs = 3 * C;
-    // q, k and v are all read through the qkv binding (kv_in_q = 1)
-    this.run('attention_forward', [out, lse, qkv, null, null], (o) =>
-      [rows, T, NH, hs, o[2], bs, rs, o[2] + C, bs, rs, o[2] + 2 * C, bs, rs, o[0], o[1], 0, 1, ...this.dropParams(pDrop, rng), f(1 / Math.sqrt(hs)), 1],
-      this.grid(rows, 1));
+    // q, k and v are all read through the q binding (kv_in_q = 1)
+    this.run('attention_forward', { out, lse, q: qkv }, (o) => ({
+      rows, Tq: T, NH, hs, q_bs: bs, q_rs: rs, o_k: o.q + C, k_bs: bs, k_rs: rs, o_v: o.q + 2 * C, v_bs: bs, v_rs: rs,
+      pos0: 0, write_lse: 1, ...this.dropParams(pDrop, rng), scale: 1 / Math.sqrt(hs), kv_in_q: 1,
+    }), this.grid(rows, 1));
   }
 
-  // attention.wgsl BwdParams: { rows, T, NH, hs, o_dqkv, o_lse, o_qkv, o_dout, o_out, o_D, drop, key, thr, inv_keep, scale }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const hs = this.headSize(C, NH);
     need(dqkv, B * T * 3 * C, 'attentionBackward dqkv');
@@ -316,8 +317,8 @@ export class WebGPUBackend implements Backend {
     need(dout, B * T * C, 'attentionBackward dout');
     const rows = B * NH * T;
     const D = this.mem.scratchView('attention D', rows);
-    const ops = [dqkv, lse, qkv, dout, D, out];
-    const params = (o: number[]) => [rows, T, NH, hs, o[0], o[1], o[2], o[3], o[5], o[4], ...this.dropParams(pDrop, rng), f(1 / Math.sqrt(hs))];
+    const ops = { dqkv, lse, qkv, dout, D, out };
+    const params = { rows, T, NH, hs, ...this.dropParams(pDrop, rng), scale: 1 / Math.sqrt(hs) };
     this.run('attention_backward_d', ops, params, this.grid(rows, 64)); // D = dout·out per query row
     this.run('attention_backward_dq', ops, params, this.grid(rows, 1)); // dq, a workgroup per query
     this.run('attention_backward_dkv', ops, params, this.grid(rows, 1)); // dk, dv, a workgroup per key
@@ -330,25 +331,25 @@ export class WebGPUBackend implements Backend {
     need(kCache, B * Tmax * C, 'attentionCached kCache');
     need(vCache, B * Tmax * C, 'attentionCached vCache');
     need(out, B * Tn * C, 'attentionCached out');
-    // kCache, vCache (B,Tmax,C) at pos0.. = the new k, v. CacheParams: { n, Tn, C, Tmax, pos0, o_qkv, o_k, o_v }
+    // kCache, vCache (B,Tmax,C) at pos0.. = the new k, v
     const n = B * Tn * C;
-    this.run('kv_cache_write', [kCache, vCache, qkv], (o) => [n, Tn, C, Tmax, pos0, o[2], o[0], o[1]], this.grid(n, 256));
+    this.run('kv_cache_write', { k: kCache, v: vCache, qkv }, { n, Tn, C, Tmax, pos0 }, this.grid(n, 256));
     const rows = B * NH * Tn;
-    this.run('attention_forward', [out, null, qkv, kCache, vCache], (o) =>
-      [rows, Tn, NH, hs, o[2], Tn * 3 * C, 3 * C, o[3], Tmax * C, C, o[4], Tmax * C, C, o[0], 0, pos0, 0, 0, 0, 0, f(1), f(1 / Math.sqrt(hs)), 0],
-      this.grid(rows, 1));
+    this.run('attention_forward', { out, q: qkv, k: kCache, v: vCache }, {
+      rows, Tq: Tn, NH, hs, q_bs: Tn * 3 * C, q_rs: 3 * C, k_bs: Tmax * C, k_rs: C, v_bs: Tmax * C, v_rs: C,
+      pos0, write_lse: 0, ...this.dropParams(0, null), scale: 1 / Math.sqrt(hs), kv_in_q: 0,
+    }, this.grid(rows, 1));
   }
 
   // ---- elementwise --------------------------------------------------------------------------------
-  // elementwise.wgsl Params: { n, o_out, o_a, o_b, s, key, thr, inplace }
-  private elementwise(name: KernelName, N: number, out: Tensor, a: Tensor, b: Tensor | null, s = 0, key = 0, thr = 0, mayAlias = false): void {
+  private elementwise(name: 'gelu_forward' | 'gelu_backward' | 'residual_forward' | 'accumulate' | 'scale' | 'dropout', N: number, out: Tensor, a: Tensor, b: Tensor | null, s = 0, key = 0, thr = 0, mayAlias = false): void {
     need(out, N, name);
     need(a, N, name);
     if (b) need(b, N, name);
     // dropout's mask is keyed by element index: a range starting at `start` continues the key from there
     if (this.mem.piecewise(N, [out, a, b], (start, v) => this.elementwise(name, v[0]!.length, v[0]!, v[1]!, v[2], s, name === 'dropout' ? (key + start) >>> 0 : key, thr, mayAlias))) return;
     const inplace = mayAlias && store(out) === store(a) && out.offset === a.offset;
-    this.run(name, b ? [out, a, b] : [out, inplace ? null : a], (o) => [N, o[0], inplace ? o[0] : o[1], b ? o[2] : 0, f(s), key, thr, inplace ? 1 : 0], this.grid(N, 256));
+    this.run(name, { out, a: inplace ? null : a, b }, (o) => ({ n: N, o_a: inplace ? o.out : o.a, s, key, thr, inplace: +inplace }), this.grid(N, 256));
   }
   geluForward(out: Tensor, inp: Tensor, N: number): void {
     this.elementwise('gelu_forward', N, out, inp, null);
@@ -373,27 +374,26 @@ export class WebGPUBackend implements Backend {
   }
 
   // ---- loss ---------------------------------------------------------------------------------------
-  // crossentropy.wgsl Params: { N, V, o_a, o_b, o_c, o_d, s, inplace }
   crossEntropyForward(losses: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number): void {
     need(logits, N * V, 'crossEntropyForward logits');
     need(losses, N, 'crossEntropyForward losses');
     need(targets, N, 'crossEntropyForward targets');
     need(weights, N, 'crossEntropyForward weights');
-    this.run('crossentropy_forward', [losses, logits, targets], (o) => [N, V, o[0], o[1], o[2], 0, f(0), 0], this.grid(N, 1));
-    this.run('crossentropy_sum', [loss, losses, weights], (o) => [N, V, o[0], o[1], o[2], 0, f(0), 0], [1, 1]);
+    this.run('crossentropy_forward', { losses, logits, targets }, { N, V }, this.grid(N, 1));
+    this.run('crossentropy_sum', { loss, losses, weights }, { N }, [1, 1]);
   }
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void {
     need(logits, N * V, 'crossEntropyBackward logits');
     need(dlogits, N * V, 'crossEntropyBackward dlogits');
     const inplace = store(dlogits) === store(logits) && dlogits.offset === logits.offset;
-    this.run('crossentropy_backward', [dlogits, inplace ? null : logits, targets, weights],
-      (o) => [N, V, o[0], inplace ? o[0] : o[1], o[2], o[3], f(dscale), inplace ? 1 : 0], this.grid(N, 1));
+    this.run('crossentropy_backward', { dlogits, logits: inplace ? null : logits, targets, weights },
+      (o) => ({ N, V, o_logits: inplace ? o.dlogits : o.logits, dscale, inplace: +inplace }), this.grid(N, 1));
   }
   softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void {
     need(logits, N * V, 'softmaxForward logits');
     need(probs, N * V, 'softmaxForward probs');
     const inplace = store(probs) === store(logits) && probs.offset === logits.offset;
-    this.run('softmax_forward', [probs, inplace ? null : logits], (o) => [N, V, o[0], inplace ? o[0] : o[1], 0, 0, f(1 / temperature), inplace ? 1 : 0], this.grid(N, 1));
+    this.run('softmax_forward', { probs, logits: inplace ? null : logits }, (o) => ({ N, V, o_logits: inplace ? o.probs : o.logits, inv_temp: 1 / temperature, inplace: +inplace }), this.grid(N, 1));
   }
 
   // ---- rows ---------------------------------------------------------------------------------------
@@ -401,7 +401,7 @@ export class WebGPUBackend implements Backend {
     need(out, R * C, 'gatherRows out');
     need(idx, R, 'gatherRows idx');
     for (const { view, lo, hi } of this.mem.rowParts(inp, C)) {
-      this.run('gather_rows', [out, view, idx], (o) => [R * C, R, C, 0, o[0], o[1], o[2], 0, 0, 0, lo, hi], this.grid(R * C, 256));
+      this.run('gather_rows', { out, inp: view, idx }, { n: R * C, C, lo, hi }, this.grid(R * C, 256));
     }
   }
   scatterAddRows(dinp: Tensor, dout: Tensor, idx: Tensor, R: number, C: number): void {
@@ -412,9 +412,9 @@ export class WebGPUBackend implements Backend {
     need(src, R * C, 'scatterAdd src');
     need(idx, R, 'scatterAdd idx');
     const link = this.mem.scratchView('rows link', 2 * R, 'i32');
-    this.run('rows_link', [link, idx], (o) => [0, R, C, 0, o[0], o[1]], this.grid(R, 64));
+    this.run('rows_link', { link, idx }, { R }, this.grid(R, 64));
     for (const { view, lo, hi } of this.mem.rowParts(dst, C)) {
-      this.run('rows_scatter_add', [view, src, idx, link], (o) => [R * C, R, C, 0, o[0], o[1], o[2], o[3], 0, 0, lo, hi], this.grid(R * C, 256));
+      this.run('rows_scatter_add', { dinp: view, src, idx, link }, { n: R * C, R, C, lo, hi }, this.grid(R * C, 256));
     }
   }
 
@@ -427,14 +427,13 @@ export class WebGPUBackend implements Backend {
     const part = this.mem.scratchView('sumsq partials', Math.max(total, 1));
     let at = 0;
     tensors.forEach((t, i) => {
-      // SumParams: { n, o_x, o_part, count }; partial slots [at, at + counts[i])
+      // partial slots [at, at + counts[i])
       const first = at;
-      this.run('sumsq_partial', [part, t], (o) => [t.length, o[1], o[0] + first, 0], this.grid(t.length, CHUNK));
+      this.run('sumsq_partial', { part, x: t }, (o) => ({ n: t.length, o_part: o.part + first }), this.grid(t.length, CHUNK));
       at += counts[i];
     });
-    this.run('sumsq_final', [out, part], (o) => [0, o[0], o[1], total], [1, 1]);
+    this.run('sumsq_final', { total: out, part }, { count: total }, [1, 1]);
   }
-  // adamw.wgsl AdamParams: { n, o_param, o_grad, o_m, o_v, o_norm, clip, pad, lr, beta1, beta2, eps, wd, bc1, bc2, max_norm }
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, p: AdamWParams): void {
     const n = param.length;
     need(grad, n, 'adamw grad');
@@ -442,9 +441,10 @@ export class WebGPUBackend implements Backend {
     need(v, n, 'adamw v');
     if (this.mem.piecewise(n, [param, grad, m, v], (_, t) => this.adamw(t[0]!, t[1]!, t[2]!, t[3]!, p))) return;
     const clip = p.gradNormSq !== undefined && p.maxNorm !== undefined;
-    this.run('adamw', [param, grad, m, v, clip ? p.gradNormSq! : null], (o) =>
-      [n, o[0], o[1], o[2], o[3], o[4], clip ? 1 : 0, 0, f(p.lr), f(p.beta1), f(p.beta2), f(p.eps), f(p.weightDecay), f(1 - p.beta1 ** p.step), f(1 - p.beta2 ** p.step), f(p.maxNorm ?? 0)],
-      this.grid(n, 256));
+    this.run('adamw', { param, grad, m, v, norm: clip ? p.gradNormSq! : null }, {
+      n, clip: +clip, lr: p.lr, beta1: p.beta1, beta2: p.beta2, eps: p.eps, wd: p.weightDecay,
+      bc1: 1 - p.beta1 ** p.step, bc2: 1 - p.beta2 ** p.step, max_norm: p.maxNorm ?? 0,
+    }, this.grid(n, 256));
   }
 }
 
