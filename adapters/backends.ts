@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import type { Backend } from '../src/backend/backend.ts';
 import { ReferenceBackend } from '../src/backend/reference/reference.ts';
 import { createNodeWasmBackend } from './wasm-node.ts';
-import { createWebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
+import { createWebGPUBackend, type WebGPUBackendOptions } from '../src/backend/webgpu/webgpu.ts';
 
 export type BackendKind = 'auto' | 'webgpu' | 'wasm' | 'reference';
 export const BACKEND_KINDS: BackendKind[] = ['auto', 'webgpu', 'wasm', 'reference'];
@@ -31,6 +31,12 @@ function mayHaveGpu(): boolean {
   return has('/dev/dri', /^renderD\d+$/) || has('/dev', /^nvidia\d+$/);
 }
 
+/** The WebGPU backend's name, and its memory budget from GPTEDGE_GPU_MEMORY_GIB (WebGPU cannot tell it). */
+function webgpuOptions(adapterName: string): WebGPUBackendOptions {
+  const gib = Number(process.env.GPTEDGE_GPU_MEMORY_GIB);
+  return { name: `webgpu-${adapterName}`, memoryBudgetBytes: gib > 0 ? gib * 1024 ** 3 : undefined };
+}
+
 export async function createBackend(kind: string, opts: BackendOptions = {}): Promise<Backend> {
   if (!BACKEND_KINDS.includes(kind as BackendKind)) throw new Error(`unknown backend "${kind}"; choose one of ${BACKEND_KINDS.join(', ')}`);
   switch (kind as BackendKind) {
@@ -40,13 +46,13 @@ export async function createBackend(kind: string, opts: BackendOptions = {}): Pr
       return createNodeWasmBackend({ threads: opts.threads });
     case 'webgpu': {
       const h = await (await import('./webgpu-node.ts')).requestDevice();
-      if (!h) throw new Error('--backend webgpu: no WebGPU adapter found (on a machine without a GPU, run scripts/setup-webgpu.sh for a software one)');
-      return createWebGPUBackend(h.device, { name: `webgpu-${h.adapterName}` });
+      if (!h) throw new Error('--backend webgpu: no WebGPU adapter found (on a machine without a GPU: scripts/setup-webgpu.sh, then GPTEDGE_SOFTWARE_VULKAN=1 for its software adapter)');
+      return createWebGPUBackend(h.device, webgpuOptions(h.adapterName));
     }
     case 'auto': {
       // a software adapter (lavapipe, SwiftShader) is slower than WASM: only a real GPU wins
-      const h = mayHaveGpu() ? await (await import('./webgpu-node.ts')).requestDevice().catch(() => null) : null;
-      if (h && !h.software) return createWebGPUBackend(h.device, { name: `webgpu-${h.adapterName}` });
+      const h = mayHaveGpu() ? await (await import('./webgpu-node.ts')).requestDevice({ softwareFallback: false }).catch(() => null) : null;
+      if (h && !h.software) return createWebGPUBackend(h.device, webgpuOptions(h.adapterName));
       h?.device.destroy();
       return createNodeWasmBackend({ threads: opts.threads });
     }

@@ -1,6 +1,11 @@
 // The device and its pipelines: what every WebGPU backend created on one GPUDevice shares. Pipelines (one
 // per kernel entry point and feature variant) are compiled once per device; compile errors are collected
 // here and reported by the next read()/sync() of any backend on the device.
+//
+// The device's health is observed here too. A device can be lost at any time (Windows TDR, the macOS
+// command-buffer watchdog, a GPU process crash, sleep/resume, device.destroy()): `device.lost` resolves,
+// and from then on every backend call on it throws DeviceLostError, "WebGPU device lost (reason): message".
+// Errors raised outside any error scope (`uncapturederror`) are kept and reported by the next check.
 import * as wgsl from '../../wgsl/index.ts';
 import { checkParams, KERNELS, type KernelName } from './kernels.ts';
 import { specialize, type ShaderFeatures } from './specialize.ts';
@@ -14,7 +19,23 @@ export interface Pipeline {
   layout: GPUBindGroupLayout;
 }
 
-/** Compiled pipelines of one device, shared by all backends created on it. */
+/** Why a device was lost: GPUDeviceLostInfo's reason ('destroyed' or 'unknown') and message. */
+export interface DeviceLoss {
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** What every call on a lost device throws. */
+export class DeviceLostError extends Error {
+  readonly reason: string;
+  constructor(loss: DeviceLoss) {
+    super(`WebGPU device lost (${loss.reason}): ${loss.message || 'no message'}`);
+    this.name = 'DeviceLostError';
+    this.reason = loss.reason;
+  }
+}
+
+/** Compiled pipelines and the health of one device, shared by all backends created on it. */
 export interface GpuContext {
   readonly device: GPUDevice;
   /** keyed by module and variant */
@@ -22,6 +43,29 @@ export interface GpuContext {
   readonly pipelines: Map<string, Pipeline>;
   /** errors of pipeline creation, reported by the next read()/sync() of any backend */
   readonly compileErrors: Promise<GPUError | null>[];
+  /** messages of uncapturederror events since the last check */
+  readonly uncaptured: string[];
+  /** resolves when the device is lost */
+  readonly lost: Promise<DeviceLoss>;
+  /** set once the device is lost */
+  loss: DeviceLoss | null;
+}
+
+/** Throws DeviceLostError once the device is lost. */
+export function assertAlive(c: GpuContext): void {
+  if (c.loss) throw new DeviceLostError(c.loss);
+}
+
+/**
+ * The loss of a device whose operation just failed, waiting up to `ms` for `device.lost` to settle (a
+ * mapAsync on a lost device may reject before `lost` resolves); null if the device is still alive.
+ */
+export async function lossAfterFailure(c: GpuContext, ms = 1000): Promise<DeviceLoss | null> {
+  if (c.loss) return c.loss;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = await Promise.race([c.lost, new Promise<null>((ok) => (timer = setTimeout(() => ok(null), ms)))]);
+  clearTimeout(timer);
+  return late;
 }
 const contexts = new WeakMap<GPUDevice, GpuContext>();
 let paramsChecked: string[] | undefined;
@@ -39,9 +83,15 @@ export function contextOf(device: GPUDevice): GpuContext {
   if (lim.maxComputeInvocationsPerWorkgroup < 256) throw new Error(`WebGPU device allows ${lim.maxComputeInvocationsPerWorkgroup} invocations per workgroup; gptedge's kernels need 256`);
   if (lim.maxStorageBuffersPerShaderStage < 6) throw new Error(`WebGPU device allows ${lim.maxStorageBuffersPerShaderStage} storage buffers per stage; gptedge needs 6`);
   if (lim.maxComputeWorkgroupStorageSize < 8192) throw new Error(`WebGPU device allows ${lim.maxComputeWorkgroupStorageSize} bytes of workgroup storage; gptedge needs 8192`);
-  c = { device, modules: new Map(), pipelines: new Map(), compileErrors: [] };
-  contexts.set(device, c);
-  return c;
+  const ctx: GpuContext = {
+    device, modules: new Map(), pipelines: new Map(), compileErrors: [], uncaptured: [], loss: null,
+    lost: device.lost.then((info) => (ctx.loss = { reason: info.reason ?? 'unknown', message: info.message ?? '' })),
+  };
+  device.addEventListener?.('uncapturederror', (e) => {
+    ctx.uncaptured.push((e as GPUUncapturedErrorEvent).error?.message ?? String(e));
+  });
+  contexts.set(device, ctx);
+  return ctx;
 }
 
 /** The pipeline of a kernel in a feature variant (f16: operand WT is f16). */

@@ -2,10 +2,11 @@
 // encoder; each dispatch's Params go into its own 256-byte slot of a CPU staging array, uploaded to the
 // uniform buffer with one writeBuffer right before the batch is submitted (queue order keeps a later batch
 // from overwriting the slots of an earlier one). The batch is submitted by flush(): write(), read(),
-// sync(), free(), or when the slots run out. Validation and out-of-memory errors of each submit are caught
-// with error scopes and rethrown by checkErrors() (the next read() or sync()), so a broken kernel fails a
-// test instead of returning zeros.
-import { SLOT_BYTES, type GpuContext, type Pipeline } from './device.ts';
+// sync(), free(), or when the slots run out. Validation and out-of-memory errors of each submit (and of
+// each buffer allocation, see GpuMemory) are caught with error scopes and rethrown by checkErrors() (the
+// next read() or sync()), so a broken kernel fails a test instead of returning zeros, and a failed
+// allocation is reported as such rather than as the invalid command buffers that follow from it.
+import { assertAlive, DeviceLostError, lossAfterFailure, SLOT_BYTES, type GpuContext, type Pipeline } from './device.ts';
 import type { Layout } from './kernels.ts';
 
 const USAGE_COPY_DST = 0x0008, USAGE_UNIFORM = 0x0040;
@@ -31,11 +32,15 @@ export class Encoder {
   private pass: GPUComputePassEncoder | null = null;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bindGroupKeysOf = new Map<number, string[]>();
-  private pendingErrors: Promise<GPUError | null>[] = [];
+  /** error scopes not yet read, each with what to say about its error */
+  private pendingErrors: { error: Promise<GPUError | null>; say: (e: GPUError) => string; first: boolean }[] = [];
 
-  constructor(private readonly ctx: GpuContext) {
+  constructor(readonly ctx: GpuContext) {
     this.device = ctx.device;
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
     this.uniform = this.device.createBuffer({ size: SLOTS * SLOT_BYTES, usage: USAGE_UNIFORM | USAGE_COPY_DST, label: 'gptedge params' });
+    this.watch('the uniform buffer for Params', true);
   }
 
   /**
@@ -101,16 +106,41 @@ export class Encoder {
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     this.device.queue.submit([cb]);
-    this.pendingErrors.push(this.device.popErrorScope(), this.device.popErrorScope());
+    this.watch(`${cb.label || 'a submit'}`, false);
   }
 
-  /** Throws the errors of pipeline creation and of every submit since the last check. */
+  /**
+   * Pops the validation and out-of-memory scopes that the caller pushed (validation innermost) around
+   * `what`; their errors are thrown by the next checkErrors(), those with `first` ahead of the rest.
+   */
+  watch(what: string, first: boolean, say?: (e: GPUError) => string): void {
+    const text = say ?? ((e: GPUError) => `${what}: ${e.message}`);
+    this.pendingErrors.push({ error: this.device.popErrorScope(), say: text, first }, { error: this.device.popErrorScope(), say: text, first });
+  }
+
+  /**
+   * Throws DeviceLostError if the device is lost; else the errors of pipeline creation, of allocations, of
+   * every submit since the last check, and any raised outside error scopes.
+   */
   async checkErrors(): Promise<void> {
-    const pending = [...this.ctx.compileErrors, ...this.pendingErrors];
-    this.ctx.compileErrors.length = 0;
-    this.pendingErrors = [];
-    const errors = (await Promise.all(pending)).filter((e): e is GPUError => e !== null);
-    if (errors.length) throw new Error(`WebGPU error: ${errors.map((e) => e.message).join('; ')}`);
+    assertAlive(this.ctx);
+    const compile = this.ctx.compileErrors.splice(0).map((error) => ({ error, say: (e: GPUError) => `shader: ${e.message}`, first: false }));
+    const pending = [...this.pendingErrors.splice(0), ...compile];
+    let got: (GPUError | null)[];
+    try {
+      got = await Promise.all(pending.map((p) => p.error));
+    } catch (err) {
+      // Deno rejects popErrorScope on a lost device ("Parent device is lost") where the spec resolves null
+      const loss = await lossAfterFailure(this.ctx);
+      if (loss) throw new DeviceLostError(loss);
+      throw err;
+    }
+    assertAlive(this.ctx);
+    const messages = pending.map((p, i) => (got[i] ? { text: p.say(got[i]!), first: p.first } : null)).filter((m) => m !== null);
+    messages.sort((a, b) => +b.first - +a.first);
+    const outside = this.ctx.uncaptured.splice(0).map((m) => `outside error scopes: ${m}`);
+    const all = [...new Set([...messages.map((m) => m.text), ...outside])];
+    if (all.length) throw new Error(`WebGPU error: ${all.join('; ')}`);
   }
 
   /** Flushes, then frees the uniform buffer. */

@@ -9,7 +9,13 @@
 //   next view would cross maxStorageBufferBindingSize (128 MiB on lavapipe). A view larger than that alone
 //   (GPT-2's 154 MB token embedding) is split between rows into parts of one buffer each; the ops that meet
 //   such a tensor run once per part (see piecewise, rowParts), and every other op refuses it clearly.
+// - Every buffer is created inside error scopes: an allocation the device refuses (out of memory) is
+//   reported by the next read()/sync() as that allocation, with the bytes this backend held, rather than as
+//   the invalid command buffers that follow. WebGPU exposes no total memory size, so a budget
+//   (`memoryBudgetBytes`) is the caller's to give: with one, an allocation that would exceed it is refused
+//   before anything is created, with the estimate in the message.
 import type { Arena, ArenaSpec, DType, Tensor } from '../backend.ts';
+import { DeviceLostError, lossAfterFailure } from './device.ts';
 import type { Binding, Encoder } from './encoder.ts';
 import type { KernelName } from './kernels.ts';
 import { KERNELS } from './kernels.ts';
@@ -56,8 +62,15 @@ export function store(t: Tensor): GpuStore {
 
 let nextStoreId = 1;
 
+const GiB = 1024 ** 3;
+const gib = (b: number) => `${(b / GiB).toFixed(2)} GiB`;
+/** what to do when memory runs short */
+const ADVICE = 'use a smaller batch or sequence length (pretrain --batch; finetune --micro-batch)';
+
 export class GpuMemory {
   private readonly stores = new Set<GpuStore>();
+  /** bytes held in live buffers */
+  held = 0;
   private readonly scratch = new Map<string, GpuStore>();
   /** tiny buffers bound where a kernel declares a binding that a call does not use (one per binding slot,
    *  since one range may not be bound twice writable) */
@@ -69,7 +82,7 @@ export class GpuMemory {
    * @param f16 whether f16 tensors may be created; `name` for the error when not
    */
   constructor(private readonly device: GPUDevice, private readonly enc: Encoder, readonly maxBufferBytes: number,
-    private readonly offsetAlign: number, private readonly f16: boolean, private readonly name: string) {
+    private readonly offsetAlign: number, private readonly f16: boolean, private readonly name: string, readonly budgetBytes?: number) {
     this.dummies = Array.from({ length: 8 }, (_, i) => this.newStore(16, `dummy ${i}`));
   }
 
@@ -78,11 +91,23 @@ export class GpuMemory {
     if (size > this.maxBufferBytes && bytes > 0) {
       throw new RangeError(`${label}: ${bytes} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes); tensors that large must be split by the caller`);
     }
+    const before = this.held;
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
     const gpu = this.device.createBuffer({ size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST, label });
+    this.enc.watch(label, true, (e) => `could not allocate ${label} (${size} bytes) with ${gib(before)} already held in this backend's buffers: ${e.message}; ${ADVICE}`);
     const s: GpuStore = { gpu, id: nextStoreId++, bytes: size, group: [], destroyed: false };
     s.group.push(s);
     this.stores.add(s);
+    this.held += size;
     return s;
+  }
+
+  /** Refuses `bytes` more (for `what`) when they would take this backend past its memory budget. */
+  private reserve(bytes: number, what: string): void {
+    if (this.budgetBytes === undefined || this.held + bytes <= this.budgetBytes) return;
+    throw new RangeError(`${this.name}: ${what} need ${gib(bytes)}; with the ${gib(this.held)} already held that is ${gib(this.held + bytes)}, ` +
+      `over this backend's memory budget of ${gib(this.budgetBytes)}; ${ADVICE}`);
   }
 
   needF16(): void {
@@ -91,6 +116,8 @@ export class GpuMemory {
 
   allocArena(specs: ArenaSpec[]): Arena {
     const arena: Arena = {};
+    const largest = [...specs].sort((a, b) => b.length - a.length).slice(0, 3).map((s) => s.name).join(', ');
+    this.reserve(specs.reduce((sum, s) => sum + s.length * bytesOf(s.dtype ?? 'f32'), 0), `an arena of ${specs.length} tensors (largest: ${largest})`);
     for (const dtype of ['f32', 'i32', 'f16'] as DType[]) {
       const group = specs.filter((s) => (s.dtype ?? 'f32') === dtype);
       if (group.length === 0) continue;
@@ -143,6 +170,7 @@ export class GpuMemory {
 
   alloc(length: number, dtype: DType = 'f32'): Tensor {
     if (dtype === 'f16') this.needF16();
+    this.reserve(length * bytesOf(dtype), `a tensor of ${length} ${dtype}`);
     return { buffer: this.newStore(length * bytesOf(dtype), `tensor ${dtype} ${length}`), offset: 0, length, dtype } as GpuTensor;
   }
 
@@ -158,6 +186,7 @@ export class GpuMemory {
     if (s.destroyed) return;
     s.destroyed = true;
     s.gpu.destroy();
+    this.held -= s.bytes;
     this.stores.delete(s);
     this.enc.forget(s.id);
   }
@@ -297,9 +326,17 @@ export class GpuMemory {
       const enc = this.device.createCommandEncoder();
       enc.copyBufferToBuffer(s.gpu, t.offset * 4, staging, 0, bytes);
       this.enc.submit(enc.finish());
-      await staging.mapAsync(MAP_READ);
-      const copy = staging.getMappedRange().slice(0);
-      staging.unmap();
+      let copy: ArrayBuffer;
+      try {
+        await staging.mapAsync(MAP_READ);
+        copy = staging.getMappedRange().slice(0);
+        staging.unmap();
+      } catch (err) {
+        // on a lost device mapping fails with a bare AbortError/OperationError: say why
+        const loss = await lossAfterFailure(this.enc.ctx);
+        if (loss) throw new DeviceLostError(loss);
+        throw err;
+      }
       await this.enc.checkErrors();
       return copy;
     } finally {

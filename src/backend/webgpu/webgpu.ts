@@ -7,11 +7,13 @@
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
 import { dropThreshold, streamKey } from '../rng.ts';
 import { toF16Array } from '../f16.ts';
-import { contextOf, pipelineFor, type GpuContext } from './device.ts';
+import { assertAlive, contextOf, lossAfterFailure, DeviceLostError, pipelineFor, type DeviceLoss, type GpuContext } from './device.ts';
 import { Encoder } from './encoder.ts';
 import { GpuMemory, isSplit, partsOf, store } from './memory.ts';
 import { KERNELS, layoutOf, type BindingName, type KernelName, type OperandsOf, type ParamsOf } from './kernels.ts';
 import type { ShaderFeatures } from './specialize.ts';
+
+export { DeviceLostError, type DeviceLoss } from './device.ts';
 
 const MAX_GROUPS = 65535; // maxComputeWorkgroupsPerDimension (the spec's default and minimum)
 const MAX_HEAD = 256; // HS_MAX in attention.wgsl
@@ -29,6 +31,12 @@ export interface WebGPUBackendOptions {
    * `subgroups`). Turning one off keeps the f32 / workgroup-memory path, which always exists.
    */
   features?: Partial<ShaderFeatures>;
+  /**
+   * Bytes this backend may hold in GPU buffers. WebGPU does not tell how much memory a device has, so
+   * without a budget only the device's own out-of-memory error (reported by the next read/sync) stops
+   * an oversized step; with one, an allocation that would exceed it is refused up front with the estimate.
+   */
+  memoryBudgetBytes?: number;
 }
 
 /** A matmul over blocks of stored matrices (see WebGPUBackend.matmulBlock). */
@@ -75,14 +83,34 @@ export class WebGPUBackend implements Backend {
     if (opts.features?.f16 && !this.features.f16) throw new Error('WebGPU device lacks shader-f16: f16 weights are not available');
     if (opts.features?.subgroups && !this.features.subgroups) throw new Error('WebGPU device lacks subgroups');
     this.enc = new Encoder(this.ctx);
-    this.mem = new GpuMemory(device, this.enc, this.maxBufferBytes, lim.minStorageBufferOffsetAlignment, this.features.f16, this.name);
+    this.mem = new GpuMemory(device, this.enc, this.maxBufferBytes, lim.minStorageBufferOffsetAlignment, this.features.f16, this.name, opts.memoryBudgetBytes);
+  }
+
+  // ---- device health ---------------------------------------------------------------------------------
+  /**
+   * Resolves when the device is lost (Windows TDR, the macOS watchdog, a GPU process crash, sleep/resume,
+   * device.destroy()). From then on every call but free() and destroy() throws DeviceLostError; a server
+   * re-acquires a device (adapters/*: requestDevice), creates a new backend on it and reloads its models.
+   */
+  get lost(): Promise<DeviceLoss> {
+    return this.ctx.lost;
+  }
+  /** the loss, once the device is lost (else null) */
+  get loss(): DeviceLoss | null {
+    return this.ctx.loss;
+  }
+  /** bytes this backend holds in GPU buffers */
+  get heldBytes(): number {
+    return this.mem.held;
   }
 
   // ---- memory ------------------------------------------------------------------------------------
   allocArena(specs: ArenaSpec[]): Arena {
+    assertAlive(this.ctx);
     return this.mem.allocArena(specs);
   }
   alloc(length: number, dtype: DType = 'f32'): Tensor {
+    assertAlive(this.ctx);
     return this.mem.alloc(length, dtype);
   }
   free(...tensors: Tensor[]): void {
@@ -98,6 +126,7 @@ export class WebGPUBackend implements Backend {
   }
 
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
+    assertAlive(this.ctx);
     if (dstOffset < 0 || dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
     if (data.length === 0) return;
     if (isSplit(t)) {
@@ -121,6 +150,7 @@ export class WebGPUBackend implements Backend {
   }
 
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
+    assertAlive(this.ctx);
     if (isSplit(t)) {
       const out = t.dtype === 'i32' ? new Int32Array(t.length) : new Float32Array(t.length);
       let at = 0;
@@ -140,8 +170,17 @@ export class WebGPUBackend implements Backend {
   }
 
   async sync(): Promise<void> {
+    assertAlive(this.ctx);
     this.enc.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    try {
+      await this.device.queue.onSubmittedWorkDone();
+    } catch (err) {
+      const loss = await lossAfterFailure(this.ctx);
+      if (loss) throw new DeviceLostError(loss);
+      throw err;
+    }
+    // onSubmittedWorkDone resolves on a lost device too, possibly before `lost` does: let it settle
+    await new Promise((ok) => setTimeout(ok, 0));
     await this.enc.checkErrors();
   }
 
@@ -180,6 +219,7 @@ export class WebGPUBackend implements Backend {
    */
   private run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
     groups: [number, number], f16 = false): void {
+    assertAlive(this.ctx);
     const ops = operands as Record<string, Tensor | null | undefined>;
     if (!f16 && Object.values(ops).some((t) => t?.dtype === 'f16')) throw new TypeError(`${name}: f16 tensors are weight storage (matmul's b, the token embedding); this op takes f32`);
     if (groups[0] === 0 || groups[1] === 0) return;
