@@ -94,10 +94,13 @@ export function contextOf(device: GPUDevice): GpuContext {
   return ctx;
 }
 
-/** The pipeline of a kernel in a feature variant (f16: operand WT is f16). */
-export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeatures): Pipeline {
+/**
+ * The pipeline of a kernel in a feature variant (f16: operand WT is f16), with values for its override
+ * constants (0/1 for bools).
+ */
+export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeatures, constants: Record<string, number> = {}): Pipeline {
   const suffix = `${variant.f16 ? '@f16' : ''}${variant.subgroups ? '@subgroups' : ''}`;
-  const key = name + suffix;
+  const key = name + suffix + Object.entries(constants).map(([k, v]) => `,${k}=${v}`).join('');
   let p = c.pipelines.get(key);
   if (p) return p;
   const { module: mod, entry, bindings } = KERNELS[name];
@@ -114,7 +117,7 @@ export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeat
   const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: SLOT_BYTES } }];
   for (let i = 1; i <= Object.keys(bindings).length; i++) entries.push({ binding: i, visibility: STAGE_COMPUTE, buffer: { type: 'storage' } });
   const layout = dev.createBindGroupLayout({ entries, label: key });
-  const pipeline = dev.createComputePipeline({ layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: key });
+  const pipeline = dev.createComputePipeline({ layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry, constants }, label: key });
   c.compileErrors.push(dev.popErrorScope());
   p = { pipeline, layout };
   c.pipelines.set(key, p);

@@ -7,7 +7,8 @@
 // next read() or sync()), so a broken kernel fails a test instead of returning zeros, and a failed
 // allocation is reported as such rather than as the invalid command buffers that follow from it.
 import { assertAlive, DeviceLostError, lossAfterFailure, SLOT_BYTES, type GpuContext, type Pipeline } from './device.ts';
-import type { Layout } from './kernels.ts';
+import type { KernelName, Layout } from './kernels.ts';
+import { costOf, type DispatchRecord } from './cost.ts';
 
 const USAGE_COPY_DST = 0x0008, USAGE_UNIFORM = 0x0040;
 const SLOT_WORDS = SLOT_BYTES / 4;
@@ -30,12 +31,17 @@ export class Encoder {
   private slot = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  /** FLOPs encoded since the last submit (a batch is submitted when it passes submitFlops) */
+  private batchFlops = 0;
+  /** when set, every dispatch is appended with its cost (see cost.ts) */
+  records: DispatchRecord[] | null = null;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bindGroupKeysOf = new Map<number, string[]>();
   /** error scopes not yet read, each with what to say about its error */
   private pendingErrors: { error: Promise<GPUError | null>; say: (e: GPUError) => string; first: boolean }[] = [];
 
-  constructor(readonly ctx: GpuContext) {
+  /** @param submitFlops a batch is submitted once it holds this much work (cost.ts) */
+  constructor(readonly ctx: GpuContext, private readonly submitFlops: number) {
     this.device = ctx.device;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
@@ -47,7 +53,7 @@ export class Encoder {
    * Encodes one dispatch of `pipeline` over the bound ranges. Its Params slot gets `values` laid out as
    * `params` declares: f32 fields as floats, u32 fields as integers (negative ones as two's complement).
    */
-  dispatch(name: string, { pipeline, layout }: Pipeline, bound: Binding[], params: Layout, values: Record<string, number>, groups: [number, number]): void {
+  dispatch(name: KernelName, { pipeline, layout }: Pipeline, bound: Binding[], params: Layout, values: Record<string, number>, groups: [number, number]): void {
     if (this.slot === SLOTS) this.flush();
     if (!this.pass) {
       this.encoder = this.device.createCommandEncoder();
@@ -81,6 +87,9 @@ export class Encoder {
     this.pass.setBindGroup(0, bg, [this.slot * SLOT_BYTES]);
     this.pass.dispatchWorkgroups(groups[0], groups[1]);
     this.slot++;
+    const cost = costOf(name, values);
+    this.records?.push({ kernel: name, groups: [groups[0], groups[1]], ...cost });
+    if ((this.batchFlops += cost.flops) > this.submitFlops) this.flush();
   }
 
   /** Drops the cached bind groups of a buffer that is being destroyed. */
@@ -98,6 +107,7 @@ export class Encoder {
     this.pass = null;
     this.encoder = null;
     this.slot = 0;
+    this.batchFlops = 0;
     this.submit(cb);
   }
 

@@ -21,7 +21,7 @@ export const STRUCTS = {
   FillParams: { n: u, o_dst: u, bits: u },
   CopyParams: { n: u, o_dst: u, o_src: u },
   ElementwiseParams: { n: u, o_out: u, o_a: u, o_b: u, s: f, key: u, thr: u, inplace: u },
-  MatmulParams: { M: u, K: u, N: u, o_out: u, o_a: u, o_b: u, o_bias: u, trans_a: u, trans_b: u, beta: u, has_bias: u, lda: u, ldb: u, ldo: u },
+  MatmulParams: { M: u, K: u, N: u, o_out: u, o_a: u, o_b: u, o_bias: u, beta: u, has_bias: u, lda: u, ldb: u, ldo: u, vec_a: u, vec_b: u },
   BiasParams: { M: u, N: u, o_dbias: u, o_dout: u },
   LnParams: { N: u, C: u, o_out: u, o_mean: u, o_rstd: u, o_inp: u, o_w: u, o_bias: u, eps: f },
   LnBackParams: { N: u, C: u, o_dinp: u, o_mean: u, o_rstd: u, o_inp: u, o_w: u, o_dout: u },
@@ -53,8 +53,13 @@ interface KernelDecl {
   entry: string;
   params: StructName;
   bindings: Record<string, Role>;
+  /** pipeline-overridable constants (`override NAME: bool` in the module): one pipeline per combination */
+  constants?: readonly string[];
 }
-const k = <const P extends StructName, const B extends Record<string, Role>>(module: Module, entry: string, params: P, bindings: B) => ({ module, entry, params, bindings });
+const k = <const P extends StructName, const B extends Record<string, Role>>(module: Module, entry: string, params: P, bindings: B, constants?: readonly string[]) =>
+  ({ module, entry, params, bindings, constants });
+const MATMUL = { out: 'w', a: 'r', b: 'r', bias: 'r' } as const;
+const TRANSPOSES = ['TRANS_A', 'TRANS_B'] as const;
 
 const ELEMENTWISE = { out: 'w', a: 'r', b: 'r' } as const;
 const ATTN_BWD = { dqkv: 'w', lse: 'r', qkv: 'r', dout: 'r', D: 'r', out: 'r' } as const;
@@ -70,7 +75,9 @@ export const KERNELS = {
   accumulate: k('elementwise', 'accumulate', 'ElementwiseParams', ELEMENTWISE),
   scale: k('elementwise', 'scale', 'ElementwiseParams', ELEMENTWISE),
   dropout: k('elementwise', 'dropout', 'ElementwiseParams', ELEMENTWISE),
-  matmul: k('matmul', 'matmul', 'MatmulParams', { out: 'w', a: 'r', b: 'r', bias: 'r' }),
+  matmul_tiled: k('matmul', 'matmul_tiled', 'MatmulParams', MATMUL, TRANSPOSES),
+  matmul_small: k('matmul', 'matmul_small', 'MatmulParams', MATMUL, TRANSPOSES),
+  matvec: k('matmul', 'matvec', 'MatmulParams', MATMUL, TRANSPOSES),
   bias_backward: k('matmul', 'bias_backward', 'BiasParams', { dbias: 'w', dout: 'r' }),
   layernorm_forward: k('layernorm', 'layernorm_forward', 'LnParams', { out: 'w', mean: 'w', rstd: 'w', inp: 'r', w: 'r', bias: 'r' }),
   layernorm_backward_dx: k('layernorm', 'layernorm_backward_dx', 'LnBackParams', { dinp: 'w', mean: 'r', rstd: 'r', inp: 'r', w: 'r', dout: 'r' }),
@@ -147,6 +154,7 @@ export function checkParams(sources: Record<string, string>): string[] {
       continue;
     }
     if (!new RegExp(`fn\\s+${decl.entry}\\s*\\(`).test(src)) problems.push(`${name}: ${decl.module}.wgsl has no entry point ${decl.entry}`);
+    for (const c of decl.constants ?? []) if (!new RegExp(`override\\s+${c}\\s*:`).test(src)) problems.push(`${name}: ${decl.module}.wgsl declares no override ${c}`);
     const got = parse(decl.module).get(decl.params);
     const want = Object.entries(STRUCTS[decl.params]);
     if (!got) {

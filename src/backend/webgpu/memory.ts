@@ -267,8 +267,8 @@ export class GpuMemory {
   private range(t: Tensor): Binding {
     const s = store(t), bpe = bytesOf(t.dtype);
     const start = Math.floor((t.offset * bpe) / this.offsetAlign) * this.offsetAlign;
-    // binding sizes are whole words
-    const end = Math.min(s.bytes, Math.ceil(Math.max((t.offset + t.length) * bpe, start + 4) / 4) * 4);
+    // binding sizes are whole vec4s (kernels read some operands as array<vec4>; buffers are multiples of 16)
+    const end = Math.min(s.bytes, Math.ceil(Math.max((t.offset + t.length) * bpe, start + 4) / 16) * 16);
     return { id: s.id, gpu: s.gpu, start, size: end - start };
   }
 

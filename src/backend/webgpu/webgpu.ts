@@ -12,8 +12,10 @@ import { Encoder } from './encoder.ts';
 import { GpuMemory, isSplit, partsOf, store } from './memory.ts';
 import { KERNELS, layoutOf, type BindingName, type KernelName, type OperandsOf, type ParamsOf } from './kernels.ts';
 import type { ShaderFeatures } from './specialize.ts';
+import { DEFAULT_BUDGET, type Budget, type DispatchRecord } from './cost.ts';
 
 export { DeviceLostError, type DeviceLoss } from './device.ts';
+export type { Budget, DispatchRecord } from './cost.ts';
 
 const MAX_GROUPS = 65535; // maxComputeWorkgroupsPerDimension (the spec's default and minimum)
 const MAX_HEAD = 256; // HS_MAX in attention.wgsl
@@ -37,6 +39,16 @@ export interface WebGPUBackendOptions {
    * an oversized step; with one, an allocation that would exceed it is refused up front with the estimate.
    */
   memoryBudgetBytes?: number;
+  /** Work limits per dispatch and per submit (cost.ts DEFAULT_BUDGET); tests pass small ones to exercise the splits. */
+  budget?: Partial<Budget>;
+  /** Forces a kernel choice where the backend picks by shape (tests run every kernel on small shapes). */
+  kernels?: KernelChoice;
+}
+
+/** Kernel choices the backend otherwise makes by shape. */
+export interface KernelChoice {
+  /** 'matvec' where the output has at most 8 rows and a is not transposed, else the 64-tile kernel */
+  matmul?: 'tiled' | 'small' | 'matvec';
 }
 
 /** A matmul over blocks of stored matrices (see WebGPUBackend.matmulBlock). */
@@ -66,7 +78,16 @@ export class WebGPUBackend implements Backend {
   get f16Storage(): boolean {
     return this.features.f16;
   }
+  /**
+   * LM-head logits computed at once: as many as one buffer holds, up to 512 MiB. Each chunk rewrites the
+   * whole token-embedding gradient (124 MB for GPT-1), so fewer, larger chunks save that traffic.
+   */
+  readonly logitChunkElements: number;
 
+  /** the work limits the ops split to (see cost.ts) */
+  readonly budget: Budget;
+  /** forced kernel choices (WebGPUBackendOptions.kernels) */
+  readonly kernels: KernelChoice;
   private readonly ctx: GpuContext;
   private readonly enc: Encoder;
   private readonly mem: GpuMemory;
@@ -78,11 +99,14 @@ export class WebGPUBackend implements Backend {
     const lim = device.limits;
     const deviceMax = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
     this.maxBufferBytes = Math.floor(Math.min(opts.maxBufferBytes ?? deviceMax, deviceMax) / 4) * 4;
+    this.logitChunkElements = Math.floor(Math.min(this.maxBufferBytes, 512 * 1024 ** 2) / 4);
     const has = (f: string) => device.features.has(f);
     this.features = { f16: (opts.features?.f16 ?? true) && has('shader-f16'), subgroups: (opts.features?.subgroups ?? true) && has('subgroups') };
     if (opts.features?.f16 && !this.features.f16) throw new Error('WebGPU device lacks shader-f16: f16 weights are not available');
     if (opts.features?.subgroups && !this.features.subgroups) throw new Error('WebGPU device lacks subgroups');
-    this.enc = new Encoder(this.ctx);
+    this.budget = { ...DEFAULT_BUDGET, ...opts.budget };
+    this.kernels = opts.kernels ?? {};
+    this.enc = new Encoder(this.ctx, this.budget.submitFlops);
     this.mem = new GpuMemory(device, this.enc, this.maxBufferBytes, lim.minStorageBufferOffsetAlignment, this.features.f16, this.name, opts.memoryBudgetBytes);
   }
 
@@ -102,6 +126,16 @@ export class WebGPUBackend implements Backend {
   /** bytes this backend holds in GPU buffers */
   get heldBytes(): number {
     return this.mem.held;
+  }
+  /**
+   * Records every dispatch from now on (kernel, grid, FLOPs, serial depth: see cost.ts) into the array
+   * returned; `stopRecording` ends it. For budget tests and profiling the shape of a step.
+   */
+  record(): DispatchRecord[] {
+    return (this.enc.records = []);
+  }
+  stopRecording(): void {
+    this.enc.records = null;
   }
 
   // ---- memory ------------------------------------------------------------------------------------
@@ -143,7 +177,7 @@ export class WebGPUBackend implements Backend {
       const up = this.mem.scratchView('f16 upload', bits.length, 'f16');
       this.mem.upload(up, bits);
       const dst = this.slice(t, dstOffset, data.length);
-      this.run('copy_f16', { dst, src: this.slice(up, 0, data.length) }, { n: data.length }, this.grid(data.length, 256), true);
+      this.run('copy_f16', { dst, src: this.slice(up, 0, data.length) }, { n: data.length }, this.grid(data.length, 256), { f16: true });
       return;
     }
     this.mem.upload(t, data, dstOffset);
@@ -162,7 +196,7 @@ export class WebGPUBackend implements Backend {
     }
     if (t.dtype === 'f16') {
       const wide = this.mem.scratchView('f16 read', t.length);
-      this.run('widen_f16', { dst: wide, src: t }, { n: t.length }, this.grid(t.length, 256), true);
+      this.run('widen_f16', { dst: wide, src: t }, { n: t.length }, this.grid(t.length, 256), { f16: true });
       return this.read(wide);
     }
     const bytes = await this.mem.readBytes(t);
@@ -218,7 +252,7 @@ export class WebGPUBackend implements Backend {
    * (operand WT is f16).
    */
   private run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
-    groups: [number, number], f16 = false): void {
+    groups: [number, number], { f16 = false, constants }: { f16?: boolean; constants?: Record<string, number> } = {}): void {
     assertAlive(this.ctx);
     const ops = operands as Record<string, Tensor | null | undefined>;
     if (!f16 && Object.values(ops).some((t) => t?.dtype === 'f16')) throw new TypeError(`${name}: f16 tensors are weight storage (matmul's b, the token embedding); this op takes f32`);
@@ -227,7 +261,7 @@ export class WebGPUBackend implements Backend {
     const values: Record<string, number> = {};
     for (const [b, o] of Object.entries(offsets)) values[`o_${b}`] = o;
     Object.assign(values, typeof params === 'function' ? params(offsets as Record<BindingName<K>, number>) : params);
-    const pipeline = pipelineFor(this.ctx, name, { f16, subgroups: this.features.subgroups });
+    const pipeline = pipelineFor(this.ctx, name, { f16, subgroups: this.features.subgroups }, constants);
     this.enc.dispatch(name, pipeline, bound, layoutOf(KERNELS[name].params), values, groups);
   }
 
@@ -241,7 +275,7 @@ export class WebGPUBackend implements Backend {
     const half = wte.dtype === 'f16';
     if (half && (out.dtype === 'f16' || wpe.dtype === 'f16')) throw new TypeError('encoderForward: only wte may be f16');
     for (const { view, lo, hi } of this.mem.rowParts(wte, C)) {
-      this.run('encoder_forward', { out, ids, wte: view, wpe }, { n, C, T, pos0: posOffset, lo, hi }, this.grid(n, 256), half);
+      this.run('encoder_forward', { out, ids, wte: view, wpe }, { n, C, T, pos0: posOffset, lo, hi }, this.grid(n, 256), { f16: half });
     }
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
@@ -298,11 +332,38 @@ export class WebGPUBackend implements Backend {
       }
       return;
     }
-    const gx = Math.ceil(N / 64), gy = Math.ceil(M / 64);
-    if (gx > MAX_GROUPS || gy > MAX_GROUPS) throw new RangeError(`matmul ${M}x${N} is too large a grid`);
+    // within the budget (cost.ts): K in parts of at most `depth` (accumulating after the first), then the
+    // longer of M and N in parts of whole tiles until a dispatch is at most `dispatchFlops`
+    const { depth, dispatchFlops } = this.budget;
+    if (K > depth || (2 * M * N * K > dispatchFlops && Math.max(M, N) > 64)) {
+      const dim = K > depth ? 'K' : M >= N ? 'M' : 'N';
+      const len = dim === 'K' ? K : dim === 'M' ? M : N;
+      const parts = dim === 'K' ? Math.ceil(K / depth) : Math.ceil((2 * M * N * K) / dispatchFlops);
+      const step = dim === 'K' ? Math.ceil(K / parts) : Math.ceil(len / parts / 64) * 64;
+      for (let r0 = 0; r0 < len; r0 += step) this.matmulBlock(this.restrict(m, dim, r0, Math.min(len, r0 + step), r0 === 0));
+      return;
+    }
     const half = b.dtype === 'f16';
     if (half && [out, a, bias].some((t) => t?.dtype === 'f16')) throw new TypeError('matmul: only the b operand may be f16');
-    this.run('matmul', { out, a, b, bias }, { M, K, N, trans_a: +transA, trans_b: +transB, beta, has_bias: +!!bias, lda, ldb, ldo }, [gx, gy], half);
+    const kernel = this.matmulKernel(M, N, transA);
+    const tile = kernel === 'matmul_tiled' ? 128 : 64;
+    const groups: [number, number] = kernel === 'matvec' ? this.grid(N, transB ? 8 : 64) : [Math.ceil(N / tile), Math.ceil(M / tile)];
+    if (groups[0] > MAX_GROUPS || groups[1] > MAX_GROUPS) throw new RangeError(`matmul ${M}x${N} is too large a grid`);
+    // vec4 loads along an operand's contiguous axis where its offset and row length allow (matmul_tiled)
+    this.run(kernel, { out, a, b, bias }, (o) => ({ M, K, N, beta, has_bias: +!!bias, lda, ldb, ldo, vec_a: +(o.a % 4 === 0 && lda % 4 === 0), vec_b: +(o.b % 4 === 0 && ldb % 4 === 0) }),
+      groups, { f16: half, constants: { TRANS_A: +transA, TRANS_B: +transB } });
+  }
+
+  /**
+   * The matmul kernel for an (M,N) output: matvec for up to 8 rows (decoding); the 128×128 tiles where
+   * they make at least 48 workgroups; else 64×64 tiles, 4× as many workgroups (a guess at keeping a GPU's
+   * cores busy: no GPU has measured the crossover). `kernels.matmul` forces one (tests).
+   */
+  private matmulKernel(M: number, N: number, transA: boolean): 'matmul_tiled' | 'matmul_small' | 'matvec' {
+    const forced = this.kernels.matmul;
+    if (M <= 8 && !transA && (forced ?? 'matvec') === 'matvec') return 'matvec';
+    if (forced === 'tiled' || (!forced && Math.ceil(M / 128) * Math.ceil(N / 128) >= 48)) return 'matmul_tiled';
+    return 'matmul_small';
   }
 
   /** The block of `m` with dimension `dim` restricted to [r0, r1): operand views start later and shrink. */
