@@ -2,7 +2,7 @@
 export type { Backend, Tensor, Arena } from './backend/backend.ts';
 export { ReferenceBackend } from './backend/reference/reference.ts';
 export { presets, preset, validateConfig, pretrainDefaults, finetuneDefaults, type GPTConfig } from './model/config.ts';
-export { paramSpecs, countParams } from './model/params.ts';
+export { paramSpecs, paramCount, countParams } from './model/params.ts';
 export { GPT, type KVCache, type GPTOptions } from './model/gpt.ts';
 export { loadModel, type LoadedModel } from './model/load.ts';
 export { GPTTokenizer, SPECIAL_TOKENS } from './tokenizer/tokenizer.ts';
