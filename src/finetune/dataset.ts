@@ -10,7 +10,7 @@
 // starts on) and the field: a missing field, an empty text, a label outside the declared set, an
 // example larger than DATA_LIMITS. Labels may be strings or numbers (compared as strings). Without
 // declared labels, the set is the distinct labels of the file, sorted.
-import { FileFormatError } from '../io/errors.ts';
+import { FileFormatError, quote } from '../io/errors.ts';
 import type { Example, TaskFamily, TaskSpec } from './task.ts';
 import { TEXT_FIELDS } from './task.ts';
 
@@ -116,7 +116,7 @@ export function readDataset(text: string, family: TaskFamily, file: string, o: R
   };
   const str = (r: Row, f: string, v: unknown = r.fields[f]): string => {
     if (v === undefined || v === null) fail(r, `missing field "${f}"`, f);
-    if (typeof v !== 'string') fail(r, `field "${f}" must be a string, got ${JSON.stringify(v)}`, f);
+    if (typeof v !== 'string') fail(r, `field "${f}" must be a string, got ${quote(v)}`, f);
     const s = v as string;
     if (s.length > DATA_LIMITS.fieldChars) fail(r, `field "${f}" has ${s.length} characters, more than the limit of ${DATA_LIMITS.fieldChars}`, f);
     if (s.trim() === '') fail(r, `field "${f}" is empty`, f);
@@ -128,7 +128,7 @@ export function readDataset(text: string, family: TaskFamily, file: string, o: R
       if (requireLabels) fail(r, 'missing field "label"', 'label');
       return undefined;
     }
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') fail(r, `field "label" must be a string or number, got ${JSON.stringify(v)}`, 'label');
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') fail(r, `field "label" must be a string or number, got ${quote(v)}`, 'label');
     return String(v);
   };
   const examples: Example[] = [];
@@ -150,7 +150,7 @@ export function readDataset(text: string, family: TaskFamily, file: string, o: R
       let label: number | undefined;
       if (l !== undefined) {
         label = Number(l);
-        if (!(Number.isInteger(label) && label >= 0 && label < k)) fail(r, `label ${JSON.stringify(r.fields.label)} is not a choice index in 0..${k - 1}`, 'label');
+        if (!(Number.isInteger(label) && label >= 0 && label < k)) fail(r, `label ${quote(r.fields.label)} is not a choice index in 0..${k - 1}`, 'label');
       }
       examples.push({ context, choices, label });
     }
@@ -163,14 +163,14 @@ export function readDataset(text: string, family: TaskFamily, file: string, o: R
     for (const f of fields) ex[f] = str(r, f);
     const label = labelOf(r);
     if (label !== undefined) {
-      if (o.labels && !o.labels.includes(label)) fail(r, `label ${JSON.stringify(label)} is not one of the declared labels ${JSON.stringify(o.labels)}`, 'label');
+      if (o.labels && !o.labels.includes(label)) fail(r, `label ${quote(label)} is not one of the declared labels ${quote(o.labels)}`, 'label');
       seen.add(label);
       ex.label = label;
     }
     return ex as unknown as Example;
   });
   const labels = o.labels ?? [...seen].sort();
-  if (labels.length < 2) throw new FileFormatError(file, `a ${family} task needs at least 2 labels; found ${JSON.stringify(labels)}`);
+  if (labels.length < 2) throw new FileFormatError(file, `a ${family} task needs at least 2 labels; found ${quote(labels)}`);
   examples.push(...raw);
   return { spec: { family, labels }, examples, lines: rows.map((r) => r.line), file };
 }

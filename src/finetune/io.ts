@@ -7,7 +7,7 @@
 // The folder is written under a temporary name and renamed into place, like a checkpoint step folder.
 import type { Backend } from '../backend/backend.ts';
 import { writeModelFiles } from '../io/checkpoint.ts';
-import { asFileError, FileFormatError, parseJSONObject } from '../io/errors.ts';
+import { asFileError, FileFormatError, parseJSONObject, quote } from '../io/errors.ts';
 import { join, readFileChecked, readTextChecked, type FileSystem } from '../io/fs.ts';
 import { FILE_LIMITS } from '../io/limits.ts';
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.ts';
@@ -54,7 +54,7 @@ export async function readTaskFile(fs: FileSystem, file: string): Promise<TaskFi
   };
   if (task.format !== 'gptedge-task') fail('"format" must be "gptedge-task"', 'format');
   const labels = task.labels ?? [];
-  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) fail(`"labels" must be an array of strings, got ${JSON.stringify(labels)}`, 'labels');
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) fail(`"labels" must be an array of strings, got ${quote(labels)}`, 'labels');
   let spec: TaskSpec;
   try {
     spec = { family: checkFamily(String(task.family)), labels: labels as string[] };
@@ -65,9 +65,9 @@ export async function readTaskFile(fs: FileSystem, file: string): Promise<TaskFi
   }
   if ((spec.choices ?? 0) > DATA_LIMITS.choices) fail(`"choices" ${spec.choices} is more than the limit of ${DATA_LIMITS.choices}`, 'choices');
   const maxLen = task.maxLen ?? undefined;
-  if (maxLen !== undefined && !Number.isSafeInteger(maxLen)) fail(`"maxLen" must be an integer, got ${JSON.stringify(maxLen)}`, 'maxLen');
+  if (maxLen !== undefined && !Number.isSafeInteger(maxLen)) fail(`"maxLen" must be an integer, got ${quote(maxLen)}`, 'maxLen');
   const clfPdrop = task.clfPdrop ?? 0.1;
-  if (!(typeof clfPdrop === 'number' && clfPdrop >= 0 && clfPdrop < 1)) fail(`"clfPdrop" must be in [0, 1), got ${JSON.stringify(clfPdrop)}`, 'clfPdrop');
+  if (!(typeof clfPdrop === 'number' && clfPdrop >= 0 && clfPdrop < 1)) fail(`"clfPdrop" must be in [0, 1), got ${quote(clfPdrop)}`, 'clfPdrop');
   return { spec: spec!, maxLen: maxLen as number | undefined, clfPdrop: clfPdrop as number, task };
 }
 

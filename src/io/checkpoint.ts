@@ -21,7 +21,7 @@ import { paramCount, paramSpecs } from '../model/params.ts';
 import { configFromHF, configToHF } from './hf-config.ts';
 import { familyOf, fromHF, toHF } from './hf-names.ts';
 import { decodeTensor, readSafetensorsHeader, SAFETENSORS_MAX_HEADER, writeSafetensors, type NamedTensor, type SafetensorsEntry, type SafetensorsHeader } from './safetensors.ts';
-import { FileFormatError, jsonKind, parseJSON, parseJSONObject } from './errors.ts';
+import { FileFormatError, jsonKind, parseJSON, parseJSONObject, quote } from './errors.ts';
 import { FILE_LIMITS } from './limits.ts';
 import { join, readFileChecked, readTextChecked, writeAtomic, type FileSystem } from './fs.ts';
 
@@ -139,7 +139,7 @@ export async function resolveModelDir(fs: FileSystem, path: string): Promise<str
     const pointer = parseJSONObject(await readTextChecked(fs, latest, { maxBytes: FILE_LIMITS.pointer, what: 'a latest.json may have' }), latest);
     const name = pointer.checkpoint;
     if (typeof name !== 'string' || !CHECKPOINT_NAME.test(name)) {
-      throw new FileFormatError(latest, `no valid "checkpoint" entry (a folder name inside the run folder), got ${JSON.stringify(name)}`, { field: 'checkpoint' });
+      throw new FileFormatError(latest, `no valid "checkpoint" entry (a folder name inside the run folder), got ${quote(name)}`, { field: 'checkpoint' });
     }
     const dir = join(path, name);
     if (!(await fs.exists(join(dir, 'model.safetensors')))) throw new FileFormatError(latest, `points to ${dir}, which has no model.safetensors`, { field: 'checkpoint' });

@@ -25,12 +25,25 @@ export function asFileError(file: string, err: unknown, where: { field?: string;
   return new FileFormatError(file, err instanceof Error ? err.message : String(err), where);
 }
 
+/** A value read from a file, for a message: its JSON cut to `max` characters. Never throws (a value nested
+ *  20,000 deep parses, but overflows JSON.stringify's recursion). */
+export function quote(v: unknown, max = 120): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
+  s ??= Array.isArray(v) ? '[…]' : v && typeof v === 'object' ? '{…}' : String(v);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
 /** The JSON type of a value, for "must hold a JSON object, got …" messages. */
 export function jsonKind(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'an object';
-  return JSON.stringify(v) ?? String(v);
+  return quote(v);
 }
 
 /** Parse JSON text; errors name the file (empty, not JSON). */

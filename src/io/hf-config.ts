@@ -2,7 +2,7 @@
 // gptedge's own keys under "gptedge" for what HF does not record (dropout is HF's; layout is implied
 // by model_type).
 import { validateConfig, type ConfigNames, type GPTConfig } from '../model/config.ts';
-import { asFileError, FileFormatError, jsonKind } from './errors.ts';
+import { asFileError, FileFormatError, jsonKind, quote } from './errors.ts';
 
 export function configToHF(c: GPTConfig): Record<string, unknown> {
   const gpt2 = c.layout === 'pre-ln';
@@ -40,17 +40,17 @@ export function configFromHF(j: unknown, file = 'config.json'): GPTConfig {
   if (!j || typeof j !== 'object' || Array.isArray(j)) fail(`must hold a JSON object, got ${jsonKind(j)}`);
   const o = j as Record<string, unknown>;
   const type = o.model_type;
-  if (type !== 'gpt2' && type !== 'openai-gpt') fail(`model_type must be "gpt2" or "openai-gpt", got ${JSON.stringify(type)}`, 'model_type');
+  if (type !== 'gpt2' && type !== 'openai-gpt') fail(`model_type must be "gpt2" or "openai-gpt", got ${quote(type)}`, 'model_type');
   const act = o.activation_function ?? o.afn ?? 'gelu_new';
-  if (act !== 'gelu_new' && act !== 'gelu') fail(`activation ${JSON.stringify(act)} is not supported (gelu_new, the tanh form, is)`, 'activation_function');
+  if (act !== 'gelu_new' && act !== 'gelu') fail(`activation ${quote(act)} is not supported (gelu_new, the tanh form, is)`, 'activation_function');
   if (o.tie_word_embeddings === false) fail('untied output heads are not supported (GPT ties the head to the token embedding)', 'tie_word_embeddings');
   const num = (k: string, dflt?: number): number => {
     const v = o[k] ?? dflt;
-    if (typeof v !== 'number') fail(`${k} must be a number, got ${JSON.stringify(v)}`, k);
+    if (typeof v !== 'number') fail(`${k} must be a number, got ${quote(v)}`, k);
     return v as number;
   };
   const C = num('n_embd');
-  if (o.n_inner !== undefined && o.n_inner !== null && typeof o.n_inner !== 'number') fail(`n_inner must be a number or null, got ${JSON.stringify(o.n_inner)}`, 'n_inner');
+  if (o.n_inner !== undefined && o.n_inner !== null && typeof o.n_inner !== 'number') fail(`n_inner must be a number or null, got ${quote(o.n_inner)}`, 'n_inner');
   if (typeof o.n_positions === 'number' && typeof o.n_ctx === 'number' && o.n_positions !== o.n_ctx) {
     fail(`n_positions (${o.n_positions}) and n_ctx (${o.n_ctx}) disagree`, 'n_positions');
   }

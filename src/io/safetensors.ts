@@ -7,7 +7,7 @@
 // bytes. The header is checked whole before any tensor is allocated (readSafetensorsHeader), so a
 // caller can compare it with a config first. Weights must be finite unless `allowNonFinite` says
 // otherwise. Every refusal is a FileFormatError naming the file and, where there is one, the tensor.
-import { FileFormatError } from './errors.ts';
+import { FileFormatError, quote } from './errors.ts';
 
 export interface NamedTensor {
   data: Float32Array;
@@ -66,7 +66,7 @@ export function readSafetensorsHeader(bytes: Uint8Array, file = 'safetensors'): 
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
   const seen = new Set<string>();
   for (const k of topLevelKeys(text)) {
-    if (seen.has(k)) fail(`tensor name ${JSON.stringify(k)} appears twice in the header`, k);
+    if (seen.has(k)) fail(`tensor name ${quote(k)} appears twice in the header`, k);
     seen.add(k);
   }
   let metadata: Record<string, string> = {};
@@ -80,7 +80,7 @@ export function readSafetensorsHeader(bytes: Uint8Array, file = 'safetensors'): 
     if (!info || typeof info !== 'object' || Array.isArray(info)) fail(`tensor ${name}: its entry must be an object`, name);
     const t = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const width = typeof t.dtype === 'string' && Object.hasOwn(BYTES, t.dtype) ? BYTES[t.dtype] : 0;
-    if (!width) fail(`tensor ${name} has unsupported dtype ${JSON.stringify(t.dtype)} (gptedge reads F32, F16, BF16 and F64)`, name);
+    if (!width) fail(`tensor ${name} has unsupported dtype ${quote(t.dtype)} (gptedge reads F32, F16, BF16 and F64)`, name);
     const shape = t.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor ${name} has an invalid shape`, name);
     const dims = shape as number[];

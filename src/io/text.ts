@@ -1,7 +1,7 @@
 // Text files (corpora, task data) decoded strictly: UTF-8 unless an encoding is named, and bytes that
 // are not valid UTF-8 are an error naming the offset — never silently replaced by U+FFFD, which would
 // train a model on garbage. A NUL byte means a binary file, not text.
-import { FileFormatError } from './errors.ts';
+import { FileFormatError, quote } from './errors.ts';
 
 /**
  * The offset of the first byte that does not start or continue a valid UTF-8 sequence (overlong forms,
@@ -45,7 +45,7 @@ export function decodeText(bytes: Uint8Array, file: string, encoding?: string): 
   try {
     decoder = new TextDecoder(label);
   } catch {
-    throw new FileFormatError(file, `unknown encoding ${JSON.stringify(encoding)} (use a WHATWG label: utf-8, latin1, utf-16le, ...)`);
+    throw new FileFormatError(file, `unknown encoding ${quote(encoding)} (use a WHATWG label: utf-8, latin1, utf-16le, ...)`);
   }
   if (UTF8.has(label)) {
     const bad = firstInvalidUtf8(bytes);

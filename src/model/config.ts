@@ -1,5 +1,6 @@
 // Model configuration: data, not code. The paper's GPT-1 and the GPT-2 124M layout, plus small presets.
 import { paramCount } from './params.ts';
+import { quote } from '../io/errors.ts';
 
 export type LayerNormLayout = 'post-ln' | 'pre-ln';
 
@@ -66,15 +67,15 @@ export type ConfigNames = Partial<Record<keyof GPTConfig, string>>;
 
 export function validateConfig(c: GPTConfig, names: ConfigNames = {}): GPTConfig {
   const name = (k: keyof GPTConfig) => names[k] ?? `config.${k}`;
-  if (!c || typeof c !== 'object') throw new Error(`a config must be an object, got ${JSON.stringify(c)}`);
+  if (!c || typeof c !== 'object') throw new Error(`a config must be an object, got ${quote(c)}`);
   const ints = ['vocabSize', 'nCtx', 'nEmbd', 'nLayer', 'nHead', 'nInner'] as const;
   for (const k of ints) {
     const v = c[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${name(k)} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${name(k)} must be a positive integer, got ${quote(v)}`);
     if (v > CONFIG_LIMITS[k]) throw new Error(`${name(k)} ${v} is more than the limit of ${CONFIG_LIMITS[k]}`);
   }
   if (c.nEmbd % c.nHead !== 0) throw new Error(`${name('nEmbd')} (${c.nEmbd}) must be divisible by ${name('nHead')} (${c.nHead})`);
-  if (c.layout !== 'post-ln' && c.layout !== 'pre-ln') throw new Error(`${name('layout')} must be "post-ln" or "pre-ln", got ${JSON.stringify(c.layout)}`);
+  if (c.layout !== 'post-ln' && c.layout !== 'pre-ln') throw new Error(`${name('layout')} must be "post-ln" or "pre-ln", got ${quote(c.layout)}`);
   if (!(typeof c.lnEps === 'number' && Number.isFinite(c.lnEps) && c.lnEps > 0)) throw new Error(`${name('lnEps')} must be a finite number > 0, got ${c.lnEps}`);
   for (const k of ['embdPdrop', 'attnPdrop', 'residPdrop'] as const) {
     if (!(typeof c[k] === 'number' && c[k] >= 0 && c[k] < 1)) throw new Error(`${name(k)} must be in [0, 1), got ${c[k]}`);

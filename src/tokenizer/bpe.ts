@@ -4,6 +4,7 @@
 // @huggingface/tokenizers' general pipeline (a pair-id rank table and a word cache), which matters
 // because a pretraining corpus is tokenised in full before the first step.
 import { BYTE_TO_CHAR, gpt2Pattern, symbolsToBytes, utf8 } from './bytes.ts';
+import { quote } from '../io/errors.ts';
 
 export type Merge = string | [string, string];
 
@@ -15,7 +16,7 @@ export function parseMerge(m: unknown, i: number): [string, string] {
   } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string' && m[0] && m[1]) {
     return [m[0], m[1]];
   }
-  throw new Error(`merge ${i} is ${JSON.stringify(m)}, not "left right" or ["left", "right"]`);
+  throw new Error(`merge ${i} is ${quote(m)}, not "left right" or ["left", "right"]`);
 }
 
 /**
@@ -27,9 +28,9 @@ export function resolveMerges(vocab: Record<string, number>, merges: unknown[]):
   for (let i = 0; i < merges.length; i++) {
     const [l, r] = parseMerge(merges[i], i);
     const li = vocab[l], ri = vocab[r], ci = vocab[l + r];
-    if (!Number.isInteger(li)) throw new Error(`merge ${i} ("${l} ${r}") refers to unknown token ${JSON.stringify(l)}`);
-    if (!Number.isInteger(ri)) throw new Error(`merge ${i} ("${l} ${r}") refers to unknown token ${JSON.stringify(r)}`);
-    if (!Number.isInteger(ci)) throw new Error(`merge ${i} ("${l} ${r}") makes ${JSON.stringify(l + r)}, which is not in the vocabulary`);
+    if (!Number.isInteger(li)) throw new Error(`merge ${i} ("${l} ${r}") refers to unknown token ${quote(l)}`);
+    if (!Number.isInteger(ri)) throw new Error(`merge ${i} ("${l} ${r}") refers to unknown token ${quote(r)}`);
+    if (!Number.isInteger(ci)) throw new Error(`merge ${i} ("${l} ${r}") makes ${quote(l + r)}, which is not in the vocabulary`);
     out[3 * i] = li;
     out[3 * i + 1] = ri;
     out[3 * i + 2] = ci;

@@ -29,3 +29,14 @@ export function tinyTokenizerJSON(): string {
   });
 }
 
+
+/** A tokenizer.json with `n` single-character tokens "A".. (ids 0..n-1, or the given ids) and <|endoftext|> at `eot`. */
+export function lettersTokenizerJSON(n: number, ids?: number[], eot = n): string {
+  const vocab: Record<string, number> = {};
+  for (let i = 0; i < n; i++) vocab[String.fromCharCode(0x41 + i)] = ids?.[i] ?? i;
+  return JSON.stringify({
+    version: '1.0', added_tokens: [{ id: eot, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
+    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
+    model: { type: 'BPE', vocab, merges: [], dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false },
+  });
+}

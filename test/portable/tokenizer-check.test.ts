@@ -10,18 +10,7 @@ import { generate } from '../../src/infer/generate.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { assert, assertEqual, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from './helpers.ts';
-
-/** A tokenizer.json with `n` single-character tokens (ids 0..n-1, or the given ids) and <|endoftext|>. */
-function charTokenizer(n: number, ids?: number[], eot = n): string {
-  const vocab: Record<string, number> = {};
-  for (let i = 0; i < n; i++) vocab[String.fromCharCode(0x41 + i)] = ids?.[i] ?? i;
-  return JSON.stringify({
-    version: '1.0', added_tokens: [{ id: eot, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
-    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
-    model: { type: 'BPE', vocab, merges: [], dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false },
-  });
-}
+import { lettersTokenizerJSON, tinyModel, tinyTokenizerJSON } from './helpers.ts';
 
 function rejects(fn: () => unknown, file: string, pattern: RegExp): void {
   try {
@@ -44,13 +33,13 @@ async function rejectsAsync(fn: () => Promise<unknown>, file: string, pattern: R
 }
 
 test('tokenizer.json: a token id of 1e12 is a clear error (it was "Invalid array length")', () => {
-  const j = JSON.parse(charTokenizer(5));
+  const j = JSON.parse(lettersTokenizerJSON(5));
   j.model.vocab.E = 1e12;
   rejects(() => GPTTokenizer.fromJSON(JSON.stringify(j), 'm/tokenizer.json'), 'm/tokenizer.json', /vocab entry "E" has id 1000000000000, more than the limit of 4194303/);
-  const k = JSON.parse(charTokenizer(5));
+  const k = JSON.parse(lettersTokenizerJSON(5));
   k.added_tokens[0].id = 2 ** 40;
   rejects(() => GPTTokenizer.fromJSON(JSON.stringify(k), 'm/tokenizer.json'), 'm/tokenizer.json', /added token "<\|endoftext\|>" has id 1099511627776, more than the limit/);
-  const dup = JSON.parse(charTokenizer(5));
+  const dup = JSON.parse(lettersTokenizerJSON(5));
   dup.added_tokens[0].id = 2;
   rejects(() => GPTTokenizer.fromJSON(JSON.stringify(dup), 'm/tokenizer.json'), 'm/tokenizer.json', /id 2 is given to both "C" and the added token "<\|endoftext\|>"/);
 });
@@ -74,7 +63,7 @@ test('model folder: an empty tokenizer.json is reported as empty, not missing', 
 
 test('model folder: a tokenizer with ids beyond the model\'s vocabulary fails naming tokenizer.json and config.json', async () => {
   const fs = new MemoryFileSystem();
-  await saveCheckpoint(fs, 'run', tinyModel(), charTokenizer(26, undefined, 70), { step: 1, seed: 1 });
+  await saveCheckpoint(fs, 'run', tinyModel(), lettersTokenizerJSON(26, undefined, 70), { step: 1, seed: 1 });
   await rejectsAsync(() => loadModel(fs, 'run', new ReferenceBackend()), 'run/step-000001/tokenizer.json',
     /tokenizer\.json has ids up to 70, outside the model's vocabulary of 67 \(vocab_size in run\/step-000001\/config\.json\)/);
 });
@@ -82,7 +71,7 @@ test('model folder: a tokenizer with ids beyond the model\'s vocabulary fails na
 test('a tokenizer smaller than the model\'s vocabulary: generation never samples an id it cannot decode', async () => {
   // 10 tokens + <|endoftext|> = ids 0..10 of the model's 67; the other 56 ids are masked when sampling.
   const fs = new MemoryFileSystem();
-  await saveCheckpoint(fs, 'run', tinyModel({}, 7), charTokenizer(10), { step: 1, seed: 1 });
+  await saveCheckpoint(fs, 'run', tinyModel({}, 7), lettersTokenizerJSON(10), { step: 1, seed: 1 });
   const { model, tokenizer } = await loadModel(fs, 'run', new ReferenceBackend());
   assertEqual(tokenizer.vocabSize, 11);
   for (const [seed, temperature] of [[1, 0], [2, 1], [3, 2], [4, 5]]) {
@@ -91,9 +80,21 @@ test('a tokenizer smaller than the model\'s vocabulary: generation never samples
     assert(g.tokens.every((t) => t <= 10), `seed ${seed}: sampled ${g.tokens}`);
   }
   // holes inside the tokenizer's own id range are masked too: ids 0..4 and 9, nothing in 5..8
-  const holes = GPTTokenizer.fromJSON(charTokenizer(6, [0, 1, 2, 3, 4, 9], 10));
+  const holes = GPTTokenizer.fromJSON(lettersTokenizerJSON(6, [0, 1, 2, 3, 4, 9], 10));
   const g = await generate(tinyModel({}, 8), holes, 'ABC', { maxTokens: 16, temperature: 3, seed: 1 });
   assert(g.tokens.every((t) => t <= 4 || t === 9 || t === 10), `sampled ${g.tokens}`);
   assertEqual(holes.canDecode(7), false);
   assertEqual(holes.canDecode(9), true);
+});
+
+test('a fine-tuned folder whose tokenizer.json lacks a special token the task needs is refused, naming tokenizer.json', async () => {
+  const { prepareFinetune, saveFinetuned, loadFinetuned } = await import('../../src/finetune/index.ts');
+  const ft = await prepareFinetune(tinyModel({}, 3), GPTTokenizer.fromJSON(lettersTokenizerJSON(10)), { family: 'classification', labels: ['a', 'b'] }, { seed: 1 });
+  const fs = new MemoryFileSystem();
+  await saveFinetuned(fs, 'ft', ft);
+  await loadFinetuned(fs, 'ft', new ReferenceBackend());
+  const j = JSON.parse(new TextDecoder().decode(await fs.readFile('ft/tokenizer.json')));
+  j.added_tokens = j.added_tokens.filter((t: { content: string }) => t.content !== '<|extract|>');
+  await fs.writeFile('ft/tokenizer.json', JSON.stringify(j));
+  await rejectsAsync(() => loadFinetuned(fs, 'ft', new ReferenceBackend()), 'ft/tokenizer.json', /ft\/tokenizer\.json: this tokenizer has no extract token \(<\|extract\|>\)/);
 });

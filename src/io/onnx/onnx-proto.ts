@@ -1,7 +1,7 @@
 // The ONNX messages gptedge writes and reads, with field numbers from onnx/onnx.proto (IR version 8+).
 // Writing: small builders over PbWriter. Reading: a lazy view of ModelProto — initializers keep their
 // data as views into the file until a caller asks for floats.
-import { FileFormatError } from '../errors.ts';
+import { FileFormatError, quote } from '../errors.ts';
 import { PbDecodeError, PbWriter, countFields, countFixed, countVarints, decodeFields, decodeString, readFixedFloats, readInts, toSigned64, type PbField } from './protobuf.ts';
 
 /** TensorProto.DataType values used here */
@@ -241,7 +241,7 @@ function readTensor(f: PbField, where: (name: string) => string): OnnxTensor {
 function readAttribute(f: PbField, where: string): OnnxAttribute {
   const fs = decodeFields(f.bytes!, f.offset, 'AttributeProto');
   const a: OnnxAttribute = { name: str(fs, 1), type: Number(int(fs, 20) ?? 0n) };
-  const at = `${where}: attribute ${JSON.stringify(a.name)}`;
+  const at = `${where}: attribute ${quote(a.name)}`;
   const ff = fs.find((x) => x.field === 2 && x.wire === 5);
   if (ff) a.f = new DataView(ff.bytes!.buffer, ff.bytes!.byteOffset, 4).getFloat32(0, true);
   const i = int(fs, 3);
@@ -258,8 +258,8 @@ function readAttribute(f: PbField, where: string): OnnxAttribute {
 function readNode(nf: PbField, index: number): OnnxNode {
   const fs = decodeFields(nf.bytes!, nf.offset, 'NodeProto');
   const op = str(fs, 4), name = str(fs, 3);
-  if (!op) throw new OnnxContentError(`node ${index}${name ? ` (${JSON.stringify(name)})` : ''} has no op_type`);
-  const where = `node ${index} (${JSON.stringify(name)}, ${op})`;
+  if (!op) throw new OnnxContentError(`node ${index}${name ? ` (${quote(name)})` : ''} has no op_type`);
+  const where = `node ${index} (${quote(name)}, ${op})`;
   const attrs = new Map<string, OnnxAttribute>();
   for (const a of subs(fs, 5)) {
     const at = readAttribute(a, where);
@@ -280,7 +280,7 @@ function readValueInfo(f: PbField): OnnxValueInfo {
   const shape = subs(tfs, 2).pop();
   if (shape) {
     const dims = subs(decodeFields(shape.bytes!, shape.offset, 'TensorShapeProto'), 1);
-    if (dims.length > ONNX_LIMITS.rank) throw new OnnxContentError(`value ${JSON.stringify(v.name)}: ${dims.length} dimensions, more than the limit of ${ONNX_LIMITS.rank}`);
+    if (dims.length > ONNX_LIMITS.rank) throw new OnnxContentError(`value ${quote(v.name)}: ${dims.length} dimensions, more than the limit of ${ONNX_LIMITS.rank}`);
     for (const d of dims) {
       const dfs = decodeFields(d.bytes!, d.offset, 'Dimension');
       const val = int(dfs, 1);
@@ -319,7 +319,7 @@ export function parseModel(bytes: Uint8Array): OnnxModel {
       get nodes() {
         return (nodes ??= subs(gfs, 1).map(readNode));
       },
-      initializers: subs(gfs, 5).map((f) => readTensor(f, (name) => `initializer ${JSON.stringify(name)}`)),
+      initializers: subs(gfs, 5).map((f) => readTensor(f, (name) => `initializer ${quote(name)}`)),
       inputs: subs(gfs, 11).map(readValueInfo),
       outputs: subs(gfs, 12).map(readValueInfo),
     },
