@@ -1,14 +1,13 @@
 // config.json: bounds (layers, width, heads, context, vocabulary), internal consistency (heads divide
 // the width, eps > 0, numbers are numbers), and agreement with the weights, checked before any
 // parameter spec is built (issue 14, findings 1 and 3).
-import { FileFormatError } from '../../src/io/errors.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.ts';
 import { configFromHF, configToHF } from '../../src/io/hf-config.ts';
 import { CONFIG_LIMITS, preset, presets } from '../../src/model/config.ts';
 import { paramCount, paramSpecs, numel } from '../../src/model/params.ts';
 import { assert, assertEqual, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assertFileError, tinyModel, tinyTokenizerJSON } from './helpers.ts';
 
 const DIR = 'run/step-000001';
 
@@ -21,14 +20,7 @@ async function checkpointWith(edit: (cfg: Record<string, unknown>) => unknown, l
   return fs;
 }
 
-async function rejectsLoad(fs: MemoryFileSystem, pattern: RegExp, file = `${DIR}/config.json`): Promise<FileFormatError> {
-  let err: unknown;
-  await loadCheckpoint(fs, 'run').then(() => undefined, (e) => (err = e));
-  assert(err instanceof FileFormatError, `expected a FileFormatError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
-  assertEqual(err.file, file, 'the error names the file');
-  assert(pattern.test(err.message), `"${err.message}" does not match ${pattern}`);
-  return err;
-}
+const rejectsLoad = (fs: MemoryFileSystem, pattern: RegExp) => assertFileError(() => loadCheckpoint(fs, 'run'), `${DIR}/config.json`, pattern);
 
 test('config: n_layer 1e8 is rejected at once (bounds), not after building 1.2e9 parameter specs', async () => {
   const fs = await checkpointWith((c) => void (c.n_layer = 1e8));
@@ -101,17 +93,12 @@ test('config: the closed-form parameter count equals the sum over the specs; pre
   assert(CONFIG_LIMITS.nLayer === 1024 && CONFIG_LIMITS.vocabSize === 4194304);
 });
 
-test('config: HF config round trip for both layouts; errors from configFromHF name the file', () => {
+test('config: HF config round trip for both layouts; errors from configFromHF name the file', async () => {
   for (const layout of ['post-ln', 'pre-ln'] as const) {
     const c = preset('tiny', { layout });
     assertEqual(configFromHF(configToHF(c), 'x/config.json'), c);
   }
-  try {
-    configFromHF(null, 'x/config.json');
-    throw new Error('no error');
-  } catch (err) {
-    assert(err instanceof FileFormatError && err.file === 'x/config.json', String(err));
-  }
+  await assertFileError(() => configFromHF(null, 'x/config.json'), 'x/config.json', /must hold a JSON object, got null/);
 });
 
 test('config: a pre-LN checkpoint without ln_f, or a post-LN one with it, names both files', async () => {

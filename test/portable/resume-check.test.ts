@@ -2,7 +2,6 @@
 // the file (unless the optimizer is explicitly reset), and the token cache carries a header (format
 // version, corpus and tokenizer fingerprints, length, checksum) and is rebuilt when it does not match
 // (issue 14, finding 5).
-import { FileFormatError } from '../../src/io/errors.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { loadCheckpoint, parseTrainState, saveCheckpoint } from '../../src/io/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
@@ -13,7 +12,7 @@ import { TokenDataset } from '../../src/train/data.ts';
 import { pretrain } from '../../src/train/pretrain.ts';
 import { tokenizeCached, TOKEN_CACHE_VERSION } from '../../src/train/token-cache.ts';
 import { assert, assertEqual, test } from '../harness.ts';
-import { patternTokens, tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assertFileError, patternTokens, tinyModel, tinyTokenizerJSON } from './helpers.ts';
 
 const STEP = 'run/step-000002';
 
@@ -27,19 +26,10 @@ async function trainedRun(): Promise<MemoryFileSystem> {
   return fs;
 }
 
-async function rejectsAsync(fn: () => Promise<unknown>, file: string, pattern: RegExp): Promise<FileFormatError> {
-  let err: unknown;
-  await fn().then(() => undefined, (e) => (err = e));
-  assert(err instanceof FileFormatError, `expected a FileFormatError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
-  assertEqual(err.file, file);
-  assert(pattern.test(err.message), `"${err.message}" does not match ${pattern}`);
-  return err;
-}
-
 test('resume: a missing optimizer.safetensors is an error naming it, unless the optimizer is reset on purpose', async () => {
   const fs = await trainedRun();
   await fs.remove(`${STEP}/optimizer.safetensors`);
-  await rejectsAsync(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), `${STEP}/optimizer.safetensors`,
+  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), `${STEP}/optimizer.safetensors`,
     /optimizer\.safetensors: missing; resuming without it would not repeat the uninterrupted run .*--reset-optimizer/);
   const fresh = await loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true, resetOptimizer: true });
   assertEqual(fresh.model.step, 0, 'fresh moments, optimizer step 0');
@@ -53,16 +43,16 @@ test('resume: an optimizer state that disagrees with train_state.json or the mod
   const opt = `${STEP}/optimizer.safetensors`, state = `${STEP}/train_state.json`;
   const st = JSON.parse(new TextDecoder().decode(await fs.readFile(state)));
   await fs.writeFile(state, JSON.stringify({ ...st, optimizerStep: 5 }));
-  await rejectsAsync(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), opt, /optimizer\.safetensors: holds the moments of optimizer step 2, but run\/step-000002\/train_state\.json says 5/);
+  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), opt, /optimizer\.safetensors: holds the moments of optimizer step 2, but run\/step-000002\/train_state\.json says 5/);
   await fs.writeFile(state, JSON.stringify(st));
   const t = readSafetensors(await fs.readFile(opt)).tensors;
   t.get('v.wte.weight')!.data[0] = -1;
   await fs.writeFile(opt, writeSafetensors(t, { step: '2' }));
-  await rejectsAsync(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), opt, /tensor v\.wte\.weight holds a negative second moment \(-1\) at index 0/);
+  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), opt, /tensor v\.wte\.weight holds a negative second moment \(-1\) at index 0/);
   t.get('v.wte.weight')!.data[0] = 0;
   t.delete('m.h.1.ln_2.bias');
   await fs.writeFile(opt, writeSafetensors(t, { step: '2' }));
-  await rejectsAsync(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), opt, /tensor m\.h\.1\.ln_2\.bias is missing/);
+  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), opt, /tensor m\.h\.1\.ln_2\.bias is missing/);
 });
 
 test('resume: a malformed train_state.json is a clear error naming the file and the field', async () => {
@@ -83,10 +73,10 @@ test('resume: a malformed train_state.json is a clear error naming the file and 
   ];
   for (const [text, pattern] of cases) {
     await fs.writeFile(state, text);
-    await rejectsAsync(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), state, pattern);
+    await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), state, pattern);
   }
   await fs.remove(state);
-  await rejectsAsync(() => loadCheckpoint(fs, 'run', { resume: true }), state, /train_state\.json: missing; the run cannot be resumed exactly/);
+  await assertFileError(() => loadCheckpoint(fs, 'run', { resume: true }), state, /train_state\.json: missing; the run cannot be resumed exactly/);
   assertEqual(parseTrainState(JSON.stringify(good), 'x.json'), good);
 });
 

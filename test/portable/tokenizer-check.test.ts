@@ -2,7 +2,6 @@
 // "missing"), and model, config and tokenizer agree or loading fails naming the files. A tokenizer
 // smaller than the model's vocabulary is allowed: generation never samples an id the tokenizer cannot
 // decode (issue 14, finding 3).
-import { FileFormatError } from '../../src/io/errors.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { saveCheckpoint } from '../../src/io/checkpoint.ts';
 import { loadModel } from '../../src/model/load.ts';
@@ -10,61 +9,41 @@ import { generate } from '../../src/infer/generate.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { assert, assertEqual, test } from '../harness.ts';
-import { lettersTokenizerJSON, tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assertFileError, lettersTokenizerJSON, tinyModel, tinyTokenizerJSON } from './helpers.ts';
 
-function rejects(fn: () => unknown, file: string, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    assert(err instanceof FileFormatError, `expected a FileFormatError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
-    assertEqual(err.file, file);
-    assert(pattern.test(err.message), `"${err.message}" does not match ${pattern}`);
-    return;
-  }
-  throw new Error(`expected a rejection matching ${pattern}, none came`);
-}
-
-async function rejectsAsync(fn: () => Promise<unknown>, file: string, pattern: RegExp): Promise<void> {
-  let err: unknown;
-  await fn().then(() => undefined, (e) => (err = e));
-  assert(err instanceof FileFormatError, `expected a FileFormatError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
-  assertEqual(err.file, file);
-  assert(pattern.test(err.message), `"${err.message}" does not match ${pattern}`);
-}
-
-test('tokenizer.json: a token id of 1e12 is a clear error (it was "Invalid array length")', () => {
+test('tokenizer.json: a token id of 1e12 is a clear error (it was "Invalid array length")', async () => {
   const j = JSON.parse(lettersTokenizerJSON(5));
   j.model.vocab.E = 1e12;
-  rejects(() => GPTTokenizer.fromJSON(JSON.stringify(j), 'm/tokenizer.json'), 'm/tokenizer.json', /vocab entry "E" has id 1000000000000, more than the limit of 4194303/);
+  await assertFileError(() => GPTTokenizer.fromJSON(JSON.stringify(j), 'm/tokenizer.json'), 'm/tokenizer.json', /vocab entry "E" has id 1000000000000, more than the limit of 4194303/);
   const k = JSON.parse(lettersTokenizerJSON(5));
   k.added_tokens[0].id = 2 ** 40;
-  rejects(() => GPTTokenizer.fromJSON(JSON.stringify(k), 'm/tokenizer.json'), 'm/tokenizer.json', /added token "<\|endoftext\|>" has id 1099511627776, more than the limit/);
+  await assertFileError(() => GPTTokenizer.fromJSON(JSON.stringify(k), 'm/tokenizer.json'), 'm/tokenizer.json', /added token "<\|endoftext\|>" has id 1099511627776, more than the limit/);
   const dup = JSON.parse(lettersTokenizerJSON(5));
   dup.added_tokens[0].id = 2;
-  rejects(() => GPTTokenizer.fromJSON(JSON.stringify(dup), 'm/tokenizer.json'), 'm/tokenizer.json', /id 2 is given to both "C" and the added token "<\|endoftext\|>"/);
+  await assertFileError(() => GPTTokenizer.fromJSON(JSON.stringify(dup), 'm/tokenizer.json'), 'm/tokenizer.json', /id 2 is given to both "C" and the added token "<\|endoftext\|>"/);
 });
 
-test('tokenizer.json: every rejection is a FileFormatError naming the file', () => {
-  rejects(() => GPTTokenizer.fromJSON('', 'a/tokenizer.json'), 'a/tokenizer.json', /a\/tokenizer\.json: empty/);
-  rejects(() => GPTTokenizer.fromJSON('{"model": ', 'a/tokenizer.json'), 'a/tokenizer.json', /not valid JSON/);
-  rejects(() => GPTTokenizer.fromJSON('null', 'a/tokenizer.json'), 'a/tokenizer.json', /must hold a JSON object/);
-  rejects(() => GPTTokenizer.fromJSON('{"model": {"type": "BPE", "vocab": {"x": 0}, "merges": ["a b"]}}', 'a/tokenizer.json'), 'a/tokenizer.json', /a\/tokenizer\.json: merge 0 \("a b"\) refers to unknown token "a"/);
-  rejects(() => GPTTokenizer.fromJSON('{"model": {"type": "BPE", "vocab": {}, "merges": []}}', 'a/tokenizer.json'), 'a/tokenizer.json', /holds no tokens/);
+test('tokenizer.json: every rejection is a FileFormatError naming the file', async () => {
+  await assertFileError(() => GPTTokenizer.fromJSON('', 'a/tokenizer.json'), 'a/tokenizer.json', /a\/tokenizer\.json: empty/);
+  await assertFileError(() => GPTTokenizer.fromJSON('{"model": ', 'a/tokenizer.json'), 'a/tokenizer.json', /not valid JSON/);
+  await assertFileError(() => GPTTokenizer.fromJSON('null', 'a/tokenizer.json'), 'a/tokenizer.json', /must hold a JSON object/);
+  await assertFileError(() => GPTTokenizer.fromJSON('{"model": {"type": "BPE", "vocab": {"x": 0}, "merges": ["a b"]}}', 'a/tokenizer.json'), 'a/tokenizer.json', /a\/tokenizer\.json: merge 0 \("a b"\) refers to unknown token "a"/);
+  await assertFileError(() => GPTTokenizer.fromJSON('{"model": {"type": "BPE", "vocab": {}, "merges": []}}', 'a/tokenizer.json'), 'a/tokenizer.json', /holds no tokens/);
   // the file name defaults to tokenizer.json
-  rejects(() => GPTTokenizer.fromJSON('[]'), 'tokenizer.json', /^tokenizer\.json: must hold a JSON object/);
+  await assertFileError(() => GPTTokenizer.fromJSON('[]'), 'tokenizer.json', /^tokenizer\.json: must hold a JSON object/);
 });
 
 test('model folder: an empty tokenizer.json is reported as empty, not missing', async () => {
   const fs = new MemoryFileSystem();
   await saveCheckpoint(fs, 'run', tinyModel(), tinyTokenizerJSON(), { step: 1, seed: 1 });
   await fs.writeFile('run/step-000001/tokenizer.json', '');
-  await rejectsAsync(() => loadModel(fs, 'run', new ReferenceBackend()), 'run/step-000001/tokenizer.json', /tokenizer\.json: empty/);
+  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend()), 'run/step-000001/tokenizer.json', /tokenizer\.json: empty/);
 });
 
 test('model folder: a tokenizer with ids beyond the model\'s vocabulary fails naming tokenizer.json and config.json', async () => {
   const fs = new MemoryFileSystem();
   await saveCheckpoint(fs, 'run', tinyModel(), lettersTokenizerJSON(26, undefined, 70), { step: 1, seed: 1 });
-  await rejectsAsync(() => loadModel(fs, 'run', new ReferenceBackend()), 'run/step-000001/tokenizer.json',
+  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend()), 'run/step-000001/tokenizer.json',
     /tokenizer\.json has ids up to 70, outside the model's vocabulary of 67 \(vocab_size in run\/step-000001\/config\.json\)/);
 });
 
@@ -96,5 +75,5 @@ test('a fine-tuned folder whose tokenizer.json lacks a special token the task ne
   const j = JSON.parse(new TextDecoder().decode(await fs.readFile('ft/tokenizer.json')));
   j.added_tokens = j.added_tokens.filter((t: { content: string }) => t.content !== '<|extract|>');
   await fs.writeFile('ft/tokenizer.json', JSON.stringify(j));
-  await rejectsAsync(() => loadFinetuned(fs, 'ft', new ReferenceBackend()), 'ft/tokenizer.json', /ft\/tokenizer\.json: this tokenizer has no extract token \(<\|extract\|>\)/);
+  await assertFileError(() => loadFinetuned(fs, 'ft', new ReferenceBackend()), 'ft/tokenizer.json', /ft\/tokenizer\.json: this tokenizer has no extract token \(<\|extract\|>\)/);
 });
