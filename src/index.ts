@@ -9,10 +9,10 @@ export {
 } from './backend/wasm/index.ts';
 export { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from './backend/webgpu/webgpu.ts';
 export { requestDeviceFrom, describeAdapter, type WebGPUDeviceHandle, type RequestDeviceOptions } from './backend/webgpu/adapter.ts';
-export { presets, preset, validateConfig, pretrainDefaults, finetuneDefaults, type GPTConfig, type LayerNormLayout } from './model/config.ts';
-export { paramSpecs, countParams } from './model/params.ts';
+export { presets, preset, validateConfig, pretrainDefaults, finetuneDefaults, CONFIG_LIMITS, type GPTConfig, type LayerNormLayout } from './model/config.ts';
+export { paramSpecs, paramCount, countParams } from './model/params.ts';
 export { GPT, type KVCache, type GPTOptions } from './model/gpt.ts';
-export { loadModel, type LoadedModel } from './model/load.ts';
+export { loadModel, type LoadedModel, type LoadModelOptions } from './model/load.ts';
 export { GPTTokenizer, SPECIAL_TOKENS, type SpecialTokenName } from './tokenizer/tokenizer.ts';
 export { gpt2TokenizerJSON } from './tokenizer/gpt2.ts';
 export { tokenizerJSONFromVocabMerges } from './tokenizer/hf-files.ts';
@@ -23,9 +23,12 @@ export { TokenDataset, unigramEntropy } from './train/data.ts';
 export { pretrain, evaluate as evaluateLM, NonFiniteLossError, type PretrainOptions, type PretrainState, type StepEvent, type EvalEvent, type HistoryPoint } from './train/pretrain.ts';
 export { learningRate } from './train/schedule.ts';
 export { lossCurveSVG } from './train/plot.ts';
-export { saveCheckpoint, loadCheckpoint, writeModelFiles, resolveModelDir, type TrainState, type LoadedCheckpoint } from './io/checkpoint.ts';
-export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
-export { MemoryFileSystem, type FileSystem } from './io/fs.ts';
+export { saveCheckpoint, loadCheckpoint, writeModelFiles, resolveModelDir, parseTrainState, type LoadOptions as CheckpointLoadOptions, type TrainState, type LoadedCheckpoint } from './io/checkpoint.ts';
+export { readSafetensors, readSafetensorsHeader, writeSafetensors } from './io/safetensors.ts';
+export { MemoryFileSystem, readFileChecked, type FileSystem, type FileInfo } from './io/fs.ts';
+export { FileFormatError } from './io/errors.ts';
+export { FILE_LIMITS } from './io/limits.ts';
+export { decodeText } from './io/text.ts';
 export * from './finetune/index.ts';
 export {
   loadWith, createWith, Pipeline, HttpFileSystem, openSource,

@@ -1,7 +1,7 @@
 // Where a model comes from, as a FileSystem plus a folder inside it, so that one loader (src/io,
 // src/model/load.ts) serves every source: a folder on disk (the runtime's file system), an http(s) base
 // URL (read-only, fetched file by file with progress), or files held in memory.
-import { MemoryFileSystem, type FileSystem } from '../io/fs.ts';
+import { MemoryFileSystem, type FileInfo, type FileSystem } from '../io/fs.ts';
 
 /** Progress of one file's download: `total` when the server sent a length. */
 export interface ProgressEvent {
@@ -82,6 +82,23 @@ export class HttpFileSystem implements FileSystem {
     const b = await this.download(path);
     if (!b) throw new Error(`${this.url(path).href}: not found (HTTP 404)`);
     return b;
+  }
+  /** a file: its size from what was downloaded or from the server's Content-Length (0 when it sent none) */
+  async stat(path: string): Promise<FileInfo | null> {
+    if (path.replace(/^\.?\/*/, '') === '') return { kind: 'directory', size: 0 };
+    const got = this.got.get(path);
+    if (got) {
+      const b = await got;
+      return b ? { kind: 'file', size: b.length } : null;
+    }
+    const res = await this.fetch(this.url(path), { method: 'HEAD' });
+    if (res.status === 405 || res.status === 501) {
+      const b = await this.download(path);
+      return b ? { kind: 'file', size: b.length } : null;
+    }
+    if (!res.ok) return null;
+    const len = Number(res.headers.get('content-length'));
+    return { kind: 'file', size: Number.isFinite(len) && len > 0 ? len : 0 };
   }
   async exists(path: string): Promise<boolean> {
     if (path.replace(/^\.?\/*/, '') === '') return true;

@@ -3,17 +3,19 @@
 // case and BERT-style pre-tokenisation — what transformers' OpenAIGPTConverter builds.
 import { gpt2TokenizerJSON } from './gpt2.ts';
 import { specialTokenEntry } from './tokenizer.ts';
+import { FileFormatError } from '../io/errors.ts';
+import { CONFIG_LIMITS } from '../model/config.ts';
 
 export function tokenizerJSONFromVocabMerges(vocabJSON: string, mergesTxt: string, where = 'vocab.json'): Record<string, unknown> {
   let vocab: unknown;
   try {
     vocab = JSON.parse(vocabJSON);
   } catch (err) {
-    throw new Error(`${where}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+    throw new FileFormatError(where, `not valid JSON (${err instanceof Error ? err.message : String(err)})`);
   }
-  if (!vocab || typeof vocab !== 'object' || Array.isArray(vocab)) throw new Error(`${where}: must map tokens to ids`);
+  if (!vocab || typeof vocab !== 'object' || Array.isArray(vocab)) throw new FileFormatError(where, 'must map tokens to ids');
   const encoder = vocab as Record<string, number>;
-  for (const [t, id] of Object.entries(encoder)) if (!Number.isInteger(id) || id < 0) throw new Error(`${where}: token ${JSON.stringify(t)} has id ${JSON.stringify(id)}, not an integer >= 0`);
+  for (const [t, id] of Object.entries(encoder)) if (!Number.isInteger(id) || id < 0 || id >= CONFIG_LIMITS.vocabSize) throw new FileFormatError(where, `token ${JSON.stringify(t).slice(0, 40)} has id ${JSON.stringify(id)}, not an integer in 0..${CONFIG_LIMITS.vocabSize - 1}`);
   if (!mergesTxt.includes('</w>')) return gpt2TokenizerJSON(encoder, mergesTxt);
   const merges = mergesTxt.split('\n').filter((l) => l.trim() && !l.startsWith('#version'));
   const unk = '<unk>' in encoder ? '<unk>' : null;

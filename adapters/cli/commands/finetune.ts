@@ -5,10 +5,9 @@ import { numArg as num } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { finetuneDefaults } from '../../../src/model/config.ts';
-import { readText } from '../../../src/io/fs.ts';
 import {
-  checkFamily, encodeAll, evaluateEncoded, finetune, formatMetrics, loadFinetuned, prepareFinetune, readDataset, saveFinetuned,
-  type Dataset, type TaskFamily,
+  checkFamily, encodeAll, evaluateEncoded, finetune, formatMetrics, loadFinetuned, prepareFinetune, readDatasetFile, saveFinetuned,
+  type Dataset, type ReadOptions, type TaskFamily,
 } from '../../../src/finetune/index.ts';
 
 const FT_HELP = `usage: gptedge finetune --task <family> --model <pretrained dir> --train <file> --out <dir> [options]
@@ -36,9 +35,9 @@ const EVAL_HELP = `usage: gptedge eval --model <fine-tuned dir> --data <file> [-
   prints accuracy, F1 (binary tasks, positive class = the second label), loss and the confusion matrix`;
 
 
-async function readData(ctx: CommandContext, file: string, family: TaskFamily, opts: Parameters<typeof readDataset>[3]): Promise<Dataset> {
+async function readData(ctx: CommandContext, file: string, family: TaskFamily, opts: ReadOptions): Promise<Dataset> {
   if (!(await ctx.fs.exists(file))) throw new Error(`${file}: not found`);
-  return readDataset(await readText(ctx.fs, file), family, file, opts);
+  return readDatasetFile(ctx.fs, file, family, opts);
 }
 
 export async function finetuneCommand(argv: string[], ctx: CommandContext): Promise<number> {

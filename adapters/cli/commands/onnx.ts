@@ -3,15 +3,15 @@ import { importOptional } from '../optional.ts';
 import { numArg, SAMPLING_OPTIONS, samplingFrom } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { loadCheckpoint, resolveModelDir, writeModelFiles } from '../../../src/io/checkpoint.ts';
-import { join, readText } from '../../../src/io/fs.ts';
+import { join, readFileChecked, readText, readTextChecked } from '../../../src/io/fs.ts';
 import { exportOnnxFromParams, type OnnxGraphKind, type OnnxTaskHead } from '../../../src/io/onnx/export.ts';
-import { readSafetensors } from '../../../src/io/safetensors.ts';
-import { checkFamily, headOutputs, validateSpec, type TaskSpec } from '../../../src/finetune/task.ts';
-import { HEAD_FILE, TASK_FILE } from '../../../src/finetune/io.ts';
+import { HEAD_FILE, readHeadFile, readTaskFile, TASK_FILE } from '../../../src/finetune/io.ts';
+import { FILE_LIMITS } from '../../../src/io/limits.ts';
 import type { FileSystem } from '../../../src/io/fs.ts';
 import { importOnnx } from '../../../src/io/onnx/import.ts';
 import { GPT } from '../../../src/model/gpt.ts';
 import { GPTTokenizer } from '../../../src/tokenizer/tokenizer.ts';
+import { checkTokenizerFits } from '../../../src/model/load.ts';
 import { OrtGPT, generateStreamOrt, type OrtModuleLike } from '../../../src/infer/ort.ts';
 
 const EXPORT_HELP = `usage: gptedge export --format onnx --model <dir> --out model.onnx [options]
@@ -42,19 +42,18 @@ const ORT_HELP = `usage: gptedge generate --onnx model.onnx --tokenizer <tokeniz
   --prompt, --max-tokens, --temperature, --top-k, --top-p, --seed, --stop   as for gptedge generate`;
 
 /** tokenizer.json itself, or the one in a model folder, or in a run folder's latest checkpoint */
-async function tokenizerFrom(ctx: CommandContext, path: string): Promise<string> {
+async function tokenizerFrom(ctx: CommandContext, path: string): Promise<{ json: string; file: string }> {
   let file = path;
-  if (!(await ctx.fs.exists(join(path, 'tokenizer.json'))) && (await ctx.fs.exists(join(path, 'latest.json')))) file = join(await resolveModelDir(ctx.fs, path), 'tokenizer.json');
-  else if (await ctx.fs.exists(join(path, 'tokenizer.json'))) file = join(path, 'tokenizer.json');
+  if (await ctx.fs.exists(join(path, 'tokenizer.json'))) file = join(path, 'tokenizer.json');
+  else if (await ctx.fs.exists(join(path, 'latest.json'))) file = join(await resolveModelDir(ctx.fs, path), 'tokenizer.json');
   if (!(await ctx.fs.exists(file))) throw new Error(`--tokenizer ${path}: no such file`);
-  const json = await readText(ctx.fs, file);
-  try {
-    GPTTokenizer.fromJSON(json);
-  } catch (err) {
-    throw new Error(`${file}: not a usable tokenizer.json (${err instanceof Error ? err.message : String(err)})`);
-  }
-  return json;
+  const json = await readTextChecked(ctx.fs, file, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer.json may have' });
+  GPTTokenizer.fromJSON(json, file);
+  return { json, file };
 }
+
+/** An .onnx file within protobuf's 2 GiB limit, refused before reading when it is not a regular file. */
+const readOnnxFile = (ctx: CommandContext, file: string) => readFileChecked(ctx.fs, file, { maxBytes: FILE_LIMITS.onnx, what: 'an .onnx file may have (protobuf\'s limit; larger models keep their weights in external files)' });
 
 export async function exportCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values: a } = ctx.parse({
@@ -100,28 +99,9 @@ export async function readTaskHead(fs: FileSystem, dir: string, C: number): Prom
   if (!hasTask && !hasHead) return null;
   if (!hasTask) throw new Error(`${taskFile}: missing (${headFile} is there; a fine-tuned folder has both; --no-head exports the transformer alone)`);
   if (!hasHead) throw new Error(`${headFile}: missing (${taskFile} is there; a fine-tuned folder has both; --no-head exports the transformer alone)`);
-  let task: Record<string, unknown>;
-  try {
-    task = JSON.parse(await readText(fs, taskFile));
-  } catch (err) {
-    throw new Error(`${taskFile}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
-  }
-  let spec: TaskSpec;
-  try {
-    if (task.format !== 'gptedge-task') throw new Error('"format" must be "gptedge-task"');
-    spec = { family: checkFamily(String(task.family)), labels: (task.labels as string[]) ?? [] };
-    if (spec.family === 'multiple-choice') spec.choices = Number(task.choices);
-    validateSpec(spec);
-  } catch (err) {
-    throw new Error(`${taskFile}: ${(err as Error).message}`);
-  }
-  const t = readSafetensors(await fs.readFile(headFile), headFile).tensors;
-  const K = headOutputs(spec), W = t.get('W_y'), b = t.get('b_y');
-  const what = spec.family === 'multiple-choice' ? 'one score per candidate' : `${K} labels in ${TASK_FILE}`;
-  if (!W || W.shape.join(',') !== `${C},${K}`) throw new Error(`${headFile}: tensor W_y must have shape [${C},${K}] (d_model ${C}, ${spec.family}: ${what}), got ${W ? `[${W.shape}]` : 'none'}`);
-  if (!b || b.shape.join(',') !== `${K}`) throw new Error(`${headFile}: tensor b_y must have shape [${K}] (${spec.family}: ${what}), got ${b ? `[${b.shape}]` : 'none'}`);
-  const maxLen = task.maxLen === undefined || task.maxLen === null ? undefined : Number(task.maxLen);
-  return { W: W.data, b: b.data, spec, maxLen };
+  const { spec, maxLen } = await readTaskFile(fs, taskFile);
+  const { W, b } = await readHeadFile(fs, headFile, spec, C);
+  return { W, b, spec, maxLen };
 }
 
 export async function importCommand(argv: string[], ctx: CommandContext): Promise<number> {
@@ -143,11 +123,10 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
     nHead = Number(a.heads);
     if (!(Number.isInteger(nHead) && nHead > 0)) throw new Error(`--heads must be a positive integer, got "${a.heads}"`);
   }
-  const tokenizerJSON = await tokenizerFrom(ctx, a.tokenizer);
+  const { json: tokenizerJSON, file: tokFile } = await tokenizerFrom(ctx, a.tokenizer);
   if (!(await ctx.fs.exists(a.from))) throw new Error(`--from ${a.from}: no such file`);
-  const imp = importOnnx(await ctx.fs.readFile(a.from), { file: a.from, nHead });
-  const tok = GPTTokenizer.fromJSON(tokenizerJSON);
-  if (tok.vocabSize > imp.config.vocabSize) throw new Error(`${a.tokenizer}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary holds ${imp.config.vocabSize}`);
+  const imp = importOnnx(await readOnnxFile(ctx, a.from), { file: a.from, nHead });
+  checkTokenizerFits(GPTTokenizer.fromJSON(tokenizerJSON, tokFile), imp.config.vocabSize, tokFile, `the vocabulary of ${a.from}`);
   const model = new GPT(await ctx.createBackend('reference'), imp.config);
   model.writeParams(imp.weights);
   await ctx.fs.mkdir(a.out);
@@ -190,16 +169,17 @@ export async function generateOnnxCommand(argv: string[], ctx: CommandContext): 
   if (!a.onnx) throw new Error('--onnx is required');
   const sampling = samplingFrom(a);
   const dir = a.onnx.includes('/') ? a.onnx.slice(0, a.onnx.lastIndexOf('/')) : '.';
-  const tokenizer = GPTTokenizer.fromJSON(await tokenizerFrom(ctx, a.tokenizer ?? dir));
+  const tok = await tokenizerFrom(ctx, a.tokenizer ?? dir);
+  const tokenizer = GPTTokenizer.fromJSON(tok.json, tok.file);
   const { ort, name } = await loadOrt(a.ort!, numArg('threads', a.threads!));
-  const model = await OrtGPT.create(ort, await ctx.fs.readFile(a.onnx), { file: a.onnx });
+  const model = await OrtGPT.create(ort, await readOnnxFile(ctx, a.onnx), { file: a.onnx });
   console.error(`[${name}, ${model.hasPast ? 'decode graph with past key/values' : 'logits graph'}]`);
   process.stdout.write(a.prompt!);
   for await (const c of generateStreamOrt(model, tokenizer, a.prompt!, sampling)) {
     process.stdout.write(c.text);
     if (c.done) {
       process.stdout.write('\n');
-      console.error(`[${c.finishReason}]`);
+      console.error(`[${c.finishReason}]`); // a status, not text: redirected output holds the text alone
     }
   }
   await model.release();

@@ -8,20 +8,25 @@ import { GPTTokenizer } from '../../../src/tokenizer/tokenizer.ts';
 import { gpt2TokenizerJSON } from '../../../src/tokenizer/gpt2.ts';
 import { trainTokenizerFromTexts } from '../../../src/tokenizer/train.ts';
 import { TokenDataset, unigramEntropy } from '../../../src/train/data.ts';
-import { NonFiniteLossError, pretrain, type HistoryPoint } from '../../../src/train/pretrain.ts';
+import { checkSameData, NonFiniteLossError, pretrain, resumeSettings, type DataIdentity, type HistoryPoint } from '../../../src/train/pretrain.ts';
 import { lossCurveSVG } from '../../../src/train/plot.ts';
 import { saveCheckpoint, resolveModelDir } from '../../../src/io/checkpoint.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { generate } from '../../../src/infer/generate.ts';
-import { join } from '../../../src/io/fs.ts';
+import { join, readTextChecked } from '../../../src/io/fs.ts';
+import { FILE_LIMITS } from '../../../src/io/limits.ts';
+import { FileFormatError } from '../../../src/io/errors.ts';
+import type { TrainState } from '../../../src/io/checkpoint.ts';
 import { gpt2TokenizerFiles, loadCorpus } from '../corpora.ts';
-import { tokenizeCached } from '../../../src/train/token-cache.ts';
+import { tokenizeCached, tokenSource } from '../../../src/train/token-cache.ts';
 import { ProgressBar, formatDuration } from '../progress.ts';
 
 const HELP = `usage: gptedge pretrain --corpus <moby-dick|sotu|file...> --out <dir> [options]
 
   --preset NAME        ${Object.keys(presets).join(' | ')} (default demo)
   --corpus SRC         moby-dick, sotu, or a text file; repeat for several (default moby-dick)
+  --encoding E         the text files' encoding (default utf-8; e.g. latin1, utf-16le): bytes that are
+                       not valid in it are an error naming the offset
   --tokenizer T        "train" (learn a BPE on the corpus, default), "gpt2", or a tokenizer.json path
   --vocab N            vocabulary size when training a tokenizer (default: the preset's)
   --out DIR            run folder: checkpoints, loss.svg, log (default runs/<preset>)
@@ -36,8 +41,11 @@ const HELP = `usage: gptedge pretrain --corpus <moby-dick|sotu|file...> --out <d
   --minutes X          stop early (checkpointing) after X minutes
   --val-fraction X     held-out share of the corpus (default 0.05)
   --backend B          auto | wasm | webgpu | reference (default auto)
-  --resume             continue the run in --out exactly where its last checkpoint left it; with --steps N
+  --resume             continue the run in --out exactly where its last checkpoint left it (refuses when
+                       its train_state.json, optimizer.safetensors or corpus does not match); with --steps N
                        (more than it was run for) a finished run goes on to step N
+  --reset-optimizer    with --resume: start Adam's moments afresh (when optimizer.safetensors is lost);
+                       the run then no longer repeats an uninterrupted one
   --overwrite          start afresh in an --out that holds a run (its checkpoints are replaced)
   --samples N          sample generations printed at the end (default 3)`;
 
@@ -51,6 +59,7 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
       'eval-every': { type: 'string', default: '100' }, 'ckpt-every': { type: 'string', default: '200' }, minutes: { type: 'string' },
       'val-fraction': { type: 'string', default: '0.05' }, backend: { type: 'string', default: 'auto' }, resume: { type: 'boolean', default: false },
       overwrite: { type: 'boolean', default: false },
+      'reset-optimizer': { type: 'boolean', default: false }, encoding: { type: 'string' },
       samples: { type: 'string', default: '3' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -73,28 +82,27 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   const bar = new ProgressBar();
 
   let model: GPT, tokenizer: GPTTokenizer, startStep = 0, history: HistoryPoint[] = [];
-  const corpus = await loadCorpus(a.corpus ?? ['moby-dick']);
+  if (a['reset-optimizer'] && !a.resume) throw new Error('--reset-optimizer only applies with --resume');
+  const corpus = await loadCorpus(a.corpus ?? ['moby-dick'], { encoding: a.encoding });
   let seed = num('seed', a.seed)!, steps = num('steps', a.steps)!, batch = num('batch', a.batch)!;
   let seq = num('seq', a.seq), lr = num('lr', a.lr), warmup = num('warmup', a.warmup);
+  let resumed: { state: TrainState; file: string } | undefined;
 
   if (a.resume) {
-    const dir = await resolveModelDir(fs, out);
-    const loaded = await loadModel(fs, out, backend, { withOptimizer: true });
-    const st = loaded.checkpoint.trainState;
-    if (!st) throw new Error(`${dir}: no train_state.json, so the run cannot be resumed exactly`);
+    const loaded = await loadModel(fs, out, backend, { withOptimizer: true, resetOptimizer: a['reset-optimizer'] });
+    const dir = loaded.checkpoint.dir, file = join(dir, 'train_state.json');
+    resumed = { state: loaded.checkpoint.trainState!, file };
     ({ model, tokenizer } = loaded);
-    const o = st.options as Record<string, number>;
     // the run's own settings win: a resumed run continues the same schedule and batches
-    ({ steps, batchSize: batch, seqLen: seq, lr, warmupSteps: warmup } = o);
-    seed = st.seed;
-    startStep = st.step;
+    const r = resumeSettings(resumed.state, file);
+    ({ steps, batchSize: batch, seqLen: seq, lr, warmupSteps: warmup, seed, step: startStep, history } = r);
     if (stepsAsked !== undefined) {
       if (stepsAsked < startStep) throw new Error(`pretrain --resume --steps ${stepsAsked}: the run is already at step ${startStep}`);
       // the cosine schedule now ends at the new last step: from here the learning rate follows that curve
       steps = stepsAsked;
     }
-    history = (st.history as HistoryPoint[]) ?? [];
-    bar.log(`resuming ${dir} at step ${startStep}/${steps}`);
+    if (seq > model.cfg.nCtx) throw new FileFormatError(file, `options.seqLen ${seq} exceeds the model's context window of ${model.cfg.nCtx}`, { field: 'options.seqLen' });
+    bar.log(`resuming ${dir} at step ${startStep}/${steps}${a['reset-optimizer'] ? ' with a fresh optimizer state (--reset-optimizer)' : ''}`);
   } else {
     const cfg0 = preset(a.preset!);
     if (a.tokenizer === 'gpt2') {
@@ -108,7 +116,7 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
       tokenizer = trainTokenizerFromTexts(corpus.texts, merges);
       bar.log(`trained a byte-level BPE tokenizer: ${tokenizer.vocabSize} tokens in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } else {
-      tokenizer = GPTTokenizer.fromJSON(new TextDecoder().decode(await fs.readFile(a.tokenizer!)));
+      tokenizer = GPTTokenizer.fromJSON(await readTextChecked(fs, a.tokenizer!, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer.json may have' }), a.tokenizer!);
     }
     const cfg = preset(a.preset!, { vocabSize: tokenizer.vocabSize });
     model = new GPT(backend, cfg).init(seed);
@@ -117,7 +125,11 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   warmup ??= Math.min(2000, Math.floor(steps / 10));
 
   const t0 = Date.now();
-  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer);
+  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { onRebuild: (why) => bar.log(`token cache ${why}`) });
+  const identity: DataIdentity = { ...tokenSource(corpus.texts, tokenizer), tokens: tokens.length };
+  if (resumed && !checkSameData(resumed.state, identity, resumed.file)) {
+    bar.log(`note: ${resumed.file} does not record the data the run trained on (an older gptedge); make sure --corpus is the same`);
+  }
   const data = new TokenDataset(tokens, seq, num('val-fraction', a['val-fraction'])!);
   const h1 = unigramEntropy(data.val);
   bar.log(`corpus ${corpus.name}: ${tokens.length.toLocaleString('en-US')} tokens (${((Date.now() - t0) / 1000).toFixed(1)} s), validation ${data.val.length.toLocaleString('en-US')}; unigram entropy of the validation split ${h1.toFixed(3)} nats/token`);
@@ -139,7 +151,7 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
       onEval: (e) => bar.log(`step ${e.step}: validation loss ${e.valLoss.toFixed(4)} (perplexity ${e.valPerplexity.toFixed(1)})`),
       checkpoint: async (st) => {
         await fs.mkdir(out);
-        const dir = await saveCheckpoint(fs, out, model, tokJSON, { ...st }, { keep: 2 });
+        const dir = await saveCheckpoint(fs, out, model, tokJSON, { ...st, data: identity }, { keep: 2 });
         await writePlot(st.history);
         bar.log(`checkpoint ${dir}`);
       },

@@ -10,6 +10,7 @@ import { formatDuration } from '../progress.ts';
 const HELP = `usage: gptedge tokenizer train --corpus <moby-dick|sotu|file...> [--merges N] [--out tokenizer.json]
 
   --corpus SRC         moby-dick, sotu, or a text file; repeat (or list after one --corpus) for several
+  --encoding E         the text files' encoding (default utf-8; e.g. latin1, utf-16le)
   --merges N           merges to learn (default 40000, GPT-1's); fewer if the corpus runs out of pairs
   --min-frequency N    never merge a pair seen fewer than N times (default 1)
   --out FILE           where to write the Hugging Face tokenizer.json (default tokenizer.json)
@@ -29,7 +30,7 @@ export async function tokenizerCommand(argv: string[]): Promise<void> {
     allowPositionals: true, // "--corpus a.txt b.txt": the files after the first land here
     options: {
       corpus: { type: 'string', multiple: true }, merges: { type: 'string', default: '40000' },
-      'min-frequency': { type: 'string', default: '1' }, out: { type: 'string', default: 'tokenizer.json' },
+      'min-frequency': { type: 'string', default: '1' }, out: { type: 'string', default: 'tokenizer.json' }, encoding: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -44,7 +45,7 @@ export async function tokenizerCommand(argv: string[]): Promise<void> {
   const specs = [...(a.corpus ?? []), ...positionals];
   if (specs.length === 0) throw new Error(`tokenizer train: no corpus given\n\n${HELP}`);
 
-  const corpus = await loadCorpus(specs);
+  const corpus = await loadCorpus(specs, { encoding: a.encoding });
   const bytes = corpus.texts.reduce((n, t) => n + t.length, 0);
   console.error(`corpus ${corpus.name}: ${corpus.texts.length} documents, ${(bytes / 1e6).toFixed(1)} M characters`);
   const t0 = performance.now();
