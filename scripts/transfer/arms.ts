@@ -49,6 +49,14 @@ export function scores(probs: Float32Array[], labels: number[], classes: string[
 
 export const classesOf = (s: SetInfo) => (s.family === 'multiple-choice' ? Array.from({ length: s.choices! }, (_, i) => `choice ${i}`) : s.labels);
 
+/** The first n of a seed's permutation of the training split: nested sets, the same for every init of a seed. */
+export function trainSubset<T>(examples: T[], n: number, seed: number, what: string): T[] {
+  const perm = Array.from({ length: examples.length }, (_, i) => i), rng = new Rng(0x5eed + seed);
+  for (let i = perm.length - 1; i > 0; i--) { const k = rng.int(i + 1); [perm[i], perm[k]] = [perm[k], perm[i]]; }
+  if (n > perm.length) throw new Error(`${what}: ${n} training examples asked, the split has ${perm.length}`);
+  return perm.slice(0, n).map((i) => examples[i]);
+}
+
 export function readArm(spec: ArmSpec): ArmResult | null {
   return readJSON<ArmResult>(armFile(spec));
 }
@@ -57,10 +65,7 @@ export async function runArm(be: Backend, spec: ArmSpec): Promise<ArmResult> {
   return once(armFile(spec), `arm ${armKey(spec)}`, async () => {
     const t0 = Date.now(), info = spec.set, tok = loadTokenizer(), cfg = modelConfig(tok.vocabSize);
     const train = loadSplit(info, 'train'), dev = loadSplit(info, 'dev'), test = loadSplit(info, 'test');
-    const perm = Array.from({ length: train.examples.length }, (_, i) => i), rng = new Rng(0x5eed + spec.seed);
-    for (let i = perm.length - 1; i > 0; i--) { const k = rng.int(i + 1); [perm[i], perm[k]] = [perm[k], perm[i]]; }
-    if (spec.n > perm.length) throw new Error(`${info.set}: ${spec.n} training examples asked, the split has ${perm.length}`);
-    const trainEx = perm.slice(0, spec.n).map((i) => train.examples[i]);
+    const trainEx = trainSubset(train.examples, spec.n, spec.seed, info.set);
 
     const model = new GPT(be, cfg).init(PRETRAIN.initSeed + spec.seed); // the pretraining run's init scheme, another draw
     if (spec.init === 'pretrained') model.writeParams(await weightsAt(finalStep()));

@@ -4,29 +4,37 @@
 //
 //   node_modules/.bin/bun scripts/transfer/run.ts [--parts corpus,pretrain,...] [--inits scratch,pretrained] [--threads N]
 //
-// Parts, in order: corpus, pretrain, data, search, curves, layers, lambda (docs/transfer.md says what
-// each does and what it cost). Parts that do not need the pretrained model (data, and search, curves
-// and lambda with --inits scratch) can run in a second process while pretraining runs.
+// Parts, in order: corpus, pretrain, data, baselines, zeroshot, search, curves, layers, lambda, report
+// (docs/transfer.md says what
+// each does and what it cost). Parts that do not need the pretrained model (data, baselines, and
+// search, curves and lambda with --inits scratch) can run in a second process while pretraining runs.
 import { parseArgs } from 'node:util';
 import { createBackend } from '../../adapters/node/backend.ts';
 import { log, loadTokenizer, modelConfig } from './common.ts';
 import { corpusPart, pretrainPart } from './pretrain.ts';
 import { dataPart } from './data.ts';
+import { baselinesPart } from './baselines.ts';
+import { zeroShotPart } from './zeroshot.ts';
+import { reportPart } from './report.ts';
 import { curvesPart, lambdaPart, layersPart, searchPart, INITS } from './study.ts';
 
-const PARTS = ['corpus', 'pretrain', 'data', 'search', 'curves', 'layers', 'lambda'] as const;
+const PARTS = ['corpus', 'pretrain', 'data', 'baselines', 'zeroshot', 'search', 'curves', 'layers', 'lambda', 'report'] as const;
 const { values: a } = parseArgs({ options: { parts: { type: 'string', default: PARTS.join(',') }, inits: { type: 'string', default: INITS.join(',') }, threads: { type: 'string' } } });
 const parts = a.parts!.split(','), inits = a.inits!.split(',');
 for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`unknown part "${p}"; parts: ${PARTS.join(', ')}`);
 for (const i of inits) if (!(INITS as readonly string[]).includes(i)) throw new Error(`unknown init "${i}"; inits: ${INITS.join(', ')}`);
-const be = await createBackend('wasm', a.threads ? { threads: Number(a.threads) } : {});
-log(`parts ${parts.join(', ')} (inits ${inits.join(', ')}) on ${be.name}`);
+// the report needs no backend: make one only for parts that train or score
+const be = parts.some((p) => p !== 'corpus' && p !== 'data' && p !== 'baselines' && p !== 'report') ? await createBackend('wasm', a.threads ? { threads: Number(a.threads) } : {}) : null;
+log(`parts ${parts.join(', ')} (inits ${inits.join(', ')})${be ? ` on ${be.name}` : ''}`);
 if (parts.includes('corpus')) await corpusPart();
-if (parts.includes('pretrain')) await pretrainPart(be);
+if (parts.includes('pretrain')) await pretrainPart(be!);
 if (parts.includes('data')) await dataPart();
-if (parts.includes('search')) await searchPart(be, inits);
-if (parts.includes('curves')) await curvesPart(be, inits);
-if (parts.includes('layers')) await layersPart(be, modelConfig(loadTokenizer().vocabSize).nLayer);
-if (parts.includes('lambda')) await lambdaPart(be, inits);
-(be as { dispose?: () => void }).dispose?.();
+if (parts.includes('baselines')) await baselinesPart();
+if (parts.includes('zeroshot')) await zeroShotPart(be!);
+if (parts.includes('search')) await searchPart(be!, inits);
+if (parts.includes('curves')) await curvesPart(be!, inits);
+if (parts.includes('layers')) await layersPart(be!, modelConfig(loadTokenizer().vocabSize).nLayer);
+if (parts.includes('lambda')) await lambdaPart(be!, inits);
+if (parts.includes('report')) await reportPart();
+(be as { dispose?: () => void } | null)?.dispose?.();
 process.exit(0);
