@@ -21,7 +21,7 @@ export interface ArmResult {
   test: Scores; predicted: number[]; trainL2: number; steps: number; seconds: number;
 }
 
-export const DEV_N = 200, TEST_N = 500, BATCH = 16;
+export const DEV_N = 100, TEST_N = 500, BATCH = 16;
 /** the dev score that picks epochs and learning rates: macro-F1 (imbalanced sets), accuracy for multiple choice */
 export const devScore = (family: string, s: { accuracy: number; macroF1: number }) => (family === 'multiple-choice' ? s.accuracy : s.macroF1);
 /** the best dev score a run reached (at its chosen epoch) */
@@ -29,7 +29,7 @@ export const bestDev = (family: string, r: ArmResult) => Math.max(...r.dev.map((
 
 /** epochs by label count, and the epochs at which dev is scored: small sets get more passes */
 export function epochPlan(n: number): { epochs: number; every: number } {
-  return n <= 100 ? { epochs: 8, every: 2 } : n <= 300 ? { epochs: 4, every: 1 } : { epochs: 2, every: 1 };
+  return n <= 100 ? { epochs: 6, every: 2 } : n <= 300 ? { epochs: 3, every: 1 } : { epochs: 2, every: 1 };
 }
 
 export const armKey = (s: ArmSpec) => `${s.set.set}/${s.init}/n${s.n}/lr${s.lr}/lam${s.lambda}/s${s.seed}`;

@@ -2,12 +2,12 @@
 // markdown file of tables under docs/transfer/, and a small JSON summary of every number in them.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { lineChartSVG, lossCurveSVG, panelsSVG, type ChartSpec, type Series } from '../../src/train/plot.ts';
-import { readArm, type ArmResult, type ArmSpec } from './arms.ts';
+import { DEV_N, readArm, type ArmResult, type ArmSpec } from './arms.ts';
 import type { BaselineResult } from './baselines.ts';
 import { OUT, PRETRAIN, readJSON } from './common.ts';
 import { SETS, type SetInfo } from './data.ts';
 import type { CorpusSummary, PretrainSummary } from './pretrain.ts';
-import { LAMBDA, LAMBDA_SETS, LAYER_SETS, LR_GRID, N_LIST, SEARCH_N, SEEDS, chooseLr } from './study.ts';
+import { LAMBDA, LAMBDA_ALT, LAMBDA_SETS, LAYER_SETS, LR_GRID, N_LIST, SEARCH_N, SEEDS, chooseLr } from './study.ts';
 import type { ZeroShotPoint } from './zeroshot.ts';
 
 const DOCS = 'docs/transfer';
@@ -80,7 +80,7 @@ export async function reportPart(): Promise<void> {
   writeFileSync(`${DOCS}/learning-curves.svg`, panelsSVG(charts, 2));
 
   // learning-rate search
-  md.push(`## Learning-rate search (n = ${SEARCH_N}, seed 1; best dev score over the epochs, dev = the first 200 dev examples)\n`);
+  md.push(`## Learning-rate search (n = ${SEARCH_N}, seed 1; best dev score over the epochs, dev = the first ${DEV_N} dev examples)\n`);
   md.push(`| set | init | ${LR_GRID.map((l) => `lr ${l}`).join(' | ')} |`);
   md.push(`|---|---|${LR_GRID.map(() => '---|').join('')}`);
   for (const set of SETS) for (const init of ['scratch', 'pretrained']) {
@@ -143,12 +143,12 @@ export async function reportPart(): Promise<void> {
   // λ ablation
   const lam: Record<string, unknown> = {};
   md.push(`## λ ablation (n = ${N_LIST.at(-1)}; mean ± std over seeds; paired by seed)\n`);
-  md.push('| set | init | λ = 0.5 | λ = 0 | (λ = 0.5) − (λ = 0) |');
+  md.push(`| set | init | λ = ${LAMBDA_ALT} | λ = ${LAMBDA} | (λ = ${LAMBDA_ALT}) − (λ = ${LAMBDA}) |`);
   md.push('|---|---|---|---|---|');
   for (const name of LAMBDA_SETS) for (const init of ['scratch', 'pretrained']) {
     const set = SETS.find((s) => s.set === name)!, m = metricOf(set), lr = await lrOf(set, init), n = N_LIST.at(-1)!;
     if (lr === null) continue;
-    const a = armsOver({ set, n, init, lr, lambda: LAMBDA }), z = armsOver({ set, n, init, lr, lambda: 0 });
+    const a = armsOver({ set, n, init, lr, lambda: LAMBDA_ALT }), z = armsOver({ set, n, init, lr, lambda: LAMBDA });
     const d = stat(a.flatMap((x) => { const y = z.find((q) => q.seed === x.seed); return y ? [x.test[m] - y.test[m]] : []; }));
     md.push(`| ${name} | ${init} | ${cell(stat(a.map((x) => x.test[m])))} | ${cell(stat(z.map((x) => x.test[m])))} | ${d.n ? `${d.mean >= 0 ? '+' : '−'}${pct(Math.abs(d.mean))}${d.n > 1 ? ` ± ${pct(d.std)}` : ''}` : '—'} |`);
     lam[`${name}/${init}`] = { half: a.map(brief), zero: z.map(brief), diff: d };
