@@ -30,7 +30,17 @@ export function niceTicks(lo: number, hi: number, n = 6): number[] {
 const fmt = (v: number) => (Math.abs(v) >= 1000 ? String(Math.round(v)) : String(Number(v.toPrecision(4))));
 
 export function lineChartSVG(c: ChartSpec): string {
-  const W = c.width ?? 720, H = c.height ?? 420, L = 60, R = 20, Tp = 40, Bm = 50;
+  const W = c.width ?? 720, H = c.height ?? 420, L = 60, R = 20, Tp = 40;
+  // the legend sits under the x axis label, its items in rows: it never covers the data
+  const items: { s: Series; x: number; row: number }[] = [];
+  let lx = L, row = 0;
+  for (const s of c.series) {
+    const w = 40 + 6.5 * s.label.length;
+    if (lx + w > W - R && lx > L) { lx = L; row++; }
+    items.push({ s, x: lx, row });
+    lx += w + 12;
+  }
+  const legendRows = c.series.length ? row + 1 : 0, Bm = 50 + 16 * legendRows;
   const pts = c.series.flatMap((s) => s.points);
   const ys = [...pts.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]), ...(c.refs ?? []).map((r) => r.value)].filter(Number.isFinite);
   const xs = pts.map((p) => p.x).filter(Number.isFinite);
@@ -57,10 +67,9 @@ export function lineChartSVG(c: ChartSpec): string {
     const dots = s.dots ? p.map((q) => `<circle cx="${f1(sx(q.x))}" cy="${f1(sy(q.y))}" r="3" fill="${s.color}"/>`) : [];
     return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="${s.width ?? 2}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>${bars.join('')}${dots.join('')}`;
   });
-  const legendW = 12 + 7 * Math.max(...c.series.map((s) => s.label.length)) + 40;
-  const legend = c.series.map((s, i) => {
-    const y = Tp + 18 + 16 * i;
-    return `<line x1="${W - R - legendW + 8}" x2="${W - R - legendW + 32}" y1="${y}" y2="${y}" stroke="${s.color}" stroke-width="${s.width ?? 2}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/><text x="${W - R - legendW + 38}" y="${y + 4}" font-size="11">${esc(s.label)}</text>`;
+  const legend = items.map(({ s, x, row: r }) => {
+    const y = H - Bm + 44 + 16 * r;
+    return `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${s.color}" stroke-width="${s.width ?? 2}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/><text x="${x + 30}" y="${y + 4}" font-size="11">${esc(s.label)}</text>`;
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
@@ -68,11 +77,10 @@ export function lineChartSVG(c: ChartSpec): string {
 ${grid.join('\n')}
 ${xTickText.join('')}
 <line x1="${L}" y1="${H - Bm}" x2="${W - R}" y2="${H - Bm}" stroke="#333"/><line x1="${L}" y1="${Tp}" x2="${L}" y2="${H - Bm}" stroke="#333"/>
-<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle" font-size="12">${esc(c.xLabel)}</text>
+<text x="${(L + W - R) / 2}" y="${H - Bm + 34}" text-anchor="middle" font-size="12">${esc(c.xLabel)}</text>
 <text x="16" y="${(Tp + H - Bm) / 2}" transform="rotate(-90 16 ${(Tp + H - Bm) / 2})" text-anchor="middle" font-size="12">${esc(c.yLabel)}</text>
 ${refs.join('\n')}
 ${lines.join('\n')}
-<rect x="${W - R - legendW}" y="${Tp + 4}" width="${legendW - 5}" height="${16 * c.series.length + 10}" fill="white" fill-opacity="0.85" stroke="#ccc"/>
 ${legend.join('\n')}
 </svg>
 `;
