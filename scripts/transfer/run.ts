@@ -4,7 +4,7 @@
 //
 //   node_modules/.bin/bun scripts/transfer/run.ts [--parts corpus,pretrain,...] [--inits scratch,pretrained] [--threads N]
 //
-// Parts, in order: corpus, pretrain, data, baselines, zeroshot, search, curves, layers, lambda, report
+// Parts, in order: corpus, pretrain, data, leaks, baselines, zeroshot, search, curves, layers, lambda, report
 // (docs/transfer.md says what
 // each does and what it cost). Parts that do not need the pretrained model (data, baselines, and
 // search, curves and lambda with --inits scratch) can run in a second process while pretraining runs.
@@ -14,21 +14,23 @@ import { log, loadTokenizer, modelConfig } from './common.ts';
 import { corpusPart, pretrainPart } from './pretrain.ts';
 import { dataPart } from './data.ts';
 import { baselinesPart } from './baselines.ts';
+import { leaksPart } from './leaks.ts';
 import { zeroShotPart } from './zeroshot.ts';
 import { reportPart } from './report.ts';
 import { curvesPart, lambdaPart, layersPart, searchPart, INITS } from './study.ts';
 
-const PARTS = ['corpus', 'pretrain', 'data', 'baselines', 'zeroshot', 'search', 'curves', 'layers', 'lambda', 'report'] as const;
+const PARTS = ['corpus', 'pretrain', 'data', 'leaks', 'baselines', 'zeroshot', 'search', 'curves', 'layers', 'lambda', 'report'] as const;
 const { values: a } = parseArgs({ options: { parts: { type: 'string', default: PARTS.join(',') }, inits: { type: 'string', default: INITS.join(',') }, threads: { type: 'string' } } });
 const parts = a.parts!.split(','), inits = a.inits!.split(',');
 for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`unknown part "${p}"; parts: ${PARTS.join(', ')}`);
 for (const i of inits) if (!(INITS as readonly string[]).includes(i)) throw new Error(`unknown init "${i}"; inits: ${INITS.join(', ')}`);
 // the report needs no backend: make one only for parts that train or score
-const be = parts.some((p) => p !== 'corpus' && p !== 'data' && p !== 'baselines' && p !== 'report') ? await createBackend('wasm', a.threads ? { threads: Number(a.threads) } : {}) : null;
+const be = parts.some((p) => !['corpus', 'data', 'leaks', 'baselines', 'report'].includes(p)) ? await createBackend('wasm', a.threads ? { threads: Number(a.threads) } : {}) : null;
 log(`parts ${parts.join(', ')} (inits ${inits.join(', ')})${be ? ` on ${be.name}` : ''}`);
 if (parts.includes('corpus')) await corpusPart();
 if (parts.includes('pretrain')) await pretrainPart(be!);
 if (parts.includes('data')) await dataPart();
+if (parts.includes('leaks')) await leaksPart();
 if (parts.includes('baselines')) await baselinesPart();
 if (parts.includes('zeroshot')) await zeroShotPart(be!);
 if (parts.includes('search')) await searchPart(be!, inits);

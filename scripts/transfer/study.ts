@@ -37,11 +37,15 @@ export async function searchPart(be: Backend, inits: readonly string[]): Promise
   for (const set of SETS) for (const init of inits) log(`lr for ${set.set}/${init}: ${await chooseLr(be, set, init)}`);
 }
 
-/** Learning curves: seed-major, so an interrupted study has every family at the seeds it reached. */
+/**
+ * Learning curves, cheapest-first so an interrupted study has whole rows: every seed at the small label
+ * counts, then every seed at the largest; within a count, seed-major (every family at seed 1 first).
+ */
 export async function curvesPart(be: Backend, inits: readonly string[]): Promise<void> {
-  for (const seed of SEEDS) for (const set of SETS) for (const init of inits) {
+  const stages = [N_LIST.slice(0, -1), N_LIST.slice(-1)];
+  for (const ns of stages) for (const seed of SEEDS) for (const set of SETS) for (const init of inits) {
     const lr = await chooseLr(be, set, init);
-    for (const n of N_LIST) await runArm(be, { set, n, init, seed, lr, lambda: LAMBDA });
+    for (const n of ns) await runArm(be, { set, n, init, seed, lr, lambda: LAMBDA });
   }
 }
 
