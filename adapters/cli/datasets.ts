@@ -242,9 +242,9 @@ export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, n
  * words and of their order. Classes balanced; split by the unordered word pair, so no pair crosses.
  * `keepWord` keeps only pairs of words it accepts (e.g. words a pretraining corpus holds).
  */
-export function buildLexicalEntailment(seed: number, o: { max?: Partial<Record<Split, number>>; keepWord?: (w: string) => boolean } = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
+export function buildLexicalEntailment(seed: number, o: { max?: Partial<Record<Split, number>>; keepWord?: (w: string) => boolean; wordnetDir?: string } = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
   type Row = { premise: string; hypothesis: string; label: string; key: string };
-  const rows: Row[] = [], nouns = readWordNet('noun'), seen = new Set<string>();
+  const rows: Row[] = [], nouns = readWordNet('noun', o.wordnetDir), seen = new Set<string>();
   const s = (w: string) => `This is ${article(w)} ${w}.`;
   const add = (x: string, y: string, label: string, key: string) => {
     if (seen.has(`${x}>${y}`) || (o.keepWord && !(o.keepWord(x) && o.keepWord(y)))) return;
