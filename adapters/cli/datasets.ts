@@ -188,11 +188,23 @@ export function readWordNet(pos: 'noun' | 'verb' | 'adj', dir = '/usr/share/word
   return out;
 }
 
+type EntailmentRow = { premise: string; hypothesis: string; label: string; key: string };
+
+/** Downsample the three classes to the rarest one's count, then split by `key` (the unordered word pair). */
+function balanceAndSplit(rows: EntailmentRow[], seed: number, rng: Rng, max: Partial<Record<Split, number>> = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
+  const by = (l: string) => shuffle(rows.filter((r) => r.label === l), rng);
+  const n = Math.min(...['entailment', 'neutral', 'contradiction'].map((l) => by(l).length));
+  const kept = ['entailment', 'neutral', 'contradiction'].flatMap((l) => by(l).slice(0, n));
+  const split = splitGroups([...new Set(kept.map((r) => r.key))], seed), out = empty<{ premise: string; hypothesis: string; label: string }>();
+  for (const r of kept) out[split.get(r.key)!].push({ premise: r.premise, hypothesis: r.hypothesis, label: r.label });
+  return cap(out, max, seed);
+}
+
 const simple = (w: string | undefined): w is string => !!w && /^[a-z]+$/.test(w);
 const article = (w: string) => (/^[aeiou]/.test(w) ? 'an' : 'a');
 
 export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, number>> } = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
-  type Row = { premise: string; hypothesis: string; label: string; key: string };
+  type Row = EntailmentRow;
   const rows: Row[] = [];
   const add = (x: string, y: string, premise: string, hypothesis: string, label: string) => rows.push({ premise, hypothesis, label, key: [x, y].sort().join('|') });
   const nouns = readWordNet('noun'), verbs = readWordNet('verb'), adjs = readWordNet('adj');
@@ -225,13 +237,7 @@ export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, n
     }
   }
   // contradictions are rarer (antonym pairs): balance the three classes by downsampling to the smallest
-  const rng = new Rng(seed ^ 0xe17a);
-  const by = (l: string) => shuffle(rows.filter((r) => r.label === l), rng);
-  const n = Math.min(...['entailment', 'neutral', 'contradiction'].map((l) => by(l).length));
-  const kept = ['entailment', 'neutral', 'contradiction'].flatMap((l) => by(l).slice(0, n));
-  const split = splitGroups([...new Set(kept.map((r) => r.key))], seed), out = empty<{ premise: string; hypothesis: string; label: string }>();
-  for (const r of kept) out[split.get(r.key)!].push({ premise: r.premise, hypothesis: r.hypothesis, label: r.label });
-  return cap(out, o.max ?? {}, seed);
+  return balanceAndSplit(rows, seed, new Rng(seed ^ 0xe17a), o.max);
 }
 
 /**
@@ -243,7 +249,7 @@ export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, n
  * `keepWord` keeps only pairs of words it accepts (e.g. words a pretraining corpus holds).
  */
 export function buildLexicalEntailment(seed: number, o: { max?: Partial<Record<Split, number>>; keepWord?: (w: string) => boolean; wordnetDir?: string } = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
-  type Row = { premise: string; hypothesis: string; label: string; key: string };
+  type Row = EntailmentRow;
   const rows: Row[] = [], nouns = readWordNet('noun', o.wordnetDir), seen = new Set<string>();
   const s = (w: string) => `This is ${article(w)} ${w}.`;
   const add = (x: string, y: string, label: string, key: string) => {
@@ -273,10 +279,5 @@ export function buildLexicalEntailment(seed: number, o: { max?: Partial<Record<S
       add(x, y, 'contradiction', [x, y].sort().join('|'));
     }
   }
-  const by = (l: string) => shuffle(rows.filter((r) => r.label === l), rng);
-  const n = Math.min(...['entailment', 'neutral', 'contradiction'].map((l) => by(l).length));
-  const kept = ['entailment', 'neutral', 'contradiction'].flatMap((l) => by(l).slice(0, n));
-  const split = splitGroups([...new Set(kept.map((r) => r.key))], seed), out = empty<{ premise: string; hypothesis: string; label: string }>();
-  for (const r of kept) out[split.get(r.key)!].push({ premise: r.premise, hypothesis: r.hypothesis, label: r.label });
-  return cap(out, o.max ?? {}, seed);
+  return balanceAndSplit(rows, seed, rng, o.max);
 }
