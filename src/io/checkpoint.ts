@@ -14,7 +14,8 @@ import type { GPTConfig } from '../model/config.ts';
 import { numel, paramSpecs } from '../model/params.ts';
 import { configFromHF, configToHF } from './hf-config.ts';
 import { familyOf, fromHF, toHF } from './hf-names.ts';
-import { readSafetensors, writeSafetensors, type NamedTensor } from './safetensors.ts';
+import { floatTensors, readSafetensors, readSafetensorsRaw, writeSafetensors, type NamedTensor } from './safetensors.ts';
+import { isQuantizedKind, quantizationConfig, quantizedModelTensors, readQuantizedFile, WEIGHTS_META, type QuantizedWeights } from './quantized.ts';
 import { join, readText, writeAtomic, type FileSystem } from './fs.ts';
 
 export interface TrainState {
@@ -27,8 +28,10 @@ export interface TrainState {
 export interface LoadedCheckpoint {
   dir: string;
   config: GPTConfig;
-  /** gptedge parameter names -> values */
+  /** gptedge parameter names -> values (of a quantized file: the parameters it holds in f32) */
   weights: Map<string, Float32Array>;
+  /** an int8 / int4 file's quantized parameters (src/io/quantized.ts); null for f32 files */
+  quantized: QuantizedWeights | null;
   tokenizerJSON: string | null;
   optimizer: { m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null;
   trainState: TrainState | null;
@@ -74,14 +77,20 @@ export async function saveCheckpoint(
   return final;
 }
 
-/** The three files that make a servable model folder. */
+/** The three files that make a servable model folder (an int8/int4 model's weights in the layout of src/io/quantized.ts). */
 export async function writeModelFiles(fs: FileSystem, dir: string, model: GPT, tokenizerJSON: string): Promise<void> {
-  const fam = familyOf(model.cfg);
-  const params = await model.readParams();
-  const t = new Map<string, NamedTensor>();
-  for (const s of model.specs) t.set(toHF(s.name, fam), { data: params.get(s.name)!, shape: s.shape });
-  await fs.writeFile(join(dir, 'model.safetensors'), writeSafetensors(t, { format: 'pt', producer: 'gptedge' }));
-  await fs.writeFile(join(dir, 'config.json'), JSON.stringify(configToHF(model.cfg), null, 1));
+  const fam = familyOf(model.cfg), quant = quantizationConfig(model.weights);
+  let bytes: Uint8Array;
+  if (quant) {
+    bytes = writeSafetensors(await quantizedModelTensors(model), { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: model.weights });
+  } else {
+    const params = await model.readParams();
+    const t = new Map<string, NamedTensor>();
+    for (const s of model.specs) t.set(toHF(s.name, fam), { data: params.get(s.name)!, shape: s.shape });
+    bytes = writeSafetensors(t, { format: 'pt', producer: 'gptedge' });
+  }
+  await fs.writeFile(join(dir, 'model.safetensors'), bytes);
+  await fs.writeFile(join(dir, 'config.json'), JSON.stringify({ ...configToHF(model.cfg), ...(quant ? { quantization_config: quant } : {}) }, null, 1));
   await fs.writeFile(join(dir, 'tokenizer.json'), tokenizerJSON);
 }
 
@@ -124,7 +133,12 @@ export async function loadCheckpoint(fs: FileSystem, path: string): Promise<Load
   }
   const config = configFromHF(cfgJSON, cfgFile);
   const modelFile = join(dir, 'model.safetensors');
-  const weights = readWeights(readSafetensors(await fs.readFile(modelFile), modelFile).tensors, config, modelFile);
+  const raw = readSafetensorsRaw(await fs.readFile(modelFile), modelFile);
+  const kind = raw.metadata[WEIGHTS_META];
+  if (kind !== undefined && !isQuantizedKind(kind)) throw new Error(`${modelFile}: metadata ${WEIGHTS_META} is ${JSON.stringify(kind)}; int8 and int4 are known`);
+  let weights: Map<string, Float32Array>, quantized: QuantizedWeights | null = null;
+  if (kind) ({ weights, quantized } = readQuantizedFile(raw.tensors, kind, config, modelFile));
+  else weights = readWeights(floatTensors(raw.tensors, modelFile), config, modelFile);
   const tokFile = join(dir, 'tokenizer.json');
   const tokenizerJSON = (await fs.exists(tokFile)) ? await readText(fs, tokFile) : null;
 
@@ -152,7 +166,7 @@ export async function loadCheckpoint(fs: FileSystem, path: string): Promise<Load
       optimizer = { m, v };
     }
   }
-  return { dir, config, weights, tokenizerJSON, optimizer, trainState };
+  return { dir, config, weights, quantized, tokenizerJSON, optimizer, trainState };
 }
 
 /** Map HF-named tensors onto the parameter set of `config`, with errors naming file and tensor. */

@@ -1,23 +1,52 @@
 // safetensors: an 8-byte little-endian header length, a JSON header {name: {dtype, shape,
 // data_offsets: [begin, end]}} (offsets relative to the data section), then the raw tensor bytes.
 // Reading validates everything a truncated or corrupted file can get wrong, naming file and tensor.
+import { f16Value } from '../backend/f16.ts';
 
 export interface NamedTensor {
   data: Float32Array;
   shape: number[];
 }
 
-const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8 };
-
-function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
+/** A tensor as stored: its dtype and little-endian bytes (quantized weights: I8 codes, U8 nibbles, F16 scales). */
+export interface RawTensor {
+  dtype: SafetensorsDType;
+  shape: number[];
+  bytes: Uint8Array;
 }
 
-/** Parse safetensors bytes into f32 tensors (F16, BF16 and F64 are widened/narrowed to f32). */
+export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64' | 'I8' | 'U8';
+const BYTES: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8, I8: 1, U8: 1 };
+
+/** Parse safetensors bytes into f32 tensors (F16, BF16 and F64 are widened/narrowed to f32; integer dtypes are refused). */
 export function readSafetensors(bytes: Uint8Array, file = 'safetensors'): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+  const raw = readSafetensorsRaw(bytes, file);
+  return { tensors: floatTensors(raw.tensors, file), metadata: raw.metadata };
+}
+
+/** Raw float tensors as f32 ones (a tensor of another dtype is an error naming it). */
+export function floatTensors(raw: Map<string, RawTensor>, file: string): Map<string, NamedTensor> {
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, t] of raw) {
+    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'F64') throw new Error(`${file}: tensor ${name} has unsupported dtype ${JSON.stringify(t.dtype)}`);
+    tensors.set(name, { data: rawToF32(t), shape: t.shape });
+  }
+  return tensors;
+}
+
+/** A float tensor's values as f32. */
+export function rawToF32(t: RawTensor): Float32Array {
+  if (t.dtype !== 'F32' && t.dtype !== 'F64' && t.dtype !== 'F16' && t.dtype !== 'BF16') throw new TypeError(`a ${t.dtype} tensor is not floating point`);
+  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength), n = t.bytes.byteLength / BYTES[t.dtype];
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    data[i] = t.dtype === 'F32' ? dv.getFloat32(i * 4, true) : t.dtype === 'F64' ? dv.getFloat64(i * 8, true) : t.dtype === 'F16' ? f16Value(dv.getUint16(i * 2, true)) : new Float32Array(new Uint32Array([dv.getUint16(i * 2, true) << 16]).buffer)[0];
+  }
+  return data;
+}
+
+/** Parse safetensors bytes into raw tensors (views into `bytes`), validating the header against the data. */
+export function readSafetensorsRaw(bytes: Uint8Array, file = 'safetensors'): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
   if (bytes.length < 8) throw new Error(`${file}: truncated (${bytes.length} bytes, no header)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hlen = Number(dv.getBigUint64(0, true));
@@ -30,7 +59,7 @@ export function readSafetensors(bytes: Uint8Array, file = 'safetensors'): { tens
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) throw new Error(`${file}: corrupted header (not a JSON object)`);
   const dataStart = 8 + hlen, dataLen = bytes.length - dataStart;
-  const tensors = new Map<string, NamedTensor>();
+  const tensors = new Map<string, RawTensor>();
   let metadata: Record<string, string> = {};
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -38,37 +67,36 @@ export function readSafetensors(bytes: Uint8Array, file = 'safetensors'): { tens
       continue;
     }
     const t = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const width = BYTES[t?.dtype];
-    if (!width || t.dtype === 'I32' || t.dtype === 'I64') throw new Error(`${file}: tensor ${name} has unsupported dtype ${JSON.stringify(t?.dtype)}`);
+    const width = Object.hasOwn(BYTES, t?.dtype) ? BYTES[t.dtype as SafetensorsDType] : 0;
+    if (!width) throw new Error(`${file}: tensor ${name} has unsupported dtype ${JSON.stringify(t?.dtype)}`);
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${file}: tensor ${name} has an invalid shape`);
     const [b, e] = t.data_offsets ?? [];
     const n = t.shape.reduce((x, y) => x * y, 1);
     if (!Number.isInteger(b) || !Number.isInteger(e) || b < 0 || e < b) throw new Error(`${file}: tensor ${name} has invalid data_offsets`);
     if (e - b !== n * width) throw new Error(`${file}: tensor ${name} holds ${e - b} bytes, its shape [${t.shape}] of ${t.dtype} needs ${n * width}`);
     if (e > dataLen) throw new Error(`${file}: truncated: tensor ${name} ends at byte ${e} of a data section of ${dataLen}`);
-    const data = new Float32Array(n);
-    const off = dataStart + b;
-    for (let i = 0; i < n; i++) {
-      const p = off + i * width;
-      data[i] = t.dtype === 'F32' ? dv.getFloat32(p, true) : t.dtype === 'F64' ? dv.getFloat64(p, true) : t.dtype === 'F16' ? f16ToF32(dv.getUint16(p, true)) : new Float32Array(new Uint32Array([dv.getUint16(p, true) << 16]).buffer)[0];
-    }
-    tensors.set(name, { data, shape: t.shape });
+    tensors.set(name, { dtype: t.dtype as SafetensorsDType, shape: t.shape, bytes: bytes.subarray(dataStart + b, dataStart + e) });
   }
   return { tensors, metadata };
 }
 
-/** Serialize f32 tensors (sorted by name, 8-byte aligned header, as the reference implementation does). */
-export function writeSafetensors(tensors: Map<string, NamedTensor>, metadata?: Record<string, string>): Uint8Array {
+/** Serialize tensors: f32 ones (NamedTensor) and raw ones, sorted by name, 8-byte aligned header, as the reference implementation does. */
+export function writeSafetensors(tensors: Map<string, NamedTensor | RawTensor>, metadata?: Record<string, string>): Uint8Array {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let off = 0;
+  const parts = new Map<string, Uint8Array>();
   for (const n of names) {
     const t = tensors.get(n)!;
     const expected = t.shape.reduce((x, y) => x * y, 1);
-    if (expected !== t.data.length) throw new Error(`tensor ${n}: shape [${t.shape}] needs ${expected} values, has ${t.data.length}`);
-    header[n] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + t.data.length * 4] };
-    off += t.data.length * 4;
+    const raw = 'bytes' in t ? t : { dtype: 'F32' as const, shape: t.shape, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+    if ('data' in t && expected !== t.data.length) throw new Error(`tensor ${n}: shape [${t.shape}] needs ${expected} values, has ${t.data.length}`);
+    if (!Object.hasOwn(BYTES, raw.dtype)) throw new Error(`tensor ${n}: unsupported dtype ${raw.dtype}`);
+    if (raw.bytes.byteLength !== expected * BYTES[raw.dtype]) throw new Error(`tensor ${n}: shape [${t.shape}] of ${raw.dtype} needs ${expected * BYTES[raw.dtype]} bytes, has ${raw.bytes.byteLength}`);
+    parts.set(n, raw.bytes);
+    header[n] = { dtype: raw.dtype, shape: t.shape, data_offsets: [off, off + raw.bytes.byteLength] };
+    off += raw.bytes.byteLength;
   }
   let h = new TextEncoder().encode(JSON.stringify(header));
   const pad = (8 - (h.length % 8)) % 8;
@@ -78,8 +106,8 @@ export function writeSafetensors(tensors: Map<string, NamedTensor>, metadata?: R
   out.set(h, 8);
   let p = 8 + h.length;
   for (const n of names) {
-    const d = tensors.get(n)!.data;
-    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), p);
+    const d = parts.get(n)!;
+    out.set(d, p);
     p += d.byteLength;
   }
   return out;

@@ -3,6 +3,7 @@
 import type { Backend } from '../backend/backend.ts';
 import type { FileSystem } from '../io/fs.ts';
 import { loadCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.ts';
+import { dequantizedWeights } from '../io/quantized.ts';
 import { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { GPT, type GPTOptions } from './gpt.ts';
 
@@ -19,8 +20,15 @@ export async function loadModel(fs: FileSystem, path: string, backend: Backend, 
   if (tokenizer.vocabSize > ck.config.vocabSize) {
     throw new Error(`${ck.dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary holds ${ck.config.vocabSize}`);
   }
-  const model = new GPT(backend, ck.config, { weights: opts.weights });
-  model.writeParams(ck.weights);
+  // weights as the folder stores them unless asked otherwise (a quantized file asked for f32 is dequantized)
+  const kind = opts.weights ?? ck.quantized?.kind ?? 'f32';
+  const model = new GPT(backend, ck.config, { weights: kind });
+  if (ck.quantized?.kind === kind) {
+    for (const [name, q] of ck.quantized.tensors) model.writeQuantizedParam(name, q);
+    for (const [name, v] of ck.weights) model.writeParam(name, v);
+  } else {
+    model.writeParams(dequantizedWeights(ck.config, ck.weights, ck.quantized));
+  }
   if (opts.withOptimizer && ck.optimizer) model.writeMoments(ck.optimizer.m, ck.optimizer.v, Number(ck.trainState?.optimizerStep ?? ck.trainState?.step ?? 0));
   return { model, tokenizer, checkpoint: ck };
 }

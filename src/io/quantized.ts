@@ -1,0 +1,137 @@
+// model.safetensors of an int8 / int4 model (`gptedge quantize`, or writeModelFiles of a quantized GPT).
+// The layout, in full in docs/quantization.md:
+//
+//   __metadata__   "gptedge.weights": "int8" | "int4"   (and format "pt", producer "gptedge")
+//   for each quantized matrix X — the token embedding and every c_attn / c_proj / c_fc weight — stored as
+//   (N, K) with N rows = output channels and K = inputs, quantized along K (src/backend/quant.ts):
+//     int8   X          I8   [N, K]      codes in [-127, 127]
+//            X_scale    F32  [N, 1]      W[n,k] = X[n,k] · X_scale[n,0]
+//     int4   X          U8   [N, G·16]   G = ceil(K/32) groups of 16 bytes: byte 16g+j holds the code of
+//                                        element 32g+j in its low nibble, of 32g+16+j in its high nibble
+//            X_scale    F16  [N, G]      W[n,k] = (code[n,k] - 8) · X_scale[n, k/32]
+//   The linears' (N, K) is (out, in), the transpose of the f32 file's Conv1D [in, out]; the embedding's is
+//   its usual [vocab, C]. Every other tensor is F32 as in an f32 file; names are the HF ones of the family.
+import type { GPTConfig } from '../model/config.ts';
+import { HALF_WEIGHTS, LINEAR_WEIGHTS, type GPT, type WeightsKind } from '../model/gpt.ts';
+import { numel, paramSpecs, type ParamSpec } from '../model/params.ts';
+import { checkQuantized, dequantizeRows, q4Groups, type QuantDType, type QuantizedRows } from '../backend/quant.ts';
+import { f16Bits, f16Value } from '../backend/f16.ts';
+import { familyOf, fromHF, toHF } from './hf-names.ts';
+import { floatTensors, type NamedTensor, type RawTensor } from './safetensors.ts';
+
+/** safetensors metadata key naming the quantization of a model file */
+export const WEIGHTS_META = 'gptedge.weights';
+export type QuantizedKind = 'int8' | 'int4';
+export const isQuantizedKind = (k: unknown): k is QuantizedKind => k === 'int8' || k === 'int4';
+const DTYPE: Record<QuantizedKind, QuantDType> = { int8: 'q8', int4: 'q4' };
+const SCALE_SUFFIX = '_scale';
+
+/** The quantized parameters of a model file, and the rest as f32. */
+export interface QuantizedWeights {
+  kind: QuantizedKind;
+  /** gptedge parameter name -> codes and scales of its stored (N, K) matrix */
+  tensors: Map<string, QuantizedRows>;
+}
+
+/** whether a parameter is held quantized in an int8/int4 model */
+export const quantizedParam = (name: string): boolean => HALF_WEIGHTS.test(name);
+
+/** The stored (N, K) of a quantized parameter: linears (out, in), the embedding (vocab, C). */
+export function storedShape(s: ParamSpec): [number, number] {
+  return LINEAR_WEIGHTS.test(s.name) ? [s.shape[1], s.shape[0]] : [s.shape[0], s.shape[1]];
+}
+
+/** The tensors of a quantized model's model.safetensors (read from the backend). */
+export async function quantizedModelTensors(model: GPT): Promise<Map<string, NamedTensor | RawTensor>> {
+  const kind = model.weights;
+  if (!isQuantizedKind(kind)) throw new Error(`quantizedModelTensors: the model's weights are ${kind}`);
+  const fam = familyOf(model.cfg), out = new Map<string, NamedTensor | RawTensor>();
+  for (const s of model.specs) {
+    const name = toHF(s.name, fam);
+    if (!model.isQuantizedParam(s.name)) {
+      out.set(name, { data: (await model.be.read(model.p(s.name))) as Float32Array, shape: s.shape });
+      continue;
+    }
+    const [N, K] = storedShape(s), q = await model.readQuantizedParam(s.name);
+    for (const [k, t] of Object.entries(encodeQuantized(kind, q, N, K))) out.set(k ? name + SCALE_SUFFIX : name, t);
+  }
+  return out;
+}
+
+/** The two file tensors of one quantized (N, K) matrix: codes ('') and scales ('scale'). */
+export function encodeQuantized(kind: QuantizedKind, q: QuantizedRows, N: number, K: number): Record<'' | 'scale', RawTensor> {
+  checkQuantized(DTYPE[kind], q, N, K);
+  const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if (kind === 'int8') {
+    return { '': { dtype: 'I8', shape: [N, K], bytes: bytes(q.codes) }, scale: { dtype: 'F32', shape: [N, 1], bytes: bytes(q.scales) } };
+  }
+  const G = q4Groups(K), half = new Uint8Array(N * G * 2), dv = new DataView(half.buffer);
+  for (let i = 0; i < N * G; i++) dv.setUint16(i * 2, f16Bits(q.scales[i]), true);
+  return { '': { dtype: 'U8', shape: [N, G * 16], bytes: bytes(q.codes) }, scale: { dtype: 'F16', shape: [N, G], bytes: half } };
+}
+
+/** One quantized (N, K) matrix from its two file tensors, validated (errors name the file and tensor). */
+export function decodeQuantized(kind: QuantizedKind, codes: RawTensor | undefined, scales: RawTensor | undefined, N: number, K: number, name: string, file: string): QuantizedRows {
+  if (!codes) throw new Error(`${file}: tensor ${name} is missing`);
+  if (!scales) throw new Error(`${file}: tensor ${name}${SCALE_SUFFIX} is missing`);
+  const G = q4Groups(K);
+  const [cd, cs, sd, ss] = kind === 'int8' ? ['I8', [N, K], 'F32', [N, 1]] : ['U8', [N, G * 16], 'F16', [N, G]];
+  const same = (a: number[], b: unknown) => a.join(',') === (b as number[]).join(',');
+  if (codes.dtype !== cd || !same(codes.shape, cs)) throw new Error(`${file}: tensor ${name} is ${codes.dtype} [${codes.shape}], an ${kind} file needs ${cd} [${cs}]`);
+  if (scales.dtype !== sd || !same(scales.shape, ss)) throw new Error(`${file}: tensor ${name}${SCALE_SUFFIX} is ${scales.dtype} [${scales.shape}], an ${kind} file needs ${sd} [${ss}]`);
+  const raw = codes.bytes.slice(); // an aligned copy
+  const q: QuantizedRows = {
+    codes: kind === 'int8' ? new Int8Array(raw.buffer) : raw,
+    scales: kind === 'int8' ? floatTensors(new Map([['s', scales]]), file).get('s')!.data : Float32Array.from({ length: N * G }, (_, i) => f16Value(scales.bytes[2 * i] | (scales.bytes[2 * i + 1] << 8))),
+  };
+  checkQuantized(DTYPE[kind], q, N, K, `${file}: tensor ${name}`);
+  return q;
+}
+
+/**
+ * Reads a quantized model file's tensors for `config`: the quantized parameters as codes and scales, the
+ * others as f32 (every tensor checked for name, dtype and shape).
+ */
+export function readQuantizedFile(tensors: Map<string, RawTensor>, kind: QuantizedKind, config: GPTConfig, file: string): { quantized: QuantizedWeights; weights: Map<string, Float32Array> } {
+  const fam = familyOf(config), byName = new Map<string, RawTensor>();
+  for (const [k, v] of tensors) byName.set(k.endsWith(SCALE_SUFFIX) ? fromHF(k.slice(0, -SCALE_SUFFIX.length)) + SCALE_SUFFIX : fromHF(k), v);
+  const q = new Map<string, QuantizedRows>(), weights = new Map<string, Float32Array>();
+  for (const s of paramSpecs(config)) {
+    const hf = toHF(s.name, fam);
+    if (quantizedParam(s.name)) {
+      const [N, K] = storedShape(s);
+      q.set(s.name, decodeQuantized(kind, byName.get(s.name), byName.get(s.name + SCALE_SUFFIX), N, K, hf, file));
+      continue;
+    }
+    const t = byName.get(s.name);
+    if (!t) throw new Error(`${file}: tensor ${hf} is missing`);
+    const f = floatTensors(new Map([[hf, t]]), file).get(hf)!;
+    if (f.shape.join(',') !== s.shape.join(',')) throw new Error(`${file}: tensor ${hf} has shape [${f.shape}], the config needs [${s.shape}]`);
+    weights.set(s.name, f.data);
+  }
+  return { quantized: { kind, tensors: q }, weights };
+}
+
+/** Every parameter as f32 in the [in, out] / HF layout: the f32 ones, and the quantized ones dequantized. */
+export function dequantizedWeights(config: GPTConfig, weights: Map<string, Float32Array>, quantized: QuantizedWeights | null): Map<string, Float32Array> {
+  if (!quantized) return weights;
+  const out = new Map(weights);
+  for (const s of paramSpecs(config)) {
+    const q = quantized.tensors.get(s.name);
+    if (!q) continue;
+    const [N, K] = storedShape(s), v = dequantizeRows(DTYPE[quantized.kind], q, N, K);
+    if (!LINEAR_WEIGHTS.test(s.name)) out.set(s.name, v);
+    else {
+      const t = new Float32Array(numel(s.shape)); // (out, in) -> [in, out]
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) t[k * N + n] = v[n * K + k];
+      out.set(s.name, t);
+    }
+  }
+  return out;
+}
+
+/** What a quantized folder's config.json says besides the HF keys (informative; the file's metadata decides). */
+export function quantizationConfig(kind: WeightsKind): Record<string, unknown> | null {
+  if (!isQuantizedKind(kind)) return null;
+  return { quant_method: 'gptedge', weights: kind, bits: kind === 'int8' ? 8 : 4, group_size: kind === 'int8' ? -1 : 32, symmetric: true };
+}
