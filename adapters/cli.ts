@@ -7,6 +7,7 @@ import { generateCommand } from './commands/generate.ts';
 import { exportCommand, importCommand, generateOnnxCommand } from './commands/onnx.ts';
 import { finetuneCommand, evalCommand } from './commands/finetune.ts';
 import { serveCommand } from './commands/serve.ts';
+import { quantizeCommand } from './commands/quantize.ts';
 
 const USAGE = `gptedge — GPT (Radford et al. 2018): pretrain, fine-tune and serve anywhere JavaScript runs
 
@@ -21,6 +22,7 @@ commands:
   serve       serve models over HTTP: OpenAI-compatible /v1/completions (SSE), /v1/classify, /v1/score, training jobs (--jobs DIR)
   export      export a model as ONNX (gptedge export --format onnx --model <dir> --out model.onnx)
   import      import ONNX GPT-2/openai-gpt weights (gptedge import --from model.onnx --out <dir> --tokenizer <tokenizer.json>)
+  quantize    int8 / int4 weights for inference (gptedge quantize --model <dir> --to int8|int4 --out <dir>)
 
 run 'gptedge <command> --help' for a command's options`;
 
@@ -48,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       return exportCommand(rest, ctx);
     case 'import':
       return importCommand(rest, ctx);
+    case 'quantize':
+      return quantizeCommand(rest, ctx);
     case 'tokenizer': {
       const { tokenizerCommand } = await import('./commands/tokenizer.ts');
       await tokenizerCommand(rest);

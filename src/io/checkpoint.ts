@@ -15,7 +15,10 @@ import { numel, paramSpecs } from '../model/params.ts';
 import { configFromHF, configToHF } from './hf-config.ts';
 import { familyOf, fromHF, toHF } from './hf-names.ts';
 import { floatTensors, readSafetensors, readSafetensorsRaw, writeSafetensors, type NamedTensor } from './safetensors.ts';
-import { isQuantizedKind, quantizationConfig, quantizedModelTensors, readQuantizedFile, WEIGHTS_META, type QuantizedWeights } from './quantized.ts';
+import {
+  dequantizedWeights, isQuantizedKind, quantizationConfig, quantizedFileTensors, quantizedModelTensors, quantizeWeights, readQuantizedFile, WEIGHTS_META,
+  type QuantizedKind, type QuantizedWeights,
+} from './quantized.ts';
 import { join, readText, writeAtomic, type FileSystem } from './fs.ts';
 
 export interface TrainState {
@@ -92,6 +95,37 @@ export async function writeModelFiles(fs: FileSystem, dir: string, model: GPT, t
   await fs.writeFile(join(dir, 'model.safetensors'), bytes);
   await fs.writeFile(join(dir, 'config.json'), JSON.stringify({ ...configToHF(model.cfg), ...(quant ? { quantization_config: quant } : {}) }, null, 1));
   await fs.writeFile(join(dir, 'tokenizer.json'), tokenizerJSON);
+}
+
+/**
+ * `gptedge quantize`: the model folder (or run folder) at `src` as a new int8/int4 folder `out`, written
+ * under a temporary name and renamed into place. A quantized source is dequantized first; files other than
+ * the weights, config and optimizer state (a fine-tuned model's task head) are copied along.
+ */
+export async function quantizeModelFolder(fs: FileSystem, src: string, out: string, kind: QuantizedKind): Promise<{ dir: string; from: number; to: number }> {
+  if (!isQuantizedKind(kind)) throw new Error(`quantize: --to must be int8 or int4, got ${JSON.stringify(kind)}`);
+  const ck = await loadCheckpoint(fs, src);
+  if (await fs.exists(out)) throw new Error(`${out}: already exists (quantize writes a new folder)`);
+  const weights = dequantizedWeights(ck.config, ck.weights, ck.quantized);
+  const q = quantizeWeights(ck.config, weights, kind);
+  const bytes = writeSafetensors(quantizedFileTensors(ck.config, weights, q), { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: kind });
+  const tmp = `${out.replace(/\/+$/, '')}.${Math.random().toString(36).slice(2, 8)}.tmp`;
+  await fs.mkdir(tmp);
+  try {
+    await fs.writeFile(join(tmp, 'model.safetensors'), bytes);
+    await fs.writeFile(join(tmp, 'config.json'), JSON.stringify({ ...configToHF(ck.config), quantization_config: quantizationConfig(kind) }, null, 1));
+    for (const name of await fs.readdir(ck.dir)) {
+      if (['model.safetensors', 'config.json', 'optimizer.safetensors', 'train_state.json'].includes(name) || name.endsWith('.tmp')) continue;
+      const data = await fs.readFile(join(ck.dir, name)).catch(() => null); // folders stay behind
+      if (data) await fs.writeFile(join(tmp, name), data);
+    }
+    await fs.rename(tmp, out);
+  } catch (err) {
+    await fs.remove(tmp).catch(() => undefined);
+    throw err;
+  }
+  const from = (await fs.readFile(join(ck.dir, 'model.safetensors'))).length;
+  return { dir: out, from, to: bytes.length };
 }
 
 async function prune(fs: FileSystem, runDir: string, current: string, keep: number): Promise<void> {

@@ -14,7 +14,7 @@
 import type { GPTConfig } from '../model/config.ts';
 import { HALF_WEIGHTS, LINEAR_WEIGHTS, type GPT, type WeightsKind } from '../model/gpt.ts';
 import { numel, paramSpecs, type ParamSpec } from '../model/params.ts';
-import { checkQuantized, dequantizeRows, q4Groups, type QuantDType, type QuantizedRows } from '../backend/quant.ts';
+import { checkQuantized, dequantizeRows, q4Groups, quantizeRows, type QuantDType, type QuantizedRows } from '../backend/quant.ts';
 import { f16Bits, f16Value } from '../backend/f16.ts';
 import { familyOf, fromHF, toHF } from './hf-names.ts';
 import { floatTensors, type NamedTensor, type RawTensor } from './safetensors.ts';
@@ -41,21 +41,52 @@ export function storedShape(s: ParamSpec): [number, number] {
   return LINEAR_WEIGHTS.test(s.name) ? [s.shape[1], s.shape[0]] : [s.shape[0], s.shape[1]];
 }
 
-/** The tensors of a quantized model's model.safetensors (read from the backend). */
+/** Quantizes f32 parameters ([in, out] / HF layout) on the host: what `gptedge quantize` does. */
+export function quantizeWeights(config: GPTConfig, weights: Map<string, Float32Array>, kind: QuantizedKind): QuantizedWeights {
+  const tensors = new Map<string, QuantizedRows>();
+  for (const s of paramSpecs(config)) {
+    if (!quantizedParam(s.name)) continue;
+    const v = weights.get(s.name);
+    if (!v) throw new Error(`quantize: parameter ${s.name} is missing`);
+    const [N, K] = storedShape(s);
+    let rows = v;
+    if (LINEAR_WEIGHTS.test(s.name)) {
+      rows = new Float32Array(v.length); // [in, out] -> (out, in)
+      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) rows[n * K + k] = v[k * N + n];
+    }
+    tensors.set(s.name, quantizeRows(DTYPE[kind], rows, N, K));
+  }
+  return { kind, tensors };
+}
+
+/** The tensors of a quantized model.safetensors: the quantized parameters encoded, the others f32. */
+export function quantizedFileTensors(config: GPTConfig, weights: Map<string, Float32Array>, quantized: QuantizedWeights): Map<string, NamedTensor | RawTensor> {
+  const fam = familyOf(config), out = new Map<string, NamedTensor | RawTensor>();
+  for (const s of paramSpecs(config)) {
+    const name = toHF(s.name, fam), q = quantized.tensors.get(s.name);
+    if (q) {
+      const [N, K] = storedShape(s), t = encodeQuantized(quantized.kind, q, N, K);
+      out.set(name, t['']);
+      out.set(name + SCALE_SUFFIX, t.scale);
+    } else {
+      const v = weights.get(s.name);
+      if (!v) throw new Error(`parameter ${s.name} is missing`);
+      out.set(name, { data: v, shape: s.shape });
+    }
+  }
+  return out;
+}
+
+/** The tensors of a quantized GPT's model.safetensors (codes and scales read from the backend as they are). */
 export async function quantizedModelTensors(model: GPT): Promise<Map<string, NamedTensor | RawTensor>> {
   const kind = model.weights;
   if (!isQuantizedKind(kind)) throw new Error(`quantizedModelTensors: the model's weights are ${kind}`);
-  const fam = familyOf(model.cfg), out = new Map<string, NamedTensor | RawTensor>();
+  const tensors = new Map<string, QuantizedRows>(), weights = new Map<string, Float32Array>();
   for (const s of model.specs) {
-    const name = toHF(s.name, fam);
-    if (!model.isQuantizedParam(s.name)) {
-      out.set(name, { data: (await model.be.read(model.p(s.name))) as Float32Array, shape: s.shape });
-      continue;
-    }
-    const [N, K] = storedShape(s), q = await model.readQuantizedParam(s.name);
-    for (const [k, t] of Object.entries(encodeQuantized(kind, q, N, K))) out.set(k ? name + SCALE_SUFFIX : name, t);
+    if (model.isQuantizedParam(s.name)) tensors.set(s.name, await model.readQuantizedParam(s.name));
+    else weights.set(s.name, (await model.be.read(model.p(s.name))) as Float32Array);
   }
-  return out;
+  return quantizedFileTensors(model.cfg, weights, { kind, tensors });
 }
 
 /** The two file tensors of one quantized (N, K) matrix: codes ('') and scales ('scale'). */
