@@ -19,7 +19,7 @@ const G4 = 32; // q4 group
 const MR = 4;
 const NR = 8;
 const NC = 512;
-const MC = 64;
+const MB = 256; // rows of a quantized and packed at once (a (MB, QK) int16 block: 128 KB, in L2 with B's block)
 const GEMV_MAX_M = 4;
 
 // ---- helpers ------------------------------------------------------------------------------------------
@@ -85,13 +85,68 @@ function packAQ(ap: usize, sa: usize, tmp: usize, a: usize, K: i32, i0: i32, mc:
   }
 }
 
+// Stores 4 pairs (k, k+1) of 4 columns — x_c holds column c's pairs p..p+3 as int16x8 — transposed into a
+// packed panel at d (column j's slot): per pair, the 4 columns side by side.
+@inline function storePairs4(d: usize, p: i32, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5), t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5), t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+  const o = d + <usize>(p * NR) * 4;
+  v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(o + NR * 4, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(o + 2 * NR * 4, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(o + 3 * NR * 4, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
 // Packs columns [j0, j0+nc) × k-block [p0, p0+kc) of W into bp (kp pairs, zero-padded) as int16 weights
 // (q4: code - 8) and their f32 scales into bs: per panel, one NR-vector per group (q8: one group).
 function packBQ(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, bits: i32, p0: i32, kc: i32, kp: i32, j0: i32, nc: i32): void {
   const G = (K + G4 - 1) / G4, groups = bits == 4 ? kp / 16 : 1;
   for (let jr = 0; jr < nc; jr += NR) {
     const dst = bp + <usize>(jr * kp) * 4, sdst = bs + <usize>(jr * groups) * 4;
-    for (let j = 0; j < NR; j++) {
+    let jv = 0;
+    // four whole columns at a time: 16 codes of each loaded, widened and stored transposed
+    for (; jv + 4 <= min(NR, nc - jr); jv += 4) {
+      const col = j0 + jr + jv, d = dst + (<usize>jv << 2);
+      if (bits == 8) {
+        const s0 = codes + <usize>col * <usize>K + <usize>p0, s1 = s0 + <usize>K, s2 = s1 + <usize>K, s3 = s2 + <usize>K;
+        let k = 0;
+        for (; k + 16 <= kc; k += 16) {
+          const w0 = v128.load(s0 + <usize>k), w1 = v128.load(s1 + <usize>k), w2 = v128.load(s2 + <usize>k), w3 = v128.load(s3 + <usize>k);
+          storePairs4(d, k >> 1, i16x8.extend_low_i8x16_s(w0), i16x8.extend_low_i8x16_s(w1), i16x8.extend_low_i8x16_s(w2), i16x8.extend_low_i8x16_s(w3));
+          storePairs4(d, (k >> 1) + 4, i16x8.extend_high_i8x16_s(w0), i16x8.extend_high_i8x16_s(w1), i16x8.extend_high_i8x16_s(w2), i16x8.extend_high_i8x16_s(w3));
+        }
+        for (let j = 0; j < 4; j++) {
+          const src = codes + <usize>(col + j) * <usize>K + <usize>p0, dj = d + (<usize>j << 2);
+          for (let p = k >> 1; p < kp; p++) {
+            const kk = p << 1;
+            const lo = <i32>load<i8>(src + <usize>kk), hi = kk + 1 < kc ? <i32>load<i8>(src + <usize>kk + 1) : 0;
+            store<i32>(dj + <usize>(p * NR) * 4, (lo & 0xffff) | (hi << 16));
+          }
+          store<f32>(sdst + <usize>(jv + j) * 4, load<f32>(scales + (<usize>(col + j) << 2)));
+        }
+      } else {
+        const eight = i8x16.splat(8), m = i8x16.splat(15);
+        for (let g = 0; g < groups; g++) {
+          const gi = p0 / G4 + g;
+          const s0 = codes + (<usize>col * <usize>G + <usize>gi) * 16, s1 = s0 + <usize>G * 16, s2 = s1 + <usize>G * 16, s3 = s2 + <usize>G * 16;
+          const w0 = v128.load(s0), w1 = v128.load(s1), w2 = v128.load(s2), w3 = v128.load(s3);
+          // codes - 8 as int8: elements 0..15 of the group from the low nibbles, 16..31 from the high
+          const l0 = i8x16.sub(v128.and(w0, m), eight), l1 = i8x16.sub(v128.and(w1, m), eight), l2 = i8x16.sub(v128.and(w2, m), eight), l3 = i8x16.sub(v128.and(w3, m), eight);
+          const h0 = i8x16.sub(i8x16.shr_u(w0, 4), eight), h1 = i8x16.sub(i8x16.shr_u(w1, 4), eight), h2 = i8x16.sub(i8x16.shr_u(w2, 4), eight), h3 = i8x16.sub(i8x16.shr_u(w3, 4), eight);
+          const p = g * 16;
+          storePairs4(d, p, i16x8.extend_low_i8x16_s(l0), i16x8.extend_low_i8x16_s(l1), i16x8.extend_low_i8x16_s(l2), i16x8.extend_low_i8x16_s(l3));
+          storePairs4(d, p + 4, i16x8.extend_high_i8x16_s(l0), i16x8.extend_high_i8x16_s(l1), i16x8.extend_high_i8x16_s(l2), i16x8.extend_high_i8x16_s(l3));
+          storePairs4(d, p + 8, i16x8.extend_low_i8x16_s(h0), i16x8.extend_low_i8x16_s(h1), i16x8.extend_low_i8x16_s(h2), i16x8.extend_low_i8x16_s(h3));
+          storePairs4(d, p + 12, i16x8.extend_high_i8x16_s(h0), i16x8.extend_high_i8x16_s(h1), i16x8.extend_high_i8x16_s(h2), i16x8.extend_high_i8x16_s(h3));
+          let h = i32x4.splat(load<u16>(scales + (<usize>col * <usize>G + <usize>gi) * 2));
+          h = i32x4.replace_lane(h, 1, load<u16>(scales + (<usize>(col + 1) * <usize>G + <usize>gi) * 2));
+          h = i32x4.replace_lane(h, 2, load<u16>(scales + (<usize>(col + 2) * <usize>G + <usize>gi) * 2));
+          h = i32x4.replace_lane(h, 3, load<u16>(scales + (<usize>(col + 3) * <usize>G + <usize>gi) * 2));
+          v128.store(sdst + <usize>(g * NR + jv) * 4, halvesToF32(h));
+        }
+      }
+    }
+    for (let j = jv; j < NR; j++) {
       const col = j0 + jr + j, d = dst + (<usize>j << 2);
       if (jr + j >= nc) {
         for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * NR) * 4, 0);
@@ -155,19 +210,21 @@ function packBQ(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, bits:
 }
 
 // scratch of one thread for the GEMM
-const BP_BYTES = QK * NC * 2, BS_BYTES = (QK / G4) * NC * 4, AP_BYTES = MC * QK * 2, SA_BYTES = MC * 4, TMP_BYTES = QK * 2, TILE_BYTES = MR * NR * 4;
+const BP_BYTES = QK * NC * 2, BS_BYTES = (QK / G4) * NC * 4, AP_BYTES = MB * QK * 2, SA_BYTES = MB * 4, TMP_BYTES = QK * 2, TILE_BYTES = MR * NR * 4;
 
+// Loop order: a block of rows × K-block of a is quantized and packed once, then every column block of
+// B's K-block is packed and multiplied against it; a B micro-panel (kp × NR) stays in L1 across the rows.
 function gemmQ(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32, N: i32, bits: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
   const bp = scratch, bs = bp + BP_BYTES, ap = bs + BS_BYTES, sa = ap + AP_BYTES, tmp = sa + SA_BYTES, tile = tmp + TMP_BYTES;
-  for (let jc = n0; jc < n1; jc += NC) {
-    const nc = min(NC, n1 - jc);
+  for (let ic = m0; ic < m1; ic += MB) {
+    const mc = min(MB, m1 - ic);
     for (let pc = 0; pc < K; pc += QK) {
       const kc = min(QK, K - pc);
       const kp = bits == 4 ? ((kc + G4 - 1) / G4) * 16 : (kc + 1) >> 1, gp = bits == 4 ? 16 : kp, groups = kp / gp;
-      packBQ(bp, bs, codes, scales, K, bits, pc, kc, kp, jc, nc);
-      for (let ic = m0; ic < m1; ic += MC) {
-        const mc = min(MC, m1 - ic);
-        packAQ(ap, sa, tmp, a, K, ic, mc, pc, kc, kp);
+      packAQ(ap, sa, tmp, a, K, ic, mc, pc, kc, kp);
+      for (let jc = n0; jc < n1; jc += NC) {
+        const nc = min(NC, n1 - jc);
+        packBQ(bp, bs, codes, scales, K, bits, pc, kc, kp, jc, nc);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
           const bpp = bp + <usize>(jr * kp) * 4, bsp = bs + <usize>(jr * groups) * 4;
