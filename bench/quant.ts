@@ -75,7 +75,7 @@ async function dotBench(): Promise<void> {
   const r = await asc.compileString(DOT_SOURCE, { optimizeLevel: 3, runtime: 'stub', importMemory: true, enable: ['simd', 'relaxed-simd'], noAssert: true });
   if (!r.binary) throw new Error(`dot kernels: ${r.stderr.toString()}`);
   const memory = new WebAssembly.Memory({ initial: 2 });
-  const inst = (await WebAssembly.instantiate(r.binary, { env: { memory } })).instance.exports as Record<string, (...a: number[]) => number>;
+  const inst = (await WebAssembly.instantiate(r.binary as BufferSource, { env: { memory } }) as unknown as WebAssembly.WebAssemblyInstantiatedSource).instance.exports as Record<string, (...a: number[]) => number>;
   const u8 = new Uint8Array(memory.buffer);
   for (let i = 0; i < 4096; i++) u8[1024 + i] = (i * 37) % 100; // small values: no f32 denormals, no i16 overflow
   // exactness of the relaxed dot on this engine, over every a in -128..127 against b in 0..127
