@@ -39,7 +39,9 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   const nCtx = model.cfg.nCtx;
   if (ids.length >= nCtx) throw new RangeError(`the prompt has ${ids.length} tokens; the context window holds ${nCtx}, leaving no room to generate`);
   const rng = new Rng(o.seed ?? 0);
-  const cache = model.newKVCache(1, nCtx);
+  // the cache holds what this generation can reach, not the whole window: GPT-2's 1,024 positions are
+  // 75 MB of f32 keys and values, more than an edge isolate's budget for a short completion
+  const cache = model.newKVCache(1, Math.min(nCtx, ids.length + maxTokens));
   const generated: number[] = [];
   let emitted = 0; // characters of the generated text already yielded
   let pendingTokens: number[] = [];

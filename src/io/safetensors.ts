@@ -45,21 +45,25 @@ export function rawToF32(t: RawTensor): Float32Array {
   return data;
 }
 
-/** Parse safetensors bytes into raw tensors (views into `bytes`), validating the header against the data. */
-export function readSafetensorsRaw(bytes: Uint8Array, file = 'safetensors'): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
-  if (bytes.length < 8) throw new Error(`${file}: truncated (${bytes.length} bytes, no header)`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const hlen = Number(dv.getBigUint64(0, true));
-  if (hlen > bytes.length - 8) throw new Error(`${file}: truncated or corrupted (header of ${hlen} bytes in a file of ${bytes.length})`);
+/** A tensor entry of a safetensors header, validated: data offsets relative to the data section. */
+interface HeaderEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** Parses and validates a header (everything but whether the data section is long enough). */
+function parseHeader(headerBytes: Uint8Array, file: string): { entries: HeaderEntry[]; metadata: Record<string, string> } {
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + hlen)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (err) {
     throw new Error(`${file}: corrupted header (${err instanceof Error ? err.message : String(err)})`);
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) throw new Error(`${file}: corrupted header (not a JSON object)`);
-  const dataStart = 8 + hlen, dataLen = bytes.length - dataStart;
-  const tensors = new Map<string, RawTensor>();
+  const entries: HeaderEntry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -74,10 +78,79 @@ export function readSafetensorsRaw(bytes: Uint8Array, file = 'safetensors'): { t
     const n = t.shape.reduce((x, y) => x * y, 1);
     if (!Number.isInteger(b) || !Number.isInteger(e) || b < 0 || e < b) throw new Error(`${file}: tensor ${name} has invalid data_offsets`);
     if (e - b !== n * width) throw new Error(`${file}: tensor ${name} holds ${e - b} bytes, its shape [${t.shape}] of ${t.dtype} needs ${n * width}`);
-    if (e > dataLen) throw new Error(`${file}: truncated: tensor ${name} ends at byte ${e} of a data section of ${dataLen}`);
-    tensors.set(name, { dtype: t.dtype as SafetensorsDType, shape: t.shape, bytes: bytes.subarray(dataStart + b, dataStart + e) });
+    entries.push({ name, dtype: t.dtype as SafetensorsDType, shape: t.shape, begin: b, end: e });
+  }
+  return { entries, metadata };
+}
+
+/** Parse safetensors bytes into raw tensors (views into `bytes`), validating the header against the data. */
+export function readSafetensorsRaw(bytes: Uint8Array, file = 'safetensors'): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
+  if (bytes.length < 8) throw new Error(`${file}: truncated (${bytes.length} bytes, no header)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hlen = Number(dv.getBigUint64(0, true));
+  if (hlen > bytes.length - 8) throw new Error(`${file}: truncated or corrupted (header of ${hlen} bytes in a file of ${bytes.length})`);
+  const { entries, metadata } = parseHeader(bytes.subarray(8, 8 + hlen), file);
+  const dataStart = 8 + hlen, dataLen = bytes.length - dataStart;
+  const tensors = new Map<string, RawTensor>();
+  for (const t of entries) {
+    if (t.end > dataLen) throw new Error(`${file}: truncated: tensor ${t.name} ends at byte ${t.end} of a data section of ${dataLen}`);
+    tensors.set(t.name, { dtype: t.dtype, shape: t.shape, bytes: bytes.subarray(dataStart + t.begin, dataStart + t.end) });
   }
   return { tensors, metadata };
+}
+
+/**
+ * Reads safetensors from a stream (a fetch body): the header first, then each tensor in data order as
+ * soon as its bytes have arrived — only one tensor's bytes are held at a time, never the whole file.
+ */
+export async function streamSafetensors(stream: ReadableStream<Uint8Array>, file = 'safetensors'): Promise<{ metadata: Record<string, string>; names: string[]; tensors: AsyncGenerator<[string, RawTensor]> }> {
+  const reader = stream.getReader();
+  let chunk: Uint8Array = new Uint8Array(0), at = 0; // the unread part of the current chunk is chunk[at..]
+  /** the next n bytes (a copy), or null when the stream ends first */
+  const take = async (n: number): Promise<Uint8Array | null> => {
+    const out = new Uint8Array(n);
+    let got = 0;
+    while (got < n) {
+      if (at === chunk.length) {
+        const r = await reader.read();
+        if (r.done) return null;
+        chunk = r.value;
+        at = 0;
+      }
+      const k = Math.min(n - got, chunk.length - at);
+      out.set(chunk.subarray(at, at + k), got);
+      got += k;
+      at += k;
+    }
+    return out;
+  };
+  const len = await take(8);
+  if (!len) throw new Error(`${file}: truncated (no header)`);
+  const hlen = Number(new DataView(len.buffer).getBigUint64(0, true));
+  if (hlen > 100_000_000) throw new Error(`${file}: corrupted (a header of ${hlen} bytes)`);
+  const hb = await take(hlen);
+  if (!hb) throw new Error(`${file}: truncated or corrupted (the stream ends inside a header of ${hlen} bytes)`);
+  const { entries, metadata } = parseHeader(hb, file);
+  entries.sort((x, y) => x.begin - y.begin);
+  for (let i = 1; i < entries.length; i++) {
+    if (entries[i].begin < entries[i - 1].end) throw new Error(`${file}: tensors ${entries[i - 1].name} and ${entries[i].name} overlap`);
+  }
+  async function* tensors(): AsyncGenerator<[string, RawTensor]> {
+    let pos = 0;
+    try {
+      for (const t of entries) {
+        if (t.begin > pos && !(await take(t.begin - pos))) throw new Error(`${file}: truncated before tensor ${t.name}`);
+        const bytes = await take(t.end - t.begin);
+        if (!bytes) throw new Error(`${file}: truncated: the stream ends inside tensor ${t.name}`);
+        pos = t.end;
+        yield [t.name, { dtype: t.dtype, shape: t.shape, bytes }];
+      }
+    } finally {
+      reader.releaseLock();
+      void stream.cancel().catch(() => undefined);
+    }
+  }
+  return { metadata, names: entries.map((e) => e.name), tensors: tensors() };
 }
 
 /** Serialize tensors: f32 ones (NamedTensor) and raw ones, sorted by name, 8-byte aligned header, as the reference implementation does. */

@@ -7,7 +7,7 @@ import { f16Bits, f16Value } from '../../src/backend/f16.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { loadCheckpoint, writeModelFiles } from '../../src/io/checkpoint.ts';
 import { readSafetensorsRaw, writeSafetensors } from '../../src/io/safetensors.ts';
-import { loadModel } from '../../src/model/load.ts';
+import { loadModel, loadModelStream } from '../../src/model/load.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { preset } from '../../src/model/config.ts';
 import { assert, assertClose, assertEqual, assertRejects, assertThrows, randn, test } from '../harness.ts';
@@ -148,4 +148,47 @@ for (const weights of ['int8', 'int4'] as const) {
 
 test('unknown weights kinds are refused', () => {
   assertThrows(() => new GPT(new ReferenceBackend(), cfg('pre-ln'), { weights: 'int2' as 'int8' }), /weights must be one of f32, f16, int8, int4/);
+});
+
+/** the bytes as a stream of small chunks, as a fetch body delivers them */
+function chunked(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.length) c.close();
+      else {
+        c.enqueue(bytes.slice(at, at + size));
+        at += size;
+      }
+    },
+  });
+}
+
+test('loadModelStream: a folder\'s files from streams (f32 quantized on load, int8/int4 as stored) = loadModel; truncated and incomplete streams are errors', async () => {
+  const be = new ReferenceBackend(), fs = new MemoryFileSystem();
+  const src = new GPT(be, cfg('pre-ln')).init(9);
+  await fs.mkdir('f32');
+  await writeModelFiles(fs, 'f32', src, tinyTokenizerJSON());
+  const files = async (dir: string, chunk = 1000) => ({
+    config: new TextDecoder().decode(await fs.readFile(`${dir}/config.json`)), tokenizer: tinyTokenizerJSON(),
+    weights: chunked(await fs.readFile(`${dir}/model.safetensors`), chunk),
+  });
+  for (const weights of ['f32', 'int8', 'int4'] as const) {
+    const whole = await loadModel(fs, 'f32', be, { weights });
+    const streamed = await loadModelStream(await files('f32', 777), be, { weights });
+    assertEqual(streamed.model.weights, weights);
+    assertClose(await logits(streamed.model), await logits(whole.model), { atol: 0 }, `f32 file streamed as ${weights}`);
+    if (weights === 'f32') continue;
+    await fs.mkdir(weights);
+    await writeModelFiles(fs, weights, whole.model, tinyTokenizerJSON());
+    const q = await loadModelStream(await files(weights, 4096), be);
+    assertEqual(q.model.weights, weights, 'a quantized stream loads as stored');
+    assertClose(await logits(q.model), await logits(whole.model), { atol: 0 }, `${weights} file streamed`);
+    await assertRejects(async () => loadModelStream(await files(weights), be, { weights: 'f32' }), new RegExp(`holds ${weights} weights; streamed, they load as stored`));
+    const bytes = await fs.readFile(`${weights}/model.safetensors`);
+    await assertRejects(async () => loadModelStream({ ...(await files(weights)), weights: chunked(bytes.slice(0, bytes.length - 100), 512) }, be), /model\.safetensors: truncated: the stream ends inside tensor \S+/);
+    const st = readSafetensorsRaw(bytes), t = new Map(st.tensors);
+    t.delete('wte.weight_scale');
+    await assertRejects(async () => loadModelStream({ ...(await files(weights)), weights: chunked(writeSafetensors(t, st.metadata), 512) }, be), /tensor wte\.weight_scale is missing/);
+  }
 });
