@@ -62,6 +62,10 @@ export class WasmBackend implements Backend {
   get bytesInUse(): number {
     return this.heap.used;
   }
+  /** bytes of linear memory (what an isolate's memory limit counts, used or not) */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
   get threads(): number {
     return this.pool ? this.pool.threads : 1;
   }
