@@ -4,11 +4,11 @@ import type { GPT } from '../../src/model/gpt.ts';
 import type { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import type { Hono } from 'hono';
 
-export interface AppEnv { MODEL_ID?: string; MAX_CONCURRENT?: string; MAX_QUEUE?: string; MAX_TOKENS?: string }
+export interface AppEnv { MODEL_ID?: string; MAX_CONCURRENT?: string; MAX_QUEUE?: string; MAX_TOKENS?: string; PREFILL_CHUNK?: string }
 
 export function workerApp(env: AppEnv, model: GPT, tokenizer: GPTTokenizer): Hono {
   const n = (v: string | undefined) => (v ? Number(v) : undefined);
-  const limits = Object.fromEntries(Object.entries({ maxConcurrent: n(env.MAX_CONCURRENT), maxQueue: n(env.MAX_QUEUE), maxTokens: n(env.MAX_TOKENS) }).filter(([, v]) => v !== undefined));
+  const limits = Object.fromEntries(Object.entries({ maxConcurrent: n(env.MAX_CONCURRENT), maxQueue: n(env.MAX_QUEUE), maxTokens: n(env.MAX_TOKENS), prefillChunk: n(env.PREFILL_CHUNK) }).filter(([, v]) => v !== undefined));
   return createApp({ models: new Map([[env.MODEL_ID ?? 'gptedge', { model, tokenizer }]]), limits });
 }
 

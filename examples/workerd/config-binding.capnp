@@ -25,7 +25,8 @@ const gptedge :Workerd.Worker = (
   bindings = [
     (name = "MODEL", service = "model"),
     (name = "MODEL_ID", text = "gptedge"),
-    (name = "WASM_MEMORY_MB", text = "112"),
+    (name = "WASM_MEMORY_MB", text = "96"),
+    (name = "PREFILL_CHUNK", text = "64"),
     (name = "MAX_CONCURRENT", text = "1"),
     (name = "MAX_QUEUE", text = "8"),
   ],

@@ -3,8 +3,9 @@
 // front of R2 on Cloudflare; fetched as http://model/<file>) or from MODEL_URL with the global fetch.
 // The weights stream into WASM memory tensor by tensor (loadModelStream), so the isolate never holds them
 // twice: GPT-2 124M with int4 weights fits a 128 MB isolate this way (docs/quantization.md measures it).
-// WASM_MEMORY_MB caps the kernels' linear memory (it grows in doublings up to the cap); WEIGHTS quantizes
-// an f32 file on load (int8 | int4). GET /memory reports the WASM memory this isolate holds.
+// WASM_MEMORY_MB caps the kernels' linear memory (it grows in doublings up to the cap); PREFILL_CHUNK runs
+// prompts that many tokens at a time (activation memory); WEIGHTS quantizes an f32 file on load (int8 |
+// int4). GET /memory reports the WASM memory this isolate holds.
 // Built by `node scripts/build-edge.mjs` into dist/edge/worker-binding.js; config-binding.capnp runs it.
 import { workerApp, lazyApp, type AppEnv } from './app.ts';
 import { createWasmBackend, type WasmBackend } from '../../src/backend/wasm/index.ts';
@@ -35,7 +36,9 @@ async function init(env: Env) {
   backend = await createWasmBackend({ modules: { simd128: simd128 as WebAssembly.Module, relaxed: relaxed as WebAssembly.Module }, threads: 1, maxMemoryBytes: mb > 0 ? mb * 2 ** 20 : undefined });
   const [config, tokenizer] = await Promise.all([get('config.json').then((r) => r.text()), get('tokenizer.json').then((r) => r.text())]);
   const weights = (await get('model.safetensors')).body!;
-  const loaded = await loadModelStream({ config, tokenizer, weights }, backend, { weights: env.WEIGHTS as WeightsKind | undefined });
+  // a macrotask between pieces: /health and /memory answer while the weights stream in
+  const between = () => new Promise<void>((r) => setTimeout(r, 0));
+  const loaded = await loadModelStream({ config, tokenizer, weights }, backend, { weights: env.WEIGHTS as WeightsKind | undefined, between });
   return workerApp(env, loaded.model, loaded.tokenizer);
 }
 

@@ -16,7 +16,7 @@ import { configFromHF, configToHF } from './hf-config.ts';
 import { familyOf, fromHF, toHF } from './hf-names.ts';
 import { floatTensors, readSafetensors, readSafetensorsRaw, writeSafetensors, type NamedTensor } from './safetensors.ts';
 import {
-  dequantizedWeights, isQuantizedKind, quantizationConfig, quantizedFileTensors, quantizedModelTensors, quantizeWeights, readQuantizedFile, WEIGHTS_META,
+  dequantizedWeights, isQuantizedKind, quantizationConfig, quantizedDataOrder, quantizedFileTensors, quantizedModelTensors, quantizeWeights, readQuantizedFile, WEIGHTS_META,
   type QuantizedKind, type QuantizedWeights,
 } from './quantized.ts';
 import { join, readText, writeAtomic, type FileSystem } from './fs.ts';
@@ -85,7 +85,8 @@ export async function writeModelFiles(fs: FileSystem, dir: string, model: GPT, t
   const fam = familyOf(model.cfg), quant = quantizationConfig(model.weights);
   let bytes: Uint8Array;
   if (quant) {
-    bytes = writeSafetensors(await quantizedModelTensors(model), { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: model.weights });
+    const t = await quantizedModelTensors(model);
+    bytes = writeSafetensors(t, { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: model.weights }, quantizedDataOrder([...t.keys()]));
   } else {
     const params = await model.readParams();
     const t = new Map<string, NamedTensor>();
@@ -108,7 +109,8 @@ export async function quantizeModelFolder(fs: FileSystem, src: string, out: stri
   if (await fs.exists(out)) throw new Error(`${out}: already exists (quantize writes a new folder)`);
   const weights = dequantizedWeights(ck.config, ck.weights, ck.quantized);
   const q = quantizeWeights(ck.config, weights, kind);
-  const bytes = writeSafetensors(quantizedFileTensors(ck.config, weights, q), { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: kind });
+  const t = quantizedFileTensors(ck.config, weights, q);
+  const bytes = writeSafetensors(t, { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: kind }, quantizedDataOrder([...t.keys()]));
   const tmp = `${out.replace(/\/+$/, '')}.${Math.random().toString(36).slice(2, 8)}.tmp`;
   await fs.mkdir(tmp);
   try {

@@ -101,22 +101,47 @@ export function encodeQuantized(kind: QuantizedKind, q: QuantizedRows, N: number
   return { '': { dtype: 'U8', shape: [N, G * 16], bytes: bytes(q.codes) }, scale: { dtype: 'F16', shape: [N, G], bytes: half } };
 }
 
+/** Checks the dtype and shape a quantized (N, K) matrix's codes ('') or scales ('scale') tensor must have. */
+export function checkQuantizedTensor(kind: QuantizedKind, part: '' | 'scale', t: { dtype: string; shape: number[] }, N: number, K: number, name: string, file: string): void {
+  const G = q4Groups(K);
+  const [d, shape] = part === '' ? (kind === 'int8' ? ['I8', [N, K]] : ['U8', [N, G * 16]]) : kind === 'int8' ? ['F32', [N, 1]] : ['F16', [N, G]];
+  if (t.dtype !== d || t.shape.join(',') !== (shape as number[]).join(',')) throw new Error(`${file}: tensor ${name}${part ? SCALE_SUFFIX : ''} is ${t.dtype} [${t.shape}], an ${kind} file needs ${d} [${shape}]`);
+}
+
+/** A quantized file's codes bytes as the typed array QuantizedRows holds (a view, not a copy). */
+export const codesOf = (kind: QuantizedKind, b: Uint8Array): Int8Array | Uint8Array => (kind === 'int8' ? new Int8Array(b.buffer, b.byteOffset, b.length) : b);
+
+/** A quantized file's scale bytes (F32 for int8, F16 for int4, little-endian) as f32 values. */
+export function scalesOf(kind: QuantizedKind, b: Uint8Array): Float32Array {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength), n = b.length / (kind === 'int8' ? 4 : 2), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = kind === 'int8' ? dv.getFloat32(4 * i, true) : f16Value(dv.getUint16(2 * i, true));
+  return out;
+}
+
 /** One quantized (N, K) matrix from its two file tensors, validated (errors name the file and tensor). */
 export function decodeQuantized(kind: QuantizedKind, codes: RawTensor | undefined, scales: RawTensor | undefined, N: number, K: number, name: string, file: string): QuantizedRows {
   if (!codes) throw new Error(`${file}: tensor ${name} is missing`);
   if (!scales) throw new Error(`${file}: tensor ${name}${SCALE_SUFFIX} is missing`);
-  const G = q4Groups(K);
-  const [cd, cs, sd, ss] = kind === 'int8' ? ['I8', [N, K], 'F32', [N, 1]] : ['U8', [N, G * 16], 'F16', [N, G]];
-  const same = (a: number[], b: unknown) => a.join(',') === (b as number[]).join(',');
-  if (codes.dtype !== cd || !same(codes.shape, cs)) throw new Error(`${file}: tensor ${name} is ${codes.dtype} [${codes.shape}], an ${kind} file needs ${cd} [${cs}]`);
-  if (scales.dtype !== sd || !same(scales.shape, ss)) throw new Error(`${file}: tensor ${name}${SCALE_SUFFIX} is ${scales.dtype} [${scales.shape}], an ${kind} file needs ${sd} [${ss}]`);
-  const raw = codes.bytes.slice(); // an aligned copy
-  const q: QuantizedRows = {
-    codes: kind === 'int8' ? new Int8Array(raw.buffer) : raw,
-    scales: kind === 'int8' ? floatTensors(new Map([['s', scales]]), file).get('s')!.data : Float32Array.from({ length: N * G }, (_, i) => f16Value(scales.bytes[2 * i] | (scales.bytes[2 * i + 1] << 8))),
-  };
+  checkQuantizedTensor(kind, '', codes, N, K, name, file);
+  checkQuantizedTensor(kind, 'scale', scales, N, K, name, file);
+  const q: QuantizedRows = { codes: codesOf(kind, codes.bytes), scales: scalesOf(kind, scales.bytes) };
   checkQuantized(DTYPE[kind], q, N, K, `${file}: tensor ${name}`);
   return q;
+}
+
+/**
+ * The order of a quantized file's data section: by name, except that every matrix's scales come just
+ * before its codes, so a streaming reader has them when the codes arrive and writes the codes row by row
+ * without holding the whole matrix (the header, a JSON object, says where each tensor is either way).
+ */
+export function quantizedDataOrder(names: string[]): string[] {
+  const set = new Set(names), out: string[] = [];
+  for (const n of [...names].sort()) {
+    if (n.endsWith(SCALE_SUFFIX) && set.has(n.slice(0, -SCALE_SUFFIX.length))) continue;
+    if (set.has(n + SCALE_SUFFIX)) out.push(n + SCALE_SUFFIX);
+    out.push(n);
+  }
+  return out;
 }
 
 /**

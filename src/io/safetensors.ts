@@ -100,19 +100,54 @@ export function readSafetensorsRaw(bytes: Uint8Array, file = 'safetensors'): { t
 }
 
 /**
- * Reads safetensors from a stream (a fetch body): the header first, then each tensor in data order as
- * soon as its bytes have arrived — only one tensor's bytes are held at a time, never the whole file.
+ * A piece of a tensor's bytes as a stream delivers it: bytes [offset, offset + bytes.length) of `total`,
+ * valid until the next piece is read (a byte stream's reader reuses one buffer).
  */
-export async function streamSafetensors(stream: ReadableStream<Uint8Array>, file = 'safetensors'): Promise<{ metadata: Record<string, string>; names: string[]; tensors: AsyncGenerator<[string, RawTensor]> }> {
-  const reader = stream.getReader();
-  let chunk: Uint8Array = new Uint8Array(0), at = 0; // the unread part of the current chunk is chunk[at..]
-  /** the next n bytes (a copy), or null when the stream ends first */
+export interface TensorPiece {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  offset: number;
+  total: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * Reads safetensors from a stream (a fetch body): the header first, then the tensors in data order, in
+ * pieces of at most `pieceBytes` as their bytes arrive — what is held at a time is one piece, never the
+ * whole file (a reader may assemble a tensor from its pieces, or use them as they come).
+ */
+export async function streamSafetensors(stream: ReadableStream<Uint8Array>, file = 'safetensors', pieceBytes = 1 << 20): Promise<{ metadata: Record<string, string>; names: string[]; tensors: AsyncGenerator<TensorPiece> }> {
+  // A byte stream (a fetch body) is read with a BYOB reader into one buffer that every read reuses, so
+  // streaming a file allocates nothing per chunk (garbage array buffers would pile up until a GC: tens of
+  // MB inside a 128 MB isolate); other streams are copied out of their chunks.
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = stream.getReader({ mode: 'byob' });
+  } catch {
+    // not a byte stream
+  }
+  const reader = byob ? null : stream.getReader();
+  let chunk: Uint8Array = new Uint8Array(0), at = 0; // default reader: the unread part of the current chunk is chunk[at..]
+  let buf = new ArrayBuffer(0); // BYOB reader: the reused buffer
+  /** the next n bytes, or null when the stream ends first (BYOB: valid until the next call) */
   const take = async (n: number): Promise<Uint8Array | null> => {
+    if (byob) {
+      if (buf.byteLength < n) buf = new ArrayBuffer(Math.max(n, pieceBytes));
+      let got = 0;
+      while (got < n) {
+        const r = await byob.read(new Uint8Array(buf, got, n - got));
+        if (r.done || !r.value) return null;
+        buf = r.value.buffer as ArrayBuffer; // the buffer was transferred to the stream and back
+        got += r.value.byteLength;
+      }
+      return new Uint8Array(buf, 0, n);
+    }
     const out = new Uint8Array(n);
     let got = 0;
     while (got < n) {
       if (at === chunk.length) {
-        const r = await reader.read();
+        const r = await reader!.read();
         if (r.done) return null;
         chunk = r.value;
         at = 0;
@@ -126,7 +161,7 @@ export async function streamSafetensors(stream: ReadableStream<Uint8Array>, file
   };
   const len = await take(8);
   if (!len) throw new Error(`${file}: truncated (no header)`);
-  const hlen = Number(new DataView(len.buffer).getBigUint64(0, true));
+  const hlen = Number(new DataView(len.buffer, len.byteOffset, 8).getBigUint64(0, true));
   if (hlen > 100_000_000) throw new Error(`${file}: corrupted (a header of ${hlen} bytes)`);
   const hb = await take(hlen);
   if (!hb) throw new Error(`${file}: truncated or corrupted (the stream ends inside a header of ${hlen} bytes)`);
@@ -135,27 +170,35 @@ export async function streamSafetensors(stream: ReadableStream<Uint8Array>, file
   for (let i = 1; i < entries.length; i++) {
     if (entries[i].begin < entries[i - 1].end) throw new Error(`${file}: tensors ${entries[i - 1].name} and ${entries[i].name} overlap`);
   }
-  async function* tensors(): AsyncGenerator<[string, RawTensor]> {
+  async function* tensors(): AsyncGenerator<TensorPiece> {
     let pos = 0;
     try {
       for (const t of entries) {
         if (t.begin > pos && !(await take(t.begin - pos))) throw new Error(`${file}: truncated before tensor ${t.name}`);
-        const bytes = await take(t.end - t.begin);
-        if (!bytes) throw new Error(`${file}: truncated: the stream ends inside tensor ${t.name}`);
+        const total = t.end - t.begin;
+        for (let off = 0; off < total || (total === 0 && off === 0); off += pieceBytes) {
+          const bytes = await take(Math.min(pieceBytes, total - off));
+          if (!bytes) throw new Error(`${file}: truncated: the stream ends inside tensor ${t.name}`);
+          yield { name: t.name, dtype: t.dtype, shape: t.shape, offset: off, total, bytes };
+          if (total === 0) break;
+        }
         pos = t.end;
-        yield [t.name, { dtype: t.dtype, shape: t.shape, bytes }];
       }
     } finally {
-      reader.releaseLock();
+      (byob ?? reader)!.releaseLock();
       void stream.cancel().catch(() => undefined);
     }
   }
   return { metadata, names: entries.map((e) => e.name), tensors: tensors() };
 }
 
-/** Serialize tensors: f32 ones (NamedTensor) and raw ones, sorted by name, 8-byte aligned header, as the reference implementation does. */
-export function writeSafetensors(tensors: Map<string, NamedTensor | RawTensor>, metadata?: Record<string, string>): Uint8Array {
-  const names = [...tensors.keys()].sort();
+/**
+ * Serialize tensors: f32 ones (NamedTensor) and raw ones, sorted by name, 8-byte aligned header, as the
+ * reference implementation does; `dataOrder` (every name once) lays the data out in another order.
+ */
+export function writeSafetensors(tensors: Map<string, NamedTensor | RawTensor>, metadata?: Record<string, string>, dataOrder?: string[]): Uint8Array {
+  const names = dataOrder ?? [...tensors.keys()].sort();
+  if (dataOrder && (dataOrder.length !== tensors.size || !dataOrder.every((n) => tensors.has(n)))) throw new Error('writeSafetensors: dataOrder must name every tensor once');
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let off = 0;

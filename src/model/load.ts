@@ -3,10 +3,10 @@
 import type { Backend } from '../backend/backend.ts';
 import type { FileSystem } from '../io/fs.ts';
 import { loadCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.ts';
-import { decodeQuantized, dequantizedWeights, isQuantizedKind, quantizedParam, storedShape, WEIGHTS_META } from '../io/quantized.ts';
+import { checkQuantizedTensor, codesOf, dequantizedWeights, isQuantizedKind, quantizedParam, scalesOf, storedShape, WEIGHTS_META } from '../io/quantized.ts';
 import { configFromHF } from '../io/hf-config.ts';
 import { familyOf, fromHF, toHF } from '../io/hf-names.ts';
-import { floatTensors, streamSafetensors, type RawTensor } from '../io/safetensors.ts';
+import { floatTensors, streamSafetensors, type TensorPiece } from '../io/safetensors.ts';
 import { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { GPT, type GPTOptions } from './gpt.ts';
 import type { GPTConfig } from './config.ts';
@@ -47,7 +47,16 @@ function openTokenizer(json: string, config: GPTConfig, dir: string): GPTTokeniz
  * the weights never sit whole in JS memory beside the backend's copy. An f32 file loads into any
  * `weights` (quantized on load); an int8/int4 file loads as stored.
  */
-export async function loadModelStream(files: { config: string; tokenizer: string; weights: ReadableStream<Uint8Array> }, backend: Backend, opts: GPTOptions & { dir?: string } = {}): Promise<{ model: GPT; tokenizer: GPTTokenizer }> {
+export async function loadModelStream(
+  files: { config: string; tokenizer: string; weights: ReadableStream<Uint8Array> }, backend: Backend,
+  opts: GPTOptions & {
+    dir?: string;
+    /** bytes read from the stream at a time (default 1 MiB) */
+    pieceBytes?: number;
+    /** awaited after each piece: a server passes a macrotask yield so that other requests (and an inspector) run during a long load */
+    between?: () => Promise<void>;
+  } = {},
+): Promise<{ model: GPT; tokenizer: GPTTokenizer }> {
   const dir = opts.dir ?? 'model', file = `${dir}/model.safetensors`;
   let cfgJSON: Record<string, unknown>;
   try {
@@ -57,7 +66,7 @@ export async function loadModelStream(files: { config: string; tokenizer: string
   }
   const config = configFromHF(cfgJSON, `${dir}/config.json`);
   const tokenizer = openTokenizer(files.tokenizer, config, dir);
-  const st = await streamSafetensors(files.weights, file);
+  const st = await streamSafetensors(files.weights, file, opts.pieceBytes);
   const kind = st.metadata[WEIGHTS_META];
   if (kind !== undefined && !isQuantizedKind(kind)) throw new Error(`${file}: metadata ${WEIGHTS_META} is ${JSON.stringify(kind)}; int8 and int4 are known`);
   const weights = opts.weights ?? kind ?? 'f32';
@@ -65,32 +74,90 @@ export async function loadModelStream(files: { config: string; tokenizer: string
   const model = new GPT(backend, config, { weights });
   try {
     const fam = familyOf(config), specs = new Map(paramSpecs(config).map((s) => [s.name, s]));
-    const pending = new Map<string, { codes?: RawTensor; scale?: RawTensor }>(), done = new Set<string>();
-    for await (const [name, t] of st.tensors) {
-      const isScale = kind !== undefined && name.endsWith('_scale'), param = fromHF(isScale ? name.slice(0, -6) : name);
+    const parts = new Map<string, Uint8Array>(); // tensors being assembled from their pieces
+    const scales = new Map<string, Float32Array>(); // a quantized matrix's scales, until its codes are in
+    const carry = new Map<string, { rows: number; rest: Uint8Array; have: number }>(); // codes streamed row by row
+    const done = new Set<string>();
+    const assemble = (p: TensorPiece): Uint8Array | null => {
+      const buf = parts.get(p.name) ?? new Uint8Array(p.total);
+      buf.set(p.bytes, p.offset);
+      if (p.offset + p.bytes.length < p.total) {
+        parts.set(p.name, buf);
+        return null;
+      }
+      parts.delete(p.name);
+      return buf;
+    };
+    for await (const p of st.tensors) {
+      if (opts.between) await opts.between();
+      const isScale = kind !== undefined && p.name.endsWith('_scale'), param = fromHF(isScale ? p.name.slice(0, -6) : p.name);
       const spec = specs.get(param);
       if (!spec) continue; // HF buffers, a tied lm_head: as loadCheckpoint ignores them
-      if (kind && quantizedParam(param)) {
-        const p = pending.get(param) ?? {};
-        p[isScale ? 'scale' : 'codes'] = t;
-        if (!p.codes || !p.scale) {
-          pending.set(param, p);
-          continue;
-        }
-        pending.delete(param);
-        const [N, K] = storedShape(spec);
-        model.writeQuantizedParam(param, decodeQuantized(kind, p.codes, p.scale, N, K, toHF(param, fam), file));
-      } else {
-        const v = floatTensors(new Map([[name, t]]), file).get(name)!;
-        if (v.shape.join(',') !== spec.shape.join(',')) throw new Error(`${file}: tensor ${name} has shape [${v.shape}], the config needs [${spec.shape}]`);
+      if (!(kind && quantizedParam(param))) {
+        const b = assemble(p);
+        if (!b) continue;
+        const v = floatTensors(new Map([[p.name, { dtype: p.dtype, shape: p.shape, bytes: b }]]), file).get(p.name)!;
+        if (v.shape.join(',') !== spec.shape.join(',')) throw new Error(`${file}: tensor ${p.name} has shape [${v.shape}], the config needs [${spec.shape}]`);
         model.writeParam(param, v.data);
+        done.add(param);
+        continue;
       }
-      done.add(param);
+      const [N, K] = storedShape(spec), hf = toHF(param, fam);
+      if (p.offset === 0) checkQuantizedTensor(kind, isScale ? 'scale' : '', p, N, K, hf, file);
+      if (isScale) {
+        const b = assemble(p);
+        if (!b) continue;
+        const s = scalesOf(kind, b), codes = parts.get(`${p.name.slice(0, -6)}:done`);
+        if (codes) {
+          // the codes came first (a file in another data order): written whole
+          parts.delete(`${p.name.slice(0, -6)}:done`);
+          model.writeQuantizedParam(param, { codes: codesOf(kind, codes), scales: s });
+          done.add(param);
+        } else scales.set(param, s);
+        continue;
+      }
+      const s = scales.get(param);
+      if (!s) {
+        const b = assemble(p); // scales still to come: keep the codes
+        if (b) parts.set(`${p.name}:done`, b);
+        continue;
+      }
+      // scales in hand: whole rows are written as they arrive, straight from the piece; a row split
+      // between pieces waits in a one-row buffer (no piece-sized copies: they would be garbage to collect)
+      const rowBytes = p.total / N, sc = s.length / N;
+      const c = carry.get(param) ?? { rows: 0, rest: new Uint8Array(rowBytes), have: 0 };
+      const write = (bytes: Uint8Array, n: number) => {
+        model.writeQuantizedParam(param, { codes: codesOf(kind, bytes), scales: s.subarray(c.rows * sc, (c.rows + n) * sc) }, c.rows);
+        c.rows += n;
+      };
+      let at = 0;
+      if (c.have > 0) {
+        at = Math.min(rowBytes - c.have, p.bytes.length);
+        c.rest.set(p.bytes.subarray(0, at), c.have);
+        c.have += at;
+        if (c.have === rowBytes) {
+          write(c.rest, 1);
+          c.have = 0;
+        }
+      }
+      const n = Math.floor((p.bytes.length - at) / rowBytes);
+      if (n > 0) write(p.bytes.subarray(at, at + n * rowBytes), n);
+      at += n * rowBytes;
+      if (at < p.bytes.length) {
+        c.rest.set(p.bytes.subarray(at), c.have);
+        c.have += p.bytes.length - at;
+      }
+      carry.set(param, c);
+      if (c.rows === N) {
+        carry.delete(param);
+        scales.delete(param);
+        done.add(param);
+      }
     }
-    for (const s of specs.values()) {
-      if (done.has(s.name)) continue;
-      const hf = toHF(s.name, fam), p = pending.get(s.name);
-      throw new Error(`${file}: tensor ${p?.codes ? `${hf}_scale` : hf} is missing`);
+    for (const sp of specs.values()) {
+      if (done.has(sp.name)) continue;
+      const hf = toHF(sp.name, fam);
+      throw new Error(`${file}: tensor ${parts.has(`${hf}:done`) ? `${hf}_scale` : hf} is missing`); // codes without scales, or nothing
     }
   } catch (err) {
     model.free();

@@ -5,7 +5,6 @@
 // (config-binding.capnp: a disk service) and streamed in. Node only (vitest); workerd is stopped by the test.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeFileSystem } from '../../adapters/node-fs.ts';
@@ -15,17 +14,8 @@ import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { assert, assertEqual, runtime, test } from '../harness.ts';
 import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
 import { GPT } from '../../src/model/gpt.ts';
+import { freePort } from './free-port.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
-}
 
 const WORKERD = 'node_modules/.bin/workerd';
 

@@ -150,18 +150,19 @@ test('unknown weights kinds are refused', () => {
   assertThrows(() => new GPT(new ReferenceBackend(), cfg('pre-ln'), { weights: 'int2' as 'int8' }), /weights must be one of f32, f16, int8, int4/);
 });
 
-/** the bytes as a stream of small chunks, as a fetch body delivers them */
-function chunked(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
+/** the bytes as a stream of small chunks, as a fetch body delivers them (a byte stream: read with a BYOB reader) */
+function chunked(bytes: Uint8Array, size: number, type?: 'bytes'): ReadableStream<Uint8Array> {
   let at = 0;
   return new ReadableStream({
-    pull(c) {
+    type,
+    pull(c: ReadableStreamDefaultController<Uint8Array> | ReadableByteStreamController) {
       if (at >= bytes.length) c.close();
       else {
         c.enqueue(bytes.slice(at, at + size));
         at += size;
       }
     },
-  });
+  } as UnderlyingDefaultSource<Uint8Array>);
 }
 
 test('loadModelStream: a folder\'s files from streams (f32 quantized on load, int8/int4 as stored) = loadModel; truncated and incomplete streams are errors', async () => {
@@ -181,9 +182,12 @@ test('loadModelStream: a folder\'s files from streams (f32 quantized on load, in
     if (weights === 'f32') continue;
     await fs.mkdir(weights);
     await writeModelFiles(fs, weights, whole.model, tinyTokenizerJSON());
-    const q = await loadModelStream(await files(weights, 4096), be);
-    assertEqual(q.model.weights, weights, 'a quantized stream loads as stored');
-    assertClose(await logits(q.model), await logits(whole.model), { atol: 0 }, `${weights} file streamed`);
+    for (const [pieceBytes, type] of [[undefined, undefined], [100, undefined], [100, 'bytes']] as const) { // 100: codes rows split across pieces
+      const f = await files(weights);
+      const q = await loadModelStream({ ...f, weights: chunked(await fs.readFile(`${weights}/model.safetensors`), 333, type) }, be, { pieceBytes });
+      assertEqual(q.model.weights, weights, 'a quantized stream loads as stored');
+      assertClose(await logits(q.model), await logits(whole.model), { atol: 0 }, `${weights} file streamed in pieces of ${pieceBytes ?? '1 MiB'} (${type ?? 'default'} stream)`);
+    }
     await assertRejects(async () => loadModelStream(await files(weights), be, { weights: 'f32' }), new RegExp(`holds ${weights} weights; streamed, they load as stored`));
     const bytes = await fs.readFile(`${weights}/model.safetensors`);
     await assertRejects(async () => loadModelStream({ ...(await files(weights)), weights: chunked(bytes.slice(0, bytes.length - 100), 512) }, be), /model\.safetensors: truncated: the stream ends inside tensor \S+/);

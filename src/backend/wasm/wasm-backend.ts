@@ -188,7 +188,10 @@ export class WasmBackend implements Backend {
     const mem = this.bytes();
     mem.set(new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength), codes + firstRow * cb);
     if (dtype === 'q8') new Float32Array(mem.buffer, scales + firstRow * sc * 4, n * sc).set(q.scales);
-    else new Uint16Array(mem.buffer, scales + firstRow * sc * 2, n * sc).set(Array.from(q.scales, f16Bits));
+    else {
+      const h = new Uint16Array(mem.buffer, scales + firstRow * sc * 2, n * sc);
+      for (let i = 0; i < h.length; i++) h[i] = f16Bits(q.scales[i]);
+    }
   }
   readQuantized(t: Tensor): Promise<QuantizedRows> {
     const { codes, scales, rows, K, dtype } = this.quant(t, undefined, 'readQuantized');
