@@ -30,6 +30,8 @@ export interface Limits {
   maxPromptChars: number;
   /** the largest max_tokens a request may ask for (default 512) */
   maxTokens: number;
+  /** prompts run through a model this many tokens at a time (default: whole; bounds activation memory) */
+  prefillChunk?: number;
   /** generations running at once (default 4) */
   maxConcurrent: number;
   /** generations waiting for a slot; one more is answered 429 (default 16) */
@@ -325,7 +327,7 @@ export function createApp(o: AppOptions): Hono {
       throw err;
     }
     const lock = lockOf(model);
-    const it = generateStream(model, tokenizer, promptIds, { maxTokens, temperature, topP, topK, seed, stop, signal: ctrl.signal });
+    const it = generateStream(model, tokenizer, promptIds, { maxTokens, temperature, topP, topK, seed, stop, signal: ctrl.signal, prefillChunk: L.prefillChunk });
     let lastYield = Date.now();
     let closed = false;
     let completionTokens = 0;
