@@ -13,7 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { createNodeWasmBackend, enableRelaxedSimd } from '../adapters/wasm-node.ts';
+import { createNodeWasmBackend, enableRelaxedSimd } from '../adapters/node/wasm.ts';
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
 import type { Tensor } from '../src/backend/backend.ts';
 

@@ -12,9 +12,9 @@
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { NodeFileSystem } from '../adapters/node-fs.ts';
-import { loadCorpus } from '../adapters/corpora.ts';
-import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
+import { NodeFileSystem } from '../adapters/node/fs.ts';
+import { loadCorpus } from '../adapters/cli/corpora.ts';
+import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
 import { ReferenceBackend } from '../src/backend/reference/reference.ts';
 import type { Backend } from '../src/backend/backend.ts';
 import { loadModel } from '../src/model/load.ts';

@@ -2,7 +2,8 @@
 // workerd refuses to compile WebAssembly from bytes, so the kernels arrive as imported WASM modules, and
 // the model as data/text modules; config.capnp (local workerd) and wrangler.toml (deploy) declare them.
 // Built by `node scripts/build-edge.mjs` into dist/edge/worker.js (one ESM file, no node:*). For models too
-// large for a script (GPT-2), worker-binding.ts loads the weights from a binding instead.
+// large for a script (GPT-2), worker-binding.ts loads the weights from a binding instead. API keys, CORS
+// and the other settings: examples/workerd/app.ts.
 import { workerApp, lazyApp, type AppEnv } from './app.ts';
 import { createWasmBackend } from '../../src/backend/wasm/index.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';

@@ -45,6 +45,9 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   const nCtx = model.cfg.nCtx;
   if (ids.length >= nCtx) throw new RangeError(`the prompt has ${ids.length} tokens; the context window holds ${nCtx}, leaving no room to generate`);
   const rng = new Rng(o.seed ?? 0);
+  // a tokenizer smaller than the model's vocabulary (or with holes) cannot decode every id the model
+  // scores: those ids are never sampled, so generation cannot stop on an id it cannot show
+  const undecodable = tok.undecodable(model.cfg.vocabSize);
   // the cache holds what this generation can reach, not the whole window: GPT-2's 1,024 positions are
   // 75 MB of f32 keys and values, more than an edge isolate's budget for a short completion
   const cache = model.newKVCache(1, Math.min(nCtx, ids.length + maxTokens));
@@ -67,6 +70,7 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
       const chunk = Math.min(input.length, o.prefillChunk ?? input.length);
       for (let i = 0; i < input.length; i += chunk) model.transformer(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), {}, cache);
       const logits = await model.lastLogits(1, input.length - Math.floor((input.length - 1) / chunk) * chunk);
+      for (const id of undecodable) logits[id] = -Infinity;
       const next = sampleToken(logits, o, rng);
       generated.push(next);
       pendingTokens.push(next);

@@ -16,15 +16,17 @@ import { HALF_WEIGHTS, LINEAR_WEIGHTS, type GPT, type WeightsKind } from '../mod
 import { numel, paramSpecs, type ParamSpec } from '../model/params.ts';
 import { checkQuantized, dequantizeRows, q4Groups, quantizeRows, type QuantDType, type QuantizedRows } from '../backend/quant.ts';
 import { f16Bits, f16Value } from '../backend/f16.ts';
-import { familyOf, fromHF, toHF } from './hf-names.ts';
-import { floatTensors, type NamedTensor, type RawTensor } from './safetensors.ts';
+import { familyOf, toHF } from './hf-names.ts';
+import { type NamedTensor, type RawTensor } from './safetensors.ts';
+import { FileFormatError } from './errors.ts';
 
 /** safetensors metadata key naming the quantization of a model file */
 export const WEIGHTS_META = 'gptedge.weights';
 export type QuantizedKind = 'int8' | 'int4';
 export const isQuantizedKind = (k: unknown): k is QuantizedKind => k === 'int8' || k === 'int4';
 const DTYPE: Record<QuantizedKind, QuantDType> = { int8: 'q8', int4: 'q4' };
-const SCALE_SUFFIX = '_scale';
+/** the scales of quantized matrix X are the tensor X + SCALE_SUFFIX */
+export const SCALE_SUFFIX = '_scale';
 
 /** The quantized parameters of a model file, and the rest as f32. */
 export interface QuantizedWeights {
@@ -105,7 +107,7 @@ export function encodeQuantized(kind: QuantizedKind, q: QuantizedRows, N: number
 export function checkQuantizedTensor(kind: QuantizedKind, part: '' | 'scale', t: { dtype: string; shape: number[] }, N: number, K: number, name: string, file: string): void {
   const G = q4Groups(K);
   const [d, shape] = part === '' ? (kind === 'int8' ? ['I8', [N, K]] : ['U8', [N, G * 16]]) : kind === 'int8' ? ['F32', [N, 1]] : ['F16', [N, G]];
-  if (t.dtype !== d || t.shape.join(',') !== (shape as number[]).join(',')) throw new Error(`${file}: tensor ${name}${part ? SCALE_SUFFIX : ''} is ${t.dtype} [${t.shape}], an ${kind} file needs ${d} [${shape}]`);
+  if (t.dtype !== d || t.shape.join(',') !== (shape as number[]).join(',')) throw new FileFormatError(file, `tensor ${name}${part ? SCALE_SUFFIX : ''} is ${t.dtype} [${t.shape}], an ${kind} file needs ${d} [${shape}]`, { field: name + (part ? SCALE_SUFFIX : '') });
 }
 
 /** A quantized file's codes bytes as the typed array QuantizedRows holds (a view, not a copy). */
@@ -120,12 +122,16 @@ export function scalesOf(kind: QuantizedKind, b: Uint8Array): Float32Array {
 
 /** One quantized (N, K) matrix from its two file tensors, validated (errors name the file and tensor). */
 export function decodeQuantized(kind: QuantizedKind, codes: RawTensor | undefined, scales: RawTensor | undefined, N: number, K: number, name: string, file: string): QuantizedRows {
-  if (!codes) throw new Error(`${file}: tensor ${name} is missing`);
-  if (!scales) throw new Error(`${file}: tensor ${name}${SCALE_SUFFIX} is missing`);
+  if (!codes) throw new FileFormatError(file, `tensor ${name} is missing`, { field: name });
+  if (!scales) throw new FileFormatError(file, `tensor ${name}${SCALE_SUFFIX} is missing`, { field: name + SCALE_SUFFIX });
   checkQuantizedTensor(kind, '', codes, N, K, name, file);
   checkQuantizedTensor(kind, 'scale', scales, N, K, name, file);
   const q: QuantizedRows = { codes: codesOf(kind, codes.bytes), scales: scalesOf(kind, scales.bytes) };
-  checkQuantized(DTYPE[kind], q, N, K, `${file}: tensor ${name}`);
+  try {
+    checkQuantized(DTYPE[kind], q, N, K, `tensor ${name}`); // finite scales, halves for int4
+  } catch (err) {
+    throw new FileFormatError(file, (err as Error).message, { field: name + SCALE_SUFFIX });
+  }
   return q;
 }
 
@@ -142,30 +148,6 @@ export function quantizedDataOrder(names: string[]): string[] {
     out.push(n);
   }
   return out;
-}
-
-/**
- * Reads a quantized model file's tensors for `config`: the quantized parameters as codes and scales, the
- * others as f32 (every tensor checked for name, dtype and shape).
- */
-export function readQuantizedFile(tensors: Map<string, RawTensor>, kind: QuantizedKind, config: GPTConfig, file: string): { quantized: QuantizedWeights; weights: Map<string, Float32Array> } {
-  const fam = familyOf(config), byName = new Map<string, RawTensor>();
-  for (const [k, v] of tensors) byName.set(k.endsWith(SCALE_SUFFIX) ? fromHF(k.slice(0, -SCALE_SUFFIX.length)) + SCALE_SUFFIX : fromHF(k), v);
-  const q = new Map<string, QuantizedRows>(), weights = new Map<string, Float32Array>();
-  for (const s of paramSpecs(config)) {
-    const hf = toHF(s.name, fam);
-    if (quantizedParam(s.name)) {
-      const [N, K] = storedShape(s);
-      q.set(s.name, decodeQuantized(kind, byName.get(s.name), byName.get(s.name + SCALE_SUFFIX), N, K, hf, file));
-      continue;
-    }
-    const t = byName.get(s.name);
-    if (!t) throw new Error(`${file}: tensor ${hf} is missing`);
-    const f = floatTensors(new Map([[hf, t]]), file).get(hf)!;
-    if (f.shape.join(',') !== s.shape.join(',')) throw new Error(`${file}: tensor ${hf} has shape [${f.shape}], the config needs [${s.shape}]`);
-    weights.set(s.name, f.data);
-  }
-  return { quantized: { kind, tensors: q }, weights };
 }
 
 /** Every parameter as f32 in the [in, out] / HF layout: the f32 ones, and the quantized ones dequantized. */

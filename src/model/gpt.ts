@@ -5,17 +5,17 @@
 //   GPT-1 (post-LN): n = LN(x + attn(x));  h = LN(n + mlp(n))
 //   GPT-2 (pre-LN):  r = x + attn(LN(x));  h = r + mlp(LN(r));  final LN
 //   P(u) = softmax(h_n · W_eᵀ)                          (output head tied to the token embedding)
-import type { Arena, Backend, DropoutRng, DType, Tensor } from '../backend/backend.ts';
+import type { Arena, ArenaSpec, Backend, DropoutRng, DType, Tensor } from '../backend/backend.ts';
 import type { QuantizedRows } from '../backend/quant.ts';
 import type { GPTConfig } from './config.ts';
 import { validateConfig } from './config.ts';
 import { numel, paramSpecs, type ParamSpec } from './params.ts';
 import { Rng } from '../util/random.ts';
 
-/** Logit rows computed at once by the LM head: bounds the (rows, V) scratch (WebGPU binding limits). */
+/** Logit elements computed at once by the LM head unless the backend says (Backend.logitChunkElements). */
 const LOGIT_CHUNK_ELEMS = 1 << 22;
 /** rows of (rows, V) logits that fit one chunk (at least one row, at most BT) */
-const logitRows = (BT: number, V: number) => Math.max(1, Math.min(BT, Math.floor(LOGIT_CHUNK_ELEMS / V)));
+const logitRows = (BT: number, V: number, be?: Pick<Backend, 'logitChunkElements'>) => Math.max(1, Math.min(BT, Math.floor((be?.logitChunkElements ?? LOGIT_CHUNK_ELEMS) / V)));
 
 /** parameters that may be stored in lower precision (GPTOptions.weights): they only feed matmul's b or the embedding */
 export const HALF_WEIGHTS = /^wte\.weight$|\.(c_attn|c_proj|c_fc)\.weight$/;
@@ -70,6 +70,12 @@ export interface ForwardOptions {
   train?: { seed: number; step: number };
   /** with `train`: run the LM head's backward too, scaling its gradient by this (λ for L3) */
   lmGradScale?: number;
+  /**
+   * Continuous batching (inference, with a cache of S slots): the ids (B = 1, T = N) are runs of several
+   * sequences, run r being `length` tokens of cache slot `slot` from position `pos` on — a chunk of a
+   * prompt, or one decoded token. Each run attends to its own slot only; cache.pos is not used.
+   */
+  ragged?: { slot: number; pos: number; length: number }[];
 }
 
 export interface KVCache {
@@ -78,6 +84,34 @@ export interface KVCache {
   k: Tensor[]; // per layer (B,Tmax,C)
   v: Tensor[];
   pos: number; // positions filled
+}
+
+/**
+ * The activation arena of a forward + backward pass over BT positions: what one training step holds
+ * besides the parameters, gradients and moments (also the memory estimate of src/jobs/bounds.ts).
+ */
+export function activationSpecs(cfg: GPTConfig, BT: number, be?: Pick<Backend, 'logitChunkElements'>, o: { inference?: boolean } = {}): ArenaSpec[] {
+  const { nEmbd: C, nHead: NH, nLayer: L, nInner: F, vocabSize: V } = cfg;
+  const specs: ArenaSpec[] = [];
+  const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
+  add('encoded', BT * C);
+  // inference only (a model that cannot train): one layer's set, shared by every layer; no backward
+  // scratch; the LM head's chunk allocated by lmLoss when a loss is asked for
+  for (let l = 0; l < (o.inference ? 1 : L); l++) {
+    for (const n of ['ln1', 'atty', 'attproj', 'res2', 'ln2', 'fcproj', 'res3']) add(`${l}.${n}`, BT * C);
+    for (const n of ['ln1Mean', 'ln1Rstd', 'ln2Mean', 'ln2Rstd']) add(`${l}.${n}`, BT);
+    add(`${l}.qkv`, BT * 3 * C);
+    add(`${l}.lse`, BT * NH);
+    add(`${l}.fch`, BT * F);
+    add(`${l}.fchGelu`, BT * F);
+  }
+  add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
+  add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
+  if (o.inference) return specs;
+  add('logits', logitRows(BT, V, be) * V);
+  for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
+  add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
+  return specs;
 }
 
 export class GPT {
@@ -163,28 +197,10 @@ export class GPT {
   private ensureActs(BT: number): Acts {
     if (this.acts && this.acts.capacity >= BT) return this.acts;
     this.freeActs();
-    const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
-    const specs: { name: string; length: number; dtype?: 'f32' | 'i32' }[] = [];
-    const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
-    // a model that cannot train needs no backward: its layers share one set of activations, each layer
-    // reading its input before overwriting the buffer that held it, and there is no backward scratch
-    const training = this.weights === 'f32', Ls = training ? L : 1;
-    add('encoded', BT * C);
-    for (let l = 0; l < Ls; l++) {
-      for (const n of ['ln1', 'atty', 'attproj', 'res2', 'ln2', 'fcproj', 'res3']) add(`${l}.${n}`, BT * C);
-      for (const n of ['ln1Mean', 'ln1Rstd', 'ln2Mean', 'ln2Rstd']) add(`${l}.${n}`, BT);
-      add(`${l}.qkv`, BT * 3 * C);
-      add(`${l}.lse`, BT * NH);
-      add(`${l}.fch`, BT * F);
-      add(`${l}.fchGelu`, BT * F);
-    }
-    add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
-    add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
-    if (training) {
-      for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
-      add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
-    }
-    const a = this.be.allocArena(specs);
+    // a model that cannot train needs no backward: its layers share one set of activations (each layer
+    // reads its input before overwriting the buffer that held it), and its LM-head chunk waits for lmLoss
+    const training = this.weights === 'f32', L = this.cfg.nLayer;
+    const a = this.be.allocArena(activationSpecs(this.cfg, BT, this.be, { inference: !training }));
     this.actsArena = a;
     const layers: LayerActs[] = [];
     for (let l = 0; l < L; l++) {
@@ -198,14 +214,14 @@ export class GPT {
     this.acts = {
       capacity: BT, encoded: a.encoded, layers, lnf: a.lnf, lnfMean: a.lnfMean, lnfRstd: a.lnfRstd,
       ids: a.ids, targets: a.targets, weights: a.weights, losses: a.losses, loss: a.loss,
-      dh: a.dh, gA: a.gA, gB: a.gB, gC: a.gC, gQKV: a.gQKV, gF1: a.gF1, gF2: a.gF2, logits: null,
+      dh: a.dh, gA: a.gA, gB: a.gB, gC: a.gC, gQKV: a.gQKV, gF1: a.gF1, gF2: a.gF2, logits: a.logits ?? null,
     };
     return this.acts;
   }
   private actsArena: Arena | null = null;
   private freeActs(): void {
     if (this.actsArena) this.be.free(...Object.values(this.actsArena));
-    if (this.acts?.logits) this.be.free(this.acts.logits);
+    if (this.acts?.logits && !this.actsArena?.logits) this.be.free(this.acts.logits);
     this.acts = this.actsArena = null;
   }
 
@@ -233,9 +249,10 @@ export class GPT {
    */
   transformer(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}, cache?: KVCache): Tensor {
     const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
-    const pos0 = cache ? cache.pos : 0;
+    const pos0 = cache ? cache.pos : 0, ragged = opts.ragged;
     if (ids.length !== B * T) throw new Error(`ids hold ${ids.length} tokens, expected B*T = ${B * T}`);
-    if (pos0 + T > this.cfg.nCtx) throw new Error(`sequence of ${pos0 + T} tokens exceeds the context window of ${this.cfg.nCtx}`);
+    if (ragged) this.checkRagged(ragged, B * T, cache);
+    else if (pos0 + T > this.cfg.nCtx) throw new Error(`sequence of ${pos0 + T} tokens exceeds the context window of ${this.cfg.nCtx}`);
     for (let i = 0; i < ids.length; i++) {
       if (!(ids[i] >= 0 && ids[i] < this.cfg.vocabSize)) throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${this.cfg.vocabSize}`);
     }
@@ -248,7 +265,16 @@ export class GPT {
     };
 
     be.write(a.ids, ids);
-    be.encoderForward(a.encoded, a.ids, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, pos0);
+    let slotPos: Tensor | null = null;
+    if (ragged) {
+      // each run's tokens take the position embeddings from its own position on
+      let off = 0;
+      for (const r of ragged) {
+        be.encoderForward(be.slice(a.encoded, off * C, r.length * C), be.slice(a.ids, off, r.length), this.p('wte.weight'), this.p('wpe.weight'), 1, r.length, C, r.pos);
+        off += r.length;
+      }
+      slotPos = this.slotPositions(ragged, BT);
+    } else be.encoderForward(a.encoded, a.ids, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, pos0);
     dropout(a.encoded, BT * C, this.cfg.embdPdrop, 0);
 
     let x = a.encoded;
@@ -258,7 +284,8 @@ export class GPT {
       const attnP = train ? this.cfg.attnPdrop : 0;
       const attention = (inp: Tensor) => {
         be.matmul(la.qkv, inp, P('attn.c_attn.weight'), P('attn.c_attn.bias'), BT, C, 3 * C, false, tw, 0);
-        if (cache) be.attentionCached(la.atty, la.qkv, cache.k[l], cache.v[l], B, T, C, NH, pos0, cache.Tmax);
+        if (slotPos) be.attentionRagged(la.atty, la.qkv, cache!.k[l], cache!.v[l], slotPos, BT, C, NH, cache!.Tmax);
+        else if (cache) be.attentionCached(la.atty, la.qkv, cache.k[l], cache.v[l], B, T, C, NH, pos0, cache.Tmax);
         else be.attentionForward(la.atty, la.lse, la.qkv, B, T, C, NH, attnP, drop(1 + 3 * l));
         be.matmul(la.attproj, la.atty, P('attn.c_proj.weight'), P('attn.c_proj.bias'), BT, C, C, false, tw, 0);
         dropout(la.attproj, BT * C, this.cfg.residPdrop, 2 + 3 * l);
@@ -291,9 +318,36 @@ export class GPT {
     if (this.cfg.layout === 'pre-ln') {
       be.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, x, this.p('ln_f.weight'), this.p('ln_f.bias'), BT, C, this.cfg.lnEps);
     }
-    if (cache) cache.pos += T;
+    if (cache && !ragged) cache.pos += T;
     return this.hidden();
   }
+
+  private checkRagged(runs: NonNullable<ForwardOptions['ragged']>, N: number, cache?: KVCache): void {
+    if (!cache) throw new Error('a ragged batch needs a KV cache (its slots)');
+    let n = 0;
+    for (const r of runs) {
+      if (!(Number.isInteger(r.slot) && r.slot >= 0 && r.slot < cache.B)) throw new Error(`ragged run in slot ${r.slot}: the cache has ${cache.B} slots`);
+      if (!(Number.isInteger(r.pos) && r.pos >= 0 && Number.isInteger(r.length) && r.length >= 1 && r.pos + r.length <= Math.min(cache.Tmax, this.cfg.nCtx))) {
+        throw new Error(`ragged run of ${r.length} tokens from position ${r.pos} in slot ${r.slot} exceeds the window of ${Math.min(cache.Tmax, this.cfg.nCtx)}`);
+      }
+      n += r.length;
+    }
+    if (n !== N) throw new Error(`ragged runs hold ${n} tokens, the ids ${N}`);
+  }
+
+  /** (N,2) i32 slot and position of every token of the runs, on the device (kept between steps). */
+  private slotPositions(runs: NonNullable<ForwardOptions['ragged']>, N: number): Tensor {
+    if (!this.slotPos || this.slotPos.length < 2 * N) {
+      if (this.slotPos) this.be.free(this.slotPos);
+      this.slotPos = this.be.alloc(2 * Math.max(N, 16), 'i32');
+    }
+    const sp = new Int32Array(2 * N);
+    let i = 0;
+    for (const r of runs) for (let j = 0; j < r.length; j++, i += 2) (sp[i] = r.slot), (sp[i + 1] = r.pos + j);
+    this.be.write(this.slotPos, sp);
+    return this.be.slice(this.slotPos, 0, 2 * N);
+  }
+  private slotPos: Tensor | null = null;
 
   /**
    * The LM loss Σ_n w_n · CE(h_n·W_eᵀ, target_n) into a (1) tensor; targets -1 are ignored. With
@@ -307,7 +361,7 @@ export class GPT {
     be.write(a.targets, targets);
     be.write(a.weights, weights);
     be.fill(a.loss, 0);
-    const logits = (a.logits ??= be.alloc(logitRows(a.capacity, V) * V));
+    const logits = (a.logits ??= be.alloc(logitRows(a.capacity, V, be) * V));
     const rows = logits.length / V;
     for (let r0 = 0; r0 < BT; r0 += rows) {
       const n = Math.min(rows, BT - r0);
@@ -325,14 +379,19 @@ export class GPT {
 
   /** Logits (B,V) of the last position of each row, read back for sampling. */
   async lastLogits(B: number, T: number): Promise<Float32Array> {
-    const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg;
-    // kept between calls: decoding asks once per token, and a GPU allocation per token is slow
-    if (!this.lastScratch || this.lastScratch.B !== B) {
+    return this.rowLogits(new Int32Array(B).map((_, b) => b * T + T - 1));
+  }
+
+  /** Logits (R,V) of the given rows (positions b*T + t) of the last forward pass, read back. */
+  async rowLogits(rows: Int32Array): Promise<Float32Array> {
+    const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg, B = rows.length;
+    // kept between calls (a capacity of rows): decoding asks once per token, and a GPU allocation per token is slow
+    if (!this.lastScratch || this.lastScratch.B < B) {
       if (this.lastScratch) be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
       this.lastScratch = { B, idx: be.alloc(B, 'i32'), last: be.alloc(B * C), logits: be.alloc(B * V) };
     }
-    const { idx, last, logits } = this.lastScratch;
-    be.write(idx, new Int32Array(B).map((_, b) => b * T + T - 1));
+    const s = this.lastScratch, idx = be.slice(s.idx, 0, B), last = be.slice(s.last, 0, B * C), logits = be.slice(s.logits, 0, B * V);
+    be.write(idx, rows);
     be.gatherRows(last, this.hidden(), idx, B, C);
     be.matmul(logits, last, this.p('wte.weight'), null, B, C, V, false, true, 0);
     return (await be.read(logits)) as Float32Array;
@@ -343,7 +402,7 @@ export class GPT {
   async allLogits(BT: number): Promise<Float32Array> {
     const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg;
     // row chunks, as in lmLoss: (BT,V) at once would be 205 MB for GPT-2 at 1,024 tokens
-    const rows = logitRows(BT, V);
+    const rows = logitRows(BT, V, be);
     const chunk = be.alloc(rows * V), out = new Float32Array(BT * V), h = this.hidden();
     try {
       for (let r0 = 0; r0 < BT; r0 += rows) {
@@ -530,7 +589,8 @@ export class GPT {
     this.freeActs();
     if (this.normSq) this.be.free(this.normSq);
     if (this.lastScratch) this.be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
-    this.grads = this.moments = this.normSq = this.lastScratch = null;
+    if (this.slotPos) this.be.free(this.slotPos);
+    this.grads = this.moments = this.normSq = this.lastScratch = this.slotPos = null;
   }
 
   newKVCache(B: number, Tmax = this.cfg.nCtx): KVCache {

@@ -1,16 +1,21 @@
 // Opening a model folder (or run folder) on a backend, and building a new model, in one place for
-// the CLI, the HTTP app and user code.
+// the CLI, the HTTP app and user code. Model, config and tokenizer must agree: every tokenizer id must
+// be inside the model's vocabulary. A tokenizer smaller than the vocabulary is fine (GPT-2's padded
+// vocabularies are): generation only samples ids the tokenizer can decode (src/infer/generate.ts).
 import type { Backend } from '../backend/backend.ts';
 import type { FileSystem } from '../io/fs.ts';
-import { loadCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.ts';
-import { checkQuantizedTensor, codesOf, dequantizedWeights, isQuantizedKind, quantizedParam, scalesOf, storedShape, WEIGHTS_META } from '../io/quantized.ts';
-import { configFromHF } from '../io/hf-config.ts';
-import { familyOf, fromHF, toHF } from '../io/hf-names.ts';
-import { floatTensors, streamSafetensors, type TensorPiece } from '../io/safetensors.ts';
+import { join, readTextChecked } from '../io/fs.ts';
+import { FILE_LIMITS } from '../io/limits.ts';
+import { FileFormatError } from '../io/errors.ts';
+import { loadCheckpoint, type LoadedCheckpoint, type LoadOptions } from '../io/checkpoint.ts';
 import { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { GPT, type GPTOptions } from './gpt.ts';
-import type { GPTConfig } from './config.ts';
-import { paramSpecs } from './params.ts';
+import { codesOf, dequantizedWeights, isQuantizedKind, scalesOf, WEIGHTS_META } from '../io/quantized.ts';
+import { configFromHF } from '../io/hf-config.ts';
+import { parseJSON, quote } from '../io/errors.ts';
+import { decodeTensor, streamSafetensors, type SafetensorsHeader, type TensorPiece } from '../io/safetensors.ts';
+import { matchQuantizedWeights, matchWeights } from '../io/checkpoint.ts';
+import { tokenizerJSONFromVocabMerges } from '../tokenizer/hf-files.ts';
 
 export interface LoadedModel {
   model: GPT;
@@ -18,10 +23,17 @@ export interface LoadedModel {
   checkpoint: LoadedCheckpoint;
 }
 
-export async function loadModel(fs: FileSystem, path: string, backend: Backend, opts: { withOptimizer?: boolean } & GPTOptions = {}): Promise<LoadedModel> {
-  const ck = await loadCheckpoint(fs, path);
-  if (!ck.tokenizerJSON) throw new Error(`${ck.dir}/tokenizer.json: missing (a model folder needs its tokenizer)`);
-  const tokenizer = openTokenizer(ck.tokenizerJSON, ck.config, ck.dir);
+export interface LoadModelOptions extends GPTOptions, Omit<LoadOptions, 'resume'> {
+  /** resume training: also load train_state.json and the Adam moments (required unless resetOptimizer) */
+  withOptimizer?: boolean;
+}
+
+export async function loadModel(fs: FileSystem, path: string, backend: Backend, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const ck = await loadCheckpoint(fs, path, { resume: opts.withOptimizer, resetOptimizer: opts.resetOptimizer, allowNonFinite: opts.allowNonFinite });
+  const older = ck.tokenizerJSON === null ? await olderTokenizerFiles(fs, ck.dir) : null;
+  const tokFile = older ? older.file : join(ck.dir, 'tokenizer.json');
+  const tokenizer = GPTTokenizer.fromJSON(older ? older.json : ck.tokenizerJSON!, tokFile);
+  checkTokenizerFits(tokenizer, ck.config.vocabSize, tokFile, `vocab_size in ${join(ck.dir, 'config.json')}`);
   // weights as the folder stores them unless asked otherwise (a quantized file asked for f32 is dequantized)
   const kind = opts.weights ?? ck.quantized?.kind ?? 'f32';
   const model = new GPT(backend, ck.config, { weights: kind });
@@ -31,22 +43,27 @@ export async function loadModel(fs: FileSystem, path: string, backend: Backend, 
   } else {
     model.writeParams(dequantizedWeights(ck.config, ck.weights, ck.quantized));
   }
-  if (opts.withOptimizer && ck.optimizer) model.writeMoments(ck.optimizer.m, ck.optimizer.v, Number(ck.trainState?.optimizerStep ?? ck.trainState?.step ?? 0));
+  if (ck.optimizer) model.writeMoments(ck.optimizer.m, ck.optimizer.v, ck.optimizer.step);
   return { model, tokenizer, checkpoint: ck };
 }
 
-function openTokenizer(json: string, config: GPTConfig, dir: string): GPTTokenizer {
-  const tokenizer = GPTTokenizer.fromJSON(json);
-  if (tokenizer.vocabSize > config.vocabSize) throw new Error(`${dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary holds ${config.vocabSize}`);
-  return tokenizer;
+/** Every id the tokenizer produces must be a row of the model's embedding; `where` says where vocabSize came from. */
+export function checkTokenizerFits(tok: GPTTokenizer, vocabSize: number, tokFile: string, where: string): void {
+  if (tok.vocabSize > vocabSize) {
+    throw new FileFormatError(tokFile, `${tokFile.split('/').pop()} has ids up to ${tok.vocabSize - 1}, outside the model's vocabulary of ${vocabSize} (${where})`);
+  }
 }
 
-/**
- * A model whose files arrive over the network (a worker's fetch or binding): config.json and
- * tokenizer.json as text, model.safetensors as a stream written into the backend tensor by tensor, so
- * the weights never sit whole in JS memory beside the backend's copy. An f32 file loads into any
- * `weights` (quantized on load); an int8/int4 file loads as stored.
- */
+/** A folder without tokenizer.json may hold Hugging Face's older pair, vocab.json + merges.txt. */
+async function olderTokenizerFiles(fs: FileSystem, dir: string): Promise<{ json: Record<string, unknown>; file: string }> {
+  const vocab = join(dir, 'vocab.json'), merges = join(dir, 'merges.txt');
+  if (!(await fs.exists(vocab)) || !(await fs.exists(merges))) {
+    throw new FileFormatError(join(dir, 'tokenizer.json'), 'missing (a model folder needs its tokenizer: tokenizer.json, or vocab.json + merges.txt)');
+  }
+  const text = (f: string) => readTextChecked(fs, f, { maxBytes: FILE_LIMITS.tokenizer, what: `${f.split('/').pop()} may have` });
+  return { json: tokenizerJSONFromVocabMerges(await text(vocab), await text(merges), vocab), file: vocab };
+}
+
 export async function loadModelStream(
   files: { config: string; tokenizer: string; weights: ReadableStream<Uint8Array> }, backend: Backend,
   opts: GPTOptions & {
@@ -57,27 +74,31 @@ export async function loadModelStream(
     between?: () => Promise<void>;
   } = {},
 ): Promise<{ model: GPT; tokenizer: GPTTokenizer }> {
-  const dir = opts.dir ?? 'model', file = `${dir}/model.safetensors`;
-  let cfgJSON: Record<string, unknown>;
-  try {
-    cfgJSON = JSON.parse(files.config);
-  } catch (err) {
-    throw new Error(`${dir}/config.json: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
-  }
-  const config = configFromHF(cfgJSON, `${dir}/config.json`);
-  const tokenizer = openTokenizer(files.tokenizer, config, dir);
-  const st = await streamSafetensors(files.weights, file, opts.pieceBytes);
-  const kind = st.metadata[WEIGHTS_META];
-  if (kind !== undefined && !isQuantizedKind(kind)) throw new Error(`${file}: metadata ${WEIGHTS_META} is ${JSON.stringify(kind)}; int8 and int4 are known`);
+  const dir = opts.dir ?? 'model', cfgFile = join(dir, 'config.json'), file = join(dir, 'model.safetensors'), tokFile = join(dir, 'tokenizer.json');
+  const config = configFromHF(parseJSON(files.config, cfgFile), cfgFile);
+  const tokenizer = GPTTokenizer.fromJSON(files.tokenizer, tokFile);
+  checkTokenizerFits(tokenizer, config.vocabSize, tokFile, `vocab_size in ${cfgFile}`);
+  const { header, pieces } = await streamSafetensors(files.weights, file, opts.pieceBytes);
+  const kind = header.metadata[WEIGHTS_META];
+  if (kind !== undefined && !isQuantizedKind(kind)) throw new FileFormatError(file, `metadata ${WEIGHTS_META} is ${quote(kind)}; int8 and int4 are known`, { field: WEIGHTS_META });
   const weights = opts.weights ?? kind ?? 'f32';
   if (kind && weights !== kind) throw new Error(`${file}: holds ${kind} weights; streamed, they load as stored (loadModel converts a whole file)`);
+  // the header is checked against the config before a byte of data is read
+  const f32 = new Map<string, string>(), codes = new Map<string, { param: string; N: number }>(), scaleOf = new Map<string, string>();
+  if (kind) {
+    const m = matchQuantizedWeights(header, config, kind, cfgFile, file);
+    for (const [name, e] of m.f32) f32.set(e.name, name);
+    for (const [name, q] of m.quantized) {
+      codes.set(q.codes.name, { param: name, N: q.N });
+      scaleOf.set(q.scale.name, name);
+    }
+  } else for (const [name, e] of matchWeights(header, config, cfgFile, file)) f32.set(e.name, name);
   const model = new GPT(backend, config, { weights });
   try {
-    const fam = familyOf(config), specs = new Map(paramSpecs(config).map((s) => [s.name, s]));
     const parts = new Map<string, Uint8Array>(); // tensors being assembled from their pieces
     const scales = new Map<string, Float32Array>(); // a quantized matrix's scales, until its codes are in
+    const waiting = new Map<string, Uint8Array>(); // codes that came before their scales (a file in another order)
     const carry = new Map<string, { rows: number; rest: Uint8Array; have: number }>(); // codes streamed row by row
-    const done = new Set<string>();
     const assemble = (p: TensorPiece): Uint8Array | null => {
       const buf = parts.get(p.name) ?? new Uint8Array(p.total);
       buf.set(p.bytes, p.offset);
@@ -88,76 +109,64 @@ export async function loadModelStream(
       parts.delete(p.name);
       return buf;
     };
-    for await (const p of st.tensors) {
+    const whole = (e: { name: string; dtype: string; shape: number[] }, bytes: Uint8Array): Float32Array => {
+      const h: SafetensorsHeader = { ...header, dataStart: 0 };
+      return decodeTensor(bytes, h, { name: e.name, dtype: e.dtype, shape: e.shape, numel: e.shape.reduce((a, b) => a * b, 1), begin: 0, end: bytes.length }, file);
+    };
+    for await (const p of pieces) {
       if (opts.between) await opts.between();
-      const isScale = kind !== undefined && p.name.endsWith('_scale'), param = fromHF(isScale ? p.name.slice(0, -6) : p.name);
-      const spec = specs.get(param);
-      if (!spec) continue; // HF buffers, a tied lm_head: as loadCheckpoint ignores them
-      if (!(kind && quantizedParam(param))) {
+      const fp = f32.get(p.name), cp = codes.get(p.name), sp = scaleOf.get(p.name);
+      if (fp) {
+        const b = assemble(p);
+        if (b) model.writeParam(fp, whole(p, b));
+      } else if (sp) {
         const b = assemble(p);
         if (!b) continue;
-        const v = floatTensors(new Map([[p.name, { dtype: p.dtype, shape: p.shape, bytes: b }]]), file).get(p.name)!;
-        if (v.shape.join(',') !== spec.shape.join(',')) throw new Error(`${file}: tensor ${p.name} has shape [${v.shape}], the config needs [${spec.shape}]`);
-        model.writeParam(param, v.data);
-        done.add(param);
-        continue;
-      }
-      const [N, K] = storedShape(spec), hf = toHF(param, fam);
-      if (p.offset === 0) checkQuantizedTensor(kind, isScale ? 'scale' : '', p, N, K, hf, file);
-      if (isScale) {
-        const b = assemble(p);
-        if (!b) continue;
-        const s = scalesOf(kind, b), codes = parts.get(`${p.name.slice(0, -6)}:done`);
-        if (codes) {
-          // the codes came first (a file in another data order): written whole
-          parts.delete(`${p.name.slice(0, -6)}:done`);
-          model.writeQuantizedParam(param, { codes: codesOf(kind, codes), scales: s });
-          done.add(param);
-        } else scales.set(param, s);
-        continue;
-      }
-      const s = scales.get(param);
-      if (!s) {
-        const b = assemble(p); // scales still to come: keep the codes
-        if (b) parts.set(`${p.name}:done`, b);
-        continue;
-      }
-      // scales in hand: whole rows are written as they arrive, straight from the piece; a row split
-      // between pieces waits in a one-row buffer (no piece-sized copies: they would be garbage to collect)
-      const rowBytes = p.total / N, sc = s.length / N;
-      const c = carry.get(param) ?? { rows: 0, rest: new Uint8Array(rowBytes), have: 0 };
-      const write = (bytes: Uint8Array, n: number) => {
-        model.writeQuantizedParam(param, { codes: codesOf(kind, bytes), scales: s.subarray(c.rows * sc, (c.rows + n) * sc) }, c.rows);
-        c.rows += n;
-      };
-      let at = 0;
-      if (c.have > 0) {
-        at = Math.min(rowBytes - c.have, p.bytes.length);
-        c.rest.set(p.bytes.subarray(0, at), c.have);
-        c.have += at;
-        if (c.have === rowBytes) {
-          write(c.rest, 1);
-          c.have = 0;
+        const s = scalesOf(kind!, b), early = waiting.get(sp);
+        for (let i = 0; i < s.length; i++) if (!Number.isFinite(s[i])) throw new FileFormatError(file, `tensor ${p.name} holds a non-finite scale (${s[i]}) at index ${i}`, { field: p.name });
+        if (early) {
+          waiting.delete(sp);
+          model.writeQuantizedParam(sp, { codes: codesOf(kind!, early), scales: s });
+        } else scales.set(sp, s);
+      } else if (cp) {
+        const s = scales.get(cp.param);
+        if (!s) {
+          const b = assemble(p); // scales still to come: keep the codes
+          if (b) waiting.set(cp.param, b);
+          continue;
+        }
+        // scales in hand: whole rows are written as they arrive, straight from the piece; a row split
+        // between pieces waits in a one-row buffer (no piece-sized copies: they would be garbage to collect)
+        const rowBytes = p.total / cp.N, sc = s.length / cp.N;
+        const c = carry.get(cp.param) ?? { rows: 0, rest: new Uint8Array(rowBytes), have: 0 };
+        const write = (bytes: Uint8Array, n: number) => {
+          model.writeQuantizedParam(cp.param, { codes: codesOf(kind!, bytes), scales: s.subarray(c.rows * sc, (c.rows + n) * sc) }, c.rows);
+          c.rows += n;
+        };
+        let at = 0;
+        if (c.have > 0) {
+          at = Math.min(rowBytes - c.have, p.bytes.length);
+          c.rest.set(p.bytes.subarray(0, at), c.have);
+          c.have += at;
+          if (c.have === rowBytes) {
+            write(c.rest, 1);
+            c.have = 0;
+          }
+        }
+        const n = Math.floor((p.bytes.length - at) / rowBytes);
+        if (n > 0) write(p.bytes.subarray(at, at + n * rowBytes), n);
+        at += n * rowBytes;
+        if (at < p.bytes.length) {
+          c.rest.set(p.bytes.subarray(at), c.have);
+          c.have += p.bytes.length - at;
+        }
+        carry.set(cp.param, c);
+        if (c.rows === cp.N) {
+          carry.delete(cp.param);
+          scales.delete(cp.param);
         }
       }
-      const n = Math.floor((p.bytes.length - at) / rowBytes);
-      if (n > 0) write(p.bytes.subarray(at, at + n * rowBytes), n);
-      at += n * rowBytes;
-      if (at < p.bytes.length) {
-        c.rest.set(p.bytes.subarray(at), c.have);
-        c.have += p.bytes.length - at;
-      }
-      carry.set(param, c);
-      if (c.rows === N) {
-        carry.delete(param);
-        scales.delete(param);
-        done.add(param);
-      }
-    }
-    for (const sp of specs.values()) {
-      if (done.has(sp.name)) continue;
-      const hf = toHF(sp.name, fam);
-      throw new Error(`${file}: tensor ${parts.has(`${hf}:done`) ? `${hf}_scale` : hf} is missing`); // codes without scales, or nothing
+      // anything else: HF buffers, a tied lm_head (matchWeights let them through)
     }
   } catch (err) {
     model.free();

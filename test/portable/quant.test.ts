@@ -6,12 +6,18 @@ import { dequantizeRows, quantizeRows, roundEven } from '../../src/backend/quant
 import { f16Bits, f16Value } from '../../src/backend/f16.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { loadCheckpoint, writeModelFiles } from '../../src/io/checkpoint.ts';
-import { readSafetensorsRaw, writeSafetensors } from '../../src/io/safetensors.ts';
+import { readRawTensor, readSafetensorsHeader, writeSafetensors, type RawTensor } from '../../src/io/safetensors.ts';
 import { loadModel, loadModelStream } from '../../src/model/load.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { preset } from '../../src/model/config.ts';
-import { assert, assertClose, assertEqual, assertRejects, assertThrows, randn, test } from '../harness.ts';
-import { tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertClose, assertEqual, assertRejects, assertThrows, randn, test } from '../lib/harness.ts';
+import { tinyTokenizerJSON } from '../lib/helpers.ts';
+
+/** a safetensors file's tensors as stored, and its metadata */
+function readRaw(bytes: Uint8Array): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
+  const h = readSafetensorsHeader(bytes);
+  return { tensors: new Map(h.entries.map((e) => [e.name, readRawTensor(bytes, h, e)])), metadata: h.metadata };
+}
 
 test('roundEven: ties go to the even neighbour', () => {
   assertEqual([2.5, 3.5, -2.5, -3.5, 0.5, -0.5, 2.4, -2.6].map(roundEven), [2, 4, -2, -4, 0, -0, 2, -3]);
@@ -106,7 +112,7 @@ for (const weights of ['int8', 'int4'] as const) {
     await fs.mkdir('m');
     await writeModelFiles(fs, 'm', q, tinyTokenizerJSON());
     const bytes = await fs.readFile('m/model.safetensors');
-    const st = readSafetensorsRaw(bytes);
+    const st = readRaw(bytes);
     assertEqual(st.metadata['gptedge.weights'], weights);
     const C = 32, G = 1, c_fc = st.tensors.get('h.0.mlp.c_fc.weight')!, s_fc = st.tensors.get('h.0.mlp.c_fc.weight_scale')!;
     // c_fc is [in 32, out 128] in f32 files; quantized it is (out, in): rows = output channels
@@ -156,8 +162,10 @@ function chunked(bytes: Uint8Array, size: number, type?: 'bytes'): ReadableStrea
   return new ReadableStream({
     type,
     pull(c: ReadableStreamDefaultController<Uint8Array> | ReadableByteStreamController) {
-      if (at >= bytes.length) c.close();
-      else {
+      if (at >= bytes.length) {
+        c.close();
+        if ('byobRequest' in c) c.byobRequest?.respond(0); // a pending BYOB read learns of the end (as the Streams spec asks)
+      } else {
         c.enqueue(bytes.slice(at, at + size));
         at += size;
       }
@@ -191,7 +199,7 @@ test('loadModelStream: a folder\'s files from streams (f32 quantized on load, in
     await assertRejects(async () => loadModelStream(await files(weights), be, { weights: 'f32' }), new RegExp(`holds ${weights} weights; streamed, they load as stored`));
     const bytes = await fs.readFile(`${weights}/model.safetensors`);
     await assertRejects(async () => loadModelStream({ ...(await files(weights)), weights: chunked(bytes.slice(0, bytes.length - 100), 512) }, be), /model\.safetensors: truncated: the stream ends inside tensor \S+/);
-    const st = readSafetensorsRaw(bytes), t = new Map(st.tensors);
+    const st = readRaw(bytes), t = new Map(st.tensors);
     t.delete('wte.weight_scale');
     await assertRejects(async () => loadModelStream({ ...(await files(weights)), weights: chunked(writeSafetensors(t, st.metadata), 512) }, be), /tensor wte\.weight_scale is missing/);
   }
