@@ -15,7 +15,7 @@
 //    VmHWM its peak, from /proc/PID/status: the whole process, runtime included).
 //   node_modules/.bin/bun bench/workerd-gpt2.ts [--prompt 200] [--tokens 56] [--wasm-mb 112] [--write FILE]
 // A measurement, never a timed test. Bun runs it for its WebSocket client (the inspector protocol).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,6 +29,8 @@ import { writeModelFiles } from '../src/io/checkpoint.ts';
 import { gpt2TokenizerJSON } from '../src/tokenizer/gpt2.ts';
 import { GPTTokenizer } from '../src/tokenizer/tokenizer.ts';
 import { freePort } from '../test/lib/net.ts';
+import { writeSection } from './common.ts';
+import { startWorkerd } from '../test/lib/workerd.ts';
 
 const { values: a } = parseArgs({ options: { prompt: { type: 'string', default: '200' }, tokens: { type: 'string', default: '56' }, 'wasm-mb': { type: 'string', default: '112' }, write: { type: 'string' }, seed: { type: 'string', default: '1' } } });
 const P = Number(a.prompt), G = Number(a.tokens), root = process.cwd(), load0 = loadavg(), t0 = Date.now();
@@ -56,12 +58,9 @@ const b = spawnSync(process.execPath, [join(root, 'scripts/build-edge.mjs')], { 
 if (b.status !== 0) throw new Error(`build-edge: ${b.stderr}`);
 const capnp = readFileSync(join(root, 'examples/workerd/config-binding.capnp'), 'utf8').replace(/(name = "WASM_MEMORY_MB", text = ")\d+(")/, `$1${a['wasm-mb']}$2`);
 writeFileSync(join(edge, 'config.capnp'), capnp);
-const port = await freePort(), iport = await freePort();
-let out = '';
-const proc = spawn(join(root, 'node_modules/.bin/workerd'), ['serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`, '--directory-path', `model=${modelDir}`, '--inspector-addr', `127.0.0.1:${iport}`], { cwd: edge, stdio: ['ignore', 'pipe', 'pipe'] });
-proc.stdout!.on('data', (d) => (out += d));
-proc.stderr!.on('data', (d) => (out += d));
-const url = `http://127.0.0.1:${port}`;
+const iport = await freePort();
+const wd = await startWorkerd(edge, 'config.capnp', { args: ['--directory-path', `model=${modelDir}`, '--inspector-addr', `127.0.0.1:${iport}`], readyPath: '/memory' });
+const { url, proc } = wd;
 const status = () => {
   const s = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
   const kb = (k: string) => Number(s.match(new RegExp(`${k}:\\s+(\\d+) kB`))?.[1] ?? NaN);
@@ -69,10 +68,6 @@ const status = () => {
 };
 
 try {
-  for (const tStart = Date.now(); !(await fetch(`${url}/memory`).then((r) => r.ok, () => false)); ) {
-    if (proc.exitCode !== null || Date.now() - tStart > 30_000) throw new Error(`workerd did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const idle = status();
   log(`workerd up (pid ${proc.pid}); VmRSS ${idle.rss.toFixed(1)} MiB before the model`);
 
@@ -85,7 +80,7 @@ try {
     // streamed (SSE): the worker yields between tokens, so the inspector's samples get through
     const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: n, temperature: 0, stream: true }) });
     const body = await res.text();
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body}\n${out}`);
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body}\n${wd.log()}`);
     const events = body.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)) as { choices: { text: string }[] });
     return { ms: performance.now() - t, j: { choices: [{ text: events.map((e) => e.choices[0]?.text ?? '').join('') }], usage: { completion_tokens: events.length } } };
   };
@@ -155,14 +150,10 @@ try {
     '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), '', `Greedy continuation (random weights: noise by design): ${JSON.stringify(full.j.choices![0].text.slice(0, 80))}`].join('\n');
   console.log(body);
   if (a.write) {
-    const tag = 'workerd-gpt2', section = `<!-- ${tag} -->\n${body}\n<!-- /${tag} -->`;
-    let md = existsSync(a.write) ? readFileSync(a.write, 'utf8') : '';
-    const re = new RegExp(`<!-- ${tag} -->[\\s\\S]*?<!-- /${tag} -->`);
-    md = re.test(md) ? md.replace(re, section) : md.trimEnd() + '\n\n' + section + '\n';
-    writeFileSync(a.write, md);
+    writeSection(a.write, 'workerd-gpt2', body);
     log(`wrote ${a.write}`);
   }
 } finally {
-  proc.kill('SIGTERM');
+  wd.stop();
 }
 process.exit(0);
