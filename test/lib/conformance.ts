@@ -267,8 +267,8 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
         for (const beta of [0, 1] as const) {
           const r = run(ref, beta), g = run(be, beta);
           const wd = (await ref.read(r.wt)) as Float32Array, want = (await ref.read(r.ot)) as Float32Array, got = (await be.read(g.ot)) as Float32Array;
-          // the backend may quantize a's rows to int16 per block of 256 (backend.ts): per element, allow
-          // ½·Σ_k |w[n,k]|·s(m,k) with s = max|block|/32767, on top of the f32 tolerances
+          // the backend may quantize a's rows to 16-bit integers per block of 256 (backend.ts): per element,
+          // allow ½·Σ_k |w[n,k]|·s(m,k) with s = max|block|/32639, on top of the f32 tolerances
           for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
             let bound = 0;
             for (let k0 = 0; k0 < K; k0 += 256) {
@@ -277,7 +277,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
                 mx = Math.max(mx, Math.abs(a[m * K + k]));
                 sw += Math.abs(wd[n * K + k]);
               }
-              bound += 0.5 * (mx / 32767) * sw;
+              bound += 0.5 * (mx / 32639) * sw;
             }
             const i = m * N + n, e = want[i];
             if (!(Math.abs(got[i] - e) <= bound + tol.atol + tol.rtol * Math.abs(e))) {
