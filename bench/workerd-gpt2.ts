@@ -146,7 +146,7 @@ try {
     ['workerd process VmRSS', `idle before the model ${idle.rss.toFixed(1)} MiB; after the first request (model load + generation) ${afterFirst.rss.toFixed(1)} MiB, peak so far (VmHWM) ${afterFirst.hwm.toFixed(1)} MiB; after two more requests ${afterWarm.rss.toFixed(1)} MiB; after the heap snapshot that forces the GC ${st.rss.toFixed(1)} MiB (VmHWM ${st.hwm.toFixed(1)})`],
     ['speed (1 thread, warm)', `prefill ${P} tokens + 1: ${(prefill.ms / 1000).toFixed(2)} s; decode ${perToken.toFixed(1)} ms/token; first request incl. model load ${(first.ms / 1000).toFixed(1)} s`],
   ];
-  const body = [`### GPT-2 124M int4 inside workerd`, '', `\`node_modules/.bin/bun bench/workerd-gpt2.ts ${process.argv.slice(2).join(' ')}\`.trim() — ${new Date().toISOString().slice(0, 10)}, workerd ${JSON.parse(readFileSync(join(root, 'node_modules/workerd/package.json'), 'utf8')).version}, ${cpus()[0]?.model} ×${cpus().length}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start`, '',
+  const body = [`### GPT-2 124M int4 inside workerd`, '', `\`node_modules/.bin/bun bench/workerd-gpt2.ts ${process.argv.slice(2).join(' ')}`.trim() + `\` — ${new Date().toISOString().slice(0, 10)}, workerd ${JSON.parse(readFileSync(join(root, 'node_modules/workerd/package.json'), 'utf8')).version}, ${cpus()[0]?.model} ×${cpus().length}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start`, '',
     '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), '', `Greedy continuation (random weights: noise by design): ${JSON.stringify(full.j.choices![0].text.slice(0, 80))}`].join('\n');
   console.log(body);
   if (a.write) {
