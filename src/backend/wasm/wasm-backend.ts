@@ -206,7 +206,7 @@ export class WasmBackend implements Backend {
     need(qkv, B * T * 3 * C, 'attentionForward qkv');
     need(out, B * T * C, 'attentionForward out');
     need(lse, B * NH * T, 'attentionForward lse');
-    const [s, stride] = this.scratchFor((T + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(T, C / NH, 0) as number);
     this.run('attentionForward', 2 * B * T * T * C, this.addr(out), this.addr(lse), this.addr(qkv), B, T, C, NH, ...this.dropArgs(pDrop, rng), s, stride);
   }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
@@ -214,7 +214,7 @@ export class WasmBackend implements Backend {
     need(dqkv, B * T * 3 * C, 'attentionBackward dqkv');
     need(qkv, B * T * 3 * C, 'attentionBackward qkv');
     need(dout, B * T * C, 'attentionBackward dout');
-    const [s, stride] = this.scratchFor((T + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(T, C / NH, 1) as number);
     this.run('attentionBackward', 4 * B * T * T * C, this.addr(dqkv), this.addr(dout), this.addr(qkv), this.addr(out), this.addr(lse), B, T, C, NH, ...this.dropArgs(pDrop, rng), s, stride);
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
@@ -225,7 +225,7 @@ export class WasmBackend implements Backend {
     need(kCache, B * Tmax * C, 'attentionCached kCache');
     need(vCache, B * Tmax * C, 'attentionCached vCache');
     this.run('kvCacheWrite', B * Tn * C * 2, this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, pos0, Tmax);
-    const [s, stride] = this.scratchFor((pos0 + Tn + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(pos0 + Tn, C / NH, 0) as number);
     this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, NH, pos0, Tmax, s, stride);
   }
 
