@@ -10,6 +10,7 @@
 //   node bench/run-node.mjs simd-peak            (prints every tile's GFLOP/s and the peak)
 // Other benches import measurePeak() and state their figures as fractions of it.
 import asc from 'assemblyscript/asc';
+import { enableRelaxedSimd } from '../adapters/wasm-node.ts';
 
 /** tile shapes tried: [MR, NR]; NR a multiple of 4 (one f32x4 per 4 columns) */
 export const TILES: [number, number][] = [[4, 8], [2, 16], [3, 12], [4, 12], [6, 8], [5, 8], [3, 16], [4, 16], [8, 8], [1, 32]];
@@ -64,15 +65,15 @@ export interface Peak {
 }
 
 /** Compiles the tiles and times each on this thread (best of `trials` runs of ≈ `ms` each). */
-export async function measurePeak(opts: { ms?: number; trials?: number } = {}): Promise<Peak> {
-  const ms = opts.ms ?? 150, trials = opts.trials ?? 5;
+export async function measurePeak(opts: { ms?: number; trials?: number; clock?: () => number } = {}): Promise<Peak> {
+  const ms = opts.ms ?? 150, trials = opts.trials ?? 5, now = opts.clock ?? (() => performance.now());
   const src = TILES.map(([m, n]) => tileSource(m, n)).join('\n') + CHAIN;
   const { error, binary, stderr } = await asc.compileString(src, {
     optimizeLevel: 3, runtime: 'stub', noAssert: true, enable: ['simd', 'relaxed-simd'], importMemory: true, initialMemory: 1,
   } as Parameters<typeof asc.compileString>[1]);
   if (error || !binary) throw new Error(`simd-peak: asc failed: ${error?.message} ${stderr.toString()}`);
   const bytes = new Uint8Array(binary); // a copy on a plain ArrayBuffer
-  if (!WebAssembly.validate(bytes)) throw new Error('simd-peak: this engine does not validate relaxed SIMD');
+  if (!enableRelaxedSimd() || !WebAssembly.validate(bytes)) throw new Error('simd-peak: this engine does not validate relaxed SIMD');
   const memory = new WebAssembly.Memory({ initial: 2 });
   const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory, abort: () => {} } });
   const ex = instance.exports as Record<string, (...a: number[]) => void>;
@@ -82,17 +83,17 @@ export async function measurePeak(opts: { ms?: number; trials?: number } = {}): 
   const time = (run: (reps: number) => void, flopsPerRep: number): number => {
     let reps = 1;
     for (;;) { // calibrate to ≈ ms
-      const t = performance.now();
+      const t = now();
       run(reps);
-      const dt = performance.now() - t;
+      const dt = now() - t;
       if (dt > ms / 4) { reps = Math.max(1, Math.round((reps * ms) / dt)); break; }
       reps *= 4;
     }
     let best = 0;
     for (let i = 0; i < trials; i++) {
-      const t = performance.now();
+      const t = now();
       run(reps);
-      best = Math.max(best, (flopsPerRep * reps) / ((performance.now() - t) * 1e6));
+      best = Math.max(best, (flopsPerRep * reps) / ((now() - t) * 1e6));
     }
     return best;
   };
@@ -111,7 +112,12 @@ export const ofPeak = (gflops: number, peak: number, threads = 1) => `${((100 * 
 // run directly (this file, or its bundle from run-node.mjs), not when another bench bundles it in
 if (/\/simd-peak\.(ts|mjs)$/.test(import.meta.url)) {
   const { cpus, loadavg } = await import('node:os');
-  const p = await measurePeak();
+  // --cpu: this thread's CPU time instead of wall time (development on a shared machine; not for figures)
+  const cpuClock = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const p = await measurePeak(process.argv.includes('--cpu') ? { clock: cpuClock, ms: 300 } : {});
   console.log(`${cpus()[0]?.model} ×${cpus().length}, ${process.release.name} ${process.version}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   for (const t of p.tiles) console.log(`tile ${t.tile.padEnd(6)} ${t.gflops.toFixed(1)} GFLOP/s`);
   console.log(`FMA chain (no loads) ${p.chain.toFixed(1)} GFLOP/s`);

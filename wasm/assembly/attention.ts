@@ -15,7 +15,7 @@
 //             dQ += dS·K                                     a = dSᵀ, b = KN           (k over keys)
 // Costs besides the products: packing is O(T·hs) per head against O(T²·hs) of products, the softmax
 // O(T²) exponentials, and the diagonal blocks, computed whole and masked.
-import { axpy, dot, expv, hsum, mix32v } from './common';
+import { axpy, dot, expv, hsum, mix32v, transpose4 } from './common';
 import { MR, NR, tile4x8 } from './tile';
 
 // positions per block, of queries and of keys alike: a multiple of NR, since the forward's tiles have
@@ -27,17 +27,6 @@ const BT = 32;
 }
 @inline function blocks(n: i32): i32 {
   return (n + BT - 1) / BT;
-}
-
-// the 4×4 block at src (rows lds bytes apart) transposed and scaled into dst (rows ldd bytes apart)
-@inline function transpose4(dst: usize, ldd: usize, src: usize, lds: usize, sv: v128): void {
-  const a = v128.load(src), b = v128.load(src + lds), c = v128.load(src + 2 * lds), d = v128.load(src + 3 * lds);
-  const ab0 = i32x4.shuffle(a, b, 0, 4, 1, 5), ab1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
-  const cd0 = i32x4.shuffle(c, d, 0, 4, 1, 5), cd1 = i32x4.shuffle(c, d, 2, 6, 3, 7);
-  v128.store(dst, f32x4.mul(i32x4.shuffle(ab0, cd0, 0, 1, 4, 5), sv));
-  v128.store(dst + ldd, f32x4.mul(i32x4.shuffle(ab0, cd0, 2, 3, 6, 7), sv));
-  v128.store(dst + 2 * ldd, f32x4.mul(i32x4.shuffle(ab1, cd1, 0, 1, 4, 5), sv));
-  v128.store(dst + 3 * ldd, f32x4.mul(i32x4.shuffle(ab1, cd1, 2, 3, 6, 7), sv));
 }
 
 // dst(hsp, w) = src rows [0, n) transposed and scaled: dst[d][r] = src[r][d]·scale; zero where r >= n or d >= hs

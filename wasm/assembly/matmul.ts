@@ -5,10 +5,11 @@
 // pack reading whichever layout the operand has. The MR×NR micro-kernel then sees one layout only.
 // Blocking: a KC×NC block of packed B stays in L2 for all of this thread's rows; a KC×NR micro-panel of
 // it (8 KB) and an MR×KC panel of A stream through L1; the MR×NR register tile is tile.ts's.
-// Threads split rows (or columns when rows are few).
-import { madd, colStart, colEnd, part, hsum, dot, axpy } from './common';
+// Threads split columns (see matmul).
+import { madd, colStart, colEnd, part, hsum, dot, axpy, transpose4 } from './common';
 import { MR, NR, tile4x8 } from './tile';
 const KC = 256;
+const ONE = f32x4.splat(1);
 const NC = 512;
 const MC = 64;
 
@@ -31,6 +32,12 @@ function packA(ap: usize, a: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32, k
         if (rows == MR) v128.store(d, v128.load(src));
         else for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
       }
+    } else if (rows == MR) {
+      // a is stored (M,K): 4×4 blocks of (rows, k) transposed into (k, rows)
+      const src = a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4, lda = <usize>K << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) transpose4(dst + <usize>(k * MR) * 4, MR * 4, src + (<usize>k << 2), lda, ONE);
+      for (; k < kc; k++) for (let r = 0; r < MR; r++) store<f32>(dst + <usize>(k * MR + r) * 4, load<f32>(src + <usize>r * lda + (<usize>k << 2)));
     } else {
       for (let r = 0; r < MR; r++) {
         const d = dst + (<usize>r << 2);
@@ -50,8 +57,17 @@ function packB(bp: usize, b: usize, K: i32, N: i32, p0: i32, kc: i32, j0: i32, n
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
     const dst = bp + <usize>(jr * kc) * 4;
-    if (transB) {
-      // b is stored (N,K): walk each column's k run contiguously
+    if (transB && cols == NR) {
+      // b is stored (N,K): two 4×4 blocks of (columns, k) per 4 k, transposed into (k, columns)
+      const src = b + (<usize>(j0 + jr) * <usize>K + <usize>p0) * 4, ldb = <usize>K << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        transpose4(dst + <usize>(k * NR) * 4, NR * 4, src + (<usize>k << 2), ldb, ONE);
+        transpose4(dst + <usize>(k * NR + 4) * 4, NR * 4, src + 4 * ldb + (<usize>k << 2), ldb, ONE);
+      }
+      for (; k < kc; k++) for (let j = 0; j < NR; j++) store<f32>(dst + <usize>(k * NR + j) * 4, load<f32>(src + <usize>j * ldb + (<usize>k << 2)));
+    } else if (transB) {
+      // an edge panel: walk each column's k run contiguously
       for (let j = 0; j < NR; j++) {
         const d = dst + (<usize>j << 2);
         if (j < cols) {
@@ -128,7 +144,12 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
 /**
  * out(M,N) = beta*out + op(a)·op(b) [+ bias]. bias = 0 for none. scratch + tid*scratchStride is this
  * thread's matmulScratchBytes(). M <= GEMV_MAX_M with a not transposed takes the matrix-vector path
- * (gemv, below: no packing, no scratch). Otherwise threads split rows in MR multiples when rows are plentiful, else columns.
+ * (gemv, below: no packing, no scratch).
+ * Threads split the columns, in 16-float groups (whole cache lines of out): each packs only its own
+ * part of b, and b is the big operand — a weight matrix, or the LM head's 40478×768 embedding against
+ * 103-row chunks. Split by rows, every thread packed all of b: for the LM head, twice the packing and
+ * twice the memory traffic of one thread, which is why it scaled below 2×. Rows only when out is too
+ * narrow to give every thread a few groups.
  */
 export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32, transB: i32, beta: i32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
@@ -137,14 +158,15 @@ export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i
     return;
   }
   const s = scratch + <usize>tid * scratchStride;
-  const rowPanels = (M + MR - 1) / MR;
-  if (rowPanels >= nth * 4 || nth == 1) {
+  const groups = (N + 15) >> 4, rowPanels = (M + MR - 1) / MR;
+  if (nth == 1) {
+    gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, 0, N, s);
+  } else if (groups >= nth * 4 || rowPanels < nth * 4) {
+    const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
+    if (n0 < n1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, n0, n1, s);
+  } else {
     const m0 = min(M, part(rowPanels, tid, nth) * MR), m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
     if (m0 < m1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, m0, m1, 0, N, s);
-  } else {
-    const colPanels = (N + NR - 1) / NR;
-    const n0 = min(N, part(colPanels, tid, nth) * NR), n1 = min(N, part(colPanels, tid + 1, nth) * NR);
-    if (n0 < n1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, n0, n1, s);
   }
 }
 
