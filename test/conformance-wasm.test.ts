@@ -5,6 +5,7 @@ import type { WasmBackend } from '../src/backend/wasm/index.ts';
 import { conformance } from './conformance.ts';
 import { runtime, test } from './harness.ts';
 import { fixtureSuite } from './portable/torch-fixtures.ts';
+import { accumulationSuite } from './portable/accumulation.ts';
 
 const relaxed = enableRelaxedSimd();
 
@@ -19,6 +20,9 @@ conformance('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
 // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
 fixtureSuite('wasm-relaxed-or-simd128', () => createNodeWasmBackend({ threads: 1 }));
 fixtureSuite('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
+// micro-batches give the full batch's step, recomputation the same gradients (1 and 2 threads)
+accumulationSuite('wasm-relaxed-or-simd128', () => createNodeWasmBackend({ threads: 1 }));
+accumulationSuite('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
 test('wasm-x2: stop the worker pool', async () => {
   if (mt) (await mt).dispose();
 });

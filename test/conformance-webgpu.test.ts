@@ -8,6 +8,7 @@
 import { conformance } from './conformance.ts';
 import { runtime, test } from './harness.ts';
 import { fixtureSuite } from './portable/torch-fixtures.ts';
+import { accumulationSuite } from './portable/accumulation.ts';
 import { releaseDevice, skip, webgpuDevice } from './webgpu-util.ts';
 import { createWebGPUBackend, type WebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
 
@@ -33,6 +34,12 @@ if (!gpu.handle) {
     // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
     fixtureSuite(name, make);
   }
+  // micro-batches give the full batch's step, recomputation the same gradients (the plain variant)
+  accumulationSuite(`webgpu-${runtime}-${adapter}`, () => {
+    current?.destroy();
+    current = createWebGPUBackend(handle.device, { name: `webgpu-${runtime}-${adapter}`, features: { subgroups: false } });
+    return current;
+  });
   test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, async () => {
     current?.destroy();
     await releaseDevice(handle);

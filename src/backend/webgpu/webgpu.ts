@@ -18,7 +18,7 @@
 // - Validation and out-of-memory errors of each submit are caught with error scopes and rethrown by the
 //   next read() or sync(), so a broken kernel fails a test instead of returning zeros.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, streamKey } from '../rng.ts';
+import { dropThreshold, rngKey } from '../rng.ts';
 import * as wgsl from '../../wgsl/index.ts';
 import { specialize, type ShaderFeatures } from './specialize.ts';
 import { toF16Array } from '../f16.ts';
@@ -707,7 +707,7 @@ export class WebGPUBackend implements Backend {
     return hs;
   }
   private dropParams(pDrop: number, rng: DropoutRng | null): [number, number, number, F] {
-    if (pDrop > 0 && rng) return [1, streamKey(rng.seed, rng.stream), dropThreshold(pDrop), f(1 / (1 - pDrop))];
+    if (pDrop > 0 && rng) return [1, rngKey(rng), dropThreshold(pDrop), f(1 / (1 - pDrop))];
     return [0, 0, 0, f(1)];
   }
 
@@ -783,7 +783,7 @@ export class WebGPUBackend implements Backend {
     this.elementwise('scale', N, out, inp, null, s, 0, 0, true);
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), streamKey(rng.seed, rng.stream), dropThreshold(p), true);
+    this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), rngKey(rng), dropThreshold(p), true);
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.dropoutForward(dinp, dout, N, p, rng);
