@@ -1,13 +1,21 @@
 // What a GPT holds in memory, from its config alone: the activation arena (the one list GPT allocates
 // from, so the estimate and the allocation cannot drift apart) and the training totals that decide how
 // large a micro-batch fits a backend's limit.
+import type { ArenaSpec, Backend } from '../backend/backend.ts';
 import type { GPTConfig } from './config.ts';
 import { countParams } from './params.ts';
 
-/** Logit rows computed at once by the LM head: bounds the (rows, V) scratch (WebGPU binding limits). */
+/** Logit elements computed at once by the LM head unless the backend says (Backend.logitChunkElements). */
 const LOGIT_CHUNK_ELEMS = 1 << 22;
 /** rows of (rows, V) logits that fit one chunk (at least one row, at most BT) */
-export const logitRows = (BT: number, V: number) => Math.max(1, Math.min(BT, Math.floor(LOGIT_CHUNK_ELEMS / V)));
+export const logitRows = (BT: number, V: number, be?: Pick<Backend, 'logitChunkElements'>) =>
+  Math.max(1, Math.min(BT, Math.floor((be?.logitChunkElements ?? LOGIT_CHUNK_ELEMS) / V)));
+
+/** how the activations are held: with recomputation, and the backend's logit chunk */
+export interface ActivationOptions {
+  recompute?: boolean;
+  be?: Pick<Backend, 'logitChunkElements'>;
+}
 
 /** a block's saved activations; the same names serve both LN layouts */
 export const LAYER_ACTS = ['ln1', 'ln1Mean', 'ln1Rstd', 'qkv', 'atty', 'lse', 'attproj', 'res2', 'ln2', 'ln2Mean', 'ln2Rstd', 'fch', 'fchGelu', 'fcproj', 'res3'] as const;
@@ -27,12 +35,13 @@ function layerActLength(cfg: GPTConfig, name: LayerActName, BT: number): number 
 }
 
 /**
- * The activation arena for BT positions. Per layer `${l}.${name}`; with `recompute`, one shared set
- * `w.${name}` that every layer overwrites, and per layer only its output `${l}.${blockOutput}`.
+ * The activation arena of a forward + backward pass over BT positions: what one training step holds
+ * besides the parameters, gradients and moments. Per layer `${l}.${name}`; with `recompute`, one shared
+ * set `w.${name}` that every layer overwrites, and per layer only its output `${l}.${blockOutput}`.
  */
-export function activationSpecs(cfg: GPTConfig, BT: number, recompute = false): { name: string; length: number; dtype?: 'i32' }[] {
-  const { nEmbd: C, nLayer: L, nInner: F, vocabSize: V } = cfg;
-  const specs: { name: string; length: number; dtype?: 'i32' }[] = [];
+export function activationSpecs(cfg: GPTConfig, BT: number, o: ActivationOptions = {}): ArenaSpec[] {
+  const { nEmbd: C, nLayer: L, nInner: F, vocabSize: V } = cfg, recompute = !!o.recompute;
+  const specs: ArenaSpec[] = [];
   const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
   add('encoded', BT * C);
   const out = blockOutput(cfg);
@@ -40,7 +49,7 @@ export function activationSpecs(cfg: GPTConfig, BT: number, recompute = false): 
   for (let l = 0; l < L; l++) for (const n of LAYER_ACTS) if (!recompute || n === out) add(`${l}.${n}`, layerActLength(cfg, n, BT));
   add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
   add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
-  add('logits', logitRows(BT, V) * V);
+  add('logits', logitRows(BT, V, o.be) * V);
   // backward scratch
   for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
   add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
@@ -57,9 +66,9 @@ export interface TrainingMemory {
 }
 
 /** Bytes one training step holds for micro-batches of BT positions (f32; AdamW's two moments). */
-export function trainingMemory(cfg: GPTConfig, BT: number, recompute = false): TrainingMemory {
+export function trainingMemory(cfg: GPTConfig, BT: number, o: ActivationOptions = {}): TrainingMemory {
   const p = countParams(cfg) * 4;
-  const activations = activationSpecs(cfg, BT, recompute).reduce((n, s) => n + s.length, 0) * 4;
+  const activations = activationSpecs(cfg, BT, o).reduce((n, s) => n + s.length, 0) * 4;
   return { parameters: p, gradients: p, moments: 2 * p, activations, total: 4 * p + activations };
 }
 

@@ -38,9 +38,9 @@ export interface MemoryPlan extends TrainingMemory {
  */
 export function planMemory(model: GPT, micro: number, rowLen: number): MemoryPlan {
   const recompute = model.recompute, limit = model.be.memoryLimit;
-  const plan: MemoryPlan = { ...trainingMemory(model.cfg, micro * rowLen, recompute), micro, T: rowLen, recompute, limit };
+  const plan: MemoryPlan = { ...trainingMemory(model.cfg, micro * rowLen, { recompute, be: model.be }), micro, T: rowLen, recompute, limit };
   if (limit === undefined || plan.total + MEMORY_HEADROOM <= limit) return plan;
-  const fits = (m: number, rc: boolean) => trainingMemory(model.cfg, m * rowLen, rc).total + MEMORY_HEADROOM <= limit;
+  const fits = (m: number, rc: boolean) => trainingMemory(model.cfg, m * rowLen, { recompute: rc, be: model.be }).total + MEMORY_HEADROOM <= limit;
   let best = 0;
   for (let m = micro - 1; m >= 1 && !best; m--) if (fits(m, recompute)) best = m;
   const need = `training needs about ${mib(plan.total)} with micro-batches of ${micro} × ${rowLen} positions (${describe(plan)}), more than the ${model.be.name} backend's ${mib(limit)}`;

@@ -213,41 +213,46 @@ export function attentionCached(out: usize, qkv: usize, kCache: usize, vCache: u
 // ---- decode: a few queries against a KV cache ------------------------------------------------------
 // A few new queries are matrix-vector work: a block's 32 query columns would be mostly padding, and
 // packing a head's keys would cost more than reading them once. So each query row makes one pass over
-// its keys (scores into a scratch row, softmax, weighted sum of v), as matmul's gemv does for a few rows.
+// its keys (scores into a scratch row, softmax, weighted sum of v), as matmul's gemv does for a few rows;
+// the ragged decode below (one token per sequence) takes the same row path.
 const ROW_MAX = 12; // the measured crossover: from 16 new queries (GPT-1 heads, 128–500 cached) the tiles win
+
+// y(hs) = softmax(q·kᵀ/sqrt(hs)) · v over the keys [0, n), rows ld bytes apart; s holds n floats
+function attendRow(y: usize, q: usize, k: usize, v: usize, ld: usize, n: i32, hs: i32, sc: f32, s: usize): void {
+  let mx: f32 = -Infinity;
+  for (let u = 0; u < n; u++) {
+    const x = dot(q, k + <usize>u * ld, hs) * sc;
+    store<f32>(s + (<usize>u << 2), x);
+    mx = max(mx, x);
+  }
+  const mv = f32x4.splat(mx);
+  let zv = f32x4.splat(0);
+  let u = 0;
+  for (; u + 4 <= n; u += 4) {
+    const e = expv(f32x4.sub(v128.load(s + (<usize>u << 2)), mv));
+    v128.store(s + (<usize>u << 2), e);
+    zv = f32x4.add(zv, e);
+  }
+  let z = hsum(zv);
+  for (; u < n; u++) {
+    const e = Mathf.exp(load<f32>(s + (<usize>u << 2)) - mx);
+    store<f32>(s + (<usize>u << 2), e);
+    z += e;
+  }
+  const iz: f32 = 1 / z;
+  memory.fill(y, 0, <usize>hs << 2);
+  for (u = 0; u < n; u++) axpy(y, load<f32>(s + (<usize>u << 2)) * iz, v + <usize>u * ld, hs);
+}
 
 // (B,NH,Tn) rows dealt round-robin; s holds pos0 + Tn floats
 function decodeRows(out: usize, qkv: usize, kCache: usize, vCache: usize, B: i32, Tn: i32, C: i32, NH: i32, pos0: i32, Tmax: i32,
   s: usize, tid: i32, nth: i32): void {
   const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
-  const rowC = <usize>C << 2;
   for (let r = tid; r < B * NH * Tn; r += nth) {
-    const t = r % Tn, bh = r / Tn, h = bh % NH, b = bh / NH, n = pos0 + t + 1;
+    const t = r % Tn, bh = r / Tn, h = bh % NH, b = bh / NH;
     const q = qkv + (<usize>(b * Tn + t) * <usize>(3 * C) + <usize>(h * hs)) * 4;
-    const koff = (<usize>(b * Tmax) * <usize>C + <usize>(h * hs)) * 4;
-    let mx: f32 = -Infinity;
-    for (let u = 0; u < n; u++) {
-      const x = dot(q, kCache + koff + <usize>u * rowC, hs) * sc;
-      store<f32>(s + (<usize>u << 2), x);
-      mx = max(mx, x);
-    }
-    const mv = f32x4.splat(mx);
-    let zv = f32x4.splat(0);
-    let u = 0;
-    for (; u + 4 <= n; u += 4) {
-      const e = expv(f32x4.sub(v128.load(s + (<usize>u << 2)), mv));
-      v128.store(s + (<usize>u << 2), e);
-      zv = f32x4.add(zv, e);
-    }
-    let z = hsum(zv);
-    for (; u < n; u++) {
-      const e = Mathf.exp(load<f32>(s + (<usize>u << 2)) - mx);
-      store<f32>(s + (<usize>u << 2), e);
-      z += e;
-    }
-    const y = out + (<usize>(b * Tn + t) * <usize>C + <usize>(h * hs)) * 4, iz: f32 = 1 / z;
-    memory.fill(y, 0, <usize>hs << 2);
-    for (u = 0; u < n; u++) axpy(y, load<f32>(s + (<usize>u << 2)) * iz, vCache + koff + <usize>u * rowC, hs);
+    const kv = (<usize>(b * Tmax) * <usize>C + <usize>(h * hs)) * 4;
+    attendRow(out + (<usize>(b * Tn + t) * <usize>C + <usize>(h * hs)) * 4, q, kCache + kv, vCache + kv, <usize>C << 2, pos0 + t + 1, hs, sc, s);
   }
 }
 
@@ -334,5 +339,34 @@ export function attentionBackward(dqkv: usize, dout: usize, qkv: usize, out: usi
       for (; d + 4 <= hs; d += 4) v128.store(dst + (<usize>d << 2), f32x4.mul(v128.load(src + (<usize>d << 2)), scv));
       for (; d < hs; d++) store<f32>(dst + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * sc);
     }
+  }
+}
+
+// ---- continuous batching: N tokens of several sequences, each in its own cache slot ---------------
+// slotPos (N,2) i32: the slot and absolute position of each token; caches (S,Tmax,C).
+
+/** kCache/vCache[slot, pos] = k, v of each token of qkv(N,3C); threads split tokens */
+export function kvCacheWriteRagged(qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, Tmax: i32, tid: i32, nth: i32): void {
+  for (let n = tid; n < N; n += nth) {
+    const slot = load<i32>(slotPos + (<usize>(2 * n) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n + 1) << 2));
+    const src = qkv + (<usize>n * <usize>(3 * C) + <usize>C) * 4;
+    const dst = (<usize>(slot * Tmax + pos) * <usize>C) * 4;
+    memory.copy(kCache + dst, src, <usize>C << 2);
+    memory.copy(vCache + dst, src + (<usize>C << 2), <usize>C << 2);
+  }
+}
+
+/** out(N,C): each token attends to its slot's positions [0, pos]; rows (token, head) dealt round-robin; scratch holds Tmax floats */
+export function attentionRagged(out: usize, qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, NH: i32, Tmax: i32,
+  scratch: usize, stride: usize, tid: i32, nth: i32): void {
+  const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
+  const s = scratch + <usize>tid * stride;
+  const rowC = <usize>C << 2;
+  for (let r = tid; r < N * NH; r += nth) {
+    const n = r / NH, h = r % NH;
+    const slot = load<i32>(slotPos + (<usize>(2 * n) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n + 1) << 2));
+    const q = qkv + (<usize>n * <usize>(3 * C) + <usize>(h * hs)) * 4;
+    const koff = (<usize>(slot * Tmax) * <usize>C + <usize>(h * hs)) * 4;
+    attendRow(out + (<usize>n * <usize>C + <usize>(h * hs)) * 4, q, kCache + koff, vCache + koff, rowC, pos + 1, hs, sc, s);
   }
 }
