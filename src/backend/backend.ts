@@ -44,6 +44,8 @@ export type Arena = Record<string, Tensor>;
 export interface DropoutRng {
   seed: number; // u32
   stream: number; // u32: distinct per (step, op site)
+  /** u32: the op's element 0 draws what element `offset` of the stream draws (a micro-batch's place in its batch; default 0) */
+  offset?: number;
 }
 
 /** AdamW hyper-parameters of one update. */
@@ -67,6 +69,8 @@ export interface Backend {
   readonly name: string;
   /** whether tensors of dtype 'f16' exist here (WebGPU with shader-f16; the reference, as the oracle) */
   readonly f16Storage: boolean;
+  /** bytes this backend can hold at most, where it has a fixed limit (WASM: its linear memory's maximum) */
+  readonly memoryLimit?: number;
   /**
    * Elements of (rows, V) logits the LM head computes at once, where the backend knows better than the
    * model's default of 4M (WebGPU: sized from the device's buffer limits, since each chunk rewrites the

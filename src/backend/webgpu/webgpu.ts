@@ -6,7 +6,7 @@
 //   memory.ts   buffers, arenas, tensors split across buffers, scratch, binding ranges, reads
 //   kernels.ts  every kernel declared by name: module, entry point, Params struct, bindings
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, streamKey } from '../rng.ts';
+import { dropThreshold, rngKey } from '../rng.ts';
 import { toF16Array } from '../f16.ts';
 import { assertAlive, contextOf, lossAfterFailure, DeviceLostError, pipelineFor, type DeviceLoss, type GpuContext } from './device.ts';
 import { Encoder } from './encoder.ts';
@@ -395,7 +395,7 @@ export class WebGPUBackend implements Backend {
     return hs;
   }
   private dropParams(pDrop: number, rng: DropoutRng | null): { drop: number; key: number; thr: number; inv_keep: number } {
-    if (pDrop > 0 && rng) return { drop: 1, key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv_keep: 1 / (1 - pDrop) };
+    if (pDrop > 0 && rng) return { drop: 1, key: rngKey(rng), thr: dropThreshold(pDrop), inv_keep: 1 / (1 - pDrop) };
     return { drop: 0, key: 0, thr: 0, inv_keep: 1 };
   }
 
@@ -481,7 +481,7 @@ export class WebGPUBackend implements Backend {
     this.elementwise('scale', N, out, inp, null, s, 0, 0, true);
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), streamKey(rng.seed, rng.stream), dropThreshold(p), true);
+    this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), rngKey(rng), dropThreshold(p), true);
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.dropoutForward(dinp, dout, N, p, rng);
