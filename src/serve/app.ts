@@ -45,6 +45,8 @@ export interface AppOptions {
   cors?: readonly string[];
   /** with `models`: yield to the event loop at least this often while generating (ms; default 5) */
   yieldEveryMs?: number;
+  /** with `models`: run prompts this many tokens at a time (bounds the activations' memory; default whole) */
+  prefillChunk?: number;
   /** with `models`, for tests: awaited before each generated token */
   beforeToken?: () => Promise<void> | void;
 }
@@ -61,7 +63,7 @@ export function createApp(o: AppOptions): App {
     if (!o.models) throw new Error('createApp: give an engine or models');
     if (o.jobs && !(o.models instanceof ModelRegistry)) throw new Error('createApp: with jobs, give the ModelRegistry the job manager publishes to');
     const models = o.models instanceof ModelRegistry ? o.models : new ModelRegistry(o.models);
-    engine = new LocalEngine({ models, jobs: o.jobs, yieldEveryMs: o.yieldEveryMs, beforeToken: o.beforeToken });
+    engine = new LocalEngine({ models, jobs: o.jobs, yieldEveryMs: o.yieldEveryMs, beforeToken: o.beforeToken, prefillChunk: o.prefillChunk });
   }
   const auth: Authenticate | null = typeof o.auth === 'function' ? o.auth : o.auth?.length ? apiKeys(o.auth) : null;
   const authorized = async (c: { req: { header(n: string): string | undefined; raw: Request } }) => !auth || (await auth(bearerToken(c.req.header('authorization')), c.req.raw));

@@ -11,6 +11,8 @@ export interface SchedulerOptions {
   yieldEveryMs?: number;
   /** for tests: awaited before each generated token */
   beforeToken?: () => Promise<void> | void;
+  /** prompts run through the model this many tokens at a time (GenerateOptions.prefillChunk: bounds activation memory) */
+  prefillChunk?: number;
 }
 
 const macrotask = () => new Promise<void>((r) => setTimeout(r, 0));
@@ -36,7 +38,7 @@ export class Scheduler {
 
   /** A generation; it ends with finishReason 'cancelled' at the next token once `signal` aborts. */
   async *generate(ids: number[], o: GenerateOptions & { signal: AbortSignal }): AsyncGenerator<GenerateChunk> {
-    const it = generateStream(this.model, this.tokenizer, ids, o);
+    const it = generateStream(this.model, this.tokenizer, ids, { prefillChunk: this.o.prefillChunk, ...o });
     try {
       for (;;) {
         if (this.o.beforeToken) await this.o.beforeToken();

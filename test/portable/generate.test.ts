@@ -76,3 +76,14 @@ test('top-p keeps the nucleus only', () => {
   for (let i = 0; i < 300; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 0.9 }, rng));
   assertEqual([...seen].sort(), [0, 1]);
 });
+
+test('prefillChunk: the prompt run a few tokens at a time generates what the whole prompt does; bad values refused', async () => {
+  const model = tinyModel({}, 6);
+  const prompt = 'ABCDEFGHIJK'; // 11 tokens: chunks of 4 leave a last chunk of 3
+  const whole = await generate(model, tok(), prompt, { maxTokens: 4, temperature: 0 });
+  for (const prefillChunk of [1, 4, 11, 64]) {
+    const g = await generate(model, tok(), prompt, { maxTokens: 4, temperature: 0, prefillChunk });
+    assertEqual(g.tokens, whole.tokens, `prefillChunk ${prefillChunk}`);
+  }
+  await assertRejects(() => generate(model, tok(), prompt, { prefillChunk: 0 }), /prefillChunk must be an integer >= 1/);
+});
