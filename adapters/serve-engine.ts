@@ -22,6 +22,10 @@ export interface EngineConfig {
   bounds: Partial<JobBounds>;
   /** job results kept loaded */
   maxLoaded?: number;
+  /** sequences each model decodes together (the gate's maxConcurrent: an admitted request never waits for a slot) */
+  slots: number;
+  /** prompt tokens a joining request feeds per batched step */
+  prefillChunk?: number;
 }
 
 export interface EngineDeps {
@@ -43,7 +47,7 @@ export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, l
   }
   const registry = new ModelRegistry(models, { backend, maxLoaded: config.maxLoaded });
   const jobs = config.jobsDir ? await JobManager.open({ fs: deps.fs, dir: config.jobsDir, models: registry, backend, bounds: config.bounds }) : null;
-  const engine = new LocalEngine({ models: registry, jobs, stopJobs: async () => void (await jobs?.stop()) });
+  const engine = new LocalEngine({ models: registry, jobs, slots: config.slots, prefillChunk: config.prefillChunk, stopJobs: async () => void (await jobs?.stop()) });
   return Object.assign(engine, { description: `backend ${backend.name}` });
 }
 

@@ -4,6 +4,7 @@ import type { GPT } from '../model/gpt.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { Rng } from '../util/random.ts';
 import { sampleToken, validateSampling, type SamplingOptions } from './sample.ts';
+import { TextStream } from './text-stream.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
@@ -29,7 +30,6 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   validateSampling(o);
   const maxTokens = o.maxTokens ?? 64;
   if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
-  const stops = (o.stop ?? []).filter((s) => s.length > 0);
   let ids = typeof prompt === 'string' ? tok.encode(prompt) : [...prompt];
   if (ids.length === 0) {
     const eot = tok.specialId('endOfText');
@@ -40,10 +40,8 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   if (ids.length >= nCtx) throw new RangeError(`the prompt has ${ids.length} tokens; the context window holds ${nCtx}, leaving no room to generate`);
   const rng = new Rng(o.seed ?? 0);
   const cache = model.newKVCache(1, nCtx);
-  const generated: number[] = [];
-  let emitted = 0; // characters of the generated text already yielded
+  const text = new TextStream(tok, o.stop);
   let pendingTokens: number[] = [];
-  const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
   try {
     let input = ids;
     while (true) {
@@ -51,32 +49,22 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
         yield { text: '', tokens: pendingTokens, done: true, finishReason: 'cancelled' };
         return;
       }
-      if (generated.length >= maxTokens || cache.pos + input.length > nCtx) {
-        const text = tok.decode(generated).slice(emitted);
-        yield { text, tokens: pendingTokens, done: true, finishReason: generated.length >= maxTokens ? 'length' : 'context' };
+      if (text.tokens >= maxTokens || cache.pos + input.length > nCtx) {
+        yield { text: text.rest(), tokens: pendingTokens, done: true, finishReason: text.tokens >= maxTokens ? 'length' : 'context' };
         return;
       }
       model.transformer(Int32Array.from(input), 1, input.length, {}, cache);
       const logits = await model.lastLogits(1, input.length);
       const next = sampleToken(logits, o, rng);
-      generated.push(next);
       pendingTokens.push(next);
       input = [next];
-      const full = tok.decode(generated);
-      const stopAt = stops.reduce((m, s) => {
-        const i = full.indexOf(s);
-        return i >= 0 && i < m ? i : m;
-      }, Infinity);
-      if (stopAt !== Infinity) {
-        yield { text: full.slice(emitted, stopAt), tokens: pendingTokens, done: true, finishReason: 'stop' };
+      const t = text.push(next);
+      if (t.stopped) {
+        yield { text: t.text, tokens: pendingTokens, done: true, finishReason: 'stop' };
         return;
       }
-      // Hold back a trailing partial character (U+FFFD from split UTF-8) and a possible stop prefix.
-      let safe = full.length - holdBack;
-      while (safe > emitted && full.charCodeAt(safe - 1) === 0xfffd) safe--;
-      if (safe > emitted) {
-        yield { text: full.slice(emitted, safe), tokens: pendingTokens, done: false };
-        emitted = safe;
+      if (t.text) {
+        yield { text: t.text, tokens: pendingTokens, done: false };
         pendingTokens = [];
       }
     }
