@@ -17,6 +17,8 @@ import type { FileSystem } from '../src/io/fs.ts';
 export interface EngineConfig {
   models: { id: string; dir: string }[];
   backend: string;
+  /** WASM worker threads (default: every core) */
+  threads?: number;
   weights: 'f32' | 'f16';
   jobsDir?: string;
   bounds: Partial<JobBounds>;
@@ -30,7 +32,7 @@ export interface EngineConfig {
 
 export interface EngineDeps {
   fs: FileSystem;
-  createBackend: (kind: string) => Promise<Backend>;
+  createBackend: (kind: string, opts?: { threads?: number }) => Promise<Backend>;
 }
 
 /** A quarter of the machine's memory: what one training job may take by default. */
@@ -39,7 +41,7 @@ export function defaultJobMemory(): number {
 }
 
 export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, log: (line: string) => void): Promise<LocalEngine & { description: string }> {
-  const backend = await deps.createBackend(config.backend);
+  const backend = await deps.createBackend(config.backend, { threads: config.threads });
   const models = new Map<string, ServedModel>();
   for (const { id, dir } of config.models) {
     models.set(id, await loadServedModel(deps.fs, dir, backend, { weights: config.weights }));
