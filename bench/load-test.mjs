@@ -4,10 +4,12 @@
 // continuous batching in an engine worker), on the demo model and on a GPT-1-size model (random weights:
 // speed does not depend on them), one run each. Reports per level, client-side and server-side:
 // generated tokens/s, time to first token (TTFT) and inter-token latency (ITL) p50/p99, request latency
-// p50/p99/max, statuses, and the server's resident memory.
+// p50/p99/max, statuses, and the server's resident memory. A third variant, "after1", is this tree with
+// one KV slot (--max-concurrent 1: requests wait at the gate and run one at a time), which separates what
+// batching brings from the rest of the change (the worker, the O(V) sampler).
 //
 //   node bench/load-test.mjs [--models demo,gpt1] [--streams 1,4,16,50] [--duration 20] [--max-tokens 16]
-//       [--max-concurrent 16] [--max-queue 64] [--threads 1] [--impls before,after] [--before 73110d9]
+//       [--max-concurrent 16] [--max-queue 64] [--threads 1] [--impls before,after1,after] [--before 73110d9]
 //
 // Each (impl, model, streams) gets a fresh server process (this file with --serve), so memory and the
 // server-side timings are its own. Server-side times are taken in the HTTP thread by a wrapper around the
@@ -21,13 +23,15 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { Worker } from 'node:worker_threads';
 
 const { values: a } = parseArgs({
   options: {
     serve: { type: 'boolean', default: false }, impl: { type: 'string', default: 'after' }, model: { type: 'string' }, port: { type: 'string', default: '0' },
     models: { type: 'string', default: 'demo,gpt1' }, streams: { type: 'string', default: '1,4,16,50' }, duration: { type: 'string', default: '20' },
     'max-tokens': { type: 'string', default: '16' }, 'max-concurrent': { type: 'string', default: '16' }, 'max-queue': { type: 'string', default: '64' },
-    threads: { type: 'string', default: '1' }, impls: { type: 'string', default: 'before,after' }, before: { type: 'string', default: '73110d9' },
+    threads: { type: 'string', default: '1' }, impls: { type: 'string', default: 'before,after1,after' }, before: { type: 'string', default: '73110d9' },
     out: { type: 'string' },
   },
 });
@@ -47,14 +51,21 @@ else await drive();
 
 // ---- the server process ------------------------------------------------------------------------------
 async function serve() {
-  const limits = { maxConcurrent: Number(a['max-concurrent']), maxQueue: Number(a['max-queue']), maxTokens: 4096 };
+  const limits = { maxConcurrent: a.impl === 'after1' ? 1 : Number(a['max-concurrent']), maxQueue: Number(a['max-queue']), maxTokens: 4096 };
   const threads = Number(a.threads);
   let app, what;
   if (a.impl === 'before') {
-    // as bench/load-test.mjs ran it then: the edge bundle's createApp on @hono/node-server, WASM in this thread
+    // as `gptedge serve` ran then: createApp on @hono/node-server, the WASM backend (relaxed SIMD, its worker
+    // pool) in the HTTP thread — from that commit's library bundle
     const dir = join(cache, `before-${a.before}`);
     const g = await import(join(dir, 'dist/edge/gptedge.js'));
-    const be = await g.createWasmBackend({ load: (v) => readFile(join(dir, `wasm/build/gptedge-${v}.wasm`)), threads });
+    setFlagsFromString('--experimental-wasm-relaxed-simd'); // what its adapters/wasm-node.ts did on Node 20
+    const spawnWorker = (source) => {
+      const w = new Worker(source + "\nconst { parentPort } = require('node:worker_threads');\ngptedgeWorker((m) => parentPort.postMessage(m), (cb) => parentPort.on('message', cb));\n", { eval: true });
+      w.unref();
+      return { post: (m) => w.postMessage(m), onMessage: (cb) => void w.on('message', cb), onError: (cb) => void w.on('error', cb), terminate: () => void w.terminate() };
+    };
+    const be = await g.createWasmBackend({ load: (v) => readFile(join(dir, `wasm/build/gptedge-${v}.wasm`)), threads, spawnWorker });
     const fs = new g.MemoryFileSystem();
     for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) await fs.writeFile(`m/${f}`, new Uint8Array(readFileSync(join(a.model, f))));
     const { model, tokenizer } = await g.loadModel(fs, 'm', be);
