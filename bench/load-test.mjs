@@ -16,7 +16,7 @@
 // app's fetch: handler entry, each SSE chunk handed to the socket, the end of the stream. Client-side times
 // are taken by closed-loop clients (each sends its next request when the previous stream ends) in this
 // process. "before" is built from `git archive <commit>` into .cache/ (its own WASM kernels and edge
-// bundle); "after" is bundled from this tree into .cache/ with esbuild. Needs nothing outside npm.
+// bundle); "after" runs this tree's dist/ (node scripts/build.mjs). Needs nothing outside npm.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -72,7 +72,7 @@ async function serve() {
     app = g.createApp({ models: new Map([['m', { model, tokenizer }]]), limits });
     what = `${a.before} (${be.name}, compute in the HTTP thread)`;
   } else {
-    const b = await import(join(cache, 'bench-server.mjs'));
+    const b = await dist();
     const engine = await b.startEngine(
       { models: [{ id: 'm', dir: a.model }], backend: 'wasm', threads, weights: 'f32', bounds: {}, slots: limits.maxConcurrent },
       { fs: new b.NodeFileSystem(), createBackend: b.createBackend },
@@ -121,23 +121,18 @@ function sh(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
 }
 
+/** This tree's compiled modules (node scripts/build.mjs writes dist/: the engine worker sits beside the engine). */
+async function dist() {
+  const d = (f) => join(root, 'dist', f);
+  if (!existsSync(d('adapters/cli/serve-worker.js'))) throw new Error('dist/ is missing or stale: run `node scripts/build.mjs` first');
+  return {
+    ...(await import(d('adapters/cli/serve-engine.js'))), ...(await import(d('adapters/node/backend.js'))), ...(await import(d('adapters/node/fs.js'))),
+    ...(await import(d('adapters/cli/corpora.js'))), ...(await import(d('src/serve/index.js'))), ...(await import(d('src/index.js'))),
+  };
+}
+
 async function prepare(impls, models) {
   mkdirSync(cache, { recursive: true });
-  // this tree: the engine and app for the server, the engine worker beside it (paths relative to .cache/ hold)
-  const { build } = await import('esbuild');
-  const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' };
-  await build({ ...common, entryPoints: [join(root, 'adapters/serve-worker.ts')], outfile: join(cache, 'serve-worker.js') });
-  await build({
-    ...common, outfile: join(cache, 'bench-server.mjs'),
-    stdin: {
-      resolveDir: root, loader: 'ts', sourcefile: 'bench-server.ts',
-      contents: [
-        "export { startEngine } from './adapters/serve-engine.ts';", "export { createBackend } from './adapters/backends.ts';",
-        "export { NodeFileSystem } from './adapters/node-fs.ts';", "export { gpt2TokenizerFiles } from './adapters/corpora.ts';",
-        "export { createApp } from './src/serve/index.ts';", "export { GPT, GPTTokenizer, preset, writeModelFiles, gpt2TokenizerJSON, ReferenceBackend } from './src/index.ts';",
-      ].join('\n'),
-    },
-  });
   // before: that commit's sources, its WASM kernels and edge bundle
   if (impls.includes('before')) {
     const dir = join(cache, `before-${a.before}`);
@@ -150,7 +145,7 @@ async function prepare(impls, models) {
     }
   }
   // the models: random weights (speed does not depend on them)
-  const b = await import(join(cache, 'bench-server.mjs'));
+  const b = await dist();
   const fs = new b.NodeFileSystem();
   const dirs = {};
   for (const m of models) {
@@ -161,7 +156,7 @@ async function prepare(impls, models) {
     let tokenizerJSON, cfg;
     if (m === 'demo') {
       // the demo preset with its own 1,024-token BPE vocabulary, as `npm start` trains it
-      sh(process.execPath, [join(root, 'dist/cli.js'), 'tokenizer', 'train', '--corpus', 'moby-dick', '--merges', '764', '--out', join(dir, 'tokenizer.json')]);
+      sh(process.execPath, [join(root, 'dist/adapters/cli/main.js'), 'tokenizer', 'train', '--corpus', 'moby-dick', '--merges', '764', '--out', join(dir, 'tokenizer.json')]);
       tokenizerJSON = readFileSync(join(dir, 'tokenizer.json'), 'utf8');
       cfg = b.preset('demo', { vocabSize: b.GPTTokenizer.fromJSON(tokenizerJSON).vocabSize });
     } else {
@@ -249,7 +244,7 @@ async function level(url, streams, durationMs, maxTokens) {
 async function drive() {
   const impls = a.impls.split(','), models = a.models.split(','), streamsList = a.streams.split(',').map(Number);
   const durationMs = Number(a.duration) * 1000, maxTokens = Number(a['max-tokens']);
-  if (!existsSync(join(root, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: run `node scripts/build.mjs` first');
+  await dist(); // built?
   const dirs = await prepare(impls, models);
   const env = { cpu: cpus()[0]?.model, cores: availableParallelism(), node: process.version, loadBefore: loadavg().map((x) => +x.toFixed(2)) };
   console.log(`machine: ${env.cpu}, ${env.cores} cores, Node ${env.node}; load average before: ${env.loadBefore.join(' ')}`);

@@ -23,17 +23,19 @@ export function validateSampling(o: SamplingOptions): void {
   if (!(p > 0 && p <= 1)) throw new RangeError(`topP must be in (0, 1], got ${p}`);
 }
 
+/** One token id from logits; an id whose logit is -Infinity (masked) is never chosen. */
 export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng): number {
   const t = o.temperature ?? 1, V = logits.length;
   let best = 0;
   for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
   if (t === 0) return best;
   if (scratch.ids.length < V) scratch = { ids: new Int32Array(V), w: new Float64Array(V) };
-  let cand = scratch.ids.subarray(0, V);
   const w = scratch.w;
-  for (let i = 0; i < V; i++) cand[i] = i;
-  const k = o.topK && o.topK > 0 ? Math.min(o.topK, V) : V;
-  if (k < V) cand = cand.subarray(0, selectFirst(cand, k, logits));
+  let n = 0;
+  for (let i = 0; i < V; i++) if (logits[i] !== -Infinity) scratch.ids[n++] = i;
+  let cand = scratch.ids.subarray(0, n);
+  const k = o.topK && o.topK > 0 ? Math.min(o.topK, n) : n;
+  if (k < n) cand = cand.subarray(0, selectFirst(cand, k, logits));
   const mx = logits[best];
   let z = 0;
   for (let j = 0; j < cand.length; j++) {

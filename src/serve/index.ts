@@ -1,4 +1,4 @@
-// gptedge's HTTP serving, portable (Fetch API only): the app, its engine, and the pieces to assemble
+// gptedge/hono: HTTP serving, portable (Fetch API only): the app, its engine, and the pieces to assemble
 // your own. Runtime servers (sockets, workers) live in adapters/.
 export { createApp, type App, type AppOptions } from './app.ts';
 export { DEFAULT_LIMITS, type Limits } from './routes/context.ts';

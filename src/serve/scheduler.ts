@@ -64,12 +64,15 @@ export class Scheduler {
   private readonly running = new Set<Request>();
   private readonly tasks: (() => Promise<void>)[] = [];
   private loop: Promise<void> | null = null;
+  /** ids the tokenizer cannot decode: never sampled (as in generateStream) */
+  private readonly undecodable: number[];
   /** batched steps run, and the sequences they advanced (for /health-style diagnostics and tests) */
   steps = 0;
   rows = 0;
 
   constructor(readonly model: GPT, readonly tokenizer: GPTTokenizer, private readonly o: SchedulerOptions = {}) {
     this.batch = new BatchDecoder(model, { slots: o.slots ?? 4, prefillChunk: o.prefillChunk });
+    this.undecodable = Array.from(tokenizer.undecodable(model.cfg.vocabSize));
   }
 
   /** requests decoding in the batch now */
@@ -175,6 +178,7 @@ export class Scheduler {
 
   /** The request's next token from its logits: text out, then finish or feed it back — as generateStream does. */
   private advance(r: Request, logits: Float32Array): void {
+    for (const id of this.undecodable) logits[id] = -Infinity;
     const next = sampleToken(logits, r.sampling, r.rng);
     r.tokens.push(next);
     const t = r.text.push(next);

@@ -3,6 +3,8 @@
 // one number, the loss; a non-finite loss stops the run before anything is saved.
 import type { GPT } from '../model/gpt.ts';
 import { pretrainDefaults } from '../model/config.ts';
+import { FileFormatError } from '../io/errors.ts';
+import type { TrainState } from '../io/checkpoint.ts';
 import { learningRate } from './schedule.ts';
 import type { Batch, TokenDataset } from './data.ts';
 
@@ -38,6 +40,47 @@ export interface StepEvent { step: number; steps: number; loss: number; lr: numb
 export interface EvalEvent { step: number; valLoss: number; valPerplexity: number }
 export interface HistoryPoint { step: number; loss?: number; valLoss?: number }
 export interface PretrainState { step: number; seed: number; history: HistoryPoint[]; options: Record<string, number> }
+
+/** What a run trained on: fingerprints of the corpus and tokenizer (src/train/token-cache.ts) and the token count. */
+export interface DataIdentity { corpus: string; tokenizer: string; tokens: number }
+
+export interface ResumeSettings { step: number; seed: number; history: HistoryPoint[]; steps: number; batchSize: number; seqLen: number; lr: number; warmupSteps: number }
+
+/**
+ * The settings a resumed run continues with, from a checkpoint's (already field-checked) train state:
+ * the run's own options win, so the schedule and batches continue exactly. Errors name the file.
+ */
+export function resumeSettings(st: TrainState, file: string): ResumeSettings {
+  const o = st.options ?? {};
+  const need = (k: string, ok: (v: number) => boolean, what: string): number => {
+    const v = o[k];
+    if (v === undefined || !ok(v)) throw new FileFormatError(file, `options.${k} must be ${what}, got ${v === undefined ? 'nothing' : v}`, { field: `options.${k}` });
+    return v;
+  };
+  const positiveInt = (v: number) => Number.isSafeInteger(v) && v > 0;
+  const steps = need('steps', positiveInt, 'a positive integer');
+  if (st.step > steps) throw new FileFormatError(file, `step ${st.step} is past options.steps ${steps}`, { field: 'step' });
+  return {
+    step: st.step, seed: st.seed, history: st.history ?? [], steps,
+    batchSize: need('batchSize', positiveInt, 'a positive integer'),
+    seqLen: need('seqLen', positiveInt, 'a positive integer'),
+    lr: need('lr', (v) => v > 0, 'a number > 0'),
+    warmupSteps: need('warmupSteps', (v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer'),
+  };
+}
+
+/**
+ * A resumed run must see the data the run trained on, or it is not the same run. Returns false when
+ * the state predates the record (written by an older gptedge: nothing to compare).
+ */
+export function checkSameData(st: TrainState, now: DataIdentity, file: string): boolean {
+  const d = st.data as Partial<DataIdentity> | undefined;
+  if (d === undefined) return false;
+  if (d.corpus !== now.corpus || d.tokenizer !== now.tokenizer || d.tokens !== now.tokens) {
+    throw new FileFormatError(file, `the run was trained on another corpus or tokenizer (corpus ${d.corpus}, tokenizer ${d.tokenizer}, ${d.tokens} tokens; now ${now.corpus}, ${now.tokenizer}, ${now.tokens}); resume with the same --corpus and --encoding`, { field: 'data' });
+  }
+  return true;
+}
 
 export class NonFiniteLossError extends Error {
   constructor(readonly step: number, readonly loss: number) {

@@ -8,15 +8,15 @@ import { tmpdir } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
-import { createNodeWasmBackend } from '../../adapters/wasm-node.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
+import { createNodeWasmBackend } from '../../adapters/node/wasm.ts';
 import { JobManager } from '../../src/jobs/index.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { preset } from '../../src/model/config.ts';
 import { createApp, ModelRegistry } from '../../src/serve/index.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertEqual, runtime, test } from '../harness.ts';
-import { tinyTokenizerJSON } from '../portable/helpers.ts';
+import { assert, assertEqual, runtime, test } from '../lib/harness.ts';
+import { tinyTokenizerJSON } from '../lib/helpers.ts';
 
 /** resident memory may grow by this much over 60 jobs (allocator and JIT noise; the leak was 85 MB) */
 const RSS_MARGIN_MB = 24;

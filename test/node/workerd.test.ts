@@ -9,12 +9,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
 import { writeModelFiles } from '../../src/io/checkpoint.ts';
 import { generate } from '../../src/infer/generate.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertEqual, runtime, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
+import { assert, assertEqual, runtime, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {

@@ -5,8 +5,8 @@ import { createApp, ModelRegistry, type ServedModel } from '../../src/serve/inde
 import { JobManager } from '../../src/jobs/index.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 const lm = (seed = 4): ServedModel => ({ model: tinyModel({}, seed), tokenizer: GPTTokenizer.fromJSON(tinyTokenizerJSON()) });
 const post = (app: { request: (p: string, i: RequestInit) => Response | Promise<Response> }, path: string, body: unknown) =>

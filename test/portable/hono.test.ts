@@ -5,8 +5,8 @@ import { createApp, type LocalEngine, type ServedModel } from '../../src/serve/i
 import { generate } from '../../src/infer/generate.ts';
 import { prepareFinetune, type TaskSpec } from '../../src/finetune/index.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertClose, assertEqual, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON, until } from './helpers.ts';
+import { assert, assertClose, assertEqual, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON, until } from '../lib/helpers.ts';
 
 const tok = () => GPTTokenizer.fromJSON(tinyTokenizerJSON());
 const lm = (seed = 4): ServedModel => ({ model: tinyModel({}, seed), tokenizer: tok() });

@@ -10,8 +10,8 @@ import { GPT } from '../../src/model/gpt.ts';
 import { preset } from '../../src/model/config.ts';
 import { prepareFinetune } from '../../src/finetune/index.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { countingBackend, tinyModel, tinyTokenizerJSON, until } from './helpers.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { countingBackend, tinyModel, tinyTokenizerJSON, until } from '../lib/helpers.ts';
 
 const KEY = 'sk-test-0123456789abcdef';
 const tok = () => GPTTokenizer.fromJSON(tinyTokenizerJSON());
