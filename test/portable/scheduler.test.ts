@@ -8,8 +8,8 @@ import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { preset } from '../../src/model/config.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { tinyTokenizerJSON, until } from './helpers.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { tinyTokenizerJSON, until } from '../lib/helpers.ts';
 
 const tok = () => GPTTokenizer.fromJSON(tinyTokenizerJSON());
 const model = () => new GPT(new ReferenceBackend(), preset('tiny', { nCtx: 48, initStd: 0.2 })).init(11);
