@@ -19,6 +19,7 @@ import { BatchDecoder, type BatchSeq } from '../infer/batch.ts';
 import { sampleToken, validateSampling, type SamplingOptions } from '../infer/sample.ts';
 import { TextStream } from '../infer/text-stream.ts';
 import { Rng } from '../util/random.ts';
+import { turn } from '../util/next-turn.ts';
 
 export interface SchedulerOptions {
   /** sequences decoded together: KV cache slots of the model's context window each (default 4) */
@@ -45,18 +46,6 @@ interface Request {
   /** the consumer stopped reading */
   abandoned: boolean;
 }
-
-/** A macrotask turn: lets the runtime deliver I/O (setImmediate where there is one; setTimeout clamps to 1-4 ms). */
-const turn: () => Promise<void> = (() => {
-  const g = globalThis as { setImmediate?: (f: () => void) => void };
-  if (typeof g.setImmediate === 'function') return () => new Promise<void>((r) => g.setImmediate!(r));
-  if (typeof MessageChannel === 'function') {
-    const ch = new MessageChannel(), queue: (() => void)[] = [];
-    ch.port1.onmessage = () => queue.shift()?.();
-    return () => new Promise<void>((r) => (queue.push(r), ch.port2.postMessage(null)));
-  }
-  return () => new Promise<void>((r) => setTimeout(r, 0));
-})();
 
 export class Scheduler {
   private readonly batch: BatchDecoder;
