@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
+import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
 
 const argv = process.argv.slice(2);

@@ -6,11 +6,11 @@
 // Sizes are M=K=N (default 256 512 1024, plus the GPT-1 shapes 2048x768x3072 and 2048x3072x768 on real GPUs).
 // Software adapters (lavapipe, llvmpipe, SwiftShader) are labelled: their figures are not meaningful for speed.
 import { createWebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
-import type { WebGPUDeviceHandle } from '../adapters/webgpu-navigator.ts';
+import type { WebGPUDeviceHandle } from '../src/backend/webgpu/adapter.ts';
 
 const g = globalThis as unknown as { Deno?: { args: string[] }; process?: { argv: string[]; exit(c: number): void } };
 const args = g.Deno ? g.Deno.args : g.process!.argv.slice(2);
-const mod = g.Deno ? await import('../adapters/webgpu-deno.ts') : await import('../adapters/webgpu-node.ts');
+const mod = g.Deno ? await import('../adapters/deno/webgpu.ts') : await import('../adapters/node/webgpu.ts');
 const handle: WebGPUDeviceHandle | null = await mod.requestDevice();
 if (!handle) {
   console.log('no WebGPU adapter (run scripts/setup-webgpu.sh for a software one)');

@@ -8,7 +8,7 @@
 import { createWebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { preset } from '../src/model/config.ts';
-import type { WebGPUDeviceHandle } from '../adapters/webgpu-navigator.ts';
+import type { WebGPUDeviceHandle } from '../src/backend/webgpu/adapter.ts';
 
 const g = globalThis as unknown as { Deno?: { args: string[] }; process?: { argv: string[]; exit(c: number): void } };
 const args = g.Deno ? g.Deno.args : g.process!.argv.slice(2);
@@ -16,7 +16,7 @@ const opt = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const mod = g.Deno ? await import('../adapters/webgpu-deno.ts') : await import('../adapters/webgpu-node.ts');
+const mod = g.Deno ? await import('../adapters/deno/webgpu.ts') : await import('../adapters/node/webgpu.ts');
 const handle: WebGPUDeviceHandle | null = await mod.requestDevice();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

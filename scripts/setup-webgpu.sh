@@ -7,7 +7,7 @@
 #    system's apt sources (a private sources file + private lists dir). Dawn (npm `webgpu`, used under Node
 #    and Bun) gets a null adapter from Mesa 22, so it needs this one.
 # 3. Writes .cache/mesa/env.sh (to `source`) and .cache/mesa/env.json (read by test/conformance-webgpu.test.ts
-#    via adapters/webgpu-node.ts) with VK_ICD_FILENAMES, LD_LIBRARY_PATH and XDG_RUNTIME_DIR.
+#    via adapters/node/webgpu.ts) with VK_ICD_FILENAMES, LD_LIBRARY_PATH and XDG_RUNTIME_DIR.
 #
 # 4. apt: Debian's `chromium` (headless WebGPU through SwiftShader for test/webgpu-browser.test.ts; its
 #    SwiftShader Vulkan ICD is also a second software adapter for Dawn). Skip with --no-chromium.

@@ -122,6 +122,15 @@ export interface Backend {
    * to cache positions [0, pos0 + i]. out (B,Tn,C).
    */
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void;
+  /**
+   * Continuous batching: N new tokens of several sequences in one call, each sequence in its own slot
+   * of the caches. Token i belongs to slot slotPos[2i] at absolute position slotPos[2i+1] (slotPos (N,2)
+   * i32). First the k, v of every token (qkv (N,3C)) are written to kCache/vCache (S,Tmax,C) at its
+   * (slot, position); then each token attends causally to its slot's positions [0, position] — so a
+   * prefill chunk attends to itself. Positions before a token's own must already be in its slot.
+   * out (N,C). (The single-sequence attentionCached is the oracle: the same numbers for each sequence.)
+   */
+  attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void;
 
   // ---- elementwise --------------------------------------------------------------------------------
   /** out(N) = gelu_tanh(inp) */

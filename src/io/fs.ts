@@ -68,8 +68,8 @@ export async function writeAtomic(fs: FileSystem, path: string, data: Uint8Array
 
 /** An in-memory file system: for tests, browsers without OPFS, and edge handlers. */
 export class MemoryFileSystem implements FileSystem {
-  readonly files = new Map<string, Uint8Array>();
-  readonly dirs = new Set<string>(['', '.', '/']);
+  readonly files: Map<string, Uint8Array> = new Map();
+  readonly dirs: Set<string> = new Set(['', '.', '/']);
 
   private norm(p: string): string {
     return p.replace(/\/+/g, '/').replace(/\/$/, '');

@@ -5,7 +5,7 @@
 //   GPT-1 (post-LN): n = LN(x + attn(x));  h = LN(n + mlp(n))
 //   GPT-2 (pre-LN):  r = x + attn(LN(x));  h = r + mlp(LN(r));  final LN
 //   P(u) = softmax(h_n · W_eᵀ)                          (output head tied to the token embedding)
-import type { Arena, Backend, DropoutRng, Tensor } from '../backend/backend.ts';
+import type { Arena, ArenaSpec, Backend, DropoutRng, Tensor } from '../backend/backend.ts';
 import type { GPTConfig } from './config.ts';
 import { validateConfig } from './config.ts';
 import { numel, paramSpecs, type ParamSpec } from './params.ts';
@@ -57,6 +57,12 @@ export interface ForwardOptions {
   train?: { seed: number; step: number };
   /** with `train`: run the LM head's backward too, scaling its gradient by this (λ for L3) */
   lmGradScale?: number;
+  /**
+   * Continuous batching (inference, with a cache of S slots): the ids (B = 1, T = N) are runs of several
+   * sequences, run r being `length` tokens of cache slot `slot` from position `pos` on — a chunk of a
+   * prompt, or one decoded token. Each run attends to its own slot only; cache.pos is not used.
+   */
+  ragged?: { slot: number; pos: number; length: number }[];
 }
 
 export interface KVCache {
@@ -65,6 +71,31 @@ export interface KVCache {
   k: Tensor[]; // per layer (B,Tmax,C)
   v: Tensor[];
   pos: number; // positions filled
+}
+
+/**
+ * The activation arena of a forward + backward pass over BT positions: what one training step holds
+ * besides the parameters, gradients and moments (also the memory estimate of src/jobs/bounds.ts).
+ */
+export function activationSpecs(cfg: GPTConfig, BT: number): ArenaSpec[] {
+  const { nEmbd: C, nHead: NH, nLayer: L, nInner: F, vocabSize: V } = cfg;
+  const specs: ArenaSpec[] = [];
+  const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
+  add('encoded', BT * C);
+  for (let l = 0; l < L; l++) {
+    for (const n of ['ln1', 'atty', 'attproj', 'res2', 'ln2', 'fcproj', 'res3']) add(`${l}.${n}`, BT * C);
+    for (const n of ['ln1Mean', 'ln1Rstd', 'ln2Mean', 'ln2Rstd']) add(`${l}.${n}`, BT);
+    add(`${l}.qkv`, BT * 3 * C);
+    add(`${l}.lse`, BT * NH);
+    add(`${l}.fch`, BT * F);
+    add(`${l}.fchGelu`, BT * F);
+  }
+  add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
+  add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
+  add('logits', logitRows(BT, V) * V);
+  for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
+  add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
+  return specs;
 }
 
 export class GPT {
@@ -132,24 +163,8 @@ export class GPT {
   private ensureActs(BT: number): Acts {
     if (this.acts && this.acts.capacity >= BT) return this.acts;
     if (this.acts) this.be.free(...Object.values(this.actsArena!));
-    const { nEmbd: C, nHead: NH, nLayer: L, nInner: F, vocabSize: V } = this.cfg;
-    const specs: { name: string; length: number; dtype?: 'f32' | 'i32' }[] = [];
-    const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
-    add('encoded', BT * C);
-    for (let l = 0; l < L; l++) {
-      for (const n of ['ln1', 'atty', 'attproj', 'res2', 'ln2', 'fcproj', 'res3']) add(`${l}.${n}`, BT * C);
-      for (const n of ['ln1Mean', 'ln1Rstd', 'ln2Mean', 'ln2Rstd']) add(`${l}.${n}`, BT);
-      add(`${l}.qkv`, BT * 3 * C);
-      add(`${l}.lse`, BT * NH);
-      add(`${l}.fch`, BT * F);
-      add(`${l}.fchGelu`, BT * F);
-    }
-    add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
-    add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
-    add('logits', logitRows(BT, V) * V);
-    for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
-    add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
-    const a = this.be.allocArena(specs);
+    const L = this.cfg.nLayer;
+    const a = this.be.allocArena(activationSpecs(this.cfg, BT));
     this.actsArena = a;
     const layers: LayerActs[] = [];
     for (let l = 0; l < L; l++) {
@@ -193,9 +208,10 @@ export class GPT {
    */
   transformer(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}, cache?: KVCache): Tensor {
     const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
-    const pos0 = cache ? cache.pos : 0;
+    const pos0 = cache ? cache.pos : 0, ragged = opts.ragged;
     if (ids.length !== B * T) throw new Error(`ids hold ${ids.length} tokens, expected B*T = ${B * T}`);
-    if (pos0 + T > this.cfg.nCtx) throw new Error(`sequence of ${pos0 + T} tokens exceeds the context window of ${this.cfg.nCtx}`);
+    if (ragged) this.checkRagged(ragged, B * T, cache);
+    else if (pos0 + T > this.cfg.nCtx) throw new Error(`sequence of ${pos0 + T} tokens exceeds the context window of ${this.cfg.nCtx}`);
     for (let i = 0; i < ids.length; i++) {
       if (!(ids[i] >= 0 && ids[i] < this.cfg.vocabSize)) throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${this.cfg.vocabSize}`);
     }
@@ -208,7 +224,16 @@ export class GPT {
     };
 
     be.write(a.ids, ids);
-    be.encoderForward(a.encoded, a.ids, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, pos0);
+    let slotPos: Tensor | null = null;
+    if (ragged) {
+      // each run's tokens take the position embeddings from its own position on
+      let off = 0;
+      for (const r of ragged) {
+        be.encoderForward(be.slice(a.encoded, off * C, r.length * C), be.slice(a.ids, off, r.length), this.p('wte.weight'), this.p('wpe.weight'), 1, r.length, C, r.pos);
+        off += r.length;
+      }
+      slotPos = this.slotPositions(ragged, BT);
+    } else be.encoderForward(a.encoded, a.ids, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, pos0);
     dropout(a.encoded, BT * C, this.cfg.embdPdrop, 0);
 
     let x = a.encoded;
@@ -217,7 +242,8 @@ export class GPT {
       const attnP = train ? this.cfg.attnPdrop : 0;
       const attention = (inp: Tensor) => {
         be.matmul(la.qkv, inp, P('attn.c_attn.weight'), P('attn.c_attn.bias'), BT, C, 3 * C, false, false, 0);
-        if (cache) be.attentionCached(la.atty, la.qkv, cache.k[l], cache.v[l], B, T, C, NH, pos0, cache.Tmax);
+        if (slotPos) be.attentionRagged(la.atty, la.qkv, cache!.k[l], cache!.v[l], slotPos, BT, C, NH, cache!.Tmax);
+        else if (cache) be.attentionCached(la.atty, la.qkv, cache.k[l], cache.v[l], B, T, C, NH, pos0, cache.Tmax);
         else be.attentionForward(la.atty, la.lse, la.qkv, B, T, C, NH, attnP, drop(1 + 3 * l));
         be.matmul(la.attproj, la.atty, P('attn.c_proj.weight'), P('attn.c_proj.bias'), BT, C, C, false, false, 0);
         dropout(la.attproj, BT * C, this.cfg.residPdrop, 2 + 3 * l);
@@ -250,9 +276,36 @@ export class GPT {
     if (this.cfg.layout === 'pre-ln') {
       be.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, x, this.p('ln_f.weight'), this.p('ln_f.bias'), BT, C, this.cfg.lnEps);
     }
-    if (cache) cache.pos += T;
+    if (cache && !ragged) cache.pos += T;
     return this.hidden();
   }
+
+  private checkRagged(runs: NonNullable<ForwardOptions['ragged']>, N: number, cache?: KVCache): void {
+    if (!cache) throw new Error('a ragged batch needs a KV cache (its slots)');
+    let n = 0;
+    for (const r of runs) {
+      if (!(Number.isInteger(r.slot) && r.slot >= 0 && r.slot < cache.B)) throw new Error(`ragged run in slot ${r.slot}: the cache has ${cache.B} slots`);
+      if (!(Number.isInteger(r.pos) && r.pos >= 0 && Number.isInteger(r.length) && r.length >= 1 && r.pos + r.length <= Math.min(cache.Tmax, this.cfg.nCtx))) {
+        throw new Error(`ragged run of ${r.length} tokens from position ${r.pos} in slot ${r.slot} exceeds the window of ${Math.min(cache.Tmax, this.cfg.nCtx)}`);
+      }
+      n += r.length;
+    }
+    if (n !== N) throw new Error(`ragged runs hold ${n} tokens, the ids ${N}`);
+  }
+
+  /** (N,2) i32 slot and position of every token of the runs, on the device (kept between steps). */
+  private slotPositions(runs: NonNullable<ForwardOptions['ragged']>, N: number): Tensor {
+    if (!this.slotPos || this.slotPos.length < 2 * N) {
+      if (this.slotPos) this.be.free(this.slotPos);
+      this.slotPos = this.be.alloc(2 * Math.max(N, 16), 'i32');
+    }
+    const sp = new Int32Array(2 * N);
+    let i = 0;
+    for (const r of runs) for (let j = 0; j < r.length; j++, i += 2) (sp[i] = r.slot), (sp[i + 1] = r.pos + j);
+    this.be.write(this.slotPos, sp);
+    return this.be.slice(this.slotPos, 0, 2 * N);
+  }
+  private slotPos: Tensor | null = null;
 
   /**
    * The LM loss Σ_n w_n · CE(h_n·W_eᵀ, target_n) into a (1) tensor; targets -1 are ignored. With
@@ -283,14 +336,19 @@ export class GPT {
 
   /** Logits (B,V) of the last position of each row, read back for sampling. */
   async lastLogits(B: number, T: number): Promise<Float32Array> {
-    const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg;
-    // kept between calls: decoding asks once per token, and a GPU allocation per token is slow
-    if (!this.lastScratch || this.lastScratch.B !== B) {
+    return this.rowLogits(new Int32Array(B).map((_, b) => b * T + T - 1));
+  }
+
+  /** Logits (R,V) of the given rows (positions b*T + t) of the last forward pass, read back. */
+  async rowLogits(rows: Int32Array): Promise<Float32Array> {
+    const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg, B = rows.length;
+    // kept between calls (a capacity of rows): decoding asks once per token, and a GPU allocation per token is slow
+    if (!this.lastScratch || this.lastScratch.B < B) {
       if (this.lastScratch) be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
       this.lastScratch = { B, idx: be.alloc(B, 'i32'), last: be.alloc(B * C), logits: be.alloc(B * V) };
     }
-    const { idx, last, logits } = this.lastScratch;
-    be.write(idx, new Int32Array(B).map((_, b) => b * T + T - 1));
+    const s = this.lastScratch, idx = be.slice(s.idx, 0, B), last = be.slice(s.last, 0, B * C), logits = be.slice(s.logits, 0, B * V);
+    be.write(idx, rows);
     be.gatherRows(last, this.hidden(), idx, B, C);
     be.matmul(logits, last, this.p('wte.weight'), null, B, C, V, false, true, 0);
     return (await be.read(logits)) as Float32Array;
@@ -466,7 +524,8 @@ export class GPT {
     for (const a of arenas) if (a) this.be.free(...Object.values(a));
     if (this.normSq) this.be.free(this.normSq);
     if (this.lastScratch) this.be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
-    this.grads = this.moments = this.acts = this.actsArena = this.normSq = this.lastScratch = null;
+    if (this.slotPos) this.be.free(this.slotPos);
+    this.grads = this.moments = this.acts = this.actsArena = this.normSq = this.lastScratch = this.slotPos = null;
   }
 
   newKVCache(B: number, Tmax = this.cfg.nCtx): KVCache {

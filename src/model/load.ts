@@ -4,10 +4,12 @@
 // vocabularies are): generation only samples ids the tokenizer can decode (src/infer/generate.ts).
 import type { Backend } from '../backend/backend.ts';
 import type { FileSystem } from '../io/fs.ts';
-import { join } from '../io/fs.ts';
+import { join, readTextChecked } from '../io/fs.ts';
 import { FileFormatError } from '../io/errors.ts';
+import { FILE_LIMITS } from '../io/limits.ts';
 import { loadCheckpoint, type LoadedCheckpoint, type LoadOptions } from '../io/checkpoint.ts';
 import { GPTTokenizer } from '../tokenizer/tokenizer.ts';
+import { tokenizerJSONFromVocabMerges } from '../tokenizer/hf-files.ts';
 import { GPT, type GPTOptions } from './gpt.ts';
 
 export interface LoadedModel {
@@ -23,10 +25,8 @@ export interface LoadModelOptions extends GPTOptions, Omit<LoadOptions, 'resume'
 
 export async function loadModel(fs: FileSystem, path: string, backend: Backend, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const ck = await loadCheckpoint(fs, path, { resume: opts.withOptimizer, resetOptimizer: opts.resetOptimizer, allowNonFinite: opts.allowNonFinite });
-  const tokFile = join(ck.dir, 'tokenizer.json');
-  if (ck.tokenizerJSON === null) throw new FileFormatError(tokFile, 'missing (a model folder needs its tokenizer)');
-  const tokenizer = GPTTokenizer.fromJSON(ck.tokenizerJSON, tokFile);
-  checkTokenizerFits(tokenizer, ck.config.vocabSize, tokFile, `vocab_size in ${join(ck.dir, 'config.json')}`);
+  const tokenizer = ck.tokenizerJSON !== null ? GPTTokenizer.fromJSON(ck.tokenizerJSON, join(ck.dir, 'tokenizer.json')) : await olderTokenizerFiles(fs, ck.dir);
+  checkTokenizerFits(tokenizer, ck.config.vocabSize, tokenizer.file, `vocab_size in ${join(ck.dir, 'config.json')}`);
   const model = new GPT(backend, ck.config, { weights: opts.weights });
   model.writeParams(ck.weights);
   if (ck.optimizer) model.writeMoments(ck.optimizer.m, ck.optimizer.v, ck.optimizer.step);
@@ -38,4 +38,14 @@ export function checkTokenizerFits(tok: GPTTokenizer, vocabSize: number, tokFile
   if (tok.vocabSize > vocabSize) {
     throw new FileFormatError(tokFile, `${tokFile.split('/').pop()} has ids up to ${tok.vocabSize - 1}, outside the model's vocabulary of ${vocabSize} (${where})`);
   }
+}
+
+/** A folder without tokenizer.json may hold Hugging Face's older pair, vocab.json + merges.txt. */
+async function olderTokenizerFiles(fs: FileSystem, dir: string): Promise<GPTTokenizer> {
+  const vocab = join(dir, 'vocab.json'), merges = join(dir, 'merges.txt');
+  if (!(await fs.exists(vocab)) || !(await fs.exists(merges))) {
+    throw new FileFormatError(join(dir, 'tokenizer.json'), 'missing (a model folder needs its tokenizer: tokenizer.json, or vocab.json + merges.txt)');
+  }
+  const read = (f: string) => readTextChecked(fs, f, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer file may have' });
+  return GPTTokenizer.fromJSON(tokenizerJSONFromVocabMerges(await read(vocab), await read(merges), vocab), vocab);
 }

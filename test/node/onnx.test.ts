@@ -19,12 +19,12 @@ import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { saveCheckpoint, loadCheckpoint } from '../../src/io/checkpoint.ts';
 import { toHF } from '../../src/io/hf-names.ts';
 import type { GPT } from '../../src/model/gpt.ts';
-import { exportCommand, importCommand } from '../../adapters/commands/onnx.ts';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
-import { createBackend } from '../../adapters/backends.ts';
-import type { CommandContext } from '../../adapters/cli.ts';
-import { assert, assertClose, assertEqual, assertThrows, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
+import { exportCommand, importCommand } from '../../adapters/cli/commands/onnx.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
+import { createBackend } from '../../adapters/node/backend.ts';
+import type { CommandContext } from '../../adapters/cli/context.ts';
+import { assert, assertClose, assertEqual, assertThrows, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 ortWeb.env.wasm.numThreads = 1;
 const web = ortWeb as unknown as OrtModuleLike;

@@ -6,9 +6,9 @@ import { saveCheckpoint, loadCheckpoint, resolveModelDir } from '../../src/io/ch
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
-import { assert, assertEqual, assertRejects, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
+import { assert, assertEqual, assertRejects, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 for (const layout of ['post-ln', 'pre-ln'] as const) {
   test(`checkpoint round trip is bit-exact (${layout}), HF names of the family`, async () => {

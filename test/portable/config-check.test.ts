@@ -6,8 +6,8 @@ import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.ts';
 import { configFromHF, configToHF } from '../../src/io/hf-config.ts';
 import { CONFIG_LIMITS, preset, presets } from '../../src/model/config.ts';
 import { paramCount, paramSpecs, numel } from '../../src/model/params.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { assertFileError, tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { assertFileError, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 const DIR = 'run/step-000001';
 

@@ -9,10 +9,10 @@ import { MemoryFileSystem, readFileChecked, type FileSystem } from '../../src/io
 import { decodeText } from '../../src/io/text.ts';
 import { loadCheckpoint, resolveModelDir, saveCheckpoint } from '../../src/io/checkpoint.ts';
 import { readDataset } from '../../src/finetune/dataset.ts';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
-import { loadCorpus } from '../../adapters/corpora.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { assertFileError, tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
+import { loadCorpus } from '../../adapters/cli/corpora.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { assertFileError, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 test('latest.json stays inside its run folder', async () => {
   const fs = new MemoryFileSystem();

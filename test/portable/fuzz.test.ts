@@ -21,9 +21,9 @@ import type { TaskFamily } from '../../src/finetune/task.ts';
 import { TokenDataset } from '../../src/train/data.ts';
 import { pretrain, resumeSettings } from '../../src/train/pretrain.ts';
 import { tokenizeCached } from '../../src/train/token-cache.ts';
-import { checkInput, runFuzz, type FuzzFailure, type FuzzTarget } from '../fuzz.ts';
-import { assert, test } from '../harness.ts';
-import { lettersTokenizerJSON, patternTokens } from './helpers.ts';
+import { checkInput, runFuzz, type FuzzFailure, type FuzzTarget } from '../lib/fuzz.ts';
+import { assert, test } from '../lib/harness.ts';
+import { lettersTokenizerJSON, patternTokens } from '../lib/helpers.ts';
 
 /** Inputs per target: thousands in all, a few seconds per target on the 2-core CI machine. A deeper
  *  run by hand: GPTEDGE_FUZZ_BUDGET=20000 GPTEDGE_FUZZ_SEED=7 (any runtime). */

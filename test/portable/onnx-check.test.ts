@@ -7,8 +7,8 @@ import { importOnnx, OnnxImportError, ONNX_LIMITS } from '../../src/io/onnx/impo
 import { graphProto, nodeProto, tensorProto } from '../../src/io/onnx/onnx-proto.ts';
 import { PbWriter } from '../../src/io/onnx/protobuf.ts';
 import { toHF } from '../../src/io/hf-names.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { assertFileError, tinyModel } from './helpers.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { assertFileError, tinyModel } from '../lib/helpers.ts';
 
 function model(graph: PbWriter | Uint8Array): Uint8Array {
   const w = new PbWriter().varint(1, 8).string(2, 'test');

@@ -9,8 +9,8 @@ import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { saveCheckpoint, resolveModelDir } from '../../src/io/checkpoint.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
-import { assert, assertEqual, assertThrows, assertRejects, test } from '../harness.ts';
-import { patternTokens, tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertEqual, assertThrows, assertRejects, test } from '../lib/harness.ts';
+import { patternTokens, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 const data = () => new TokenDataset(patternTokens(4000, 67), 16, 0.1);
 

@@ -11,8 +11,8 @@ import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { TokenDataset } from '../../src/train/data.ts';
 import { pretrain } from '../../src/train/pretrain.ts';
 import { tokenizeCached, TOKEN_CACHE_VERSION } from '../../src/train/token-cache.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { assertFileError, patternTokens, tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { assertFileError, patternTokens, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 const STEP = 'run/step-000002';
 

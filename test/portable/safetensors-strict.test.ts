@@ -7,8 +7,8 @@ import { FileFormatError } from '../../src/io/errors.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { assertFileError, tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { assertFileError, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 /** A safetensors file from a header (object or raw text) and a data section. */
 function craft(header: object | string, data: Uint8Array | number): Uint8Array {

@@ -143,3 +143,33 @@ export function attentionCached(out: usize, qkv: usize, kCache: usize, vCache: u
     weightedSum(y, s, vCache + koff, rowC, pos0 + t + 1, hs, false, 0, 0, 1, 0);
   }
 }
+
+// ---- continuous batching: N tokens of several sequences, each in its own cache slot ---------------
+// slotPos (N,2) i32: the slot and absolute position of each token; caches (S,Tmax,C).
+
+/** kCache/vCache[slot, pos] = k, v of each token of qkv(N,3C); threads split tokens */
+export function kvCacheWriteRagged(qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, Tmax: i32, tid: i32, nth: i32): void {
+  for (let n = tid; n < N; n += nth) {
+    const slot = load<i32>(slotPos + (<usize>(2 * n) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n + 1) << 2));
+    const src = qkv + (<usize>n * <usize>(3 * C) + <usize>C) * 4;
+    const dst = (<usize>(slot * Tmax + pos) * <usize>C) * 4;
+    memory.copy(kCache + dst, src, <usize>C << 2);
+    memory.copy(vCache + dst, src + (<usize>C << 2), <usize>C << 2);
+  }
+}
+
+/** out(N,C): each token attends to its slot's positions [0, pos]; rows (token, head) dealt round-robin; scratch holds Tmax floats */
+export function attentionRagged(out: usize, qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, NH: i32, Tmax: i32,
+  scratch: usize, stride: usize, tid: i32, nth: i32): void {
+  const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
+  const s = scratch + <usize>tid * stride;
+  const rowC = <usize>C << 2;
+  for (let r = tid; r < N * NH; r += nth) {
+    const n = r / NH, h = r % NH;
+    const slot = load<i32>(slotPos + (<usize>(2 * n) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n + 1) << 2));
+    const q = qkv + (<usize>n * <usize>(3 * C) + <usize>(h * hs)) * 4;
+    const koff = (<usize>(slot * Tmax) * <usize>C + <usize>(h * hs)) * 4;
+    softmaxRow(q, kCache + koff, rowC, pos + 1, hs, sc, s);
+    weightedSum(out + (<usize>n * <usize>C + <usize>(h * hs)) * 4, s, vCache + koff, rowC, pos + 1, hs, false, 0, 0, 1, 0);
+  }
+}

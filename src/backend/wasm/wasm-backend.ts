@@ -229,6 +229,25 @@ export class WasmBackend implements Backend {
     this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, NH, pos0, Tmax, s, stride);
   }
 
+  attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
+    this.heads(C, NH);
+    need(qkv, N * 3 * C, 'attentionRagged qkv');
+    need(out, N * C, 'attentionRagged out');
+    need(slotPos, 2 * N, 'attentionRagged slotPos');
+    if (kCache.length % (Tmax * C) !== 0 || vCache.length !== kCache.length) throw new RangeError(`attentionRagged: caches of ${kCache.length} and ${vCache.length} elements are not slots of ${Tmax} × ${C}`);
+    const S = kCache.length / (Tmax * C), sp = this.i32(slotPos);
+    let work = 0;
+    for (let n = 0; n < N; n++) {
+      const slot = sp[2 * n], pos = sp[2 * n + 1];
+      if (!(slot >= 0 && slot < S && pos >= 0 && pos < Tmax)) throw new RangeError(`attentionRagged: token ${n} at slot ${slot}, position ${pos}: the caches hold ${S} slots of ${Tmax}`);
+      work += 4 * (pos + 1) * C;
+    }
+    // every token's k, v first: a prefill chunk's tokens attend to rows its earlier tokens write here
+    this.run('kvCacheWriteRagged', N * C * 2, this.addr(qkv), this.addr(kCache), this.addr(vCache), this.addr(slotPos), N, C, Tmax);
+    const [s, stride] = this.scratchFor((Tmax + 4) * 4);
+    this.run('attentionRagged', work, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), this.addr(slotPos), N, C, NH, Tmax, s, stride);
+  }
+
   // ---- elementwise --------------------------------------------------------------------------------
   geluForward(out: Tensor, inp: Tensor, N: number): void {
     need(inp, N, 'geluForward');

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The WebGPU backend: the Backend interface over GPUBuffers, running the WGSL kernels of src/wgsl/.
 //
 // - A Tensor is a view (element offset + length) into a GpuStore (one GPUBuffer). Kernels bind whole
@@ -102,6 +103,8 @@ const KERNELS = {
   layernorm_backward_dwdb: ['layernorm', 'layernorm_backward_dwdb', 'wrrrwr'],
   attention_forward: ['attention', 'attention_forward', 'wwrrr'],
   kv_cache_write: ['attention', 'kv_cache_write', 'wwr'],
+  kv_cache_write_ragged: ['attention', 'kv_cache_write_ragged', 'wwrr'],
+  attention_ragged: ['attention', 'attention_ragged', 'wrrrr'],
   attention_backward_d: ['attention', 'attention_backward_d', 'rrrrwr'],
   attention_backward_dq: ['attention', 'attention_backward_dq', 'wrrrrr'],
   attention_backward_dkv: ['attention', 'attention_backward_dkv', 'wrrrrr'],
@@ -754,6 +757,19 @@ export class WebGPUBackend implements Backend {
     this.run('attention_forward', [out, null, qkv, kCache, vCache], (o) =>
       [rows, Tn, NH, hs, o[2], Tn * 3 * C, 3 * C, o[3], Tmax * C, C, o[4], Tmax * C, C, o[0], 0, pos0, 0, 0, 0, 0, f(1), f(1 / Math.sqrt(hs)), 0],
       this.grid(rows, 1));
+  }
+
+  // attention.wgsl RaggedParams: { N, C, NH, hs, Tmax, o_qkv, o_k, o_v, o_sp, o_out, scale }
+  attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
+    const hs = this.headSize(C, NH);
+    need(qkv, N * 3 * C, 'attentionRagged qkv');
+    need(out, N * C, 'attentionRagged out');
+    need(slotPos, 2 * N, 'attentionRagged slotPos');
+    if (kCache.length % (Tmax * C) !== 0 || vCache.length !== kCache.length) throw new RangeError(`attentionRagged: caches of ${kCache.length} and ${vCache.length} elements are not slots of ${Tmax} × ${C}`);
+    // slots and positions are checked by the caller (GPT.transformer): reading them back here would stall the queue
+    const params = (qkvO: number, kO: number, vO: number, spO: number, outO: number) => [N, C, NH, hs, Tmax, qkvO, kO, vO, spO, outO, f(1 / Math.sqrt(hs)), 0];
+    this.run('kv_cache_write_ragged', [kCache, vCache, qkv, slotPos], (o) => params(o[2], o[0], o[1], o[3], 0), this.grid(N * C, 256));
+    this.run('attention_ragged', [out, qkv, kCache, vCache, slotPos], (o) => params(o[1], o[2], o[3], o[4], o[0]), this.grid(N * NH, 1));
   }
 
   // ---- elementwise --------------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+// Shared by the WebGPU test files: get a device for this runtime, or the reason there is none; skip
+// visibly (the runtime's own skip, with the reason printed) unless GPTEDGE_REQUIRE_WEBGPU=1, which turns a
+// missing adapter into a failing test (CI sets it once scripts/setup-webgpu.sh has run).
+import { runtime, test } from './harness.ts';
+import type { WebGPUDeviceHandle } from '../../src/backend/webgpu/adapter.ts';
+
+type G = { Deno?: { env: { get(k: string): string | undefined }; test(o: object): void }; process?: { env: Record<string, string | undefined> } };
+const g = globalThis as unknown as G;
+
+// The runtime's own skip (vitest / bun:test test.skip, Deno.test ignore), loaded up front: a test must be
+// registered while the file is being collected, not after a later await.
+type SkipFn = (name: string, fn: () => void) => void;
+const runtimeSkip: SkipFn = g.Deno
+  ? (name, fn) => g.Deno!.test({ name, ignore: true, fn })
+  : ((await import(/* @vite-ignore */ 'Bun' in globalThis ? 'bun:' + 'test' : 'vi' + 'test')) as { test: { skip: SkipFn } }).test.skip;
+
+export const requireWebGPU = (g.Deno ? g.Deno.env.get('GPTEDGE_REQUIRE_WEBGPU') : g.process?.env.GPTEDGE_REQUIRE_WEBGPU) === '1';
+
+export interface DeviceResult {
+  handle: WebGPUDeviceHandle | null;
+  reason: string;
+  /** uncaptured device errors (validation errors outside the backend's error scopes) */
+  errors: string[];
+}
+
+export async function webgpuDevice(): Promise<DeviceResult> {
+  const errors: string[] = [];
+  try {
+    const mod = runtime === 'deno' ? await import('../../adapters/deno/webgpu.ts') : await import('../../adapters/node/webgpu.ts');
+    const handle = await mod.requestDevice();
+    if (!handle) return { handle, errors, reason: `no WebGPU adapter under ${runtime} (run scripts/setup-webgpu.sh for software Vulkan)` };
+    handle.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
+    console.log(`webgpu: ${runtime} adapter "${handle.adapterName}"${handle.software ? ' (software)' : ''}`);
+    return { handle, errors, reason: '' };
+  } catch (err) {
+    return { handle: null, errors, reason: `WebGPU unavailable under ${runtime}: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/**
+ * Registers `name` as skipped with the reason printed, or as a failure when WebGPU is required.
+ * `always` skips even then (a test that does not apply to this runtime at all).
+ */
+export function skip(name: string, reason: string, always = false): void {
+  if (requireWebGPU && !always) {
+    test(`${name}: WebGPU required (GPTEDGE_REQUIRE_WEBGPU=1)`, () => {
+      throw new Error(reason);
+    });
+    return;
+  }
+  console.warn(`SKIP ${name}: ${reason}`);
+  runtimeSkip(`${name} (skipped: ${reason})`, () => {});
+}
+
+/**
+ * Waits until the queue is idle, then destroys the device. A Deno run once aborted at exit ("double free
+ * or corruption", after every test had passed; not reproduced in 7 reruns): destroying a device whose
+ * queue may still be working is the one teardown race the tests control, so they never do.
+ */
+export async function releaseDevice(handle: WebGPUDeviceHandle): Promise<void> {
+  await handle.device.queue.onSubmittedWorkDone();
+  handle.release();
+}
