@@ -1,33 +1,28 @@
-// Whole-model figures of the WebGPU backend on whatever adapter this runtime finds: one training step
-// (forward, backward, AdamW with clipping; the loss the only readback) and decode with a KV cache, with f32
-// and (where the adapter offers shader-f16) f16 weights. Medians of several timings.
+// Whole-model figures of the WebGPU backend on this runtime's adapter: one training step (forward,
+// backward, AdamW with clipping; the loss the only readback), prefill and decode with a KV cache, with f32
+// and (where the adapter offers shader-f16) f16 weights. Medians of several timings. Software adapters are
+// refused unless --allow-software (then the figures are labelled: they are not GPU speed).
 //   ./node_modules/.bin/deno run -A bench/webgpu-gpt.ts [--preset gpt1] [--batch 8] [--seq 512]
-//   . .cache/mesa/env.sh; ./node_modules/.bin/bun bench/webgpu-gpt.ts [...]          (Dawn, as Node uses)
-// Defaults: GPT-1, B 8 × T 512 on a real GPU; the `demo` preset, B 4 × T 64 on a software adapter, whose
-// figures are labelled as NOT meaningful for speed.
+//   ./node_modules/.bin/bun bench/webgpu-gpt.ts [...]                                  (Dawn, as Node uses)
+// Defaults: GPT-1, B 8 × T 512 on a real GPU; the `demo` preset, B 4 × T 64 with --allow-software.
 import { createWebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { preset } from '../src/model/config.ts';
-import type { WebGPUDeviceHandle } from '../src/backend/webgpu/adapter.ts';
+import { args, benchDevice, exit } from './webgpu-device.ts';
 
-const g = globalThis as unknown as { Deno?: { args: string[] }; process?: { argv: string[]; exit(c: number): void } };
-const args = g.Deno ? g.Deno.args : g.process!.argv.slice(2);
 const opt = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const mod = g.Deno ? await import('../adapters/deno/webgpu.ts') : await import('../adapters/node/webgpu.ts');
-const handle: WebGPUDeviceHandle | null = await mod.requestDevice();
+const handle = await benchDevice();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-if (!handle) {
-  console.log('no WebGPU adapter (run scripts/setup-webgpu.sh for a software one)');
-} else {
+{
   const soft = handle.software;
   const name = opt('preset') ?? (soft ? 'demo' : 'gpt1');
   const B = Number(opt('batch') ?? (soft ? 4 : 8)), T = Number(opt('seq') ?? (soft ? 64 : 512));
   const be = createWebGPUBackend(handle.device);
-  console.log(`adapter: ${handle.adapterName}${soft ? '  [software adapter: figures NOT meaningful for speed]' : ''}; features ${JSON.stringify(be.features)}`);
+  console.log(`backend features ${JSON.stringify(be.features)}`);
   const cfg = preset(name);
   const ids = new Int32Array(B * T).map((_, i) => (i * 7919) % cfg.vocabSize);
   const targets = new Int32Array(B * T).map((_, i) => (i * 104729 + 1) % cfg.vocabSize);
@@ -55,6 +50,17 @@ if (!handle) {
   for (const weights of be.f16Storage ? (['f32', 'f16'] as const) : (['f32'] as const)) {
     const m = new GPT(be, cfg, { weights }).init(1);
     const P = Math.min(T, cfg.nCtx - 40), n = soft ? 8 : 32;
+    // prefill: P tokens into a fresh cache, first logits read back (the first run compiles pipelines)
+    const prefill: number[] = [];
+    for (let i = 0; i < (soft ? 2 : 6); i++) {
+      const c = m.newKVCache(1);
+      const t0 = performance.now();
+      m.transformer(ids.subarray(0, P), 1, P, {}, c);
+      await m.lastLogits(1, P);
+      if (i > 0) prefill.push(performance.now() - t0);
+      m.freeKVCache(c);
+    }
+    console.log(`${name} prefill of ${P} tokens, ${weights} weights: ${median(prefill).toFixed(1)} ms median of ${prefill.length} (${(P / (median(prefill) / 1000)).toFixed(0)} tokens/s)`);
     const cache = m.newKVCache(1);
     m.transformer(ids.subarray(0, P), 1, P, {}, cache);
     await m.lastLogits(1, P);
@@ -72,4 +78,4 @@ if (!handle) {
   be.destroy();
   handle.release();
 }
-g.process?.exit(0);
+exit(0);

@@ -1,8 +1,10 @@
 // Generates src/wgsl/index.ts from the .wgsl files beside it, so the WGSL reaches the backend as plain
 // string exports: no node:fs in src/, and Node, Deno, Bun, vitest and bundlers all import it alike.
 // The .wgsl files are the source of truth; test/webgpu-wgsl.test.ts fails when index.ts is stale.
-//   node scripts/build-wgsl.mjs          write src/wgsl/index.ts
-//   node scripts/build-wgsl.mjs --check  exit 1 if it is out of date
+// Then each kernel's Params struct is checked against its declaration in src/backend/webgpu/kernels.ts
+// (checkParams: field names, order and types): a struct edited on one side only fails the build.
+//   node scripts/build-wgsl.mjs          write src/wgsl/index.ts, check the Params structs
+//   node scripts/build-wgsl.mjs --check  exit 1 if it is out of date or a struct disagrees
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +21,15 @@ export function generate() {
   return out;
 }
 
+/** kernels.ts's checkParams over the .wgsl files (kernels.ts bundled by esbuild: Node 20 cannot import .ts). */
+async function checkParams() {
+  const { build } = await import('esbuild');
+  const out = await build({ entryPoints: [join(dir, '..', 'backend', 'webgpu', 'kernels.ts')], bundle: true, format: 'esm', platform: 'neutral', write: false, logLevel: 'error' });
+  const { checkParams } = await import('data:text/javascript;base64,' + Buffer.from(out.outputFiles[0].text).toString('base64'));
+  const sources = Object.fromEntries(readdirSync(dir).filter((f) => f.endsWith('.wgsl')).map((f) => [f.replace(/\.wgsl$/, ''), readFileSync(join(dir, f), 'utf8')]));
+  return checkParams(sources);
+}
+
 const target = join(dir, 'index.ts');
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const text = generate();
@@ -31,5 +42,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   } else {
     writeFileSync(target, text);
     console.log(`gptedge: wrote src/wgsl/index.ts`);
+  }
+  const problems = await checkParams();
+  if (problems.length) {
+    console.error(`gptedge: the WGSL Params structs disagree with src/backend/webgpu/kernels.ts:\n  ${problems.join('\n  ')}`);
+    process.exit(1);
   }
 }

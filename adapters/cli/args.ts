@@ -1,6 +1,6 @@
 // What the commands' option parsing has in common: numeric options with a clear error, and the
 // sampling options of `generate` (shared by the gptedge and the ONNX Runtime paths).
-import type { GenerateOptions } from '../../src/infer/generate.ts';
+import type { GenerateChunk, GenerateOptions } from '../../src/infer/generate.ts';
 
 /** A numeric option: absent stays undefined; anything else must be a finite number. */
 export function numArg(name: string, v: string): number;
@@ -43,4 +43,19 @@ export const WEIGHTS_HELP = `  --weights W          f32 | f16: f16 halves the we
 export function weightsFrom(a: { weights?: string }): 'f32' | 'f16' {
   if (a.weights !== 'f32' && a.weights !== 'f16') throw new Error(`--weights must be f32 or f16, got "${a.weights}"`);
   return a.weights;
+}
+
+/**
+ * Prints a generation as it streams: the prompt and the text to stdout, the finish reason to stderr (a
+ * status, not text: redirected output holds the text alone).
+ */
+export async function printGeneration(prompt: string, chunks: AsyncIterable<GenerateChunk>): Promise<void> {
+  process.stdout.write(prompt);
+  for await (const c of chunks) {
+    process.stdout.write(c.text);
+    if (c.done) {
+      process.stdout.write('\n');
+      console.error(`[${c.finishReason}]`);
+    }
+  }
 }

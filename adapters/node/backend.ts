@@ -26,7 +26,12 @@ function mayHaveGpu(): boolean {
 }
 
 export const nodeProviders: BackendProviders = {
-  webgpu: async () => (await import('./webgpu.ts')).requestDevice(),
+  webgpu: async (o) => (await import('./webgpu.ts')).requestDevice(o),
+  // WebGPU cannot tell how much memory the GPU has: GPTEDGE_GPU_MEMORY_GIB states it, refused up front when exceeded
+  webgpuOptions: () => {
+    const gib = Number(process.env.GPTEDGE_GPU_MEMORY_GIB);
+    return { memoryBudgetBytes: gib > 0 ? gib * 1024 ** 3 : undefined };
+  },
   wasm: (threads) => createNodeWasmBackend({ threads }),
   mayHaveGpu,
 };

@@ -67,6 +67,12 @@ export interface Backend {
   readonly name: string;
   /** whether tensors of dtype 'f16' exist here (WebGPU with shader-f16; the reference, as the oracle) */
   readonly f16Storage: boolean;
+  /**
+   * Elements of (rows, V) logits the LM head computes at once, where the backend knows better than the
+   * model's default of 4M (WebGPU: sized from the device's buffer limits, since each chunk rewrites the
+   * whole token-embedding gradient).
+   */
+  readonly logitChunkElements?: number;
 
   // ---- memory ------------------------------------------------------------------------------------
   /** Allocate one arena of named, zero-filled views. */

@@ -11,10 +11,10 @@ import { validateConfig } from './config.ts';
 import { numel, paramSpecs, type ParamSpec } from './params.ts';
 import { Rng } from '../util/random.ts';
 
-/** Logit rows computed at once by the LM head: bounds the (rows, V) scratch (WebGPU binding limits). */
+/** Logit elements computed at once by the LM head unless the backend says (Backend.logitChunkElements). */
 const LOGIT_CHUNK_ELEMS = 1 << 22;
 /** rows of (rows, V) logits that fit one chunk (at least one row, at most BT) */
-const logitRows = (BT: number, V: number) => Math.max(1, Math.min(BT, Math.floor(LOGIT_CHUNK_ELEMS / V)));
+const logitRows = (BT: number, V: number, be?: Pick<Backend, 'logitChunkElements'>) => Math.max(1, Math.min(BT, Math.floor((be?.logitChunkElements ?? LOGIT_CHUNK_ELEMS) / V)));
 
 /** parameters that may be stored in f16 (GPTOptions.weights) */
 const HALF_WEIGHTS = /^wte\.weight$|\.(c_attn|c_proj|c_fc)\.weight$/;
@@ -77,7 +77,7 @@ export interface KVCache {
  * The activation arena of a forward + backward pass over BT positions: what one training step holds
  * besides the parameters, gradients and moments (also the memory estimate of src/jobs/bounds.ts).
  */
-export function activationSpecs(cfg: GPTConfig, BT: number): ArenaSpec[] {
+export function activationSpecs(cfg: GPTConfig, BT: number, be?: Pick<Backend, 'logitChunkElements'>): ArenaSpec[] {
   const { nEmbd: C, nHead: NH, nLayer: L, nInner: F, vocabSize: V } = cfg;
   const specs: ArenaSpec[] = [];
   const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
@@ -92,7 +92,7 @@ export function activationSpecs(cfg: GPTConfig, BT: number): ArenaSpec[] {
   }
   add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
   add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
-  add('logits', logitRows(BT, V) * V);
+  add('logits', logitRows(BT, V, be) * V);
   for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
   add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
   return specs;
@@ -164,7 +164,7 @@ export class GPT {
     if (this.acts && this.acts.capacity >= BT) return this.acts;
     if (this.acts) this.be.free(...Object.values(this.actsArena!));
     const L = this.cfg.nLayer;
-    const a = this.be.allocArena(activationSpecs(this.cfg, BT));
+    const a = this.be.allocArena(activationSpecs(this.cfg, BT, this.be));
     this.actsArena = a;
     const layers: LayerActs[] = [];
     for (let l = 0; l < L; l++) {
@@ -359,7 +359,7 @@ export class GPT {
   async allLogits(BT: number): Promise<Float32Array> {
     const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg;
     // row chunks, as in lmLoss: (BT,V) at once would be 205 MB for GPT-2 at 1,024 tokens
-    const rows = logitRows(BT, V);
+    const rows = logitRows(BT, V, be);
     const chunk = be.alloc(rows * V), out = new Float32Array(BT * V), h = this.hidden();
     try {
       for (let r0 = 0; r0 < BT; r0 += rows) {

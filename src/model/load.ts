@@ -5,12 +5,12 @@
 import type { Backend } from '../backend/backend.ts';
 import type { FileSystem } from '../io/fs.ts';
 import { join, readTextChecked } from '../io/fs.ts';
-import { FileFormatError } from '../io/errors.ts';
 import { FILE_LIMITS } from '../io/limits.ts';
+import { FileFormatError } from '../io/errors.ts';
 import { loadCheckpoint, type LoadedCheckpoint, type LoadOptions } from '../io/checkpoint.ts';
 import { GPTTokenizer } from '../tokenizer/tokenizer.ts';
-import { tokenizerJSONFromVocabMerges } from '../tokenizer/hf-files.ts';
 import { GPT, type GPTOptions } from './gpt.ts';
+import { tokenizerJSONFromVocabMerges } from '../tokenizer/hf-files.ts';
 
 export interface LoadedModel {
   model: GPT;
@@ -25,8 +25,10 @@ export interface LoadModelOptions extends GPTOptions, Omit<LoadOptions, 'resume'
 
 export async function loadModel(fs: FileSystem, path: string, backend: Backend, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const ck = await loadCheckpoint(fs, path, { resume: opts.withOptimizer, resetOptimizer: opts.resetOptimizer, allowNonFinite: opts.allowNonFinite });
-  const tokenizer = ck.tokenizerJSON !== null ? GPTTokenizer.fromJSON(ck.tokenizerJSON, join(ck.dir, 'tokenizer.json')) : await olderTokenizerFiles(fs, ck.dir);
-  checkTokenizerFits(tokenizer, ck.config.vocabSize, tokenizer.file, `vocab_size in ${join(ck.dir, 'config.json')}`);
+  const older = ck.tokenizerJSON === null ? await olderTokenizerFiles(fs, ck.dir) : null;
+  const tokFile = older ? older.file : join(ck.dir, 'tokenizer.json');
+  const tokenizer = GPTTokenizer.fromJSON(older ? older.json : ck.tokenizerJSON!, tokFile);
+  checkTokenizerFits(tokenizer, ck.config.vocabSize, tokFile, `vocab_size in ${join(ck.dir, 'config.json')}`);
   const model = new GPT(backend, ck.config, { weights: opts.weights });
   model.writeParams(ck.weights);
   if (ck.optimizer) model.writeMoments(ck.optimizer.m, ck.optimizer.v, ck.optimizer.step);
@@ -41,11 +43,11 @@ export function checkTokenizerFits(tok: GPTTokenizer, vocabSize: number, tokFile
 }
 
 /** A folder without tokenizer.json may hold Hugging Face's older pair, vocab.json + merges.txt. */
-async function olderTokenizerFiles(fs: FileSystem, dir: string): Promise<GPTTokenizer> {
+async function olderTokenizerFiles(fs: FileSystem, dir: string): Promise<{ json: Record<string, unknown>; file: string }> {
   const vocab = join(dir, 'vocab.json'), merges = join(dir, 'merges.txt');
   if (!(await fs.exists(vocab)) || !(await fs.exists(merges))) {
     throw new FileFormatError(join(dir, 'tokenizer.json'), 'missing (a model folder needs its tokenizer: tokenizer.json, or vocab.json + merges.txt)');
   }
-  const read = (f: string) => readTextChecked(fs, f, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer file may have' });
-  return GPTTokenizer.fromJSON(tokenizerJSONFromVocabMerges(await read(vocab), await read(merges), vocab), vocab);
+  const text = (f: string) => readTextChecked(fs, f, { maxBytes: FILE_LIMITS.tokenizer, what: `${f.split('/').pop()} may have` });
+  return { json: tokenizerJSONFromVocabMerges(await text(vocab), await text(merges), vocab), file: vocab };
 }

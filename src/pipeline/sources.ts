@@ -83,6 +83,23 @@ export class HttpFileSystem implements FileSystem {
     if (!b) throw new Error(`${this.url(path).href}: not found (HTTP 404)`);
     return b;
   }
+  /** a file: its size from what was downloaded or from the server's Content-Length (0 when it sent none) */
+  async stat(path: string): Promise<FileInfo | null> {
+    if (path.replace(/^\.?\/*/, '') === '') return { kind: 'directory', size: 0 };
+    const got = this.got.get(path);
+    if (got) {
+      const b = await got;
+      return b ? { kind: 'file', size: b.length } : null;
+    }
+    const res = await this.fetch(this.url(path), { method: 'HEAD' });
+    if (res.status === 405 || res.status === 501) {
+      const b = await this.download(path);
+      return b ? { kind: 'file', size: b.length } : null;
+    }
+    if (!res.ok) return null;
+    const len = Number(res.headers.get('content-length'));
+    return { kind: 'file', size: Number.isFinite(len) && len > 0 ? len : 0 };
+  }
   async exists(path: string): Promise<boolean> {
     if (path.replace(/^\.?\/*/, '') === '') return true;
     if (this.got.has(path)) return (await this.got.get(path)!) !== null;
@@ -96,20 +113,6 @@ export class HttpFileSystem implements FileSystem {
       this.heads.set(path, p);
     }
     return p;
-  }
-  /** A HEAD request: the size from content-length (0 when the server gives none: the length is checked after reading). */
-  async stat(path: string): Promise<FileInfo | null> {
-    if (path.replace(/^\.?\/*/, '') === '') return { kind: 'directory', size: 0 };
-    if (!this.got.has(path)) {
-      const res = await this.fetch(this.url(path), { method: 'HEAD' });
-      if (res.status === 404) return null;
-      if (res.ok) {
-        const len = Number(res.headers.get('content-length') ?? NaN);
-        return { kind: 'file', size: Number.isSafeInteger(len) && len >= 0 ? len : 0 };
-      }
-    }
-    const b = await this.download(path);
-    return b ? { kind: 'file', size: b.length } : null;
   }
   async readdir(): Promise<string[]> {
     throw new Error(`${this.base.href}: an http(s) model source cannot be listed`);

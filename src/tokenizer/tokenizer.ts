@@ -46,7 +46,7 @@ export class GPTTokenizer {
   /** the ids of model.vocab (for canDecode) */
   private readonly vocabIds: Set<number>;
   /** the file it came from, for errors */
-  readonly file: string;
+  private readonly file: string;
 
   private constructor(json: Record<string, unknown>, file: string) {
     this.json = json;

@@ -2,7 +2,7 @@
 // sum of squares that feeds it (two deterministic passes: per-workgroup partials, then one workgroup).
 struct AdamParams {
   n: u32, o_param: u32, o_grad: u32, o_m: u32,
-  o_v: u32, o_norm: u32, clip: u32, pad: u32,
+  o_v: u32, o_norm: u32, clip: u32,
   lr: f32, beta1: f32, beta2: f32, eps: f32,
   wd: f32, bc1: f32, bc2: f32, max_norm: f32,
 }
@@ -29,7 +29,7 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   param[pa.o_param + i] = w - pa.lr * ((mi / pa.bc1) / (sqrt(vi / pa.bc2) + pa.eps) + pa.wd * w);
 }
 
-struct SumParams { n: u32, o_x: u32, o_part: u32, count: u32 }
+struct SumParams { n: u32, o_x: u32, o_part: u32 }
 @group(0) @binding(0) var<uniform> ps: SumParams;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
@@ -56,14 +56,16 @@ fn sumsq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (lid == 0u) { partials[ps.o_part + g] = s; }
 }
 
+struct SumFinalParams { count: u32, o_total: u32, o_part: u32 }
+@group(0) @binding(0) var<uniform> pt: SumFinalParams;
 @group(0) @binding(1) var<storage, read_write> total: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials_in: array<f32>;
 
-// total[o_x] = Σ partials_in[o_part ..+ count) (overwrite), one workgroup. Reuses SumParams: o_x = out offset.
+// total[o_total] = Σ partials_in[o_part ..+ count) (overwrite), one workgroup.
 @compute @workgroup_size(256)
 fn sumsq_final(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
-  for (var k = lid; k < ps.count; k += WG) { s += partials_in[ps.o_part + k]; }
+  for (var k = lid; k < pt.count; k += WG) { s += partials_in[pt.o_part + k]; }
   s = wg_sum(s, lid);
-  if (lid == 0u) { total[ps.o_x] = s; }
+  if (lid == 0u) { total[pt.o_total] = s; }
 }

@@ -29,7 +29,7 @@ struct FwdParams {
   o_v: u32, v_bs: u32, v_rs: u32,
   o_out: u32, o_lse: u32, pos0: u32,
   write_lse: u32, drop: u32, key: u32, thr: u32,
-  inv_keep: f32, scale: f32, kv_in_q: u32, pad1: u32,
+  inv_keep: f32, scale: f32, kv_in_q: u32,
 }
 @group(0) @binding(0) var<uniform> pf: FwdParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -133,7 +133,7 @@ struct BwdParams {
   rows: u32, T: u32, NH: u32, hs: u32,
   o_dqkv: u32, o_lse: u32, o_qkv: u32, o_dout: u32,
   o_out: u32, o_D: u32, drop: u32, key: u32,
-  thr: u32, inv_keep: f32, scale: f32, pad: u32,
+  thr: u32, inv_keep: f32, scale: f32,
 }
 @group(0) @binding(0) var<uniform> pg: BwdParams;
 @group(0) @binding(1) var<storage, read_write> dqkv: array<f32>;
@@ -285,7 +285,7 @@ fn attention_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
 // slot. sp (N,2) i32 holds each token's slot and absolute position; the caches are (S,Tmax,C). First
 // kv_cache_write_ragged writes every token's k and v; then attention_ragged gives each (token, head) row a
 // workgroup, as attention_forward does, over positions 0..=pos of the token's slot.
-struct RaggedParams { N: u32, C: u32, NH: u32, hs: u32, Tmax: u32, o_qkv: u32, o_k: u32, o_v: u32, o_sp: u32, o_out: u32, scale: f32, pad: u32 }
+struct RaggedParams { N: u32, C: u32, NH: u32, hs: u32, Tmax: u32, o_qkv: u32, o_k: u32, o_v: u32, o_sp: u32, o_out: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> pr: RaggedParams;
 @group(0) @binding(1) var<storage, read_write> kc_r: array<f32>;
 @group(0) @binding(2) var<storage, read_write> vc_r: array<f32>;

@@ -2,22 +2,22 @@
 // (softmax - onehot) * weight * dscale), and plain softmax with temperature for sampling.
 // One workgroup of 256 invocations per row of V logits: max, then Σ exp(z - max), tree-reduced.
 // inplace != 0: the output also holds the input logits (bound once: overlapping writable bindings are invalid)
-struct Params { N: u32, V: u32, o_a: u32, o_b: u32, o_c: u32, o_d: u32, s: f32, inplace: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
 
 const WG: u32 = 256u;
 
 
+struct CeParams { N: u32, V: u32, o_losses: u32, o_logits: u32, o_targets: u32 }
+@group(0) @binding(0) var<uniform> p: CeParams;
 @group(0) @binding(1) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(2) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> targets: array<i32>;
 
-// losses(N) = logsumexp(z_n) - z_n[target]  (0 where target < 0).  o_a: losses, o_b: logits, o_c: targets.
+// losses(N) = logsumexp(z_n) - z_n[target]  (0 where target < 0).
 @compute @workgroup_size(256)
 fn crossentropy_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = linear_id(wid, nwg);
   if (n >= p.N) { return; }
-  let z0 = p.o_b + n * p.V;
+  let z0 = p.o_logits + n * p.V;
   var mx = -3.0e38;
   for (var v = lid; v < p.V; v += WG) { mx = max(mx, logits[z0 + v]); }
   mx = wg_max(mx, lid);
@@ -25,80 +25,84 @@ fn crossentropy_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
   for (var v = lid; v < p.V; v += WG) { s += exp(logits[z0 + v] - mx); }
   s = wg_sum(s, lid);
   if (lid == 0u) {
-    let tgt = targets[p.o_c + n];
+    let tgt = targets[p.o_targets + n];
     var loss = 0.0;
     if (tgt >= 0 && u32(tgt) < p.V) { loss = mx + log(s) - logits[z0 + u32(tgt)]; }
-    losses[p.o_a + n] = loss;
+    losses[p.o_losses + n] = loss;
   }
 }
 
+struct CeSumParams { N: u32, o_loss: u32, o_losses: u32, o_weights: u32 }
+@group(0) @binding(0) var<uniform> pn: CeSumParams;
 @group(0) @binding(1) var<storage, read_write> loss_total: array<f32>;
 @group(0) @binding(2) var<storage, read_write> losses_in: array<f32>;
 @group(0) @binding(3) var<storage, read_write> weights_in: array<f32>;
 
 // loss[0] += Σ_n losses[n] * weights[n]: a single workgroup, so the sum has a fixed order.
-// o_a: loss, o_b: losses, o_c: weights.
 @compute @workgroup_size(256)
 fn crossentropy_sum(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
-  for (var n = lid; n < p.N; n += WG) { s += losses_in[p.o_b + n] * weights_in[p.o_c + n]; }
+  for (var n = lid; n < pn.N; n += WG) { s += losses_in[pn.o_losses + n] * weights_in[pn.o_weights + n]; }
   s = wg_sum(s, lid);
-  if (lid == 0u) { loss_total[p.o_a] = loss_total[p.o_a] + s; }
+  if (lid == 0u) { loss_total[pn.o_loss] = loss_total[pn.o_loss] + s; }
 }
 
+struct CeBackParams { N: u32, V: u32, o_dlogits: u32, o_logits: u32, o_targets: u32, o_weights: u32, dscale: f32, inplace: u32 }
+@group(0) @binding(0) var<uniform> pc: CeBackParams;
 @group(0) @binding(1) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> weights: array<f32>;
 
 fn ldz_ce(i: u32) -> f32 {
-  if (p.inplace != 0u) { return dlogits[i]; }
+  if (pc.inplace != 0u) { return dlogits[i]; }
   return logits[i];
 }
 
 // dlogits(N,V) = (softmax(z) - onehot(target)) * weights[n] * dscale; 0 for ignored rows.
 // In place (dlogits = logits): each invocation reads z[v] only before it writes d[v], after the reductions.
-// o_a: dlogits, o_b: logits, o_c: targets, o_d: weights, s: dscale.
 @compute @workgroup_size(256)
 fn crossentropy_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = linear_id(wid, nwg);
-  if (n >= p.N) { return; }
-  let z0 = p.o_b + n * p.V;
-  let d0 = p.o_a + n * p.V;
+  if (n >= pc.N) { return; }
+  let z0 = pc.o_logits + n * pc.V;
+  let d0 = pc.o_dlogits + n * pc.V;
   var mx = -3.0e38;
-  for (var v = lid; v < p.V; v += WG) { mx = max(mx, ldz_ce(z0 + v)); }
+  for (var v = lid; v < pc.V; v += WG) { mx = max(mx, ldz_ce(z0 + v)); }
   mx = wg_max(mx, lid);
   var s = 0.0;
-  for (var v = lid; v < p.V; v += WG) { s += exp(ldz_ce(z0 + v) - mx); }
+  for (var v = lid; v < pc.V; v += WG) { s += exp(ldz_ce(z0 + v) - mx); }
   s = wg_sum(s, lid);
-  let tgt = targets[p.o_c + n];
+  let tgt = targets[pc.o_targets + n];
   var g = 0.0;
-  if (tgt >= 0) { g = weights[p.o_d + n] * p.s / s; }
-  let hot = weights[p.o_d + n] * p.s;
-  for (var v = lid; v < p.V; v += WG) {
+  if (tgt >= 0) { g = weights[pc.o_weights + n] * pc.dscale / s; }
+  let hot = weights[pc.o_weights + n] * pc.dscale;
+  for (var v = lid; v < pc.V; v += WG) {
     let e = exp(ldz_ce(z0 + v) - mx) * g;
     dlogits[d0 + v] = select(e, e - hot, i32(v) == tgt);
   }
 }
 
+struct SoftmaxParams { N: u32, V: u32, o_probs: u32, o_logits: u32, inv_temp: f32, inplace: u32 }
+@group(0) @binding(0) var<uniform> ps: SoftmaxParams;
 @group(0) @binding(1) var<storage, read_write> probs: array<f32>;
 
 fn ldz_sm(i: u32) -> f32 {
-  if (p.inplace != 0u) { return probs[i]; }
+  if (ps.inplace != 0u) { return probs[i]; }
   return logits[i];
 }
 
-// probs(N,V) = softmax(z / temperature); may alias logits. o_a: probs, o_b: logits, s: 1/temperature.
+// probs(N,V) = softmax(z / temperature); may alias logits.
 @compute @workgroup_size(256)
 fn softmax_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = linear_id(wid, nwg);
-  if (n >= p.N) { return; }
-  let z0 = p.o_b + n * p.V;
-  let y0 = p.o_a + n * p.V;
+  if (n >= ps.N) { return; }
+  let z0 = ps.o_logits + n * ps.V;
+  let y0 = ps.o_probs + n * ps.V;
   var mx = -3.0e38;
-  for (var v = lid; v < p.V; v += WG) { mx = max(mx, ldz_sm(z0 + v) * p.s); }
+  for (var v = lid; v < ps.V; v += WG) { mx = max(mx, ldz_sm(z0 + v) * ps.inv_temp); }
   mx = wg_max(mx, lid);
   var s = 0.0;
-  for (var v = lid; v < p.V; v += WG) { s += exp(ldz_sm(z0 + v) * p.s - mx); }
+  for (var v = lid; v < ps.V; v += WG) { s += exp(ldz_sm(z0 + v) * ps.inv_temp - mx); }
   s = wg_sum(s, lid);
   let inv = 1.0 / s;
-  for (var v = lid; v < p.V; v += WG) { probs[y0 + v] = exp(ldz_sm(z0 + v) * p.s - mx) * inv; }
+  for (var v = lid; v < ps.V; v += WG) { probs[y0 + v] = exp(ldz_sm(z0 + v) * ps.inv_temp - mx) * inv; }
 }

@@ -1,7 +1,7 @@
 // Elementwise ops: GELU (tanh form) forward/backward, residual, accumulate, scale, dropout.
 // One invocation per element; 256 per workgroup (SwiftShader's maximum).
-struct Params { n: u32, o_out: u32, o_a: u32, o_b: u32, s: f32, key: u32, thr: u32, inplace: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
+struct ElementwiseParams { n: u32, o_out: u32, o_a: u32, o_b: u32, s: f32, key: u32, thr: u32, inplace: u32 }
+@group(0) @binding(0) var<uniform> p: ElementwiseParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b: array<f32>;

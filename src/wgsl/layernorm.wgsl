@@ -1,7 +1,5 @@
 // LayerNorm over the last axis: forward saves mean and rstd (N); backward in two kernels, dinp per row
 // and dw/db per column, so every sum has one owner (deterministic, no atomics).
-struct Params { N: u32, C: u32, o_out: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_w: u32, o_b: u32, o_dout: u32, eps: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
 
 const WG: u32 = 64u;
 
@@ -32,6 +30,8 @@ fn wg_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
 }
 //#endif
 
+struct LnParams { N: u32, C: u32, o_out: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_w: u32, o_bias: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: LnParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(3) var<storage, read_write> rstd: array<f32>;
@@ -57,7 +57,7 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let rs = inverseSqrt(wg_sum(v, lid) / f32(p.C) + p.eps);
   let y0 = p.o_out + n * p.C;
   for (var c = lid; c < p.C; c += WG) {
-    out[y0 + c] = (inp[x0 + c] - m) * rs * w[p.o_w + c] + bias[p.o_b + c];
+    out[y0 + c] = (inp[x0 + c] - m) * rs * w[p.o_w + c] + bias[p.o_bias + c];
   }
   if (lid == 0u) {
     mean[p.o_mean + n] = m;
@@ -65,6 +65,8 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   }
 }
 
+struct LnBackParams { N: u32, C: u32, o_dinp: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_w: u32, o_dout: u32 }
+@group(0) @binding(0) var<uniform> pd: LnBackParams;
 @group(0) @binding(1) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dout: array<f32>;
 
@@ -72,41 +74,42 @@ fn layernorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(64)
 fn layernorm_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = linear_id(wid, nwg);
-  if (n >= p.N) { return; }
-  let row = n * p.C;
-  let mu = mean[p.o_mean + n];
-  let rs = rstd[p.o_rstd + n];
+  if (n >= pd.N) { return; }
+  let row = n * pd.C;
+  let mu = mean[pd.o_mean + n];
+  let rs = rstd[pd.o_rstd + n];
   var acc = vec2<f32>(0.0, 0.0);
-  for (var c = lid; c < p.C; c += WG) {
-    let norm = (inp[p.o_inp + row + c] - mu) * rs;
-    let dn = dout[p.o_dout + row + c] * w[p.o_w + c];
+  for (var c = lid; c < pd.C; c += WG) {
+    let norm = (inp[pd.o_inp + row + c] - mu) * rs;
+    let dn = dout[pd.o_dout + row + c] * w[pd.o_w + c];
     acc += vec2<f32>(dn, dn * norm);
   }
-  let sums = wg_sum2(acc, lid) / f32(p.C);
-  for (var c = lid; c < p.C; c += WG) {
-    let norm = (inp[p.o_inp + row + c] - mu) * rs;
-    let dn = dout[p.o_dout + row + c] * w[p.o_w + c];
-    dinp[p.o_out + row + c] = dinp[p.o_out + row + c] + (dn - sums.x - norm * sums.y) * rs;
+  let sums = wg_sum2(acc, lid) / f32(pd.C);
+  for (var c = lid; c < pd.C; c += WG) {
+    let norm = (inp[pd.o_inp + row + c] - mu) * rs;
+    let dn = dout[pd.o_dout + row + c] * w[pd.o_w + c];
+    dinp[pd.o_dinp + row + c] = dinp[pd.o_dinp + row + c] + (dn - sums.x - norm * sums.y) * rs;
   }
 }
 
+struct LnWeightParams { N: u32, C: u32, o_dw: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_db: u32, o_dout: u32 }
+@group(0) @binding(0) var<uniform> pw: LnWeightParams;
 @group(0) @binding(1) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(5) var<storage, read_write> db: array<f32>;
 
 // dw(C) += Σ_n norm * dout, db(C) += Σ_n dout. One invocation per column walks the rows in order.
-// (o_out addresses dw, o_w addresses db here.)
 @compute @workgroup_size(64)
 fn layernorm_backward_dwdb(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
-  if (c >= p.C) { return; }
+  if (c >= pw.C) { return; }
   var sw = 0.0;
   var sb = 0.0;
-  for (var n = 0u; n < p.N; n++) {
-    let d = dout[p.o_dout + n * p.C + c];
-    let norm = (inp[p.o_inp + n * p.C + c] - mean[p.o_mean + n]) * rstd[p.o_rstd + n];
+  for (var n = 0u; n < pw.N; n++) {
+    let d = dout[pw.o_dout + n * pw.C + c];
+    let norm = (inp[pw.o_inp + n * pw.C + c] - mean[pw.o_mean + n]) * rstd[pw.o_rstd + n];
     sw += norm * d;
     sb += d;
   }
-  dw[p.o_out + c] = dw[p.o_out + c] + sw;
-  db[p.o_w + c] = db[p.o_w + c] + sb;
+  dw[pw.o_dw + c] = dw[pw.o_dw + c] + sw;
+  db[pw.o_db + c] = db[pw.o_db + c] + sb;
 }

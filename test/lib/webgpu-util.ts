@@ -3,6 +3,7 @@
 // missing adapter into a failing test (CI sets it once scripts/setup-webgpu.sh has run).
 import { runtime, test } from './harness.ts';
 import type { WebGPUDeviceHandle } from '../../src/backend/webgpu/adapter.ts';
+import type { NodeDeviceOptions } from '../../adapters/node/webgpu.ts';
 
 type G = { Deno?: { env: { get(k: string): string | undefined }; test(o: object): void }; process?: { env: Record<string, string | undefined> } };
 const g = globalThis as unknown as G;
@@ -23,11 +24,17 @@ export interface DeviceResult {
   errors: string[];
 }
 
-export async function webgpuDevice(): Promise<DeviceResult> {
+/**
+ * A device for this runtime's tests. Under Node, the software Vulkan of scripts/setup-webgpu.sh is used when
+ * the system offers no adapter (never instead of a real GPU); `opts` may ask for the spec's default limits
+ * or Dawn flags (Node and Bun only).
+ */
+export async function webgpuDevice(opts: NodeDeviceOptions = {}): Promise<DeviceResult> {
   const errors: string[] = [];
   try {
-    const mod = runtime === 'deno' ? await import('../../adapters/deno/webgpu.ts') : await import('../../adapters/node/webgpu.ts');
-    const handle = await mod.requestDevice();
+    const handle = runtime === 'deno'
+      ? await (await import('../../adapters/deno/webgpu.ts')).requestDevice(opts)
+      : await (await import('../../adapters/node/webgpu.ts')).requestDevice({ softwareFallback: true, ...opts });
     if (!handle) return { handle, errors, reason: `no WebGPU adapter under ${runtime} (run scripts/setup-webgpu.sh for software Vulkan)` };
     handle.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
     console.log(`webgpu: ${runtime} adapter "${handle.adapterName}"${handle.software ? ' (software)' : ''}`);

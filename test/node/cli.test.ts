@@ -52,6 +52,38 @@ test('cli: bad commands and options are clear errors', () => {
   assert(/\/nonexistent\.txt: not found/.test(corpus.err), corpus.err);
 });
 
+test('cli: --version, "did you mean", an existing run is neither overwritten nor extended by accident', () => {
+  const v = cli('--version');
+  assertEqual(v.code, 0, v.err);
+  assert(/^gptedge \d+\.\d+\.\d+\n$/.test(v.out), v.out);
+  const c = cli('pretrian');
+  assertEqual(c.code, 2);
+  assert(/did you mean "pretrain"\?/.test(c.err), c.err);
+  const o = cli('generate', '--model', 'x', '--temprature', '0');
+  assert(/unknown option --temprature; did you mean --temperature\?/.test(o.err), o.err);
+  const dir = mkdtempSync(join(tmpdir(), 'gptedge-cli-'));
+  try {
+    const corpus = join(dir, 'corpus.txt');
+    writeFileSync(corpus, 'The quick brown fox jumps over the lazy dog. '.repeat(200));
+    const out = join(dir, 'run');
+    const common = ['--preset', 'tiny', '--vocab', '300', '--corpus', corpus, '--out', out, '--batch', '2', '--eval-every', '0', '--ckpt-every', '0', '--samples', '0', '--backend', 'reference'];
+    assertEqual(cli('pretrain', ...common, '--steps', '2').code, 0);
+    const again = cli('pretrain', ...common, '--steps', '2');
+    assertEqual(again.code, 1);
+    assert(/already holds a run; pass --resume .* or --overwrite/.test(again.err), again.err);
+    assertEqual(readdirSync(out).sort(), ['latest.json', 'loss.svg', 'step-000002'], 'the refused run left the old one untouched');
+    const more = cli('pretrain', ...common, '--resume', '--steps', '3');
+    assertEqual(more.code, 0, more.err);
+    assert(/resuming .*step-000002 at step 2\/3/.test(more.err), more.err);
+    assertEqual(readdirSync(out).filter((n) => n.startsWith('step-')).sort(), ['step-000002', 'step-000003']);
+    const fresh = cli('pretrain', ...common, '--steps', '1', '--overwrite');
+    assertEqual(fresh.code, 0, fresh.err);
+    assertEqual(readdirSync(out).sort(), ['latest.json', 'loss.svg', 'step-000001'], '--overwrite replaced the old checkpoints');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
+
 test('cli: resume is exact or refuses — malformed train_state.json, missing optimizer state, another corpus (issue 14)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gptedge-cli-resume-'));
   try {
@@ -99,38 +131,6 @@ test('cli: a corpus that is not UTF-8 is an error naming the byte offset; --enco
     assert(/latin1\.txt: not valid UTF-8 at byte 6 \(0xe9\); pass --encoding/.test(bad.err), bad.err);
     const ok = cli('pretrain', ...args, '--encoding', 'latin1');
     assertEqual(ok.code, 0, ok.err);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, 120_000);
-
-test('cli: --version, "did you mean", an existing run is neither overwritten nor extended by accident', () => {
-  const v = cli('--version');
-  assertEqual(v.code, 0, v.err);
-  assert(/^gptedge \d+\.\d+\.\d+\n$/.test(v.out), v.out);
-  const c = cli('pretrian');
-  assertEqual(c.code, 2);
-  assert(/did you mean "pretrain"\?/.test(c.err), c.err);
-  const o = cli('generate', '--model', 'x', '--temprature', '0');
-  assert(/unknown option --temprature; did you mean --temperature\?/.test(o.err), o.err);
-  const dir = mkdtempSync(join(tmpdir(), 'gptedge-cli-'));
-  try {
-    const corpus = join(dir, 'corpus.txt');
-    writeFileSync(corpus, 'The quick brown fox jumps over the lazy dog. '.repeat(200));
-    const out = join(dir, 'run');
-    const common = ['--preset', 'tiny', '--vocab', '300', '--corpus', corpus, '--out', out, '--batch', '2', '--eval-every', '0', '--ckpt-every', '0', '--samples', '0', '--backend', 'reference'];
-    assertEqual(cli('pretrain', ...common, '--steps', '2').code, 0);
-    const again = cli('pretrain', ...common, '--steps', '2');
-    assertEqual(again.code, 1);
-    assert(/already holds a run; pass --resume .* or --overwrite/.test(again.err), again.err);
-    assertEqual(readdirSync(out).sort(), ['latest.json', 'loss.svg', 'step-000002'], 'the refused run left the old one untouched');
-    const more = cli('pretrain', ...common, '--resume', '--steps', '3');
-    assertEqual(more.code, 0, more.err);
-    assert(/resuming .*step-000002 at step 2\/3/.test(more.err), more.err);
-    assertEqual(readdirSync(out).filter((n) => n.startsWith('step-')).sort(), ['step-000002', 'step-000003']);
-    const fresh = cli('pretrain', ...common, '--steps', '1', '--overwrite');
-    assertEqual(fresh.code, 0, fresh.err);
-    assertEqual(readdirSync(out).sort(), ['latest.json', 'loss.svg', 'step-000001'], '--overwrite replaced the old checkpoints');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

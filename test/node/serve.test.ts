@@ -1,5 +1,5 @@
 // Real servers on 127.0.0.1: Node (@hono/node-server, in this process, through `serveCommand`), Deno
-// (Deno.serve) and Bun (Bun.serve) through their binaries running examples/{deno,bun}/server.ts, each
+// (Deno.serve) and Bun (Bun.serve) through their binaries running the CLI's serve (adapters/cli/main.ts), each
 // with its engine in a worker. Each: an API key and a CORS origin (401s, preflights, foreign origins),
 // /health open but silent, a completion equal to the reference backend's, SSE, a bad request, clients
 // that hang up mid-stream (counted as cancelled, not errors), and /health answering within 100 ms
@@ -143,8 +143,8 @@ if (runtime === 'node') {
   });
 
   for (const [rt, bin, args] of [
-    ['deno', 'node_modules/.bin/deno', ['run', '-A', 'examples/deno/server.ts']],
-    ['bun', 'node_modules/.bin/bun', ['examples/bun/server.ts']],
+    ['deno', 'node_modules/.bin/deno', ['run', '-A', 'adapters/cli/main.ts', 'serve']],
+    ['bun', 'node_modules/.bin/bun', ['adapters/cli/main.ts', 'serve']],
   ] as const) {
     test(`serve: ${rt} (${rt === 'deno' ? 'Deno.serve' : 'Bun.serve'}) from its binary on 127.0.0.1, engine in a worker`, async () => {
       assert(existsSync(bin), `${bin} is missing (npm install)`);

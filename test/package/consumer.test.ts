@@ -332,6 +332,42 @@ const w :Workerd.Worker = (
     for (const block of runnableBlocks('README.md')) await runBlock(block, proj);
   }, 900_000);
 
+  test('package (i): the examples run from the installed package (servers answer, scoring prints)', async () => {
+    const run = (cmd: string[], file: string) => {
+      cpSync(join('examples', file), join(proj, file.replace('/', '-')));
+      return [...cmd, file.replace('/', '-')];
+    };
+    const s = sh(process.execPath, run([], 'node/score.mjs').concat(['runs/demo', 'It was']), { timeout: 120_000 });
+    assert(/log P\(" whale" \| "It was"\) = -\d/.test(s), s);
+    const servers: [string, string[]][] = [
+      ['node/server.mjs', [process.execPath]],
+      ['bun/server.ts', [bin('bun')]],
+      ['hono/server.ts', [bin('bun')]],
+      ['deno/server.ts', [bin('deno'), 'run', '-A', '--node-modules-dir=manual']],
+    ];
+    for (const [file, cmd] of servers) {
+      const port = await freePort();
+      const argv = run(cmd, file).concat(['runs/demo']);
+      const p = spawn(argv[0], argv.slice(1), { cwd: proj, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let log = '';
+      p.stdout!.on('data', (d) => (log += d));
+      p.stderr!.on('data', (d) => (log += d));
+      try {
+        const t0 = Date.now();
+        while (!(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) {
+          assert(p.exitCode === null && Date.now() - t0 < 60_000, `examples/${file} did not serve: ${log}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const r = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Call me', max_tokens: 5, temperature: 0 }) });
+        const j = (await r.json()) as { choices?: { text: string }[] };
+        assertEqual(r.status, 200, `examples/${file}: ${JSON.stringify(j)} ${log}`);
+        assert(typeof j.choices?.[0].text === 'string', `examples/${file} completes`);
+      } finally {
+        p.kill('SIGTERM');
+      }
+    }
+  }, 300_000);
+
   test('package: the consumer project is removed', () => {
     rmSync(proj, { recursive: true, force: true });
   });

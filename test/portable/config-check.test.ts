@@ -7,7 +7,8 @@ import { configFromHF, configToHF } from '../../src/io/hf-config.ts';
 import { CONFIG_LIMITS, preset, presets } from '../../src/model/config.ts';
 import { paramCount, paramSpecs, numel } from '../../src/model/params.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 const DIR = 'run/step-000001';
 

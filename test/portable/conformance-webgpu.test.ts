@@ -10,7 +10,7 @@ import { runtime, test } from '../lib/harness.ts';
 import { fixtureSuite } from '../lib/torch-fixtures.ts';
 import { batchedDecodeSuite } from '../lib/batched-decode.ts';
 import { releaseDevice, skip, webgpuDevice } from '../lib/webgpu-util.ts';
-import { createWebGPUBackend, type WebGPUBackend } from '../../src/backend/webgpu/webgpu.ts';
+import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '../../src/backend/webgpu/webgpu.ts';
 
 const gpu = await webgpuDevice();
 if (!gpu.handle) {
@@ -19,15 +19,17 @@ if (!gpu.handle) {
   const { handle, errors } = gpu;
   const adapter = (/^[A-Za-z0-9]+/.exec(handle.adapterName) ?? ['gpu'])[0].toLowerCase();
   // every kernel variant this adapter can run: the plain path always, subgroup reductions where offered
-  const variants: [string, { subgroups: boolean }][] = [['', { subgroups: false }]];
-  if (handle.device.features.has('subgroups')) variants.push(['-subgroups', { subgroups: true }]);
+  const variants: [string, WebGPUBackendOptions][] = [['', { features: { subgroups: false } }]];
+  if (handle.device.features.has('subgroups')) variants.push(['-subgroups', { features: { subgroups: true } }]);
+  // the kernels the backend picks by shape, forced onto the suite's small shapes
+  variants.push(['-tiled', { kernels: { matmul: 'tiled' } }], ['-matvec', { kernels: { matmul: 'matvec' } }]);
   let current: WebGPUBackend | null = null;
   let name = '';
-  for (const [suffix, features] of variants) {
+  for (const [suffix, opts] of variants) {
     name = `webgpu-${runtime}-${adapter}${suffix}`;
     const make = () => {
       current?.destroy(); // each comparison makes a fresh backend; the previous one's buffers can go
-      current = createWebGPUBackend(handle.device, { name, features });
+      current = createWebGPUBackend(handle.device, { name, ...opts });
       return current;
     };
     conformance(name, make, { small: false });

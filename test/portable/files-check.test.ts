@@ -12,7 +12,8 @@ import { readDataset } from '../../src/finetune/dataset.ts';
 import { NodeFileSystem } from '../../adapters/node/fs.ts';
 import { loadCorpus } from '../../adapters/cli/corpora.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 test('latest.json stays inside its run folder', async () => {
   const fs = new MemoryFileSystem();

@@ -8,7 +8,8 @@ import { graphProto, nodeProto, tensorProto } from '../../src/io/onnx/onnx-proto
 import { PbWriter } from '../../src/io/onnx/protobuf.ts';
 import { toHF } from '../../src/io/hf-names.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, tinyModel } from '../lib/helpers.ts';
+import { tinyModel } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 function model(graph: PbWriter | Uint8Array): Uint8Array {
   const w = new PbWriter().varint(1, 8).string(2, 'test');

@@ -169,6 +169,58 @@ if (!gpu.handle) {
     assertEqual([...(await be.read(y))], [2.5, 2.5, 2.5, 2.5], 'alloc after free');
   });
 
+  t('work split to a budget: matmul in K, M and N parts (every transpose, bias, accumulate) as the reference; every dispatch within it', async () => {
+    const budget = { depth: 50, dispatchFlops: 2 * 64 * 64 * 50, submitFlops: 1e6 };
+    const be = createWebGPUBackend(handle.device, { budget });
+    backends.push(be);
+    const rec = be.record();
+    for (const [M, K, N] of [[150, 130, 200], [70, 333, 65], [5, 120, 3]]) {
+      for (const transA of [false, true]) for (const transB of [false, true]) for (const beta of [0, 1] as const) {
+        await both(`budget matmul ${M}x${K}x${N} tA=${transA} tB=${transB} beta=${beta}`, { a: randn(M * K, 1), b: randn(K * N, 2), bias: randn(N, 3), out: randn(M * N, 4) },
+          (b, x) => b.matmul(x.out, x.a, x.b, beta ? null : x.bias, M, K, N, transA, transB, beta), ['out'], be);
+      }
+    }
+    const mm = rec.filter((r) => /^mat/.test(r.kernel));
+    assert(mm.length > 3 * 8 * 2, `expected the matmuls split into parts, got ${mm.length} dispatches`);
+    for (const r of mm) assert(r.depth <= budget.depth && (r.flops <= budget.dispatchFlops || r.groups[0] * r.groups[1] === 1), `dispatch over budget: ${JSON.stringify(r)}`);
+  });
+
+  t('the tiled (128) and matvec matmul kernels over tile edges, every transpose, vec4 and unaligned operands, f16 b', async () => {
+    // (the 64-tile kernel runs the conformance suite's shapes)
+    for (const matmul of ['tiled', 'matvec'] as const) {
+      const be = createWebGPUBackend(handle.device, { kernels: { matmul } });
+      backends.push(be);
+      const rec = be.record();
+      const shapes: [number, number, number][] = matmul === 'tiled' ? [[130, 19, 257], [129, 64, 128]] : [[7, 33, 300], [1, 768, 5]];
+      for (const [M, K, N] of shapes) {
+        for (const transA of matmul === 'tiled' ? [false, true] : [false]) for (const transB of [false, true]) {
+          // views at element offset 0 (vec4 loads) and 1 (element loads) into their buffers
+          for (const off of [0, 1]) {
+            await both(`${matmul} ${M}x${K}x${N} tA=${transA} tB=${transB} offset ${off}`, { a: randn(M * K + off, M + K), b: randn(K * N + off, K + N), bias: randn(N, N), out: randn(M * N, 5) },
+              (x, t) => x.matmul(t.out, x.slice(t.a, off, M * K), x.slice(t.b, off, K * N), transA ? null : t.bias, M, K, N, transA, transB, transA ? 1 : 0), ['out'], be);
+          }
+        }
+      }
+      const used = new Set<string>(rec.map((r) => r.kernel));
+      const want = matmul === 'matvec' ? 'matvec' : `matmul_${matmul}`;
+      assert(used.has(want), `kernels used with matmul: '${matmul}': ${[...used]}`);
+      if (be.f16Storage) {
+        for (const transB of [false, true]) {
+          const [M, K, N] = matmul === 'matvec' ? [3, 70, 133] : [131, 70, 133];
+          const ref = new ReferenceBackend();
+          const run = async (x: Backend) => {
+            const a = x.alloc(M * K), w = x.alloc(K * N, 'f16'), o = x.alloc(M * N);
+            x.write(a, randn(M * K, 1));
+            x.write(w, randn(K * N, 2));
+            x.matmul(o, a, w, null, M, K, N, false, transB, 0);
+            return x.read(o);
+          };
+          assertClose(await run(be), await run(ref), tol, `${matmul} f16 b tB=${transB}`);
+        }
+      }
+    }
+  });
+
   t('encoder backward: many repeated ids (deterministic scatter-add)', async () => {
     const B = 4, T = 50, C = 24, V = 5;
     const ids = new Int32Array(B * T).map((_, i) => (i * 7) % V);

@@ -2,7 +2,7 @@
 import type { CommandContext } from '../context.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { generateStream } from '../../../src/infer/generate.ts';
-import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingFrom, WEIGHTS_HELP, WEIGHTS_OPTION, weightsFrom } from '../args.ts';
+import { printGeneration, SAMPLING_HELP, SAMPLING_OPTIONS, samplingFrom, WEIGHTS_HELP, WEIGHTS_OPTION, weightsFrom } from '../args.ts';
 
 const HELP = `usage: gptedge generate --model <dir> --prompt "text" [options]
 
@@ -29,13 +29,6 @@ export async function generateCommand(argv: string[], ctx: CommandContext): Prom
   const sampling = samplingFrom(a);
   const weights = weightsFrom(a);
   const { model, tokenizer } = await loadModel(ctx.fs, a.model, await ctx.createBackend(a.backend!), { weights, allowNonFinite: a['allow-non-finite'] });
-  process.stdout.write(a.prompt!);
-  for await (const c of generateStream(model, tokenizer, a.prompt!, sampling)) {
-    process.stdout.write(c.text);
-    if (c.done) {
-      process.stdout.write('\n');
-      console.error(`[${c.finishReason}]`); // a status, not text: redirected output holds the text alone
-    }
-  }
+  await printGeneration(a.prompt!, generateStream(model, tokenizer, a.prompt!, sampling));
   return 0;
 }

@@ -1,6 +1,6 @@
 // gptedge export --format onnx | gptedge import --from model.onnx | gptedge generate --onnx model.onnx
 import { importOptional } from '../optional.ts';
-import { numArg, SAMPLING_OPTIONS, samplingFrom } from '../args.ts';
+import { numArg, printGeneration, SAMPLING_OPTIONS, samplingFrom } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { loadCheckpoint, resolveModelDir, writeModelFiles } from '../../../src/io/checkpoint.ts';
 import { join, readFileChecked, readText, readTextChecked } from '../../../src/io/fs.ts';
@@ -44,8 +44,8 @@ const ORT_HELP = `usage: gptedge generate --onnx model.onnx --tokenizer <tokeniz
 /** tokenizer.json itself, or the one in a model folder, or in a run folder's latest checkpoint */
 async function tokenizerFrom(ctx: CommandContext, path: string): Promise<{ json: string; file: string }> {
   let file = path;
-  if (!(await ctx.fs.exists(join(path, 'tokenizer.json'))) && (await ctx.fs.exists(join(path, 'latest.json')))) file = join(await resolveModelDir(ctx.fs, path), 'tokenizer.json');
-  else if (await ctx.fs.exists(join(path, 'tokenizer.json'))) file = join(path, 'tokenizer.json');
+  if (await ctx.fs.exists(join(path, 'tokenizer.json'))) file = join(path, 'tokenizer.json');
+  else if (await ctx.fs.exists(join(path, 'latest.json'))) file = join(await resolveModelDir(ctx.fs, path), 'tokenizer.json');
   if (!(await ctx.fs.exists(file))) throw new Error(`--tokenizer ${path}: no such file`);
   const json = await readTextChecked(ctx.fs, file, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer.json may have' });
   GPTTokenizer.fromJSON(json, file);
@@ -174,14 +174,7 @@ export async function generateOnnxCommand(argv: string[], ctx: CommandContext): 
   const { ort, name } = await loadOrt(a.ort!, numArg('threads', a.threads!));
   const model = await OrtGPT.create(ort, await readOnnxFile(ctx, a.onnx), { file: a.onnx });
   console.error(`[${name}, ${model.hasPast ? 'decode graph with past key/values' : 'logits graph'}]`);
-  process.stdout.write(a.prompt!);
-  for await (const c of generateStreamOrt(model, tokenizer, a.prompt!, sampling)) {
-    process.stdout.write(c.text);
-    if (c.done) {
-      process.stdout.write('\n');
-      console.error(`[${c.finishReason}]`);
-    }
-  }
+  await printGeneration(a.prompt!, generateStreamOrt(model, tokenizer, a.prompt!, sampling));
   await model.release();
   return 0;
 }

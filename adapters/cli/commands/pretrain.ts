@@ -10,12 +10,13 @@ import { trainTokenizerFromTexts } from '../../../src/tokenizer/train.ts';
 import { TokenDataset, unigramEntropy } from '../../../src/train/data.ts';
 import { checkSameData, NonFiniteLossError, pretrain, resumeSettings, type DataIdentity, type HistoryPoint } from '../../../src/train/pretrain.ts';
 import { lossCurveSVG } from '../../../src/train/plot.ts';
-import { saveCheckpoint, resolveModelDir, type TrainState } from '../../../src/io/checkpoint.ts';
+import { saveCheckpoint, resolveModelDir } from '../../../src/io/checkpoint.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { generate } from '../../../src/infer/generate.ts';
 import { join, readTextChecked } from '../../../src/io/fs.ts';
 import { FILE_LIMITS } from '../../../src/io/limits.ts';
 import { FileFormatError } from '../../../src/io/errors.ts';
+import type { TrainState } from '../../../src/io/checkpoint.ts';
 import { gpt2TokenizerFiles, loadCorpus } from '../corpora.ts';
 import { tokenizeCached, tokenSource } from '../../../src/train/token-cache.ts';
 import { ProgressBar, formatDuration } from '../progress.ts';
@@ -41,8 +42,8 @@ const HELP = `usage: gptedge pretrain --corpus <moby-dick|sotu|file...> --out <d
   --val-fraction X     held-out share of the corpus (default 0.05)
   --backend B          auto | wasm | webgpu | reference (default auto)
   --resume             continue the run in --out exactly where its last checkpoint left it (refuses when
-                       its train_state.json, optimizer.safetensors or corpus does not match); with
-                       --steps N (more than it was run for) a finished run goes on to step N
+                       its train_state.json, optimizer.safetensors or corpus does not match); with --steps N
+                       (more than it was run for) a finished run goes on to step N
   --reset-optimizer    with --resume: start Adam's moments afresh (when optimizer.safetensors is lost);
                        the run then no longer repeats an uninterrupted one
   --overwrite          start afresh in an --out that holds a run (its checkpoints are replaced)
@@ -57,7 +58,8 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
       seq: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, seed: { type: 'string', default: '1' },
       'eval-every': { type: 'string', default: '100' }, 'ckpt-every': { type: 'string', default: '200' }, minutes: { type: 'string' },
       'val-fraction': { type: 'string', default: '0.05' }, backend: { type: 'string', default: 'auto' }, resume: { type: 'boolean', default: false },
-      'reset-optimizer': { type: 'boolean', default: false }, encoding: { type: 'string' }, overwrite: { type: 'boolean', default: false },
+      overwrite: { type: 'boolean', default: false },
+      'reset-optimizer': { type: 'boolean', default: false }, encoding: { type: 'string' },
       samples: { type: 'string', default: '3' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -94,12 +96,12 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     // the run's own settings win: a resumed run continues the same schedule and batches
     const r = resumeSettings(resumed.state, file);
     ({ steps, batchSize: batch, seqLen: seq, lr, warmupSteps: warmup, seed, step: startStep, history } = r);
-    if (seq > model.cfg.nCtx) throw new FileFormatError(file, `options.seqLen ${seq} exceeds the model's context window of ${model.cfg.nCtx}`, { field: 'options.seqLen' });
     if (stepsAsked !== undefined) {
       if (stepsAsked < startStep) throw new Error(`pretrain --resume --steps ${stepsAsked}: the run is already at step ${startStep}`);
       // the cosine schedule now ends at the new last step: from here the learning rate follows that curve
       steps = stepsAsked;
     }
+    if (seq > model.cfg.nCtx) throw new FileFormatError(file, `options.seqLen ${seq} exceeds the model's context window of ${model.cfg.nCtx}`, { field: 'options.seqLen' });
     bar.log(`resuming ${dir} at step ${startStep}/${steps}${a['reset-optimizer'] ? ' with a fresh optimizer state (--reset-optimizer)' : ''}`);
   } else {
     const cfg0 = preset(a.preset!);

@@ -16,6 +16,11 @@ export interface WebGPUDeviceHandle {
 
 export interface RequestDeviceOptions {
   powerPreference?: 'low-power' | 'high-performance';
+  /**
+   * Ask for the WebGPU spec's default limits instead of the adapter's (128 MiB bindings, 16 KiB workgroup
+   * storage, 256 invocations): what every WebGPU device offers, and what the kernels must work within.
+   */
+  defaultLimits?: boolean;
 }
 
 /** Limits worth raising to what the adapter offers: the backend splits arenas at maxStorageBufferBindingSize. */
@@ -30,12 +35,19 @@ const LIMITS = [
 
 const OPTIONAL_FEATURES = ['shader-f16', 'subgroups'] as GPUFeatureName[];
 
+/**
+ * The adapter's name, and whether it is a software rasteriser. The spec's flag lives in
+ * `adapter.info.isFallbackAdapter` (Dawn, Deno and current Chromium set it; the older
+ * `adapter.isFallbackAdapter` is gone from Chrome and undefined in dawn.node and Deno); Dawn also reports
+ * the architecture "software" for a CPU device; the name is the last resort.
+ */
 export function describeAdapter(adapter: GPUAdapter): { name: string; software: boolean } {
-  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).info;
   // description is the most specific field where present (Dawn, wgpu); Chromium may fill only vendor and
   // architecture (e.g. "google swiftshader")
   const name = info?.description || [info?.vendor, info?.architecture, info?.device].filter((s) => s).join(' ') || 'unknown adapter';
-  const software = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+  const software = info?.isFallbackAdapter === true || (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+    /^(software|cpu)$/i.test(info?.architecture ?? '') ||
     /llvmpipe|lavapipe|swiftshader|software|warp|basic render/i.test([info?.description, info?.device, info?.vendor, info?.architecture].join(' '));
   return { name, software };
 }
@@ -45,7 +57,7 @@ export async function requestDeviceFrom(gpu: GPU, opts: RequestDeviceOptions = {
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) return null;
   const requiredLimits: Record<string, number> = {};
-  for (const k of LIMITS) {
+  for (const k of opts.defaultLimits ? [] : LIMITS) {
     const v = adapter.limits[k];
     if (typeof v === 'number') requiredLimits[k] = v;
   }
