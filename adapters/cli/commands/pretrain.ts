@@ -134,8 +134,9 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   warmup ??= Math.min(2000, Math.floor(steps / 10));
 
   const t0 = Date.now();
-  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { onRebuild: (why) => bar.log(`token cache ${why}`) });
-  const identity: DataIdentity = { ...tokenSource(corpus.texts, tokenizer), tokens: tokens.length };
+  const source = tokenSource(corpus.texts, tokenizer);
+  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { source, onRebuild: (why) => bar.log(`token cache ${why}`) });
+  const identity: DataIdentity = { ...source, tokens: tokens.length };
   if (resumed && !checkSameData(resumed.state, identity, resumed.file)) {
     bar.log(`note: ${resumed.file} does not record the data the run trained on (an older gptedge); make sure --corpus is the same`);
   }
