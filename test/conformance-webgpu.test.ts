@@ -21,7 +21,7 @@ if (!gpu.handle) {
   const variants: [string, WebGPUBackendOptions][] = [['', { features: { subgroups: false } }]];
   if (handle.device.features.has('subgroups')) variants.push(['-subgroups', { features: { subgroups: true } }]);
   // the kernels the backend picks by shape, forced onto the suite's small shapes
-  variants.push(['-tiled', { kernels: { matmul: 'tiled' } }], ['-matvec', { kernels: { matmul: 'matvec' } }]);
+  variants.push(['-tiled-flash', { kernels: { matmul: 'tiled', attention: 'flash' } }], ['-matvec-rows', { kernels: { matmul: 'matvec', attention: 'rows' } }]);
   let current: WebGPUBackend | null = null;
   let name = '';
   for (const [suffix, opts] of variants) {

@@ -27,11 +27,11 @@ export const STRUCTS = {
   LnBackParams: { N: u, C: u, o_dinp: u, o_mean: u, o_rstd: u, o_inp: u, o_w: u, o_dout: u },
   LnWeightParams: { N: u, C: u, o_dw: u, o_mean: u, o_rstd: u, o_inp: u, o_db: u, o_dout: u },
   FwdParams: {
-    rows: u, Tq: u, NH: u, hs: u, o_q: u, q_bs: u, q_rs: u, o_k: u, k_bs: u, k_rs: u, o_v: u, v_bs: u, v_rs: u,
+    first: u, count: u, Tq: u, NH: u, hs: u, o_q: u, q_bs: u, q_rs: u, o_k: u, k_bs: u, k_rs: u, o_v: u, v_bs: u, v_rs: u,
     o_out: u, o_lse: u, pos0: u, write_lse: u, drop: u, key: u, thr: u, inv_keep: f, scale: f, kv_in_q: u,
   },
   CacheParams: { n: u, Tn: u, C: u, Tmax: u, pos0: u, o_qkv: u, o_k: u, o_v: u },
-  BwdParams: { rows: u, T: u, NH: u, hs: u, o_dqkv: u, o_lse: u, o_qkv: u, o_dout: u, o_out: u, o_D: u, drop: u, key: u, thr: u, inv_keep: f, scale: f },
+  BwdParams: { first: u, count: u, T: u, NH: u, hs: u, o_dqkv: u, o_lse: u, o_qkv: u, o_dout: u, o_out: u, o_D: u, drop: u, key: u, thr: u, inv_keep: f, scale: f },
   CeParams: { N: u, V: u, o_losses: u, o_logits: u, o_targets: u },
   CeSumParams: { N: u, o_loss: u, o_losses: u, o_weights: u },
   CeBackParams: { N: u, V: u, o_dlogits: u, o_logits: u, o_targets: u, o_weights: u, dscale: f, inplace: u },
@@ -62,6 +62,7 @@ const MATMUL = { out: 'w', a: 'r', b: 'r', bias: 'r' } as const;
 const TRANSPOSES = ['TRANS_A', 'TRANS_B'] as const;
 
 const ELEMENTWISE = { out: 'w', a: 'r', b: 'r' } as const;
+const ATTN_FWD = { out: 'w', lse: 'w', q: 'r', k: 'r', v: 'r' } as const;
 const ATTN_BWD = { dqkv: 'w', lse: 'r', qkv: 'r', dout: 'r', D: 'r', out: 'r' } as const;
 
 export const KERNELS = {
@@ -82,11 +83,14 @@ export const KERNELS = {
   layernorm_forward: k('layernorm', 'layernorm_forward', 'LnParams', { out: 'w', mean: 'w', rstd: 'w', inp: 'r', w: 'r', bias: 'r' }),
   layernorm_backward_dx: k('layernorm', 'layernorm_backward_dx', 'LnBackParams', { dinp: 'w', mean: 'r', rstd: 'r', inp: 'r', w: 'r', dout: 'r' }),
   layernorm_backward_dwdb: k('layernorm', 'layernorm_backward_dwdb', 'LnWeightParams', { dw: 'w', mean: 'r', rstd: 'r', inp: 'r', db: 'w', dout: 'r' }),
-  attention_forward: k('attention', 'attention_forward', 'FwdParams', { out: 'w', lse: 'w', q: 'r', k: 'r', v: 'r' }),
+  attention_forward: k('attention', 'attention_forward', 'FwdParams', ATTN_FWD),
+  flash_forward: k('attention', 'flash_forward', 'FwdParams', ATTN_FWD),
   kv_cache_write: k('attention', 'kv_cache_write', 'CacheParams', { k: 'w', v: 'w', qkv: 'r' }),
   attention_backward_d: k('attention', 'attention_backward_d', 'BwdParams', { ...ATTN_BWD, dqkv: 'r', D: 'w' }),
   attention_backward_dq: k('attention', 'attention_backward_dq', 'BwdParams', ATTN_BWD),
   attention_backward_dkv: k('attention', 'attention_backward_dkv', 'BwdParams', ATTN_BWD),
+  flash_backward_dq: k('attention', 'flash_backward_dq', 'BwdParams', ATTN_BWD),
+  flash_backward_dkv: k('attention', 'flash_backward_dkv', 'BwdParams', ATTN_BWD),
   crossentropy_forward: k('crossentropy', 'crossentropy_forward', 'CeParams', { losses: 'w', logits: 'r', targets: 'r' }),
   crossentropy_sum: k('crossentropy', 'crossentropy_sum', 'CeSumParams', { loss: 'w', losses: 'r', weights: 'r' }),
   crossentropy_backward: k('crossentropy', 'crossentropy_backward', 'CeBackParams', { dlogits: 'w', logits: 'r', targets: 'r', weights: 'r' }),

@@ -12,7 +12,7 @@ import { Encoder } from './encoder.ts';
 import { GpuMemory, isSplit, partsOf, store } from './memory.ts';
 import { KERNELS, layoutOf, type BindingName, type KernelName, type OperandsOf, type ParamsOf } from './kernels.ts';
 import type { ShaderFeatures } from './specialize.ts';
-import { DEFAULT_BUDGET, type Budget, type DispatchRecord } from './cost.ts';
+import { DEFAULT_BUDGET, splitRanges, type Budget, type DispatchRecord } from './cost.ts';
 
 export { DeviceLostError, type DeviceLoss } from './device.ts';
 export type { Budget, DispatchRecord } from './cost.ts';
@@ -45,10 +45,14 @@ export interface WebGPUBackendOptions {
   kernels?: KernelChoice;
 }
 
+type BwdKernel = 'attention_backward_d' | 'attention_backward_dq' | 'attention_backward_dkv' | 'flash_backward_dq' | 'flash_backward_dkv';
+
 /** Kernel choices the backend otherwise makes by shape. */
 export interface KernelChoice {
   /** 'matvec' where the output has at most 8 rows and a is not transposed, else the 64-tile kernel */
   matmul?: 'tiled' | 'small' | 'matvec';
+  /** 'flash' wherever the head size allows (up to 64), or the row kernels everywhere */
+  attention?: 'flash' | 'rows';
 }
 
 /** A matmul over blocks of stored matrices (see WebGPUBackend.matmulBlock). */
@@ -398,17 +402,38 @@ export class WebGPUBackend implements Backend {
     return { drop: 0, key: 0, thr: 0, inv_keep: 1 };
   }
 
+  /**
+   * Flash kernels (blocks of 16 rows, K/V tiles in workgroup memory) for head sizes up to 64 and at least
+   * 16 query rows; the row kernels otherwise (decoding, larger heads). `kernels.attention` forces one.
+   */
+  private flash(hs: number, Tq: number): boolean {
+    if (hs > 64) return false;
+    return this.kernels.attention ? this.kernels.attention === 'flash' : Tq >= 16;
+  }
+
+  /** qkv views of (b, h): q, k and v all read through the q binding (kv_in_q) of a (B,T,3C) tensor */
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const hs = this.headSize(C, NH);
     need(qkv, B * T * 3 * C, 'attentionForward qkv');
     need(out, B * T * C, 'attentionForward out');
     need(lse, B * NH * T, 'attentionForward lse');
-    const rows = B * NH * T, bs = T * 3 * C, rs = 3 * C;
-    // q, k and v are all read through the q binding (kv_in_q = 1)
-    this.run('attention_forward', { out, lse, q: qkv }, (o) => ({
-      rows, Tq: T, NH, hs, q_bs: bs, q_rs: rs, o_k: o.q + C, k_bs: bs, k_rs: rs, o_v: o.q + 2 * C, v_bs: bs, v_rs: rs,
+    const bs = T * 3 * C, rs = 3 * C;
+    this.attend({ out, lse, q: qkv }, B, T, NH, hs, (o) => ({
+      Tq: T, NH, hs, q_bs: bs, q_rs: rs, o_k: o.q + C, k_bs: bs, k_rs: rs, o_v: o.q + 2 * C, v_bs: bs, v_rs: rs,
       pos0: 0, write_lse: 1, ...this.dropParams(pDrop, rng), scale: 1 / Math.sqrt(hs), kv_in_q: 1,
-    }), this.grid(rows, 1));
+    }));
+  }
+
+  /** The forward over every query row of (B, NH, Tq), in dispatches within the budget. */
+  private attend(operands: OperandsOf<'attention_forward'>, B: number, Tq: number, NH: number, hs: number,
+    params: (o: Record<BindingName<'attention_forward'>, number>) => Omit<ParamsOf<'attention_forward'>, 'first' | 'count'>): void {
+    const name = this.flash(hs, Tq) ? 'flash_forward' : 'attention_forward';
+    const units = name === 'flash_forward' ? B * NH * Math.ceil(Tq / 16) : B * NH * Tq;
+    // the split only depends on the shape: offsets do not matter to it
+    const shape = params({ out: 0, lse: 0, q: 0, k: 0, v: 0 }) as Record<string, number>;
+    for (const [first, count] of splitRanges(name, shape, units, this.budget.dispatchFlops)) {
+      this.run(name, operands, (o) => ({ ...params(o), first, count }), this.grid(count, 1));
+    }
   }
 
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
@@ -419,10 +444,17 @@ export class WebGPUBackend implements Backend {
     const rows = B * NH * T;
     const D = this.mem.scratchView('attention D', rows);
     const ops = { dqkv, lse, qkv, dout, D, out };
-    const params = { rows, T, NH, hs, ...this.dropParams(pDrop, rng), scale: 1 / Math.sqrt(hs) };
-    this.run('attention_backward_d', ops, params, this.grid(rows, 64)); // D = dout·out per query row
-    this.run('attention_backward_dq', ops, params, this.grid(rows, 1)); // dq, a workgroup per query
-    this.run('attention_backward_dkv', ops, params, this.grid(rows, 1)); // dk, dv, a workgroup per key
+    const shape = { T, NH, hs, ...this.dropParams(pDrop, rng), scale: 1 / Math.sqrt(hs) };
+    const flash = this.flash(hs, T);
+    // D = dout·out per query row; then dq per query (block), dk and dv per key (block)
+    const blocks = B * NH * Math.ceil(T / 16);
+    const passes: [BwdKernel, number, number][] = [['attention_backward_d', rows, 64], flash ? ['flash_backward_dq', blocks, 1] : ['attention_backward_dq', rows, 1],
+      flash ? ['flash_backward_dkv', blocks, 1] : ['attention_backward_dkv', rows, 1]];
+    for (const [name, units, per] of passes) {
+      for (const [first, count] of splitRanges(name, { ...shape, first: 0, count: 0 }, units, this.budget.dispatchFlops)) {
+        this.run(name, ops, { ...shape, first, count }, this.grid(count, per));
+      }
+    }
   }
 
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
@@ -435,11 +467,10 @@ export class WebGPUBackend implements Backend {
     // kCache, vCache (B,Tmax,C) at pos0.. = the new k, v
     const n = B * Tn * C;
     this.run('kv_cache_write', { k: kCache, v: vCache, qkv }, { n, Tn, C, Tmax, pos0 }, this.grid(n, 256));
-    const rows = B * NH * Tn;
-    this.run('attention_forward', { out, q: qkv, k: kCache, v: vCache }, {
-      rows, Tq: Tn, NH, hs, q_bs: Tn * 3 * C, q_rs: 3 * C, k_bs: Tmax * C, k_rs: C, v_bs: Tmax * C, v_rs: C,
+    this.attend({ out, q: qkv, k: kCache, v: vCache }, B, Tn, NH, hs, () => ({
+      Tq: Tn, NH, hs, q_bs: Tn * 3 * C, q_rs: 3 * C, k_bs: Tmax * C, k_rs: C, v_bs: Tmax * C, v_rs: C,
       pos0, write_lse: 0, ...this.dropParams(0, null), scale: 1 / Math.sqrt(hs), kv_in_q: 0,
-    }, this.grid(rows, 1));
+    }));
   }
 
   // ---- elementwise --------------------------------------------------------------------------------
