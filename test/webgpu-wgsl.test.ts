@@ -26,7 +26,7 @@ test('wgsl: every kernel\'s Params struct matches its declaration in kernels.ts,
   // each way one side can drift: a field renamed, reordered, retyped, dropped; a struct no kernel declares
   const edits: [string, (s: string) => string, RegExp][] = [
     ['renamed', (s) => s.replace('o_bias: u32,', 'o_bia: u32,'), /struct MatmulParams in matmul\.wgsl is \{[^}]*o_bia: u32/],
-    ['reordered', (s) => s.replace('trans_a: u32, trans_b: u32', 'trans_b: u32, trans_a: u32'), /MatmulParams/],
+    ['reordered', (s) => s.replace('beta: u32, has_bias: u32', 'has_bias: u32, beta: u32'), /MatmulParams/],
     ['retyped', (s) => s.replace('lda: u32', 'lda: f32'), /lda: f32/],
     ['dropped', (s) => s.replace(' ldo: u32,', ''), /MatmulParams/],
     ['orphan', (s) => s + '\nstruct ExtraParams { n: u32 }\n', /ExtraParams, which no kernel/],
