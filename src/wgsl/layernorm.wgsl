@@ -92,24 +92,35 @@ fn layernorm_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
   }
 }
 
-struct LnWeightParams { N: u32, C: u32, o_dw: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_db: u32, o_dout: u32 }
+struct LnWeightParams { N: u32, C: u32, o_part: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_dout: u32 }
 @group(0) @binding(0) var<uniform> pw: LnWeightParams;
-@group(0) @binding(1) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(5) var<storage, read_write> db: array<f32>;
+@group(0) @binding(1) var<storage, read_write> part: array<f32>;
+var<workgroup> ln_red: array<f32, 512>;
 
-// dw(C) += Σ_n norm * dout, db(C) += Σ_n dout. One invocation per column walks the rows in order.
-@compute @workgroup_size(64)
-fn layernorm_backward_dwdb(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
-  if (c >= pw.C) { return; }
+// Partial column sums of dw (Σ_n norm * dout) and db (Σ_n dout) over rows [256y, 256y + 256) into
+// part[y*2C + c] and part[y*2C + C + c]: 64 columns per workgroup, four invocations per column taking every
+// fourth row, combined in a fixed order. matmul.wgsl's partial_sums then adds the chunks into dw and db.
+@compute @workgroup_size(256)
+fn layernorm_dwdb_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.x * 64u + lid % 64u;
+  let lane = lid / 64u;
   var sw = 0.0;
   var sb = 0.0;
-  for (var n = 0u; n < pw.N; n++) {
-    let d = dout[pw.o_dout + n * pw.C + c];
-    let norm = (inp[pw.o_inp + n * pw.C + c] - mean[pw.o_mean + n]) * rstd[pw.o_rstd + n];
-    sw += norm * d;
-    sb += d;
+  if (c < pw.C) {
+    let n1 = min(pw.N, wid.y * 256u + 256u);
+    for (var n = wid.y * 256u + lane; n < n1; n += 4u) {
+      let d = dout[pw.o_dout + n * pw.C + c];
+      let norm = (inp[pw.o_inp + n * pw.C + c] - mean[pw.o_mean + n]) * rstd[pw.o_rstd + n];
+      sw += norm * d;
+      sb += d;
+    }
   }
-  dw[pw.o_dw + c] = dw[pw.o_dw + c] + sw;
-  db[pw.o_db + c] = db[pw.o_db + c] + sb;
+  ln_red[lid] = sw;
+  ln_red[256u + lid] = sb;
+  workgroupBarrier();
+  if (lane == 0u && c < pw.C) {
+    let o = pw.o_part + wid.y * 2u * pw.C + c;
+    part[o] = (ln_red[lid] + ln_red[lid + 64u]) + (ln_red[lid + 128u] + ln_red[lid + 192u]);
+    part[o + pw.C] = (ln_red[256u + lid] + ln_red[320u + lid]) + (ln_red[384u + lid] + ln_red[448u + lid]);
+  }
 }

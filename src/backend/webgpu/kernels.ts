@@ -1,6 +1,7 @@
 // Every kernel of src/wgsl/, declared once, by name: its module (a src/wgsl file), entry point, Params
 // struct (field names, order and types) and storage bindings (names in binding order 1..n, each 'r' = only
-// read or 'w' = written / read-modify-written).
+// read or 'w' = written / read-modify-written; a name starting with _ holds the place of a binding the
+// kernel does not use).
 //
 // - The WGSL struct of each kernel is checked against this declaration (checkParams): by
 //   scripts/build-wgsl.mjs when it regenerates src/wgsl/index.ts, by test/webgpu-wgsl.test.ts, and when a
@@ -22,10 +23,11 @@ export const STRUCTS = {
   CopyParams: { n: u, o_dst: u, o_src: u },
   ElementwiseParams: { n: u, o_out: u, o_a: u, o_b: u, s: f, key: u, thr: u, inplace: u },
   MatmulParams: { M: u, K: u, N: u, o_out: u, o_a: u, o_b: u, o_bias: u, beta: u, has_bias: u, lda: u, ldb: u, ldo: u, vec_a: u, vec_b: u },
-  BiasParams: { M: u, N: u, o_dbias: u, o_dout: u },
+  ColumnParams: { M: u, N: u, o_part: u, o_x: u },
+  PartialParams: { N: u, chunks: u, stride: u, o_out: u, o_part: u },
   LnParams: { N: u, C: u, o_out: u, o_mean: u, o_rstd: u, o_inp: u, o_w: u, o_bias: u, eps: f },
   LnBackParams: { N: u, C: u, o_dinp: u, o_mean: u, o_rstd: u, o_inp: u, o_w: u, o_dout: u },
-  LnWeightParams: { N: u, C: u, o_dw: u, o_mean: u, o_rstd: u, o_inp: u, o_db: u, o_dout: u },
+  LnWeightParams: { N: u, C: u, o_part: u, o_mean: u, o_rstd: u, o_inp: u, o_dout: u },
   FwdParams: {
     first: u, count: u, Tq: u, NH: u, hs: u, o_q: u, q_bs: u, q_rs: u, o_k: u, k_bs: u, k_rs: u, o_v: u, v_bs: u, v_rs: u,
     o_out: u, o_lse: u, pos0: u, write_lse: u, drop: u, key: u, thr: u, inv_keep: f, scale: f, kv_in_q: u,
@@ -79,10 +81,11 @@ export const KERNELS = {
   matmul_tiled: k('matmul', 'matmul_tiled', 'MatmulParams', MATMUL, TRANSPOSES),
   matmul_small: k('matmul', 'matmul_small', 'MatmulParams', MATMUL, TRANSPOSES),
   matvec: k('matmul', 'matvec', 'MatmulParams', MATMUL, TRANSPOSES),
-  bias_backward: k('matmul', 'bias_backward', 'BiasParams', { dbias: 'w', dout: 'r' }),
+  column_partials: k('matmul', 'column_partials', 'ColumnParams', { part: 'w', x: 'r' }),
+  partial_sums: k('matmul', 'partial_sums', 'PartialParams', { out: 'w', part: 'r' }),
   layernorm_forward: k('layernorm', 'layernorm_forward', 'LnParams', { out: 'w', mean: 'w', rstd: 'w', inp: 'r', w: 'r', bias: 'r' }),
   layernorm_backward_dx: k('layernorm', 'layernorm_backward_dx', 'LnBackParams', { dinp: 'w', mean: 'r', rstd: 'r', inp: 'r', w: 'r', dout: 'r' }),
-  layernorm_backward_dwdb: k('layernorm', 'layernorm_backward_dwdb', 'LnWeightParams', { dw: 'w', mean: 'r', rstd: 'r', inp: 'r', db: 'w', dout: 'r' }),
+  layernorm_dwdb_partials: k('layernorm', 'layernorm_dwdb_partials', 'LnWeightParams', { part: 'w', mean: 'r', rstd: 'r', inp: 'r', _w: 'r', dout: 'r' }),
   attention_forward: k('attention', 'attention_forward', 'FwdParams', ATTN_FWD),
   flash_forward: k('attention', 'flash_forward', 'FwdParams', ATTN_FWD),
   kv_cache_write: k('attention', 'kv_cache_write', 'CacheParams', { k: 'w', v: 'w', qkv: 'r' }),
@@ -168,7 +171,7 @@ export function checkParams(sources: Record<string, string>): string[] {
     const show = (fs: [string, string][]) => fs.map(([n, t]) => `${n}: ${t}`).join(', ');
     if (show(got) !== show(want)) problems.push(`${name}: struct ${decl.params} in ${decl.module}.wgsl is { ${show(got)} }, declared in kernels.ts as { ${show(want)} }`);
     for (const b of Object.keys(decl.bindings)) {
-      if (!(`o_${b}` in STRUCTS[decl.params])) problems.push(`${name}: binding ${b} has no offset field o_${b} in ${decl.params}`);
+      if (!b.startsWith('_') && !(`o_${b}` in STRUCTS[decl.params])) problems.push(`${name}: binding ${b} has no offset field o_${b} in ${decl.params}`);
     }
   }
   // and no struct in a module that no kernel declares (a Params struct edited in WGSL alone)

@@ -301,8 +301,12 @@ export class WebGPUBackend implements Backend {
     need(inp, N * C, 'layernormBackward');
     // dinp (N,C), a workgroup per row
     this.run('layernorm_backward_dx', { dinp, mean, rstd, inp, w, dout }, { N, C }, this.grid(N, 1));
-    // dw, db (C), an invocation per column
-    this.run('layernorm_backward_dwdb', { dw, mean, rstd, inp, db, dout }, { N, C }, this.grid(C, 64));
+    // dw, db (C): partial column sums over chunks of 256 rows, then the chunks in order
+    const chunks = Math.ceil(N / 256);
+    const part = this.mem.scratchView('column partials', chunks * 2 * C);
+    this.run('layernorm_dwdb_partials', { part, mean, rstd, inp, dout }, { N, C }, [Math.ceil(C / 64), chunks]);
+    this.run('partial_sums', { out: dw, part }, { N: C, chunks, stride: 2 * C }, this.grid(C, 64));
+    this.run('partial_sums', { out: db, part }, (o) => ({ N: C, chunks, stride: 2 * C, o_part: o.part + C }), this.grid(C, 64));
   }
 
   // ---- matmul -------------------------------------------------------------------------------------
@@ -387,7 +391,11 @@ export class WebGPUBackend implements Backend {
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
     need(dout, M * N, 'biasBackward dout');
-    this.run('bias_backward', { dbias, dout }, { M, N }, this.grid(N, 64));
+    // partial column sums over chunks of 256 rows, then the chunks in order
+    const chunks = Math.ceil(M / 256);
+    const part = this.mem.scratchView('column partials', chunks * N);
+    this.run('column_partials', { part, x: dout }, { M, N }, [Math.ceil(N / 64), chunks]);
+    this.run('partial_sums', { out: dbias, part }, { N, chunks, stride: N }, this.grid(N, 64));
   }
 
   // ---- attention ----------------------------------------------------------------------------------
