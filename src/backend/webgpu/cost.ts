@@ -150,8 +150,9 @@ const COSTS: CostOf = {
   // a destination's owner sums its chain of repeated ids: at most R rows
   rows_scatter_add: (p) => ({ flops: p.n, depth: p.R }),
   gather_rows: memory,
-  adamw: (p) => ({ flops: 16 * p.n, depth: 1 }),
-  sumsq_partial: (p) => ({ flops: 2 * p.n, depth: 24 }),
+  // (chunks of 4096 elements; a tensor's last chunk counted whole)
+  adamw: (p) => ({ flops: 16 * 4096 * p.count, depth: 16 }),
+  sumsq_partial: (p) => ({ flops: 2 * 4096 * p.count, depth: 24 }),
   sumsq_final: (p) => ({ flops: p.count, depth: Math.ceil(p.count / 256) + 8 }),
 };
 

@@ -43,8 +43,11 @@ export const STRUCTS = {
   LinkParams: { R: u, o_link: u, o_idx: u },
   ScatterParams: { n: u, R: u, C: u, o_dinp: u, o_src: u, o_idx: u, o_link: u, lo: u, hi: u },
   GatherParams: { n: u, C: u, o_out: u, o_inp: u, o_idx: u, lo: u, hi: u },
-  AdamParams: { n: u, o_param: u, o_grad: u, o_m: u, o_v: u, o_norm: u, clip: u, lr: f, beta1: f, beta2: f, eps: f, wd: f, bc1: f, bc2: f, max_norm: f },
-  SumParams: { n: u, o_x: u, o_part: u },
+  AdamParams: {
+    tensors: u, first: u, count: u, o_param: u, o_grad: u, o_m: u, o_v: u, o_norm: u, o_table: u, clip: u,
+    lr: f, beta1: f, beta2: f, eps: f, bc1: f, bc2: f, max_norm: f,
+  },
+  SumParams: { tensors: u, first: u, count: u, o_x: u, o_part: u, o_table: u },
   SumFinalParams: { count: u, o_total: u, o_part: u },
 } as const satisfies Record<string, Record<string, FieldType>>;
 export type StructName = keyof typeof STRUCTS;
@@ -103,8 +106,8 @@ export const KERNELS = {
   rows_link: k('rows', 'rows_link', 'LinkParams', { link: 'w', idx: 'r' }),
   rows_scatter_add: k('rows', 'rows_scatter_add', 'ScatterParams', { dinp: 'w', src: 'r', idx: 'r', link: 'r' }),
   gather_rows: k('rows', 'gather_rows', 'GatherParams', { out: 'w', inp: 'r', idx: 'r' }),
-  adamw: k('adamw', 'adamw', 'AdamParams', { param: 'w', grad: 'r', m: 'w', v: 'w', norm: 'r' }),
-  sumsq_partial: k('adamw', 'sumsq_partial', 'SumParams', { part: 'w', x: 'r' }),
+  adamw: k('adamw', 'adamw', 'AdamParams', { param: 'w', grad: 'r', m: 'w', v: 'w', norm: 'r', table: 'r' }),
+  sumsq_partial: k('adamw', 'sumsq_partial', 'SumParams', { part: 'w', x: 'r', _3: 'r', _4: 'r', _5: 'r', table: 'r' }),
   sumsq_final: k('adamw', 'sumsq_final', 'SumFinalParams', { total: 'w', part: 'r' }),
 } as const satisfies Record<string, KernelDecl>;
 export type KernelName = keyof typeof KERNELS;
