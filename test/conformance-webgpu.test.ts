@@ -3,12 +3,12 @@
 //   npx vitest run test/conformance-webgpu.test.ts
 //   ./node_modules/.bin/deno test -A test/conformance-webgpu.test.ts
 // Without an adapter the tests are SKIPPED with the reason printed; with GPTEDGE_REQUIRE_WEBGPU=1 (CI) a
-// missing adapter is a failure. The suite's full shapes are used even on software adapters: measured 2.7 s
-// for all 13 tests on lavapipe here, against 2.4 s with `small`.
+// missing adapter is a failure. The suite's full shapes are used even on software adapters, except in the
+// configuration matrix (GPTEDGE_WEBGPU_MATRIX=1, test/node/webgpu-matrix.test.ts): small shapes, no fixtures.
 import { conformance } from './conformance.ts';
 import { runtime, test } from './harness.ts';
 import { fixtureSuite } from './portable/torch-fixtures.ts';
-import { releaseDevice, skip, webgpuDevice } from './webgpu-util.ts';
+import { matrixRun, matrixVariants, releaseDevice, skip, webgpuDevice } from './webgpu-util.ts';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '../src/backend/webgpu/webgpu.ts';
 
 const gpu = await webgpuDevice();
@@ -22,6 +22,9 @@ if (!gpu.handle) {
   if (handle.device.features.has('subgroups')) variants.push(['-subgroups', { features: { subgroups: true } }]);
   // the kernels the backend picks by shape, forced onto the suite's small shapes
   variants.push(['-tiled-flash', { kernels: { matmul: 'tiled', attention: 'flash' } }], ['-matvec-rows', { kernels: { matmul: 'matvec', attention: 'rows' } }]);
+  // the matrix may ask for some of them only (GPTEDGE_WEBGPU_VARIANTS=plain,-subgroups,...)
+  const only = matrixVariants?.split(',').map((v) => (v === 'plain' ? '' : v));
+  if (only) variants.splice(0, variants.length, ...variants.filter(([suffix]) => only.includes(suffix)));
   let current: WebGPUBackend | null = null;
   let name = '';
   for (const [suffix, opts] of variants) {
@@ -31,9 +34,9 @@ if (!gpu.handle) {
       current = createWebGPUBackend(handle.device, { name, ...opts });
       return current;
     };
-    conformance(name, make, { small: false });
+    conformance(name, make, { small: matrixRun });
     // every backend reproduces PyTorch (logits, loss, every gradient, 10 AdamW steps), both layouts
-    fixtureSuite(name, make);
+    if (!matrixRun) fixtureSuite(name, make);
   }
   test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, async () => {
     current?.destroy();
