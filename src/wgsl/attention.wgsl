@@ -302,6 +302,14 @@ var<workgroup> f_v: array<vec4<f32>, 272>;  // [16][FR]
 var<workgroup> f_p: array<f32, 256>;        // [FQ][16] probabilities (after dropout) of the tile
 var<workgroup> f_red: array<f32, 64>;       // one value per invocation, combined by quads
 
+/** Block `blk` of 16 rows in the (b, h)-major order of rows of T positions: its (b, h), and first position */
+struct Block { bh: u32, p0: u32, h: u32, b: u32 }
+fn block_at(blk: u32, T: u32, NH: u32) -> Block {
+  let nb = (T + FQ - 1u) / FQ;
+  let bh = blk / nb;
+  return Block(bh, (blk % nb) * FQ, bh % NH, bh / NH);
+}
+
 /** the sum (or max) of a value over the four invocations of a quad (workgroup-uniform control flow) */
 fn quad_combine(x: f32, lid: u32, take_max: bool) -> f32 {
   workgroupBarrier();
@@ -318,12 +326,11 @@ fn quad_combine(x: f32, lid: u32, take_max: bool) -> f32 {
 fn flash_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let g = linear_id(wid, nwg);
   if (g >= pf.count) { return; }
-  let nb = (pf.Tq + FQ - 1u) / FQ;
-  let blk = pf.first + g;
-  let bh = blk / nb;
-  let t0 = (blk % nb) * FQ;
-  let h = bh % pf.NH;
-  let b = bh / pf.NH;
+  let blk = block_at(pf.first + g, pf.Tq, pf.NH);
+  let bh = blk.bh;
+  let t0 = blk.p0;
+  let h = blk.h;
+  let b = blk.b;
   let hs = pf.hs;
   let n4 = (hs + 3u) / 4u;
   let qi = lid / 4u;
@@ -439,17 +446,29 @@ fn row_elem(b: u32, h: u32, t: u32, d: u32, which: u32) -> f32 {
   return qkv[pg.o_qkv + qkv_at(b, t, h, which) + d];
 }
 
+// The block's 16 rows into b_x, b_y (parts wx, wy of row_elem) and a tile's 8 rows into b_tx, b_ty,
+// from position p0 of (b, h)
+fn load_block(b: u32, h: u32, p0: u32, wx: u32, wy: u32, lid: u32) {
+  for (var e = lid; e < 1024u; e += 64u) {
+    b_x[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, p0 + e / 64u, e % 64u, wx);
+    b_y[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, p0 + e / 64u, e % 64u, wy);
+  }
+}
+fn load_tile(b: u32, h: u32, p0: u32, wx: u32, wy: u32, lid: u32) {
+  for (var e = lid; e < 512u; e += 64u) {
+    b_tx[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, p0 + e / 64u, e % 64u, wx);
+    b_ty[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, p0 + e / 64u, e % 64u, wy);
+  }
+}
+
 // dq for blocks [first, first + count) of 16 queries; keys in tiles of 8.
 @compute @workgroup_size(64)
 fn flash_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let g = linear_id(wid, nwg);
   if (g >= pg.count) { return; }
-  let nb = (pg.T + FQ - 1u) / FQ;
-  let blk = pg.first + g;
-  let bh = blk / nb;
-  let t0 = (blk % nb) * FQ;
-  let h = bh % pg.NH;
-  let b = bh / pg.NH;
+  let blk = block_at(pg.first + g, pg.T, pg.NH);
+  let bh = blk.bh;
+  let t0 = blk.p0;
   let n4 = (pg.hs + 3u) / 4u;
   let qi = lid / 4u;
   let s = lid % 4u;
@@ -462,18 +481,12 @@ fn flash_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     lse_t = lse_g[pg.o_lse + qrow];
     d_t = dsum[pg.o_D + qrow];
   }
-  for (var e = lid; e < 1024u; e += 64u) {
-    b_x[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, t0 + e / 64u, e % 64u, 0u);
-    b_y[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, t0 + e / 64u, e % 64u, 3u);
-  }
+  load_block(blk.b, blk.h, t0, 0u, 3u, lid); // q, dout
   var dq: array<vec4<f32>, 4>;
   let last_key = min(t0 + FQ, pg.T) - 1u;
   for (var u0 = 0u; u0 <= last_key; u0 += 8u) {
     workgroupBarrier();
-    for (var e = lid; e < 512u; e += 64u) {
-      b_tx[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, u0 + e / 64u, e % 64u, 1u);
-      b_ty[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, u0 + e / 64u, e % 64u, 2u);
-    }
+    load_tile(blk.b, blk.h, u0, 1u, 2u, lid); // k, v
     workgroupBarrier();
     for (var r = 0u; r < 2u; r++) {
       let j = s + 4u * r;
@@ -494,7 +507,7 @@ fn flash_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     }
   }
   if (!live) { return; }
-  let dq0 = pg.o_dqkv + qkv_at(b, t, h, 0u);
+  let dq0 = pg.o_dqkv + qkv_at(blk.b, t, blk.h, 0u);
   for (var c = 0u; c < 4u; c++) {
     for (var k = 0u; k < 4u; k++) {
       let d = 4u * (s + 4u * c) + k;
@@ -509,29 +522,20 @@ fn flash_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 fn flash_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let g = linear_id(wid, nwg);
   if (g >= pg.count) { return; }
-  let nb = (pg.T + FQ - 1u) / FQ;
-  let blk = pg.first + g;
-  let bh = blk / nb;
-  let u0 = (blk % nb) * FQ;
-  let h = bh % pg.NH;
-  let b = bh / pg.NH;
+  let blk = block_at(pg.first + g, pg.T, pg.NH);
+  let bh = blk.bh;
+  let u0 = blk.p0;
   let n4 = (pg.hs + 3u) / 4u;
   let kj = lid / 4u;
   let s = lid % 4u;
   let u = u0 + kj;
   let live = u < pg.T;
-  for (var e = lid; e < 1024u; e += 64u) {
-    b_x[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, u0 + e / 64u, e % 64u, 1u);
-    b_y[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, u0 + e / 64u, e % 64u, 2u);
-  }
+  load_block(blk.b, blk.h, u0, 1u, 2u, lid); // k, v
   var dk: array<vec4<f32>, 4>;
   var dv: array<vec4<f32>, 4>;
   for (var q0 = u0; q0 < pg.T; q0 += 8u) {
     workgroupBarrier();
-    for (var e = lid; e < 512u; e += 64u) {
-      b_tx[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, q0 + e / 64u, e % 64u, 0u);
-      b_ty[(e / 64u) * FR + (e % 64u) / 4u][e % 4u] = row_elem(b, h, q0 + e / 64u, e % 64u, 3u);
-    }
+    load_tile(blk.b, blk.h, q0, 0u, 3u, lid); // q, dout
     if (lid < 16u) {
       let t = q0 + lid % 8u;
       var x = 0.0;
@@ -566,8 +570,8 @@ fn flash_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     }
   }
   if (!live) { return; }
-  let dk0 = pg.o_dqkv + qkv_at(b, u, h, 1u);
-  let dv0 = pg.o_dqkv + qkv_at(b, u, h, 2u);
+  let dk0 = pg.o_dqkv + qkv_at(blk.b, u, blk.h, 1u);
+  let dv0 = pg.o_dqkv + qkv_at(blk.b, u, blk.h, 2u);
   for (var c = 0u; c < 4u; c++) {
     for (var k = 0u; k < 4u; k++) {
       let d = 4u * (s + 4u * c) + k;

@@ -1,5 +1,5 @@
-// LayerNorm over the last axis: forward saves mean and rstd (N); backward in two kernels, dinp per row
-// and dw/db per column, so every sum has one owner (deterministic, no atomics).
+// LayerNorm over the last axis: forward saves mean and rstd (N); backward: dinp per row here, dw and db by
+// matmul.wgsl's column sums (normalised for dw), so every sum has one owner (deterministic, no atomics).
 
 const WG: u32 = 64u;
 
@@ -89,38 +89,5 @@ fn layernorm_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     let norm = (inp[pd.o_inp + row + c] - mu) * rs;
     let dn = dout[pd.o_dout + row + c] * w[pd.o_w + c];
     dinp[pd.o_dinp + row + c] = dinp[pd.o_dinp + row + c] + (dn - sums.x - norm * sums.y) * rs;
-  }
-}
-
-struct LnWeightParams { N: u32, C: u32, o_part: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_dout: u32 }
-@group(0) @binding(0) var<uniform> pw: LnWeightParams;
-@group(0) @binding(1) var<storage, read_write> part: array<f32>;
-var<workgroup> ln_red: array<f32, 512>;
-
-// Partial column sums of dw (Σ_n norm * dout) and db (Σ_n dout) over rows [256y, 256y + 256) into
-// part[y*2C + c] and part[y*2C + C + c]: 64 columns per workgroup, four invocations per column taking every
-// fourth row, combined in a fixed order. matmul.wgsl's partial_sums then adds the chunks into dw and db.
-@compute @workgroup_size(256)
-fn layernorm_dwdb_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x * 64u + lid % 64u;
-  let lane = lid / 64u;
-  var sw = 0.0;
-  var sb = 0.0;
-  if (c < pw.C) {
-    let n1 = min(pw.N, wid.y * 256u + 256u);
-    for (var n = wid.y * 256u + lane; n < n1; n += 4u) {
-      let d = dout[pw.o_dout + n * pw.C + c];
-      let norm = (inp[pw.o_inp + n * pw.C + c] - mean[pw.o_mean + n]) * rstd[pw.o_rstd + n];
-      sw += norm * d;
-      sb += d;
-    }
-  }
-  ln_red[lid] = sw;
-  ln_red[256u + lid] = sb;
-  workgroupBarrier();
-  if (lane == 0u && c < pw.C) {
-    let o = pw.o_part + wid.y * 2u * pw.C + c;
-    part[o] = (ln_red[lid] + ln_red[lid + 64u]) + (ln_red[lid + 128u] + ln_red[lid + 192u]);
-    part[o + pw.C] = (ln_red[256u + lid] + ln_red[320u + lid]) + (ln_red[384u + lid] + ln_red[448u + lid]);
   }
 }

@@ -359,12 +359,8 @@ export class WebGPUBackend implements Backend {
     need(inp, N * C, 'layernormBackward');
     // dinp (N,C), a workgroup per row
     this.run('layernorm_backward_dx', { dinp, mean, rstd, inp, w, dout }, { N, C }, this.grid(N, 1));
-    // dw, db (C): partial column sums over chunks of 256 rows, then the chunks in order
-    const chunks = Math.ceil(N / 256);
-    const part = this.mem.scratchView('column partials', chunks * 2 * C);
-    this.run('layernorm_dwdb_partials', { part, mean, rstd, inp, dout }, { N, C }, [Math.ceil(C / 64), chunks]);
-    this.run('partial_sums', { out: dw, part }, { N: C, chunks, stride: 2 * C }, this.grid(C, 64));
-    this.run('partial_sums', { out: db, part }, (o) => ({ N: C, chunks, stride: 2 * C, o_part: o.part + C }), this.grid(C, 64));
+    // db (C) += Σ_n dout, dw (C) += Σ_n norm * dout: column sums in one pass over dout
+    this.columnSums(db, dout, N, C, { dw, inp, mean, rstd });
   }
 
   // ---- matmul -------------------------------------------------------------------------------------
@@ -449,11 +445,19 @@ export class WebGPUBackend implements Backend {
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
     need(dout, M * N, 'biasBackward dout');
-    // partial column sums over chunks of 256 rows, then the chunks in order
-    const chunks = Math.ceil(M / 256);
-    const part = this.mem.scratchView('column partials', chunks * N);
-    this.run('column_partials', { part, x: dout }, { M, N }, [Math.ceil(N / 64), chunks]);
-    this.run('partial_sums', { out: dbias, part }, { N, chunks, stride: N }, this.grid(N, 64));
+    this.columnSums(dbias, dout, M, N, null);
+  }
+
+  /**
+   * out(N) += column sums of x(M,N), and with `norm` also norm.dw(N) += column sums of x times LayerNorm's
+   * normalised input: partial sums over chunks of 256 rows, then the chunks in order (deterministic).
+   */
+  private columnSums(out: Tensor, x: Tensor, M: number, N: number, norm: { dw: Tensor; inp: Tensor; mean: Tensor; rstd: Tensor } | null): void {
+    const chunks = Math.ceil(M / 256), stride = norm ? 2 * N : N;
+    const part = this.mem.scratchView('column partials', chunks * stride);
+    this.run('column_partials', { part, x, inp: norm?.inp, mean: norm?.mean, rstd: norm?.rstd }, { M, N, stride, normed: +!!norm }, [Math.ceil(N / 64), chunks]);
+    this.run('partial_sums', { out, part }, { N, chunks, stride }, this.grid(N, 64));
+    if (norm) this.run('partial_sums', { out: norm.dw, part }, (o) => ({ N, chunks, stride, o_part: o.part + N }), this.grid(N, 64));
   }
 
   // ---- attention ----------------------------------------------------------------------------------
