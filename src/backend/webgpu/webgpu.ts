@@ -283,6 +283,7 @@ export class WebGPUBackend implements Backend {
     const p = this.pending;
     if (!p || this.emitting) return;
     this.pending = null;
+    if (this.ctx.loss) return; // work for a lost device is moot (and free/destroy must not throw)
     this.emitting = true;
     try {
       if (p.kind === 'fill') {
