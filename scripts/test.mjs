@@ -6,7 +6,7 @@ const bin = (n) => `node_modules/.bin/${n}`;
 // The files every runtime runs: the portable suite, the tokenizer, and both compiled backends.
 const portable = ['test/portable/', 'test/tokenizer.test.ts'];
 const wasm = ['test/conformance-wasm.test.ts', 'test/wasm-backend.test.ts', 'test/wasm-pretrain.test.ts'];
-const webgpu = ['test/conformance-webgpu.test.ts', 'test/webgpu-backend.test.ts', 'test/webgpu-gpt.test.ts', 'test/webgpu-wgsl.test.ts', 'test/webgpu-faults.test.ts', 'test/webgpu-budget.test.ts'];
+const webgpu = ['test/conformance-webgpu.test.ts', 'test/webgpu-backend.test.ts', 'test/webgpu-gpt.test.ts', 'test/webgpu-wgsl.test.ts', 'test/webgpu-faults.test.ts', 'test/webgpu-budget.test.ts', 'test/webgpu-adapter.test.ts'];
 const runs = [
   { name: 'typecheck (tsc)', cmd: bin('tsc'), args: ['--noEmit', '-p', '.'] },
   { name: 'node (vitest)', cmd: bin('vitest'), args: ['run'] },
