@@ -21,8 +21,8 @@ step "adapter, limits; a software adapter is refused"
 timeout 120 "$bun" bench/webgpu-gemm.ts 64 2>&1 | tee "$out/adapter.log" | grep -E '^(adapter|limits|f32 FMA|refusing|no WebGPU)'
 
 step "WebGPU test suites on this adapter"
-GPTEDGE_REQUIRE_WEBGPU=1 timeout 300 "$vitest" run test/conformance-webgpu.test.ts test/webgpu-backend.test.ts test/webgpu-gpt.test.ts \
-  test/webgpu-faults.test.ts test/webgpu-wgsl.test.ts test/webgpu-budget.test.ts 2>&1 | tee "$out/tests.log" | grep -E 'Test Files|Tests |FAIL|webgpu: '
+GPTEDGE_REQUIRE_WEBGPU=1 timeout 300 "$vitest" run test/portable/conformance-webgpu.test.ts test/portable/webgpu-backend.test.ts test/portable/webgpu-gpt.test.ts \
+  test/portable/webgpu-faults.test.ts test/portable/webgpu-wgsl.test.ts test/portable/webgpu-budget.test.ts 2>&1 | tee "$out/tests.log" | grep -E 'Test Files|Tests |FAIL|webgpu: '
 
 step "GEMM: f32 and f16-B, every kernel choice, against the FMA rate"
 timeout 240 "$bun" bench/webgpu-gemm.ts --kernels auto,tiled,small "$@" 2>&1 | tee "$out/gemm.log" | grep -vE 'artificially'

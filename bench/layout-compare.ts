@@ -5,8 +5,8 @@
 //   node_modules/.bin/bun bench/layout-compare.ts [--vocab 512] [--layers 4] [--embd 32] [--ctx 16]
 //        [--batch 64] [--steps 300] [--lr 3e-3] [--threads 1] [--layouts post-ln,pre-ln]
 import { parseArgs } from 'node:util';
-import { createNodeWasmBackend } from '../adapters/wasm-node.ts';
-import { loadCorpus } from '../adapters/corpora.ts';
+import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
+import { loadCorpus } from '../adapters/cli/corpora.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { preset, type LayerNormLayout } from '../src/model/config.ts';
 import { TokenDataset, unigramEntropy } from '../src/train/data.ts';

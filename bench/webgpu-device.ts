@@ -2,7 +2,7 @@
 // printed with its limits. A software adapter (lavapipe, llvmpipe, SwiftShader, WARP) is refused: its
 // figures say nothing about GPU speed. `--allow-software` runs on one anyway, for a correctness check
 // (then the figures are labelled), and lets Node/Bun fall back to scripts/setup-webgpu.sh's lavapipe.
-import type { WebGPUDeviceHandle } from '../adapters/webgpu-navigator.ts';
+import type { WebGPUDeviceHandle } from '../src/backend/webgpu/adapter.ts';
 
 const g = globalThis as unknown as { Deno?: { args: string[] }; process?: { argv: string[]; exit(c: number): never } };
 export const args: string[] = g.Deno ? g.Deno.args : g.process!.argv.slice(2);
@@ -15,8 +15,8 @@ const SHOWN = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgr
 export async function benchDevice(): Promise<WebGPUDeviceHandle> {
   const allowSoftware = args.includes('--allow-software');
   const handle = g.Deno
-    ? await (await import('../adapters/webgpu-deno.ts')).requestDevice()
-    : await (await import('../adapters/webgpu-node.ts')).requestDevice({ softwareFallback: allowSoftware });
+    ? await (await import('../adapters/deno/webgpu.ts')).requestDevice()
+    : await (await import('../adapters/node/webgpu.ts')).requestDevice({ softwareFallback: allowSoftware });
   if (!handle) {
     console.log('no WebGPU adapter' + (allowSoftware ? ' (run scripts/setup-webgpu.sh for a software one)' : ' (Dawn uses Vulkan on Linux: is the GPU\'s Vulkan driver installed? `vulkaninfo --summary`)'));
     return exit(2);

@@ -17,7 +17,7 @@ const common = {
 await build({ ...common, entryPoints: ['examples/workerd/worker.ts'], outfile: join(out, 'worker.js'), external: ['*.wasm', '*.safetensors', './model/*'] });
 const libEntry = [
   "export * from './src/index.ts';",
-  "export { createApp, DEFAULT_LIMITS, ApiError } from './adapters/hono.ts';",
+  "export { createApp, DEFAULT_LIMITS, ApiError, apiKeys, parseApiKeys, ModelRegistry, LocalEngine } from './src/serve/index.ts';",
   "export { createWasmBackend, webWorkerSpawner } from './src/backend/wasm/index.ts';",
   "export { createWebGPUBackend } from './src/backend/webgpu/webgpu.ts';",
 ].join('\n');

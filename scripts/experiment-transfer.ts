@@ -18,8 +18,8 @@
 // it is scored, so a long run's memory stays flat.
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createBackend } from '../adapters/backends.ts';
-import { loadCorpus } from '../adapters/corpora.ts';
+import { createBackend } from '../adapters/node/backend.ts';
+import { loadCorpus } from '../adapters/cli/corpora.ts';
 import type { Backend, Tensor } from '../src/backend/backend.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { preset, type LayerNormLayout } from '../src/model/config.ts';

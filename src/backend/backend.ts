@@ -44,6 +44,8 @@ export type Arena = Record<string, Tensor>;
 export interface DropoutRng {
   seed: number; // u32
   stream: number; // u32: distinct per (step, op site)
+  /** u32: the op's element 0 draws what element `offset` of the stream draws (a micro-batch's place in its batch; default 0) */
+  offset?: number;
 }
 
 /** AdamW hyper-parameters of one update. */
@@ -67,6 +69,8 @@ export interface Backend {
   readonly name: string;
   /** whether tensors of dtype 'f16' exist here (WebGPU with shader-f16; the reference, as the oracle) */
   readonly f16Storage: boolean;
+  /** bytes this backend can hold at most, where it has a fixed limit (WASM: its linear memory's maximum) */
+  readonly memoryLimit?: number;
   /**
    * Elements of (rows, V) logits the LM head computes at once, where the backend knows better than the
    * model's default of 4M (WebGPU: sized from the device's buffer limits, since each chunk rewrites the
@@ -128,6 +132,15 @@ export interface Backend {
    * to cache positions [0, pos0 + i]. out (B,Tn,C).
    */
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void;
+  /**
+   * Continuous batching: N new tokens of several sequences in one call, each sequence in its own slot
+   * of the caches. Token i belongs to slot slotPos[2i] at absolute position slotPos[2i+1] (slotPos (N,2)
+   * i32). First the k, v of every token (qkv (N,3C)) are written to kCache/vCache (S,Tmax,C) at its
+   * (slot, position); then each token attends causally to its slot's positions [0, position] — so a
+   * prefill chunk attends to itself. Positions before a token's own must already be in its slot.
+   * out (N,C). (The single-sequence attentionCached is the oracle: the same numbers for each sequence.)
+   */
+  attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void;
 
   // ---- elementwise --------------------------------------------------------------------------------
   /** out(N) = gelu_tanh(inp) */

@@ -6,11 +6,20 @@
 //   multiple-choice  context, choices (JSONL: an array of strings; CSV: columns choice_0 .. choice_{k-1}),
 //                    label = the 0-based index of the right choice
 //
-// Every error names the file, the line (1-based; a CSV record by the line it starts on) and the field:
-// a missing field, an empty text, a label outside the declared set. Labels may be strings or numbers
-// (compared as strings). Without declared labels, the set is the distinct labels of the file, sorted.
+// Every error is a FileFormatError naming the file, the line (1-based; a CSV record by the line it
+// starts on) and the field: a missing field, an empty text, a label outside the declared set, an
+// example larger than DATA_LIMITS. Labels may be strings or numbers (compared as strings). Without
+// declared labels, the set is the distinct labels of the file, sorted.
+import { FileFormatError, quote } from '../io/errors.ts';
 import type { Example, TaskFamily, TaskSpec } from './task.ts';
 import { TEXT_FIELDS } from './task.ts';
+
+/**
+ * Per-example caps, checked as a file is read: every candidate of a multiple-choice example is a
+ * sequence the model runs, so thousands of choices from a 40 KB file would take gigabytes.
+ * (Real tasks have 2–5 choices; texts are truncated to the context window anyway.)
+ */
+export const DATA_LIMITS = { choices: 32, fieldChars: 1_000_000 } as const;
 
 export type DataFormat = 'jsonl' | 'csv';
 
@@ -19,7 +28,7 @@ export interface Row { line: number; fields: Record<string, unknown> }
 export function formatOf(file: string): DataFormat {
   if (/\.jsonl?$/i.test(file)) return 'jsonl';
   if (/\.csv$/i.test(file)) return 'csv';
-  throw new Error(`${file}: unknown data format (use a .jsonl or .csv file)`);
+  throw new FileFormatError(file, 'unknown data format (use a .jsonl or .csv file)');
 }
 
 export function parseJSONL(text: string, file = 'data.jsonl'): Row[] {
@@ -30,9 +39,9 @@ export function parseJSONL(text: string, file = 'data.jsonl'): Row[] {
     try {
       v = JSON.parse(raw);
     } catch (err) {
-      throw new Error(`${file} line ${i + 1}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+      throw new FileFormatError(file, `not valid JSON (${err instanceof Error ? err.message : String(err)})`, { line: i + 1 });
     }
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${file} line ${i + 1}: expected a JSON object`);
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new FileFormatError(file, 'expected a JSON object', { line: i + 1 });
     rows.push({ line: i + 1, fields: v as Record<string, unknown> });
   });
   return rows;
@@ -69,13 +78,13 @@ export function parseCSV(text: string, file = 'data.csv'): Row[] {
       start = line;
     } else cell += ch;
   }
-  if (quoted) throw new Error(`${file} line ${start}: a quoted field is not closed`);
+  if (quoted) throw new FileFormatError(file, 'a quoted field is not closed', { line: start });
   if (cell !== '' || cells.length > 0 || any) endRecord();
-  if (records.length === 0) throw new Error(`${file}: empty (a CSV file needs a header row)`);
+  if (records.length === 0) throw new FileFormatError(file, 'empty (a CSV file needs a header row)');
   const header = records[0].cells.map((h) => h.trim());
   const rows: Row[] = [];
   for (const r of records.slice(1)) {
-    if (r.cells.length !== header.length) throw new Error(`${file} line ${r.line}: ${r.cells.length} fields, the header has ${header.length}`);
+    if (r.cells.length !== header.length) throw new FileFormatError(file, `${r.cells.length} fields, the header has ${header.length}`, { line: r.line });
     const fields: Record<string, unknown> = {};
     header.forEach((h, j) => (fields[h] = r.cells[j]));
     rows.push({ line: r.line, fields });
@@ -90,6 +99,8 @@ export interface ReadOptions {
   choices?: number;
   /** false: rows may lack labels (prediction) */
   requireLabels?: boolean;
+  /** multiple choice: at most this many candidates per example (default DATA_LIMITS.choices) */
+  maxChoices?: number;
 }
 
 export interface Dataset { spec: TaskSpec; examples: Example[]; lines: number[]; file: string }
@@ -97,23 +108,27 @@ export interface Dataset { spec: TaskSpec; examples: Example[]; lines: number[];
 /** Parse and validate a data file's text into examples of one family. */
 export function readDataset(text: string, family: TaskFamily, file: string, o: ReadOptions = {}): Dataset {
   const rows = formatOf(file) === 'jsonl' ? parseJSONL(text, file) : parseCSV(text, file);
-  if (rows.length === 0) throw new Error(`${file}: no examples`);
+  if (rows.length === 0) throw new FileFormatError(file, 'no examples');
   const requireLabels = o.requireLabels ?? true;
-  const at = (r: Row) => `${file} line ${r.line}`;
-  const str = (r: Row, f: string): string => {
-    const v = r.fields[f];
-    if (v === undefined || v === null) throw new Error(`${at(r)}: missing field "${f}"`);
-    if (typeof v !== 'string') throw new Error(`${at(r)}: field "${f}" must be a string, got ${JSON.stringify(v)}`);
-    if (v.trim() === '') throw new Error(`${at(r)}: field "${f}" is empty`);
-    return v;
+  const maxChoices = o.maxChoices ?? DATA_LIMITS.choices;
+  const fail = (r: Row, detail: string, field?: string): never => {
+    throw new FileFormatError(file, detail, { line: r.line, field });
+  };
+  const str = (r: Row, f: string, v: unknown = r.fields[f]): string => {
+    if (v === undefined || v === null) fail(r, `missing field "${f}"`, f);
+    if (typeof v !== 'string') fail(r, `field "${f}" must be a string, got ${quote(v)}`, f);
+    const s = v as string;
+    if (s.length > DATA_LIMITS.fieldChars) fail(r, `field "${f}" has ${s.length} characters, more than the limit of ${DATA_LIMITS.fieldChars}`, f);
+    if (s.trim() === '') fail(r, `field "${f}" is empty`, f);
+    return s;
   };
   const labelOf = (r: Row): string | undefined => {
     const v = r.fields.label;
     if (v === undefined || v === null || v === '') {
-      if (requireLabels) throw new Error(`${at(r)}: missing field "label"`);
+      if (requireLabels) fail(r, 'missing field "label"', 'label');
       return undefined;
     }
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new Error(`${at(r)}: field "label" must be a string or number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') fail(r, `field "label" must be a string or number, got ${quote(v)}`, 'label');
     return String(v);
   };
   const examples: Example[] = [];
@@ -121,23 +136,21 @@ export function readDataset(text: string, family: TaskFamily, file: string, o: R
     let k = o.choices;
     for (const r of rows) {
       const context = str(r, 'context');
-      let choices: string[];
-      if (r.fields.choices !== undefined) {
-        if (!Array.isArray(r.fields.choices)) throw new Error(`${at(r)}: field "choices" must be an array of strings`);
-        choices = (r.fields.choices as unknown[]).map((_, j) => str({ line: r.line, fields: { [`choices[${j}]`]: (r.fields.choices as unknown[])[j] } }, `choices[${j}]`));
-      } else {
-        const cols = Object.keys(r.fields).filter((f) => /^choice_\d+$/.test(f)).sort((x, y) => Number(x.slice(7)) - Number(y.slice(7)));
-        if (cols.length === 0) throw new Error(`${at(r)}: missing field "choices" (JSONL) or "choice_0".."choice_k" (CSV)`);
-        choices = cols.map((c) => str(r, c));
-      }
+      const listed = r.fields.choices;
+      if (listed !== undefined && !Array.isArray(listed)) fail(r, 'field "choices" must be an array of strings', 'choices');
+      const cols = listed === undefined ? Object.keys(r.fields).filter((f) => /^choice_\d+$/.test(f)).sort((x, y) => Number(x.slice(7)) - Number(y.slice(7))) : [];
+      const n = listed === undefined ? cols.length : (listed as unknown[]).length;
+      if (listed === undefined && n === 0) fail(r, 'missing field "choices" (JSONL) or "choice_0".."choice_k" (CSV)', 'choices');
+      if (n > maxChoices) fail(r, `${n} choices, more than the limit of ${maxChoices} per example`, 'choices');
+      const choices = listed === undefined ? cols.map((c) => str(r, c)) : (listed as unknown[]).map((v, j) => str(r, `choices[${j}]`, v));
       k ??= choices.length;
-      if (choices.length !== k) throw new Error(`${at(r)}: ${choices.length} choices, expected ${k} (every example of a task has the same number)`);
-      if (k < 2) throw new Error(`${at(r)}: a multiple-choice example needs at least 2 choices`);
+      if (choices.length !== k) fail(r, `${choices.length} choices, expected ${k} (every example of a task has the same number)`, 'choices');
+      if (k < 2) fail(r, 'a multiple-choice example needs at least 2 choices', 'choices');
       const l = labelOf(r);
       let label: number | undefined;
       if (l !== undefined) {
         label = Number(l);
-        if (!(Number.isInteger(label) && label >= 0 && label < k)) throw new Error(`${at(r)}: label ${JSON.stringify(r.fields.label)} is not a choice index in 0..${k - 1}`);
+        if (!(Number.isInteger(label) && label >= 0 && label < k)) fail(r, `label ${quote(r.fields.label)} is not a choice index in 0..${k - 1}`, 'label');
       }
       examples.push({ context, choices, label });
     }
@@ -150,14 +163,14 @@ export function readDataset(text: string, family: TaskFamily, file: string, o: R
     for (const f of fields) ex[f] = str(r, f);
     const label = labelOf(r);
     if (label !== undefined) {
-      if (o.labels && !o.labels.includes(label)) throw new Error(`${at(r)}: label ${JSON.stringify(label)} is not one of the declared labels ${JSON.stringify(o.labels)}`);
+      if (o.labels && !o.labels.includes(label)) fail(r, `label ${quote(label)} is not one of the declared labels ${quote(o.labels)}`, 'label');
       seen.add(label);
       ex.label = label;
     }
     return ex as unknown as Example;
   });
   const labels = o.labels ?? [...seen].sort();
-  if (labels.length < 2) throw new Error(`${file}: a ${family} task needs at least 2 labels; found ${JSON.stringify(labels)}`);
+  if (labels.length < 2) throw new FileFormatError(file, `a ${family} task needs at least 2 labels; found ${quote(labels)}`);
   examples.push(...raw);
   return { spec: { family, labels }, examples, lines: rows.map((r) => r.line), file };
 }

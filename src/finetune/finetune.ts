@@ -18,7 +18,8 @@ import { Rng } from '../util/random.ts';
 import { TaskHead } from './head.ts';
 import { computeMetrics, type Metrics } from './metrics.ts';
 import type { ChoiceExample, EntailmentExample, Example, TaskSpec } from './task.ts';
-import { headOutputs, validateSpec } from './task.ts';
+import { headOutputs, seqsPerExample, validateSpec } from './task.ts';
+import { microBatches, planMemory } from '../train/accumulate.ts';
 import { encodeExample, makeBatch, specialIds, type EncodedExample, type FinetuneBatch, type SpecialIds } from './transform.ts';
 import { withFinetuneTokens } from './vocab.ts';
 
@@ -145,45 +146,48 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
   if (!(Number.isInteger(total) && total > 0)) throw new Error(`steps must be a positive integer, got ${total}`);
   const warmup = Math.max(1, Math.ceil((o.warmupFraction ?? d.warmupFraction) * total));
   const hp = { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? d.weightDecay };
+  planMemory(model, micro * seqsPerExample(ft.spec), ft.maxLen); // the longest a padded micro-batch can be
   const normSq = be.alloc(1);
   const history: FinetuneStepEvent[] = [], evals: FinetuneResult['evals'] = [];
   const t0 = Date.now();
-  for (let step = 0; step < total; step++) {
-    const lr = finetuneLearningRate(step, o.lr ?? d.lr, warmup, total);
-    const { epoch, idx } = batchIndices(train.length, B, step, seed);
-    model.zeroGrad();
-    head.zeroGrad();
-    let l2 = 0, l1 = 0;
-    const nMicro = Math.ceil(idx.length / micro);
-    for (let m = 0; m < nMicro; m++) {
-      const part = idx.slice(m * micro, (m + 1) * micro);
-      const batch = makeBatch(ft.spec, part.map((i) => train[i]));
-      const scale = part.length / idx.length;
-      const r = forwardBackward(ft, batch, { lmCoef, scale, train: { seed, step: step * nMicro + m }, backward: true });
-      l2 += scale * (await be.read(r.l2))[0];
-      if (r.l1) l1 += scale * (await be.read(r.l1))[0];
+  try {
+    for (let step = 0; step < total; step++) {
+      const lr = finetuneLearningRate(step, o.lr ?? d.lr, warmup, total);
+      const { epoch, idx } = batchIndices(train.length, B, step, seed);
+      model.zeroGrad();
+      head.zeroGrad();
+      let l2 = 0, l1 = 0;
+      const parts = microBatches(idx.length, micro), nMicro = parts.length;
+      for (const [m, { start, count }] of parts.entries()) {
+        const batch = makeBatch(ft.spec, idx.slice(start, start + count).map((i) => train[i]));
+        const scale = count / idx.length;
+        const r = forwardBackward(ft, batch, { lmCoef, scale, train: { seed, step: step * nMicro + m }, backward: true });
+        l2 += scale * (await be.read(r.l2))[0];
+        if (r.l1) l1 += scale * (await be.read(r.l1))[0];
+      }
+      const l3 = l2 + lmCoef * l1;
+      if (!Number.isFinite(l3)) throw new NonFiniteFinetuneLossError(step + 1, l3);
+      // one global norm over the transformer's and the head's gradients clips the head; the model's
+      // update clips by its own gradients' norm (GPT.update takes no extra tensors)
+      let clip: { gradNormSq: Tensor; maxNorm: number } | undefined;
+      if (clipNorm > 0) {
+        be.sumSquares(normSq, [...model.specs.map((s) => model.grads![s.name]), head.dW, head.db]);
+        clip = { gradNormSq: normSq, maxNorm: clipNorm };
+      }
+      head.update({ lr, ...hp }, clip);
+      model.update({ lr, ...hp, gradClip: clipNorm > 0 ? clipNorm : undefined });
+      const ev: FinetuneStepEvent = { step: step + 1, steps: total, epoch, l2, l1: lmCoef > 0 ? l1 : null, l3, lr, elapsedSec: (Date.now() - t0) / 1000 };
+      history.push(ev);
+      o.onStep?.(ev);
+      if (o.evalSet && o.evalSet.length > 0 && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === total)) {
+        const metrics = await evaluateEncoded(ft, o.evalSet, { batchSize: micro });
+        evals.push({ step: step + 1, metrics });
+        o.onEval?.({ step: step + 1, metrics });
+      }
     }
-    const l3 = l2 + lmCoef * l1;
-    if (!Number.isFinite(l3)) throw new NonFiniteFinetuneLossError(step + 1, l3);
-    // one global norm over the transformer's and the head's gradients clips the head; the model's
-    // update clips by its own gradients' norm (GPT.update takes no extra tensors)
-    let clip: { gradNormSq: Tensor; maxNorm: number } | undefined;
-    if (clipNorm > 0) {
-      be.sumSquares(normSq, [...model.specs.map((s) => model.grads![s.name]), head.dW, head.db]);
-      clip = { gradNormSq: normSq, maxNorm: clipNorm };
-    }
-    head.update({ lr, ...hp }, clip);
-    model.update({ lr, ...hp, gradClip: clipNorm > 0 ? clipNorm : undefined });
-    const ev: FinetuneStepEvent = { step: step + 1, steps: total, epoch, l2, l1: lmCoef > 0 ? l1 : null, l3, lr, elapsedSec: (Date.now() - t0) / 1000 };
-    history.push(ev);
-    o.onStep?.(ev);
-    if (o.evalSet && o.evalSet.length > 0 && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === total)) {
-      const metrics = await evaluateEncoded(ft, o.evalSet, { batchSize: micro });
-      evals.push({ step: step + 1, metrics });
-      o.onEval?.({ step: step + 1, metrics });
-    }
+  } finally {
+    be.free(normSq); // also when onStep stops the loop (a cancelled job)
   }
-  be.free(normSq);
   return { steps: total, history, evals };
 }
 

@@ -122,6 +122,14 @@ export class TaskHead {
     be.adamw(this.b, this.db, this.m[1], this.v[1], { ...common, weightDecay: 0 });
   }
 
+  /** Release every buffer the head holds (weights, gradients, moments, scratch); unusable afterwards. */
+  free(): void {
+    const be = this.be, s = this.s;
+    be.free(this.W, this.b, this.dW, this.db, ...(this.m ?? []), ...(this.v ?? []));
+    if (s) be.free(...s.idx, s.x, s.tmp, s.dx, s.logits, s.labels, s.weights, s.losses, s.loss);
+    this.m = this.v = null;
+  }
+
   async read(): Promise<{ W: Float32Array; b: Float32Array }> {
     return { W: (await this.be.read(this.W)) as Float32Array, b: (await this.be.read(this.b)) as Float32Array };
   }

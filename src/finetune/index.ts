@@ -7,4 +7,4 @@ export { withFinetuneTokens, FINETUNE_SPECIALS, type ExtendedVocab } from './voc
 export * from './finetune.ts';
 export * from './metrics.ts';
 export * from './dataset.ts';
-export { saveFinetuned, loadFinetuned, TASK_FILE, HEAD_FILE } from './io.ts';
+export { saveFinetuned, loadFinetuned, readTaskFile, readHeadFile, readDatasetFile, TASK_FILE, HEAD_FILE, type TaskFile } from './io.ts';

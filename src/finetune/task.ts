@@ -4,6 +4,7 @@
 //   entailment       { premise, hypothesis, label }     <s> premise $ hypothesis <e>    → softmax over labels
 //   similarity       { a, b, label }                    <s> a $ b <e>  +  <s> b $ a <e> → h summed → softmax
 //   multiple-choice  { context, choices[k], label: i }  <s> context $ choice_j <e>, j<k → one score each → softmax over k
+import { quote } from '../io/errors.ts';
 
 export type TaskFamily = 'classification' | 'entailment' | 'similarity' | 'multiple-choice';
 export const TASK_FAMILIES: readonly TaskFamily[] = ['classification', 'entailment', 'similarity', 'multiple-choice'];
@@ -41,8 +42,8 @@ export function validateSpec(spec: TaskSpec): TaskSpec {
   if (spec.family === 'multiple-choice') {
     if (!(Number.isInteger(spec.choices) && spec.choices! >= 2)) throw new Error(`a multiple-choice task needs choices >= 2, got ${spec.choices}`);
   } else {
-    if (!Array.isArray(spec.labels) || spec.labels.length < 2) throw new Error(`a ${spec.family} task needs at least 2 labels, got ${JSON.stringify(spec.labels)}`);
-    if (new Set(spec.labels).size !== spec.labels.length) throw new Error(`labels must be distinct: ${JSON.stringify(spec.labels)}`);
+    if (!Array.isArray(spec.labels) || spec.labels.length < 2) throw new Error(`a ${spec.family} task needs at least 2 labels, got ${quote(spec.labels)}`);
+    if (new Set(spec.labels).size !== spec.labels.length) throw new Error(`labels must be distinct: ${quote(spec.labels)}`);
   }
   return spec;
 }

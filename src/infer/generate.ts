@@ -39,6 +39,9 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   const nCtx = model.cfg.nCtx;
   if (ids.length >= nCtx) throw new RangeError(`the prompt has ${ids.length} tokens; the context window holds ${nCtx}, leaving no room to generate`);
   const rng = new Rng(o.seed ?? 0);
+  // a tokenizer smaller than the model's vocabulary (or with holes) cannot decode every id the model
+  // scores: those ids are never sampled, so generation cannot stop on an id it cannot show
+  const undecodable = tok.undecodable(model.cfg.vocabSize);
   const cache = model.newKVCache(1, nCtx);
   const generated: number[] = [];
   let emitted = 0; // characters of the generated text already yielded
@@ -58,6 +61,7 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
       }
       model.transformer(Int32Array.from(input), 1, input.length, {}, cache);
       const logits = await model.lastLogits(1, input.length);
+      for (const id of undecodable) logits[id] = -Infinity;
       const next = sampleToken(logits, o, rng);
       generated.push(next);
       pendingTokens.push(next);

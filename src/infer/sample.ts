@@ -17,6 +17,7 @@ export function validateSampling(o: SamplingOptions): void {
   if (!(p > 0 && p <= 1)) throw new RangeError(`topP must be in (0, 1], got ${p}`);
 }
 
+/** One token id from logits; an id whose logit is -Infinity (masked) is never chosen. */
 export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng): number {
   const t = o.temperature ?? 1;
   if (t === 0) {
@@ -24,7 +25,7 @@ export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng):
     for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
     return best;
   }
-  let idx = Array.from(logits.keys());
+  let idx = Array.from(logits.keys()).filter((i) => logits[i] !== -Infinity);
   idx.sort((a, b) => logits[b] - logits[a]);
   if (o.topK && o.topK > 0) idx = idx.slice(0, o.topK);
   const mx = logits[idx[0]];

@@ -1,4 +1,6 @@
 // Model configuration: data, not code. The paper's GPT-1 and the GPT-2 124M layout, plus small presets.
+import { paramCount } from './params.ts';
+import { quote } from '../io/errors.ts';
 
 export type LayerNormLayout = 'post-ln' | 'pre-ln';
 
@@ -44,17 +46,43 @@ export function preset(name: string, overrides: Partial<GPTConfig> = {}): GPTCon
   return validateConfig({ ...p, ...overrides });
 }
 
-export function validateConfig(c: GPTConfig): GPTConfig {
-  const ints: (keyof GPTConfig)[] = ['vocabSize', 'nCtx', 'nEmbd', 'nLayer', 'nHead', 'nInner'];
+/**
+ * Upper bounds of a config, checked before anything is sized by it (a config.json with n_layer 1e8 must
+ * be refused at once, not after building 1.2e9 parameter specs). Generous: GPT-3 175B has 96 layers,
+ * d 12288, context 2048; the largest vocabularies in use hold ~256k tokens.
+ */
+export const CONFIG_LIMITS = {
+  nLayer: 1024,
+  nEmbd: 65536,
+  nHead: 4096,
+  nInner: 262144,
+  nCtx: 1 << 20,
+  vocabSize: 1 << 22,
+  /** 2^32 parameters: 16 GiB of float32, more than one WebAssembly memory or JS typed array holds */
+  params: 2 ** 32,
+} as const;
+
+/** Field names for messages: gptedge's own (config.nLayer) by default, a file's keys (n_layer) when reading one. */
+export type ConfigNames = Partial<Record<keyof GPTConfig, string>>;
+
+export function validateConfig(c: GPTConfig, names: ConfigNames = {}): GPTConfig {
+  const name = (k: keyof GPTConfig) => names[k] ?? `config.${k}`;
+  if (!c || typeof c !== 'object') throw new Error(`a config must be an object, got ${quote(c)}`);
+  const ints = ['vocabSize', 'nCtx', 'nEmbd', 'nLayer', 'nHead', 'nInner'] as const;
   for (const k of ints) {
     const v = c[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`config.${k} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${name(k)} must be a positive integer, got ${quote(v)}`);
+    if (v > CONFIG_LIMITS[k]) throw new Error(`${name(k)} ${v} is more than the limit of ${CONFIG_LIMITS[k]}`);
   }
-  if (c.nEmbd % c.nHead !== 0) throw new Error(`config.nEmbd (${c.nEmbd}) must be divisible by config.nHead (${c.nHead})`);
-  if (c.layout !== 'post-ln' && c.layout !== 'pre-ln') throw new Error(`config.layout must be "post-ln" or "pre-ln", got ${JSON.stringify(c.layout)}`);
+  if (c.nEmbd % c.nHead !== 0) throw new Error(`${name('nEmbd')} (${c.nEmbd}) must be divisible by ${name('nHead')} (${c.nHead})`);
+  if (c.layout !== 'post-ln' && c.layout !== 'pre-ln') throw new Error(`${name('layout')} must be "post-ln" or "pre-ln", got ${quote(c.layout)}`);
+  if (!(typeof c.lnEps === 'number' && Number.isFinite(c.lnEps) && c.lnEps > 0)) throw new Error(`${name('lnEps')} must be a finite number > 0, got ${c.lnEps}`);
   for (const k of ['embdPdrop', 'attnPdrop', 'residPdrop'] as const) {
-    if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config.${k} must be in [0, 1), got ${c[k]}`);
+    if (!(typeof c[k] === 'number' && c[k] >= 0 && c[k] < 1)) throw new Error(`${name(k)} must be in [0, 1), got ${c[k]}`);
   }
+  if (!(typeof c.initStd === 'number' && Number.isFinite(c.initStd) && c.initStd >= 0)) throw new Error(`${name('initStd')} must be a finite number >= 0, got ${c.initStd}`);
+  const n = paramCount(c);
+  if (n > CONFIG_LIMITS.params) throw new Error(`the config makes ${n} parameters, more than the limit of ${CONFIG_LIMITS.params}`);
   return c;
 }
 

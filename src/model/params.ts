@@ -39,6 +39,16 @@ export function paramSpecs(c: GPTConfig): ParamSpec[] {
 
 export const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
-export function countParams(c: GPTConfig): number {
-  return paramSpecs(c).reduce((n, s) => n + numel(s.shape), 0);
+/**
+ * The number of parameters of a config in closed form, without building its specs: cheap and safe for
+ * any numbers, so loaders compare it with a weights file before sizing anything by the config. It
+ * equals the sum over paramSpecs(c) (tested).
+ */
+export function paramCount(c: GPTConfig): number {
+  const C = c.nEmbd, F = c.nInner;
+  const block = C * 3 * C + 3 * C + C * C + C + 2 * C + C * F + F + F * C + C + 2 * C;
+  return c.vocabSize * C + c.nCtx * C + c.nLayer * block + (c.layout === 'pre-ln' ? 2 * C : 0);
 }
+
+/** The same as paramCount (the name of the public API before 0.2). */
+export const countParams = paramCount;

@@ -4,6 +4,7 @@
 // @huggingface/tokenizers' general pipeline (a pair-id rank table and a word cache), which matters
 // because a pretraining corpus is tokenised in full before the first step.
 import { BYTE_TO_CHAR, gpt2Pattern, symbolsToBytes, utf8 } from './bytes.ts';
+import { quote } from '../io/errors.ts';
 
 export type Merge = string | [string, string];
 
@@ -15,7 +16,7 @@ export function parseMerge(m: unknown, i: number): [string, string] {
   } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string' && m[0] && m[1]) {
     return [m[0], m[1]];
   }
-  throw new Error(`tokenizer.json: merge ${i} is ${JSON.stringify(m)}, not "left right" or ["left", "right"]`);
+  throw new Error(`merge ${i} is ${quote(m)}, not "left right" or ["left", "right"]`);
 }
 
 /**
@@ -27,9 +28,9 @@ export function resolveMerges(vocab: Record<string, number>, merges: unknown[]):
   for (let i = 0; i < merges.length; i++) {
     const [l, r] = parseMerge(merges[i], i);
     const li = vocab[l], ri = vocab[r], ci = vocab[l + r];
-    if (!Number.isInteger(li)) throw new Error(`tokenizer.json: merge ${i} ("${l} ${r}") refers to unknown token ${JSON.stringify(l)}`);
-    if (!Number.isInteger(ri)) throw new Error(`tokenizer.json: merge ${i} ("${l} ${r}") refers to unknown token ${JSON.stringify(r)}`);
-    if (!Number.isInteger(ci)) throw new Error(`tokenizer.json: merge ${i} ("${l} ${r}") makes ${JSON.stringify(l + r)}, which is not in the vocabulary`);
+    if (!Number.isInteger(li)) throw new Error(`merge ${i} ("${l} ${r}") refers to unknown token ${quote(l)}`);
+    if (!Number.isInteger(ri)) throw new Error(`merge ${i} ("${l} ${r}") refers to unknown token ${quote(r)}`);
+    if (!Number.isInteger(ci)) throw new Error(`merge ${i} ("${l} ${r}") makes ${quote(l + r)}, which is not in the vocabulary`);
     out[3 * i] = li;
     out[3 * i + 1] = ri;
     out[3 * i + 2] = ci;
@@ -45,8 +46,8 @@ export class ByteLevelBPE {
   /** pair key (left * stride + right) -> rank */
   private readonly rank = new Map<number, number>();
   private readonly result: Int32Array;
-  /** id -> its bytes; undefined for ids that are not byte tokens (added tokens) */
-  private readonly bytesOf: (Uint8Array | undefined)[];
+  /** id -> its bytes; none for ids that are not byte tokens (added tokens). A map: ids may be sparse. */
+  private readonly bytesOf = new Map<number, Uint8Array>();
   private readonly cache = new Map<string, number[]>();
   private readonly pattern = gpt2Pattern();
   private readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
@@ -62,10 +63,9 @@ export class ByteLevelBPE {
     for (const id of Object.values(vocab)) maxId = Math.max(maxId, id);
     this.stride = maxId + 1;
     for (let b = 0; b < 256; b++) this.byteId[b] = vocab[BYTE_TO_CHAR[b]];
-    this.bytesOf = new Array(maxId + 1);
     for (const [tok, id] of Object.entries(vocab)) {
       const bytes = symbolsToBytes(tok);
-      if (bytes) this.bytesOf[id] = Uint8Array.from(bytes);
+      if (bytes) this.bytesOf.set(id, Uint8Array.from(bytes));
     }
     const n = merges.length / 3;
     this.result = new Int32Array(n);
@@ -124,7 +124,7 @@ export class ByteLevelBPE {
 
   /** The bytes of a non-special id, or undefined. */
   bytes(id: number): Uint8Array | undefined {
-    return this.bytesOf[id];
+    return this.bytesOf.get(id);
   }
 
   /** UTF-8 decoding of some bytes; invalid sequences (a token cut mid-character) become U+FFFD. */

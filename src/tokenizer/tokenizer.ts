@@ -5,7 +5,12 @@
 // token, so a user typing "<|extract|>" would get the extract id and could forge the fine-tuning input
 // structure. Here encode(text) is always plain text; special ids come only from specialId/encodeParts.
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
+import { asFileError, FileFormatError, parseJSON, quote } from '../io/errors.ts';
+import { CONFIG_LIMITS } from '../model/config.ts';
 import { ByteLevelBPE, resolveMerges } from './bpe.ts';
+
+/** The largest token id a tokenizer.json may hold: one less than the largest vocabulary a config may have. */
+export const MAX_TOKEN_ID = CONFIG_LIMITS.vocabSize - 1;
 
 /** The special tokens of the paper's input transformations (§3.3) and end-of-text. */
 export const SPECIAL_TOKENS = {
@@ -38,12 +43,19 @@ export class GPTTokenizer {
   private readonly addedByContent = new Map<string, number>();
   private readonly addedById = new Map<number, string>();
 
-  private constructor(json: Record<string, unknown>) {
+  /** the ids of model.vocab (for canDecode) */
+  private readonly vocabIds: Set<number>;
+  /** the file it came from, for errors */
+  private readonly file: string;
+
+  private constructor(json: Record<string, unknown>, file: string) {
     this.json = json;
+    this.file = file;
     const model = json.model as { vocab: Record<string, number>; merges: unknown[] };
     const added = json.added_tokens as AddedToken[];
     let max = -1;
-    for (const id of Object.values(model.vocab)) max = Math.max(max, id);
+    this.vocabIds = new Set(Object.values(model.vocab));
+    for (const id of this.vocabIds) max = Math.max(max, id);
     for (const t of added) {
       max = Math.max(max, t.id);
       this.addedByContent.set(t.content, t.id);
@@ -55,34 +67,65 @@ export class GPTTokenizer {
     if (!this.engine) this.hfPlain = loadHF(json);
   }
 
-  /** Parse a tokenizer.json (text or parsed object), with a clear error for malformed input. */
-  static fromJSON(input: string | Record<string, unknown>): GPTTokenizer {
-    let json: unknown = input;
-    if (typeof input === 'string') {
-      try {
-        json = JSON.parse(input);
-      } catch (err) {
-        throw new Error(`tokenizer.json is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error('tokenizer.json must hold a JSON object');
+  /**
+   * Parse a tokenizer.json (text or parsed object). Everything that sizes memory or indexes the model
+   * is checked first: ids are integers in 0..MAX_TOKEN_ID, no id names two tokens, merges join known
+   * tokens. Every refusal is a FileFormatError naming `file`.
+   */
+  static fromJSON(input: string | Record<string, unknown>, file = 'tokenizer.json'): GPTTokenizer {
+    const fail = (detail: string): never => {
+      throw new FileFormatError(file, detail);
+    };
+    const json = typeof input === 'string' ? parseJSON(input, file) : input;
+    if (!json || typeof json !== 'object' || Array.isArray(json)) fail('must hold a JSON object');
     const model = (json as Record<string, unknown>).model as Record<string, unknown> | undefined;
-    if (!model || typeof model !== 'object') throw new Error('tokenizer.json has no "model" object');
-    if (model.type !== 'BPE') throw new Error(`tokenizer.json: model.type must be "BPE", got ${JSON.stringify(model.type)}`);
-    if (!model.vocab || typeof model.vocab !== 'object' || Array.isArray(model.vocab)) throw new Error('tokenizer.json: model.vocab is missing');
-    if (!Array.isArray(model.merges)) throw new Error('tokenizer.json: model.merges is missing');
+    if (!model || typeof model !== 'object') fail('no "model" object');
+    if (model!.type !== 'BPE') fail(`model.type must be "BPE", got ${quote(model!.type)}`);
+    if (!model!.vocab || typeof model!.vocab !== 'object' || Array.isArray(model!.vocab)) fail('model.vocab is missing');
+    if (!Array.isArray(model!.merges)) fail('model.merges is missing');
+    const idOk = (id: unknown) => Number.isInteger(id) && (id as number) >= 0;
     const seen = new Map<number, string>();
-    for (const [tok, id] of Object.entries(model.vocab as Record<string, unknown>)) {
-      if (!Number.isInteger(id) || (id as number) < 0) throw new Error(`tokenizer.json: vocab entry ${JSON.stringify(tok)} has id ${JSON.stringify(id)}, not a non-negative integer`);
-      if (seen.has(id as number)) throw new Error(`tokenizer.json: id ${id} is given to both ${JSON.stringify(seen.get(id as number))} and ${JSON.stringify(tok)}`);
+    for (const [tok, id] of Object.entries(model!.vocab as Record<string, unknown>)) {
+      if (!idOk(id)) fail(`vocab entry ${quote(tok)} has id ${quote(id)}, not a non-negative integer`);
+      if ((id as number) > MAX_TOKEN_ID) fail(`vocab entry ${quote(tok)} has id ${id}, more than the limit of ${MAX_TOKEN_ID}`);
+      if (seen.has(id as number)) fail(`id ${id} is given to both ${quote(seen.get(id as number))} and ${quote(tok)}`);
       seen.set(id as number, tok);
     }
     const added = (json as Record<string, unknown>).added_tokens ?? [];
-    if (!Array.isArray(added)) throw new Error('tokenizer.json: added_tokens must be an array');
+    if (!Array.isArray(added)) fail('added_tokens must be an array');
+    const addedSeen = new Map<number, string>();
     for (const t of added as Record<string, unknown>[]) {
-      if (!t || typeof t.content !== 'string' || !Number.isInteger(t.id)) throw new Error(`tokenizer.json: added token ${JSON.stringify(t)} needs a string "content" and an integer "id"`);
+      if (!t || typeof t.content !== 'string' || !idOk(t.id)) fail(`added token ${quote(t)} needs a string "content" and an integer "id"`);
+      const id = t.id as number;
+      if (id > MAX_TOKEN_ID) fail(`added token ${quote(t.content)} has id ${id}, more than the limit of ${MAX_TOKEN_ID}`);
+      // an added token may also be in the vocabulary (GPT-2's <|endoftext|> is), but as itself
+      const other = seen.get(id) ?? addedSeen.get(id);
+      if (other !== undefined && other !== t.content) fail(`id ${id} is given to both ${quote(other)} and the added token ${quote(t.content)}`);
+      addedSeen.set(id, t.content as string);
     }
-    return new GPTTokenizer({ ...(json as Record<string, unknown>), added_tokens: added });
+    if (seen.size === 0 && addedSeen.size === 0) fail('holds no tokens (model.vocab and added_tokens are empty)');
+    const m = model as Record<string, unknown>;
+    if (m.unk_token != null && !(typeof m.unk_token === 'string' && Object.hasOwn(m.vocab as object, m.unk_token))) fail(`model.unk_token must be null or a token of model.vocab, got ${quote(m.unk_token)}`);
+    for (const k of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) if (m[k] != null && typeof m[k] !== 'string') fail(`model.${k} must be null or a string, got ${quote(m[k])}`);
+    if (m.dropout != null && !(typeof m.dropout === 'number' && m.dropout >= 0 && m.dropout <= 1)) fail(`model.dropout must be null or in [0, 1], got ${quote(m.dropout)}`);
+    try {
+      return new GPTTokenizer({ ...(json as Record<string, unknown>), added_tokens: added }, file);
+    } catch (err) {
+      throw asFileError(file, err);
+    }
+  }
+
+  /** Whether decode() knows this id: an added token, or a vocabulary entry (ids may have holes). */
+  canDecode(id: number): boolean {
+    if (this.addedById.has(id)) return true;
+    return this.engine ? this.engine.bytes(id) !== undefined : this.vocabIds.has(id);
+  }
+
+  /** The ids below `n` (the model's vocabulary) that this tokenizer cannot decode: generation never samples them. */
+  undecodable(n: number): Int32Array {
+    const out: number[] = [];
+    for (let id = 0; id < n; id++) if (!this.canDecode(id)) out.push(id);
+    return Int32Array.from(out);
   }
 
   /** Ids of plain text. Never returns a special id, even if the text spells one out. */
@@ -90,7 +133,10 @@ export class GPTTokenizer {
     if (typeof text !== 'string') throw new Error(`encode: expected a string, got ${typeof text}`);
     if (this.engine) return this.engine.encode(text);
     if (text.length === 0) return [];
-    return this.hfPlain!.encode(text, { add_special_tokens: false }).ids;
+    const ids = this.hfPlain!.encode(text, { add_special_tokens: false }).ids;
+    // @huggingface/tokenizers trusts the file: an odd pre-tokenizer or unknown-token setup can yield ids outside the vocabulary
+    for (const id of ids) if (!(Number.isInteger(id) && this.vocabIds.has(id))) throw new FileFormatError(this.file, `encodes text to id ${id}, which is not in model.vocab (check model.unk_token, byte_fallback and the pre-tokenizer)`);
+    return ids;
   }
 
   /** Ids of a model input built from text and named special tokens, e.g. [{special:'start'}, q, {special:'extract'}]. */
@@ -185,6 +231,6 @@ function loadHF(json: Record<string, unknown>): HFTokenizer {
   try {
     return new HFTokenizer({ ...json, added_tokens: [] }, {});
   } catch (err) {
-    throw new Error(`tokenizer.json could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`could not be loaded by @huggingface/tokenizers: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

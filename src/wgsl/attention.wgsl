@@ -582,3 +582,81 @@ fn flash_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     }
   }
 }
+
+// ---- continuous batching (Backend.attentionRagged): N tokens of several sequences, each in its own cache
+// slot. sp (N,2) i32 holds each token's slot and absolute position; the caches are (S,Tmax,C). First
+// kv_cache_write_ragged writes every token's k and v; then attention_ragged gives each (token, head) row a
+// workgroup, as attention_forward does, over positions 0..=pos of the token's slot.
+struct RaggedParams { N: u32, C: u32, NH: u32, hs: u32, Tmax: u32, o_qkv: u32, o_k: u32, o_v: u32, o_sp: u32, o_out: u32, scale: f32 }
+@group(0) @binding(0) var<uniform> pr: RaggedParams;
+@group(0) @binding(1) var<storage, read_write> kc_r: array<f32>;
+@group(0) @binding(2) var<storage, read_write> vc_r: array<f32>;
+@group(0) @binding(3) var<storage, read_write> qkv_r: array<f32>;
+@group(0) @binding(4) var<storage, read_write> sp_r: array<i32>;
+
+@compute @workgroup_size(256)
+fn kv_cache_write_ragged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_id(wid, nwg) * 256u + lid;
+  if (i >= pr.N * pr.C) { return; }
+  let c = i % pr.C;
+  let n = i / pr.C;
+  let dst = (u32(sp_r[pr.o_sp + 2u * n]) * pr.Tmax + u32(sp_r[pr.o_sp + 2u * n + 1u])) * pr.C + c;
+  kc_r[pr.o_k + dst] = qkv_r[pr.o_qkv + n * 3u * pr.C + pr.C + c];
+  vc_r[pr.o_v + dst] = qkv_r[pr.o_qkv + n * 3u * pr.C + 2u * pr.C + c];
+}
+
+@group(0) @binding(1) var<storage, read_write> out_r: array<f32>;
+@group(0) @binding(2) var<storage, read_write> q_r: array<f32>;
+@group(0) @binding(3) var<storage, read_write> k_r: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v_r: array<f32>;
+@group(0) @binding(5) var<storage, read_write> spa_r: array<i32>;
+var<workgroup> ragged_row: vec2<u32>; // the row's slot and position, made uniform for the loop's barriers
+
+@compute @workgroup_size(64)
+fn attention_ragged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = linear_id(wid, nwg);
+  if (row >= pr.N * pr.NH) { return; }
+  let n = row / pr.NH;
+  let h = row % pr.NH;
+  let hs = pr.hs;
+  if (lid == 0u) { ragged_row = vec2<u32>(u32(spa_r[pr.o_sp + 2u * n]), u32(spa_r[pr.o_sp + 2u * n + 1u])); }
+  let sp = workgroupUniformLoad(&ragged_row);
+  let last = sp.y;
+  let q0 = pr.o_qkv + n * 3u * pr.C + h * hs;
+  let k0 = pr.o_k + sp.x * pr.Tmax * pr.C + h * hs;
+  let v0 = pr.o_v + sp.x * pr.Tmax * pr.C + h * hs;
+  for (var i = lid; i < hs; i += WG) {
+    xs[i] = q_r[q0 + i] * pr.scale;
+    acc[i] = 0.0;
+  }
+  workgroupBarrier();
+  var m = NEG_BIG;
+  var l = 0.0;
+  for (var u0 = 0u; u0 <= last; u0 += WG) {
+    let u = u0 + lid;
+    var s = NEG_BIG;
+    if (u <= last) {
+      let kr = k0 + u * pr.C;
+      var d = 0.0;
+      for (var i = 0u; i < hs; i++) { d = fma(xs[i], k_r[kr + i], d); }
+      s = d;
+    }
+    let m_new = max(m, wg_max(s, lid));
+    var e = 0.0;
+    if (u <= last) { e = exp(s - m_new); }
+    let corr = exp(m - m_new);
+    l = l * corr + wg_sum(e, lid);
+    pa[lid] = e;
+    workgroupBarrier();
+    let cnt = min(WG, last + 1u - u0);
+    for (var i = lid; i < hs; i += WG) {
+      var a = acc[i] * corr;
+      for (var j = 0u; j < cnt; j++) { a = fma(pa[j], v_r[v0 + (u0 + j) * pr.C + i], a); }
+      acc[i] = a;
+    }
+    m = m_new;
+    workgroupBarrier();
+  }
+  let o0 = pr.o_out + n * pr.C + h * hs;
+  for (var i = lid; i < hs; i += WG) { out_r[o0 + i] = acc[i] / l; }
+}

@@ -2,7 +2,7 @@
 // run here, and one page at a time with its console collected. Flags as ../shared/ENVIRONMENT.md gives
 // them: WebGPU on (SwiftShader on a GPU-less Linux), and nothing that reaches for the network.
 import { existsSync } from 'node:fs';
-import { runtime } from '../harness.ts';
+import { runtime } from '../lib/harness.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage'];

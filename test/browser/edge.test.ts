@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
-import { assert, assertEqual, test } from '../harness.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
 import { chromiumMissing, openPage } from './chromium.ts';
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };

@@ -1,15 +1,15 @@
-// Runs inside headless Chromium (bundled by test/webgpu-browser.test.ts): the WebGPU backend on the page's
+// Runs inside headless Chromium (bundled by test/browser/webgpu-browser.test.ts): the WebGPU backend on the page's
 // navigator.gpu, checked against the reference backend on a few ops, then a tiny pretraining run of the
 // package's GPT (25 steps, dropout on) whose per-step losses are returned for the test to check.
 import type { Backend, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { createWebGPUBackend } from '../../src/backend/webgpu/webgpu.ts';
-import { requestDevice } from '../../adapters/webgpu-browser.ts';
+import { requestDevice } from '../../adapters/browser/webgpu.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { preset } from '../../src/model/config.ts';
 import { TokenDataset } from '../../src/train/data.ts';
 import { pretrain } from '../../src/train/pretrain.ts';
-import { patternTokens } from '../portable/helpers.ts';
+import { patternTokens } from '../lib/helpers.ts';
 
 function randn(n: number, seed: number, std = 1): Float32Array {
   let a = seed >>> 0;

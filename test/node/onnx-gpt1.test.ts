@@ -11,7 +11,7 @@ import { preset } from '../../src/model/config.ts';
 import { exportOnnx } from '../../src/io/onnx/export.ts';
 import { importOnnx } from '../../src/io/onnx/import.ts';
 import { OrtGPT, type OrtModuleLike } from '../../src/infer/ort.ts';
-import { assertClose, assertEqual, test } from '../harness.ts';
+import { assertClose, assertEqual, test } from '../lib/harness.ts';
 
 const ENABLED = typeof process !== 'undefined' && process.env.GPTEDGE_ONNX_BIG === '1';
 const STEPS = Number(process.env.GPTEDGE_ONNX_BIG_STEPS ?? 20);

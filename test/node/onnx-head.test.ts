@@ -18,12 +18,12 @@ import {
   choose, classify, predict, prepareFinetune, saveFinetuned, similarity, encodeAll, makeBatch,
   type Example, type FinetuneModel, type TaskSpec,
 } from '../../src/finetune/index.ts';
-import { exportCommand } from '../../adapters/commands/onnx.ts';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
-import { createBackend } from '../../adapters/backends.ts';
-import type { CommandContext } from '../../adapters/cli.ts';
-import { assert, assertClose, assertEqual, assertRejects, assertThrows, randn, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
+import { exportCommand } from '../../adapters/cli/commands/onnx.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
+import { createBackend } from '../../adapters/node/backend.ts';
+import type { CommandContext } from '../../adapters/cli/context.ts';
+import { assert, assertClose, assertEqual, assertRejects, assertThrows, randn, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 ortWeb.env.wasm.numThreads = 1;
 const web = ortWeb as unknown as OrtModuleLike;

@@ -19,12 +19,12 @@ import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { saveCheckpoint, loadCheckpoint } from '../../src/io/checkpoint.ts';
 import { toHF } from '../../src/io/hf-names.ts';
 import type { GPT } from '../../src/model/gpt.ts';
-import { exportCommand, importCommand } from '../../adapters/commands/onnx.ts';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
-import { createBackend } from '../../adapters/backends.ts';
-import type { CommandContext } from '../../adapters/cli.ts';
-import { assert, assertClose, assertEqual, assertThrows, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
+import { exportCommand, importCommand } from '../../adapters/cli/commands/onnx.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
+import { createBackend } from '../../adapters/node/backend.ts';
+import type { CommandContext } from '../../adapters/cli/context.ts';
+import { assert, assertClose, assertEqual, assertThrows, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 ortWeb.env.wasm.numThreads = 1;
 const web = ortWeb as unknown as OrtModuleLike;
@@ -197,10 +197,10 @@ test('bad input: truncated, empty and garbage files, unsupported opsets, non-GPT
   // external data: a TensorProto with data_location EXTERNAL and a location entry
   const ext = new PbWriter().varint(1, 67).varint(1, 32).varint(2, 1).string(8, 'transformer.tokens_embed.weight')
     .message(13, new PbWriter().string(1, 'location').string(2, 'model.onnx_data')).varint(14, 1);
-  assertThrows(() => importOnnx(minimalModel(17, [ext, ...good.slice(1)]), { file: 'x.onnx', nHead: 4 }), /x\.onnx: tensor transformer\.tokens_embed\.weight keeps its data in an external file \(model\.onnx_data\)/);
+  assertThrows(() => importOnnx(minimalModel(17, [ext, ...good.slice(1)]), { file: 'x.onnx', nHead: 4 }), /x\.onnx: initializer "transformer\.tokens_embed\.weight": keeps its data in an external file \(model\.onnx_data\)/);
   // quantized weights
   const q = tensorProto('transformer.tokens_embed.weight', new Int32Array(67 * 32), [67, 32]);
-  assertThrows(() => importOnnx(minimalModel(17, [q, ...good.slice(1)]), { nHead: 4 }), /tokens_embed\.weight is int32; gptedge loads float32/);
+  assertThrows(() => importOnnx(minimalModel(17, [q, ...good.slice(1)]), { nHead: 4 }), /tokens_embed\.weight": is int32; gptedge loads float32/);
 });
 
 test('CLI: export --format onnx writes a runnable file; import writes a model folder that loads with the same weights', async () => {

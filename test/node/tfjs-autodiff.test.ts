@@ -17,10 +17,10 @@ import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import type { GPTConfig } from '../../src/model/config.ts';
 import { familyOf, fromHF, toHF } from '../../src/io/hf-names.ts';
-import { gradBatch, gradConfig, randomParams } from '../gradcheck-util.ts';
-import { assert, assertClose, test } from '../harness.ts';
-import { loadFixture } from '../portable/torch-fixtures.ts';
-import { tfjsTransformer } from '../oracles/tfjs-gpt.ts';
+import { gradBatch, gradConfig, randomParams } from '../lib/gradcheck-util.ts';
+import { assert, assertClose, test } from '../lib/harness.ts';
+import { loadFixture } from '../lib/torch-fixtures.ts';
+import { tfjsTransformer } from '../lib/tfjs-gpt.ts';
 
 const TOL_LOSS = { atol: 1e-5 };
 const TOL_GRAD = { atol: 1e-5, rtol: 1e-3 };

@@ -13,8 +13,8 @@
 // reason when what it needs is missing (a failure with GPTEDGE_REQUIRE_WEBGPU=1).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { assert, test } from '../harness.ts';
-import { requireWebGPU } from '../webgpu-util.ts';
+import { assert, test } from '../lib/harness.ts';
+import { requireWebGPU } from '../lib/webgpu-util.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const mesa = `${root}.cache/mesa/env.json`;
@@ -53,7 +53,7 @@ for (const c of configs) {
     continue;
   }
   test(title, () => {
-    const r = spawnSync(`${root}node_modules/.bin/bun`, ['test', '--timeout', '300000', './test/conformance-webgpu.test.ts'], {
+    const r = spawnSync(`${root}node_modules/.bin/bun`, ['test', '--timeout', '300000', './test/portable/conformance-webgpu.test.ts'], {
       cwd: root, encoding: 'utf8', timeout: 600_000,
       env: { ...process.env, GPTEDGE_WEBGPU_MATRIX: '1', GPTEDGE_REQUIRE_WEBGPU: '1', NO_COLOR: '1', ...c.env },
     });

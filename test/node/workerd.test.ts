@@ -1,18 +1,20 @@
 // The edge bundle inside workerd (the open-source Cloudflare Workers runtime): scripts/build-edge.mjs
 // builds dist/edge-style output into a temporary folder, a tiny model is written beside it, workerd
-// serves examples/workerd/config.capnp on a loopback port, and /v1/completions answers with the text
-// the reference backend generates. Node only (vitest); workerd is stopped by the test.
+// serves examples/workerd/config.capnp (with an API key and a CORS origin bound, as a deployment
+// would) on a loopback port, and /v1/completions answers with the text the reference backend
+// generates; keys and origins are checked as on the other servers. Node only (vitest); workerd is
+// stopped by the test.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeFileSystem } from '../../adapters/node-fs.ts';
+import { NodeFileSystem } from '../../adapters/node/fs.ts';
 import { writeModelFiles } from '../../src/io/checkpoint.ts';
 import { generate } from '../../src/infer/generate.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertEqual, runtime, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from '../portable/helpers.ts';
+import { assert, assertEqual, runtime, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -26,6 +28,9 @@ export async function freePort(): Promise<number> {
 }
 
 const WORKERD = 'node_modules/.bin/workerd';
+const KEY = 'sk-workerd-secret-7c1e';
+const APP = 'https://app.example';
+const auth = { authorization: `Bearer ${KEY}` };
 
 if (runtime === 'node') {
   test('workerd: the edge bundle serves /v1/completions with a tiny model on loopback (WASM from imported modules)', async () => {
@@ -38,7 +43,10 @@ if (runtime === 'node') {
       const model = tinyModel({}, 7);
       await new NodeFileSystem().mkdir(join(dir, 'model'));
       await writeModelFiles(new NodeFileSystem(), join(dir, 'model'), model, tinyTokenizerJSON());
-      copyFileSync('examples/workerd/config.capnp', join(dir, 'config.capnp'));
+      // the example, deployed: a key and an allowed origin instead of ALLOW_UNAUTHENTICATED
+      const config = readFileSync('examples/workerd/config.capnp', 'utf8').replace(/\(name = "ALLOW_UNAUTHENTICATED", text = "true"\),/, `(name = "GPTEDGE_API_KEYS", text = "${KEY}"), (name = "CORS_ORIGINS", text = "${APP}"),`);
+      assert(config.includes(KEY), 'the config binds the key');
+      writeFileSync(join(dir, 'config.capnp'), config);
       const port = await freePort();
       let log = '';
       proc = spawn(join(process.cwd(), WORKERD), ['serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,18 +61,29 @@ if (runtime === 'node') {
         assert(Date.now() - t0 < 30_000, `workerd did not answer within 30 s: ${log}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gptedge', prompt: 'ABC', max_tokens: 8, temperature: 0 }) });
+      // keys and origins, inside workerd
+      const open = (await (await fetch(`${url}/health`)).json()) as Record<string, unknown>;
+      assert(open.status === 'ok' && !('models' in open), `/health without a key: ${JSON.stringify(open)}`);
+      assertEqual((await fetch(`${url}/v1/models`)).status, 401, 'no key');
+      assertEqual((await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer wrong' } })).status, 401, 'a wrong key');
+      const pre = await fetch(`${url}/v1/completions`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
+      assertEqual([pre.status, pre.headers.get('access-control-allow-origin')], [204, APP], 'preflight from the allowed origin');
+      const evil = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://evil.example', ...auth }, body: '{"prompt":"A"}' });
+      assertEqual(evil.status, 403, 'a post from another origin');
+      assertEqual((await fetch(`${url}/v1/completions`, { method: 'POST', headers: auth, body: new TextEncoder().encode('{"prompt":"A"}') })).status, 415, 'no Content-Type');
+      const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', origin: APP, ...auth }, body: JSON.stringify({ model: 'gptedge', prompt: 'ABC', max_tokens: 8, temperature: 0 }) });
+      assertEqual(res.headers.get('access-control-allow-origin'), APP, 'CORS header for the allowed origin');
       const j = (await res.json()) as { choices: { text: string; finish_reason: string }[]; usage: { completion_tokens: number } };
       assertEqual(res.status, 200, `${JSON.stringify(j)} ${log}`);
       const ref = await generate(model, GPTTokenizer.fromJSON(tinyTokenizerJSON()), 'ABC', { maxTokens: 8, temperature: 0 });
       assertEqual(j.choices[0].text, ref.text, 'greedy text equals the reference backend');
       assertEqual(j.usage.completion_tokens, 8);
       // streaming and a bad request inside workerd too
-      const s = await (await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'ABC', max_tokens: 4, temperature: 0, stream: true }) })).text();
+      const s = await (await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ prompt: 'ABC', max_tokens: 4, temperature: 0, stream: true }) })).text();
       assert(s.trim().endsWith('data: [DONE]'), `SSE from workerd: ${s.slice(-200)}`);
-      const bad = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt": ' });
+      const bad = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{"prompt": ' });
       assertEqual(bad.status, 400);
-      const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+      const models = (await (await fetch(`${url}/v1/models`, { headers: auth })).json()) as { data: { id: string }[] };
       assertEqual(models.data.map((d) => d.id), ['gptedge']);
     } finally {
       proc?.kill('SIGTERM');

@@ -1,7 +1,7 @@
 // Host half-precision rounding (src/backend/f16.ts), checked against the definition on every one of the
 // 65,536 half values and the midpoints between neighbours.
 import { f16Bits, f16Value, roundF16 } from '../../src/backend/f16.ts';
-import { assert, assertEqual, test } from '../harness.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
 
 test('f16: every finite half round-trips; midpoints round to even; saturation; subnormals', () => {
   let checked = 0;

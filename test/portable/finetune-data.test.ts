@@ -4,7 +4,7 @@
 import { parseCSV, readDataset } from '../../src/finetune/dataset.ts';
 import { formatMetrics, computeMetrics } from '../../src/finetune/metrics.ts';
 import { checkMaxLen, finetuneLearningRate, batchIndices } from '../../src/finetune/finetune.ts';
-import { assert, assertEqual, assertThrows, test } from '../harness.ts';
+import { assert, assertEqual, assertThrows, test } from '../lib/harness.ts';
 
 const jsonl = (...rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 

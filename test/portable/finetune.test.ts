@@ -13,8 +13,8 @@ import {
   predict, prepareFinetune, saveFinetuned, similarity, truncateSegments, withFinetuneTokens,
   type EncodedExample, type Example, type FinetuneModel, type TaskSpec,
 } from '../../src/finetune/index.ts';
-import { gradConfig, randomParams, sampleIndices } from '../gradcheck-util.ts';
-import { assert, assertClose, assertEqual, assertRejects, assertThrows, rand, test } from '../harness.ts';
+import { gradConfig, randomParams, sampleIndices } from '../lib/gradcheck-util.ts';
+import { assert, assertClose, assertEqual, assertRejects, assertThrows, rand, test } from '../lib/harness.ts';
 
 // ---- a character tokenizer: ' ' a..z . , ? = ids 0..29, <|endoftext|> 30 (+ the three specials) ----
 const CHARS = ' abcdefghijklmnopqrstuvwxyz.,?';

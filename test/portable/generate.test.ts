@@ -4,8 +4,8 @@ import { generate, generateStream } from '../../src/infer/generate.ts';
 import { sampleToken } from '../../src/infer/sample.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { Rng } from '../../src/util/random.ts';
-import { assert, assertClose, assertEqual, assertRejects, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertClose, assertEqual, assertRejects, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 for (const layout of ['post-ln', 'pre-ln'] as const) {
   test(`KV cache: prefill + one-token steps give the full forward's logits (${layout}), atol 1e-5`, async () => {

@@ -1,12 +1,12 @@
-// Training through the HTTP app (adapters/jobs.ts) with app.request(...): a fine-tuning job in OpenAI's
+// Training through the HTTP app (src/jobs/, src/serve/routes/jobs.ts) with app.request(...): a fine-tuning job in OpenAI's
 // shape whose loss falls and whose result is served; events as a list and as SSE; cancel; bad job
 // requests; a pretraining job that a "restarted server" resumes from its checkpoint.
-import { createApp, type ServedModel } from '../../adapters/hono.ts';
-import { JobManager } from '../../adapters/jobs.ts';
+import { createApp, ModelRegistry, type ServedModel } from '../../src/serve/index.ts';
+import { JobManager } from '../../src/jobs/index.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertEqual, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 
 const lm = (seed = 4): ServedModel => ({ model: tinyModel({}, seed), tokenizer: GPTTokenizer.fromJSON(tinyTokenizerJSON()) });
 const post = (app: { request: (p: string, i: RequestInit) => Response | Promise<Response> }, path: string, body: unknown) =>
@@ -22,8 +22,9 @@ function jsonl(n: number): string {
   return rows.join('\n') + '\n';
 }
 
-async function setup(fs = new MemoryFileSystem(), models = new Map<string, ServedModel>([['tiny', lm()]])) {
-  const jobs = await JobManager.open({ fs, dir: 'jobs', models, yieldEveryMs: 1 });
+async function setup(fs = new MemoryFileSystem(), base = new Map<string, ServedModel>([['tiny', lm()]])) {
+  const models = new ModelRegistry(base);
+  const jobs = await JobManager.open({ fs, dir: 'jobs', models, backend: models.backend, yieldEveryMs: 1 });
   return { fs, models, jobs, app: createApp({ models, jobs }) };
 }
 
@@ -111,7 +112,7 @@ test('jobs: a pretraining job interrupted by a server stop resumes from its chec
   const job = (await (await post(first.app, '/v1/pretraining/jobs', { model: 'tiny', training_data: corpus, hyperparameters: { steps: 12, batch_size: 4, learning_rate: 3e-3, checkpoint_every: 3, warmup_steps: 1 } })).json()) as { id: string; object: string };
   assertEqual(job.object, 'pretraining.job');
   // wait for the first checkpoint, then stop the "server" (the job stays "running" on disk, as after a crash)
-  const rec = () => first.jobs.get(job.id)!;
+  const rec = () => first.jobs.record(job.id)!;
   const t0 = Date.now();
   while (!rec().events.some((e) => e.data?.checkpoint)) {
     if (Date.now() - t0 > 20_000) throw new Error('no checkpoint within 20 s');
@@ -122,7 +123,7 @@ test('jobs: a pretraining job interrupted by a server stop resumes from its chec
   assert(stoppedAt < 12, `stopped before the end (checkpoint at ${stoppedAt})`);
   // a new server on the same folder: reports the job and resumes it
   const second = await setup(fs);
-  const seen = second.jobs.get(job.id)!;
+  const seen = second.jobs.record(job.id)!;
   assert(seen.events.some((e) => /server restarted/.test(e.message)), 'the restart is in the event log');
   await second.jobs.drain();
   const done = (await (await second.app.request(`/v1/pretraining/jobs/${job.id}`)).json()) as { status: string; fine_tuned_model: string };
@@ -137,5 +138,5 @@ test('jobs: a pretraining job interrupted by a server stop resumes from its chec
   assertEqual(typeof c.choices[0].text, 'string', 'the pretrained result is served');
   // a third server serves the finished model again without running anything
   const third = await setup(fs);
-  assert(third.models.has(done.fine_tuned_model), 'the result model is served after another restart');
+  assert(third.models.infos().some((m) => m.id === done.fine_tuned_model), 'the result model is served after another restart');
 });

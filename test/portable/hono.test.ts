@@ -1,12 +1,12 @@
 // The HTTP app through `app.request(...)` (no sockets): every endpoint, every bad request of issue 8
 // (each a 4xx JSON error in OpenAI's shape, after which the app still answers), SSE streaming,
 // the bounded queue's 429, and cancellation when the client goes away.
-import { createApp, type ServedModel } from '../../adapters/hono.ts';
+import { createApp, type ServedModel } from '../../src/serve/index.ts';
 import { generate } from '../../src/infer/generate.ts';
 import { prepareFinetune, type TaskSpec } from '../../src/finetune/index.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { assert, assertClose, assertEqual, test } from '../harness.ts';
-import { tinyModel, tinyTokenizerJSON } from './helpers.ts';
+import { assert, assertClose, assertEqual, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON, until } from '../lib/helpers.ts';
 
 const tok = () => GPTTokenizer.fromJSON(tinyTokenizerJSON());
 const lm = (seed = 4): ServedModel => ({ model: tinyModel({}, seed), tokenizer: tok() });
@@ -211,14 +211,6 @@ function slowTokens() {
   };
 }
 
-const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 5000) => {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
-
 test('hono: the queue is bounded — beyond maxConcurrent + maxQueue the answer is 429, and queued requests complete', async () => {
   const slow = slowTokens();
   const app = createApp({ models: new Map([['tiny', lm()]]), limits: { maxConcurrent: 2, maxQueue: 1 }, beforeToken: slow.beforeToken });
@@ -230,7 +222,7 @@ test('hono: the queue is bounded — beyond maxConcurrent + maxQueue the answer 
     return h.active === 2 && h.queued === 1;
   }, '2 active + 1 queued');
   const r = await post(app, '/v1/completions', body);
-  const err = await expectError(r, 429, /too many generations: 2 running and 1 queued/, 'queue full');
+  const err = await expectError(r, 429, /too many requests: 2 computing and 1 queued/, 'queue full');
   assertEqual(err.code, 'queue_full');
   assertEqual(r.headers.get('retry-after'), '1');
   assertEqual((await health()).rejected, 1);

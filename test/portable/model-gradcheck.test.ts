@@ -12,8 +12,8 @@
 // even one scaled by a percent, is far outside this.
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { GPT } from '../../src/model/gpt.ts';
-import { gradBatch, gradConfig, randomParams, sampleIndices } from '../gradcheck-util.ts';
-import { assert, assertClose, test } from '../harness.ts';
+import { gradBatch, gradConfig, randomParams, sampleIndices } from '../lib/gradcheck-util.ts';
+import { assert, assertClose, test } from '../lib/harness.ts';
 
 const TOL = { atol: 1e-4, rtol: 1e-3 };
 const H = 0.02;

@@ -15,7 +15,7 @@
 // Sizes are odd and prime-ish on purpose (no power-of-two accidents, heads of size 3).
 import type { Backend, DropoutRng, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
-import { assert, assertClose, AssertionError, randn, test } from '../harness.ts';
+import { assert, assertClose, AssertionError, randn, test } from '../lib/harness.ts';
 
 type Data = Float32Array | Int32Array;
 type T = Record<string, Tensor>;

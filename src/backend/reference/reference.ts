@@ -1,7 +1,7 @@
 // The reference backend: plain TypeScript loops over typed arrays, written for clarity, not speed.
 // It is the oracle every other backend is tested against, so each op is the textbook formula.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, keep, streamKey } from '../rng.ts';
+import { dropThreshold, keep, rngKey } from '../rng.ts';
 import { roundF16 } from '../f16.ts';
 
 type Buf = Float32Array | Int32Array;
@@ -24,6 +24,28 @@ function i32(t: Tensor): Int32Array {
 }
 function need(t: Tensor, n: number, what: string): void {
   if (t.length < n) throw new RangeError(`${what}: tensor of ${t.length} elements, op needs ${n}`);
+}
+
+/**
+ * One head of one query against cache rows 0..last: out[y..y+hs) = softmax(q·kᵀ·sc)·v, with q at x[q..],
+ * keys and values at K/V[kv + u*C ..] (rows of C). Scores in s (f64 scratch of last+1).
+ */
+function attendCache(o: Float32Array, y: number, x: Float32Array, q: number, K: Float32Array, V: Float32Array, kv: number, last: number, C: number, hs: number, sc: number, s: Float64Array): void {
+  let mx = -Infinity;
+  for (let u = 0; u <= last; u++) {
+    const k = kv + u * C;
+    let d = 0;
+    for (let i = 0; i < hs; i++) d += x[q + i] * K[k + i];
+    s[u] = d * sc;
+    if (s[u] > mx) mx = s[u];
+  }
+  let z = 0;
+  for (let u = 0; u <= last; u++) z += Math.exp(s[u] - mx);
+  for (let i = 0; i < hs; i++) o[y + i] = 0;
+  for (let u = 0; u <= last; u++) {
+    const p = Math.exp(s[u] - mx) / z, v = kv + u * C;
+    for (let i = 0; i < hs; i++) o[y + i] += p * V[v + i];
+  }
 }
 
 export class ReferenceBackend implements Backend {
@@ -178,7 +200,7 @@ export class ReferenceBackend implements Backend {
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const o = f(out), L = f(lse), x = f(qkv);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    const drop = pDrop > 0 && rng ? { key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
+    const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     const s = new Float64Array(T);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
       const q = (b * T + t) * 3 * C + h * hs;
@@ -207,7 +229,7 @@ export class ReferenceBackend implements Backend {
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const dx = f(dqkv), dy = f(dout), x = f(qkv), o = f(out), L = f(lse);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    const drop = pDrop > 0 && rng ? { key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
+    const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     dx.subarray(0, B * T * 3 * C).fill(0);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
       const q = (b * T + t) * 3 * C + h * hs, y = (b * T + t) * C + h * hs;
@@ -246,23 +268,23 @@ export class ReferenceBackend implements Backend {
     }
     const s = new Float64Array(pos0 + Tn);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < Tn; t++) {
-      const q = (b * Tn + t) * 3 * C + h * hs, last = pos0 + t;
-      let mx = -Infinity;
-      for (let u = 0; u <= last; u++) {
-        const k = (b * Tmax + u) * C + h * hs;
-        let d = 0;
-        for (let i = 0; i < hs; i++) d += x[q + i] * K[k + i];
-        s[u] = d * sc;
-        if (s[u] > mx) mx = s[u];
+      attendCache(o, (b * Tn + t) * C + h * hs, x, (b * Tn + t) * 3 * C + h * hs, K, Vc, b * Tmax * C + h * hs, pos0 + t, C, hs, sc, s);
+    }
+  }
+  attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
+    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), sp = i32(slotPos);
+    const S = K.length / (Tmax * C), hs = C / NH, sc = 1 / Math.sqrt(hs);
+    for (let n = 0; n < N; n++) {
+      const slot = sp[2 * n], pos = sp[2 * n + 1];
+      if (!(slot >= 0 && slot < S && pos >= 0 && pos < Tmax)) throw new RangeError(`attentionRagged: token ${n} at slot ${slot}, position ${pos}: the caches hold ${S} slots of ${Tmax}`);
+      for (let c = 0; c < C; c++) {
+        K[(slot * Tmax + pos) * C + c] = x[n * 3 * C + C + c];
+        Vc[(slot * Tmax + pos) * C + c] = x[n * 3 * C + 2 * C + c];
       }
-      let z = 0;
-      for (let u = 0; u <= last; u++) z += Math.exp(s[u] - mx);
-      const y = (b * Tn + t) * C + h * hs;
-      for (let i = 0; i < hs; i++) o[y + i] = 0;
-      for (let u = 0; u <= last; u++) {
-        const p = Math.exp(s[u] - mx) / z, v = (b * Tmax + u) * C + h * hs;
-        for (let i = 0; i < hs; i++) o[y + i] += p * Vc[v + i];
-      }
+    }
+    const s = new Float64Array(Tmax);
+    for (let n = 0; n < N; n++) for (let h = 0; h < NH; h++) {
+      attendCache(o, n * C + h * hs, x, n * 3 * C + h * hs, K, Vc, sp[2 * n] * Tmax * C + h * hs, sp[2 * n + 1], C, hs, sc, s);
     }
   }
 
@@ -297,7 +319,7 @@ export class ReferenceBackend implements Backend {
     for (let i = 0; i < N; i++) o[i] = x[i] * s;
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    const o = f(out), x = f(inp), key = streamKey(rng.seed, rng.stream), thr = dropThreshold(p), inv = 1 / (1 - p);
+    const o = f(out), x = f(inp), key = rngKey(rng), thr = dropThreshold(p), inv = 1 / (1 - p);
     for (let i = 0; i < N; i++) o[i] = keep(key, i, thr) ? x[i] * inv : 0;
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {

@@ -1,17 +1,21 @@
 // createWasmBackend: picks the kernel build (relaxed SIMD when the engine validates it, else SIMD128),
 // instantiates it over a memory this backend owns, and starts a worker pool when threads > 1.
-// Nothing here touches files or runtime-specific APIs: the .wasm bytes (or a compiled module, as
-// workerd requires) come from `load`/`modules`, and workers from `spawnWorker` (see adapters/wasm-node.ts).
+// Nothing here touches files or runtime-specific APIs: the .wasm bytes come from `load` (adapters that
+// read files), `modules` (precompiled, as workerd requires) or, by default, a fetch of the build beside
+// wasm/kernels.ts (assets.ts); workers come from `spawnWorker`, by default Web Workers where the runtime
+// has them (browsers, Deno, Bun; Node's worker_threads: adapters/node/wasm.ts).
+import type { WasmVariant } from '../../../wasm/kernels.ts';
+import { fetchKernel, wasmEnv, type WasmEnv } from './assets.ts';
 import { hasRelaxedSimd, hasSharedMemory, hasSimd128 } from './features.ts';
-import { Pool, type SpawnWorker, CTRL_BYTES, MAX_THREADS } from './pool.ts';
+import { Pool, type SpawnWorker, CTRL_BYTES, MAX_THREADS, webWorkerSpawner } from './pool.ts';
 import { WasmBackend } from './wasm-backend.ts';
 
 export { WasmBackend } from './wasm-backend.ts';
 export { webWorkerSpawner, WORKER_SOURCE, type SpawnWorker, type WorkerPort } from './pool.ts';
 export { hasRelaxedSimd, hasSharedMemory, hasSimd128 } from './features.ts';
 
-/** The four builds of wasm/build.mjs: SIMD128 or relaxed SIMD; private or shared (-mt) memory. */
-export type WasmVariant = 'simd128' | 'relaxed' | 'simd128-mt' | 'relaxed-mt';
+export { wasmEnv, kernelLocation, fetchKernel, type WasmEnv } from './assets.ts';
+export { kernelURL, kernelFile, WASM_VARIANTS, type WasmVariant } from '../../../wasm/kernels.ts';
 type ModuleSource = WebAssembly.Module | BufferSource;
 
 export interface WasmBackendOptions {
@@ -19,12 +23,19 @@ export interface WasmBackendOptions {
   threads?: number;
   /** 'auto' (default): relaxed SIMD where WebAssembly.validate accepts it, else SIMD128 */
   simd?: 'auto' | 'simd128' | 'relaxed';
-  /** fetches one build: bytes (preferred: workers in every runtime can compile them) or a compiled module */
+  /**
+   * fetches one build: bytes (preferred: workers in every runtime can compile them) or a compiled module.
+   * Default: fetch it from `wasmPaths`, else from beside wasm/kernels.ts.
+   */
   load?: (variant: WasmVariant) => ModuleSource | Promise<ModuleSource>;
+  /** where the default `load` fetches from (overrides the process-wide `wasmEnv.wasmPaths`) */
+  wasmPaths?: WasmEnv['wasmPaths'];
   /** builds given up front (e.g. `import mod from './gptedge-relaxed.wasm'` under workerd) */
   modules?: Partial<Record<WasmVariant, ModuleSource>>;
-  /** starts a worker; required for threads > 1 */
+  /** starts a worker (default: Web Workers where the runtime has them) */
   spawnWorker?: SpawnWorker;
+  /** where the one-line notice goes when threads were asked for but cannot be had (default console.warn: stderr on servers) */
+  log?: (message: string) => void;
   /** linear memory limit in bytes; default and maximum 4 GiB */
   maxMemoryBytes?: number;
 }
@@ -48,15 +59,18 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const relaxed = simd === 'relaxed' || (simd === 'auto' && hasRelaxedSimd());
   if (simd === 'relaxed' && !hasRelaxedSimd()) throw new Error('wasm backend: relaxed SIMD requested, but WebAssembly.validate rejects it here (Node 20 needs --experimental-wasm-relaxed-simd)');
 
-  const canThread = !!opts.spawnWorker && hasSharedMemory();
+  const spawnWorker = opts.spawnWorker ?? (typeof (globalThis as { Worker?: unknown }).Worker === 'function' ? webWorkerSpawner() : undefined);
+  const canThread = !!spawnWorker && hasSharedMemory();
   const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
-  const threads = Math.min(MAX_THREADS, Math.max(1, Math.floor(opts.threads ?? (canThread ? hc ?? 1 : 1))));
+  let threads = Math.min(MAX_THREADS, Math.max(1, Math.floor(opts.threads ?? (canThread ? hc ?? 1 : 1))));
   if (threads > 1 && !canThread) {
-    throw new Error(`wasm backend: ${threads} threads need ${opts.spawnWorker ? 'SharedArrayBuffer (cross-origin isolation in browsers)' : 'a spawnWorker function'}`);
+    const why = spawnWorker ? 'no SharedArrayBuffer here (browsers give it only to cross-origin-isolated pages)' : 'this runtime has no Worker';
+    sayOnce(opts.log, `gptedge: WASM runs on 1 thread instead of ${threads}: ${why}`);
+    threads = 1;
   }
 
   const variant = `${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? '-mt' : ''}` as WasmVariant;
-  const src = opts.modules?.[variant] ?? (await opts.load?.(variant));
+  const src = opts.modules?.[variant] ?? (await (opts.load ?? ((v: WasmVariant) => fetchKernel(v, opts.wasmPaths ? { ...wasmEnv, wasmPaths: opts.wasmPaths } : wasmEnv)))(variant));
   if (!src) throw new Error(`wasm backend: no ${variant} build given (pass load or modules)`);
   const { module, bytes } = await compile(src);
 
@@ -71,8 +85,16 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 
   let pool: Pool | null = null;
   if (threads > 1) {
-    pool = await Pool.start({ exports: exports as Record<string, (...a: number[]) => void>, memory, ctrl, module, bytes, threads, spawn: opts.spawnWorker! });
+    pool = await Pool.start({ exports: exports as Record<string, (...a: number[]) => void>, memory, ctrl, module, bytes, threads, spawn: spawnWorker! });
   }
   const name = `wasm-${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? `-x${threads}` : ''}`;
   return new WasmBackend(name, memory, exports, pool, ctrl, maxBytes);
+}
+
+const said = new Set<string>();
+/** one line per distinct message and process: a notice, not a log flood */
+function sayOnce(log: ((m: string) => void) | undefined, message: string): void {
+  if (said.has(message)) return;
+  said.add(message);
+  (log ?? ((m: string) => console.warn(m)))(message);
 }

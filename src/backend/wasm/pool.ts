@@ -19,6 +19,8 @@ export interface WorkerPort {
   onMessage(cb: (msg: unknown) => void): void;
   onError(cb: (err: unknown) => void): void;
   terminate(): void;
+  /** lets a finished process exit while this worker waits for work (called once the pool has started) */
+  unref?(): void;
 }
 
 /** Starts a worker running `source` (plain JS that defines `gptedgeWorker(post, listen)`). */
@@ -73,7 +75,7 @@ function gptedgeWorker(post, listen) {
 
 /** A spawner for runtimes with Web Workers and Blob URLs: Deno, Bun, browsers. */
 export function webWorkerSpawner(): SpawnWorker {
-  const W = (globalThis as unknown as { Worker?: new (url: string, o?: object) => { postMessage(m: unknown): void; terminate(): void; onmessage: ((e: { data: unknown }) => void) | null; onerror: ((e: unknown) => void) | null } }).Worker;
+  const W = (globalThis as unknown as { Worker?: new (url: string, o?: object) => { postMessage(m: unknown): void; terminate(): void; unref?(): void; onmessage: ((e: { data: unknown }) => void) | null; onerror: ((e: unknown) => void) | null } }).Worker;
   if (!W) throw new Error('webWorkerSpawner: this runtime has no Worker');
   return (source) => {
     const boot = source + '\ngptedgeWorker((m) => self.postMessage(m), (cb) => { self.onmessage = (e) => cb(e.data); });\n';
@@ -87,6 +89,8 @@ export function webWorkerSpawner(): SpawnWorker {
         w.terminate();
         URL.revokeObjectURL(url);
       },
+      // Bun's Web Workers can be unref'd; browsers' need not be; Deno's cannot (adapters/deno uses worker_threads)
+      unref: () => w.unref?.(),
     };
   };
 }
@@ -163,6 +167,7 @@ export class Pool {
       for (const w of workers) w.terminate();
       throw err;
     }
+    for (const w of workers) w.unref?.();
     return new Pool(opts.exports, opts.memory, opts.ctrl, workers, names, spin);
   }
 

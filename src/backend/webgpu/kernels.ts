@@ -4,7 +4,7 @@
 // kernel does not use).
 //
 // - The WGSL struct of each kernel is checked against this declaration (checkParams): by
-//   scripts/build-wgsl.mjs when it regenerates src/wgsl/index.ts, by test/webgpu-wgsl.test.ts, and when a
+//   scripts/build-wgsl.mjs when it regenerates src/wgsl/index.ts, by test/portable/webgpu-wgsl.test.ts, and when a
 //   module is first compiled. A field added, dropped, renamed, reordered or retyped on one side only fails.
 // - Host code passes Params as an object keyed by field name (the encoder lays it out in declared order);
 //   a field `o_X` is filled with the element offset of binding X unless the call gives it.
@@ -32,6 +32,7 @@ export const STRUCTS = {
     o_out: u, o_lse: u, pos0: u, write_lse: u, drop: u, key: u, thr: u, inv_keep: f, scale: f, kv_in_q: u,
   },
   CacheParams: { n: u, Tn: u, C: u, Tmax: u, pos0: u, o_qkv: u, o_k: u, o_v: u },
+  RaggedParams: { N: u, C: u, NH: u, hs: u, Tmax: u, o_qkv: u, o_k: u, o_v: u, o_sp: u, o_out: u, scale: f },
   BwdParams: { first: u, count: u, T: u, NH: u, hs: u, o_dqkv: u, o_lse: u, o_qkv: u, o_dout: u, o_out: u, o_D: u, drop: u, key: u, thr: u, inv_keep: f, scale: f },
   CeParams: { N: u, V: u, o_losses: u, o_logits: u, o_targets: u },
   CeSumParams: { N: u, o_loss: u, o_losses: u, o_weights: u },
@@ -90,6 +91,8 @@ export const KERNELS = {
   attention_forward: k('attention', 'attention_forward', 'FwdParams', ATTN_FWD),
   flash_forward: k('attention', 'flash_forward', 'FwdParams', ATTN_FWD),
   kv_cache_write: k('attention', 'kv_cache_write', 'CacheParams', { k: 'w', v: 'w', qkv: 'r' }),
+  kv_cache_write_ragged: k('attention', 'kv_cache_write_ragged', 'RaggedParams', { k: 'w', v: 'w', qkv: 'r', sp: 'r' }),
+  attention_ragged: k('attention', 'attention_ragged', 'RaggedParams', { out: 'w', qkv: 'r', k: 'r', v: 'r', sp: 'r' }),
   attention_backward_d: k('attention', 'attention_backward_d', 'BwdParams', { ...ATTN_BWD, dqkv: 'r', D: 'w' }),
   attention_backward_dq: k('attention', 'attention_backward_dq', 'BwdParams', ATTN_BWD),
   attention_backward_dkv: k('attention', 'attention_backward_dkv', 'BwdParams', ATTN_BWD),

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The WebGPU backend: the Backend interface over GPUBuffers, running the WGSL kernels of src/wgsl/. This
 // file holds the ops; the parts they stand on each have a file of their own:
 //   device.ts   the device and its pipelines (shared by every backend on one GPUDevice)
@@ -5,7 +6,7 @@
 //   memory.ts   buffers, arenas, tensors split across buffers, scratch, binding ranges, reads
 //   kernels.ts  every kernel declared by name: module, entry point, Params struct, bindings
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, streamKey } from '../rng.ts';
+import { dropThreshold, rngKey } from '../rng.ts';
 import { toF16Array } from '../f16.ts';
 import { assertAlive, contextOf, lossAfterFailure, DeviceLostError, pipelineFor, type DeviceLoss, type GpuContext } from './device.ts';
 import { Encoder } from './encoder.ts';
@@ -469,7 +470,7 @@ export class WebGPUBackend implements Backend {
     return hs;
   }
   private dropParams(pDrop: number, rng: DropoutRng | null): { drop: number; key: number; thr: number; inv_keep: number } {
-    if (pDrop > 0 && rng) return { drop: 1, key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv_keep: 1 / (1 - pDrop) };
+    if (pDrop > 0 && rng) return { drop: 1, key: rngKey(rng), thr: dropThreshold(pDrop), inv_keep: 1 / (1 - pDrop) };
     return { drop: 0, key: 0, thr: 0, inv_keep: 1 };
   }
 
@@ -544,6 +545,18 @@ export class WebGPUBackend implements Backend {
     }));
   }
 
+  attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
+    const hs = this.headSize(C, NH);
+    need(qkv, N * 3 * C, 'attentionRagged qkv');
+    need(out, N * C, 'attentionRagged out');
+    need(slotPos, 2 * N, 'attentionRagged slotPos');
+    if (kCache.length % (Tmax * C) !== 0 || vCache.length !== kCache.length) throw new RangeError(`attentionRagged: caches of ${kCache.length} and ${vCache.length} elements are not slots of ${Tmax} × ${C}`);
+    // slots and positions are checked by the caller (GPT.transformer): reading them back here would stall the queue
+    const params = { N, C, NH, hs, Tmax, scale: 1 / Math.sqrt(hs) };
+    this.run('kv_cache_write_ragged', { k: kCache, v: vCache, qkv, sp: slotPos }, { ...params, o_out: 0 }, this.grid(N * C, 256));
+    this.run('attention_ragged', { out, qkv, k: kCache, v: vCache, sp: slotPos }, params, this.grid(N * NH, 1));
+  }
+
   // ---- elementwise --------------------------------------------------------------------------------
   private elementwise(name: 'gelu_forward' | 'gelu_backward' | 'residual_forward' | 'accumulate' | 'scale' | 'dropout', N: number, out: Tensor, a: Tensor, b: Tensor | null, s = 0, key = 0, thr = 0, mayAlias = false): void {
     need(out, N, name);
@@ -570,7 +583,7 @@ export class WebGPUBackend implements Backend {
     this.elementwise('scale', N, out, inp, null, s, 0, 0, true);
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), streamKey(rng.seed, rng.stream), dropThreshold(p), true);
+    this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), rngKey(rng), dropThreshold(p), true);
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.dropoutForward(dinp, dout, N, p, rng);
@@ -728,7 +741,7 @@ function groupBy<T>(items: T[], key: (x: T) => GpuStore[]): T[][] {
   return [...groups.values()];
 }
 
-/** A WebGPU backend on a device obtained from adapters/webgpu-*.ts (or any GPUDevice). */
+/** A WebGPU backend on a device obtained from adapters/<runtime>/webgpu.ts (or any GPUDevice). */
 export function createWebGPUBackend(device: GPUDevice, opts?: WebGPUBackendOptions): WebGPUBackend {
   return new WebGPUBackend(device, opts);
 }

@@ -14,19 +14,23 @@
 // from the tensor shapes; the number of heads (not visible in any weight) from a head-split Reshape in
 // the graph, or from `opts.nHead`; the LN epsilon from LayerNormalization nodes, else 1e-5.
 //
-// Errors, each naming the file: not protobuf / truncated (with the byte offset), no default-domain
-// opset or one outside [MIN_OPSET, MAX_OPSET], weights stored externally, not GPT-shaped (which
-// tensor is missing or has which shape), unsupported data types.
+// Errors, each an OnnxImportError (a FileFormatError) naming the file and, where there is one, the
+// initializer or node: not protobuf / truncated (with the byte offset), more nodes or initializers
+// than ONNX_LIMITS, a tensor whose dims or data disagree (checked before anything is allocated), no
+// default-domain opset or one outside [MIN_OPSET, MAX_OPSET], weights stored externally, not
+// GPT-shaped (which tensor is missing or has which shape), unsupported data types, non-finite weights.
 import { validateConfig, type GPTConfig } from '../../model/config.ts';
 import { numel, paramSpecs } from '../../model/params.ts';
 import { fromHF } from '../hf-names.ts';
-import { dtypeName, parseModel, tensorFloats, tensorInts, type OnnxModel, type OnnxTensor } from './onnx-proto.ts';
+import { firstNonFinite } from '../safetensors.ts';
+import { PbDecodeError } from './protobuf.ts';
+import { dtypeName, OnnxContentError, OnnxImportError, parseModel, tensorFloats, tensorInts, type OnnxModel, type OnnxTensor } from './onnx-proto.ts';
+
+export { OnnxImportError, ONNX_LIMITS } from './onnx-proto.ts';
 
 /** Default-domain opsets whose graphs gptedge reads (ONNX 1.2's opset 7 … opset 25). */
 export const MIN_OPSET = 7;
 export const MAX_OPSET = 25;
-
-export class OnnxImportError extends Error {}
 
 export interface OnnxImportOptions {
   /** file name for error messages */
@@ -37,6 +41,8 @@ export interface OnnxImportOptions {
   overrides?: Partial<GPTConfig>;
   /** read the config and check the tensors' names and shapes, but convert no data (weights stays empty) */
   configOnly?: boolean;
+  /** keep NaN/Inf weights (debugging); by default they are an error naming the initializer */
+  allowNonFinite?: boolean;
 }
 
 export interface OnnxImport {
@@ -50,23 +56,29 @@ export interface OnnxImport {
 
 /** Parses the file and checks the opset; the first step of every reader. */
 export function parseOnnx(bytes: Uint8Array, file = 'model.onnx'): OnnxModel {
-  if (bytes.length === 0) throw new OnnxImportError(`${file}: the file is empty`);
-  let m: OnnxModel;
-  try {
-    m = parseModel(bytes);
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new OnnxImportError(`${file}: not a valid ONNX file (${bytes.length} bytes): ${msg}${/truncated/.test(msg) ? ' — the file is probably cut short (an incomplete download or copy)' : ''}`);
-  }
+  if (bytes.length === 0) throw new OnnxImportError(file, 'the file is empty');
+  const m = decoding(file, bytes.length, () => parseModel(bytes));
   const def = m.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx');
   if (!def) {
     const got = m.opsets.map((o) => `${o.domain || '""'}:${o.version}`).join(', ') || 'none';
-    throw new OnnxImportError(`${file}: no default-domain (ai.onnx) opset in opset_import (found ${got}); is this an ONNX model?`);
+    throw new OnnxImportError(file, `no default-domain (ai.onnx) opset in opset_import (found ${got}); is this an ONNX model?`);
   }
   if (def.version < MIN_OPSET || def.version > MAX_OPSET) {
-    throw new OnnxImportError(`${file}: unsupported opset ${def.version}: gptedge reads ai.onnx opsets ${MIN_OPSET} to ${MAX_OPSET}`);
+    throw new OnnxImportError(file, `unsupported opset ${def.version}: gptedge reads ai.onnx opsets ${MIN_OPSET} to ${MAX_OPSET}`);
   }
   return m;
+}
+
+/** Runs a decoding step, turning wire-format and content errors into OnnxImportErrors naming the file. */
+function decoding<T>(file: string, size: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof OnnxContentError) throw new OnnxImportError(file, err.message);
+    if (!(err instanceof PbDecodeError)) throw err;
+    const msg = err.message;
+    throw new OnnxImportError(file, `not a valid ONNX file (${size} bytes): ${msg}${/truncated/.test(msg) ? ' — the file is probably cut short (an incomplete download or copy)' : ''}`);
+  }
 }
 
 const LINEAR_SUFFIXES = ['attn.c_attn.weight', 'attn.c_proj.weight', 'mlp.c_fc.weight', 'mlp.c_proj.weight'];
@@ -77,15 +89,16 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   const model = parseOnnx(bytes, file);
   const notes: string[] = [];
   const fail = (msg: string): never => {
-    throw new OnnxImportError(`${file}: ${msg}`);
+    throw new OnnxImportError(file, msg);
   };
+  const nodes = decoding(file, bytes.length, () => model.graph.nodes);
 
   // initializers (and Constant nodes holding tensors, which some exporters use for weights) by gptedge name
   const tensors = new Map<string, OnnxTensor>();
   const onnxName = new Map<string, string>();
   const ignored: string[] = [];
   const all: OnnxTensor[] = [...model.graph.initializers];
-  for (const n of model.graph.nodes) {
+  for (const n of nodes) {
     const t = n.op === 'Constant' ? n.attrs.get('value')?.t : undefined;
     if (t && n.outputs[0]) all.push({ ...t, name: n.outputs[0] });
   }
@@ -150,7 +163,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
 
   // how each initializer is consumed: evidence for the [out, in] layout
   const transposedUse = new Set<string>(), directUse = new Set<string>();
-  for (const n of model.graph.nodes) {
+  for (const n of nodes) {
     if (n.op === 'Transpose' && n.inputs[0]) {
       const perm = n.attrs.get('perm')?.ints?.map(Number);
       if (!perm || (perm.length === 2 && perm[0] === 1 && perm[1] === 0)) transposedUse.add(n.inputs[0]);
@@ -170,6 +183,8 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
     const want = s.shape;
     const isLinear = LINEAR_SUFFIXES.some((x) => s.name.endsWith(x));
     let data = opts.configOnly ? new Float32Array(0) : tensorFloats(t!, file);
+    const bad = opts.allowNonFinite ? -1 : firstNonFinite(data);
+    if (bad >= 0) fail(`${t!.where} holds a non-finite value (${data[bad]}) at index ${bad}`);
     if (opts.configOnly) {
       const fits = dims.join(',') === want.join(',') || (isLinear && dims.length === 2 && dims[0] === want[1] && dims[1] === want[0]) || numel(dims) === numel(want);
       if (!fits) fail(`not a GPT-shaped graph: tensor ${shown} has shape [${dims}], gptedge's ${s.name} needs [${want}]`);

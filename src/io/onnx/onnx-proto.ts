@@ -1,7 +1,8 @@
 // The ONNX messages gptedge writes and reads, with field numbers from onnx/onnx.proto (IR version 8+).
 // Writing: small builders over PbWriter. Reading: a lazy view of ModelProto — initializers keep their
 // data as views into the file until a caller asks for floats.
-import { PbDecodeError, PbWriter, decodeFields, decodeString, readFloats, readInts, toSigned64, type PbField } from './protobuf.ts';
+import { FileFormatError, quote } from '../errors.ts';
+import { PbDecodeError, PbWriter, countFields, countFixed, countVarints, decodeFields, decodeString, readFixedFloats, readInts, toSigned64, type PbField } from './protobuf.ts';
 
 /** TensorProto.DataType values used here */
 export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11, BFLOAT16: 16 } as const;
@@ -101,6 +102,34 @@ export function modelProto(o: { irVersion: number; opset: number; producer: stri
 }
 
 // ---- reading ------------------------------------------------------------------------------------
+//
+// Validate, then allocate: the graph's node and initializer counts are capped (counted without
+// decoding) before any node is decoded; every message's field count is capped; each tensor's dims are
+// checked (non-negative, a bounded product with exact arithmetic) and its declared size compared with
+// the bytes actually present when it is read; data stay views into the file until asked for as floats.
+// Content errors say where: `initializer "name"` or `node 3 ("name", Op): attribute "value"`.
+
+/** Stated limits of what gptedge reads from an ONNX file. */
+export const ONNX_LIMITS = {
+  /** real GPT graphs have thousands (GPT-2 XL's decode graph: ~3k) */
+  nodes: 1 << 16,
+  initializers: 1 << 16,
+  /** dimensions of one tensor */
+  rank: 64,
+  /** elements of one tensor: 2^32 (16 GiB of float32) */
+  elements: 2 ** 32,
+} as const;
+
+/** A file's content is not what ONNX (or gptedge) allows; the message says where. */
+export class OnnxContentError extends Error {}
+
+/** A refusal of an ONNX file, naming it: a FileFormatError. */
+export class OnnxImportError extends FileFormatError {
+  constructor(file: string, detail: string, where: { field?: string } = {}) {
+    super(file, detail, where);
+    this.name = 'OnnxImportError';
+  }
+}
 
 export interface OnnxTensor {
   name: string;
@@ -114,6 +143,8 @@ export interface OnnxTensor {
   externalLocation?: string;
   /** byte offset of the TensorProto in the file */
   offset: number;
+  /** where it is, for messages: `initializer "name"` or `node 3 ("name", Constant): attribute "value"` */
+  where: string;
 }
 
 export interface OnnxAttribute {
@@ -148,7 +179,8 @@ export interface OnnxModel {
   metadata: Map<string, string>;
   graph: {
     name: string;
-    nodes: OnnxNode[];
+    /** decoded on first use */
+    readonly nodes: OnnxNode[];
     initializers: OnnxTensor[];
     inputs: OnnxValueInfo[];
     outputs: OnnxValueInfo[];
@@ -163,28 +195,53 @@ const strs = (fs: PbField[], n: number): string[] => fs.filter((x) => x.field ==
 const int = (fs: PbField[], n: number): bigint | undefined => fs.filter((x) => x.field === n && x.wire === 0).pop()?.int;
 const subs = (fs: PbField[], n: number): PbField[] => fs.filter((x) => x.field === n && x.wire === 2);
 
-function readTensor(f: PbField): OnnxTensor {
+/** Width in bytes of one element of a data type's raw_data (0: not a fixed width gptedge knows). */
+const WIDTH: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
+
+function readTensor(f: PbField, where: (name: string) => string): OnnxTensor {
   const fs = decodeFields(f.bytes!, f.offset, 'TensorProto');
   const name = str(fs, 8);
-  const raw = subs(fs, 9).pop();
+  const at = where(name);
+  const fail = (detail: string): never => {
+    throw new OnnxContentError(`${at}: ${detail}`);
+  };
+  const dims64 = readInts(fs, 1, `${at}: dims`, ONNX_LIMITS.rank).map(toSigned64);
+  let elements = 1n;
+  for (const d of dims64) {
+    if (d < 0n) fail(`dimension ${d} is negative`);
+    elements *= d;
+  }
+  if (elements > BigInt(ONNX_LIMITS.elements)) fail(`dims [${dims64}] make ${elements} elements, more than the limit of ${ONNX_LIMITS.elements}`);
+  const dims = dims64.map(Number), n = Number(elements);
+  const dataType = Number(int(fs, 2) ?? 0n);
+  const raw = subs(fs, 9).pop()?.bytes ?? null;
   const loc = int(fs, 14);
   const ext = subs(fs, 13).map((e) => decodeFields(e.bytes!, e.offset, 'StringStringEntryProto'));
   const location = ext.find((e) => str(e, 1) === 'location');
-  return {
-    name,
-    dims: readInts(fs, 1, `TensorProto ${name}`).map((d) => Number(toSigned64(d))),
-    dataType: Number(int(fs, 2) ?? 0n),
-    raw: raw ? raw.bytes! : null,
-    fields: fs.filter((x) => x.field === 4 || x.field === 5 || x.field === 7 || x.field === 10),
-    external: loc === 1n || ext.length > 0,
-    externalLocation: location ? str(location, 2) : undefined,
-    offset: f.offset,
-  };
+  const external = loc === 1n || ext.length > 0;
+  const fields = fs.filter((x) => x.field === 4 || x.field === 5 || x.field === 7 || x.field === 10);
+  if (!external) {
+    // the declared size against the bytes actually present, before anyone allocates by it
+    const width = WIDTH[dataType] ?? 0;
+    if (raw && width && raw.length !== n * width) fail(`dims [${dims}] of ${dtypeName(dataType)} need ${n * width} bytes, raw_data holds ${raw.length}`);
+    if (!raw && (dataType === DT.FLOAT || dataType === DT.DOUBLE)) {
+      const [field, w, label] = dataType === DT.FLOAT ? [4, 4, 'float_data'] as const : [10, 8, 'double_data'] as const;
+      const have = countFixed(fields, field, w, at);
+      if (have !== n) fail(`dims [${dims}] need ${n} values, ${label} holds ${have}`);
+    }
+    if (!raw && (dataType === DT.INT32 || dataType === DT.INT64)) {
+      const [field, label] = dataType === DT.INT32 ? [5, 'int32_data'] as const : [7, 'int64_data'] as const;
+      const have = countVarints(fields, field, at);
+      if (have !== n) fail(`dims [${dims}] need ${n} values, ${label} holds ${have}`);
+    }
+  }
+  return { name, dims, dataType, raw, fields, external, externalLocation: location ? str(location, 2) : undefined, offset: f.offset, where: at };
 }
 
-function readAttribute(f: PbField): OnnxAttribute {
+function readAttribute(f: PbField, where: string): OnnxAttribute {
   const fs = decodeFields(f.bytes!, f.offset, 'AttributeProto');
   const a: OnnxAttribute = { name: str(fs, 1), type: Number(int(fs, 20) ?? 0n) };
+  const at = `${where}: attribute ${quote(a.name)}`;
   const ff = fs.find((x) => x.field === 2 && x.wire === 5);
   if (ff) a.f = new DataView(ff.bytes!.buffer, ff.bytes!.byteOffset, 4).getFloat32(0, true);
   const i = int(fs, 3);
@@ -192,10 +249,23 @@ function readAttribute(f: PbField): OnnxAttribute {
   const s = subs(fs, 4).pop();
   if (s) a.s = decodeString(s.bytes!);
   const t = subs(fs, 5).pop();
-  if (t) a.t = readTensor(t);
-  const ints = readInts(fs, 8, `attribute ${a.name}`);
+  if (t) a.t = readTensor(t, () => at);
+  const ints = readInts(fs, 8, at);
   if (ints.length) a.ints = ints.map(toSigned64);
   return a;
+}
+
+function readNode(nf: PbField, index: number): OnnxNode {
+  const fs = decodeFields(nf.bytes!, nf.offset, 'NodeProto');
+  const op = str(fs, 4), name = str(fs, 3);
+  if (!op) throw new OnnxContentError(`node ${index}${name ? ` (${quote(name)})` : ''} has no op_type`);
+  const where = `node ${index} (${quote(name)}, ${op})`;
+  const attrs = new Map<string, OnnxAttribute>();
+  for (const a of subs(fs, 5)) {
+    const at = readAttribute(a, where);
+    attrs.set(at.name, at);
+  }
+  return { op, domain: str(fs, 7), name, inputs: strs(fs, 1), outputs: strs(fs, 2), attrs };
 }
 
 function readValueInfo(f: PbField): OnnxValueInfo {
@@ -209,47 +279,47 @@ function readValueInfo(f: PbField): OnnxValueInfo {
   v.elemType = Number(int(tfs, 1) ?? 0n);
   const shape = subs(tfs, 2).pop();
   if (shape) {
-    for (const d of subs(decodeFields(shape.bytes!, shape.offset, 'TensorShapeProto'), 1)) {
+    const dims = subs(decodeFields(shape.bytes!, shape.offset, 'TensorShapeProto'), 1);
+    if (dims.length > ONNX_LIMITS.rank) throw new OnnxContentError(`value ${quote(v.name)}: ${dims.length} dimensions, more than the limit of ${ONNX_LIMITS.rank}`);
+    for (const d of dims) {
       const dfs = decodeFields(d.bytes!, d.offset, 'Dimension');
       const val = int(dfs, 1);
-      v.dims.push(val !== undefined ? Number(val) : str(dfs, 2) || '?');
+      v.dims.push(val !== undefined ? Number(toSigned64(val)) : str(dfs, 2) || '?');
     }
   }
   return v;
 }
 
-/** Parses a ModelProto; initializer data stay views into `bytes`. */
+/** Parses a ModelProto; initializer data stay views into `bytes`, nodes are decoded on first use. */
 export function parseModel(bytes: Uint8Array): OnnxModel {
   const top = decodeFields(bytes, 0, 'ModelProto');
   const graphF = subs(top, 7).pop();
   if (!graphF) throw new PbDecodeError('no graph in the file (ModelProto.graph is missing)');
+  const counts = countFields(graphF.bytes!, graphF.offset, 'GraphProto');
+  const nNodes = counts.get(1) ?? 0, nInits = counts.get(5) ?? 0;
+  if (nNodes > ONNX_LIMITS.nodes) throw new OnnxContentError(`the graph holds ${nNodes} nodes, more than the limit of ${ONNX_LIMITS.nodes}`);
+  if (nInits > ONNX_LIMITS.initializers) throw new OnnxContentError(`the graph holds ${nInits} initializers, more than the limit of ${ONNX_LIMITS.initializers}`);
   const gfs = decodeFields(graphF.bytes!, graphF.offset, 'GraphProto');
-  const nodes: OnnxNode[] = subs(gfs, 1).map((nf) => {
-    const fs = decodeFields(nf.bytes!, nf.offset, 'NodeProto');
-    const attrs = new Map<string, OnnxAttribute>();
-    for (const a of subs(fs, 5)) {
-      const at = readAttribute(a);
-      attrs.set(at.name, at);
-    }
-    return { op: str(fs, 4), domain: str(fs, 7), name: str(fs, 3), inputs: strs(fs, 1), outputs: strs(fs, 2), attrs };
-  });
   const metadata = new Map<string, string>();
   for (const m of subs(top, 14)) {
     const fs = decodeFields(m.bytes!, m.offset, 'StringStringEntryProto');
     metadata.set(str(fs, 1), str(fs, 2));
   }
+  let nodes: OnnxNode[] | undefined;
   return {
     irVersion: Number(int(top, 1) ?? 0n),
     opsets: subs(top, 8).map((o) => {
       const fs = decodeFields(o.bytes!, o.offset, 'OperatorSetIdProto');
-      return { domain: str(fs, 1), version: Number(int(fs, 2) ?? 0n) };
+      return { domain: str(fs, 1), version: Number(toSigned64(int(fs, 2) ?? 0n)) };
     }),
     producer: str(top, 2),
     metadata,
     graph: {
       name: str(gfs, 2),
-      nodes,
-      initializers: subs(gfs, 5).map(readTensor),
+      get nodes() {
+        return (nodes ??= subs(gfs, 1).map(readNode));
+      },
+      initializers: subs(gfs, 5).map((f) => readTensor(f, (name) => `initializer ${quote(name)}`)),
       inputs: subs(gfs, 11).map(readValueInfo),
       outputs: subs(gfs, 12).map(readValueInfo),
     },
@@ -265,22 +335,23 @@ function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-/** A tensor's values as float32 (f32 exact; f16, bf16 and f64 converted). */
+/** A tensor's values as float32 (f32 exact; f16, bf16 and f64 converted). Sizes were checked when it was read. */
 export function tensorFloats(t: OnnxTensor, file: string): Float32Array {
+  const fail = (detail: string): never => {
+    throw new OnnxImportError(file, `${t.where}: ${detail}`, { field: t.name });
+  };
   if (t.external) {
-    throw new Error(`${file}: tensor ${t.name} keeps its data in an external file (${t.externalLocation ?? 'location not given'}); ` +
+    fail(`keeps its data in an external file (${t.externalLocation ?? 'location not given'}); ` +
       'gptedge reads self-contained .onnx files only — re-save the model with its weights inside (onnx.save_model(m, path, save_as_external_data=False))');
   }
   const n = t.dims.reduce((a, b) => a * b, 1);
+  const floatTypes = [DT.FLOAT, DT.DOUBLE, DT.FLOAT16, DT.BFLOAT16] as number[];
+  if (!floatTypes.includes(t.dataType)) fail(`is ${dtypeName(t.dataType)}; gptedge loads float32, float16, bfloat16 and float64 weights (quantized models are not supported)`);
   const out = new Float32Array(n);
-  const bad = (got: number) => new Error(`${file}: tensor ${t.name} holds ${got} values, its shape [${t.dims}] needs ${n} (the file may be truncated or corrupted)`);
   if (t.raw) {
     const b = t.raw, dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const size = t.dataType === DT.FLOAT ? 4 : t.dataType === DT.DOUBLE ? 8 : t.dataType === DT.FLOAT16 || t.dataType === DT.BFLOAT16 ? 2 : 0;
-    if (!size) throw new Error(`${file}: tensor ${t.name} is ${dtypeName(t.dataType)}; gptedge loads float32, float16, bfloat16 and float64 weights (quantized models are not supported)`);
-    if (b.length !== n * size) throw bad(b.length / size);
     if (t.dataType === DT.FLOAT) {
-      if (LITTLE_ENDIAN) out.set(new Float32Array(b.slice().buffer));
+      if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b);
       else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
     } else if (t.dataType === DT.DOUBLE) for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true);
     else if (t.dataType === DT.FLOAT16) for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(2 * i, true));
@@ -293,24 +364,10 @@ export function tensorFloats(t: OnnxTensor, file: string): Float32Array {
     }
     return out;
   }
-  if (t.dataType === DT.FLOAT) {
-    const v = readFloats(t.fields, 4);
-    if (v.length !== n) throw bad(v.length);
-    out.set(v);
-    return out;
-  }
-  if (t.dataType === DT.DOUBLE) {
-    const v: number[] = [];
-    for (const f of t.fields) {
-      if (f.field !== 10) continue;
-      const dv = new DataView(f.bytes!.buffer, f.bytes!.byteOffset, f.bytes!.byteLength);
-      for (let i = 0; i + 8 <= f.bytes!.length; i += 8) v.push(dv.getFloat64(i, true));
-    }
-    if (v.length !== n) throw bad(v.length);
-    out.set(v);
-    return out;
-  }
-  throw new Error(`${file}: tensor ${t.name} is ${dtypeName(t.dataType)} without raw_data; gptedge loads float32, float16, bfloat16 and float64 weights`);
+  if (t.dataType === DT.FLOAT) readFixedFloats(t.fields, 4, 4, out);
+  else if (t.dataType === DT.DOUBLE) readFixedFloats(t.fields, 10, 8, out);
+  else fail(`is ${dtypeName(t.dataType)} without raw_data; gptedge loads float32, float16, bfloat16 and float64 weights`);
+  return out;
 }
 
 /** Small integer tensors (shape constants): int64 / int32 values. */
@@ -318,21 +375,11 @@ export function tensorInts(t: OnnxTensor): number[] | null {
   if (t.external) return null;
   if (t.raw) {
     const dv = new DataView(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength);
-    if (t.dataType === DT.INT64) return Array.from({ length: t.raw.length / 8 }, (_, i) => Number(dv.getBigInt64(8 * i, true)));
-    if (t.dataType === DT.INT32) return Array.from({ length: t.raw.length / 4 }, (_, i) => dv.getInt32(4 * i, true));
+    if (t.dataType === DT.INT64) return Array.from({ length: Math.floor(t.raw.length / 8) }, (_, i) => Number(dv.getBigInt64(8 * i, true)));
+    if (t.dataType === DT.INT32) return Array.from({ length: Math.floor(t.raw.length / 4) }, (_, i) => dv.getInt32(4 * i, true));
     return null;
   }
-  if (t.dataType === DT.INT64) return readInts(t.fields, 7, t.name).map((x) => Number(toSigned64(x)));
-  if (t.dataType === DT.INT32) return readInts(t.fields, 5, t.name).map((x) => Number(BigInt.asIntN(32, x)));
+  if (t.dataType === DT.INT64) return readInts(t.fields, 7, t.where, 64).map((x) => Number(toSigned64(x)));
+  if (t.dataType === DT.INT32) return readInts(t.fields, 5, t.where, 64).map((x) => Number(BigInt.asIntN(32, x)));
   return null;
-}
-
-/** Small float tensors (scale constants). */
-export function tensorScalarFloat(t: OnnxTensor): number | null {
-  if (t.external || t.dims.reduce((a, b) => a * b, 1) !== 1) return null;
-  try {
-    return tensorFloats(t, '')[0];
-  } catch {
-    return null;
-  }
 }

@@ -127,66 +127,99 @@ export interface PbField {
 
 export class PbDecodeError extends Error {}
 
+/** More fields than any message of a real ONNX model has (a graph's nodes are capped separately). */
+export const MAX_FIELDS = 1 << 19;
+
 /**
- * Splits a message into its fields (one level deep). `base` is the offset of `buf` within the file,
- * so errors name absolute positions.
+ * Walks a message's fields (one level deep) without allocating per field: `visit` gets the field
+ * number, the wire type, the value's byte range in `buf` and, for varints, the value. `base` is the
+ * offset of `buf` within the file, so errors name absolute positions.
  */
-export function decodeFields(buf: Uint8Array, base = 0, what = 'message'): PbField[] {
-  const out: PbField[] = [];
+export function walkFields(buf: Uint8Array, base: number, what: string, visit: (field: number, wire: number, start: number, end: number, int?: bigint) => void): void {
   let p = 0;
-  const readVarint = (): bigint => {
-    let x = 0n, shift = 0n;
+  // keys and lengths as doubles (exact below 2^53; anything larger is refused anyway), values as bigints
+  const skipVarint = (): number => {
+    let x = 0, scale = 1;
     for (let i = 0; i < 10; i++) {
       if (p >= buf.length) throw new PbDecodeError(`truncated ${what}: a varint at byte ${base + p} runs past the end of the data`);
       const b = buf[p++];
-      x |= BigInt(b & 0x7f) << shift;
+      x += (b & 0x7f) * scale;
       if (b < 0x80) return x;
-      shift += 7n;
+      scale *= 128;
     }
     throw new PbDecodeError(`malformed ${what}: a varint at byte ${base + p} is longer than 10 bytes`);
   };
+  const bigVarint = (from: number): bigint => {
+    let x = 0n, shift = 0n;
+    for (let q = from; q < p; q++) {
+      x |= BigInt(buf[q] & 0x7f) << shift;
+      shift += 7n;
+    }
+    return BigInt.asUintN(64, x);
+  };
   while (p < buf.length) {
     const start = p;
-    const key = readVarint();
-    const field = Number(key >> 3n), wire = Number(key & 7n);
+    const key = skipVarint();
+    const field = Math.floor(key / 8), wire = key % 8;
     if (field === 0) throw new PbDecodeError(`malformed ${what}: field number 0 at byte ${base + start}`);
-    const need = (n: number, kind: string) => {
-      if (p + n > buf.length) {
-        throw new PbDecodeError(`truncated ${what}: field ${field} (${kind}, ${n} bytes) at byte ${base + p} runs past the end of the data (${base + buf.length})`);
-      }
-    };
+    if (field >= 2 ** 29) throw new PbDecodeError(`malformed ${what}: field number ${field} at byte ${base + start} is out of range`);
     if (wire === WT_VARINT) {
       const off = p;
-      out.push({ field, wire, int: readVarint(), offset: base + off });
-    } else if (wire === WT_LEN) {
-      const len = readVarint();
-      if (len > BigInt(buf.length)) need(Number(len), 'length-delimited');
-      const n = Number(len);
-      need(n, 'length-delimited');
-      out.push({ field, wire, bytes: buf.subarray(p, p + n), offset: base + p });
-      p += n;
-    } else if (wire === WT_I64) {
-      need(8, 'fixed64');
-      out.push({ field, wire, bytes: buf.subarray(p, p + 8), offset: base + p });
-      p += 8;
-    } else if (wire === WT_I32) {
-      need(4, 'fixed32');
-      out.push({ field, wire, bytes: buf.subarray(p, p + 4), offset: base + p });
-      p += 4;
-    } else {
-      throw new PbDecodeError(`malformed ${what}: unsupported wire type ${wire} for field ${field} at byte ${base + start}`);
+      skipVarint();
+      visit(field, wire, off, p, bigVarint(off));
+      continue;
     }
+    let n: number, kind: string;
+    if (wire === WT_LEN) [n, kind] = [skipVarint(), 'length-delimited'];
+    else if (wire === WT_I64) [n, kind] = [8, 'fixed64'];
+    else if (wire === WT_I32) [n, kind] = [4, 'fixed32'];
+    else throw new PbDecodeError(`malformed ${what}: unsupported wire type ${wire} for field ${field} at byte ${base + start}`);
+    if (n > buf.length - p) {
+      throw new PbDecodeError(`truncated ${what}: field ${field} (${kind}, ${n} bytes) at byte ${base + p} runs past the end of the data (${base + buf.length})`);
+    }
+    visit(field, wire, p, p + n);
+    p += n;
   }
+}
+
+/** How many fields of each number a message holds (checked before anything is decoded). */
+export function countFields(buf: Uint8Array, base = 0, what = 'message'): Map<number, number> {
+  const counts = new Map<number, number>();
+  walkFields(buf, base, what, (field) => counts.set(field, (counts.get(field) ?? 0) + 1));
+  return counts;
+}
+
+/** Splits a message into its fields (one level deep); at most `maxFields` of them. */
+export function decodeFields(buf: Uint8Array, base = 0, what = 'message', maxFields = MAX_FIELDS): PbField[] {
+  const out: PbField[] = [];
+  walkFields(buf, base, what, (field, wire, start, end, int) => {
+    if (out.length >= maxFields) throw new PbDecodeError(`${what} at byte ${base} holds more than ${maxFields} fields`);
+    out.push(wire === WT_VARINT ? { field, wire, int, offset: base + start } : { field, wire, bytes: buf.subarray(start, end), offset: base + start });
+  });
   return out;
 }
 
-/** Repeated integer field, packed or not. */
-export function readInts(fields: PbField[], field: number, what: string): bigint[] {
+/** How many integers a repeated varint field holds, packed or not (nothing is decoded). */
+export function countVarints(fields: PbField[], field: number, what: string): number {
+  let n = 0;
+  for (const f of fields) {
+    if (f.field !== field) continue;
+    if (f.wire === WT_VARINT) n++;
+    else if (f.wire === WT_LEN) for (const b of f.bytes!) n += b < 0x80 ? 1 : 0;
+    else throw new PbDecodeError(`malformed ${what}: field ${field} has wire type ${f.wire}, expected integers`);
+  }
+  return n;
+}
+
+/** Repeated integer field, packed or not; at most `max` values (counted before they are read). */
+export function readInts(fields: PbField[], field: number, what: string, max = MAX_FIELDS): bigint[] {
+  const n = countVarints(fields, field, what);
+  if (n > max) throw new PbDecodeError(`${what}: ${n} values in field ${field}, more than the limit of ${max}`);
   const out: bigint[] = [];
   for (const f of fields) {
     if (f.field !== field) continue;
     if (f.wire === WT_VARINT) out.push(f.int!);
-    else if (f.wire === WT_LEN) {
+    else {
       const b = f.bytes!;
       let p = 0;
       while (p < b.length) {
@@ -203,21 +236,31 @@ export function readInts(fields: PbField[], field: number, what: string): bigint
         if (!done) throw new PbDecodeError(`truncated ${what}: packed varint at byte ${f.offset + p}`);
         out.push(x);
       }
-    } else throw new PbDecodeError(`malformed ${what}: field ${field} has wire type ${f.wire}, expected integers`);
+    }
   }
   return out;
 }
 
-/** Repeated float field (fixed32), packed or not. */
-export function readFloats(fields: PbField[], field: number): number[] {
-  const out: number[] = [];
+/** How many values a repeated fixed-width field (fixed32: 4 bytes, fixed64: 8) holds, packed or not. */
+export function countFixed(fields: PbField[], field: number, width: 4 | 8, what: string): number {
+  let n = 0;
   for (const f of fields) {
     if (f.field !== field) continue;
-    const b = f.bytes!;
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    for (let i = 0; i + 4 <= b.length; i += 4) out.push(dv.getFloat32(i, true));
+    if (f.wire !== WT_LEN && f.wire !== (width === 4 ? WT_I32 : WT_I64)) throw new PbDecodeError(`malformed ${what}: field ${field} has wire type ${f.wire}, expected ${width === 4 ? 'fixed32' : 'fixed64'} values`);
+    if (f.bytes!.length % width !== 0) throw new PbDecodeError(`malformed ${what}: packed field ${field} at byte ${f.offset} holds ${f.bytes!.length} bytes, not a multiple of ${width}`);
+    n += f.bytes!.length / width;
   }
-  return out;
+  return n;
+}
+
+/** Repeated fixed-width floats (fixed32 float or fixed64 double) into `out`, which countFixed sized. */
+export function readFixedFloats(fields: PbField[], field: number, width: 4 | 8, out: Float32Array): void {
+  let o = 0;
+  for (const f of fields) {
+    if (f.field !== field) continue;
+    const b = f.bytes!, dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (let i = 0; i + width <= b.length; i += width) out[o++] = width === 4 ? dv.getFloat32(i, true) : dv.getFloat64(i, true);
+  }
 }
 
 export const toSigned64 = (x: bigint): bigint => BigInt.asIntN(64, x);

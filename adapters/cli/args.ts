@@ -1,0 +1,61 @@
+// What the commands' option parsing has in common: numeric options with a clear error, and the
+// sampling options of `generate` (shared by the gptedge and the ONNX Runtime paths).
+import type { GenerateChunk, GenerateOptions } from '../../src/infer/generate.ts';
+
+/** A numeric option: absent stays undefined; anything else must be a finite number. */
+export function numArg(name: string, v: string): number;
+export function numArg(name: string, v: string | undefined): number | undefined;
+export function numArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`--${name} must be a number, got "${v}"`);
+  return n;
+}
+
+export const SAMPLING_OPTIONS = {
+  prompt: { type: 'string', default: '' },
+  'max-tokens': { type: 'string', default: '100' },
+  temperature: { type: 'string', default: '0.8' },
+  'top-k': { type: 'string', default: '40' },
+  'top-p': { type: 'string', default: '1' },
+  seed: { type: 'string', default: '0' },
+  stop: { type: 'string', multiple: true },
+} as const;
+
+export const SAMPLING_HELP = `  --prompt TEXT        the text to continue (default: start from <|endoftext|>)
+  --max-tokens N       tokens to generate (default 100)
+  --temperature X      0 = greedy (default 0.8)
+  --top-k N            sample among the N most likely tokens (default 40; 0 = all)
+  --top-p X            nucleus sampling threshold (default 1)
+  --seed N             sampling seed (default 0)
+  --stop S             stop before this string; repeatable`;
+
+export function samplingFrom(a: { 'max-tokens'?: string; temperature?: string; 'top-k'?: string; 'top-p'?: string; seed?: string; stop?: string[] }): GenerateOptions {
+  return {
+    maxTokens: numArg('max-tokens', a['max-tokens']), temperature: numArg('temperature', a.temperature), topK: numArg('top-k', a['top-k']),
+    topP: numArg('top-p', a['top-p']), seed: numArg('seed', a.seed), stop: a.stop,
+  };
+}
+
+/** --weights f32|f16: how a served or generating model stores its matrices */
+export const WEIGHTS_OPTION = { weights: { type: 'string', default: 'f32' } } as const;
+export const WEIGHTS_HELP = `  --weights W          f32 | f16: f16 halves the weights' memory (WebGPU with shader-f16; inference only)`;
+export function weightsFrom(a: { weights?: string }): 'f32' | 'f16' {
+  if (a.weights !== 'f32' && a.weights !== 'f16') throw new Error(`--weights must be f32 or f16, got "${a.weights}"`);
+  return a.weights;
+}
+
+/**
+ * Prints a generation as it streams: the prompt and the text to stdout, the finish reason to stderr (a
+ * status, not text: redirected output holds the text alone).
+ */
+export async function printGeneration(prompt: string, chunks: AsyncIterable<GenerateChunk>): Promise<void> {
+  process.stdout.write(prompt);
+  for await (const c of chunks) {
+    process.stdout.write(c.text);
+    if (c.done) {
+      process.stdout.write('\n');
+      console.error(`[${c.finishReason}]`);
+    }
+  }
+}

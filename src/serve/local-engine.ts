@@ -1,0 +1,168 @@
+// The engine in the calling thread: models from a ModelRegistry, one Scheduler per loaded model, and
+// the job manager. Used directly where there is one thread (workerd, browsers, tests) and inside the
+// worker that Node, Deno and Bun servers start (src/serve/rpc.ts carries the calls there).
+import type { JobService } from '../jobs/service.ts';
+import { isFinetuned, type ServedModel } from '../jobs/service.ts';
+import { classify, similarity, choose } from '../finetune/finetune.ts';
+import { continuationLogprobs } from '../infer/score.ts';
+import { RequestError } from '../util/request-error.ts';
+import type { ClassifyInput, ClassifyResult, CompletionEvent, CompletionRequest, Engine, ModelInfo, ScoreRequest, ScoreResult } from './engine.ts';
+import type { ModelRegistry } from './models.ts';
+import { Scheduler, type SchedulerOptions } from './scheduler.ts';
+
+export interface LocalEngineOptions extends SchedulerOptions {
+  models: ModelRegistry;
+  jobs?: JobService | null;
+  /** the model of requests without one (default: the only base model, if there is exactly one) */
+  defaultModel?: string | null;
+  /** stops the jobs on close (JobManager.stop) */
+  stopJobs?: () => Promise<void>;
+}
+
+const invalid = (message: string, param: string | null, code: string) => new RequestError('invalid', message, param, code);
+const cancelled = () => new RequestError('invalid', 'the client went away', null, 'cancelled');
+
+export class LocalEngine implements Engine {
+  readonly defaultModel: string | null;
+  readonly jobs: JobService | null;
+  private readonly registry: ModelRegistry;
+  private readonly schedulers = new Map<ServedModel, Scheduler>();
+
+  constructor(private readonly o: LocalEngineOptions) {
+    this.registry = o.models;
+    this.jobs = o.jobs ?? null;
+    const base = this.registry.baseIds();
+    this.defaultModel = o.defaultModel !== undefined ? o.defaultModel : base.length === 1 ? base[0] : null;
+    this.registry.onUnload((m) => {
+      this.schedulers.get(m)?.dispose();
+      this.schedulers.delete(m);
+    });
+  }
+
+  models(): ModelInfo[] {
+    return this.registry.infos();
+  }
+
+  /** `cb()` runs when the model list changes (a job's result is published) */
+  onModelsChange(cb: () => void): void {
+    this.registry.onChange(cb);
+  }
+
+  private scheduler(m: ServedModel): Scheduler {
+    let s = this.schedulers.get(m);
+    if (!s) this.schedulers.set(m, (s = new Scheduler(m.model, m.tokenizer, this.o)));
+    return s;
+  }
+
+  async *complete(r: CompletionRequest, signal: AbortSignal): AsyncGenerator<CompletionEvent> {
+    const lease = await this.registry.acquire(r.model);
+    try {
+      const { model, tokenizer } = lease.served, cfg = model.cfg;
+      if (r.topK > cfg.vocabSize) throw invalid(`'top_k' must be in [0, ${cfg.vocabSize}], got ${r.topK}`, 'top_k', 'out_of_range');
+      let ids: number[];
+      if (typeof r.prompt === 'string') ids = tokenizer.encode(r.prompt);
+      else {
+        for (const t of r.prompt) if (!(Number.isInteger(t) && t >= 0 && t < cfg.vocabSize)) throw invalid(`'prompt' holds token id ${t}, outside the vocabulary of ${cfg.vocabSize}`, 'prompt', 'invalid_value');
+        ids = r.prompt;
+      }
+      if (ids.length === 0) {
+        const eot = tokenizer.specialId('endOfText');
+        if (eot === undefined) throw invalid(`'prompt' is empty and this model's tokenizer has no <|endoftext|> to start from`, 'prompt', 'invalid_value');
+        ids = [eot];
+      }
+      if (ids.length >= cfg.nCtx) {
+        throw invalid(`This model's maximum context length is ${cfg.nCtx} tokens; the prompt has ${ids.length}, leaving no room to generate. Shorten the prompt.`, 'prompt', 'context_length_exceeded');
+      }
+      yield { type: 'start', promptTokens: ids.length, echo: !r.echo ? '' : typeof r.prompt === 'string' ? r.prompt : tokenizer.decode(ids) };
+      let n = 0;
+      const gen = this.scheduler(lease.served).generate(ids, { maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP, topK: r.topK, seed: r.seed, stop: r.stop, signal });
+      for await (const ch of gen) {
+        n += ch.tokens.length;
+        if (ch.text) yield { type: 'text', text: ch.text };
+        if (ch.done) {
+          yield { type: 'end', finishReason: signal.aborted ? 'cancelled' : ch.finishReason!, completionTokens: n };
+          return;
+        }
+      }
+      yield { type: 'end', finishReason: signal.aborted ? 'cancelled' : 'length', completionTokens: n };
+    } finally {
+      lease.release();
+    }
+  }
+
+  async score(r: ScoreRequest, signal: AbortSignal): Promise<ScoreResult> {
+    const lease = await this.registry.acquire(r.model);
+    try {
+      const m = lease.served, { model, tokenizer } = m, nCtx = model.cfg.nCtx;
+      let promptIds = tokenizer.encode(r.prompt);
+      if (promptIds.length === 0) {
+        const eot = tokenizer.specialId('endOfText');
+        if (eot === undefined) throw invalid(`'prompt' is empty and this model's tokenizer has no <|endoftext|> to condition on`, 'prompt', 'invalid_value');
+        promptIds = [eot];
+      }
+      const what = (i: number) => (r.choices ? `choices[${i}]` : 'continuation');
+      const contIds = r.continuations.map((t, i) => {
+        const ids = tokenizer.encode(t);
+        if (ids.length === 0) throw invalid(`'${what(i)}' encodes to no tokens`, what(i), 'invalid_value');
+        if (promptIds.length + ids.length > nCtx) {
+          throw invalid(`This model's maximum context length is ${nCtx} tokens; the prompt (${promptIds.length}) and ${r.choices ? `choice ${i}` : 'the continuation'} (${ids.length}) need ${promptIds.length + ids.length}`, what(i), 'context_length_exceeded');
+        }
+        return ids;
+      });
+      const sched = this.scheduler(m);
+      const data: ScoreResult['data'] = [];
+      for (const [index, ids] of contIds.entries()) {
+        if (signal.aborted) throw cancelled();
+        const lp = await sched.exclusive(() => continuationLogprobs(model, promptIds, ids));
+        const logprob = lp.reduce((s, x) => s + x, 0);
+        data.push({ index, text: r.continuations[index], tokens: ids.length, logprob, mean_logprob: logprob / ids.length, token_logprobs: lp });
+      }
+      const out: ScoreResult = { promptTokens: promptIds.length, data };
+      if (r.choices && isFinetuned(m) && m.spec.family === 'multiple-choice' && r.continuations.length === m.spec.choices) {
+        const h = await sched.exclusive(() => choose(m, r.prompt, r.continuations));
+        out.head = { best: h.index, probabilities: h.probabilities };
+      }
+      return out;
+    } finally {
+      lease.release();
+    }
+  }
+
+  async classify(r: { model: string; inputs: ClassifyInput[] }, signal: AbortSignal): Promise<ClassifyResult> {
+    const lease = await this.registry.acquire(r.model);
+    try {
+      const m = lease.served;
+      if (!isFinetuned(m) || m.spec.family === 'multiple-choice') {
+        throw invalid(`the model '${r.model}' is ${isFinetuned(m) ? 'fine-tuned for multiple choice (use POST /v1/score with choices)' : 'a language model without a task head; fine-tune it for classification, entailment or similarity (POST /v1/fine_tuning/jobs)'}`, 'model', 'model_not_classifier');
+      }
+      const family = m.spec.family;
+      const fields = family === 'classification' ? null : family === 'entailment' ? ['premise', 'hypothesis'] : ['a', 'b'];
+      const param = (i: number) => (r.inputs.length > 1 ? `input[${i}]` : 'input');
+      r.inputs.forEach((x, i) => {
+        if (!fields) {
+          if (typeof x !== 'string') throw invalid(`'${param(i)}' must be a string for a classification model`, param(i), 'invalid_type');
+          return;
+        }
+        if (!x || typeof x !== 'object') throw invalid(`'${param(i)}' must be an object {${fields.join(', ')}} for a ${family} model, got ${typeof x}`, param(i), 'invalid_type');
+        for (const f of fields) if (typeof x[f] !== 'string') throw invalid(`'${param(i)}.${f}' must be a string`, `${param(i)}.${f}`, 'invalid_type');
+      });
+      const sched = this.scheduler(m), data: ClassifyResult['data'] = [];
+      for (const [index, x] of r.inputs.entries()) {
+        if (signal.aborted) throw cancelled();
+        const res = await sched.exclusive(() =>
+          typeof x === 'string' ? classify(m, x) : family === 'entailment' ? classify(m, x as { premise: string; hypothesis: string }) : similarity(m, x.a, x.b),
+        );
+        data.push({ index, label: res.label, probabilities: res.probabilities });
+      }
+      return { task: family, data };
+    } finally {
+      lease.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.o.stopJobs?.();
+    for (const s of this.schedulers.values()) s.dispose();
+    this.schedulers.clear();
+  }
+}

@@ -1,0 +1,262 @@
+// The one conformance suite for every backend: each op, forward and backward, on random shapes (odd
+// sizes included) against the reference backend. A backend's test file calls `conformance(...)`.
+//
+// Tolerances: f32 kernels that sum in a different order than the reference's f64 loops differ by
+// rounding only, so |got - ref| <= atol + rtol*|ref| with atol 1e-4 and rtol 1e-3 by default (a
+// backend may pass tighter or looser ones, e.g. for f16 storage, and must say why).
+import type { Backend, Tensor } from '../../src/backend/backend.ts';
+import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
+import { assertClose, rand, randn, test } from './harness.ts';
+
+export interface ConformanceOptions {
+  atol?: number;
+  rtol?: number;
+  /** shapes are scaled down for slow (software) backends */
+  small?: boolean;
+}
+
+type Data = Float32Array | Int32Array;
+
+/** Runs `op` on the backend under test and on the reference with the same inputs; compares `outs`. */
+async function compare(
+  name: string,
+  make: () => Backend | Promise<Backend>,
+  inputs: Record<string, Data>,
+  op: (be: Backend, t: Record<string, Tensor>) => void,
+  outs: string[],
+  tol: { atol: number; rtol: number },
+): Promise<void> {
+  const ref = new ReferenceBackend();
+  const be = await make();
+  const load = (b: Backend) => {
+    const t: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(inputs)) {
+      t[k] = b.alloc(v.length, v instanceof Int32Array ? 'i32' : 'f32');
+      b.write(t[k], v);
+    }
+    return t;
+  };
+  const tr = load(ref), tb = load(be);
+  op(ref, tr);
+  op(be, tb);
+  for (const o of outs) {
+    const expected = await ref.read(tr[o]);
+    const got = await be.read(tb[o]);
+    assertClose(got, expected, tol, `${name}: ${o}`);
+  }
+}
+
+const ints = (n: number, max: number, seed: number, allowNeg = false): Int32Array => {
+  const r = rand(seed), a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = allowNeg && r() < 0.15 ? -1 : Math.floor(r() * max);
+  return a;
+};
+const uniform = (n: number, seed: number, lo: number, hi: number): Float32Array => {
+  const r = rand(seed), a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
+  return a;
+};
+
+export function conformance(backendName: string, make: () => Backend | Promise<Backend>, opts: ConformanceOptions = {}): void {
+  const tol = { atol: opts.atol ?? 1e-4, rtol: opts.rtol ?? 1e-3 };
+  const s = opts.small ? 1 : 2;
+  const t = (name: string, fn: () => Promise<void>) => test(`conformance[${backendName}] ${name}`, fn, 300_000);
+
+  t('matmul: every transpose, bias, accumulate, odd sizes', async () => {
+    const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 33, 9], [13 * s, 64, 67], [64 * s, 48 * s, 96 * s], [5, 129, 31]];
+    for (const [M, K, N] of shapes) {
+      for (const transA of [false, true]) for (const transB of [false, true]) for (const beta of [0, 1] as const) {
+        const withBias = !transA && beta === 0;
+        await compare(`matmul ${M}x${K}x${N} tA=${transA} tB=${transB} beta=${beta}`, make,
+          { a: randn(M * K, M + K), b: randn(K * N, K + N + 1), bias: randn(N, N), out: randn(M * N, 7) },
+          (be, x) => be.matmul(x.out, x.a, x.b, withBias ? x.bias : null, M, K, N, transA, transB, beta), ['out'], tol);
+      }
+    }
+  });
+
+  t('biasBackward', async () => {
+    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96], [600, 70]]) { // (600 rows: more than one 256-row chunk)
+      await compare(`biasBackward ${M}x${N}`, make, { d: randn(M * N, 3), db: randn(N, 4) }, (be, x) => be.biasBackward(x.db, x.d, M, N), ['db'], tol);
+    }
+  });
+
+  t('encoder forward/backward (position offset, repeated ids)', async () => {
+    for (const [B, T, C, V, P] of [[1, 1, 4, 3, 0], [3, 7, 13, 11, 2], [2 * s, 16, 32, 67, 0]]) {
+      const inputs = { ids: ints(B * T, V, 5), wte: randn(V * C, 1), wpe: randn((T + P) * C, 2), out: new Float32Array(B * T * C), d: randn(B * T * C, 3), dwte: randn(V * C, 4), dwpe: randn((T + P) * C, 5) };
+      await compare('encoderForward', make, inputs, (be, x) => be.encoderForward(x.out, x.ids, x.wte, x.wpe, B, T, C, P), ['out'], tol);
+      await compare('encoderBackward', make, inputs, (be, x) => be.encoderBackward(x.dwte, x.dwpe, x.d, x.ids, B, T, C), ['dwte', 'dwpe'], tol);
+    }
+  });
+
+  t('layernorm forward/backward', async () => {
+    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768], [300, 40]]) {
+      const inputs = { x: randn(N * C, N, 3), w: uniform(C, 1, 0.5, 1.5), b: randn(C, 2), out: new Float32Array(N * C), mean: new Float32Array(N), rstd: new Float32Array(N), d: randn(N * C, 4), dx: randn(N * C, 5), dw: randn(C, 6), db: randn(C, 7) };
+      await compare(`layernormForward ${N}x${C}`, make, inputs, (be, x) => be.layernormForward(x.out, x.mean, x.rstd, x.x, x.w, x.b, N, C, 1e-5), ['out', 'mean', 'rstd'], tol);
+      await compare(`layernormBackward ${N}x${C}`, make, inputs, (be, x) => {
+        be.layernormForward(x.out, x.mean, x.rstd, x.x, x.w, x.b, N, C, 1e-5);
+        be.layernormBackward(x.dx, x.dw, x.db, x.d, x.x, x.w, x.mean, x.rstd, N, C);
+      }, ['dx', 'dw', 'db'], tol);
+    }
+  });
+
+  t('attention forward/backward, with and without dropout', async () => {
+    for (const [B, T, C, NH] of [[1, 1, 4, 1], [2, 5, 12, 3], [2, 17, 32, 4], [1, 33 * s, 64, 2], [1, 64, 64, 4], [1, 9, 15, 3], [2, 35 * s, 128, 2]]) {
+      for (const pDrop of [0, 0.25]) {
+        const rng = pDrop > 0 ? { seed: 1234, stream: 77 } : null;
+        const inputs = { qkv: randn(B * T * 3 * C, T + C, 1), out: new Float32Array(B * T * C), lse: new Float32Array(B * NH * T), d: randn(B * T * C, 9), dqkv: randn(B * T * 3 * C, 3) };
+        await compare(`attentionForward B${B} T${T} C${C} NH${NH} p${pDrop}`, make, inputs, (be, x) => be.attentionForward(x.out, x.lse, x.qkv, B, T, C, NH, pDrop, rng), ['out', 'lse'], tol);
+        await compare(`attentionBackward B${B} T${T} C${C} NH${NH} p${pDrop}`, make, inputs, (be, x) => {
+          be.attentionForward(x.out, x.lse, x.qkv, B, T, C, NH, pDrop, rng);
+          be.attentionBackward(x.dqkv, x.d, x.qkv, x.out, x.lse, B, T, C, NH, pDrop, rng);
+        }, ['dqkv'], tol);
+      }
+    }
+  });
+
+  t('attentionCached (prefill then decode steps)', async () => {
+    // the last: blocks of the tiled kernel crossed, at positions that are not block-aligned
+    for (const [B, C, NH, Tmax, steps] of [[1, 8, 2, 8, [3, 1, 1, 2]], [2, 32, 4, 16, [5, 1, 1, 2]], [1, 24, 2, 80, [37, 1, 2, 35]]] as [number, number, number, number, number[]][]) {
+      const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
+      let pos = 0;
+      steps.forEach((n, i) => {
+        inputs[`qkv${i}`] = randn(B * n * 3 * C, 10 + i);
+        inputs[`out${i}`] = new Float32Array(B * n * C);
+        pos += n;
+      });
+      await compare(`attentionCached B${B} C${C}`, make, inputs, (be, x) => {
+        let p0 = 0;
+        steps.forEach((n, i) => {
+          be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax);
+          p0 += n;
+        });
+      }, [...steps.map((_, i) => `out${i}`), 'k', 'v'], tol);
+    }
+  });
+
+  t('attentionRagged (continuous batching: chunked prefills and decodes of several slots per call)', async () => {
+    // each step: [slot, tokens] runs, in a deliberately unsorted order; a slot's positions continue from its last step
+    const plan: [number, number][][] = [[[2, 5], [0, 3], [3, 1]], [[0, 1], [1, 2], [3, 1], [2, 1]], [[3, 4], [1, 1], [0, 1]], [[2, 1], [0, 1], [1, 1], [3, 1]]];
+    for (const [C, NH, Tmax] of [[8, 2, 12], [32, 4, 16]]) {
+      const S = 4, inputs: Record<string, Data> = { k: new Float32Array(S * Tmax * C), v: new Float32Array(S * Tmax * C) };
+      const len = new Array(S).fill(0);
+      plan.forEach((runs, i) => {
+        const sp: number[] = [];
+        for (const [slot, n] of runs) for (let j = 0; j < n; j++) sp.push(slot, len[slot]++);
+        const N = sp.length / 2;
+        inputs[`sp${i}`] = Int32Array.from(sp);
+        inputs[`qkv${i}`] = randn(N * 3 * C, 30 + i);
+        inputs[`out${i}`] = new Float32Array(N * C);
+      });
+      await compare(`attentionRagged C${C}`, make, inputs, (be, x) => {
+        plan.forEach((_, i) => be.attentionRagged(x[`out${i}`], x[`qkv${i}`], x.k, x.v, x[`sp${i}`], x[`sp${i}`].length / 2, C, NH, Tmax));
+      }, [...plan.map((_, i) => `out${i}`), 'k', 'v'], tol);
+    }
+  });
+
+  t('gelu, residual, accumulate, scale', async () => {
+    for (const N of [1, 7, 1023, 4096 * s]) {
+      const inputs = { x: randn(N, N, 3), y: randn(N, 2), d: randn(N, 3), out: new Float32Array(N), dx: randn(N, 4) };
+      await compare(`geluForward ${N}`, make, inputs, (be, x) => be.geluForward(x.out, x.x, N), ['out'], tol);
+      await compare(`geluBackward ${N}`, make, inputs, (be, x) => be.geluBackward(x.dx, x.x, x.d, N), ['dx'], tol);
+      await compare(`residualForward ${N}`, make, inputs, (be, x) => be.residualForward(x.out, x.x, x.y, N), ['out'], tol);
+      await compare(`accumulate ${N}`, make, inputs, (be, x) => be.accumulate(x.dx, x.y, N), ['dx'], tol);
+      await compare(`scale ${N}`, make, inputs, (be, x) => be.scale(x.x, x.x, -0.37, N), ['x'], tol);
+    }
+  });
+
+  t('dropout draws the same mask as the reference', async () => {
+    for (const [N, p] of [[1, 0.5], [1001, 0.1], [4096 * s, 0.3]] as const) {
+      const rng = { seed: 42, stream: 9 };
+      const inputs = { x: randn(N, 1), out: new Float32Array(N), d: randn(N, 2), dx: new Float32Array(N) };
+      // exact: the mask is integer arithmetic, the scale one multiply
+      await compare(`dropout ${N} p${p}`, make, inputs, (be, x) => {
+        be.dropoutForward(x.out, x.x, N, p, rng);
+        be.dropoutBackward(x.dx, x.d, N, p, rng);
+      }, ['out', 'dx'], { atol: 0, rtol: 1e-6 });
+    }
+  });
+
+  t('cross-entropy forward/backward with ignored targets; softmax', async () => {
+    for (const [N, V] of [[1, 2], [9, 67], [33, 1000], [8, 40478]]) {
+      const tg = ints(N, V, 3, true);
+      const w = new Float32Array(N).fill(1 / N);
+      const inputs = { z: randn(N * V, 1, 3), tg, w, losses: new Float32Array(N), loss: new Float32Array([0.5]), dz: new Float32Array(N * V), p: new Float32Array(N * V) };
+      await compare(`crossEntropyForward ${N}x${V}`, make, inputs, (be, x) => be.crossEntropyForward(x.losses, x.loss, x.z, x.tg, x.w, N, V), ['losses', 'loss'], tol);
+      await compare(`crossEntropyBackward ${N}x${V}`, make, inputs, (be, x) => be.crossEntropyBackward(x.dz, x.z, x.tg, x.w, N, V, 0.75), ['dz'], tol);
+      await compare(`crossEntropyBackward in place ${N}x${V}`, make, inputs, (be, x) => be.crossEntropyBackward(x.z, x.z, x.tg, x.w, N, V, 1), ['z'], tol);
+      await compare(`softmax ${N}x${V}`, make, inputs, (be, x) => be.softmaxForward(x.p, x.z, N, V, 0.7), ['p'], tol);
+    }
+  });
+
+  t('gatherRows / scatterAddRows', async () => {
+    const R = 5, C = 33, rows = 12;
+    const inputs = { x: randn(rows * C, 1), idx: new Int32Array([3, 0, 11, 3, 7]), out: new Float32Array(R * C), d: randn(R * C, 2), dx: randn(rows * C, 3) };
+    await compare('gatherRows', make, inputs, (be, x) => be.gatherRows(x.out, x.x, x.idx, R, C), ['out'], tol);
+    await compare('scatterAddRows', make, inputs, (be, x) => be.scatterAddRows(x.dx, x.d, x.idx, R, C), ['dx'], tol);
+  });
+
+  t('sumSquares and AdamW (with on-device clipping)', async () => {
+    for (const N of [1, 17, 5000 * s]) {
+      const inputs = { w: randn(N, 1), g: randn(N, 2, 3), m: randn(N, 3, 0.1), v: uniform(N, 4, 0, 0.1), g2: randn(31, 5), ns: new Float32Array(1) };
+      await compare(`sumSquares ${N}`, make, inputs, (be, x) => be.sumSquares(x.ns, [x.g, x.g2]), ['ns'], { atol: tol.atol, rtol: tol.rtol });
+      for (const clip of [false, true]) {
+        await compare(`adamw ${N} clip=${clip}`, make, inputs, (be, x) => {
+          be.sumSquares(x.ns, [x.g, x.g2]);
+          for (let step = 1; step <= 3; step++) {
+            be.adamw(x.w, x.g, x.m, x.v, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step, ...(clip ? { gradNormSq: x.ns, maxNorm: 1.0 } : {}) });
+          }
+        }, ['w', 'm', 'v'], tol);
+      }
+    }
+  });
+
+  t('f16 storage: matmul b and the embedding, written and bound at odd offsets, or a clear refusal', async () => {
+    const be0 = await make();
+    if (!be0.f16Storage) {
+      let msg = '';
+      try {
+        be0.alloc(8, 'f16');
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      if (!/f16/.test(msg)) throw new Error(`a backend without f16 storage must refuse f16 tensors clearly, got "${msg}"`);
+      return;
+    }
+    // The reference stores the same f16-rounded values (src/backend/f16.ts) in f32, so f32 tolerances hold.
+    const half = (b: Backend, data: Float32Array) => {
+      const t = b.alloc(data.length + 1, 'f16');
+      b.write(t, data, 1); // an odd element offset: neither word- nor binding-aligned
+      return b.slice(t, 1, data.length);
+    };
+    const [M, K, N] = [13, 40 * s, 67];
+    const w = randn(K * N, 3, 2);
+    for (const transB of [false, true]) {
+      await compare(`f16 matmul tB=${transB}`, make, { a: randn(M * K, 1), bias: randn(N, 2), out: randn(M * N, 4) },
+        (be, x) => be.matmul(x.out, x.a, half(be, w), x.bias, M, K, N, false, transB, 0), ['out'], tol);
+    }
+    const [B, T, C, V] = [2, 5, 24, 37];
+    const ids = ints(B * T, V, 5), wte = randn(V * C, 6, 100); // large values: rounding visible
+    await compare('f16 encoderForward', make, { ids, wpe: randn(T * C, 7), out: new Float32Array(B * T * C) },
+      (be, x) => be.encoderForward(x.out, x.ids, half(be, wte), x.wpe, B, T, C, 0), ['out'], tol);
+    const ref = new ReferenceBackend(), be = await make(); // make() may release earlier backends
+    const got = await be.read(half(be, wte)), want = await ref.read(half(ref, wte));
+    assertClose(got, want, { atol: 0, rtol: 0 }, 'f16 values read back are the host-rounded halves');
+  });
+
+  t('views: ops address tensors through arena offsets', async () => {
+    const ref = new ReferenceBackend();
+    const be = await make();
+    const N = 37, C = 5;
+    const run = async (b: Backend) => {
+      const arena = b.allocArena([{ name: 'pad', length: 3 }, { name: 'x', length: N * C }, { name: 'w', length: C }, { name: 'b', length: C }, { name: 'out', length: N * C }, { name: 'mean', length: N }, { name: 'rstd', length: N }]);
+      b.write(arena.x, randn(N * C, 1));
+      b.write(arena.w, uniform(C, 2, 0.5, 1.5));
+      b.write(arena.b, randn(C, 3));
+      b.layernormForward(arena.out, arena.mean, arena.rstd, arena.x, arena.w, arena.b, N, C, 1e-5);
+      const half = b.slice(arena.out, C, C * 2);
+      b.scale(half, half, 2, C * 2);
+      return b.read(arena.out);
+    };
+    assertClose(await run(be), await run(ref), tol, 'arena views');
+  });
+}

@@ -1,0 +1,103 @@
+// The WASM backend's own machinery, beyond the conformance suite: the linear-memory allocator (reuse,
+// coalescing, zeroing, growth) and the worker pool's start-up handshake.
+import { createNodeWasmBackend } from '../../adapters/node/wasm.ts';
+import { GPT } from '../../src/model/gpt.ts';
+import { preset } from '../../src/model/config.ts';
+import { Heap } from '../../src/backend/wasm/heap.ts';
+import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
+import { assert, assertClose, assertEqual, assertThrows, randn, test } from '../lib/harness.ts';
+
+test('wasm heap: blocks are aligned, reused after free, coalesced and zeroed', () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 64 });
+  const heap = new Heap(memory, 100, 64 * 65536);
+  const a = heap.alloc(10), b = heap.alloc(100), c = heap.alloc(1000);
+  assertEqual([a.addr % 64, b.addr % 64, c.addr % 64], [0, 0, 0], 'alignment');
+  assert(a.addr >= 100 && b.addr >= a.addr + 10 && c.addr >= b.addr + 100, 'blocks do not overlap');
+  new Uint8Array(memory.buffer, b.addr, 100).fill(7);
+  heap.release(a);
+  heap.release(b);
+  // a and b coalesce into one run that a block larger than either fits in, at a's address, zeroed
+  const d = heap.alloc(120);
+  assertEqual(d.addr, a.addr, 'first fit in the coalesced run');
+  assert(new Uint8Array(memory.buffer, d.addr, 120).every((x) => x === 0), 'reused memory is zeroed');
+  heap.release(c);
+  heap.release(d);
+  assertEqual(heap.used, 0, 'everything returned');
+  // growth: 1 page at first, a 1 MiB block grows the memory
+  const big = heap.alloc(1 << 20);
+  assert(memory.buffer.byteLength >= big.addr + (1 << 20), 'memory grew');
+  assertThrows(() => heap.alloc(64 * 65536), /out of memory/);
+});
+
+test('wasm backend: freed tensors are rejected; views stay valid across memory growth', async () => {
+  const be = await createNodeWasmBackend({ threads: 1 });
+  const x = be.alloc(5);
+  be.write(x, new Float32Array([1, 2, 3, 4, 5]));
+  const big = be.alloc(50 << 20); // forces the memory to grow (a new ArrayBuffer)
+  be.scale(x, x, 2, 5);
+  assertClose(await be.read(x), [2, 4, 6, 8, 10], { atol: 0 });
+  be.free(big, x);
+  assertThrows(() => be.scale(x, x, 2, 5), /used after free/);
+});
+
+test('wasm pool: a job posted right after start-up reaches every worker (10 pools)', async () => {
+  for (let i = 0; i < 10; i++) {
+    const be = await createNodeWasmBackend({ threads: 2 });
+    const N = 1 << 16;
+    const x = be.alloc(N);
+    be.fill(x, 1);
+    be.scale(x, x, 3, N); // large enough to be split over both threads
+    const got = (await be.read(x)) as Float32Array;
+    be.dispose();
+    assert(got.every((v) => v === 3), `pool ${i}: every element scaled`);
+  }
+});
+
+test('GPT.free releases every buffer of a trained model (parameters, gradients, moments, activations)', async () => {
+  const be = await createNodeWasmBackend({ threads: 1 });
+  const cfg = preset('tiny');
+  const trainOnce = async () => {
+    const model = new GPT(be, cfg).init(1);
+    const ids = Int32Array.from({ length: 32 }, (_, i) => (i * 5) % 67);
+    model.zeroGrad();
+    model.transformer(ids, 2, 16);
+    model.lmLoss(ids, new Float32Array(32).fill(1 / 32), 32, 1);
+    model.backward(2, 16);
+    model.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+    await model.gradNorm();
+    return model;
+  };
+  (await trainOnce()).free(); // warm-up: kernel scratch stays allocated
+  const before = be.bytesInUse;
+  const model = await trainOnce();
+  assert(be.bytesInUse > before + 4 * 4 * 30_000, `a trained tiny model holds > 480 KB, got ${be.bytesInUse - before}`);
+  model.free();
+  assertEqual(be.bytesInUse, before, 'bytes in use after free');
+  be.dispose();
+});
+
+test('wasm matmul, matrix-vector path (M <= 4, a not transposed): large odd K, N, both B layouts, bias, beta, simd128 and default build, 1 and 2 threads', async () => {
+  const ref = new ReferenceBackend();
+  for (const [simd, threads] of [['simd128', 1], [undefined, 1], [undefined, 2]] as const) {
+    const be = await createNodeWasmBackend({ simd, threads });
+    const shapes: [number, number, number][] = [[1, 771, 1031], [2, 771, 1031], [3, 771, 1031], [4, 771, 1031], [4, 3, 5], [2, 9, 17], [1, 6, 37]];
+    for (const [M, K, N] of shapes) {
+      for (const transB of [false, true]) for (const beta of [0, 1] as const) for (const withBias of [false, true]) {
+        const inputs = { a: randn(M * K, M + K), b: randn(K * N, K + N + 1), bias: randn(N, N), out: randn(M * N, 7) };
+        const run = async (b: typeof ref | typeof be) => {
+          const t = Object.fromEntries(Object.entries(inputs).map(([k, v]) => {
+            const x = b.alloc(v.length);
+            b.write(x, v);
+            return [k, x];
+          }));
+          b.matmul(t.out, t.a, t.b, withBias ? t.bias : null, M, K, N, false, transB, beta);
+          const got = await b.read(t.out);
+          b.free(...Object.values(t));
+          return got;
+        };
+        assertClose(await run(be), await run(ref), { atol: 1e-4, rtol: 1e-3 }, `${simd ?? 'default'} ${threads} thread(s) ${M}x${K}x${N} tB=${transB} beta=${beta} bias=${withBias}`);
+      }
+    }
+    be.dispose();
+  }
+});
