@@ -75,7 +75,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('biasBackward', async () => {
-    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96]]) {
+    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96], [600, 70]]) { // (600 rows: more than one 256-row chunk)
       await compare(`biasBackward ${M}x${N}`, make, { d: randn(M * N, 3), db: randn(N, 4) }, (be, x) => be.biasBackward(x.db, x.d, M, N), ['db'], tol);
     }
   });
@@ -89,7 +89,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('layernorm forward/backward', async () => {
-    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768]]) {
+    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768], [300, 40]]) {
       const inputs = { x: randn(N * C, N, 3), w: uniform(C, 1, 0.5, 1.5), b: randn(C, 2), out: new Float32Array(N * C), mean: new Float32Array(N), rstd: new Float32Array(N), d: randn(N * C, 4), dx: randn(N * C, 5), dw: randn(C, 6), db: randn(C, 7) };
       await compare(`layernormForward ${N}x${C}`, make, inputs, (be, x) => be.layernormForward(x.out, x.mean, x.rstd, x.x, x.w, x.b, N, C, 1e-5), ['out', 'mean', 'rstd'], tol);
       await compare(`layernormBackward ${N}x${C}`, make, inputs, (be, x) => {
