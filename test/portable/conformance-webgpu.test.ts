@@ -9,6 +9,7 @@ import { conformance } from '../lib/conformance.ts';
 import { runtime, test } from '../lib/harness.ts';
 import { fixtureSuite } from '../lib/torch-fixtures.ts';
 import { batchedDecodeSuite } from '../lib/batched-decode.ts';
+import { accumulationSuite } from '../lib/accumulation.ts';
 import { releaseDevice, skip, webgpuDevice } from '../lib/webgpu-util.ts';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '../../src/backend/webgpu/webgpu.ts';
 
@@ -40,6 +41,12 @@ if (!gpu.handle) {
     // in LayerNorm placement, covered by the other backends and the fixtures)
     batchedDecodeSuite(name, make, { steps: 4, layouts: ['post-ln'] });
   }
+  // micro-batches give the full batch's step, recomputation the same gradients (the plain variant)
+  accumulationSuite(`webgpu-${runtime}-${adapter}`, () => {
+    current?.destroy();
+    current = createWebGPUBackend(handle.device, { name: `webgpu-${runtime}-${adapter}`, features: { subgroups: false } });
+    return current;
+  });
   test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, async () => {
     current?.destroy();
     await releaseDevice(handle);

@@ -56,6 +56,18 @@ if (!gpu.handle) {
     }, ['o0', 'o1', 'o2', 'k', 'v']);
   });
 
+  t('quantized matmul (q8, q4) past 8 rows, W dequantized in several blocks (maxBufferBytes 8 KiB), with bias', async () => {
+    for (const dtype of ['q8', 'q4'] as const) {
+      const [M, K, N] = [12, 32, 150]; // blocks of 64 rows of W (8 KiB of f32): 64, 64, 22
+      const w = randn(N * K, 5, 0.05);
+      await both(`${dtype} ${M}x${K}x${N}`, { a: randn(M * K, 6), bias: randn(N, 7), out: randn(M * N, 8) }, (be, x) => {
+        const q = be.alloc(N * K, dtype, K);
+        be.write(q, w);
+        be.matmul(x.out, x.a, q, x.bias, M, K, N, false, true, 0);
+      }, ['out'], make(8192));
+    }
+  });
+
   t('arena split across several GPUBuffers (maxBufferBytes 4 KiB): layernorm, matmul, sumSquares, AdamW', async () => {
     const N = 9, C = 100; // views of 900 floats: at most one per 4 KiB buffer
     const run = async (be: Backend) => {

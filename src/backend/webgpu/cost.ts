@@ -82,6 +82,10 @@ const COSTS: CostOf = {
   adamw: (p) => ({ flops: 16 * p.n, depth: 1 }),
   sumsq_partial: (p) => ({ flops: 2 * p.n, depth: 24 }),
   sumsq_final: (p) => ({ flops: p.count, depth: Math.ceil(p.count / 256) + 8 }),
+  // a multiply-add per weight and row, and the weight's dequantization; each invocation walks K/32
+  matvec_q: (p) => ({ flops: 2 * p.M * p.N * p.K + 2 * p.N * p.K, depth: Math.ceil(p.K / 32) + 32 }),
+  dequant_q: (p) => ({ flops: 2 * p.N * p.K, depth: 1 }),
+  encoder_forward_q: (p) => ({ flops: 3 * p.n, depth: 1 }),
 };
 
 /** The cost of one dispatch of `name` with its laid-out Params. */

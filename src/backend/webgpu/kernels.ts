@@ -45,6 +45,8 @@ export const STRUCTS = {
   AdamParams: { n: u, o_param: u, o_grad: u, o_m: u, o_v: u, o_norm: u, clip: u, lr: f, beta1: f, beta2: f, eps: f, wd: f, bc1: f, bc2: f, max_norm: f },
   SumParams: { n: u, o_x: u, o_part: u },
   SumFinalParams: { count: u, o_total: u, o_part: u },
+  QuantParams: { M: u, K: u, N: u, o_out: u, o_a: u, o_w: u, o_bias: u, beta: u, has_bias: u, lda: u, ldo: u, row_words: u, o_scale: u, groups: u, n0: u },
+  EncoderQParams: { n: u, C: u, T: u, o_eout: u, o_ids: u, o_w: u, o_wpe: u, pos0: u, row_words: u, o_scale: u, groups: u },
 } as const satisfies Record<string, Record<string, FieldType>>;
 export type StructName = keyof typeof STRUCTS;
 
@@ -102,6 +104,9 @@ export const KERNELS = {
   adamw: k('adamw', 'adamw', 'AdamParams', { param: 'w', grad: 'r', m: 'w', v: 'w', norm: 'r' }),
   sumsq_partial: k('adamw', 'sumsq_partial', 'SumParams', { part: 'w', x: 'r' }),
   sumsq_final: k('adamw', 'sumsq_final', 'SumFinalParams', { total: 'w', part: 'r' }),
+  matvec_q: k('quant', 'matvec_q', 'QuantParams', { out: 'w', a: 'r', w: 'r', bias: 'r' }, ['Q4']),
+  dequant_q: k('quant', 'dequant_q', 'QuantParams', { out: 'w', a: 'r', w: 'r', bias: 'r' }, ['Q4']),
+  encoder_forward_q: k('quant', 'encoder_forward_q', 'EncoderQParams', { eout: 'w', ids: 'r', w: 'r', wpe: 'r' }, ['Q4']),
 } as const satisfies Record<string, KernelDecl>;
 export type KernelName = keyof typeof KERNELS;
 

@@ -110,6 +110,12 @@ export class GpuMemory {
       `over this backend's memory budget of ${gib(this.budgetBytes)}; ${ADVICE}`);
   }
 
+  /** One buffer of its own, within the budget (a quantized tensor: codes and scales, src/backend/webgpu/quant.ts). */
+  allocStore(bytes: number, label: string): GpuStore {
+    this.reserve(bytes, label);
+    return this.newStore(bytes, label);
+  }
+
   needF16(): void {
     if (!this.f16) throw new Error(`${this.name}: f16 tensors need a WebGPU device with shader-f16 (and the f16 feature not turned off)`);
   }

@@ -6,7 +6,7 @@
 //   memory.ts   buffers, arenas, tensors split across buffers, scratch, binding ranges, reads
 //   kernels.ts  every kernel declared by name: module, entry point, Params struct, bindings
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, streamKey } from '../rng.ts';
+import { dropThreshold, rngKey } from '../rng.ts';
 import { toF16Array } from '../f16.ts';
 import { assertAlive, contextOf, lossAfterFailure, DeviceLostError, pipelineFor, type DeviceLoss, type GpuContext } from './device.ts';
 import { Encoder } from './encoder.ts';
@@ -14,6 +14,8 @@ import { GpuMemory, isSplit, partsOf, store } from './memory.ts';
 import { KERNELS, layoutOf, type BindingName, type KernelName, type OperandsOf, type ParamsOf } from './kernels.ts';
 import type { ShaderFeatures } from './specialize.ts';
 import { DEFAULT_BUDGET, type Budget, type DispatchRecord } from './cost.ts';
+import { allocQuant, encoderQ, matmulQ, readDequantized, readQuantized, writeQuantized, type QuantHost } from './quant.ts';
+import { isQuant, quantizeRows, type QuantizedRows } from '../quant.ts';
 
 export { DeviceLostError, type DeviceLoss } from './device.ts';
 export type { Budget, DispatchRecord } from './cost.ts';
@@ -69,7 +71,7 @@ const f32Bits = (() => {
   return (v: number) => ((fa[0] = v), ua[0]);
 })();
 
-export class WebGPUBackend implements Backend {
+export class WebGPUBackend implements Backend, QuantHost {
   readonly name: string;
   readonly device: GPUDevice;
   /** bytes of the largest GPUBuffer this backend creates */
@@ -79,6 +81,8 @@ export class WebGPUBackend implements Backend {
   get f16Storage(): boolean {
     return this.features.f16;
   }
+  /** int8 / int4 weights (src/backend/webgpu/quant.ts): dequantized in the kernels as they are read */
+  readonly quantStorage = true;
   /**
    * LM-head logits computed at once: as many as one buffer holds, up to 512 MiB. Each chunk rewrites the
    * whole token-embedding gradient (124 MB for GPT-1), so fewer, larger chunks save that traffic.
@@ -91,7 +95,8 @@ export class WebGPUBackend implements Backend {
   readonly kernels: KernelChoice;
   private readonly ctx: GpuContext;
   private readonly enc: Encoder;
-  private readonly mem: GpuMemory;
+  /** @internal (QuantHost) */
+  readonly mem: GpuMemory;
 
   constructor(device: GPUDevice, opts: WebGPUBackendOptions = {}) {
     this.device = device;
@@ -142,10 +147,14 @@ export class WebGPUBackend implements Backend {
   // ---- memory ------------------------------------------------------------------------------------
   allocArena(specs: ArenaSpec[]): Arena {
     assertAlive(this.ctx);
-    return this.mem.allocArena(specs);
+    const q = specs.filter((sp) => isQuant(sp.dtype ?? 'f32'));
+    const arena = this.mem.allocArena(q.length ? specs.filter((sp) => !isQuant(sp.dtype ?? 'f32')) : specs);
+    for (const sp of q) arena[sp.name] = this.alloc(sp.length, sp.dtype, sp.rowLength); // a buffer each
+    return arena;
   }
-  alloc(length: number, dtype: DType = 'f32'): Tensor {
+  alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
     assertAlive(this.ctx);
+    if (isQuant(dtype)) return allocQuant(this, length, dtype, rowLength);
     return this.mem.alloc(length, dtype);
   }
   free(...tensors: Tensor[]): void {
@@ -157,6 +166,10 @@ export class WebGPUBackend implements Backend {
     this.enc.destroy();
   }
   slice(t: Tensor, offset: number, length: number): Tensor {
+    if (isQuant(t.dtype)) {
+      if (offset === 0 && length === t.length) return t;
+      throw new RangeError(`a ${t.dtype} tensor is not sliced (weight storage)`);
+    }
     return this.mem.slice(t, offset, length);
   }
 
@@ -164,6 +177,12 @@ export class WebGPUBackend implements Backend {
     assertAlive(this.ctx);
     if (dstOffset < 0 || dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
     if (data.length === 0) return;
+    if (isQuant(t.dtype)) {
+      const K = t.rowLength!;
+      if (dstOffset % K || data.length % K) throw new RangeError(`a ${t.dtype} tensor is written in whole rows of ${K}`);
+      writeQuantized(this, t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
+      return;
+    }
     if (isSplit(t)) {
       let at = 0;
       for (const p of partsOf(this.slice(t, dstOffset, data.length))) {
@@ -184,8 +203,20 @@ export class WebGPUBackend implements Backend {
     this.mem.upload(t, data, dstOffset);
   }
 
+  writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
+    assertAlive(this.ctx);
+    if (!isQuant(t.dtype)) throw new TypeError(`writeQuantized: a ${t.dtype} tensor is not quantized`);
+    writeQuantized(this, t, q, firstRow);
+  }
+  readQuantized(t: Tensor): Promise<QuantizedRows> {
+    assertAlive(this.ctx);
+    if (!isQuant(t.dtype)) throw new TypeError(`readQuantized: a ${t.dtype} tensor is not quantized`);
+    return readQuantized(this, t);
+  }
+
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
     assertAlive(this.ctx);
+    if (isQuant(t.dtype)) return readDequantized(this, t);
     if (isSplit(t)) {
       const out = t.dtype === 'i32' ? new Int32Array(t.length) : new Float32Array(t.length);
       let at = 0;
@@ -225,6 +256,7 @@ export class WebGPUBackend implements Backend {
   }
 
   fill(t: Tensor, value: number): void {
+    if (isQuant(t.dtype)) throw new TypeError(`fill: a ${t.dtype} tensor is written with write or writeQuantized`);
     if (this.mem.piecewise(t.length, [t], (_, v) => this.fill(v[0]!, value))) return;
     const bits = t.dtype === 'f32' ? f32Bits(value) : value | 0;
     this.run('fill', { dst: t }, { n: t.length, bits }, this.grid(t.length, 256));
@@ -232,13 +264,14 @@ export class WebGPUBackend implements Backend {
 
   copy(dst: Tensor, src: Tensor): void {
     need(dst, src.length, 'copy');
+    if (isQuant(dst.dtype) || isQuant(src.dtype)) throw new TypeError('copy: quantized tensors are written with write or writeQuantized');
     if (this.mem.piecewise(src.length, [dst, src], (_, v) => this.copy(v[0]!, v[1]!))) return;
     this.run('copy', { dst, src }, { n: src.length }, this.grid(src.length, 256));
   }
 
   // ---- dispatch ------------------------------------------------------------------------------------
   /** workgroups for n items at `per` items per workgroup, as a 2-D grid when over 65535 */
-  private grid(n: number, per: number): [number, number] {
+  grid(n: number, per: number): [number, number] {
     const g = Math.ceil(n / per);
     if (g <= MAX_GROUPS) return [g, 1];
     const y = Math.ceil(g / MAX_GROUPS);
@@ -252,11 +285,12 @@ export class WebGPUBackend implements Backend {
    * for offsets). A function receives the offsets first. With `f16`, the kernel's f16-weights variant
    * (operand WT is f16).
    */
-  private run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
+  run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
     groups: [number, number], { f16 = false, constants }: { f16?: boolean; constants?: Record<string, number> } = {}): void {
     assertAlive(this.ctx);
     const ops = operands as Record<string, Tensor | null | undefined>;
     if (!f16 && Object.values(ops).some((t) => t?.dtype === 'f16')) throw new TypeError(`${name}: f16 tensors are weight storage (matmul's b, the token embedding); this op takes f32`);
+    if (Object.values(ops).some((t) => t && isQuant(t.dtype))) throw new TypeError(`${name}: a quantized tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
     if (groups[0] === 0 || groups[1] === 0) return;
     const { bound, offsets } = this.mem.bind(name, ops, (dst, src) => this.copy(dst, src));
     const values: Record<string, number> = {};
@@ -272,6 +306,10 @@ export class WebGPUBackend implements Backend {
     need(ids, B * T, 'encoderForward ids');
     need(wpe, (posOffset + T) * C, 'encoderForward wpe');
     const n = B * T * C;
+    if (isQuant(wte.dtype)) {
+      encoderQ(this, out, ids, wte, wpe, B, T, C, posOffset);
+      return;
+    }
     // every output row takes its token's row from the one part of wte that holds it
     const half = wte.dtype === 'f16';
     if (half && (out.dtype === 'f16' || wpe.dtype === 'f16')) throw new TypeError('encoderForward: only wte may be f16');
@@ -308,7 +346,17 @@ export class WebGPUBackend implements Backend {
     need(b, K * N, 'matmul b');
     need(out, M * N, 'matmul out');
     if (bias) need(bias, N, 'matmul bias');
+    if (isQuant(b.dtype)) {
+      if (transA || !transB) throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB (and a not transposed)`);
+      matmulQ(this, out, a, b, bias, M, K, N, beta);
+      return;
+    }
     this.matmulBlock({ out, a, b, bias, M, K, N, transA, transB, beta, lda: transA ? M : K, ldb: transB ? K : N, ldo: N });
+  }
+
+  /** @internal (QuantHost) an f32 block matmul with b transposed: out(M,N) = beta·out + a·bᵀ [+ bias] */
+  matmulF32(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, beta: 0 | 1, lda: number, ldb: number, ldo: number): void {
+    this.matmulBlock({ out, a, b, bias, M, K, N, transA: false, transB: true, beta, lda, ldb, ldo });
   }
 
   /**
@@ -395,7 +443,7 @@ export class WebGPUBackend implements Backend {
     return hs;
   }
   private dropParams(pDrop: number, rng: DropoutRng | null): { drop: number; key: number; thr: number; inv_keep: number } {
-    if (pDrop > 0 && rng) return { drop: 1, key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv_keep: 1 / (1 - pDrop) };
+    if (pDrop > 0 && rng) return { drop: 1, key: rngKey(rng), thr: dropThreshold(pDrop), inv_keep: 1 / (1 - pDrop) };
     return { drop: 0, key: 0, thr: 0, inv_keep: 1 };
   }
 
@@ -481,7 +529,7 @@ export class WebGPUBackend implements Backend {
     this.elementwise('scale', N, out, inp, null, s, 0, 0, true);
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), streamKey(rng.seed, rng.stream), dropThreshold(p), true);
+    this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), rngKey(rng), dropThreshold(p), true);
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.dropoutForward(dinp, dout, N, p, rng);
