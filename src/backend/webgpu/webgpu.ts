@@ -92,7 +92,7 @@ const f32Bits = (() => {
   return (v: number) => ((fa[0] = v), ua[0]);
 })();
 
-export class WebGPUBackend implements Backend, QuantHost {
+export class WebGPUBackend implements Backend {
   readonly name: string;
   readonly device: GPUDevice;
   /** bytes of the largest GPUBuffer this backend creates */
@@ -117,7 +117,7 @@ export class WebGPUBackend implements Backend, QuantHost {
   private readonly ctx: GpuContext;
   private readonly enc: Encoder;
   /** @internal (QuantHost) */
-  readonly mem: GpuMemory;
+  private readonly mem: GpuMemory;
 
   constructor(device: GPUDevice, opts: WebGPUBackendOptions = {}) {
     this.device = device;
@@ -176,7 +176,7 @@ export class WebGPUBackend implements Backend, QuantHost {
   }
   alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
     assertAlive(this.ctx);
-    if (isQuant(dtype)) return allocQuant(this, length, dtype, rowLength);
+    if (isQuant(dtype)) return allocQuant(this.quantHost, length, dtype, rowLength);
     return this.mem.alloc(length, dtype);
   }
   free(...tensors: Tensor[]): void {
@@ -202,7 +202,7 @@ export class WebGPUBackend implements Backend, QuantHost {
     if (isQuant(t.dtype)) {
       const K = t.rowLength!;
       if (dstOffset % K || data.length % K) throw new RangeError(`a ${t.dtype} tensor is written in whole rows of ${K}`);
-      writeQuantized(this, t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
+      writeQuantized(this.quantHost, t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
       return;
     }
     if (isSplit(t)) {
@@ -228,17 +228,17 @@ export class WebGPUBackend implements Backend, QuantHost {
   writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
     assertAlive(this.ctx);
     if (!isQuant(t.dtype)) throw new TypeError(`writeQuantized: a ${t.dtype} tensor is not quantized`);
-    writeQuantized(this, t, q, firstRow);
+    writeQuantized(this.quantHost, t, q, firstRow);
   }
   readQuantized(t: Tensor): Promise<QuantizedRows> {
     assertAlive(this.ctx);
     if (!isQuant(t.dtype)) throw new TypeError(`readQuantized: a ${t.dtype} tensor is not quantized`);
-    return readQuantized(this, t);
+    return readQuantized(this.quantHost, t);
   }
 
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
     assertAlive(this.ctx);
-    if (isQuant(t.dtype)) return readDequantized(this, t);
+    if (isQuant(t.dtype)) return readDequantized(this.quantHost, t);
     if (isSplit(t)) {
       const out = t.dtype === 'i32' ? new Int32Array(t.length) : new Float32Array(t.length);
       let at = 0;
@@ -333,7 +333,7 @@ export class WebGPUBackend implements Backend, QuantHost {
 
   // ---- dispatch ------------------------------------------------------------------------------------
   /** workgroups for n items at `per` items per workgroup, as a 2-D grid when over 65535 */
-  grid(n: number, per: number): [number, number] {
+  private grid(n: number, per: number): [number, number] {
     const g = Math.ceil(n / per);
     if (g <= MAX_GROUPS) return [g, 1];
     const y = Math.ceil(g / MAX_GROUPS);
@@ -341,13 +341,22 @@ export class WebGPUBackend implements Backend, QuantHost {
     return [Math.ceil(g / y), y];
   }
 
+  /** what the quantized-weight dispatch (quant.ts) needs of this backend, kept out of its public surface */
+  private get quantHost(): QuantHost {
+    return (this.qHost ??= {
+      mem: this.mem, maxBufferBytes: this.maxBufferBytes, run: this.run.bind(this) as QuantHost['run'], grid: this.grid.bind(this),
+      matmulF32: this.matmulF32.bind(this), slice: this.slice.bind(this),
+    });
+  }
+  private qHost: QuantHost | null = null;
+
   /**
    * Encodes one dispatch of a kernel over its operands (by binding name). `params` gives the kernel's
    * Params by field name; each binding X's element offset fills field o_X unless given (see GpuMemory.bind
    * for offsets). A function receives the offsets first. With `f16`, the kernel's f16-weights variant
    * (operand WT is f16).
    */
-  run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
+  private run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
     groups: [number, number], { f16 = false, constants }: { f16?: boolean; constants?: Record<string, number> } = {}): void {
     assertAlive(this.ctx);
     this.emitPending();
@@ -370,7 +379,7 @@ export class WebGPUBackend implements Backend, QuantHost {
     need(wpe, (posOffset + T) * C, 'encoderForward wpe');
     const n = B * T * C;
     if (isQuant(wte.dtype)) {
-      encoderQ(this, out, ids, wte, wpe, B, T, C, posOffset);
+      encoderQ(this.quantHost, out, ids, wte, wpe, B, T, C, posOffset);
       return;
     }
     // every output row takes its token's row from the one part of wte that holds it
@@ -411,14 +420,14 @@ export class WebGPUBackend implements Backend, QuantHost {
     if (bias) need(bias, N, 'matmul bias');
     if (isQuant(b.dtype)) {
       if (transA || !transB) throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB (and a not transposed)`);
-      matmulQ(this, out, a, b, bias, M, K, N, beta);
+      matmulQ(this.quantHost, out, a, b, bias, M, K, N, beta);
       return;
     }
     this.matmulBlock({ out, a, b, bias, M, K, N, transA, transB, beta, lda: transA ? M : K, ldb: transB ? K : N, ldo: N });
   }
 
   /** @internal (QuantHost) an f32 block matmul with b transposed: out(M,N) = beta·out + a·bᵀ [+ bias] */
-  matmulF32(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, beta: 0 | 1, lda: number, ldb: number, ldo: number): void {
+  private matmulF32(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, beta: 0 | 1, lda: number, ldb: number, ldo: number): void {
     this.matmulBlock({ out, a, b, bias, M, K, N, transA: false, transB: true, beta, lda, ldb, ldo });
   }
 
