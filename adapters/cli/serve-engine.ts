@@ -18,17 +18,23 @@ import type { FileSystem } from '../../src/io/fs.ts';
 export interface EngineConfig {
   models: { id: string; dir: string }[];
   backend: string;
+  /** WASM worker threads (default: every core) */
+  threads?: number;
   /** how the models store their matrices; undefined: as each folder stores them */
   weights?: WeightsKind;
   jobsDir?: string;
   bounds: Partial<JobBounds>;
   /** job results kept loaded */
   maxLoaded?: number;
+  /** sequences each model decodes together (the gate's maxConcurrent: an admitted request never waits for a slot) */
+  slots: number;
+  /** prompt tokens a joining request feeds per batched step */
+  prefillChunk?: number;
 }
 
 export interface EngineDeps {
   fs: FileSystem;
-  createBackend: (kind: string) => Promise<Backend>;
+  createBackend: (kind: string, opts?: { threads?: number }) => Promise<Backend>;
 }
 
 /** A quarter of the machine's memory: what one training job may take by default. */
@@ -37,7 +43,7 @@ export function defaultJobMemory(): number {
 }
 
 export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, log: (line: string) => void): Promise<LocalEngine & { description: string }> {
-  const backend = await deps.createBackend(config.backend);
+  const backend = await deps.createBackend(config.backend, { threads: config.threads });
   const models = new Map<string, ServedModel>();
   for (const { id, dir } of config.models) {
     models.set(id, await loadServedModel(deps.fs, dir, backend, { weights: config.weights }));
@@ -45,7 +51,7 @@ export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, l
   }
   const registry = new ModelRegistry(models, { backend, maxLoaded: config.maxLoaded });
   const jobs = config.jobsDir ? await JobManager.open({ fs: deps.fs, dir: config.jobsDir, models: registry, backend, bounds: config.bounds }) : null;
-  const engine = new LocalEngine({ models: registry, jobs, stopJobs: async () => void (await jobs?.stop()) });
+  const engine = new LocalEngine({ models: registry, jobs, slots: config.slots, prefillChunk: config.prefillChunk, stopJobs: async () => void (await jobs?.stop()) });
   return Object.assign(engine, { description: `backend ${backend.name}` });
 }
 

@@ -59,6 +59,8 @@ export type Arena = Record<string, Tensor>;
 export interface DropoutRng {
   seed: number; // u32
   stream: number; // u32: distinct per (step, op site)
+  /** u32: the op's element 0 draws what element `offset` of the stream draws (a micro-batch's place in its batch; default 0) */
+  offset?: number;
 }
 
 /** AdamW hyper-parameters of one update. */
@@ -82,6 +84,8 @@ export interface Backend {
   readonly name: string;
   /** whether tensors of dtype 'f16' exist here (WebGPU with shader-f16; the reference, as the oracle) */
   readonly f16Storage: boolean;
+  /** bytes this backend can hold at most, where it has a fixed limit (WASM: its linear memory's maximum) */
+  readonly memoryLimit?: number;
   /** whether tensors of dtype 'q8' and 'q4' exist here (WASM; the reference, as the oracle) */
   readonly quantStorage?: boolean;
   /**

@@ -4,6 +4,7 @@ import type { GPT } from '../model/gpt.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { Rng } from '../util/random.ts';
 import { sampleToken, validateSampling, type SamplingOptions } from './sample.ts';
+import { TextStream } from './text-stream.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
@@ -35,7 +36,6 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   const maxTokens = o.maxTokens ?? 64;
   if (o.prefillChunk !== undefined && !(Number.isInteger(o.prefillChunk) && o.prefillChunk >= 1)) throw new RangeError(`prefillChunk must be an integer >= 1, got ${o.prefillChunk}`);
   if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
-  const stops = (o.stop ?? []).filter((s) => s.length > 0);
   let ids = typeof prompt === 'string' ? tok.encode(prompt) : [...prompt];
   if (ids.length === 0) {
     const eot = tok.specialId('endOfText');
@@ -51,10 +51,8 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   // the cache holds what this generation can reach, not the whole window: GPT-2's 1,024 positions are
   // 75 MB of f32 keys and values, more than an edge isolate's budget for a short completion
   const cache = model.newKVCache(1, Math.min(nCtx, ids.length + maxTokens));
-  const generated: number[] = [];
-  let emitted = 0; // characters of the generated text already yielded
+  const text = new TextStream(tok, o.stop);
   let pendingTokens: number[] = [];
-  const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
   try {
     let input = ids;
     while (true) {
@@ -62,9 +60,8 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
         yield { text: '', tokens: pendingTokens, done: true, finishReason: 'cancelled' };
         return;
       }
-      if (generated.length >= maxTokens || cache.pos + input.length > nCtx) {
-        const text = tok.decode(generated).slice(emitted);
-        yield { text, tokens: pendingTokens, done: true, finishReason: generated.length >= maxTokens ? 'length' : 'context' };
+      if (text.tokens >= maxTokens || cache.pos + input.length > nCtx) {
+        yield { text: text.rest(), tokens: pendingTokens, done: true, finishReason: text.tokens >= maxTokens ? 'length' : 'context' };
         return;
       }
       const chunk = Math.min(input.length, o.prefillChunk ?? input.length);
@@ -72,24 +69,15 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
       const logits = await model.lastLogits(1, input.length - Math.floor((input.length - 1) / chunk) * chunk);
       for (const id of undecodable) logits[id] = -Infinity;
       const next = sampleToken(logits, o, rng);
-      generated.push(next);
       pendingTokens.push(next);
       input = [next];
-      const full = tok.decode(generated);
-      const stopAt = stops.reduce((m, s) => {
-        const i = full.indexOf(s);
-        return i >= 0 && i < m ? i : m;
-      }, Infinity);
-      if (stopAt !== Infinity) {
-        yield { text: full.slice(emitted, stopAt), tokens: pendingTokens, done: true, finishReason: 'stop' };
+      const t = text.push(next);
+      if (t.stopped) {
+        yield { text: t.text, tokens: pendingTokens, done: true, finishReason: 'stop' };
         return;
       }
-      // Hold back a trailing partial character (U+FFFD from split UTF-8) and a possible stop prefix.
-      let safe = full.length - holdBack;
-      while (safe > emitted && full.charCodeAt(safe - 1) === 0xfffd) safe--;
-      if (safe > emitted) {
-        yield { text: full.slice(emitted, safe), tokens: pendingTokens, done: false };
-        emitted = safe;
+      if (t.text) {
+        yield { text: t.text, tokens: pendingTokens, done: false };
         pendingTokens = [];
       }
     }

@@ -5,17 +5,13 @@
 //   GPT-1 (post-LN): n = LN(x + attn(x));  h = LN(n + mlp(n))
 //   GPT-2 (pre-LN):  r = x + attn(LN(x));  h = r + mlp(LN(r));  final LN
 //   P(u) = softmax(h_n · W_eᵀ)                          (output head tied to the token embedding)
-import type { Arena, ArenaSpec, Backend, DropoutRng, DType, Tensor } from '../backend/backend.ts';
+import type { Arena, Backend, DropoutRng, DType, Tensor } from '../backend/backend.ts';
 import type { QuantizedRows } from '../backend/quant.ts';
 import type { GPTConfig } from './config.ts';
 import { validateConfig } from './config.ts';
 import { numel, paramSpecs, type ParamSpec } from './params.ts';
+import { activationSpecs, blockOutput, LAYER_ACTS, logitRows, type LayerActName } from './memory.ts';
 import { Rng } from '../util/random.ts';
-
-/** Logit elements computed at once by the LM head unless the backend says (Backend.logitChunkElements). */
-const LOGIT_CHUNK_ELEMS = 1 << 22;
-/** rows of (rows, V) logits that fit one chunk (at least one row, at most BT) */
-const logitRows = (BT: number, V: number, be?: Pick<Backend, 'logitChunkElements'>) => Math.max(1, Math.min(BT, Math.floor((be?.logitChunkElements ?? LOGIT_CHUNK_ELEMS) / V)));
 
 /** parameters that may be stored in lower precision (GPTOptions.weights): they only feed matmul's b or the embedding */
 export const HALF_WEIGHTS = /^wte\.weight$|\.(c_attn|c_proj|c_fc)\.weight$/;
@@ -36,7 +32,7 @@ export interface GPTOptions {
   weights?: WeightsKind;
 }
 
-/** What one block saves for its backward pass; the same names serve both LN layouts. */
+/** What one block saves for its backward pass (names: memory.ts LAYER_ACTS; both LN layouts). */
 interface LayerActs {
   ln1: Tensor; ln1Mean: Tensor; ln1Rstd: Tensor; // (B,T,C), (B,T), (B,T)
   qkv: Tensor; // (B,T,3C)
@@ -49,6 +45,7 @@ interface LayerActs {
   fcproj: Tensor; // (B,T,C)
   res3: Tensor; // (B,T,C)
 }
+type LayerActsRecord = Record<LayerActName, Tensor> & LayerActs;
 
 interface Acts {
   capacity: number; // B*T the buffers hold
@@ -66,8 +63,11 @@ interface Acts {
 }
 
 export interface ForwardOptions {
-  /** dropout on, with masks drawn from (seed, step) */
-  train?: { seed: number; step: number };
+  /**
+   * dropout on, with masks drawn from (seed, step); a micro-batch passes `row0`, its first row's place
+   * in the whole batch, and draws the masks the whole batch would for its rows
+   */
+  train?: { seed: number; step: number; row0?: number };
   /** with `train`: run the LM head's backward too, scaling its gradient by this (λ for L3) */
   lmGradScale?: number;
   /**
@@ -84,34 +84,6 @@ export interface KVCache {
   k: Tensor[]; // per layer (B,Tmax,C)
   v: Tensor[];
   pos: number; // positions filled
-}
-
-/**
- * The activation arena of a forward + backward pass over BT positions: what one training step holds
- * besides the parameters, gradients and moments (also the memory estimate of src/jobs/bounds.ts).
- */
-export function activationSpecs(cfg: GPTConfig, BT: number, be?: Pick<Backend, 'logitChunkElements'>, o: { inference?: boolean } = {}): ArenaSpec[] {
-  const { nEmbd: C, nHead: NH, nLayer: L, nInner: F, vocabSize: V } = cfg;
-  const specs: ArenaSpec[] = [];
-  const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
-  add('encoded', BT * C);
-  // inference only (a model that cannot train): one layer's set, shared by every layer; no backward
-  // scratch; the LM head's chunk allocated by lmLoss when a loss is asked for
-  for (let l = 0; l < (o.inference ? 1 : L); l++) {
-    for (const n of ['ln1', 'atty', 'attproj', 'res2', 'ln2', 'fcproj', 'res3']) add(`${l}.${n}`, BT * C);
-    for (const n of ['ln1Mean', 'ln1Rstd', 'ln2Mean', 'ln2Rstd']) add(`${l}.${n}`, BT);
-    add(`${l}.qkv`, BT * 3 * C);
-    add(`${l}.lse`, BT * NH);
-    add(`${l}.fch`, BT * F);
-    add(`${l}.fchGelu`, BT * F);
-  }
-  add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
-  add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
-  if (o.inference) return specs;
-  add('logits', logitRows(BT, V, be) * V);
-  for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
-  add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
-  return specs;
 }
 
 export class GPT {
@@ -194,22 +166,34 @@ export class GPT {
   }
 
   // ---- memory -------------------------------------------------------------------------------------
+  /**
+   * Activation recomputation: keep only each block's output, and run the block's forward again during
+   * backward (about a third more compute; the activations of one block instead of all). Gradients are
+   * the same, bit for bit: the recomputed forward repeats the same ops on the same inputs and masks.
+   */
+  get recompute(): boolean {
+    return this.recomputeBlocks;
+  }
+  set recompute(on: boolean) {
+    if (on === this.recomputeBlocks) return;
+    this.recomputeBlocks = on;
+    this.freeActs();
+  }
+  private recomputeBlocks = false;
+
   private ensureActs(BT: number): Acts {
     if (this.acts && this.acts.capacity >= BT) return this.acts;
     this.freeActs();
     // a model that cannot train needs no backward: its layers share one set of activations (each layer
     // reads its input before overwriting the buffer that held it), and its LM-head chunk waits for lmLoss
-    const training = this.weights === 'f32', L = this.cfg.nLayer;
-    const a = this.be.allocArena(activationSpecs(this.cfg, BT, this.be, { inference: !training }));
+    const training = this.weights === 'f32', L = this.cfg.nLayer, out = blockOutput(this.cfg), rc = training && this.recomputeBlocks;
+    const a = this.be.allocArena(activationSpecs(this.cfg, BT, { recompute: rc, inference: !training, be: this.be }));
     this.actsArena = a;
     const layers: LayerActs[] = [];
     for (let l = 0; l < L; l++) {
-      const x = (n: string) => a[`${training ? l : 0}.${n}`];
-      layers.push({
-        ln1: x('ln1'), ln1Mean: x('ln1Mean'), ln1Rstd: x('ln1Rstd'), qkv: x('qkv'), atty: x('atty'), lse: x('lse'),
-        attproj: x('attproj'), res2: x('res2'), ln2: x('ln2'), ln2Mean: x('ln2Mean'), ln2Rstd: x('ln2Rstd'),
-        fch: x('fch'), fchGelu: x('fchGelu'), fcproj: x('fcproj'), res3: x('res3'),
-      });
+      const la = {} as LayerActsRecord;
+      for (const n of LAYER_ACTS) la[n] = a[!training ? `0.${n}` : rc && n !== out ? `w.${n}` : `${l}.${n}`];
+      layers.push(la);
     }
     this.acts = {
       capacity: BT, encoded: a.encoded, layers, lnf: a.lnf, lnfMean: a.lnfMean, lnfRstd: a.lnfRstd,
@@ -248,7 +232,7 @@ export class GPT {
    * positions after cache.pos (inference only).
    */
   transformer(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}, cache?: KVCache): Tensor {
-    const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
+    const { nEmbd: C, nLayer: L } = this.cfg;
     const pos0 = cache ? cache.pos : 0, ragged = opts.ragged;
     if (ids.length !== B * T) throw new Error(`ids hold ${ids.length} tokens, expected B*T = ${B * T}`);
     if (ragged) this.checkRagged(ragged, B * T, cache);
@@ -258,12 +242,6 @@ export class GPT {
     }
     const be = this.be, a = this.ensureActs(B * T), BT = B * T;
     const train = opts.train;
-    const drop = (site: number): DropoutRng | null => (train ? { seed: train.seed, stream: (train.step * 1024 + site) >>> 0 } : null);
-    const dropout = (t: Tensor, n: number, p: number, site: number) => {
-      const rng = drop(site);
-      if (rng && p > 0) be.dropoutForward(t, t, n, p, rng);
-    };
-
     be.write(a.ids, ids);
     let slotPos: Tensor | null = null;
     if (ragged) {
@@ -275,51 +253,67 @@ export class GPT {
       }
       slotPos = this.slotPositions(ragged, BT);
     } else be.encoderForward(a.encoded, a.ids, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, pos0);
-    dropout(a.encoded, BT * C, this.cfg.embdPdrop, 0);
-
+    const rng = this.dropRng(train, 0, T * C);
+    if (rng && this.cfg.embdPdrop > 0) be.dropoutForward(a.encoded, a.encoded, BT * C, this.cfg.embdPdrop, rng);
     let x = a.encoded;
-    const tw = this.quantized; // linear weights stored (out, in)
-    for (let l = 0; l < L; l++) {
-      const la = a.layers[l], P = (n: string) => this.p(`h.${l}.${n}`);
-      const attnP = train ? this.cfg.attnPdrop : 0;
-      const attention = (inp: Tensor) => {
-        be.matmul(la.qkv, inp, P('attn.c_attn.weight'), P('attn.c_attn.bias'), BT, C, 3 * C, false, tw, 0);
-        if (slotPos) be.attentionRagged(la.atty, la.qkv, cache!.k[l], cache!.v[l], slotPos, BT, C, NH, cache!.Tmax);
-        else if (cache) be.attentionCached(la.atty, la.qkv, cache.k[l], cache.v[l], B, T, C, NH, pos0, cache.Tmax);
-        else be.attentionForward(la.atty, la.lse, la.qkv, B, T, C, NH, attnP, drop(1 + 3 * l));
-        be.matmul(la.attproj, la.atty, P('attn.c_proj.weight'), P('attn.c_proj.bias'), BT, C, C, false, tw, 0);
-        dropout(la.attproj, BT * C, this.cfg.residPdrop, 2 + 3 * l);
-      };
-      const mlp = (inp: Tensor) => {
-        be.matmul(la.fch, inp, P('mlp.c_fc.weight'), P('mlp.c_fc.bias'), BT, C, F, false, tw, 0);
-        be.geluForward(la.fchGelu, la.fch, BT * F);
-        be.matmul(la.fcproj, la.fchGelu, P('mlp.c_proj.weight'), P('mlp.c_proj.bias'), BT, F, C, false, tw, 0);
-        dropout(la.fcproj, BT * C, this.cfg.residPdrop, 3 + 3 * l);
-      };
-      const eps = this.cfg.lnEps;
-      if (this.cfg.layout === 'post-ln') {
-        attention(x);
-        be.residualForward(la.res2, x, la.attproj, BT * C);
-        be.layernormForward(la.ln1, la.ln1Mean, la.ln1Rstd, la.res2, P('ln_1.weight'), P('ln_1.bias'), BT, C, eps);
-        mlp(la.ln1);
-        be.residualForward(la.res3, la.ln1, la.fcproj, BT * C);
-        be.layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.res3, P('ln_2.weight'), P('ln_2.bias'), BT, C, eps);
-        x = la.ln2;
-      } else {
-        be.layernormForward(la.ln1, la.ln1Mean, la.ln1Rstd, x, P('ln_1.weight'), P('ln_1.bias'), BT, C, eps);
-        attention(la.ln1);
-        be.residualForward(la.res2, x, la.attproj, BT * C);
-        be.layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.res2, P('ln_2.weight'), P('ln_2.bias'), BT, C, eps);
-        mlp(la.ln2);
-        be.residualForward(la.res3, la.res2, la.fcproj, BT * C);
-        x = la.res3;
-      }
-    }
+    for (let l = 0; l < L; l++) x = this.blockForward(l, x, B, T, train, cache, slotPos);
     if (this.cfg.layout === 'pre-ln') {
       be.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, x, this.p('ln_f.weight'), this.p('ln_f.bias'), BT, C, this.cfg.lnEps);
     }
     if (cache && !ragged) cache.pos += T;
     return this.hidden();
+  }
+
+  /** Dropout site `site` of a training step; a batch row holds `perRow` of its draws (for micro-batches' offsets). */
+  private dropRng(train: ForwardOptions['train'], site: number, perRow: number): DropoutRng | null {
+    if (!train) return null;
+    return { seed: train.seed, stream: (train.step * 1024 + site) >>> 0, offset: ((train.row0 ?? 0) * perRow) % 2 ** 32 };
+  }
+
+  /**
+   * Block l on x (B,T,C): its activations into acts.layers[l]; returns its output. With a cache, new
+   * positions only; with slotPos (ragged decode), BT tokens of several sequences, each in its slot.
+   */
+  private blockForward(l: number, x: Tensor, B: number, T: number, train: ForwardOptions['train'], cache?: KVCache, slotPos?: Tensor | null): Tensor {
+    const { nEmbd: C, nHead: NH, nInner: F } = this.cfg;
+    const be = this.be, la = this.acts!.layers[l], BT = B * T, pos0 = cache ? cache.pos : 0;
+    const P = (n: string) => this.p(`h.${l}.${n}`);
+    const tw = this.quantized; // quantized linear weights are stored (out, in): multiplied with transB
+    const dropout = (t: Tensor, n: number, p: number, site: number) => {
+      const rng = this.dropRng(train, site, T * C);
+      if (rng && p > 0) be.dropoutForward(t, t, n, p, rng);
+    };
+    const attention = (inp: Tensor) => {
+      be.matmul(la.qkv, inp, P('attn.c_attn.weight'), P('attn.c_attn.bias'), BT, C, 3 * C, false, tw, 0);
+      if (slotPos) be.attentionRagged(la.atty, la.qkv, cache!.k[l], cache!.v[l], slotPos, BT, C, NH, cache!.Tmax);
+      else if (cache) be.attentionCached(la.atty, la.qkv, cache.k[l], cache.v[l], B, T, C, NH, pos0, cache.Tmax);
+      else be.attentionForward(la.atty, la.lse, la.qkv, B, T, C, NH, train ? this.cfg.attnPdrop : 0, this.dropRng(train, 1 + 3 * l, NH * T * T));
+      be.matmul(la.attproj, la.atty, P('attn.c_proj.weight'), P('attn.c_proj.bias'), BT, C, C, false, tw, 0);
+      dropout(la.attproj, BT * C, this.cfg.residPdrop, 2 + 3 * l);
+    };
+    const mlp = (inp: Tensor) => {
+      be.matmul(la.fch, inp, P('mlp.c_fc.weight'), P('mlp.c_fc.bias'), BT, C, F, false, tw, 0);
+      be.geluForward(la.fchGelu, la.fch, BT * F);
+      be.matmul(la.fcproj, la.fchGelu, P('mlp.c_proj.weight'), P('mlp.c_proj.bias'), BT, F, C, false, tw, 0);
+      dropout(la.fcproj, BT * C, this.cfg.residPdrop, 3 + 3 * l);
+    };
+    const eps = this.cfg.lnEps;
+    if (this.cfg.layout === 'post-ln') {
+      attention(x);
+      be.residualForward(la.res2, x, la.attproj, BT * C);
+      be.layernormForward(la.ln1, la.ln1Mean, la.ln1Rstd, la.res2, P('ln_1.weight'), P('ln_1.bias'), BT, C, eps);
+      mlp(la.ln1);
+      be.residualForward(la.res3, la.ln1, la.fcproj, BT * C);
+      be.layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.res3, P('ln_2.weight'), P('ln_2.bias'), BT, C, eps);
+      return la.ln2;
+    }
+    be.layernormForward(la.ln1, la.ln1Mean, la.ln1Rstd, x, P('ln_1.weight'), P('ln_1.bias'), BT, C, eps);
+    attention(la.ln1);
+    be.residualForward(la.res2, x, la.attproj, BT * C);
+    be.layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.res2, P('ln_2.weight'), P('ln_2.bias'), BT, C, eps);
+    mlp(la.ln2);
+    be.residualForward(la.res3, la.res2, la.fcproj, BT * C);
+    return la.res3;
   }
 
   private checkRagged(runs: NonNullable<ForwardOptions['ragged']>, N: number, cache?: KVCache): void {
@@ -428,10 +422,9 @@ export class GPT {
     const be = this.be, a = this.acts!, BT = B * T;
     const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
     const train = opts.train;
-    const rngAt = (site: number): DropoutRng | null => (train ? { seed: train.seed, stream: (train.step * 1024 + site) >>> 0 } : null);
     // Dropout's backward applies the same mask; without dropout the gradient passes through unchanged.
     const undrop = (dst: Tensor, src: Tensor, n: number, p: number, site: number): Tensor => {
-      const rng = rngAt(site);
+      const rng = this.dropRng(train, site, T * C);
       if (!rng || p === 0) return src;
       be.dropoutBackward(dst, src, n, p, rng);
       return dst;
@@ -449,6 +442,8 @@ export class GPT {
 
     for (let l = L - 1; l >= 0; l--) {
       const la = a.layers[l], x = l === 0 ? a.encoded : this.cfg.layout === 'post-ln' ? a.layers[l - 1].ln2 : a.layers[l - 1].res3;
+      // the forward left the last block's activations in place; the others are computed again
+      if (this.recomputeBlocks && l < L - 1) this.blockForward(l, x, B, T, train);
       const P = (n: string) => this.p(`h.${l}.${n}`), G = (n: string) => this.g(`h.${l}.${n}`);
       const attnP = train ? this.cfg.attnPdrop : 0;
 
@@ -469,7 +464,7 @@ export class GPT {
         be.matmul(gB, dproj, P('attn.c_proj.weight'), null, BT, C, C, false, true, 0);
         be.matmul(G('attn.c_proj.weight'), la.atty, dproj, null, C, BT, C, true, false, 1);
         be.biasBackward(G('attn.c_proj.bias'), dproj, BT, C);
-        be.attentionBackward(gQKV, gB, la.qkv, la.atty, la.lse, B, T, C, NH, attnP, rngAt(1 + 3 * l));
+        be.attentionBackward(gQKV, gB, la.qkv, la.atty, la.lse, B, T, C, NH, attnP, this.dropRng(train, 1 + 3 * l, NH * T * T));
         be.matmul(dIn, gQKV, P('attn.c_attn.weight'), null, BT, 3 * C, C, false, true, beta);
         be.matmul(G('attn.c_attn.weight'), inp, gQKV, null, C, BT, 3 * C, true, false, 1);
         be.biasBackward(G('attn.c_attn.bias'), gQKV, BT, 3 * C);

@@ -160,6 +160,20 @@ export class LocalEngine implements Engine {
     }
   }
 
+  /** generations decoding now, over every model (tests, diagnostics) */
+  decoding(): number {
+    let n = 0;
+    for (const s of this.schedulers.values()) n += s.active;
+    return n;
+  }
+
+  /** batched steps run so far and the next-token rows they produced, over every model (rows/steps = mean batch) */
+  batchStats(): { steps: number; rows: number } {
+    let steps = 0, rows = 0;
+    for (const s of this.schedulers.values()) (steps += s.steps), (rows += s.rows);
+    return { steps, rows };
+  }
+
   async close(): Promise<void> {
     await this.o.stopJobs?.();
     for (const s of this.schedulers.values()) s.dispose();

@@ -75,7 +75,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('biasBackward', async () => {
-    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96]]) {
+    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96], [600, 70]]) { // (600 rows: more than one 256-row chunk)
       await compare(`biasBackward ${M}x${N}`, make, { d: randn(M * N, 3), db: randn(N, 4) }, (be, x) => be.biasBackward(x.db, x.d, M, N), ['db'], tol);
     }
   });
@@ -89,7 +89,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('layernorm forward/backward', async () => {
-    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768]]) {
+    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768], [300, 40]]) {
       const inputs = { x: randn(N * C, N, 3), w: uniform(C, 1, 0.5, 1.5), b: randn(C, 2), out: new Float32Array(N * C), mean: new Float32Array(N), rstd: new Float32Array(N), d: randn(N * C, 4), dx: randn(N * C, 5), dw: randn(C, 6), db: randn(C, 7) };
       await compare(`layernormForward ${N}x${C}`, make, inputs, (be, x) => be.layernormForward(x.out, x.mean, x.rstd, x.x, x.w, x.b, N, C, 1e-5), ['out', 'mean', 'rstd'], tol);
       await compare(`layernormBackward ${N}x${C}`, make, inputs, (be, x) => {
@@ -100,7 +100,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('attention forward/backward, with and without dropout', async () => {
-    for (const [B, T, C, NH] of [[1, 1, 4, 1], [2, 5, 12, 3], [2, 17, 32, 4], [1, 33 * s, 64, 2], [1, 64, 64, 4]]) {
+    for (const [B, T, C, NH] of [[1, 1, 4, 1], [2, 5, 12, 3], [2, 17, 32, 4], [1, 33 * s, 64, 2], [1, 64, 64, 4], [1, 9, 15, 3], [2, 35 * s, 128, 2]]) {
       for (const pDrop of [0, 0.25]) {
         const rng = pDrop > 0 ? { seed: 1234, stream: 77 } : null;
         const inputs = { qkv: randn(B * T * 3 * C, T + C, 1), out: new Float32Array(B * T * C), lse: new Float32Array(B * NH * T), d: randn(B * T * C, 9), dqkv: randn(B * T * 3 * C, 3) };
@@ -114,8 +114,8 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('attentionCached (prefill then decode steps)', async () => {
-    for (const [B, T0, C, NH, Tmax] of [[1, 3, 8, 2, 8], [2, 5, 32, 4, 16]]) {
-      const steps = [T0, 1, 1, 2];
+    // the last: blocks of the tiled kernel crossed, at positions that are not block-aligned
+    for (const [B, C, NH, Tmax, steps] of [[1, 8, 2, 8, [3, 1, 1, 2]], [2, 32, 4, 16, [5, 1, 1, 2]], [1, 24, 2, 80, [37, 1, 2, 35]]] as [number, number, number, number, number[]][]) {
       const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
       let pos = 0;
       steps.forEach((n, i) => {

@@ -57,6 +57,10 @@ if (runtime === 'node') {
       const ref = await generate(model, GPTTokenizer.fromJSON(tinyTokenizerJSON()), 'ABC', { maxTokens: 8, temperature: 0 });
       assertEqual(j.choices[0].text, ref.text, 'greedy text equals the reference backend');
       assertEqual(j.usage.completion_tokens, 8);
+      // continuous batching in workerd's single thread: concurrent requests share steps, each gets its own text
+      const prompts = ['A', 'BCD', 'EFGHIJ', 'KL'];
+      const texts = await Promise.all(prompts.map(async (prompt) => ((await (await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ prompt, max_tokens: 6, temperature: 0 }) })).json()) as { choices: { text: string }[] }).choices[0].text));
+      for (const [i, prompt] of prompts.entries()) assertEqual(texts[i], (await generate(model, GPTTokenizer.fromJSON(tinyTokenizerJSON()), prompt, { maxTokens: 6, temperature: 0 })).text, `concurrent request "${prompt}"`);
       // streaming and a bad request inside workerd too
       const s = await (await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ prompt: 'ABC', max_tokens: 4, temperature: 0, stream: true }) })).text();
       assert(s.trim().endsWith('data: [DONE]'), `SSE from workerd: ${s.slice(-200)}`);

@@ -1,7 +1,7 @@
 // The reference backend: plain TypeScript loops over typed arrays, written for clarity, not speed.
 // It is the oracle every other backend is tested against, so each op is the textbook formula.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, keep, streamKey } from '../rng.ts';
+import { dropThreshold, keep, rngKey } from '../rng.ts';
 import { roundF16 } from '../f16.ts';
 import { checkQuantized, codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
 
@@ -256,7 +256,7 @@ export class ReferenceBackend implements Backend {
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const o = f(out), L = f(lse), x = f(qkv);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    const drop = pDrop > 0 && rng ? { key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
+    const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     const s = new Float64Array(T);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
       const q = (b * T + t) * 3 * C + h * hs;
@@ -285,7 +285,7 @@ export class ReferenceBackend implements Backend {
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const dx = f(dqkv), dy = f(dout), x = f(qkv), o = f(out), L = f(lse);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    const drop = pDrop > 0 && rng ? { key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
+    const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     dx.subarray(0, B * T * 3 * C).fill(0);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
       const q = (b * T + t) * 3 * C + h * hs, y = (b * T + t) * C + h * hs;
@@ -375,7 +375,7 @@ export class ReferenceBackend implements Backend {
     for (let i = 0; i < N; i++) o[i] = x[i] * s;
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    const o = f(out), x = f(inp), key = streamKey(rng.seed, rng.stream), thr = dropThreshold(p), inv = 1 / (1 - p);
+    const o = f(out), x = f(inp), key = rngKey(rng), thr = dropThreshold(p), inv = 1 / (1 - p);
     for (let i = 0; i < N; i++) o[i] = keep(key, i, thr) ? x[i] * inv : 0;
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {

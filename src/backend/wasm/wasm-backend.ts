@@ -2,7 +2,7 @@
 // the kernels built from wasm/assembly (no copies), and a Pool of workers over a shared memory splits
 // each kernel's work when there is more than one thread. Argument checks mirror the reference backend's.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, streamKey } from '../rng.ts';
+import { dropThreshold, rngKey } from '../rng.ts';
 import { f16Bits, f16Value } from '../f16.ts';
 import { checkQuantized, codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
 import { type Block, Heap } from './heap.ts';
@@ -51,10 +51,10 @@ export class WasmBackend implements Backend {
     exports: Record<string, unknown>,
     private readonly pool: Pool | null,
     readonly ctrl: number,
-    maxBytes: number,
+    readonly memoryLimit: number,
   ) {
     this.k = exports as Record<string, Kernel>;
-    this.heap = new Heap(memory, ctrl + 4096, maxBytes);
+    this.heap = new Heap(memory, ctrl + 4096, memoryLimit);
     this.u8 = new Uint8Array(memory.buffer);
   }
 
@@ -275,7 +275,7 @@ export class WasmBackend implements Backend {
   // ---- attention ----------------------------------------------------------------------------------
   private dropArgs(pDrop: number, rng: DropoutRng | null): [number, number, number, number] {
     if (!(pDrop > 0 && rng)) return [0, 0, 0, 1];
-    return [1, streamKey(rng.seed, rng.stream), dropThreshold(pDrop), 1 / (1 - pDrop)];
+    return [1, rngKey(rng), dropThreshold(pDrop), 1 / (1 - pDrop)];
   }
   private heads(C: number, NH: number): void {
     if (C % NH !== 0) throw new RangeError(`C = ${C} is not a multiple of NH = ${NH}`);
@@ -285,7 +285,7 @@ export class WasmBackend implements Backend {
     need(qkv, B * T * 3 * C, 'attentionForward qkv');
     need(out, B * T * C, 'attentionForward out');
     need(lse, B * NH * T, 'attentionForward lse');
-    const [s, stride] = this.scratchFor((T + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(T, C / NH, 0) as number);
     this.run('attentionForward', 2 * B * T * T * C, this.addr(out), this.addr(lse), this.addr(qkv), B, T, C, NH, ...this.dropArgs(pDrop, rng), s, stride);
   }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
@@ -293,7 +293,7 @@ export class WasmBackend implements Backend {
     need(dqkv, B * T * 3 * C, 'attentionBackward dqkv');
     need(qkv, B * T * 3 * C, 'attentionBackward qkv');
     need(dout, B * T * C, 'attentionBackward dout');
-    const [s, stride] = this.scratchFor((T + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(T, C / NH, 1) as number);
     this.run('attentionBackward', 4 * B * T * T * C, this.addr(dqkv), this.addr(dout), this.addr(qkv), this.addr(out), this.addr(lse), B, T, C, NH, ...this.dropArgs(pDrop, rng), s, stride);
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
@@ -304,7 +304,7 @@ export class WasmBackend implements Backend {
     need(kCache, B * Tmax * C, 'attentionCached kCache');
     need(vCache, B * Tmax * C, 'attentionCached vCache');
     this.run('kvCacheWrite', B * Tn * C * 2, this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, pos0, Tmax);
-    const [s, stride] = this.scratchFor((pos0 + Tn + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(pos0 + Tn, C / NH, 0) as number);
     this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, NH, pos0, Tmax, s, stride);
   }
 
@@ -353,7 +353,7 @@ export class WasmBackend implements Backend {
     need(out, N, 'dropout');
     need(inp, N, 'dropout');
     const thr = dropThreshold(p);
-    this.run('dropout', N * 8, this.addr(out), this.addr(inp), N, streamKey(rng.seed, rng.stream), thr, 1 / (1 - p));
+    this.run('dropout', N * 8, this.addr(out), this.addr(inp), N, rngKey(rng), thr, 1 / (1 - p));
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.dropoutForward(dinp, dout, N, p, rng);
