@@ -13,7 +13,7 @@
 //    and a full GC, forced by a heap snapshot), the WASM linear memory the worker reports (GET /memory:
 //    byteLength, what an isolate limit counts, touched or not), and workerd's resident memory (VmRSS now,
 //    VmHWM its peak, from /proc/PID/status: the whole process, runtime included).
-//   node_modules/.bin/bun bench/workerd-gpt2.ts [--prompt 200] [--tokens 56] [--wasm-mb 112] [--write FILE]
+//   node_modules/.bin/bun bench/workerd-gpt2.ts [--prompt 200] [--tokens 56] [--wasm-mb 88] [--kv-cache f16|f32] [--write FILE]
 //     [--v8-flags="--max-old-space-size=24 --max-semi-space-size=1"]   (the config's v8Flags: a V8 heap
 //     limit as a production isolate has, so garbage is collected before it piles up)
 // A measurement, never a timed test. Bun runs it for its WebSocket client (the inspector protocol).
@@ -34,7 +34,7 @@ import { freePort } from '../test/lib/net.ts';
 import { writeSection } from './common.ts';
 import { startWorkerd } from '../test/lib/workerd.ts';
 
-const { values: a } = parseArgs({ options: { prompt: { type: 'string', default: '200' }, tokens: { type: 'string', default: '56' }, 'wasm-mb': { type: 'string', default: '112' }, write: { type: 'string' }, seed: { type: 'string', default: '1' }, 'v8-flags': { type: 'string', default: '' } } });
+const { values: a } = parseArgs({ options: { prompt: { type: 'string', default: '200' }, tokens: { type: 'string', default: '56' }, 'wasm-mb': { type: 'string', default: '88' }, write: { type: 'string' }, seed: { type: 'string', default: '1' }, 'v8-flags': { type: 'string', default: '' }, 'kv-cache': { type: 'string', default: 'f16' } } });
 const P = Number(a.prompt), G = Number(a.tokens), root = process.cwd(), load0 = loadavg(), t0 = Date.now();
 const log = (s: string) => console.error(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${s}`);
 const work = resolve('.cache/workerd-gpt2'), modelDir = join(work, 'model'), edge = join(work, 'edge');
@@ -60,6 +60,7 @@ const b = spawnSync(process.execPath, [join(root, 'scripts/build-edge.mjs')], { 
 if (b.status !== 0) throw new Error(`build-edge: ${b.stderr}`);
 const v8Flags = a['v8-flags'].split(/\s+/).filter(Boolean);
 const capnp = readFileSync(join(root, 'examples/workerd/config-binding.capnp'), 'utf8').replace(/(name = "WASM_MEMORY_MB", text = ")\d+(")/, `$1${a['wasm-mb']}$2`)
+  .replace(/(name = "KV_CACHE", text = ")\w+(")/, `$1${a['kv-cache']}$2`)
   .replace(/(const config :Workerd\.Config = \(\n)/, v8Flags.length ? `$1  v8Flags = [${v8Flags.map((f) => JSON.stringify(f)).join(', ')}],\n` : '$1');
 writeFileSync(join(edge, 'config.capnp'), capnp);
 const iport = await freePort();
@@ -143,7 +144,7 @@ try {
   const isolate = heap.totalSize + (heap.backingStorageSize ?? 0) + mem.wasmMemoryBytes;
   const rows = [
     ['model', `GPT-2 124M layout (12 × 768, 12 heads, vocab 50,257 of GPT-2's tokenizer), random weights, int4 (Q4_0, f16 scales; the tied embedding / LM head included); model.safetensors ${fileMB.toFixed(1)} MiB, fetched from a disk-service binding and streamed in`],
-    ['context', `${P} prompt tokens + ${G} generated = ${P + G} positions in the KV cache (f32)`],
+    ['context', `${P} prompt tokens + ${G} generated = ${P + G} positions in the KV cache (${a['kv-cache']})`],
     ['V8 heap of the isolate (after the requests and a GC)', `used ${MiB(heap.usedSize)} MiB, total ${MiB(heap.totalSize)} MiB; array-buffer backing stores ${MiB(heap.backingStorageSize ?? NaN)} MiB`],
     ['WASM linear memory', `${MiB(mem.wasmMemoryBytes)} MiB (cap WASM_MEMORY_MB ${a['wasm-mb']}), of which ${MiB(mem.wasmBytesInUse)} MiB held by tensors and kernel scratch`],
     ['isolate total: V8 heap total + backing stores + WASM memory', `**${MiB(isolate)} MiB** after the requests; largest sum sampled (every 50 ms) while loading and generating: **${MiB(peak.sum)} MiB** (heap total ${MiB(peak.at.heapTotal)}, backing stores ${MiB(peak.at.backing)}, WASM ${MiB(peak.at.wasm)}); each part's own peak: heap total ${MiB(peak.heapTotal)} (used ${MiB(peak.heapUsed)}), backing stores ${MiB(peak.backing)}, WASM ${MiB(peak.wasm)} MiB; Cloudflare's limit 128 MB = 122.1 MiB`],

@@ -20,6 +20,11 @@ function f(t: Tensor): Float32Array {
   if (isQuant(t.dtype)) throw new TypeError(`a ${t.dtype} tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
   return weights(t);
 }
+/** how a KV cache stores a new k or v: as is (f32 caches) or rounded to a half (f16 caches, both alike) */
+function kvRounding(k: Tensor, v: Tensor, what: string): (x: number) => number {
+  if (k.dtype !== v.dtype || (k.dtype !== 'f32' && k.dtype !== 'f16')) throw new TypeError(`${what}: kCache and vCache must both be f32 or both f16, got ${k.dtype} and ${v.dtype}`);
+  return k.dtype === 'f16' ? roundF16 : (x) => x;
+}
 /** a weight operand's values: f32, f16 or quantized (dequantized) */
 function weights(t: Tensor): Float32Array {
   const r = t as RefTensor;
@@ -67,6 +72,8 @@ export class ReferenceBackend implements Backend {
   readonly f16Storage = true;
   /** quantized tensors hold their codes and, for the ops, the dequantized values: the oracle for WASM */
   readonly quantStorage = true;
+  /** f16 KV caches hold the halves WASM's do (roundF16 as written) */
+  readonly halfKVCache = true;
 
   allocArena(specs: ArenaSpec[]): Arena {
     const arena: Arena = {};
@@ -315,12 +322,12 @@ export class ReferenceBackend implements Backend {
     }
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
-    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache);
+    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), r = kvRounding(kCache, vCache, 'attentionCached');
     if (pos0 + Tn > Tmax) throw new RangeError(`KV cache of ${Tmax} positions cannot hold ${pos0 + Tn}`);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
     for (let b = 0; b < B; b++) for (let t = 0; t < Tn; t++) for (let c = 0; c < C; c++) {
-      K[(b * Tmax + pos0 + t) * C + c] = x[(b * Tn + t) * 3 * C + C + c];
-      Vc[(b * Tmax + pos0 + t) * C + c] = x[(b * Tn + t) * 3 * C + 2 * C + c];
+      K[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + C + c]);
+      Vc[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + 2 * C + c]);
     }
     const s = new Float64Array(pos0 + Tn);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < Tn; t++) {
@@ -328,14 +335,14 @@ export class ReferenceBackend implements Backend {
     }
   }
   attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
-    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), sp = i32(slotPos);
+    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), sp = i32(slotPos), r = kvRounding(kCache, vCache, 'attentionRagged');
     const S = K.length / (Tmax * C), hs = C / NH, sc = 1 / Math.sqrt(hs);
     for (let n = 0; n < N; n++) {
       const slot = sp[2 * n], pos = sp[2 * n + 1];
       if (!(slot >= 0 && slot < S && pos >= 0 && pos < Tmax)) throw new RangeError(`attentionRagged: token ${n} at slot ${slot}, position ${pos}: the caches hold ${S} slots of ${Tmax}`);
       for (let c = 0; c < C; c++) {
-        K[(slot * Tmax + pos) * C + c] = x[n * 3 * C + C + c];
-        Vc[(slot * Tmax + pos) * C + c] = x[n * 3 * C + 2 * C + c];
+        K[(slot * Tmax + pos) * C + c] = r(x[n * 3 * C + C + c]);
+        Vc[(slot * Tmax + pos) * C + c] = r(x[n * 3 * C + 2 * C + c]);
       }
     }
     const s = new Float64Array(Tmax);

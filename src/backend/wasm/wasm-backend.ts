@@ -22,7 +22,7 @@ function need(t: Tensor, n: number, what: string): void {
 }
 
 function noF16(name: string): never {
-  throw new Error(`backend ${name} has no f16 storage (f16 weights need WebGPU with shader-f16)`);
+  throw new Error(`backend ${name} has no f16 storage (f16 weights need WebGPU with shader-f16; f16 here is a KV cache's, from alloc)`);
 }
 
 /**
@@ -39,6 +39,8 @@ export class WasmBackend implements Backend {
   readonly f16Storage = false;
   /** int8 / int4 weights on integer dot products (wasm/assembly/quant.ts) */
   readonly quantStorage = true;
+  /** f16 tensors (alloc) are half-precision KV caches (wasm/assembly/halfkv.ts) */
+  readonly halfKVCache = true;
   private readonly heap: Heap;
   private readonly k: Record<string, Kernel>;
   private scratch: Block | null = null;
@@ -80,7 +82,23 @@ export class WasmBackend implements Backend {
     const b = (t as WasmTensor).buffer;
     if (b.freed) throw new Error('wasm backend: tensor used after free');
     if (isQuant(t.dtype)) throw new TypeError(`a ${t.dtype} tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
+    if (t.dtype === 'f16') throw new TypeError(`an f16 tensor is a half-precision KV cache here (attentionCached's and attentionRagged's kCache, vCache); this operand takes f32`);
     return b.addr + t.offset * 4;
+  }
+  /** a KV cache's address: f32, or f16 (2 bytes an element) */
+  private kvAddr(t: Tensor): number {
+    if (t.dtype !== 'f16') return this.addr(t);
+    const b = (t as WasmTensor).buffer;
+    if (b.freed) throw new Error('wasm backend: tensor used after free');
+    return b.addr + t.offset * 2;
+  }
+  private halves(t: Tensor): Uint16Array {
+    return new Uint16Array(this.bytes().buffer, this.kvAddr(t), t.length);
+  }
+  /** both caches f16 (true) or both f32 (false) */
+  private halfCaches(k: Tensor, v: Tensor, what: string): boolean {
+    if (k.dtype !== v.dtype || (k.dtype !== 'f32' && k.dtype !== 'f16')) throw new TypeError(`${what}: kCache and vCache must both be f32 or both f16, got ${k.dtype} and ${v.dtype}`);
+    return k.dtype === 'f16';
   }
   /** a quantized tensor's codes and scales addresses, its rows and row length (checked against K when given) */
   private quant(t: Tensor, K?: number, what = 'quantized operand'): { codes: number; scales: number; rows: number; K: number; dtype: QuantDType; bits: number } {
@@ -141,7 +159,7 @@ export class WasmBackend implements Backend {
     return arena;
   }
   alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
-    if (dtype === 'f16') noF16(this.name);
+    if (dtype === 'f16') return { buffer: this.heap.alloc(Math.ceil(length / 2) * 4), offset: 0, length, dtype } as WasmTensor;
     if (isQuant(dtype)) {
       const K = rowLength ?? 0;
       if (!(Number.isInteger(K) && K > 0 && length % K === 0)) throw new RangeError(`a ${dtype} tensor needs a row length dividing its ${length} elements, got ${rowLength}`);
@@ -170,6 +188,11 @@ export class WasmBackend implements Backend {
       this.writeQuantized(t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
       return;
     }
+    if (t.dtype === 'f16') {
+      const h = this.halves(t);
+      for (let i = 0; i < data.length; i++) h[dstOffset + i] = f16Bits(data[i]);
+      return;
+    }
     if ((t.dtype === 'f32') === data instanceof Float32Array) {
       this.bytes().set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.addr(t) + dstOffset * 4);
     } else {
@@ -178,6 +201,7 @@ export class WasmBackend implements Backend {
   }
   read(t: Tensor): Promise<Float32Array | Int32Array> {
     if (isQuant(t.dtype)) return this.readQuantized(t).then((q) => dequantizeRows(t.dtype as QuantDType, q, t.length / t.rowLength!, t.rowLength!));
+    if (t.dtype === 'f16') return Promise.resolve(Float32Array.from(this.halves(t), f16Value));
     return Promise.resolve(this.view(t).slice());
   }
   writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
@@ -203,11 +227,17 @@ export class WasmBackend implements Backend {
     return Promise.resolve();
   }
   fill(t: Tensor, value: number): void {
-    this.view(t).fill(value);
+    if (t.dtype === 'f16') this.halves(t).fill(f16Bits(value));
+    else this.view(t).fill(value);
   }
   copy(dst: Tensor, src: Tensor): void {
     need(dst, src.length, 'copy');
     if (isQuant(dst.dtype) || isQuant(src.dtype)) throw new TypeError('copy: quantized tensors are written with write or writeQuantized');
+    if (dst.dtype === 'f16' || src.dtype === 'f16') {
+      if (dst.dtype !== src.dtype) throw new TypeError(`copy: ${src.dtype} into ${dst.dtype} (f16 tensors copy into f16 ones)`);
+      this.halves(dst).set(this.halves(src));
+      return;
+    }
     if (dst.dtype === src.dtype) this.bytes().copyWithin(this.addr(dst), this.addr(src), this.addr(src) + src.length * 4);
     else this.view(dst).set(this.view(src));
   }
@@ -303,6 +333,12 @@ export class WasmBackend implements Backend {
     need(out, B * Tn * C, 'attentionCached out');
     need(kCache, B * Tmax * C, 'attentionCached kCache');
     need(vCache, B * Tmax * C, 'attentionCached vCache');
+    if (this.halfCaches(kCache, vCache, 'attentionCached')) {
+      this.run('kvCacheWriteHalf', B * Tn * C * 8, this.addr(qkv), this.kvAddr(kCache), this.kvAddr(vCache), B, Tn, C, pos0, Tmax);
+      const [s, stride] = this.scratchFor((pos0 + Tn + 4) * 4);
+      this.run('attentionCachedHalf', 4 * B * Tn * (pos0 + Tn) * C, this.addr(out), this.addr(qkv), this.kvAddr(kCache), this.kvAddr(vCache), B, Tn, C, NH, pos0, Tmax, s, stride);
+      return;
+    }
     this.run('kvCacheWrite', B * Tn * C * 2, this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, pos0, Tmax);
     const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(pos0 + Tn, C / NH, 0) as number);
     this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, NH, pos0, Tmax, s, stride);
@@ -322,6 +358,12 @@ export class WasmBackend implements Backend {
       work += 4 * (pos + 1) * C;
     }
     // every token's k, v first: a prefill chunk's tokens attend to rows its earlier tokens write here
+    if (this.halfCaches(kCache, vCache, 'attentionRagged')) {
+      this.run('kvCacheWriteRaggedHalf', N * C * 8, this.addr(qkv), this.kvAddr(kCache), this.kvAddr(vCache), this.addr(slotPos), N, C, Tmax);
+      const [s, stride] = this.scratchFor((Tmax + 4) * 4);
+      this.run('attentionRaggedHalf', work, this.addr(out), this.addr(qkv), this.kvAddr(kCache), this.kvAddr(vCache), this.addr(slotPos), N, C, NH, Tmax, s, stride);
+      return;
+    }
     this.run('kvCacheWriteRagged', N * C * 2, this.addr(qkv), this.addr(kCache), this.addr(vCache), this.addr(slotPos), N, C, Tmax);
     const [s, stride] = this.scratchFor((Tmax + 4) * 4);
     this.run('attentionRagged', work, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), this.addr(slotPos), N, C, NH, Tmax, s, stride);
