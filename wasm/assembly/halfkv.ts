@@ -3,10 +3,10 @@
 // for inference where memory is the limit (a Workers isolate's 128 MB). Writes round to nearest, ties to
 // even, saturating at ±65504 (bit for bit src/backend/f16.ts's f16Bits, which the reference backend uses
 // as the oracle); reads widen 8 halves at a time with integer SIMD (no f16 instructions in WASM).
-// Every new query takes the row path — one pass over its keys: scores, softmax, weighted sum of v, as
-// attention.ts's decode rows — prefill chunks included: at the contexts a half cache is for, attention is
-// a small part of a token's work beside the matmuls.
-import { expv, hsum, madd } from './common';
+// Queries attend in blocks of one sequence and head: each cached k and v row is widened to f32 once per
+// block and serves all its queries (scores, softmax, weighted sum of v, in f32 as attention.ts's decode
+// rows); a prompt chunk is one block, a decode step a block of one.
+import { axpy, dot, expv, hsum } from './common';
 
 /** x's half-precision bits (round to nearest even; ±65504 for larger magnitudes and infinities; NaN 0x7e00) */
 @inline function toHalf(x: f32): u32 {
@@ -49,60 +49,68 @@ const SCALE: f32 = 5.192296858534828e33;
   return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
-/** q(f32)·k(halves) over n */
-@inline function dotHalf(q: usize, k: usize, n: i32): f32 {
-  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const h = v128.load(k + (<usize>i << 1));
-    acc0 = madd(v128.load(q + (<usize>i << 2)), widen(i32x4.extend_low_i16x8_u(h)), acc0);
-    acc1 = madd(v128.load(q + (<usize>i << 2), 16), widen(i32x4.extend_high_i16x8_u(h)), acc1);
-  }
-  let s = hsum(f32x4.add(acc0, acc1));
-  for (; i < n; i++) s += load<f32>(q + (<usize>i << 2)) * halfValue(<u32>load<u16>(k + (<usize>i << 1)));
-  return s;
+// Queries per block: each key and value row is widened to f32 once per block of up to QB queries of one
+// sequence and head (a prompt chunk shares its rows; a decode step is a block of one).
+const QB = 64;
+
+/** scratch bytes per thread: a block's scores (QB × keys, at most n keys) and one widened row of k or v */
+export function halfAttentionScratchBytes(n: i32, hs: i32): i32 {
+  return (QB * n + ((hs + 3) & ~3)) * 4;
 }
 
-/** y[0..n) += s · x[0..n) (x halves) */
-@inline function axpyHalf(y: usize, s: f32, x: usize, n: i32): void {
-  const sv = f32x4.splat(s);
+// hs halves at src as f32 at dst
+@inline function widenRow(dst: usize, src: usize, hs: i32): void {
   let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const h = v128.load(x + (<usize>i << 1)), o = <usize>i << 2;
-    v128.store(y + o, madd(sv, widen(i32x4.extend_low_i16x8_u(h)), v128.load(y + o)));
-    v128.store(y + o, madd(sv, widen(i32x4.extend_high_i16x8_u(h)), v128.load(y + o, 16)), 16);
+  for (; i + 8 <= hs; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    v128.store(dst + (<usize>i << 2), widen(i32x4.extend_low_i16x8_u(h)));
+    v128.store(dst + (<usize>i << 2), widen(i32x4.extend_high_i16x8_u(h)), 16);
   }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(y + o, load<f32>(y + o) + s * halfValue(<u32>load<u16>(x + (<usize>i << 1))));
-  }
+  for (; i < hs; i++) store<f32>(dst + (<usize>i << 2), halfValue(<u32>load<u16>(src + (<usize>i << 1))));
 }
 
-// y(hs) = softmax(q·kᵀ/sqrt(hs)) · v over the keys [0, n) (halves, rows ld bytes apart); s holds n floats
-function attendRowHalf(y: usize, q: usize, k: usize, v: usize, ld: usize, n: i32, hs: i32, sc: f32, s: usize): void {
-  let mx: f32 = -Infinity;
-  for (let u = 0; u < n; u++) {
-    const x = dotHalf(q, k + <usize>u * ld, hs) * sc;
-    store<f32>(s + (<usize>u << 2), x);
-    mx = max(mx, x);
+/**
+ * Tn queries of one sequence and head at absolute positions pos0.. (rows ldq bytes apart; outputs ldo
+ * apart), each attending to the keys [0, its position] (halves, rows ld bytes apart): y = softmax(q·kᵀ·sc)·v.
+ * In blocks of QB queries; s: halfAttentionScratchBytes(ls, hs), with ls >= pos0 + Tn the length of a row of scores.
+ */
+function attendHalf(out: usize, ldo: usize, q: usize, ldq: usize, k: usize, v: usize, ld: usize, Tn: i32, pos0: i32, hs: i32, sc: f32, s: usize, ls: i32): void {
+  const row = s + <usize>(QB * ls) * 4;
+  for (let b0 = 0; b0 < Tn; b0 += QB) {
+    const nq = min(QB, Tn - b0), p0 = pos0 + b0, n = p0 + nq; // keys [0, n) for the block
+    // scores: S[t][u] for u <= p0 + t
+    for (let u = 0; u < n; u++) {
+      widenRow(row, k + <usize>u * ld, hs);
+      for (let t = max(0, u - p0); t < nq; t++) store<f32>(s + (<usize>(t * ls + u) << 2), dot(q + <usize>(b0 + t) * ldq, row, hs) * sc);
+    }
+    for (let t = 0; t < nq; t++) {
+      const st = s + (<usize>(t * ls) << 2), m = p0 + t + 1;
+      let mx: f32 = -Infinity;
+      for (let u = 0; u < m; u++) mx = max(mx, load<f32>(st + (<usize>u << 2)));
+      const mv = f32x4.splat(mx);
+      let zv = f32x4.splat(0);
+      let u = 0;
+      for (; u + 4 <= m; u += 4) {
+        const e = expv(f32x4.sub(v128.load(st + (<usize>u << 2)), mv));
+        v128.store(st + (<usize>u << 2), e);
+        zv = f32x4.add(zv, e);
+      }
+      let z = hsum(zv);
+      for (; u < m; u++) {
+        const e = Mathf.exp(load<f32>(st + (<usize>u << 2)) - mx);
+        store<f32>(st + (<usize>u << 2), e);
+        z += e;
+      }
+      const izs: f32 = 1 / z, iz = f32x4.splat(izs);
+      for (u = 0; u + 4 <= m; u += 4) v128.store(st + (<usize>u << 2), f32x4.mul(v128.load(st + (<usize>u << 2)), iz));
+      for (; u < m; u++) store<f32>(st + (<usize>u << 2), load<f32>(st + (<usize>u << 2)) * izs);
+      memory.fill(out + <usize>(b0 + t) * ldo, 0, <usize>hs << 2);
+    }
+    for (let u = 0; u < n; u++) {
+      widenRow(row, v + <usize>u * ld, hs);
+      for (let t = max(0, u - p0); t < nq; t++) axpy(out + <usize>(b0 + t) * ldo, load<f32>(s + (<usize>(t * ls + u) << 2)), row, hs);
+    }
   }
-  const mv = f32x4.splat(mx);
-  let zv = f32x4.splat(0);
-  let u = 0;
-  for (; u + 4 <= n; u += 4) {
-    const e = expv(f32x4.sub(v128.load(s + (<usize>u << 2)), mv));
-    v128.store(s + (<usize>u << 2), e);
-    zv = f32x4.add(zv, e);
-  }
-  let z = hsum(zv);
-  for (; u < n; u++) {
-    const e = Mathf.exp(load<f32>(s + (<usize>u << 2)) - mx);
-    store<f32>(s + (<usize>u << 2), e);
-    z += e;
-  }
-  const iz: f32 = 1 / z;
-  memory.fill(y, 0, <usize>hs << 2);
-  for (u = 0; u < n; u++) axpyHalf(y, load<f32>(s + (<usize>u << 2)) * iz, v + <usize>u * ld, hs);
 }
 
 // C floats at src as halves at dst
@@ -121,15 +129,15 @@ export function kvCacheWriteHalf(qkv: usize, kCache: usize, vCache: usize, B: i3
   }
 }
 
-/** out(B,Tn,C): each new query attends to cache positions [0, pos0 + i]; rows (b, h, t) dealt round-robin; scratch: pos0 + Tn floats */
+/** out(B,Tn,C): each new query attends to cache positions [0, pos0 + i]; (b, h) dealt round-robin; scratch: halfAttentionScratchBytes */
 export function attentionCachedHalf(out: usize, qkv: usize, kCache: usize, vCache: usize, B: i32, Tn: i32, C: i32, NH: i32, pos0: i32, Tmax: i32,
   scratch: usize, stride: usize, tid: i32, nth: i32): void {
   const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs)), s = scratch + <usize>tid * stride;
-  for (let r = tid; r < B * NH * Tn; r += nth) {
-    const t = r % Tn, bh = r / Tn, h = bh % NH, b = bh / NH;
-    const q = qkv + (<usize>(b * Tn + t) * <usize>(3 * C) + <usize>(h * hs)) * 4;
+  for (let r = tid; r < B * NH; r += nth) {
+    const h = r % NH, b = r / NH;
+    const q = qkv + (<usize>(b * Tn) * <usize>(3 * C) + <usize>(h * hs)) * 4;
     const kv = (<usize>(b * Tmax) * <usize>C + <usize>(h * hs)) * 2;
-    attendRowHalf(out + (<usize>(b * Tn + t) * <usize>C + <usize>(h * hs)) * 4, q, kCache + kv, vCache + kv, <usize>C << 1, pos0 + t + 1, hs, sc, s);
+    attendHalf(out + (<usize>(b * Tn) * <usize>C + <usize>(h * hs)) * 4, <usize>C << 2, q, <usize>(3 * C) << 2, kCache + kv, vCache + kv, <usize>C << 1, Tn, pos0, hs, sc, s, pos0 + Tn);
   }
 }
 
@@ -144,15 +152,33 @@ export function kvCacheWriteRaggedHalf(qkv: usize, kCache: usize, vCache: usize,
   }
 }
 
-/** out(N,C): each token attends to its slot's positions [0, pos] (halves); rows (token, head) dealt round-robin; scratch holds Tmax floats */
+/**
+ * out(N,C): each token attends to its slot's positions [0, pos] (halves). Runs of tokens of one slot at
+ * consecutive positions (a prompt chunk) attend together; (run, head) dealt round-robin; scratch:
+ * halfAttentionScratchBytes.
+ */
 export function attentionRaggedHalf(out: usize, qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, NH: i32, Tmax: i32,
   scratch: usize, stride: usize, tid: i32, nth: i32): void {
   const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs)), s = scratch + <usize>tid * stride;
-  for (let r = tid; r < N * NH; r += nth) {
-    const n = r / NH, h = r % NH;
-    const slot = load<i32>(slotPos + (<usize>(2 * n) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n + 1) << 2));
-    const q = qkv + (<usize>n * <usize>(3 * C) + <usize>(h * hs)) * 4;
-    const kv = (<usize>(slot * Tmax) * <usize>C + <usize>(h * hs)) * 2;
-    attendRowHalf(out + (<usize>n * <usize>C + <usize>(h * hs)) * 4, q, kCache + kv, vCache + kv, <usize>C << 1, pos + 1, hs, sc, s);
+  let unit = 0;
+  for (let n0 = 0; n0 < N;) {
+    const slot = load<i32>(slotPos + (<usize>(2 * n0) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n0 + 1) << 2));
+    let n1 = n0 + 1;
+    while (n1 < N && load<i32>(slotPos + (<usize>(2 * n1) << 2)) == slot && load<i32>(slotPos + (<usize>(2 * n1 + 1) << 2)) == pos + n1 - n0) n1++;
+    for (let h = 0; h < NH; h++, unit++) {
+      if (unit % nth != tid) continue;
+      const q = qkv + (<usize>n0 * <usize>(3 * C) + <usize>(h * hs)) * 4;
+      const kv = (<usize>(slot * Tmax) * <usize>C + <usize>(h * hs)) * 2;
+      attendHalf(out + (<usize>n0 * <usize>C + <usize>(h * hs)) * 4, <usize>C << 2, q, <usize>(3 * C) << 2, kCache + kv, vCache + kv, <usize>C << 1, n1 - n0, pos, hs, sc, s, Tmax);
+    }
+    n0 = n1;
+  }
+}
+
+/** dst(B,n,C) f32 = rows [0, n) of each batch's cache (B,Tmax,C) halves: a prompt's attention then runs on the f32 tiles; threads split rows */
+export function widenCache(dst: usize, src: usize, B: i32, n: i32, C: i32, Tmax: i32, tid: i32, nth: i32): void {
+  for (let r = tid; r < B * n; r += nth) {
+    const b = r / n, t = r % n;
+    widenRow(dst + (<usize>r * <usize>C) * 4, src + (<usize>(b * Tmax + t) * <usize>C) * 2, C);
   }
 }

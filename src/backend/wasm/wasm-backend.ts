@@ -14,6 +14,9 @@ interface WasmTensor extends Tensor {
   readonly buffer: Block;
 }
 
+/** new queries up to which attention on an f16 KV cache reads the halves directly (more: a prompt, widened to f32 for the tiles) */
+const HALF_ROWS_MAX = 12;
+
 /** below this much work (≈ flops) a kernel runs on the calling thread alone: waking workers costs more */
 const PARALLEL_MIN_WORK = 1 << 15;
 
@@ -335,7 +338,20 @@ export class WasmBackend implements Backend {
     need(vCache, B * Tmax * C, 'attentionCached vCache');
     if (this.halfCaches(kCache, vCache, 'attentionCached')) {
       this.run('kvCacheWriteHalf', B * Tn * C * 8, this.addr(qkv), this.kvAddr(kCache), this.kvAddr(vCache), B, Tn, C, pos0, Tmax);
-      const [s, stride] = this.scratchFor((pos0 + Tn + 4) * 4);
+      if (Tn > HALF_ROWS_MAX) {
+        // a prompt: the cached rows widened to f32 for the call (2·B·n·C floats), attended on the f32 tiles
+        const n = pos0 + Tn, k32 = this.alloc(B * n * C), v32 = this.alloc(B * n * C);
+        try {
+          this.run('widenCache', B * n * C * 4, this.addr(k32), this.kvAddr(kCache), B, n, C, Tmax);
+          this.run('widenCache', B * n * C * 4, this.addr(v32), this.kvAddr(vCache), B, n, C, Tmax);
+          const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(n, C / NH, 0) as number);
+          this.run('attentionCached', 4 * B * Tn * n * C, this.addr(out), this.addr(qkv), this.addr(k32), this.addr(v32), B, Tn, C, NH, pos0, n, s, stride);
+        } finally {
+          this.free(k32, v32);
+        }
+        return;
+      }
+      const [s, stride] = this.scratchFor(this.k.halfAttentionScratchBytes(pos0 + Tn, C / NH) as number);
       this.run('attentionCachedHalf', 4 * B * Tn * (pos0 + Tn) * C, this.addr(out), this.addr(qkv), this.kvAddr(kCache), this.kvAddr(vCache), B, Tn, C, NH, pos0, Tmax, s, stride);
       return;
     }
@@ -360,7 +376,7 @@ export class WasmBackend implements Backend {
     // every token's k, v first: a prefill chunk's tokens attend to rows its earlier tokens write here
     if (this.halfCaches(kCache, vCache, 'attentionRagged')) {
       this.run('kvCacheWriteRaggedHalf', N * C * 8, this.addr(qkv), this.kvAddr(kCache), this.kvAddr(vCache), this.addr(slotPos), N, C, Tmax);
-      const [s, stride] = this.scratchFor((Tmax + 4) * 4);
+      const [s, stride] = this.scratchFor(this.k.halfAttentionScratchBytes(Tmax, C / NH) as number);
       this.run('attentionRaggedHalf', work, this.addr(out), this.addr(qkv), this.kvAddr(kCache), this.kvAddr(vCache), this.addr(slotPos), N, C, NH, Tmax, s, stride);
       return;
     }
