@@ -25,6 +25,8 @@ const cancelled = () => new RequestError('invalid', 'the client went away', null
 export class LocalEngine implements Engine {
   readonly defaultModel: string | null;
   readonly jobs: JobService | null;
+  /** resolves when the backend can no longer compute (a WebGPU device lost); never for the CPU backends */
+  readonly failed?: Promise<string>;
   private readonly registry: ModelRegistry;
   private readonly schedulers = new Map<ServedModel, Scheduler>();
 
@@ -33,6 +35,8 @@ export class LocalEngine implements Engine {
     this.jobs = o.jobs ?? null;
     const base = this.registry.baseIds();
     this.defaultModel = o.defaultModel !== undefined ? o.defaultModel : base.length === 1 ? base[0] : null;
+    const lost = (this.registry.backend as { lost?: Promise<{ reason: string; message: string }> }).lost;
+    if (lost) this.failed = lost.then((l) => `WebGPU device lost (${l.reason}): ${l.message || 'no message'}`);
     this.registry.onUnload((m) => {
       this.schedulers.get(m)?.dispose();
       this.schedulers.delete(m);

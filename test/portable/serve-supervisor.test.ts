@@ -1,0 +1,71 @@
+// The supervised engine (src/serve/supervisor.ts): an engine that fails — its WebGPU device lost, its worker
+// dead — is replaced by a new one built the same way, and the next requests are served by it. First with a
+// failure injected into an engine on the reference backend, then with a real WebGPU device destroyed under
+// the server (skipped, with the reason, where this runtime has no adapter).
+import { createApp, LocalEngine, ModelRegistry } from '../../src/serve/index.ts';
+import { SupervisedEngine, type FailingEngine } from '../../src/serve/supervisor.ts';
+import { createWebGPUBackend } from '../../src/backend/webgpu/webgpu.ts';
+import { GPT } from '../../src/model/gpt.ts';
+import { preset } from '../../src/model/config.ts';
+import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
+import type { Backend } from '../../src/backend/backend.ts';
+import { assert, assertEqual, test } from '../lib/harness.ts';
+import { tinyModel, tinyTokenizerJSON, until } from '../lib/helpers.ts';
+import { skip, webgpuDevice, releaseDevice } from '../lib/webgpu-util.ts';
+
+const tok = () => GPTTokenizer.fromJSON(tinyTokenizerJSON());
+const complete = async (app: ReturnType<typeof createApp>) => {
+  const r = await app.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'ABC', max_tokens: 5, temperature: 0 }) });
+  return { status: r.status, text: r.status === 200 ? ((await r.json()) as { choices: { text: string }[] }).choices[0].text : await r.text() };
+};
+
+test('supervisor: an engine that fails is replaced, and the next requests are served by the new one', async () => {
+  let built = 0, failFirst!: (reason: string) => void;
+  const lines: string[] = [];
+  const engine = await SupervisedEngine.start(async () => {
+    built++;
+    const e: FailingEngine = new LocalEngine({ models: new ModelRegistry(new Map([['tiny', { model: tinyModel({}, 3), tokenizer: tok() }]])) });
+    return built === 1 ? Object.assign(e, { failed: new Promise<string>((r) => (failFirst = r)) }) : e;
+  }, { log: (l) => lines.push(l), retryMs: 1 });
+  const app = createApp({ engine });
+  const before = await complete(app);
+  assertEqual(before.status, 200);
+  const first = engine.engine;
+  failFirst('injected failure');
+  await until(() => engine.engine !== first, 'the replacement');
+  const after = await complete(app);
+  assertEqual([after.status, after.text], [200, before.text], 'the same model, rebuilt, answers the same');
+  assertEqual([built, engine.restarts], [2, 1]);
+  assert(lines.some((l) => /the engine failed \(injected failure\); starting a new one/.test(l)), lines.join(' | '));
+  assertEqual(engine.defaultModel, 'tiny', 'the default model is kept');
+  await engine.close();
+});
+
+const gpu = await webgpuDevice();
+if (!gpu.handle) skip('supervisor: a lost WebGPU device', gpu.reason);
+else {
+  test('supervisor: a lost WebGPU device is replaced — the next requests are served, the same, on a new device', async () => {
+    const handles = [gpu.handle!];
+    const model = (be: Backend) => new GPT(be, preset('tiny')).init(3);
+    let backend: ReturnType<typeof createWebGPUBackend> | null = null;
+    const engine = await SupervisedEngine.start(async () => {
+      const h = backend === null ? handles[0] : (await webgpuDevice()).handle;
+      if (!h) throw new Error('no new device');
+      if (backend !== null) handles.push(h);
+      backend = createWebGPUBackend(h.device, { name: 'webgpu-test' });
+      return new LocalEngine({ models: new ModelRegistry(new Map([['tiny', { model: model(backend), tokenizer: tok() }]])) });
+    }, { retryMs: 10 });
+    const app = createApp({ engine });
+    const before = await complete(app);
+    assertEqual(before.status, 200, before.text);
+    const first = backend!;
+    handles[0].device.destroy(); // what a driver reset does to a server's device
+    await first.lost;
+    await until(() => engine.restarts === 1, 'a new engine on a new device', 30_000);
+    assert(backend !== first, 'a new backend');
+    const after = await complete(app);
+    assertEqual([after.status, after.text], [200, before.text], 'served again, on the new device, with the same answer');
+    await engine.close();
+    for (const h of handles.slice(1)) await releaseDevice(h);
+  }, 60_000);
+}
