@@ -143,6 +143,13 @@ const makers: [string, () => Promise<Runner>][] = [
 ];
 // Every library is timed at each repetition in turn (interleaved), so that a shared machine's changing
 // load falls on all of them alike; the figure is the median over repetitions, after one warm-up each.
+// Between two timed runs the process sleeps `--settle-ms` (default 100): onnxruntime's thread pools
+// (node and web) spin for 20–40 ms after a run (measured: one core's worth of CPU time while the main
+// thread sleeps), so a library timed right after them ran its second thread on an occupied core — that,
+// not the kernel, made our 2-thread GEMM look like 0.92–1.15× of one thread while the model's 2-second
+// prefill, where 30 ms is noise, scaled 1.92×.
+const settleMs = opt('settle-ms', 100);
+const settle = () => new Promise((r) => setTimeout(r, settleMs));
 const runners: Runner[] = [];
 for (const [key, make] of makers) {
   if (only && !only.includes(key)) continue;
@@ -170,6 +177,7 @@ for (const [M, K, N] of shapes) {
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < runners.length; i++) {
       if (!prepared[i]) continue;
+      await settle();
       const t = performance.now();
       await prepared[i]!.run();
       times[i].push(performance.now() - t);

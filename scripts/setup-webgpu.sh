@@ -6,10 +6,11 @@
 # 2. Mesa 25 lavapipe from bookworm-backports, downloaded and unpacked into .cache/mesa/ WITHOUT touching the
 #    system's apt sources (a private sources file + private lists dir). Dawn (npm `webgpu`, used under Node
 #    and Bun) gets a null adapter from Mesa 22, so it needs this one.
-# 3. Writes .cache/mesa/env.sh (to `source`) and .cache/mesa/env.json (read by test/conformance-webgpu.test.ts
-#    via adapters/node/webgpu.ts) with VK_ICD_FILENAMES, LD_LIBRARY_PATH and XDG_RUNTIME_DIR.
+# 3. Writes .cache/mesa/env.sh (to `source`) and .cache/mesa/env.json, which adapters/node/webgpu.ts applies
+#    only when asked (softwareFallback, or GPTEDGE_SOFTWARE_VULKAN=1; the tests ask) and only when the
+#    system's drivers offer no adapter: with VK_ICD_FILENAMES, LD_LIBRARY_PATH and XDG_RUNTIME_DIR.
 #
-# 4. apt: Debian's `chromium` (headless WebGPU through SwiftShader for test/webgpu-browser.test.ts; its
+# 4. apt: Debian's `chromium` (headless WebGPU through SwiftShader for test/browser/webgpu-browser.test.ts; its
 #    SwiftShader Vulkan ICD is also a second software adapter for Dawn). Skip with --no-chromium.
 #
 # Usage: scripts/setup-webgpu.sh [--no-chromium]     then:  . .cache/mesa/env.sh

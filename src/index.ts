@@ -7,7 +7,7 @@ export {
   createWasmBackend, WasmBackend, wasmEnv, kernelLocation, kernelURL, kernelFile, WASM_VARIANTS, webWorkerSpawner, hasRelaxedSimd, hasSimd128, hasSharedMemory,
   type WasmBackendOptions, type WasmVariant, type WasmEnv, type SpawnWorker, type WorkerPort,
 } from './backend/wasm/index.ts';
-export { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from './backend/webgpu/webgpu.ts';
+export { createWebGPUBackend, DeviceLostError, type DeviceLoss, type WebGPUBackend, type WebGPUBackendOptions } from './backend/webgpu/webgpu.ts';
 export { requestDeviceFrom, describeAdapter, type WebGPUDeviceHandle, type RequestDeviceOptions } from './backend/webgpu/adapter.ts';
 export { presets, preset, validateConfig, pretrainDefaults, finetuneDefaults, CONFIG_LIMITS, type GPTConfig, type LayerNormLayout } from './model/config.ts';
 export { paramSpecs, paramCount, countParams } from './model/params.ts';

@@ -2,6 +2,7 @@
 // folders, the model registry and the job manager (src/serve/local-engine.ts). The same function
 // builds it in this thread or inside the engine worker (adapters/serve-worker.ts), which startEngine
 // starts by default: worker_threads on Node, a Web Worker on Deno and Bun.
+import type { WeightsKind } from '../../src/model/gpt.ts';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -20,7 +21,8 @@ export interface EngineConfig {
   backend: string;
   /** WASM worker threads (default: every core) */
   threads?: number;
-  weights: 'f32' | 'f16';
+  /** how the models store their matrices; undefined: as each folder stores them */
+  weights?: WeightsKind;
   jobsDir?: string;
   bounds: Partial<JobBounds>;
   /** job results kept loaded */

@@ -9,12 +9,24 @@
 // - "Accumulate" ops add into their output (gradients accumulate, as in llm.c: zeroed once per step).
 // - Outputs never alias inputs unless an op says so.
 
+import type { QuantizedRows } from './quant.ts';
+
 /**
  * 'f16' is storage for weights at inference (half the memory and bandwidth): write takes f32 values and
  * rounds them to half precision (src/backend/f16.ts), read returns f32, and only matmul's `b` operand and
  * encoderForward's `wte` accept it; arithmetic stays f32. Backends that have it say so in `f16Storage`.
+ *
+ * 'q8' and 'q4' are quantized weight storage for inference (a quarter and about an eighth of f32): a
+ * row-major matrix (rows, rowLength) quantized along its rows — q8 int8 codes with one f32 scale per row,
+ * q4 groups of 32 with an f16 scale each (llama.cpp's Q4_0); the layout and the rounding are in
+ * src/backend/quant.ts, which every backend quantizes through, so all hold the same codes. `alloc` and
+ * `allocArena` need the rowLength; `write` takes f32 values and quantizes them, `read` returns the
+ * dequantized values, `writeQuantized`/`readQuantized` move codes and scales as they are (files); such a
+ * tensor is never sliced. Only matmul's `b` operand with transB (b stored (N,K): one row per output
+ * column, K quantized) and encoderForward's `wte` accept them. Backends that have them say so in
+ * `quantStorage`; the reference stores the dequantized values (the oracle).
  */
-export type DType = 'f32' | 'i32' | 'f16';
+export type DType = 'f32' | 'i32' | 'f16' | 'q8' | 'q4';
 
 export interface Tensor {
   /** backend-specific storage handle */
@@ -24,6 +36,8 @@ export interface Tensor {
   /** number of elements */
   readonly length: number;
   readonly dtype: DType;
+  /** quantized tensors: elements per row (the quantized axis) */
+  readonly rowLength?: number;
 }
 
 /** One allocation described as named views (llm.c's ParameterTensors). */
@@ -34,6 +48,7 @@ export interface ArenaSpec {
   /**
    * Row length when the view holds a row-major matrix (C for the (V,C) token embedding). A backend that
    * must split a view too large for one of its buffers (WebGPU's max storage binding) cuts it between rows.
+   * Required for 'q8'/'q4' views: their rows are what is quantized.
    */
   rowLength?: number;
 }
@@ -44,6 +59,8 @@ export type Arena = Record<string, Tensor>;
 export interface DropoutRng {
   seed: number; // u32
   stream: number; // u32: distinct per (step, op site)
+  /** u32: the op's element 0 draws what element `offset` of the stream draws (a micro-batch's place in its batch; default 0) */
+  offset?: number;
 }
 
 /** AdamW hyper-parameters of one update. */
@@ -67,6 +84,10 @@ export interface Backend {
   readonly name: string;
   /** whether tensors of dtype 'f16' exist here (WebGPU with shader-f16; the reference, as the oracle) */
   readonly f16Storage: boolean;
+  /** bytes this backend can hold at most, where it has a fixed limit (WASM: its linear memory's maximum) */
+  readonly memoryLimit?: number;
+  /** whether tensors of dtype 'q8' and 'q4' exist here (WASM; the reference, as the oracle) */
+  readonly quantStorage?: boolean;
   /**
    * Elements of (rows, V) logits the LM head computes at once, where the backend knows better than the
    * model's default of 4M (WebGPU: sized from the device's buffer limits, since each chunk rewrites the
@@ -77,8 +98,8 @@ export interface Backend {
   // ---- memory ------------------------------------------------------------------------------------
   /** Allocate one arena of named, zero-filled views. */
   allocArena(specs: ArenaSpec[]): Arena;
-  /** Allocate a single zero-filled tensor. */
-  alloc(length: number, dtype?: DType): Tensor;
+  /** Allocate a single zero-filled tensor (rowLength: required for quantized dtypes). */
+  alloc(length: number, dtype?: DType, rowLength?: number): Tensor;
   /** Release every buffer this backend owns behind these tensors (arenas free as a whole). */
   free(...tensors: Tensor[]): void;
   /** A sub-view of a tensor (offset and length in elements, relative to `t`). */
@@ -87,6 +108,10 @@ export interface Backend {
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset?: number): void;
   /** Read a tensor back. The only asynchronous call. */
   read(t: Tensor): Promise<Float32Array | Int32Array>;
+  /** Quantized tensors: store codes and scales as they are, for `rows` rows from row `firstRow` (default all, from 0). */
+  writeQuantized?(t: Tensor, q: QuantizedRows, firstRow?: number): void;
+  /** Quantized tensors: their codes and scales. */
+  readQuantized?(t: Tensor): Promise<QuantizedRows>;
   /** Wait for all enqueued work. */
   sync(): Promise<void>;
   fill(t: Tensor, value: number): void;
@@ -109,6 +134,9 @@ export interface Backend {
    * out(M,N) = beta*out + op(a)·op(b) [+ bias(N) broadcast over rows]
    * op(a) is (M,K): a stored (M,K), or (K,M) when transA. op(b) is (K,N): b stored (K,N), or (N,K) when transB.
    * beta is 0 (overwrite) or 1 (accumulate). Covers forward (X·W), dX = dY·Wᵀ and dW += Xᵀ·dY.
+   * With b quantized ('q8'/'q4', transB only), a backend may quantize a's rows to int16 for integer dot
+   * products, symmetric, per row and per block of at most 256 elements along K (scale s = max|block|/32767);
+   * an element of out then differs from op(a)·dequant(b) by at most ½·Σ_k |b[n,k]|·s(m,k) beyond f32 rounding.
    */
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void;
   /** dbias(N) += column sums of dout(M,N) */

@@ -18,7 +18,8 @@ import { Rng } from '../util/random.ts';
 import { TaskHead } from './head.ts';
 import { computeMetrics, type Metrics } from './metrics.ts';
 import type { ChoiceExample, EntailmentExample, Example, TaskSpec } from './task.ts';
-import { headOutputs, validateSpec } from './task.ts';
+import { headOutputs, seqsPerExample, validateSpec } from './task.ts';
+import { microBatches, planMemory } from '../train/accumulate.ts';
 import { encodeExample, makeBatch, specialIds, type EncodedExample, type FinetuneBatch, type SpecialIds } from './transform.ts';
 import { withFinetuneTokens } from './vocab.ts';
 
@@ -145,6 +146,7 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
   if (!(Number.isInteger(total) && total > 0)) throw new Error(`steps must be a positive integer, got ${total}`);
   const warmup = Math.max(1, Math.ceil((o.warmupFraction ?? d.warmupFraction) * total));
   const hp = { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? d.weightDecay };
+  planMemory(model, micro * seqsPerExample(ft.spec), ft.maxLen); // the longest a padded micro-batch can be
   const normSq = be.alloc(1);
   const history: FinetuneStepEvent[] = [], evals: FinetuneResult['evals'] = [];
   const t0 = Date.now();
@@ -155,11 +157,10 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
       model.zeroGrad();
       head.zeroGrad();
       let l2 = 0, l1 = 0;
-      const nMicro = Math.ceil(idx.length / micro);
-      for (let m = 0; m < nMicro; m++) {
-        const part = idx.slice(m * micro, (m + 1) * micro);
-        const batch = makeBatch(ft.spec, part.map((i) => train[i]));
-        const scale = part.length / idx.length;
+      const parts = microBatches(idx.length, micro), nMicro = parts.length;
+      for (const [m, { start, count }] of parts.entries()) {
+        const batch = makeBatch(ft.spec, idx.slice(start, start + count).map((i) => train[i]));
+        const scale = count / idx.length;
         const r = forwardBackward(ft, batch, { lmCoef, scale, train: { seed, step: step * nMicro + m }, backward: true });
         l2 += scale * (await be.read(r.l2))[0];
         if (r.l1) l1 += scale * (await be.read(r.l1))[0];

@@ -13,6 +13,11 @@ export interface GenerateOptions extends SamplingOptions {
   stop?: string[];
   /** checked between tokens; when it aborts, generation ends with finishReason 'cancelled' */
   signal?: AbortSignal;
+  /**
+   * the prompt runs through the model this many tokens at a time (default: all at once); the model's
+   * activations are sized by it, so a small value bounds the memory of a long prompt (edge isolates)
+   */
+  prefillChunk?: number;
 }
 
 export type FinishReason = 'length' | 'stop' | 'context' | 'cancelled';
@@ -29,6 +34,7 @@ export interface GenerateChunk {
 export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): AsyncGenerator<GenerateChunk> {
   validateSampling(o);
   const maxTokens = o.maxTokens ?? 64;
+  if (o.prefillChunk !== undefined && !(Number.isInteger(o.prefillChunk) && o.prefillChunk >= 1)) throw new RangeError(`prefillChunk must be an integer >= 1, got ${o.prefillChunk}`);
   if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
   let ids = typeof prompt === 'string' ? tok.encode(prompt) : [...prompt];
   if (ids.length === 0) {
@@ -42,7 +48,9 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   // a tokenizer smaller than the model's vocabulary (or with holes) cannot decode every id the model
   // scores: those ids are never sampled, so generation cannot stop on an id it cannot show
   const undecodable = tok.undecodable(model.cfg.vocabSize);
-  const cache = model.newKVCache(1, nCtx);
+  // the cache holds what this generation can reach, not the whole window: GPT-2's 1,024 positions are
+  // 75 MB of f32 keys and values, more than an edge isolate's budget for a short completion
+  const cache = model.newKVCache(1, Math.min(nCtx, ids.length + maxTokens));
   const text = new TextStream(tok, o.stop);
   let pendingTokens: number[] = [];
   try {
@@ -56,8 +64,9 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
         yield { text: text.rest(), tokens: pendingTokens, done: true, finishReason: text.tokens >= maxTokens ? 'length' : 'context' };
         return;
       }
-      model.transformer(Int32Array.from(input), 1, input.length, {}, cache);
-      const logits = await model.lastLogits(1, input.length);
+      const chunk = Math.min(input.length, o.prefillChunk ?? input.length);
+      for (let i = 0; i < input.length; i += chunk) model.transformer(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), {}, cache);
+      const logits = await model.lastLogits(1, input.length - Math.floor((input.length - 1) / chunk) * chunk);
       for (const id of undecodable) logits[id] = -Infinity;
       const next = sampleToken(logits, o, rng);
       pendingTokens.push(next);

@@ -6,7 +6,7 @@
 // backend may pass tighter or looser ones, e.g. for f16 storage, and must say why).
 import type { Backend, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
-import { assertClose, rand, randn, test } from './harness.ts';
+import { assertClose, assertThrows, rand, randn, test } from './harness.ts';
 
 export interface ConformanceOptions {
   atol?: number;
@@ -75,7 +75,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('biasBackward', async () => {
-    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96]]) {
+    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96], [600, 70]]) { // (600 rows: more than one 256-row chunk)
       await compare(`biasBackward ${M}x${N}`, make, { d: randn(M * N, 3), db: randn(N, 4) }, (be, x) => be.biasBackward(x.db, x.d, M, N), ['db'], tol);
     }
   });
@@ -89,7 +89,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('layernorm forward/backward', async () => {
-    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768]]) {
+    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768], [300, 40]]) {
       const inputs = { x: randn(N * C, N, 3), w: uniform(C, 1, 0.5, 1.5), b: randn(C, 2), out: new Float32Array(N * C), mean: new Float32Array(N), rstd: new Float32Array(N), d: randn(N * C, 4), dx: randn(N * C, 5), dw: randn(C, 6), db: randn(C, 7) };
       await compare(`layernormForward ${N}x${C}`, make, inputs, (be, x) => be.layernormForward(x.out, x.mean, x.rstd, x.x, x.w, x.b, N, C, 1e-5), ['out', 'mean', 'rstd'], tol);
       await compare(`layernormBackward ${N}x${C}`, make, inputs, (be, x) => {
@@ -100,7 +100,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('attention forward/backward, with and without dropout', async () => {
-    for (const [B, T, C, NH] of [[1, 1, 4, 1], [2, 5, 12, 3], [2, 17, 32, 4], [1, 33 * s, 64, 2], [1, 64, 64, 4]]) {
+    for (const [B, T, C, NH] of [[1, 1, 4, 1], [2, 5, 12, 3], [2, 17, 32, 4], [1, 33 * s, 64, 2], [1, 64, 64, 4], [1, 9, 15, 3], [2, 35 * s, 128, 2]]) {
       for (const pDrop of [0, 0.25]) {
         const rng = pDrop > 0 ? { seed: 1234, stream: 77 } : null;
         const inputs = { qkv: randn(B * T * 3 * C, T + C, 1), out: new Float32Array(B * T * C), lse: new Float32Array(B * NH * T), d: randn(B * T * C, 9), dqkv: randn(B * T * 3 * C, 3) };
@@ -114,8 +114,8 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('attentionCached (prefill then decode steps)', async () => {
-    for (const [B, T0, C, NH, Tmax] of [[1, 3, 8, 2, 8], [2, 5, 32, 4, 16]]) {
-      const steps = [T0, 1, 1, 2];
+    // the last: blocks of the tiled kernel crossed, at positions that are not block-aligned
+    for (const [B, C, NH, Tmax, steps] of [[1, 8, 2, 8, [3, 1, 1, 2]], [2, 32, 4, 16, [5, 1, 1, 2]], [1, 24, 2, 80, [37, 1, 2, 35]]] as [number, number, number, number, number[]][]) {
       const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
       let pos = 0;
       steps.forEach((n, i) => {
@@ -241,6 +241,85 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     const ref = new ReferenceBackend(), be = await make(); // make() may release earlier backends
     const got = await be.read(half(be, wte)), want = await ref.read(half(ref, wte));
     assertClose(got, want, { atol: 0, rtol: 0 }, 'f16 values read back are the host-rounded halves');
+  });
+
+  t('quantized storage (q8, q4): codes, matmul b with transB, the embedding, against the dequantizing reference', async () => {
+    const be0 = await make();
+    if (!be0.quantStorage) return; // GPT refuses int8/int4 weights on it (checked in test/portable/quant.test.ts)
+    for (const dtype of ['q8', 'q4'] as const) {
+      // M <= 4 is the matrix-vector path, larger M the GEMM; K crosses the 256-element activation blocks,
+      // odd sizes leave partial pairs, groups and tiles
+      const shapes: [number, number, number][] = [[1, 1, 1], [1, 33, 67], [3, 300, 17], [4, 64, 130], [5, 33, 7], [17, 300, 67], [64 * s, 96, 40], [9, 520, 9]];
+      for (const [M, K, N] of shapes) {
+        const ref = new ReferenceBackend(), be = await make();
+        const w = randn(N * K, M + K + N, 0.05);
+        w[(K * 7) % w.length] = 0.9; // an outlier in one row: its codes spread, the others keep theirs
+        const a = randn(M * K, K, 1.3), bias = randn(N, 2), out0 = randn(M * N, 7);
+        const run = (b: Backend, beta: 0 | 1) => {
+          const wt = b.alloc(N * K, dtype, K), at = b.alloc(M * K), bt = b.alloc(N), ot = b.alloc(M * N);
+          b.write(wt, w);
+          b.write(at, a);
+          b.write(bt, bias);
+          b.write(ot, out0);
+          b.matmul(ot, at, wt, beta ? null : bt, M, K, N, false, true, beta);
+          return { wt, ot };
+        };
+        for (const beta of [0, 1] as const) {
+          const r = run(ref, beta), g = run(be, beta);
+          const wd = (await ref.read(r.wt)) as Float32Array, want = (await ref.read(r.ot)) as Float32Array, got = (await be.read(g.ot)) as Float32Array;
+          // the backend may quantize a's rows to int16 per block of 256 (backend.ts): per element, allow
+          // ½·Σ_k |w[n,k]|·s(m,k) with s = max|block|/32767, on top of the f32 tolerances
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+            let bound = 0;
+            for (let k0 = 0; k0 < K; k0 += 256) {
+              let mx = 0, sw = 0;
+              for (let k = k0; k < Math.min(K, k0 + 256); k++) {
+                mx = Math.max(mx, Math.abs(a[m * K + k]));
+                sw += Math.abs(wd[n * K + k]);
+              }
+              bound += 0.5 * (mx / 32767) * sw;
+            }
+            const i = m * N + n, e = want[i];
+            if (!(Math.abs(got[i] - e) <= bound + tol.atol + tol.rtol * Math.abs(e))) {
+              throw new Error(`${dtype} matmul ${M}x${K}x${N} beta=${beta}: out[${m},${n}] = ${got[i]}, reference ${e}, allowed ${bound} + f32 tolerance`);
+            }
+          }
+          if (beta === 0) {
+            assertClose(await be.read(g.wt), wd, { atol: 0, rtol: 0 }, `${dtype} ${N}x${K}: read returns the dequantized values the reference holds`);
+            const qr = await ref.readQuantized!(r.wt), qb = await be.readQuantized!(g.wt);
+            assertClose(Array.from(qb.codes), Array.from(qr.codes), { atol: 0 }, `${dtype} ${N}x${K}: the same codes`);
+            assertClose(qb.scales, qr.scales, { atol: 0 }, `${dtype} ${N}x${K}: the same scales`);
+          }
+        }
+      }
+      // codes written as they are, in row ranges, read back unchanged; the embedding reads them
+      const [B, T, C, V] = [2, 5, 40, 37];
+      const table = randn(V * C, 6, 0.1), ref = new ReferenceBackend(), be = await make();
+      const q = await (() => {
+        const t = ref.alloc(V * C, dtype, C);
+        ref.write(t, table);
+        return ref.readQuantized!(t);
+      })();
+      const cb = q.codes.length / V, sc = q.scales.length / V;
+      const wte = be.alloc(V * C, dtype, C);
+      be.writeQuantized!(wte, { codes: q.codes.slice(0, 20 * cb), scales: q.scales.slice(0, 20 * sc) } as typeof q);
+      be.writeQuantized!(wte, { codes: q.codes.slice(20 * cb), scales: q.scales.slice(20 * sc) } as typeof q, 20);
+      const back = await be.readQuantized!(wte);
+      assertClose(Array.from(back.codes), Array.from(q.codes), { atol: 0 }, `${dtype} writeQuantized in two row ranges: codes`);
+      assertClose(back.scales, q.scales, { atol: 0 }, `${dtype} writeQuantized: scales`);
+      const ids = ints(B * T, V, 5);
+      await compare(`${dtype} encoderForward`, make, { ids, wpe: randn(T * C, 7), out: new Float32Array(B * T * C) }, (b, x) => {
+        const t = b.alloc(V * C, dtype, C);
+        b.write(t, table);
+        b.encoderForward(x.out, x.ids, t, x.wpe, B, T, C, 0);
+      }, ['out'], tol);
+      // what quantized tensors are not: sliced, b without transB, an f32 operand
+      const a = be.alloc(3 * (C + 1)), o = be.alloc(3 * V);
+      assertThrows(() => be.matmul(o, a, wte, null, 3, C, V, false, false, 0), /transB/, `${dtype} b without transB`);
+      assertThrows(() => be.matmul(o, a, wte, null, 3, C + 1, 30, false, true, 0), /rows of/, `${dtype} b with another K`);
+      assertThrows(() => be.slice(wte, C, C), /not sliced/, `${dtype} slice`);
+      assertThrows(() => be.geluForward(o, wte, 3), /weight storage/, `${dtype} as an f32 operand`);
+    }
   });
 
   t('views: ops address tensors through arena offsets', async () => {

@@ -21,6 +21,32 @@ export interface StepShape {
   submits: number;
 }
 
+/** Records one decoding step (one new token with a KV cache of `past` positions, logits read) of B rows. */
+export async function recordDecode(name: string, B: number, past: number, limits: Partial<typeof DEFAULT_LIMITS> = {}): Promise<StepShape> {
+  const be = createWebGPUBackend(nullDevice(limits));
+  const cfg = preset(name);
+  const model = new GPT(be, cfg);
+  const cache = model.newKVCache(B);
+  model.transformer(new Int32Array(B * past).fill(1), B, past, {}, cache);
+  await model.lastLogits(B, past);
+  const records = be.record();
+  model.transformer(new Int32Array(B).fill(2), B, 1, {}, cache);
+  await model.lastLogits(B, 1);
+  be.stopRecording();
+  const shape = summarize(records, be.heldBytes, 0);
+  be.destroy();
+  return shape;
+}
+
+function summarize(records: DispatchRecord[], heldBytes: number, submits: number): StepShape {
+  const heaviest = records.reduce((a, r) => (r.flops > a.flops ? r : a), records[0]);
+  const deepest = records.reduce((a, r) => (r.depth > a.depth ? r : a), records[0]);
+  return {
+    dispatches: records.length, flops: records.reduce((s, r) => s + r.flops, 0), maxFlops: heaviest.flops, maxFlopsKernel: heaviest.kernel,
+    maxDepth: deepest.depth, maxDepthKernel: deepest.kernel, heldBytes, submits,
+  };
+}
+
 export async function recordStep(name: string, B: number, T: number, limits: Partial<typeof DEFAULT_LIMITS> = {}, features: string[] = []): Promise<StepShape & { records: DispatchRecord[] }> {
   const device = nullDevice(limits, features);
   let submits = 0;
@@ -45,12 +71,7 @@ export async function recordStep(name: string, B: number, T: number, limits: Par
   step();
   await be.sync();
   be.stopRecording();
-  const heaviest = records.reduce((a, r) => (r.flops > a.flops ? r : a), records[0]);
-  const deepest = records.reduce((a, r) => (r.depth > a.depth ? r : a), records[0]);
-  const shape = {
-    dispatches: records.length, flops: records.reduce((s, r) => s + r.flops, 0), maxFlops: heaviest.flops, maxFlopsKernel: heaviest.kernel,
-    maxDepth: deepest.depth, maxDepthKernel: deepest.kernel, heldBytes: be.heldBytes, submits, records,
-  };
+  const shape = { ...summarize(records, be.heldBytes, submits), records };
   be.destroy();
   return shape;
 }

@@ -77,6 +77,17 @@ test('top-p keeps the nucleus only', () => {
   assertEqual([...seen].sort(), [0, 1]);
 });
 
+test('prefillChunk: the prompt run a few tokens at a time generates what the whole prompt does; bad values refused', async () => {
+  const model = tinyModel({}, 6);
+  const prompt = 'ABCDEFGHIJK'; // 11 tokens: chunks of 4 leave a last chunk of 3
+  const whole = await generate(model, tok(), prompt, { maxTokens: 4, temperature: 0 });
+  for (const prefillChunk of [1, 4, 11, 64]) {
+    const g = await generate(model, tok(), prompt, { maxTokens: 4, temperature: 0, prefillChunk });
+    assertEqual(g.tokens, whole.tokens, `prefillChunk ${prefillChunk}`);
+  }
+  await assertRejects(() => generate(model, tok(), prompt, { prefillChunk: 0 }), /prefillChunk must be an integer >= 1/);
+});
+
 /** The sampler's definition, written the direct way (sort the vocabulary): the oracle of sampleToken. */
 function sampleBySorting(logits: Float32Array, o: { temperature: number; topK?: number; topP?: number }, rng: Rng): number {
   let idx = Array.from(logits.keys()).filter((i) => logits[i] !== -Infinity).sort((a, b) => logits[b] - logits[a] || a - b);

@@ -12,7 +12,8 @@ import { TokenDataset } from '../../src/train/data.ts';
 import { pretrain } from '../../src/train/pretrain.ts';
 import { tokenizeCached, TOKEN_CACHE_VERSION } from '../../src/train/token-cache.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, patternTokens, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { patternTokens, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 const STEP = 'run/step-000002';
 

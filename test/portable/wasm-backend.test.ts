@@ -101,3 +101,55 @@ test('wasm matmul, matrix-vector path (M <= 4, a not transposed): large odd K, N
     be.dispose();
   }
 });
+
+test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefill) give the same bits for a row; threads too', async () => {
+  for (const threads of [1, 2]) {
+    const be = await createNodeWasmBackend({ threads });
+    for (const dtype of ['q8', 'q4'] as const) {
+      const [M, K, N] = [9, 600, 203]; // K: two full activation blocks and a partial one; N: partial tiles
+      const w = be.alloc(N * K, dtype, K), a = be.alloc(M * K), bias = be.alloc(N), out = be.alloc(M * N), row = be.alloc(N), one = be.alloc(K);
+      be.write(w, randn(N * K, 1, 0.05));
+      be.write(a, randn(M * K, 2));
+      be.write(bias, randn(N, 3));
+      be.matmul(out, a, w, bias, M, K, N, false, true, 0);
+      const all = (await be.read(out)) as Float32Array;
+      for (let m = 0; m < M; m++) {
+        be.write(one, ((await be.read(a)) as Float32Array).subarray(m * K, (m + 1) * K));
+        be.matmul(row, one, w, bias, 1, K, N, false, true, 0);
+        assertClose(await be.read(row), all.subarray(m * N, (m + 1) * N), { atol: 0, rtol: 0 }, `${dtype} row ${m}, ${threads} thread(s)`);
+      }
+      be.free(w, a, bias, out, row, one);
+    }
+    be.dispose();
+  }
+});
+
+test('GPT int8 / int4 on WASM: the reference\'s logits within the activation-quantization error; KV-cached decode equals the full forward; memory freed', async () => {
+  const ref = new ReferenceBackend(), cfg = preset('tiny', { layout: 'pre-ln' });
+  const src = await new GPT(ref, cfg).init(2).readParams();
+  const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31, 2, 8]), T = ids.length, V = cfg.vocabSize;
+  for (const weights of ['int8', 'int4'] as const) {
+    for (const threads of [1, 2]) {
+      const be = await createNodeWasmBackend({ threads });
+      const before = be.bytesInUse;
+      const q = new GPT(be, cfg, { weights }), qr = new GPT(ref, cfg, { weights });
+      q.writeParams(src);
+      qr.writeParams(src);
+      q.transformer(ids, 1, T);
+      qr.transformer(ids, 1, T);
+      const full = await q.allLogits(T);
+      assertClose(full, await qr.allLogits(T), { atol: 1e-3, rtol: 1e-3 }, `${weights} ${threads} thread(s): logits against the reference`);
+      const cache = q.newKVCache(1);
+      let p = 0;
+      for (const n of [5, 1, 1, 4, 1]) {
+        q.transformer(ids.slice(p, p + n), 1, n, {}, cache);
+        p += n;
+        assertClose(await q.lastLogits(1, n), full.subarray((p - 1) * V, p * V), { atol: 1e-5 }, `${weights} cached position ${p - 1}`);
+      }
+      q.freeKVCache(cache);
+      q.free();
+      assert(be.bytesInUse <= before + 1_100_000, `after free: ${be.bytesInUse - before} bytes beyond the start (kernel scratch only)`);
+      be.dispose();
+    }
+  }
+});

@@ -56,6 +56,47 @@ if (!gpu.handle) {
     }, ['o0', 'o1', 'o2', 'k', 'v']);
   });
 
+  t('quantized matmul (q8, q4) past 8 rows, W dequantized in several blocks (maxBufferBytes 8 KiB), with bias', async () => {
+    for (const dtype of ['q8', 'q4'] as const) {
+      const [M, K, N] = [12, 32, 150]; // blocks of 64 rows of W (8 KiB of f32): 64, 64, 22
+      const w = randn(N * K, 5, 0.05);
+      await both(`${dtype} ${M}x${K}x${N}`, { a: randn(M * K, 6), bias: randn(N, 7), out: randn(M * N, 8) }, (be, x) => {
+        const q = be.alloc(N * K, dtype, K);
+        be.write(q, w);
+        be.matmul(x.out, x.a, q, x.bias, M, K, N, false, true, 0);
+      }, ['out'], make(8192));
+    }
+  });
+
+  t('flash attention: blocks and tiles past their edges (T 37, 2 batches), head sizes 64 and 24, dropout, split to a budget; cached prefill at an offset', async () => {
+    const budget = { dispatchFlops: 2e5 }; // several dispatches per pass
+    for (const [B, T, C, NH] of [[2, 37, 128, 2], [1, 37, 72, 3]]) {
+      const be = createWebGPUBackend(handle.device, { kernels: { attention: 'flash' }, budget });
+      backends.push(be);
+      const rec = be.record();
+      const inputs = { qkv: randn(B * T * 3 * C, 31, 0.5), out: new Float32Array(B * T * C), lse: new Float32Array(B * NH * T), d: randn(B * T * C, 32), dqkv: new Float32Array(B * T * 3 * C) };
+      for (const pDrop of [0, 0.2]) {
+        const rng = pDrop ? { seed: 7, stream: 8 } : null;
+        await both(`flash B${B} T${T} hs${C / NH} p${pDrop}`, inputs, (x, t) => {
+          x.attentionForward(t.out, t.lse, t.qkv, B, T, C, NH, pDrop, rng);
+          x.attentionBackward(t.dqkv, t.d, t.qkv, t.out, t.lse, B, T, C, NH, pDrop, rng);
+        }, ['out', 'lse', 'dqkv'], be);
+      }
+      const Tmax = 48, steps = [5, 20, 1];
+      const cin: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
+      steps.forEach((n, i) => ((cin[`q${i}`] = randn(B * n * 3 * C, 40 + i, 0.5)), (cin[`o${i}`] = new Float32Array(B * n * C))));
+      await both(`flash attentionCached B${B} hs${C / NH}`, cin, (x, t) => {
+        let p0 = 0;
+        steps.forEach((n, i) => (x.attentionCached(t[`o${i}`], t[`q${i}`], t.k, t.v, B, n, C, NH, p0, Tmax), (p0 += n)));
+      }, ['o0', 'o1', 'o2'], be);
+      const kinds = new Set<string>(rec.map((r) => r.kernel));
+      for (const k of ['flash_forward', 'flash_backward_dq', 'flash_backward_dkv']) assert(kinds.has(k), `${k} not used: ${[...kinds]}`);
+      const fwd = rec.filter((r) => r.kernel === 'flash_forward').length;
+      assert(fwd > 2 * 3, `the forward should be split into several dispatches by the budget, got ${fwd}`);
+      for (const r of rec) assert(r.flops <= budget.dispatchFlops || r.groups[0] * r.groups[1] === 1 || !/flash/.test(r.kernel), `over budget: ${JSON.stringify(r)}`);
+    }
+  });
+
   t('arena split across several GPUBuffers (maxBufferBytes 4 KiB): layernorm, matmul, sumSquares, AdamW', async () => {
     const N = 9, C = 100; // views of 900 floats: at most one per 4 KiB buffer
     const run = async (be: Backend) => {

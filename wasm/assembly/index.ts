@@ -1,7 +1,8 @@
 // The kernel module's exports: one file per op family, each op a forward/backward pair.
 export { heapBase } from './common';
 export { matmul, matmulScratchBytes, biasBackward } from './matmul';
-export { attentionForward, attentionBackward, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
+export { matmulQ, matmulQScratchBytes, encoderForwardQ } from './quant';
+export { attentionForward, attentionBackward, attentionScratchBytes, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
 export { layernormForward, layernormBackwardInput, layernormBackwardParams } from './layernorm';
 export { geluForward, geluBackward, residualForward, accumulate, scale, dropout } from './elementwise';
 export { crossEntropyForward, crossEntropyReduce, crossEntropyBackward, softmaxForward } from './softmax';

@@ -9,6 +9,8 @@ import { gpt2TokenizerJSON } from '../../../src/tokenizer/gpt2.ts';
 import { trainTokenizerFromTexts } from '../../../src/tokenizer/train.ts';
 import { TokenDataset, unigramEntropy } from '../../../src/train/data.ts';
 import { checkSameData, NonFiniteLossError, pretrain, resumeSettings, type DataIdentity, type HistoryPoint } from '../../../src/train/pretrain.ts';
+import { describe } from '../../../src/train/accumulate.ts';
+import { mib } from '../../../src/model/memory.ts';
 import { lossCurveSVG } from '../../../src/train/plot.ts';
 import { saveCheckpoint, resolveModelDir } from '../../../src/io/checkpoint.ts';
 import { loadModel } from '../../../src/model/load.ts';
@@ -32,6 +34,9 @@ const HELP = `usage: gptedge pretrain --corpus <moby-dick|sotu|file...> --out <d
   --out DIR            run folder: checkpoints, loss.svg, log (default runs/<preset>)
   --steps N            optimizer steps (default 600)
   --batch N            sequences per batch (default 16)
+  --micro-batch N      sequences per forward pass; gradients accumulate over the batch (default = --batch)
+  --recompute          keep only each block's output and recompute the rest during backward
+                       (about a third more compute, far less memory)
   --seq N              tokens per sequence, ≤ the context window (default: the context window)
   --lr X               peak learning rate (default 2.5e-4, the paper's; small models like 1e-3)
   --warmup N           linear warm-up steps (default min(2000, steps/10))
@@ -55,6 +60,7 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     options: {
       preset: { type: 'string', default: 'demo' }, corpus: { type: 'string', multiple: true }, tokenizer: { type: 'string', default: 'train' },
       vocab: { type: 'string' }, out: { type: 'string' }, steps: { type: 'string', default: '600' }, batch: { type: 'string', default: '16' },
+      'micro-batch': { type: 'string' }, recompute: { type: 'boolean', default: false },
       seq: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, seed: { type: 'string', default: '1' },
       'eval-every': { type: 'string', default: '100' }, 'ckpt-every': { type: 'string', default: '200' }, minutes: { type: 'string' },
       'val-fraction': { type: 'string', default: '0.05' }, backend: { type: 'string', default: 'auto' }, resume: { type: 'boolean', default: false },
@@ -85,7 +91,7 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   if (a['reset-optimizer'] && !a.resume) throw new Error('--reset-optimizer only applies with --resume');
   const corpus = await loadCorpus(a.corpus ?? ['moby-dick'], { encoding: a.encoding });
   let seed = num('seed', a.seed)!, steps = num('steps', a.steps)!, batch = num('batch', a.batch)!;
-  let seq = num('seq', a.seq), lr = num('lr', a.lr), warmup = num('warmup', a.warmup);
+  let seq = num('seq', a.seq), lr = num('lr', a.lr), warmup = num('warmup', a.warmup), micro = num('micro-batch', a['micro-batch']);
   let resumed: { state: TrainState; file: string } | undefined;
 
   if (a.resume) {
@@ -96,6 +102,8 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     // the run's own settings win: a resumed run continues the same schedule and batches
     const r = resumeSettings(resumed.state, file);
     ({ steps, batchSize: batch, seqLen: seq, lr, warmupSteps: warmup, seed, step: startStep, history } = r);
+    // a memory knob: another micro-batch gives the same steps up to summation order (the same bits when equal)
+    micro ??= r.microBatch;
     if (stepsAsked !== undefined) {
       if (stepsAsked < startStep) throw new Error(`pretrain --resume --steps ${stepsAsked}: the run is already at step ${startStep}`);
       // the cosine schedule now ends at the new last step: from here the learning rate follows that curve
@@ -122,11 +130,13 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     model = new GPT(backend, cfg).init(seed);
   }
   seq ??= model.cfg.nCtx;
+  model.recompute = a.recompute!;
   warmup ??= Math.min(2000, Math.floor(steps / 10));
 
   const t0 = Date.now();
-  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { onRebuild: (why) => bar.log(`token cache ${why}`) });
-  const identity: DataIdentity = { ...tokenSource(corpus.texts, tokenizer), tokens: tokens.length };
+  const source = tokenSource(corpus.texts, tokenizer);
+  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { source, onRebuild: (why) => bar.log(`token cache ${why}`) });
+  const identity: DataIdentity = { ...source, tokens: tokens.length };
   if (resumed && !checkSameData(resumed.state, identity, resumed.file)) {
     bar.log(`note: ${resumed.file} does not record the data the run trained on (an older gptedge); make sure --corpus is the same`);
   }
@@ -144,7 +154,9 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   let state;
   try {
     state = await pretrain(model, data, {
-      steps, batchSize: batch, lr: lr ?? 2.5e-4, warmupSteps: warmup, seed, startStep, history,
+      steps, batchSize: batch, microBatch: micro, lr: lr ?? 2.5e-4, warmupSteps: warmup, seed, startStep, history,
+      onMemory: (m) => bar.log(`memory: about ${mib(m.total)} for micro-batches of ${m.micro} × ${m.T} positions${m.recompute ? ', blocks recomputed' : ''} (${describe(m)})` +
+        (m.limit !== undefined ? `; the ${backend.name} backend holds at most ${mib(m.limit)}` : '')),
       evalEvery: num('eval-every', a['eval-every']), checkpointEvery: num('ckpt-every', a['ckpt-every']),
       maxSeconds: a.minutes !== undefined ? num('minutes', a.minutes)! * 60 : undefined,
       onStep: (e) => bar.update(e),

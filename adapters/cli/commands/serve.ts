@@ -16,7 +16,8 @@ const HELP = `usage: gptedge serve --model <dir> [--model id=<dir> ...] [--port 
   --port N              (default 8787; 0 = any free port)       --host H   (default 127.0.0.1)
   --backend B           auto | wasm | webgpu | reference (default auto)
   --threads N           WASM worker threads (default: every core)
-  --weights W           f32 | f16: f16 halves the served models' weight memory (WebGPU with shader-f16)
+  --weights W           f32 | f16 | int8 | int4 (default: as each folder stores them): f16 halves the
+                        weights' memory (WebGPU with shader-f16); int8 / int4 quantize them on load (WASM)
   --jobs DIR            enable /v1/files, /v1/fine_tuning/jobs and /v1/pretraining/jobs, persisted in DIR
   --inline              compute in the HTTP thread (default: models, batching and jobs run in a worker,
                         so sockets and /health never wait for the model)

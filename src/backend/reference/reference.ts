@@ -1,21 +1,34 @@
 // The reference backend: plain TypeScript loops over typed arrays, written for clarity, not speed.
 // It is the oracle every other backend is tested against, so each op is the textbook formula.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, keep, streamKey } from '../rng.ts';
+import { dropThreshold, keep, rngKey } from '../rng.ts';
 import { roundF16 } from '../f16.ts';
+import { checkQuantized, codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
 
 type Buf = Float32Array | Int32Array;
 
 interface RefTensor extends Tensor {
   readonly buffer: Buf;
+  /** quantized tensors: their codes and scales (the buffer holds the dequantized values) */
+  readonly quant?: QuantizedRows;
 }
 
 const GELU_K = Math.sqrt(2 / Math.PI);
 
+/** an f32 (or f16) tensor's values */
 function f(t: Tensor): Float32Array {
+  if (isQuant(t.dtype)) throw new TypeError(`a ${t.dtype} tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
+  return weights(t);
+}
+/** a weight operand's values: f32, f16 or quantized (dequantized) */
+function weights(t: Tensor): Float32Array {
   const r = t as RefTensor;
   if (!(r.buffer instanceof Float32Array)) throw new TypeError('expected an f32 tensor');
   return r.buffer.subarray(r.offset, r.offset + r.length);
+}
+/** rows of a quantized tensor, checking that its row length is what the op reads */
+function quantRows(t: Tensor, K: number, what: string): void {
+  if (t.rowLength !== K) throw new RangeError(`${what}: a ${t.dtype} tensor of rows of ${t.rowLength}, the op reads rows of ${K}`);
 }
 function i32(t: Tensor): Int32Array {
   const r = t as RefTensor;
@@ -52,9 +65,12 @@ export class ReferenceBackend implements Backend {
   readonly name = 'reference';
   /** f16 tensors hold f16-rounded values in f32 arrays: the oracle for the WebGPU f16 variant */
   readonly f16Storage = true;
+  /** quantized tensors hold their codes and, for the ops, the dequantized values: the oracle for WASM */
+  readonly quantStorage = true;
 
   allocArena(specs: ArenaSpec[]): Arena {
     const arena: Arena = {};
+    for (const s of specs) if (isQuant(s.dtype ?? 'f32')) arena[s.name] = this.alloc(s.length, s.dtype, s.rowLength);
     for (const dtype of ['f32', 'i32', 'f16'] as DType[]) {
       const group = specs.filter((s) => (s.dtype ?? 'f32') === dtype);
       const total = group.reduce((n, s) => n + s.length, 0);
@@ -67,7 +83,14 @@ export class ReferenceBackend implements Backend {
     }
     return arena;
   }
-  alloc(length: number, dtype: DType = 'f32'): Tensor {
+  alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
+    if (isQuant(dtype)) {
+      const K = rowLength ?? 0;
+      if (!(Number.isInteger(K) && K > 0 && length % K === 0)) throw new RangeError(`a ${dtype} tensor needs a row length dividing its ${length} elements, got ${rowLength}`);
+      const rows = length / K;
+      const quant = quantizeRows(dtype, new Float32Array(length), rows, K); // zeros: codes 0 (q8) or 8 (q4)
+      return { buffer: new Float32Array(length), offset: 0, length, dtype, rowLength: K, quant } as RefTensor;
+    }
     const buffer = dtype === 'i32' ? new Int32Array(length) : new Float32Array(length);
     return { buffer, offset: 0, length, dtype } as RefTensor;
   }
@@ -75,32 +98,61 @@ export class ReferenceBackend implements Backend {
     // garbage collected
   }
   slice(t: Tensor, offset: number, length: number): Tensor {
+    if (isQuant(t.dtype)) {
+      if (offset === 0 && length === t.length) return t;
+      throw new RangeError(`a ${t.dtype} tensor is not sliced (weight storage)`);
+    }
     if (offset < 0 || length < 0 || offset + length > t.length) throw new RangeError(`slice [${offset}, +${length}) outside a tensor of ${t.length}`);
     return { buffer: t.buffer, offset: t.offset + offset, length, dtype: t.dtype } as RefTensor;
   }
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
     if (dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
+    if (isQuant(t.dtype)) {
+      const K = t.rowLength!;
+      if (dstOffset % K || data.length % K) throw new RangeError(`a ${t.dtype} tensor is written in whole rows of ${K}`);
+      this.writeQuantized(t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
+      return;
+    }
     const dst = t.dtype === 'i32' ? i32(t) : f(t);
     dst.set(t.dtype === 'f16' ? data.map(roundF16) : data, dstOffset);
   }
   read(t: Tensor): Promise<Float32Array | Int32Array> {
-    return Promise.resolve(t.dtype === 'i32' ? i32(t).slice() : f(t).slice());
+    return Promise.resolve(t.dtype === 'i32' ? i32(t).slice() : weights(t).slice());
+  }
+  writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
+    const r = t as RefTensor, dtype = t.dtype as QuantDType;
+    if (!r.quant) throw new TypeError(`writeQuantized: a ${t.dtype} tensor is not quantized`);
+    const K = t.rowLength!, rows = t.length / K, cb = codeBytesPerRow(dtype, K), sc = scalesPerRow(dtype, K);
+    const n = q.codes.length / cb;
+    if (!(Number.isInteger(n) && Number.isInteger(firstRow) && firstRow >= 0 && firstRow + n <= rows)) throw new RangeError(`writeQuantized: ${q.codes.length} code bytes at row ${firstRow} into ${rows} rows of ${K} (${dtype})`);
+    checkQuantized(dtype, q, n, K, 'writeQuantized');
+    r.quant.codes.set(q.codes, firstRow * cb);
+    r.quant.scales.set(q.scales, firstRow * sc);
+    weights(t).set(dequantizeRows(dtype, q, n, K), firstRow * K);
+  }
+  readQuantized(t: Tensor): Promise<QuantizedRows> {
+    const q = (t as RefTensor).quant;
+    if (!q) throw new TypeError(`readQuantized: a ${t.dtype} tensor is not quantized`);
+    return Promise.resolve({ codes: q.codes.slice(), scales: q.scales.slice() });
   }
   sync(): Promise<void> {
     return Promise.resolve();
   }
   fill(t: Tensor, value: number): void {
+    if (isQuant(t.dtype)) throw new TypeError(`fill: a ${t.dtype} tensor is written with write or writeQuantized`);
     (t.dtype === 'i32' ? i32(t) : f(t)).fill(t.dtype === 'f16' ? roundF16(value) : value);
   }
   copy(dst: Tensor, src: Tensor): void {
     need(dst, src.length, 'copy');
+    if (isQuant(dst.dtype) || isQuant(src.dtype)) throw new TypeError('copy: quantized tensors are written with write or writeQuantized');
     const from = src.dtype === 'i32' ? i32(src) : f(src);
     (dst.dtype === 'i32' ? i32(dst) : f(dst)).set(dst.dtype === 'f16' && src.dtype !== 'f16' ? from.map(roundF16) : from);
   }
 
   // ---- embedding ----------------------------------------------------------------------------------
   encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void {
-    const o = f(out), id = i32(ids), e = f(wte), p = f(wpe);
+    const o = f(out), id = i32(ids), e = weights(wte), p = f(wpe);
+    if (isQuant(wte.dtype)) quantRows(wte, C, 'encoderForward wte');
     const V = e.length / C;
     for (let bt = 0; bt < B * T; bt++) {
       const tok = id[bt], pos = posOffset + (bt % T);
@@ -162,7 +214,11 @@ export class ReferenceBackend implements Backend {
 
   // ---- matmul -------------------------------------------------------------------------------------
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void {
-    const o = f(out), A = f(a), Bm = f(b), bi = bias ? f(bias) : null;
+    const o = f(out), A = f(a), Bm = weights(b), bi = bias ? f(bias) : null;
+    if (isQuant(b.dtype)) {
+      if (!transB) throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB`);
+      quantRows(b, K, 'matmul b');
+    }
     need(a, M * K, 'matmul a');
     need(b, K * N, 'matmul b');
     need(out, M * N, 'matmul out');
@@ -200,7 +256,7 @@ export class ReferenceBackend implements Backend {
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const o = f(out), L = f(lse), x = f(qkv);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    const drop = pDrop > 0 && rng ? { key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
+    const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     const s = new Float64Array(T);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
       const q = (b * T + t) * 3 * C + h * hs;
@@ -229,7 +285,7 @@ export class ReferenceBackend implements Backend {
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const dx = f(dqkv), dy = f(dout), x = f(qkv), o = f(out), L = f(lse);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    const drop = pDrop > 0 && rng ? { key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
+    const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     dx.subarray(0, B * T * 3 * C).fill(0);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
       const q = (b * T + t) * 3 * C + h * hs, y = (b * T + t) * C + h * hs;
@@ -319,7 +375,7 @@ export class ReferenceBackend implements Backend {
     for (let i = 0; i < N; i++) o[i] = x[i] * s;
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    const o = f(out), x = f(inp), key = streamKey(rng.seed, rng.stream), thr = dropThreshold(p), inv = 1 / (1 - p);
+    const o = f(out), x = f(inp), key = rngKey(rng), thr = dropThreshold(p), inv = 1 / (1 - p);
     for (let i = 0; i < N; i++) o[i] = keep(key, i, thr) ? x[i] * inv : 0;
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {

@@ -2,7 +2,9 @@
 // the kernels built from wasm/assembly (no copies), and a Pool of workers over a shared memory splits
 // each kernel's work when there is more than one thread. Argument checks mirror the reference backend's.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, streamKey } from '../rng.ts';
+import { dropThreshold, rngKey } from '../rng.ts';
+import { f16Bits, f16Value } from '../f16.ts';
+import { checkQuantized, codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
 import { type Block, Heap } from './heap.ts';
 import { PARTIALS_OFFSET, type Pool } from './pool.ts';
 
@@ -23,9 +25,20 @@ function noF16(name: string): never {
   throw new Error(`backend ${name} has no f16 storage (f16 weights need WebGPU with shader-f16)`);
 }
 
+/**
+ * Where a quantized (rows, K) tensor keeps its parts inside its block: the codes (as the file holds them),
+ * then at `scales` (16-byte aligned) q8's f32 scales or q4's f16 scales, row-major; plus 16 bytes of slack
+ * that kernels reading whole vectors past a row's end may touch (they multiply it by zero).
+ */
+function quantLayout(dtype: QuantDType, rows: number, K: number): { scales: number; bytes: number } {
+  const codes = rows * codeBytesPerRow(dtype, K), scales = Math.ceil(codes / 16) * 16;
+  return { scales, bytes: scales + rows * scalesPerRow(dtype, K) * (dtype === 'q8' ? 4 : 2) + 16 };
+}
 export class WasmBackend implements Backend {
   /** no f16 kernels yet: weights stay f32 here */
   readonly f16Storage = false;
+  /** int8 / int4 weights on integer dot products (wasm/assembly/quant.ts) */
+  readonly quantStorage = true;
   private readonly heap: Heap;
   private readonly k: Record<string, Kernel>;
   private scratch: Block | null = null;
@@ -38,16 +51,20 @@ export class WasmBackend implements Backend {
     exports: Record<string, unknown>,
     private readonly pool: Pool | null,
     readonly ctrl: number,
-    maxBytes: number,
+    readonly memoryLimit: number,
   ) {
     this.k = exports as Record<string, Kernel>;
-    this.heap = new Heap(memory, ctrl + 4096, maxBytes);
+    this.heap = new Heap(memory, ctrl + 4096, memoryLimit);
     this.u8 = new Uint8Array(memory.buffer);
   }
 
   /** bytes of linear memory held by live tensors and kernel scratch (diagnostics, leak tests) */
   get bytesInUse(): number {
     return this.heap.used;
+  }
+  /** bytes of linear memory (what an isolate's memory limit counts, used or not) */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
   }
   get threads(): number {
     return this.pool ? this.pool.threads : 1;
@@ -62,7 +79,18 @@ export class WasmBackend implements Backend {
   private addr(t: Tensor): number {
     const b = (t as WasmTensor).buffer;
     if (b.freed) throw new Error('wasm backend: tensor used after free');
+    if (isQuant(t.dtype)) throw new TypeError(`a ${t.dtype} tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
     return b.addr + t.offset * 4;
+  }
+  /** a quantized tensor's codes and scales addresses, its rows and row length (checked against K when given) */
+  private quant(t: Tensor, K?: number, what = 'quantized operand'): { codes: number; scales: number; rows: number; K: number; dtype: QuantDType; bits: number } {
+    const b = (t as WasmTensor).buffer;
+    if (b.freed) throw new Error('wasm backend: tensor used after free');
+    if (!isQuant(t.dtype)) throw new TypeError(`${what}: expected a q8 or q4 tensor, got ${t.dtype}`);
+    const rowLength = t.rowLength!;
+    if (K !== undefined && rowLength !== K) throw new RangeError(`${what}: a ${t.dtype} tensor of rows of ${rowLength}, the op reads rows of ${K}`);
+    const rows = t.length / rowLength;
+    return { codes: b.addr, scales: b.addr + quantLayout(t.dtype, rows, rowLength).scales, rows, K: rowLength, dtype: t.dtype, bits: t.dtype === 'q8' ? 8 : 4 };
   }
   /** the memory's bytes; a grown memory has a new buffer (the old one is detached or too short) */
   private bytes(): Uint8Array {
@@ -99,31 +127,49 @@ export class WasmBackend implements Backend {
   allocArena(specs: ArenaSpec[]): Arena {
     const offsets: number[] = [];
     let total = 0;
+    const arena: Arena = {};
     for (const s of specs) {
       if (s.dtype === 'f16') noF16(this.name);
       offsets.push(total);
-      total += Math.ceil(s.length / 16) * 16; // each view on its own 64-byte line
+      if (isQuant(s.dtype ?? 'f32')) arena[s.name] = this.alloc(s.length, s.dtype, s.rowLength); // a block of its own
+      else total += Math.ceil(s.length / 16) * 16; // each view on its own 64-byte line
     }
     const block = this.heap.alloc(total * 4);
-    const arena: Arena = {};
     specs.forEach((s, i) => {
-      arena[s.name] = { buffer: block, offset: offsets[i], length: s.length, dtype: s.dtype ?? 'f32' } as WasmTensor;
+      if (!arena[s.name]) arena[s.name] = { buffer: block, offset: offsets[i], length: s.length, dtype: s.dtype ?? 'f32' } as WasmTensor;
     });
     return arena;
   }
-  alloc(length: number, dtype: DType = 'f32'): Tensor {
+  alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
     if (dtype === 'f16') noF16(this.name);
+    if (isQuant(dtype)) {
+      const K = rowLength ?? 0;
+      if (!(Number.isInteger(K) && K > 0 && length % K === 0)) throw new RangeError(`a ${dtype} tensor needs a row length dividing its ${length} elements, got ${rowLength}`);
+      const t = { buffer: this.heap.alloc(quantLayout(dtype, length / K, K).bytes), offset: 0, length, dtype, rowLength: K } as WasmTensor;
+      if (dtype === 'q4') new Uint8Array(this.bytes().buffer, this.quant(t).codes, length / K * codeBytesPerRow(dtype, K)).fill(0x88); // zeros are code 8
+      return t;
+    }
     return { buffer: this.heap.alloc(length * 4), offset: 0, length, dtype } as WasmTensor;
   }
   free(...tensors: Tensor[]): void {
     for (const t of tensors) this.heap.release((t as WasmTensor).buffer);
   }
   slice(t: Tensor, offset: number, length: number): Tensor {
+    if (isQuant(t.dtype)) {
+      if (offset === 0 && length === t.length) return t;
+      throw new RangeError(`a ${t.dtype} tensor is not sliced (weight storage)`);
+    }
     if (offset < 0 || length < 0 || offset + length > t.length) throw new RangeError(`slice [${offset}, +${length}) outside a tensor of ${t.length}`);
     return { buffer: t.buffer, offset: t.offset + offset, length, dtype: t.dtype } as WasmTensor;
   }
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
     if (dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
+    if (isQuant(t.dtype)) {
+      const K = t.rowLength!;
+      if (dstOffset % K || data.length % K) throw new RangeError(`a ${t.dtype} tensor is written in whole rows of ${K}`);
+      this.writeQuantized(t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
+      return;
+    }
     if ((t.dtype === 'f32') === data instanceof Float32Array) {
       this.bytes().set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.addr(t) + dstOffset * 4);
     } else {
@@ -131,7 +177,27 @@ export class WasmBackend implements Backend {
     }
   }
   read(t: Tensor): Promise<Float32Array | Int32Array> {
+    if (isQuant(t.dtype)) return this.readQuantized(t).then((q) => dequantizeRows(t.dtype as QuantDType, q, t.length / t.rowLength!, t.rowLength!));
     return Promise.resolve(this.view(t).slice());
+  }
+  writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
+    const { codes, scales, rows, K, dtype } = this.quant(t, undefined, 'writeQuantized');
+    const cb = codeBytesPerRow(dtype, K), sc = scalesPerRow(dtype, K), n = q.codes.length / cb;
+    if (!(Number.isInteger(n) && Number.isInteger(firstRow) && firstRow >= 0 && firstRow + n <= rows)) throw new RangeError(`writeQuantized: ${q.codes.length} code bytes at row ${firstRow} into ${rows} rows of ${K} (${dtype})`);
+    checkQuantized(dtype, q, n, K, 'writeQuantized');
+    const mem = this.bytes();
+    mem.set(new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength), codes + firstRow * cb);
+    if (dtype === 'q8') new Float32Array(mem.buffer, scales + firstRow * sc * 4, n * sc).set(q.scales);
+    else {
+      const h = new Uint16Array(mem.buffer, scales + firstRow * sc * 2, n * sc);
+      for (let i = 0; i < h.length; i++) h[i] = f16Bits(q.scales[i]);
+    }
+  }
+  readQuantized(t: Tensor): Promise<QuantizedRows> {
+    const { codes, scales, rows, K, dtype } = this.quant(t, undefined, 'readQuantized');
+    const mem = this.bytes(), n = rows * scalesPerRow(dtype, K), cb = rows * codeBytesPerRow(dtype, K);
+    if (dtype === 'q8') return Promise.resolve({ codes: new Int8Array(mem.buffer, codes, cb).slice(), scales: new Float32Array(mem.buffer, scales, n).slice() });
+    return Promise.resolve({ codes: new Uint8Array(mem.buffer, codes, cb).slice(), scales: Float32Array.from(new Uint16Array(mem.buffer, scales, n), f16Value) });
   }
   sync(): Promise<void> {
     return Promise.resolve();
@@ -141,6 +207,7 @@ export class WasmBackend implements Backend {
   }
   copy(dst: Tensor, src: Tensor): void {
     need(dst, src.length, 'copy');
+    if (isQuant(dst.dtype) || isQuant(src.dtype)) throw new TypeError('copy: quantized tensors are written with write or writeQuantized');
     if (dst.dtype === src.dtype) this.bytes().copyWithin(this.addr(dst), this.addr(src), this.addr(src) + src.length * 4);
     else this.view(dst).set(this.view(src));
   }
@@ -153,6 +220,11 @@ export class WasmBackend implements Backend {
     const id = this.i32(ids);
     for (let i = 0; i < B * T; i++) if (id[i] < 0 || id[i] >= V) throw new RangeError(`token id ${id[i]} outside the vocabulary of ${V}`);
     if ((posOffset + T) * C > wpe.length) throw new RangeError(`position ${posOffset + T - 1} beyond the context of ${wpe.length / C}`);
+    if (isQuant(wte.dtype)) {
+      const q = this.quant(wte, C, 'encoderForward wte');
+      this.run('encoderForwardQ', B * T * C * 4, this.addr(out), this.addr(ids), q.codes, q.scales, this.addr(wpe), B, T, C, posOffset, q.bits);
+      return;
+    }
     this.run('encoderForward', B * T * C, this.addr(out), this.addr(ids), this.addr(wte), this.addr(wpe), B, T, C, posOffset);
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
@@ -184,6 +256,13 @@ export class WasmBackend implements Backend {
     need(b, K * N, 'matmul b');
     need(out, M * N, 'matmul out');
     if (bias) need(bias, N, 'matmul bias');
+    if (isQuant(b.dtype)) {
+      if (transA || !transB) throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB (and a not transposed)`);
+      const q = this.quant(b, K, 'matmul b');
+      const [s, stride] = this.scratchFor(this.k.matmulQScratchBytes(K) as number);
+      this.run('matmulQ', 2 * M * K * N, this.addr(out), this.addr(a), q.codes, q.scales, bias ? this.addr(bias) : 0, M, K, N, beta, q.bits, s, stride);
+      return;
+    }
     const [s, stride] = this.scratchFor(this.k.matmulScratchBytes() as number);
     this.run('matmul', 2 * M * K * N, this.addr(out), this.addr(a), this.addr(b), bias ? this.addr(bias) : 0, M, K, N, +transA, +transB, beta, s, stride);
   }
@@ -196,7 +275,7 @@ export class WasmBackend implements Backend {
   // ---- attention ----------------------------------------------------------------------------------
   private dropArgs(pDrop: number, rng: DropoutRng | null): [number, number, number, number] {
     if (!(pDrop > 0 && rng)) return [0, 0, 0, 1];
-    return [1, streamKey(rng.seed, rng.stream), dropThreshold(pDrop), 1 / (1 - pDrop)];
+    return [1, rngKey(rng), dropThreshold(pDrop), 1 / (1 - pDrop)];
   }
   private heads(C: number, NH: number): void {
     if (C % NH !== 0) throw new RangeError(`C = ${C} is not a multiple of NH = ${NH}`);
@@ -206,7 +285,7 @@ export class WasmBackend implements Backend {
     need(qkv, B * T * 3 * C, 'attentionForward qkv');
     need(out, B * T * C, 'attentionForward out');
     need(lse, B * NH * T, 'attentionForward lse');
-    const [s, stride] = this.scratchFor((T + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(T, C / NH, 0) as number);
     this.run('attentionForward', 2 * B * T * T * C, this.addr(out), this.addr(lse), this.addr(qkv), B, T, C, NH, ...this.dropArgs(pDrop, rng), s, stride);
   }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
@@ -214,7 +293,7 @@ export class WasmBackend implements Backend {
     need(dqkv, B * T * 3 * C, 'attentionBackward dqkv');
     need(qkv, B * T * 3 * C, 'attentionBackward qkv');
     need(dout, B * T * C, 'attentionBackward dout');
-    const [s, stride] = this.scratchFor((T + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(T, C / NH, 1) as number);
     this.run('attentionBackward', 4 * B * T * T * C, this.addr(dqkv), this.addr(dout), this.addr(qkv), this.addr(out), this.addr(lse), B, T, C, NH, ...this.dropArgs(pDrop, rng), s, stride);
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
@@ -225,7 +304,7 @@ export class WasmBackend implements Backend {
     need(kCache, B * Tmax * C, 'attentionCached kCache');
     need(vCache, B * Tmax * C, 'attentionCached vCache');
     this.run('kvCacheWrite', B * Tn * C * 2, this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, pos0, Tmax);
-    const [s, stride] = this.scratchFor((pos0 + Tn + 4) * 4);
+    const [s, stride] = this.scratchFor(this.k.attentionScratchBytes(pos0 + Tn, C / NH, 0) as number);
     this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, NH, pos0, Tmax, s, stride);
   }
 
@@ -274,7 +353,7 @@ export class WasmBackend implements Backend {
     need(out, N, 'dropout');
     need(inp, N, 'dropout');
     const thr = dropThreshold(p);
-    this.run('dropout', N * 8, this.addr(out), this.addr(inp), N, streamKey(rng.seed, rng.stream), thr, 1 / (1 - p));
+    this.run('dropout', N * 8, this.addr(out), this.addr(inp), N, rngKey(rng), thr, 1 / (1 - p));
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.dropoutForward(dinp, dout, N, p, rng);
