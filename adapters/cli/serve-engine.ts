@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker as NodeWorker } from 'node:worker_threads';
-import { RemoteEngine, type EngineHello, type Port } from '../../src/serve/rpc.ts';
+import { EngineFailedError, RemoteEngine, type EngineHello, type Port } from '../../src/serve/rpc.ts';
 import { SupervisedEngine, type FailingEngine } from '../../src/serve/supervisor.ts';
 import type { Backend } from '../../src/backend/backend.ts';
 import { JobManager, type JobBounds } from '../../src/jobs/index.ts';
@@ -31,6 +31,8 @@ export interface EngineConfig {
   slots: number;
   /** prompt tokens a joining request feeds per batched step */
   prefillChunk?: number;
+  /** KV-cache positions per slot (default: each model's context window) */
+  kvTokens?: number;
 }
 
 export interface EngineDeps {
@@ -52,7 +54,7 @@ export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, l
   }
   const registry = new ModelRegistry(models, { backend, maxLoaded: config.maxLoaded });
   const jobs = config.jobsDir ? await JobManager.open({ fs: deps.fs, dir: config.jobsDir, models: registry, backend, bounds: config.bounds }) : null;
-  const engine = new LocalEngine({ models: registry, jobs, slots: config.slots, prefillChunk: config.prefillChunk, stopJobs: async () => void (await jobs?.stop()) });
+  const engine = new LocalEngine({ models: registry, jobs, slots: config.slots, prefillChunk: config.prefillChunk, slotTokens: config.kvTokens, stopJobs: async () => void (await jobs?.stop()) });
   return Object.assign(engine, { description: `backend ${backend.name}` });
 }
 
@@ -93,7 +95,7 @@ async function startWorkerEngine(config: EngineConfig, log: (line: string) => vo
     throw err;
   });
   const engine = new RemoteEngine(w.port, hello.hello);
-  void failed.then((reason) => engine.failAll(new Error(reason)));
+  void failed.then((reason) => engine.failAll(new EngineFailedError(reason)));
   const close = engine.close.bind(engine);
   return Object.assign(engine, {
     failed,

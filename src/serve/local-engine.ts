@@ -44,7 +44,9 @@ export class LocalEngine implements Engine {
   }
 
   models(): ModelInfo[] {
-    return this.registry.infos();
+    // with a KV window smaller than a model's context, that window is what a request can use
+    const kv = this.o.slotTokens;
+    return this.registry.infos().map((m) => (kv && kv < m.contextLength ? { ...m, contextLength: kv } : m));
   }
 
   /** `cb()` runs when the model list changes (a job's result is published) */
@@ -74,8 +76,10 @@ export class LocalEngine implements Engine {
         if (eot === undefined) throw invalid(`'prompt' is empty and this model's tokenizer has no <|endoftext|> to start from`, 'prompt', 'invalid_value');
         ids = [eot];
       }
-      if (ids.length >= cfg.nCtx) {
-        throw invalid(`This model's maximum context length is ${cfg.nCtx} tokens; the prompt has ${ids.length}, leaving no room to generate. Shorten the prompt.`, 'prompt', 'context_length_exceeded');
+      const window = Math.min(cfg.nCtx, this.o.slotTokens ?? cfg.nCtx);
+      if (ids.length >= window) {
+        const what = window < cfg.nCtx ? `This server keeps ${window} tokens per request (its KV-cache window; the model's context is ${cfg.nCtx})` : `This model's maximum context length is ${cfg.nCtx} tokens`;
+        throw invalid(`${what}; the prompt has ${ids.length}, leaving no room to generate. Shorten the prompt.`, 'prompt', 'context_length_exceeded');
       }
       yield { type: 'start', promptTokens: ids.length, echo: !r.echo ? '' : typeof r.prompt === 'string' ? r.prompt : tokenizer.decode(ids) };
       let n = 0;

@@ -92,7 +92,7 @@ export class SupervisedEngine implements Engine {
       } catch (err) {
         this.o.log?.(`starting a new engine failed (attempt ${i} of ${attempts}): ${err instanceof Error ? err.message : String(err)}`);
         if (i >= attempts) {
-          const dead = new RequestError('busy', 'the engine failed and could not be restarted; the server needs attention', null, 'engine_unavailable');
+          const dead = new RequestError('unavailable', 'the engine failed and could not be restarted; the server needs attention', null, 'engine_unavailable');
           this.pending = Promise.reject(dead);
           this.pending.catch(() => undefined);
           throw dead;
