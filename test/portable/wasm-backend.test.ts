@@ -2,6 +2,7 @@
 // coalescing, zeroing, growth) and the worker pool's start-up handshake.
 import { createNodeWasmBackend } from '../../adapters/node/wasm.ts';
 import { GPT } from '../../src/model/gpt.ts';
+import { AdamW } from '../../src/train/optim.ts';
 import { preset } from '../../src/model/config.ts';
 import { Heap } from '../../src/backend/wasm/heap.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
@@ -53,7 +54,7 @@ test('wasm pool: a job posted right after start-up reaches every worker (10 pool
   }
 });
 
-test('GPT.free releases every buffer of a trained model (parameters, gradients, moments, activations)', async () => {
+test('GPT.free and AdamW.free release every buffer of a trained model (parameters, gradients, activations; moments)', async () => {
   const be = await createNodeWasmBackend({ threads: 1 });
   const cfg = preset('tiny');
   const trainOnce = async () => {
@@ -63,9 +64,10 @@ test('GPT.free releases every buffer of a trained model (parameters, gradients, 
     model.transformer(ids, 2, 16);
     model.lmLoss(ids, new Float32Array(32).fill(1 / 32), 32, 1);
     model.backward(2, 16);
-    model.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
-    await model.gradNorm();
-    return model;
+    const opt = new AdamW(be, [model.parameters()]);
+    opt.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+    await opt.gradNorm();
+    return { free: () => (opt.free(), model.free()) };
   };
   (await trainOnce()).free(); // warm-up: kernel scratch stays allocated
   const before = be.bytesInUse;
