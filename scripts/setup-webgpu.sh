@@ -38,8 +38,17 @@ fi
 # ---- 2. Mesa 25 lavapipe from bookworm-backports, project-local ---------------------------------------
 LVP_SO="$MESA/root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
 if [ ! -f "$LVP_SO" ]; then
-  uri=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-  uri=${uri:-http://deb.debian.org/debian}
+  # the Debian archive this system's apt already uses for bookworm (deb822 .sources or one-line .list files);
+  # no address is written into the project
+  uri=$( { awk '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") print u } /^$/ { u = "" }' \
+             /etc/apt/sources.list.d/*.sources 2>/dev/null
+           awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++; if ($(i + 1) == "bookworm") print $i }' \
+             /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null; } | head -1)
+  if [ -z "$uri" ]; then
+    echo "setup-webgpu: no apt source for Debian bookworm is configured in /etc/apt (sources.list, sources.list.d/);" >&2
+    echo "  Mesa 25's lavapipe comes from that archive's bookworm-backports: configure the system's apt first." >&2
+    exit 1
+  fi
   mkdir -p "$MESA/apt/lists/partial" "$MESA/debs/partial" "$MESA/root"
   cat >"$MESA/apt/sources.list" <<EOF
 deb $uri bookworm-backports main
