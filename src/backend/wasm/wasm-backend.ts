@@ -345,10 +345,6 @@ export class WasmBackend implements Backend {
     need(dst, N, 'accumulate');
     this.run('accumulate', N, this.addr(dst), this.addr(src), N);
   }
-  scale(out: Tensor, inp: Tensor, s: number, N: number): void {
-    need(out, N, 'scale');
-    this.run('scale', N, this.addr(out), this.addr(inp), s, N);
-  }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
     need(out, N, 'dropout');
     need(inp, N, 'dropout');
@@ -377,12 +373,6 @@ export class WasmBackend implements Backend {
     need(dlogits, N * V, 'crossEntropyBackward dlogits');
     this.checkTargets(targets, N, V);
     this.run('crossEntropyBackward', N * V * 12, this.addr(dlogits), this.addr(logits), this.addr(targets), this.addr(weights), N, V, dscale);
-  }
-  softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void {
-    need(logits, N * V, 'softmaxForward logits');
-    need(probs, N * V, 'softmaxForward probs');
-    if (!(temperature > 0)) throw new RangeError(`temperature must be > 0, got ${temperature}`);
-    this.run('softmaxForward', N * V * 8, this.addr(probs), this.addr(logits), N, V, temperature);
   }
 
   // ---- rows ---------------------------------------------------------------------------------------
