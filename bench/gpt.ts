@@ -29,6 +29,7 @@ import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
 import type { Backend } from '../src/backend/backend.ts';
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
 import { GPT, type WeightsKind } from '../src/model/gpt.ts';
+import { AdamW } from '../src/train/optim.ts';
 import { preset, type GPTConfig } from '../src/model/config.ts';
 import { exportOnnx } from '../src/io/onnx/index.ts';
 import { OrtGPT, type OrtModuleLike } from '../src/infer/ort.ts';
@@ -235,6 +236,7 @@ async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, sh
 
 function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: number, T: number): Timed {
   const BT = B * T, w = new Float32Array(BT).fill(1 / BT);
+  const opt = new AdamW(model.be, [model.parameters()]);
   return {
     name: `gptedge-wasm (${model.be.name})`,
     async run() {
@@ -242,7 +244,7 @@ function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: num
       model.transformer(ids, B, T);
       const loss = model.lmLoss(targets, w, BT, 1);
       model.backward(B, T);
-      model.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+      opt.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
       const l = (await model.be.read(loss))[0];
       if (!Number.isFinite(l)) throw new Error(`loss ${l}`);
     },

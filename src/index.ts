@@ -21,9 +21,10 @@ export { generate, generateStream, type GenerateOptions, type GenerateChunk, typ
 export { scoreContinuations, type ContinuationScore } from './infer/score.ts';
 export { TokenDataset, unigramEntropy } from './train/data.ts';
 export { pretrain, evaluate as evaluateLM, NonFiniteLossError, type PretrainOptions, type PretrainState, type StepEvent, type EvalEvent, type HistoryPoint } from './train/pretrain.ts';
-export { learningRate } from './train/schedule.ts';
+export { learningRate, finetuneLearningRate } from './train/schedule.ts';
+export { AdamW, modelOptimizer, type AdamWHyper } from './train/optim.ts';
 export { lossCurveSVG } from './train/plot.ts';
-export { saveCheckpoint, loadCheckpoint, writeModelFiles, resolveModelDir, parseTrainState, type LoadOptions as CheckpointLoadOptions, type TrainState, type LoadedCheckpoint } from './io/checkpoint.ts';
+export { saveCheckpoint, loadCheckpoint, writeModelFiles, resolveModelDir, parseTrainState, type LoadOptions as CheckpointLoadOptions, type TrainState, type LoadedCheckpoint, type OptimizerState } from './io/checkpoint.ts';
 export { readSafetensors, readSafetensorsHeader, writeSafetensors } from './io/safetensors.ts';
 export { MemoryFileSystem, readFileChecked, type FileSystem, type FileInfo } from './io/fs.ts';
 export { FileFormatError } from './io/errors.ts';

@@ -184,8 +184,6 @@ export interface Backend {
   residualForward(out: Tensor, a: Tensor, b: Tensor, N: number): void;
   /** dst(N) += src (the residual's backward, and gradient accumulation) */
   accumulate(dst: Tensor, src: Tensor, N: number): void;
-  /** out(N) = scale * inp; out may alias inp */
-  scale(out: Tensor, inp: Tensor, s: number, N: number): void;
   /** out(N) = inp * keep / (1-p), keep drawn from rng; out may alias inp */
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void;
   /** dinp(N) = dout * keep / (1-p), the same keep mask; dinp may alias dout */
@@ -200,8 +198,6 @@ export interface Backend {
   crossEntropyForward(losses: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number): void;
   /** dlogits(N,V) = (softmax(logits) - onehot(target)) * weights[n] * dscale; dlogits may alias logits */
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void;
-  /** probs(N,V) = softmax(logits / temperature); probs may alias logits */
-  softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void;
 
   // ---- rows: task-head gather at the extract token ------------------------------------------------
   /** out(R,C) = inp[idx[r]] for idx (R) i32 of row numbers into inp (rows of C) */

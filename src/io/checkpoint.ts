@@ -43,6 +43,19 @@ export interface TrainState {
   [k: string]: unknown;
 }
 
+/** An optimizer's state by parameter name: AdamW's moments and its step count (optimizer.safetensors). */
+export interface OptimizerState {
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+  step: number;
+}
+
+/** What a checkpoint needs of an optimizer (src/train/optim.ts's AdamW). */
+export interface SavableOptimizer {
+  readonly step: number;
+  readState(): Promise<OptimizerState | null>;
+}
+
 export interface LoadedCheckpoint {
   dir: string;
   config: GPTConfig;
@@ -52,8 +65,8 @@ export interface LoadedCheckpoint {
   quantized: QuantizedWeights | null;
   /** tokenizer.json's text ('' when the file is empty), null when there is none */
   tokenizerJSON: string | null;
-  /** the Adam moments to resume with: null unless resuming (and null when the optimizer is reset) */
-  optimizer: { m: Map<string, Float32Array>; v: Map<string, Float32Array>; step: number } | null;
+  /** the Adam moments to resume with (AdamW.writeState): null unless resuming (and null when the optimizer is reset) */
+  optimizer: OptimizerState | null;
   /** null unless resuming */
   trainState: TrainState | null;
 }
@@ -69,16 +82,20 @@ export interface LoadOptions {
 
 export const stepDirName = (step: number): string => `step-${String(step).padStart(6, '0')}`;
 
-/** Save a model (and optionally optimizer + training state) as a new step folder of `runDir`. */
+/**
+ * Save a model (and optionally the training state and the optimizer's moments, to resume exactly) as a
+ * new step folder of `runDir`.
+ */
 export async function saveCheckpoint(
   fs: FileSystem,
   runDir: string,
   model: GPT,
   tokenizerJSON: string,
   trainState?: TrainState,
-  opts: { keep?: number; name?: string } = {},
+  opts: { keep?: number; name?: string; optimizer?: SavableOptimizer } = {},
 ): Promise<string> {
-  const name = opts.name ?? stepDirName(trainState?.step ?? model.step);
+  const optimizerStep = opts.optimizer?.step ?? 0;
+  const name = opts.name ?? stepDirName(trainState?.step ?? optimizerStep);
   const final = join(runDir, name);
   await removeStaleTemps(fs, runDir, name);
   const tmp = join(runDir, `.${name}.${Math.random().toString(36).slice(2, 8)}.tmp`);
@@ -86,16 +103,18 @@ export async function saveCheckpoint(
   try {
     await writeModelFiles(fs, tmp, model, tokenizerJSON);
     if (trainState) {
-      const mom = await model.readMoments();
+      const mom = await opts.optimizer?.readState();
       if (mom) {
         const t = new Map<string, NamedTensor>();
         for (const s of model.specs) {
-          t.set(`m.${s.name}`, { data: mom.m.get(s.name)!, shape: s.shape });
-          t.set(`v.${s.name}`, { data: mom.v.get(s.name)!, shape: s.shape });
+          const m = mom.m.get(s.name), v = mom.v.get(s.name);
+          if (!m || !v) throw new Error(`saveCheckpoint: the optimizer does not train parameter ${s.name} of the model`);
+          t.set(`m.${s.name}`, { data: m, shape: s.shape });
+          t.set(`v.${s.name}`, { data: v, shape: s.shape });
         }
-        await fs.writeFile(join(tmp, 'optimizer.safetensors'), writeSafetensors(t, { step: String(model.step) }));
+        await fs.writeFile(join(tmp, 'optimizer.safetensors'), writeSafetensors(t, { step: String(optimizerStep) }));
       }
-      await fs.writeFile(join(tmp, 'train_state.json'), JSON.stringify({ ...trainState, optimizerStep: model.step }, null, 1));
+      await fs.writeFile(join(tmp, 'train_state.json'), JSON.stringify({ ...trainState, optimizerStep }, null, 1));
     }
     await fs.remove(final);
     await fs.rename(tmp, final);
@@ -328,7 +347,7 @@ export function matchWeights(header: SafetensorsHeader, config: GPTConfig, cfgFi
 }
 
 /** optimizer.safetensors: m.<name> and v.<name> for every parameter, of the step train_state.json names. */
-async function readMoments(fs: FileSystem, file: string, config: GPTConfig, step: number, stateFile: string, opts: LoadOptions): Promise<NonNullable<LoadedCheckpoint['optimizer']>> {
+async function readMoments(fs: FileSystem, file: string, config: GPTConfig, step: number, stateFile: string, opts: LoadOptions): Promise<OptimizerState> {
   const n = paramCount(config);
   const bytes = await readFileChecked(fs, file, { maxBytes: 8 + SAFETENSORS_MAX_HEADER + 16 * n, what: `the moments of ${n} parameters can take` });
   const header = readSafetensorsHeader(bytes, file);

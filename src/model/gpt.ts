@@ -1,5 +1,6 @@
-// GPT, written once over the Backend interface, the way llm.c's train_gpt2.c reads: forward, backward
-// and update call the ops in order, each op a forward/backward pair, shapes in comments.
+// GPT, written once over the Backend interface, the way llm.c's train_gpt2.c reads: forward and backward
+// call the ops in order, each op a forward/backward pair, shapes in comments. The update is the
+// optimizer's (src/train/optim.ts), over the tensors `parameters()` hands it.
 //
 //   h0 = U·W_e + W_p                                   (embedding, dropout)
 //   GPT-1 (post-LN): n = LN(x + attn(x));  h = LN(n + mlp(n))
@@ -9,7 +10,8 @@ import type { Arena, Backend, DropoutRng, DType, Tensor } from '../backend/backe
 import type { QuantizedRows } from '../backend/quant.ts';
 import type { GPTConfig } from './config.ts';
 import { validateConfig } from './config.ts';
-import { numel, paramSpecs, type ParamSpec } from './params.ts';
+import { numel, paramSpecs, type ParamGroup, type ParamSpec } from './params.ts';
+import { checkDropoutSites, dropoutRng, transformerSites, type DropoutSites, type TrainStep } from './dropout.ts';
 import { activationSpecs, blockOutput, LAYER_ACTS, logitRows, type LayerActName } from './memory.ts';
 import { Rng } from '../util/random.ts';
 
@@ -72,7 +74,7 @@ export interface ForwardOptions {
    * dropout on, with masks drawn from (seed, step); a micro-batch passes `row0`, its first row's place
    * in the whole batch, and draws the masks the whole batch would for its rows
    */
-  train?: { seed: number; step: number; row0?: number };
+  train?: TrainStep;
   /** with `train`: run the LM head's backward too, scaling its gradient by this (λ for L3) */
   lmGradScale?: number;
   /**
@@ -97,11 +99,9 @@ export class GPT {
   readonly specs: ParamSpec[];
   readonly params: Arena;
   grads: Arena | null = null;
-  private moments: { m: Arena; v: Arena } | null = null;
   private acts: Acts | null = null;
-  private normSq: Tensor | null = null;
-  /** optimizer steps taken (AdamW bias correction) */
-  step = 0;
+  /** the dropout streams of a training step this model draws from (src/model/dropout.ts) */
+  readonly dropoutSites: DropoutSites;
 
   /** how the matrices (token embedding, attention and MLP weights) are stored */
   readonly weights: WeightsKind;
@@ -123,10 +123,12 @@ export class GPT {
     if (this.kvCache !== 'f32' && this.kvCache !== 'f16') throw new Error(`kvCache must be f32 or f16, got ${JSON.stringify(this.kvCache)}`);
     if (this.kvCache === 'f16' && !be.halfKVCache) throw new Error(`an f16 KV cache: backend ${be.name} has none (use the WASM backend)`);
     this.params = this.paramArena(STORAGE[this.weights]);
+    const c = this.cfg;
+    this.dropoutSites = transformerSites(c.nLayer, c.embdPdrop > 0 || c.attnPdrop > 0 || c.residPdrop > 0);
   }
 
   /**
-   * An arena shaped like the parameters (weights, gradients, Adam moments); rows let a backend split a
+   * An arena shaped like the parameters (weights, gradients); rows let a backend split a
    * large one. With a `storage` other than f32, the matrices that only ever feed matmul's b operand or the
    * embedding gather take it (quantized linears transposed: rows of `in`); position embeddings, biases
    * and LayerNorm stay f32.
@@ -230,6 +232,16 @@ export class GPT {
     for (const s of this.specs) this.be.fill(g[s.name], 0);
   }
 
+  /** Every parameter with its gradient, for an optimizer (allocates the gradients; f32 models only). */
+  parameters(): ParamGroup {
+    this.trainable('parameters');
+    const g = this.ensureGrads();
+    return {
+      name: 'the transformer',
+      tensors: this.specs.map((s) => ({ name: s.name, param: this.params[s.name], grad: g[s.name], decay: s.decay, rowLength: s.shape[s.shape.length - 1] })),
+    };
+  }
+
   // ---- forward ------------------------------------------------------------------------------------
   /** The hidden states h_n (B,T,C) of the last position-wise layer (after ln_f for pre-LN). */
   hidden(): Tensor {
@@ -263,6 +275,7 @@ export class GPT {
       }
       slotPos = this.slotPositions(ragged, BT);
     } else be.encoderForward(a.encoded, a.ids, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, pos0);
+    if (train) checkDropoutSites([this.dropoutSites]);
     const rng = this.dropRng(train, 0, T * C);
     if (rng && this.cfg.embdPdrop > 0) be.dropoutForward(a.encoded, a.encoded, BT * C, this.cfg.embdPdrop, rng);
     let x = a.encoded;
@@ -275,16 +288,15 @@ export class GPT {
   }
 
   /** Dropout site `site` of a training step; a batch row holds `perRow` of its draws (for micro-batches' offsets). */
-  private dropRng(train: ForwardOptions['train'], site: number, perRow: number): DropoutRng | null {
-    if (!train) return null;
-    return { seed: train.seed, stream: (train.step * 1024 + site) >>> 0, offset: ((train.row0 ?? 0) * perRow) % 2 ** 32 };
+  private dropRng(train: TrainStep | undefined, site: number, perRow: number): DropoutRng | null {
+    return train ? dropoutRng(train, site, (train.row0 ?? 0) * perRow) : null;
   }
 
   /**
    * Block l on x (B,T,C): its activations into acts.layers[l]; returns its output. With a cache, new
    * positions only; with slotPos (ragged decode), BT tokens of several sequences, each in its slot.
    */
-  private blockForward(l: number, x: Tensor, B: number, T: number, train: ForwardOptions['train'], cache?: KVCache, slotPos?: Tensor | null): Tensor {
+  private blockForward(l: number, x: Tensor, B: number, T: number, train: TrainStep | undefined, cache?: KVCache, slotPos?: Tensor | null): Tensor {
     const { nEmbd: C, nHead: NH, nInner: F } = this.cfg;
     const be = this.be, la = this.acts!.layers[l], BT = B * T, pos0 = cache ? cache.pos : 0;
     const P = (n: string) => this.p(`h.${l}.${n}`);
@@ -502,33 +514,6 @@ export class GPT {
     be.encoderBackward(this.g('wte.weight'), this.g('wpe.weight'), denc, a.ids, B, T, C);
   }
 
-  // ---- optimizer ----------------------------------------------------------------------------------
-  /** One AdamW update of every parameter; clipping by global norm is computed on the device. */
-  update(hp: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; gradClip?: number }): void {
-    const be = this.be;
-    this.trainable('update');
-    this.moments ??= { m: this.paramArena(), v: this.paramArena() };
-    this.step += 1;
-    let clip = {};
-    if (hp.gradClip !== undefined && hp.gradClip > 0) {
-      this.normSq ??= be.alloc(1);
-      be.sumSquares(this.normSq, this.specs.map((s) => this.g(s.name)));
-      clip = { gradNormSq: this.normSq, maxNorm: hp.gradClip };
-    }
-    for (const s of this.specs) {
-      be.adamw(this.p(s.name), this.g(s.name), this.moments.m[s.name], this.moments.v[s.name], {
-        lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: s.decay ? hp.weightDecay : 0, step: this.step, ...clip,
-      });
-    }
-  }
-
-  /** Global gradient norm (reads back; for logging, not used inside a step). */
-  async gradNorm(): Promise<number> {
-    this.normSq ??= this.be.alloc(1);
-    this.be.sumSquares(this.normSq, this.specs.map((s) => this.g(s.name)));
-    return Math.sqrt((await this.be.read(this.normSq))[0]);
-  }
-
   // ---- state in and out ---------------------------------------------------------------------------
   /** Every parameter as f32 in its [in, out] / HF layout (quantized ones dequantized). */
   async readParams(): Promise<Map<string, Float32Array>> {
@@ -564,38 +549,17 @@ export class GPT {
     if (!this.isQuantizedParam(name)) throw new Error(`parameter ${name} is not quantized in this ${this.weights} model`);
     this.be.writeQuantized!(this.p(name), q, firstRow);
   }
-  /** Adam moments, for checkpoints that resume exactly. */
-  async readMoments(): Promise<{ m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null> {
-    if (!this.moments) return null;
-    const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
-    for (const s of this.specs) {
-      m.set(s.name, (await this.be.read(this.moments.m[s.name])) as Float32Array);
-      v.set(s.name, (await this.be.read(this.moments.v[s.name])) as Float32Array);
-    }
-    return { m, v };
-  }
-  writeMoments(m: Map<string, Float32Array>, v: Map<string, Float32Array>, step: number): void {
-    this.moments ??= { m: this.paramArena(), v: this.paramArena() };
-    for (const s of this.specs) {
-      this.be.write(this.moments.m[s.name], m.get(s.name)!);
-      this.be.write(this.moments.v[s.name], v.get(s.name)!);
-    }
-    this.step = step;
-  }
-
   /**
-   * Release every buffer this model holds (parameters, gradients, moments, activations). Needed on
+   * Release every buffer this model holds (parameters, gradients, activations). Needed on
    * backends whose memory is not garbage collected (WebGPU buffers, WASM linear memory), e.g. after a
    * vocabulary extension replaced the model. The model is unusable afterwards.
    */
   free(): void {
-    const arenas = [this.params, this.grads, this.moments?.m, this.moments?.v];
-    for (const a of arenas) if (a) this.be.free(...Object.values(a));
+    for (const a of [this.params, this.grads]) if (a) this.be.free(...Object.values(a));
     this.freeActs();
-    if (this.normSq) this.be.free(this.normSq);
     if (this.lastScratch) this.be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
     if (this.slotPos) this.be.free(this.slotPos);
-    this.grads = this.moments = this.normSq = this.lastScratch = this.slotPos = null;
+    this.grads = this.lastScratch = this.slotPos = null;
   }
 
   newKVCache(B: number, Tmax = this.cfg.nCtx): KVCache {

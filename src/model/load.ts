@@ -24,7 +24,10 @@ export interface LoadedModel {
 }
 
 export interface LoadModelOptions extends GPTOptions, Omit<LoadOptions, 'resume'> {
-  /** resume training: also load train_state.json and the Adam moments (required unless resetOptimizer) */
+  /**
+   * resume training: also load train_state.json and the Adam moments (required unless resetOptimizer),
+   * in checkpoint.optimizer for the optimizer to continue from (AdamW.writeState)
+   */
   withOptimizer?: boolean;
 }
 
@@ -43,7 +46,6 @@ export async function loadModel(fs: FileSystem, path: string, backend: Backend, 
   } else {
     model.writeParams(dequantizedWeights(ck.config, ck.weights, ck.quantized));
   }
-  if (ck.optimizer) model.writeMoments(ck.optimizer.m, ck.optimizer.v, ck.optimizer.step);
   return { model, tokenizer, checkpoint: ck };
 }
 

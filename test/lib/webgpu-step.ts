@@ -2,6 +2,7 @@
 // the null device: the dispatches the WebGPU backend encodes for it, with their cost, and the memory held.
 import { createWebGPUBackend, type DispatchRecord } from '../../src/backend/webgpu/webgpu.ts';
 import { GPT } from '../../src/model/gpt.ts';
+import { AdamW } from '../../src/train/optim.ts';
 import { preset } from '../../src/model/config.ts';
 import { nullDevice, type DEFAULT_LIMITS } from './webgpu-null-device.ts';
 
@@ -55,6 +56,7 @@ export async function recordStep(name: string, B: number, T: number, limits: Par
   const be = createWebGPUBackend(device);
   const cfg = preset(name);
   const model = new GPT(be, cfg); // weights stay zero: nothing runs
+  const opt = new AdamW(be, [model.parameters()]);
   const ids = new Int32Array(B * T).map((_, i) => (i * 7919) % cfg.vocabSize);
   const w = new Float32Array(B * T).fill(1 / (B * T));
   const step = () => {
@@ -62,7 +64,7 @@ export async function recordStep(name: string, B: number, T: number, limits: Par
     model.transformer(ids, B, T, { train: { seed: 1, step: 1 } });
     model.lmLoss(ids, w, B * T, 1);
     model.backward(B, T, { train: { seed: 1, step: 1 } });
-    model.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+    opt.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
   };
   step(); // allocations (activations, gradients, moments) happen on the first step
   await be.sync();

@@ -40,7 +40,7 @@ async function microRun(layout: 'post-ln' | 'pre-ln'): Promise<MemoryFileSystem>
   const model = new GPT(new ReferenceBackend(), preset('tiny', { ...MICRO, layout })).init(2);
   await pretrain(model, new TokenDataset(patternTokens(300, 11), 4, 0.1), {
     steps: 1, batchSize: 2, lr: 1e-3, warmupSteps: 1,
-    checkpoint: async (st) => void (await saveCheckpoint(fs, 'run', model, lettersTokenizerJSON(10), { ...st, data: { corpus: 'c', tokenizer: 't', tokens: 300 } })),
+    checkpoint: async (st, optimizer) => void (await saveCheckpoint(fs, 'run', model, lettersTokenizerJSON(10), { ...st, data: { corpus: 'c', tokenizer: 't', tokens: 300 } }, { optimizer })),
   });
   return fs;
 }

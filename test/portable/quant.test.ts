@@ -9,6 +9,7 @@ import { loadCheckpoint, writeModelFiles } from '../../src/io/checkpoint.ts';
 import { readRawTensor, readSafetensorsHeader, writeSafetensors, type RawTensor } from '../../src/io/safetensors.ts';
 import { loadModel, loadModelStream } from '../../src/model/load.ts';
 import { GPT } from '../../src/model/gpt.ts';
+import { AdamW } from '../../src/train/optim.ts';
 import { preset } from '../../src/model/config.ts';
 import { assert, assertClose, assertEqual, assertRejects, assertThrows, randn, test } from '../lib/harness.ts';
 import { tinyTokenizerJSON } from '../lib/helpers.ts';
@@ -99,7 +100,7 @@ for (const weights of ['int8', 'int4'] as const) {
   test(`GPT ${weights}: training is refused; a backend without quantized storage is refused`, () => {
     const m = new GPT(new ReferenceBackend(), cfg('pre-ln'), { weights }).init(1);
     assertThrows(() => m.zeroGrad(), new RegExp(`stored in ${weights}, for inference; train with f32 weights`));
-    assertThrows(() => m.update({ lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0 }), /for inference/);
+    assertThrows(() => new AdamW(m.be, [m.parameters()]), /for inference/);
     const noQuant = Object.defineProperty(new ReferenceBackend(), 'quantStorage', { value: false });
     assertThrows(() => new GPT(noQuant, cfg('pre-ln'), { weights }), new RegExp(`${weights} weights: backend reference has no quantized storage`));
   });

@@ -2,6 +2,7 @@
 // coalescing, zeroing, growth) and the worker pool's start-up handshake.
 import { createNodeWasmBackend } from '../../adapters/node/wasm.ts';
 import { GPT } from '../../src/model/gpt.ts';
+import { AdamW } from '../../src/train/optim.ts';
 import { preset } from '../../src/model/config.ts';
 import { Heap } from '../../src/backend/wasm/heap.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
@@ -31,29 +32,31 @@ test('wasm heap: blocks are aligned, reused after free, coalesced and zeroed', (
 
 test('wasm backend: freed tensors are rejected; views stay valid across memory growth', async () => {
   const be = await createNodeWasmBackend({ threads: 1 });
-  const x = be.alloc(5);
+  const x = be.alloc(5), y = be.alloc(5);
   be.write(x, new Float32Array([1, 2, 3, 4, 5]));
+  be.write(y, new Float32Array([1, 2, 3, 4, 5]));
   const big = be.alloc(50 << 20); // forces the memory to grow (a new ArrayBuffer)
-  be.scale(x, x, 2, 5);
+  be.accumulate(x, y, 5);
   assertClose(await be.read(x), [2, 4, 6, 8, 10], { atol: 0 });
   be.free(big, x);
-  assertThrows(() => be.scale(x, x, 2, 5), /used after free/);
+  assertThrows(() => be.accumulate(x, y, 5), /used after free/);
 });
 
 test('wasm pool: a job posted right after start-up reaches every worker (10 pools)', async () => {
   for (let i = 0; i < 10; i++) {
     const be = await createNodeWasmBackend({ threads: 2 });
     const N = 1 << 16;
-    const x = be.alloc(N);
+    const x = be.alloc(N), y = be.alloc(N);
     be.fill(x, 1);
-    be.scale(x, x, 3, N); // large enough to be split over both threads
+    be.fill(y, 1);
+    be.accumulate(x, y, N); // large enough to be split over both threads
     const got = (await be.read(x)) as Float32Array;
     be.dispose();
-    assert(got.every((v) => v === 3), `pool ${i}: every element scaled`);
+    assert(got.every((v) => v === 2), `pool ${i}: every element doubled`);
   }
 });
 
-test('GPT.free releases every buffer of a trained model (parameters, gradients, moments, activations)', async () => {
+test('GPT.free and AdamW.free release every buffer of a trained model (parameters, gradients, activations; moments)', async () => {
   const be = await createNodeWasmBackend({ threads: 1 });
   const cfg = preset('tiny');
   const trainOnce = async () => {
@@ -63,9 +66,10 @@ test('GPT.free releases every buffer of a trained model (parameters, gradients, 
     model.transformer(ids, 2, 16);
     model.lmLoss(ids, new Float32Array(32).fill(1 / 32), 32, 1);
     model.backward(2, 16);
-    model.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
-    await model.gradNorm();
-    return model;
+    const opt = new AdamW(be, [model.parameters()]);
+    opt.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+    await opt.gradNorm();
+    return { free: () => (opt.free(), model.free()) };
   };
   (await trainOnce()).free(); // warm-up: kernel scratch stays allocated
   const before = be.bytesInUse;

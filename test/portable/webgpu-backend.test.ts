@@ -1,6 +1,6 @@
 // WebGPU-specific cases beyond the shared conformance suite: attention longer than one 64-key chunk and
 // with head size > 64, arenas split over several GPUBuffers, operands that share one buffer range (copied
-// aside), in-place loss/softmax on arena views, auto-submit past the uniform slots, i32 fill/copy, free.
+// aside), in-place loss backward on arena views, auto-submit past the uniform slots, i32 fill/copy, free.
 // Same skip/require rules as conformance-webgpu.test.ts.
 import type { Backend, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
@@ -169,7 +169,7 @@ if (!gpu.handle) {
       be.gatherRows(g, a.wte, idt, B * T, C);
       be.scatterAddRows(a.m, g, idt, B * T, C);
       be.dropoutForward(a.dr, a.wte, V * C, 0.3, { seed: 3, stream: 4 });
-      be.scale(a.dr, a.dr, 0.5, V * C);
+      be.dropoutForward(a.dr, a.dr, V * C, 0.5, { seed: 5, stream: 6 }); // in place, across parts
       be.fill(a.v, 0.01);
       be.sumSquares(a.ns, [a.dwte, a.dwpe, a.dr]);
       be.adamw(a.wte, a.dwte, a.m, a.v, { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, step: 1, gradNormSq: a.ns, maxNorm: 1 });
@@ -191,7 +191,7 @@ if (!gpu.handle) {
     assert(/split across GPU buffers/.test(refused), `an op that cannot take a split tensor should say so, got "${refused}"`);
   });
 
-  t('operands sharing a buffer range: X·Xᵀ, residual of overlapping slices, in-place loss and softmax on arena views', async () => {
+  t('operands sharing a buffer range: X·Xᵀ, residual of overlapping slices, in-place loss backward on two arena views', async () => {
     const be = make();
     const ref = new ReferenceBackend();
     const N = 6, V = 37;
@@ -208,7 +208,7 @@ if (!gpu.handle) {
       b.residualForward(o, lo, hi, 20);
       b.crossEntropyForward(a.ls, a.loss, a.z, a.tg, a.w, N, V);
       b.crossEntropyBackward(a.z, a.z, a.tg, a.w, N, V, 1); // in place
-      b.softmaxForward(a.p, a.p, N, V, 0.8); // in place
+      b.crossEntropyBackward(a.p, a.p, a.tg, a.w, N, V, 0.8); // in place, another view
       return [await b.read(a.g), await b.read(a.z), await b.read(a.p), await b.read(a.loss)];
     };
     const got = await run(be), want = await run(ref);

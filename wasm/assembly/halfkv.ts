@@ -131,8 +131,8 @@ export function kvCacheWriteHalf(qkv: usize, kCache: usize, vCache: usize, B: i3
 
 /** out(B,Tn,C): each new query attends to cache positions [0, pos0 + i]; (b, h) dealt round-robin; scratch: halfAttentionScratchBytes */
 export function attentionCachedHalf(out: usize, qkv: usize, kCache: usize, vCache: usize, B: i32, Tn: i32, C: i32, NH: i32, pos0: i32, Tmax: i32,
-  scratch: usize, stride: usize, tid: i32, nth: i32): void {
-  const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs)), s = scratch + <usize>tid * stride;
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs)), s = scratch + <usize>tid * scratchStride;
   for (let r = tid; r < B * NH; r += nth) {
     const h = r % NH, b = r / NH;
     const q = qkv + (<usize>(b * Tn) * <usize>(3 * C) + <usize>(h * hs)) * 4;
@@ -158,8 +158,8 @@ export function kvCacheWriteRaggedHalf(qkv: usize, kCache: usize, vCache: usize,
  * halfAttentionScratchBytes.
  */
 export function attentionRaggedHalf(out: usize, qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, NH: i32, Tmax: i32,
-  scratch: usize, stride: usize, tid: i32, nth: i32): void {
-  const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs)), s = scratch + <usize>tid * stride;
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs)), s = scratch + <usize>tid * scratchStride;
   let unit = 0;
   for (let n0 = 0; n0 < N;) {
     const slot = load<i32>(slotPos + (<usize>(2 * n0) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n0 + 1) << 2));

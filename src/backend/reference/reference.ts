@@ -377,10 +377,6 @@ export class ReferenceBackend implements Backend {
     const d = f(dst), s = f(src);
     for (let i = 0; i < N; i++) d[i] += s[i];
   }
-  scale(out: Tensor, inp: Tensor, s: number, N: number): void {
-    const o = f(out), x = f(inp);
-    for (let i = 0; i < N; i++) o[i] = x[i] * s;
-  }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
     const o = f(out), x = f(inp), key = rngKey(rng), thr = dropThreshold(p), inv = 1 / (1 - p);
     for (let i = 0; i < N; i++) o[i] = keep(key, i, thr) ? x[i] * inv : 0;
@@ -426,20 +422,6 @@ export class ReferenceBackend implements Backend {
         const p = Math.exp(z[n * V + v] - mx) / s;
         d[n * V + v] = (p - (v === tgt ? 1 : 0)) * g;
       }
-    }
-  }
-  softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void {
-    const p = f(probs), z = f(logits);
-    for (let n = 0; n < N; n++) {
-      let mx = -Infinity;
-      for (let v = 0; v < V; v++) mx = Math.max(mx, z[n * V + v] / temperature);
-      let s = 0;
-      for (let v = 0; v < V; v++) {
-        const e = Math.exp(z[n * V + v] / temperature - mx);
-        p[n * V + v] = e;
-        s += e;
-      }
-      for (let v = 0; v < V; v++) p[n * V + v] /= s;
     }
   }
 

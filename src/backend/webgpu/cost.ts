@@ -120,7 +120,6 @@ const COSTS: CostOf = {
   gelu_backward: (p) => ({ flops: 20 * p.n, depth: 1 }),
   residual_forward: (p) => ({ flops: p.n, depth: 1 }),
   accumulate: (p) => ({ flops: p.n, depth: 1 }),
-  scale: (p) => ({ flops: p.n, depth: 1 }),
   dropout: (p) => ({ flops: p.n, depth: 1 }),
   // (the bias/accumulate epilogue is noise)
   matmul_tiled: (p) => ({ flops: 2 * p.M * p.N * p.K, depth: p.K }),
@@ -145,7 +144,6 @@ const COSTS: CostOf = {
   crossentropy_forward: (p) => ({ flops: 3 * p.N * p.V, depth: 2 * Math.ceil(p.V / 256) + 16 }),
   crossentropy_sum: (p) => ({ flops: 2 * p.N, depth: Math.ceil(p.N / 256) + 8 }),
   crossentropy_backward: (p) => ({ flops: 5 * p.N * p.V, depth: 3 * Math.ceil(p.V / 256) + 16 }),
-  softmax_forward: (p) => ({ flops: 5 * p.N * p.V, depth: 3 * Math.ceil(p.V / 256) + 16 }),
   encoder_forward: (p) => ({ flops: p.n, depth: 1 }),
   encoder_backward_wpe: (p) => ({ flops: p.n * p.B, depth: p.B }),
   // each row compares its id with every earlier and later one

@@ -619,7 +619,7 @@ export class WebGPUBackend implements Backend {
   }
 
   // ---- elementwise --------------------------------------------------------------------------------
-  private elementwise(name: 'gelu_forward' | 'gelu_backward' | 'residual_forward' | 'accumulate' | 'scale' | 'dropout', N: number, out: Tensor, a: Tensor, b: Tensor | null, s = 0, key = 0, thr = 0, mayAlias = false): void {
+  private elementwise(name: 'gelu_forward' | 'gelu_backward' | 'residual_forward' | 'accumulate' | 'dropout', N: number, out: Tensor, a: Tensor, b: Tensor | null, s = 0, key = 0, thr = 0, mayAlias = false): void {
     need(out, N, name);
     need(a, N, name);
     if (b) need(b, N, name);
@@ -639,9 +639,6 @@ export class WebGPUBackend implements Backend {
   }
   accumulate(dst: Tensor, src: Tensor, N: number): void {
     this.elementwise('accumulate', N, dst, src, null);
-  }
-  scale(out: Tensor, inp: Tensor, s: number, N: number): void {
-    this.elementwise('scale', N, out, inp, null, s, 0, 0, true);
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.elementwise('dropout', N, out, inp, null, 1 / (1 - p), rngKey(rng), dropThreshold(p), true);
@@ -665,12 +662,6 @@ export class WebGPUBackend implements Backend {
     const inplace = store(dlogits) === store(logits) && dlogits.offset === logits.offset;
     this.run('crossentropy_backward', { dlogits, logits: inplace ? null : logits, targets, weights },
       (o) => ({ N, V, o_logits: inplace ? o.dlogits : o.logits, dscale, inplace: +inplace }), this.grid(N, 1));
-  }
-  softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void {
-    need(logits, N * V, 'softmaxForward logits');
-    need(probs, N * V, 'softmaxForward probs');
-    const inplace = store(probs) === store(logits) && probs.offset === logits.offset;
-    this.run('softmax_forward', { probs, logits: inplace ? null : logits }, (o) => ({ N, V, o_logits: inplace ? o.probs : o.logits, inv_temp: 1 / temperature, inplace: +inplace }), this.grid(N, 1));
   }
 
   // ---- rows ---------------------------------------------------------------------------------------
