@@ -10,6 +10,7 @@
 //
 //   node bench/load-test.mjs [--models demo,gpt1] [--streams 1,4,16,50] [--duration 20] [--max-tokens 16]
 //       [--max-concurrent 16] [--max-queue 64] [--threads 1] [--impls before,after1,after] [--before 73110d9]
+//       [--repeat N]   (each level N times, the implementations alternating: medians are less exposed to load drift)
 //
 // Each (impl, model, streams) gets a fresh server process (this file with --serve), so memory and the
 // server-side timings are its own. Server-side times are taken in the HTTP thread by a wrapper around the
@@ -32,7 +33,7 @@ const { values: a } = parseArgs({
     models: { type: 'string', default: 'demo,gpt1' }, streams: { type: 'string', default: '1,4,16,50' }, duration: { type: 'string', default: '20' },
     'max-tokens': { type: 'string', default: '16' }, 'max-concurrent': { type: 'string', default: '16' }, 'max-queue': { type: 'string', default: '64' },
     threads: { type: 'string', default: '1' }, impls: { type: 'string', default: 'before,after1,after' }, before: { type: 'string', default: '73110d9' },
-    out: { type: 'string' },
+    out: { type: 'string' }, repeat: { type: 'string', default: '1' },
   },
 });
 
@@ -251,8 +252,8 @@ async function drive() {
   console.log(`each level: ${a.duration} s of closed-loop streaming clients, max_tokens ${maxTokens}, temperature 0.8; server --max-concurrent ${a['max-concurrent']} --max-queue ${a['max-queue']}, WASM threads ${a.threads}`);
   const rows = [];
   for (const model of models) {
-    for (const impl of impls) {
-      for (const streams of streamsList) {
+    for (const streams of streamsList) {
+      for (let rep = 0; rep < Number(a.repeat); rep++) for (const impl of impls) {
         const s = await startServer(impl, dirs[model]);
         try {
           // warm-up: compiled kernels, allocated activations and caches
@@ -261,7 +262,7 @@ async function drive() {
           const c = await level(s.url, streams, durationMs, maxTokens);
           await new Promise((r) => setTimeout(r, 500));
           const srv = await (await fetch(`${s.url}/__metrics`)).json();
-          const row = { model, impl, streams, server: s.what, client: c, serverSide: { ttft: srv.ttft, itl: srv.itl, latency: srv.latency }, rssMiB: { before: +rss0.toFixed(1), after: +rssMiB(s.proc.pid).toFixed(1) } };
+          const row = { model, impl, streams, rep, load: loadavg()[0], server: s.what, client: c, serverSide: { ttft: srv.ttft, itl: srv.itl, latency: srv.latency }, rssMiB: { before: +rss0.toFixed(1), after: +rssMiB(s.proc.pid).toFixed(1) } };
           rows.push(row);
           console.log(`${model} ${impl.padEnd(6)} ${String(streams).padStart(2)} streams: ${c.tokensPerSec} tok/s, TTFT p50/p99 ${c.ttft.p50}/${c.ttft.p99} ms (server ${srv.ttft.p50}/${srv.ttft.p99}), ITL p50/p99 ${c.itl.p50}/${c.itl.p99} ms (server ${srv.itl.p50}/${srv.itl.p99}), latency p50/p99/max ${c.latency.p50}/${c.latency.p99}/${c.latency.max} ms (server ${srv.latency.p50}/${srv.latency.p99}/${srv.latency.max}), ${c.completed} done, ${JSON.stringify(c.statuses)}`);
         } finally {
@@ -269,6 +270,14 @@ async function drive() {
           await new Promise((r) => s.proc.once('exit', r));
         }
       }
+    }
+  }
+  if (Number(a.repeat) > 1) {
+    console.log('\nmedians over the repeats (tokens/s; client TTFT p99; client latency p99 | server latency p99):');
+    const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
+    for (const model of models) for (const streams of streamsList) for (const impl of impls) {
+      const rs = rows.filter((r) => r.model === model && r.streams === streams && r.impl === impl);
+      console.log(`${model} ${impl.padEnd(6)} ${String(streams).padStart(2)} streams: ${med(rs.map((r) => r.client.tokensPerSec))} tok/s (${rs.map((r) => r.client.tokensPerSec).join(', ')}); TTFT p99 ${med(rs.map((r) => r.client.ttft.p99 ?? NaN))} ms; latency p99 ${med(rs.map((r) => r.client.latency.p99 ?? NaN))} | ${med(rs.map((r) => r.serverSide.latency.p99 ?? NaN))} ms`);
     }
   }
   env.loadAfter = loadavg().map((x) => +x.toFixed(2));

@@ -5,14 +5,15 @@
 // secret (`wrangler secret put GPTEDGE_API_KEYS`, comma-separated), checked by createApp's `auth`;
 // ALLOW_UNAUTHENTICATED = "true" opts out (config.capnp does, for a worker bound to 127.0.0.1).
 // CORS_ORIGINS lists the web origins allowed to call it from a browser. PREFILL_CHUNK runs prompts that
-// many tokens at a time (it bounds the activations' memory).
+// many tokens at a time (it bounds the activations' memory); KV_TOKENS bounds a request's prompt +
+// completion, and with MAX_CONCURRENT the KV cache: MAX_CONCURRENT slots of KV_TOKENS positions.
 import { apiKeys, createApp, parseApiKeys } from '../../src/serve/index.ts';
 import type { GPT } from '../../src/model/gpt.ts';
 import type { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import type { Hono } from 'hono';
 
 export interface AppEnv {
-  MODEL_ID?: string; MAX_CONCURRENT?: string; MAX_QUEUE?: string; MAX_TOKENS?: string; PREFILL_CHUNK?: string;
+  MODEL_ID?: string; MAX_CONCURRENT?: string; MAX_QUEUE?: string; MAX_TOKENS?: string; PREFILL_CHUNK?: string; KV_TOKENS?: string;
   GPTEDGE_API_KEYS?: string; ALLOW_UNAUTHENTICATED?: string; CORS_ORIGINS?: string;
 }
 
@@ -21,7 +22,7 @@ export function workerApp(env: AppEnv, model: GPT, tokenizer: GPTTokenizer): Hon
   const limits = Object.fromEntries(Object.entries({ maxConcurrent: n(env.MAX_CONCURRENT), maxQueue: n(env.MAX_QUEUE), maxTokens: n(env.MAX_TOKENS) }).filter(([, v]) => v !== undefined));
   const keys = parseApiKeys(env.GPTEDGE_API_KEYS);
   return createApp({
-    models: new Map([[env.MODEL_ID ?? 'gptedge', { model, tokenizer }]]), limits, prefillChunk: n(env.PREFILL_CHUNK),
+    models: new Map([[env.MODEL_ID ?? 'gptedge', { model, tokenizer }]]), limits, prefillChunk: n(env.PREFILL_CHUNK), kvTokens: n(env.KV_TOKENS),
     auth: keys.length ? apiKeys(keys) : undefined, cors: parseApiKeys(env.CORS_ORIGINS),
   });
 }

@@ -27,6 +27,8 @@ const gptedge :Workerd.Worker = (
     (name = "MODEL_ID", text = "gptedge"),
     (name = "WASM_MEMORY_MB", text = "96"),
     (name = "PREFILL_CHUNK", text = "64"),
+    # a request's prompt + completion: the KV cache is MAX_CONCURRENT slots of this many positions
+    (name = "KV_TOKENS", text = "256"),
     (name = "MAX_CONCURRENT", text = "1"),
     (name = "MAX_QUEUE", text = "8"),
     # bound to 127.0.0.1 above: nobody else reaches it. Anywhere else, remove this line and give

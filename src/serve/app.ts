@@ -45,6 +45,11 @@ export interface AppOptions {
   cors?: readonly string[];
   /** with `models`: prompt tokens a joining request feeds per batched step (default 64) */
   prefillChunk?: number;
+  /**
+   * with `models`: KV-cache positions per request slot — prompt + generated tokens (default: the model's
+   * context window). Each model holds maxConcurrent slots of this many positions: bound it to bound memory.
+   */
+  kvTokens?: number;
   /** with `models`, for tests: awaited before each generated token */
   beforeToken?: () => Promise<void> | void;
 }
@@ -62,7 +67,7 @@ export function createApp(o: AppOptions): App {
     if (o.jobs && !(o.models instanceof ModelRegistry)) throw new Error('createApp: with jobs, give the ModelRegistry the job manager publishes to');
     const models = o.models instanceof ModelRegistry ? o.models : new ModelRegistry(o.models);
     // as many KV slots per model as requests may compute at once: an admitted generation never waits for a slot
-    engine = new LocalEngine({ models, jobs: o.jobs, slots: limits.maxConcurrent, prefillChunk: o.prefillChunk, beforeToken: o.beforeToken });
+    engine = new LocalEngine({ models, jobs: o.jobs, slots: limits.maxConcurrent, prefillChunk: o.prefillChunk, slotTokens: o.kvTokens, beforeToken: o.beforeToken });
   }
   const auth: Authenticate | null = typeof o.auth === 'function' ? o.auth : o.auth?.length ? apiKeys(o.auth) : null;
   const authorized = async (c: { req: { header(n: string): string | undefined; raw: Request } }) => !auth || (await auth(bearerToken(c.req.header('authorization')), c.req.raw));

@@ -36,8 +36,22 @@ type Msg =
 interface WireError { name: string; message: string; kind?: RequestError['kind']; param?: string | null; code?: string | null }
 
 const toWire = (e: unknown): WireError =>
-  e instanceof RequestError ? { name: 'RequestError', message: e.message, kind: e.kind, param: e.param, code: e.code } : { name: 'Error', message: e instanceof Error ? e.message : String(e) };
-const fromWire = (w: WireError): Error => (w.name === 'RequestError' ? new RequestError(w.kind!, w.message, w.param ?? null, w.code ?? null) : new Error(w.message));
+  e instanceof RequestError ? { name: 'RequestError', message: e.message, kind: e.kind, param: e.param, code: e.code } : { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) };
+/** The error again on this side: a RequestError as such; any other keeps its name (DeviceLostError, …) */
+function fromWire(w: WireError): Error {
+  if (w.name === 'RequestError') return new RequestError(w.kind!, w.message, w.param ?? null, w.code ?? null);
+  const e = new Error(w.message);
+  e.name = w.name;
+  return e;
+}
+
+/** Every call in flight when the engine's worker died fails with this. */
+export class EngineFailedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EngineFailedError';
+  }
+}
 
 /** What the worker says once its engine is built. */
 export interface EngineHello {
@@ -151,7 +165,7 @@ export class RemoteEngine implements Engine {
     return this.snapshot;
   }
 
-  /** Fails every call in flight (the worker died). */
+  /** Fails every call in flight (the worker died: an EngineFailedError). */
   failAll(err: Error): void {
     for (const p of this.pending.values()) p.fail(err);
     this.pending.clear();

@@ -26,6 +26,8 @@ export interface SchedulerOptions {
   slots?: number;
   /** prompt tokens a joining request feeds per step (default 64) */
   prefillChunk?: number;
+  /** KV-cache positions per slot: a request's prompt + generated tokens (default: the context window) */
+  slotTokens?: number;
   /** for tests: awaited before each batched step */
   beforeToken?: () => Promise<void> | void;
 }
@@ -60,8 +62,13 @@ export class Scheduler {
   rows = 0;
 
   constructor(readonly model: GPT, readonly tokenizer: GPTTokenizer, private readonly o: SchedulerOptions = {}) {
-    this.batch = new BatchDecoder(model, { slots: o.slots ?? 4, prefillChunk: o.prefillChunk });
+    this.batch = new BatchDecoder(model, { slots: o.slots ?? 4, prefillChunk: o.prefillChunk, slotTokens: o.slotTokens });
     this.undecodable = Array.from(tokenizer.undecodable(model.cfg.vocabSize));
+  }
+
+  /** KV positions per slot: the longest prompt + generation a request may have */
+  get slotTokens(): number {
+    return this.batch.slotTokens;
   }
 
   /** requests decoding in the batch now */
@@ -82,7 +89,7 @@ export class Scheduler {
     validateSampling(o);
     const maxTokens = o.maxTokens ?? 64;
     if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
-    if (ids.length === 0 || ids.length >= this.model.cfg.nCtx) throw new RangeError(`the prompt has ${ids.length} tokens; it must hold 1 to ${this.model.cfg.nCtx - 1}`);
+    if (ids.length === 0 || ids.length >= this.batch.slotTokens) throw new RangeError(`the prompt has ${ids.length} tokens; it must hold 1 to ${this.batch.slotTokens - 1}`);
     const r: Request = {
       prompt: ids, sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP }, rng: new Rng(o.seed ?? 0), maxTokens,
       text: new TextStream(this.tokenizer, o.stop), signal: o.signal, seq: null, tokens: [], out: [], wake: null, finished: false, abandoned: false,

@@ -92,7 +92,11 @@ async function exercise(url: string, tiny: ReturnType<typeof tinyModel>, label: 
   const stepped = async () => ((await (await fetch(`${url}/v1/pretraining/jobs/${job.id}/events?limit=100`, { headers: auth })).json()) as { data: { type: string }[] }).data.filter((e) => e.type === 'metrics').length;
   const t1 = Date.now();
   while ((await stepped()) < 1) {
-    assert(Date.now() - t1 < 30_000, `${label}: no training step within 30 s`);
+    if (Date.now() - t1 > 30_000) {
+      const j = await (await fetch(`${url}/v1/pretraining/jobs/${job.id}`, { headers: auth })).json();
+      const ev = await (await fetch(`${url}/v1/pretraining/jobs/${job.id}/events?limit=5`, { headers: auth })).json();
+      assert(false, `${label}: no training step within 30 s: ${JSON.stringify(j).slice(0, 300)} ${JSON.stringify(ev).slice(0, 600)}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   // one step here takes ~0.2-1 s (2 cores, shared); /health must not wait for it. Checked at the 90th percentile of 30 asks:

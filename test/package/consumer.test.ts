@@ -36,6 +36,7 @@ const back = await load(out, { backend: 'wasm', threads: 1 });
 const after = (await back.generate('It was', { maxTokens: 12, temperature: 0 })).text;
 const score = await back.score('It was the', ' best');
 console.log(JSON.stringify({ backend: gpt.backendReason, losses: st.history.map((h) => h.loss), before, after, logprob: score.logprob }));
+// no dispose(): a finished script exits with its 2-thread worker pool still alive (sh() would time out otherwise)
 `;
 
 let proj = '';

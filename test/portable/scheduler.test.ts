@@ -87,3 +87,22 @@ test('scheduler: a cancelled request frees its slot at once for a waiting one; a
   const h = await health();
   assertEqual([h.cancelled, h.completions, h.errors], [1, 3, 0]);
 });
+
+test('scheduler: a bounded KV window (kvTokens) — slots of that many positions; longer prompts refused, generation stops at the window', async () => {
+  const served: ServedModel = { model: model(), tokenizer: tok() };
+  const shapes: number[][] = [];
+  const m = served.model, alloc = m.newKVCache.bind(m);
+  m.newKVCache = (...a: Parameters<typeof alloc>) => (shapes.push([a[0], a[1] ?? -1]), alloc(...a));
+  const app = createApp({ models: new Map([['m', served]]), limits: { maxConcurrent: 2 }, kvTokens: 8 });
+  const r = (await (await post(app, { prompt: 'ABC', max_tokens: 100, temperature: 0 })).json()) as { choices: { text: string; finish_reason: string }[]; usage: { completion_tokens: number } };
+  assertEqual([r.usage.completion_tokens, r.choices[0].finish_reason], [8 - 3 + 1, 'length'], 'the window of 8 holds the prompt (3) and the tokens generated; the last position predicts one more');
+  const ref = await generate(model(), tok(), 'ABC', { maxTokens: 6, temperature: 0 });
+  assertEqual(r.choices[0].text, ref.text, 'the same text as without the bound, up to it');
+  assertEqual(shapes, [[2, 8]], 'one cache: 2 slots of 8 positions (not the context window of 48)');
+  const long = await post(app, { prompt: 'ABCDEFGH', max_tokens: 1 });
+  const e = (await long.json()) as { error: { message: string; code: string } };
+  assertEqual([long.status, e.error.code], [400, 'context_length_exceeded']);
+  assert(/This server keeps 8 tokens per request \(its KV-cache window; the model's context is 48\)/.test(e.error.message), e.error.message);
+  const models = (await (await app.request('/v1/models')).json()) as { data: { context_length: number }[] };
+  assertEqual(models.data[0].context_length, 8, '/v1/models reports the window a request can use');
+});

@@ -34,6 +34,8 @@ limits:
   --max-concurrent N    requests computing at once: generations on a model decode together as one batch
                         of up to N sequences, each with a KV cache slot of the context window (default ${DEFAULT_LIMITS.maxConcurrent})
   --prefill-chunk N     prompt tokens a joining request feeds per batched step (default 64)
+  --kv-tokens N         KV-cache positions per slot, i.e. the longest prompt + completion a request may
+                        have (default: the model's context window); each model holds --max-concurrent slots
   --max-queue N         requests waiting; more are answered 429 (default ${DEFAULT_LIMITS.maxQueue})
   --max-tokens N        largest max_tokens of a request (default ${DEFAULT_LIMITS.maxTokens})
   --max-body-bytes N    (default ${DEFAULT_LIMITS.maxBodyBytes})      --max-prompt-chars N   (default ${DEFAULT_LIMITS.maxPromptChars})
@@ -72,7 +74,7 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
       'api-key': { type: 'string', multiple: true }, cors: { type: 'string', multiple: true }, insecure: { type: 'boolean', default: false }, inline: { type: 'boolean', default: false },
       'max-concurrent': { type: 'string' }, 'max-queue': { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-body-bytes': { type: 'string' },
       'max-prompt-chars': { type: 'string' }, 'max-upload-bytes': { type: 'string' }, 'max-jobs': { type: 'string' }, 'max-job-memory': { type: 'string' },
-      'jobs-disk-quota': { type: 'string' }, 'max-loaded-models': { type: 'string' }, 'prefill-chunk': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'jobs-disk-quota': { type: 'string' }, 'max-loaded-models': { type: 'string' }, 'prefill-chunk': { type: 'string' }, 'kv-tokens': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -113,7 +115,7 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
   });
   const config: EngineConfig = {
     models, backend: a.backend!, threads: int('threads', a.threads, 1), weights: weightsFrom(a), jobsDir: a.jobs, bounds, maxLoaded: int('max-loaded-models', a['max-loaded-models'], 1),
-    slots: limits.maxConcurrent ?? DEFAULT_LIMITS.maxConcurrent, prefillChunk: int('prefill-chunk', a['prefill-chunk'], 1),
+    slots: limits.maxConcurrent ?? DEFAULT_LIMITS.maxConcurrent, prefillChunk: int('prefill-chunk', a['prefill-chunk'], 1), kvTokens: int('kv-tokens', a['kv-tokens'], 2),
   };
   const engine = await startEngine(config, ctx, log, { inline: a.inline });
   const app = createApp({ engine, limits, auth: keys.length ? keys : undefined, cors });
