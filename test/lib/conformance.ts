@@ -6,7 +6,8 @@
 // backend may pass tighter or looser ones, e.g. for f16 storage, and must say why).
 import type { Backend, DType, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
-import { assertClose, assertThrows, rand, randn, test } from './harness.ts';
+import { HOST_INTS } from '../../src/backend/checks.ts';
+import { assertClose, assertEqual, assertThrows, rand, randn, test } from './harness.ts';
 
 export interface ConformanceOptions {
   atol?: number;
@@ -372,6 +373,8 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     }
   });
 
+  argumentChecks(backendName, make);
+
   t('views: ops address tensors through arena offsets', async () => {
     const ref = new ReferenceBackend();
     const be = await make();
@@ -387,5 +390,48 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
       return b.read(arena.out);
     };
     assertClose(await run(be), await run(ref), tol, 'arena views');
+  });
+}
+
+/** The checks of src/backend/checks.ts reach every backend: the same bad calls get the same errors, before anything runs. */
+export function argumentChecks(backendName: string, make: () => Backend | Promise<Backend>): void {
+  test(`conformance[${backendName}] argument checks: bad calls are refused with the same errors on every backend, before anything runs`, async () => {
+    const be = await make();
+    const f = (n: number) => be.alloc(n), i = (n: number) => be.alloc(n, 'i32');
+    const out = f(12);
+    be.write(out, new Float32Array(12).fill(7));
+    const cases: [string, () => void, RegExp][] = [
+      ['matmul a too short', () => be.matmul(out, f(5), f(8), null, 3, 2, 4, false, false, 0), /^matmul a: tensor of 5 elements, op needs 6$/],
+      ['matmul out too short', () => be.matmul(out, f(6), f(10), null, 3, 2, 5, false, false, 0), /^matmul out: tensor of 12 elements, op needs 15$/],
+      ['matmul beta 2', () => be.matmul(out, f(6), f(8), null, 3, 2, 4, false, false, 2 as 0), /matmul: beta must be 0 or 1, got 2/],
+      ['matmul M not an integer', () => be.matmul(out, f(6), f(8), null, 1.5, 2, 4, false, false, 0), /matmul: M must be an integer >= 0, got 1\.5/],
+      ['an i32 operand where f32 is needed', () => be.geluForward(out, i(12), 12), /geluForward inp: an i32 tensor where f32 values are needed/],
+      ['f32 ids', () => be.encoderForward(f(8), f(2), f(8), f(8), 1, 2, 4, 0), /encoderForward ids: a f32 tensor where i32 indices are needed/],
+      ['heads', () => be.attentionForward(f(60), f(6), f(180), 1, 2, 10, 3, 0, null), /C = 10 is not a multiple of NH = 3/],
+      ['KV cache overflow', () => be.attentionCached(f(8), f(24), f(32), f(32), 1, 2, 8, 2, 3, 4), /KV cache of 4 positions cannot hold 5/],
+      ['ragged caches', () => be.attentionRagged(f(8), f(24), f(30), f(30), i(2), 1, 8, 2, 4), /attentionRagged: caches of 30 and 30 elements are not slots of 4 × 8/],
+      ['positions beyond wpe', () => be.encoderForward(f(16), i(2), f(20), f(12), 1, 2, 4, 2), /position 3 beyond the context of 3/],
+      ['dropout p 1', () => be.dropoutForward(out, out, 12, 1, { seed: 1, stream: 2 }), /dropoutForward: dropout probability must be in \[0, 1\), got 1/],
+      ['adamw step 0', () => be.adamw(f(4), f(4), f(4), f(4), { lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, step: 0 }), /adamw: step must be an integer >= 1/],
+      ['adamw m too short', () => be.adamw(f(4), f(4), f(3), f(4), { lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, step: 1 }), /^adamw m: tensor of 3 elements, op needs 4$/],
+      ['slice', () => be.slice(out, 10, 3), /slice \[10, \+3\) outside a tensor of 12/],
+      ['write', () => be.write(out, new Float32Array(5), 8), /write of 5 at 8 into a tensor of 12/],
+      ['copy', () => be.copy(f(3), out), /^copy: tensor of 3 elements, op needs 12$/],
+    ];
+    // indices a kernel would follow, where the backend's memory can be read at once (not on a GPU)
+    if (HOST_INTS in be) {
+      const ids = i(2), rows = i(1), sp = i(2);
+      be.write(ids, Int32Array.of(1, 9));
+      be.write(rows, Int32Array.of(3));
+      be.write(sp, Int32Array.of(0, 4));
+      cases.push(
+        ['token id', () => be.encoderForward(f(8), ids, f(36), f(8), 1, 2, 4, 0), /token id 9 outside the vocabulary of 9/],
+        ['target', () => be.crossEntropyForward(f(2), f(1), f(18), ids, f(2), 2, 9), /target 9 outside the vocabulary of 9/],
+        ['row', () => be.gatherRows(f(4), f(12), rows, 1, 4), /row 3 outside a tensor of 3 rows/],
+        ['slot position', () => be.attentionRagged(f(8), f(24), f(32), f(32), sp, 1, 8, 2, 4), /attentionRagged: token 0 at slot 0, position 4: the caches hold 1 slots of 4/],
+      );
+    }
+    for (const [what, call, pattern] of cases) assertThrows(call, pattern, what);
+    assertEqual(Array.from(await be.read(out)), new Array(12).fill(7), 'refused calls wrote nothing');
   });
 }

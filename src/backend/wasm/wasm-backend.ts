@@ -1,11 +1,13 @@
 // The WebAssembly backend: tensors are views into one linear memory (Heap), ops pass byte addresses to
 // the kernels built from wasm/assembly (no copies), and a Pool of workers over a shared memory splits
 // each kernel's work when there is more than one thread. Kernels are called through their declarations in
-// kernels.ts, arguments by name. Argument checks mirror the reference backend's.
+// kernels.ts, arguments by name. Op arguments arrive checked (src/backend/checks.ts, applied at the end of
+// this file), token ids and row indices included, so no kernel reads or writes outside its tensors.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
 import { dropThreshold, rngKey } from '../rng.ts';
 import { f16Bits, f16Value } from '../f16.ts';
-import { checkQuantized, codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
+import { codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
+import { checkedOps, HOST_INTS } from '../checks.ts';
 import { type Block, Heap } from './heap.ts';
 import { PARTIALS_OFFSET, type Pool } from './pool.ts';
 import { argList, bindKernels, type ArgsOf, type DirectKernel, type Kernels, type SplitKernel } from './kernels.ts';
@@ -19,14 +21,6 @@ const HALF_ROWS_MAX = 12;
 
 /** below this much work (≈ flops) a kernel runs on the calling thread alone: waking workers costs more */
 const PARALLEL_MIN_WORK = 1 << 15;
-
-function need(t: Tensor, n: number, what: string): void {
-  if (t.length < n) throw new RangeError(`${what}: tensor of ${t.length} elements, op needs ${n}`);
-}
-
-function noF16(name: string): never {
-  throw new Error(`backend ${name} has no f16 storage (f16 weights need WebGPU with shader-f16; f16 here is a KV cache's, from alloc)`);
-}
 
 /**
  * Where a quantized (rows, K) tensor keeps its parts inside its block: the codes (as the file holds them),
@@ -85,8 +79,6 @@ export class WasmBackend implements Backend {
   private addr(t: Tensor): number {
     const b = (t as WasmTensor).buffer;
     if (b.freed) throw new Error('wasm backend: tensor used after free');
-    if (isQuant(t.dtype)) throw new TypeError(`a ${t.dtype} tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
-    if (t.dtype === 'f16') throw new TypeError(`an f16 tensor is a half-precision KV cache here (attentionCached's and attentionRagged's kCache, vCache); this operand takes f32`);
     return b.addr + t.offset * 4;
   }
   /** a KV cache's address: f32, or f16 (2 bytes an element) */
@@ -99,20 +91,12 @@ export class WasmBackend implements Backend {
   private halves(t: Tensor): Uint16Array {
     return new Uint16Array(this.bytes().buffer, this.kvAddr(t), t.length);
   }
-  /** both caches f16 (true) or both f32 (false) */
-  private halfCaches(k: Tensor, v: Tensor, what: string): boolean {
-    if (k.dtype !== v.dtype || (k.dtype !== 'f32' && k.dtype !== 'f16')) throw new TypeError(`${what}: kCache and vCache must both be f32 or both f16, got ${k.dtype} and ${v.dtype}`);
-    return k.dtype === 'f16';
-  }
-  /** a quantized tensor's codes and scales addresses, its rows and row length (checked against K when given) */
-  private quant(t: Tensor, K?: number, what = 'quantized operand'): { codes: number; scales: number; rows: number; K: number; dtype: QuantDType; bits: number } {
+  /** a quantized tensor's codes and scales addresses, its rows and row length */
+  private quant(t: Tensor): { codes: number; scales: number; rows: number; K: number; dtype: QuantDType; bits: number } {
     const b = (t as WasmTensor).buffer;
     if (b.freed) throw new Error('wasm backend: tensor used after free');
-    if (!isQuant(t.dtype)) throw new TypeError(`${what}: expected a q8 or q4 tensor, got ${t.dtype}`);
-    const rowLength = t.rowLength!;
-    if (K !== undefined && rowLength !== K) throw new RangeError(`${what}: a ${t.dtype} tensor of rows of ${rowLength}, the op reads rows of ${K}`);
-    const rows = t.length / rowLength;
-    return { codes: b.addr, scales: b.addr + quantLayout(t.dtype, rows, rowLength).scales, rows, K: rowLength, dtype: t.dtype, bits: t.dtype === 'q8' ? 8 : 4 };
+    const K = t.rowLength!, rows = t.length / K, dtype = t.dtype as QuantDType;
+    return { codes: b.addr, scales: b.addr + quantLayout(dtype, rows, K).scales, rows, K, dtype, bits: dtype === 'q8' ? 8 : 4 };
   }
   /** the memory's bytes; a grown memory has a new buffer (the old one is detached or too short) */
   private bytes(): Uint8Array {
@@ -156,7 +140,6 @@ export class WasmBackend implements Backend {
     let total = 0;
     const arena: Arena = {};
     for (const s of specs) {
-      if (s.dtype === 'f16') noF16(this.name);
       offsets.push(total);
       if (isQuant(s.dtype ?? 'f32')) arena[s.name] = this.alloc(s.length, s.dtype, s.rowLength); // a block of its own
       else total += Math.ceil(s.length / 16) * 16; // each view on its own 64-byte line
@@ -170,8 +153,7 @@ export class WasmBackend implements Backend {
   alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
     if (dtype === 'f16') return { buffer: this.heap.alloc(Math.ceil(length / 2) * 4), offset: 0, length, dtype } as WasmTensor;
     if (isQuant(dtype)) {
-      const K = rowLength ?? 0;
-      if (!(Number.isInteger(K) && K > 0 && length % K === 0)) throw new RangeError(`a ${dtype} tensor needs a row length dividing its ${length} elements, got ${rowLength}`);
+      const K = rowLength!;
       const t = { buffer: this.heap.alloc(quantLayout(dtype, length / K, K).bytes), offset: 0, length, dtype, rowLength: K } as WasmTensor;
       if (dtype === 'q4') new Uint8Array(this.bytes().buffer, this.quant(t).codes, length / K * codeBytesPerRow(dtype, K)).fill(0x88); // zeros are code 8
       return t;
@@ -182,18 +164,12 @@ export class WasmBackend implements Backend {
     for (const t of tensors) this.heap.release((t as WasmTensor).buffer);
   }
   slice(t: Tensor, offset: number, length: number): Tensor {
-    if (isQuant(t.dtype)) {
-      if (offset === 0 && length === t.length) return t;
-      throw new RangeError(`a ${t.dtype} tensor is not sliced (weight storage)`);
-    }
-    if (offset < 0 || length < 0 || offset + length > t.length) throw new RangeError(`slice [${offset}, +${length}) outside a tensor of ${t.length}`);
+    if (isQuant(t.dtype)) return t; // whole (checks.ts)
     return { buffer: t.buffer, offset: t.offset + offset, length, dtype: t.dtype } as WasmTensor;
   }
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
-    if (dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
     if (isQuant(t.dtype)) {
       const K = t.rowLength!;
-      if (dstOffset % K || data.length % K) throw new RangeError(`a ${t.dtype} tensor is written in whole rows of ${K}`);
       this.writeQuantized(t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
       return;
     }
@@ -214,10 +190,8 @@ export class WasmBackend implements Backend {
     return Promise.resolve(this.view(t).slice());
   }
   writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
-    const { codes, scales, rows, K, dtype } = this.quant(t, undefined, 'writeQuantized');
+    const { codes, scales, K, dtype } = this.quant(t);
     const cb = codeBytesPerRow(dtype, K), sc = scalesPerRow(dtype, K), n = q.codes.length / cb;
-    if (!(Number.isInteger(n) && Number.isInteger(firstRow) && firstRow >= 0 && firstRow + n <= rows)) throw new RangeError(`writeQuantized: ${q.codes.length} code bytes at row ${firstRow} into ${rows} rows of ${K} (${dtype})`);
-    checkQuantized(dtype, q, n, K, 'writeQuantized');
     const mem = this.bytes();
     mem.set(new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength), codes + firstRow * cb);
     if (dtype === 'q8') new Float32Array(mem.buffer, scales + firstRow * sc * 4, n * sc).set(q.scales);
@@ -227,7 +201,7 @@ export class WasmBackend implements Backend {
     }
   }
   readQuantized(t: Tensor): Promise<QuantizedRows> {
-    const { codes, scales, rows, K, dtype } = this.quant(t, undefined, 'readQuantized');
+    const { codes, scales, rows, K, dtype } = this.quant(t);
     const mem = this.bytes(), n = rows * scalesPerRow(dtype, K), cb = rows * codeBytesPerRow(dtype, K);
     if (dtype === 'q8') return Promise.resolve({ codes: new Int8Array(mem.buffer, codes, cb).slice(), scales: new Float32Array(mem.buffer, scales, n).slice() });
     return Promise.resolve({ codes: new Uint8Array(mem.buffer, codes, cb).slice(), scales: Float32Array.from(new Uint16Array(mem.buffer, scales, n), f16Value) });
@@ -240,10 +214,7 @@ export class WasmBackend implements Backend {
     else this.view(t).fill(value);
   }
   copy(dst: Tensor, src: Tensor): void {
-    need(dst, src.length, 'copy');
-    if (isQuant(dst.dtype) || isQuant(src.dtype)) throw new TypeError('copy: quantized tensors are written with write or writeQuantized');
-    if (dst.dtype === 'f16' || src.dtype === 'f16') {
-      if (dst.dtype !== src.dtype) throw new TypeError(`copy: ${src.dtype} into ${dst.dtype} (f16 tensors copy into f16 ones)`);
+    if (dst.dtype === 'f16') {
       this.halves(dst).set(this.halves(src));
       return;
     }
@@ -253,38 +224,22 @@ export class WasmBackend implements Backend {
 
   // ---- embedding ----------------------------------------------------------------------------------
   encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void {
-    need(ids, B * T, 'encoderForward ids');
-    need(out, B * T * C, 'encoderForward out');
-    const V = wte.length / C;
-    const id = this.i32(ids);
-    for (let i = 0; i < B * T; i++) if (id[i] < 0 || id[i] >= V) throw new RangeError(`token id ${id[i]} outside the vocabulary of ${V}`);
-    if ((posOffset + T) * C > wpe.length) throw new RangeError(`position ${posOffset + T - 1} beyond the context of ${wpe.length / C}`);
     if (isQuant(wte.dtype)) {
-      const q = this.quant(wte, C, 'encoderForward wte');
+      const q = this.quant(wte);
       this.run('encoderForwardQ', B * T * C * 4, { out: this.addr(out), ids: this.addr(ids), codes: q.codes, scales: q.scales, wpe: this.addr(wpe), B, T, C, posOffset, bits: q.bits });
       return;
     }
     this.run('encoderForward', B * T * C, { out: this.addr(out), ids: this.addr(ids), wte: this.addr(wte), wpe: this.addr(wpe), B, T, C, posOffset });
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
-    need(dout, B * T * C, 'encoderBackward dout');
-    need(dwpe, T * C, 'encoderBackward dwpe');
-    const V = dwte.length / C, id = this.i32(ids);
-    for (let i = 0; i < B * T; i++) if (id[i] < 0 || id[i] >= V) throw new RangeError(`token id ${id[i]} outside the vocabulary of ${V}`);
     this.run('encoderBackward', B * T * C, { dwte: this.addr(dwte), dwpe: this.addr(dwpe), dout: this.addr(dout), ids: this.addr(ids), B, T, C });
   }
 
   // ---- layernorm ----------------------------------------------------------------------------------
   layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number): void {
-    need(inp, N * C, 'layernormForward');
-    need(out, N * C, 'layernormForward out');
-    need(mean, N, 'layernormForward mean');
-    need(rstd, N, 'layernormForward rstd');
     this.run('layernormForward', N * C * 4, { out: this.addr(out), mean: this.addr(mean), rstd: this.addr(rstd), inp: this.addr(inp), w: this.addr(w), b: this.addr(b), N, C, eps });
   }
   layernormBackward(dinp: Tensor, dw: Tensor, db: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number): void {
-    need(dinp, N * C, 'layernormBackward dinp');
-    need(dout, N * C, 'layernormBackward dout');
     const saved = { dout: this.addr(dout), inp: this.addr(inp), mean: this.addr(mean), rstd: this.addr(rstd), N, C };
     this.run('layernormBackwardInput', N * C * 6, { dinp: this.addr(dinp), w: this.addr(w), ...saved });
     this.run('layernormBackwardParams', N * C * 4, { dw: this.addr(dw), db: this.addr(db), ...saved });
@@ -292,13 +247,8 @@ export class WasmBackend implements Backend {
 
   // ---- matmul -------------------------------------------------------------------------------------
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void {
-    need(a, M * K, 'matmul a');
-    need(b, K * N, 'matmul b');
-    need(out, M * N, 'matmul out');
-    if (bias) need(bias, N, 'matmul bias');
     if (isQuant(b.dtype)) {
-      if (transA || !transB) throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB (and a not transposed)`);
-      const q = this.quant(b, K, 'matmul b');
+      const q = this.quant(b);
       const [scratch, scratchStride] = this.scratchFor(this.call('matmulQScratchBytes', { K }));
       this.run('matmulQ', 2 * M * K * N, { out: this.addr(out), a: this.addr(a), codes: q.codes, scales: q.scales, bias: bias ? this.addr(bias) : 0, M, K, N, beta, bits: q.bits, scratch, scratchStride });
       return;
@@ -307,8 +257,6 @@ export class WasmBackend implements Backend {
     this.run('matmul', 2 * M * K * N, { out: this.addr(out), a: this.addr(a), b: this.addr(b), bias: bias ? this.addr(bias) : 0, M, K, N, transA: +transA, transB: +transB, beta, scratch, scratchStride });
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
-    need(dout, M * N, 'biasBackward dout');
-    need(dbias, N, 'biasBackward dbias');
     this.run('biasBackward', M * N, { dbias: this.addr(dbias), dout: this.addr(dout), M, N });
   }
 
@@ -317,36 +265,19 @@ export class WasmBackend implements Backend {
     if (!(pDrop > 0 && rng)) return { drop: 0, key: 0, thr: 0, inv: 1 };
     return { drop: 1, key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) };
   }
-  private heads(C: number, NH: number): void {
-    if (C % NH !== 0) throw new RangeError(`C = ${C} is not a multiple of NH = ${NH}`);
-  }
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
-    this.heads(C, NH);
-    need(qkv, B * T * 3 * C, 'attentionForward qkv');
-    need(out, B * T * C, 'attentionForward out');
-    need(lse, B * NH * T, 'attentionForward lse');
     const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: T, hs: C / NH, backward: 0 }));
     this.run('attentionForward', 2 * B * T * T * C, { out: this.addr(out), lse: this.addr(lse), qkv: this.addr(qkv), B, T, C, NH, ...this.dropArgs(pDrop, rng), scratch, scratchStride });
   }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
-    this.heads(C, NH);
-    need(dqkv, B * T * 3 * C, 'attentionBackward dqkv');
-    need(qkv, B * T * 3 * C, 'attentionBackward qkv');
-    need(dout, B * T * C, 'attentionBackward dout');
     const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: T, hs: C / NH, backward: 1 }));
     this.run('attentionBackward', 4 * B * T * T * C, {
       dqkv: this.addr(dqkv), dout: this.addr(dout), qkv: this.addr(qkv), out: this.addr(out), lse: this.addr(lse), B, T, C, NH, ...this.dropArgs(pDrop, rng), scratch, scratchStride,
     });
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
-    this.heads(C, NH);
-    if (pos0 + Tn > Tmax) throw new RangeError(`KV cache of ${Tmax} positions cannot hold ${pos0 + Tn}`);
-    need(qkv, B * Tn * 3 * C, 'attentionCached qkv');
-    need(out, B * Tn * C, 'attentionCached out');
-    need(kCache, B * Tmax * C, 'attentionCached kCache');
-    need(vCache, B * Tmax * C, 'attentionCached vCache');
     const caches = { qkv: this.addr(qkv), kCache: this.kvAddr(kCache), vCache: this.kvAddr(vCache), B, Tn, C, pos0, Tmax };
-    if (this.halfCaches(kCache, vCache, 'attentionCached')) {
+    if (kCache.dtype === 'f16') {
       this.run('kvCacheWriteHalf', B * Tn * C * 8, caches);
       if (Tn > HALF_ROWS_MAX) {
         // a prompt: the cached rows widened to f32 for the call (2·B·n·C floats), attended on the f32 tiles
@@ -371,21 +302,12 @@ export class WasmBackend implements Backend {
   }
 
   attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
-    this.heads(C, NH);
-    need(qkv, N * 3 * C, 'attentionRagged qkv');
-    need(out, N * C, 'attentionRagged out');
-    need(slotPos, 2 * N, 'attentionRagged slotPos');
-    if (kCache.length % (Tmax * C) !== 0 || vCache.length !== kCache.length) throw new RangeError(`attentionRagged: caches of ${kCache.length} and ${vCache.length} elements are not slots of ${Tmax} × ${C}`);
-    const S = kCache.length / (Tmax * C), sp = this.i32(slotPos);
+    const sp = this.i32(slotPos);
     let work = 0;
-    for (let n = 0; n < N; n++) {
-      const slot = sp[2 * n], pos = sp[2 * n + 1];
-      if (!(slot >= 0 && slot < S && pos >= 0 && pos < Tmax)) throw new RangeError(`attentionRagged: token ${n} at slot ${slot}, position ${pos}: the caches hold ${S} slots of ${Tmax}`);
-      work += 4 * (pos + 1) * C;
-    }
+    for (let n = 0; n < N; n++) work += 4 * (sp[2 * n + 1] + 1) * C;
     // every token's k, v first: a prefill chunk's tokens attend to rows its earlier tokens write here
     const caches = { qkv: this.addr(qkv), kCache: this.kvAddr(kCache), vCache: this.kvAddr(vCache), slotPos: this.addr(slotPos), N, C, Tmax };
-    if (this.halfCaches(kCache, vCache, 'attentionRagged')) {
+    if (kCache.dtype === 'f16') {
       this.run('kvCacheWriteRaggedHalf', N * C * 8, caches);
       const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: Tmax, hs: C / NH }));
       this.run('attentionRaggedHalf', work, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
@@ -398,66 +320,38 @@ export class WasmBackend implements Backend {
 
   // ---- elementwise --------------------------------------------------------------------------------
   geluForward(out: Tensor, inp: Tensor, N: number): void {
-    need(inp, N, 'geluForward');
-    need(out, N, 'geluForward out');
     this.run('geluForward', N * 16, { out: this.addr(out), inp: this.addr(inp), N });
   }
   geluBackward(dinp: Tensor, inp: Tensor, dout: Tensor, N: number): void {
-    need(dinp, N, 'geluBackward');
     this.run('geluBackward', N * 24, { dinp: this.addr(dinp), inp: this.addr(inp), dout: this.addr(dout), N });
   }
   residualForward(out: Tensor, a: Tensor, b: Tensor, N: number): void {
-    need(out, N, 'residualForward');
     this.run('residualForward', N, { out: this.addr(out), a: this.addr(a), b: this.addr(b), N });
   }
   accumulate(dst: Tensor, src: Tensor, N: number): void {
-    need(dst, N, 'accumulate');
     this.run('accumulate', N, { dst: this.addr(dst), src: this.addr(src), N });
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    need(out, N, 'dropout');
-    need(inp, N, 'dropout');
-    const thr = dropThreshold(p);
-    this.run('dropout', N * 8, { out: this.addr(out), inp: this.addr(inp), N, key: rngKey(rng), thr, inv: 1 / (1 - p) });
+    this.run('dropout', N * 8, { out: this.addr(out), inp: this.addr(inp), N, key: rngKey(rng), thr: dropThreshold(p), inv: 1 / (1 - p) });
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.dropoutForward(dinp, dout, N, p, rng);
   }
 
   // ---- loss ---------------------------------------------------------------------------------------
-  private checkTargets(targets: Tensor, N: number, V: number): void {
-    need(targets, N, 'targets');
-    const y = this.i32(targets);
-    for (let n = 0; n < N; n++) if (y[n] >= V) throw new RangeError(`target ${y[n]} outside the vocabulary of ${V}`);
-  }
   crossEntropyForward(losses: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number): void {
-    need(logits, N * V, 'crossEntropyForward logits');
-    need(losses, N, 'crossEntropyForward losses');
-    this.checkTargets(targets, N, V);
     this.run('crossEntropyForward', N * V * 8, { losses: this.addr(losses), logits: this.addr(logits), targets: this.addr(targets), N, V });
     this.call('crossEntropyReduce', { loss: this.addr(loss), losses: this.addr(losses), targets: this.addr(targets), weights: this.addr(weights), N });
   }
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void {
-    need(logits, N * V, 'crossEntropyBackward logits');
-    need(dlogits, N * V, 'crossEntropyBackward dlogits');
-    this.checkTargets(targets, N, V);
     this.run('crossEntropyBackward', N * V * 12, { dlogits: this.addr(dlogits), logits: this.addr(logits), targets: this.addr(targets), weights: this.addr(weights), N, V, dscale });
   }
 
   // ---- rows ---------------------------------------------------------------------------------------
-  private checkRows(idx: Tensor, R: number, rows: number): void {
-    need(idx, R, 'row indices');
-    const id = this.i32(idx);
-    for (let r = 0; r < R; r++) if (id[r] < 0 || id[r] >= rows) throw new RangeError(`row ${id[r]} outside a tensor of ${rows} rows`);
-  }
   gatherRows(out: Tensor, inp: Tensor, idx: Tensor, R: number, C: number): void {
-    need(out, R * C, 'gatherRows out');
-    this.checkRows(idx, R, Math.floor(inp.length / C));
     this.run('gatherRows', R * C, { out: this.addr(out), inp: this.addr(inp), idx: this.addr(idx), R, C });
   }
   scatterAddRows(dinp: Tensor, dout: Tensor, idx: Tensor, R: number, C: number): void {
-    need(dout, R * C, 'scatterAddRows dout');
-    this.checkRows(idx, R, Math.floor(dinp.length / C));
     this.run('scatterAddRows', R * C, { dinp: this.addr(dinp), dout: this.addr(dout), idx: this.addr(idx), R, C });
   }
 
@@ -470,13 +364,17 @@ export class WasmBackend implements Backend {
   }
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, p: AdamWParams): void {
     const N = param.length;
-    need(grad, N, 'adamw grad');
-    need(m, N, 'adamw m');
-    need(v, N, 'adamw v');
     const clip = p.gradNormSq && p.maxNorm !== undefined;
     this.run('adamw', N * 16, {
       param: this.addr(param), grad: this.addr(grad), m: this.addr(m), v: this.addr(v), N, lr: p.lr, beta1: p.beta1, beta2: p.beta2, eps: p.eps, wd: p.weightDecay,
       bc1: 1 - p.beta1 ** p.step, bc2: 1 - p.beta2 ** p.step, normSq: clip ? this.addr(p.gradNormSq!) : 0, maxNorm: clip ? p.maxNorm! : 0,
     });
   }
+
+  /** checks.ts reads indices (token ids, targets, rows, slots) through this */
+  [HOST_INTS](t: Tensor): Int32Array {
+    return this.i32(t);
+  }
 }
+
+checkedOps(WasmBackend);

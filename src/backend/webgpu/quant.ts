@@ -10,7 +10,7 @@
 // integers of 16 bits (scale max|block|/32639, split in two int8 halves) and the products summed exactly
 // with dot4I8Packed (quantize_act, matvec_q8_dot4).
 import type { Tensor } from '../backend.ts';
-import { checkQuantized, codeBytesPerRow, dequantizeRows, q4Groups, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
+import { codeBytesPerRow, dequantizeRows, q4Groups, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
 import type { GpuMemory, GpuStore } from './memory.ts';
 import type { KernelName, OperandsOf, ParamsOf } from './kernels.ts';
 
@@ -50,8 +50,7 @@ function geometry(t: Tensor): Geometry {
 const words = (t: Tensor, g: Geometry): Tensor => ({ buffer: t.buffer, offset: 0, length: g.words, dtype: 'i32' });
 
 export function allocQuant(h: QuantHost, length: number, dtype: QuantDType, rowLength: number | undefined): Tensor {
-  const K = rowLength ?? 0;
-  if (!(Number.isInteger(K) && K > 0 && length % K === 0)) throw new RangeError(`a ${dtype} tensor needs a row length dividing its ${length} elements, got ${rowLength}`);
+  const K = rowLength!; // a divisor of length (checks.ts)
   const t0 = { buffer: null, offset: 0, length, dtype, rowLength: K } as Tensor;
   const g = geometry(t0);
   const store: GpuStore = h.mem.allocStore(g.words * 4, `${dtype} tensor ${g.rows}x${K}`);
@@ -61,9 +60,7 @@ export function allocQuant(h: QuantHost, length: number, dtype: QuantDType, rowL
 }
 
 export function writeQuantized(h: QuantHost, t: Tensor, q: QuantizedRows, firstRow: number): void {
-  const g = geometry(t), cb = codeBytesPerRow(g.dtype, g.K), n = q.codes.length / cb;
-  if (!(Number.isInteger(n) && Number.isInteger(firstRow) && firstRow >= 0 && firstRow + n <= g.rows)) throw new RangeError(`writeQuantized: ${q.codes.length} code bytes at row ${firstRow} into ${g.rows} rows of ${g.K} (${g.dtype})`);
-  checkQuantized(g.dtype, q, n, g.K, 'writeQuantized');
+  const g = geometry(t), cb = codeBytesPerRow(g.dtype, g.K), n = q.codes.length / cb; // whole rows in range (checks.ts)
   const codes = new Uint8Array(n * g.rowWords * 4), src = new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength);
   for (let r = 0; r < n; r++) codes.set(src.subarray(r * cb, (r + 1) * cb), r * g.rowWords * 4);
   const view = words(t, g);
@@ -84,12 +81,6 @@ export async function readDequantized(h: QuantHost, t: Tensor): Promise<Float32A
   return dequantizeRows(t.dtype as QuantDType, await readQuantized(h, t), t.length / t.rowLength!, t.rowLength!);
 }
 
-/** a quantized operand's row length, checked against the op's */
-function rowsOf(t: Tensor, K: number, what: string): Geometry {
-  if (t.rowLength !== K) throw new RangeError(`${what}: a ${t.dtype} tensor of rows of ${t.rowLength}, the op reads rows of ${K}`);
-  return geometry(t);
-}
-
 /** Columns of W dequantized at once for the tiled matmul (M > 8): a block of at most 64 MiB of f32. */
 const DEQUANT_BLOCK_BYTES = 64 * 2 ** 20;
 
@@ -99,7 +90,7 @@ const DEQUANT_BLOCK_BYTES = 64 * 2 ** 20;
  * scratch by dequant_q and multiplied by the f32 tiled kernels.
  */
 export function matmulQ(h: QuantHost, out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, beta: 0 | 1): void {
-  const g = rowsOf(b, K, 'matmul b'), constants = { Q4: +(g.dtype === 'q4') };
+  const g = geometry(b), constants = { Q4: +(g.dtype === 'q4') };
   const geo = { row_words: g.rowWords, o_scale: g.oScale, groups: g.spr };
   if (M <= 8 && g.dtype === 'q8' && h.features.packed) {
     const blocks = Math.ceil(K / 256), act = h.mem.scratchView('quantized activations', M * (2 * g.rowWords + blocks), 'i32');
@@ -123,6 +114,6 @@ export function matmulQ(h: QuantHost, out: Tensor, a: Tensor, b: Tensor, bias: T
 
 /** out(B,T,C) = dequant(wte)[ids] + wpe[pos0 + t] */
 export function encoderQ(h: QuantHost, out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, pos0: number): void {
-  const g = rowsOf(wte, C, 'encoderForward wte'), n = B * T * C;
+  const g = geometry(wte), n = B * T * C;
   h.run('encoder_forward_q', { eout: out, ids, w: words(wte, g), wpe }, { n, C, T, pos0, row_words: g.rowWords, o_scale: g.oScale, groups: g.spr }, h.grid(n, 256), { constants: { Q4: +(g.dtype === 'q4') } });
 }

@@ -5,6 +5,8 @@
 //   encoder.ts  command encoding, dispatch, submits and their errors
 //   memory.ts   buffers, arenas, tensors split across buffers, scratch, binding ranges, reads
 //   kernels.ts  every kernel declared by name: module, entry point, Params struct, bindings
+// Op arguments arrive checked (src/backend/checks.ts, applied at the end of this file); what is left here
+// are this backend's own limits (head size, grid size, f16 fill).
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
 import { dropThreshold, rngKey } from '../rng.ts';
 import { toF16Array } from '../f16.ts';
@@ -17,6 +19,7 @@ import { DEFAULT_BUDGET, splitRanges, type Budget, type DispatchRecord } from '.
 import { wgslFeaturesOf } from './adapter.ts';
 import { allocQuant, encoderQ, matmulQ, readDequantized, readQuantized, writeQuantized, type QuantHost } from './quant.ts';
 import { isQuant, quantizeRows, type QuantizedRows } from '../quant.ts';
+import { checkedOps } from '../checks.ts';
 
 export { DeviceLostError, type DeviceLoss } from './device.ts';
 export type { Budget, DispatchRecord } from './cost.ts';
@@ -85,9 +88,6 @@ interface MatmulBlock {
   lda: number; ldb: number; ldo: number;
 }
 
-function need(t: Tensor, n: number, what: string): void {
-  if (t.length < n) throw new RangeError(`${what}: tensor of ${t.length} elements, op needs ${n}`);
-}
 const f32Bits = (() => {
   const fa = new Float32Array(1), ua = new Uint32Array(fa.buffer);
   return (v: number) => ((fa[0] = v), ua[0]);
@@ -192,20 +192,15 @@ export class WebGPUBackend implements Backend {
     this.enc.destroy();
   }
   slice(t: Tensor, offset: number, length: number): Tensor {
-    if (isQuant(t.dtype)) {
-      if (offset === 0 && length === t.length) return t;
-      throw new RangeError(`a ${t.dtype} tensor is not sliced (weight storage)`);
-    }
+    if (isQuant(t.dtype)) return t; // whole (checks.ts)
     return this.mem.slice(t, offset, length);
   }
 
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
     assertAlive(this.ctx);
-    if (dstOffset < 0 || dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
     if (data.length === 0) return;
     if (isQuant(t.dtype)) {
       const K = t.rowLength!;
-      if (dstOffset % K || data.length % K) throw new RangeError(`a ${t.dtype} tensor is written in whole rows of ${K}`);
       writeQuantized(this.quantHost, t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
       return;
     }
@@ -231,12 +226,10 @@ export class WebGPUBackend implements Backend {
 
   writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
     assertAlive(this.ctx);
-    if (!isQuant(t.dtype)) throw new TypeError(`writeQuantized: a ${t.dtype} tensor is not quantized`);
     writeQuantized(this.quantHost, t, q, firstRow);
   }
   readQuantized(t: Tensor): Promise<QuantizedRows> {
     assertAlive(this.ctx);
-    if (!isQuant(t.dtype)) throw new TypeError(`readQuantized: a ${t.dtype} tensor is not quantized`);
     return readQuantized(this.quantHost, t);
   }
 
@@ -288,7 +281,6 @@ export class WebGPUBackend implements Backend {
    */
   fill(t: Tensor, value: number): void {
     assertAlive(this.ctx);
-    if (isQuant(t.dtype)) throw new TypeError(`fill: a ${t.dtype} tensor is written with write or writeQuantized`);
     if (this.mem.piecewise(t.length, [t], (_, v) => this.fill(v[0]!, value))) return;
     if (t.dtype === 'f16') throw new TypeError(`fill: f16 tensors are weight storage, written with write()`);
     const bits = t.dtype === 'f32' ? f32Bits(value) : value | 0;
@@ -303,8 +295,6 @@ export class WebGPUBackend implements Backend {
   }
 
   copy(dst: Tensor, src: Tensor): void {
-    need(dst, src.length, 'copy');
-    if (isQuant(dst.dtype) || isQuant(src.dtype)) throw new TypeError('copy: quantized tensors are written with write or writeQuantized');
     if (this.mem.piecewise(src.length, [dst, src], (_, v) => this.copy(v[0]!, v[1]!))) return;
     this.run('copy', { dst, src }, { n: src.length }, this.grid(src.length, 256));
   }
@@ -378,9 +368,6 @@ export class WebGPUBackend implements Backend {
 
   // ---- embedding ----------------------------------------------------------------------------------
   encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void {
-    need(out, B * T * C, 'encoderForward out');
-    need(ids, B * T, 'encoderForward ids');
-    need(wpe, (posOffset + T) * C, 'encoderForward wpe');
     const n = B * T * C;
     if (isQuant(wte.dtype)) {
       encoderQ(this.quantHost, out, ids, wte, wpe, B, T, C, posOffset);
@@ -388,14 +375,11 @@ export class WebGPUBackend implements Backend {
     }
     // every output row takes its token's row from the one part of wte that holds it
     const half = wte.dtype === 'f16';
-    if (half && (out.dtype === 'f16' || wpe.dtype === 'f16')) throw new TypeError('encoderForward: only wte may be f16');
     for (const { view, lo, hi } of this.mem.rowParts(wte, C)) {
       this.run('encoder_forward', { out, ids, wte: view, wpe }, { n, C, T, pos0: posOffset, lo, hi }, this.grid(n, 256), { f16: half });
     }
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
-    need(dout, B * T * C, 'encoderBackward dout');
-    need(dwpe, T * C, 'encoderBackward dwpe');
     // dwpe(T,C) += Σ_b dout(b,t,C)
     this.run('encoder_backward_wpe', { dwpe, dout }, { n: T * C, C, T, B }, this.grid(T * C, 256));
     // dwte[ids[b,t]] += dout(b,t,C): a row scatter-add with repeated ids
@@ -404,12 +388,9 @@ export class WebGPUBackend implements Backend {
 
   // ---- layernorm ----------------------------------------------------------------------------------
   layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number): void {
-    need(inp, N * C, 'layernormForward');
-    need(out, N * C, 'layernormForward out');
     this.run('layernorm_forward', { out, mean, rstd, inp, w, bias: b }, { N, C, eps }, this.grid(N, 1));
   }
   layernormBackward(dinp: Tensor, dw: Tensor, db: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number): void {
-    need(inp, N * C, 'layernormBackward');
     // dinp (N,C), a workgroup per row
     this.run('layernorm_backward_dx', { dinp, mean, rstd, inp, w, dout }, { N, C }, this.grid(N, 1));
     // db (C) += Σ_n dout, dw (C) += Σ_n norm * dout: column sums in one pass over dout
@@ -418,12 +399,7 @@ export class WebGPUBackend implements Backend {
 
   // ---- matmul -------------------------------------------------------------------------------------
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void {
-    need(a, M * K, 'matmul a');
-    need(b, K * N, 'matmul b');
-    need(out, M * N, 'matmul out');
-    if (bias) need(bias, N, 'matmul bias');
     if (isQuant(b.dtype)) {
-      if (transA || !transB) throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB (and a not transposed)`);
       matmulQ(this.quantHost, out, a, b, bias, M, K, N, beta);
       return;
     }
@@ -469,7 +445,6 @@ export class WebGPUBackend implements Backend {
       return;
     }
     const half = b.dtype === 'f16';
-    if (half && [out, a, bias].some((t) => t?.dtype === 'f16')) throw new TypeError('matmul: only the b operand may be f16');
     const kernel = this.matmulKernel(M, N, transA);
     const tile = kernel === 'matmul_tiled' ? 128 : 64;
     const groups: [number, number] = kernel === 'matvec' ? this.grid(N, transB ? 8 : 64) : [Math.ceil(N / tile), Math.ceil(M / tile)];
@@ -507,7 +482,6 @@ export class WebGPUBackend implements Backend {
     return { ...m, out, a, b, bias, M, N, K, beta };
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
-    need(dout, M * N, 'biasBackward dout');
     this.columnSums(dbias, dout, M, N, null);
   }
 
@@ -526,7 +500,6 @@ export class WebGPUBackend implements Backend {
   // ---- attention ----------------------------------------------------------------------------------
   private headSize(C: number, NH: number): number {
     const hs = C / NH;
-    if (!Number.isInteger(hs)) throw new RangeError(`C=${C} is not a multiple of NH=${NH}`);
     if (hs > MAX_HEAD) throw new RangeError(`head size ${hs} exceeds the WebGPU kernels' ${MAX_HEAD}`);
     return hs;
   }
@@ -547,9 +520,6 @@ export class WebGPUBackend implements Backend {
   /** qkv views of (b, h): q, k and v all read through the q binding (kv_in_q) of a (B,T,3C) tensor */
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const hs = this.headSize(C, NH);
-    need(qkv, B * T * 3 * C, 'attentionForward qkv');
-    need(out, B * T * C, 'attentionForward out');
-    need(lse, B * NH * T, 'attentionForward lse');
     const bs = T * 3 * C, rs = 3 * C;
     this.attend({ out, lse, q: qkv }, B, T, NH, hs, (o) => ({
       Tq: T, NH, hs, q_bs: bs, q_rs: rs, o_k: o.q + C, k_bs: bs, k_rs: rs, o_v: o.q + 2 * C, v_bs: bs, v_rs: rs,
@@ -571,9 +541,6 @@ export class WebGPUBackend implements Backend {
 
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const hs = this.headSize(C, NH);
-    need(dqkv, B * T * 3 * C, 'attentionBackward dqkv');
-    need(qkv, B * T * 3 * C, 'attentionBackward qkv');
-    need(dout, B * T * C, 'attentionBackward dout');
     const rows = B * NH * T;
     const D = this.mem.scratchView('attention D', rows);
     const ops = { dqkv, lse, qkv, dout, D, out };
@@ -591,12 +558,7 @@ export class WebGPUBackend implements Backend {
   }
 
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
-    if (pos0 + Tn > Tmax) throw new RangeError(`KV cache of ${Tmax} positions cannot hold ${pos0 + Tn}`);
     const hs = this.headSize(C, NH);
-    need(qkv, B * Tn * 3 * C, 'attentionCached qkv');
-    need(kCache, B * Tmax * C, 'attentionCached kCache');
-    need(vCache, B * Tmax * C, 'attentionCached vCache');
-    need(out, B * Tn * C, 'attentionCached out');
     // kCache, vCache (B,Tmax,C) at pos0.. = the new k, v
     const n = B * Tn * C;
     this.run('kv_cache_write', { k: kCache, v: vCache, qkv }, { n, Tn, C, Tmax, pos0 }, this.grid(n, 256));
@@ -608,10 +570,6 @@ export class WebGPUBackend implements Backend {
 
   attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
     const hs = this.headSize(C, NH);
-    need(qkv, N * 3 * C, 'attentionRagged qkv');
-    need(out, N * C, 'attentionRagged out');
-    need(slotPos, 2 * N, 'attentionRagged slotPos');
-    if (kCache.length % (Tmax * C) !== 0 || vCache.length !== kCache.length) throw new RangeError(`attentionRagged: caches of ${kCache.length} and ${vCache.length} elements are not slots of ${Tmax} × ${C}`);
     // slots and positions are checked by the caller (GPT.transformer): reading them back here would stall the queue
     const params = { N, C, NH, hs, Tmax, scale: 1 / Math.sqrt(hs) };
     this.run('kv_cache_write_ragged', { k: kCache, v: vCache, qkv, sp: slotPos }, { ...params, o_out: 0 }, this.grid(N * C, 256));
@@ -620,9 +578,6 @@ export class WebGPUBackend implements Backend {
 
   // ---- elementwise --------------------------------------------------------------------------------
   private elementwise(name: 'gelu_forward' | 'gelu_backward' | 'residual_forward' | 'accumulate' | 'dropout', N: number, out: Tensor, a: Tensor, b: Tensor | null, s = 0, key = 0, thr = 0, mayAlias = false): void {
-    need(out, N, name);
-    need(a, N, name);
-    if (b) need(b, N, name);
     // dropout's mask is keyed by element index: a range starting at `start` continues the key from there
     if (this.mem.piecewise(N, [out, a, b], (start, v) => this.elementwise(name, v[0]!.length, v[0]!, v[1]!, v[2], s, name === 'dropout' ? (key + start) >>> 0 : key, thr, mayAlias))) return;
     const inplace = mayAlias && store(out) === store(a) && out.offset === a.offset;
@@ -649,16 +604,10 @@ export class WebGPUBackend implements Backend {
 
   // ---- loss ---------------------------------------------------------------------------------------
   crossEntropyForward(losses: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number): void {
-    need(logits, N * V, 'crossEntropyForward logits');
-    need(losses, N, 'crossEntropyForward losses');
-    need(targets, N, 'crossEntropyForward targets');
-    need(weights, N, 'crossEntropyForward weights');
     this.run('crossentropy_forward', { losses, logits, targets }, { N, V }, this.grid(N, 1));
     this.run('crossentropy_sum', { loss, losses, weights }, { N }, [1, 1]);
   }
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void {
-    need(logits, N * V, 'crossEntropyBackward logits');
-    need(dlogits, N * V, 'crossEntropyBackward dlogits');
     const inplace = store(dlogits) === store(logits) && dlogits.offset === logits.offset;
     this.run('crossentropy_backward', { dlogits, logits: inplace ? null : logits, targets, weights },
       (o) => ({ N, V, o_logits: inplace ? o.dlogits : o.logits, dscale, inplace: +inplace }), this.grid(N, 1));
@@ -666,8 +615,6 @@ export class WebGPUBackend implements Backend {
 
   // ---- rows ---------------------------------------------------------------------------------------
   gatherRows(out: Tensor, inp: Tensor, idx: Tensor, R: number, C: number): void {
-    need(out, R * C, 'gatherRows out');
-    need(idx, R, 'gatherRows idx');
     for (const { view, lo, hi } of this.mem.rowParts(inp, C)) {
       this.run('gather_rows', { out, inp: view, idx }, { n: R * C, C, lo, hi }, this.grid(R * C, 256));
     }
@@ -677,8 +624,6 @@ export class WebGPUBackend implements Backend {
   }
   /** dst[idx[r]] += src[r] for R rows of C, deterministic (see rows.wgsl). */
   private scatterAdd(dst: Tensor, src: Tensor, idx: Tensor, R: number, C: number): void {
-    need(src, R * C, 'scatterAdd src');
-    need(idx, R, 'scatterAdd idx');
     const link = this.mem.scratchView('rows link', 2 * R, 'i32');
     this.run('rows_link', { link, idx }, { R }, this.grid(R, 64));
     for (const { view, lo, hi } of this.mem.rowParts(dst, C)) {
@@ -720,11 +665,7 @@ export class WebGPUBackend implements Backend {
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, p: AdamWParams): void {
     assertAlive(this.ctx);
     const n = param.length;
-    need(grad, n, 'adamw grad');
-    need(m, n, 'adamw m');
-    need(v, n, 'adamw v');
     if (this.mem.piecewise(n, [param, grad, m, v], (_, t) => this.adamw(t[0]!, t[1]!, t[2]!, t[3]!, p))) return;
-    if ([param, grad, m, v].some((t) => t.dtype !== 'f32')) throw new TypeError('adamw: param, grad, m and v are f32');
     const norm = p.gradNormSq !== undefined && p.maxNorm !== undefined ? p.gradNormSq : null;
     const key = [p.lr, p.beta1, p.beta2, p.eps, p.step, p.maxNorm, norm ? `${store(norm).id}@${norm.offset}` : '-'].join();
     // a tensor updated twice in one batch would race with itself: a new batch then
@@ -797,3 +738,5 @@ function groupBy<T>(items: T[], key: (x: T) => GpuStore[]): T[][] {
 export function createWebGPUBackend(device: GPUDevice, opts?: WebGPUBackendOptions): WebGPUBackend {
   return new WebGPUBackend(device, opts);
 }
+
+checkedOps(WebGPUBackend);
