@@ -403,7 +403,8 @@ if (argv.includes('--write')) {
     `load average ${loadAvg0.map((x) => x.toFixed(1)).join(' ')} before the run, ${la()} after (a shared machine: compare rows of one table, not across tables)`;
   const section = (tag: string, body: string) => [`<!-- ${tag} -->`, body, `<!-- /${tag} -->`].join('\n');
   const put = (md: string, tag: string, body: string) => {
-    const re = new RegExp(`<!-- ${tag} -->[\\s\\S]*?<!-- /${tag} -->`);
+    const esc = tag.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'); // tags hold '+' (--only=a,b; --weights)
+    const re = new RegExp(`<!-- ${esc} -->[\\s\\S]*?<!-- /${esc} -->`);
     return re.test(md) ? md.replace(re, section(tag, body)) : md.trimEnd() + '\n\n' + section(tag, body) + '\n';
   };
   const file = join(root, 'BENCHMARKS.md');

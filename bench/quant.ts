@@ -9,25 +9,16 @@
 //    matrix-vector path), GOP/s = 2·M·K·N / time, and for M = 1 the weight bytes streamed per second.
 //   node bench/run-node.mjs quant [--threads N] [--reps R] [--only=dot,gemm] [--write]
 // --write puts the tables in BENCHMARKS.md (sections "quant-dot" and "quant-gemm:N"). A benchmark, never a timed test.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { argv, median, opt, runMeta, want, writeSection } from './common.ts';
 import { createNodeWasmBackend, enableRelaxedSimd } from '../adapters/node/wasm.ts';
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
 import type { Tensor } from '../src/backend/backend.ts';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
 const threads = opt('threads', 1), reps = opt('reps', 5);
-const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const want = (s: string) => !only || only.includes(s);
 const root = process.cwd(), loadAvg0 = loadavg();
-const la = () => loadavg().map((x) => x.toFixed(1)).join(' ');
-const median = (ts: number[]) => [...ts].sort((x, y) => x - y)[ts.length >> 1];
 const tables: [string, string][] = [];
 
 // ---- dot: the instructions ----------------------------------------------------------------------------
@@ -156,20 +147,13 @@ async function gemmBench(): Promise<void> {
   be.dispose();
 }
 
-const meta = () => `\`node bench/run-node.mjs quant ${argv.join(' ')}\`.trim() — ${new Date().toISOString().slice(0, 10)}, ${process.release.name} ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, load average ${loadAvg0.map((x) => x.toFixed(1)).join(' ')} before, ${la()} now (a shared machine: compare rows of one table, not across tables)`;
+const meta = () => runMeta(`node bench/run-node.mjs quant ${argv.join(' ')}`.trim(), loadAvg0);
 
 if (want('dot')) await dotBench();
 if (want('gemm')) await gemmBench();
 for (const [, t] of tables) console.log('\n' + t);
 if (argv.includes('--write')) {
-  const file = join(root, 'BENCHMARKS.md');
-  let md = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  for (const [tag, body] of tables) {
-    const section = [`<!-- ${tag} -->`, body, `<!-- /${tag} -->`].join('\n');
-    const re = new RegExp(`<!-- ${tag} -->[\\s\\S]*?<!-- /${tag} -->`);
-    md = re.test(md) ? md.replace(re, section) : md.trimEnd() + '\n\n' + section + '\n';
-  }
-  writeFileSync(file, md);
+  for (const [tag, body] of tables) writeSection(join(root, 'BENCHMARKS.md'), tag, body);
   console.log('wrote BENCHMARKS.md');
 }
 process.exit(0);

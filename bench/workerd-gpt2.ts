@@ -13,9 +13,11 @@
 //    and a full GC, forced by a heap snapshot), the WASM linear memory the worker reports (GET /memory:
 //    byteLength, what an isolate limit counts, touched or not), and workerd's resident memory (VmRSS now,
 //    VmHWM its peak, from /proc/PID/status: the whole process, runtime included).
-//   node_modules/.bin/bun bench/workerd-gpt2.ts [--prompt 200] [--tokens 56] [--wasm-mb 112] [--write FILE]
+//   node_modules/.bin/bun bench/workerd-gpt2.ts [--prompt 200] [--tokens 56] [--wasm-mb 88] [--kv-cache f16|f32] [--write FILE]
+//     [--v8-flags="--max-old-space-size=24 --max-semi-space-size=1"]   (the config's v8Flags: a V8 heap
+//     limit as a production isolate has, so garbage is collected before it piles up)
 // A measurement, never a timed test. Bun runs it for its WebSocket client (the inspector protocol).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,8 +31,10 @@ import { writeModelFiles } from '../src/io/checkpoint.ts';
 import { gpt2TokenizerJSON } from '../src/tokenizer/gpt2.ts';
 import { GPTTokenizer } from '../src/tokenizer/tokenizer.ts';
 import { freePort } from '../test/lib/net.ts';
+import { writeSection } from './common.ts';
+import { startWorkerd } from '../test/lib/workerd.ts';
 
-const { values: a } = parseArgs({ options: { prompt: { type: 'string', default: '200' }, tokens: { type: 'string', default: '56' }, 'wasm-mb': { type: 'string', default: '112' }, write: { type: 'string' }, seed: { type: 'string', default: '1' } } });
+const { values: a } = parseArgs({ options: { prompt: { type: 'string', default: '200' }, tokens: { type: 'string', default: '56' }, 'wasm-mb': { type: 'string', default: '88' }, write: { type: 'string' }, seed: { type: 'string', default: '1' }, 'v8-flags': { type: 'string', default: '' }, 'kv-cache': { type: 'string', default: 'f16' } } });
 const P = Number(a.prompt), G = Number(a.tokens), root = process.cwd(), load0 = loadavg(), t0 = Date.now();
 const log = (s: string) => console.error(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${s}`);
 const work = resolve('.cache/workerd-gpt2'), modelDir = join(work, 'model'), edge = join(work, 'edge');
@@ -54,14 +58,14 @@ log(`model.safetensors: ${fileMB.toFixed(1)} MiB`);
 // ---- the worker -----------------------------------------------------------------------------------------
 const b = spawnSync(process.execPath, [join(root, 'scripts/build-edge.mjs')], { env: { ...process.env, GPTEDGE_EDGE_OUT: edge }, encoding: 'utf8' });
 if (b.status !== 0) throw new Error(`build-edge: ${b.stderr}`);
-const capnp = readFileSync(join(root, 'examples/workerd/config-binding.capnp'), 'utf8').replace(/(name = "WASM_MEMORY_MB", text = ")\d+(")/, `$1${a['wasm-mb']}$2`);
+const v8Flags = a['v8-flags'].split(/\s+/).filter(Boolean);
+const capnp = readFileSync(join(root, 'examples/workerd/config-binding.capnp'), 'utf8').replace(/(name = "WASM_MEMORY_MB", text = ")\d+(")/, `$1${a['wasm-mb']}$2`)
+  .replace(/(name = "KV_CACHE", text = ")\w+(")/, `$1${a['kv-cache']}$2`)
+  .replace(/(const config :Workerd\.Config = \(\n)/, v8Flags.length ? `$1  v8Flags = [${v8Flags.map((f) => JSON.stringify(f)).join(', ')}],\n` : '$1');
 writeFileSync(join(edge, 'config.capnp'), capnp);
-const port = await freePort(), iport = await freePort();
-let out = '';
-const proc = spawn(join(root, 'node_modules/.bin/workerd'), ['serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`, '--directory-path', `model=${modelDir}`, '--inspector-addr', `127.0.0.1:${iport}`], { cwd: edge, stdio: ['ignore', 'pipe', 'pipe'] });
-proc.stdout!.on('data', (d) => (out += d));
-proc.stderr!.on('data', (d) => (out += d));
-const url = `http://127.0.0.1:${port}`;
+const iport = await freePort();
+const wd = await startWorkerd(edge, 'config.capnp', { args: ['--directory-path', `model=${modelDir}`, '--inspector-addr', `127.0.0.1:${iport}`], readyPath: '/memory' });
+const { url, proc } = wd;
 const status = () => {
   const s = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
   const kb = (k: string) => Number(s.match(new RegExp(`${k}:\\s+(\\d+) kB`))?.[1] ?? NaN);
@@ -69,10 +73,6 @@ const status = () => {
 };
 
 try {
-  for (const tStart = Date.now(); !(await fetch(`${url}/memory`).then((r) => r.ok, () => false)); ) {
-    if (proc.exitCode !== null || Date.now() - tStart > 30_000) throw new Error(`workerd did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const idle = status();
   log(`workerd up (pid ${proc.pid}); VmRSS ${idle.rss.toFixed(1)} MiB before the model`);
 
@@ -85,7 +85,7 @@ try {
     // streamed (SSE): the worker yields between tokens, so the inspector's samples get through
     const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: n, temperature: 0, stream: true }) });
     const body = await res.text();
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body}\n${out}`);
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body}\n${wd.log()}`);
     const events = body.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)) as { choices: { text: string }[] });
     return { ms: performance.now() - t, j: { choices: [{ text: events.map((e) => e.choices[0]?.text ?? '').join('') }], usage: { completion_tokens: events.length } } };
   };
@@ -144,25 +144,21 @@ try {
   const isolate = heap.totalSize + (heap.backingStorageSize ?? 0) + mem.wasmMemoryBytes;
   const rows = [
     ['model', `GPT-2 124M layout (12 × 768, 12 heads, vocab 50,257 of GPT-2's tokenizer), random weights, int4 (Q4_0, f16 scales; the tied embedding / LM head included); model.safetensors ${fileMB.toFixed(1)} MiB, fetched from a disk-service binding and streamed in`],
-    ['context', `${P} prompt tokens + ${G} generated = ${P + G} positions in the KV cache (f32)`],
+    ['context', `${P} prompt tokens + ${G} generated = ${P + G} positions in the KV cache (${a['kv-cache']})`],
     ['V8 heap of the isolate (after the requests and a GC)', `used ${MiB(heap.usedSize)} MiB, total ${MiB(heap.totalSize)} MiB; array-buffer backing stores ${MiB(heap.backingStorageSize ?? NaN)} MiB`],
     ['WASM linear memory', `${MiB(mem.wasmMemoryBytes)} MiB (cap WASM_MEMORY_MB ${a['wasm-mb']}), of which ${MiB(mem.wasmBytesInUse)} MiB held by tensors and kernel scratch`],
-    ['isolate total: V8 heap total + backing stores + WASM memory', `**${MiB(isolate)} MiB** after the requests; largest sum sampled (every 50 ms) while loading and generating: **${MiB(peak.sum)} MiB** (heap total ${MiB(peak.at.heapTotal)}, backing stores ${MiB(peak.at.backing)}, WASM ${MiB(peak.at.wasm)}); each part's own peak: heap total ${MiB(peak.heapTotal)}, backing stores ${MiB(peak.backing)}, WASM ${MiB(peak.wasm)} MiB; Cloudflare's limit 128 MB = 122.1 MiB`],
+    ['isolate total: V8 heap total + backing stores + WASM memory', `**${MiB(isolate)} MiB** after the requests; largest sum sampled (every 50 ms) while loading and generating: **${MiB(peak.sum)} MiB** (heap total ${MiB(peak.at.heapTotal)}, backing stores ${MiB(peak.at.backing)}, WASM ${MiB(peak.at.wasm)}); each part's own peak: heap total ${MiB(peak.heapTotal)} (used ${MiB(peak.heapUsed)}), backing stores ${MiB(peak.backing)}, WASM ${MiB(peak.wasm)} MiB; Cloudflare's limit 128 MB = 122.1 MiB`],
     ['workerd process VmRSS', `idle before the model ${idle.rss.toFixed(1)} MiB; after the first request (model load + generation) ${afterFirst.rss.toFixed(1)} MiB, peak so far (VmHWM) ${afterFirst.hwm.toFixed(1)} MiB; after two more requests ${afterWarm.rss.toFixed(1)} MiB; after the heap snapshot that forces the GC ${st.rss.toFixed(1)} MiB (VmHWM ${st.hwm.toFixed(1)})`],
     ['speed (1 thread, warm)', `prefill ${P} tokens + 1: ${(prefill.ms / 1000).toFixed(2)} s; decode ${perToken.toFixed(1)} ms/token; first request incl. model load ${(first.ms / 1000).toFixed(1)} s`],
   ];
-  const body = [`### GPT-2 124M int4 inside workerd`, '', `\`node_modules/.bin/bun bench/workerd-gpt2.ts ${process.argv.slice(2).join(' ')}\`.trim() — ${new Date().toISOString().slice(0, 10)}, workerd ${JSON.parse(readFileSync(join(root, 'node_modules/workerd/package.json'), 'utf8')).version}, ${cpus()[0]?.model} ×${cpus().length}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start`, '',
+  const body = [`### GPT-2 124M int4 inside workerd`, '', `\`node_modules/.bin/bun bench/workerd-gpt2.ts ${process.argv.slice(2).map((x) => (/\s/.test(x) ? JSON.stringify(x) : x)).join(' ')}`.trim() + `\` — ${new Date().toISOString().slice(0, 10)}, workerd ${JSON.parse(readFileSync(join(root, 'node_modules/workerd/package.json'), 'utf8')).version}, ${cpus()[0]?.model} ×${cpus().length}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start`, '',
     '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), '', `Greedy continuation (random weights: noise by design): ${JSON.stringify(full.j.choices![0].text.slice(0, 80))}`].join('\n');
   console.log(body);
   if (a.write) {
-    const tag = 'workerd-gpt2', section = `<!-- ${tag} -->\n${body}\n<!-- /${tag} -->`;
-    let md = existsSync(a.write) ? readFileSync(a.write, 'utf8') : '';
-    const re = new RegExp(`<!-- ${tag} -->[\\s\\S]*?<!-- /${tag} -->`);
-    md = re.test(md) ? md.replace(re, section) : md.trimEnd() + '\n\n' + section + '\n';
-    writeFileSync(a.write, md);
+    writeSection(a.write, 'workerd-gpt2', body);
     log(`wrote ${a.write}`);
   }
 } finally {
-  proc.kill('SIGTERM');
+  wd.stop();
 }
 process.exit(0);

@@ -10,7 +10,6 @@
 // --ref-windows bounds the (slow) reference rows to the first N validation windows (default all); WASM
 // rows use every window. --write replaces the section "quality:<model>" of the file.
 import { parseArgs } from 'node:util';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { NodeFileSystem } from '../adapters/node/fs.ts';
 import { loadCorpus } from '../adapters/cli/corpora.ts';
@@ -22,6 +21,7 @@ import { GPT, type WeightsKind } from '../src/model/gpt.ts';
 import { TokenDataset } from '../src/train/data.ts';
 import { tokenizeCached } from '../src/train/token-cache.ts';
 import { generate } from '../src/infer/generate.ts';
+import { writeSection } from '../bench/common.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -118,11 +118,7 @@ const meta = `\`${cmd}\` — ${new Date().toISOString().slice(0, 10)}, ${cpus()[
 const body = [`### ${checkpoint.dir}: ${cfg.nLayer} layers, d ${cfg.nEmbd}, ${cfg.nHead} heads, vocab ${cfg.vocabSize}, context ${cfg.nCtx}, ${cfg.layout} (${corpus.name}, validation ${data.val.length} tokens)`, '', meta, '', ...lines, ...texts].join('\n');
 console.log(body);
 if (a.write) {
-  const tag = `quality:${a.model}`, section = `<!-- ${tag} -->\n${body}\n<!-- /${tag} -->`;
-  let md = existsSync(a.write) ? readFileSync(a.write, 'utf8') : '';
-  const re = new RegExp(`<!-- ${tag.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} -->[\\s\\S]*?<!-- /${tag.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} -->`);
-  md = re.test(md) ? md.replace(re, section) : md.trimEnd() + '\n\n' + section + '\n';
-  writeFileSync(a.write, md);
+  writeSection(a.write, `quality:${a.model}`, body);
   console.error(`wrote ${a.write}`);
 }
 process.exit(0);

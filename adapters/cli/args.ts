@@ -49,6 +49,16 @@ export function weightsFrom(a: { weights?: string }): WeightsKind | undefined {
   return a.weights as WeightsKind;
 }
 
+/** --kv-cache f32|f16: how the KV cache stores k and v (f16: half its memory; WASM) */
+export const KV_CACHE_OPTION = { 'kv-cache': { type: 'string' } } as const;
+export const KV_CACHE_HELP = `  --kv-cache K         f32 | f16 (default f32): f16 stores the KV cache in half precision, half its
+                       memory (WASM or reference); attention still computes in f32`;
+export function kvCacheFrom(a: { 'kv-cache'?: string }): 'f32' | 'f16' | undefined {
+  const k = a['kv-cache'];
+  if (k !== undefined && k !== 'f32' && k !== 'f16') throw new Error(`--kv-cache must be f32 or f16, got "${k}"`);
+  return k;
+}
+
 /**
  * Prints a generation as it streams: the prompt and the text to stdout, the finish reason to stderr (a
  * status, not text: redirected output holds the text alone).

@@ -5,7 +5,8 @@
 // twice: GPT-2 124M with int4 weights fits a 128 MB isolate this way (docs/quantization.md measures it).
 // WASM_MEMORY_MB caps the kernels' linear memory (it grows in doublings up to the cap); PREFILL_CHUNK runs
 // prompts that many tokens at a time (activation memory); WEIGHTS quantizes an f32 file on load (int8 |
-// int4). GET /memory reports the WASM memory this isolate holds.
+// int4); KV_CACHE = "f16" keeps the KV cache in half precision (half its memory). GET /memory reports the
+// WASM memory this isolate holds.
 // Built by `node scripts/build-edge.mjs` into dist/edge/worker-binding.js; config-binding.capnp runs it.
 import { workerApp, lazyApp, type AppEnv } from './app.ts';
 import { createWasmBackend, type WasmBackend } from '../../src/backend/wasm/index.ts';
@@ -20,6 +21,7 @@ interface Env extends AppEnv {
   MODEL?: { fetch(input: string): Promise<Response> };
   MODEL_URL?: string;
   WEIGHTS?: string;
+  KV_CACHE?: string;
   WASM_MEMORY_MB?: string;
 }
 
@@ -38,7 +40,7 @@ async function init(env: Env) {
   const weights = (await get('model.safetensors')).body!;
   // a macrotask between pieces: /health and /memory answer while the weights stream in
   const between = () => new Promise<void>((r) => setTimeout(r, 0));
-  const loaded = await loadModelStream({ config, tokenizer, weights }, backend, { weights: env.WEIGHTS as WeightsKind | undefined, between });
+  const loaded = await loadModelStream({ config, tokenizer, weights }, backend, { weights: env.WEIGHTS as WeightsKind | undefined, kvCache: env.KV_CACHE as 'f32' | 'f16' | undefined, between });
   return workerApp(env, loaded.model, loaded.tokenizer);
 }
 

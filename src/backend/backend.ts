@@ -15,6 +15,9 @@ import type { QuantizedRows } from './quant.ts';
  * 'f16' is storage for weights at inference (half the memory and bandwidth): write takes f32 values and
  * rounds them to half precision (src/backend/f16.ts), read returns f32, and only matmul's `b` operand and
  * encoderForward's `wte` accept it; arithmetic stays f32. Backends that have it say so in `f16Storage`.
+ * 'f16' is also the storage of a half-precision KV cache: attentionCached's and attentionRagged's kCache
+ * and vCache (both f16, or both f32) on backends with `halfKVCache` (their new k, v are rounded to halves
+ * as they are written, the same bits as f16Bits; attention reads them back in f32).
  *
  * 'q8' and 'q4' are quantized weight storage for inference (a quarter and about an eighth of f32): a
  * row-major matrix (rows, rowLength) quantized along its rows — q8 int8 codes with one f32 scale per row,
@@ -89,6 +92,11 @@ export interface Backend {
   /** whether tensors of dtype 'q8' and 'q4' exist here (WASM; the reference, as the oracle) */
   readonly quantStorage?: boolean;
   /**
+   * whether attentionCached/attentionRagged take f16 KV caches (WASM, where f16 tensors exist for that
+   * alone — its f16Storage is false; the reference, as the oracle)
+   */
+  readonly halfKVCache?: boolean;
+  /**
    * Elements of (rows, V) logits the LM head computes at once, where the backend knows better than the
    * model's default of 4M (WebGPU: sized from the device's buffer limits, since each chunk rewrites the
    * whole token-embedding gradient).
@@ -134,9 +142,10 @@ export interface Backend {
    * out(M,N) = beta*out + op(a)·op(b) [+ bias(N) broadcast over rows]
    * op(a) is (M,K): a stored (M,K), or (K,M) when transA. op(b) is (K,N): b stored (K,N), or (N,K) when transB.
    * beta is 0 (overwrite) or 1 (accumulate). Covers forward (X·W), dX = dY·Wᵀ and dW += Xᵀ·dY.
-   * With b quantized ('q8'/'q4', transB only), a backend may quantize a's rows to int16 for integer dot
-   * products, symmetric, per row and per block of at most 256 elements along K (scale s = max|block|/32767);
-   * an element of out then differs from op(a)·dequant(b) by at most ½·Σ_k |b[n,k]|·s(m,k) beyond f32 rounding.
+   * With b quantized ('q8'/'q4', transB only), a backend may quantize a's rows to integers of 16 bits for
+   * integer dot products, symmetric, per row and per block of at most 256 elements along K (scale
+   * s = max|block|/32767 on WASM, /32639 on WebGPU's packed path: s ≤ max|block|/32639); an element of out
+   * then differs from op(a)·dequant(b) by at most ½·Σ_k |b[n,k]|·s(m,k) beyond f32 rounding.
    */
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void;
   /** dbias(N) += column sums of dout(M,N) */
@@ -153,7 +162,7 @@ export interface Backend {
   /**
    * Inference with a KV cache. qkv (B,Tn,3C) holds Tn new positions starting at absolute position pos0.
    * Their k, v are written to kCache/vCache (B,Tmax,C) at pos0.., then each new query attends causally
-   * to cache positions [0, pos0 + i]. out (B,Tn,C).
+   * to cache positions [0, pos0 + i]. out (B,Tn,C). The caches may be f16 where `halfKVCache`.
    */
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void;
   /**

@@ -30,16 +30,22 @@ function sizes(o: Record<string, number>, op: string): void {
 function f32(t: Tensor | null | undefined, what: string): void {
   if (!t || t.dtype === 'f32') return;
   if (isQuant(t.dtype)) throw new TypeError(`${what}: a ${t.dtype} tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
-  if (t.dtype === 'f16') throw new TypeError(`${what}: an f16 tensor is weight storage (matmul's b, the token embedding); this operand takes f32`);
+  if (t.dtype === 'f16') throw new TypeError(`${what}: an f16 tensor is weight storage (matmul's b, the token embedding) or a KV cache; this operand takes f32`);
   throw new TypeError(`${what}: an ${t.dtype} tensor where f32 values are needed`);
 }
 function i32(t: Tensor, what: string): void {
   if (t.dtype !== 'i32') throw new TypeError(`${what}: a ${t.dtype} tensor where i32 indices are needed`);
 }
 /** a weight operand (matmul's b, the token embedding): f32, f16, or quantized in rows of K */
-function weight(t: Tensor, K: number, what: string): void {
+function weight(be: Backend, t: Tensor, K: number, what: string): void {
+  if (t.dtype === 'f16' && !be.f16Storage) throw new TypeError(`${what}: backend ${be.name} has no f16 weight storage (f16 tensors are its KV caches); f16 weights need WebGPU with shader-f16`);
   if (t.dtype === 'i32') throw new TypeError(`${what}: an i32 tensor where weights are needed`);
   if (isQuant(t.dtype) && t.rowLength !== K) throw new RangeError(`${what}: a ${t.dtype} tensor of rows of ${t.rowLength}, the op reads rows of ${K}`);
+}
+/** a KV cache pair: both f32, or both f16 where the backend keeps half-precision caches */
+function kvCaches(be: Backend, k: Tensor, v: Tensor, what: string): void {
+  if (k.dtype !== v.dtype || (k.dtype !== 'f32' && k.dtype !== 'f16')) throw new TypeError(`${what}: kCache and vCache must both be f32 or both f16, got ${k.dtype} and ${v.dtype}`);
+  if (k.dtype === 'f16' && !be.halfKVCache) throw new TypeError(`${what}: backend ${be.name} keeps no f16 KV caches`);
 }
 function heads(C: number, NH: number): void {
   if (!(NH > 0 && C % NH === 0)) throw new RangeError(`C = ${C} is not a multiple of NH = ${NH}`);
@@ -48,7 +54,7 @@ function probability(p: number, what: string): void {
   if (!(p >= 0 && p < 1)) throw new RangeError(`${what}: dropout probability must be in [0, 1), got ${p}`);
 }
 function storage(be: Backend, dtype: DType): void {
-  if (dtype === 'f16' && !be.f16Storage) throw new Error(`backend ${be.name} has no f16 storage (f16 weights need WebGPU with shader-f16)`);
+  if (dtype === 'f16' && !be.f16Storage && !be.halfKVCache) throw new Error(`backend ${be.name} has no f16 storage (f16 weights need WebGPU with shader-f16)`);
   if (isQuant(dtype) && !be.quantStorage) throw new Error(`backend ${be.name} has no ${dtype} storage (quantized weights need the WASM backend, WebGPU or the reference)`);
 }
 function rowLength(length: number, dtype: DType, rowLength: number | undefined): void {
@@ -106,6 +112,7 @@ const CHECKS: Checks = {
   copy(_, dst, src) {
     need(dst, src.length, 'copy');
     if (isQuant(dst.dtype) || isQuant(src.dtype)) throw new TypeError('copy: quantized tensors are written with write or writeQuantized');
+    if ((dst.dtype === 'f16') !== (src.dtype === 'f16')) throw new TypeError(`copy: ${src.dtype} into ${dst.dtype} (f16 tensors copy into f16 ones)`);
   },
 
   // ---- embedding
@@ -116,7 +123,7 @@ const CHECKS: Checks = {
     i32(ids, 'encoderForward ids');
     f32(out, 'encoderForward out');
     f32(wpe, 'encoderForward wpe');
-    weight(wte, C, 'encoderForward wte');
+    weight(be, wte, C, 'encoderForward wte');
     if ((posOffset + T) * C > wpe.length) throw new RangeError(`position ${posOffset + T - 1} beyond the context of ${wpe.length / C}`);
     const id = ints(be, ids, B * T);
     if (id) tokenIds(id, wte.length / C);
@@ -155,7 +162,7 @@ const CHECKS: Checks = {
   },
 
   // ---- matmul
-  matmul(_, out, a, b, bias, M, K, N, transA, transB, beta) {
+  matmul(be, out, a, b, bias, M, K, N, transA, transB, beta) {
     sizes({ M, K, N }, 'matmul');
     need(a, M * K, 'matmul a');
     need(b, K * N, 'matmul b');
@@ -166,7 +173,7 @@ const CHECKS: Checks = {
     f32(a, 'matmul a');
     f32(bias, 'matmul bias');
     if (isQuant(b.dtype) && (transA || !transB)) throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB (and a not transposed)`);
-    weight(b, K, 'matmul b');
+    weight(be, b, K, 'matmul b');
   },
   biasBackward(_, dbias, dout, M, N) {
     sizes({ M, N }, 'biasBackward');
@@ -197,7 +204,7 @@ const CHECKS: Checks = {
     for (const [t, n] of [[dqkv, 'dqkv'], [dout, 'dout'], [qkv, 'qkv'], [out, 'out'], [lse, 'lse']] as const) f32(t, `attentionBackward ${n}`);
     dropout(pDrop, rng, 'attentionBackward');
   },
-  attentionCached(_, out, qkv, kCache, vCache, B, Tn, C, NH, pos0, Tmax) {
+  attentionCached(be, out, qkv, kCache, vCache, B, Tn, C, NH, pos0, Tmax) {
     sizes({ B, Tn, C, NH, pos0, Tmax }, 'attentionCached');
     heads(C, NH);
     if (pos0 + Tn > Tmax) throw new RangeError(`KV cache of ${Tmax} positions cannot hold ${pos0 + Tn}`);
@@ -205,7 +212,8 @@ const CHECKS: Checks = {
     need(out, B * Tn * C, 'attentionCached out');
     need(kCache, B * Tmax * C, 'attentionCached kCache');
     need(vCache, B * Tmax * C, 'attentionCached vCache');
-    for (const [t, n] of [[out, 'out'], [qkv, 'qkv'], [kCache, 'kCache'], [vCache, 'vCache']] as const) f32(t, `attentionCached ${n}`);
+    for (const [t, n] of [[out, 'out'], [qkv, 'qkv']] as const) f32(t, `attentionCached ${n}`);
+    kvCaches(be, kCache, vCache, 'attentionCached');
   },
   attentionRagged(be, out, qkv, kCache, vCache, slotPos, N, C, NH, Tmax) {
     sizes({ N, C, NH, Tmax }, 'attentionRagged');
@@ -214,7 +222,8 @@ const CHECKS: Checks = {
     need(out, N * C, 'attentionRagged out');
     need(slotPos, 2 * N, 'attentionRagged slotPos');
     i32(slotPos, 'attentionRagged slotPos');
-    for (const [t, n] of [[out, 'out'], [qkv, 'qkv'], [kCache, 'kCache'], [vCache, 'vCache']] as const) f32(t, `attentionRagged ${n}`);
+    for (const [t, n] of [[out, 'out'], [qkv, 'qkv']] as const) f32(t, `attentionRagged ${n}`);
+    kvCaches(be, kCache, vCache, 'attentionRagged');
     if (Tmax === 0 || kCache.length % (Tmax * C) !== 0 || vCache.length !== kCache.length) {
       throw new RangeError(`attentionRagged: caches of ${kCache.length} and ${vCache.length} elements are not slots of ${Tmax} × ${C}`);
     }

@@ -32,6 +32,11 @@ export interface GPTOptions {
    * on backends with quantStorage. Such a model cannot be trained.
    */
   weights?: WeightsKind;
+  /**
+   * Storage of the KV caches newKVCache allocates (generation, serving; default 'f32'): 'f16' halves their
+   * memory on backends with halfKVCache (WASM; the reference as the oracle); attention computes in f32.
+   */
+  kvCache?: 'f32' | 'f16';
 }
 
 /** What one block saves for its backward pass (names: memory.ts LAYER_ACTS; both LN layouts). */
@@ -102,6 +107,8 @@ export class GPT {
   readonly weights: WeightsKind;
   /** quantized: the linear weights are stored transposed, (out, in), and multiplied with transB */
   private readonly quantized: boolean;
+  /** how the KV caches of newKVCache store k and v */
+  readonly kvCache: 'f32' | 'f16';
 
   constructor(be: Backend, cfg: GPTConfig, opts: GPTOptions = {}) {
     this.cfg = validateConfig({ ...cfg });
@@ -112,6 +119,9 @@ export class GPT {
     if (this.weights === 'f16' && !be.f16Storage) throw new Error(`f16 weights: backend ${be.name} has no f16 storage (use WebGPU on an adapter with shader-f16)`);
     this.quantized = this.weights === 'int8' || this.weights === 'int4';
     if (this.quantized && !be.quantStorage) throw new Error(`${this.weights} weights: backend ${be.name} has no quantized storage (use the WASM backend, or the reference)`);
+    this.kvCache = opts.kvCache ?? 'f32';
+    if (this.kvCache !== 'f32' && this.kvCache !== 'f16') throw new Error(`kvCache must be f32 or f16, got ${JSON.stringify(this.kvCache)}`);
+    if (this.kvCache === 'f16' && !be.halfKVCache) throw new Error(`an f16 KV cache: backend ${be.name} has none (use the WASM backend)`);
     this.params = this.paramArena(STORAGE[this.weights]);
     const c = this.cfg;
     this.dropoutSites = transformerSites(c.nLayer, c.embdPdrop > 0 || c.attnPdrop > 0 || c.residPdrop > 0);
@@ -556,8 +566,8 @@ export class GPT {
     const C = this.cfg.nEmbd;
     const k: Tensor[] = [], v: Tensor[] = [];
     for (let l = 0; l < this.cfg.nLayer; l++) {
-      k.push(this.be.alloc(B * Tmax * C));
-      v.push(this.be.alloc(B * Tmax * C));
+      k.push(this.be.alloc(B * Tmax * C, this.kvCache));
+      v.push(this.be.alloc(B * Tmax * C, this.kvCache));
     }
     return { B, Tmax, k, v, pos: 0 };
   }

@@ -39,7 +39,7 @@ export async function loadModel(fs: FileSystem, path: string, backend: Backend, 
   checkTokenizerFits(tokenizer, ck.config.vocabSize, tokFile, `vocab_size in ${join(ck.dir, 'config.json')}`);
   // weights as the folder stores them unless asked otherwise (a quantized file asked for f32 is dequantized)
   const kind = opts.weights ?? ck.quantized?.kind ?? 'f32';
-  const model = new GPT(backend, ck.config, { weights: kind });
+  const model = new GPT(backend, ck.config, { weights: kind, kvCache: opts.kvCache });
   if (ck.quantized?.kind === kind) {
     for (const [name, q] of ck.quantized.tensors) model.writeQuantizedParam(name, q);
     for (const [name, v] of ck.weights) model.writeParam(name, v);
@@ -95,7 +95,7 @@ export async function loadModelStream(
       scaleOf.set(q.scale.name, name);
     }
   } else for (const [name, e] of matchWeights(header, config, cfgFile, file)) f32.set(e.name, name);
-  const model = new GPT(backend, config, { weights });
+  const model = new GPT(backend, config, { weights, kvCache: opts.kvCache });
   try {
     const parts = new Map<string, Uint8Array>(); // tensors being assembled from their pieces
     const scales = new Map<string, Float32Array>(); // a quantized matrix's scales, until its codes are in

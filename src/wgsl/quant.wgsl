@@ -98,3 +98,89 @@ fn encoder_forward_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let pos = pe.pos0 + bt % pe.T;
   eout[pe.o_eout + i] = dequant(pe.o_w, pe.row_words, pe.o_scale, pe.groups, tok, c) + wpe[pe.o_wpe + pos * pe.C + c];
 }
+
+// ---- int8 weights on packed integer dot products (WGSL's packed_4x8_integer_dot_product) -----------------
+// For up to 8 rows: quantize_act writes each row of a as integers q = round(a/s), s = max|block|/32639 per
+// block of 256 inputs, split q = 256·h + l with h, l in -128..127 and packed four to a word (hi and lo
+// planes, then the block scales); matvec_q8_dot4 sums Σ q·code = 256·Σ h·code + Σ l·code exactly in i32
+// with dot4I8Packed (the weights' words are already four int8 codes) and scales per block and column.
+struct ActQParams { M: u32, K: u32, o_act: u32, o_aq: u32, lda: u32, row_words: u32, blocks: u32 }
+@group(0) @binding(0) var<uniform> pq: ActQParams;
+@group(0) @binding(1) var<storage, read_write> act: array<u32>;
+@group(0) @binding(2) var<storage, read_write> aq: array<f32>;
+
+//#if packed
+// one invocation per (row, block)
+@compute @workgroup_size(64)
+fn quantize_act(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_id(wid, nwg) * 64u + lid;
+  if (i >= pq.M * pq.blocks) { return; }
+  let m = i / pq.blocks;
+  let b = i % pq.blocks;
+  let k0 = b * 256u;
+  let k1 = min(pq.K, k0 + 256u);
+  var mx = 0.0;
+  for (var k = k0; k < k1; k++) { mx = max(mx, abs(aq[pq.o_aq + m * pq.lda + k])); }
+  let inv = select(0.0, 32639.0 / mx, mx > 0.0);
+  let row = pq.o_act + m * (2u * pq.row_words + pq.blocks);
+  act[row + 2u * pq.row_words + b] = bitcast<u32>(mx / 32639.0);
+  for (var wi = b * 64u; wi < min((b + 1u) * 64u, pq.row_words); wi++) {
+    var h = vec4<i32>(0);
+    var l = vec4<i32>(0);
+    for (var j = 0u; j < 4u; j++) {
+      let k = wi * 4u + j;
+      var q = 0;
+      if (k < pq.K) { q = i32(round(aq[pq.o_aq + m * pq.lda + k] * inv)); }
+      h[j] = (q + 128) >> 8u;
+      l[j] = q - 256 * h[j];
+    }
+    act[row + wi] = pack4xI8(h);
+    act[row + pq.row_words + wi] = pack4xI8(l);
+  }
+}
+//#endif
+
+struct QuantDotParams { M: u32, K: u32, N: u32, o_dout: u32, o_dact: u32, o_w: u32, o_dbias: u32, beta: u32, has_bias: u32, ldo: u32, row_words: u32, o_scale: u32, blocks: u32 }
+@group(0) @binding(0) var<uniform> pd: QuantDotParams;
+@group(0) @binding(1) var<storage, read_write> dout: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dact: array<u32>;
+@group(0) @binding(4) var<storage, read_write> dbias: array<f32>;
+
+//#if packed
+// out(M,N) = beta·out + a·W(N,K)ᵀ [+ bias], W int8, M <= 8: as matvec_q, 8 columns × 32 invocations
+@compute @workgroup_size(256)
+fn matvec_q8_dot4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let blk = linear_id(wid, nwg);
+  let n = blk * 8u + lid / 32u;
+  let stride = 2u * pd.row_words + pd.blocks;
+  var acc: array<f32, 8>;
+  if (n < pd.N) {
+    for (var b = 0u; b < pd.blocks; b++) {
+      var ai = array<i32, 8>(0, 0, 0, 0, 0, 0, 0, 0); // explicitly, each block
+      for (var wi = b * 64u + lid % 32u; wi < min((b + 1u) * 64u, pd.row_words); wi += 32u) {
+        let c = w[pd.o_w + n * pd.row_words + wi];
+        for (var m = 0u; m < min(pd.M, MVQ_ROWS); m++) {
+          let r = pd.o_dact + m * stride;
+          ai[m] += 256 * dot4I8Packed(dact[r + wi], c) + dot4I8Packed(dact[r + pd.row_words + wi], c);
+        }
+      }
+      for (var m = 0u; m < min(pd.M, MVQ_ROWS); m++) { acc[m] = fma(f32(ai[m]), bitcast<f32>(dact[pd.o_dact + m * stride + 2u * pd.row_words + b]), acc[m]); }
+    }
+  }
+  for (var m = 0u; m < MVQ_ROWS; m++) { red_q[m * 256u + lid] = acc[m]; }
+  workgroupBarrier();
+  if (lid >= 8u) { return; }
+  let col = blk * 8u + lid;
+  if (col >= pd.N) { return; }
+  let scale = bitcast<f32>(w[pd.o_scale + col]);
+  for (var m = 0u; m < min(pd.M, MVQ_ROWS); m++) {
+    var s = 0.0;
+    for (var j = 0u; j < 32u; j++) { s += red_q[m * 256u + lid * 32u + j]; }
+    s *= scale;
+    if (pd.has_bias != 0u) { s += dbias[pd.o_dbias + col]; }
+    let o = pd.o_dout + m * pd.ldo + col;
+    if (pd.beta != 0u) { s += dout[o]; }
+    dout[o] = s;
+  }
+}
+//#endif

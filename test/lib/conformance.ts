@@ -4,7 +4,7 @@
 // Tolerances: f32 kernels that sum in a different order than the reference's f64 loops differ by
 // rounding only, so |got - ref| <= atol + rtol*|ref| with atol 1e-4 and rtol 1e-3 by default (a
 // backend may pass tighter or looser ones, e.g. for f16 storage, and must say why).
-import type { Backend, Tensor } from '../../src/backend/backend.ts';
+import type { Backend, DType, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { HOST_INTS } from '../../src/backend/checks.ts';
 import { assertClose, assertEqual, assertThrows, rand, randn, test } from './harness.ts';
@@ -26,13 +26,14 @@ async function compare(
   op: (be: Backend, t: Record<string, Tensor>) => void,
   outs: string[],
   tol: { atol: number; rtol: number },
+  dtypes: Record<string, DType> = {},
 ): Promise<void> {
   const ref = new ReferenceBackend();
   const be = await make();
   const load = (b: Backend) => {
     const t: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(inputs)) {
-      t[k] = b.alloc(v.length, v instanceof Int32Array ? 'i32' : 'f32');
+      t[k] = b.alloc(v.length, dtypes[k] ?? (v instanceof Int32Array ? 'i32' : 'f32'));
       b.write(t[k], v);
     }
     return t;
@@ -154,6 +155,55 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     }
   });
 
+  t('half-precision KV caches (f16 kCache, vCache): attentionCached and attentionRagged, halves rounded as the reference rounds them', async () => {
+    const be0 = await make();
+    if (!be0.halfKVCache) return; // GPT refuses kvCache 'f16' on it (test/portable/quant.test.ts)
+    const half = { k: 'f16', v: 'f16' } as Record<string, DType>;
+    // v values that round at the edges of half precision: saturation at ±65504, subnormals, ties to even
+    const edges = [7e4, -1e6, 65519, 65520, -65505, 1e-7, -3e-8, 2.98e-8, 5.96e-8, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 0, -0];
+    const withEdges = (qkv: Float32Array, rows: number, C: number) => {
+      for (let r = 0; r < rows; r++) for (let j = 0; j < edges.length && j < C; j++) if ((r + j) % 3 === 0) qkv[r * 3 * C + 2 * C + j] = edges[j];
+      return qkv;
+    };
+    for (const [B, C, NH, Tmax, steps] of [[1, 16, 2, 8, [3, 1, 1, 2]], [2, 32, 4, 16, [5, 1, 1, 2]], [1, 24, 2, 80, [37, 1, 2, 35]]] as [number, number, number, number, number[]][]) {
+      const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
+      steps.forEach((n, i) => {
+        inputs[`qkv${i}`] = withEdges(randn(B * n * 3 * C, 10 + i), B * n, C);
+        inputs[`out${i}`] = new Float32Array(B * n * C);
+      });
+      await compare(`attentionCached f16 B${B} C${C}`, make, inputs, (be, x) => {
+        let p0 = 0;
+        steps.forEach((n, i) => {
+          be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax);
+          p0 += n;
+        });
+      }, steps.map((_, i) => `out${i}`), tol, half);
+      await compare(`attentionCached f16 B${B} C${C}: the halves`, make, inputs, (be, x) => {
+        let p0 = 0;
+        steps.forEach((n, i) => (be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax), (p0 += n)));
+      }, ['k', 'v'], { atol: 0, rtol: 0 }, half);
+    }
+    const plan: [number, number][][] = [[[2, 5], [0, 3], [3, 1]], [[0, 1], [1, 2], [3, 1], [2, 1]], [[3, 4], [1, 1], [0, 1]], [[2, 1], [0, 1], [1, 1], [3, 1]]];
+    for (const [C, NH, Tmax] of [[16, 2, 12], [32, 4, 16]]) {
+      const S = 4, inputs: Record<string, Data> = { k: new Float32Array(S * Tmax * C), v: new Float32Array(S * Tmax * C) };
+      const len = new Array(S).fill(0);
+      plan.forEach((runs, i) => {
+        const sp: number[] = [];
+        for (const [slot, n] of runs) for (let j = 0; j < n; j++) sp.push(slot, len[slot]++);
+        const N = sp.length / 2;
+        inputs[`sp${i}`] = Int32Array.from(sp);
+        inputs[`qkv${i}`] = withEdges(randn(N * 3 * C, 30 + i), N, C);
+        inputs[`out${i}`] = new Float32Array(N * C);
+      });
+      const run = (be: Backend, x: Record<string, Tensor>) => plan.forEach((_, i) => be.attentionRagged(x[`out${i}`], x[`qkv${i}`], x.k, x.v, x[`sp${i}`], x[`sp${i}`].length / 2, C, NH, Tmax));
+      await compare(`attentionRagged f16 C${C}`, make, inputs, run, plan.map((_, i) => `out${i}`), tol, half);
+      await compare(`attentionRagged f16 C${C}: the halves`, make, inputs, run, ['k', 'v'], { atol: 0, rtol: 0 }, half);
+    }
+    // mixed caches are refused
+    const be = await make(), k = be.alloc(2 * 8 * 4, 'f16'), v = be.alloc(2 * 8 * 4), q = be.alloc(3 * 8), o = be.alloc(8);
+    assertThrows(() => be.attentionCached(o, q, k, v, 1, 1, 8, 2, 0, 8), /must both be f32 or both f16/);
+  });
+
   t('gelu, residual, accumulate', async () => {
     for (const N of [1, 7, 1023, 4096 * s]) {
       const inputs = { x: randn(N, N, 3), y: randn(N, 2), d: randn(N, 3), out: new Float32Array(N), dx: randn(N, 4) };
@@ -212,9 +262,11 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   t('f16 storage: matmul b and the embedding, written and bound at odd offsets, or a clear refusal', async () => {
     const be0 = await make();
     if (!be0.f16Storage) {
+      // refused at alloc, or (where f16 tensors are half-precision KV caches) as matmul's b
       let msg = '';
       try {
-        be0.alloc(8, 'f16');
+        const h = be0.alloc(8, 'f16'), a = be0.alloc(4), o = be0.alloc(2);
+        be0.matmul(o, a, h, null, 1, 4, 2, false, true, 0);
       } catch (e) {
         msg = (e as Error).message;
       }
@@ -266,8 +318,8 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
         for (const beta of [0, 1] as const) {
           const r = run(ref, beta), g = run(be, beta);
           const wd = (await ref.read(r.wt)) as Float32Array, want = (await ref.read(r.ot)) as Float32Array, got = (await be.read(g.ot)) as Float32Array;
-          // the backend may quantize a's rows to int16 per block of 256 (backend.ts): per element, allow
-          // ½·Σ_k |w[n,k]|·s(m,k) with s = max|block|/32767, on top of the f32 tolerances
+          // the backend may quantize a's rows to 16-bit integers per block of 256 (backend.ts): per element,
+          // allow ½·Σ_k |w[n,k]|·s(m,k) with s = max|block|/32639, on top of the f32 tolerances
           for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
             let bound = 0;
             for (let k0 = 0; k0 < K; k0 += 256) {
@@ -276,7 +328,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
                 mx = Math.max(mx, Math.abs(a[m * K + k]));
                 sw += Math.abs(wd[n * K + k]);
               }
-              bound += 0.5 * (mx / 32767) * sw;
+              bound += 0.5 * (mx / 32639) * sw;
             }
             const i = m * N + n, e = want[i];
             if (!(Math.abs(got[i] - e) <= bound + tol.atol + tol.rtol * Math.abs(e))) {

@@ -157,3 +157,53 @@ test('GPT int8 / int4 on WASM: the reference\'s logits within the activation-qua
     }
   }
 });
+
+test('GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill and decode, single and ragged, against the reference\'s halves; near the f32 cache; half its memory; refused where a backend has none', async () => {
+  const ref = new ReferenceBackend(), cfg = preset('tiny', { layout: 'pre-ln' });
+  const src = await new GPT(ref, cfg).init(4).readParams();
+  const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31, 2, 8]);
+  const steps = [5, 1, 1, 4, 1];
+  const decode = async (m: GPT) => {
+    const cache = m.newKVCache(1), out: Float32Array[] = [];
+    let p = 0;
+    for (const n of steps) {
+      m.transformer(ids.slice(p, p + n), 1, n, {}, cache);
+      p += n;
+      out.push(await m.lastLogits(1, n));
+    }
+    m.freeKVCache(cache);
+    return out;
+  };
+  // two sequences in one cache of 2 slots: a chunk of each, then a chunk and a decode together
+  const ragged = async (m: GPT) => {
+    const cache = m.newKVCache(2, 16), out: Float32Array[] = [];
+    m.transformer(Int32Array.from([5, 17, 3, 66, 0, 40, 9]), 1, 7, { ragged: [{ slot: 0, pos: 0, length: 5 }, { slot: 1, pos: 0, length: 2 }] }, cache);
+    out.push(await m.rowLogits(Int32Array.of(4, 6)));
+    m.transformer(Int32Array.from([12, 9, 31, 2]), 1, 4, { ragged: [{ slot: 0, pos: 5, length: 1 }, { slot: 1, pos: 2, length: 3 }] }, cache);
+    out.push(await m.rowLogits(Int32Array.of(0, 3)));
+    m.freeKVCache(cache);
+    return out;
+  };
+  for (const threads of [1, 2]) {
+    const be = await createNodeWasmBackend({ threads });
+    for (const weights of ['f32', 'int4'] as const) {
+      const h = new GPT(be, cfg, { weights, kvCache: 'f16' }), hr = new GPT(ref, cfg, { weights, kvCache: 'f16' }), f = new GPT(be, cfg, { weights });
+      for (const m of [h, hr, f]) m.writeParams(src);
+      for (const run of [decode, ragged]) {
+        const [a, b, c] = [await run(h), await run(hr), await run(f)];
+        a.forEach((x, i) => {
+          assertClose(x, b[i], { atol: 1e-3, rtol: 1e-3 }, `${weights} ${run.name} step ${i}, ${threads} thread(s): f16 cache against the reference's`);
+          assertClose(x, c[i], { atol: 2e-2, rtol: 1e-2 }, `${weights} ${run.name} step ${i}: f16 cache near the f32 cache`);
+        });
+      }
+      const before = be.bytesInUse, c16 = h.newKVCache(1), mid = be.bytesInUse, c32 = f.newKVCache(1);
+      assertEqual((mid - before) * 2, be.bytesInUse - mid, 'the f16 cache takes half the bytes');
+      h.freeKVCache(c16);
+      f.freeKVCache(c32);
+      for (const m of [h, hr, f]) m.free();
+    }
+    be.dispose();
+  }
+  const noHalf = Object.assign(new ReferenceBackend(), { halfKVCache: false });
+  assertThrows(() => new GPT(noHalf, cfg, { kvCache: 'f16' }), /f16 KV cache: backend reference has none/);
+});

@@ -68,6 +68,29 @@ if (!gpu.handle) {
     }
   });
 
+  t('int8 matmul for up to 8 rows, with and without packed integer dot products (dot4I8Packed), K over several 256-blocks', async () => {
+    for (const packed of [false, true]) {
+      const be = createWebGPUBackend(handle.device, { features: { packed } });
+      backends.push(be);
+      if (packed && !be.features.packed) {
+        console.warn(`SKIP dot4I8Packed: this adapter's WGSL lacks packed_4x8_integer_dot_product`);
+        continue;
+      }
+      const [M, K, N] = [5, 600, 70];
+      const w = randn(N * K, 9, 0.05), a = randn(M * K, 10);
+      const ref = new ReferenceBackend(), outs: Float32Array[] = [];
+      for (const b of [be, ref] as Backend[]) {
+        const q = b.alloc(N * K, 'q8', K), at = b.alloc(M * K), o = b.alloc(M * N);
+        b.write(q, w);
+        b.write(at, a);
+        b.matmul(o, at, q, null, M, K, N, false, true, 0);
+        outs.push((await b.read(o)) as Float32Array);
+      }
+      // packed: activations quantized to 16 bits per block of 256 (scale max/32639): well within 1e-3
+      assertClose(outs[0], outs[1], { atol: packed ? 1e-3 : 1e-4, rtol: 1e-3 }, `q8 ${M}x${K}x${N} packed=${packed}`);
+    }
+  });
+
   t('flash attention: blocks and tiles past their edges (T 37, 2 batches), head sizes 64 and 24, dropout, split to a budget; cached prefill at an offset', async () => {
     const budget = { dispatchFlops: 2e5 }; // several dispatches per pass
     for (const [B, T, C, NH] of [[2, 37, 128, 2], [1, 37, 72, 3]]) {

@@ -22,6 +22,10 @@ function f(t: Tensor): Float32Array {
   const r = t as RefTensor;
   return (r.buffer as Float32Array).subarray(r.offset, r.offset + r.length);
 }
+/** how a KV cache stores a new k or v: as is (f32 caches) or rounded to a half (f16 caches) */
+function kvRounding(k: Tensor): (x: number) => number {
+  return k.dtype === 'f16' ? roundF16 : (x) => x;
+}
 function i32(t: Tensor): Int32Array {
   const r = t as RefTensor;
   return (r.buffer as Int32Array).subarray(r.offset, r.offset + r.length);
@@ -55,6 +59,8 @@ export class ReferenceBackend implements Backend {
   readonly f16Storage = true;
   /** quantized tensors hold their codes and, for the ops, the dequantized values: the oracle for WASM */
   readonly quantStorage = true;
+  /** f16 KV caches hold the halves WASM's do (roundF16 as written) */
+  readonly halfKVCache = true;
 
   allocArena(specs: ArenaSpec[]): Arena {
     const arena: Arena = {};
@@ -275,11 +281,11 @@ export class ReferenceBackend implements Backend {
     }
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
-    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache);
+    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), r = kvRounding(kCache);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
     for (let b = 0; b < B; b++) for (let t = 0; t < Tn; t++) for (let c = 0; c < C; c++) {
-      K[(b * Tmax + pos0 + t) * C + c] = x[(b * Tn + t) * 3 * C + C + c];
-      Vc[(b * Tmax + pos0 + t) * C + c] = x[(b * Tn + t) * 3 * C + 2 * C + c];
+      K[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + C + c]);
+      Vc[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + 2 * C + c]);
     }
     const s = new Float64Array(pos0 + Tn);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < Tn; t++) {
@@ -287,13 +293,13 @@ export class ReferenceBackend implements Backend {
     }
   }
   attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
-    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), sp = i32(slotPos);
+    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), sp = i32(slotPos), r = kvRounding(kCache);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
     for (let n = 0; n < N; n++) {
       const slot = sp[2 * n], pos = sp[2 * n + 1];
       for (let c = 0; c < C; c++) {
-        K[(slot * Tmax + pos) * C + c] = x[n * 3 * C + C + c];
-        Vc[(slot * Tmax + pos) * C + c] = x[n * 3 * C + 2 * C + c];
+        K[(slot * Tmax + pos) * C + c] = r(x[n * 3 * C + C + c]);
+        Vc[(slot * Tmax + pos) * C + c] = r(x[n * 3 * C + 2 * C + c]);
       }
     }
     const s = new Float64Array(Tmax);

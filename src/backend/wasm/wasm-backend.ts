@@ -16,6 +16,9 @@ interface WasmTensor extends Tensor {
   readonly buffer: Block;
 }
 
+/** new queries up to which attention on an f16 KV cache reads the halves directly (more: a prompt, widened to f32 for the tiles) */
+const HALF_ROWS_MAX = 12;
+
 /** below this much work (≈ flops) a kernel runs on the calling thread alone: waking workers costs more */
 const PARALLEL_MIN_WORK = 1 << 15;
 
@@ -33,6 +36,8 @@ export class WasmBackend implements Backend {
   readonly f16Storage = false;
   /** int8 / int4 weights on integer dot products (wasm/assembly/quant.ts) */
   readonly quantStorage = true;
+  /** f16 tensors (alloc) are half-precision KV caches (wasm/assembly/halfkv.ts) */
+  readonly halfKVCache = true;
   private readonly heap: Heap;
   private readonly k: Kernels;
   private scratch: Block | null = null;
@@ -75,6 +80,16 @@ export class WasmBackend implements Backend {
     const b = (t as WasmTensor).buffer;
     if (b.freed) throw new Error('wasm backend: tensor used after free');
     return b.addr + t.offset * 4;
+  }
+  /** a KV cache's address: f32, or f16 (2 bytes an element) */
+  private kvAddr(t: Tensor): number {
+    if (t.dtype !== 'f16') return this.addr(t);
+    const b = (t as WasmTensor).buffer;
+    if (b.freed) throw new Error('wasm backend: tensor used after free');
+    return b.addr + t.offset * 2;
+  }
+  private halves(t: Tensor): Uint16Array {
+    return new Uint16Array(this.bytes().buffer, this.kvAddr(t), t.length);
   }
   /** a quantized tensor's codes and scales addresses, its rows and row length */
   private quant(t: Tensor): { codes: number; scales: number; rows: number; K: number; dtype: QuantDType; bits: number } {
@@ -136,6 +151,7 @@ export class WasmBackend implements Backend {
     return arena;
   }
   alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
+    if (dtype === 'f16') return { buffer: this.heap.alloc(Math.ceil(length / 2) * 4), offset: 0, length, dtype } as WasmTensor;
     if (isQuant(dtype)) {
       const K = rowLength!;
       const t = { buffer: this.heap.alloc(quantLayout(dtype, length / K, K).bytes), offset: 0, length, dtype, rowLength: K } as WasmTensor;
@@ -157,6 +173,11 @@ export class WasmBackend implements Backend {
       this.writeQuantized(t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
       return;
     }
+    if (t.dtype === 'f16') {
+      const h = this.halves(t);
+      for (let i = 0; i < data.length; i++) h[dstOffset + i] = f16Bits(data[i]);
+      return;
+    }
     if ((t.dtype === 'f32') === data instanceof Float32Array) {
       this.bytes().set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.addr(t) + dstOffset * 4);
     } else {
@@ -165,6 +186,7 @@ export class WasmBackend implements Backend {
   }
   read(t: Tensor): Promise<Float32Array | Int32Array> {
     if (isQuant(t.dtype)) return this.readQuantized(t).then((q) => dequantizeRows(t.dtype as QuantDType, q, t.length / t.rowLength!, t.rowLength!));
+    if (t.dtype === 'f16') return Promise.resolve(Float32Array.from(this.halves(t), f16Value));
     return Promise.resolve(this.view(t).slice());
   }
   writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
@@ -188,9 +210,14 @@ export class WasmBackend implements Backend {
     return Promise.resolve();
   }
   fill(t: Tensor, value: number): void {
-    this.view(t).fill(value);
+    if (t.dtype === 'f16') this.halves(t).fill(f16Bits(value));
+    else this.view(t).fill(value);
   }
   copy(dst: Tensor, src: Tensor): void {
+    if (dst.dtype === 'f16') {
+      this.halves(dst).set(this.halves(src));
+      return;
+    }
     if (dst.dtype === src.dtype) this.bytes().copyWithin(this.addr(dst), this.addr(src), this.addr(src) + src.length * 4);
     else this.view(dst).set(this.view(src));
   }
@@ -249,7 +276,26 @@ export class WasmBackend implements Backend {
     });
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
-    const caches = { qkv: this.addr(qkv), kCache: this.addr(kCache), vCache: this.addr(vCache), B, Tn, C, pos0, Tmax };
+    const caches = { qkv: this.addr(qkv), kCache: this.kvAddr(kCache), vCache: this.kvAddr(vCache), B, Tn, C, pos0, Tmax };
+    if (kCache.dtype === 'f16') {
+      this.run('kvCacheWriteHalf', B * Tn * C * 8, caches);
+      if (Tn > HALF_ROWS_MAX) {
+        // a prompt: the cached rows widened to f32 for the call (2·B·n·C floats), attended on the f32 tiles
+        const n = pos0 + Tn, k32 = this.alloc(B * n * C), v32 = this.alloc(B * n * C);
+        try {
+          this.run('widenCache', B * n * C * 4, { dst: this.addr(k32), src: caches.kCache, B, n, C, Tmax });
+          this.run('widenCache', B * n * C * 4, { dst: this.addr(v32), src: caches.vCache, B, n, C, Tmax });
+          const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: n, hs: C / NH, backward: 0 }));
+          this.run('attentionCached', 4 * B * Tn * n * C, { out: this.addr(out), ...caches, kCache: this.addr(k32), vCache: this.addr(v32), Tmax: n, NH, scratch, scratchStride });
+        } finally {
+          this.free(k32, v32);
+        }
+        return;
+      }
+      const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: pos0 + Tn, hs: C / NH }));
+      this.run('attentionCachedHalf', 4 * B * Tn * (pos0 + Tn) * C, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
+      return;
+    }
     this.run('kvCacheWrite', B * Tn * C * 2, caches);
     const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: pos0 + Tn, hs: C / NH, backward: 0 }));
     this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
@@ -260,7 +306,13 @@ export class WasmBackend implements Backend {
     let work = 0;
     for (let n = 0; n < N; n++) work += 4 * (sp[2 * n + 1] + 1) * C;
     // every token's k, v first: a prefill chunk's tokens attend to rows its earlier tokens write here
-    const caches = { qkv: this.addr(qkv), kCache: this.addr(kCache), vCache: this.addr(vCache), slotPos: this.addr(slotPos), N, C, Tmax };
+    const caches = { qkv: this.addr(qkv), kCache: this.kvAddr(kCache), vCache: this.kvAddr(vCache), slotPos: this.addr(slotPos), N, C, Tmax };
+    if (kCache.dtype === 'f16') {
+      this.run('kvCacheWriteRaggedHalf', N * C * 8, caches);
+      const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: Tmax, hs: C / NH }));
+      this.run('attentionRaggedHalf', work, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
+      return;
+    }
     this.run('kvCacheWriteRagged', N * C * 2, caches);
     const [scratch, scratchStride] = this.scratchFor((Tmax + 4) * 4);
     this.run('attentionRagged', work, { out: this.addr(out), ...caches, NH, scratch, scratchStride });

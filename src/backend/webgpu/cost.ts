@@ -159,6 +159,9 @@ const COSTS: CostOf = {
   matvec_q: (p) => ({ flops: 2 * p.M * p.N * p.K + 2 * p.N * p.K, depth: Math.ceil(p.K / 32) + 32 }),
   dequant_q: (p) => ({ flops: 2 * p.N * p.K, depth: 1 }),
   encoder_forward_q: (p) => ({ flops: 3 * p.n, depth: 1 }),
+  quantize_act: (p) => ({ flops: 4 * p.M * p.K, depth: 512 }),
+  // integer multiply-adds, counted as flops
+  matvec_q8_dot4: (p) => ({ flops: 4 * p.M * p.N * p.K, depth: Math.ceil(p.row_words / 32) + 32 }),
 };
 
 /** The cost of one dispatch of `name` with its laid-out Params. */

@@ -50,6 +50,8 @@ export const STRUCTS = {
   SumFinalParams: { count: u, o_total: u, o_part: u },
   QuantParams: { M: u, K: u, N: u, o_out: u, o_a: u, o_w: u, o_bias: u, beta: u, has_bias: u, lda: u, ldo: u, row_words: u, o_scale: u, groups: u, n0: u },
   EncoderQParams: { n: u, C: u, T: u, o_eout: u, o_ids: u, o_w: u, o_wpe: u, pos0: u, row_words: u, o_scale: u, groups: u },
+  ActQParams: { M: u, K: u, o_act: u, o_aq: u, lda: u, row_words: u, blocks: u },
+  QuantDotParams: { M: u, K: u, N: u, o_dout: u, o_dact: u, o_w: u, o_dbias: u, beta: u, has_bias: u, ldo: u, row_words: u, o_scale: u, blocks: u },
 } as const satisfies Record<string, Record<string, FieldType>>;
 export type StructName = keyof typeof STRUCTS;
 
@@ -112,6 +114,9 @@ export const KERNELS = {
   matvec_q: k('quant', 'matvec_q', 'QuantParams', { out: 'w', a: 'r', w: 'r', bias: 'r' }, ['Q4']),
   dequant_q: k('quant', 'dequant_q', 'QuantParams', { out: 'w', a: 'r', w: 'r', bias: 'r' }, ['Q4']),
   encoder_forward_q: k('quant', 'encoder_forward_q', 'EncoderQParams', { eout: 'w', ids: 'r', w: 'r', wpe: 'r' }, ['Q4']),
+  // the packed variant only (ShaderFeatures.packed)
+  quantize_act: k('quant', 'quantize_act', 'ActQParams', { act: 'w', aq: 'r' }),
+  matvec_q8_dot4: k('quant', 'matvec_q8_dot4', 'QuantDotParams', { dout: 'w', dact: 'r', w: 'r', dbias: 'r' }),
 } as const satisfies Record<string, KernelDecl>;
 export type KernelName = keyof typeof KERNELS;
 

@@ -5,7 +5,10 @@
 //   words [oScale, oScale + rows·spr) f32 scales, row-major: 1 per row (q8), 1 per group (q4)
 // Scales are f32 here (the file's q4 scales are f16; every half is an f32 exactly), so that any row range
 // can be written on word boundaries. The kernels dequantize as they read: f32 arithmetic on exactly the
-// values the reference backend holds (no activation quantization on this backend).
+// values the reference backend holds — except int8 weights for up to 8 rows where the WGSL language
+// feature packed_4x8_integer_dot_product exists: there the activations are quantized per block of 256 to
+// integers of 16 bits (scale max|block|/32639, split in two int8 halves) and the products summed exactly
+// with dot4I8Packed (quantize_act, matvec_q8_dot4).
 import type { Tensor } from '../backend.ts';
 import { codeBytesPerRow, dequantizeRows, q4Groups, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
 import type { GpuMemory, GpuStore } from './memory.ts';
@@ -15,6 +18,8 @@ import type { KernelName, OperandsOf, ParamsOf } from './kernels.ts';
 export interface QuantHost {
   readonly mem: GpuMemory;
   readonly maxBufferBytes: number;
+  /** `packed`: int8 weights run on dot4I8Packed for up to 8 rows */
+  readonly features: { packed?: boolean };
   run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K>, groups: [number, number], o?: { constants?: Record<string, number> }): void;
   grid(n: number, per: number): [number, number];
   /** a block matmul of f32 operands (webgpu.ts matmulBlock): out(M,N) = beta·out + a·bᵀ [+ bias] with leading dimensions */
@@ -87,6 +92,12 @@ const DEQUANT_BLOCK_BYTES = 64 * 2 ** 20;
 export function matmulQ(h: QuantHost, out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, beta: 0 | 1): void {
   const g = geometry(b), constants = { Q4: +(g.dtype === 'q4') };
   const geo = { row_words: g.rowWords, o_scale: g.oScale, groups: g.spr };
+  if (M <= 8 && g.dtype === 'q8' && h.features.packed) {
+    const blocks = Math.ceil(K / 256), act = h.mem.scratchView('quantized activations', M * (2 * g.rowWords + blocks), 'i32');
+    h.run('quantize_act', { act, aq: a }, { M, K, lda: K, row_words: g.rowWords, blocks }, h.grid(M * blocks, 64));
+    h.run('matvec_q8_dot4', { dout: out, dact: act, w: words(b, g), dbias: bias }, { M, K, N, beta, has_bias: +!!bias, ldo: N, row_words: g.rowWords, o_scale: g.oScale, blocks }, h.grid(N, 8));
+    return;
+  }
   if (M <= 8) {
     h.run('matvec_q', { out, a, w: words(b, g), bias }, { M, K, N, beta, has_bias: +!!bias, lda: K, ldo: N, n0: 0, ...geo }, h.grid(N, 8), { constants });
     return;

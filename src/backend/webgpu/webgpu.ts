@@ -16,6 +16,7 @@ import { GpuMemory, isSplit, partsOf, store, type GpuStore, type GpuTensor } fro
 import { KERNELS, layoutOf, type BindingName, type KernelName, type OperandsOf, type ParamsOf } from './kernels.ts';
 import type { ShaderFeatures } from './specialize.ts';
 import { DEFAULT_BUDGET, splitRanges, type Budget, type DispatchRecord } from './cost.ts';
+import { wgslFeaturesOf } from './adapter.ts';
 import { allocQuant, encoderQ, matmulQ, readDequantized, readQuantized, writeQuantized, type QuantHost } from './quant.ts';
 import { isQuant, quantizeRows, type QuantizedRows } from '../quant.ts';
 import { checkedOps } from '../checks.ts';
@@ -128,7 +129,10 @@ export class WebGPUBackend implements Backend {
     this.maxBufferBytes = Math.floor(Math.min(opts.maxBufferBytes ?? deviceMax, deviceMax) / 4) * 4;
     this.logitChunkElements = Math.floor(Math.min(this.maxBufferBytes, 512 * 1024 ** 2) / 4);
     const has = (f: string) => device.features.has(f);
-    this.features = { f16: (opts.features?.f16 ?? true) && has('shader-f16'), subgroups: (opts.features?.subgroups ?? true) && has('subgroups') };
+    this.features = {
+      f16: (opts.features?.f16 ?? true) && has('shader-f16'), subgroups: (opts.features?.subgroups ?? true) && has('subgroups'),
+      packed: (opts.features?.packed ?? true) && wgslFeaturesOf(device).has('packed_4x8_integer_dot_product'),
+    };
     if (opts.features?.f16 && !this.features.f16) throw new Error('WebGPU device lacks shader-f16: f16 weights are not available');
     if (opts.features?.subgroups && !this.features.subgroups) throw new Error('WebGPU device lacks subgroups');
     this.budget = { ...DEFAULT_BUDGET, ...opts.budget };
@@ -334,7 +338,7 @@ export class WebGPUBackend implements Backend {
   /** what the quantized-weight dispatch (quant.ts) needs of this backend, kept out of its public surface */
   private get quantHost(): QuantHost {
     return (this.qHost ??= {
-      mem: this.mem, maxBufferBytes: this.maxBufferBytes, run: this.run.bind(this) as QuantHost['run'], grid: this.grid.bind(this),
+      mem: this.mem, maxBufferBytes: this.maxBufferBytes, features: this.features, run: this.run.bind(this) as QuantHost['run'], grid: this.grid.bind(this),
       matmulF32: this.matmulF32.bind(this), slice: this.slice.bind(this),
     });
   }
@@ -358,7 +362,7 @@ export class WebGPUBackend implements Backend {
     const values: Record<string, number> = {};
     for (const [b, o] of Object.entries(offsets)) values[`o_${b}`] = o;
     Object.assign(values, typeof params === 'function' ? params(offsets as Record<BindingName<K>, number>) : params);
-    const pipeline = pipelineFor(this.ctx, name, { f16, subgroups: this.features.subgroups }, constants);
+    const pipeline = pipelineFor(this.ctx, name, { f16, subgroups: this.features.subgroups, packed: this.features.packed }, constants);
     this.enc.dispatch(name, pipeline, bound, layoutOf(KERNELS[name].params), values, groups);
   }
 
