@@ -31,6 +31,7 @@ export { FileFormatError } from './io/errors.ts';
 export { FILE_LIMITS } from './io/limits.ts';
 export { decodeText } from './io/text.ts';
 export * from './finetune/index.ts';
+export { softmax, logSoftmaxAt } from './util/softmax.ts';
 export {
   loadWith, createWith, Pipeline, HttpFileSystem, openSource,
   type Runtime, type LoadOptions, type CreateOptions, type ModelSource, type ModelFiles, type ProgressEvent,

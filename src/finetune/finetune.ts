@@ -22,8 +22,9 @@ import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { Rng } from '../util/random.ts';
 import { TaskHead } from './head.ts';
 import { computeMetrics, type Metrics } from './metrics.ts';
-import type { ChoiceExample, EntailmentExample, Example, TaskSpec } from './task.ts';
-import { headOutputs, seqsPerExample, validateSpec } from './task.ts';
+import type { Example, TaskSpec } from './task.ts';
+import { classNames, familyOf, headOutputs, seqsPerExample, validateSpec } from './task.ts';
+import { argmax, softmax } from '../util/softmax.ts';
 import { microBatches, planMemory } from '../train/accumulate.ts';
 import { encodeExample, makeBatch, specialIds, type EncodedExample, type FinetuneBatch, type SpecialIds } from './transform.ts';
 import { withFinetuneTokens } from './vocab.ts';
@@ -199,27 +200,13 @@ export async function predictEncoded(ft: FinetuneModel, examples: EncodedExample
   return out;
 }
 
-export function softmax(x: ArrayLike<number>): Float32Array {
-  let m = -Infinity;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, x[i]);
-  const out = new Float32Array(x.length);
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += out[i] = Math.exp(x[i] - m);
-  for (let i = 0; i < x.length; i++) out[i] /= s;
-  return out;
-}
-
 export async function predict(ft: FinetuneModel, examples: Example[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
   return predictEncoded(ft, encodeAll(ft, examples.map((e) => ({ ...e, label: undefined }))), o);
 }
 
-export function classNames(spec: TaskSpec): string[] {
-  return spec.family === 'multiple-choice' ? Array.from({ length: spec.choices! }, (_, i) => `choice ${i}`) : spec.labels;
-}
-
 export async function evaluateEncoded(ft: FinetuneModel, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Metrics> {
   const probs = await predictEncoded(ft, examples, o);
-  return computeMetrics(probs, examples.map((e) => e.label), classNames(ft.spec), ft.spec.family !== 'multiple-choice');
+  return computeMetrics(probs, examples.map((e) => e.label), classNames(ft.spec), familyOf(ft.spec).classes === 'labels');
 }
 
 /** Accuracy, F1 (binary tasks), confusion matrix and loss on labelled examples. */
@@ -233,43 +220,46 @@ export interface ClassProbabilities { label: string; probabilities: Record<strin
 export function byLabel(labels: string[], p: Float32Array): ClassProbabilities {
   const probabilities: Record<string, number> = {};
   labels.forEach((l, i) => (probabilities[l] = p[i]));
-  let best = 0;
-  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
-  return { label: labels[best], probabilities };
+  return { label: labels[argmax(p)], probabilities };
 }
 
 function requireFamily(ft: FinetuneModel, call: string, ...families: TaskSpec['family'][]): void {
   if (!families.includes(ft.spec.family)) throw new Error(`${call}() needs a ${families.join(' or ')} model; this one is fine-tuned for ${ft.spec.family}`);
 }
 
-/** Classification (`text`) or entailment (`{premise, hypothesis}`): the label and every label's probability. */
-export async function classify(ft: FinetuneModel, input: string | { premise: string; hypothesis: string }): Promise<ClassProbabilities> {
-  requireFamily(ft, 'classify', 'classification', 'entailment');
-  let ex: Example;
-  if (ft.spec.family === 'classification') {
-    if (typeof input !== 'string') throw new Error('classify(): a classification model takes a string');
-    ex = { text: input };
-  } else {
-    if (typeof input !== 'object' || input === null) throw new Error('classify(): an entailment model takes { premise, hypothesis }');
-    ex = { premise: (input as EntailmentExample).premise, hypothesis: (input as EntailmentExample).hypothesis };
-  }
-  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => 'classify()'));
+/**
+ * The label of one input of a labelled family, and every label's probability. The input is what the
+ * family takes (families.ts): a text (classification), { premise, hypothesis } (entailment) or { a, b }
+ * (similarity); one that does not fit is an InputError naming the parameter.
+ */
+export function classifyInput(ft: FinetuneModel, input: unknown, call = 'classify'): Promise<ClassProbabilities> {
+  const family = familyOf(ft.spec);
+  if (family.classes !== 'labels') throw new Error(`${call}() needs a model with class labels; this one is fine-tuned for ${ft.spec.family} (use choose)`);
+  return classifyExample(ft, family.input(input, 'input'), call);
+}
+
+/** The label of one example of a labelled family, and every label's probability. */
+export async function classifyExample(ft: FinetuneModel, ex: Example, call = 'classify'): Promise<ClassProbabilities> {
+  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => `${call}()`));
   return byLabel(ft.spec.labels, p);
 }
 
+/** Classification (`text`) or entailment (`{premise, hypothesis}`): the label and every label's probability. */
+export function classify(ft: FinetuneModel, input: string | { premise: string; hypothesis: string }): Promise<ClassProbabilities> {
+  requireFamily(ft, 'classify', 'classification', 'entailment');
+  return classifyInput(ft, input);
+}
+
 /** Similarity of a and b (both orders, summed): the label and every label's probability. */
-export async function similarity(ft: FinetuneModel, a: string, b: string): Promise<ClassProbabilities> {
+export function similarity(ft: FinetuneModel, a: string, b: string): Promise<ClassProbabilities> {
   requireFamily(ft, 'similarity', 'similarity');
-  const [p] = await predictEncoded(ft, encodeAll(ft, [{ a, b }], () => 'similarity()'));
-  return byLabel(ft.spec.labels, p);
+  return classifyInput(ft, { a, b }, 'similarity');
 }
 
 /** The most likely continuation of `context` among `choices`, and the softmax over all of them. */
 export async function choose(ft: FinetuneModel, context: string, choices: string[]): Promise<{ index: number; choice: string; probabilities: number[] }> {
   requireFamily(ft, 'choose', 'multiple-choice');
-  const ex: ChoiceExample = { context, choices };
-  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => 'choose()'));
-  let best = 0;
-  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+  const [p] = await predictEncoded(ft, encodeAll(ft, [familyOf(ft.spec).input({ context, choices }, 'input')], () => 'choose()'));
+  const best = argmax(p);
   return { index: best, choice: choices[best], probabilities: Array.from(p) };
 }

@@ -6,6 +6,7 @@
 // token at V = 50,257 (measured), more than a decoding step; the same walk is done here with weighted
 // selection (quickselect on (logit, id) keys that carries probability mass), O(V) per token.
 import type { Rng } from '../util/random.ts';
+import { argmax, softmaxWeights } from '../util/softmax.ts';
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax) */
@@ -26,8 +27,7 @@ export function validateSampling(o: SamplingOptions): void {
 /** One token id from logits; an id whose logit is -Infinity (masked) is never chosen. */
 export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng): number {
   const t = o.temperature ?? 1, V = logits.length;
-  let best = 0;
-  for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+  const best = argmax(logits);
   if (t === 0) return best;
   if (scratch.ids.length < V) scratch = { ids: new Int32Array(V), w: new Float64Array(V) };
   const w = scratch.w;
@@ -36,12 +36,7 @@ export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng):
   let cand = scratch.ids.subarray(0, n);
   const k = o.topK && o.topK > 0 ? Math.min(o.topK, n) : n;
   if (k < n) cand = cand.subarray(0, selectFirst(cand, k, logits));
-  const mx = logits[best];
-  let z = 0;
-  for (let j = 0; j < cand.length; j++) {
-    const i = cand[j];
-    z += w[i] = Math.exp((logits[i] - mx) / t);
-  }
+  let z = softmaxWeights(logits, cand, logits[best], t, w);
   const topP = o.topP ?? 1;
   if (topP < 1) {
     // the shortest prefix whose probability reaches topP (the token that reaches it included)

@@ -23,7 +23,7 @@ import { TokenDataset } from '../train/data.ts';
 import { pretrain } from '../train/pretrain.ts';
 import { modelOptimizer } from '../train/optim.ts';
 import {
-  checkFamily, encodeAll, finetune, headOutputs, loadFinetuned, prepareFinetune, readDataset, saveFinetuned, type TaskFamily, type TaskSpec,
+  checkFamily, encodeAll, finetune, headOutputs, loadFinetuned, prepareFinetune, readDataset, saveFinetuned, seqsPerExample, type TaskFamily, type TaskSpec,
 } from '../finetune/index.ts';
 import { RequestError } from '../util/request-error.ts';
 import {
@@ -234,7 +234,7 @@ export class JobManager implements JobService {
       if (cfg.nCtx < 4) throw invalid(`the base model's context window is too small to fine-tune`, 'model');
       const batch = hp.batch_size ?? Math.max(1, Math.min(finetuneDefaults.batchSize, Math.ceil(n / 8)));
       const T = Math.min(hp.max_len ?? cfg.nCtx, cfg.nCtx);
-      const rows = family === 'similarity' ? 2 : family === 'multiple-choice' ? spec.choices ?? 1 : 1;
+      const rows = seqsPerExample(spec);
       memory = finetuneBytes(cfg, batch, rows, T, headOutputs(spec));
       this.checkMemory(memory, `${batch} examples${rows > 1 ? ` × ${rows} sequences` : ''} × ${T} tokens`, hp.batch_size !== undefined ? 'hyperparameters.batch_size' : 'hyperparameters.max_len');
       disk = finetuneDiskBytes(cfg, tokenizerBytes, dataBytes);
