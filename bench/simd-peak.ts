@@ -10,7 +10,7 @@
 //   node bench/run-node.mjs simd-peak            (prints every tile's GFLOP/s and the peak)
 // Other benches import measurePeak() and state their figures as fractions of it.
 import asc from 'assemblyscript/asc';
-import { enableRelaxedSimd } from '../adapters/wasm-node.ts';
+import { enableRelaxedSimd } from '../adapters/node/wasm.ts';
 
 /** tile shapes tried: [MR, NR]; NR a multiple of 4 (one f32x4 per 4 columns) */
 export const TILES: [number, number][] = [[4, 8], [2, 16], [3, 12], [4, 12], [6, 8], [5, 8], [3, 16], [4, 16], [8, 8], [1, 32]];
