@@ -5,7 +5,7 @@
 //   GPT-1 (post-LN): n = LN(x + attn(x));  h = LN(n + mlp(n))
 //   GPT-2 (pre-LN):  r = x + attn(LN(x));  h = r + mlp(LN(r));  final LN
 //   P(u) = softmax(h_n · W_eᵀ)                          (output head tied to the token embedding)
-import type { Arena, ArenaSpec, Backend, DropoutRng, Tensor } from '../backend/backend.ts';
+import type { Arena, Backend, DropoutRng, Tensor } from '../backend/backend.ts';
 import type { GPTConfig } from './config.ts';
 import { validateConfig } from './config.ts';
 import { numel, paramSpecs, type ParamSpec } from './params.ts';
