@@ -7,12 +7,15 @@
 //  - training tokens/s: the `small` preset (B 8 × T 256) for gptedge-wasm vs the same model written in
 //    @tensorflow/tfjs-core on @tensorflow/tfjs-backend-wasm (autodiff + tf.train.adam); GPT-1 1×512 for
 //    gptedge-wasm only. Dropout off on both sides (same model, same work).
+//  - --weights f32,int8,int4: gptedge's prefill and decode rows also with the same weights quantized on load
+//    (int8 per output channel, int4 Q4_0 groups; integer dot products, wasm/assembly/quant.ts), beside
+//    the f32 peers in the same interleaved run.
 //  - --profile: per-op time split (ms, share, GFLOP/s of the matmuls) of one gptedge training step of
 //    the small GPT and of one GPT-1 prefill, timed from here by wrapping the backend's ops (they are
 //    synchronous, so the wall time of a call is the op's time).
 // Runtimes are interleaved at every repetition (shared machine: changing load falls on all alike);
 // figures are medians over repetitions after a warm-up.
-//   node bench/run-node.mjs gpt [--threads N] [--reps R] [--train-reps R] [--decode-steps S]
+//   node bench/run-node.mjs gpt [--threads N] [--reps R] [--train-reps R] [--decode-steps S] [--weights f32,int8,int4]
 //        [--only=prefill,decode,train-small,train-gpt1] [--tfjs-micro M] [--no-tfjs] [--profile] [--json FILE]
 // Prefill and training are also given as a share of this machine's SIMD128 peak per core (bench/simd-peak.ts,
 // measured at the start) times the threads: model FLOPs (bench/flops.ts) / time / threads / peak.
@@ -28,7 +31,8 @@ import { tfjsTransformer } from '../test/lib/tfjs-gpt.ts';
 import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
 import type { Backend } from '../src/backend/backend.ts';
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
-import { GPT } from '../src/model/gpt.ts';
+import { GPT, type WeightsKind } from '../src/model/gpt.ts';
+import { AdamW } from '../src/train/optim.ts';
 import { preset, type GPTConfig } from '../src/model/config.ts';
 import { exportOnnx } from '../src/io/onnx/index.ts';
 import { OrtGPT, type OrtModuleLike } from '../src/infer/ort.ts';
@@ -45,6 +49,8 @@ const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (s: string) => !only || only.includes(s);
 const profile = argv.includes('--profile');
 const jsonFile = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : null;
+const weightsArg = argv.indexOf('--weights');
+const kinds = (weightsArg >= 0 ? argv[weightsArg + 1].split(',') : ['f32']) as WeightsKind[];
 // smoke tests only (the figures use the defaults): --model <preset> for GPT-1, --train-model <preset> for small
 const sopt = (name: string, dflt: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const bigName = sopt('model', 'gpt1'), smallName = sopt('train-model', 'small');
@@ -245,6 +251,7 @@ async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, sh
 
 function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: number, T: number): Timed {
   const BT = B * T, w = new Float32Array(BT).fill(1 / BT);
+  const opt = new AdamW(model.be, [model.parameters()]);
   return {
     name: `gptedge-wasm (${model.be.name})`,
     async run() {
@@ -252,7 +259,7 @@ function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: num
       model.transformer(ids, B, T);
       const loss = model.lmLoss(targets, w, BT, 1);
       model.backward(B, T);
-      model.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+      opt.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
       const l = (await model.be.read(loss))[0];
       if (!Number.isFinite(l)) throw new Error(`loss ${l}`);
     },
@@ -306,11 +313,20 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
   }
   const ge = `gptedge-wasm (${be.name})`;
   backendName = be.name;
+  // the same weights in each requested storage (quantized on load), each model its own name
+  const params = kinds.some((k) => k !== 'f32') ? await model.readParams() : null;
+  const gms = kinds.map((k) => {
+    if (k === 'f32') return { name: ge, m: model };
+    const m = new GPT(be, cfg, { weights: k });
+    m.writeParams(params!);
+    return { name: `gptedge-wasm (${be.name}) ${k} weights`, m };
+  });
+  if (!kinds.includes('f32')) throw new Error('--weights must include f32 (the training rows and profiles use it)');
 
   if (want('prefill')) {
     const T = Tbig, ids = randomIds(T, V, 3);
     const items: Timed[] = [
-      { name: ge, run: async () => void (model.transformer(ids, 1, T), await model.allLogits(T)) },
+      ...gms.map(({ name, m }) => ({ name, run: async () => void (m.transformer(ids, 1, T), await m.allLogits(T)) })),
       ...orts.map(({ name, m }) => ({ name, run: async () => void (await m.logits(ids, 1, T)) })),
     ];
     results.prefill = await interleaved(items, reps, 'prefill');
@@ -320,21 +336,21 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
   if (want('decode')) {
     const P = Math.min(128, Tbig - decodeSteps - 1), prompt = randomIds(P, V, 5);
     const items: Timed[] = [
-      {
-        name: ge,
+      ...gms.map(({ name, m }) => ({
+        name,
         async run() {
-          const cache = model.newKVCache(1, P + decodeSteps + 1);
-          model.transformer(prompt, 1, P, {}, cache);
-          let tok = argmax(await model.lastLogits(1, P), 0, V);
+          const cache = m.newKVCache(1, P + decodeSteps + 1);
+          m.transformer(prompt, 1, P, {}, cache);
+          let tok = argmax(await m.lastLogits(1, P), 0, V);
           const t0 = performance.now();
           for (let s = 0; s < decodeSteps; s++) {
-            model.transformer(Int32Array.of(tok), 1, 1, {}, cache);
-            tok = argmax(await model.lastLogits(1, 1), 0, V);
+            m.transformer(Int32Array.of(tok), 1, 1, {}, cache);
+            tok = argmax(await m.lastLogits(1, 1), 0, V);
           }
-          perToken.set(ge, (performance.now() - t0) / decodeSteps);
-          model.freeKVCache(cache);
+          perToken.set(name, (performance.now() - t0) / decodeSteps);
+          m.freeKVCache(cache);
         },
-      },
+      })),
       ...orts.map(({ name, m }) => ({
         name,
         async run() {
@@ -378,6 +394,7 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
     }
   }
   for (const { m } of orts) await m.release();
+  for (const { m } of gms) if (m !== model) m.free();
 
   if (want('train-gpt1')) {
     const T = Tbig, ids = randomIds(T, V, 9), targets = randomIds(T, V, 10);
@@ -405,7 +422,7 @@ console.log(`\n${peak ? `SIMD128 peak per core ${peak.gflops.toFixed(1)} GFLOP/s
 for (const p of profiles) console.log(p + '\n');
 
 if (jsonFile) {
-  const key = (name: string) => (name.startsWith('gptedge') ? 'gptedge' : name.startsWith('onnxruntime-web') ? 'ort-web' : name.startsWith('onnxruntime-node') ? 'ort-node' : name.startsWith('tfjs') ? 'tfjs' : name);
+  const key = (name: string) => (name.startsWith('gptedge') ? `gptedge${/ (int8|int4|f16) weights$/.exec(name)?.[1] ? `-${/ (int8|int4|f16) weights$/.exec(name)![1]}` : ''}` : name.startsWith('onnxruntime-web') ? 'ort-web' : name.startsWith('onnxruntime-node') ? 'ort-node' : name.startsWith('tfjs') ? 'tfjs' : name);
   const obj = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [key(k), v]));
   writeFileSync(jsonFile, JSON.stringify({
     threads, reps, trainReps, peak: peak?.gflops ?? null, loadBefore: loadAvg0, loadAfter: loadavg(), backend: backendName,

@@ -10,9 +10,14 @@
 //   head.forward / head.loss    L2
 //   head.backward(dh, scale)    ADDS dL2/dh at the extract rows; dW_y, db accumulate
 //   backward()                  dh → every parameter gradient (accumulated)
+// then one AdamW update (src/train/optim.ts) of the transformer and the head together, clipped by one
+// global norm over both.
 import type { GPT } from '../model/gpt.ts';
 import type { Tensor } from '../backend/backend.ts';
 import { finetuneDefaults } from '../model/config.ts';
+import { checkDropoutSites, type TrainStep } from '../model/dropout.ts';
+import { AdamW } from '../train/optim.ts';
+import { finetuneLearningRate } from '../train/schedule.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { Rng } from '../util/random.ts';
 import { TaskHead } from './head.ts';
@@ -65,8 +70,9 @@ export function encodeAll(ft: FinetuneModel, examples: Example[], where: (i: num
  * (L1 null when λ = 0 and `withL1` is not asked). Gradients are scaled by `scale` (the micro-batch's
  * share of the batch) and accumulate into model.grads and the head's dW, db.
  */
-export function forwardBackward(ft: FinetuneModel, b: FinetuneBatch, o: { lmCoef: number; scale?: number; train?: { seed: number; step: number }; backward?: boolean; withL1?: boolean }): { l2: Tensor; l1: Tensor | null } {
+export function forwardBackward(ft: FinetuneModel, b: FinetuneBatch, o: { lmCoef: number; scale?: number; train?: TrainStep; backward?: boolean; withL1?: boolean }): { l2: Tensor; l1: Tensor | null } {
   const { model, head } = ft, scale = o.scale ?? 1, BT = b.S * b.T;
+  if (o.train) checkDropoutSites([model.dropoutSites, head.dropoutSites]);
   const h = model.transformer(b.ids, b.S, b.T, o.train ? { train: o.train } : {});
   let l1: Tensor | null = null;
   if (o.lmCoef > 0 || o.withL1) {
@@ -109,11 +115,7 @@ export interface FinetuneOptions {
 export interface FinetuneStepEvent { step: number; steps: number; epoch: number; l2: number; l1: number | null; l3: number; lr: number; elapsedSec: number }
 export interface FinetuneResult { steps: number; history: FinetuneStepEvent[]; evals: { step: number; metrics: Metrics }[] }
 
-/** Linear warm-up over `warmup` updates, then linear decay to 0 at `total` (the paper's fine-tuning schedule). */
-export function finetuneLearningRate(step: number, maxLr: number, warmup: number, total: number): number {
-  if (step < warmup) return (maxLr * (step + 1)) / warmup;
-  return (maxLr * Math.max(0, total - step)) / Math.max(1, total - warmup);
-}
+export { finetuneLearningRate };
 
 /** The examples of update `step`: ⌈n/B⌉ batches per epoch over a permutation drawn from (seed, epoch). */
 export function batchIndices(n: number, B: number, step: number, seed: number): { epoch: number; idx: number[] } {
@@ -147,7 +149,7 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
   const warmup = Math.max(1, Math.ceil((o.warmupFraction ?? d.warmupFraction) * total));
   const hp = { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? d.weightDecay };
   planMemory(model, micro * seqsPerExample(ft.spec), ft.maxLen); // the longest a padded micro-batch can be
-  const normSq = be.alloc(1);
+  const optimizer = new AdamW(be, [model.parameters(), head.parameters()]);
   const history: FinetuneStepEvent[] = [], evals: FinetuneResult['evals'] = [];
   const t0 = Date.now();
   try {
@@ -167,15 +169,7 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
       }
       const l3 = l2 + lmCoef * l1;
       if (!Number.isFinite(l3)) throw new NonFiniteFinetuneLossError(step + 1, l3);
-      // one global norm over the transformer's and the head's gradients clips the head; the model's
-      // update clips by its own gradients' norm (GPT.update takes no extra tensors)
-      let clip: { gradNormSq: Tensor; maxNorm: number } | undefined;
-      if (clipNorm > 0) {
-        be.sumSquares(normSq, [...model.specs.map((s) => model.grads![s.name]), head.dW, head.db]);
-        clip = { gradNormSq: normSq, maxNorm: clipNorm };
-      }
-      head.update({ lr, ...hp }, clip);
-      model.update({ lr, ...hp, gradClip: clipNorm > 0 ? clipNorm : undefined });
+      optimizer.update({ lr, ...hp, gradClip: clipNorm }); // one global norm over the transformer and the head
       const ev: FinetuneStepEvent = { step: step + 1, steps: total, epoch, l2, l1: lmCoef > 0 ? l1 : null, l3, lr, elapsedSec: (Date.now() - t0) / 1000 };
       history.push(ev);
       o.onStep?.(ev);
@@ -186,7 +180,7 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
       }
     }
   } finally {
-    be.free(normSq); // also when onStep stops the loop (a cancelled job)
+    optimizer.free(); // also when onStep stops the loop (a cancelled job)
   }
   return { steps: total, history, evals };
 }

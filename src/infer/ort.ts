@@ -20,6 +20,7 @@
 // similarityOrt, chooseOrt and predictOrt mirror src/finetune's classify, similarity, choose and
 // predict — same results (probabilities), same errors — and build the token layouts with
 // src/finetune/transform.ts (encodeExample, makeBatch), so the ids are those gptedge itself runs.
+import { FileFormatError, quote } from '../io/errors.ts';
 import type { GPTConfig } from '../model/config.ts';
 import type { GPT, KVCache } from '../model/gpt.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
@@ -93,14 +94,14 @@ export class OrtGPT {
       try {
         task = JSON.parse(meta) as OnnxTaskInfo;
       } catch (err) {
-        throw new Error(`${file}: metadata gptedge.task is not JSON (${err instanceof Error ? err.message : String(err)})`);
+        throw new FileFormatError(file, `metadata gptedge.task is not JSON (${err instanceof Error ? err.message : String(err)})`, { field: 'gptedge.task' });
       }
     }
     if (task) {
       try {
         validateSpec(taskSpec(task));
       } catch (err) {
-        throw new Error(`${file}: task ${JSON.stringify(task)}: ${(err as Error).message}`);
+        throw new FileFormatError(file, `metadata gptedge.task ${quote(task)}: ${(err as Error).message}`, { field: 'gptedge.task' });
       }
     }
     const session = await ort.InferenceSession.create(bytes, opts.sessionOptions);

@@ -13,9 +13,14 @@ export const logitRows = (BT: number, V: number, be?: Pick<Backend, 'logitChunkE
   return Math.ceil(BT / Math.ceil(BT / most));
 };
 
-/** how the activations are held: with recomputation, and the backend's logit chunk */
+/** how the activations are held: with recomputation, for inference only, and the backend's logit chunk */
 export interface ActivationOptions {
   recompute?: boolean;
+  /**
+   * a model that cannot train (f16 or quantized weights): one layer's set `0.${name}` that every layer
+   * overwrites, no backward scratch, and no LM-head chunk (lmLoss allocates it when a loss is asked for)
+   */
+  inference?: boolean;
   be?: Pick<Backend, 'logitChunkElements'>;
 }
 
@@ -47,10 +52,11 @@ export function activationSpecs(cfg: GPTConfig, BT: number, o: ActivationOptions
   const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
   add('encoded', BT * C);
   const out = blockOutput(cfg);
-  if (recompute) for (const n of LAYER_ACTS) if (n !== out) add(`w.${n}`, layerActLength(cfg, n, BT));
-  for (let l = 0; l < L; l++) for (const n of LAYER_ACTS) if (!recompute || n === out) add(`${l}.${n}`, layerActLength(cfg, n, BT));
+  if (recompute && !o.inference) for (const n of LAYER_ACTS) if (n !== out) add(`w.${n}`, layerActLength(cfg, n, BT));
+  for (let l = 0; l < (o.inference ? 1 : L); l++) for (const n of LAYER_ACTS) if (o.inference || !recompute || n === out) add(`${l}.${n}`, layerActLength(cfg, n, BT));
   add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
   add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
+  if (o.inference) return specs;
   add('logits', logitRows(BT, V, o.be) * V);
   // backward scratch
   for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);

@@ -12,6 +12,7 @@ import { generate, generateStream, type GenerateChunk, type GenerateOptions, typ
 import { scoreContinuations, type ContinuationScore } from '../infer/score.ts';
 import { TokenDataset } from '../train/data.ts';
 import { pretrain, type PretrainOptions, type PretrainState } from '../train/pretrain.ts';
+import { modelOptimizer, type AdamW } from '../train/optim.ts';
 import {
   choose, classify, encodeAll, evaluate, finetune, prepareFinetune, saveFinetuned, similarity,
   type ClassProbabilities, type Example, type FinetuneModel, type FinetuneOptions, type FinetuneResult, type Metrics, type TaskSpec,
@@ -64,6 +65,8 @@ export class Pipeline {
   private readonly fs?: FileSystem;
   private release?: () => void;
   private disposed = false;
+  /** pretrain's optimizer, kept between calls so that its moments continue */
+  private optimizer: AdamW | null = null;
 
   constructor(o: PipelineInit) {
     this.model = o.model;
@@ -143,7 +146,8 @@ export class Pipeline {
     const texts = typeof text === 'string' ? [text] : text;
     const ids = Int32Array.from(texts.flatMap((t) => this.tokenizer.encode(t)));
     const data = new TokenDataset(ids, o.seqLen ?? this.model.cfg.nCtx, o.valFraction ?? 0.05);
-    return pretrain(this.model, data, { ...o, batchSize: o.batchSize ?? 16, evalEvery: o.valFraction === 0 ? 0 : o.evalEvery });
+    const optimizer = o.optimizer ?? (this.optimizer ??= modelOptimizer(this.model));
+    return pretrain(this.model, data, { ...o, optimizer, batchSize: o.batchSize ?? 16, evalEvery: o.valFraction === 0 ? 0 : o.evalEvery });
   }
 
   /**
@@ -160,6 +164,7 @@ export class Pipeline {
     const result = await finetune(ft, encodeAll(ft, examples), { ...o, evalSet: o.evalExamples ? encodeAll(ft, o.evalExamples) : undefined });
     const next = Object.assign(new Pipeline({ model: ft.model, tokenizer: ft.tokenizer, backendReason: this.backendReason, task: ft, source: `${this.source} (fine-tuned for ${spec.family})`, fs: this.fs, release: grown ? this.release : undefined }), { result });
     if (grown) {
+      this.optimizer?.free();
       this.model.free();
       this.disposed = true;
       this.release = undefined;
@@ -185,6 +190,7 @@ export class Pipeline {
     if (this.disposed) return;
     this.disposed = true;
     this.task?.head.free();
+    this.optimizer?.free();
     this.model.free();
     this.release?.();
   }

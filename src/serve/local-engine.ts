@@ -25,6 +25,8 @@ const cancelled = () => new RequestError('invalid', 'the client went away', null
 export class LocalEngine implements Engine {
   readonly defaultModel: string | null;
   readonly jobs: JobService | null;
+  /** resolves when the backend can no longer compute (a WebGPU device lost); never for the CPU backends */
+  readonly failed?: Promise<string>;
   private readonly registry: ModelRegistry;
   private readonly schedulers = new Map<ServedModel, Scheduler>();
 
@@ -33,6 +35,8 @@ export class LocalEngine implements Engine {
     this.jobs = o.jobs ?? null;
     const base = this.registry.baseIds();
     this.defaultModel = o.defaultModel !== undefined ? o.defaultModel : base.length === 1 ? base[0] : null;
+    const lost = (this.registry.backend as { lost?: Promise<{ reason: string; message: string }> }).lost;
+    if (lost) this.failed = lost.then((l) => `WebGPU device lost (${l.reason}): ${l.message || 'no message'}`);
     this.registry.onUnload((m) => {
       this.schedulers.get(m)?.dispose();
       this.schedulers.delete(m);
@@ -40,7 +44,9 @@ export class LocalEngine implements Engine {
   }
 
   models(): ModelInfo[] {
-    return this.registry.infos();
+    // with a KV window smaller than a model's context, that window is what a request can use
+    const kv = this.o.slotTokens;
+    return this.registry.infos().map((m) => (kv && kv < m.contextLength ? { ...m, contextLength: kv } : m));
   }
 
   /** `cb()` runs when the model list changes (a job's result is published) */
@@ -70,8 +76,10 @@ export class LocalEngine implements Engine {
         if (eot === undefined) throw invalid(`'prompt' is empty and this model's tokenizer has no <|endoftext|> to start from`, 'prompt', 'invalid_value');
         ids = [eot];
       }
-      if (ids.length >= cfg.nCtx) {
-        throw invalid(`This model's maximum context length is ${cfg.nCtx} tokens; the prompt has ${ids.length}, leaving no room to generate. Shorten the prompt.`, 'prompt', 'context_length_exceeded');
+      const window = Math.min(cfg.nCtx, this.o.slotTokens ?? cfg.nCtx);
+      if (ids.length >= window) {
+        const what = window < cfg.nCtx ? `This server keeps ${window} tokens per request (its KV-cache window; the model's context is ${cfg.nCtx})` : `This model's maximum context length is ${cfg.nCtx} tokens`;
+        throw invalid(`${what}; the prompt has ${ids.length}, leaving no room to generate. Shorten the prompt.`, 'prompt', 'context_length_exceeded');
       }
       yield { type: 'start', promptTokens: ids.length, echo: !r.echo ? '' : typeof r.prompt === 'string' ? r.prompt : tokenizer.decode(ids) };
       let n = 0;
@@ -158,6 +166,20 @@ export class LocalEngine implements Engine {
     } finally {
       lease.release();
     }
+  }
+
+  /** generations decoding now, over every model (tests, diagnostics) */
+  decoding(): number {
+    let n = 0;
+    for (const s of this.schedulers.values()) n += s.active;
+    return n;
+  }
+
+  /** batched steps run so far and the next-token rows they produced, over every model (rows/steps = mean batch) */
+  batchStats(): { steps: number; rows: number } {
+    let steps = 0, rows = 0;
+    for (const s of this.schedulers.values()) (steps += s.steps), (rows += s.rows);
+    return { steps, rows };
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,7 @@ import { pretrainDefaults } from '../model/config.ts';
 import { FileFormatError } from '../io/errors.ts';
 import type { TrainState } from '../io/checkpoint.ts';
 import { learningRate } from './schedule.ts';
+import { AdamW } from './optim.ts';
 import type { Batch, TokenDataset } from './data.ts';
 import { microBatches, planMemory, type MemoryPlan } from './accumulate.ts';
 
@@ -34,13 +35,19 @@ export interface PretrainOptions {
   checkpointEvery?: number;
   /** stop early (and checkpoint) after this many seconds */
   maxSeconds?: number;
-  /** continue from this step (a resumed run); the model already holds the weights and moments */
+  /** continue from this step (a resumed run); the model already holds the weights */
   startStep?: number;
+  /**
+   * the optimizer to continue: a resumed run's (AdamW over model.parameters() holding the checkpoint's
+   * moments — without it a resumed run starts with fresh moments), or one kept between calls. The caller
+   * frees it. By default a new one, freed at the end.
+   */
+  optimizer?: AdamW;
   history?: HistoryPoint[];
   onStep?: (e: StepEvent) => void;
   onEval?: (e: EvalEvent) => void;
-  /** called to persist a checkpoint; gets the state that resume needs */
-  checkpoint?: (state: PretrainState) => Promise<void>;
+  /** called to persist a checkpoint; gets the state that resume needs (saveCheckpoint's trainState and optimizer) */
+  checkpoint?: (state: PretrainState, optimizer: AdamW) => Promise<void>;
   now?: () => number;
 }
 
@@ -136,6 +143,7 @@ export async function pretrain(model: GPT, data: TokenDataset, o: PretrainOption
     options: { steps: o.steps, batchSize: B, microBatch: micro, seqLen: T, lr: hp.lr, warmupSteps: hp.warmup, weightDecay: hp.weightDecay, gradClip: hp.gradClip },
   });
   const weights = new Float32Array(BT).fill(1 / BT);
+  const optimizer = o.optimizer ?? new AdamW(model.be, [model.parameters()]);
   const t0 = now();
   const start = o.startStep ?? 0;
   let step = start;
@@ -144,32 +152,36 @@ export async function pretrain(model: GPT, data: TokenDataset, o: PretrainOption
     history.push({ step: s, valLoss });
     o.onEval?.({ step: s, valLoss, valPerplexity: Math.exp(valLoss) });
   };
-  while (step < o.steps) {
-    const lr = learningRate(step, hp.lr, hp.warmup, o.steps);
-    const batch = data.batch(step, B, seed);
-    model.zeroGrad();
-    let loss = 0, lossT: Tensor | null = null;
-    for (const { start, count } of parts) {
-      // the loss tensor is the micro-batch's; the last one is read after the update (one sync per step)
-      if (lossT) loss += (await model.be.read(lossT))[0];
-      const train = { seed, step, row0: start }, end = (start + count) * T;
-      model.transformer(batch.inputs.subarray(start * T, end), count, T, { train });
-      lossT = model.lmLoss(batch.targets.subarray(start * T, end), weights.subarray(start * T, end), count * T, 1);
-      model.backward(count, T, { train });
+  try {
+    while (step < o.steps) {
+      const lr = learningRate(step, hp.lr, hp.warmup, o.steps);
+      const batch = data.batch(step, B, seed);
+      model.zeroGrad();
+      let loss = 0, lossT: Tensor | null = null;
+      for (const { start, count } of parts) {
+        // the loss tensor is the micro-batch's; the last one is read after the update (one sync per step)
+        if (lossT) loss += (await model.be.read(lossT))[0];
+        const train = { seed, step, row0: start }, end = (start + count) * T;
+        model.transformer(batch.inputs.subarray(start * T, end), count, T, { train });
+        lossT = model.lmLoss(batch.targets.subarray(start * T, end), weights.subarray(start * T, end), count * T, 1);
+        model.backward(count, T, { train });
+      }
+      optimizer.update({ lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, gradClip: hp.gradClip });
+      loss += (await model.be.read(lossT!))[0];
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(step + 1, loss);
+      step += 1;
+      history.push({ step, loss });
+      const elapsed = (now() - t0) / 1000;
+      const done = step - start;
+      o.onStep?.({ step, steps: o.steps, loss, lr, tokensPerSec: (done * BT) / Math.max(elapsed, 1e-9), elapsedSec: elapsed, etaSec: (elapsed / done) * (o.steps - step) });
+      const outOfTime = o.maxSeconds !== undefined && elapsed >= o.maxSeconds;
+      const last = step === o.steps || outOfTime;
+      if (o.evalEvery && (step % o.evalEvery === 0 || last)) await runEval(step);
+      if (o.checkpoint && ((o.checkpointEvery && step % o.checkpointEvery === 0) || last)) await o.checkpoint(state(step), optimizer);
+      if (outOfTime) break;
     }
-    model.update({ lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, gradClip: hp.gradClip });
-    loss += (await model.be.read(lossT!))[0];
-    if (!Number.isFinite(loss)) throw new NonFiniteLossError(step + 1, loss);
-    step += 1;
-    history.push({ step, loss });
-    const elapsed = (now() - t0) / 1000;
-    const done = step - start;
-    o.onStep?.({ step, steps: o.steps, loss, lr, tokensPerSec: (done * BT) / Math.max(elapsed, 1e-9), elapsedSec: elapsed, etaSec: (elapsed / done) * (o.steps - step) });
-    const outOfTime = o.maxSeconds !== undefined && elapsed >= o.maxSeconds;
-    const last = step === o.steps || outOfTime;
-    if (o.evalEvery && (step % o.evalEvery === 0 || last)) await runEval(step);
-    if (o.checkpoint && ((o.checkpointEvery && step % o.checkpointEvery === 0) || last)) await o.checkpoint(state(step));
-    if (outOfTime) break;
+  } finally {
+    if (!o.optimizer) optimizer.free();
   }
   return state(step);
 }

@@ -10,6 +10,7 @@ import { preset } from '../../src/model/config.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { saveCheckpoint, resolveModelDir } from '../../src/io/checkpoint.ts';
 import { loadModel } from '../../src/model/load.ts';
+import { modelOptimizer } from '../../src/train/optim.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { assert, assertEqual, assertThrows, assertRejects, test } from '../lib/harness.ts';
 import { patternTokens, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
@@ -37,14 +38,15 @@ for (const [what, microBatch, recompute] of [['', undefined, false], [', micro-b
     const fs = new MemoryFileSystem();
     const first = model();
     let saved: PretrainState | null = null;
-    await pretrain(first, data(), { ...opts, maxSeconds: Infinity, checkpointEvery: 4, checkpoint: async (st) => {
-      if (st.step === 4) { saved = st; await saveCheckpoint(fs, 'run', first, tinyTokenizerJSON(), { ...st }); }
+    await pretrain(first, data(), { ...opts, maxSeconds: Infinity, checkpointEvery: 4, checkpoint: async (st, optimizer) => {
+      if (st.step === 4) { saved = st; await saveCheckpoint(fs, 'run', first, tinyTokenizerJSON(), { ...st }, { optimizer }); }
     } });
     assert(saved !== null, 'checkpoint at step 4 was written');
     const { model: resumed, checkpoint } = await loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true });
     assertEqual(checkpoint.trainState!.step, 4);
     assertEqual((checkpoint.trainState!.options as Record<string, number>).microBatch, microBatch ?? 4, 'the micro-batch is part of the run state');
-    const second = await pretrain(model(resumed), data(), { ...opts, startStep: 4, history: checkpoint.trainState!.history as PretrainState['history'] });
+    const optimizer = modelOptimizer(resumed, checkpoint.optimizer);
+    const second = await pretrain(model(resumed), data(), { ...opts, startStep: 4, history: checkpoint.trainState!.history as PretrainState['history'], optimizer });
     const losses = (s: PretrainState) => s.history.filter((h) => h.loss !== undefined).map((h) => h.loss);
     assertEqual(losses(second), losses(full), 'loss sequence of resumed vs uninterrupted run');
   });
@@ -69,7 +71,7 @@ test('non-finite loss: the run stops with a clear error and the last good checkp
   const model = tinyModel();
   const err = await assertRejects(() => pretrain(model, data(), {
     steps: 10, batchSize: 2, lr: 1e-3, warmupSteps: 1, checkpointEvery: 2,
-    checkpoint: async (st) => { await saveCheckpoint(fs, 'run', model, tinyTokenizerJSON(), { ...st }); },
+    checkpoint: async (st, optimizer) => { await saveCheckpoint(fs, 'run', model, tinyTokenizerJSON(), { ...st }, { optimizer }); },
     onStep: (e) => { if (e.step === 3) model.be.write(model.params['h.0.ln_1.weight'], new Float32Array(32).fill(NaN)); },
   }), /step 4: the loss is NaN/);
   assert(err instanceof NonFiniteLossError);

@@ -175,13 +175,13 @@ function forwardHeads(q: usize, ldq: usize, qb: usize, k: usize, v: usize, ldkv:
 
 /**
  * out(B,T,C), lse(B,NH,T) from qkv(B,T,3C). Dropout on the probabilities when drop != 0 (key, thr, inv
- * from src/backend/rng.ts). scratch + tid*stride holds attentionScratchBytes(T, C/NH, 0).
+ * from src/backend/rng.ts). scratch + tid*scratchStride holds attentionScratchBytes(T, C/NH, 0).
  */
 export function attentionForward(out: usize, lse: usize, qkv: usize, B: i32, T: i32, C: i32, NH: i32,
-  drop: i32, key: u32, thr: u32, inv: f32, scratch: usize, stride: usize, tid: i32, nth: i32): void {
+  drop: i32, key: u32, thr: u32, inv: f32, scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const row3 = <usize>(3 * C) << 2, rowC = <usize>C << 2;
   forwardHeads(qkv, row3, <usize>T * row3, qkv + rowC, qkv + 2 * rowC, row3, <usize>T * row3, out, rowC, <usize>T * rowC, lse,
-    B, NH, C / NH, T, 0, drop != 0, key, thr, inv, scratch + <usize>tid * stride, tid, nth);
+    B, NH, C / NH, T, 0, drop != 0, key, thr, inv, scratch + <usize>tid * scratchStride, tid, nth);
 }
 
 /** kCache/vCache(B,Tmax,C)[pos0..pos0+Tn) = k, v of qkv(B,Tn,3C); threads split rows */
@@ -200,14 +200,14 @@ export function kvCacheWrite(qkv: usize, kCache: usize, vCache: usize, B: i32, T
  * Up to ROW_MAX new queries (decode) take the row path below, more (a prompt) the tiled forward.
  */
 export function attentionCached(out: usize, qkv: usize, kCache: usize, vCache: usize, B: i32, Tn: i32, C: i32, NH: i32, pos0: i32, Tmax: i32,
-  scratch: usize, stride: usize, tid: i32, nth: i32): void {
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const row3 = <usize>(3 * C) << 2, rowC = <usize>C << 2;
   if (Tn <= ROW_MAX) {
-    decodeRows(out, qkv, kCache, vCache, B, Tn, C, NH, pos0, Tmax, scratch + <usize>tid * stride, tid, nth);
+    decodeRows(out, qkv, kCache, vCache, B, Tn, C, NH, pos0, Tmax, scratch + <usize>tid * scratchStride, tid, nth);
     return;
   }
   forwardHeads(qkv, row3, <usize>Tn * row3, kCache, vCache, rowC, <usize>Tmax * rowC, out, rowC, <usize>Tn * rowC, 0,
-    B, NH, C / NH, Tn, pos0, false, 0, 0, 1, scratch + <usize>tid * stride, tid, nth);
+    B, NH, C / NH, Tn, pos0, false, 0, 0, 1, scratch + <usize>tid * scratchStride, tid, nth);
 }
 
 // ---- decode: a few queries against a KV cache ------------------------------------------------------
@@ -265,11 +265,11 @@ function decodeRows(out: usize, qkv: usize, kCache: usize, vCache: usize, B: i32
  * scratch: attentionScratchBytes(T, C/NH, 1).
  */
 export function attentionBackward(dqkv: usize, dout: usize, qkv: usize, out: usize, lse: usize, B: i32, T: i32, C: i32, NH: i32,
-  drop: i32, key: u32, thr: u32, inv: f32, scratch: usize, stride: usize, tid: i32, nth: i32): void {
+  drop: i32, key: u32, thr: u32, inv: f32, scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const hs = C / NH, hsp = pad8(hs), sc = <f32>(1 / Math.sqrt(<f64>hs));
   const nb = blocks(T), tp = nb * BT, blk = <usize>(hsp * BT) * 4, whole = <usize>(tp * hsp) * 4;
   // scratch: QT, dOT, KT, VT [nb][hsp][32] | QN, KN, dON, dQ [tp][hsp] | dK, dV [BT][hsp] | D, L [tp] | P, dS [BT][BT] | dST [BT][BT]
-  const QT = scratch + <usize>tid * stride, dOT = QT + whole, KT = dOT + whole, VT = KT + whole;
+  const QT = scratch + <usize>tid * scratchStride, dOT = QT + whole, KT = dOT + whole, VT = KT + whole;
   const QN = VT + whole, KN = QN + whole, dON = KN + whole, dQ = dON + whole;
   const dK = dQ + whole, dV = dK + blk, D = dV + blk, L = D + (<usize>tp << 2);
   const P = L + (<usize>tp << 2), dS = P + <usize>(BT * BT) * 4, dST = dS + <usize>(BT * BT) * 4;
@@ -358,9 +358,9 @@ export function kvCacheWriteRagged(qkv: usize, kCache: usize, vCache: usize, slo
 
 /** out(N,C): each token attends to its slot's positions [0, pos]; rows (token, head) dealt round-robin; scratch holds Tmax floats */
 export function attentionRagged(out: usize, qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, NH: i32, Tmax: i32,
-  scratch: usize, stride: usize, tid: i32, nth: i32): void {
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
-  const s = scratch + <usize>tid * stride;
+  const s = scratch + <usize>tid * scratchStride;
   const rowC = <usize>C << 2;
   for (let r = tid; r < N * NH; r += nth) {
     const n = r / NH, h = r % NH;

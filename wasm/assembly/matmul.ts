@@ -202,8 +202,8 @@ export function biasBackward(dbias: usize, dout: usize, M: i32, N: i32, tid: i32
 const GEMV_MAX_M = 4;
 const GB = 512; // columns of out kept in L1 while all of K streams past (A·B layout)
 
-// out[m, n0:n1) = (beta ? out : 0) + bias
-function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0: i32, n1: i32): void {
+// out[m, n0:n1) = (beta ? out : 0) + bias for M rows (also the quantized matmul's first step)
+export function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0: i32, n1: i32): void {
   for (let m = 0; m < M; m++) {
     const o = out + <usize>m * <usize>N * 4;
     let j = n0;

@@ -13,6 +13,7 @@ import { GPT } from '../../../src/model/gpt.ts';
 import { GPTTokenizer } from '../../../src/tokenizer/tokenizer.ts';
 import { checkTokenizerFits } from '../../../src/model/load.ts';
 import { OrtGPT, generateStreamOrt, type OrtModuleLike } from '../../../src/infer/ort.ts';
+import { dequantizedWeights } from '../../../src/io/quantized.ts';
 
 const EXPORT_HELP = `usage: gptedge export --format onnx --model <dir> --out model.onnx [options]
 
@@ -74,7 +75,10 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
   const t0 = Date.now();
   const ck = await loadCheckpoint(ctx.fs, a.model);
   const head = a['no-head'] ? null : await readTaskHead(ctx.fs, ck.dir, ck.config.nEmbd);
-  const bytes = exportOnnxFromParams(ck.config, ck.weights, { graph: a.graph as OnnxGraphKind, head: head ?? undefined });
+  // int8 folders export as QDQ (INT8 initializers + DequantizeLinear); int4 ones their dequantized values
+  const int8 = ck.quantized?.kind === 'int8' ? ck.quantized : undefined;
+  const params = int8 ? ck.weights : dequantizedWeights(ck.config, ck.weights, ck.quantized);
+  const bytes = exportOnnxFromParams(ck.config, params, { graph: a.graph as OnnxGraphKind, head: head ?? undefined, quantized: int8 });
   const dir = a.out.includes('/') ? a.out.slice(0, a.out.lastIndexOf('/')) || '/' : '.';
   await ctx.fs.mkdir(dir);
   await ctx.fs.writeFile(a.out, bytes);
@@ -83,7 +87,7 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
     await ctx.fs.writeFile(join(dir, 'config.json'), await readText(ctx.fs, join(ck.dir, 'config.json')));
   }
   const c = ck.config;
-  const headNote = head ? `, ${head.spec.family} head` : '';
+  const headNote = (head ? `, ${head.spec.family} head` : '') + (int8 ? ', int8 weights as QDQ' : ck.quantized ? `, ${ck.quantized.kind} weights dequantized to float32` : '');
   console.log(`wrote ${a.out}: ${(bytes.length / 1e6).toFixed(1)} MB, ${a.graph} graph${headNote}, opset 17, ${c.nLayer} layers, d ${c.nEmbd}, ${c.layout} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return 0;
 }

@@ -18,7 +18,8 @@ import { generate } from '../../../src/infer/generate.ts';
 import { join, readTextChecked } from '../../../src/io/fs.ts';
 import { FILE_LIMITS } from '../../../src/io/limits.ts';
 import { FileFormatError } from '../../../src/io/errors.ts';
-import type { TrainState } from '../../../src/io/checkpoint.ts';
+import type { OptimizerState, TrainState } from '../../../src/io/checkpoint.ts';
+import { modelOptimizer } from '../../../src/train/optim.ts';
 import { gpt2TokenizerFiles, loadCorpus } from '../corpora.ts';
 import { tokenizeCached, tokenSource } from '../../../src/train/token-cache.ts';
 import { ProgressBar, formatDuration } from '../progress.ts';
@@ -92,12 +93,12 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   const corpus = await loadCorpus(a.corpus ?? ['moby-dick'], { encoding: a.encoding });
   let seed = num('seed', a.seed)!, steps = num('steps', a.steps)!, batch = num('batch', a.batch)!;
   let seq = num('seq', a.seq), lr = num('lr', a.lr), warmup = num('warmup', a.warmup), micro = num('micro-batch', a['micro-batch']);
-  let resumed: { state: TrainState; file: string } | undefined;
+  let resumed: { state: TrainState; file: string; optimizer: OptimizerState | null } | undefined;
 
   if (a.resume) {
     const loaded = await loadModel(fs, out, backend, { withOptimizer: true, resetOptimizer: a['reset-optimizer'] });
     const dir = loaded.checkpoint.dir, file = join(dir, 'train_state.json');
-    resumed = { state: loaded.checkpoint.trainState!, file };
+    resumed = { state: loaded.checkpoint.trainState!, file, optimizer: loaded.checkpoint.optimizer };
     ({ model, tokenizer } = loaded);
     // the run's own settings win: a resumed run continues the same schedule and batches
     const r = resumeSettings(resumed.state, file);
@@ -134,8 +135,9 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   warmup ??= Math.min(2000, Math.floor(steps / 10));
 
   const t0 = Date.now();
-  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { onRebuild: (why) => bar.log(`token cache ${why}`) });
-  const identity: DataIdentity = { ...tokenSource(corpus.texts, tokenizer), tokens: tokens.length };
+  const source = tokenSource(corpus.texts, tokenizer);
+  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { source, onRebuild: (why) => bar.log(`token cache ${why}`) });
+  const identity: DataIdentity = { ...source, tokens: tokens.length };
   if (resumed && !checkSameData(resumed.state, identity, resumed.file)) {
     bar.log(`note: ${resumed.file} does not record the data the run trained on (an older gptedge); make sure --corpus is the same`);
   }
@@ -151,18 +153,19 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     await fs.writeFile(join(out, 'loss.svg'), lossCurveSVG(h, `gptedge pretrain ${a.preset} on ${corpus.name}`, { label: 'unigram entropy', value: h1 }));
   };
   let state;
+  const optimizer = modelOptimizer(model, resumed?.optimizer);
   try {
     state = await pretrain(model, data, {
-      steps, batchSize: batch, microBatch: micro, lr: lr ?? 2.5e-4, warmupSteps: warmup, seed, startStep, history,
+      steps, batchSize: batch, microBatch: micro, lr: lr ?? 2.5e-4, warmupSteps: warmup, seed, startStep, history, optimizer,
       onMemory: (m) => bar.log(`memory: about ${mib(m.total)} for micro-batches of ${m.micro} × ${m.T} positions${m.recompute ? ', blocks recomputed' : ''} (${describe(m)})` +
         (m.limit !== undefined ? `; the ${backend.name} backend holds at most ${mib(m.limit)}` : '')),
       evalEvery: num('eval-every', a['eval-every']), checkpointEvery: num('ckpt-every', a['ckpt-every']),
       maxSeconds: a.minutes !== undefined ? num('minutes', a.minutes)! * 60 : undefined,
       onStep: (e) => bar.update(e),
       onEval: (e) => bar.log(`step ${e.step}: validation loss ${e.valLoss.toFixed(4)} (perplexity ${e.valPerplexity.toFixed(1)})`),
-      checkpoint: async (st) => {
+      checkpoint: async (st, opt) => {
         await fs.mkdir(out);
-        const dir = await saveCheckpoint(fs, out, model, tokJSON, { ...st, data: identity }, { keep: 2 });
+        const dir = await saveCheckpoint(fs, out, model, tokJSON, { ...st, data: identity }, { keep: 2, optimizer: opt });
         await writePlot(st.history);
         bar.log(`checkpoint ${dir}`);
       },
@@ -175,6 +178,8 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
       return 1;
     }
     throw err;
+  } finally {
+    optimizer.free();
   }
   bar.end();
   const lastVal = [...state.history].reverse().find((h) => h.valLoss !== undefined)?.valLoss;

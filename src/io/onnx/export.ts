@@ -25,6 +25,14 @@
 // is MatMul(h, Transpose(W_e)) on the one shared embedding (tied, stored once). The model's config is
 // kept in metadata_props["gptedge.config"] so an import restores it exactly.
 //
+// int8 models (the `quantized` option; src/io/quantized.ts) keep their quantized matrices as QDQ: an INT8
+// initializer `<name>_quantized` and f32 per-channel scales `<name>_scale`, dequantized by a
+// DequantizeLinear node (opset 13+) whose output is the tensor `<name>` the rest of the graph reads —
+// linears [in, out] with axis 1 (one scale per output column), the embedding [vocab, C] with axis 0 (per
+// row). The graph computes what gptedge's reference computes with the dequantized weights.
+// metadata_props["gptedge.weights"] says "int8". (int4 has no per-group form before opset 21: an int4 model
+// exports its dequantized values as float32.)
+//
 // Task head (the `head` option, a fine-tuned model's W_y [C, K] + b [K], src/finetune/head.ts): either
 // graph gets one more input and three more outputs, on top of the ones above:
 //
@@ -50,6 +58,9 @@ import { DT, graphProto, modelProto, nodeProto, tensorProto, valueInfo, type Att
 import type { PbWriter } from './protobuf.ts';
 import { headOutputs, numClasses, validateSpec, type TaskSpec } from '../../finetune/task.ts';
 import type { FinetuneModel } from '../../finetune/finetune.ts';
+import { LINEAR_WEIGHTS } from '../../model/gpt.ts';
+import { storedShape, type QuantizedWeights } from '../quantized.ts';
+import type { QuantizedRows } from '../../backend/quant.ts';
 
 export const EXPORT_OPSET = 17;
 /** IR version 8 goes with opset 17 (ONNX 1.12) */
@@ -65,6 +76,8 @@ export interface OnnxExportOptions {
   version?: string;
   /** a fine-tuned model's task head: adds extract_index, hidden_at_extract, head_logits and probs */
   head?: OnnxTaskHead;
+  /** int8 weights, exported as DequantizeLinear of INT8 initializers (the `params` then need only the others) */
+  quantized?: QuantizedWeights;
 }
 
 /** A task head to export: W_y [C, K] and b [K] row-major, as TaskHead and head.safetensors hold them. */
@@ -121,7 +134,7 @@ class Builder {
   op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
     return this.node(op, inputs, attrs, undefined, name)[0];
   }
-  init(name: string, data: Float32Array | BigInt64Array, dims: number[]): string {
+  init(name: string, data: Float32Array | BigInt64Array | Int8Array, dims: number[]): string {
     this.initializers.push(tensorProto(name, data, dims));
     return name;
   }
@@ -152,6 +165,14 @@ class Builder {
  * the returned buffer holds them as float32 raw_data, bit for bit.
  */
 export async function exportOnnx(model: GPT, opts: OnnxExportOptions = {}): Promise<Uint8Array> {
+  if (model.weights === 'int8') {
+    const tensors = new Map<string, QuantizedRows>(), params = new Map<string, Float32Array>();
+    for (const s of model.specs) {
+      if (model.isQuantizedParam(s.name)) tensors.set(s.name, await model.readQuantizedParam(s.name));
+      else params.set(s.name, (await model.be.read(model.p(s.name))) as Float32Array);
+    }
+    return exportOnnxFromParams(model.cfg, params, { ...opts, quantized: { kind: 'int8', tensors } });
+  }
   const params = await model.readParams();
   return exportOnnxFromParams(model.cfg, params, opts);
 }
@@ -172,7 +193,22 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   const P = (name: string): string => onnxParamName(name, cfg);
 
   // initializers: every parameter, in paramSpecs order, [in, out] for linears
+  const q = opts.quantized ?? null;
+  if (q && q.kind !== 'int8') throw new Error(`exportOnnx: ${q.kind} weights have no QDQ form at opset ${EXPORT_OPSET}; export their dequantized values (dequantizedWeights) instead`);
   for (const s of paramSpecs(cfg)) {
+    const qt = q?.tensors.get(s.name);
+    if (qt) {
+      // stored (N, K) = (out, in) for linears: the initializer is [in, out], scales per output column (axis 1)
+      const [N, K] = storedShape(s), linear = LINEAR_WEIGHTS.test(s.name), codes = qt.codes as Int8Array;
+      let data = codes;
+      if (linear) {
+        data = new Int8Array(codes.length);
+        for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) data[k * N + n] = codes[n * K + k];
+      }
+      const x = b.init(`${P(s.name)}_quantized`, data, s.shape), sc = b.init(`${P(s.name)}_scale`, qt.scales, [N]);
+      b.node('DequantizeLinear', [x, sc], { axis: { i: linear ? 1 : 0 } }, [P(s.name)], `/dequantize/${s.name}`);
+      continue;
+    }
     const v = params.get(s.name);
     if (!v) throw new Error(`exportOnnx: parameter ${s.name} is missing`);
     if (v.length !== numel(s.shape)) throw new Error(`exportOnnx: parameter ${s.name} has ${v.length} values, shape [${s.shape}] needs ${numel(s.shape)}`);
@@ -298,6 +334,7 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
     (task ? `; ${task.family} head (${task.family === 'multiple-choice' ? `${task.choices} choices` : task.labels.join(', ')})` : '');
   const graph = graphProto({ name: `gptedge_${kind}`, doc, nodes: b.nodes, initializers: b.initializers, inputs, outputs });
   const metadata: Record<string, string> = { 'gptedge.graph': kind, 'gptedge.family': family };
+  if (q) metadata['gptedge.weights'] = q.kind;
   if (opts.metadata !== false) metadata['gptedge.config'] = JSON.stringify(cfg);
   if (task) metadata['gptedge.task'] = JSON.stringify(task); // always: classifyOrt needs the labels
   return modelProto({ irVersion: EXPORT_IR_VERSION, opset: EXPORT_OPSET, producer: 'gptedge', producerVersion: opts.version ?? '0.1.0', doc, graph, metadata }).toBytes();
