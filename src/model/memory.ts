@@ -7,9 +7,11 @@ import { countParams } from './params.ts';
 
 /** Logit elements computed at once by the LM head unless the backend says (Backend.logitChunkElements). */
 const LOGIT_CHUNK_ELEMS = 1 << 22;
-/** rows of (rows, V) logits that fit one chunk (at least one row, at most BT) */
-export const logitRows = (BT: number, V: number, be?: Pick<Backend, 'logitChunkElements'>) =>
-  Math.max(1, Math.min(BT, Math.floor((be?.logitChunkElements ?? LOGIT_CHUNK_ELEMS) / V)));
+/** rows of (rows, V) logits per chunk: as few chunks as fit, of equal size (at least one row, at most BT) */
+export const logitRows = (BT: number, V: number, be?: Pick<Backend, 'logitChunkElements'>) => {
+  const most = Math.max(1, Math.min(BT, Math.floor((be?.logitChunkElements ?? LOGIT_CHUNK_ELEMS) / V)));
+  return Math.ceil(BT / Math.ceil(BT / most));
+};
 
 /** how the activations are held: with recomputation, for inference only, and the backend's logit chunk */
 export interface ActivationOptions {
