@@ -1,15 +1,18 @@
 // f32 GEMM GFLOP/s at the GPT shapes, every library in one process on the same thread count:
 // gptedge-wasm (relaxed and SIMD128 builds), @tensorflow/tfjs-backend-wasm (XNNPACK), onnxruntime-web
-// (its WASM build) and onnxruntime-node (native: the ceiling). Median of several runs after a warm-up.
-//   node bench/run-node.mjs gemm [--threads N] [--reps R] [--write]     (Node: what the figures quote)
+// (its WASM build) and onnxruntime-node (native: the ceiling). Median of several runs after a warm-up;
+// each figure also as a share of this machine's SIMD128 peak per core (bench/simd-peak.ts, measured at
+// the start of the run) times the threads the library ran on.
+//   node bench/run-node.mjs gemm [--threads N] [--reps R] [--json FILE]     (Node: what the figures quote)
 //   ./node_modules/.bin/bun bench/gemm.ts [--threads N]
-// --write puts the table in BENCHMARKS.md (section "GEMM"). A benchmark, never a timed test.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+// --json writes the figures for bench/headline.mjs, which puts them in BENCHMARKS.md. A benchmark, never a timed test.
+import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
+import { measurePeak, ofPeak } from './simd-peak.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -17,6 +20,7 @@ const opt = (name: string, dflt: number) => {
   return i >= 0 ? Number(argv[i + 1]) : dflt;
 };
 const threads = opt('threads', 1), reps = opt('reps', 5);
+const jsonFile = argv[argv.indexOf('--json') + 1] && argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : null;
 const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const shapes: [number, number, number][] = [[512, 768, 768], [512, 768, 3072], [512, 3072, 768], [512, 768, 40478]];
 const root = process.cwd();
@@ -31,12 +35,14 @@ const median = (ts: number[]) => [...ts].sort((x, y) => x - y)[ts.length >> 1];
 
 /** One library at one shape, inputs loaded: run() is the timed call. */
 type Prepared = { run(): Promise<void> | void; dispose(): Promise<void> | void };
-type Runner = { name: string; prepare(M: number, K: number, N: number, a: Float32Array, b: Float32Array): Promise<Prepared>; close?(): void };
+/** key: the stable id of a row (JSON); threads: what it ran on (tfjs-wasm has no threads in Node) */
+type Runner = { key?: string; name: string; threads?: number; prepare(M: number, K: number, N: number, a: Float32Array, b: Float32Array): Promise<Prepared>; close?(): void };
 
 async function gptedge(simd: 'relaxed' | 'simd128', nThreads = threads): Promise<Runner> {
   const be = await createNodeWasmBackend({ simd, threads: nThreads, load: (v: WasmVariant) => readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`)) });
   return {
     name: `gptedge-wasm ${simd}${nThreads !== threads ? ` (${nThreads} thread: the scaling baseline, same run)` : ''}`,
+    threads: nThreads,
     async prepare(M, K, N, a, b) {
       const ta = be.alloc(M * K), tb = be.alloc(K * N), tc = be.alloc(M * N);
       be.write(ta, a);
@@ -54,6 +60,7 @@ async function tfjsWasm(): Promise<Runner> {
   await tf.ready();
   return {
     name: `tfjs-backend-wasm (XNNPACK${threads > 1 ? ', threads off in Node' : ''})`,
+    threads: 1,
     async prepare(M, K, N, a, b) {
       const ta = tf.tensor2d(a, [M, K]), tb = tf.tensor2d(b, [K, N]);
       return {
@@ -143,11 +150,20 @@ const makers: [string, () => Promise<Runner>][] = [
 ];
 // Every library is timed at each repetition in turn (interleaved), so that a shared machine's changing
 // load falls on all of them alike; the figure is the median over repetitions, after one warm-up each.
+// Between two timed runs the process sleeps `--settle-ms` (default 100): onnxruntime's thread pools
+// (node and web) spin for 20–40 ms after a run (measured: one core's worth of CPU time while the main
+// thread sleeps), so a library timed right after them ran its second thread on an occupied core — that,
+// not the kernel, made our 2-thread GEMM look like 0.92–1.15× of one thread while the model's 2-second
+// prefill, where 30 ms is noise, scaled 1.92×.
+const settleMs = opt('settle-ms', 100);
+const settle = () => new Promise((r) => setTimeout(r, settleMs));
+const peak = argv.includes('--no-peak') ? null : await measurePeak();
+if (peak) console.log(`SIMD128 peak per core: ${peak.gflops.toFixed(1)} GFLOP/s (tile ${peak.tile}; FMA chain ${peak.chain.toFixed(1)})`);
 const runners: Runner[] = [];
 for (const [key, make] of makers) {
   if (only && !only.includes(key)) continue;
   try {
-    runners.push(await make());
+    runners.push({ ...(await make()), key });
   } catch (err) {
     console.log(`${key}: unavailable (${(err as Error).message.split('\n')[0]})`);
   }
@@ -170,6 +186,7 @@ for (const [M, K, N] of shapes) {
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < runners.length; i++) {
       if (!prepared[i]) continue;
+      await settle();
       const t = performance.now();
       await prepared[i]!.run();
       times[i].push(performance.now() - t);
@@ -178,26 +195,18 @@ for (const [M, K, N] of shapes) {
   for (let i = 0; i < runners.length; i++) {
     const g = prepared[i] ? (2 * M * K * N) / median(times[i]) / 1e6 : null;
     rows[i].gflops.push(g);
-    console.log(`${runners[i].name.padEnd(44)} ${`${M}x${K}x${N}`.padEnd(16)} ${g?.toFixed(1) ?? '—'} GFLOP/s`);
+    console.log(`${runners[i].name.padEnd(44)} ${`${M}x${K}x${N}`.padEnd(16)} ${g?.toFixed(1) ?? '—'} GFLOP/s${g && peak ? ` (${ofPeak(g, peak.gflops, runners[i].threads ?? threads)} of peak)` : ''}`);
     await prepared[i]?.dispose();
   }
 }
 for (const r of runners) r.close?.();
 
-const head = `| library (${threads} thread${threads > 1 ? 's' : ''}) | ${shapes.map((s) => s.join('×')).join(' | ')} |`;
-const table = [head, `|---|${shapes.map(() => '---:').join('|')}|`, ...rows.map((r) => `| ${r.name} | ${r.gflops.map((g) => (g === null ? '—' : g.toFixed(1))).join(' | ')} |`)].join('\n');
+const cell = (g: number | null, r: Runner) => (g === null ? '—' : `${g.toFixed(1)}${peak ? ` (${ofPeak(g, peak.gflops, r.threads ?? threads)})` : ''}`);
+const head = `| library (${threads} thread${threads > 1 ? 's' : ''}), GFLOP/s (share of ${peak ? `the ${peak.gflops.toFixed(1)} GFLOP/s peak` : 'peak'} per core) | ${shapes.map((s) => s.join('×')).join(' | ')} |`;
+const table = [head, `|---|${shapes.map(() => '---:').join('|')}|`, ...rows.map((r, i) => `| ${r.name} | ${r.gflops.map((g) => cell(g, runners[i])).join(' | ')} |`)].join('\n');
 console.log('\n' + table);
-
-if (argv.includes('--write')) {
-  // the GEMM section of BENCHMARKS.md, between markers, so other benches keep their own sections
-  const cmd = `node bench/run-node.mjs gemm ${argv.join(' ')}`.trim();
-  const section = [`<!-- gemm:${threads} -->`, `### f32 GEMM, GFLOP/s, ${threads} thread${threads > 1 ? 's' : ''} (M×K×N; median of ${reps}, libraries interleaved, after a warm-up)`, '',
-    `\`${cmd}\` — ${new Date().toISOString().slice(0, 10)}, ${process.release.name} ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ` +
-    `load average before the run ${loadAvg0.map((x) => x.toFixed(1)).join(' ')} (a shared machine: compare rows of one table, not across tables)`, '', table, `<!-- /gemm:${threads} -->`].join('\n');
-  const file = join(root, 'BENCHMARKS.md');
-  let md = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const re = new RegExp(`<!-- gemm:${threads} -->[\\s\\S]*?<!-- /gemm:${threads} -->`);
-  md = re.test(md) ? md.replace(re, section) : md.trimEnd() + '\n\n' + section + '\n';
-  writeFileSync(file, md);
-  console.log(`wrote BENCHMARKS.md (${threads} thread${threads > 1 ? 's' : ''})`);
+if (jsonFile) {
+  const out = { threads, reps, shapes: shapes.map((s) => s.join('x')), peak: peak?.gflops ?? null, loadBefore: loadAvg0, loadAfter: loadavg(),
+    rows: Object.fromEntries(rows.map((r, i) => [runners[i].key, { name: r.name, threads: runners[i].threads ?? threads, gflops: r.gflops }])) };
+  writeFileSync(jsonFile, JSON.stringify(out, null, 1));
 }

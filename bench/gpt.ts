@@ -7,28 +7,37 @@
 //  - training tokens/s: the `small` preset (B 8 × T 256) for gptedge-wasm vs the same model written in
 //    @tensorflow/tfjs-core on @tensorflow/tfjs-backend-wasm (autodiff + tf.train.adam); GPT-1 1×512 for
 //    gptedge-wasm only. Dropout off on both sides (same model, same work).
+//  - --weights f32,int8,int4: gptedge's prefill and decode rows also with the same weights quantized on load
+//    (int8 per output channel, int4 Q4_0 groups; integer dot products, wasm/assembly/quant.ts), beside
+//    the f32 peers in the same interleaved run.
 //  - --profile: per-op time split (ms, share, GFLOP/s of the matmuls) of one gptedge training step of
 //    the small GPT and of one GPT-1 prefill, timed from here by wrapping the backend's ops (they are
 //    synchronous, so the wall time of a call is the op's time).
 // Runtimes are interleaved at every repetition (shared machine: changing load falls on all alike);
 // figures are medians over repetitions after a warm-up.
-//   node bench/run-node.mjs gpt [--threads N] [--reps R] [--train-reps R] [--decode-steps S]
-//        [--only=prefill,decode,train-small,train-gpt1] [--tfjs-micro M] [--no-tfjs] [--profile] [--write]
-// --write puts the tables in BENCHMARKS.md (sections "gpt:N" and "gpt-profile:N"). A benchmark, never a
-// timed test. onnxruntime-web fixes its thread count at its first session, hence one process per count.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+//   node bench/run-node.mjs gpt [--threads N] [--reps R] [--train-reps R] [--decode-steps S] [--weights f32,int8,int4]
+//        [--only=prefill,decode,train-small,train-gpt1] [--tfjs-micro M] [--no-tfjs] [--profile] [--json FILE]
+// Prefill and training are also given as a share of this machine's SIMD128 peak per core (bench/simd-peak.ts,
+// measured at the start) times the threads: model FLOPs (bench/flops.ts) / time / threads / peak.
+// --json writes the figures and profiles for bench/headline.mjs, which puts them in BENCHMARKS.md. A
+// benchmark, never a timed test. onnxruntime-web fixes its thread count at its first session, hence one
+// process per count.
+import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { tfjsTransformer } from '../test/lib/tfjs-gpt.ts';
 import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
 import type { Backend } from '../src/backend/backend.ts';
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
-import { GPT } from '../src/model/gpt.ts';
+import { GPT, type WeightsKind } from '../src/model/gpt.ts';
+import { AdamW } from '../src/train/optim.ts';
 import { preset, type GPTConfig } from '../src/model/config.ts';
 import { exportOnnx } from '../src/io/onnx/index.ts';
 import { OrtGPT, type OrtModuleLike } from '../src/infer/ort.ts';
+import { measurePeak, ofPeak } from './simd-peak.ts';
+import { forwardFlops, trainFlops } from './flops.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -39,6 +48,9 @@ const threads = opt('threads', 1), reps = opt('reps', 3), trainReps = opt('train
 const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (s: string) => !only || only.includes(s);
 const profile = argv.includes('--profile');
+const jsonFile = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : null;
+const weightsArg = argv.indexOf('--weights');
+const kinds = (weightsArg >= 0 ? argv[weightsArg + 1].split(',') : ['f32']) as WeightsKind[];
 // smoke tests only (the figures use the defaults): --model <preset> for GPT-1, --train-model <preset> for small
 const sopt = (name: string, dflt: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const bigName = sopt('model', 'gpt1'), smallName = sopt('train-model', 'small');
@@ -83,7 +95,7 @@ function instrument(be: Backend, V: number): void {
         flops = 2 * M * K * N;
       } else if (op === 'attentionForward' || op === 'attentionBackward') {
         const [B, T, C] = args.slice(op === 'attentionForward' ? 3 : 5) as number[];
-        flops = (op === 'attentionForward' ? 2 : 4) * B * T * T * C; // causal: half of 2·(QKᵀ + PV)
+        flops = (op === 'attentionForward' ? 2 : 4) * B * T * T * C; // the causal half of the products: attention's own rate (flops.ts counts the model's full T×T)
       }
       const t = performance.now();
       const r = orig.apply(be, args);
@@ -105,16 +117,21 @@ async function profiled(f: () => Promise<void>): Promise<{ total: number; rows: 
   prof = null;
   return { total, rows };
 }
+/** the raw profiles, for bench/headline.mjs (attention's rate against the matmuls') */
+const profileData: { title: string; total: number; rows: [string, OpStat][] }[] = [];
 function profileTable(title: string, p: { total: number; rows: [string, OpStat][] }): string {
+  profileData.push({ title, ...p });
   const inOps = p.rows.reduce((s, [, r]) => s + r.ms, 0);
-  const lines = [`**${title}**: ${p.total.toFixed(0)} ms wall, ${inOps.toFixed(0)} ms inside backend ops`, '', '| op | calls | ms | share | GFLOP/s |', '|---|---:|---:|---:|---:|'];
+  const lines = [`**${title}**: ${p.total.toFixed(0)} ms wall, ${inOps.toFixed(0)} ms inside backend ops`, '',
+    '| op | calls | ms | share | GFLOP/s | of peak |', '|---|---:|---:|---:|---:|---:|'];
   for (const [k, r] of p.rows) {
     if (r.ms < 0.005 * p.total) continue;
-    lines.push(`| ${k} | ${r.calls} | ${r.ms.toFixed(0)} | ${((100 * r.ms) / p.total).toFixed(1)}% | ${r.flops ? (r.flops / r.ms / 1e6).toFixed(1) : ''} |`);
+    const g = r.flops ? r.flops / r.ms / 1e6 : 0;
+    lines.push(`| ${k} | ${r.calls} | ${r.ms.toFixed(0)} | ${((100 * r.ms) / p.total).toFixed(1)}% | ${g ? g.toFixed(1) : ''} | ${g && peak ? ofPeak(g, peak.gflops, threads) : ''} |`);
   }
   const rest = p.rows.filter(([, r]) => r.ms < 0.005 * p.total).reduce((s, [, r]) => s + r.ms, 0);
-  lines.push(`| (other ops, each < 0.5%) | | ${rest.toFixed(0)} | ${((100 * rest) / p.total).toFixed(1)}% | |`);
-  lines.push(`| (outside ops: JS glue, checks) | | ${(p.total - inOps).toFixed(0)} | ${((100 * (p.total - inOps)) / p.total).toFixed(1)}% | |`);
+  lines.push(`| (other ops, each < 0.5%) | | ${rest.toFixed(0)} | ${((100 * rest) / p.total).toFixed(1)}% | | |`);
+  lines.push(`| (outside ops: JS glue, checks) | | ${(p.total - inOps).toFixed(0)} | ${((100 * (p.total - inOps)) / p.total).toFixed(1)}% | | |`);
   return lines.join('\n');
 }
 
@@ -144,6 +161,9 @@ async function ortRuntimes(bytes: Uint8Array): Promise<{ name: string; m: OrtGPT
   return out;
 }
 
+// onnxruntime's thread pools spin 20–40 ms after a run: the next runtime timed would find a core taken
+const settle = () => new Promise((r) => setTimeout(r, opt('settle-ms', 100)));
+
 /** warm-up once, then `n` interleaved repetitions; returns the median ms of each */
 async function interleaved(items: Timed[], n: number, what: string): Promise<Map<string, number>> {
   const times = new Map<string, number[]>(items.map((i) => [i.name, []]));
@@ -161,6 +181,7 @@ async function interleaved(items: Timed[], n: number, what: string): Promise<Map
   for (let r = 0; r < n; r++) {
     for (const it of items) {
       if (!alive.has(it.name)) continue;
+      await settle();
       const t = performance.now();
       await it.run();
       const ms = performance.now() - t;
@@ -230,6 +251,7 @@ async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, sh
 
 function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: number, T: number): Timed {
   const BT = B * T, w = new Float32Array(BT).fill(1 / BT);
+  const opt = new AdamW(model.be, [model.parameters()]);
   return {
     name: `gptedge-wasm (${model.be.name})`,
     async run() {
@@ -237,7 +259,7 @@ function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: num
       model.transformer(ids, B, T);
       const loss = model.lmLoss(targets, w, BT, 1);
       model.backward(B, T);
-      model.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+      opt.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
       const l = (await model.be.read(loss))[0];
       if (!Number.isFinite(l)) throw new Error(`loss ${l}`);
     },
@@ -249,6 +271,9 @@ const results: { prefill: Map<string, number>; decode: Map<string, number>; trai
   prefill: new Map(), decode: new Map(), trainSmall: new Map(), trainGpt1: new Map(),
 };
 const profiles: string[] = [];
+const peak = argv.includes('--no-peak') ? null : await measurePeak();
+if (peak) log(`SIMD128 peak per core: ${peak.gflops.toFixed(1)} GFLOP/s (tile ${peak.tile})`);
+let backendName = '';
 log(`gpt bench: ${threads} thread(s), reps ${reps}, train reps ${trainReps}, decode steps ${decodeSteps}; load average at start ${loadAvg0.map((x) => x.toFixed(2)).join(' ')}`);
 
 // small GPT training first (its own backend: its own linear memory, disposed after)
@@ -287,11 +312,21 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
     log(`ort sessions: ${(performance.now() - t).toFixed(0)} ms`);
   }
   const ge = `gptedge-wasm (${be.name})`;
+  backendName = be.name;
+  // the same weights in each requested storage (quantized on load), each model its own name
+  const params = kinds.some((k) => k !== 'f32') ? await model.readParams() : null;
+  const gms = kinds.map((k) => {
+    if (k === 'f32') return { name: ge, m: model };
+    const m = new GPT(be, cfg, { weights: k });
+    m.writeParams(params!);
+    return { name: `gptedge-wasm (${be.name}) ${k} weights`, m };
+  });
+  if (!kinds.includes('f32')) throw new Error('--weights must include f32 (the training rows and profiles use it)');
 
   if (want('prefill')) {
     const T = Tbig, ids = randomIds(T, V, 3);
     const items: Timed[] = [
-      { name: ge, run: async () => void (model.transformer(ids, 1, T), await model.allLogits(T)) },
+      ...gms.map(({ name, m }) => ({ name, run: async () => void (m.transformer(ids, 1, T), await m.allLogits(T)) })),
       ...orts.map(({ name, m }) => ({ name, run: async () => void (await m.logits(ids, 1, T)) })),
     ];
     results.prefill = await interleaved(items, reps, 'prefill');
@@ -301,21 +336,21 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
   if (want('decode')) {
     const P = Math.min(128, Tbig - decodeSteps - 1), prompt = randomIds(P, V, 5);
     const items: Timed[] = [
-      {
-        name: ge,
+      ...gms.map(({ name, m }) => ({
+        name,
         async run() {
-          const cache = model.newKVCache(1, P + decodeSteps + 1);
-          model.transformer(prompt, 1, P, {}, cache);
-          let tok = argmax(await model.lastLogits(1, P), 0, V);
+          const cache = m.newKVCache(1, P + decodeSteps + 1);
+          m.transformer(prompt, 1, P, {}, cache);
+          let tok = argmax(await m.lastLogits(1, P), 0, V);
           const t0 = performance.now();
           for (let s = 0; s < decodeSteps; s++) {
-            model.transformer(Int32Array.of(tok), 1, 1, {}, cache);
-            tok = argmax(await model.lastLogits(1, 1), 0, V);
+            m.transformer(Int32Array.of(tok), 1, 1, {}, cache);
+            tok = argmax(await m.lastLogits(1, 1), 0, V);
           }
-          perToken.set(ge, (performance.now() - t0) / decodeSteps);
-          model.freeKVCache(cache);
+          perToken.set(name, (performance.now() - t0) / decodeSteps);
+          m.freeKVCache(cache);
         },
-      },
+      })),
       ...orts.map(({ name, m }) => ({
         name,
         async run() {
@@ -359,6 +394,7 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
     }
   }
   for (const { m } of orts) await m.release();
+  for (const { m } of gms) if (m !== model) m.free();
 
   if (want('train-gpt1')) {
     const T = Tbig, ids = randomIds(T, V, 9), targets = randomIds(T, V, 10);
@@ -371,32 +407,28 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
 // ---- report -----------------------------------------------------------------------------------------
 const th = `${threads} thread${threads > 1 ? 's' : ''}`;
 const fmt = (v: number | undefined, d = 0) => (v === undefined ? '—' : v.toFixed(d));
+const cfgBig = preset(bigName), cfgSmall = preset(smallName), Tbig = Math.min(512, cfgBig.nCtx), Tsmall = Math.min(256, cfgSmall.nCtx);
+// share of peak: model FLOPs / time / threads / peak (gptedge's rows; tfjs runs on 1 thread in Node)
+const share = (name: string, flops: number, ms: number | undefined) => (peak && ms !== undefined && name.startsWith('gptedge') ? ` (${ofPeak(flops / ms / 1e6, peak.gflops, threads)})` : '');
 const names = [...new Set([...results.prefill.keys(), ...results.decode.keys()])];
 const infer = [`| runtime (${th}) | GPT-1 prefill 1×512, ms | decode ms/token (after 128) |`, '|---|---:|---:|',
-  ...names.map((n) => `| ${n} | ${fmt(results.prefill.get(n))} | ${fmt(results.decode.get(n), 1)} |`)].join('\n');
+  ...names.map((n) => `| ${n} | ${fmt(results.prefill.get(n))}${share(n, forwardFlops(cfgBig, 1, Tbig), results.prefill.get(n))} | ${fmt(results.decode.get(n), 1)} |`)].join('\n');
 const tnames = [...new Set([...results.trainSmall.keys(), ...results.trainGpt1.keys()])];
+const perStep = (tokS: number | undefined, tokens: number) => (tokS === undefined ? undefined : (1000 * tokens) / tokS); // ms per step
 const train = [`| trainer (${th}) | small GPT, B 8 × T 256: tokens/s | GPT-1, B 1 × T 512: tokens/s |`, '|---|---:|---:|',
-  ...tnames.map((n) => `| ${n} | ${fmt(results.trainSmall.get(n), 1)} | ${fmt(results.trainGpt1.get(n), 1)} |`)].join('\n');
-console.log('\n' + infer + '\n\n' + train + '\n');
+  ...tnames.map((n) => `| ${n} | ${fmt(results.trainSmall.get(n), 1)}${share(n, trainFlops(cfgSmall, 8, Tsmall), perStep(results.trainSmall.get(n), 8 * Tsmall))} | ` +
+    `${fmt(results.trainGpt1.get(n), 1)}${share(n, trainFlops(cfgBig, 1, Tbig), perStep(results.trainGpt1.get(n), Tbig))} |`)].join('\n');
+console.log(`\n${peak ? `SIMD128 peak per core ${peak.gflops.toFixed(1)} GFLOP/s; gptedge's share of it in parentheses\n\n` : ''}${infer}\n\n${train}\n`);
 for (const p of profiles) console.log(p + '\n');
 
-if (argv.includes('--write')) {
-  const cmd = `node bench/run-node.mjs gpt ${argv.join(' ')}`.trim();
-  const meta = `\`${cmd}\` — ${new Date().toISOString().slice(0, 10)}, ${process.release.name} ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ` +
-    `load average ${loadAvg0.map((x) => x.toFixed(1)).join(' ')} before the run, ${la()} after (a shared machine: compare rows of one table, not across tables)`;
-  const section = (tag: string, body: string) => [`<!-- ${tag} -->`, body, `<!-- /${tag} -->`].join('\n');
-  const put = (md: string, tag: string, body: string) => {
-    const re = new RegExp(`<!-- ${tag} -->[\\s\\S]*?<!-- /${tag} -->`);
-    return re.test(md) ? md.replace(re, section(tag, body)) : md.trimEnd() + '\n\n' + section(tag, body) + '\n';
-  };
-  const file = join(root, 'BENCHMARKS.md');
-  let md = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const tag = `gpt:${threads}${only ? `:${only.join('+')}` : ''}`; // a partial run gets its own section
-  md = put(md, tag, [`### GPT-1 inference and training, ${th} (medians of ${reps} inference / ${trainReps} training repetitions, runtimes interleaved, after a warm-up)`, '', meta, '',
-    'Prefill: the logits of all 512 positions (what the exported ONNX graph computes); gptedge = `transformer` + `allLogits`. Decode: greedy, the new position\'s logits read back each token. ' +
-    'Training: one step = forward, loss, backward, optimizer (gptedge: AdamW + clip; tfjs: Adam), loss read back; dropout off on both.', '', infer, '', train].join('\n'));
-  if (profiles.length) md = put(md, `gpt-profile:${threads}${only ? `:${only.join('+')}` : ''}`, [`### Per-op time split, gptedge-wasm, ${th}`, '', meta, '', ...profiles.flatMap((p) => [p, ''])].join('\n').trimEnd());
-  writeFileSync(file, md);
-  console.log(`wrote BENCHMARKS.md (${th})`);
+if (jsonFile) {
+  const key = (name: string) => (name.startsWith('gptedge') ? `gptedge${/ (int8|int4|f16) weights$/.exec(name)?.[1] ? `-${/ (int8|int4|f16) weights$/.exec(name)![1]}` : ''}` : name.startsWith('onnxruntime-web') ? 'ort-web' : name.startsWith('onnxruntime-node') ? 'ort-node' : name.startsWith('tfjs') ? 'tfjs' : name);
+  const obj = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [key(k), v]));
+  writeFileSync(jsonFile, JSON.stringify({
+    threads, reps, trainReps, peak: peak?.gflops ?? null, loadBefore: loadAvg0, loadAfter: loadavg(), backend: backendName,
+    prefill: obj(results.prefill), decode: obj(results.decode), trainSmall: obj(results.trainSmall), trainGpt1: obj(results.trainGpt1),
+    flops: { prefill: forwardFlops(cfgBig, 1, Tbig), trainSmall: trainFlops(cfgSmall, 8, Tsmall), trainGpt1: trainFlops(cfgBig, 1, Tbig) },
+    profiles, profileData,
+  }, null, 1));
 }
 process.exit(0);

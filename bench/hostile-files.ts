@@ -2,7 +2,7 @@
 // Not a test (the tests in test/portable/*-check.test.ts assert the refusals); this is the figure in
 // docs/files.md, and the way to compare with another checkout:
 //
-//   node_modules/.bin/bun bench/hostile-files.ts [--cli path/to/dist/cli.js] [--limit 30]
+//   node_modules/.bin/bun bench/hostile-files.ts [--cli path/to/cli.js] [--limit 30]
 //
 // Needs /usr/bin/time (GNU time) for the peak resident memory; Linux (a FIFO, /dev/zero).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { preset } from '../src/model/config.ts';
 import { ReferenceBackend } from '../src/backend/reference/reference.ts';
 import { PbWriter } from '../src/io/onnx/protobuf.ts';
 
-const { values: a } = parseArgs({ options: { cli: { type: 'string', default: 'dist/cli.js' }, limit: { type: 'string', default: '30' } } });
+const { values: a } = parseArgs({ options: { cli: { type: 'string', default: 'dist/adapters/cli/main.js' }, limit: { type: 'string', default: '30' } } });
 const cli = new URL(a.cli!, `file://${process.cwd()}/`).pathname;
 const dir = mkdtempSync(`${tmpdir()}/gptedge-hostile-`);
 const tokenizer = JSON.stringify({

@@ -18,7 +18,7 @@ export async function benchDevice(): Promise<WebGPUDeviceHandle> {
     ? await (await import('../adapters/deno/webgpu.ts')).requestDevice()
     : await (await import('../adapters/node/webgpu.ts')).requestDevice({ softwareFallback: allowSoftware });
   if (!handle) {
-    console.log('no WebGPU adapter' + (allowSoftware ? ' (run scripts/setup-webgpu.sh for a software one)' : ''));
+    console.log('no WebGPU adapter' + (allowSoftware ? ' (run scripts/setup-webgpu.sh for a software one)' : ' (Dawn uses Vulkan on Linux: is the GPU\'s Vulkan driver installed? `vulkaninfo --summary`)'));
     return exit(2);
   }
   const lim = handle.device.limits;

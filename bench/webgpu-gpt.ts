@@ -7,6 +7,7 @@
 // Defaults: GPT-1, B 8 × T 512 on a real GPU; the `demo` preset, B 4 × T 64 with --allow-software.
 import { createWebGPUBackend } from '../src/backend/webgpu/webgpu.ts';
 import { GPT } from '../src/model/gpt.ts';
+import { AdamW } from '../src/train/optim.ts';
 import { preset } from '../src/model/config.ts';
 import { args, benchDevice, exit } from './webgpu-device.ts';
 
@@ -29,13 +30,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
   const w = new Float32Array(B * T).fill(1 / (B * T));
 
   const model = new GPT(be, cfg).init(1);
+  const optimizer = new AdamW(be, [model.parameters()]);
   const step = async () => {
     const t0 = performance.now();
     model.zeroGrad();
     model.transformer(ids, B, T);
     const loss = model.lmLoss(targets, w, B * T, 1);
     model.backward(B, T);
-    model.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+    optimizer.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
     const l = (await be.read(loss))[0];
     if (!Number.isFinite(l)) throw new Error(`loss ${l}`);
     return performance.now() - t0;

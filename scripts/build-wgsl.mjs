@@ -1,6 +1,6 @@
 // Generates src/wgsl/index.ts from the .wgsl files beside it, so the WGSL reaches the backend as plain
 // string exports: no node:fs in src/, and Node, Deno, Bun, vitest and bundlers all import it alike.
-// The .wgsl files are the source of truth; test/webgpu-wgsl.test.ts fails when index.ts is stale.
+// The .wgsl files are the source of truth; test/portable/webgpu-wgsl.test.ts fails when index.ts is stale.
 // Then each kernel's Params struct is checked against its declaration in src/backend/webgpu/kernels.ts
 // (checkParams: field names, order and types): a struct edited on one side only fails the build.
 //   node scripts/build-wgsl.mjs          write src/wgsl/index.ts, check the Params structs

@@ -6,10 +6,11 @@
 # 2. Mesa 25 lavapipe from bookworm-backports, downloaded and unpacked into .cache/mesa/ WITHOUT touching the
 #    system's apt sources (a private sources file + private lists dir). Dawn (npm `webgpu`, used under Node
 #    and Bun) gets a null adapter from Mesa 22, so it needs this one.
-# 3. Writes .cache/mesa/env.sh (to `source`) and .cache/mesa/env.json (read by test/conformance-webgpu.test.ts
-#    via adapters/node/webgpu.ts) with VK_ICD_FILENAMES, LD_LIBRARY_PATH and XDG_RUNTIME_DIR.
+# 3. Writes .cache/mesa/env.sh (to `source`) and .cache/mesa/env.json, which adapters/node/webgpu.ts applies
+#    only when asked (softwareFallback, or GPTEDGE_SOFTWARE_VULKAN=1; the tests ask) and only when the
+#    system's drivers offer no adapter: with VK_ICD_FILENAMES, LD_LIBRARY_PATH and XDG_RUNTIME_DIR.
 #
-# 4. apt: Debian's `chromium` (headless WebGPU through SwiftShader for test/webgpu-browser.test.ts; its
+# 4. apt: Debian's `chromium` (headless WebGPU through SwiftShader for test/browser/webgpu-browser.test.ts; its
 #    SwiftShader Vulkan ICD is also a second software adapter for Dawn). Skip with --no-chromium.
 #
 # Usage: scripts/setup-webgpu.sh [--no-chromium]     then:  . .cache/mesa/env.sh
@@ -37,8 +38,17 @@ fi
 # ---- 2. Mesa 25 lavapipe from bookworm-backports, project-local ---------------------------------------
 LVP_SO="$MESA/root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
 if [ ! -f "$LVP_SO" ]; then
-  uri=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-  uri=${uri:-http://deb.debian.org/debian}
+  # the Debian archive this system's apt already uses for bookworm (deb822 .sources or one-line .list files);
+  # no address is written into the project
+  uri=$( { awk '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") print u } /^$/ { u = "" }' \
+             /etc/apt/sources.list.d/*.sources 2>/dev/null
+           awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++; if ($(i + 1) == "bookworm") print $i }' \
+             /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null; } | head -1)
+  if [ -z "$uri" ]; then
+    echo "setup-webgpu: no apt source for Debian bookworm is configured in /etc/apt (sources.list, sources.list.d/);" >&2
+    echo "  Mesa 25's lavapipe comes from that archive's bookworm-backports: configure the system's apt first." >&2
+    exit 1
+  fi
   mkdir -p "$MESA/apt/lists/partial" "$MESA/debs/partial" "$MESA/root"
   cat >"$MESA/apt/sources.list" <<EOF
 deb $uri bookworm-backports main

@@ -7,7 +7,7 @@ export {
   createWasmBackend, WasmBackend, wasmEnv, kernelLocation, kernelURL, kernelFile, WASM_VARIANTS, webWorkerSpawner, hasRelaxedSimd, hasSimd128, hasSharedMemory,
   type WasmBackendOptions, type WasmVariant, type WasmEnv, type SpawnWorker, type WorkerPort,
 } from './backend/wasm/index.ts';
-export { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from './backend/webgpu/webgpu.ts';
+export { createWebGPUBackend, DeviceLostError, type DeviceLoss, type WebGPUBackend, type WebGPUBackendOptions } from './backend/webgpu/webgpu.ts';
 export { requestDeviceFrom, describeAdapter, type WebGPUDeviceHandle, type RequestDeviceOptions } from './backend/webgpu/adapter.ts';
 export { presets, preset, validateConfig, pretrainDefaults, finetuneDefaults, CONFIG_LIMITS, type GPTConfig, type LayerNormLayout } from './model/config.ts';
 export { paramSpecs, paramCount, countParams } from './model/params.ts';
@@ -21,15 +21,17 @@ export { generate, generateStream, type GenerateOptions, type GenerateChunk, typ
 export { scoreContinuations, type ContinuationScore } from './infer/score.ts';
 export { TokenDataset, unigramEntropy } from './train/data.ts';
 export { pretrain, evaluate as evaluateLM, NonFiniteLossError, type PretrainOptions, type PretrainState, type StepEvent, type EvalEvent, type HistoryPoint } from './train/pretrain.ts';
-export { learningRate } from './train/schedule.ts';
+export { learningRate, finetuneLearningRate } from './train/schedule.ts';
+export { AdamW, modelOptimizer, type AdamWHyper } from './train/optim.ts';
 export { lossCurveSVG } from './train/plot.ts';
-export { saveCheckpoint, loadCheckpoint, writeModelFiles, resolveModelDir, parseTrainState, type LoadOptions as CheckpointLoadOptions, type TrainState, type LoadedCheckpoint } from './io/checkpoint.ts';
+export { saveCheckpoint, loadCheckpoint, writeModelFiles, resolveModelDir, parseTrainState, type LoadOptions as CheckpointLoadOptions, type TrainState, type LoadedCheckpoint, type OptimizerState } from './io/checkpoint.ts';
 export { readSafetensors, readSafetensorsHeader, writeSafetensors } from './io/safetensors.ts';
 export { MemoryFileSystem, readFileChecked, type FileSystem, type FileInfo } from './io/fs.ts';
 export { FileFormatError } from './io/errors.ts';
 export { FILE_LIMITS } from './io/limits.ts';
 export { decodeText } from './io/text.ts';
 export * from './finetune/index.ts';
+export { softmax, logSoftmaxAt } from './util/softmax.ts';
 export {
   loadWith, createWith, Pipeline, HttpFileSystem, openSource,
   type Runtime, type LoadOptions, type CreateOptions, type ModelSource, type ModelFiles, type ProgressEvent,

@@ -8,9 +8,10 @@
 // a -mt build differs from its single-thread twin only in the memory import's `shared` bit: asc runs
 // twice and the -mt files are derived by setting that bit (checked: asc --sharedMemory emits the same
 // bytes). Run by scripts/build.mjs on `npm install`; uses only npm devDependencies (assemblyscript brings
-// binaryen for -O3).
+// binaryen for -O3). First, every kernel's parameters are checked against their declaration in
+// src/backend/wasm/kernels.ts (checkKernels): a signature edited on one side only fails the build.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +68,20 @@ function shareMemory(bytes) {
   throw new Error('no memory import found');
 }
 
+/** kernels.ts's checkKernels over wasm/assembly (kernels.ts bundled by esbuild: Node 20 cannot import .ts). */
+async function checkKernels() {
+  const { build } = await import('esbuild');
+  const bundle = await build({ entryPoints: [join(here, '..', 'src', 'backend', 'wasm', 'kernels.ts')], bundle: true, format: 'esm', platform: 'neutral', write: false, logLevel: 'error' });
+  const { checkKernels } = await import('data:text/javascript;base64,' + Buffer.from(bundle.outputFiles[0].text).toString('base64'));
+  const dir = join(here, 'assembly');
+  return checkKernels(Object.fromEntries(readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => [f, readFileSync(join(dir, f), 'utf8')])));
+}
+
+const problems = await checkKernels();
+if (problems.length) {
+  console.error(`gptedge: the WASM kernels disagree with src/backend/wasm/kernels.ts:\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
 const t0 = Date.now();
 await Promise.all(variants.map(build));
 for (const v of variants) {

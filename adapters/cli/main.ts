@@ -17,6 +17,7 @@ commands:
   serve       serve models over HTTP: OpenAI-compatible /v1/completions (SSE), /v1/classify, /v1/score, training jobs (--jobs DIR)
   export      export a model as ONNX (gptedge export --format onnx --model <dir> --out model.onnx)
   import      import ONNX GPT-2/openai-gpt weights (gptedge import --from model.onnx --out <dir> --tokenizer <tokenizer.json>)
+  quantize    int8 / int4 weights for inference (gptedge quantize --model <dir> --to int8|int4 --out <dir>)
 
 options: --version, --help; run 'gptedge <command> --help' for a command's options`;
 
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, Command> = {
   serve: async (a) => (await import('./commands/serve.ts')).serveCommand(a, ctx),
   export: async (a) => (await import('./commands/onnx.ts')).exportCommand(a, ctx),
   import: async (a) => (await import('./commands/onnx.ts')).importCommand(a, ctx),
+  quantize: async (a) => (await import('./commands/quantize.ts')).quantizeCommand(a, ctx),
   tokenizer: async (a) => {
     await (await import('./commands/tokenizer.ts')).tokenizerCommand(a);
     return 0;

@@ -2,11 +2,13 @@
 // folders, the model registry and the job manager (src/serve/local-engine.ts). The same function
 // builds it in this thread or inside the engine worker (adapters/serve-worker.ts), which startEngine
 // starts by default: worker_threads on Node, a Web Worker on Deno and Bun.
+import type { WeightsKind } from '../../src/model/gpt.ts';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker as NodeWorker } from 'node:worker_threads';
-import { RemoteEngine, type EngineHello, type Port } from '../../src/serve/rpc.ts';
+import { EngineFailedError, RemoteEngine, type EngineHello, type Port } from '../../src/serve/rpc.ts';
+import { SupervisedEngine, type FailingEngine } from '../../src/serve/supervisor.ts';
 import type { Backend } from '../../src/backend/backend.ts';
 import { JobManager, type JobBounds } from '../../src/jobs/index.ts';
 import { LocalEngine } from '../../src/serve/local-engine.ts';
@@ -17,16 +19,25 @@ import type { FileSystem } from '../../src/io/fs.ts';
 export interface EngineConfig {
   models: { id: string; dir: string }[];
   backend: string;
-  weights: 'f32' | 'f16';
+  /** WASM worker threads (default: every core) */
+  threads?: number;
+  /** how the models store their matrices; undefined: as each folder stores them */
+  weights?: WeightsKind;
   jobsDir?: string;
   bounds: Partial<JobBounds>;
   /** job results kept loaded */
   maxLoaded?: number;
+  /** sequences each model decodes together (the gate's maxConcurrent: an admitted request never waits for a slot) */
+  slots: number;
+  /** prompt tokens a joining request feeds per batched step */
+  prefillChunk?: number;
+  /** KV-cache positions per slot (default: each model's context window) */
+  kvTokens?: number;
 }
 
 export interface EngineDeps {
   fs: FileSystem;
-  createBackend: (kind: string) => Promise<Backend>;
+  createBackend: (kind: string, opts?: { threads?: number }) => Promise<Backend>;
 }
 
 /** A quarter of the machine's memory: what one training job may take by default. */
@@ -35,7 +46,7 @@ export function defaultJobMemory(): number {
 }
 
 export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, log: (line: string) => void): Promise<LocalEngine & { description: string }> {
-  const backend = await deps.createBackend(config.backend);
+  const backend = await deps.createBackend(config.backend, { threads: config.threads });
   const models = new Map<string, ServedModel>();
   for (const { id, dir } of config.models) {
     models.set(id, await loadServedModel(deps.fs, dir, backend, { weights: config.weights }));
@@ -43,40 +54,55 @@ export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, l
   }
   const registry = new ModelRegistry(models, { backend, maxLoaded: config.maxLoaded });
   const jobs = config.jobsDir ? await JobManager.open({ fs: deps.fs, dir: config.jobsDir, models: registry, backend, bounds: config.bounds }) : null;
-  const engine = new LocalEngine({ models: registry, jobs, stopJobs: async () => void (await jobs?.stop()) });
+  const engine = new LocalEngine({ models: registry, jobs, slots: config.slots, prefillChunk: config.prefillChunk, slotTokens: config.kvTokens, stopJobs: async () => void (await jobs?.stop()) });
   return Object.assign(engine, { description: `backend ${backend.name}` });
 }
 
-/** The engine in a worker (default) or in this thread (`inline`: the HTTP thread also computes). */
+/**
+ * The engine in a worker (default) or in this thread (`inline`: the HTTP thread also computes), supervised:
+ * when it fails — its WebGPU device lost, its worker dead — a new one is built the same way (a new device,
+ * the models reloaded, interrupted jobs resumed) and serves the next requests (src/serve/supervisor.ts).
+ */
 export async function startEngine(config: EngineConfig, deps: EngineDeps, log: (line: string) => void, o: { inline?: boolean } = {}): Promise<Engine & { description: string }> {
-  if (o.inline) {
-    const e = await buildLocalEngine(config, deps, log);
-    return Object.assign(e, { description: `${e.description}, engine in the HTTP thread` });
-  }
+  let description = '';
+  const supervised = await SupervisedEngine.start(async () => {
+    const e = o.inline ? await buildLocalEngine(config, deps, log) : await startWorkerEngine(config, log);
+    description ||= `${e.description}, engine in ${o.inline ? 'the HTTP thread' : 'a worker'}`;
+    return e;
+  }, { log });
+  return Object.assign(supervised, { description });
+}
+
+/** One engine in a new worker; `failed` resolves when the worker dies or reports its engine failed. */
+async function startWorkerEngine(config: EngineConfig, log: (line: string) => void): Promise<FailingEngine & { description: string }> {
   const w = await spawnEngineWorker();
-  const hello = await new Promise<{ hello: EngineHello; description: string }>((ok, fail) => {
+  let fail!: (reason: string) => void;
+  const failed = new Promise<string>((r) => (fail = r));
+  const hello = await new Promise<{ hello: EngineHello; description: string }>((ok, refuse) => {
+    let up = false;
     w.port.onMessage((raw) => {
       const m = raw as { t: string; line?: string; message?: string; hello?: EngineHello; description?: string };
       if (m.t === 'log') log(m.line!);
-      else if (m.t === 'hello') ok({ hello: m.hello!, description: m.description! });
-      else if (m.t === 'fatal') fail(new Error(m.message));
+      else if (m.t === 'hello') {
+        up = true;
+        ok({ hello: m.hello!, description: m.description! });
+      } else if (m.t === 'fatal') (up ? fail : (x: string) => refuse(new Error(x)))(m.message!);
     });
-    w.onError((err) => fail(err));
+    w.onError((err) => (up ? fail(`the engine worker failed: ${err.message}`) : refuse(err)));
     w.port.post({ t: 'init', config });
   }).catch((err) => {
     w.terminate();
     throw err;
   });
   const engine = new RemoteEngine(w.port, hello.hello);
-  w.onError((err) => {
-    log(`the engine worker failed: ${err.message}`);
-    engine.failAll(new Error(`the engine worker failed: ${err.message}`));
-  });
+  void failed.then((reason) => engine.failAll(new EngineFailedError(reason)));
   const close = engine.close.bind(engine);
   return Object.assign(engine, {
-    description: `${hello.description}, engine in a worker`,
+    failed,
+    description: hello.description,
     close: async () => {
-      await close().catch(() => undefined);
+      // a worker that died answers nothing: do not wait for it
+      await Promise.race([close().catch(() => undefined), failed, new Promise((r) => setTimeout(r, 5000))]);
       w.terminate();
     },
   });

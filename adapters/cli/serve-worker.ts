@@ -27,6 +27,8 @@ port.onMessage(async (raw) => {
     hostEngine(port, engine, (cb) => engine.onModelsChange(cb));
     const hello: EngineHello = { defaultModel: engine.defaultModel, models: engine.models(), jobs: engine.jobs !== null };
     port.post({ t: 'hello', hello, description: engine.description });
+    // a lost WebGPU device ends this engine: the server starts a new worker (src/serve/supervisor.ts)
+    void engine.failed?.then((reason) => port.post({ t: 'fatal', message: reason }));
   } catch (err) {
     port.post({ t: 'fatal', message: err instanceof Error ? err.message : String(err) });
   }

@@ -1,22 +1,17 @@
-// Fine-tunes a tiny GPT in the page: WebGPU when navigator.gpu gives an adapter (or ?backend=webgpu),
-// else the WASM SIMD backend (single-threaded: threads need cross-origin isolation). Uses the edge
-// library bundle built by `node scripts/build-edge.mjs` (dist/edge/gptedge.js + its .wasm files).
-import * as g from '../../dist/edge/gptedge.js';
+// Fine-tunes a tiny GPT in the page with the installed package's browser entry: WebGPU when navigator.gpu
+// gives a real adapter (or ?backend=webgpu), else the WASM SIMD backend — with a worker pool when the page
+// is cross-origin isolated. Bundle it (the kernels go beside the bundle, as build/):
+//   npx esbuild finetune.js --bundle --format=esm --outfile=dist/finetune.js
+//   cp -r node_modules/gptedge/dist/wasm/build dist/build && cp finetune.html dist/
+import * as g from 'gptedge/browser';
 
 const $ = (id) => document.getElementById(id);
 const want = new URLSearchParams(location.search).get('backend') ?? 'auto';
 
 async function backend() {
-  if (want !== 'wasm' && navigator.gpu) {
-    const adapter = await navigator.gpu.requestAdapter();
-    if (adapter) {
-      const device = await adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } });
-      return g.createWebGPUBackend(device, { name: 'webgpu' });
-    }
-    if (want === 'webgpu') throw new Error('no WebGPU adapter in this browser');
-  }
-  const base = new URL('../../dist/edge/', import.meta.url);
-  return g.createWasmBackend({ load: async (v) => new Uint8Array(await (await fetch(new URL(`gptedge-${v}.wasm`, base))).arrayBuffer()), threads: 1 });
+  const { backend, reason } = await g.chooseBackend(want);
+  console.log(`gptedge: ${reason}`);
+  return backend;
 }
 
 // a character tokenizer (a-z, space, punctuation) and a toy task: positive vs negative words

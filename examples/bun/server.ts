@@ -1,9 +1,14 @@
-// gptedge's HTTP server on Bun (Bun.serve), e.g.
-//   bun examples/bun/server.ts --model runs/demo --port 8787
-// The same options as `gptedge serve` (--model id=dir repeatable, --backend, --jobs, limits).
-import { parseArgs } from 'node:util';
-import { serveCommand } from '../../adapters/cli/commands/serve.ts';
-import { NodeFileSystem } from '../../adapters/node/fs.ts';
-import { createBackend } from '../../adapters/node/backend.ts';
+// gptedge's HTTP API on Bun (Bun.serve), in a project that installed gptedge:
+//   bun server.ts runs/demo
+//   curl -s localhost:8787/v1/completions -H 'content-type: application/json' -d '{"prompt": "Call me", "max_tokens": 20}'
+import { load, serve } from 'gptedge/bun';
+import { createApp, parseApiKeys } from 'gptedge/hono';
 
-process.exit(await serveCommand(process.argv.slice(2), { fs: new NodeFileSystem(), createBackend, parse: parseArgs }));
+const dir = process.argv[2] ?? 'runs/demo';
+const gpt = await load(dir);
+const app = createApp({
+  models: new Map([['demo', gpt.task ?? { model: gpt.model, tokenizer: gpt.tokenizer }]]),
+  auth: parseApiKeys(process.env.GPTEDGE_API_KEYS),
+});
+const server = await serve(app, { port: Number(process.env.PORT ?? 8787) });
+console.log(`serving ${dir} (${gpt.backendReason}) on ${server.url}`);

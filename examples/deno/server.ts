@@ -1,11 +1,16 @@
-// gptedge's HTTP server on Deno (Deno.serve), e.g.
-//   deno run -A examples/deno/server.ts --model runs/demo --port 8787
+// gptedge's HTTP API on Deno (Deno.serve), e.g. in a project that installed gptedge with npm:
+//   deno run -A server.ts runs/demo
 //   curl -s localhost:8787/v1/completions -H 'content-type: application/json' -d '{"prompt": "Call me", "max_tokens": 20}'
-// The same options as `gptedge serve` (--model id=dir repeatable, --backend, --jobs, limits).
-import { parseArgs } from 'node:util';
-import { serveCommand } from '../../adapters/cli/commands/serve.ts';
-import { NodeFileSystem } from '../../adapters/node/fs.ts';
-import { createBackend } from '../../adapters/node/backend.ts';
+// (Deno resolves `gptedge/deno` from package.json; elsewhere import `npm:gptedge/deno`.)
+import { load, serve } from 'gptedge/deno';
+import { createApp, parseApiKeys } from 'gptedge/hono';
 
-declare const Deno: { args: string[]; exit(code: number): never };
-Deno.exit(await serveCommand(Deno.args, { fs: new NodeFileSystem(), createBackend, parse: parseArgs }));
+const dir = Deno.args[0] ?? 'runs/demo';
+const gpt = await load(dir);
+const app = createApp({
+  models: new Map([['demo', gpt.task ?? { model: gpt.model, tokenizer: gpt.tokenizer }]]),
+  auth: parseApiKeys(Deno.env.get('GPTEDGE_API_KEYS')),
+});
+const server = await serve(app, { port: Number(Deno.env.get('PORT') ?? 8787) });
+console.log(`serving ${dir} (${gpt.backendReason}) on ${server.url}`);
+Deno.addSignalListener('SIGINT', () => server.close().then(() => Deno.exit(0)));

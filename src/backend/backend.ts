@@ -9,12 +9,27 @@
 // - "Accumulate" ops add into their output (gradients accumulate, as in llm.c: zeroed once per step).
 // - Outputs never alias inputs unless an op says so.
 
+import type { QuantizedRows } from './quant.ts';
+
 /**
  * 'f16' is storage for weights at inference (half the memory and bandwidth): write takes f32 values and
  * rounds them to half precision (src/backend/f16.ts), read returns f32, and only matmul's `b` operand and
  * encoderForward's `wte` accept it; arithmetic stays f32. Backends that have it say so in `f16Storage`.
+ * 'f16' is also the storage of a half-precision KV cache: attentionCached's and attentionRagged's kCache
+ * and vCache (both f16, or both f32) on backends with `halfKVCache` (their new k, v are rounded to halves
+ * as they are written, the same bits as f16Bits; attention reads them back in f32).
+ *
+ * 'q8' and 'q4' are quantized weight storage for inference (a quarter and about an eighth of f32): a
+ * row-major matrix (rows, rowLength) quantized along its rows — q8 int8 codes with one f32 scale per row,
+ * q4 groups of 32 with an f16 scale each (llama.cpp's Q4_0); the layout and the rounding are in
+ * src/backend/quant.ts, which every backend quantizes through, so all hold the same codes. `alloc` and
+ * `allocArena` need the rowLength; `write` takes f32 values and quantizes them, `read` returns the
+ * dequantized values, `writeQuantized`/`readQuantized` move codes and scales as they are (files); such a
+ * tensor is never sliced. Only matmul's `b` operand with transB (b stored (N,K): one row per output
+ * column, K quantized) and encoderForward's `wte` accept them. Backends that have them say so in
+ * `quantStorage`; the reference stores the dequantized values (the oracle).
  */
-export type DType = 'f32' | 'i32' | 'f16';
+export type DType = 'f32' | 'i32' | 'f16' | 'q8' | 'q4';
 
 export interface Tensor {
   /** backend-specific storage handle */
@@ -24,6 +39,8 @@ export interface Tensor {
   /** number of elements */
   readonly length: number;
   readonly dtype: DType;
+  /** quantized tensors: elements per row (the quantized axis) */
+  readonly rowLength?: number;
 }
 
 /** One allocation described as named views (llm.c's ParameterTensors). */
@@ -34,6 +51,7 @@ export interface ArenaSpec {
   /**
    * Row length when the view holds a row-major matrix (C for the (V,C) token embedding). A backend that
    * must split a view too large for one of its buffers (WebGPU's max storage binding) cuts it between rows.
+   * Required for 'q8'/'q4' views: their rows are what is quantized.
    */
   rowLength?: number;
 }
@@ -44,6 +62,8 @@ export type Arena = Record<string, Tensor>;
 export interface DropoutRng {
   seed: number; // u32
   stream: number; // u32: distinct per (step, op site)
+  /** u32: the op's element 0 draws what element `offset` of the stream draws (a micro-batch's place in its batch; default 0) */
+  offset?: number;
 }
 
 /** AdamW hyper-parameters of one update. */
@@ -67,6 +87,15 @@ export interface Backend {
   readonly name: string;
   /** whether tensors of dtype 'f16' exist here (WebGPU with shader-f16; the reference, as the oracle) */
   readonly f16Storage: boolean;
+  /** bytes this backend can hold at most, where it has a fixed limit (WASM: its linear memory's maximum) */
+  readonly memoryLimit?: number;
+  /** whether tensors of dtype 'q8' and 'q4' exist here (WASM; the reference, as the oracle) */
+  readonly quantStorage?: boolean;
+  /**
+   * whether attentionCached/attentionRagged take f16 KV caches (WASM, where f16 tensors exist for that
+   * alone — its f16Storage is false; the reference, as the oracle)
+   */
+  readonly halfKVCache?: boolean;
   /**
    * Elements of (rows, V) logits the LM head computes at once, where the backend knows better than the
    * model's default of 4M (WebGPU: sized from the device's buffer limits, since each chunk rewrites the
@@ -77,8 +106,8 @@ export interface Backend {
   // ---- memory ------------------------------------------------------------------------------------
   /** Allocate one arena of named, zero-filled views. */
   allocArena(specs: ArenaSpec[]): Arena;
-  /** Allocate a single zero-filled tensor. */
-  alloc(length: number, dtype?: DType): Tensor;
+  /** Allocate a single zero-filled tensor (rowLength: required for quantized dtypes). */
+  alloc(length: number, dtype?: DType, rowLength?: number): Tensor;
   /** Release every buffer this backend owns behind these tensors (arenas free as a whole). */
   free(...tensors: Tensor[]): void;
   /** A sub-view of a tensor (offset and length in elements, relative to `t`). */
@@ -87,6 +116,10 @@ export interface Backend {
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset?: number): void;
   /** Read a tensor back. The only asynchronous call. */
   read(t: Tensor): Promise<Float32Array | Int32Array>;
+  /** Quantized tensors: store codes and scales as they are, for `rows` rows from row `firstRow` (default all, from 0). */
+  writeQuantized?(t: Tensor, q: QuantizedRows, firstRow?: number): void;
+  /** Quantized tensors: their codes and scales. */
+  readQuantized?(t: Tensor): Promise<QuantizedRows>;
   /** Wait for all enqueued work. */
   sync(): Promise<void>;
   fill(t: Tensor, value: number): void;
@@ -109,6 +142,10 @@ export interface Backend {
    * out(M,N) = beta*out + op(a)·op(b) [+ bias(N) broadcast over rows]
    * op(a) is (M,K): a stored (M,K), or (K,M) when transA. op(b) is (K,N): b stored (K,N), or (N,K) when transB.
    * beta is 0 (overwrite) or 1 (accumulate). Covers forward (X·W), dX = dY·Wᵀ and dW += Xᵀ·dY.
+   * With b quantized ('q8'/'q4', transB only), a backend may quantize a's rows to integers of 16 bits for
+   * integer dot products, symmetric, per row and per block of at most 256 elements along K (scale
+   * s = max|block|/32767 on WASM, /32639 on WebGPU's packed path: s ≤ max|block|/32639); an element of out
+   * then differs from op(a)·dequant(b) by at most ½·Σ_k |b[n,k]|·s(m,k) beyond f32 rounding.
    */
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void;
   /** dbias(N) += column sums of dout(M,N) */
@@ -125,7 +162,7 @@ export interface Backend {
   /**
    * Inference with a KV cache. qkv (B,Tn,3C) holds Tn new positions starting at absolute position pos0.
    * Their k, v are written to kCache/vCache (B,Tmax,C) at pos0.., then each new query attends causally
-   * to cache positions [0, pos0 + i]. out (B,Tn,C).
+   * to cache positions [0, pos0 + i]. out (B,Tn,C). The caches may be f16 where `halfKVCache`.
    */
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void;
   /**
@@ -147,8 +184,6 @@ export interface Backend {
   residualForward(out: Tensor, a: Tensor, b: Tensor, N: number): void;
   /** dst(N) += src (the residual's backward, and gradient accumulation) */
   accumulate(dst: Tensor, src: Tensor, N: number): void;
-  /** out(N) = scale * inp; out may alias inp */
-  scale(out: Tensor, inp: Tensor, s: number, N: number): void;
   /** out(N) = inp * keep / (1-p), keep drawn from rng; out may alias inp */
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void;
   /** dinp(N) = dout * keep / (1-p), the same keep mask; dinp may alias dout */
@@ -163,8 +198,6 @@ export interface Backend {
   crossEntropyForward(losses: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number): void;
   /** dlogits(N,V) = (softmax(logits) - onehot(target)) * weights[n] * dscale; dlogits may alias logits */
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void;
-  /** probs(N,V) = softmax(logits / temperature); probs may alias logits */
-  softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void;
 
   // ---- rows: task-head gather at the extract token ------------------------------------------------
   /** out(R,C) = inp[idx[r]] for idx (R) i32 of row numbers into inp (rows of C) */

@@ -17,6 +17,14 @@ export function streamKey(seed: number, stream: number): number {
   return mix32((mix32(seed >>> 0) + (stream >>> 0)) >>> 0);
 }
 
+/**
+ * The key of a DropoutRng: its stream's key moved on by `offset` draws, so that an op over rows
+ * [r0, r1) of a batch (a micro-batch) draws the masks the whole batch would draw for those rows.
+ */
+export function rngKey(rng: { seed: number; stream: number; offset?: number }): number {
+  return (streamKey(rng.seed, rng.stream) + (rng.offset ?? 0)) >>> 0;
+}
+
 /** An element is kept when its u32 draw is >= this threshold (p = drop probability). */
 export function dropThreshold(p: number): number {
   if (!(p >= 0 && p < 1)) throw new RangeError(`dropout probability must be in [0, 1), got ${p}`);

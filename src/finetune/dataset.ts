@@ -1,18 +1,14 @@
-// Labelled data files for fine-tuning, JSONL or CSV (schema per family in docs/finetune.md):
-//
-//   classification   text, label
-//   entailment       premise, hypothesis, label
-//   similarity       a, b, label
-//   multiple-choice  context, choices (JSONL: an array of strings; CSV: columns choice_0 .. choice_{k-1}),
-//                    label = the 0-based index of the right choice
+// Labelled data files for fine-tuning, JSONL or CSV: each row holds its family's fields (families.ts
+// reads them; the schema per family is in docs/finetune.md) and a label — a class name, or for
+// multiple choice the 0-based index of the right choice.
 //
 // Every error is a FileFormatError naming the file, the line (1-based; a CSV record by the line it
 // starts on) and the field: a missing field, an empty text, a label outside the declared set, an
 // example larger than DATA_LIMITS. Labels may be strings or numbers (compared as strings). Without
 // declared labels, the set is the distinct labels of the file, sorted.
 import { FileFormatError, quote } from '../io/errors.ts';
-import type { Example, TaskFamily, TaskSpec } from './task.ts';
-import { TEXT_FIELDS } from './task.ts';
+import type { Example, RowReader, TaskFamily, TaskSpec } from './task.ts';
+import { familyOf } from './task.ts';
 
 /**
  * Per-example caps, checked as a file is read: every candidate of a multiple-choice example is a
@@ -107,70 +103,64 @@ export interface Dataset { spec: TaskSpec; examples: Example[]; lines: number[];
 
 /** Parse and validate a data file's text into examples of one family. */
 export function readDataset(text: string, family: TaskFamily, file: string, o: ReadOptions = {}): Dataset {
+  const fam = familyOf(family);
   const rows = formatOf(file) === 'jsonl' ? parseJSONL(text, file) : parseCSV(text, file);
   if (rows.length === 0) throw new FileFormatError(file, 'no examples');
   const requireLabels = o.requireLabels ?? true;
   const maxChoices = o.maxChoices ?? DATA_LIMITS.choices;
-  const fail = (r: Row, detail: string, field?: string): never => {
-    throw new FileFormatError(file, detail, { line: r.line, field });
+  const reader = (r: Row): RowReader => {
+    const fail = (detail: string, field?: string): never => {
+      throw new FileFormatError(file, detail, { line: r.line, field });
+    };
+    return {
+      fields: r.fields, fail,
+      text(f, v = r.fields[f]) {
+        if (v === undefined || v === null) fail(`missing field "${f}"`, f);
+        if (typeof v !== 'string') fail(`field "${f}" must be a string, got ${quote(v)}`, f);
+        const s = v as string;
+        if (s.length > DATA_LIMITS.fieldChars) fail(`field "${f}" has ${s.length} characters, more than the limit of ${DATA_LIMITS.fieldChars}`, f);
+        if (s.trim() === '') fail(`field "${f}" is empty`, f);
+        return s;
+      },
+    };
   };
-  const str = (r: Row, f: string, v: unknown = r.fields[f]): string => {
-    if (v === undefined || v === null) fail(r, `missing field "${f}"`, f);
-    if (typeof v !== 'string') fail(r, `field "${f}" must be a string, got ${quote(v)}`, f);
-    const s = v as string;
-    if (s.length > DATA_LIMITS.fieldChars) fail(r, `field "${f}" has ${s.length} characters, more than the limit of ${DATA_LIMITS.fieldChars}`, f);
-    if (s.trim() === '') fail(r, `field "${f}" is empty`, f);
-    return s;
-  };
-  const labelOf = (r: Row): string | undefined => {
+  const labelOf = (r: Row, row: RowReader): string | undefined => {
     const v = r.fields.label;
     if (v === undefined || v === null || v === '') {
-      if (requireLabels) fail(r, 'missing field "label"', 'label');
+      if (requireLabels) row.fail('missing field "label"', 'label');
       return undefined;
     }
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') fail(r, `field "label" must be a string or number, got ${quote(v)}`, 'label');
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') row.fail(`field "label" must be a string or number, got ${quote(v)}`, 'label');
     return String(v);
   };
   const examples: Example[] = [];
-  if (family === 'multiple-choice') {
-    let k = o.choices;
-    for (const r of rows) {
-      const context = str(r, 'context');
-      const listed = r.fields.choices;
-      if (listed !== undefined && !Array.isArray(listed)) fail(r, 'field "choices" must be an array of strings', 'choices');
-      const cols = listed === undefined ? Object.keys(r.fields).filter((f) => /^choice_\d+$/.test(f)).sort((x, y) => Number(x.slice(7)) - Number(y.slice(7))) : [];
-      const n = listed === undefined ? cols.length : (listed as unknown[]).length;
-      if (listed === undefined && n === 0) fail(r, 'missing field "choices" (JSONL) or "choice_0".."choice_k" (CSV)', 'choices');
-      if (n > maxChoices) fail(r, `${n} choices, more than the limit of ${maxChoices} per example`, 'choices');
-      const choices = listed === undefined ? cols.map((c) => str(r, c)) : (listed as unknown[]).map((v, j) => str(r, `choices[${j}]`, v));
-      k ??= choices.length;
-      if (choices.length !== k) fail(r, `${choices.length} choices, expected ${k} (every example of a task has the same number)`, 'choices');
-      if (k < 2) fail(r, 'a multiple-choice example needs at least 2 choices', 'choices');
-      const l = labelOf(r);
-      let label: number | undefined;
-      if (l !== undefined) {
-        label = Number(l);
-        if (!(Number.isInteger(label) && label >= 0 && label < k)) fail(r, `label ${quote(r.fields.label)} is not a choice index in 0..${k - 1}`, 'label');
-      }
-      examples.push({ context, choices, label });
-    }
-    return { spec: { family, labels: [], choices: k }, examples, lines: rows.map((r) => r.line), file };
-  }
-  const fields = TEXT_FIELDS[family];
+  let k = o.choices; // candidates per example (multiple choice): the first row's unless declared
   const seen = new Set<string>();
-  const raw = rows.map((r) => {
-    const ex: Record<string, unknown> = {};
-    for (const f of fields) ex[f] = str(r, f);
-    const label = labelOf(r);
-    if (label !== undefined) {
-      if (o.labels && !o.labels.includes(label)) fail(r, `label ${quote(label)} is not one of the declared labels ${quote(o.labels)}`, 'label');
-      seen.add(label);
-      ex.label = label;
+  for (const r of rows) {
+    const row = reader(r), ex = fam.read(row, maxChoices) as Example & { label?: string | number };
+    if (fam.classes === 'choices') {
+      const n = (ex as { choices: string[] }).choices.length;
+      k ??= n;
+      if (n !== k) row.fail(`${n} choices, expected ${k} (every example of a task has the same number)`, 'choices');
+      if (k < 2) row.fail(`a ${family} example needs at least 2 choices`, 'choices');
     }
-    return ex as unknown as Example;
-  });
+    const label = labelOf(r, row);
+    if (label !== undefined) {
+      if (fam.classes === 'choices') {
+        const i = Number(label);
+        if (!(Number.isInteger(i) && i >= 0 && i < k!)) row.fail(`label ${quote(r.fields.label)} is not a choice index in 0..${k! - 1}`, 'label');
+        ex.label = i;
+      } else {
+        if (o.labels && !o.labels.includes(label)) row.fail(`label ${quote(label)} is not one of the declared labels ${quote(o.labels)}`, 'label');
+        seen.add(label);
+        ex.label = label;
+      }
+    }
+    examples.push(ex);
+  }
+  const lines = rows.map((r) => r.line);
+  if (fam.classes === 'choices') return { spec: { family, labels: [], choices: k }, examples, lines, file };
   const labels = o.labels ?? [...seen].sort();
   if (labels.length < 2) throw new FileFormatError(file, `a ${family} task needs at least 2 labels; found ${quote(labels)}`);
-  examples.push(...raw);
-  return { spec: { family, labels }, examples, lines: rows.map((r) => r.line), file };
+  return { spec: { family, labels }, examples, lines, file };
 }

@@ -10,15 +10,22 @@
 //   head.forward / head.loss    L2
 //   head.backward(dh, scale)    ADDS dL2/dh at the extract rows; dW_y, db accumulate
 //   backward()                  dh → every parameter gradient (accumulated)
+// then one AdamW update (src/train/optim.ts) of the transformer and the head together, clipped by one
+// global norm over both.
 import type { GPT } from '../model/gpt.ts';
 import type { Tensor } from '../backend/backend.ts';
 import { finetuneDefaults } from '../model/config.ts';
+import { checkDropoutSites, type TrainStep } from '../model/dropout.ts';
+import { AdamW } from '../train/optim.ts';
+import { finetuneLearningRate } from '../train/schedule.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { Rng } from '../util/random.ts';
 import { TaskHead } from './head.ts';
 import { computeMetrics, type Metrics } from './metrics.ts';
-import type { ChoiceExample, EntailmentExample, Example, TaskSpec } from './task.ts';
-import { headOutputs, validateSpec } from './task.ts';
+import type { Example, TaskSpec } from './task.ts';
+import { classNames, familyOf, headOutputs, seqsPerExample, validateSpec } from './task.ts';
+import { argmax, softmax } from '../util/softmax.ts';
+import { microBatches, planMemory } from '../train/accumulate.ts';
 import { encodeExample, makeBatch, specialIds, type EncodedExample, type FinetuneBatch, type SpecialIds } from './transform.ts';
 import { withFinetuneTokens } from './vocab.ts';
 
@@ -64,8 +71,9 @@ export function encodeAll(ft: FinetuneModel, examples: Example[], where: (i: num
  * (L1 null when λ = 0 and `withL1` is not asked). Gradients are scaled by `scale` (the micro-batch's
  * share of the batch) and accumulate into model.grads and the head's dW, db.
  */
-export function forwardBackward(ft: FinetuneModel, b: FinetuneBatch, o: { lmCoef: number; scale?: number; train?: { seed: number; step: number }; backward?: boolean; withL1?: boolean }): { l2: Tensor; l1: Tensor | null } {
+export function forwardBackward(ft: FinetuneModel, b: FinetuneBatch, o: { lmCoef: number; scale?: number; train?: TrainStep; backward?: boolean; withL1?: boolean }): { l2: Tensor; l1: Tensor | null } {
   const { model, head } = ft, scale = o.scale ?? 1, BT = b.S * b.T;
+  if (o.train) checkDropoutSites([model.dropoutSites, head.dropoutSites]);
   const h = model.transformer(b.ids, b.S, b.T, o.train ? { train: o.train } : {});
   let l1: Tensor | null = null;
   if (o.lmCoef > 0 || o.withL1) {
@@ -109,11 +117,7 @@ export interface FinetuneOptions {
 export interface FinetuneStepEvent { step: number; steps: number; epoch: number; l2: number; l1: number | null; l3: number; lr: number; elapsedSec: number }
 export interface FinetuneResult { steps: number; history: FinetuneStepEvent[]; evals: { step: number; metrics: Metrics }[] }
 
-/** Linear warm-up over `warmup` updates, then linear decay to 0 at `total` (the paper's fine-tuning schedule). */
-export function finetuneLearningRate(step: number, maxLr: number, warmup: number, total: number): number {
-  if (step < warmup) return (maxLr * (step + 1)) / warmup;
-  return (maxLr * Math.max(0, total - step)) / Math.max(1, total - warmup);
-}
+export { finetuneLearningRate };
 
 /** The examples of update `step`: ⌈n/B⌉ batches per epoch over a permutation drawn from (seed, epoch). */
 export function batchIndices(n: number, B: number, step: number, seed: number): { epoch: number; idx: number[] } {
@@ -146,7 +150,8 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
   if (!(Number.isInteger(total) && total > 0)) throw new Error(`steps must be a positive integer, got ${total}`);
   const warmup = Math.max(1, Math.ceil((o.warmupFraction ?? d.warmupFraction) * total));
   const hp = { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? d.weightDecay };
-  const normSq = be.alloc(1);
+  planMemory(model, micro * seqsPerExample(ft.spec), ft.maxLen); // the longest a padded micro-batch can be
+  const optimizer = new AdamW(be, [model.parameters(), head.parameters()]);
   const history: FinetuneStepEvent[] = [], evals: FinetuneResult['evals'] = [];
   const t0 = Date.now();
   try {
@@ -156,26 +161,17 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
       model.zeroGrad();
       head.zeroGrad();
       let l2 = 0, l1 = 0;
-      const nMicro = Math.ceil(idx.length / micro);
-      for (let m = 0; m < nMicro; m++) {
-        const part = idx.slice(m * micro, (m + 1) * micro);
-        const batch = makeBatch(ft.spec, part.map((i) => train[i]));
-        const scale = part.length / idx.length;
+      const parts = microBatches(idx.length, micro), nMicro = parts.length;
+      for (const [m, { start, count }] of parts.entries()) {
+        const batch = makeBatch(ft.spec, idx.slice(start, start + count).map((i) => train[i]));
+        const scale = count / idx.length;
         const r = forwardBackward(ft, batch, { lmCoef, scale, train: { seed, step: step * nMicro + m }, backward: true });
         l2 += scale * (await be.read(r.l2))[0];
         if (r.l1) l1 += scale * (await be.read(r.l1))[0];
       }
       const l3 = l2 + lmCoef * l1;
       if (!Number.isFinite(l3)) throw new NonFiniteFinetuneLossError(step + 1, l3);
-      // one global norm over the transformer's and the head's gradients clips the head; the model's
-      // update clips by its own gradients' norm (GPT.update takes no extra tensors)
-      let clip: { gradNormSq: Tensor; maxNorm: number } | undefined;
-      if (clipNorm > 0) {
-        be.sumSquares(normSq, [...model.specs.map((s) => model.grads![s.name]), head.dW, head.db]);
-        clip = { gradNormSq: normSq, maxNorm: clipNorm };
-      }
-      head.update({ lr, ...hp }, clip);
-      model.update({ lr, ...hp, gradClip: clipNorm > 0 ? clipNorm : undefined });
+      optimizer.update({ lr, ...hp, gradClip: clipNorm }); // one global norm over the transformer and the head
       const ev: FinetuneStepEvent = { step: step + 1, steps: total, epoch, l2, l1: lmCoef > 0 ? l1 : null, l3, lr, elapsedSec: (Date.now() - t0) / 1000 };
       history.push(ev);
       o.onStep?.(ev);
@@ -186,7 +182,7 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
       }
     }
   } finally {
-    be.free(normSq); // also when onStep stops the loop (a cancelled job)
+    optimizer.free(); // also when onStep stops the loop (a cancelled job)
   }
   return { steps: total, history, evals };
 }
@@ -205,27 +201,13 @@ export async function predictEncoded(ft: FinetuneModel, examples: EncodedExample
   return out;
 }
 
-export function softmax(x: ArrayLike<number>): Float32Array {
-  let m = -Infinity;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, x[i]);
-  const out = new Float32Array(x.length);
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += out[i] = Math.exp(x[i] - m);
-  for (let i = 0; i < x.length; i++) out[i] /= s;
-  return out;
-}
-
 export async function predict(ft: FinetuneModel, examples: Example[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
   return predictEncoded(ft, encodeAll(ft, examples.map((e) => ({ ...e, label: undefined }))), o);
 }
 
-export function classNames(spec: TaskSpec): string[] {
-  return spec.family === 'multiple-choice' ? Array.from({ length: spec.choices! }, (_, i) => `choice ${i}`) : spec.labels;
-}
-
 export async function evaluateEncoded(ft: FinetuneModel, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Metrics> {
   const probs = await predictEncoded(ft, examples, o);
-  return computeMetrics(probs, examples.map((e) => e.label), classNames(ft.spec), ft.spec.family !== 'multiple-choice');
+  return computeMetrics(probs, examples.map((e) => e.label), classNames(ft.spec), familyOf(ft.spec).classes === 'labels');
 }
 
 /** Accuracy, F1 (binary tasks), confusion matrix and loss on labelled examples. */
@@ -239,43 +221,46 @@ export interface ClassProbabilities { label: string; probabilities: Record<strin
 export function byLabel(labels: string[], p: Float32Array): ClassProbabilities {
   const probabilities: Record<string, number> = {};
   labels.forEach((l, i) => (probabilities[l] = p[i]));
-  let best = 0;
-  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
-  return { label: labels[best], probabilities };
+  return { label: labels[argmax(p)], probabilities };
 }
 
 function requireFamily(ft: FinetuneModel, call: string, ...families: TaskSpec['family'][]): void {
   if (!families.includes(ft.spec.family)) throw new Error(`${call}() needs a ${families.join(' or ')} model; this one is fine-tuned for ${ft.spec.family}`);
 }
 
-/** Classification (`text`) or entailment (`{premise, hypothesis}`): the label and every label's probability. */
-export async function classify(ft: FinetuneModel, input: string | { premise: string; hypothesis: string }): Promise<ClassProbabilities> {
-  requireFamily(ft, 'classify', 'classification', 'entailment');
-  let ex: Example;
-  if (ft.spec.family === 'classification') {
-    if (typeof input !== 'string') throw new Error('classify(): a classification model takes a string');
-    ex = { text: input };
-  } else {
-    if (typeof input !== 'object' || input === null) throw new Error('classify(): an entailment model takes { premise, hypothesis }');
-    ex = { premise: (input as EntailmentExample).premise, hypothesis: (input as EntailmentExample).hypothesis };
-  }
-  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => 'classify()'));
+/**
+ * The label of one input of a labelled family, and every label's probability. The input is what the
+ * family takes (families.ts): a text (classification), { premise, hypothesis } (entailment) or { a, b }
+ * (similarity); one that does not fit is an InputError naming the parameter.
+ */
+export function classifyInput(ft: FinetuneModel, input: unknown, call = 'classify'): Promise<ClassProbabilities> {
+  const family = familyOf(ft.spec);
+  if (family.classes !== 'labels') throw new Error(`${call}() needs a model with class labels; this one is fine-tuned for ${ft.spec.family} (use choose)`);
+  return classifyExample(ft, family.input(input, 'input'), call);
+}
+
+/** The label of one example of a labelled family, and every label's probability. */
+export async function classifyExample(ft: FinetuneModel, ex: Example, call = 'classify'): Promise<ClassProbabilities> {
+  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => `${call}()`));
   return byLabel(ft.spec.labels, p);
 }
 
+/** Classification (`text`) or entailment (`{premise, hypothesis}`): the label and every label's probability. */
+export function classify(ft: FinetuneModel, input: string | { premise: string; hypothesis: string }): Promise<ClassProbabilities> {
+  requireFamily(ft, 'classify', 'classification', 'entailment');
+  return classifyInput(ft, input);
+}
+
 /** Similarity of a and b (both orders, summed): the label and every label's probability. */
-export async function similarity(ft: FinetuneModel, a: string, b: string): Promise<ClassProbabilities> {
+export function similarity(ft: FinetuneModel, a: string, b: string): Promise<ClassProbabilities> {
   requireFamily(ft, 'similarity', 'similarity');
-  const [p] = await predictEncoded(ft, encodeAll(ft, [{ a, b }], () => 'similarity()'));
-  return byLabel(ft.spec.labels, p);
+  return classifyInput(ft, { a, b }, 'similarity');
 }
 
 /** The most likely continuation of `context` among `choices`, and the softmax over all of them. */
 export async function choose(ft: FinetuneModel, context: string, choices: string[]): Promise<{ index: number; choice: string; probabilities: number[] }> {
   requireFamily(ft, 'choose', 'multiple-choice');
-  const ex: ChoiceExample = { context, choices };
-  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => 'choose()'));
-  let best = 0;
-  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+  const [p] = await predictEncoded(ft, encodeAll(ft, [familyOf(ft.spec).input({ context, choices }, 'input')], () => 'choose()'));
+  const best = argmax(p);
   return { index: best, choice: choices[best], probabilities: Array.from(p) };
 }

@@ -7,19 +7,18 @@
 //   L2            = Σ_n w_n · CE(logits_n, y_n)   over (N, nClass): for multiple choice (R,1) = (N,k)
 //
 // Backward: dlogits → dW_y += xᵀ·dlogits, db += Σ dlogits, dx = dlogits·W_yᵀ → undo dropout →
-// scatter-add into dh at every gathered row. The head keeps its own AdamW moments.
+// scatter-add into dh at every gathered row. The update is the optimizer's (src/train/optim.ts): the
+// head's `parameters()` train beside the transformer's, clipped by one norm over both.
 import type { Backend, DropoutRng, Tensor } from '../backend/backend.ts';
+import { dropoutRng, HEAD_SITES, type DropoutSites, type TrainStep } from '../model/dropout.ts';
+import type { ParamGroup } from '../model/params.ts';
 import { Rng } from '../util/random.ts';
-
-/** Dropout stream of the head, after the model's (step·1024 + site, sites < 3·nLayer + 4). */
-const HEAD_SITE = 1023;
 
 export class TaskHead {
   readonly W: Tensor; readonly b: Tensor; // (C,K), (K)
   readonly dW: Tensor; readonly db: Tensor;
-  private m: Tensor[] | null = null;
-  private v: Tensor[] | null = null;
-  step = 0;
+  /** the dropout stream of a training step the head draws from: the last, apart from the transformer's */
+  readonly dropoutSites: DropoutSites = HEAD_SITES;
   private cap = { R: 0, G: 0, N: 0 };
   private s!: { idx: Tensor[]; x: Tensor; tmp: Tensor; dx: Tensor; logits: Tensor; labels: Tensor; weights: Tensor; losses: Tensor; loss: Tensor };
   private last: { R: number; N: number; nClass: number; groups: number; rng: DropoutRng | null } | null = null;
@@ -59,8 +58,19 @@ export class TaskHead {
     this.be.fill(this.db, 0);
   }
 
+  /** W_y (decayed) and b (not decayed) with their gradients, for the optimizer; named as in head.safetensors. */
+  parameters(): ParamGroup {
+    return {
+      name: 'the task head',
+      tensors: [
+        { name: 'W_y', param: this.W, grad: this.dW, decay: true, rowLength: this.K },
+        { name: 'b_y', param: this.b, grad: this.db, decay: false, rowLength: this.K },
+      ],
+    };
+  }
+
   /** logits (R,K) of the rows `groups` pick from h (rows of C); dropout when `train`. */
-  forward(h: Tensor, groups: Int32Array[], R: number, train?: { seed: number; step: number }): Tensor {
+  forward(h: Tensor, groups: Int32Array[], R: number, train?: TrainStep): Tensor {
     const be = this.be, C = this.C, s = this.scratch(R, groups.length, R); // N ≤ R for every family
     const x = be.slice(s.x, 0, R * C), tmp = be.slice(s.tmp, 0, R * C);
     groups.forEach((g, i) => {
@@ -70,7 +80,7 @@ export class TaskHead {
       be.gatherRows(i === 0 ? x : tmp, h, idx, R, C);
       if (i > 0) be.accumulate(x, tmp, R * C);
     });
-    const rng = train && this.pdrop > 0 ? { seed: train.seed, stream: (train.step * 1024 + HEAD_SITE) >>> 0 } : null;
+    const rng = train && this.pdrop > 0 ? dropoutRng(train, this.dropoutSites.first) : null;
     if (rng) be.dropoutForward(x, x, R * C, this.pdrop, rng);
     const logits = be.slice(s.logits, 0, R * this.K);
     be.matmul(logits, x, this.W, this.b, R, C, this.K, false, false, 0);
@@ -111,23 +121,11 @@ export class TaskHead {
     });
   }
 
-  /** AdamW on W_y (decayed) and b (not decayed); clipping by a global norm computed elsewhere. */
-  update(hp: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number }, clip?: { gradNormSq: Tensor; maxNorm: number }): void {
-    const be = this.be;
-    this.m ??= [be.alloc(this.C * this.K), be.alloc(this.K)];
-    this.v ??= [be.alloc(this.C * this.K), be.alloc(this.K)];
-    this.step += 1;
-    const common = { lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, step: this.step, ...(clip ?? {}) };
-    be.adamw(this.W, this.dW, this.m[0], this.v[0], { ...common, weightDecay: hp.weightDecay });
-    be.adamw(this.b, this.db, this.m[1], this.v[1], { ...common, weightDecay: 0 });
-  }
-
-  /** Release every buffer the head holds (weights, gradients, moments, scratch); unusable afterwards. */
+  /** Release every buffer the head holds (weights, gradients, scratch); unusable afterwards. */
   free(): void {
     const be = this.be, s = this.s;
-    be.free(this.W, this.b, this.dW, this.db, ...(this.m ?? []), ...(this.v ?? []));
+    be.free(this.W, this.b, this.dW, this.db);
     if (s) be.free(...s.idx, s.x, s.tmp, s.dx, s.logits, s.labels, s.weights, s.losses, s.loss);
-    this.m = this.v = null;
   }
 
   async read(): Promise<{ W: Float32Array; b: Float32Array }> {

@@ -16,7 +16,7 @@ import { loadModel } from '../model/load.ts';
 import type { GPTOptions } from '../model/gpt.ts';
 import { TaskHead } from './head.ts';
 import { checkMaxLen, type FinetuneModel } from './finetune.ts';
-import { checkFamily, headOutputs, validateSpec, type TaskFamily, type TaskSpec } from './task.ts';
+import { familyOf, headDescription, headOutputs, taskSpec, validateSpec, type TaskFamily, type TaskSpec } from './task.ts';
 import { DATA_LIMITS, readDataset, type Dataset, type ReadOptions } from './dataset.ts';
 import { specialIds } from './transform.ts';
 
@@ -57,9 +57,7 @@ export async function readTaskFile(fs: FileSystem, file: string): Promise<TaskFi
   if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) fail(`"labels" must be an array of strings, got ${quote(labels)}`, 'labels');
   let spec: TaskSpec;
   try {
-    spec = { family: checkFamily(String(task.family)), labels: labels as string[] };
-    if (spec.family === 'multiple-choice') spec.choices = Number(task.choices);
-    validateSpec(spec);
+    spec = validateSpec(taskSpec(String(task.family), labels as string[], task.choices as number | null));
   } catch (err) {
     throw asFileError(file, err, { field: 'family' });
   }
@@ -75,7 +73,7 @@ export async function readTaskFile(fs: FileSystem, file: string): Promise<TaskFi
 export async function readHeadFile(fs: FileSystem, file: string, spec: TaskSpec, C: number): Promise<{ W: Float32Array; b: Float32Array }> {
   const t = readSafetensors(await readFileChecked(fs, file, { maxBytes: FILE_LIMITS.safetensors, what: 'a head.safetensors may have' }), file).tensors;
   const K = headOutputs(spec), W = t.get('W_y'), b = t.get('b_y');
-  const what = spec.family === 'multiple-choice' ? 'one score per candidate' : `${K} labels in ${TASK_FILE}`;
+  const what = familyOf(spec).classes === 'labels' ? `${headDescription(spec)} in ${TASK_FILE}` : headDescription(spec);
   if (!W || W.shape.join(',') !== `${C},${K}`) throw new FileFormatError(file, `tensor W_y must have shape [${C},${K}] (d_model ${C}, ${spec.family}: ${what}), got ${W ? `[${W.shape}]` : 'none'}`, { field: 'W_y' });
   if (!b || b.shape.join(',') !== `${K}`) throw new FileFormatError(file, `tensor b_y must have shape [${K}] (${spec.family}: ${what}), got ${b ? `[${b.shape}]` : 'none'}`, { field: 'b_y' });
   return { W: W.data, b: b.data };

@@ -1,5 +1,6 @@
 // Evaluation of a fine-tuned model: accuracy, F1 of the positive class (binary tasks; the positive
 // class is labels[1]), and the confusion matrix (rows = true class, columns = predicted).
+import { argmax } from '../util/softmax.ts';
 
 export interface Metrics {
   n: number;
@@ -14,11 +15,7 @@ export interface Metrics {
   loss: number;
 }
 
-export function argmax(p: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
-  return best;
-}
+export { argmax };
 
 export function computeMetrics(probs: ArrayLike<number>[], labels: ArrayLike<number>, classes: string[], binary: boolean): Metrics {
   const K = classes.length, confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));

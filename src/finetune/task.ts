@@ -1,20 +1,15 @@
-// The paper's four task families (§3.3) as data: what an example holds, what the head outputs.
-//
-//   classification   { text, label }                    <s> text <e>                    → softmax over labels
-//   entailment       { premise, hypothesis, label }     <s> premise $ hypothesis <e>    → softmax over labels
-//   similarity       { a, b, label }                    <s> a $ b <e>  +  <s> b $ a <e> → h summed → softmax
-//   multiple-choice  { context, choices[k], label: i }  <s> context $ choice_j <e>, j<k → one score each → softmax over k
+// A fine-tuning task: a family (families.ts, one object each) with its class labels, or its number of
+// candidates for multiple choice. What the rest of src/finetune needs to know about a task, answered
+// from the family object.
 import { quote } from '../io/errors.ts';
+import { FAMILIES, type TaskFamily, type TaskFamilyDef } from './families.ts';
 
-export type TaskFamily = 'classification' | 'entailment' | 'similarity' | 'multiple-choice';
-export const TASK_FAMILIES: readonly TaskFamily[] = ['classification', 'entailment', 'similarity', 'multiple-choice'];
+export {
+  FAMILIES, InputError, type TaskFamily, type TaskFamilyDef, type Example, type ClassificationExample, type EntailmentExample, type SimilarityExample,
+  type ChoiceExample, type RowReader, type EncodeText,
+} from './families.ts';
 
-export interface ClassificationExample { text: string; label?: string }
-export interface EntailmentExample { premise: string; hypothesis: string; label?: string }
-export interface SimilarityExample { a: string; b: string; label?: string }
-/** `label` is the 0-based index of the right choice. */
-export interface ChoiceExample { context: string; choices: string[]; label?: number }
-export type Example = ClassificationExample | EntailmentExample | SimilarityExample | ChoiceExample;
+export const TASK_FAMILIES: readonly TaskFamily[] = Object.keys(FAMILIES) as TaskFamily[];
 
 export interface TaskSpec {
   family: TaskFamily;
@@ -25,22 +20,27 @@ export interface TaskSpec {
 }
 
 /** The text fields of each family, in input order (for readers and error messages). */
-export const TEXT_FIELDS: Record<TaskFamily, string[]> = {
-  classification: ['text'],
-  entailment: ['premise', 'hypothesis'],
-  similarity: ['a', 'b'],
-  'multiple-choice': ['context'],
-};
+export const TEXT_FIELDS: Readonly<Record<TaskFamily, readonly string[]>> = Object.fromEntries(TASK_FAMILIES.map((f) => [f, FAMILIES[f].fields])) as Record<TaskFamily, readonly string[]>;
 
 export function checkFamily(f: string): TaskFamily {
   if (!(TASK_FAMILIES as readonly string[]).includes(f)) throw new Error(`unknown task "${f}"; choose one of ${TASK_FAMILIES.join(', ')}`);
   return f as TaskFamily;
 }
 
+/** The family object of a task (or of a family name). */
+export function familyOf(task: TaskSpec | TaskFamily): TaskFamilyDef {
+  return FAMILIES[checkFamily(typeof task === 'string' ? task : task.family)];
+}
+
+/** A task from what task.json (and the ONNX metadata) record: the family, its labels or its number of choices. */
+export function taskSpec(family: string, labels: string[], choices: number | null | undefined): TaskSpec {
+  const f = checkFamily(family);
+  return FAMILIES[f].classes === 'choices' ? { family: f, labels: [], choices: Number(choices) } : { family: f, labels };
+}
+
 export function validateSpec(spec: TaskSpec): TaskSpec {
-  checkFamily(spec.family);
-  if (spec.family === 'multiple-choice') {
-    if (!(Number.isInteger(spec.choices) && spec.choices! >= 2)) throw new Error(`a multiple-choice task needs choices >= 2, got ${spec.choices}`);
+  if (familyOf(spec).classes === 'choices') {
+    if (!(Number.isInteger(spec.choices) && spec.choices! >= 2)) throw new Error(`a ${spec.family} task needs choices >= 2, got ${spec.choices}`);
   } else {
     if (!Array.isArray(spec.labels) || spec.labels.length < 2) throw new Error(`a ${spec.family} task needs at least 2 labels, got ${quote(spec.labels)}`);
     if (new Set(spec.labels).size !== spec.labels.length) throw new Error(`labels must be distinct: ${quote(spec.labels)}`);
@@ -49,8 +49,15 @@ export function validateSpec(spec: TaskSpec): TaskSpec {
 }
 
 /** Width of W_y: one logit per class, or one scalar score per candidate for multiple choice. */
-export const headOutputs = (spec: TaskSpec): number => (spec.family === 'multiple-choice' ? 1 : spec.labels.length);
+export const headOutputs = (spec: TaskSpec): number => (familyOf(spec).classes === 'choices' ? 1 : spec.labels.length);
 /** Classes the softmax runs over: labels, or candidates. */
-export const numClasses = (spec: TaskSpec): number => (spec.family === 'multiple-choice' ? spec.choices! : spec.labels.length);
+export const numClasses = (spec: TaskSpec): number => (familyOf(spec).classes === 'choices' ? spec.choices! : spec.labels.length);
 /** Sequences the transformer sees per example. */
-export const seqsPerExample = (spec: TaskSpec): number => (spec.family === 'similarity' ? 2 : spec.family === 'multiple-choice' ? spec.choices! : 1);
+export const seqsPerExample = (spec: TaskSpec): number => familyOf(spec).sequences(spec);
+/** The names of the classes: the labels, or "choice 0", "choice 1", ... */
+export const classNames = (spec: TaskSpec): string[] =>
+  familyOf(spec).classes === 'choices' ? Array.from({ length: spec.choices! }, (_, i) => `choice ${i}`) : spec.labels;
+/** What the head's outputs are, for messages: "3 labels" or "one score per candidate". */
+export const headDescription = (spec: TaskSpec): string => (familyOf(spec).classes === 'choices' ? 'one score per candidate' : `${spec.labels.length} labels`);
+/** The task's classes, for messages: `labels ["neg","pos"]` or "4 choices". */
+export const describeClasses = (spec: TaskSpec): string => (familyOf(spec).classes === 'choices' ? `${spec.choices} choices` : `labels ${JSON.stringify(spec.labels)}`);

@@ -1,59 +1,16 @@
 // Input transformations (§3.3): every task becomes one or more token sequences framed by the start
-// token <s>, the delimiter $ and the extract token <e>; the head reads h_n at <e>.
-//
-// Truncation policy (inputs longer than the context window `maxLen`): the special tokens are always
-// kept, the extract token last. While the sequence is too long, one token is cut from the FRONT of the
-// currently longest text segment (ties: the earlier segment). For a single text that keeps its end,
-// next to <e>; for pairs the longer side gives way first, so a short hypothesis or answer survives a
-// long premise or context. Text that encodes to no tokens is an error, never an empty segment.
+// token <s>, the delimiter $ and the extract token <e> (frame.ts, with its truncation policy); the
+// family object (families.ts) says which segments, and the head reads h_n at <e>. Text that encodes to
+// no tokens is an error, never an empty segment.
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
-import type { ChoiceExample, ClassificationExample, EntailmentExample, Example, SimilarityExample, TaskSpec } from './task.ts';
-import { numClasses, seqsPerExample } from './task.ts';
+import type { Example, TaskSpec } from './task.ts';
+import { familyOf, numClasses, seqsPerExample } from './task.ts';
+import type { SpecialIds } from './frame.ts';
 
-export interface SpecialIds { start: number; delimiter: number; extract: number }
-
-export function specialIds(tok: GPTTokenizer): SpecialIds {
-  return { start: tok.requireSpecialId('start'), delimiter: tok.requireSpecialId('delimiter'), extract: tok.requireSpecialId('extract') };
-}
+export { frame, specialIds, truncateSegments, type SpecialIds } from './frame.ts';
 
 /** One example as token sequences (1, 2 for similarity, k for multiple choice) and its class (-1: none). */
 export interface EncodedExample { seqs: Int32Array[]; label: number }
-
-/**
- * Cut tokens from the front of the longest segment until Σ lengths ≤ budget. Returns new arrays.
- * Throws when the budget cannot hold one token per segment.
- */
-export function truncateSegments(segs: number[][], budget: number): number[][] {
-  if (budget < segs.length) throw new Error(`the context window leaves ${budget} tokens for ${segs.length} text segment(s): too small`);
-  const out = segs.map((s) => s.slice());
-  let total = out.reduce((n, s) => n + s.length, 0);
-  while (total > budget) {
-    let li = 0;
-    for (let i = 1; i < out.length; i++) if (out[i].length > out[li].length) li = i;
-    const cut = Math.min(out[li].length - 1, total - budget, Math.max(1, out[li].length - secondLongest(out, li)));
-    out[li] = out[li].slice(cut);
-    total -= cut;
-  }
-  return out;
-}
-
-function secondLongest(segs: number[][], skip: number): number {
-  let m = 0;
-  for (let i = 0; i < segs.length; i++) if (i !== skip) m = Math.max(m, segs[i].length);
-  return m;
-}
-
-/** `<s> seg0 $ seg1 $ ... <e>` after truncation to maxLen. */
-export function frame(segs: number[][], ids: SpecialIds, maxLen: number): Int32Array {
-  const cut = truncateSegments(segs, maxLen - 1 - segs.length); // <s>, <e> and (n-1) delimiters
-  const out: number[] = [ids.start];
-  cut.forEach((s, i) => {
-    if (i > 0) out.push(ids.delimiter);
-    out.push(...s);
-  });
-  out.push(ids.extract);
-  return Int32Array.from(out);
-}
 
 function text(v: unknown, field: string, where: string): string {
   if (typeof v !== 'string') throw new Error(`${where}: field "${field}" is ${v === undefined ? 'missing' : `not a string (${JSON.stringify(v)})`}`);
@@ -63,6 +20,7 @@ function text(v: unknown, field: string, where: string): string {
 
 /** Encode one example with the family's layout. `where` names it in errors (e.g. "train.jsonl line 3"). */
 export function encodeExample(tok: GPTTokenizer, ids: SpecialIds, spec: TaskSpec, ex: Example, maxLen: number, where = 'example'): EncodedExample {
+  const family = familyOf(spec);
   const enc = (v: unknown, field: string) => {
     const t = tok.encode(text(v, field, where));
     if (t.length === 0) throw new Error(`${where}: field "${field}" encodes to no tokens`);
@@ -70,38 +28,17 @@ export function encodeExample(tok: GPTTokenizer, ids: SpecialIds, spec: TaskSpec
   };
   let label = -1;
   const rawLabel = (ex as { label?: unknown }).label;
-  switch (spec.family) {
-    case 'classification':
-    case 'entailment':
-    case 'similarity': {
-      if (rawLabel !== undefined && rawLabel !== null) {
-        label = spec.labels.indexOf(String(rawLabel));
-        if (label < 0) throw new Error(`${where}: label ${JSON.stringify(rawLabel)} is not one of the declared labels ${JSON.stringify(spec.labels)}`);
-      }
-      if (spec.family === 'classification') {
-        return { seqs: [frame([enc((ex as ClassificationExample).text, 'text')], ids, maxLen)], label };
-      }
-      if (spec.family === 'entailment') {
-        const e = ex as EntailmentExample;
-        return { seqs: [frame([enc(e.premise, 'premise'), enc(e.hypothesis, 'hypothesis')], ids, maxLen)], label };
-      }
-      const e = ex as SimilarityExample;
-      const [a, b] = truncateSegments([enc(e.a, 'a'), enc(e.b, 'b')], maxLen - 3);
-      return { seqs: [frame([a, b], ids, maxLen), frame([b, a], ids, maxLen)], label };
-    }
-    case 'multiple-choice': {
-      const e = ex as ChoiceExample;
+  if (rawLabel !== undefined && rawLabel !== null) {
+    if (family.classes === 'choices') {
       const k = spec.choices!;
-      if (!Array.isArray(e.choices)) throw new Error(`${where}: field "choices" is ${e.choices === undefined ? 'missing' : 'not an array'}`);
-      if (e.choices.length !== k) throw new Error(`${where}: field "choices" holds ${e.choices.length} candidates, the task has ${k}`);
-      if (rawLabel !== undefined && rawLabel !== null) {
-        label = Number(rawLabel);
-        if (!(Number.isInteger(label) && label >= 0 && label < k)) throw new Error(`${where}: label ${JSON.stringify(rawLabel)} is not a choice index in 0..${k - 1}`);
-      }
-      const ctx = enc(e.context, 'context');
-      return { seqs: e.choices.map((c, j) => frame([ctx, enc(c, `choices[${j}]`)], ids, maxLen)), label };
+      label = Number(rawLabel);
+      if (!(Number.isInteger(label) && label >= 0 && label < k)) throw new Error(`${where}: label ${JSON.stringify(rawLabel)} is not a choice index in 0..${k - 1}`);
+    } else {
+      label = spec.labels.indexOf(String(rawLabel));
+      if (label < 0) throw new Error(`${where}: label ${JSON.stringify(rawLabel)} is not one of the declared labels ${JSON.stringify(spec.labels)}`);
     }
   }
+  return { seqs: family.encode(ex, enc, ids, maxLen, spec, where), label };
 }
 
 /**
@@ -113,6 +50,8 @@ export function encodeExample(tok: GPTTokenizer, ids: SpecialIds, spec: TaskSpec
 export interface FinetuneBatch {
   N: number; S: number; T: number;
   ids: Int32Array; // (S,T)
+  /** the row of each sequence's <e> in the (S·T, C) hidden states */
+  extract: Int32Array; // (S)
   /** row indices (into the (S·T, C) hidden states) the head gathers; several groups are summed (similarity) */
   groups: Int32Array[]; // each (R)
   R: number; // head rows
@@ -142,10 +81,8 @@ export function makeBatch(spec: TaskSpec, examples: EncodedExample[]): FinetuneB
     }
   }
   const labels = Int32Array.from(examples, (e) => e.label);
-  if (spec.family === 'similarity') {
-    const g0 = new Int32Array(N), g1 = new Int32Array(N);
-    for (let n = 0; n < N; n++) { g0[n] = extract[2 * n]; g1[n] = extract[2 * n + 1]; }
-    return { N, S, T, ids, groups: [g0, g1], R: N, labels, nClass: numClasses(spec), lmTargets, lmWeights };
-  }
-  return { N, S, T, ids, groups: [extract], R: S, labels, nClass: numClasses(spec), lmTargets, lmWeights };
+  // sequences summed before the head (similarity's two orders) are consecutive: group g takes the g-th of each run
+  const sum = familyOf(spec).sumSequences, R = S / sum;
+  const groups = Array.from({ length: sum }, (_, g) => Int32Array.from({ length: R }, (_, r) => extract[r * sum + g]));
+  return { N, S, T, ids, extract, groups, R, labels, nClass: numClasses(spec), lmTargets, lmWeights };
 }

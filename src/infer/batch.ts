@@ -1,5 +1,6 @@
 // Batched, ragged decoding (continuous batching): several sequences share one model step, each in its own
-// slot of one KV cache (S slots of the context window each) and at its own position. A sequence joins
+// slot of one KV cache (S slots of `slotTokens` positions: the context window, or fewer to bound memory)
+// and at its own position. A sequence joins
 // with its prompt, which is prefilled in chunks of at most `prefillChunk` tokens inside the running
 // steps, so a long prompt does not stall the sequences already decoding; it leaves (its slot is free at
 // once) whenever its owner says so. The single-sequence path (src/infer/generate.ts) is the oracle: a
@@ -20,6 +21,8 @@ export interface BatchOptions {
   prefillChunk?: number;
   /** tokens in one step, decodes included (default slots + prefillChunk: prefill always progresses) */
   maxStepTokens?: number;
+  /** KV-cache positions per slot: prompt + generated tokens of one sequence (default: the context window) */
+  slotTokens?: number;
 }
 
 /** A sequence in the batch (handed out by add). */
@@ -42,6 +45,7 @@ export class BatchDecoder {
   readonly slots: number;
   readonly prefillChunk: number;
   readonly maxStepTokens: number;
+  readonly slotTokens: number;
   private cache: KVCache | null = null;
   private readonly bySlot: (Seq | null)[];
   private order = 0;
@@ -50,7 +54,8 @@ export class BatchDecoder {
     this.slots = o.slots;
     this.prefillChunk = o.prefillChunk ?? 64;
     this.maxStepTokens = o.maxStepTokens ?? this.slots + this.prefillChunk;
-    for (const [k, v] of Object.entries({ slots: this.slots, prefillChunk: this.prefillChunk, maxStepTokens: this.maxStepTokens })) {
+    this.slotTokens = Math.min(o.slotTokens ?? model.cfg.nCtx, model.cfg.nCtx);
+    for (const [k, v] of Object.entries({ slots: this.slots, prefillChunk: this.prefillChunk, maxStepTokens: this.maxStepTokens, slotTokens: this.slotTokens })) {
       if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`BatchDecoder: ${k} must be a positive integer, got ${v}`);
     }
     if (this.maxStepTokens <= this.slots - 1) throw new RangeError('BatchDecoder: maxStepTokens must leave room for a prompt chunk beside every decode');
@@ -70,7 +75,7 @@ export class BatchDecoder {
     const slot = this.bySlot.indexOf(null);
     if (slot < 0) throw new Error('BatchDecoder: no free slot');
     if (prompt.length === 0) throw new RangeError('BatchDecoder: an empty prompt');
-    if (prompt.length > this.model.cfg.nCtx) throw new RangeError(`BatchDecoder: a prompt of ${prompt.length} tokens exceeds the context window of ${this.model.cfg.nCtx}`);
+    if (prompt.length > this.slotTokens) throw new RangeError(`BatchDecoder: a prompt of ${prompt.length} tokens exceeds a slot's ${this.slotTokens} positions`);
     const s: Seq = { slot, pos: 0, pending: [...prompt], order: this.order++ };
     this.bySlot[slot] = s;
     return s;
@@ -83,10 +88,10 @@ export class BatchDecoder {
     s.pending.push(token);
   }
 
-  /** positions left in the sequence's window (0: it cannot take another token) */
+  /** positions left in the sequence's slot (0: it cannot take another token) */
   room(seq: BatchSeq): number {
     const s = this.own(seq);
-    return this.model.cfg.nCtx - s.pos - s.pending.length;
+    return this.slotTokens - s.pos - s.pending.length;
   }
 
   /** Takes the sequence out; its slot is free at once. */
@@ -125,7 +130,7 @@ export class BatchDecoder {
       }
       off += n;
     }
-    this.cache ??= this.model.newKVCache(this.slots, this.model.cfg.nCtx);
+    this.cache ??= this.model.newKVCache(this.slots, this.slotTokens);
     this.model.transformer(ids, 1, N, { ragged }, this.cache);
     for (const { seq, n } of runs) {
       seq.pos += n;

@@ -4,6 +4,7 @@ import type { GPT } from '../model/gpt.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { Rng } from '../util/random.ts';
 import { sampleToken, validateSampling, type SamplingOptions } from './sample.ts';
+import { TextStream } from './text-stream.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
@@ -12,6 +13,11 @@ export interface GenerateOptions extends SamplingOptions {
   stop?: string[];
   /** checked between tokens; when it aborts, generation ends with finishReason 'cancelled' */
   signal?: AbortSignal;
+  /**
+   * the prompt runs through the model this many tokens at a time (default: all at once); the model's
+   * activations are sized by it, so a small value bounds the memory of a long prompt (edge isolates)
+   */
+  prefillChunk?: number;
 }
 
 export type FinishReason = 'length' | 'stop' | 'context' | 'cancelled';
@@ -28,8 +34,8 @@ export interface GenerateChunk {
 export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): AsyncGenerator<GenerateChunk> {
   validateSampling(o);
   const maxTokens = o.maxTokens ?? 64;
+  if (o.prefillChunk !== undefined && !(Number.isInteger(o.prefillChunk) && o.prefillChunk >= 1)) throw new RangeError(`prefillChunk must be an integer >= 1, got ${o.prefillChunk}`);
   if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
-  const stops = (o.stop ?? []).filter((s) => s.length > 0);
   let ids = typeof prompt === 'string' ? tok.encode(prompt) : [...prompt];
   if (ids.length === 0) {
     const eot = tok.specialId('endOfText');
@@ -42,11 +48,11 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
   // a tokenizer smaller than the model's vocabulary (or with holes) cannot decode every id the model
   // scores: those ids are never sampled, so generation cannot stop on an id it cannot show
   const undecodable = tok.undecodable(model.cfg.vocabSize);
-  const cache = model.newKVCache(1, nCtx);
-  const generated: number[] = [];
-  let emitted = 0; // characters of the generated text already yielded
+  // the cache holds what this generation can reach, not the whole window: GPT-2's 1,024 positions are
+  // 75 MB of f32 keys and values, more than an edge isolate's budget for a short completion
+  const cache = model.newKVCache(1, Math.min(nCtx, ids.length + maxTokens));
+  const text = new TextStream(tok, o.stop);
   let pendingTokens: number[] = [];
-  const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
   try {
     let input = ids;
     while (true) {
@@ -54,33 +60,24 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
         yield { text: '', tokens: pendingTokens, done: true, finishReason: 'cancelled' };
         return;
       }
-      if (generated.length >= maxTokens || cache.pos + input.length > nCtx) {
-        const text = tok.decode(generated).slice(emitted);
-        yield { text, tokens: pendingTokens, done: true, finishReason: generated.length >= maxTokens ? 'length' : 'context' };
+      if (text.tokens >= maxTokens || cache.pos + input.length > nCtx) {
+        yield { text: text.rest(), tokens: pendingTokens, done: true, finishReason: text.tokens >= maxTokens ? 'length' : 'context' };
         return;
       }
-      model.transformer(Int32Array.from(input), 1, input.length, {}, cache);
-      const logits = await model.lastLogits(1, input.length);
+      const chunk = Math.min(input.length, o.prefillChunk ?? input.length);
+      for (let i = 0; i < input.length; i += chunk) model.transformer(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), {}, cache);
+      const logits = await model.lastLogits(1, input.length - Math.floor((input.length - 1) / chunk) * chunk);
       for (const id of undecodable) logits[id] = -Infinity;
       const next = sampleToken(logits, o, rng);
-      generated.push(next);
       pendingTokens.push(next);
       input = [next];
-      const full = tok.decode(generated);
-      const stopAt = stops.reduce((m, s) => {
-        const i = full.indexOf(s);
-        return i >= 0 && i < m ? i : m;
-      }, Infinity);
-      if (stopAt !== Infinity) {
-        yield { text: full.slice(emitted, stopAt), tokens: pendingTokens, done: true, finishReason: 'stop' };
+      const t = text.push(next);
+      if (t.stopped) {
+        yield { text: t.text, tokens: pendingTokens, done: true, finishReason: 'stop' };
         return;
       }
-      // Hold back a trailing partial character (U+FFFD from split UTF-8) and a possible stop prefix.
-      let safe = full.length - holdBack;
-      while (safe > emitted && full.charCodeAt(safe - 1) === 0xfffd) safe--;
-      if (safe > emitted) {
-        yield { text: full.slice(emitted, safe), tokens: pendingTokens, done: false };
-        emitted = safe;
+      if (t.text) {
+        yield { text: t.text, tokens: pendingTokens, done: false };
         pendingTokens = [];
       }
     }

@@ -20,14 +20,16 @@
 // similarityOrt, chooseOrt and predictOrt mirror src/finetune's classify, similarity, choose and
 // predict — same results (probabilities), same errors — and build the token layouts with
 // src/finetune/transform.ts (encodeExample, makeBatch), so the ids are those gptedge itself runs.
+import { FileFormatError, quote } from '../io/errors.ts';
 import type { GPTConfig } from '../model/config.ts';
 import type { GPT, KVCache } from '../model/gpt.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { importOnnx } from '../io/onnx/import.ts';
 import type { OnnxTaskInfo } from '../io/onnx/export.ts';
 import { encodeExample, makeBatch, specialIds, type EncodedExample } from '../finetune/transform.ts';
-import { validateSpec, type ChoiceExample, type Example, type TaskSpec } from '../finetune/task.ts';
+import { familyOf, taskSpec, validateSpec, type Example, type TaskSpec } from '../finetune/task.ts';
 import { byLabel, type ClassProbabilities } from '../finetune/finetune.ts';
+import { argmax } from '../util/softmax.ts';
 import { generate, generateStream, type GenerateChunk, type GenerateOptions, type GenerateResult } from './generate.ts';
 
 /** The part of an onnxruntime tensor used here. */
@@ -93,14 +95,14 @@ export class OrtGPT {
       try {
         task = JSON.parse(meta) as OnnxTaskInfo;
       } catch (err) {
-        throw new Error(`${file}: metadata gptedge.task is not JSON (${err instanceof Error ? err.message : String(err)})`);
+        throw new FileFormatError(file, `metadata gptedge.task is not JSON (${err instanceof Error ? err.message : String(err)})`, { field: 'gptedge.task' });
       }
     }
     if (task) {
       try {
-        validateSpec(taskSpec(task));
+        validateSpec(specOf(task));
       } catch (err) {
-        throw new Error(`${file}: task ${JSON.stringify(task)}: ${(err as Error).message}`);
+        throw new FileFormatError(file, `metadata gptedge.task ${quote(task)}: ${(err as Error).message}`, { field: 'gptedge.task' });
       }
     }
     const session = await ort.InferenceSession.create(bytes, opts.sessionOptions);
@@ -278,25 +280,23 @@ export function generateStreamOrt(model: OrtGPT, tok: GPTTokenizer, prompt: stri
 
 // ---- fine-tuned models: the src/finetune prediction API through ONNX Runtime ---------------------
 
-const taskSpec = (t: OnnxTaskInfo): TaskSpec =>
-  t.family === 'multiple-choice' ? { family: t.family, labels: [], choices: Number(t.choices) } : { family: t.family, labels: t.labels };
+const specOf = (t: OnnxTaskInfo): TaskSpec => taskSpec(t.family, t.labels, t.choices);
 
 function requireTask(model: OrtGPT, call: string, ...families: TaskSpec['family'][]): OnnxTaskInfo {
   if (!model.task || !model.hasHead) throw new Error(`${call}() needs an ONNX model exported with its task head (gptedge export --format onnx --model <fine-tuned dir>); this one has none`);
-  if (families.length && !families.includes(model.task.family)) throw new Error(`${call}() needs a ${families.join(' or ')} model; this one is fine-tuned for ${model.task.family}`);
+  if (families.length && !(families as string[]).includes(model.task.family)) throw new Error(`${call}() needs a ${families.join(' or ')} model; this one is fine-tuned for ${model.task.family}`);
   return model.task;
 }
 
 /** Class (or candidate) probabilities of already-encoded examples (src/finetune/transform.ts), no dropout. */
 export async function predictEncodedOrt(model: OrtGPT, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
-  const spec = taskSpec(requireTask(model, 'predict'));
+  const spec = specOf(requireTask(model, 'predict'));
   const bs = o.batchSize ?? 16, out: Float32Array[] = [];
   for (let i = 0; i < examples.length; i += bs) {
     const batch = makeBatch(spec, examples.slice(i, i + bs));
-    // makeBatch's head rows are flat indices s·T + position; the graph takes the position per row
-    const extract = new Array<number>(batch.S);
-    // (similarity: groups[0][n], groups[1][n] are rows 2n, 2n+1, the two orders the graph sums)
-    for (let s = 0; s < batch.S; s++) extract[s] = (spec.family === 'similarity' ? batch.groups[s % 2][s >> 1] : batch.groups[0][s]) - s * batch.T;
+    // makeBatch's extract rows are flat indices s·T + position; the graph takes the position per row (and sums
+    // the rows of an example itself, as the family's export says)
+    const extract = Array.from(batch.extract, (row, s) => row - s * batch.T);
     const { probs } = await model.head(batch.ids, batch.S, batch.T, extract);
     if (probs.length !== batch.N * batch.nClass) throw new Error(`the ONNX model returned ${probs.length} probabilities for ${batch.N} examples × ${batch.nClass} classes`);
     for (let n = 0; n < batch.N; n++) out.push(probs.slice(n * batch.nClass, (n + 1) * batch.nClass));
@@ -307,7 +307,7 @@ export async function predictEncodedOrt(model: OrtGPT, examples: EncodedExample[
 function encodeAllOrt(model: OrtGPT, tok: GPTTokenizer, examples: Example[], where: (i: number) => string): EncodedExample[] {
   const task = model.task!;
   if (tok.vocabSize > model.cfg.vocabSize) throw new Error(`the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary holds ${model.cfg.vocabSize}`);
-  const ids = specialIds(tok), spec = taskSpec(task);
+  const ids = specialIds(tok), spec = specOf(task);
   return examples.map((e, i) => encodeExample(tok, ids, spec, e, task.maxLen ?? model.cfg.nCtx, where(i)));
 }
 
@@ -320,14 +320,7 @@ export async function predictOrt(model: OrtGPT, tok: GPTTokenizer, examples: Exa
 /** classify() through ONNX Runtime: classification (`text`) or entailment (`{premise, hypothesis}`). */
 export async function classifyOrt(model: OrtGPT, tok: GPTTokenizer, input: string | { premise: string; hypothesis: string }): Promise<ClassProbabilities> {
   const task = requireTask(model, 'classify', 'classification', 'entailment');
-  let ex: Example;
-  if (task.family === 'classification') {
-    if (typeof input !== 'string') throw new Error('classify(): a classification model takes a string');
-    ex = { text: input };
-  } else {
-    if (typeof input !== 'object' || input === null) throw new Error('classify(): an entailment model takes { premise, hypothesis }');
-    ex = { premise: input.premise, hypothesis: input.hypothesis };
-  }
+  const ex = familyOf(specOf(task)).input(input, 'input');
   const [p] = await predictEncodedOrt(model, encodeAllOrt(model, tok, [ex], () => 'classify()'));
   return byLabel(task.labels, p);
 }
@@ -341,10 +334,9 @@ export async function similarityOrt(model: OrtGPT, tok: GPTTokenizer, a: string,
 
 /** choose() through ONNX Runtime: one score per candidate, softmax over the candidates. */
 export async function chooseOrt(model: OrtGPT, tok: GPTTokenizer, context: string, choices: string[]): Promise<{ index: number; choice: string; probabilities: number[] }> {
-  requireTask(model, 'choose', 'multiple-choice');
-  const ex: ChoiceExample = { context, choices };
+  const task = requireTask(model, 'choose', 'multiple-choice');
+  const ex = familyOf(specOf(task)).input({ context, choices }, 'input');
   const [p] = await predictEncodedOrt(model, encodeAllOrt(model, tok, [ex], () => 'choose()'));
-  let best = 0;
-  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+  const best = argmax(p);
   return { index: best, choice: choices[best], probabilities: Array.from(p) };
 }

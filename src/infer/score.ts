@@ -3,6 +3,7 @@
 // continuations, one pass each (multiple choice by the LM alone).
 import type { GPT } from '../model/gpt.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
+import { logSoftmaxAt } from '../util/softmax.ts';
 
 export interface ContinuationScore {
   text: string;
@@ -15,15 +16,7 @@ export interface ContinuationScore {
   tokenLogprobs: number[];
 }
 
-/** log softmax(logits[row])[id] for logits (rows, V) */
-export function logSoftmaxAt(logits: Float32Array, row: number, V: number, id: number): number {
-  const o = row * V;
-  let m = -Infinity;
-  for (let i = 0; i < V; i++) m = Math.max(m, logits[o + i]);
-  let s = 0;
-  for (let i = 0; i < V; i++) s += Math.exp(logits[o + i] - m);
-  return logits[o + id] - m - Math.log(s);
-}
+export { logSoftmaxAt };
 
 /** The log-probability of each token of `continuation` after `prompt` (both token ids; prompt non-empty). */
 export async function continuationLogprobs(model: GPT, prompt: number[], continuation: number[]): Promise<number[]> {

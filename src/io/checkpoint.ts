@@ -15,12 +15,19 @@
 // weights file may be no larger than the config implies; its header must agree with the config (layer
 // count, layout, every tensor's name and shape) before a tensor is decoded; weights must be finite.
 // Resuming (opts.resume) also needs a valid train_state.json and the optimizer moments it refers to.
+// An int8 / int4 model's model.safetensors (src/io/quantized.ts) is checked the same way, its codes and
+// scales against the shapes their parameters need.
 import type { GPT } from '../model/gpt.ts';
 import type { GPTConfig } from '../model/config.ts';
 import { paramCount, paramSpecs } from '../model/params.ts';
 import { configFromHF, configToHF } from './hf-config.ts';
 import { familyOf, fromHF, toHF } from './hf-names.ts';
-import { decodeTensor, readSafetensorsHeader, SAFETENSORS_MAX_HEADER, writeSafetensors, type NamedTensor, type SafetensorsEntry, type SafetensorsHeader } from './safetensors.ts';
+import { decodeTensor, readRawTensor, readSafetensorsHeader, SAFETENSORS_MAX_HEADER, writeSafetensors, type NamedTensor, type SafetensorsEntry, type SafetensorsHeader } from './safetensors.ts';
+import {
+  checkQuantizedTensor, decodeQuantized, dequantizedWeights, isQuantizedKind, quantizationConfig, quantizedDataOrder, quantizedFileTensors, quantizedModelTensors,
+  quantizedParam, quantizeWeights, SCALE_SUFFIX, storedShape, WEIGHTS_META, type QuantizedKind, type QuantizedWeights,
+} from './quantized.ts';
+import type { QuantizedRows } from '../backend/quant.ts';
 import { FileFormatError, jsonKind, parseJSON, parseJSONObject, quote } from './errors.ts';
 import { FILE_LIMITS } from './limits.ts';
 import { join, readFileChecked, readTextChecked, writeAtomic, type FileSystem } from './fs.ts';
@@ -36,15 +43,30 @@ export interface TrainState {
   [k: string]: unknown;
 }
 
+/** An optimizer's state by parameter name: AdamW's moments and its step count (optimizer.safetensors). */
+export interface OptimizerState {
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+  step: number;
+}
+
+/** What a checkpoint needs of an optimizer (src/train/optim.ts's AdamW). */
+export interface SavableOptimizer {
+  readonly step: number;
+  readState(): Promise<OptimizerState | null>;
+}
+
 export interface LoadedCheckpoint {
   dir: string;
   config: GPTConfig;
-  /** gptedge parameter names -> values */
+  /** gptedge parameter names -> values (of a quantized file: the parameters it holds in f32) */
   weights: Map<string, Float32Array>;
+  /** an int8 / int4 file's quantized parameters (src/io/quantized.ts); null for f32 files */
+  quantized: QuantizedWeights | null;
   /** tokenizer.json's text ('' when the file is empty), null when there is none */
   tokenizerJSON: string | null;
-  /** the Adam moments to resume with: null unless resuming (and null when the optimizer is reset) */
-  optimizer: { m: Map<string, Float32Array>; v: Map<string, Float32Array>; step: number } | null;
+  /** the Adam moments to resume with (AdamW.writeState): null unless resuming (and null when the optimizer is reset) */
+  optimizer: OptimizerState | null;
   /** null unless resuming */
   trainState: TrainState | null;
 }
@@ -60,16 +82,20 @@ export interface LoadOptions {
 
 export const stepDirName = (step: number): string => `step-${String(step).padStart(6, '0')}`;
 
-/** Save a model (and optionally optimizer + training state) as a new step folder of `runDir`. */
+/**
+ * Save a model (and optionally the training state and the optimizer's moments, to resume exactly) as a
+ * new step folder of `runDir`.
+ */
 export async function saveCheckpoint(
   fs: FileSystem,
   runDir: string,
   model: GPT,
   tokenizerJSON: string,
   trainState?: TrainState,
-  opts: { keep?: number; name?: string } = {},
+  opts: { keep?: number; name?: string; optimizer?: SavableOptimizer } = {},
 ): Promise<string> {
-  const name = opts.name ?? stepDirName(trainState?.step ?? model.step);
+  const optimizerStep = opts.optimizer?.step ?? 0;
+  const name = opts.name ?? stepDirName(trainState?.step ?? optimizerStep);
   const final = join(runDir, name);
   await removeStaleTemps(fs, runDir, name);
   const tmp = join(runDir, `.${name}.${Math.random().toString(36).slice(2, 8)}.tmp`);
@@ -77,16 +103,18 @@ export async function saveCheckpoint(
   try {
     await writeModelFiles(fs, tmp, model, tokenizerJSON);
     if (trainState) {
-      const mom = await model.readMoments();
+      const mom = await opts.optimizer?.readState();
       if (mom) {
         const t = new Map<string, NamedTensor>();
         for (const s of model.specs) {
-          t.set(`m.${s.name}`, { data: mom.m.get(s.name)!, shape: s.shape });
-          t.set(`v.${s.name}`, { data: mom.v.get(s.name)!, shape: s.shape });
+          const m = mom.m.get(s.name), v = mom.v.get(s.name);
+          if (!m || !v) throw new Error(`saveCheckpoint: the optimizer does not train parameter ${s.name} of the model`);
+          t.set(`m.${s.name}`, { data: m, shape: s.shape });
+          t.set(`v.${s.name}`, { data: v, shape: s.shape });
         }
-        await fs.writeFile(join(tmp, 'optimizer.safetensors'), writeSafetensors(t, { step: String(model.step) }));
+        await fs.writeFile(join(tmp, 'optimizer.safetensors'), writeSafetensors(t, { step: String(optimizerStep) }));
       }
-      await fs.writeFile(join(tmp, 'train_state.json'), JSON.stringify({ ...trainState, optimizerStep: model.step }, null, 1));
+      await fs.writeFile(join(tmp, 'train_state.json'), JSON.stringify({ ...trainState, optimizerStep }, null, 1));
     }
     await fs.remove(final);
     await fs.rename(tmp, final);
@@ -111,15 +139,53 @@ async function removeStaleTemps(fs: FileSystem, runDir: string, name: string): P
   }
 }
 
-/** The three files that make a servable model folder. */
+/** The three files that make a servable model folder (an int8/int4 model's weights in the layout of src/io/quantized.ts). */
 export async function writeModelFiles(fs: FileSystem, dir: string, model: GPT, tokenizerJSON: string): Promise<void> {
-  const fam = familyOf(model.cfg);
-  const params = await model.readParams();
-  const t = new Map<string, NamedTensor>();
-  for (const s of model.specs) t.set(toHF(s.name, fam), { data: params.get(s.name)!, shape: s.shape });
-  await fs.writeFile(join(dir, 'model.safetensors'), writeSafetensors(t, { format: 'pt', producer: 'gptedge' }));
-  await fs.writeFile(join(dir, 'config.json'), JSON.stringify(configToHF(model.cfg), null, 1));
+  const quant = quantizationConfig(model.weights);
+  if (quant) {
+    const t = await quantizedModelTensors(model);
+    await fs.writeFile(join(dir, 'model.safetensors'), writeSafetensors(t, { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: model.weights }, quantizedDataOrder([...t.keys()])));
+  } else {
+    const fam = familyOf(model.cfg);
+    const params = await model.readParams();
+    const t = new Map<string, NamedTensor>();
+    for (const s of model.specs) t.set(toHF(s.name, fam), { data: params.get(s.name)!, shape: s.shape });
+    await fs.writeFile(join(dir, 'model.safetensors'), writeSafetensors(t, { format: 'pt', producer: 'gptedge' }));
+  }
+  await fs.writeFile(join(dir, 'config.json'), JSON.stringify({ ...configToHF(model.cfg), ...(quant ? { quantization_config: quant } : {}) }, null, 1));
   await fs.writeFile(join(dir, 'tokenizer.json'), tokenizerJSON);
+}
+
+/**
+ * `gptedge quantize`: the model folder (or run folder) at `src` as a new int8/int4 folder `out`, written
+ * under a temporary name and renamed into place. A quantized source is dequantized first; files other than
+ * the weights, config and optimizer state (a fine-tuned model's task head) are copied along.
+ */
+export async function quantizeModelFolder(fs: FileSystem, src: string, out: string, kind: QuantizedKind): Promise<{ dir: string; from: number; to: number }> {
+  if (!isQuantizedKind(kind)) throw new Error(`quantize: --to must be int8 or int4, got ${JSON.stringify(kind)}`);
+  const ck = await loadCheckpoint(fs, src);
+  if (await fs.exists(out)) throw new Error(`${out}: already exists (quantize writes a new folder)`);
+  const weights = dequantizedWeights(ck.config, ck.weights, ck.quantized);
+  const q = quantizeWeights(ck.config, weights, kind);
+  const t = quantizedFileTensors(ck.config, weights, q);
+  const bytes = writeSafetensors(t, { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: kind }, quantizedDataOrder([...t.keys()]));
+  const tmp = `${out.replace(/\/+$/, '')}.${Math.random().toString(36).slice(2, 8)}.tmp`;
+  await fs.mkdir(tmp);
+  try {
+    await fs.writeFile(join(tmp, 'model.safetensors'), bytes);
+    await fs.writeFile(join(tmp, 'config.json'), JSON.stringify({ ...configToHF(ck.config), quantization_config: quantizationConfig(kind) }, null, 1));
+    for (const name of await fs.readdir(ck.dir)) {
+      if (['model.safetensors', 'config.json', 'optimizer.safetensors', 'train_state.json'].includes(name) || name.endsWith('.tmp')) continue;
+      if ((await fs.stat(join(ck.dir, name)))?.kind !== 'file') continue; // folders stay behind
+      await fs.writeFile(join(tmp, name), await fs.readFile(join(ck.dir, name)));
+    }
+    await fs.rename(tmp, out);
+  } catch (err) {
+    await fs.remove(tmp).catch(() => undefined);
+    throw err;
+  }
+  const from = (await fs.stat(join(ck.dir, 'model.safetensors')))?.size ?? 0;
+  return { dir: out, from, to: bytes.length };
 }
 
 async function prune(fs: FileSystem, runDir: string, current: string, keep: number): Promise<void> {
@@ -160,9 +226,20 @@ export async function loadCheckpoint(fs: FileSystem, path: string, opts: LoadOpt
   const nParams = paramCount(config);
   const bytes = await readFileChecked(fs, modelFile, { maxBytes: 8 + SAFETENSORS_MAX_HEADER + 8 * nParams, what: `a model of ${nParams} parameters (${cfgFile}) can take` });
   const header = readSafetensorsHeader(bytes, modelFile);
-  const entries = matchWeights(header, config, cfgFile, modelFile);
+  const kind = header.metadata[WEIGHTS_META];
+  if (kind !== undefined && !isQuantizedKind(kind)) throw new FileFormatError(modelFile, `metadata ${WEIGHTS_META} is ${quote(kind)}; int8 and int4 are known`, { field: WEIGHTS_META });
   const weights = new Map<string, Float32Array>();
-  for (const [name, e] of entries) weights.set(name, decodeTensor(bytes, header, e, modelFile, opts));
+  let quantized: QuantizedWeights | null = null;
+  if (kind) {
+    const m = matchQuantizedWeights(header, config, kind, cfgFile, modelFile);
+    for (const [name, e] of m.f32) weights.set(name, decodeTensor(bytes, header, e, modelFile, opts));
+    const tensors = new Map<string, QuantizedRows>();
+    for (const [name, { codes, scale, N, K }] of m.quantized) tensors.set(name, decodeQuantized(kind, readRawTensor(bytes, header, codes), readRawTensor(bytes, header, scale), N, K, codes.name, modelFile));
+    quantized = { kind, tensors };
+  } else {
+    const entries = matchWeights(header, config, cfgFile, modelFile);
+    for (const [name, e] of entries) weights.set(name, decodeTensor(bytes, header, e, modelFile, opts));
+  }
 
   const tokFile = join(dir, 'tokenizer.json');
   const tokenizerJSON = (await fs.exists(tokFile)) ? await readTextChecked(fs, tokFile, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer.json may have' }) : null;
@@ -182,7 +259,47 @@ export async function loadCheckpoint(fs: FileSystem, path: string, opts: LoadOpt
       optimizer = await readMoments(fs, optFile, config, optStep, stateFile, opts);
     }
   }
-  return { dir, config, weights, tokenizerJSON, optimizer, trainState };
+  return { dir, config, weights, quantized, tokenizerJSON, optimizer, trainState };
+}
+
+/**
+ * matchWeights for an int8 / int4 file: each quantized parameter's codes must have the dtype and shape
+ * its stored (N, K) needs, and its `_scale` tensor must be there too; then the names and the logical
+ * shapes go through matchWeights' checks (layers, layout, every parameter, nothing left over).
+ */
+export function matchQuantizedWeights(header: SafetensorsHeader, config: GPTConfig, kind: QuantizedKind, cfgFile: string, modelFile: string): {
+  f32: Map<string, SafetensorsEntry>; quantized: Map<string, { codes: SafetensorsEntry; scale: SafetensorsEntry; N: number; K: number }>;
+} {
+  const specs = new Map(paramSpecs(config).map((s) => [s.name, s]));
+  const scales = new Map<string, SafetensorsEntry>(), logical: SafetensorsEntry[] = [];
+  for (const e of header.entries) {
+    if (e.name.endsWith(SCALE_SUFFIX) && quantizedParam(fromHF(e.name.slice(0, -SCALE_SUFFIX.length)))) {
+      scales.set(e.name.slice(0, -SCALE_SUFFIX.length), e);
+      continue;
+    }
+    const spec = specs.get(fromHF(e.name));
+    if (spec && quantizedParam(spec.name)) {
+      const [N, K] = storedShape(spec);
+      checkQuantizedTensor(kind, '', e, N, K, e.name, modelFile);
+      logical.push({ ...e, shape: spec.shape, numel: N * K });
+    } else logical.push(e);
+  }
+  const matched = matchWeights({ ...header, entries: logical }, config, cfgFile, modelFile);
+  const f32 = new Map<string, SafetensorsEntry>(), quantized = new Map<string, { codes: SafetensorsEntry; scale: SafetensorsEntry; N: number; K: number }>();
+  for (const [name, e] of matched) {
+    if (!quantizedParam(name)) {
+      f32.set(name, e);
+      continue;
+    }
+    const scale = scales.get(e.name), [N, K] = storedShape(specs.get(name)!);
+    if (!scale) throw new FileFormatError(modelFile, `tensor ${e.name}${SCALE_SUFFIX} is missing (the scales of an ${kind} file's ${e.name})`, { field: e.name + SCALE_SUFFIX });
+    checkQuantizedTensor(kind, 'scale', scale, N, K, e.name, modelFile);
+    scales.delete(e.name);
+    quantized.set(name, { codes: header.entries.find((x) => x.name === e.name)!, scale, N, K });
+  }
+  const extra = [...scales.values()][0];
+  if (extra) throw new FileFormatError(modelFile, `tensor ${extra.name} scales no quantized parameter`, { field: extra.name });
+  return { f32, quantized };
 }
 
 /** HF buffers and the tied head: present in some checkpoints, not parameters of a tied-head GPT. */
@@ -230,7 +347,7 @@ export function matchWeights(header: SafetensorsHeader, config: GPTConfig, cfgFi
 }
 
 /** optimizer.safetensors: m.<name> and v.<name> for every parameter, of the step train_state.json names. */
-async function readMoments(fs: FileSystem, file: string, config: GPTConfig, step: number, stateFile: string, opts: LoadOptions): Promise<NonNullable<LoadedCheckpoint['optimizer']>> {
+async function readMoments(fs: FileSystem, file: string, config: GPTConfig, step: number, stateFile: string, opts: LoadOptions): Promise<OptimizerState> {
   const n = paramCount(config);
   const bytes = await readFileChecked(fs, file, { maxBytes: 8 + SAFETENSORS_MAX_HEADER + 16 * n, what: `the moments of ${n} parameters can take` });
   const header = readSafetensorsHeader(bytes, file);

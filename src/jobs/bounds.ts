@@ -2,7 +2,7 @@
 // the bytes of memory one job needs (its private copy of the model, gradients, both Adam moments and
 // the activations of one batch) and the bytes it may write to the jobs folder.
 import type { GPTConfig } from '../model/config.ts';
-import { activationSpecs } from '../model/gpt.ts';
+import { trainingMemory } from '../model/memory.ts';
 import { countParams } from '../model/params.ts';
 
 export interface JobBounds {
@@ -27,8 +27,7 @@ const JOB_FILES_BYTES = 4 << 20;
  * Adam moments (4 × params) plus the activation arena of a forward + backward pass, in f32.
  */
 export function trainingBytes(cfg: GPTConfig, sequences: number, T: number): number {
-  const acts = activationSpecs(cfg, sequences * T).reduce((n, s) => n + s.length, 0);
-  return F32 * (4 * countParams(cfg) + acts);
+  return trainingMemory(cfg, sequences * T).total;
 }
 
 /**

@@ -16,13 +16,14 @@ import { GPT } from '../model/gpt.ts';
 import type { GPTConfig } from '../model/config.ts';
 import { finetuneDefaults, pretrainDefaults } from '../model/config.ts';
 import type { FileSystem } from '../io/fs.ts';
-import { saveCheckpoint } from '../io/checkpoint.ts';
+import { saveCheckpoint, type OptimizerState } from '../io/checkpoint.ts';
 import { loadModel } from '../model/load.ts';
 import { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { TokenDataset } from '../train/data.ts';
 import { pretrain } from '../train/pretrain.ts';
+import { modelOptimizer } from '../train/optim.ts';
 import {
-  checkFamily, encodeAll, finetune, headOutputs, loadFinetuned, prepareFinetune, readDataset, saveFinetuned, type TaskFamily, type TaskSpec,
+  checkFamily, encodeAll, finetune, headOutputs, loadFinetuned, prepareFinetune, readDataset, saveFinetuned, seqsPerExample, type TaskFamily, type TaskSpec,
 } from '../finetune/index.ts';
 import { RequestError } from '../util/request-error.ts';
 import {
@@ -233,7 +234,7 @@ export class JobManager implements JobService {
       if (cfg.nCtx < 4) throw invalid(`the base model's context window is too small to fine-tune`, 'model');
       const batch = hp.batch_size ?? Math.max(1, Math.min(finetuneDefaults.batchSize, Math.ceil(n / 8)));
       const T = Math.min(hp.max_len ?? cfg.nCtx, cfg.nCtx);
-      const rows = family === 'similarity' ? 2 : family === 'multiple-choice' ? spec.choices ?? 1 : 1;
+      const rows = seqsPerExample(spec);
       memory = finetuneBytes(cfg, batch, rows, T, headOutputs(spec));
       this.checkMemory(memory, `${batch} examples${rows > 1 ? ` × ${rows} sequences` : ''} × ${T} tokens`, hp.batch_size !== undefined ? 'hyperparameters.batch_size' : 'hyperparameters.max_len');
       disk = finetuneDiskBytes(cfg, tokenizerBytes, dataBytes);
@@ -466,11 +467,12 @@ export class JobManager implements JobService {
     const r = rec.request as { base: string; hp: Record<string, number>; seed: number; fromScratch: boolean };
     const runDir = this.store.runDir(rec.job.id);
     const tokenizerJSON = base.tokenizer.toJSON();
-    let model: GPT, startStep = 0, history: { step: number; loss?: number; valLoss?: number }[] = [];
+    let model: GPT, startStep = 0, history: { step: number; loss?: number; valLoss?: number }[] = [], saved: OptimizerState | null = null;
     if (await this.o.fs.exists(`${runDir}/latest.json`)) {
       const ck = await loadModel(this.o.fs, runDir, be, { withOptimizer: true });
       model = ck.model;
       owned.add(model);
+      saved = ck.checkpoint.optimizer;
       startStep = Number(ck.checkpoint.trainState?.step ?? 0);
       history = (ck.checkpoint.trainState?.history as typeof history) ?? [];
       this.event(rec, 'info', `resumed from the checkpoint at step ${startStep}`, { step: startStep, resumed: true });
@@ -482,17 +484,19 @@ export class JobManager implements JobService {
     const data = new TokenDataset(Int32Array.from(base.tokenizer.encode(text)), T, 0.1);
     const every = r.hp.checkpoint_every ?? Math.max(1, Math.floor(steps / 10));
     let tokens = 0;
+    const optimizer = modelOptimizer(model, saved);
+    owned.add(optimizer);
     await pretrain(model, data, {
       steps, batchSize: B, lr: r.hp.learning_rate ?? pretrainDefaults.lr, warmupSteps: r.hp.warmup_steps ?? Math.min(pretrainDefaults.warmupSteps, Math.ceil(steps / 10)),
-      seed: r.seed, startStep, history, checkpointEvery: every, evalEvery: every, evalBatches: 2,
+      seed: r.seed, startStep, history, checkpointEvery: every, evalEvery: every, evalBatches: 2, optimizer,
       onStep: (e) => {
         check();
         tokens = e.step * B * T;
         this.event(rec, 'info', `Step ${e.step}/${e.steps}: training loss=${e.loss.toFixed(4)}`, { step: e.step, total_steps: e.steps, train_loss: e.loss, lr: e.lr });
       },
       onEval: (e) => this.event(rec, 'info', `Step ${e.step}: validation loss=${e.valLoss.toFixed(4)}`, { step: e.step, valid_loss: e.valLoss }),
-      checkpoint: async (state) => {
-        await saveCheckpoint(this.o.fs, runDir, model, tokenizerJSON, { ...state }, { keep: KEEP_CHECKPOINTS });
+      checkpoint: async (state, opt) => {
+        await saveCheckpoint(this.o.fs, runDir, model, tokenizerJSON, { ...state }, { keep: KEEP_CHECKPOINTS, optimizer: opt });
         this.event(rec, 'info', `checkpoint at step ${state.step}`, { step: state.step, checkpoint: true });
         await this.store.save(rec);
       },

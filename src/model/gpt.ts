@@ -1,30 +1,45 @@
-// GPT, written once over the Backend interface, the way llm.c's train_gpt2.c reads: forward, backward
-// and update call the ops in order, each op a forward/backward pair, shapes in comments.
+// GPT, written once over the Backend interface, the way llm.c's train_gpt2.c reads: forward and backward
+// call the ops in order, each op a forward/backward pair, shapes in comments. The update is the
+// optimizer's (src/train/optim.ts), over the tensors `parameters()` hands it.
 //
 //   h0 = U·W_e + W_p                                   (embedding, dropout)
 //   GPT-1 (post-LN): n = LN(x + attn(x));  h = LN(n + mlp(n))
 //   GPT-2 (pre-LN):  r = x + attn(LN(x));  h = r + mlp(LN(r));  final LN
 //   P(u) = softmax(h_n · W_eᵀ)                          (output head tied to the token embedding)
-import type { Arena, ArenaSpec, Backend, DropoutRng, Tensor } from '../backend/backend.ts';
+import type { Arena, Backend, DropoutRng, DType, Tensor } from '../backend/backend.ts';
+import type { QuantizedRows } from '../backend/quant.ts';
 import type { GPTConfig } from './config.ts';
 import { validateConfig } from './config.ts';
-import { numel, paramSpecs, type ParamSpec } from './params.ts';
+import { numel, paramSpecs, type ParamGroup, type ParamSpec } from './params.ts';
+import { checkDropoutSites, dropoutRng, transformerSites, type DropoutSites, type TrainStep } from './dropout.ts';
+import { activationSpecs, blockOutput, LAYER_ACTS, logitRows, type LayerActName } from './memory.ts';
 import { Rng } from '../util/random.ts';
 
-/** Logit elements computed at once by the LM head unless the backend says (Backend.logitChunkElements). */
-const LOGIT_CHUNK_ELEMS = 1 << 22;
-/** rows of (rows, V) logits that fit one chunk (at least one row, at most BT) */
-const logitRows = (BT: number, V: number, be?: Pick<Backend, 'logitChunkElements'>) => Math.max(1, Math.min(BT, Math.floor((be?.logitChunkElements ?? LOGIT_CHUNK_ELEMS) / V)));
+/** parameters that may be stored in lower precision (GPTOptions.weights): they only feed matmul's b or the embedding */
+export const HALF_WEIGHTS = /^wte\.weight$|\.(c_attn|c_proj|c_fc)\.weight$/;
+/** the linear layers' weights, [in, out]: quantized, they are stored transposed (a row per output, K quantized) */
+export const LINEAR_WEIGHTS = /\.(c_attn|c_proj|c_fc)\.weight$/;
 
-/** parameters that may be stored in f16 (GPTOptions.weights) */
-const HALF_WEIGHTS = /^wte\.weight$|\.(c_attn|c_proj|c_fc)\.weight$/;
+/** How a model stores its matrices: f32 (training), or for inference f16, int8 (per output channel) or int4 (Q4_0 groups). */
+export type WeightsKind = 'f32' | 'f16' | 'int8' | 'int4';
+export const WEIGHTS_KINDS: WeightsKind[] = ['f32', 'f16', 'int8', 'int4'];
+const STORAGE: Record<WeightsKind, DType> = { f32: 'f32', f16: 'f16', int8: 'q8', int4: 'q4' };
 
 export interface GPTOptions {
-  /** 'f16' halves the weights' memory for inference on backends with f16Storage (default 'f32') */
-  weights?: 'f32' | 'f16';
+  /**
+   * Inference storage of the matrices (token embedding, attention and MLP weights; default 'f32'): 'f16'
+   * halves their memory on backends with f16Storage; 'int8' and 'int4' quantize them (src/backend/quant.ts)
+   * on backends with quantStorage. Such a model cannot be trained.
+   */
+  weights?: WeightsKind;
+  /**
+   * Storage of the KV caches newKVCache allocates (generation, serving; default 'f32'): 'f16' halves their
+   * memory on backends with halfKVCache (WASM; the reference as the oracle); attention computes in f32.
+   */
+  kvCache?: 'f32' | 'f16';
 }
 
-/** What one block saves for its backward pass; the same names serve both LN layouts. */
+/** What one block saves for its backward pass (names: memory.ts LAYER_ACTS; both LN layouts). */
 interface LayerActs {
   ln1: Tensor; ln1Mean: Tensor; ln1Rstd: Tensor; // (B,T,C), (B,T), (B,T)
   qkv: Tensor; // (B,T,3C)
@@ -37,6 +52,7 @@ interface LayerActs {
   fcproj: Tensor; // (B,T,C)
   res3: Tensor; // (B,T,C)
 }
+type LayerActsRecord = Record<LayerActName, Tensor> & LayerActs;
 
 interface Acts {
   capacity: number; // B*T the buffers hold
@@ -45,16 +61,20 @@ interface Acts {
   lnf: Tensor; lnfMean: Tensor; lnfRstd: Tensor;
   ids: Tensor; targets: Tensor; weights: Tensor; losses: Tensor; // (B,T)
   loss: Tensor; // (1)
-  logits: Tensor; // (rows, V) chunk
-  // backward scratch
+  // backward scratch (absent for models that cannot train)
   dh: Tensor; gA: Tensor; gB: Tensor; gC: Tensor; // (B,T,C)
   gQKV: Tensor; // (B,T,3C)
   gF1: Tensor; gF2: Tensor; // (B,T,4C)
+  /** the LM head's (rows, V) chunk, allocated by the first lmLoss */
+  logits: Tensor | null;
 }
 
 export interface ForwardOptions {
-  /** dropout on, with masks drawn from (seed, step) */
-  train?: { seed: number; step: number };
+  /**
+   * dropout on, with masks drawn from (seed, step); a micro-batch passes `row0`, its first row's place
+   * in the whole batch, and draws the masks the whole batch would for its rows
+   */
+  train?: TrainStep;
   /** with `train`: run the LM head's backward too, scaling its gradient by this (λ for L3) */
   lmGradScale?: number;
   /**
@@ -73,69 +93,67 @@ export interface KVCache {
   pos: number; // positions filled
 }
 
-/**
- * The activation arena of a forward + backward pass over BT positions: what one training step holds
- * besides the parameters, gradients and moments (also the memory estimate of src/jobs/bounds.ts).
- */
-export function activationSpecs(cfg: GPTConfig, BT: number, be?: Pick<Backend, 'logitChunkElements'>): ArenaSpec[] {
-  const { nEmbd: C, nHead: NH, nLayer: L, nInner: F, vocabSize: V } = cfg;
-  const specs: ArenaSpec[] = [];
-  const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
-  add('encoded', BT * C);
-  for (let l = 0; l < L; l++) {
-    for (const n of ['ln1', 'atty', 'attproj', 'res2', 'ln2', 'fcproj', 'res3']) add(`${l}.${n}`, BT * C);
-    for (const n of ['ln1Mean', 'ln1Rstd', 'ln2Mean', 'ln2Rstd']) add(`${l}.${n}`, BT);
-    add(`${l}.qkv`, BT * 3 * C);
-    add(`${l}.lse`, BT * NH);
-    add(`${l}.fch`, BT * F);
-    add(`${l}.fchGelu`, BT * F);
-  }
-  add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
-  add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
-  add('logits', logitRows(BT, V, be) * V);
-  for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
-  add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
-  return specs;
-}
-
 export class GPT {
   readonly cfg: GPTConfig;
   readonly be: Backend;
   readonly specs: ParamSpec[];
   readonly params: Arena;
   grads: Arena | null = null;
-  private moments: { m: Arena; v: Arena } | null = null;
   private acts: Acts | null = null;
-  private normSq: Tensor | null = null;
-  /** optimizer steps taken (AdamW bias correction) */
-  step = 0;
+  /** the dropout streams of a training step this model draws from (src/model/dropout.ts) */
+  readonly dropoutSites: DropoutSites;
 
-  /** 'f16': the matrices (token embedding, attention and MLP weights) are stored in half precision */
-  readonly weights: 'f32' | 'f16';
+  /** how the matrices (token embedding, attention and MLP weights) are stored */
+  readonly weights: WeightsKind;
+  /** quantized: the linear weights are stored transposed, (out, in), and multiplied with transB */
+  private readonly quantized: boolean;
+  /** how the KV caches of newKVCache store k and v */
+  readonly kvCache: 'f32' | 'f16';
 
   constructor(be: Backend, cfg: GPTConfig, opts: GPTOptions = {}) {
     this.cfg = validateConfig({ ...cfg });
     this.be = be;
     this.specs = paramSpecs(this.cfg);
     this.weights = opts.weights ?? 'f32';
+    if (!WEIGHTS_KINDS.includes(this.weights)) throw new Error(`weights must be one of ${WEIGHTS_KINDS.join(', ')}, got ${JSON.stringify(this.weights)}`);
     if (this.weights === 'f16' && !be.f16Storage) throw new Error(`f16 weights: backend ${be.name} has no f16 storage (use WebGPU on an adapter with shader-f16)`);
-    this.params = this.paramArena(this.weights === 'f16');
+    this.quantized = this.weights === 'int8' || this.weights === 'int4';
+    if (this.quantized && !be.quantStorage) throw new Error(`${this.weights} weights: backend ${be.name} has no quantized storage (use the WASM backend, or the reference)`);
+    this.kvCache = opts.kvCache ?? 'f32';
+    if (this.kvCache !== 'f32' && this.kvCache !== 'f16') throw new Error(`kvCache must be f32 or f16, got ${JSON.stringify(this.kvCache)}`);
+    if (this.kvCache === 'f16' && !be.halfKVCache) throw new Error(`an f16 KV cache: backend ${be.name} has none (use the WASM backend)`);
+    this.params = this.paramArena(STORAGE[this.weights]);
+    const c = this.cfg;
+    this.dropoutSites = transformerSites(c.nLayer, c.embdPdrop > 0 || c.attnPdrop > 0 || c.residPdrop > 0);
   }
 
   /**
-   * An arena shaped like the parameters (weights, gradients, Adam moments); rows let a backend split a
-   * large one. With `half`, the matrices that only ever feed matmul's b operand or the embedding gather
-   * are f16; position embeddings, biases and LayerNorm stay f32.
+   * An arena shaped like the parameters (weights, gradients); rows let a backend split a
+   * large one. With a `storage` other than f32, the matrices that only ever feed matmul's b operand or the
+   * embedding gather take it (quantized linears transposed: rows of `in`); position embeddings, biases
+   * and LayerNorm stay f32.
    */
-  private paramArena(half = false): Arena {
-    return this.be.allocArena(this.specs.map((s) => ({
-      name: s.name, length: numel(s.shape), rowLength: s.shape[s.shape.length - 1],
-      dtype: half && HALF_WEIGHTS.test(s.name) ? 'f16' : 'f32',
-    })));
+  private paramArena(storage: DType = 'f32'): Arena {
+    return this.be.allocArena(this.specs.map((s) => {
+      const low = storage !== 'f32' && HALF_WEIGHTS.test(s.name);
+      return {
+        name: s.name, length: numel(s.shape), rowLength: low && this.storedTransposed(s.name) ? s.shape[0] : s.shape[s.shape.length - 1],
+        dtype: low ? storage : 'f32',
+      };
+    }));
+  }
+
+  /** whether parameter `name` is stored as the transpose of its [in, out] shape (quantized linears) */
+  storedTransposed(name: string): boolean {
+    return this.quantized && LINEAR_WEIGHTS.test(name);
+  }
+  /** whether parameter `name` is held quantized (readQuantizedParam / writeQuantizedParam apply) */
+  isQuantizedParam(name: string): boolean {
+    return this.quantized && HALF_WEIGHTS.test(name);
   }
 
   private trainable(what: string): void {
-    if (this.weights === 'f16') throw new Error(`${what}: this model's weights are stored in f16, for inference; train with f32 weights`);
+    if (this.weights !== 'f32') throw new Error(`${what}: this model's weights are stored in ${this.weights}, for inference; train with f32 weights`);
   }
 
   /** The paper's init: weights N(0, initStd), biases 0, LN gains 1. */
@@ -160,29 +178,48 @@ export class GPT {
   }
 
   // ---- memory -------------------------------------------------------------------------------------
+  /**
+   * Activation recomputation: keep only each block's output, and run the block's forward again during
+   * backward (about a third more compute; the activations of one block instead of all). Gradients are
+   * the same, bit for bit: the recomputed forward repeats the same ops on the same inputs and masks.
+   */
+  get recompute(): boolean {
+    return this.recomputeBlocks;
+  }
+  set recompute(on: boolean) {
+    if (on === this.recomputeBlocks) return;
+    this.recomputeBlocks = on;
+    this.freeActs();
+  }
+  private recomputeBlocks = false;
+
   private ensureActs(BT: number): Acts {
     if (this.acts && this.acts.capacity >= BT) return this.acts;
-    if (this.acts) this.be.free(...Object.values(this.actsArena!));
-    const L = this.cfg.nLayer;
-    const a = this.be.allocArena(activationSpecs(this.cfg, BT, this.be));
+    this.freeActs();
+    // a model that cannot train needs no backward: its layers share one set of activations (each layer
+    // reads its input before overwriting the buffer that held it), and its LM-head chunk waits for lmLoss
+    const training = this.weights === 'f32', L = this.cfg.nLayer, out = blockOutput(this.cfg), rc = training && this.recomputeBlocks;
+    const a = this.be.allocArena(activationSpecs(this.cfg, BT, { recompute: rc, inference: !training, be: this.be }));
     this.actsArena = a;
     const layers: LayerActs[] = [];
     for (let l = 0; l < L; l++) {
-      const x = (n: string) => a[`${l}.${n}`];
-      layers.push({
-        ln1: x('ln1'), ln1Mean: x('ln1Mean'), ln1Rstd: x('ln1Rstd'), qkv: x('qkv'), atty: x('atty'), lse: x('lse'),
-        attproj: x('attproj'), res2: x('res2'), ln2: x('ln2'), ln2Mean: x('ln2Mean'), ln2Rstd: x('ln2Rstd'),
-        fch: x('fch'), fchGelu: x('fchGelu'), fcproj: x('fcproj'), res3: x('res3'),
-      });
+      const la = {} as LayerActsRecord;
+      for (const n of LAYER_ACTS) la[n] = a[!training ? `0.${n}` : rc && n !== out ? `w.${n}` : `${l}.${n}`];
+      layers.push(la);
     }
     this.acts = {
       capacity: BT, encoded: a.encoded, layers, lnf: a.lnf, lnfMean: a.lnfMean, lnfRstd: a.lnfRstd,
-      ids: a.ids, targets: a.targets, weights: a.weights, losses: a.losses, loss: a.loss, logits: a.logits,
-      dh: a.dh, gA: a.gA, gB: a.gB, gC: a.gC, gQKV: a.gQKV, gF1: a.gF1, gF2: a.gF2,
+      ids: a.ids, targets: a.targets, weights: a.weights, losses: a.losses, loss: a.loss,
+      dh: a.dh, gA: a.gA, gB: a.gB, gC: a.gC, gQKV: a.gQKV, gF1: a.gF1, gF2: a.gF2, logits: a.logits ?? null,
     };
     return this.acts;
   }
   private actsArena: Arena | null = null;
+  private freeActs(): void {
+    if (this.actsArena) this.be.free(...Object.values(this.actsArena));
+    if (this.acts?.logits && !this.actsArena?.logits) this.be.free(this.acts.logits);
+    this.acts = this.actsArena = null;
+  }
 
   private ensureGrads(): Arena {
     this.trainable('gradients');
@@ -193,6 +230,16 @@ export class GPT {
   zeroGrad(): void {
     const g = this.ensureGrads();
     for (const s of this.specs) this.be.fill(g[s.name], 0);
+  }
+
+  /** Every parameter with its gradient, for an optimizer (allocates the gradients; f32 models only). */
+  parameters(): ParamGroup {
+    this.trainable('parameters');
+    const g = this.ensureGrads();
+    return {
+      name: 'the transformer',
+      tensors: this.specs.map((s) => ({ name: s.name, param: this.params[s.name], grad: g[s.name], decay: s.decay, rowLength: s.shape[s.shape.length - 1] })),
+    };
   }
 
   // ---- forward ------------------------------------------------------------------------------------
@@ -207,7 +254,7 @@ export class GPT {
    * positions after cache.pos (inference only).
    */
   transformer(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}, cache?: KVCache): Tensor {
-    const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
+    const { nEmbd: C, nLayer: L } = this.cfg;
     const pos0 = cache ? cache.pos : 0, ragged = opts.ragged;
     if (ids.length !== B * T) throw new Error(`ids hold ${ids.length} tokens, expected B*T = ${B * T}`);
     if (ragged) this.checkRagged(ragged, B * T, cache);
@@ -217,12 +264,6 @@ export class GPT {
     }
     const be = this.be, a = this.ensureActs(B * T), BT = B * T;
     const train = opts.train;
-    const drop = (site: number): DropoutRng | null => (train ? { seed: train.seed, stream: (train.step * 1024 + site) >>> 0 } : null);
-    const dropout = (t: Tensor, n: number, p: number, site: number) => {
-      const rng = drop(site);
-      if (rng && p > 0) be.dropoutForward(t, t, n, p, rng);
-    };
-
     be.write(a.ids, ids);
     let slotPos: Tensor | null = null;
     if (ragged) {
@@ -234,50 +275,67 @@ export class GPT {
       }
       slotPos = this.slotPositions(ragged, BT);
     } else be.encoderForward(a.encoded, a.ids, this.p('wte.weight'), this.p('wpe.weight'), B, T, C, pos0);
-    dropout(a.encoded, BT * C, this.cfg.embdPdrop, 0);
-
+    if (train) checkDropoutSites([this.dropoutSites]);
+    const rng = this.dropRng(train, 0, T * C);
+    if (rng && this.cfg.embdPdrop > 0) be.dropoutForward(a.encoded, a.encoded, BT * C, this.cfg.embdPdrop, rng);
     let x = a.encoded;
-    for (let l = 0; l < L; l++) {
-      const la = a.layers[l], P = (n: string) => this.p(`h.${l}.${n}`);
-      const attnP = train ? this.cfg.attnPdrop : 0;
-      const attention = (inp: Tensor) => {
-        be.matmul(la.qkv, inp, P('attn.c_attn.weight'), P('attn.c_attn.bias'), BT, C, 3 * C, false, false, 0);
-        if (slotPos) be.attentionRagged(la.atty, la.qkv, cache!.k[l], cache!.v[l], slotPos, BT, C, NH, cache!.Tmax);
-        else if (cache) be.attentionCached(la.atty, la.qkv, cache.k[l], cache.v[l], B, T, C, NH, pos0, cache.Tmax);
-        else be.attentionForward(la.atty, la.lse, la.qkv, B, T, C, NH, attnP, drop(1 + 3 * l));
-        be.matmul(la.attproj, la.atty, P('attn.c_proj.weight'), P('attn.c_proj.bias'), BT, C, C, false, false, 0);
-        dropout(la.attproj, BT * C, this.cfg.residPdrop, 2 + 3 * l);
-      };
-      const mlp = (inp: Tensor) => {
-        be.matmul(la.fch, inp, P('mlp.c_fc.weight'), P('mlp.c_fc.bias'), BT, C, F, false, false, 0);
-        be.geluForward(la.fchGelu, la.fch, BT * F);
-        be.matmul(la.fcproj, la.fchGelu, P('mlp.c_proj.weight'), P('mlp.c_proj.bias'), BT, F, C, false, false, 0);
-        dropout(la.fcproj, BT * C, this.cfg.residPdrop, 3 + 3 * l);
-      };
-      const eps = this.cfg.lnEps;
-      if (this.cfg.layout === 'post-ln') {
-        attention(x);
-        be.residualForward(la.res2, x, la.attproj, BT * C);
-        be.layernormForward(la.ln1, la.ln1Mean, la.ln1Rstd, la.res2, P('ln_1.weight'), P('ln_1.bias'), BT, C, eps);
-        mlp(la.ln1);
-        be.residualForward(la.res3, la.ln1, la.fcproj, BT * C);
-        be.layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.res3, P('ln_2.weight'), P('ln_2.bias'), BT, C, eps);
-        x = la.ln2;
-      } else {
-        be.layernormForward(la.ln1, la.ln1Mean, la.ln1Rstd, x, P('ln_1.weight'), P('ln_1.bias'), BT, C, eps);
-        attention(la.ln1);
-        be.residualForward(la.res2, x, la.attproj, BT * C);
-        be.layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.res2, P('ln_2.weight'), P('ln_2.bias'), BT, C, eps);
-        mlp(la.ln2);
-        be.residualForward(la.res3, la.res2, la.fcproj, BT * C);
-        x = la.res3;
-      }
-    }
+    for (let l = 0; l < L; l++) x = this.blockForward(l, x, B, T, train, cache, slotPos);
     if (this.cfg.layout === 'pre-ln') {
       be.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, x, this.p('ln_f.weight'), this.p('ln_f.bias'), BT, C, this.cfg.lnEps);
     }
     if (cache && !ragged) cache.pos += T;
     return this.hidden();
+  }
+
+  /** Dropout site `site` of a training step; a batch row holds `perRow` of its draws (for micro-batches' offsets). */
+  private dropRng(train: TrainStep | undefined, site: number, perRow: number): DropoutRng | null {
+    return train ? dropoutRng(train, site, (train.row0 ?? 0) * perRow) : null;
+  }
+
+  /**
+   * Block l on x (B,T,C): its activations into acts.layers[l]; returns its output. With a cache, new
+   * positions only; with slotPos (ragged decode), BT tokens of several sequences, each in its slot.
+   */
+  private blockForward(l: number, x: Tensor, B: number, T: number, train: TrainStep | undefined, cache?: KVCache, slotPos?: Tensor | null): Tensor {
+    const { nEmbd: C, nHead: NH, nInner: F } = this.cfg;
+    const be = this.be, la = this.acts!.layers[l], BT = B * T, pos0 = cache ? cache.pos : 0;
+    const P = (n: string) => this.p(`h.${l}.${n}`);
+    const tw = this.quantized; // quantized linear weights are stored (out, in): multiplied with transB
+    const dropout = (t: Tensor, n: number, p: number, site: number) => {
+      const rng = this.dropRng(train, site, T * C);
+      if (rng && p > 0) be.dropoutForward(t, t, n, p, rng);
+    };
+    const attention = (inp: Tensor) => {
+      be.matmul(la.qkv, inp, P('attn.c_attn.weight'), P('attn.c_attn.bias'), BT, C, 3 * C, false, tw, 0);
+      if (slotPos) be.attentionRagged(la.atty, la.qkv, cache!.k[l], cache!.v[l], slotPos, BT, C, NH, cache!.Tmax);
+      else if (cache) be.attentionCached(la.atty, la.qkv, cache.k[l], cache.v[l], B, T, C, NH, pos0, cache.Tmax);
+      else be.attentionForward(la.atty, la.lse, la.qkv, B, T, C, NH, train ? this.cfg.attnPdrop : 0, this.dropRng(train, 1 + 3 * l, NH * T * T));
+      be.matmul(la.attproj, la.atty, P('attn.c_proj.weight'), P('attn.c_proj.bias'), BT, C, C, false, tw, 0);
+      dropout(la.attproj, BT * C, this.cfg.residPdrop, 2 + 3 * l);
+    };
+    const mlp = (inp: Tensor) => {
+      be.matmul(la.fch, inp, P('mlp.c_fc.weight'), P('mlp.c_fc.bias'), BT, C, F, false, tw, 0);
+      be.geluForward(la.fchGelu, la.fch, BT * F);
+      be.matmul(la.fcproj, la.fchGelu, P('mlp.c_proj.weight'), P('mlp.c_proj.bias'), BT, F, C, false, tw, 0);
+      dropout(la.fcproj, BT * C, this.cfg.residPdrop, 3 + 3 * l);
+    };
+    const eps = this.cfg.lnEps;
+    if (this.cfg.layout === 'post-ln') {
+      attention(x);
+      be.residualForward(la.res2, x, la.attproj, BT * C);
+      be.layernormForward(la.ln1, la.ln1Mean, la.ln1Rstd, la.res2, P('ln_1.weight'), P('ln_1.bias'), BT, C, eps);
+      mlp(la.ln1);
+      be.residualForward(la.res3, la.ln1, la.fcproj, BT * C);
+      be.layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.res3, P('ln_2.weight'), P('ln_2.bias'), BT, C, eps);
+      return la.ln2;
+    }
+    be.layernormForward(la.ln1, la.ln1Mean, la.ln1Rstd, x, P('ln_1.weight'), P('ln_1.bias'), BT, C, eps);
+    attention(la.ln1);
+    be.residualForward(la.res2, x, la.attproj, BT * C);
+    be.layernormForward(la.ln2, la.ln2Mean, la.ln2Rstd, la.res2, P('ln_2.weight'), P('ln_2.bias'), BT, C, eps);
+    mlp(la.ln2);
+    be.residualForward(la.res3, la.res2, la.fcproj, BT * C);
+    return la.res3;
   }
 
   private checkRagged(runs: NonNullable<ForwardOptions['ragged']>, N: number, cache?: KVCache): void {
@@ -319,16 +377,17 @@ export class GPT {
     be.write(a.targets, targets);
     be.write(a.weights, weights);
     be.fill(a.loss, 0);
-    const rows = a.logits.length / V;
+    const logits = (a.logits ??= be.alloc(logitRows(a.capacity, V, be) * V));
+    const rows = logits.length / V;
     for (let r0 = 0; r0 < BT; r0 += rows) {
       const n = Math.min(rows, BT - r0);
       const hc = be.slice(h, r0 * C, n * C), tc = be.slice(a.targets, r0, n), wc = be.slice(a.weights, r0, n);
-      be.matmul(a.logits, hc, wte, null, n, C, V, false, true, 0); // (n,V) = h·W_eᵀ
-      be.crossEntropyForward(be.slice(a.losses, r0, n), a.loss, a.logits, tc, wc, n, V);
+      be.matmul(logits, hc, wte, null, n, C, V, false, true, 0); // (n,V) = h·W_eᵀ
+      be.crossEntropyForward(be.slice(a.losses, r0, n), a.loss, logits, tc, wc, n, V);
       if (gradScale !== undefined) {
-        be.crossEntropyBackward(a.logits, a.logits, tc, wc, n, V, gradScale); // in place: logits -> dlogits
-        be.matmul(be.slice(a.dh, r0 * C, n * C), a.logits, wte, null, n, V, C, false, false, 0); // dh = dlogits·W_e
-        be.matmul(this.g('wte.weight'), a.logits, hc, null, V, n, C, true, false, 1); // dW_e += dlogitsᵀ·h
+        be.crossEntropyBackward(logits, logits, tc, wc, n, V, gradScale); // in place: logits -> dlogits
+        be.matmul(be.slice(a.dh, r0 * C, n * C), logits, wte, null, n, V, C, false, false, 0); // dh = dlogits·W_e
+        be.matmul(this.g('wte.weight'), logits, hc, null, V, n, C, true, false, 1); // dW_e += dlogitsᵀ·h
       }
     }
     return a.loss;
@@ -385,10 +444,9 @@ export class GPT {
     const be = this.be, a = this.acts!, BT = B * T;
     const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
     const train = opts.train;
-    const rngAt = (site: number): DropoutRng | null => (train ? { seed: train.seed, stream: (train.step * 1024 + site) >>> 0 } : null);
     // Dropout's backward applies the same mask; without dropout the gradient passes through unchanged.
     const undrop = (dst: Tensor, src: Tensor, n: number, p: number, site: number): Tensor => {
-      const rng = rngAt(site);
+      const rng = this.dropRng(train, site, T * C);
       if (!rng || p === 0) return src;
       be.dropoutBackward(dst, src, n, p, rng);
       return dst;
@@ -406,6 +464,8 @@ export class GPT {
 
     for (let l = L - 1; l >= 0; l--) {
       const la = a.layers[l], x = l === 0 ? a.encoded : this.cfg.layout === 'post-ln' ? a.layers[l - 1].ln2 : a.layers[l - 1].res3;
+      // the forward left the last block's activations in place; the others are computed again
+      if (this.recomputeBlocks && l < L - 1) this.blockForward(l, x, B, T, train);
       const P = (n: string) => this.p(`h.${l}.${n}`), G = (n: string) => this.g(`h.${l}.${n}`);
       const attnP = train ? this.cfg.attnPdrop : 0;
 
@@ -426,7 +486,7 @@ export class GPT {
         be.matmul(gB, dproj, P('attn.c_proj.weight'), null, BT, C, C, false, true, 0);
         be.matmul(G('attn.c_proj.weight'), la.atty, dproj, null, C, BT, C, true, false, 1);
         be.biasBackward(G('attn.c_proj.bias'), dproj, BT, C);
-        be.attentionBackward(gQKV, gB, la.qkv, la.atty, la.lse, B, T, C, NH, attnP, rngAt(1 + 3 * l));
+        be.attentionBackward(gQKV, gB, la.qkv, la.atty, la.lse, B, T, C, NH, attnP, this.dropRng(train, 1 + 3 * l, NH * T * T));
         be.matmul(dIn, gQKV, P('attn.c_attn.weight'), null, BT, 3 * C, C, false, true, beta);
         be.matmul(G('attn.c_attn.weight'), inp, gQKV, null, C, BT, 3 * C, true, false, 1);
         be.biasBackward(G('attn.c_attn.bias'), gQKV, BT, 3 * C);
@@ -454,90 +514,71 @@ export class GPT {
     be.encoderBackward(this.g('wte.weight'), this.g('wpe.weight'), denc, a.ids, B, T, C);
   }
 
-  // ---- optimizer ----------------------------------------------------------------------------------
-  /** One AdamW update of every parameter; clipping by global norm is computed on the device. */
-  update(hp: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; gradClip?: number }): void {
-    const be = this.be;
-    this.trainable('update');
-    this.moments ??= { m: this.paramArena(), v: this.paramArena() };
-    this.step += 1;
-    let clip = {};
-    if (hp.gradClip !== undefined && hp.gradClip > 0) {
-      this.normSq ??= be.alloc(1);
-      be.sumSquares(this.normSq, this.specs.map((s) => this.g(s.name)));
-      clip = { gradNormSq: this.normSq, maxNorm: hp.gradClip };
-    }
-    for (const s of this.specs) {
-      be.adamw(this.p(s.name), this.g(s.name), this.moments.m[s.name], this.moments.v[s.name], {
-        lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: s.decay ? hp.weightDecay : 0, step: this.step, ...clip,
-      });
-    }
-  }
-
-  /** Global gradient norm (reads back; for logging, not used inside a step). */
-  async gradNorm(): Promise<number> {
-    this.normSq ??= this.be.alloc(1);
-    this.be.sumSquares(this.normSq, this.specs.map((s) => this.g(s.name)));
-    return Math.sqrt((await this.be.read(this.normSq))[0]);
-  }
-
   // ---- state in and out ---------------------------------------------------------------------------
+  /** Every parameter as f32 in its [in, out] / HF layout (quantized ones dequantized). */
   async readParams(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
-    for (const s of this.specs) out.set(s.name, (await this.be.read(this.params[s.name])) as Float32Array);
+    for (const s of this.specs) {
+      const v = (await this.be.read(this.params[s.name])) as Float32Array;
+      out.set(s.name, this.storedTransposed(s.name) ? transpose(v, s.shape[1], s.shape[0]) : v);
+    }
     return out;
   }
+  /** Writes every parameter from f32 values in the [in, out] / HF layout (quantizing where the model is quantized). */
   writeParams(values: Map<string, Float32Array>): void {
     for (const s of this.specs) {
       const v = values.get(s.name);
       if (!v) throw new Error(`missing parameter ${s.name}`);
-      if (v.length !== numel(s.shape)) throw new Error(`parameter ${s.name}: ${v.length} values, expected ${numel(s.shape)} for shape [${s.shape}]`);
-      this.be.write(this.params[s.name], v);
+      this.writeParam(s.name, v);
     }
   }
-  /** Adam moments, for checkpoints that resume exactly. */
-  async readMoments(): Promise<{ m: Map<string, Float32Array>; v: Map<string, Float32Array> } | null> {
-    if (!this.moments) return null;
-    const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
-    for (const s of this.specs) {
-      m.set(s.name, (await this.be.read(this.moments.m[s.name])) as Float32Array);
-      v.set(s.name, (await this.be.read(this.moments.v[s.name])) as Float32Array);
-    }
-    return { m, v };
+  /** Writes one parameter from f32 values in its [in, out] / HF layout. */
+  writeParam(name: string, v: Float32Array): void {
+    const s = this.specs.find((x) => x.name === name);
+    if (!s) throw new Error(`no parameter named ${name}`);
+    if (v.length !== numel(s.shape)) throw new Error(`parameter ${s.name}: ${v.length} values, expected ${numel(s.shape)} for shape [${s.shape}]`);
+    this.be.write(this.params[s.name], this.storedTransposed(s.name) ? transpose(v, s.shape[0], s.shape[1]) : v);
   }
-  writeMoments(m: Map<string, Float32Array>, v: Map<string, Float32Array>, step: number): void {
-    this.moments ??= { m: this.paramArena(), v: this.paramArena() };
-    for (const s of this.specs) {
-      this.be.write(this.moments.m[s.name], m.get(s.name)!);
-      this.be.write(this.moments.v[s.name], v.get(s.name)!);
-    }
-    this.step = step;
+  /** A quantized parameter's codes and scales, rows = output channels (linears: [out, in]; wte: [V, C]). */
+  readQuantizedParam(name: string): Promise<QuantizedRows> {
+    if (!this.isQuantizedParam(name)) throw new Error(`parameter ${name} is not quantized in this ${this.weights} model`);
+    return this.be.readQuantized!(this.p(name));
   }
-
+  /** Stores codes and scales of a quantized parameter as they are, from row `firstRow` (a loader may stream rows). */
+  writeQuantizedParam(name: string, q: QuantizedRows, firstRow = 0): void {
+    if (!this.isQuantizedParam(name)) throw new Error(`parameter ${name} is not quantized in this ${this.weights} model`);
+    this.be.writeQuantized!(this.p(name), q, firstRow);
+  }
   /**
-   * Release every buffer this model holds (parameters, gradients, moments, activations). Needed on
+   * Release every buffer this model holds (parameters, gradients, activations). Needed on
    * backends whose memory is not garbage collected (WebGPU buffers, WASM linear memory), e.g. after a
    * vocabulary extension replaced the model. The model is unusable afterwards.
    */
   free(): void {
-    const arenas = [this.params, this.grads, this.moments?.m, this.moments?.v, this.actsArena];
-    for (const a of arenas) if (a) this.be.free(...Object.values(a));
-    if (this.normSq) this.be.free(this.normSq);
+    for (const a of [this.params, this.grads]) if (a) this.be.free(...Object.values(a));
+    this.freeActs();
     if (this.lastScratch) this.be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
     if (this.slotPos) this.be.free(this.slotPos);
-    this.grads = this.moments = this.acts = this.actsArena = this.normSq = this.lastScratch = this.slotPos = null;
+    this.grads = this.lastScratch = this.slotPos = null;
   }
 
   newKVCache(B: number, Tmax = this.cfg.nCtx): KVCache {
     const C = this.cfg.nEmbd;
     const k: Tensor[] = [], v: Tensor[] = [];
     for (let l = 0; l < this.cfg.nLayer; l++) {
-      k.push(this.be.alloc(B * Tmax * C));
-      v.push(this.be.alloc(B * Tmax * C));
+      k.push(this.be.alloc(B * Tmax * C, this.kvCache));
+      v.push(this.be.alloc(B * Tmax * C, this.kvCache));
     }
     return { B, Tmax, k, v, pos: 0 };
   }
   freeKVCache(c: KVCache): void {
     this.be.free(...c.k, ...c.v);
   }
+}
+
+/** (rows, cols) row-major -> (cols, rows) */
+function transpose(v: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(v.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = v[r * cols + c];
+  return out;
 }

@@ -1,6 +1,7 @@
 // The parameter set of a GPT: names, shapes, and which tensors take weight decay. Names follow Hugging
 // Face's gpt2 checkpoints ("wte.weight", "h.0.attn.c_attn.weight", ...); openai-gpt differs only in the
 // two embeddings, mapped in src/io/hf-names.ts. Linear weights are stored [in, out] as HF's Conv1D does.
+import type { Tensor } from '../backend/backend.ts';
 import type { GPTConfig } from './config.ts';
 
 export interface ParamSpec {
@@ -9,6 +10,23 @@ export interface ParamSpec {
   /** AdamW weight decay applies to matrices (embeddings included), not to biases or LN gains */
   decay: boolean;
   init: 'normal' | 'zeros' | 'ones';
+}
+
+/** A trainable tensor as an optimizer sees it: its values, its gradient, whether it takes weight decay. */
+export interface TrainableTensor {
+  /** unique within what one optimizer trains (a checkpoint's moments are named m.<name>, v.<name>) */
+  name: string;
+  param: Tensor;
+  grad: Tensor;
+  decay: boolean;
+  /** row length of a matrix (a backend may split a large moment between rows); the length for a vector */
+  rowLength: number;
+}
+
+/** The tensors one part of a trainable whole contributes (the transformer's, a task head's), in order. */
+export interface ParamGroup {
+  name: string;
+  tensors: TrainableTensor[];
 }
 
 export function paramSpecs(c: GPTConfig): ParamSpec[] {

@@ -12,8 +12,10 @@ import { generate, generateStream, type GenerateChunk, type GenerateOptions, typ
 import { scoreContinuations, type ContinuationScore } from '../infer/score.ts';
 import { TokenDataset } from '../train/data.ts';
 import { pretrain, type PretrainOptions, type PretrainState } from '../train/pretrain.ts';
+import { modelOptimizer, type AdamW } from '../train/optim.ts';
+import { argmax, softmax } from '../util/softmax.ts';
 import {
-  choose, classify, encodeAll, evaluate, finetune, prepareFinetune, saveFinetuned, similarity,
+  choose, classifyInput, encodeAll, evaluate, familyOf, finetune, prepareFinetune, saveFinetuned,
   type ClassProbabilities, type Example, type FinetuneModel, type FinetuneOptions, type FinetuneResult, type Metrics, type TaskSpec,
 } from '../finetune/index.ts';
 
@@ -64,6 +66,8 @@ export class Pipeline {
   private readonly fs?: FileSystem;
   private release?: () => void;
   private disposed = false;
+  /** pretrain's optimizer, kept between calls so that its moments continue */
+  private optimizer: AdamW | null = null;
 
   constructor(o: PipelineInit) {
     this.model = o.model;
@@ -113,22 +117,21 @@ export class Pipeline {
     this.live();
     if (typeof x === 'string') return (await scoreContinuations(this.model, this.tokenizer, prompt, [x]))[0];
     const scores = await scoreContinuations(this.model, this.tokenizer, prompt, x);
-    const m = Math.max(...scores.map((s) => s.logprob)), e = scores.map((s) => Math.exp(s.logprob - m)), z = e.reduce((a, b) => a + b, 0);
-    return { scores, probabilities: e.map((v) => v / z), best: scores.reduce((bi, s, i) => (s.logprob > scores[bi].logprob ? i : bi), 0) };
+    const logprobs = scores.map((s) => s.logprob);
+    return { scores, probabilities: softmax(logprobs, []), best: argmax(logprobs) };
   }
 
   /** A fine-tuned classification, entailment ({premise, hypothesis}) or similarity ({a, b}) model's answer. */
   classify(input: ClassifyInput): Promise<ClassProbabilities> {
     const ft = this.finetuned('classify');
-    if (ft.spec.family === 'multiple-choice') throw new Error('classify: this model answers multiple choice; use choose(context, choices)');
-    if (typeof input === 'object' && 'a' in input) return similarity(ft, input.a, input.b);
-    return classify(ft, input);
+    if (familyOf(ft.spec).classes !== 'labels') throw new Error(`classify: this model answers ${ft.spec.family}; use choose(context, choices)`);
+    return classifyInput(ft, input);
   }
 
   /** A fine-tuned multiple-choice model's pick among `choices`. */
   choose(context: string, choices: string[]): Promise<{ index: number; choice: string; probabilities: number[] }> {
     const ft = this.finetuned('choose');
-    if (ft.spec.family !== 'multiple-choice') throw new Error(`choose: this model is fine-tuned for ${ft.spec.family}; use classify`);
+    if (familyOf(ft.spec).classes !== 'choices') throw new Error(`choose: this model is fine-tuned for ${ft.spec.family}; use classify`);
     return choose(ft, context, choices);
   }
 
@@ -143,7 +146,8 @@ export class Pipeline {
     const texts = typeof text === 'string' ? [text] : text;
     const ids = Int32Array.from(texts.flatMap((t) => this.tokenizer.encode(t)));
     const data = new TokenDataset(ids, o.seqLen ?? this.model.cfg.nCtx, o.valFraction ?? 0.05);
-    return pretrain(this.model, data, { ...o, batchSize: o.batchSize ?? 16, evalEvery: o.valFraction === 0 ? 0 : o.evalEvery });
+    const optimizer = o.optimizer ?? (this.optimizer ??= modelOptimizer(this.model));
+    return pretrain(this.model, data, { ...o, optimizer, batchSize: o.batchSize ?? 16, evalEvery: o.valFraction === 0 ? 0 : o.evalEvery });
   }
 
   /**
@@ -153,13 +157,14 @@ export class Pipeline {
   async finetune(examples: Example[], o: FinetuneTaskOptions): Promise<Pipeline & { result: FinetuneResult }> {
     this.live();
     const spec: TaskSpec = { family: o.family, labels: o.labels ?? [] };
-    if (o.family === 'multiple-choice') spec.choices = o.choices ?? (examples[0] as { choices?: string[] } | undefined)?.choices?.length;
+    if (familyOf(o.family).classes === 'choices') spec.choices = o.choices ?? (examples[0] as { choices?: string[] } | undefined)?.choices?.length;
     else if (!o.labels) spec.labels = [...new Set(examples.map((e) => String((e as { label?: unknown }).label)))].sort();
     const ft = await prepareFinetune(this.model, this.tokenizer, spec, { seed: o.seed, clfPdrop: o.clfPdrop, maxLen: o.maxLen });
     const grown = ft.model !== this.model;
     const result = await finetune(ft, encodeAll(ft, examples), { ...o, evalSet: o.evalExamples ? encodeAll(ft, o.evalExamples) : undefined });
     const next = Object.assign(new Pipeline({ model: ft.model, tokenizer: ft.tokenizer, backendReason: this.backendReason, task: ft, source: `${this.source} (fine-tuned for ${spec.family})`, fs: this.fs, release: grown ? this.release : undefined }), { result });
     if (grown) {
+      this.optimizer?.free();
       this.model.free();
       this.disposed = true;
       this.release = undefined;
@@ -185,6 +190,7 @@ export class Pipeline {
     if (this.disposed) return;
     this.disposed = true;
     this.task?.head.free();
+    this.optimizer?.free();
     this.model.free();
     this.release?.();
   }

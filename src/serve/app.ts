@@ -43,8 +43,13 @@ export interface AppOptions {
   auth?: Authenticate | readonly string[];
   /** origins allowed to call the API from a browser ('*' = any); default none */
   cors?: readonly string[];
-  /** with `models`: yield to the event loop at least this often while generating (ms; default 5) */
-  yieldEveryMs?: number;
+  /** with `models`: prompt tokens a joining request feeds per batched step (default 64) */
+  prefillChunk?: number;
+  /**
+   * with `models`: KV-cache positions per request slot — prompt + generated tokens (default: the model's
+   * context window). Each model holds maxConcurrent slots of this many positions: bound it to bound memory.
+   */
+  kvTokens?: number;
   /** with `models`, for tests: awaited before each generated token */
   beforeToken?: () => Promise<void> | void;
 }
@@ -61,7 +66,8 @@ export function createApp(o: AppOptions): App {
     if (!o.models) throw new Error('createApp: give an engine or models');
     if (o.jobs && !(o.models instanceof ModelRegistry)) throw new Error('createApp: with jobs, give the ModelRegistry the job manager publishes to');
     const models = o.models instanceof ModelRegistry ? o.models : new ModelRegistry(o.models);
-    engine = new LocalEngine({ models, jobs: o.jobs, yieldEveryMs: o.yieldEveryMs, beforeToken: o.beforeToken });
+    // as many KV slots per model as requests may compute at once: an admitted generation never waits for a slot
+    engine = new LocalEngine({ models, jobs: o.jobs, slots: limits.maxConcurrent, prefillChunk: o.prefillChunk, slotTokens: o.kvTokens, beforeToken: o.beforeToken });
   }
   const auth: Authenticate | null = typeof o.auth === 'function' ? o.auth : o.auth?.length ? apiKeys(o.auth) : null;
   const authorized = async (c: { req: { header(n: string): string | undefined; raw: Request } }) => !auth || (await auth(bearerToken(c.req.header('authorization')), c.req.raw));

@@ -17,11 +17,28 @@ export function errorResponse(c: Context, e: ApiError): Response {
 
 export const badRequest = (message: string, param: string | null = null, code: string | null = null) => new ApiError(400, message, 'invalid_request_error', param, code);
 
-const STATUS: Record<RequestErrorKind, ErrorStatus> = { invalid: 400, not_found: 404, too_large: 413, busy: 429, quota: 507 };
+const STATUS: Record<RequestErrorKind, ErrorStatus> = { invalid: 400, not_found: 404, too_large: 413, busy: 429, quota: 507, unavailable: 503 };
+const TYPE: Partial<Record<RequestErrorKind, string>> = { busy: 'rate_limit_error', unavailable: 'server_error' };
 
-/** The ApiError for a client-side problem raised anywhere below the routes; null for a failure of ours. */
+/** Failures of the engine itself: a lost WebGPU device (the backend's DeviceLostError), a dead engine worker. */
+const ENGINE_FAILURES = new Set(['DeviceLostError', 'EngineFailedError']);
+
+/**
+ * The ApiError for what went wrong below the routes: a client-side problem (4xx), or the engine failing
+ * under the request (503: the supervisor is starting a new one, retry). Null for any other failure (500).
+ */
 export function asApiError(err: unknown): ApiError | null {
   if (err instanceof ApiError) return err;
-  if (err instanceof RequestError) return new ApiError(STATUS[err.kind], err.message, err.kind === 'busy' ? 'rate_limit_error' : 'invalid_request_error', err.param, err.code);
+  if (err instanceof RequestError) return new ApiError(STATUS[err.kind], err.message, TYPE[err.kind] ?? 'invalid_request_error', err.param, err.code);
+  if (err instanceof Error && ENGINE_FAILURES.has(err.name)) {
+    return new ApiError(503, `the server's compute engine failed under this request (${err.message}); a new one is starting: retry shortly`, 'server_error', null, 'engine_unavailable');
+  }
   return null;
+}
+
+/** What a request that threw `err` counts as: the client left, the client erred (4xx), or we failed. */
+export function outcomeOf(err: unknown, clientLeft: boolean): 'cancelled' | 'invalid' | 'failed' {
+  if (clientLeft) return 'cancelled';
+  const e = asApiError(err);
+  return e && e.status < 500 ? 'invalid' : 'failed';
 }

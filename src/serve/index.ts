@@ -10,3 +10,4 @@ export type { ServeStats } from './gate.ts';
 export { LocalEngine, type LocalEngineOptions } from './local-engine.ts';
 export { ModelRegistry, loadServedModel, parseModelArg, modelInfo, type ServedModel, type RegistryOptions } from './models.ts';
 export { Scheduler } from './scheduler.ts';
+export { SupervisedEngine, type FailingEngine, type SupervisorOptions } from './supervisor.ts';

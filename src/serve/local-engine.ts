@@ -3,7 +3,8 @@
 // worker that Node, Deno and Bun servers start (src/serve/rpc.ts carries the calls there).
 import type { JobService } from '../jobs/service.ts';
 import { isFinetuned, type ServedModel } from '../jobs/service.ts';
-import { classify, similarity, choose } from '../finetune/finetune.ts';
+import { choose, classifyExample } from '../finetune/finetune.ts';
+import { familyOf, InputError, type Example } from '../finetune/task.ts';
 import { continuationLogprobs } from '../infer/score.ts';
 import { RequestError } from '../util/request-error.ts';
 import type { ClassifyInput, ClassifyResult, CompletionEvent, CompletionRequest, Engine, ModelInfo, ScoreRequest, ScoreResult } from './engine.ts';
@@ -25,6 +26,8 @@ const cancelled = () => new RequestError('invalid', 'the client went away', null
 export class LocalEngine implements Engine {
   readonly defaultModel: string | null;
   readonly jobs: JobService | null;
+  /** resolves when the backend can no longer compute (a WebGPU device lost); never for the CPU backends */
+  readonly failed?: Promise<string>;
   private readonly registry: ModelRegistry;
   private readonly schedulers = new Map<ServedModel, Scheduler>();
 
@@ -33,6 +36,8 @@ export class LocalEngine implements Engine {
     this.jobs = o.jobs ?? null;
     const base = this.registry.baseIds();
     this.defaultModel = o.defaultModel !== undefined ? o.defaultModel : base.length === 1 ? base[0] : null;
+    const lost = (this.registry.backend as { lost?: Promise<{ reason: string; message: string }> }).lost;
+    if (lost) this.failed = lost.then((l) => `WebGPU device lost (${l.reason}): ${l.message || 'no message'}`);
     this.registry.onUnload((m) => {
       this.schedulers.get(m)?.dispose();
       this.schedulers.delete(m);
@@ -40,7 +45,9 @@ export class LocalEngine implements Engine {
   }
 
   models(): ModelInfo[] {
-    return this.registry.infos();
+    // with a KV window smaller than a model's context, that window is what a request can use
+    const kv = this.o.slotTokens;
+    return this.registry.infos().map((m) => (kv && kv < m.contextLength ? { ...m, contextLength: kv } : m));
   }
 
   /** `cb()` runs when the model list changes (a job's result is published) */
@@ -70,8 +77,10 @@ export class LocalEngine implements Engine {
         if (eot === undefined) throw invalid(`'prompt' is empty and this model's tokenizer has no <|endoftext|> to start from`, 'prompt', 'invalid_value');
         ids = [eot];
       }
-      if (ids.length >= cfg.nCtx) {
-        throw invalid(`This model's maximum context length is ${cfg.nCtx} tokens; the prompt has ${ids.length}, leaving no room to generate. Shorten the prompt.`, 'prompt', 'context_length_exceeded');
+      const window = Math.min(cfg.nCtx, this.o.slotTokens ?? cfg.nCtx);
+      if (ids.length >= window) {
+        const what = window < cfg.nCtx ? `This server keeps ${window} tokens per request (its KV-cache window; the model's context is ${cfg.nCtx})` : `This model's maximum context length is ${cfg.nCtx} tokens`;
+        throw invalid(`${what}; the prompt has ${ids.length}, leaving no room to generate. Shorten the prompt.`, 'prompt', 'context_length_exceeded');
       }
       yield { type: 'start', promptTokens: ids.length, echo: !r.echo ? '' : typeof r.prompt === 'string' ? r.prompt : tokenizer.decode(ids) };
       let n = 0;
@@ -118,7 +127,7 @@ export class LocalEngine implements Engine {
         data.push({ index, text: r.continuations[index], tokens: ids.length, logprob, mean_logprob: logprob / ids.length, token_logprobs: lp });
       }
       const out: ScoreResult = { promptTokens: promptIds.length, data };
-      if (r.choices && isFinetuned(m) && m.spec.family === 'multiple-choice' && r.continuations.length === m.spec.choices) {
+      if (r.choices && isFinetuned(m) && familyOf(m.spec).classes === 'choices' && r.continuations.length === m.spec.choices) {
         const h = await sched.exclusive(() => choose(m, r.prompt, r.continuations));
         out.head = { best: h.index, probabilities: h.probabilities };
       }
@@ -132,32 +141,43 @@ export class LocalEngine implements Engine {
     const lease = await this.registry.acquire(r.model);
     try {
       const m = lease.served;
-      if (!isFinetuned(m) || m.spec.family === 'multiple-choice') {
-        throw invalid(`the model '${r.model}' is ${isFinetuned(m) ? 'fine-tuned for multiple choice (use POST /v1/score with choices)' : 'a language model without a task head; fine-tune it for classification, entailment or similarity (POST /v1/fine_tuning/jobs)'}`, 'model', 'model_not_classifier');
+      if (!isFinetuned(m) || familyOf(m.spec).classes !== 'labels') {
+        throw invalid(`the model '${r.model}' is ${isFinetuned(m) ? `fine-tuned for ${m.spec.family} (use POST /v1/score with choices)` : 'a language model without a task head; fine-tune it for classification, entailment or similarity (POST /v1/fine_tuning/jobs)'}`, 'model', 'model_not_classifier');
       }
-      const family = m.spec.family;
-      const fields = family === 'classification' ? null : family === 'entailment' ? ['premise', 'hypothesis'] : ['a', 'b'];
-      const param = (i: number) => (r.inputs.length > 1 ? `input[${i}]` : 'input');
-      r.inputs.forEach((x, i) => {
-        if (!fields) {
-          if (typeof x !== 'string') throw invalid(`'${param(i)}' must be a string for a classification model`, param(i), 'invalid_type');
-          return;
+      // every input in the shape the model's family takes (a text, {premise, hypothesis}, {a, b}), checked before any runs
+      const family = familyOf(m.spec);
+      const examples: Example[] = r.inputs.map((x, i) => {
+        try {
+          return family.input(x, r.inputs.length > 1 ? `input[${i}]` : 'input');
+        } catch (err) {
+          if (err instanceof InputError) throw invalid(err.message, err.param, 'invalid_type');
+          throw err;
         }
-        if (!x || typeof x !== 'object') throw invalid(`'${param(i)}' must be an object {${fields.join(', ')}} for a ${family} model, got ${typeof x}`, param(i), 'invalid_type');
-        for (const f of fields) if (typeof x[f] !== 'string') throw invalid(`'${param(i)}.${f}' must be a string`, `${param(i)}.${f}`, 'invalid_type');
       });
       const sched = this.scheduler(m), data: ClassifyResult['data'] = [];
-      for (const [index, x] of r.inputs.entries()) {
+      for (const [index, x] of examples.entries()) {
         if (signal.aborted) throw cancelled();
-        const res = await sched.exclusive(() =>
-          typeof x === 'string' ? classify(m, x) : family === 'entailment' ? classify(m, x as { premise: string; hypothesis: string }) : similarity(m, x.a, x.b),
-        );
+        const res = await sched.exclusive(() => classifyExample(m, x));
         data.push({ index, label: res.label, probabilities: res.probabilities });
       }
-      return { task: family, data };
+      return { task: m.spec.family, data };
     } finally {
       lease.release();
     }
+  }
+
+  /** generations decoding now, over every model (tests, diagnostics) */
+  decoding(): number {
+    let n = 0;
+    for (const s of this.schedulers.values()) n += s.active;
+    return n;
+  }
+
+  /** batched steps run so far and the next-token rows they produced, over every model (rows/steps = mean batch) */
+  batchStats(): { steps: number; rows: number } {
+    let steps = 0, rows = 0;
+    for (const s of this.schedulers.values()) (steps += s.steps), (rows += s.rows);
+    return { steps, rows };
   }
 
   async close(): Promise<void> {

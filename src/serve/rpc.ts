@@ -6,11 +6,13 @@
 //                          {t:'abort', id}                 the client went away: the call's AbortSignal fires
 //   worker → HTTP thread   {t:'ok', id, value} | {t:'err', id, error}
 //                          {t:'item', id, value} … {t:'end', id}       a stream's items, then its end
+//                          {t:'batch', msgs}               several of the above at once
 //                          {t:'models', models}            the model list changed (finished jobs)
 //
 // Errors cross as {name, message, kind, param, code}: a RequestError arrives as a RequestError, so the
 // routes map it to the same status either way. Stream items are pushed as they come (no pull): a
-// completion is bounded by max_tokens, a job's events by its steps.
+// completion is bounded by max_tokens, a job's events by its steps. Messages posted together (a batched
+// step yields a token for every sequence at once) go as one.
 import type { FileObject, JobEvent, JobKind, JobObject, JobService } from '../jobs/service.ts';
 import { RequestError } from '../util/request-error.ts';
 import type { ClassifyInput, ClassifyResult, CompletionEvent, CompletionRequest, Engine, ModelInfo, ScoreRequest, ScoreResult } from './engine.ts';
@@ -28,13 +30,28 @@ type Msg =
   | { t: 'err'; id: number; error: WireError }
   | { t: 'item'; id: number; value: unknown }
   | { t: 'end'; id: number }
+  | { t: 'batch'; msgs: Msg[] }
   | { t: 'models'; models: ModelInfo[] };
 
 interface WireError { name: string; message: string; kind?: RequestError['kind']; param?: string | null; code?: string | null }
 
 const toWire = (e: unknown): WireError =>
-  e instanceof RequestError ? { name: 'RequestError', message: e.message, kind: e.kind, param: e.param, code: e.code } : { name: 'Error', message: e instanceof Error ? e.message : String(e) };
-const fromWire = (w: WireError): Error => (w.name === 'RequestError' ? new RequestError(w.kind!, w.message, w.param ?? null, w.code ?? null) : new Error(w.message));
+  e instanceof RequestError ? { name: 'RequestError', message: e.message, kind: e.kind, param: e.param, code: e.code } : { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) };
+/** The error again on this side: a RequestError as such; any other keeps its name (DeviceLostError, …) */
+function fromWire(w: WireError): Error {
+  if (w.name === 'RequestError') return new RequestError(w.kind!, w.message, w.param ?? null, w.code ?? null);
+  const e = new Error(w.message);
+  e.name = w.name;
+  return e;
+}
+
+/** Every call in flight when the engine's worker died fails with this. */
+export class EngineFailedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EngineFailedError';
+  }
+}
 
 /** What the worker says once its engine is built. */
 export interface EngineHello {
@@ -46,8 +63,26 @@ export interface EngineHello {
 /** The engine's streaming methods; every other method answers once. */
 const STREAMS = new Set(['complete', 'jobs.follow']);
 
+/** Posts the messages of one wave of microtasks as one message. */
+function coalescing(port: Port): Port {
+  let out: Msg[] = [];
+  const flush = () => {
+    const msgs = out;
+    out = [];
+    port.post(msgs.length === 1 ? msgs[0] : ({ t: 'batch', msgs } satisfies Msg));
+  };
+  return {
+    onMessage: (cb) => port.onMessage(cb),
+    post: (m) => {
+      // a microtask: the tokens of one batched step reach here in the same wave of microtasks
+      if (out.push(m as Msg) === 1) queueMicrotask(flush);
+    },
+  };
+}
+
 /** Serves `engine` on `port`; `onModels` subscribes to model list changes (to push them). */
-export function hostEngine(port: Port, engine: Engine, onModels?: (cb: () => void) => void): void {
+export function hostEngine(raw: Port, engine: Engine, onModels?: (cb: () => void) => void): void {
+  const port = coalescing(raw);
   const calls = new Map<number, AbortController>();
   const jobs = engine.jobs;
   const methods: Record<string, (signal: AbortSignal, ...a: never[]) => unknown> = {
@@ -105,8 +140,8 @@ export class RemoteEngine implements Engine {
   constructor(private readonly port: Port, hello: EngineHello) {
     this.defaultModel = hello.defaultModel;
     this.snapshot = hello.models;
-    port.onMessage((raw) => {
-      const m = raw as Msg;
+    const handle = (m: Msg): void => {
+      if (m.t === 'batch') return m.msgs.forEach(handle);
       if (m.t === 'models') {
         this.snapshot = m.models;
         return;
@@ -121,7 +156,8 @@ export class RemoteEngine implements Engine {
         else if (m.t === 'end') p.ok(undefined);
         else if (m.t === 'err') p.fail(fromWire(m.error));
       }
-    });
+    };
+    port.onMessage((raw) => handle(raw as Msg));
     this.jobs = hello.jobs ? this.jobService() : null;
   }
 
@@ -129,7 +165,7 @@ export class RemoteEngine implements Engine {
     return this.snapshot;
   }
 
-  /** Fails every call in flight (the worker died). */
+  /** Fails every call in flight (the worker died: an EngineFailedError). */
   failAll(err: Error): void {
     for (const p of this.pending.values()) p.fail(err);
     this.pending.clear();

@@ -123,10 +123,14 @@ export class GPTTokenizer {
 
   /** The ids below `n` (the model's vocabulary) that this tokenizer cannot decode: generation never samples them. */
   undecodable(n: number): Int32Array {
-    const out: number[] = [];
-    for (let id = 0; id < n; id++) if (!this.canDecode(id)) out.push(id);
-    return Int32Array.from(out);
+    if (this.undecodableBelow?.n !== n) {
+      const out: number[] = [];
+      for (let id = 0; id < n; id++) if (!this.canDecode(id)) out.push(id);
+      this.undecodableBelow = { n, ids: Int32Array.from(out) };
+    }
+    return this.undecodableBelow.ids;
   }
+  private undecodableBelow?: { n: number; ids: Int32Array };
 
   /** Ids of plain text. Never returns a special id, even if the text spells one out. */
   encode(text: string): number[] {

@@ -69,10 +69,11 @@ function writeTokenCache(ids: Int32Array, src: TokenSource): Uint8Array {
 
 /**
  * The ids of `texts` (documents separated by <|endoftext|> when the tokenizer has it), from the cache
- * when it matches, else tokenized and cached. `onRebuild` hears why an existing cache was not used.
+ * when it matches, else tokenized and cached. `onRebuild` hears why an existing cache was not used;
+ * `source` saves hashing the corpus again when the caller has tokenSource(texts, tok) already.
  */
-export async function tokenizeCached(fs: FileSystem, cacheDir: string, texts: string[], tok: GPTTokenizer, o: { onRebuild?: (why: string) => void } = {}): Promise<Int32Array> {
-  const src = tokenSource(texts, tok);
+export async function tokenizeCached(fs: FileSystem, cacheDir: string, texts: string[], tok: GPTTokenizer, o: { onRebuild?: (why: string) => void; source?: TokenSource } = {}): Promise<Int32Array> {
+  const src = o.source ?? tokenSource(texts, tok);
   const path = join(cacheDir, `${src.corpus}-${src.tokenizer}.tokens`);
   const info = await fs.stat(path);
   if (info) {

@@ -6,7 +6,8 @@ export type RequestErrorKind =
   | 'not_found' // it names something that does not exist
   | 'too_large' // its payload is over a size limit
   | 'busy' // a bounded resource (a queue, model slots) is full: retry later
-  | 'quota'; // it would exceed a storage quota
+  | 'quota' // it would exceed a storage quota
+  | 'unavailable'; // the server cannot compute now (its engine failed and is being replaced): retry
 
 export class RequestError extends Error {
   constructor(readonly kind: RequestErrorKind, message: string, readonly param: string | null = null, readonly code: string | null = null) {

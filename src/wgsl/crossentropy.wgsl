@@ -1,5 +1,5 @@
 // Fused softmax + cross-entropy (forward: per-row loss, then a weighted sum into loss[0]; backward:
-// (softmax - onehot) * weight * dscale), and plain softmax with temperature for sampling.
+// (softmax - onehot) * weight * dscale).
 // One workgroup of 256 invocations per row of V logits: max, then Σ exp(z - max), tree-reduced.
 // inplace != 0: the output also holds the input logits (bound once: overlapping writable bindings are invalid)
 
@@ -79,30 +79,4 @@ fn crossentropy_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     let e = exp(ldz_ce(z0 + v) - mx) * g;
     dlogits[d0 + v] = select(e, e - hot, i32(v) == tgt);
   }
-}
-
-struct SoftmaxParams { N: u32, V: u32, o_probs: u32, o_logits: u32, inv_temp: f32, inplace: u32 }
-@group(0) @binding(0) var<uniform> ps: SoftmaxParams;
-@group(0) @binding(1) var<storage, read_write> probs: array<f32>;
-
-fn ldz_sm(i: u32) -> f32 {
-  if (ps.inplace != 0u) { return probs[i]; }
-  return logits[i];
-}
-
-// probs(N,V) = softmax(z / temperature); may alias logits.
-@compute @workgroup_size(256)
-fn softmax_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = linear_id(wid, nwg);
-  if (n >= ps.N) { return; }
-  let z0 = ps.o_logits + n * ps.V;
-  let y0 = ps.o_probs + n * ps.V;
-  var mx = -3.0e38;
-  for (var v = lid; v < ps.V; v += WG) { mx = max(mx, ldz_sm(z0 + v) * ps.inv_temp); }
-  mx = wg_max(mx, lid);
-  var s = 0.0;
-  for (var v = lid; v < ps.V; v += WG) { s += exp(ldz_sm(z0 + v) * ps.inv_temp - mx); }
-  s = wg_sum(s, lid);
-  let inv = 1.0 / s;
-  for (var v = lid; v < ps.V; v += WG) { probs[y0 + v] = exp(ldz_sm(z0 + v) * ps.inv_temp - mx) * inv; }
 }

@@ -1,4 +1,4 @@
-// Elementwise ops: GELU (tanh form) forward/backward, residual, accumulate, scale, dropout.
+// Elementwise ops: GELU (tanh form) forward/backward, residual, accumulate, dropout.
 // One invocation per element; 256 per workgroup (SwiftShader's maximum).
 struct ElementwiseParams { n: u32, o_out: u32, o_a: u32, o_b: u32, s: f32, key: u32, thr: u32, inplace: u32 }
 @group(0) @binding(0) var<uniform> p: ElementwiseParams;
@@ -6,7 +6,7 @@ struct ElementwiseParams { n: u32, o_out: u32, o_a: u32, o_b: u32, s: f32, key: 
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b: array<f32>;
 
-// Input `a`, or `out` itself for the ops documented as in-place (scale, dropout): a buffer range may not be
+// Input `a`, or `out` itself for the op documented as in-place (dropout): a buffer range may not be
 // bound twice writable (Dawn rejects overlapping read_write bindings), so in place binds `out` alone.
 fn lda(i: u32) -> f32 {
   if (p.inplace != 0u) { return out[p.o_out + i]; }
@@ -56,14 +56,6 @@ fn accumulate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let i = linear_id(wid, nwg) * 256u + lid;
   if (i >= p.n) { return; }
   out[p.o_out + i] = out[p.o_out + i] + a[p.o_a + i];
-}
-
-// out(N) = s * a   (in place when inplace != 0: each invocation reads then writes its own element)
-@compute @workgroup_size(256)
-fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = linear_id(wid, nwg) * 256u + lid;
-  if (i >= p.n) { return; }
-  out[p.o_out + i] = lda(i) * p.s;
 }
 
 // out(N) = keep(i) ? a * s : 0, s = 1/(1-p). Forward and backward alike (the mask is regenerated, not stored).

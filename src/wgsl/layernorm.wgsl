@@ -1,5 +1,5 @@
-// LayerNorm over the last axis: forward saves mean and rstd (N); backward in two kernels, dinp per row
-// and dw/db per column, so every sum has one owner (deterministic, no atomics).
+// LayerNorm over the last axis: forward saves mean and rstd (N); backward: dinp per row here, dw and db by
+// matmul.wgsl's column sums (normalised for dw), so every sum has one owner (deterministic, no atomics).
 
 const WG: u32 = 64u;
 
@@ -90,26 +90,4 @@ fn layernorm_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     let dn = dout[pd.o_dout + row + c] * w[pd.o_w + c];
     dinp[pd.o_dinp + row + c] = dinp[pd.o_dinp + row + c] + (dn - sums.x - norm * sums.y) * rs;
   }
-}
-
-struct LnWeightParams { N: u32, C: u32, o_dw: u32, o_mean: u32, o_rstd: u32, o_inp: u32, o_db: u32, o_dout: u32 }
-@group(0) @binding(0) var<uniform> pw: LnWeightParams;
-@group(0) @binding(1) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(5) var<storage, read_write> db: array<f32>;
-
-// dw(C) += Σ_n norm * dout, db(C) += Σ_n dout. One invocation per column walks the rows in order.
-@compute @workgroup_size(64)
-fn layernorm_backward_dwdb(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
-  if (c >= pw.C) { return; }
-  var sw = 0.0;
-  var sb = 0.0;
-  for (var n = 0u; n < pw.N; n++) {
-    let d = dout[pw.o_dout + n * pw.C + c];
-    let norm = (inp[pw.o_inp + n * pw.C + c] - mean[pw.o_mean + n]) * rstd[pw.o_rstd + n];
-    sw += norm * d;
-    sb += d;
-  }
-  dw[pw.o_dw + c] = dw[pw.o_dw + c] + sw;
-  db[pw.o_db + c] = db[pw.o_db + c] + sb;
 }

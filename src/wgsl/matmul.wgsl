@@ -258,19 +258,56 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   }
 }
 
-// ---- bias backward ---------------------------------------------------------------------------------------
-struct BiasParams { M: u32, N: u32, o_dbias: u32, o_dout: u32 }
-@group(0) @binding(0) var<uniform> pb: BiasParams;
-@group(0) @binding(1) var<storage, read_write> dbias: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dout: array<f32>;
+// ---- column sums in two deterministic passes: bias and LayerNorm weight gradients ------------------------
+// column_partials: workgroup (x, y) sums rows [256y, 256y + 256) of 64 columns [64x, 64x + 64) of x(M,N),
+// four invocations per column each taking every fourth row, then those four in a fixed order, into
+// part[y*stride + n]. With `normed`, also the sums of x[m,n] times LayerNorm's normalised input
+// (inp[m,n] - mean[m]) * rstd[m] into part[y*stride + N + n] (dw beside db). partial_sums: out(N) +=
+// Σ_y part[y*stride + n], in order of y. (One invocation per column walking all M rows, as before, left most
+// of a GPU idle: 12 workgroups for GPT-1's 768 columns.)
+struct ColumnParams { M: u32, N: u32, stride: u32, o_part: u32, o_x: u32, o_inp: u32, o_mean: u32, o_rstd: u32, normed: u32 }
+@group(0) @binding(0) var<uniform> pc: ColumnParams;
+@group(0) @binding(1) var<storage, read_write> cpart: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cx: array<f32>;
+@group(0) @binding(3) var<storage, read_write> cinp: array<f32>;
+@group(0) @binding(4) var<storage, read_write> cmean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> crstd: array<f32>;
+var<workgroup> col_red: array<f32, 512>;
 
-// dbias(N) += column sums of dout(M,N). One invocation per column walks the rows in order: deterministic,
-// no atomics (WGSL has no f32 atomics), and consecutive invocations read consecutive addresses.
-@compute @workgroup_size(64)
-fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n = gid.x;
-  if (n >= pb.N) { return; }
+@compute @workgroup_size(256)
+fn column_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = wid.x * 64u + lid % 64u;
+  let lane = lid / 64u;
   var s = 0.0;
-  for (var m = 0u; m < pb.M; m++) { s += dout[pb.o_dout + m * pb.N + n]; }
-  dbias[pb.o_dbias + n] = dbias[pb.o_dbias + n] + s;
+  var sn = 0.0;
+  if (n < pc.N) {
+    let m1 = min(pc.M, wid.y * 256u + 256u);
+    for (var m = wid.y * 256u + lane; m < m1; m += 4u) {
+      let v = cx[pc.o_x + m * pc.N + n];
+      s += v;
+      if (pc.normed != 0u) { sn += v * (cinp[pc.o_inp + m * pc.N + n] - cmean[pc.o_mean + m]) * crstd[pc.o_rstd + m]; }
+    }
+  }
+  col_red[lid] = s;
+  col_red[256u + lid] = sn;
+  workgroupBarrier();
+  if (lane == 0u && n < pc.N) {
+    let o = pc.o_part + wid.y * pc.stride + n;
+    cpart[o] = (col_red[lid] + col_red[lid + 64u]) + (col_red[lid + 128u] + col_red[lid + 192u]);
+    if (pc.normed != 0u) { cpart[o + pc.N] = (col_red[256u + lid] + col_red[320u + lid]) + (col_red[384u + lid] + col_red[448u + lid]); }
+  }
+}
+
+struct PartialParams { N: u32, chunks: u32, stride: u32, o_out: u32, o_part: u32 }
+@group(0) @binding(0) var<uniform> pp: PartialParams;
+@group(0) @binding(1) var<storage, read_write> psum_out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> psum_part: array<f32>;
+
+@compute @workgroup_size(64)
+fn partial_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  if (n >= pp.N) { return; }
+  var s = 0.0;
+  for (var y = 0u; y < pp.chunks; y++) { s += psum_part[pp.o_part + y * pp.stride + n]; }
+  psum_out[pp.o_out + n] = psum_out[pp.o_out + n] + s;
 }

@@ -1,7 +1,7 @@
 // Headless Chromium (Debian `chromium`, driven by playwright-core) runs the WebGPU backend in a page served
 // from 127.0.0.1: a few ops against the reference backend, then 25 pretraining steps of the package's tiny GPT
 // whose loss must fall and follow the reference backend's losses. Node only (vitest):
-//   npx vitest run test/webgpu-browser.test.ts
+//   npx vitest run test/browser/webgpu-browser.test.ts
 // Skipped with the reason printed when Chromium or playwright-core is missing or the page finds no adapter;
 // with GPTEDGE_REQUIRE_WEBGPU=1 those are failures. Chromium on a GPU-less Linux offers SwiftShader only.
 import { createServer } from 'node:http';

@@ -1,4 +1,4 @@
-// Runs inside headless Chromium (bundled by test/webgpu-browser.test.ts): the WebGPU backend on the page's
+// Runs inside headless Chromium (bundled by test/browser/webgpu-browser.test.ts): the WebGPU backend on the page's
 // navigator.gpu, checked against the reference backend on a few ops, then a tiny pretraining run of the
 // package's GPT (25 steps, dropout on) whose per-step losses are returned for the test to check.
 import type { Backend, Tensor } from '../../src/backend/backend.ts';

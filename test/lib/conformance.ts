@@ -4,9 +4,10 @@
 // Tolerances: f32 kernels that sum in a different order than the reference's f64 loops differ by
 // rounding only, so |got - ref| <= atol + rtol*|ref| with atol 1e-4 and rtol 1e-3 by default (a
 // backend may pass tighter or looser ones, e.g. for f16 storage, and must say why).
-import type { Backend, Tensor } from '../../src/backend/backend.ts';
+import type { Backend, DType, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
-import { assertClose, rand, randn, test } from './harness.ts';
+import { HOST_INTS } from '../../src/backend/checks.ts';
+import { assertClose, assertEqual, assertThrows, rand, randn, test } from './harness.ts';
 
 export interface ConformanceOptions {
   atol?: number;
@@ -25,13 +26,14 @@ async function compare(
   op: (be: Backend, t: Record<string, Tensor>) => void,
   outs: string[],
   tol: { atol: number; rtol: number },
+  dtypes: Record<string, DType> = {},
 ): Promise<void> {
   const ref = new ReferenceBackend();
   const be = await make();
   const load = (b: Backend) => {
     const t: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(inputs)) {
-      t[k] = b.alloc(v.length, v instanceof Int32Array ? 'i32' : 'f32');
+      t[k] = b.alloc(v.length, dtypes[k] ?? (v instanceof Int32Array ? 'i32' : 'f32'));
       b.write(t[k], v);
     }
     return t;
@@ -75,7 +77,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('biasBackward', async () => {
-    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96]]) {
+    for (const [M, N] of [[1, 3], [37, 65], [128 * s, 96], [600, 70]]) { // (600 rows: more than one 256-row chunk)
       await compare(`biasBackward ${M}x${N}`, make, { d: randn(M * N, 3), db: randn(N, 4) }, (be, x) => be.biasBackward(x.db, x.d, M, N), ['db'], tol);
     }
   });
@@ -89,7 +91,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('layernorm forward/backward', async () => {
-    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768]]) {
+    for (const [N, C] of [[1, 2], [7, 33], [64 * s, 96], [3, 768], [300, 40]]) {
       const inputs = { x: randn(N * C, N, 3), w: uniform(C, 1, 0.5, 1.5), b: randn(C, 2), out: new Float32Array(N * C), mean: new Float32Array(N), rstd: new Float32Array(N), d: randn(N * C, 4), dx: randn(N * C, 5), dw: randn(C, 6), db: randn(C, 7) };
       await compare(`layernormForward ${N}x${C}`, make, inputs, (be, x) => be.layernormForward(x.out, x.mean, x.rstd, x.x, x.w, x.b, N, C, 1e-5), ['out', 'mean', 'rstd'], tol);
       await compare(`layernormBackward ${N}x${C}`, make, inputs, (be, x) => {
@@ -100,7 +102,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('attention forward/backward, with and without dropout', async () => {
-    for (const [B, T, C, NH] of [[1, 1, 4, 1], [2, 5, 12, 3], [2, 17, 32, 4], [1, 33 * s, 64, 2], [1, 64, 64, 4]]) {
+    for (const [B, T, C, NH] of [[1, 1, 4, 1], [2, 5, 12, 3], [2, 17, 32, 4], [1, 33 * s, 64, 2], [1, 64, 64, 4], [1, 9, 15, 3], [2, 35 * s, 128, 2]]) {
       for (const pDrop of [0, 0.25]) {
         const rng = pDrop > 0 ? { seed: 1234, stream: 77 } : null;
         const inputs = { qkv: randn(B * T * 3 * C, T + C, 1), out: new Float32Array(B * T * C), lse: new Float32Array(B * NH * T), d: randn(B * T * C, 9), dqkv: randn(B * T * 3 * C, 3) };
@@ -114,8 +116,8 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('attentionCached (prefill then decode steps)', async () => {
-    for (const [B, T0, C, NH, Tmax] of [[1, 3, 8, 2, 8], [2, 5, 32, 4, 16]]) {
-      const steps = [T0, 1, 1, 2];
+    // the last: blocks of the tiled kernel crossed, at positions that are not block-aligned
+    for (const [B, C, NH, Tmax, steps] of [[1, 8, 2, 8, [3, 1, 1, 2]], [2, 32, 4, 16, [5, 1, 1, 2]], [1, 24, 2, 80, [37, 1, 2, 35]]] as [number, number, number, number, number[]][]) {
       const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
       let pos = 0;
       steps.forEach((n, i) => {
@@ -153,14 +155,62 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     }
   });
 
-  t('gelu, residual, accumulate, scale', async () => {
+  t('half-precision KV caches (f16 kCache, vCache): attentionCached and attentionRagged, halves rounded as the reference rounds them', async () => {
+    const be0 = await make();
+    if (!be0.halfKVCache) return; // GPT refuses kvCache 'f16' on it (test/portable/quant.test.ts)
+    const half = { k: 'f16', v: 'f16' } as Record<string, DType>;
+    // v values that round at the edges of half precision: saturation at ±65504, subnormals, ties to even
+    const edges = [7e4, -1e6, 65519, 65520, -65505, 1e-7, -3e-8, 2.98e-8, 5.96e-8, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 0, -0];
+    const withEdges = (qkv: Float32Array, rows: number, C: number) => {
+      for (let r = 0; r < rows; r++) for (let j = 0; j < edges.length && j < C; j++) if ((r + j) % 3 === 0) qkv[r * 3 * C + 2 * C + j] = edges[j];
+      return qkv;
+    };
+    for (const [B, C, NH, Tmax, steps] of [[1, 16, 2, 8, [3, 1, 1, 2]], [2, 32, 4, 16, [5, 1, 1, 2]], [1, 24, 2, 80, [37, 1, 2, 35]]] as [number, number, number, number, number[]][]) {
+      const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
+      steps.forEach((n, i) => {
+        inputs[`qkv${i}`] = withEdges(randn(B * n * 3 * C, 10 + i), B * n, C);
+        inputs[`out${i}`] = new Float32Array(B * n * C);
+      });
+      await compare(`attentionCached f16 B${B} C${C}`, make, inputs, (be, x) => {
+        let p0 = 0;
+        steps.forEach((n, i) => {
+          be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax);
+          p0 += n;
+        });
+      }, steps.map((_, i) => `out${i}`), tol, half);
+      await compare(`attentionCached f16 B${B} C${C}: the halves`, make, inputs, (be, x) => {
+        let p0 = 0;
+        steps.forEach((n, i) => (be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax), (p0 += n)));
+      }, ['k', 'v'], { atol: 0, rtol: 0 }, half);
+    }
+    const plan: [number, number][][] = [[[2, 5], [0, 3], [3, 1]], [[0, 1], [1, 2], [3, 1], [2, 1]], [[3, 4], [1, 1], [0, 1]], [[2, 1], [0, 1], [1, 1], [3, 1]]];
+    for (const [C, NH, Tmax] of [[16, 2, 12], [32, 4, 16]]) {
+      const S = 4, inputs: Record<string, Data> = { k: new Float32Array(S * Tmax * C), v: new Float32Array(S * Tmax * C) };
+      const len = new Array(S).fill(0);
+      plan.forEach((runs, i) => {
+        const sp: number[] = [];
+        for (const [slot, n] of runs) for (let j = 0; j < n; j++) sp.push(slot, len[slot]++);
+        const N = sp.length / 2;
+        inputs[`sp${i}`] = Int32Array.from(sp);
+        inputs[`qkv${i}`] = withEdges(randn(N * 3 * C, 30 + i), N, C);
+        inputs[`out${i}`] = new Float32Array(N * C);
+      });
+      const run = (be: Backend, x: Record<string, Tensor>) => plan.forEach((_, i) => be.attentionRagged(x[`out${i}`], x[`qkv${i}`], x.k, x.v, x[`sp${i}`], x[`sp${i}`].length / 2, C, NH, Tmax));
+      await compare(`attentionRagged f16 C${C}`, make, inputs, run, plan.map((_, i) => `out${i}`), tol, half);
+      await compare(`attentionRagged f16 C${C}: the halves`, make, inputs, run, ['k', 'v'], { atol: 0, rtol: 0 }, half);
+    }
+    // mixed caches are refused
+    const be = await make(), k = be.alloc(2 * 8 * 4, 'f16'), v = be.alloc(2 * 8 * 4), q = be.alloc(3 * 8), o = be.alloc(8);
+    assertThrows(() => be.attentionCached(o, q, k, v, 1, 1, 8, 2, 0, 8), /must both be f32 or both f16/);
+  });
+
+  t('gelu, residual, accumulate', async () => {
     for (const N of [1, 7, 1023, 4096 * s]) {
       const inputs = { x: randn(N, N, 3), y: randn(N, 2), d: randn(N, 3), out: new Float32Array(N), dx: randn(N, 4) };
       await compare(`geluForward ${N}`, make, inputs, (be, x) => be.geluForward(x.out, x.x, N), ['out'], tol);
       await compare(`geluBackward ${N}`, make, inputs, (be, x) => be.geluBackward(x.dx, x.x, x.d, N), ['dx'], tol);
       await compare(`residualForward ${N}`, make, inputs, (be, x) => be.residualForward(x.out, x.x, x.y, N), ['out'], tol);
       await compare(`accumulate ${N}`, make, inputs, (be, x) => be.accumulate(x.dx, x.y, N), ['dx'], tol);
-      await compare(`scale ${N}`, make, inputs, (be, x) => be.scale(x.x, x.x, -0.37, N), ['x'], tol);
     }
   });
 
@@ -176,15 +226,14 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     }
   });
 
-  t('cross-entropy forward/backward with ignored targets; softmax', async () => {
+  t('cross-entropy forward/backward with ignored targets', async () => {
     for (const [N, V] of [[1, 2], [9, 67], [33, 1000], [8, 40478]]) {
       const tg = ints(N, V, 3, true);
       const w = new Float32Array(N).fill(1 / N);
-      const inputs = { z: randn(N * V, 1, 3), tg, w, losses: new Float32Array(N), loss: new Float32Array([0.5]), dz: new Float32Array(N * V), p: new Float32Array(N * V) };
+      const inputs = { z: randn(N * V, 1, 3), tg, w, losses: new Float32Array(N), loss: new Float32Array([0.5]), dz: new Float32Array(N * V) };
       await compare(`crossEntropyForward ${N}x${V}`, make, inputs, (be, x) => be.crossEntropyForward(x.losses, x.loss, x.z, x.tg, x.w, N, V), ['losses', 'loss'], tol);
       await compare(`crossEntropyBackward ${N}x${V}`, make, inputs, (be, x) => be.crossEntropyBackward(x.dz, x.z, x.tg, x.w, N, V, 0.75), ['dz'], tol);
       await compare(`crossEntropyBackward in place ${N}x${V}`, make, inputs, (be, x) => be.crossEntropyBackward(x.z, x.z, x.tg, x.w, N, V, 1), ['z'], tol);
-      await compare(`softmax ${N}x${V}`, make, inputs, (be, x) => be.softmaxForward(x.p, x.z, N, V, 0.7), ['p'], tol);
     }
   });
 
@@ -213,9 +262,11 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   t('f16 storage: matmul b and the embedding, written and bound at odd offsets, or a clear refusal', async () => {
     const be0 = await make();
     if (!be0.f16Storage) {
+      // refused at alloc, or (where f16 tensors are half-precision KV caches) as matmul's b
       let msg = '';
       try {
-        be0.alloc(8, 'f16');
+        const h = be0.alloc(8, 'f16'), a = be0.alloc(4), o = be0.alloc(2);
+        be0.matmul(o, a, h, null, 1, 4, 2, false, true, 0);
       } catch (e) {
         msg = (e as Error).message;
       }
@@ -243,6 +294,87 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     assertClose(got, want, { atol: 0, rtol: 0 }, 'f16 values read back are the host-rounded halves');
   });
 
+  t('quantized storage (q8, q4): codes, matmul b with transB, the embedding, against the dequantizing reference', async () => {
+    const be0 = await make();
+    if (!be0.quantStorage) return; // GPT refuses int8/int4 weights on it (checked in test/portable/quant.test.ts)
+    for (const dtype of ['q8', 'q4'] as const) {
+      // M <= 4 is the matrix-vector path, larger M the GEMM; K crosses the 256-element activation blocks,
+      // odd sizes leave partial pairs, groups and tiles
+      const shapes: [number, number, number][] = [[1, 1, 1], [1, 33, 67], [3, 300, 17], [4, 64, 130], [5, 33, 7], [17, 300, 67], [64 * s, 96, 40], [9, 520, 9]];
+      for (const [M, K, N] of shapes) {
+        const ref = new ReferenceBackend(), be = await make();
+        const w = randn(N * K, M + K + N, 0.05);
+        w[(K * 7) % w.length] = 0.9; // an outlier in one row: its codes spread, the others keep theirs
+        const a = randn(M * K, K, 1.3), bias = randn(N, 2), out0 = randn(M * N, 7);
+        const run = (b: Backend, beta: 0 | 1) => {
+          const wt = b.alloc(N * K, dtype, K), at = b.alloc(M * K), bt = b.alloc(N), ot = b.alloc(M * N);
+          b.write(wt, w);
+          b.write(at, a);
+          b.write(bt, bias);
+          b.write(ot, out0);
+          b.matmul(ot, at, wt, beta ? null : bt, M, K, N, false, true, beta);
+          return { wt, ot };
+        };
+        for (const beta of [0, 1] as const) {
+          const r = run(ref, beta), g = run(be, beta);
+          const wd = (await ref.read(r.wt)) as Float32Array, want = (await ref.read(r.ot)) as Float32Array, got = (await be.read(g.ot)) as Float32Array;
+          // the backend may quantize a's rows to 16-bit integers per block of 256 (backend.ts): per element,
+          // allow ½·Σ_k |w[n,k]|·s(m,k) with s = max|block|/32639, on top of the f32 tolerances
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+            let bound = 0;
+            for (let k0 = 0; k0 < K; k0 += 256) {
+              let mx = 0, sw = 0;
+              for (let k = k0; k < Math.min(K, k0 + 256); k++) {
+                mx = Math.max(mx, Math.abs(a[m * K + k]));
+                sw += Math.abs(wd[n * K + k]);
+              }
+              bound += 0.5 * (mx / 32639) * sw;
+            }
+            const i = m * N + n, e = want[i];
+            if (!(Math.abs(got[i] - e) <= bound + tol.atol + tol.rtol * Math.abs(e))) {
+              throw new Error(`${dtype} matmul ${M}x${K}x${N} beta=${beta}: out[${m},${n}] = ${got[i]}, reference ${e}, allowed ${bound} + f32 tolerance`);
+            }
+          }
+          if (beta === 0) {
+            assertClose(await be.read(g.wt), wd, { atol: 0, rtol: 0 }, `${dtype} ${N}x${K}: read returns the dequantized values the reference holds`);
+            const qr = await ref.readQuantized!(r.wt), qb = await be.readQuantized!(g.wt);
+            assertClose(Array.from(qb.codes), Array.from(qr.codes), { atol: 0 }, `${dtype} ${N}x${K}: the same codes`);
+            assertClose(qb.scales, qr.scales, { atol: 0 }, `${dtype} ${N}x${K}: the same scales`);
+          }
+        }
+      }
+      // codes written as they are, in row ranges, read back unchanged; the embedding reads them
+      const [B, T, C, V] = [2, 5, 40, 37];
+      const table = randn(V * C, 6, 0.1), ref = new ReferenceBackend(), be = await make();
+      const q = await (() => {
+        const t = ref.alloc(V * C, dtype, C);
+        ref.write(t, table);
+        return ref.readQuantized!(t);
+      })();
+      const cb = q.codes.length / V, sc = q.scales.length / V;
+      const wte = be.alloc(V * C, dtype, C);
+      be.writeQuantized!(wte, { codes: q.codes.slice(0, 20 * cb), scales: q.scales.slice(0, 20 * sc) } as typeof q);
+      be.writeQuantized!(wte, { codes: q.codes.slice(20 * cb), scales: q.scales.slice(20 * sc) } as typeof q, 20);
+      const back = await be.readQuantized!(wte);
+      assertClose(Array.from(back.codes), Array.from(q.codes), { atol: 0 }, `${dtype} writeQuantized in two row ranges: codes`);
+      assertClose(back.scales, q.scales, { atol: 0 }, `${dtype} writeQuantized: scales`);
+      const ids = ints(B * T, V, 5);
+      await compare(`${dtype} encoderForward`, make, { ids, wpe: randn(T * C, 7), out: new Float32Array(B * T * C) }, (b, x) => {
+        const t = b.alloc(V * C, dtype, C);
+        b.write(t, table);
+        b.encoderForward(x.out, x.ids, t, x.wpe, B, T, C, 0);
+      }, ['out'], tol);
+      // what quantized tensors are not: sliced, b without transB, an f32 operand
+      const a = be.alloc(3 * (C + 1)), o = be.alloc(3 * V);
+      assertThrows(() => be.matmul(o, a, wte, null, 3, C, V, false, false, 0), /transB/, `${dtype} b without transB`);
+      assertThrows(() => be.matmul(o, a, wte, null, 3, C + 1, 30, false, true, 0), /rows of/, `${dtype} b with another K`);
+      assertThrows(() => be.slice(wte, C, C), /not sliced/, `${dtype} slice`);
+      assertThrows(() => be.geluForward(o, wte, 3), /weight storage/, `${dtype} as an f32 operand`);
+    }
+  });
+
+  argumentChecks(backendName, make);
+
   t('views: ops address tensors through arena offsets', async () => {
     const ref = new ReferenceBackend();
     const be = await make();
@@ -254,9 +386,52 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
       b.write(arena.b, randn(C, 3));
       b.layernormForward(arena.out, arena.mean, arena.rstd, arena.x, arena.w, arena.b, N, C, 1e-5);
       const half = b.slice(arena.out, C, C * 2);
-      b.scale(half, half, 2, C * 2);
+      b.dropoutForward(half, half, C * 2, 0.5, { seed: 1, stream: 2 }); // in place, on a view
       return b.read(arena.out);
     };
     assertClose(await run(be), await run(ref), tol, 'arena views');
+  });
+}
+
+/** The checks of src/backend/checks.ts reach every backend: the same bad calls get the same errors, before anything runs. */
+export function argumentChecks(backendName: string, make: () => Backend | Promise<Backend>): void {
+  test(`conformance[${backendName}] argument checks: bad calls are refused with the same errors on every backend, before anything runs`, async () => {
+    const be = await make();
+    const f = (n: number) => be.alloc(n), i = (n: number) => be.alloc(n, 'i32');
+    const out = f(12);
+    be.write(out, new Float32Array(12).fill(7));
+    const cases: [string, () => void, RegExp][] = [
+      ['matmul a too short', () => be.matmul(out, f(5), f(8), null, 3, 2, 4, false, false, 0), /^matmul a: tensor of 5 elements, op needs 6$/],
+      ['matmul out too short', () => be.matmul(out, f(6), f(10), null, 3, 2, 5, false, false, 0), /^matmul out: tensor of 12 elements, op needs 15$/],
+      ['matmul beta 2', () => be.matmul(out, f(6), f(8), null, 3, 2, 4, false, false, 2 as 0), /matmul: beta must be 0 or 1, got 2/],
+      ['matmul M not an integer', () => be.matmul(out, f(6), f(8), null, 1.5, 2, 4, false, false, 0), /matmul: M must be an integer >= 0, got 1\.5/],
+      ['an i32 operand where f32 is needed', () => be.geluForward(out, i(12), 12), /geluForward inp: an i32 tensor where f32 values are needed/],
+      ['f32 ids', () => be.encoderForward(f(8), f(2), f(8), f(8), 1, 2, 4, 0), /encoderForward ids: a f32 tensor where i32 indices are needed/],
+      ['heads', () => be.attentionForward(f(60), f(6), f(180), 1, 2, 10, 3, 0, null), /C = 10 is not a multiple of NH = 3/],
+      ['KV cache overflow', () => be.attentionCached(f(8), f(24), f(32), f(32), 1, 2, 8, 2, 3, 4), /KV cache of 4 positions cannot hold 5/],
+      ['ragged caches', () => be.attentionRagged(f(8), f(24), f(30), f(30), i(2), 1, 8, 2, 4), /attentionRagged: caches of 30 and 30 elements are not slots of 4 × 8/],
+      ['positions beyond wpe', () => be.encoderForward(f(16), i(2), f(20), f(12), 1, 2, 4, 2), /position 3 beyond the context of 3/],
+      ['dropout p 1', () => be.dropoutForward(out, out, 12, 1, { seed: 1, stream: 2 }), /dropoutForward: dropout probability must be in \[0, 1\), got 1/],
+      ['adamw step 0', () => be.adamw(f(4), f(4), f(4), f(4), { lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, step: 0 }), /adamw: step must be an integer >= 1/],
+      ['adamw m too short', () => be.adamw(f(4), f(4), f(3), f(4), { lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, step: 1 }), /^adamw m: tensor of 3 elements, op needs 4$/],
+      ['slice', () => be.slice(out, 10, 3), /slice \[10, \+3\) outside a tensor of 12/],
+      ['write', () => be.write(out, new Float32Array(5), 8), /write of 5 at 8 into a tensor of 12/],
+      ['copy', () => be.copy(f(3), out), /^copy: tensor of 3 elements, op needs 12$/],
+    ];
+    // indices a kernel would follow, where the backend's memory can be read at once (not on a GPU)
+    if (HOST_INTS in be) {
+      const ids = i(2), rows = i(1), sp = i(2);
+      be.write(ids, Int32Array.of(1, 9));
+      be.write(rows, Int32Array.of(3));
+      be.write(sp, Int32Array.of(0, 4));
+      cases.push(
+        ['token id', () => be.encoderForward(f(8), ids, f(36), f(8), 1, 2, 4, 0), /token id 9 outside the vocabulary of 9/],
+        ['target', () => be.crossEntropyForward(f(2), f(1), f(18), ids, f(2), 2, 9), /target 9 outside the vocabulary of 9/],
+        ['row', () => be.gatherRows(f(4), f(12), rows, 1, 4), /row 3 outside a tensor of 3 rows/],
+        ['slot position', () => be.attentionRagged(f(8), f(24), f(32), f(32), sp, 1, 8, 2, 4), /attentionRagged: token 0 at slot 0, position 4: the caches hold 1 slots of 4/],
+      );
+    }
+    for (const [what, call, pattern] of cases) assertThrows(call, pattern, what);
+    assertEqual(Array.from(await be.read(out)), new Array(12).fill(7), 'refused calls wrote nothing');
   });
 }

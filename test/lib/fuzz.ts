@@ -15,9 +15,10 @@
 // Everything is seeded: a failure names the target, the input number and the mutations, and the
 // input is returned so that it can be kept as a regression fixture under test/fixtures/fuzz/.
 import { FileFormatError } from '../../src/io/errors.ts';
+import { decodeFields } from '../../src/io/onnx/protobuf.ts';
 import { rand } from './harness.ts';
 
-export const PER_INPUT_MS = 2000;
+export const PER_INPUT_MS = 5000; // inputs take milliseconds; generous for a loaded CI machine
 export const ALLOC_FACTOR = 16;
 export const ALLOC_SLACK = 1 << 20;
 
@@ -42,10 +43,38 @@ export class Mutator {
   }
 
   /** 1–3 mutations of `seed`; returns the bytes and the names of the mutations applied. */
-  mutate(seed: Uint8Array, kind: 'binary' | 'text'): { bytes: Uint8Array; how: string[] } {
-    let b: Uint8Array = seed.slice();
+  mutate(seed: Uint8Array, kind: FuzzKind): { bytes: Uint8Array; how: string[] } {
+    let b: Uint8Array = seed; // every op copies: the seed itself is never changed
     const how: string[] = [];
-    const n = 1 + this.int(3);
+    let n = 1 + this.int(3);
+    if (kind === 'protobuf' && this.r() < 0.6) {
+      // structure-aware edits on the seed's parsed tree, then perhaps one byte-level edit
+      const tree = cachedTree(seed);
+      if (tree) {
+        for (let k = 1 + this.int(2); k > 0; k--) {
+          const e = this.pick(this.protoEdits());
+          e.edit(tree);
+          how.push(e.name);
+        }
+        b = encodeTree(tree);
+        n = this.r() < 0.3 ? 1 : 0;
+      }
+    }
+    if (kind === 'safetensors' && this.r() < 0.6) {
+      // the JSON header edited as text, its length prefix kept right: offsets, shapes, dtypes, names
+      const len = seed.length >= 8 ? Number(new DataView(seed.buffer, seed.byteOffset).getBigUint64(0, true)) : -1;
+      if (len >= 0 && len <= seed.length - 8) {
+        let h: Uint8Array = seed.subarray(8, 8 + len);
+        for (let k = 1 + this.int(2); k > 0; k--) {
+          const op = this.pick(this.textOps());
+          h = op.apply(h);
+          how.push(`header: ${op.name}`);
+        }
+        b = concat(new Uint8Array(8), h, seed.subarray(8 + len));
+        new DataView(b.buffer).setBigUint64(0, BigInt(h.length), true);
+        n = this.r() < 0.3 ? 1 : 0;
+      }
+    }
     const ops = kind === 'text' ? [...this.byteOps(), ...this.byteOps().slice(0, 2), ...this.textOps(), ...this.textOps()] : [...this.byteOps(), ...this.binaryOps()];
     for (let i = 0; i < n; i++) {
       const op = this.pick(ops);
@@ -76,6 +105,45 @@ export class Mutator {
     ];
   }
 
+  /**
+   * Structure-aware protobuf edits that keep every enclosing length right (the tree is encoded again
+   * afterwards): one varint anywhere set to a hostile value (negative, 1e12, 2^32, 2^62, ...), one
+   * field repeated up to 2,000 times, or one dropped. Byte-level edits alone rarely reach a dimension
+   * or a count without breaking the lengths around it.
+   */
+  private protoEdits(): { name: string; edit: (t: PbNode[]) => void }[] {
+    const all = (t: PbNode[], keep: (n: PbNode) => boolean, out: PbNode[] = []): PbNode[] => {
+      for (const n of t) {
+        if (keep(n)) out.push(n);
+        if (n.children) all(n.children, keep, out);
+      }
+      return out;
+    };
+    const lists = (t: PbNode[], out: PbNode[][] = []): PbNode[][] => {
+      out.push(t);
+      for (const n of t) if (n.children) lists(n.children, out);
+      return out;
+    };
+    const hostile = { name: 'hostile varint', edit: (t: PbNode[]) => {
+      const v = all(t, (n) => n.int !== undefined);
+      if (v.length) this.pick(v).int = this.pick(HOSTILE_VARINTS);
+    } };
+    return [
+      hostile, hostile, // twice as likely as the others
+      { name: 'repeat field', edit: (t) => {
+        const l = this.pick(lists(t));
+        if (l.length) {
+          const i = this.int(l.length);
+          l.splice(i, 0, ...Array.from({ length: this.pick([1, 2, 100, 2000]) }, () => l[i]));
+        }
+      } },
+      { name: 'drop field', edit: (t) => {
+        const l = this.pick(lists(t));
+        if (l.length) l.splice(this.int(l.length), 1);
+      } },
+    ];
+  }
+
   private textOps(): Mutation[] {
     const onText = (name: string, f: (t: string) => string): Mutation => ({ name, apply: (b) => new TextEncoder().encode(f(new TextDecoder().decode(b))) });
     const replaceNth = (t: string, re: RegExp, by: (m: string) => string) => {
@@ -95,7 +163,85 @@ export class Mutator {
   }
 }
 
-const concat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(parts.flatMap((p) => [...p]));
+export type FuzzKind = 'binary' | 'text' | 'protobuf' | 'safetensors';
+
+const HOSTILE_VARINTS = [0n, 1n, 2n ** 64n - 1n, 2n ** 64n - 128n, 10n ** 12n, 2n ** 31n, 2n ** 32n, 2n ** 62n, 4n * 10n ** 9n, 127n, 65536n];
+
+interface PbNode { field: number; wire: number; int?: bigint; bytes?: Uint8Array; children?: PbNode[] }
+
+/** A protobuf message as a tree: a length-delimited field that parses as a message is taken for one. */
+function parseTree(b: Uint8Array, depth: number): PbNode[] | null {
+  let fields;
+  try {
+    fields = decodeFields(b);
+  } catch {
+    return null;
+  }
+  return fields.map((f) => {
+    const n: PbNode = { field: f.field, wire: f.wire, int: f.int, bytes: f.bytes };
+    if (f.wire === 2 && depth < 8 && f.bytes!.length > 0) n.children = parseTree(f.bytes!, depth + 1) ?? undefined;
+    return n;
+  });
+}
+
+const trees = new WeakMap<Uint8Array, PbNode[] | null>();
+const cloneTree = (t: PbNode[]): PbNode[] => t.map((n) => ({ ...n, children: n.children && cloneTree(n.children) }));
+
+/** parseTree of a seed is computed once (mutations start from the seed itself); a copy is returned to edit. */
+function cachedTree(b: Uint8Array): PbNode[] | null {
+  if (!trees.has(b)) trees.set(b, parseTree(b, 0));
+  const t = trees.get(b);
+  return t ? cloneTree(t) : null;
+}
+
+function encodeTree(t: PbNode[]): Uint8Array {
+  let out = new Uint8Array(1024), n = 0;
+  const room = (k: number) => {
+    if (n + k > out.length) {
+      const bigger = new Uint8Array(Math.max(out.length * 2, n + k));
+      bigger.set(out.subarray(0, n));
+      out = bigger;
+    }
+  };
+  const varint = (v: bigint | number) => {
+    room(10);
+    if (typeof v === 'number' && v < 2 ** 31) {
+      while (v >= 0x80) {
+        out[n++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      out[n++] = v;
+      return;
+    }
+    let x = BigInt.asUintN(64, BigInt(v));
+    while (x >= 0x80n) {
+      out[n++] = Number(x & 0x7fn) | 0x80;
+      x >>= 7n;
+    }
+    out[n++] = Number(x);
+  };
+  const put = (b: Uint8Array) => {
+    room(b.length);
+    out.set(b, n);
+    n += b.length;
+  };
+  for (const node of t) {
+    varint(node.field * 8 + node.wire);
+    if (node.wire === 0) varint(node.int!);
+    else if (node.wire === 2) {
+      const body = node.children ? encodeTree(node.children) : node.bytes!;
+      varint(body.length);
+      put(body);
+    } else put(node.bytes!);
+  }
+  return out.slice(0, n);
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((o, p) => (out.set(p, o), o + p.length), 0);
+  return out;
+}
 
 // ---- typed-array allocation accounting -------------------------------------------------------------
 
@@ -131,7 +277,7 @@ export async function countingAllocations<T>(fn: () => Promise<T>): Promise<{ re
 
 export interface FuzzTarget {
   name: string;
-  kind: 'binary' | 'text';
+  kind: FuzzKind;
   seeds: Uint8Array[];
   /** the file paths an error may name (a checkpoint's reader may blame a sibling file) */
   files: string[];

@@ -2,8 +2,6 @@
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { preset, type GPTConfig } from '../../src/model/config.ts';
-import { FileFormatError } from '../../src/io/errors.ts';
-import { assert, assertEqual, AssertionError } from './harness.ts';
 
 export function tinyModel(overrides: Partial<GPTConfig> = {}, seed = 1): GPT {
   return new GPT(new ReferenceBackend(), preset('tiny', overrides)).init(seed);
@@ -80,23 +78,4 @@ export function lettersTokenizerJSON(n: number, ids?: number[], eot = n): string
     normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
     model: { type: 'BPE', vocab, merges: [], dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false },
   });
-}
-
-/**
- * `fn` must throw (or reject with) a FileFormatError naming `file` — the message starting with it —
- * whose message matches `pattern`. Returns the error.
- */
-export async function assertFileError(fn: () => unknown, file: string, pattern: RegExp): Promise<FileFormatError> {
-  let err: unknown;
-  try {
-    await fn();
-  } catch (e) {
-    err = e;
-  }
-  if (err === undefined) throw new AssertionError(`expected a FileFormatError matching ${pattern}, none came`);
-  if (!(err instanceof FileFormatError)) throw new AssertionError(`expected a FileFormatError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
-  assertEqual(err.file, file, 'the error names the file');
-  assert(err.message.startsWith(file), `the message starts with the file: ${err.message}`);
-  assert(pattern.test(err.message), `"${err.message}" does not match ${pattern}`);
-  return err;
 }

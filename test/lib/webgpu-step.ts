@@ -2,6 +2,7 @@
 // the null device: the dispatches the WebGPU backend encodes for it, with their cost, and the memory held.
 import { createWebGPUBackend, type DispatchRecord } from '../../src/backend/webgpu/webgpu.ts';
 import { GPT } from '../../src/model/gpt.ts';
+import { AdamW } from '../../src/train/optim.ts';
 import { preset } from '../../src/model/config.ts';
 import { nullDevice, type DEFAULT_LIMITS } from './webgpu-null-device.ts';
 
@@ -21,6 +22,32 @@ export interface StepShape {
   submits: number;
 }
 
+/** Records one decoding step (one new token with a KV cache of `past` positions, logits read) of B rows. */
+export async function recordDecode(name: string, B: number, past: number, limits: Partial<typeof DEFAULT_LIMITS> = {}): Promise<StepShape> {
+  const be = createWebGPUBackend(nullDevice(limits));
+  const cfg = preset(name);
+  const model = new GPT(be, cfg);
+  const cache = model.newKVCache(B);
+  model.transformer(new Int32Array(B * past).fill(1), B, past, {}, cache);
+  await model.lastLogits(B, past);
+  const records = be.record();
+  model.transformer(new Int32Array(B).fill(2), B, 1, {}, cache);
+  await model.lastLogits(B, 1);
+  be.stopRecording();
+  const shape = summarize(records, be.heldBytes, 0);
+  be.destroy();
+  return shape;
+}
+
+function summarize(records: DispatchRecord[], heldBytes: number, submits: number): StepShape {
+  const heaviest = records.reduce((a, r) => (r.flops > a.flops ? r : a), records[0]);
+  const deepest = records.reduce((a, r) => (r.depth > a.depth ? r : a), records[0]);
+  return {
+    dispatches: records.length, flops: records.reduce((s, r) => s + r.flops, 0), maxFlops: heaviest.flops, maxFlopsKernel: heaviest.kernel,
+    maxDepth: deepest.depth, maxDepthKernel: deepest.kernel, heldBytes, submits,
+  };
+}
+
 export async function recordStep(name: string, B: number, T: number, limits: Partial<typeof DEFAULT_LIMITS> = {}, features: string[] = []): Promise<StepShape & { records: DispatchRecord[] }> {
   const device = nullDevice(limits, features);
   let submits = 0;
@@ -29,6 +56,7 @@ export async function recordStep(name: string, B: number, T: number, limits: Par
   const be = createWebGPUBackend(device);
   const cfg = preset(name);
   const model = new GPT(be, cfg); // weights stay zero: nothing runs
+  const opt = new AdamW(be, [model.parameters()]);
   const ids = new Int32Array(B * T).map((_, i) => (i * 7919) % cfg.vocabSize);
   const w = new Float32Array(B * T).fill(1 / (B * T));
   const step = () => {
@@ -36,7 +64,7 @@ export async function recordStep(name: string, B: number, T: number, limits: Par
     model.transformer(ids, B, T, { train: { seed: 1, step: 1 } });
     model.lmLoss(ids, w, B * T, 1);
     model.backward(B, T, { train: { seed: 1, step: 1 } });
-    model.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+    opt.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
   };
   step(); // allocations (activations, gradients, moments) happen on the first step
   await be.sync();
@@ -45,12 +73,7 @@ export async function recordStep(name: string, B: number, T: number, limits: Par
   step();
   await be.sync();
   be.stopRecording();
-  const heaviest = records.reduce((a, r) => (r.flops > a.flops ? r : a), records[0]);
-  const deepest = records.reduce((a, r) => (r.depth > a.depth ? r : a), records[0]);
-  const shape = {
-    dispatches: records.length, flops: records.reduce((s, r) => s + r.flops, 0), maxFlops: heaviest.flops, maxFlopsKernel: heaviest.kernel,
-    maxDepth: deepest.depth, maxDepthKernel: deepest.kernel, heldBytes: be.heldBytes, submits, records,
-  };
+  const shape = { ...summarize(records, be.heldBytes, submits), records };
   be.destroy();
   return shape;
 }

@@ -15,7 +15,16 @@ const runtimeSkip: SkipFn = g.Deno
   ? (name, fn) => g.Deno!.test({ name, ignore: true, fn })
   : ((await import(/* @vite-ignore */ 'Bun' in globalThis ? 'bun:' + 'test' : 'vi' + 'test')) as { test: { skip: SkipFn } }).test.skip;
 
-export const requireWebGPU = (g.Deno ? g.Deno.env.get('GPTEDGE_REQUIRE_WEBGPU') : g.process?.env.GPTEDGE_REQUIRE_WEBGPU) === '1';
+const env = (k: string): string | undefined => (g.Deno ? g.Deno.env.get(k) : g.process?.env[k]);
+export const requireWebGPU = env('GPTEDGE_REQUIRE_WEBGPU') === '1';
+/**
+ * A run of the configuration matrix (test/node/webgpu-matrix.test.ts): conformance on small shapes only, on
+ * a device shaped by GPTEDGE_WEBGPU_DEFAULT_LIMITS=1 (the spec's default limits) and
+ * GPTEDGE_WEBGPU_DAWN_FLAGS (Dawn instance flags, e.g. robustness off).
+ */
+export const matrixRun = env('GPTEDGE_WEBGPU_MATRIX') === '1';
+/** the conformance variants a matrix run asks for (suffixes, 'plain' for the plain one), or all */
+export const matrixVariants = env('GPTEDGE_WEBGPU_VARIANTS');
 
 export interface DeviceResult {
   handle: WebGPUDeviceHandle | null;
@@ -32,12 +41,16 @@ export interface DeviceResult {
 export async function webgpuDevice(opts: NodeDeviceOptions = {}): Promise<DeviceResult> {
   const errors: string[] = [];
   try {
+    const fromEnv: NodeDeviceOptions = { defaultLimits: env('GPTEDGE_WEBGPU_DEFAULT_LIMITS') === '1', dawnFlags: env('GPTEDGE_WEBGPU_DAWN_FLAGS')?.split(' ').filter((f) => f) };
     const handle = runtime === 'deno'
-      ? await (await import('../../adapters/deno/webgpu.ts')).requestDevice(opts)
-      : await (await import('../../adapters/node/webgpu.ts')).requestDevice({ softwareFallback: true, ...opts });
+      ? await (await import('../../adapters/deno/webgpu.ts')).requestDevice({ ...fromEnv, ...opts })
+      : await (await import('../../adapters/node/webgpu.ts')).requestDevice({ softwareFallback: true, ...fromEnv, ...opts });
     if (!handle) return { handle, errors, reason: `no WebGPU adapter under ${runtime} (run scripts/setup-webgpu.sh for software Vulkan)` };
     handle.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
-    console.log(`webgpu: ${runtime} adapter "${handle.adapterName}"${handle.software ? ' (software)' : ''}`);
+    const info = (handle.adapter as GPUAdapter & { info?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).info;
+    const lim = handle.device.limits;
+    console.log(`webgpu: ${runtime} adapter "${handle.adapterName}"${handle.software ? ' (software)' : ''}, subgroup size ${info?.subgroupMinSize ?? '?'}..${info?.subgroupMaxSize ?? '?'}, ` +
+      `binding ${lim.maxStorageBufferBindingSize}, workgroup storage ${lim.maxComputeWorkgroupStorageSize}, invocations ${lim.maxComputeInvocationsPerWorkgroup}`);
     return { handle, errors, reason: '' };
   } catch (err) {
     return { handle: null, errors, reason: `WebGPU unavailable under ${runtime}: ${err instanceof Error ? err.message : String(err)}` };

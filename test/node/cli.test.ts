@@ -30,6 +30,24 @@ test('cli: pretrain a tiny model from a text file, generate from it, resume it',
     const r = cli('pretrain', ...common, '--steps', '4', '--resume');
     assertEqual(r.code, 0, r.err);
     assert(/resuming .*step-000004 at step 4\/4/.test(r.err), `resume message: ${r.err}`);
+    // quantized: a new folder that generate loads as stored, on WASM and on the reference
+    for (const to of ['int8', 'int4']) {
+      const qdir = join(dir, to);
+      const q = cli('quantize', '--model', out, '--to', to, '--out', qdir);
+      assertEqual(q.code, 0, q.err);
+      assert(new RegExp(`quantized .* to ${to}: .*model\\.safetensors [\\d.]+ MiB -> [\\d.]+ MiB`).test(q.out), q.out);
+      assertEqual(readdirSync(qdir).sort(), ['config.json', 'model.safetensors', 'tokenizer.json']);
+      const texts = ['wasm', 'reference'].map((backend) => cli('generate', '--model', qdir, '--prompt', 'It was', '--max-tokens', '5', '--temperature', '0', '--backend', backend));
+      for (const t of texts) assert(t.code === 0 && /^It was[\s\S]*\n$/.test(t.out) && /\[length\]/.test(t.err), `${to}: ${t.err}${t.out}`);
+      const f = cli('generate', '--model', out, '--weights', to, '--prompt', 'It was', '--max-tokens', '5', '--temperature', '0', '--backend', 'reference');
+      assertEqual(f.out, texts[1].out, `${to}: quantized on load = quantized ahead`);
+    }
+    const again = cli('quantize', '--model', out, '--to', 'int8', '--out', join(dir, 'int8'));
+    assert(again.code === 1 && /int8: already exists/.test(again.err), again.err);
+    const bad = cli('quantize', '--model', out, '--to', 'int3', '--out', join(dir, 'x'));
+    assert(bad.code === 1 && /--to must be int8 or int4, got "int3"/.test(bad.err), bad.err);
+    const w = cli('generate', '--model', out, '--weights', 'int3', '--backend', 'reference');
+    assert(w.code === 1 && /--weights must be one of f32, f16, int8, int4, got "int3"/.test(w.err), w.err);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

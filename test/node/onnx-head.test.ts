@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ortWeb from 'onnxruntime-web';
-import { exportFinetunedOnnx, exportOnnx, exportOnnxFromParams } from '../../src/io/onnx/export.ts';
+import { exportOnnx, exportOnnxFromParams } from '../../src/io/onnx/export.ts';
+import { exportFinetunedOnnx, onnxTaskHead } from '../../src/finetune/onnx.ts';
 import { importOnnx } from '../../src/io/onnx/import.ts';
 import { OrtGPT, chooseOrt, classifyOrt, predictOrt, similarityOrt, type OrtModuleLike } from '../../src/infer/ort.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
@@ -170,13 +171,13 @@ test('bad heads and misuse: clear errors', async () => {
   const ft = await tinyFinetuned({ family: 'classification', labels: ['a', 'b', 'c'] }, 'post-ln', 2);
   const params = await ft.model.readParams(), cfg = ft.model.cfg;
   const spec = ft.spec, W = new Float32Array(C * 3), b = new Float32Array(3);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: { W: new Float32Array(C * 4), b, spec } }),
+  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W: new Float32Array(C * 4), b, spec }) }),
     /exportOnnx: task head W_y has 128 values; a classification head \(3 labels\) on d_model 32 needs \[32, 3\] = 96/);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: { W, b: new Float32Array(2), spec } }), /task head bias has 2 values; a classification head \(3 labels\) needs \[3\]/);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: { W, b, spec: { family: 'multiple-choice', labels: [], choices: 3 } } }),
+  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b: new Float32Array(2), spec }) }), /task head bias has 2 values; a classification head \(3 labels\) needs \[3\]/);
+  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec: { family: 'multiple-choice', labels: [], choices: 3 } }) }),
     /a multiple-choice head \(one score per candidate\) on d_model 32 needs \[32, 1\] = 32/);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: { W, b, spec: { family: 'classification', labels: ['a'] } } }), /task head: a classification task needs at least 2 labels/);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: { W, b, spec, maxLen: 99 } }), /maxLen must be an integer in 4\.\.32, got 99/);
+  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec: { family: 'classification', labels: ['a'] } }) }), /task head: a classification task needs at least 2 labels/);
+  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec, maxLen: 99 }) }), /maxLen must be an integer in 4\.\.32, got 99/);
   // a model exported without a head
   const plain = await OrtGPT.create(web, await exportOnnx(ft.model, { graph: 'logits' }));
   assert(!plain.hasHead && plain.task === null);

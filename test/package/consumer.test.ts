@@ -36,6 +36,7 @@ const back = await load(out, { backend: 'wasm', threads: 1 });
 const after = (await back.generate('It was', { maxTokens: 12, temperature: 0 })).text;
 const score = await back.score('It was the', ' best');
 console.log(JSON.stringify({ backend: gpt.backendReason, losses: st.history.map((h) => h.loss), before, after, logprob: score.logprob }));
+// no dispose(): a finished script exits with its 2-thread worker pool still alive (sh() would time out otherwise)
 `;
 
 let proj = '';
@@ -322,7 +323,7 @@ const w :Workerd.Worker = (
     assert(/needs the npm package @stdlib\/datasets-sotu, which is not installed: npm install @stdlib\/datasets-sotu/.test(r.stderr), r.stderr);
   }, 180_000);
 
-  test('package (h): the README runs as written: its code is examples/node/quickstart.mjs, and its commands work', async () => {
+  test('package (h): the README and docs run as written: the README\'s code is examples/node/quickstart.mjs, and every shell block works', async () => {
     const readme = readFileSync('README.md', 'utf8');
     const code = /## Quick start in code[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
     assertEqual(code, readFileSync('examples/node/quickstart.mjs', 'utf8'), "README's quick start is examples/node/quickstart.mjs, word for word");
@@ -330,7 +331,47 @@ const w :Workerd.Worker = (
     const q = sh(process.execPath, ['quickstart.mjs', 'corpus.txt'], { timeout: 300_000 });
     assert(/^wasm-\S+ \(auto: .*\) 0\.\d+M parameters$/m.test(q) && /logprob/.test(q), q);
     for (const block of runnableBlocks('README.md')) await runBlock(block, proj);
-  }, 900_000);
+    // then every doc, in the order a reader goes (fine-tuning makes runs/spam-ft for the ONNX page)
+    const first = ['docs/finetune.md', 'docs/onnx.md'];
+    const docs = [...first, ...readdirSync('docs').map((f) => `docs/${f}`).filter((f) => f.endsWith('.md') && !first.includes(f)).sort()];
+    for (const doc of docs) for (const block of runnableBlocks(doc)) await runBlock(block, proj);
+  }, 1_500_000);
+
+  test('package (i): the examples run from the installed package (servers answer, scoring prints)', async () => {
+    const run = (cmd: string[], file: string) => {
+      cpSync(join('examples', file), join(proj, file.replace('/', '-')));
+      return [...cmd, file.replace('/', '-')];
+    };
+    const s = sh(process.execPath, run([], 'node/score.mjs').concat(['runs/demo', 'It was']), { timeout: 120_000 });
+    assert(/log P\(" whale" \| "It was"\) = -\d/.test(s), s);
+    const servers: [string, string[]][] = [
+      ['node/server.mjs', [process.execPath]],
+      ['bun/server.ts', [bin('bun')]],
+      ['hono/server.ts', [bin('bun')]],
+      ['deno/server.ts', [bin('deno'), 'run', '-A', '--node-modules-dir=manual']],
+    ];
+    for (const [file, cmd] of servers) {
+      const port = await freePort();
+      const argv = run(cmd, file).concat(['runs/demo']);
+      const p = spawn(argv[0], argv.slice(1), { cwd: proj, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let log = '';
+      p.stdout!.on('data', (d) => (log += d));
+      p.stderr!.on('data', (d) => (log += d));
+      try {
+        const t0 = Date.now();
+        while (!(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) {
+          assert(p.exitCode === null && Date.now() - t0 < 60_000, `examples/${file} did not serve: ${log}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const r = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Call me', max_tokens: 5, temperature: 0 }) });
+        const j = (await r.json()) as { choices?: { text: string }[] };
+        assertEqual(r.status, 200, `examples/${file}: ${JSON.stringify(j)} ${log}`);
+        assert(typeof j.choices?.[0].text === 'string', `examples/${file} completes`);
+      } finally {
+        p.kill('SIGTERM');
+      }
+    }
+  }, 300_000);
 
   test('package: the consumer project is removed', () => {
     rmSync(proj, { recursive: true, force: true });

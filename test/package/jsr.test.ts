@@ -21,9 +21,9 @@ if (runtime === 'node') {
     assertEqual(stray, [], 'no tests, benches, scripts, examples or docs');
   }, 300_000);
 
-  test('jsr: deno check passes on every entry point', () => {
+  test('jsr: deno check passes on every entry point (and the Deno example)', () => {
     const exports = JSON.parse(readFileSync('deno.json', 'utf8')).exports as Record<string, string>;
-    const r = deno('check', ...Object.values(exports), 'adapters/cli/main.ts');
+    const r = deno('check', ...Object.values(exports), 'adapters/cli/main.ts', 'examples/deno/server.ts');
     assertEqual(r.code, 0, r.out);
   }, 300_000);
 

@@ -7,7 +7,8 @@ import { configFromHF, configToHF } from '../../src/io/hf-config.ts';
 import { CONFIG_LIMITS, preset, presets } from '../../src/model/config.ts';
 import { paramCount, paramSpecs, numel } from '../../src/model/params.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 const DIR = 'run/step-000001';
 
@@ -26,7 +27,8 @@ test('config: n_layer 1e8 is rejected at once (bounds), not after building 1.2e9
   const fs = await checkpointWith((c) => void (c.n_layer = 1e8));
   const t0 = Date.now();
   await rejectsLoad(fs, /n_layer 100000000 is more than the limit of 1024/);
-  assert(Date.now() - t0 < 1000, `rejected in ${Date.now() - t0} ms`);
+  // generous for a loaded CI machine (~20 ms here): 73110d9 gave no answer in 40 s
+  assert(Date.now() - t0 < 5000, `rejected in ${Date.now() - t0} ms`);
 });
 
 test('config: a config within bounds that implies another parameter count than the weights fails before specs are built, naming both files', async () => {

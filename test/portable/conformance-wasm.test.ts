@@ -6,6 +6,7 @@ import { conformance } from '../lib/conformance.ts';
 import { runtime, test } from '../lib/harness.ts';
 import { fixtureSuite } from '../lib/torch-fixtures.ts';
 import { batchedDecodeSuite } from '../lib/batched-decode.ts';
+import { accumulationSuite } from '../lib/accumulation.ts';
 
 const relaxed = enableRelaxedSimd();
 
@@ -23,6 +24,9 @@ fixtureSuite('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
 // a sequence decoded in a batch gets the logits it gets alone (continuous batching)
 batchedDecodeSuite('wasm-relaxed-or-simd128', () => createNodeWasmBackend({ threads: 1 }));
 batchedDecodeSuite('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
+// micro-batches give the full batch's step, recomputation the same gradients (1 and 2 threads)
+accumulationSuite('wasm-relaxed-or-simd128', () => createNodeWasmBackend({ threads: 1 }));
+accumulationSuite('wasm-x2', () => (mt ??= createNodeWasmBackend({ threads: 2 })));
 test('wasm-x2: stop the worker pool', async () => {
   if (mt) (await mt).dispose();
 });

@@ -12,7 +12,8 @@ import { readDataset } from '../../src/finetune/dataset.ts';
 import { NodeFileSystem } from '../../adapters/node/fs.ts';
 import { loadCorpus } from '../../adapters/cli/corpora.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 test('latest.json stays inside its run folder', async () => {
   const fs = new MemoryFileSystem();
@@ -74,7 +75,8 @@ test('a model file that is a symlink to /dev/zero, or a FIFO, is refused at once
     await assertFileError(() => loadCheckpoint(fs, `${dir}/run`), `${step}/config.json`, /config\.json: not a regular file/);
     // even read directly, the Node adapter refuses a device: it never reads until memory runs out
     await assertFileError(() => fs.readFile('/dev/zero'), '/dev/zero', /not a regular file/);
-    assert(Date.now() - t0 < 2000, `refused in ${Date.now() - t0} ms`);
+    // generous for a loaded CI machine: 73110d9 never answered (the FIFO) or read 4 GiB of /dev/zero
+    assert(Date.now() - t0 < 10_000, `refused in ${Date.now() - t0} ms`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -126,7 +128,7 @@ test('task data: per-example sizes are capped (thousands of choices from a 40 KB
   await assertFileError(() => readDataset(text, 'multiple-choice', 'mc.jsonl'), 'mc.jsonl', /mc\.jsonl line 1: 5000 choices, more than the limit of 32 per example/);
   const csv = 'context,' + choices.map((_, i) => `choice_${i}`).join(',') + ',label\nq,' + choices.join(',') + ',0\n';
   await assertFileError(() => readDataset(csv, 'multiple-choice', 'mc.csv'), 'mc.csv', /mc\.csv line 2: 5000 choices, more than the limit of 32/);
-  assert(Date.now() - t0 < 500, `${Date.now() - t0} ms`);
+  assert(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
   readDataset(JSON.stringify({ context: 'q', choices: choices.slice(0, 40), label: 0 }) + '\n', 'multiple-choice', 'mc.jsonl', { maxChoices: 64 });
   const long = JSON.stringify({ text: 'x'.repeat(1_000_001), label: 'a' }) + '\n' + JSON.stringify({ text: 'y', label: 'b' }) + '\n';
   await assertFileError(() => readDataset(long, 'classification', 'c.jsonl'), 'c.jsonl', /c\.jsonl line 1: field "text" has 1000001 characters, more than the limit of 1000000/);

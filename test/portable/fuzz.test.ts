@@ -26,7 +26,8 @@ import { assert, test } from '../lib/harness.ts';
 import { lettersTokenizerJSON, patternTokens } from '../lib/helpers.ts';
 
 /** Inputs per target: thousands in all, a few seconds per target on the 2-core CI machine. A deeper
- *  run by hand: GPTEDGE_FUZZ_BUDGET=20000 GPTEDGE_FUZZ_SEED=7 (any runtime). */
+ *  run by hand: GPTEDGE_FUZZ_BUDGET=20000 GPTEDGE_FUZZ_SEED=7 (any runtime; GPTEDGE_FUZZ_ONLY=ONNX for the
+ *  targets whose name holds it). */
 const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
 const BUDGET = Number(env.GPTEDGE_FUZZ_BUDGET ?? 300);
 const SEED = Number(env.GPTEDGE_FUZZ_SEED ?? 1000);
@@ -39,7 +40,7 @@ async function microRun(layout: 'post-ln' | 'pre-ln'): Promise<MemoryFileSystem>
   const model = new GPT(new ReferenceBackend(), preset('tiny', { ...MICRO, layout })).init(2);
   await pretrain(model, new TokenDataset(patternTokens(300, 11), 4, 0.1), {
     steps: 1, batchSize: 2, lr: 1e-3, warmupSteps: 1,
-    checkpoint: async (st) => void (await saveCheckpoint(fs, 'run', model, lettersTokenizerJSON(10), { ...st, data: { corpus: 'c', tokenizer: 't', tokens: 300 } })),
+    checkpoint: async (st, optimizer) => void (await saveCheckpoint(fs, 'run', model, lettersTokenizerJSON(10), { ...st, data: { corpus: 'c', tokenizer: 't', tokens: 300 } }, { optimizer })),
   });
   return fs;
 }
@@ -59,7 +60,7 @@ function runFolderTargets(run: MemoryFileSystem, label: string): FuzzTarget[] {
     const path = files.find((f) => f.endsWith('/' + name))!;
     return {
       name: `run folder (${label}): ${name}`,
-      kind: name.endsWith('.json') ? 'text' : 'binary',
+      kind: name.endsWith('.json') ? 'text' : 'safetensors',
       seeds: [run.files.get(path)!],
       files,
       extraBytes: total,
@@ -89,7 +90,7 @@ async function targets(): Promise<FuzzTarget[]> {
   new DataView(f16File.buffer).setBigUint64(0, BigInt(f16File.length - 16), true);
   return [
     {
-      name: 'safetensors', kind: 'binary', files: ['fuzz/w.safetensors'],
+      name: 'safetensors', kind: 'safetensors', files: ['fuzz/w.safetensors'],
       seeds: [writeSafetensors(new Map([['a', { data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] }], ['b', { data: new Float32Array([0.5, -1]), shape: [2] }]]), { producer: 'fuzz' }), f16File],
       run: async (b) => readSafetensors(b, 'fuzz/w.safetensors'),
     },
@@ -103,7 +104,7 @@ async function targets(): Promise<FuzzTarget[]> {
       },
     },
     {
-      name: 'ONNX', kind: 'binary', files: ['fuzz/model.onnx'],
+      name: 'ONNX', kind: 'protobuf', files: ['fuzz/model.onnx'],
       seeds: [await exportOnnx(micro('post-ln'), { graph: 'logits' }), await exportOnnx(micro('pre-ln'), { graph: 'decode' })],
       run: async (b) => importOnnx(b, { file: 'fuzz/model.onnx' }),
     },
@@ -172,6 +173,7 @@ test('fuzz: every reader, seeded mutations — loads or refuses with a FileForma
   const failures: FuzzFailure[] = [];
   const lines: string[] = [];
   for (const [i, t] of (await getTargets()).entries()) {
+    if (env.GPTEDGE_FUZZ_ONLY && !t.name.includes(env.GPTEDGE_FUZZ_ONLY)) continue;
     const t0 = performance.now();
     const n = t.name.startsWith('run folder') ? BUDGET / 2 : BUDGET;
     const r = await runFuzz(t, n, SEED + i);

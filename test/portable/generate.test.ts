@@ -76,3 +76,46 @@ test('top-p keeps the nucleus only', () => {
   for (let i = 0; i < 300; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 0.9 }, rng));
   assertEqual([...seen].sort(), [0, 1]);
 });
+
+test('prefillChunk: the prompt run a few tokens at a time generates what the whole prompt does; bad values refused', async () => {
+  const model = tinyModel({}, 6);
+  const prompt = 'ABCDEFGHIJK'; // 11 tokens: chunks of 4 leave a last chunk of 3
+  const whole = await generate(model, tok(), prompt, { maxTokens: 4, temperature: 0 });
+  for (const prefillChunk of [1, 4, 11, 64]) {
+    const g = await generate(model, tok(), prompt, { maxTokens: 4, temperature: 0, prefillChunk });
+    assertEqual(g.tokens, whole.tokens, `prefillChunk ${prefillChunk}`);
+  }
+  await assertRejects(() => generate(model, tok(), prompt, { prefillChunk: 0 }), /prefillChunk must be an integer >= 1/);
+});
+
+/** The sampler's definition, written the direct way (sort the vocabulary): the oracle of sampleToken. */
+function sampleBySorting(logits: Float32Array, o: { temperature: number; topK?: number; topP?: number }, rng: Rng): number {
+  let idx = Array.from(logits.keys()).filter((i) => logits[i] !== -Infinity).sort((a, b) => logits[b] - logits[a] || a - b);
+  if (o.topK && o.topK > 0) idx = idx.slice(0, o.topK);
+  let probs = idx.map((i) => Math.exp((logits[i] - logits[idx[0]]) / o.temperature));
+  let z = probs.reduce((s, p) => s + p, 0);
+  probs = probs.map((p) => p / z);
+  if ((o.topP ?? 1) < 1) {
+    let cum = 0, n = 0;
+    while (n < probs.length && cum < o.topP!) cum += probs[n++];
+    idx = idx.slice(0, n);
+    z = probs.slice(0, n).reduce((s, p) => s + p, 0);
+    probs = probs.slice(0, n).map((p) => p / z);
+  }
+  let r = rng.next();
+  for (let i = 0; i < idx.length; i++) if ((r -= probs[i]) < 0) return idx[i];
+  return idx[idx.length - 1];
+}
+
+test('sampleToken (weighted selection, O(V)) draws the token the sorted definition draws, for every option, seed and mask', () => {
+  const V = 1000;
+  for (let trial = 0; trial < 30; trial++) {
+    const g = new Rng(trial + 7), logits = new Float32Array(V);
+    // spread logits, and some exact ties (ties are broken by the lower id)
+    for (let i = 0; i < V; i++) logits[i] = trial % 3 === 0 ? Math.round(g.normal() * 4) : g.normal() * (1 + trial / 10);
+    if (trial % 4 === 2) for (let i = 0; i < V; i += 3) logits[i] = -Infinity; // masked ids (undecodable) are never drawn
+    const o = { temperature: [1, 0.7, 1.5, 0.3][trial % 4], topK: [0, 5, 40, 999, 1000][trial % 5], topP: [1, 0.9, 0.5, 0.99][trial % 4 === 1 ? 1 : trial % 7 === 0 ? 2 : trial % 5 === 3 ? 3 : 0] };
+    const a = new Rng(trial), b = new Rng(trial);
+    for (let d = 0; d < 20; d++) assertEqual(sampleToken(logits, o, a), sampleBySorting(logits, o, b), `trial ${trial} ${JSON.stringify(o)}, draw ${d}`);
+  }
+});

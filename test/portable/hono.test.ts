@@ -1,7 +1,7 @@
 // The HTTP app through `app.request(...)` (no sockets): every endpoint, every bad request of issue 8
 // (each a 4xx JSON error in OpenAI's shape, after which the app still answers), SSE streaming,
 // the bounded queue's 429, and cancellation when the client goes away.
-import { createApp, type ServedModel } from '../../src/serve/index.ts';
+import { createApp, type LocalEngine, type ServedModel } from '../../src/serve/index.ts';
 import { generate } from '../../src/infer/generate.ts';
 import { prepareFinetune, type TaskSpec } from '../../src/finetune/index.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
@@ -237,7 +237,7 @@ test('hono: the queue is bounded — beyond maxConcurrent + maxQueue the answer 
 
 test('hono: a client that goes away cancels its generation (non-streaming: request signal; streaming: body cancel)', async () => {
   const slow = slowTokens();
-  const app = createApp({ models: new Map([['tiny', lm()]]), limits: { maxConcurrent: 1, maxQueue: 4 }, beforeToken: slow.beforeToken, yieldEveryMs: 0 });
+  const app = createApp({ models: new Map([['tiny', lm()]]), limits: { maxConcurrent: 1, maxQueue: 4 }, beforeToken: slow.beforeToken });
   const health = async () => (await (await app.request('/health')).json()) as { active: number; queued: number; cancelled: number; completions: number };
   // non-streaming: abort the request's signal mid-generation
   const ac = new AbortController();
@@ -280,21 +280,29 @@ test('hono: a client that goes away cancels its generation (non-streaming: reque
   assertEqual([h.cancelled, h.completions], [1, 0]);
 });
 
-test('hono: every generation frees its KV cache (finished, stopped, streamed, cancelled, rejected)', async () => {
+test('hono: every generation gives its KV slot back (finished, stopped, streamed, cancelled, none); the model keeps one cache of slots', async () => {
   const served = lm(4);
-  let open = 0;
+  let open = 0, made = 0;
   const m = served.model, alloc = m.newKVCache.bind(m), free = m.freeKVCache.bind(m);
-  m.newKVCache = (...a: Parameters<typeof alloc>) => (open++, alloc(...a));
+  m.newKVCache = (...a: Parameters<typeof alloc>) => (open++, made++, alloc(...a));
   m.freeKVCache = (c) => (open--, free(c));
-  const app = createApp({ models: new Map([['tiny', served]]) });
+  const app = createApp({ models: new Map([['tiny', served]]), limits: { maxConcurrent: 2 } });
+  const engine = app.engine as LocalEngine;
   for (const body of [{ max_tokens: 4 }, { max_tokens: 6, temperature: 0.9, seed: 7, stop: 'B' }, { max_tokens: 0 }, { max_tokens: 4, stream: true }, { prompt: 'ABCDEFGHIJ', max_tokens: 100 }]) {
     const r = await post(app, '/v1/completions', { model: 'tiny', prompt: 'ABC', ...body });
     assertEqual(r.status, 200);
     await r.text();
+    assertEqual(engine.decoding(), 0, `no generation holds a slot after ${JSON.stringify(body)}`);
   }
+  // three at once on two slots (the gate queues the third), and a client that leaves mid-stream
+  const three = await Promise.all([1, 2, 3].map((seed) => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', max_tokens: 5, temperature: 1, seed })));
+  assertEqual(three.map((r) => r.status), [200, 200, 200]);
   const s = await post(app, '/v1/completions', { model: 'tiny', prompt: 'A', max_tokens: 12, stream: true });
   const reader = s.body!.getReader();
   await reader.read();
   await reader.cancel();
-  await until(() => open === 0, `all KV caches freed (${open} still held)`);
+  await until(() => engine.decoding() === 0, 'the cancelled generation to give its slot back');
+  assertEqual([made, open], [1, 1], 'one cache of 2 slots was made, and is kept for the next requests');
+  await engine.close();
+  assertEqual(open, 0, 'closing the engine frees it');
 });

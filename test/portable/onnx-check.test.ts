@@ -8,7 +8,8 @@ import { graphProto, nodeProto, tensorProto } from '../../src/io/onnx/onnx-proto
 import { PbWriter } from '../../src/io/onnx/protobuf.ts';
 import { toHF } from '../../src/io/hf-names.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, tinyModel } from '../lib/helpers.ts';
+import { tinyModel } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 function model(graph: PbWriter | Uint8Array): Uint8Array {
   const w = new PbWriter().varint(1, 8).string(2, 'test');
@@ -38,7 +39,8 @@ test('ONNX: an 8 MB file of empty nodes is rejected from a count, before any nod
   for (let i = 0; i < n; i++) graph[2 * i] = 0x0a; // field 1 (node), length 0
   const t0 = Date.now();
   await assertOnnxError(() => importOnnx(model(graph), { file: 'nodes.onnx' }), 'nodes.onnx', new RegExp(`graph holds 4194304 nodes, more than the limit of ${ONNX_LIMITS.nodes}`));
-  assert(Date.now() - t0 < 2000, `rejected in ${Date.now() - t0} ms`);
+  // generous for a loaded CI machine (~0.3 s idle): 73110d9 decoded every node, 14-33 s and 1.7 GB
+  assert(Date.now() - t0 < 10_000, `rejected in ${Date.now() - t0} ms`);
   // a few empty nodes: the first one is named
   const few = graphProto({ name: 'g', nodes: [new PbWriter(), new PbWriter()], initializers: tinyInits(), inputs: [], outputs: [] });
   await assertOnnxError(() => importOnnx(model(few), { file: 'few.onnx', nHead: 4 }), 'few.onnx', /node 0 has no op_type/);
@@ -56,7 +58,7 @@ test('ONNX: declared tensor sizes are checked against the bytes before allocatio
     const bad = rawTensor('transformer.tokens_embed.weight', dims, new Uint8Array(8));
     const t0 = Date.now();
     await assertOnnxError(() => importOnnx(model(graphProto({ name: 'g', nodes: [], initializers: [bad, ...inits.slice(1)], inputs: [], outputs: [] })), { file: 'big.onnx', nHead: 4 }), 'big.onnx', pattern);
-    assert(Date.now() - t0 < 1000, `rejected in ${Date.now() - t0} ms`);
+    assert(Date.now() - t0 < 5000, `rejected in ${Date.now() - t0} ms`);
   }
   // typed float_data: the count is checked before the values are read
   const typed = new PbWriter().varint(1, 67).varint(1, 32).varint(2, 1).string(8, 'transformer.tokens_embed.weight').bytes(4, new Uint8Array(12));

@@ -3,11 +3,14 @@
 // bad input gets clear errors; a non-finite loss stops the run and keeps the last good checkpoint.
 import { TokenDataset, unigramEntropy } from '../../src/train/data.ts';
 import { pretrain, NonFiniteLossError, type PretrainState } from '../../src/train/pretrain.ts';
+import { MEMORY_HEADROOM, type MemoryPlan } from '../../src/train/accumulate.ts';
+import { trainingMemory } from '../../src/model/memory.ts';
 import { learningRate } from '../../src/train/schedule.ts';
 import { preset } from '../../src/model/config.ts';
 import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { saveCheckpoint, resolveModelDir } from '../../src/io/checkpoint.ts';
 import { loadModel } from '../../src/model/load.ts';
+import { modelOptimizer } from '../../src/train/optim.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { assert, assertEqual, assertThrows, assertRejects, test } from '../lib/harness.ts';
 import { patternTokens, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
@@ -25,23 +28,42 @@ test('pretraining: validation loss falls well below the unigram entropy on struc
   assert(evals[2] < 0.6 * h, `final validation loss ${evals[2]} should be well below the unigram entropy ${h}`);
 });
 
-test('resume: an interrupted run continues with exactly the same loss sequence (dropout on)', async () => {
-  const cfg = { embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 };
-  const opts = { steps: 8, batchSize: 4, lr: 1e-3, warmupSteps: 3, seed: 11 };
-  const full = await pretrain(tinyModel(cfg), data(), opts);
+for (const [what, microBatch, recompute] of [['', undefined, false], [', micro-batches of 2, blocks recomputed', 2, true]] as const) {
+  test(`resume: an interrupted run continues with exactly the same loss sequence (dropout on${what})`, async () => {
+    const cfg = { embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 };
+    const opts = { steps: 8, batchSize: 4, microBatch, lr: 1e-3, warmupSteps: 3, seed: 11 };
+    const model = (m = tinyModel(cfg)) => ((m.recompute = recompute), m);
+    const full = await pretrain(model(), data(), opts);
 
-  const fs = new MemoryFileSystem();
-  const first = tinyModel(cfg);
-  let saved: PretrainState | null = null;
-  await pretrain(first, data(), { ...opts, maxSeconds: Infinity, checkpointEvery: 4, checkpoint: async (st) => {
-    if (st.step === 4) { saved = st; await saveCheckpoint(fs, 'run', first, tinyTokenizerJSON(), { ...st }); }
-  } });
-  assert(saved !== null, 'checkpoint at step 4 was written');
-  const { model: resumed, checkpoint } = await loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true });
-  assertEqual(checkpoint.trainState!.step, 4);
-  const second = await pretrain(resumed, data(), { ...opts, startStep: 4, history: checkpoint.trainState!.history as PretrainState['history'] });
-  const losses = (s: PretrainState) => s.history.filter((h) => h.loss !== undefined).map((h) => h.loss);
-  assertEqual(losses(second), losses(full), 'loss sequence of resumed vs uninterrupted run');
+    const fs = new MemoryFileSystem();
+    const first = model();
+    let saved: PretrainState | null = null;
+    await pretrain(first, data(), { ...opts, maxSeconds: Infinity, checkpointEvery: 4, checkpoint: async (st, optimizer) => {
+      if (st.step === 4) { saved = st; await saveCheckpoint(fs, 'run', first, tinyTokenizerJSON(), { ...st }, { optimizer }); }
+    } });
+    assert(saved !== null, 'checkpoint at step 4 was written');
+    const { model: resumed, checkpoint } = await loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true });
+    assertEqual(checkpoint.trainState!.step, 4);
+    assertEqual((checkpoint.trainState!.options as Record<string, number>).microBatch, microBatch ?? 4, 'the micro-batch is part of the run state');
+    const optimizer = modelOptimizer(resumed, checkpoint.optimizer);
+    const second = await pretrain(model(resumed), data(), { ...opts, startStep: 4, history: checkpoint.trainState!.history as PretrainState['history'], optimizer });
+    const losses = (s: PretrainState) => s.history.filter((h) => h.loss !== undefined).map((h) => h.loss);
+    assertEqual(losses(second), losses(full), 'loss sequence of resumed vs uninterrupted run');
+  });
+}
+
+test('memory: over the backend\'s limit, pretraining names the micro-batch that fits before it allocates', async () => {
+  const model = tinyModel();
+  const d = data(), T = d.T;
+  // a limit between the needs of micro-batches of 3 and 4 sequences (the headroom allowed for on top)
+  const need = (m: number) => trainingMemory(model.cfg, m * T).total + MEMORY_HEADROOM;
+  Object.defineProperty(model.be, 'memoryLimit', { value: (need(3) + need(4)) / 2, writable: true });
+  let plan: MemoryPlan | null = null;
+  await assertRejects(() => pretrain(model, d, { steps: 1, batchSize: 8 }), /a micro-batch of 3 fits \(--micro-batch 3;/);
+  await pretrain(model, d, { steps: 1, batchSize: 8, microBatch: 3, onMemory: (p) => (plan = p) });
+  assertEqual([plan!.micro, plan!.T, plan!.total], [3, T, need(3) - MEMORY_HEADROOM]);
+  (model.be as { memoryLimit?: number }).memoryLimit = need(1) - 1;
+  await assertRejects(() => pretrain(model, d, { steps: 1, batchSize: 8 }), /even one sequence at a time; with activation recomputation it fits \(--recompute\)/);
 });
 
 test('non-finite loss: the run stops with a clear error and the last good checkpoint stays loadable', async () => {
@@ -49,7 +71,7 @@ test('non-finite loss: the run stops with a clear error and the last good checkp
   const model = tinyModel();
   const err = await assertRejects(() => pretrain(model, data(), {
     steps: 10, batchSize: 2, lr: 1e-3, warmupSteps: 1, checkpointEvery: 2,
-    checkpoint: async (st) => { await saveCheckpoint(fs, 'run', model, tinyTokenizerJSON(), { ...st }); },
+    checkpoint: async (st, optimizer) => { await saveCheckpoint(fs, 'run', model, tinyTokenizerJSON(), { ...st }, { optimizer }); },
     onStep: (e) => { if (e.step === 3) model.be.write(model.params['h.0.ln_1.weight'], new Float32Array(32).fill(NaN)); },
   }), /step 4: the loss is NaN/);
   assert(err instanceof NonFiniteLossError);

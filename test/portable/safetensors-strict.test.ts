@@ -8,7 +8,8 @@ import { MemoryFileSystem } from '../../src/io/fs.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 /** A safetensors file from a header (object or raw text) and a data section. */
 function craft(header: object | string, data: Uint8Array | number): Uint8Array {

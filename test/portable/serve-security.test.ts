@@ -233,7 +233,7 @@ test('security: score and classify pass the same gate as completions — floods 
 });
 
 test('security: a client that disconnects is counted as cancelled, never as an error (streaming and not)', async () => {
-  const app = createApp({ models: new Map([['tiny', lm()]]), yieldEveryMs: 0 });
+  const app = createApp({ models: new Map([['tiny', lm()]]) });
   for (let i = 0; i < 5; i++) {
     const res = await send(app, 'POST', '/v1/completions', { prompt: 'A', max_tokens: 12, temperature: 1, seed: i, stream: true });
     const reader = res.body!.getReader();

@@ -9,7 +9,8 @@ import { generate } from '../../src/infer/generate.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
-import { assertFileError, lettersTokenizerJSON, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { lettersTokenizerJSON, tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
+import { assertFileError } from '../lib/file-errors.ts';
 
 test('tokenizer.json: a token id of 1e12 is a clear error (it was "Invalid array length")', async () => {
   const j = JSON.parse(lettersTokenizerJSON(5));

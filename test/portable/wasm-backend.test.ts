@@ -2,6 +2,7 @@
 // coalescing, zeroing, growth) and the worker pool's start-up handshake.
 import { createNodeWasmBackend } from '../../adapters/node/wasm.ts';
 import { GPT } from '../../src/model/gpt.ts';
+import { AdamW } from '../../src/train/optim.ts';
 import { preset } from '../../src/model/config.ts';
 import { Heap } from '../../src/backend/wasm/heap.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
@@ -31,29 +32,31 @@ test('wasm heap: blocks are aligned, reused after free, coalesced and zeroed', (
 
 test('wasm backend: freed tensors are rejected; views stay valid across memory growth', async () => {
   const be = await createNodeWasmBackend({ threads: 1 });
-  const x = be.alloc(5);
+  const x = be.alloc(5), y = be.alloc(5);
   be.write(x, new Float32Array([1, 2, 3, 4, 5]));
+  be.write(y, new Float32Array([1, 2, 3, 4, 5]));
   const big = be.alloc(50 << 20); // forces the memory to grow (a new ArrayBuffer)
-  be.scale(x, x, 2, 5);
+  be.accumulate(x, y, 5);
   assertClose(await be.read(x), [2, 4, 6, 8, 10], { atol: 0 });
   be.free(big, x);
-  assertThrows(() => be.scale(x, x, 2, 5), /used after free/);
+  assertThrows(() => be.accumulate(x, y, 5), /used after free/);
 });
 
 test('wasm pool: a job posted right after start-up reaches every worker (10 pools)', async () => {
   for (let i = 0; i < 10; i++) {
     const be = await createNodeWasmBackend({ threads: 2 });
     const N = 1 << 16;
-    const x = be.alloc(N);
+    const x = be.alloc(N), y = be.alloc(N);
     be.fill(x, 1);
-    be.scale(x, x, 3, N); // large enough to be split over both threads
+    be.fill(y, 1);
+    be.accumulate(x, y, N); // large enough to be split over both threads
     const got = (await be.read(x)) as Float32Array;
     be.dispose();
-    assert(got.every((v) => v === 3), `pool ${i}: every element scaled`);
+    assert(got.every((v) => v === 2), `pool ${i}: every element doubled`);
   }
 });
 
-test('GPT.free releases every buffer of a trained model (parameters, gradients, moments, activations)', async () => {
+test('GPT.free and AdamW.free release every buffer of a trained model (parameters, gradients, activations; moments)', async () => {
   const be = await createNodeWasmBackend({ threads: 1 });
   const cfg = preset('tiny');
   const trainOnce = async () => {
@@ -63,9 +66,10 @@ test('GPT.free releases every buffer of a trained model (parameters, gradients, 
     model.transformer(ids, 2, 16);
     model.lmLoss(ids, new Float32Array(32).fill(1 / 32), 32, 1);
     model.backward(2, 16);
-    model.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
-    await model.gradNorm();
-    return model;
+    const opt = new AdamW(be, [model.parameters()]);
+    opt.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+    await opt.gradNorm();
+    return { free: () => (opt.free(), model.free()) };
   };
   (await trainOnce()).free(); // warm-up: kernel scratch stays allocated
   const before = be.bytesInUse;
@@ -100,4 +104,106 @@ test('wasm matmul, matrix-vector path (M <= 4, a not transposed): large odd K, N
     }
     be.dispose();
   }
+});
+
+test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefill) give the same bits for a row; threads too', async () => {
+  for (const threads of [1, 2]) {
+    const be = await createNodeWasmBackend({ threads });
+    for (const dtype of ['q8', 'q4'] as const) {
+      const [M, K, N] = [9, 600, 203]; // K: two full activation blocks and a partial one; N: partial tiles
+      const w = be.alloc(N * K, dtype, K), a = be.alloc(M * K), bias = be.alloc(N), out = be.alloc(M * N), row = be.alloc(N), one = be.alloc(K);
+      be.write(w, randn(N * K, 1, 0.05));
+      be.write(a, randn(M * K, 2));
+      be.write(bias, randn(N, 3));
+      be.matmul(out, a, w, bias, M, K, N, false, true, 0);
+      const all = (await be.read(out)) as Float32Array;
+      for (let m = 0; m < M; m++) {
+        be.write(one, ((await be.read(a)) as Float32Array).subarray(m * K, (m + 1) * K));
+        be.matmul(row, one, w, bias, 1, K, N, false, true, 0);
+        assertClose(await be.read(row), all.subarray(m * N, (m + 1) * N), { atol: 0, rtol: 0 }, `${dtype} row ${m}, ${threads} thread(s)`);
+      }
+      be.free(w, a, bias, out, row, one);
+    }
+    be.dispose();
+  }
+});
+
+test('GPT int8 / int4 on WASM: the reference\'s logits within the activation-quantization error; KV-cached decode equals the full forward; memory freed', async () => {
+  const ref = new ReferenceBackend(), cfg = preset('tiny', { layout: 'pre-ln' });
+  const src = await new GPT(ref, cfg).init(2).readParams();
+  const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31, 2, 8]), T = ids.length, V = cfg.vocabSize;
+  for (const weights of ['int8', 'int4'] as const) {
+    for (const threads of [1, 2]) {
+      const be = await createNodeWasmBackend({ threads });
+      const before = be.bytesInUse;
+      const q = new GPT(be, cfg, { weights }), qr = new GPT(ref, cfg, { weights });
+      q.writeParams(src);
+      qr.writeParams(src);
+      q.transformer(ids, 1, T);
+      qr.transformer(ids, 1, T);
+      const full = await q.allLogits(T);
+      assertClose(full, await qr.allLogits(T), { atol: 1e-3, rtol: 1e-3 }, `${weights} ${threads} thread(s): logits against the reference`);
+      const cache = q.newKVCache(1);
+      let p = 0;
+      for (const n of [5, 1, 1, 4, 1]) {
+        q.transformer(ids.slice(p, p + n), 1, n, {}, cache);
+        p += n;
+        assertClose(await q.lastLogits(1, n), full.subarray((p - 1) * V, p * V), { atol: 1e-5 }, `${weights} cached position ${p - 1}`);
+      }
+      q.freeKVCache(cache);
+      q.free();
+      assert(be.bytesInUse <= before + 1_100_000, `after free: ${be.bytesInUse - before} bytes beyond the start (kernel scratch only)`);
+      be.dispose();
+    }
+  }
+});
+
+test('GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill and decode, single and ragged, against the reference\'s halves; near the f32 cache; half its memory; refused where a backend has none', async () => {
+  const ref = new ReferenceBackend(), cfg = preset('tiny', { layout: 'pre-ln' });
+  const src = await new GPT(ref, cfg).init(4).readParams();
+  const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31, 2, 8]);
+  const steps = [5, 1, 1, 4, 1];
+  const decode = async (m: GPT) => {
+    const cache = m.newKVCache(1), out: Float32Array[] = [];
+    let p = 0;
+    for (const n of steps) {
+      m.transformer(ids.slice(p, p + n), 1, n, {}, cache);
+      p += n;
+      out.push(await m.lastLogits(1, n));
+    }
+    m.freeKVCache(cache);
+    return out;
+  };
+  // two sequences in one cache of 2 slots: a chunk of each, then a chunk and a decode together
+  const ragged = async (m: GPT) => {
+    const cache = m.newKVCache(2, 16), out: Float32Array[] = [];
+    m.transformer(Int32Array.from([5, 17, 3, 66, 0, 40, 9]), 1, 7, { ragged: [{ slot: 0, pos: 0, length: 5 }, { slot: 1, pos: 0, length: 2 }] }, cache);
+    out.push(await m.rowLogits(Int32Array.of(4, 6)));
+    m.transformer(Int32Array.from([12, 9, 31, 2]), 1, 4, { ragged: [{ slot: 0, pos: 5, length: 1 }, { slot: 1, pos: 2, length: 3 }] }, cache);
+    out.push(await m.rowLogits(Int32Array.of(0, 3)));
+    m.freeKVCache(cache);
+    return out;
+  };
+  for (const threads of [1, 2]) {
+    const be = await createNodeWasmBackend({ threads });
+    for (const weights of ['f32', 'int4'] as const) {
+      const h = new GPT(be, cfg, { weights, kvCache: 'f16' }), hr = new GPT(ref, cfg, { weights, kvCache: 'f16' }), f = new GPT(be, cfg, { weights });
+      for (const m of [h, hr, f]) m.writeParams(src);
+      for (const run of [decode, ragged]) {
+        const [a, b, c] = [await run(h), await run(hr), await run(f)];
+        a.forEach((x, i) => {
+          assertClose(x, b[i], { atol: 1e-3, rtol: 1e-3 }, `${weights} ${run.name} step ${i}, ${threads} thread(s): f16 cache against the reference's`);
+          assertClose(x, c[i], { atol: 2e-2, rtol: 1e-2 }, `${weights} ${run.name} step ${i}: f16 cache near the f32 cache`);
+        });
+      }
+      const before = be.bytesInUse, c16 = h.newKVCache(1), mid = be.bytesInUse, c32 = f.newKVCache(1);
+      assertEqual((mid - before) * 2, be.bytesInUse - mid, 'the f16 cache takes half the bytes');
+      h.freeKVCache(c16);
+      f.freeKVCache(c32);
+      for (const m of [h, hr, f]) m.free();
+    }
+    be.dispose();
+  }
+  const noHalf = Object.assign(new ReferenceBackend(), { halfKVCache: false });
+  assertThrows(() => new GPT(noHalf, cfg, { kvCache: 'f16' }), /f16 KV cache: backend reference has none/);
 });

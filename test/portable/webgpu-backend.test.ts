@@ -1,6 +1,6 @@
 // WebGPU-specific cases beyond the shared conformance suite: attention longer than one 64-key chunk and
 // with head size > 64, arenas split over several GPUBuffers, operands that share one buffer range (copied
-// aside), in-place loss/softmax on arena views, auto-submit past the uniform slots, i32 fill/copy, free.
+// aside), in-place loss backward on arena views, auto-submit past the uniform slots, i32 fill/copy, free.
 // Same skip/require rules as conformance-webgpu.test.ts.
 import type { Backend, Tensor } from '../../src/backend/backend.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
@@ -56,6 +56,70 @@ if (!gpu.handle) {
     }, ['o0', 'o1', 'o2', 'k', 'v']);
   });
 
+  t('quantized matmul (q8, q4) past 8 rows, W dequantized in several blocks (maxBufferBytes 8 KiB), with bias', async () => {
+    for (const dtype of ['q8', 'q4'] as const) {
+      const [M, K, N] = [12, 32, 150]; // blocks of 64 rows of W (8 KiB of f32): 64, 64, 22
+      const w = randn(N * K, 5, 0.05);
+      await both(`${dtype} ${M}x${K}x${N}`, { a: randn(M * K, 6), bias: randn(N, 7), out: randn(M * N, 8) }, (be, x) => {
+        const q = be.alloc(N * K, dtype, K);
+        be.write(q, w);
+        be.matmul(x.out, x.a, q, x.bias, M, K, N, false, true, 0);
+      }, ['out'], make(8192));
+    }
+  });
+
+  t('int8 matmul for up to 8 rows, with and without packed integer dot products (dot4I8Packed), K over several 256-blocks', async () => {
+    for (const packed of [false, true]) {
+      const be = createWebGPUBackend(handle.device, { features: { packed } });
+      backends.push(be);
+      if (packed && !be.features.packed) {
+        console.warn(`SKIP dot4I8Packed: this adapter's WGSL lacks packed_4x8_integer_dot_product`);
+        continue;
+      }
+      const [M, K, N] = [5, 600, 70];
+      const w = randn(N * K, 9, 0.05), a = randn(M * K, 10);
+      const ref = new ReferenceBackend(), outs: Float32Array[] = [];
+      for (const b of [be, ref] as Backend[]) {
+        const q = b.alloc(N * K, 'q8', K), at = b.alloc(M * K), o = b.alloc(M * N);
+        b.write(q, w);
+        b.write(at, a);
+        b.matmul(o, at, q, null, M, K, N, false, true, 0);
+        outs.push((await b.read(o)) as Float32Array);
+      }
+      // packed: activations quantized to 16 bits per block of 256 (scale max/32639): well within 1e-3
+      assertClose(outs[0], outs[1], { atol: packed ? 1e-3 : 1e-4, rtol: 1e-3 }, `q8 ${M}x${K}x${N} packed=${packed}`);
+    }
+  });
+
+  t('flash attention: blocks and tiles past their edges (T 37, 2 batches), head sizes 64 and 24, dropout, split to a budget; cached prefill at an offset', async () => {
+    const budget = { dispatchFlops: 2e5 }; // several dispatches per pass
+    for (const [B, T, C, NH] of [[2, 37, 128, 2], [1, 37, 72, 3]]) {
+      const be = createWebGPUBackend(handle.device, { kernels: { attention: 'flash' }, budget });
+      backends.push(be);
+      const rec = be.record();
+      const inputs = { qkv: randn(B * T * 3 * C, 31, 0.5), out: new Float32Array(B * T * C), lse: new Float32Array(B * NH * T), d: randn(B * T * C, 32), dqkv: new Float32Array(B * T * 3 * C) };
+      for (const pDrop of [0, 0.2]) {
+        const rng = pDrop ? { seed: 7, stream: 8 } : null;
+        await both(`flash B${B} T${T} hs${C / NH} p${pDrop}`, inputs, (x, t) => {
+          x.attentionForward(t.out, t.lse, t.qkv, B, T, C, NH, pDrop, rng);
+          x.attentionBackward(t.dqkv, t.d, t.qkv, t.out, t.lse, B, T, C, NH, pDrop, rng);
+        }, ['out', 'lse', 'dqkv'], be);
+      }
+      const Tmax = 48, steps = [5, 20, 1];
+      const cin: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
+      steps.forEach((n, i) => ((cin[`q${i}`] = randn(B * n * 3 * C, 40 + i, 0.5)), (cin[`o${i}`] = new Float32Array(B * n * C))));
+      await both(`flash attentionCached B${B} hs${C / NH}`, cin, (x, t) => {
+        let p0 = 0;
+        steps.forEach((n, i) => (x.attentionCached(t[`o${i}`], t[`q${i}`], t.k, t.v, B, n, C, NH, p0, Tmax), (p0 += n)));
+      }, ['o0', 'o1', 'o2'], be);
+      const kinds = new Set<string>(rec.map((r) => r.kernel));
+      for (const k of ['flash_forward', 'flash_backward_dq', 'flash_backward_dkv']) assert(kinds.has(k), `${k} not used: ${[...kinds]}`);
+      const fwd = rec.filter((r) => r.kernel === 'flash_forward').length;
+      assert(fwd > 2 * 3, `the forward should be split into several dispatches by the budget, got ${fwd}`);
+      for (const r of rec) assert(r.flops <= budget.dispatchFlops || r.groups[0] * r.groups[1] === 1 || !/flash/.test(r.kernel), `over budget: ${JSON.stringify(r)}`);
+    }
+  });
+
   t('arena split across several GPUBuffers (maxBufferBytes 4 KiB): layernorm, matmul, sumSquares, AdamW', async () => {
     const N = 9, C = 100; // views of 900 floats: at most one per 4 KiB buffer
     const run = async (be: Backend) => {
@@ -105,7 +169,7 @@ if (!gpu.handle) {
       be.gatherRows(g, a.wte, idt, B * T, C);
       be.scatterAddRows(a.m, g, idt, B * T, C);
       be.dropoutForward(a.dr, a.wte, V * C, 0.3, { seed: 3, stream: 4 });
-      be.scale(a.dr, a.dr, 0.5, V * C);
+      be.dropoutForward(a.dr, a.dr, V * C, 0.5, { seed: 5, stream: 6 }); // in place, across parts
       be.fill(a.v, 0.01);
       be.sumSquares(a.ns, [a.dwte, a.dwpe, a.dr]);
       be.adamw(a.wte, a.dwte, a.m, a.v, { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, step: 1, gradNormSq: a.ns, maxNorm: 1 });
@@ -127,7 +191,7 @@ if (!gpu.handle) {
     assert(/split across GPU buffers/.test(refused), `an op that cannot take a split tensor should say so, got "${refused}"`);
   });
 
-  t('operands sharing a buffer range: X·Xᵀ, residual of overlapping slices, in-place loss and softmax on arena views', async () => {
+  t('operands sharing a buffer range: X·Xᵀ, residual of overlapping slices, in-place loss backward on two arena views', async () => {
     const be = make();
     const ref = new ReferenceBackend();
     const N = 6, V = 37;
@@ -144,7 +208,7 @@ if (!gpu.handle) {
       b.residualForward(o, lo, hi, 20);
       b.crossEntropyForward(a.ls, a.loss, a.z, a.tg, a.w, N, V);
       b.crossEntropyBackward(a.z, a.z, a.tg, a.w, N, V, 1); // in place
-      b.softmaxForward(a.p, a.p, N, V, 0.8); // in place
+      b.crossEntropyBackward(a.p, a.p, a.tg, a.w, N, V, 0.8); // in place, another view
       return [await b.read(a.g), await b.read(a.z), await b.read(a.p), await b.read(a.loss)];
     };
     const got = await run(be), want = await run(ref);

@@ -94,6 +94,7 @@ if (!gpu.handle) {
     assertEqual((await be.read(x))[0], 1, 'works before the loss');
     be.copy(y, x);
     const pending = be.read(y); // in flight when the device goes
+    be.fill(x, 3); // held back (merged fills) when the device goes: dropped, so free() below still works
     device.destroy();
     const info = await be.lost;
     assertEqual(info.reason, 'destroyed', 'loss reason');

@@ -106,6 +106,39 @@ if (!gpu.handle) {
     }
   }, 300_000);
 
+  test(`webgpu-gpt[${runtime}] int8 / int4 weights: logits and greedy decoding follow the reference's quantized model`, async () => {
+    const be = createWebGPUBackend(handle.device);
+    try {
+      const cfg = preset('tiny', { vocabSize: 300, nEmbd: 64 });
+      const src = await new GPT(new ReferenceBackend(), cfg).init(6).readParams();
+      const ids = new Int32Array([5, 299, 128, 127, 3, 42, 7, 8, 9, 10, 11]); // 11 rows: the dequantize-then-tile path
+      for (const weights of ['int8', 'int4'] as const) {
+        const run = async (b: Backend) => {
+          const m = new GPT(b, cfg, { weights });
+          m.writeParams(src);
+          m.transformer(ids, 1, ids.length);
+          const all = await m.allLogits(ids.length);
+          const cache = m.newKVCache(1);
+          m.transformer(ids.slice(0, 4), 1, 4, {}, cache);
+          const out: number[] = [];
+          let next = argmax(await m.lastLogits(1, 4));
+          for (let i = 0; i < 6; i++) { // one row at a time: the matvec path
+            out.push(next);
+            m.transformer(new Int32Array([next]), 1, 1, {}, cache);
+            next = argmax(await m.lastLogits(1, 1));
+          }
+          return { all, out };
+        };
+        const got = await run(be), want = await run(new ReferenceBackend());
+        assertClose(got.all, want.all, { atol: 1e-4, rtol: 1e-3 }, `${weights}: logits, WebGPU vs reference`);
+        assert(got.out.join() === want.out.join(), `${weights} greedy tokens: WebGPU ${got.out} vs reference ${want.out}`);
+      }
+      if (errors.length) throw new Error(`uncaptured WebGPU errors:\n${errors.slice(0, 5).join('\n')}`);
+    } finally {
+      be.destroy();
+    }
+  }, 300_000);
+
   // The real case: GPT-2's (50257,768) embedding is 154 MB, lavapipe binds at most 128 MiB. Node only (it
   // needs ~1 GB for the two models and ~20 s; Deno and Bun run the same backend code in the tests above).
   if (runtime === 'node') {

@@ -1,119 +1,187 @@
-// Causal multi-head self-attention, fused: scores, softmax, dropout and P·V never leave a per-row
-// scratch of T floats (no T×T matrix per head). Forward saves only lse(B,NH,T); backward regenerates P
-// from q, k and lse, and the dropout mask from the counter RNG.
+// Causal multi-head self-attention, tiled over blocks of BT queries and BT keys (flash attention): every
+// product runs on tile.ts's 4×8 register tile, the softmax is online (a running max and sum per query),
+// and no T×T matrix exists — a block of scores lives in a per-thread scratch. Forward saves only
+// lse(B,NH,T); backward recomputes each block of P from q, k and lse, and the dropout mask from the
+// counter RNG (src/backend/rng.ts: keep iff mix32(key + (bh·T + t)·T + u) >= thr).
 // qkv (B,T,3C) packs q | k | v along the last axis; head h owns columns [h*hs, (h+1)*hs) of each.
-import { axpy, dot, expv, mix32 } from './common';
+//
+// The tile reads both operands k-major, so each head's operands are packed once, zero-padded to hsp
+// (hs rounded up to 8) columns and whole blocks of rows: "T" arrays are transposed, (hsp, 32) per block,
+// "N" arrays keep rows, (rows, hsp). The scores are scaled by folding 1/sqrt(hs) into the packed q.
+//   forward   Sᵀ(BT,BT) = K·Qᵀ          a = KT, b = QT   (k over the head dimension)
+//             O(BT,hsp) += P·V           a = Sᵀ, b = VN   (k over keys; P is Sᵀ after the softmax)
+//   backward  S(BT,BT) = Q·Kᵀ,  dP = dO·Vᵀ                  a = QT / dOT, b = KT / VT
+//             dV += Pᵀ·dO,  dK += dSᵀ·Q                      a = P / dS, b = dON / QN  (k over queries)
+//             dQ += dS·K                                     a = dSᵀ, b = KN           (k over keys)
+// Costs besides the products: packing is O(T·hs) per head against O(T²·hs) of products, the softmax
+// O(T²) exponentials, and the diagonal blocks, computed whole and masked.
+import { axpy, dot, expv, hsum, mix32v, transpose4 } from './common';
+import { MR, NR, tile4x8 } from './tile';
 
-// Scores of one query against n keys (rows kStride bytes apart), softmaxed into s[0..n); returns lse.
-@inline function softmaxRow(q: usize, k: usize, kStride: usize, n: i32, hs: i32, sc: f32, s: usize): f32 {
-  let mx: f32 = -Infinity;
-  for (let u = 0; u < n; u++) {
-    const v = dot(q, k + <usize>u * kStride, hs) * sc;
-    store<f32>(s + (<usize>u << 2), v);
-    mx = max(mx, v);
-  }
-  const mv = f32x4.splat(mx);
-  let zv = f32x4.splat(0);
-  let u = 0;
-  for (; u + 4 <= n; u += 4) {
-    const e = expv(f32x4.sub(v128.load(s + (<usize>u << 2)), mv));
-    v128.store(s + (<usize>u << 2), e);
-    zv = f32x4.add(zv, e);
-  }
-  let z = f32x4.extract_lane(zv, 0) + f32x4.extract_lane(zv, 1) + f32x4.extract_lane(zv, 2) + f32x4.extract_lane(zv, 3);
-  for (; u < n; u++) {
-    const e = Mathf.exp(load<f32>(s + (<usize>u << 2)) - mx);
-    store<f32>(s + (<usize>u << 2), e);
-    z += e;
-  }
-  // normalise in place
-  const inv = f32x4.splat(1 / z);
-  u = 0;
-  for (; u + 4 <= n; u += 4) v128.store(s + (<usize>u << 2), f32x4.mul(v128.load(s + (<usize>u << 2)), inv));
-  for (; u < n; u++) store<f32>(s + (<usize>u << 2), load<f32>(s + (<usize>u << 2)) / z);
-  return mx + Mathf.log(z);
+// positions per block, of queries and of keys alike: a multiple of NR, since the forward's tiles have
+// queries as columns and the backward's keys
+const BT = 32;
+
+@inline function pad8(n: i32): i32 {
+  return (n + 7) & ~7;
+}
+@inline function blocks(n: i32): i32 {
+  return (n + BT - 1) / BT;
 }
 
-// y(hs) = Σ_u p[u]·keep[u]/(1-p) · v_u
-@inline function weightedSum(y: usize, s: usize, v: usize, vStride: usize, n: i32, hs: i32,
-  drop: bool, key: u32, thr: u32, inv: f32, rowIdx: u32): void {
-  memory.fill(y, 0, <usize>hs << 2);
-  for (let u = 0; u < n; u++) {
-    let p = load<f32>(s + (<usize>u << 2));
-    if (drop) p = mix32(key + rowIdx + <u32>u) >= thr ? p * inv : 0;
-    if (p != 0) axpy(y, p, v + <usize>u * vStride, hs);
+// dst(hsp, w) = src rows [0, n) transposed and scaled: dst[d][r] = src[r][d]·scale; zero where r >= n or d >= hs
+function packT(dst: usize, src: usize, ld: usize, n: i32, w: i32, hs: i32, hsp: i32, scale: f32): void {
+  if (n < w || hs < hsp) memory.fill(dst, 0, <usize>(hsp * w) << 2);
+  const sv = f32x4.splat(scale), ldd = <usize>w << 2;
+  const n4 = n & ~3, h4 = hs & ~3;
+  let r = 0;
+  for (; r < n4; r += 4) {
+    const p = src + <usize>r * ld, q = dst + (<usize>r << 2);
+    for (let d = 0; d < h4; d += 4) transpose4(q + <usize>d * ldd, ldd, p + (<usize>d << 2), ld, sv);
+    for (let d = h4; d < hs; d++) for (let i = 0; i < 4; i++) store<f32>(q + <usize>d * ldd + (<usize>i << 2), load<f32>(p + <usize>i * ld + (<usize>d << 2)) * scale);
+  }
+  for (; r < n; r++) {
+    const p = src + <usize>r * ld, q = dst + (<usize>r << 2);
+    for (let d = 0; d < hs; d++) store<f32>(q + <usize>d * ldd, load<f32>(p + (<usize>d << 2)) * scale);
+  }
+}
+
+// dst(rows, hsp) = src rows [0, n) scaled, zero-padded in both directions
+function packN(dst: usize, src: usize, ld: usize, n: i32, rows: i32, hs: i32, hsp: i32, scale: f32): void {
+  if (n < rows || hs < hsp) memory.fill(dst, 0, <usize>(hsp * rows) << 2);
+  const sv = f32x4.splat(scale);
+  for (let r = 0; r < n; r++) {
+    const p = src + <usize>r * ld, q = dst + <usize>(r * hsp) * 4;
+    let d = 0;
+    for (; d + 4 <= hs; d += 4) v128.store(q + (<usize>d << 2), f32x4.mul(v128.load(p + (<usize>d << 2)), sv));
+    for (; d < hs; d++) store<f32>(q + (<usize>d << 2), load<f32>(p + (<usize>d << 2)) * scale);
+  }
+}
+
+// c(m, n) (+)= Σ_k a[k][row]·b[k][col] over whole tiles; a and b k-major with sa, sb bytes per k
+@inline function product(m: i32, n: i32, kc: i32, a: usize, sa: usize, b: usize, sb: usize, c: usize, ldc: i32, loadC: bool): void {
+  for (let i = 0; i < m; i += MR) {
+    for (let j = 0; j < n; j += NR) tile4x8(kc, a + (<usize>i << 2), sa, b + (<usize>j << 2), sb, c + <usize>(i * ldc + j) * 4, <usize>ldc, loadC, 0);
+  }
+}
+
+/** bytes of per-thread scratch attentionForward / attentionCached (keys: nKeys) and attentionBackward need */
+export function attentionScratchBytes(nKeys: i32, hs: i32, backward: i32): i32 {
+  const hsp = pad8(hs), tp = blocks(nKeys) * BT;
+  if (backward) return (8 * tp * hsp + 2 * BT * hsp + 3 * BT * BT + 2 * tp) * 4;
+  return (2 * tp * hsp + hsp * BT + BT * BT + BT * hsp + 2 * BT) * 4;
+}
+
+// ---- forward ---------------------------------------------------------------------------------------
+// Queries t in [0, Tq) of a head sit at positions pos0 + t and see keys [0, pos0 + t]. For batch b and
+// head h, q rows start at byte q + b·qb + 4·h·hs, ldq bytes apart; k and v rows (the qkv rows, or a KV
+// cache) at k|v + b·kvb + 4·h·hs, ldkv apart; out rows at out + b·ob + 4·h·hs, ldo apart; lse (B,NH,Tq)
+// unless lse = 0. Dropout (training's forward only) when drop.
+
+// scales row o (n floats, n % 4 == 0) by a
+@inline function scaleRow(o: usize, n: i32, a: f32): void {
+  const av = f32x4.splat(a);
+  for (let d = 0; d < n; d += 4) v128.store(o + (<usize>d << 2), f32x4.mul(v128.load(o + (<usize>d << 2)), av));
+}
+
+// Query block i of one head. scratch s: QT [hsp][BT] | S [BT][BT] | O [BT][hsp] | m [BT] | l [BT]
+function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse: usize, Tq: i32, pos0: i32,
+  hs: i32, hsp: i32, sc: f32, drop: bool, key: u32, thr: u32, inv: f32, rowBase: u32, KT: usize, VN: usize, s: usize): void {
+  const QT = s, S = QT + <usize>(hsp * BT) * 4, O = S + <usize>(BT * BT) * 4, M = O + <usize>(BT * hsp) * 4, L = M + (<usize>BT << 2);
+  const t0 = i * BT, nq = min(BT, Tq - t0);
+  packT(QT, q + <usize>t0 * ldq, ldq, nq, BT, hs, hsp, sc);
+  memory.fill(O, 0, <usize>(BT * hsp) << 2);
+  for (let r = 0; r < BT; r += 4) {
+    v128.store(M + (<usize>r << 2), f32x4.splat(-Infinity));
+    v128.store(L + (<usize>r << 2), f32x4.splat(0));
+  }
+  const p0 = pos0 + t0; // position of the block's first query
+  const jEnd = (p0 + nq - 1) / BT;
+  const lanes = i32x4(0, 1, 2, 3);
+  const rowStep = i32x4.mul(lanes, i32x4.splat(Tq)); // the dropout row index (bh·T + t)·T steps T per query
+  for (let j = 0; j <= jEnd; j++) {
+    const u0 = j * BT;
+    product(BT, BT, hsp, KT + <usize>(j * hsp * BT) * 4, BT * 4, QT, BT * 4, S, BT, false); // Sᵀ
+    const diag = u0 + BT - 1 > p0; // some key of this block comes after some query of the block
+    for (let r = 0; r < BT; r += 4) {
+      // 4 queries at once: their scores are a column of Sᵀ, their running max and sum one vector each
+      const pos = i32x4.add(i32x4.splat(p0 + r), lanes);
+      const col = S + (<usize>r << 2);
+      let mx = f32x4.splat(-Infinity);
+      for (let u = 0; u < BT; u++) {
+        let x = v128.load(col + <usize>(u * BT) * 4);
+        if (diag) x = v128.bitselect(x, f32x4.splat(-Infinity), i32x4.le_s(i32x4.splat(u0 + u), pos));
+        mx = f32x4.max(mx, x);
+      }
+      const mOld = v128.load(M + (<usize>r << 2)), mNew = f32x4.max(mOld, mx);
+      const alpha = expv(f32x4.sub(mOld, mNew));
+      let sum = f32x4.splat(0);
+      const dropBase = i32x4.add(i32x4.splat(<i32>(key + rowBase + <u32>(t0 + r) * <u32>Tq + <u32>u0)), rowStep);
+      for (let u = 0; u < BT; u++) {
+        const at = col + <usize>(u * BT) * 4;
+        let p = expv(f32x4.sub(v128.load(at), mNew));
+        if (diag) p = v128.and(p, i32x4.le_s(i32x4.splat(u0 + u), pos));
+        sum = f32x4.add(sum, p);
+        if (drop) p = v128.and(f32x4.mul(p, f32x4.splat(inv)), i32x4.ge_u(mix32v(i32x4.add(dropBase, i32x4.splat(u))), i32x4.splat(<i32>thr)));
+        v128.store(at, p);
+      }
+      v128.store(M + (<usize>r << 2), mNew);
+      v128.store(L + (<usize>r << 2), f32x4.add(f32x4.mul(v128.load(L + (<usize>r << 2)), alpha), sum));
+      if (j > 0) {
+        const o = O + <usize>(r * hsp) * 4, row = <usize>hsp << 2;
+        scaleRow(o, hsp, f32x4.extract_lane(alpha, 0));
+        scaleRow(o + row, hsp, f32x4.extract_lane(alpha, 1));
+        scaleRow(o + 2 * row, hsp, f32x4.extract_lane(alpha, 2));
+        scaleRow(o + 3 * row, hsp, f32x4.extract_lane(alpha, 3));
+      }
+    }
+    product(BT, hsp, BT, S, BT * 4, VN + <usize>(u0 * hsp) * 4, <usize>hsp << 2, O, hsp, true); // O += P·V
+  }
+  for (let r = 0; r < nq; r++) {
+    const l = load<f32>(L + (<usize>r << 2));
+    const il = f32x4.splat(1 / l), o = O + <usize>(r * hsp) * 4, y = out + <usize>(t0 + r) * ldo;
+    let d = 0;
+    for (; d + 4 <= hs; d += 4) v128.store(y + (<usize>d << 2), f32x4.mul(v128.load(o + (<usize>d << 2)), il));
+    for (; d < hs; d++) store<f32>(y + (<usize>d << 2), load<f32>(o + (<usize>d << 2)) / l);
+    if (lse) store<f32>(lse + (<usize>(t0 + r) << 2), load<f32>(M + (<usize>r << 2)) + Mathf.log(l));
+  }
+}
+
+// Work units are (head, pair of query blocks i and nq-1-i): a pair costs the same whatever i (causal
+// blocks grow with i), so dealing pairs round-robin balances threads. A thread packs k and v of a head
+// once, at its first unit of that head. scratch s: KT [nk][hsp][BT] | VN [nk·BT][hsp] | forwardBlock's.
+function forwardHeads(q: usize, ldq: usize, qb: usize, k: usize, v: usize, ldkv: usize, kvb: usize, out: usize, ldo: usize, ob: usize, lse: usize,
+  B: i32, NH: i32, hs: i32, Tq: i32, pos0: i32, drop: bool, key: u32, thr: u32, inv: f32, s: usize, tid: i32, nth: i32): void {
+  const hsp = pad8(hs), sc = <f32>(1 / Math.sqrt(<f64>hs)), nKeys = pos0 + Tq;
+  const nk = blocks(nKeys), tp = nk * BT;
+  const KT = s, VN = KT + <usize>(tp * hsp) * 4, rest = VN + <usize>(tp * hsp) * 4;
+  const nq = blocks(Tq), pairs = (nq + 1) >> 1;
+  let packed = -1;
+  for (let unit = tid; unit < B * NH * pairs; unit += nth) {
+    const bh = unit / pairs, pr = unit % pairs, b = bh / NH, h = bh % NH;
+    const hc = <usize>(h * hs) << 2;
+    if (bh != packed) {
+      const kh = k + <usize>b * kvb + hc;
+      for (let j = 0; j < nk; j++) packT(KT + <usize>(j * hsp * BT) * 4, kh + <usize>(j * BT) * ldkv, ldkv, min(BT, nKeys - j * BT), BT, hs, hsp, 1);
+      packN(VN, v + <usize>b * kvb + hc, ldkv, nKeys, tp, hs, hsp, 1);
+      packed = bh;
+    }
+    const qh = q + <usize>b * qb + hc, oh = out + <usize>b * ob + hc, lh = lse ? lse + (<usize>(bh * Tq) << 2) : 0;
+    const rowBase = <u32>bh * <u32>Tq * <u32>Tq;
+    forwardBlock(pr, qh, ldq, oh, ldo, lh, Tq, pos0, hs, hsp, sc, drop, key, thr, inv, rowBase, KT, VN, rest);
+    if (nq - 1 - pr != pr) forwardBlock(nq - 1 - pr, qh, ldq, oh, ldo, lh, Tq, pos0, hs, hsp, sc, drop, key, thr, inv, rowBase, KT, VN, rest);
   }
 }
 
 /**
  * out(B,T,C), lse(B,NH,T) from qkv(B,T,3C). Dropout on the probabilities when drop != 0 (key, thr, inv
- * from src/backend/rng.ts). Rows (b,h,t) are dealt to threads round-robin so causal work balances.
- * scratch + tid*stride holds T floats.
+ * from src/backend/rng.ts). scratch + tid*scratchStride holds attentionScratchBytes(T, C/NH, 0).
  */
 export function attentionForward(out: usize, lse: usize, qkv: usize, B: i32, T: i32, C: i32, NH: i32,
-  drop: i32, key: u32, thr: u32, inv: f32, scratch: usize, stride: usize, tid: i32, nth: i32): void {
-  const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
-  const s = scratch + <usize>tid * stride;
-  const row3 = <usize>(3 * C) << 2;
-  const rows = B * NH * T;
-  for (let r = tid; r < rows; r += nth) {
-    const t = r % T, bh = r / T, h = bh % NH, b = bh / NH;
-    const q = qkv + (<usize>(b * T + t) * <usize>(3 * C) + <usize>(h * hs)) * 4;
-    const k0 = qkv + (<usize>(b * T) * <usize>(3 * C) + <usize>(C + h * hs)) * 4;
-    const l = softmaxRow(q, k0, row3, t + 1, hs, sc, s);
-    store<f32>(lse + (<usize>r << 2), l);
-    const y = out + (<usize>(b * T + t) * <usize>C + <usize>(h * hs)) * 4;
-    weightedSum(y, s, k0 + (<usize>C << 2), row3, t + 1, hs, drop != 0, key, thr, inv, <u32>r * <u32>T);
-  }
-}
-
-/**
- * dqkv(B,T,3C) overwritten from dout(B,T,C), with out and lse from the forward. Threads own whole
- * (b,h) heads, since every query of a head adds into that head's dk and dv.
- * dS = P ∘ (dP - D)·scale with dP = (dO·vᵀ) ∘ mask and D = rowsum(dO ∘ O).
- */
-export function attentionBackward(dqkv: usize, dout: usize, qkv: usize, out: usize, lse: usize, B: i32, T: i32, C: i32, NH: i32,
-  drop: i32, key: u32, thr: u32, inv: f32, scratch: usize, stride: usize, tid: i32, nth: i32): void {
-  const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
-  const s = scratch + <usize>tid * stride;
-  const row3 = <usize>(3 * C) << 2, hsb = <usize>hs << 2;
-  for (let bh = tid; bh < B * NH; bh += nth) {
-    const h = bh % NH, b = bh / NH;
-    const base = (<usize>(b * T) * <usize>(3 * C) + <usize>(h * hs)) * 4;
-    for (let t = 0; t < T; t++) {
-      const o = dqkv + base + <usize>t * row3;
-      memory.fill(o, 0, hsb);
-      memory.fill(o + (<usize>C << 2), 0, hsb);
-      memory.fill(o + (<usize>C << 3), 0, hsb);
-    }
-    const k0 = qkv + base + (<usize>C << 2), v0 = k0 + (<usize>C << 2);
-    const dk0 = dqkv + base + (<usize>C << 2), dv0 = dk0 + (<usize>C << 2);
-    for (let t = 0; t < T; t++) {
-      const q = qkv + base + <usize>t * row3, dq = dqkv + base + <usize>t * row3;
-      const yo = (<usize>(b * T + t) * <usize>C + <usize>(h * hs)) * 4;
-      const dO = dout + yo;
-      const D = dot(dO, out + yo, hs);
-      const L = load<f32>(lse + (<usize>(bh * T + t) << 2));
-      const n = t + 1;
-      // P row = exp(q·k·scale - lse), vectorised exp over the row
-      for (let u = 0; u < n; u++) store<f32>(s + (<usize>u << 2), dot(q, k0 + <usize>u * row3, hs) * sc - L);
-      let u = 0;
-      for (; u + 4 <= n; u += 4) v128.store(s + (<usize>u << 2), expv(v128.load(s + (<usize>u << 2))));
-      for (; u < n; u++) store<f32>(s + (<usize>u << 2), Mathf.exp(load<f32>(s + (<usize>u << 2))));
-      const rowIdx = <u32>(bh * T + t) * <u32>T;
-      for (u = 0; u < n; u++) {
-        const p = load<f32>(s + (<usize>u << 2));
-        let m: f32 = 1;
-        if (drop != 0) m = mix32(key + rowIdx + <u32>u) >= thr ? inv : 0;
-        const ku = k0 + <usize>u * row3, vu = v0 + <usize>u * row3;
-        const dpd = dot(dO, vu, hs);
-        if (m != 0) axpy(dv0 + <usize>u * row3, p * m, dO, hs);
-        const ds = p * (dpd * m - D) * sc;
-        axpy(dq, ds, ku, hs);
-        axpy(dk0 + <usize>u * row3, ds, q, hs);
-      }
-    }
-  }
+  drop: i32, key: u32, thr: u32, inv: f32, scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const row3 = <usize>(3 * C) << 2, rowC = <usize>C << 2;
+  forwardHeads(qkv, row3, <usize>T * row3, qkv + rowC, qkv + 2 * rowC, row3, <usize>T * row3, out, rowC, <usize>T * rowC, lse,
+    B, NH, C / NH, T, 0, drop != 0, key, thr, inv, scratch + <usize>tid * scratchStride, tid, nth);
 }
 
 /** kCache/vCache(B,Tmax,C)[pos0..pos0+Tn) = k, v of qkv(B,Tn,3C); threads split rows */
@@ -127,20 +195,150 @@ export function kvCacheWrite(qkv: usize, kCache: usize, vCache: usize, B: i32, T
   }
 }
 
-/** out(B,Tn,C): each new query attends to cache positions [0, pos0 + i]; scratch holds pos0+Tn floats */
+/**
+ * out(B,Tn,C): each new query attends to cache positions [0, pos0 + i]; scratch: attentionScratchBytes(pos0 + Tn, C/NH, 0).
+ * Up to ROW_MAX new queries (decode) take the row path below, more (a prompt) the tiled forward.
+ */
 export function attentionCached(out: usize, qkv: usize, kCache: usize, vCache: usize, B: i32, Tn: i32, C: i32, NH: i32, pos0: i32, Tmax: i32,
-  scratch: usize, stride: usize, tid: i32, nth: i32): void {
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const row3 = <usize>(3 * C) << 2, rowC = <usize>C << 2;
+  if (Tn <= ROW_MAX) {
+    decodeRows(out, qkv, kCache, vCache, B, Tn, C, NH, pos0, Tmax, scratch + <usize>tid * scratchStride, tid, nth);
+    return;
+  }
+  forwardHeads(qkv, row3, <usize>Tn * row3, kCache, vCache, rowC, <usize>Tmax * rowC, out, rowC, <usize>Tn * rowC, 0,
+    B, NH, C / NH, Tn, pos0, false, 0, 0, 1, scratch + <usize>tid * scratchStride, tid, nth);
+}
+
+// ---- decode: a few queries against a KV cache ------------------------------------------------------
+// A few new queries are matrix-vector work: a block's 32 query columns would be mostly padding, and
+// packing a head's keys would cost more than reading them once. So each query row makes one pass over
+// its keys (scores into a scratch row, softmax, weighted sum of v), as matmul's gemv does for a few rows;
+// the ragged decode below (one token per sequence) takes the same row path.
+const ROW_MAX = 12; // the measured crossover: from 16 new queries (GPT-1 heads, 128–500 cached) the tiles win
+
+// y(hs) = softmax(q·kᵀ/sqrt(hs)) · v over the keys [0, n), rows ld bytes apart; s holds n floats
+function attendRow(y: usize, q: usize, k: usize, v: usize, ld: usize, n: i32, hs: i32, sc: f32, s: usize): void {
+  let mx: f32 = -Infinity;
+  for (let u = 0; u < n; u++) {
+    const x = dot(q, k + <usize>u * ld, hs) * sc;
+    store<f32>(s + (<usize>u << 2), x);
+    mx = max(mx, x);
+  }
+  const mv = f32x4.splat(mx);
+  let zv = f32x4.splat(0);
+  let u = 0;
+  for (; u + 4 <= n; u += 4) {
+    const e = expv(f32x4.sub(v128.load(s + (<usize>u << 2)), mv));
+    v128.store(s + (<usize>u << 2), e);
+    zv = f32x4.add(zv, e);
+  }
+  let z = hsum(zv);
+  for (; u < n; u++) {
+    const e = Mathf.exp(load<f32>(s + (<usize>u << 2)) - mx);
+    store<f32>(s + (<usize>u << 2), e);
+    z += e;
+  }
+  const iz: f32 = 1 / z;
+  memory.fill(y, 0, <usize>hs << 2);
+  for (u = 0; u < n; u++) axpy(y, load<f32>(s + (<usize>u << 2)) * iz, v + <usize>u * ld, hs);
+}
+
+// (B,NH,Tn) rows dealt round-robin; s holds pos0 + Tn floats
+function decodeRows(out: usize, qkv: usize, kCache: usize, vCache: usize, B: i32, Tn: i32, C: i32, NH: i32, pos0: i32, Tmax: i32,
+  s: usize, tid: i32, nth: i32): void {
   const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
-  const s = scratch + <usize>tid * stride;
-  const rowC = <usize>C << 2;
-  const rows = B * NH * Tn;
-  for (let r = tid; r < rows; r += nth) {
+  for (let r = tid; r < B * NH * Tn; r += nth) {
     const t = r % Tn, bh = r / Tn, h = bh % NH, b = bh / NH;
     const q = qkv + (<usize>(b * Tn + t) * <usize>(3 * C) + <usize>(h * hs)) * 4;
-    const koff = (<usize>(b * Tmax) * <usize>C + <usize>(h * hs)) * 4;
-    softmaxRow(q, kCache + koff, rowC, pos0 + t + 1, hs, sc, s);
-    const y = out + (<usize>(b * Tn + t) * <usize>C + <usize>(h * hs)) * 4;
-    weightedSum(y, s, vCache + koff, rowC, pos0 + t + 1, hs, false, 0, 0, 1, 0);
+    const kv = (<usize>(b * Tmax) * <usize>C + <usize>(h * hs)) * 4;
+    attendRow(out + (<usize>(b * Tn + t) * <usize>C + <usize>(h * hs)) * 4, q, kCache + kv, vCache + kv, <usize>C << 2, pos0 + t + 1, hs, sc, s);
+  }
+}
+
+// ---- backward --------------------------------------------------------------------------------------
+/**
+ * dqkv(B,T,3C) overwritten from dout(B,T,C), with out and lse from the forward. Threads own whole
+ * (b,h) heads, since every query of a head adds into that head's dk and dv.
+ * dS = P ∘ (dP∘M - D) with dP = dO·vᵀ, M the dropout mask (0 or 1/(1-p)) and D = rowsum(dO ∘ O);
+ * the scale 1/sqrt(hs) sits in the packed q, so dq takes it once at the end.
+ * scratch: attentionScratchBytes(T, C/NH, 1).
+ */
+export function attentionBackward(dqkv: usize, dout: usize, qkv: usize, out: usize, lse: usize, B: i32, T: i32, C: i32, NH: i32,
+  drop: i32, key: u32, thr: u32, inv: f32, scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const hs = C / NH, hsp = pad8(hs), sc = <f32>(1 / Math.sqrt(<f64>hs));
+  const nb = blocks(T), tp = nb * BT, blk = <usize>(hsp * BT) * 4, whole = <usize>(tp * hsp) * 4;
+  // scratch: QT, dOT, KT, VT [nb][hsp][32] | QN, KN, dON, dQ [tp][hsp] | dK, dV [BT][hsp] | D, L [tp] | P, dS [BT][BT] | dST [BT][BT]
+  const QT = scratch + <usize>tid * scratchStride, dOT = QT + whole, KT = dOT + whole, VT = KT + whole;
+  const QN = VT + whole, KN = QN + whole, dON = KN + whole, dQ = dON + whole;
+  const dK = dQ + whole, dV = dK + blk, D = dV + blk, L = D + (<usize>tp << 2);
+  const P = L + (<usize>tp << 2), dS = P + <usize>(BT * BT) * 4, dST = dS + <usize>(BT * BT) * 4;
+  const row3 = <usize>(3 * C) << 2, rowC = <usize>C << 2;
+  const lanes = i32x4(0, 1, 2, 3), one = f32x4.splat(1);
+  for (let bh = tid; bh < B * NH; bh += nth) {
+    const h = bh % NH, b = bh / NH;
+    const q = qkv + (<usize>(b * T) * <usize>(3 * C) + <usize>(h * hs)) * 4, k = q + (<usize>C << 2), v = k + (<usize>C << 2);
+    const dq = dqkv + (q - qkv), dk = dq + (<usize>C << 2), dv = dk + (<usize>C << 2);
+    const o = out + (<usize>(b * T) * <usize>C + <usize>(h * hs)) * 4, dO = dout + (o - out);
+    for (let j = 0; j < nb; j++) {
+      const n = min(BT, T - j * BT), off = <usize>(j * BT);
+      packT(QT + <usize>j * blk, q + off * row3, row3, n, BT, hs, hsp, sc);
+      packT(dOT + <usize>j * blk, dO + off * rowC, rowC, n, BT, hs, hsp, 1);
+      packT(KT + <usize>j * blk, k + off * row3, row3, n, BT, hs, hsp, 1);
+      packT(VT + <usize>j * blk, v + off * row3, row3, n, BT, hs, hsp, 1);
+    }
+    packN(QN, q, row3, T, tp, hs, hsp, sc);
+    packN(KN, k, row3, T, tp, hs, hsp, 1);
+    packN(dON, dO, rowC, T, tp, hs, hsp, 1);
+    memory.fill(dQ, 0, whole);
+    memory.fill(D, 0, <usize>(2 * tp) << 2); // D and L: padded rows stay 0 (their dO is 0: they add nothing)
+    for (let t = 0; t < T; t++) {
+      store<f32>(D + (<usize>t << 2), dot(dO + <usize>t * rowC, o + <usize>t * rowC, hs));
+      store<f32>(L + (<usize>t << 2), load<f32>(lse + (<usize>(bh * T + t) << 2)));
+    }
+    for (let j = 0; j < nb; j++) {
+      const u0 = j * BT;
+      memory.fill(dK, 0, blk << 1); // dK and dV
+      for (let i = u0 / BT; i < nb; i++) {
+        const t0 = i * BT;
+        product(BT, BT, hsp, QT + <usize>i * blk, BT * 4, KT + <usize>j * blk, BT * 4, P, BT, false);
+        product(BT, BT, hsp, dOT + <usize>i * blk, BT * 4, VT + <usize>j * blk, BT * 4, dS, BT, false);
+        const diag = u0 + BT - 1 > t0;
+        for (let r = 0; r < BT; r++) {
+          const t = t0 + r, lr = f32x4.splat(load<f32>(L + (<usize>t << 2))), dr = f32x4.splat(load<f32>(D + (<usize>t << 2)));
+          const pr = P + <usize>(r * BT) * 4, sr = dS + <usize>(r * BT) * 4;
+          const dropBase = i32x4.add(i32x4.splat(<i32>(key + <u32>(bh * T + t) * <u32>T + <u32>u0)), lanes);
+          for (let u = 0; u < BT; u += 4) {
+            let p = expv(f32x4.sub(v128.load(pr + (<usize>u << 2)), lr));
+            if (diag) p = v128.and(p, i32x4.le_s(i32x4.add(i32x4.splat(u0 + u), lanes), i32x4.splat(t)));
+            let dp = v128.load(sr + (<usize>u << 2));
+            if (drop) {
+              const m = v128.and(f32x4.splat(inv), i32x4.ge_u(mix32v(i32x4.add(dropBase, i32x4.splat(u))), i32x4.splat(<i32>thr)));
+              dp = f32x4.mul(dp, m);
+              v128.store(pr + (<usize>u << 2), f32x4.mul(p, m));
+            } else {
+              v128.store(pr + (<usize>u << 2), p);
+            }
+            v128.store(sr + (<usize>u << 2), f32x4.mul(p, f32x4.sub(dp, dr)));
+          }
+        }
+        product(BT, hsp, BT, P, BT * 4, dON + <usize>(t0 * hsp) * 4, <usize>hsp * 4, dV, hsp, true);
+        product(BT, hsp, BT, dS, BT * 4, QN + <usize>(t0 * hsp) * 4, <usize>hsp * 4, dK, hsp, true);
+        for (let r = 0; r < BT; r += 4) for (let u = 0; u < BT; u += 4) transpose4(dST + <usize>(u * BT + r) * 4, BT * 4, dS + <usize>(r * BT + u) * 4, BT * 4, one);
+        product(BT, hsp, BT, dST, BT * 4, KN + <usize>(u0 * hsp) * 4, <usize>hsp * 4, dQ + <usize>(t0 * hsp) * 4, hsp, true);
+      }
+      for (let u = 0; u < min(BT, T - u0); u++) {
+        memory.copy(dk + <usize>(u0 + u) * row3, dK + <usize>(u * hsp) * 4, <usize>hs << 2);
+        memory.copy(dv + <usize>(u0 + u) * row3, dV + <usize>(u * hsp) * 4, <usize>hs << 2);
+      }
+    }
+    const scv = f32x4.splat(sc);
+    for (let t = 0; t < T; t++) {
+      const src = dQ + <usize>(t * hsp) * 4, dst = dq + <usize>t * row3;
+      let d = 0;
+      for (; d + 4 <= hs; d += 4) v128.store(dst + (<usize>d << 2), f32x4.mul(v128.load(src + (<usize>d << 2)), scv));
+      for (; d < hs; d++) store<f32>(dst + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * sc);
+    }
   }
 }
 
@@ -160,16 +358,15 @@ export function kvCacheWriteRagged(qkv: usize, kCache: usize, vCache: usize, slo
 
 /** out(N,C): each token attends to its slot's positions [0, pos]; rows (token, head) dealt round-robin; scratch holds Tmax floats */
 export function attentionRagged(out: usize, qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, NH: i32, Tmax: i32,
-  scratch: usize, stride: usize, tid: i32, nth: i32): void {
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
-  const s = scratch + <usize>tid * stride;
+  const s = scratch + <usize>tid * scratchStride;
   const rowC = <usize>C << 2;
   for (let r = tid; r < N * NH; r += nth) {
     const n = r / NH, h = r % NH;
     const slot = load<i32>(slotPos + (<usize>(2 * n) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n + 1) << 2));
     const q = qkv + (<usize>n * <usize>(3 * C) + <usize>(h * hs)) * 4;
     const koff = (<usize>(slot * Tmax) * <usize>C + <usize>(h * hs)) * 4;
-    softmaxRow(q, kCache + koff, rowC, pos + 1, hs, sc, s);
-    weightedSum(out + (<usize>n * <usize>C + <usize>(h * hs)) * 4, s, vCache + koff, rowC, pos + 1, hs, false, 0, 0, 1, 0);
+    attendRow(out + (<usize>n * <usize>C + <usize>(h * hs)) * 4, q, kCache + koff, vCache + koff, rowC, pos + 1, hs, sc, s);
   }
 }

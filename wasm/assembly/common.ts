@@ -78,6 +78,17 @@
   return min(C, part((C + 3) >> 2, tid + 1, nth) << 2);
 }
 
+/** the 4×4 block at src (rows lds bytes apart), transposed and scaled by sv, into dst (rows ldd bytes apart) */
+@inline export function transpose4(dst: usize, ldd: usize, src: usize, lds: usize, sv: v128): void {
+  const a = v128.load(src), b = v128.load(src + lds), c = v128.load(src + 2 * lds), d = v128.load(src + 3 * lds);
+  const ab0 = i32x4.shuffle(a, b, 0, 4, 1, 5), ab1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+  const cd0 = i32x4.shuffle(c, d, 0, 4, 1, 5), cd1 = i32x4.shuffle(c, d, 2, 6, 3, 7);
+  v128.store(dst, f32x4.mul(i32x4.shuffle(ab0, cd0, 0, 1, 4, 5), sv));
+  v128.store(dst + ldd, f32x4.mul(i32x4.shuffle(ab0, cd0, 2, 3, 6, 7), sv));
+  v128.store(dst + 2 * ldd, f32x4.mul(i32x4.shuffle(ab1, cd1, 0, 1, 4, 5), sv));
+  v128.store(dst + 3 * ldd, f32x4.mul(i32x4.shuffle(ab1, cd1, 2, 3, 6, 7), sv));
+}
+
 /** dot product of n floats (any alignment) */
 @inline export function dot(a: usize, b: usize, n: i32): f32 {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);

@@ -64,21 +64,6 @@ export function accumulate(dst: usize, src: usize, N: i32, tid: i32, nth: i32): 
   residualForward(dst, dst, src, N, tid, nth);
 }
 
-/** out(N) = s·inp */
-export function scale(out: usize, inp: usize, s: f32, N: i32, tid: i32, nth: i32): void {
-  const i0 = colStart(N, tid, nth), i1 = colEnd(N, tid, nth);
-  const sv = f32x4.splat(s);
-  let i = i0;
-  for (; i + 4 <= i1; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(out + o, f32x4.mul(v128.load(inp + o), sv));
-  }
-  for (; i < i1; i++) {
-    const o = <usize>i << 2;
-    store<f32>(out + o, load<f32>(inp + o) * s);
-  }
-}
-
 /**
  * out(N) = inp·keep/(1-p): element i is kept when mix32(key + i) >= thr (u32), exactly as
  * src/backend/rng.ts draws it. The backward is this same call on dout.

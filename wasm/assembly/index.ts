@@ -1,9 +1,11 @@
 // The kernel module's exports: one file per op family, each op a forward/backward pair.
 export { heapBase } from './common';
 export { matmul, matmulScratchBytes, biasBackward } from './matmul';
-export { attentionForward, attentionBackward, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
+export { matmulQ, matmulQScratchBytes, encoderForwardQ } from './quant';
+export { attentionForward, attentionBackward, attentionScratchBytes, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
+export { kvCacheWriteHalf, attentionCachedHalf, kvCacheWriteRaggedHalf, attentionRaggedHalf, halfAttentionScratchBytes, widenCache } from './halfkv';
 export { layernormForward, layernormBackwardInput, layernormBackwardParams } from './layernorm';
-export { geluForward, geluBackward, residualForward, accumulate, scale, dropout } from './elementwise';
-export { crossEntropyForward, crossEntropyReduce, crossEntropyBackward, softmaxForward } from './softmax';
+export { geluForward, geluBackward, residualForward, accumulate, dropout } from './elementwise';
+export { crossEntropyForward, crossEntropyReduce, crossEntropyBackward } from './softmax';
 export { encoderForward, encoderBackward, gatherRows, scatterAddRows } from './rows';
 export { sumSquaresPartial, sumSquaresFinish, adamw } from './adamw';

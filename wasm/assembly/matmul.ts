@@ -4,12 +4,12 @@
 // row value is one `load32_splat`) and B into NR-column panels (k-major, one 8-float row per k), each
 // pack reading whichever layout the operand has. The MR×NR micro-kernel then sees one layout only.
 // Blocking: a KC×NC block of packed B stays in L2 for all of this thread's rows; a KC×NR micro-panel of
-// it (8 KB) and an MR×KC panel of A stream through L1. Threads split rows (or columns when rows are few).
-import { madd, colStart, colEnd, part, hsum, dot, axpy } from './common';
-
-const MR = 4;
-const NR = 8;
+// it (8 KB) and an MR×KC panel of A stream through L1; the MR×NR register tile is tile.ts's.
+// Threads split columns (see matmul).
+import { madd, colStart, colEnd, part, hsum, dot, axpy, transpose4 } from './common';
+import { MR, NR, tile4x8 } from './tile';
 const KC = 256;
+const ONE = f32x4.splat(1);
 const NC = 512;
 const MC = 64;
 
@@ -32,6 +32,12 @@ function packA(ap: usize, a: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32, k
         if (rows == MR) v128.store(d, v128.load(src));
         else for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
       }
+    } else if (rows == MR) {
+      // a is stored (M,K): 4×4 blocks of (rows, k) transposed into (k, rows)
+      const src = a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4, lda = <usize>K << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) transpose4(dst + <usize>(k * MR) * 4, MR * 4, src + (<usize>k << 2), lda, ONE);
+      for (; k < kc; k++) for (let r = 0; r < MR; r++) store<f32>(dst + <usize>(k * MR + r) * 4, load<f32>(src + <usize>r * lda + (<usize>k << 2)));
     } else {
       for (let r = 0; r < MR; r++) {
         const d = dst + (<usize>r << 2);
@@ -51,8 +57,17 @@ function packB(bp: usize, b: usize, K: i32, N: i32, p0: i32, kc: i32, j0: i32, n
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
     const dst = bp + <usize>(jr * kc) * 4;
-    if (transB) {
-      // b is stored (N,K): walk each column's k run contiguously
+    if (transB && cols == NR) {
+      // b is stored (N,K): two 4×4 blocks of (columns, k) per 4 k, transposed into (k, columns)
+      const src = b + (<usize>(j0 + jr) * <usize>K + <usize>p0) * 4, ldb = <usize>K << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        transpose4(dst + <usize>(k * NR) * 4, NR * 4, src + (<usize>k << 2), ldb, ONE);
+        transpose4(dst + <usize>(k * NR + 4) * 4, NR * 4, src + 4 * ldb + (<usize>k << 2), ldb, ONE);
+      }
+      for (; k < kc; k++) for (let j = 0; j < NR; j++) store<f32>(dst + <usize>(k * NR + j) * 4, load<f32>(src + <usize>j * ldb + (<usize>k << 2)));
+    } else if (transB) {
+      // an edge panel: walk each column's k run contiguously
       for (let j = 0; j < NR; j++) {
         const d = dst + (<usize>j << 2);
         if (j < cols) {
@@ -75,43 +90,6 @@ function packB(bp: usize, b: usize, K: i32, N: i32, p0: i32, kc: i32, j0: i32, n
       }
     }
   }
-}
-
-// The MR×NR = 4×8 register tile: 8 accumulators, 2 B vectors, 1 broadcast A value. Measured in cache
-// on x64 V8 (Zen 5, relaxed build): 4×8, 2×16 and 3×12 tiles run at ~50 GFLOP/s, while 4×16, 6×8 and
-// 5×8 fall to ~20 — V8 spills their accumulators (it allocates 16 vector registers, and fewer for loops).
-// c (ldc floats per row) receives acc (+ old c when `loadC`, + bias when bias != 0).
-@inline function kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, loadC: bool, bias: usize): void {
-  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-    let a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
-    ap += MR * 4;
-    bp += NR * 4;
-  }
-  if (bias) {
-    const b0 = v128.load(bias), b1 = v128.load(bias, 16);
-    c00 = f32x4.add(c00, b0); c01 = f32x4.add(c01, b1); c10 = f32x4.add(c10, b0); c11 = f32x4.add(c11, b1);
-    c20 = f32x4.add(c20, b0); c21 = f32x4.add(c21, b1); c30 = f32x4.add(c30, b0); c31 = f32x4.add(c31, b1);
-  }
-  const r1 = c + ldc * 4, r2 = r1 + ldc * 4, r3 = r2 + ldc * 4;
-  if (loadC) {
-    c00 = f32x4.add(c00, v128.load(c)); c01 = f32x4.add(c01, v128.load(c, 16));
-    c10 = f32x4.add(c10, v128.load(r1)); c11 = f32x4.add(c11, v128.load(r1, 16));
-    c20 = f32x4.add(c20, v128.load(r2)); c21 = f32x4.add(c21, v128.load(r2, 16));
-    c30 = f32x4.add(c30, v128.load(r3)); c31 = f32x4.add(c31, v128.load(r3, 16));
-  }
-  v128.store(c, c00); v128.store(c, c01, 16);
-  v128.store(r1, c10); v128.store(r1, c11, 16);
-  v128.store(r2, c20); v128.store(r2, c21, 16);
-  v128.store(r3, c30); v128.store(r3, c31, 16);
 }
 
 // One thread's block of out: rows [m0, m1) × columns [n0, n1).
@@ -145,10 +123,10 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
             const c = out + (<usize>(ic + ir) * <usize>N + <usize>(jc + jr)) * 4;
             const app = ap + <usize>(ir * kc) * 4;
             if (rows == MR && cols == NR) {
-              kernel(kc, app, bpp, c, <usize>N, loadC, bb);
+              tile4x8(kc, app, MR * 4, bpp, NR * 4, c, <usize>N, loadC, bb);
             } else {
               // edge tile: compute whole tile into scratch, then merge the valid part
-              kernel(kc, app, bpp, tile, NR, false, 0);
+              tile4x8(kc, app, MR * 4, bpp, NR * 4, tile, NR, false, 0);
               for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
                 const o = c + (<usize>r * <usize>N + <usize>j) * 4;
                 let v = load<f32>(tile + <usize>(r * NR + j) * 4);
@@ -166,7 +144,12 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
 /**
  * out(M,N) = beta*out + op(a)·op(b) [+ bias]. bias = 0 for none. scratch + tid*scratchStride is this
  * thread's matmulScratchBytes(). M <= GEMV_MAX_M with a not transposed takes the matrix-vector path
- * (gemv, below: no packing, no scratch). Otherwise threads split rows in MR multiples when rows are plentiful, else columns.
+ * (gemv, below: no packing, no scratch).
+ * Threads split the columns, in 16-float groups (whole cache lines of out): each packs only its own
+ * part of b, and b is the big operand — a weight matrix, or the LM head's 40478×768 embedding against
+ * 103-row chunks. Split by rows, every thread packed all of b: for the LM head, twice the packing and
+ * twice the memory traffic of one thread, which is why it scaled below 2×. Rows only when out is too
+ * narrow to give every thread a few groups.
  */
 export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32, transB: i32, beta: i32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
@@ -175,14 +158,15 @@ export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i
     return;
   }
   const s = scratch + <usize>tid * scratchStride;
-  const rowPanels = (M + MR - 1) / MR;
-  if (rowPanels >= nth * 4 || nth == 1) {
+  const groups = (N + 15) >> 4, rowPanels = (M + MR - 1) / MR;
+  if (nth == 1) {
+    gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, 0, N, s);
+  } else if (groups >= nth * 4 || rowPanels < nth * 4) {
+    const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
+    if (n0 < n1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, n0, n1, s);
+  } else {
     const m0 = min(M, part(rowPanels, tid, nth) * MR), m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
     if (m0 < m1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, m0, m1, 0, N, s);
-  } else {
-    const colPanels = (N + NR - 1) / NR;
-    const n0 = min(N, part(colPanels, tid, nth) * NR), n1 = min(N, part(colPanels, tid + 1, nth) * NR);
-    if (n0 < n1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, n0, n1, s);
   }
 }
 
@@ -218,8 +202,8 @@ export function biasBackward(dbias: usize, dout: usize, M: i32, N: i32, tid: i32
 const GEMV_MAX_M = 4;
 const GB = 512; // columns of out kept in L1 while all of K streams past (A·B layout)
 
-// out[m, n0:n1) = (beta ? out : 0) + bias
-function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0: i32, n1: i32): void {
+// out[m, n0:n1) = (beta ? out : 0) + bias for M rows (also the quantized matmul's first step)
+export function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0: i32, n1: i32): void {
   for (let m = 0; m < M; m++) {
     const o = out + <usize>m * <usize>N * 4;
     let j = n0;

@@ -1,25 +1,24 @@
-// Fused softmax + cross-entropy over rows of V logits (forward, backward) and plain softmax for
-// sampling. Threads split rows. The weighted loss sum is a separate one-thread pass (crossEntropyReduce)
+// Fused softmax + cross-entropy over rows of V logits (forward, backward). Threads split rows. The weighted loss sum is a separate one-thread pass (crossEntropyReduce)
 // so that loss[0] is added exactly once, without atomics.
 import { expv, hmax } from './common';
 
-// max and Σ exp(z·invT - max) of one row
-@inline function rowMax(z: usize, V: i32, invT: f32): f32 {
+// max and Σ exp(z - max) of one row
+@inline function rowMax(z: usize, V: i32): f32 {
   let mv = f32x4.splat(-Infinity);
   let v = 0;
   for (; v + 4 <= V; v += 4) mv = f32x4.max(mv, v128.load(z + (<usize>v << 2)));
   let mx = hmax(mv);
   for (; v < V; v++) mx = max(mx, load<f32>(z + (<usize>v << 2)));
-  return mx * invT; // invT > 0, so max commutes with the scaling
+  return mx;
 }
 
-@inline function rowSumExp(z: usize, V: i32, invT: f32, mx: f32): f32 {
-  const m = f32x4.splat(mx), it = f32x4.splat(invT);
+@inline function rowSumExp(z: usize, V: i32, mx: f32): f32 {
+  const m = f32x4.splat(mx);
   let sv = f32x4.splat(0);
   let v = 0;
-  for (; v + 4 <= V; v += 4) sv = f32x4.add(sv, expv(f32x4.sub(f32x4.mul(v128.load(z + (<usize>v << 2)), it), m)));
+  for (; v + 4 <= V; v += 4) sv = f32x4.add(sv, expv(f32x4.sub(v128.load(z + (<usize>v << 2)), m)));
   let s: f64 = <f64>f32x4.extract_lane(sv, 0) + <f64>f32x4.extract_lane(sv, 1) + <f64>f32x4.extract_lane(sv, 2) + <f64>f32x4.extract_lane(sv, 3);
-  for (; v < V; v++) s += <f64>Mathf.exp(load<f32>(z + (<usize>v << 2)) * invT - mx);
+  for (; v < V; v++) s += <f64>Mathf.exp(load<f32>(z + (<usize>v << 2)) - mx);
   return <f32>s;
 }
 
@@ -32,8 +31,8 @@ export function crossEntropyForward(losses: usize, logits: usize, targets: usize
       continue;
     }
     const z = logits + (<usize>n * <usize>V) * 4;
-    const mx = rowMax(z, V, 1);
-    const s = rowSumExp(z, V, 1, mx);
+    const mx = rowMax(z, V);
+    const s = rowSumExp(z, V, mx);
     store<f32>(losses + (<usize>n << 2), mx + Mathf.log(s) - load<f32>(z + (<usize>tg << 2)));
   }
 }
@@ -58,8 +57,8 @@ export function crossEntropyBackward(dlogits: usize, logits: usize, targets: usi
       memory.fill(d, 0, <usize>V << 2);
       continue;
     }
-    const mx = rowMax(z, V, 1);
-    const s = rowSumExp(z, V, 1, mx);
+    const mx = rowMax(z, V);
+    const s = rowSumExp(z, V, mx);
     const g = load<f32>(weights + (<usize>n << 2)) * dscale;
     const zt = load<f32>(z + (<usize>tg << 2));
     const m = f32x4.splat(mx), gs = f32x4.splat(g / s);
@@ -68,32 +67,5 @@ export function crossEntropyBackward(dlogits: usize, logits: usize, targets: usi
     for (; v < V; v++) store<f32>(d + (<usize>v << 2), Mathf.exp(load<f32>(z + (<usize>v << 2)) - mx) * (g / s));
     // the one-hot term, from the logit read before the row was overwritten
     store<f32>(d + (<usize>tg << 2), Mathf.exp(zt - mx) / s * g - g);
-  }
-}
-
-/** probs(N,V) = softmax(logits / temperature); may alias logits */
-export function softmaxForward(probs: usize, logits: usize, N: i32, V: i32, temperature: f32, tid: i32, nth: i32): void {
-  const invT: f32 = 1 / temperature;
-  for (let n = tid; n < N; n += nth) {
-    const off = (<usize>n * <usize>V) * 4;
-    const z = logits + off, p = probs + off;
-    const mx = rowMax(z, V, invT);
-    const m = f32x4.splat(mx), it = f32x4.splat(invT);
-    let sv = f32x4.splat(0);
-    let v = 0;
-    for (; v + 4 <= V; v += 4) {
-      const e = expv(f32x4.sub(f32x4.mul(v128.load(z + (<usize>v << 2)), it), m));
-      v128.store(p + (<usize>v << 2), e);
-      sv = f32x4.add(sv, e);
-    }
-    let s: f64 = <f64>f32x4.extract_lane(sv, 0) + <f64>f32x4.extract_lane(sv, 1) + <f64>f32x4.extract_lane(sv, 2) + <f64>f32x4.extract_lane(sv, 3);
-    for (; v < V; v++) {
-      const e = Mathf.exp(load<f32>(z + (<usize>v << 2)) * invT - mx);
-      store<f32>(p + (<usize>v << 2), e);
-      s += <f64>e;
-    }
-    const inv = f32x4.splat(<f32>(1 / s));
-    for (v = 0; v + 4 <= V; v += 4) v128.store(p + (<usize>v << 2), f32x4.mul(v128.load(p + (<usize>v << 2)), inv));
-    for (; v < V; v++) store<f32>(p + (<usize>v << 2), <f32>(<f64>load<f32>(p + (<usize>v << 2)) / s));
   }
 }

@@ -6,7 +6,7 @@ import type { CommandContext } from '../context.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { finetuneDefaults } from '../../../src/model/config.ts';
 import {
-  checkFamily, encodeAll, evaluateEncoded, finetune, formatMetrics, loadFinetuned, prepareFinetune, readDatasetFile, saveFinetuned,
+  checkFamily, describeClasses, encodeAll, evaluateEncoded, finetune, formatMetrics, loadFinetuned, prepareFinetune, readDatasetFile, saveFinetuned,
   type Dataset, type ReadOptions, type TaskFamily,
 } from '../../../src/finetune/index.ts';
 
@@ -67,8 +67,7 @@ export async function finetuneCommand(argv: string[], ctx: CommandContext): Prom
     const ev = await readData(ctx, a.eval, family, { labels: train.spec.labels, choices: train.spec.choices });
     evalEnc = encodeAll(ft, ev.examples, (i) => `${a.eval} line ${ev.lines[i]}`);
   }
-  const kind = family === 'multiple-choice' ? `${train.spec.choices} choices` : `labels ${JSON.stringify(train.spec.labels)}`;
-  console.log(`${family}: ${trainEnc.length} training examples (${kind})${evalEnc ? `, ${evalEnc.length} held out` : ''}; model ${pre.checkpoint.dir} (${ft.model.cfg.nLayer}×${ft.model.cfg.nEmbd}, vocabulary ${ft.model.cfg.vocabSize}) on ${backend.name}`);
+  console.log(`${family}: ${trainEnc.length} training examples (${describeClasses(train.spec)})${evalEnc ? `, ${evalEnc.length} held out` : ''}; model ${pre.checkpoint.dir} (${ft.model.cfg.nLayer}×${ft.model.cfg.nEmbd}, vocabulary ${ft.model.cfg.vocabSize}) on ${backend.name}`);
   const t0 = Date.now();
   const res = await finetune(ft, trainEnc, {
     epochs: num('epochs', a.epochs), batchSize: num('batch', a.batch), microBatch: num('micro-batch', a['micro-batch']), steps: num('steps', a.steps),
@@ -97,7 +96,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   if (a.help) { console.log(EVAL_HELP); return 0; }
   if (!a.model || !a.data) throw new Error(`eval: --model and --data are required\n\n${EVAL_HELP}`);
   const ft = await loadFinetuned(ctx.fs, a.model, await ctx.createBackend(a.backend!));
-  const data = await readData(ctx, a.data, ft.spec.family, { labels: ft.spec.family === 'multiple-choice' ? undefined : ft.spec.labels, choices: ft.spec.choices });
+  const data = await readData(ctx, a.data, ft.spec.family, { labels: ft.spec.labels, choices: ft.spec.choices });
   const m = await evaluateEncoded(ft, encodeAll(ft, data.examples, (i) => `${a.data} line ${data.lines[i]}`), { batchSize: num('batch', a.batch) });
   console.log(a.json ? JSON.stringify(m) : `${ft.spec.family} model ${a.model} on ${a.data}\n${formatMetrics(m)}`);
   return 0;

@@ -1,11 +1,13 @@
 // gptedge export --format onnx | gptedge import --from model.onnx | gptedge generate --onnx model.onnx
 import { importOptional } from '../optional.ts';
-import { numArg, SAMPLING_OPTIONS, samplingFrom } from '../args.ts';
+import { numArg, printGeneration, SAMPLING_OPTIONS, samplingFrom } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { loadCheckpoint, resolveModelDir, writeModelFiles } from '../../../src/io/checkpoint.ts';
 import { join, readFileChecked, readText, readTextChecked } from '../../../src/io/fs.ts';
 import { exportOnnxFromParams, type OnnxGraphKind, type OnnxTaskHead } from '../../../src/io/onnx/export.ts';
 import { HEAD_FILE, readHeadFile, readTaskFile, TASK_FILE } from '../../../src/finetune/io.ts';
+import { onnxTaskHead } from '../../../src/finetune/onnx.ts';
+import type { GPTConfig } from '../../../src/model/config.ts';
 import { FILE_LIMITS } from '../../../src/io/limits.ts';
 import type { FileSystem } from '../../../src/io/fs.ts';
 import { importOnnx } from '../../../src/io/onnx/import.ts';
@@ -13,6 +15,7 @@ import { GPT } from '../../../src/model/gpt.ts';
 import { GPTTokenizer } from '../../../src/tokenizer/tokenizer.ts';
 import { checkTokenizerFits } from '../../../src/model/load.ts';
 import { OrtGPT, generateStreamOrt, type OrtModuleLike } from '../../../src/infer/ort.ts';
+import { dequantizedWeights } from '../../../src/io/quantized.ts';
 
 const EXPORT_HELP = `usage: gptedge export --format onnx --model <dir> --out model.onnx [options]
 
@@ -73,8 +76,11 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
   if (a.graph !== 'decode' && a.graph !== 'logits') throw new Error(`--graph must be "decode" or "logits", got "${a.graph}"`);
   const t0 = Date.now();
   const ck = await loadCheckpoint(ctx.fs, a.model);
-  const head = a['no-head'] ? null : await readTaskHead(ctx.fs, ck.dir, ck.config.nEmbd);
-  const bytes = exportOnnxFromParams(ck.config, ck.weights, { graph: a.graph as OnnxGraphKind, head: head ?? undefined });
+  const head = a['no-head'] ? null : await readTaskHead(ctx.fs, ck.dir, ck.config);
+  // int8 folders export as QDQ (INT8 initializers + DequantizeLinear); int4 ones their dequantized values
+  const int8 = ck.quantized?.kind === 'int8' ? ck.quantized : undefined;
+  const params = int8 ? ck.weights : dequantizedWeights(ck.config, ck.weights, ck.quantized);
+  const bytes = exportOnnxFromParams(ck.config, params, { graph: a.graph as OnnxGraphKind, head: head ?? undefined, quantized: int8 });
   const dir = a.out.includes('/') ? a.out.slice(0, a.out.lastIndexOf('/')) || '/' : '.';
   await ctx.fs.mkdir(dir);
   await ctx.fs.writeFile(a.out, bytes);
@@ -83,7 +89,7 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
     await ctx.fs.writeFile(join(dir, 'config.json'), await readText(ctx.fs, join(ck.dir, 'config.json')));
   }
   const c = ck.config;
-  const headNote = head ? `, ${head.spec.family} head` : '';
+  const headNote = (head ? `, ${head.info.family} head` : '') + (int8 ? ', int8 weights as QDQ' : ck.quantized ? `, ${ck.quantized.kind} weights dequantized to float32` : '');
   console.log(`wrote ${a.out}: ${(bytes.length / 1e6).toFixed(1)} MB, ${a.graph} graph${headNote}, opset 17, ${c.nLayer} layers, d ${c.nEmbd}, ${c.layout} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return 0;
 }
@@ -93,15 +99,15 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
  * task.json), or null when the folder has neither file (a pretrained model). One without the other,
  * or shapes that do not fit the task and the model, are errors naming the file.
  */
-export async function readTaskHead(fs: FileSystem, dir: string, C: number): Promise<OnnxTaskHead | null> {
+export async function readTaskHead(fs: FileSystem, dir: string, cfg: GPTConfig): Promise<OnnxTaskHead | null> {
   const taskFile = join(dir, TASK_FILE), headFile = join(dir, HEAD_FILE);
   const [hasTask, hasHead] = [await fs.exists(taskFile), await fs.exists(headFile)];
   if (!hasTask && !hasHead) return null;
   if (!hasTask) throw new Error(`${taskFile}: missing (${headFile} is there; a fine-tuned folder has both; --no-head exports the transformer alone)`);
   if (!hasHead) throw new Error(`${headFile}: missing (${taskFile} is there; a fine-tuned folder has both; --no-head exports the transformer alone)`);
   const { spec, maxLen } = await readTaskFile(fs, taskFile);
-  const { W, b } = await readHeadFile(fs, headFile, spec, C);
-  return { W, b, spec, maxLen };
+  const { W, b } = await readHeadFile(fs, headFile, spec, cfg.nEmbd);
+  return onnxTaskHead(cfg, { W, b, spec, maxLen });
 }
 
 export async function importCommand(argv: string[], ctx: CommandContext): Promise<number> {
@@ -174,14 +180,7 @@ export async function generateOnnxCommand(argv: string[], ctx: CommandContext): 
   const { ort, name } = await loadOrt(a.ort!, numArg('threads', a.threads!));
   const model = await OrtGPT.create(ort, await readOnnxFile(ctx, a.onnx), { file: a.onnx });
   console.error(`[${name}, ${model.hasPast ? 'decode graph with past key/values' : 'logits graph'}]`);
-  process.stdout.write(a.prompt!);
-  for await (const c of generateStreamOrt(model, tokenizer, a.prompt!, sampling)) {
-    process.stdout.write(c.text);
-    if (c.done) {
-      process.stdout.write('\n');
-      console.error(`[${c.finishReason}]`); // a status, not text: redirected output holds the text alone
-    }
-  }
+  await printGeneration(a.prompt!, generateStreamOrt(model, tokenizer, a.prompt!, sampling));
   await model.release();
   return 0;
 }

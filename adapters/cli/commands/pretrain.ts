@@ -9,6 +9,8 @@ import { gpt2TokenizerJSON } from '../../../src/tokenizer/gpt2.ts';
 import { trainTokenizerFromTexts } from '../../../src/tokenizer/train.ts';
 import { TokenDataset, unigramEntropy } from '../../../src/train/data.ts';
 import { checkSameData, NonFiniteLossError, pretrain, resumeSettings, type DataIdentity, type HistoryPoint } from '../../../src/train/pretrain.ts';
+import { describe } from '../../../src/train/accumulate.ts';
+import { mib } from '../../../src/model/memory.ts';
 import { lossCurveSVG } from '../../../src/train/plot.ts';
 import { saveCheckpoint, resolveModelDir } from '../../../src/io/checkpoint.ts';
 import { loadModel } from '../../../src/model/load.ts';
@@ -16,7 +18,8 @@ import { generate } from '../../../src/infer/generate.ts';
 import { join, readTextChecked } from '../../../src/io/fs.ts';
 import { FILE_LIMITS } from '../../../src/io/limits.ts';
 import { FileFormatError } from '../../../src/io/errors.ts';
-import type { TrainState } from '../../../src/io/checkpoint.ts';
+import type { OptimizerState, TrainState } from '../../../src/io/checkpoint.ts';
+import { modelOptimizer } from '../../../src/train/optim.ts';
 import { gpt2TokenizerFiles, loadCorpus } from '../corpora.ts';
 import { tokenizeCached, tokenSource } from '../../../src/train/token-cache.ts';
 import { ProgressBar, formatDuration } from '../progress.ts';
@@ -32,6 +35,9 @@ const HELP = `usage: gptedge pretrain --corpus <moby-dick|sotu|file...> --out <d
   --out DIR            run folder: checkpoints, loss.svg, log (default runs/<preset>)
   --steps N            optimizer steps (default 600)
   --batch N            sequences per batch (default 16)
+  --micro-batch N      sequences per forward pass; gradients accumulate over the batch (default = --batch)
+  --recompute          keep only each block's output and recompute the rest during backward
+                       (about a third more compute, far less memory)
   --seq N              tokens per sequence, ≤ the context window (default: the context window)
   --lr X               peak learning rate (default 2.5e-4, the paper's; small models like 1e-3)
   --warmup N           linear warm-up steps (default min(2000, steps/10))
@@ -55,6 +61,7 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     options: {
       preset: { type: 'string', default: 'demo' }, corpus: { type: 'string', multiple: true }, tokenizer: { type: 'string', default: 'train' },
       vocab: { type: 'string' }, out: { type: 'string' }, steps: { type: 'string', default: '600' }, batch: { type: 'string', default: '16' },
+      'micro-batch': { type: 'string' }, recompute: { type: 'boolean', default: false },
       seq: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, seed: { type: 'string', default: '1' },
       'eval-every': { type: 'string', default: '100' }, 'ckpt-every': { type: 'string', default: '200' }, minutes: { type: 'string' },
       'val-fraction': { type: 'string', default: '0.05' }, backend: { type: 'string', default: 'auto' }, resume: { type: 'boolean', default: false },
@@ -85,17 +92,19 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   if (a['reset-optimizer'] && !a.resume) throw new Error('--reset-optimizer only applies with --resume');
   const corpus = await loadCorpus(a.corpus ?? ['moby-dick'], { encoding: a.encoding });
   let seed = num('seed', a.seed)!, steps = num('steps', a.steps)!, batch = num('batch', a.batch)!;
-  let seq = num('seq', a.seq), lr = num('lr', a.lr), warmup = num('warmup', a.warmup);
-  let resumed: { state: TrainState; file: string } | undefined;
+  let seq = num('seq', a.seq), lr = num('lr', a.lr), warmup = num('warmup', a.warmup), micro = num('micro-batch', a['micro-batch']);
+  let resumed: { state: TrainState; file: string; optimizer: OptimizerState | null } | undefined;
 
   if (a.resume) {
     const loaded = await loadModel(fs, out, backend, { withOptimizer: true, resetOptimizer: a['reset-optimizer'] });
     const dir = loaded.checkpoint.dir, file = join(dir, 'train_state.json');
-    resumed = { state: loaded.checkpoint.trainState!, file };
+    resumed = { state: loaded.checkpoint.trainState!, file, optimizer: loaded.checkpoint.optimizer };
     ({ model, tokenizer } = loaded);
     // the run's own settings win: a resumed run continues the same schedule and batches
     const r = resumeSettings(resumed.state, file);
     ({ steps, batchSize: batch, seqLen: seq, lr, warmupSteps: warmup, seed, step: startStep, history } = r);
+    // a memory knob: another micro-batch gives the same steps up to summation order (the same bits when equal)
+    micro ??= r.microBatch;
     if (stepsAsked !== undefined) {
       if (stepsAsked < startStep) throw new Error(`pretrain --resume --steps ${stepsAsked}: the run is already at step ${startStep}`);
       // the cosine schedule now ends at the new last step: from here the learning rate follows that curve
@@ -122,11 +131,13 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     model = new GPT(backend, cfg).init(seed);
   }
   seq ??= model.cfg.nCtx;
+  model.recompute = a.recompute!;
   warmup ??= Math.min(2000, Math.floor(steps / 10));
 
   const t0 = Date.now();
-  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { onRebuild: (why) => bar.log(`token cache ${why}`) });
-  const identity: DataIdentity = { ...tokenSource(corpus.texts, tokenizer), tokens: tokens.length };
+  const source = tokenSource(corpus.texts, tokenizer);
+  const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer, { source, onRebuild: (why) => bar.log(`token cache ${why}`) });
+  const identity: DataIdentity = { ...source, tokens: tokens.length };
   if (resumed && !checkSameData(resumed.state, identity, resumed.file)) {
     bar.log(`note: ${resumed.file} does not record the data the run trained on (an older gptedge); make sure --corpus is the same`);
   }
@@ -142,16 +153,19 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
     await fs.writeFile(join(out, 'loss.svg'), lossCurveSVG(h, `gptedge pretrain ${a.preset} on ${corpus.name}`, { label: 'unigram entropy', value: h1 }));
   };
   let state;
+  const optimizer = modelOptimizer(model, resumed?.optimizer);
   try {
     state = await pretrain(model, data, {
-      steps, batchSize: batch, lr: lr ?? 2.5e-4, warmupSteps: warmup, seed, startStep, history,
+      steps, batchSize: batch, microBatch: micro, lr: lr ?? 2.5e-4, warmupSteps: warmup, seed, startStep, history, optimizer,
+      onMemory: (m) => bar.log(`memory: about ${mib(m.total)} for micro-batches of ${m.micro} × ${m.T} positions${m.recompute ? ', blocks recomputed' : ''} (${describe(m)})` +
+        (m.limit !== undefined ? `; the ${backend.name} backend holds at most ${mib(m.limit)}` : '')),
       evalEvery: num('eval-every', a['eval-every']), checkpointEvery: num('ckpt-every', a['ckpt-every']),
       maxSeconds: a.minutes !== undefined ? num('minutes', a.minutes)! * 60 : undefined,
       onStep: (e) => bar.update(e),
       onEval: (e) => bar.log(`step ${e.step}: validation loss ${e.valLoss.toFixed(4)} (perplexity ${e.valPerplexity.toFixed(1)})`),
-      checkpoint: async (st) => {
+      checkpoint: async (st, opt) => {
         await fs.mkdir(out);
-        const dir = await saveCheckpoint(fs, out, model, tokJSON, { ...st, data: identity }, { keep: 2 });
+        const dir = await saveCheckpoint(fs, out, model, tokJSON, { ...st, data: identity }, { keep: 2, optimizer: opt });
         await writePlot(st.history);
         bar.log(`checkpoint ${dir}`);
       },
@@ -164,6 +178,8 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
       return 1;
     }
     throw err;
+  } finally {
+    optimizer.free();
   }
   bar.end();
   const lastVal = [...state.history].reverse().find((h) => h.valLoss !== undefined)?.valLoss;

@@ -15,7 +15,9 @@ const HELP = `usage: gptedge serve --model <dir> [--model id=<dir> ...] [--port 
                         repeatable; the id defaults to the folder's name
   --port N              (default 8787; 0 = any free port)       --host H   (default 127.0.0.1)
   --backend B           auto | wasm | webgpu | reference (default auto)
-  --weights W           f32 | f16: f16 halves the served models' weight memory (WebGPU with shader-f16)
+  --threads N           WASM worker threads (default: every core)
+  --weights W           f32 | f16 | int8 | int4 (default: as each folder stores them): f16 halves the
+                        weights' memory (WebGPU with shader-f16); int8 / int4 quantize them on load (WASM)
   --jobs DIR            enable /v1/files, /v1/fine_tuning/jobs and /v1/pretraining/jobs, persisted in DIR
   --inline              compute in the HTTP thread (default: models, batching and jobs run in a worker,
                         so sockets and /health never wait for the model)
@@ -29,7 +31,11 @@ security (docs/serving.md, "Security"):
                         compute and train); without it such a server refuses to start
 
 limits:
-  --max-concurrent N    requests computing at once (default ${DEFAULT_LIMITS.maxConcurrent})
+  --max-concurrent N    requests computing at once: generations on a model decode together as one batch
+                        of up to N sequences, each with a KV cache slot of the context window (default ${DEFAULT_LIMITS.maxConcurrent})
+  --prefill-chunk N     prompt tokens a joining request feeds per batched step (default 64)
+  --kv-tokens N         KV-cache positions per slot, i.e. the longest prompt + completion a request may
+                        have (default: the model's context window); each model holds --max-concurrent slots
   --max-queue N         requests waiting; more are answered 429 (default ${DEFAULT_LIMITS.maxQueue})
   --max-tokens N        largest max_tokens of a request (default ${DEFAULT_LIMITS.maxTokens})
   --max-body-bytes N    (default ${DEFAULT_LIMITS.maxBodyBytes})      --max-prompt-chars N   (default ${DEFAULT_LIMITS.maxPromptChars})
@@ -64,11 +70,11 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
     args: argv,
     options: {
       model: { type: 'string', multiple: true }, port: { type: 'string', default: '8787' }, host: { type: 'string', default: '127.0.0.1' },
-      backend: { type: 'string', default: 'auto' }, ...WEIGHTS_OPTION, jobs: { type: 'string' },
+      backend: { type: 'string', default: 'auto' }, threads: { type: 'string' }, ...WEIGHTS_OPTION, jobs: { type: 'string' },
       'api-key': { type: 'string', multiple: true }, cors: { type: 'string', multiple: true }, insecure: { type: 'boolean', default: false }, inline: { type: 'boolean', default: false },
       'max-concurrent': { type: 'string' }, 'max-queue': { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-body-bytes': { type: 'string' },
       'max-prompt-chars': { type: 'string' }, 'max-upload-bytes': { type: 'string' }, 'max-jobs': { type: 'string' }, 'max-job-memory': { type: 'string' },
-      'jobs-disk-quota': { type: 'string' }, 'max-loaded-models': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'jobs-disk-quota': { type: 'string' }, 'max-loaded-models': { type: 'string' }, 'prefill-chunk': { type: 'string' }, 'kv-tokens': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -108,7 +114,8 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
     diskQuotaBytes: int('jobs-disk-quota', a['jobs-disk-quota'], 1), maxDataBytes: limits.maxUploadBytes,
   });
   const config: EngineConfig = {
-    models, backend: a.backend!, weights: weightsFrom(a), jobsDir: a.jobs, bounds, maxLoaded: int('max-loaded-models', a['max-loaded-models'], 1),
+    models, backend: a.backend!, threads: int('threads', a.threads, 1), weights: weightsFrom(a), jobsDir: a.jobs, bounds, maxLoaded: int('max-loaded-models', a['max-loaded-models'], 1),
+    slots: limits.maxConcurrent ?? DEFAULT_LIMITS.maxConcurrent, prefillChunk: int('prefill-chunk', a['prefill-chunk'], 1), kvTokens: int('kv-tokens', a['kv-tokens'], 2),
   };
   const engine = await startEngine(config, ctx, log, { inline: a.inline });
   const app = createApp({ engine, limits, auth: keys.length ? keys : undefined, cors });

@@ -1,29 +1,34 @@
 // The reference backend: plain TypeScript loops over typed arrays, written for clarity, not speed.
 // It is the oracle every other backend is tested against, so each op is the textbook formula.
+// Arguments arrive checked (src/backend/checks.ts, applied at the end of this file).
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, keep, streamKey } from '../rng.ts';
+import { dropThreshold, keep, rngKey } from '../rng.ts';
 import { roundF16 } from '../f16.ts';
+import { codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
+import { checkedOps, HOST_INTS } from '../checks.ts';
 
 type Buf = Float32Array | Int32Array;
 
 interface RefTensor extends Tensor {
   readonly buffer: Buf;
+  /** quantized tensors: their codes and scales (the buffer holds the dequantized values) */
+  readonly quant?: QuantizedRows;
 }
 
 const GELU_K = Math.sqrt(2 / Math.PI);
 
+/** an f32 (or f16, or quantized: dequantized) tensor's values */
 function f(t: Tensor): Float32Array {
   const r = t as RefTensor;
-  if (!(r.buffer instanceof Float32Array)) throw new TypeError('expected an f32 tensor');
-  return r.buffer.subarray(r.offset, r.offset + r.length);
+  return (r.buffer as Float32Array).subarray(r.offset, r.offset + r.length);
+}
+/** how a KV cache stores a new k or v: as is (f32 caches) or rounded to a half (f16 caches) */
+function kvRounding(k: Tensor): (x: number) => number {
+  return k.dtype === 'f16' ? roundF16 : (x) => x;
 }
 function i32(t: Tensor): Int32Array {
   const r = t as RefTensor;
-  if (!(r.buffer instanceof Int32Array)) throw new TypeError('expected an i32 tensor');
-  return r.buffer.subarray(r.offset, r.offset + r.length);
-}
-function need(t: Tensor, n: number, what: string): void {
-  if (t.length < n) throw new RangeError(`${what}: tensor of ${t.length} elements, op needs ${n}`);
+  return (r.buffer as Int32Array).subarray(r.offset, r.offset + r.length);
 }
 
 /**
@@ -52,9 +57,14 @@ export class ReferenceBackend implements Backend {
   readonly name = 'reference';
   /** f16 tensors hold f16-rounded values in f32 arrays: the oracle for the WebGPU f16 variant */
   readonly f16Storage = true;
+  /** quantized tensors hold their codes and, for the ops, the dequantized values: the oracle for WASM */
+  readonly quantStorage = true;
+  /** f16 KV caches hold the halves WASM's do (roundF16 as written) */
+  readonly halfKVCache = true;
 
   allocArena(specs: ArenaSpec[]): Arena {
     const arena: Arena = {};
+    for (const s of specs) if (isQuant(s.dtype ?? 'f32')) arena[s.name] = this.alloc(s.length, s.dtype, s.rowLength);
     for (const dtype of ['f32', 'i32', 'f16'] as DType[]) {
       const group = specs.filter((s) => (s.dtype ?? 'f32') === dtype);
       const total = group.reduce((n, s) => n + s.length, 0);
@@ -67,7 +77,12 @@ export class ReferenceBackend implements Backend {
     }
     return arena;
   }
-  alloc(length: number, dtype: DType = 'f32'): Tensor {
+  alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
+    if (isQuant(dtype)) {
+      const K = rowLength!, rows = length / K;
+      const quant = quantizeRows(dtype, new Float32Array(length), rows, K); // zeros: codes 0 (q8) or 8 (q4)
+      return { buffer: new Float32Array(length), offset: 0, length, dtype, rowLength: K, quant } as RefTensor;
+    }
     const buffer = dtype === 'i32' ? new Int32Array(length) : new Float32Array(length);
     return { buffer, offset: 0, length, dtype } as RefTensor;
   }
@@ -75,16 +90,31 @@ export class ReferenceBackend implements Backend {
     // garbage collected
   }
   slice(t: Tensor, offset: number, length: number): Tensor {
-    if (offset < 0 || length < 0 || offset + length > t.length) throw new RangeError(`slice [${offset}, +${length}) outside a tensor of ${t.length}`);
+    if (isQuant(t.dtype)) return t; // whole (checks.ts)
     return { buffer: t.buffer, offset: t.offset + offset, length, dtype: t.dtype } as RefTensor;
   }
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
-    if (dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
+    if (isQuant(t.dtype)) {
+      const K = t.rowLength!;
+      this.writeQuantized(t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
+      return;
+    }
     const dst = t.dtype === 'i32' ? i32(t) : f(t);
     dst.set(t.dtype === 'f16' ? data.map(roundF16) : data, dstOffset);
   }
   read(t: Tensor): Promise<Float32Array | Int32Array> {
     return Promise.resolve(t.dtype === 'i32' ? i32(t).slice() : f(t).slice());
+  }
+  writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
+    const r = t as RefTensor, dtype = t.dtype as QuantDType;
+    const K = t.rowLength!, cb = codeBytesPerRow(dtype, K), sc = scalesPerRow(dtype, K), n = q.codes.length / cb;
+    r.quant!.codes.set(q.codes, firstRow * cb);
+    r.quant!.scales.set(q.scales, firstRow * sc);
+    f(t).set(dequantizeRows(dtype, q, n, K), firstRow * K);
+  }
+  readQuantized(t: Tensor): Promise<QuantizedRows> {
+    const q = (t as RefTensor).quant!;
+    return Promise.resolve({ codes: q.codes.slice(), scales: q.scales.slice() });
   }
   sync(): Promise<void> {
     return Promise.resolve();
@@ -93,7 +123,6 @@ export class ReferenceBackend implements Backend {
     (t.dtype === 'i32' ? i32(t) : f(t)).fill(t.dtype === 'f16' ? roundF16(value) : value);
   }
   copy(dst: Tensor, src: Tensor): void {
-    need(dst, src.length, 'copy');
     const from = src.dtype === 'i32' ? i32(src) : f(src);
     (dst.dtype === 'i32' ? i32(dst) : f(dst)).set(dst.dtype === 'f16' && src.dtype !== 'f16' ? from.map(roundF16) : from);
   }
@@ -101,11 +130,8 @@ export class ReferenceBackend implements Backend {
   // ---- embedding ----------------------------------------------------------------------------------
   encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void {
     const o = f(out), id = i32(ids), e = f(wte), p = f(wpe);
-    const V = e.length / C;
     for (let bt = 0; bt < B * T; bt++) {
       const tok = id[bt], pos = posOffset + (bt % T);
-      if (tok < 0 || tok >= V) throw new RangeError(`token id ${tok} outside the vocabulary of ${V}`);
-      if ((pos + 1) * C > p.length) throw new RangeError(`position ${pos} beyond the context of ${p.length / C}`);
       for (let c = 0; c < C; c++) o[bt * C + c] = e[tok * C + c] + p[pos * C + c];
     }
   }
@@ -123,7 +149,6 @@ export class ReferenceBackend implements Backend {
   // ---- layernorm ----------------------------------------------------------------------------------
   layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number): void {
     const o = f(out), mu = f(mean), rs = f(rstd), x = f(inp), g = f(w), bb = f(b);
-    need(inp, N * C, 'layernormForward');
     for (let n = 0; n < N; n++) {
       let m = 0;
       for (let c = 0; c < C; c++) m += x[n * C + c];
@@ -163,9 +188,6 @@ export class ReferenceBackend implements Backend {
   // ---- matmul -------------------------------------------------------------------------------------
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void {
     const o = f(out), A = f(a), Bm = f(b), bi = bias ? f(bias) : null;
-    need(a, M * K, 'matmul a');
-    need(b, K * N, 'matmul b');
-    need(out, M * N, 'matmul out');
     // Row by row in f64, with loops ordered so the inner one walks memory contiguously.
     const arow = new Float64Array(K), acc = new Float64Array(N);
     for (let m = 0; m < M; m++) {
@@ -200,7 +222,7 @@ export class ReferenceBackend implements Backend {
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const o = f(out), L = f(lse), x = f(qkv);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    const drop = pDrop > 0 && rng ? { key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
+    const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     const s = new Float64Array(T);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
       const q = (b * T + t) * 3 * C + h * hs;
@@ -229,7 +251,7 @@ export class ReferenceBackend implements Backend {
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const dx = f(dqkv), dy = f(dout), x = f(qkv), o = f(out), L = f(lse);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    const drop = pDrop > 0 && rng ? { key: streamKey(rng.seed, rng.stream), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
+    const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     dx.subarray(0, B * T * 3 * C).fill(0);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
       const q = (b * T + t) * 3 * C + h * hs, y = (b * T + t) * C + h * hs;
@@ -259,12 +281,11 @@ export class ReferenceBackend implements Backend {
     }
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
-    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache);
-    if (pos0 + Tn > Tmax) throw new RangeError(`KV cache of ${Tmax} positions cannot hold ${pos0 + Tn}`);
+    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), r = kvRounding(kCache);
     const hs = C / NH, sc = 1 / Math.sqrt(hs);
     for (let b = 0; b < B; b++) for (let t = 0; t < Tn; t++) for (let c = 0; c < C; c++) {
-      K[(b * Tmax + pos0 + t) * C + c] = x[(b * Tn + t) * 3 * C + C + c];
-      Vc[(b * Tmax + pos0 + t) * C + c] = x[(b * Tn + t) * 3 * C + 2 * C + c];
+      K[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + C + c]);
+      Vc[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + 2 * C + c]);
     }
     const s = new Float64Array(pos0 + Tn);
     for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < Tn; t++) {
@@ -272,14 +293,13 @@ export class ReferenceBackend implements Backend {
     }
   }
   attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
-    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), sp = i32(slotPos);
-    const S = K.length / (Tmax * C), hs = C / NH, sc = 1 / Math.sqrt(hs);
+    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), sp = i32(slotPos), r = kvRounding(kCache);
+    const hs = C / NH, sc = 1 / Math.sqrt(hs);
     for (let n = 0; n < N; n++) {
       const slot = sp[2 * n], pos = sp[2 * n + 1];
-      if (!(slot >= 0 && slot < S && pos >= 0 && pos < Tmax)) throw new RangeError(`attentionRagged: token ${n} at slot ${slot}, position ${pos}: the caches hold ${S} slots of ${Tmax}`);
       for (let c = 0; c < C; c++) {
-        K[(slot * Tmax + pos) * C + c] = x[n * 3 * C + C + c];
-        Vc[(slot * Tmax + pos) * C + c] = x[n * 3 * C + 2 * C + c];
+        K[(slot * Tmax + pos) * C + c] = r(x[n * 3 * C + C + c]);
+        Vc[(slot * Tmax + pos) * C + c] = r(x[n * 3 * C + 2 * C + c]);
       }
     }
     const s = new Float64Array(Tmax);
@@ -314,12 +334,8 @@ export class ReferenceBackend implements Backend {
     const d = f(dst), s = f(src);
     for (let i = 0; i < N; i++) d[i] += s[i];
   }
-  scale(out: Tensor, inp: Tensor, s: number, N: number): void {
-    const o = f(out), x = f(inp);
-    for (let i = 0; i < N; i++) o[i] = x[i] * s;
-  }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    const o = f(out), x = f(inp), key = streamKey(rng.seed, rng.stream), thr = dropThreshold(p), inv = 1 / (1 - p);
+    const o = f(out), x = f(inp), key = rngKey(rng), thr = dropThreshold(p), inv = 1 / (1 - p);
     for (let i = 0; i < N; i++) o[i] = keep(key, i, thr) ? x[i] * inv : 0;
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
@@ -336,7 +352,6 @@ export class ReferenceBackend implements Backend {
         ls[n] = 0;
         continue;
       }
-      if (tgt >= V) throw new RangeError(`target ${tgt} outside the vocabulary of ${V}`);
       let mx = -Infinity;
       for (let v = 0; v < V; v++) mx = Math.max(mx, z[n * V + v]);
       let s = 0;
@@ -365,28 +380,11 @@ export class ReferenceBackend implements Backend {
       }
     }
   }
-  softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void {
-    const p = f(probs), z = f(logits);
-    for (let n = 0; n < N; n++) {
-      let mx = -Infinity;
-      for (let v = 0; v < V; v++) mx = Math.max(mx, z[n * V + v] / temperature);
-      let s = 0;
-      for (let v = 0; v < V; v++) {
-        const e = Math.exp(z[n * V + v] / temperature - mx);
-        p[n * V + v] = e;
-        s += e;
-      }
-      for (let v = 0; v < V; v++) p[n * V + v] /= s;
-    }
-  }
 
   // ---- rows ---------------------------------------------------------------------------------------
   gatherRows(out: Tensor, inp: Tensor, idx: Tensor, R: number, C: number): void {
     const o = f(out), x = f(inp), id = i32(idx);
-    for (let r = 0; r < R; r++) {
-      if (id[r] < 0 || (id[r] + 1) * C > x.length) throw new RangeError(`row ${id[r]} outside a tensor of ${x.length / C} rows`);
-      for (let c = 0; c < C; c++) o[r * C + c] = x[id[r] * C + c];
-    }
+    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) o[r * C + c] = x[id[r] * C + c];
   }
   scatterAddRows(dinp: Tensor, dout: Tensor, idx: Tensor, R: number, C: number): void {
     const dx = f(dinp), dy = f(dout), id = i32(idx);
@@ -412,4 +410,11 @@ export class ReferenceBackend implements Backend {
       w[i] -= p.lr * (mh / (Math.sqrt(vh) + p.eps) + p.weightDecay * w[i]);
     }
   }
+
+  /** checks.ts reads indices (token ids, targets, rows, slots) through this */
+  [HOST_INTS](t: Tensor): Int32Array {
+    return i32(t);
+  }
 }
+
+checkedOps(ReferenceBackend);

@@ -9,6 +9,7 @@ import { fetchKernel, wasmEnv, type WasmEnv } from './assets.ts';
 import { hasRelaxedSimd, hasSharedMemory, hasSimd128 } from './features.ts';
 import { Pool, type SpawnWorker, CTRL_BYTES, MAX_THREADS, webWorkerSpawner } from './pool.ts';
 import { WasmBackend } from './wasm-backend.ts';
+import { bindKernels } from './kernels.ts';
 
 export { WasmBackend } from './wasm-backend.ts';
 export { webWorkerSpawner, WORKER_SOURCE, type SpawnWorker, type WorkerPort } from './pool.ts';
@@ -78,14 +79,14 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const maximum = Math.ceil(maxBytes / 65536);
   const memory = new WebAssembly.Memory({ initial: 64, maximum, shared: threads > 1 } as WebAssembly.MemoryDescriptor);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  const exports = instance.exports as Record<string, unknown>;
+  const exports = instance.exports as Record<string, unknown>, kernels = bindKernels(exports);
   // the control block (futex words, arguments, partial sums) sits right after the kernels' static data
-  const ctrl = (exports.heapBase as () => number)();
+  const ctrl = kernels.heapBase();
   if (ctrl + CTRL_BYTES + 4096 > memory.buffer.byteLength) throw new Error('wasm backend: static data larger than expected');
 
   let pool: Pool | null = null;
   if (threads > 1) {
-    pool = await Pool.start({ exports: exports as Record<string, (...a: number[]) => void>, memory, ctrl, module, bytes, threads, spawn: spawnWorker! });
+    pool = await Pool.start({ exports, memory, ctrl, module, bytes, threads, spawn: spawnWorker! });
   }
   const name = `wasm-${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? `-x${threads}` : ''}`;
   return new WasmBackend(name, memory, exports, pool, ctrl, maxBytes);

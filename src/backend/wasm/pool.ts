@@ -5,7 +5,9 @@
 // wants, and no data is ever copied between threads.
 //
 // Control block (in linear memory, 64-byte aligned), i32 words: see the constants below; f64 arguments
-// from byte 64; per-thread f64 partial sums (sumSquares) from byte 64 + 8*MAX_ARGS.
+// from byte 64; per-thread f64 partial sums (sumSquares) from byte 64 + 8*MAX_ARGS. The kernels a worker
+// may be asked to run are the split ones of kernels.ts, by their index in that table.
+import { bindKernels, splitKernels, type Kernels, type SplitKernel } from './kernels.ts';
 
 export const CTRL_GEN = 0, CTRL_DONE = 1, CTRL_QUIT = 2, CTRL_FN = 3, CTRL_NTH = 4, CTRL_NARGS = 5, CTRL_ERR = 6;
 export const MAX_ARGS = 32;
@@ -95,20 +97,18 @@ export function webWorkerSpawner(): SpawnWorker {
   };
 }
 
-type Kernel = (...args: number[]) => void;
-
 export class Pool {
   private readonly c: Int32Array;
   private readonly a: Float64Array;
-  private readonly index = new Map<string, number>();
+  private readonly index = new Map<SplitKernel, number>();
   private readonly canWait: boolean;
 
   private constructor(
-    private readonly exports: Record<string, Kernel>,
+    private readonly exports: Kernels,
     memory: WebAssembly.Memory,
     readonly ctrl: number,
     private readonly workers: WorkerPort[],
-    names: string[],
+    names: SplitKernel[],
     private readonly spin: number,
   ) {
     this.c = new Int32Array(memory.buffer, ctrl, 16);
@@ -129,7 +129,8 @@ export class Pool {
   }
 
   static async start(opts: {
-    exports: Record<string, Kernel>;
+    /** the kernel module instance's exports (checked against kernels.ts) */
+    exports: Record<string, unknown>;
     memory: WebAssembly.Memory;
     ctrl: number;
     module: WebAssembly.Module;
@@ -138,7 +139,7 @@ export class Pool {
     spawn: SpawnWorker;
     spin?: number;
   }): Promise<Pool> {
-    const names = Object.keys(opts.exports).filter((k) => typeof opts.exports[k] === 'function');
+    const names = splitKernels();
     const spin = opts.spin ?? 20000;
     const workers: WorkerPort[] = [];
     try {
@@ -168,13 +169,13 @@ export class Pool {
       throw err;
     }
     for (const w of workers) w.unref?.();
-    return new Pool(opts.exports, opts.memory, opts.ctrl, workers, names, spin);
+    return new Pool(bindKernels(opts.exports), opts.memory, opts.ctrl, workers, names, spin);
   }
 
   /** Runs export `name` with `args` + (tid, nth) on every thread; returns when all are done. */
   run(name: string, args: number[]): void {
     const c = this.c, n = this.workers.length;
-    const fn = this.index.get(name);
+    const fn = this.index.get(name as SplitKernel);
     if (fn === undefined) throw new Error(`no wasm kernel ${name}`);
     if (args.length > MAX_ARGS) throw new Error(`${name}: too many arguments`);
     c[CTRL_FN] = fn;
@@ -188,7 +189,7 @@ export class Pool {
     let err: unknown = null;
     const t0 = Date.now();
     try {
-      this.exports[name](...args, 0, n + 1);
+      this.exports[name as SplitKernel](...args, 0, n + 1);
     } catch (e) {
       err = e;
     }

@@ -1,33 +1,51 @@
 // The WebAssembly backend: tensors are views into one linear memory (Heap), ops pass byte addresses to
 // the kernels built from wasm/assembly (no copies), and a Pool of workers over a shared memory splits
-// each kernel's work when there is more than one thread. Argument checks mirror the reference backend's.
+// each kernel's work when there is more than one thread. Kernels are called through their declarations in
+// kernels.ts, arguments by name. Op arguments arrive checked (src/backend/checks.ts, applied at the end of
+// this file), token ids and row indices included, so no kernel reads or writes outside its tensors.
 import type { AdamWParams, Arena, ArenaSpec, Backend, DType, DropoutRng, Tensor } from '../backend.ts';
-import { dropThreshold, streamKey } from '../rng.ts';
+import { dropThreshold, rngKey } from '../rng.ts';
+import { f16Bits, f16Value } from '../f16.ts';
+import { codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
+import { checkedOps, HOST_INTS } from '../checks.ts';
 import { type Block, Heap } from './heap.ts';
 import { PARTIALS_OFFSET, type Pool } from './pool.ts';
-
-type Kernel = (...args: number[]) => number | void;
+import { argList, bindKernels, type ArgsOf, type DirectKernel, type Kernels, type SplitKernel } from './kernels.ts';
 
 interface WasmTensor extends Tensor {
   readonly buffer: Block;
 }
 
+/** new queries up to which attention on an f16 KV cache reads the halves directly (more: a prompt, widened to f32 for the tiles) */
+const HALF_ROWS_MAX = 12;
+
 /** below this much work (≈ flops) a kernel runs on the calling thread alone: waking workers costs more */
 const PARALLEL_MIN_WORK = 1 << 15;
 
-function need(t: Tensor, n: number, what: string): void {
-  if (t.length < n) throw new RangeError(`${what}: tensor of ${t.length} elements, op needs ${n}`);
+/**
+ * Where a quantized (rows, K) tensor keeps its parts inside its block: the codes (as the file holds them),
+ * then at `scales` (16-byte aligned) q8's f32 scales or q4's f16 scales, row-major; plus 16 bytes of slack
+ * that kernels reading whole vectors past a row's end may touch (they multiply it by zero).
+ */
+function quantLayout(dtype: QuantDType, rows: number, K: number): { scales: number; bytes: number } {
+  const codes = rows * codeBytesPerRow(dtype, K), scales = Math.ceil(codes / 16) * 16;
+  return { scales, bytes: scales + rows * scalesPerRow(dtype, K) * (dtype === 'q8' ? 4 : 2) + 16 };
 }
-
-function noF16(name: string): never {
-  throw new Error(`backend ${name} has no f16 storage (f16 weights need WebGPU with shader-f16)`);
-}
-
 export class WasmBackend implements Backend {
   /** no f16 kernels yet: weights stay f32 here */
   readonly f16Storage = false;
+  /**
+   * LM-head logits at once: 32M floats (128 MiB; 829 rows of GPT-1's vocabulary). The head's three
+   * matmuls have the chunk's rows as M or K, and measured at GPT-1's 512 positions the whole head runs
+   * 9% faster in one chunk of 512 rows than in five of 103 (the default's).
+   */
+  readonly logitChunkElements = 1 << 25;
+  /** int8 / int4 weights on integer dot products (wasm/assembly/quant.ts) */
+  readonly quantStorage = true;
+  /** f16 tensors (alloc) are half-precision KV caches (wasm/assembly/halfkv.ts) */
+  readonly halfKVCache = true;
   private readonly heap: Heap;
-  private readonly k: Record<string, Kernel>;
+  private readonly k: Kernels;
   private scratch: Block | null = null;
   private scratchStride = 0;
   private u8: Uint8Array;
@@ -35,19 +53,24 @@ export class WasmBackend implements Backend {
   constructor(
     readonly name: string,
     private readonly memory: WebAssembly.Memory,
+    /** the kernel module instance's exports (checked against kernels.ts) */
     exports: Record<string, unknown>,
     private readonly pool: Pool | null,
     readonly ctrl: number,
-    maxBytes: number,
+    readonly memoryLimit: number,
   ) {
-    this.k = exports as Record<string, Kernel>;
-    this.heap = new Heap(memory, ctrl + 4096, maxBytes);
+    this.k = bindKernels(exports);
+    this.heap = new Heap(memory, ctrl + 4096, memoryLimit);
     this.u8 = new Uint8Array(memory.buffer);
   }
 
   /** bytes of linear memory held by live tensors and kernel scratch (diagnostics, leak tests) */
   get bytesInUse(): number {
     return this.heap.used;
+  }
+  /** bytes of linear memory (what an isolate's memory limit counts, used or not) */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
   }
   get threads(): number {
     return this.pool ? this.pool.threads : 1;
@@ -64,6 +87,23 @@ export class WasmBackend implements Backend {
     if (b.freed) throw new Error('wasm backend: tensor used after free');
     return b.addr + t.offset * 4;
   }
+  /** a KV cache's address: f32, or f16 (2 bytes an element) */
+  private kvAddr(t: Tensor): number {
+    if (t.dtype !== 'f16') return this.addr(t);
+    const b = (t as WasmTensor).buffer;
+    if (b.freed) throw new Error('wasm backend: tensor used after free');
+    return b.addr + t.offset * 2;
+  }
+  private halves(t: Tensor): Uint16Array {
+    return new Uint16Array(this.bytes().buffer, this.kvAddr(t), t.length);
+  }
+  /** a quantized tensor's codes and scales addresses, its rows and row length */
+  private quant(t: Tensor): { codes: number; scales: number; rows: number; K: number; dtype: QuantDType; bits: number } {
+    const b = (t as WasmTensor).buffer;
+    if (b.freed) throw new Error('wasm backend: tensor used after free');
+    const K = t.rowLength!, rows = t.length / K, dtype = t.dtype as QuantDType;
+    return { codes: b.addr, scales: b.addr + quantLayout(dtype, rows, K).scales, rows, K, dtype, bits: dtype === 'q8' ? 8 : 4 };
+  }
   /** the memory's bytes; a grown memory has a new buffer (the old one is detached or too short) */
   private bytes(): Uint8Array {
     if (this.u8.byteLength !== this.memory.buffer.byteLength) this.u8 = new Uint8Array(this.memory.buffer);
@@ -79,9 +119,14 @@ export class WasmBackend implements Backend {
     return t.dtype === 'f32' ? this.f32(t) : this.i32(t);
   }
   /** Runs a kernel over all threads (when the work pays for waking them) or on this one. */
-  private run(name: string, work: number, ...args: number[]): void {
-    if (this.pool && work >= PARALLEL_MIN_WORK) this.pool.run(name, args);
-    else this.k[name](...args, 0, 1);
+  private run<K extends SplitKernel>(name: K, work: number, args: ArgsOf<K>): void {
+    const a = argList(name, args);
+    if (this.pool && work >= PARALLEL_MIN_WORK) this.pool.run(name, a);
+    else this.k[name](...a, 0, 1);
+  }
+  /** Runs a kernel that answers a value on this thread. */
+  private call<K extends DirectKernel>(name: K, args: ArgsOf<K>): number {
+    return this.k[name](...argList(name, args));
   }
   /** per-thread scratch of at least `bytes`; returns [base, stride] */
   private scratchFor(bytes: number): [number, number] {
@@ -99,31 +144,46 @@ export class WasmBackend implements Backend {
   allocArena(specs: ArenaSpec[]): Arena {
     const offsets: number[] = [];
     let total = 0;
+    const arena: Arena = {};
     for (const s of specs) {
-      if (s.dtype === 'f16') noF16(this.name);
       offsets.push(total);
-      total += Math.ceil(s.length / 16) * 16; // each view on its own 64-byte line
+      if (isQuant(s.dtype ?? 'f32')) arena[s.name] = this.alloc(s.length, s.dtype, s.rowLength); // a block of its own
+      else total += Math.ceil(s.length / 16) * 16; // each view on its own 64-byte line
     }
     const block = this.heap.alloc(total * 4);
-    const arena: Arena = {};
     specs.forEach((s, i) => {
-      arena[s.name] = { buffer: block, offset: offsets[i], length: s.length, dtype: s.dtype ?? 'f32' } as WasmTensor;
+      if (!arena[s.name]) arena[s.name] = { buffer: block, offset: offsets[i], length: s.length, dtype: s.dtype ?? 'f32' } as WasmTensor;
     });
     return arena;
   }
-  alloc(length: number, dtype: DType = 'f32'): Tensor {
-    if (dtype === 'f16') noF16(this.name);
+  alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
+    if (dtype === 'f16') return { buffer: this.heap.alloc(Math.ceil(length / 2) * 4), offset: 0, length, dtype } as WasmTensor;
+    if (isQuant(dtype)) {
+      const K = rowLength!;
+      const t = { buffer: this.heap.alloc(quantLayout(dtype, length / K, K).bytes), offset: 0, length, dtype, rowLength: K } as WasmTensor;
+      if (dtype === 'q4') new Uint8Array(this.bytes().buffer, this.quant(t).codes, length / K * codeBytesPerRow(dtype, K)).fill(0x88); // zeros are code 8
+      return t;
+    }
     return { buffer: this.heap.alloc(length * 4), offset: 0, length, dtype } as WasmTensor;
   }
   free(...tensors: Tensor[]): void {
     for (const t of tensors) this.heap.release((t as WasmTensor).buffer);
   }
   slice(t: Tensor, offset: number, length: number): Tensor {
-    if (offset < 0 || length < 0 || offset + length > t.length) throw new RangeError(`slice [${offset}, +${length}) outside a tensor of ${t.length}`);
+    if (isQuant(t.dtype)) return t; // whole (checks.ts)
     return { buffer: t.buffer, offset: t.offset + offset, length, dtype: t.dtype } as WasmTensor;
   }
   write(t: Tensor, data: Float32Array | Int32Array, dstOffset = 0): void {
-    if (dstOffset + data.length > t.length) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
+    if (isQuant(t.dtype)) {
+      const K = t.rowLength!;
+      this.writeQuantized(t, quantizeRows(t.dtype, Float32Array.from(data), data.length / K, K), dstOffset / K);
+      return;
+    }
+    if (t.dtype === 'f16') {
+      const h = this.halves(t);
+      for (let i = 0; i < data.length; i++) h[dstOffset + i] = f16Bits(data[i]);
+      return;
+    }
     if ((t.dtype === 'f32') === data instanceof Float32Array) {
       this.bytes().set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.addr(t) + dstOffset * 4);
     } else {
@@ -131,212 +191,196 @@ export class WasmBackend implements Backend {
     }
   }
   read(t: Tensor): Promise<Float32Array | Int32Array> {
+    if (isQuant(t.dtype)) return this.readQuantized(t).then((q) => dequantizeRows(t.dtype as QuantDType, q, t.length / t.rowLength!, t.rowLength!));
+    if (t.dtype === 'f16') return Promise.resolve(Float32Array.from(this.halves(t), f16Value));
     return Promise.resolve(this.view(t).slice());
+  }
+  writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
+    const { codes, scales, K, dtype } = this.quant(t);
+    const cb = codeBytesPerRow(dtype, K), sc = scalesPerRow(dtype, K), n = q.codes.length / cb;
+    const mem = this.bytes();
+    mem.set(new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength), codes + firstRow * cb);
+    if (dtype === 'q8') new Float32Array(mem.buffer, scales + firstRow * sc * 4, n * sc).set(q.scales);
+    else {
+      const h = new Uint16Array(mem.buffer, scales + firstRow * sc * 2, n * sc);
+      for (let i = 0; i < h.length; i++) h[i] = f16Bits(q.scales[i]);
+    }
+  }
+  readQuantized(t: Tensor): Promise<QuantizedRows> {
+    const { codes, scales, rows, K, dtype } = this.quant(t);
+    const mem = this.bytes(), n = rows * scalesPerRow(dtype, K), cb = rows * codeBytesPerRow(dtype, K);
+    if (dtype === 'q8') return Promise.resolve({ codes: new Int8Array(mem.buffer, codes, cb).slice(), scales: new Float32Array(mem.buffer, scales, n).slice() });
+    return Promise.resolve({ codes: new Uint8Array(mem.buffer, codes, cb).slice(), scales: Float32Array.from(new Uint16Array(mem.buffer, scales, n), f16Value) });
   }
   sync(): Promise<void> {
     return Promise.resolve();
   }
   fill(t: Tensor, value: number): void {
-    this.view(t).fill(value);
+    if (t.dtype === 'f16') this.halves(t).fill(f16Bits(value));
+    else this.view(t).fill(value);
   }
   copy(dst: Tensor, src: Tensor): void {
-    need(dst, src.length, 'copy');
+    if (dst.dtype === 'f16') {
+      this.halves(dst).set(this.halves(src));
+      return;
+    }
     if (dst.dtype === src.dtype) this.bytes().copyWithin(this.addr(dst), this.addr(src), this.addr(src) + src.length * 4);
     else this.view(dst).set(this.view(src));
   }
 
   // ---- embedding ----------------------------------------------------------------------------------
   encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void {
-    need(ids, B * T, 'encoderForward ids');
-    need(out, B * T * C, 'encoderForward out');
-    const V = wte.length / C;
-    const id = this.i32(ids);
-    for (let i = 0; i < B * T; i++) if (id[i] < 0 || id[i] >= V) throw new RangeError(`token id ${id[i]} outside the vocabulary of ${V}`);
-    if ((posOffset + T) * C > wpe.length) throw new RangeError(`position ${posOffset + T - 1} beyond the context of ${wpe.length / C}`);
-    this.run('encoderForward', B * T * C, this.addr(out), this.addr(ids), this.addr(wte), this.addr(wpe), B, T, C, posOffset);
+    if (isQuant(wte.dtype)) {
+      const q = this.quant(wte);
+      this.run('encoderForwardQ', B * T * C * 4, { out: this.addr(out), ids: this.addr(ids), codes: q.codes, scales: q.scales, wpe: this.addr(wpe), B, T, C, posOffset, bits: q.bits });
+      return;
+    }
+    this.run('encoderForward', B * T * C, { out: this.addr(out), ids: this.addr(ids), wte: this.addr(wte), wpe: this.addr(wpe), B, T, C, posOffset });
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
-    need(dout, B * T * C, 'encoderBackward dout');
-    need(dwpe, T * C, 'encoderBackward dwpe');
-    const V = dwte.length / C, id = this.i32(ids);
-    for (let i = 0; i < B * T; i++) if (id[i] < 0 || id[i] >= V) throw new RangeError(`token id ${id[i]} outside the vocabulary of ${V}`);
-    this.run('encoderBackward', B * T * C, this.addr(dwte), this.addr(dwpe), this.addr(dout), this.addr(ids), B, T, C);
+    this.run('encoderBackward', B * T * C, { dwte: this.addr(dwte), dwpe: this.addr(dwpe), dout: this.addr(dout), ids: this.addr(ids), B, T, C });
   }
 
   // ---- layernorm ----------------------------------------------------------------------------------
   layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number): void {
-    need(inp, N * C, 'layernormForward');
-    need(out, N * C, 'layernormForward out');
-    need(mean, N, 'layernormForward mean');
-    need(rstd, N, 'layernormForward rstd');
-    this.run('layernormForward', N * C * 4, this.addr(out), this.addr(mean), this.addr(rstd), this.addr(inp), this.addr(w), this.addr(b), N, C, eps);
+    this.run('layernormForward', N * C * 4, { out: this.addr(out), mean: this.addr(mean), rstd: this.addr(rstd), inp: this.addr(inp), w: this.addr(w), b: this.addr(b), N, C, eps });
   }
   layernormBackward(dinp: Tensor, dw: Tensor, db: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number): void {
-    need(dinp, N * C, 'layernormBackward dinp');
-    need(dout, N * C, 'layernormBackward dout');
-    this.run('layernormBackwardInput', N * C * 6, this.addr(dinp), this.addr(dout), this.addr(inp), this.addr(w), this.addr(mean), this.addr(rstd), N, C);
-    this.run('layernormBackwardParams', N * C * 4, this.addr(dw), this.addr(db), this.addr(dout), this.addr(inp), this.addr(mean), this.addr(rstd), N, C);
+    const saved = { dout: this.addr(dout), inp: this.addr(inp), mean: this.addr(mean), rstd: this.addr(rstd), N, C };
+    this.run('layernormBackwardInput', N * C * 6, { dinp: this.addr(dinp), w: this.addr(w), ...saved });
+    this.run('layernormBackwardParams', N * C * 4, { dw: this.addr(dw), db: this.addr(db), ...saved });
   }
 
   // ---- matmul -------------------------------------------------------------------------------------
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void {
-    need(a, M * K, 'matmul a');
-    need(b, K * N, 'matmul b');
-    need(out, M * N, 'matmul out');
-    if (bias) need(bias, N, 'matmul bias');
-    const [s, stride] = this.scratchFor(this.k.matmulScratchBytes() as number);
-    this.run('matmul', 2 * M * K * N, this.addr(out), this.addr(a), this.addr(b), bias ? this.addr(bias) : 0, M, K, N, +transA, +transB, beta, s, stride);
+    if (isQuant(b.dtype)) {
+      const q = this.quant(b);
+      const [scratch, scratchStride] = this.scratchFor(this.call('matmulQScratchBytes', { K }));
+      this.run('matmulQ', 2 * M * K * N, { out: this.addr(out), a: this.addr(a), codes: q.codes, scales: q.scales, bias: bias ? this.addr(bias) : 0, M, K, N, beta, bits: q.bits, scratch, scratchStride });
+      return;
+    }
+    const [scratch, scratchStride] = this.scratchFor(this.call('matmulScratchBytes', {}));
+    this.run('matmul', 2 * M * K * N, { out: this.addr(out), a: this.addr(a), b: this.addr(b), bias: bias ? this.addr(bias) : 0, M, K, N, transA: +transA, transB: +transB, beta, scratch, scratchStride });
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
-    need(dout, M * N, 'biasBackward dout');
-    need(dbias, N, 'biasBackward dbias');
-    this.run('biasBackward', M * N, this.addr(dbias), this.addr(dout), M, N);
+    this.run('biasBackward', M * N, { dbias: this.addr(dbias), dout: this.addr(dout), M, N });
   }
 
   // ---- attention ----------------------------------------------------------------------------------
-  private dropArgs(pDrop: number, rng: DropoutRng | null): [number, number, number, number] {
-    if (!(pDrop > 0 && rng)) return [0, 0, 0, 1];
-    return [1, streamKey(rng.seed, rng.stream), dropThreshold(pDrop), 1 / (1 - pDrop)];
-  }
-  private heads(C: number, NH: number): void {
-    if (C % NH !== 0) throw new RangeError(`C = ${C} is not a multiple of NH = ${NH}`);
+  private dropArgs(pDrop: number, rng: DropoutRng | null): { drop: number; key: number; thr: number; inv: number } {
+    if (!(pDrop > 0 && rng)) return { drop: 0, key: 0, thr: 0, inv: 1 };
+    return { drop: 1, key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) };
   }
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
-    this.heads(C, NH);
-    need(qkv, B * T * 3 * C, 'attentionForward qkv');
-    need(out, B * T * C, 'attentionForward out');
-    need(lse, B * NH * T, 'attentionForward lse');
-    const [s, stride] = this.scratchFor((T + 4) * 4);
-    this.run('attentionForward', 2 * B * T * T * C, this.addr(out), this.addr(lse), this.addr(qkv), B, T, C, NH, ...this.dropArgs(pDrop, rng), s, stride);
+    const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: T, hs: C / NH, backward: 0 }));
+    this.run('attentionForward', 2 * B * T * T * C, { out: this.addr(out), lse: this.addr(lse), qkv: this.addr(qkv), B, T, C, NH, ...this.dropArgs(pDrop, rng), scratch, scratchStride });
   }
   attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
-    this.heads(C, NH);
-    need(dqkv, B * T * 3 * C, 'attentionBackward dqkv');
-    need(qkv, B * T * 3 * C, 'attentionBackward qkv');
-    need(dout, B * T * C, 'attentionBackward dout');
-    const [s, stride] = this.scratchFor((T + 4) * 4);
-    this.run('attentionBackward', 4 * B * T * T * C, this.addr(dqkv), this.addr(dout), this.addr(qkv), this.addr(out), this.addr(lse), B, T, C, NH, ...this.dropArgs(pDrop, rng), s, stride);
+    const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: T, hs: C / NH, backward: 1 }));
+    this.run('attentionBackward', 4 * B * T * T * C, {
+      dqkv: this.addr(dqkv), dout: this.addr(dout), qkv: this.addr(qkv), out: this.addr(out), lse: this.addr(lse), B, T, C, NH, ...this.dropArgs(pDrop, rng), scratch, scratchStride,
+    });
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
-    this.heads(C, NH);
-    if (pos0 + Tn > Tmax) throw new RangeError(`KV cache of ${Tmax} positions cannot hold ${pos0 + Tn}`);
-    need(qkv, B * Tn * 3 * C, 'attentionCached qkv');
-    need(out, B * Tn * C, 'attentionCached out');
-    need(kCache, B * Tmax * C, 'attentionCached kCache');
-    need(vCache, B * Tmax * C, 'attentionCached vCache');
-    this.run('kvCacheWrite', B * Tn * C * 2, this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, pos0, Tmax);
-    const [s, stride] = this.scratchFor((pos0 + Tn + 4) * 4);
-    this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), B, Tn, C, NH, pos0, Tmax, s, stride);
+    const caches = { qkv: this.addr(qkv), kCache: this.kvAddr(kCache), vCache: this.kvAddr(vCache), B, Tn, C, pos0, Tmax };
+    if (kCache.dtype === 'f16') {
+      this.run('kvCacheWriteHalf', B * Tn * C * 8, caches);
+      if (Tn > HALF_ROWS_MAX) {
+        // a prompt: the cached rows widened to f32 for the call (2·B·n·C floats), attended on the f32 tiles
+        const n = pos0 + Tn, k32 = this.alloc(B * n * C), v32 = this.alloc(B * n * C);
+        try {
+          this.run('widenCache', B * n * C * 4, { dst: this.addr(k32), src: caches.kCache, B, n, C, Tmax });
+          this.run('widenCache', B * n * C * 4, { dst: this.addr(v32), src: caches.vCache, B, n, C, Tmax });
+          const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: n, hs: C / NH, backward: 0 }));
+          this.run('attentionCached', 4 * B * Tn * n * C, { out: this.addr(out), ...caches, kCache: this.addr(k32), vCache: this.addr(v32), Tmax: n, NH, scratch, scratchStride });
+        } finally {
+          this.free(k32, v32);
+        }
+        return;
+      }
+      const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: pos0 + Tn, hs: C / NH }));
+      this.run('attentionCachedHalf', 4 * B * Tn * (pos0 + Tn) * C, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
+      return;
+    }
+    this.run('kvCacheWrite', B * Tn * C * 2, caches);
+    const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: pos0 + Tn, hs: C / NH, backward: 0 }));
+    this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
   }
 
   attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
-    this.heads(C, NH);
-    need(qkv, N * 3 * C, 'attentionRagged qkv');
-    need(out, N * C, 'attentionRagged out');
-    need(slotPos, 2 * N, 'attentionRagged slotPos');
-    if (kCache.length % (Tmax * C) !== 0 || vCache.length !== kCache.length) throw new RangeError(`attentionRagged: caches of ${kCache.length} and ${vCache.length} elements are not slots of ${Tmax} × ${C}`);
-    const S = kCache.length / (Tmax * C), sp = this.i32(slotPos);
+    const sp = this.i32(slotPos);
     let work = 0;
-    for (let n = 0; n < N; n++) {
-      const slot = sp[2 * n], pos = sp[2 * n + 1];
-      if (!(slot >= 0 && slot < S && pos >= 0 && pos < Tmax)) throw new RangeError(`attentionRagged: token ${n} at slot ${slot}, position ${pos}: the caches hold ${S} slots of ${Tmax}`);
-      work += 4 * (pos + 1) * C;
-    }
+    for (let n = 0; n < N; n++) work += 4 * (sp[2 * n + 1] + 1) * C;
     // every token's k, v first: a prefill chunk's tokens attend to rows its earlier tokens write here
-    this.run('kvCacheWriteRagged', N * C * 2, this.addr(qkv), this.addr(kCache), this.addr(vCache), this.addr(slotPos), N, C, Tmax);
-    const [s, stride] = this.scratchFor((Tmax + 4) * 4);
-    this.run('attentionRagged', work, this.addr(out), this.addr(qkv), this.addr(kCache), this.addr(vCache), this.addr(slotPos), N, C, NH, Tmax, s, stride);
+    const caches = { qkv: this.addr(qkv), kCache: this.kvAddr(kCache), vCache: this.kvAddr(vCache), slotPos: this.addr(slotPos), N, C, Tmax };
+    if (kCache.dtype === 'f16') {
+      this.run('kvCacheWriteRaggedHalf', N * C * 8, caches);
+      const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: Tmax, hs: C / NH }));
+      this.run('attentionRaggedHalf', work, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
+      return;
+    }
+    this.run('kvCacheWriteRagged', N * C * 2, caches);
+    const [scratch, scratchStride] = this.scratchFor((Tmax + 4) * 4);
+    this.run('attentionRagged', work, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
   }
 
   // ---- elementwise --------------------------------------------------------------------------------
   geluForward(out: Tensor, inp: Tensor, N: number): void {
-    need(inp, N, 'geluForward');
-    need(out, N, 'geluForward out');
-    this.run('geluForward', N * 16, this.addr(out), this.addr(inp), N);
+    this.run('geluForward', N * 16, { out: this.addr(out), inp: this.addr(inp), N });
   }
   geluBackward(dinp: Tensor, inp: Tensor, dout: Tensor, N: number): void {
-    need(dinp, N, 'geluBackward');
-    this.run('geluBackward', N * 24, this.addr(dinp), this.addr(inp), this.addr(dout), N);
+    this.run('geluBackward', N * 24, { dinp: this.addr(dinp), inp: this.addr(inp), dout: this.addr(dout), N });
   }
   residualForward(out: Tensor, a: Tensor, b: Tensor, N: number): void {
-    need(out, N, 'residualForward');
-    this.run('residualForward', N, this.addr(out), this.addr(a), this.addr(b), N);
+    this.run('residualForward', N, { out: this.addr(out), a: this.addr(a), b: this.addr(b), N });
   }
   accumulate(dst: Tensor, src: Tensor, N: number): void {
-    need(dst, N, 'accumulate');
-    this.run('accumulate', N, this.addr(dst), this.addr(src), N);
-  }
-  scale(out: Tensor, inp: Tensor, s: number, N: number): void {
-    need(out, N, 'scale');
-    this.run('scale', N, this.addr(out), this.addr(inp), s, N);
+    this.run('accumulate', N, { dst: this.addr(dst), src: this.addr(src), N });
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    need(out, N, 'dropout');
-    need(inp, N, 'dropout');
-    const thr = dropThreshold(p);
-    this.run('dropout', N * 8, this.addr(out), this.addr(inp), N, streamKey(rng.seed, rng.stream), thr, 1 / (1 - p));
+    this.run('dropout', N * 8, { out: this.addr(out), inp: this.addr(inp), N, key: rngKey(rng), thr: dropThreshold(p), inv: 1 / (1 - p) });
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
     this.dropoutForward(dinp, dout, N, p, rng);
   }
 
   // ---- loss ---------------------------------------------------------------------------------------
-  private checkTargets(targets: Tensor, N: number, V: number): void {
-    need(targets, N, 'targets');
-    const y = this.i32(targets);
-    for (let n = 0; n < N; n++) if (y[n] >= V) throw new RangeError(`target ${y[n]} outside the vocabulary of ${V}`);
-  }
   crossEntropyForward(losses: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number): void {
-    need(logits, N * V, 'crossEntropyForward logits');
-    need(losses, N, 'crossEntropyForward losses');
-    this.checkTargets(targets, N, V);
-    this.run('crossEntropyForward', N * V * 8, this.addr(losses), this.addr(logits), this.addr(targets), N, V);
-    this.k.crossEntropyReduce(this.addr(loss), this.addr(losses), this.addr(targets), this.addr(weights), N);
+    this.run('crossEntropyForward', N * V * 8, { losses: this.addr(losses), logits: this.addr(logits), targets: this.addr(targets), N, V });
+    this.call('crossEntropyReduce', { loss: this.addr(loss), losses: this.addr(losses), targets: this.addr(targets), weights: this.addr(weights), N });
   }
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void {
-    need(logits, N * V, 'crossEntropyBackward logits');
-    need(dlogits, N * V, 'crossEntropyBackward dlogits');
-    this.checkTargets(targets, N, V);
-    this.run('crossEntropyBackward', N * V * 12, this.addr(dlogits), this.addr(logits), this.addr(targets), this.addr(weights), N, V, dscale);
-  }
-  softmaxForward(probs: Tensor, logits: Tensor, N: number, V: number, temperature: number): void {
-    need(logits, N * V, 'softmaxForward logits');
-    need(probs, N * V, 'softmaxForward probs');
-    if (!(temperature > 0)) throw new RangeError(`temperature must be > 0, got ${temperature}`);
-    this.run('softmaxForward', N * V * 8, this.addr(probs), this.addr(logits), N, V, temperature);
+    this.run('crossEntropyBackward', N * V * 12, { dlogits: this.addr(dlogits), logits: this.addr(logits), targets: this.addr(targets), weights: this.addr(weights), N, V, dscale });
   }
 
   // ---- rows ---------------------------------------------------------------------------------------
-  private checkRows(idx: Tensor, R: number, rows: number): void {
-    need(idx, R, 'row indices');
-    const id = this.i32(idx);
-    for (let r = 0; r < R; r++) if (id[r] < 0 || id[r] >= rows) throw new RangeError(`row ${id[r]} outside a tensor of ${rows} rows`);
-  }
   gatherRows(out: Tensor, inp: Tensor, idx: Tensor, R: number, C: number): void {
-    need(out, R * C, 'gatherRows out');
-    this.checkRows(idx, R, Math.floor(inp.length / C));
-    this.run('gatherRows', R * C, this.addr(out), this.addr(inp), this.addr(idx), R, C);
+    this.run('gatherRows', R * C, { out: this.addr(out), inp: this.addr(inp), idx: this.addr(idx), R, C });
   }
   scatterAddRows(dinp: Tensor, dout: Tensor, idx: Tensor, R: number, C: number): void {
-    need(dout, R * C, 'scatterAddRows dout');
-    this.checkRows(idx, R, Math.floor(dinp.length / C));
-    this.run('scatterAddRows', R * C, this.addr(dinp), this.addr(dout), this.addr(idx), R, C);
+    this.run('scatterAddRows', R * C, { dinp: this.addr(dinp), dout: this.addr(dout), idx: this.addr(idx), R, C });
   }
 
   // ---- optimizer ----------------------------------------------------------------------------------
   sumSquares(out: Tensor, tensors: Tensor[]): void {
     const partials = this.ctrl + PARTIALS_OFFSET;
     new Float64Array(this.bytes().buffer, partials, this.threads).fill(0);
-    for (const t of tensors) this.run('sumSquaresPartial', t.length * 2, partials, this.addr(t), t.length);
-    this.k.sumSquaresFinish(this.addr(out), partials, this.threads);
+    for (const t of tensors) this.run('sumSquaresPartial', t.length * 2, { partials, x: this.addr(t), N: t.length });
+    this.call('sumSquaresFinish', { out: this.addr(out), partials, n: this.threads });
   }
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, p: AdamWParams): void {
     const N = param.length;
-    need(grad, N, 'adamw grad');
-    need(m, N, 'adamw m');
-    need(v, N, 'adamw v');
     const clip = p.gradNormSq && p.maxNorm !== undefined;
-    this.run('adamw', N * 16, this.addr(param), this.addr(grad), this.addr(m), this.addr(v), N, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay,
-      1 - p.beta1 ** p.step, 1 - p.beta2 ** p.step, clip ? this.addr(p.gradNormSq!) : 0, clip ? p.maxNorm! : 0);
+    this.run('adamw', N * 16, {
+      param: this.addr(param), grad: this.addr(grad), m: this.addr(m), v: this.addr(v), N, lr: p.lr, beta1: p.beta1, beta2: p.beta2, eps: p.eps, wd: p.weightDecay,
+      bc1: 1 - p.beta1 ** p.step, bc2: 1 - p.beta2 ** p.step, normSq: clip ? this.addr(p.gradNormSq!) : 0, maxNorm: clip ? p.maxNorm! : 0,
+    });
+  }
+
+  /** checks.ts reads indices (token ids, targets, rows, slots) through this */
+  [HOST_INTS](t: Tensor): Int32Array {
+    return this.i32(t);
   }
 }
+
+checkedOps(WasmBackend);

@@ -53,6 +53,16 @@ export function describeAdapter(adapter: GPUAdapter): { name: string; software: 
 }
 
 /** null when the runtime has WebGPU but no adapter (e.g. no Vulkan driver). */
+const wgslFeatures = new WeakMap<GPUDevice, ReadonlySet<string>>();
+
+/**
+ * The WGSL language features of the GPU a device came from (`navigator.gpu.wgslLanguageFeatures`): a
+ * device does not carry them, so requestDeviceFrom records them; other devices get navigator.gpu's.
+ */
+export function wgslFeaturesOf(device: GPUDevice): ReadonlySet<string> {
+  return wgslFeatures.get(device) ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu?.wgslLanguageFeatures ?? new Set();
+}
+
 export async function requestDeviceFrom(gpu: GPU, opts: RequestDeviceOptions = {}): Promise<WebGPUDeviceHandle | null> {
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) return null;
@@ -64,6 +74,7 @@ export async function requestDeviceFrom(gpu: GPU, opts: RequestDeviceOptions = {
   // the optional features gptedge's kernels have variants for (src/backend/webgpu/specialize.ts)
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  wgslFeatures.set(device, gpu.wgslLanguageFeatures ?? new Set());
   const { name, software } = describeAdapter(adapter);
   let released = false;
   return {

@@ -99,7 +99,7 @@ export function contextOf(device: GPUDevice): GpuContext {
  * constants (0/1 for bools).
  */
 export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeatures, constants: Record<string, number> = {}): Pipeline {
-  const suffix = `${variant.f16 ? '@f16' : ''}${variant.subgroups ? '@subgroups' : ''}`;
+  const suffix = `${variant.f16 ? '@f16' : ''}${variant.subgroups ? '@subgroups' : ''}${variant.packed ? '@packed' : ''}`;
   const key = name + suffix + Object.entries(constants).map(([k, v]) => `,${k}=${v}`).join('');
   let p = c.pipelines.get(key);
   if (p) return p;

@@ -35,6 +35,9 @@ export class Encoder {
   private batchFlops = 0;
   /** when set, every dispatch is appended with its cost (see cost.ts) */
   records: DispatchRecord[] | null = null;
+  /** runs before every submit of encoded work: the backend encodes the ops it held back (see webgpu.ts) */
+  beforeFlush: (() => void) | null = null;
+  private flushing = false;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bindGroupKeysOf = new Map<number, string[]>();
   /** error scopes not yet read, each with what to say about its error */
@@ -100,6 +103,14 @@ export class Encoder {
 
   /** Submits everything encoded so far, after uploading its Params. */
   flush(): void {
+    if (this.beforeFlush && !this.flushing) {
+      this.flushing = true;
+      try {
+        this.beforeFlush();
+      } finally {
+        this.flushing = false;
+      }
+    }
     if (!this.pass || !this.encoder) return;
     this.pass.end();
     this.device.queue.writeBuffer(this.uniform, 0, this.params.subarray(0, this.slot * SLOT_WORDS));

@@ -72,6 +72,10 @@ export class GpuMemory {
   /** bytes held in live buffers */
   held = 0;
   private readonly scratch = new Map<string, GpuStore>();
+  /** the views of each arena buffer, [start, end) in elements, in order (what is not in one is padding) */
+  private readonly arenaViews = new Map<number, [number, number][]>();
+  /** constant tables (multi-tensor kernels' tensor lists) by content, uploaded once */
+  private readonly tables = new Map<string, Tensor>();
   /** tiny buffers bound where a kernel declares a binding that a call does not use (one per binding slot,
    *  since one range may not be bound twice writable) */
   private readonly dummies: GpuStore[];
@@ -110,6 +114,12 @@ export class GpuMemory {
       `over this backend's memory budget of ${gib(this.budgetBytes)}; ${ADVICE}`);
   }
 
+  /** One buffer of its own, within the budget (a quantized tensor: codes and scales, src/backend/webgpu/quant.ts). */
+  allocStore(bytes: number, label: string): GpuStore {
+    this.reserve(bytes, label);
+    return this.newStore(bytes, label);
+  }
+
   needF16(): void {
     if (!this.f16) throw new Error(`${this.name}: f16 tensors need a WebGPU device with shader-f16 (and the f16 feature not turned off)`);
   }
@@ -145,6 +155,7 @@ export class GpuMemory {
       for (const [i, b] of buffers.entries()) {
         const st = this.newStore(b.size * bpe, `arena ${dtype} ${i}`);
         siblings.push(st);
+        this.arenaViews.set(st.id, b.views.map((v) => [v.offset, v.offset + v.length]));
         for (const v of b.views) arena[v.name] = { buffer: st, offset: v.offset, length: v.length, dtype } as GpuTensor;
       }
       for (const s of oversized) {
@@ -187,6 +198,8 @@ export class GpuMemory {
     s.destroyed = true;
     s.gpu.destroy();
     this.held -= s.bytes;
+    this.arenaViews.delete(s.id);
+    for (const [k, t] of this.tables) if ((t as GpuTensor).buffer === s) this.tables.delete(k);
     this.stores.delete(s);
     this.enc.forget(s.id);
   }
@@ -196,6 +209,7 @@ export class GpuMemory {
     this.enc.flush();
     for (const s of [...this.stores]) this.destroyStore(s);
     this.scratch.clear();
+    this.tables.clear();
   }
 
   slice(t: Tensor, offset: number, length: number): Tensor {
@@ -243,6 +257,28 @@ export class GpuMemory {
       at += p.length;
       return { view: p, lo, hi: lo + Math.ceil(p.length / C) };
     });
+  }
+
+  /** Whether elements [a, b) of a buffer belong to no view (the alignment padding between arena views). */
+  isPadding(s: GpuStore, a: number, b: number): boolean {
+    const views = this.arenaViews.get(s.id);
+    return views !== undefined && !views.some(([x, y]) => x < b && y > a);
+  }
+
+  /**
+   * A constant table of 32-bit words (an i32 tensor) with this content, created and uploaded the first
+   * time it is asked for: the tensor lists of multi-tensor kernels repeat every step.
+   */
+  table(words: Uint32Array): Tensor {
+    const key = words.join(',');
+    let t = this.tables.get(key);
+    if (!t) {
+      t = { buffer: this.newStore(words.byteLength, 'table'), offset: 0, length: words.length, dtype: 'i32' } as GpuTensor;
+      // a new buffer no encoded command uses yet: no flush needed before writing it
+      this.device.queue.writeBuffer(store(t).gpu, 0, words as Uint32Array<ArrayBuffer>);
+      this.tables.set(key, t);
+    }
+    return t;
   }
 
   // ---- scratch --------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ export interface ShaderFeatures {
   f16: boolean;
   /** `subgroups`: reductions through subgroup operations */
   subgroups: boolean;
+  /** WGSL language feature `packed_4x8_integer_dot_product`: int8 weights on dot4I8Packed (quant.wgsl) */
+  packed?: boolean;
 }
 
 export function specialize(src: string, f: ShaderFeatures): string {
@@ -22,8 +24,8 @@ export function specialize(src: string, f: ShaderFeatures): string {
     if (m) {
       if (m[1] === 'if') {
         if (section) throw new Error(`WGSL line ${i + 1}: //#if sections do not nest`);
-        if (!(m[2] in f)) throw new Error(`WGSL line ${i + 1}: unknown feature "${m[2]}"`);
-        section = { on: f[m[2] as keyof ShaderFeatures], inElse: false };
+        if (!['f16', 'subgroups', 'packed'].includes(m[2])) throw new Error(`WGSL line ${i + 1}: unknown feature "${m[2]}"`);
+        section = { on: !!f[m[2] as keyof ShaderFeatures], inElse: false };
       } else if (!section) {
         throw new Error(`WGSL line ${i + 1}: //#${m[1]} without //#if`);
       } else if (m[1] === 'else') {

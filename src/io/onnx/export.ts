@@ -25,20 +25,30 @@
 // is MatMul(h, Transpose(W_e)) on the one shared embedding (tied, stored once). The model's config is
 // kept in metadata_props["gptedge.config"] so an import restores it exactly.
 //
-// Task head (the `head` option, a fine-tuned model's W_y [C, K] + b [K], src/finetune/head.ts): either
-// graph gets one more input and three more outputs, on top of the ones above:
+// int8 models (the `quantized` option; src/io/quantized.ts) keep their quantized matrices as QDQ: an INT8
+// initializer `<name>_quantized` and f32 per-channel scales `<name>_scale`, dequantized by a
+// DequantizeLinear node (opset 13+) whose output is the tensor `<name>` the rest of the graph reads —
+// linears [in, out] with axis 1 (one scale per output column), the embedding [vocab, C] with axis 0 (per
+// row). The graph computes what gptedge's reference computes with the dequantized weights.
+// metadata_props["gptedge.weights"] says "int8". (int4 has no per-group form before opset 21: an int4 model
+// exports its dequantized values as float32.)
+//
+// Task head (the `head` option, a fine-tuned model's W_y [C, K] + b [K], src/finetune/head.ts, described by
+// its task family: src/finetune/onnx.ts builds the option): either graph gets one more input and three more
+// outputs, on top of the ones above:
 //
 //   inputs   extract_index      int64 [batch_size]   position of the extract token <e> in each row of
 //                                                    input_ids (0..sequence_length-1; rows may be padded
 //                                                    after <e>: causal attention keeps padding away)
 //   outputs  hidden_at_extract  f32 [batch_size, C]  h_n at extract_index (after ln_f for pre-LN)
-//            head_logits        f32 [rows, K]        x·W_y + b, x = hidden_at_extract, except similarity:
-//                                                    x = the SUM of rows 2n and 2n+1 (the two orders
-//                                                    <s> a $ b <e>, <s> b $ a <e> of example n), rows = batch_size/2
-//            probs              f32 [examples, classes]  softmax: over the K labels (classification,
-//                                                    entailment, similarity), or for multiple choice over
-//                                                    each group of k consecutive rows' scores (K = 1,
-//                                                    candidates are rows n·k .. n·k+k-1), examples = batch_size/k
+//            head_logits        f32 [rows, K]        x·W_y + b, x = hidden_at_extract, except with sumRows = s > 1
+//                                                    (similarity: s = 2): x = the SUM of rows s·n .. s·n+s-1
+//                                                    (the two orders <s> a $ b <e>, <s> b $ a <e> of example
+//                                                    n), rows = batch_size/s
+//            probs              f32 [examples, classes]  softmax over the K outputs (labels), or with K = 1
+//                                                    (multiple choice) over each group of `classes`
+//                                                    consecutive rows' scores (candidates n·k .. n·k+k-1),
+//                                                    examples = batch_size/k
 // The head's initializers are `head.weight` [C, K] and `head.bias` [K]; the task (family, labels,
 // choices, maxLen) is kept in metadata_props["gptedge.task"]. On the decode graph, extract_index
 // indexes the current input_ids chunk (a prefill with an empty past reads the whole sequence).
@@ -48,8 +58,9 @@ import { numel, paramSpecs } from '../../model/params.ts';
 import { familyOf, toHF } from '../hf-names.ts';
 import { DT, graphProto, modelProto, nodeProto, tensorProto, valueInfo, type AttrValue } from './onnx-proto.ts';
 import type { PbWriter } from './protobuf.ts';
-import { headOutputs, numClasses, validateSpec, type TaskSpec } from '../../finetune/task.ts';
-import type { FinetuneModel } from '../../finetune/finetune.ts';
+import { LINEAR_WEIGHTS } from '../../model/gpt.ts';
+import { storedShape, type QuantizedWeights } from '../quantized.ts';
+import type { QuantizedRows } from '../../backend/quant.ts';
 
 export const EXPORT_OPSET = 17;
 /** IR version 8 goes with opset 17 (ONNX 1.12) */
@@ -65,42 +76,42 @@ export interface OnnxExportOptions {
   version?: string;
   /** a fine-tuned model's task head: adds extract_index, hidden_at_extract, head_logits and probs */
   head?: OnnxTaskHead;
+  /** int8 weights, exported as DequantizeLinear of INT8 initializers (the `params` then need only the others) */
+  quantized?: QuantizedWeights;
 }
 
-/** A task head to export: W_y [C, K] and b [K] row-major, as TaskHead and head.safetensors hold them. */
+/**
+ * A task head to export: W_y [C, K] and b [K] row-major (as TaskHead and head.safetensors hold them), and
+ * the shape of its graph, which its task family decides (src/finetune/onnx.ts onnxTaskHead builds this).
+ */
 export interface OnnxTaskHead {
   W: Float32Array;
   b: Float32Array;
-  spec: TaskSpec;
-  /** inputs are truncated to this many tokens by the caller (default the context window) */
-  maxLen?: number;
+  /** consecutive rows whose hidden states are summed before W_y (2: a pair read in both orders), else 1 */
+  sumRows: number;
+  /** classes of `probs`: the K outputs, or with K = 1 the consecutive rows scored against each other */
+  classes: number;
+  /** what metadata_props["gptedge.task"] records */
+  info: OnnxTaskInfo;
 }
 
-/** What metadata_props["gptedge.task"] holds. */
+/** What metadata_props["gptedge.task"] holds: the task (src/finetune/task.ts) and the inputs' token limit. */
 export interface OnnxTaskInfo {
-  family: TaskSpec['family'];
+  family: string;
   labels: string[];
   choices: number | null;
+  /** inputs are truncated to this many tokens by the caller */
   maxLen: number;
 }
 
-/** Checks a head against the model and task; the errors say which shape was expected. */
+/** Checks a head against the model; the errors say which shape was expected. */
 export function checkOnnxHead(cfg: GPTConfig, head: OnnxTaskHead): OnnxTaskInfo {
-  const { spec } = head;
-  try {
-    validateSpec(spec);
-  } catch (err) {
-    throw new Error(`exportOnnx: task head: ${(err as Error).message}`);
-  }
-  const C = cfg.nEmbd, K = headOutputs(spec);
-  const what = spec.family === 'multiple-choice' ? 'one score per candidate' : `${K} labels`;
-  if (head.W.length !== C * K) {
-    throw new Error(`exportOnnx: task head W_y has ${head.W.length} values; a ${spec.family} head (${what}) on d_model ${C} needs [${C}, ${K}] = ${C * K}`);
-  }
-  if (head.b.length !== K) throw new Error(`exportOnnx: task head bias has ${head.b.length} values; a ${spec.family} head (${what}) needs [${K}]`);
-  const maxLen = head.maxLen ?? cfg.nCtx;
-  if (!(Number.isInteger(maxLen) && maxLen >= 4 && maxLen <= cfg.nCtx)) throw new Error(`exportOnnx: task head maxLen must be an integer in 4..${cfg.nCtx}, got ${head.maxLen}`);
-  return { family: spec.family, labels: spec.family === 'multiple-choice' ? [] : [...spec.labels], choices: spec.family === 'multiple-choice' ? spec.choices! : null, maxLen };
+  const C = cfg.nEmbd, K = head.b.length, { sumRows, classes, info } = head;
+  if (!(K >= 1 && head.W.length === C * K)) throw new Error(`exportOnnx: task head W_y has ${head.W.length} values and b ${K}; on d_model ${C} they must be [${C}, ${K}] and [${K}]`);
+  if (!(Number.isInteger(sumRows) && sumRows >= 1)) throw new Error(`exportOnnx: task head sumRows must be an integer >= 1, got ${sumRows}`);
+  if (!(Number.isInteger(classes) && (K > 1 ? classes === K : classes >= 2))) throw new Error(`exportOnnx: task head classes must be K (${K}) or, for one score per row, the rows scored together (>= 2); got ${classes}`);
+  if (!(Number.isInteger(info.maxLen) && info.maxLen >= 4 && info.maxLen <= cfg.nCtx)) throw new Error(`exportOnnx: task head maxLen must be an integer in 4..${cfg.nCtx}, got ${info.maxLen}`);
+  return info;
 }
 
 /** Initializer name of a gptedge parameter in the exported graph. */
@@ -121,7 +132,7 @@ class Builder {
   op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
     return this.node(op, inputs, attrs, undefined, name)[0];
   }
-  init(name: string, data: Float32Array | BigInt64Array, dims: number[]): string {
+  init(name: string, data: Float32Array | BigInt64Array | Int8Array, dims: number[]): string {
     this.initializers.push(tensorProto(name, data, dims));
     return name;
   }
@@ -152,14 +163,16 @@ class Builder {
  * the returned buffer holds them as float32 raw_data, bit for bit.
  */
 export async function exportOnnx(model: GPT, opts: OnnxExportOptions = {}): Promise<Uint8Array> {
+  if (model.weights === 'int8') {
+    const tensors = new Map<string, QuantizedRows>(), params = new Map<string, Float32Array>();
+    for (const s of model.specs) {
+      if (model.isQuantizedParam(s.name)) tensors.set(s.name, await model.readQuantizedParam(s.name));
+      else params.set(s.name, (await model.be.read(model.p(s.name))) as Float32Array);
+    }
+    return exportOnnxFromParams(model.cfg, params, { ...opts, quantized: { kind: 'int8', tensors } });
+  }
   const params = await model.readParams();
   return exportOnnxFromParams(model.cfg, params, opts);
-}
-
-/** A fine-tuned model (src/finetune) with its task head: exportOnnx(ft.model, { head }) in one call. */
-export async function exportFinetunedOnnx(ft: FinetuneModel, opts: Omit<OnnxExportOptions, 'head'> = {}): Promise<Uint8Array> {
-  const { W, b } = await ft.head.read();
-  return exportOnnxFromParams(ft.model.cfg, await ft.model.readParams(), { ...opts, head: { W, b, spec: ft.spec, maxLen: ft.maxLen } });
 }
 
 export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32Array>, opts: OnnxExportOptions = {}): Uint8Array {
@@ -172,7 +185,22 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   const P = (name: string): string => onnxParamName(name, cfg);
 
   // initializers: every parameter, in paramSpecs order, [in, out] for linears
+  const q = opts.quantized ?? null;
+  if (q && q.kind !== 'int8') throw new Error(`exportOnnx: ${q.kind} weights have no QDQ form at opset ${EXPORT_OPSET}; export their dequantized values (dequantizedWeights) instead`);
   for (const s of paramSpecs(cfg)) {
+    const qt = q?.tensors.get(s.name);
+    if (qt) {
+      // stored (N, K) = (out, in) for linears: the initializer is [in, out], scales per output column (axis 1)
+      const [N, K] = storedShape(s), linear = LINEAR_WEIGHTS.test(s.name), codes = qt.codes as Int8Array;
+      let data = codes;
+      if (linear) {
+        data = new Int8Array(codes.length);
+        for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) data[k * N + n] = codes[n * K + k];
+      }
+      const x = b.init(`${P(s.name)}_quantized`, data, s.shape), sc = b.init(`${P(s.name)}_scale`, qt.scales, [N]);
+      b.node('DequantizeLinear', [x, sc], { axis: { i: linear ? 1 : 0 } }, [P(s.name)], `/dequantize/${s.name}`);
+      continue;
+    }
     const v = params.get(s.name);
     if (!v) throw new Error(`exportOnnx: parameter ${s.name} is missing`);
     if (v.length !== numel(s.shape)) throw new Error(`exportOnnx: parameter ${s.name} has ${v.length} values, shape [${s.shape}] needs ${numel(s.shape)}`);
@@ -264,9 +292,9 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   b.node('MatMul', [x, wteT], {}, ['logits'], '/lm_head/MatMul');
 
   if (task) {
-    const K = headOutputs(opts.head!.spec), classes = numClasses(opts.head!.spec);
-    b.init('head.weight', opts.head!.W, [C, K]);
-    b.init('head.bias', opts.head!.b, [K]);
+    const head = opts.head!, K = head.b.length, classes = head.classes;
+    b.init('head.weight', head.W, [C, K]);
+    b.init('head.bias', head.b, [K]);
     inputs.push(valueInfo('extract_index', DT.INT64, ['batch_size']));
     // flat row b·T + extract_index[b] of h viewed as (B·T, C)
     const B = b.op('Gather', [b.op('Shape', ['input_ids'], {}, '/head/ids_shape'), zero], { axis: { i: 0 } }, '/head/batch');
@@ -275,15 +303,16 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
     const hFlat = b.op('Reshape', [x, b.i64([-1, C])], {}, '/head/h_flat');
     let hx = b.node('Gather', [hFlat, flat], { axis: { i: 0 } }, ['hidden_at_extract'], '/head/gather')[0]; // (B,C)
     let rows = 'batch_size';
-    if (task.family === 'similarity') {
-      // rows 2n, 2n+1 are the two orders of example n: their states are added before W_y
-      hx = b.op('ReduceSum', [b.op('Reshape', [hx, b.i64([-1, 2, C])], {}, '/head/pairs'), b.i64([1])], { keepdims: { i: 0 } }, '/head/pair_sum');
+    if (head.sumRows > 1) {
+      // rows s·n .. s·n+s-1 belong to example n (similarity: its two orders): their states are added before W_y
+      hx = b.op('ReduceSum', [b.op('Reshape', [hx, b.i64([-1, head.sumRows, C])], {}, '/head/pairs'), b.i64([1])], { keepdims: { i: 0 } }, '/head/pair_sum');
       rows = 'examples';
     }
     const hl = b.node('Add', [b.op('MatMul', [hx, 'head.weight'], {}, '/head/MatMul'), 'head.bias'], {}, ['head_logits'], '/head/Add')[0];
     outputs.push(valueInfo('hidden_at_extract', DT.FLOAT, ['batch_size', C]));
     outputs.push(valueInfo('head_logits', DT.FLOAT, [rows, K]));
-    if (task.family === 'multiple-choice') {
+    if (K === 1) {
+      // one score per row: an example's `classes` consecutive rows (its candidates) compete
       const grouped = b.op('Reshape', [hl, b.i64([-1, classes])], {}, '/head/candidates'); // (examples, k)
       b.node('Softmax', [grouped], { axis: { i: -1 } }, ['probs'], '/head/softmax');
       outputs.push(valueInfo('probs', DT.FLOAT, ['examples', classes]));
@@ -295,9 +324,10 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
 
   const family = familyOf(cfg);
   const doc = `gptedge ${family} (${cfg.layout}) ${kind} graph: ${L} layers, d ${C}, ${NH} heads, vocab ${V}, context ${cfg.nCtx}` +
-    (task ? `; ${task.family} head (${task.family === 'multiple-choice' ? `${task.choices} choices` : task.labels.join(', ')})` : '');
+    (task ? `; ${task.family} head (${task.choices !== null ? `${task.choices} choices` : task.labels.join(', ')})` : '');
   const graph = graphProto({ name: `gptedge_${kind}`, doc, nodes: b.nodes, initializers: b.initializers, inputs, outputs });
   const metadata: Record<string, string> = { 'gptedge.graph': kind, 'gptedge.family': family };
+  if (q) metadata['gptedge.weights'] = q.kind;
   if (opts.metadata !== false) metadata['gptedge.config'] = JSON.stringify(cfg);
   if (task) metadata['gptedge.task'] = JSON.stringify(task); // always: classifyOrt needs the labels
   return modelProto({ irVersion: EXPORT_IR_VERSION, opset: EXPORT_OPSET, producer: 'gptedge', producerVersion: opts.version ?? '0.1.0', doc, graph, metadata }).toBytes();

@@ -9,7 +9,9 @@
 //  - linear weights in HF's Conv1D layout [in, out] or transposed [out, in]: a non-square weight is
 //    recognised by its shape; a square one (attn.c_proj) by how the graph consumes it (Transpose
 //    perm [1,0] or Gemm transB=1 mean [out, in]); with no such evidence, [in, out] (HF's layout).
-//  - float32 (bit-exact), float16, bfloat16 or float64 data, in raw_data or the typed fields.
+//  - float32 (bit-exact), float16, bfloat16 or float64 data, in raw_data or the typed fields; int8 / uint8
+//    weights behind a DequantizeLinear (QDQ, per tensor or per axis, as gptedge exports int8 models),
+//    dequantized to float32.
 // The config comes from metadata_props["gptedge.config"] when present (gptedge exports), otherwise
 // from the tensor shapes; the number of heads (not visible in any weight) from a head-split Reshape in
 // the graph, or from `opts.nHead`; the LN epsilon from LayerNormalization nodes, else 1e-5.
@@ -24,7 +26,7 @@ import { numel, paramSpecs } from '../../model/params.ts';
 import { fromHF } from '../hf-names.ts';
 import { firstNonFinite } from '../safetensors.ts';
 import { PbDecodeError } from './protobuf.ts';
-import { dtypeName, OnnxContentError, OnnxImportError, parseModel, tensorFloats, tensorInts, type OnnxModel, type OnnxTensor } from './onnx-proto.ts';
+import { DT, dtypeName, OnnxContentError, OnnxImportError, parseModel, tensorFloats, tensorInts, type OnnxModel, type OnnxTensor } from './onnx-proto.ts';
 
 export { OnnxImportError, ONNX_LIMITS } from './onnx-proto.ts';
 
@@ -102,7 +104,22 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
     const t = n.op === 'Constant' ? n.attrs.get('value')?.t : undefined;
     if (t && n.outputs[0]) all.push({ ...t, name: n.outputs[0] });
   }
+  // QDQ weights: DequantizeLinear(x int8/uint8, scale[, zero point]) of initializers stands for a float tensor
+  const byName = new Map(all.map((t) => [t.name, t]));
+  let nQdq = 0;
+  const quantInputs = new Set<string>();
+  for (const n of model.graph.nodes) {
+    const x = n.op === 'DequantizeLinear' ? byName.get(n.inputs[0]) : undefined, sc = byName.get(n.inputs[1] ?? '');
+    if (!x || !sc || !n.outputs[0]) continue;
+    const axis = Number(n.attrs.get('axis')?.i ?? 1n);
+    const raw = opts.configOnly ? null : dequantizeLinear(x, sc, n.inputs[2] ? byName.get(n.inputs[2]) : undefined, axis, file);
+    all.push({ name: n.outputs[0], dims: x.dims, dataType: DT.FLOAT, raw: raw && new Uint8Array(raw.buffer), fields: [], external: x.external, offset: x.offset, where: `DequantizeLinear of ${x.where}` });
+    for (const i of n.inputs) quantInputs.add(i);
+    nQdq++;
+  }
+  if (nQdq) notes.push(`${nQdq} weights were quantized (DequantizeLinear), dequantized to float32`);
   for (const t of all) {
+    if (quantInputs.has(t.name)) continue; // codes, scales and zero points of a QDQ weight
     const g = fromHF(t.name);
     if (/^h\.\d+\.attn\.(bias|masked_bias)$/.test(g) || g === 'lm_head.weight' || g === 'lm_head.bias' || g === 'head.weight' || g === 'head.bias') {
       ignored.push(t.name);
@@ -213,6 +230,23 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   const types = new Set([...tensors.values()].map((t) => t.dataType));
   if (types.size !== 1 || !types.has(1)) notes.push(`weights stored as ${[...types].map(dtypeName).join(', ')}, converted to float32`);
   return { config, weights, notes, model };
+}
+
+/** y = (x - zero_point) · scale for an int8 / uint8 initializer, per tensor or along `axis` (ONNX DequantizeLinear). */
+function dequantizeLinear(x: OnnxTensor, scale: OnnxTensor, zp: OnnxTensor | undefined, axis: number, file: string): Float32Array {
+  const signed = x.dataType === DT.INT8;
+  if ((!signed && x.dataType !== DT.UINT8) || !x.raw) throw new OnnxImportError(file, `${x.where}: a DequantizeLinear input of ${dtypeName(x.dataType)}${x.raw ? '' : ' without raw_data'}; gptedge reads int8 / uint8 raw data`, { field: x.name });
+  const s = tensorFloats(scale, file), n = numel(x.dims), q = signed ? new Int8Array(x.raw.slice().buffer) : x.raw;
+  const z = zp?.raw ? (zp.dataType === DT.INT8 ? new Int8Array(zp.raw.slice().buffer) : zp.raw) : null;
+  const ax = axis < 0 ? axis + x.dims.length : axis;
+  if (q.length !== n) throw new OnnxImportError(file, `${x.where}: holds ${q.length} values, its shape [${x.dims}] needs ${n}`, { field: x.name });
+  if (s.length !== 1 && s.length !== x.dims[ax]) throw new OnnxImportError(file, `${scale.where}: ${s.length} scales for axis ${axis} of [${x.dims}]`, { field: scale.name });
+  const inner = x.dims.slice(ax + 1).reduce((a, b) => a * b, 1), size = x.dims[ax] ?? 1, out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = s.length === 1 ? 0 : Math.floor(i / inner) % size;
+    out[i] = (q[i] - (z ? z[z.length === 1 ? 0 : c] : 0)) * s[c];
+  }
+  return out;
 }
 
 function transpose(a: Float32Array, rows: number, cols: number): Float32Array {

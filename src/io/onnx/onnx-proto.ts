@@ -1,6 +1,7 @@
 // The ONNX messages gptedge writes and reads, with field numbers from onnx/onnx.proto (IR version 8+).
 // Writing: small builders over PbWriter. Reading: a lazy view of ModelProto — initializers keep their
 // data as views into the file until a caller asks for floats.
+import { f16Value } from '../../backend/f16.ts';
 import { FileFormatError, quote } from '../errors.ts';
 import { PbDecodeError, PbWriter, countFields, countFixed, countVarints, decodeFields, decodeString, readFixedFloats, readInts, toSigned64, type PbField } from './protobuf.ts';
 
@@ -17,8 +18,8 @@ export const dtypeName = (t: number): string => DT_NAMES[t] ?? `data type ${t}`;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Raw little-endian bytes of a typed array (a view when the platform is little-endian). */
-function leBytes(a: Float32Array | BigInt64Array | Int32Array): Uint8Array {
-  if (LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+function leBytes(a: Float32Array | BigInt64Array | Int32Array | Int8Array): Uint8Array {
+  if (LITTLE_ENDIAN || a instanceof Int8Array) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const out = new Uint8Array(a.byteLength), dv = new DataView(out.buffer);
   for (let i = 0; i < a.length; i++) {
     if (a instanceof Float32Array) dv.setFloat32(4 * i, a[i], true);
@@ -28,10 +29,10 @@ function leBytes(a: Float32Array | BigInt64Array | Int32Array): Uint8Array {
   return out;
 }
 
-export function tensorProto(name: string, data: Float32Array | BigInt64Array | Int32Array, dims: number[]): PbWriter {
+export function tensorProto(name: string, data: Float32Array | BigInt64Array | Int32Array | Int8Array, dims: number[]): PbWriter {
   const w = new PbWriter();
   for (const d of dims) w.varint(1, d);
-  w.varint(2, data instanceof Float32Array ? DT.FLOAT : data instanceof Int32Array ? DT.INT32 : DT.INT64);
+  w.varint(2, data instanceof Float32Array ? DT.FLOAT : data instanceof Int32Array ? DT.INT32 : data instanceof Int8Array ? DT.INT8 : DT.INT64);
   w.string(8, name);
   w.bytes(9, leBytes(data));
   return w;
@@ -328,13 +329,6 @@ export function parseModel(bytes: Uint8Array): OnnxModel {
 
 // ---- tensor values ------------------------------------------------------------------------------
 
-function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
 /** A tensor's values as float32 (f32 exact; f16, bf16 and f64 converted). Sizes were checked when it was read. */
 export function tensorFloats(t: OnnxTensor, file: string): Float32Array {
   const fail = (detail: string): never => {
@@ -354,7 +348,7 @@ export function tensorFloats(t: OnnxTensor, file: string): Float32Array {
       if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b);
       else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
     } else if (t.dataType === DT.DOUBLE) for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true);
-    else if (t.dataType === DT.FLOAT16) for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(2 * i, true));
+    else if (t.dataType === DT.FLOAT16) for (let i = 0; i < n; i++) out[i] = f16Value(dv.getUint16(2 * i, true));
     else {
       const u = new Uint32Array(1), f = new Float32Array(u.buffer);
       for (let i = 0; i < n; i++) {

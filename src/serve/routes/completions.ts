@@ -4,7 +4,7 @@
 // cancelled, never as an error.
 import type { Hono } from 'hono';
 import type { FinishReason } from '../../infer/generate.ts';
-import { asApiError, badRequest } from '../errors.ts';
+import { badRequest, outcomeOf } from '../errors.ts';
 import type { CompletionEvent, CompletionRequest } from '../engine.ts';
 import type { Outcome } from '../gate.ts';
 import { modelField, onlyKeys, optBool, optNumber, readJSON, text, typeName, type Body } from '../validate.ts';
@@ -65,7 +65,7 @@ export function completionsRoute(app: Hono, ctx: RouteContext): void {
       void Promise.resolve(events.return?.(undefined)).catch(() => undefined);
       ticket.end(outcome);
     };
-    const failed = (err: unknown): Outcome => (abort.signal.aborted ? 'cancelled' : asApiError(err) ? 'invalid' : 'failed');
+    const failed = (err: unknown): Outcome => outcomeOf(err, abort.signal.aborted);
     let start: CompletionEvent;
     try {
       start = (await events.next()).value as CompletionEvent;

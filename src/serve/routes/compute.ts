@@ -2,7 +2,7 @@
 // abort signal, and ended with what happened (ok / cancelled / invalid / failed) — the accounting
 // /health shows, the same for every computing route. Completions stream, so they do this themselves.
 import type { Context } from 'hono';
-import { asApiError } from '../errors.ts';
+import { outcomeOf } from '../errors.ts';
 import type { ComputeKind } from '../gate.ts';
 import { requestAbort, type RouteContext } from './context.ts';
 
@@ -15,7 +15,7 @@ export async function compute<T>(c: Context, ctx: RouteContext, kind: ComputeKin
       ticket.end(abort.signal.aborted ? 'cancelled' : 'ok');
       return out;
     } catch (err) {
-      ticket.end(abort.signal.aborted ? 'cancelled' : asApiError(err) ? 'invalid' : 'failed');
+      ticket.end(outcomeOf(err, abort.signal.aborted));
       throw err;
     }
   } finally {

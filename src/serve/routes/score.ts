@@ -1,5 +1,6 @@
 // POST /v1/score — log P(continuation | prompt) under the language model; with `choices`, each one's,
 // the softmax over them and the best; a multiple-choice fine-tuned model adds its task head's answer.
+import { argmax, softmax } from '../../util/softmax.ts';
 import type { Hono } from 'hono';
 import { badRequest } from '../errors.ts';
 import { modelField, onlyKeys, readJSON, text } from '../validate.ts';
@@ -23,10 +24,9 @@ export function scoreRoute(app: Hono, ctx: RouteContext): void {
     const r = await compute(c, ctx, 'score', (signal) => ctx.engine.score({ model, prompt, continuations, choices: hasChoices }, signal));
     const out: Record<string, unknown> = { object: 'score', model, prompt_tokens: r.promptTokens, data: r.data };
     if (hasChoices) {
-      const mx = Math.max(...r.data.map((d) => d.logprob));
-      const e = r.data.map((d) => Math.exp(d.logprob - mx)), z = e.reduce((s, x) => s + x, 0);
-      out.probabilities = e.map((x) => x / z);
-      out.best = r.data.reduce((bi, d, i) => (d.logprob > r.data[bi].logprob ? i : bi), 0);
+      const logprobs = r.data.map((d) => d.logprob);
+      out.probabilities = softmax(logprobs, []);
+      out.best = argmax(logprobs);
       if (r.head) out.head = r.head;
     }
     return c.json(out);

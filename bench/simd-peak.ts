@@ -1,0 +1,125 @@
+// The machine's WebAssembly SIMD128 f32 peak per core: the ceiling every bench figure is a fraction of.
+//
+// An MR×NR register tile of relaxed-FMA accumulators (NR/4 vectors per row) runs over packed panels that
+// stay in L1 (A: MR floats per k, broadcast with load32_splat; B: NR floats per k, NR/4 vector loads),
+// exactly the inner loop of a GEMM with nothing else in it — no packing, no edges, no C traffic but one
+// store per tile. Every tile shape in TILES is generated, compiled with asc (the same compiler and flags
+// as wasm/build.mjs), timed on one thread, and the best is the peak: what the engine's code generation
+// gives this core, not the CPU's datasheet (which WebAssembly's 128-bit vectors could not reach anyway).
+// A loads-free FMA chain is reported beside it as the arithmetic's own bound.
+//   node bench/run-node.mjs simd-peak            (prints every tile's GFLOP/s and the peak)
+// Other benches import measurePeak() and state their figures as fractions of it.
+import asc from 'assemblyscript/asc';
+import { enableRelaxedSimd } from '../adapters/node/wasm.ts';
+
+/** tile shapes tried: [MR, NR]; NR a multiple of 4 (one f32x4 per 4 columns) */
+export const TILES: [number, number][] = [[4, 8], [2, 16], [3, 12], [4, 12], [6, 8], [5, 8], [3, 16], [4, 16], [8, 8], [1, 32]];
+const KC = 128; // k steps per pass: A 4·KC·MR and B 4·KC·NR bytes, ≤ 16 KB together for every tile above
+
+function tileSource(mr: number, nr: number): string {
+  const nv = nr / 4, acc: string[] = [];
+  for (let i = 0; i < mr; i++) for (let j = 0; j < nv; j++) acc.push(`c${i}_${j}`);
+  const body: string[] = [];
+  for (let j = 0; j < nv; j++) body.push(`const b${j} = v128.load(bp, ${16 * j});`);
+  for (let i = 0; i < mr; i++) {
+    body.push(`a = v128.load32_splat(ap, ${4 * i});`);
+    for (let j = 0; j < nv; j++) body.push(`c${i}_${j} = f32x4.relaxed_madd(a, b${j}, c${i}_${j});`);
+  }
+  const sum = acc.reduce((s, c) => (s ? `f32x4.add(${s}, ${c})` : c), '');
+  return `
+export function tile_${mr}x${nr}(a0: usize, b0: usize, kc: i32, reps: i32, out: usize): void {
+  ${acc.map((c) => `let ${c} = f32x4.splat(0);`).join(' ')}
+  for (let r = 0; r < reps; r++) {
+    let ap = a0, bp = b0;
+    for (let k = 0; k < kc; k++) {
+      let a: v128;
+      ${body.join('\n      ')}
+      ap += ${4 * mr};
+      bp += ${4 * nr};
+    }
+  }
+  v128.store(out, ${sum});
+}`;
+}
+
+// 12 independent accumulator chains, no memory traffic: FMA throughput × latency hidden
+const CHAIN = `
+export function fmaChain(n: i32, out: usize): void {
+  let x = f32x4.splat(0.999), y = f32x4.splat(1e-7);
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  for (let i = 0; i < n; i++) {
+    c0 = f32x4.relaxed_madd(c0, x, y); c1 = f32x4.relaxed_madd(c1, x, y); c2 = f32x4.relaxed_madd(c2, x, y); c3 = f32x4.relaxed_madd(c3, x, y);
+    c4 = f32x4.relaxed_madd(c4, x, y); c5 = f32x4.relaxed_madd(c5, x, y); c6 = f32x4.relaxed_madd(c6, x, y); c7 = f32x4.relaxed_madd(c7, x, y);
+    c8 = f32x4.relaxed_madd(c8, x, y); c9 = f32x4.relaxed_madd(c9, x, y); c10 = f32x4.relaxed_madd(c10, x, y); c11 = f32x4.relaxed_madd(c11, x, y);
+  }
+  v128.store(out, f32x4.add(f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3)), f32x4.add(f32x4.add(f32x4.add(c4, c5), f32x4.add(c6, c7)), f32x4.add(f32x4.add(c8, c9), f32x4.add(c10, c11)))));
+}`;
+
+export interface Peak {
+  /** best tile's GFLOP/s on one thread: the peak */
+  gflops: number;
+  tile: string;
+  tiles: { tile: string; gflops: number }[];
+  /** the loads-free FMA chain */
+  chain: number;
+}
+
+/** Compiles the tiles and times each on this thread (best of `trials` runs of ≈ `ms` each). */
+export async function measurePeak(opts: { ms?: number; trials?: number; clock?: () => number } = {}): Promise<Peak> {
+  const ms = opts.ms ?? 150, trials = opts.trials ?? 5, now = opts.clock ?? (() => performance.now());
+  const src = TILES.map(([m, n]) => tileSource(m, n)).join('\n') + CHAIN;
+  const { error, binary, stderr } = await asc.compileString(src, {
+    optimizeLevel: 3, runtime: 'stub', noAssert: true, enable: ['simd', 'relaxed-simd'], importMemory: true, initialMemory: 1,
+  } as Parameters<typeof asc.compileString>[1]);
+  if (error || !binary) throw new Error(`simd-peak: asc failed: ${error?.message} ${stderr.toString()}`);
+  const bytes = new Uint8Array(binary); // a copy on a plain ArrayBuffer
+  if (!enableRelaxedSimd() || !WebAssembly.validate(bytes)) throw new Error('simd-peak: this engine does not validate relaxed SIMD');
+  const memory = new WebAssembly.Memory({ initial: 2 });
+  const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory, abort: () => {} } });
+  const ex = instance.exports as Record<string, (...a: number[]) => void>;
+  const f = new Float32Array(memory.buffer);
+  for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3; // panels: A from byte 0, B from 32 KB, out at 64 KB
+  const A = 0, B = 32768, OUT = 65536;
+  const time = (run: (reps: number) => void, flopsPerRep: number): number => {
+    let reps = 1;
+    for (;;) { // calibrate to ≈ ms
+      const t = now();
+      run(reps);
+      const dt = now() - t;
+      if (dt > ms / 4) { reps = Math.max(1, Math.round((reps * ms) / dt)); break; }
+      reps *= 4;
+    }
+    let best = 0;
+    for (let i = 0; i < trials; i++) {
+      const t = now();
+      run(reps);
+      best = Math.max(best, (flopsPerRep * reps) / ((now() - t) * 1e6));
+    }
+    return best;
+  };
+  const tiles = TILES.map(([m, n]) => ({
+    tile: `${m}×${n}`,
+    gflops: time((r) => ex[`tile_${m}x${n}`](A, B, KC, r, OUT), 2 * m * n * KC),
+  }));
+  const chain = time((r) => ex.fmaChain(r * 1000, OUT), 12 * 8 * 1000);
+  const best = tiles.reduce((x, y) => (y.gflops > x.gflops ? y : x));
+  return { gflops: best.gflops, tile: best.tile, tiles, chain };
+}
+
+/** "x% of peak" for a figure measured on `threads` threads */
+export const ofPeak = (gflops: number, peak: number, threads = 1) => `${((100 * gflops) / (peak * threads)).toFixed(0)}%`;
+
+// run directly (this file, or its bundle from run-node.mjs), not when another bench bundles it in
+if (/\/simd-peak\.(ts|mjs)$/.test(import.meta.url)) {
+  const { cpus, loadavg } = await import('node:os');
+  // --cpu: this thread's CPU time instead of wall time (development on a shared machine; not for figures)
+  const cpuClock = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const p = await measurePeak(process.argv.includes('--cpu') ? { clock: cpuClock, ms: 300 } : {});
+  console.log(`${cpus()[0]?.model} ×${cpus().length}, ${process.release.name} ${process.version}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  for (const t of p.tiles) console.log(`tile ${t.tile.padEnd(6)} ${t.gflops.toFixed(1)} GFLOP/s`);
+  console.log(`FMA chain (no loads) ${p.chain.toFixed(1)} GFLOP/s`);
+  console.log(`peak: ${p.gflops.toFixed(1)} GFLOP/s per core (tile ${p.tile})`);
+}

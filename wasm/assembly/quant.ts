@@ -1,0 +1,428 @@
+// Quantized weights (q8, q4; layout in src/backend/quant.ts): out(M,N) = beta·out + a(M,K)·W(N,K)ᵀ [+ bias]
+// on integer dot products, and the token embedding's gather from a quantized table.
+//
+// W is stored row-major as the file holds it: q8 int8 codes (N,K) then one f32 scale per row; q4 rows of
+// G = ceil(K/32) 16-byte groups (Q4_0 nibble order, codes 0..15 meaning code-8) then (N,G) f16 scales.
+// Activations are quantized per row and per block of QK = 256 along K to int16 (s = max|block|/32767),
+// and each product sums exactly in i32 with `i32x4.dot_i16x8_s` (SIMD128: 8 multiply-adds, pairs summed).
+// Why this instruction and not relaxed SIMD's i8x16·i7x16 dot: on x64 without AVX-VNNI, V8 lowers the
+// relaxed dot to five instructions and it runs no faster than dot_i16x8 (bench/quant.ts measures both),
+// while it would cost the activations 9 bits; dot_i16x8 is in every build, so all builds agree exactly.
+// With KC blocks of 256 the i32 sums cannot overflow (|a| ≤ 32767, |w| ≤ 127: 256·127·32767 < 2^31).
+// The f32 epilogue adds acc·(s_a·s_w) into out per block (q8) or per group of 32 (q4), in K order, in
+// both paths below, so the matrix-vector path (decode) and the GEMM (prefill) give the same bits.
+import { madd, part } from './common';
+import { gemvInit } from './matmul';
+
+const QK = 256; // activations' quantization block along K; the GEMM's KC
+const G4 = 32; // q4 group
+const MR = 4;
+const NR = 8;
+const NC = 512;
+const MB = 256; // rows of a quantized and packed at once (a (MB, QK) int16 block: 128 KB, in L2 with B's block)
+const GEMV_MAX_M = 4;
+
+// ---- helpers ------------------------------------------------------------------------------------------
+
+/** f16 bits (low 16 of each lane) to f32, exact for every finite half (subnormals too) */
+@inline function halvesToF32(h: v128): v128 {
+  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
+  const mag = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  return v128.or(f32x4.mul(mag, f32x4.splat(5.192296858534828e33)), sign); // × 2^112 rebiases the exponent
+}
+@inline function halfToF32(h: u32): f32 {
+  return reinterpret<f32>(reinterpret<u32>(reinterpret<f32>((h & 0x7fff) << 13) * <f32>5.192296858534828e33) | ((h & 0x8000) << 16));
+}
+
+/** lanes = the four vectors' horizontal sums (i32) */
+@inline function sum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = i32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const t1 = i32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+}
+
+/**
+ * Quantizes n floats at src to int16 at dst (zero-padded up to npad, a multiple of 8), symmetric:
+ * code = nearest(x · 32767/max|x|). Returns the scale max|x|/32767 (0 for an all-zero block).
+ */
+function quantizeBlock(dst: usize, src: usize, n: i32, npad: i32): f32 {
+  let mv = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(src + (<usize>i << 2))));
+  let mx = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (; i < n; i++) mx = max(mx, abs(load<f32>(src + (<usize>i << 2))));
+  const inv: f32 = mx > 0 ? <f32>32767 / mx : 0;
+  const iv = f32x4.splat(inv);
+  i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const x0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>i << 2)), iv)));
+    const x1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>i << 2), 16), iv)));
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_s(x0, x1));
+  }
+  for (; i < n; i++) store<i16>(dst + (<usize>i << 1), <i16>max(-32767, min(32767, <i32>nearest(load<f32>(src + (<usize>i << 2)) * inv))));
+  for (; i < npad; i++) store<i16>(dst + (<usize>i << 1), 0);
+  return mx / <f32>32767;
+}
+
+// ---- GEMM (M > GEMV_MAX_M) ----------------------------------------------------------------------------
+// Panels of k-pairs: A packed [MR rows][pair] as one i32 (two i16) per (pair, row), so a row's pair is one
+// load32_splat; B packed [pair][NR columns] likewise, two vectors per pair. The 4×8 register tile of
+// i32 accumulators is the f32 kernel's shape (matmul.ts), at 8 multiply-adds per instruction instead of 4.
+
+// Packs rows [i0, i0+mc) × k-block [p0, p0+kc) of a (f32, M×K) into ap (kp pairs per row, zero-padded),
+// with each row's block scale in sa.
+function packAQ(ap: usize, sa: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kp: i32): void {
+  const panels = (mc + MR - 1) / MR;
+  for (let ir = 0; ir < panels * MR; ir++) {
+    const d = ap + <usize>((ir / MR) * kp * MR + ir % MR) * 4;
+    if (ir < mc) {
+      store<f32>(sa + (<usize>ir << 2), quantizeBlock(tmp, a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4, kc, kp * 2));
+      for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, load<i32>(tmp + (<usize>p << 2)));
+    } else {
+      store<f32>(sa + (<usize>ir << 2), 0);
+      for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, 0);
+    }
+  }
+}
+
+// Stores 4 pairs (k, k+1) of 4 columns — x_c holds column c's pairs p..p+3 as int16x8 — transposed into a
+// packed panel at d (column j's slot): per pair, the 4 columns side by side.
+@inline function storePairs4(d: usize, p: i32, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5), t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5), t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+  const o = d + <usize>(p * NR) * 4;
+  v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(o + NR * 4, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(o + 2 * NR * 4, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(o + 3 * NR * 4, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
+// Packs columns [j0, j0+nc) × k-block [p0, p0+kc) of W into bp (kp pairs, zero-padded) as int16 weights
+// (q4: code - 8) and their f32 scales into bs: per panel, one NR-vector per group (q8: one group).
+function packBQ(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, bits: i32, p0: i32, kc: i32, kp: i32, j0: i32, nc: i32): void {
+  const G = (K + G4 - 1) / G4, groups = bits == 4 ? kp / 16 : 1;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const dst = bp + <usize>(jr * kp) * 4, sdst = bs + <usize>(jr * groups) * 4;
+    let jv = 0;
+    // four whole columns at a time: 16 codes of each loaded, widened and stored transposed
+    for (; jv + 4 <= min(NR, nc - jr); jv += 4) {
+      const col = j0 + jr + jv, d = dst + (<usize>jv << 2);
+      if (bits == 8) {
+        const s0 = codes + <usize>col * <usize>K + <usize>p0, s1 = s0 + <usize>K, s2 = s1 + <usize>K, s3 = s2 + <usize>K;
+        let k = 0;
+        for (; k + 16 <= kc; k += 16) {
+          const w0 = v128.load(s0 + <usize>k), w1 = v128.load(s1 + <usize>k), w2 = v128.load(s2 + <usize>k), w3 = v128.load(s3 + <usize>k);
+          storePairs4(d, k >> 1, i16x8.extend_low_i8x16_s(w0), i16x8.extend_low_i8x16_s(w1), i16x8.extend_low_i8x16_s(w2), i16x8.extend_low_i8x16_s(w3));
+          storePairs4(d, (k >> 1) + 4, i16x8.extend_high_i8x16_s(w0), i16x8.extend_high_i8x16_s(w1), i16x8.extend_high_i8x16_s(w2), i16x8.extend_high_i8x16_s(w3));
+        }
+        for (let j = 0; j < 4; j++) {
+          const src = codes + <usize>(col + j) * <usize>K + <usize>p0, dj = d + (<usize>j << 2);
+          for (let p = k >> 1; p < kp; p++) {
+            const kk = p << 1;
+            const lo = <i32>load<i8>(src + <usize>kk), hi = kk + 1 < kc ? <i32>load<i8>(src + <usize>kk + 1) : 0;
+            store<i32>(dj + <usize>(p * NR) * 4, (lo & 0xffff) | (hi << 16));
+          }
+          store<f32>(sdst + <usize>(jv + j) * 4, load<f32>(scales + (<usize>(col + j) << 2)));
+        }
+      } else {
+        const eight = i8x16.splat(8), m = i8x16.splat(15);
+        for (let g = 0; g < groups; g++) {
+          const gi = p0 / G4 + g;
+          const s0 = codes + (<usize>col * <usize>G + <usize>gi) * 16, s1 = s0 + <usize>G * 16, s2 = s1 + <usize>G * 16, s3 = s2 + <usize>G * 16;
+          const w0 = v128.load(s0), w1 = v128.load(s1), w2 = v128.load(s2), w3 = v128.load(s3);
+          // codes - 8 as int8: elements 0..15 of the group from the low nibbles, 16..31 from the high
+          const l0 = i8x16.sub(v128.and(w0, m), eight), l1 = i8x16.sub(v128.and(w1, m), eight), l2 = i8x16.sub(v128.and(w2, m), eight), l3 = i8x16.sub(v128.and(w3, m), eight);
+          const h0 = i8x16.sub(i8x16.shr_u(w0, 4), eight), h1 = i8x16.sub(i8x16.shr_u(w1, 4), eight), h2 = i8x16.sub(i8x16.shr_u(w2, 4), eight), h3 = i8x16.sub(i8x16.shr_u(w3, 4), eight);
+          const p = g * 16;
+          storePairs4(d, p, i16x8.extend_low_i8x16_s(l0), i16x8.extend_low_i8x16_s(l1), i16x8.extend_low_i8x16_s(l2), i16x8.extend_low_i8x16_s(l3));
+          storePairs4(d, p + 4, i16x8.extend_high_i8x16_s(l0), i16x8.extend_high_i8x16_s(l1), i16x8.extend_high_i8x16_s(l2), i16x8.extend_high_i8x16_s(l3));
+          storePairs4(d, p + 8, i16x8.extend_low_i8x16_s(h0), i16x8.extend_low_i8x16_s(h1), i16x8.extend_low_i8x16_s(h2), i16x8.extend_low_i8x16_s(h3));
+          storePairs4(d, p + 12, i16x8.extend_high_i8x16_s(h0), i16x8.extend_high_i8x16_s(h1), i16x8.extend_high_i8x16_s(h2), i16x8.extend_high_i8x16_s(h3));
+          let h = i32x4.splat(load<u16>(scales + (<usize>col * <usize>G + <usize>gi) * 2));
+          h = i32x4.replace_lane(h, 1, load<u16>(scales + (<usize>(col + 1) * <usize>G + <usize>gi) * 2));
+          h = i32x4.replace_lane(h, 2, load<u16>(scales + (<usize>(col + 2) * <usize>G + <usize>gi) * 2));
+          h = i32x4.replace_lane(h, 3, load<u16>(scales + (<usize>(col + 3) * <usize>G + <usize>gi) * 2));
+          v128.store(sdst + <usize>(g * NR + jv) * 4, halvesToF32(h));
+        }
+      }
+    }
+    for (let j = jv; j < NR; j++) {
+      const col = j0 + jr + j, d = dst + (<usize>j << 2);
+      if (jr + j >= nc) {
+        for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * NR) * 4, 0);
+        for (let g = 0; g < groups; g++) store<f32>(sdst + <usize>(g * NR + j) * 4, 0);
+        continue;
+      }
+      if (bits == 8) {
+        const src = codes + <usize>col * <usize>K + <usize>p0;
+        for (let p = 0; p < kp; p++) {
+          const k = p << 1;
+          const lo = <i32>load<i8>(src + <usize>k), hi = k + 1 < kc ? <i32>load<i8>(src + <usize>k + 1) : 0;
+          store<i32>(d + <usize>(p * NR) * 4, (lo & 0xffff) | (hi << 16));
+        }
+        store<f32>(sdst + (<usize>j << 2), load<f32>(scales + (<usize>col << 2)));
+      } else {
+        for (let g = 0; g < groups; g++) {
+          const gi = p0 / G4 + g, src = codes + (<usize>col * <usize>G + <usize>gi) * 16;
+          for (let e = 0; e < G4; e += 2) {
+            const b0 = <i32>load<u8>(src + <usize>(e & 15)), b1 = <i32>load<u8>(src + <usize>((e + 1) & 15));
+            const lo = (e < 16 ? b0 & 15 : b0 >> 4) - 8, hi = (e + 1 < 16 ? b1 & 15 : b1 >> 4) - 8;
+            store<i32>(d + <usize>((g * 16 + (e >> 1)) * NR) * 4, (lo & 0xffff) | (hi << 16));
+          }
+          store<f32>(sdst + <usize>(g * NR + j) * 4, halfToF32(load<u16>(scales + (<usize>col * <usize>G + <usize>gi) * 2)));
+        }
+      }
+    }
+  }
+}
+
+// c (MR rows of ldc floats) += the tile's products, group by group (gp pairs each): for each group,
+// i32 sums over its pairs, then c += f32(sum) · (sa[r] · bs[g][j]).
+@inline function kernelQ(ap: usize, bp: usize, c: usize, ldc: usize, sa: usize, bs: usize, kp: i32, gp: i32): void {
+  const r1 = c + ldc * 4, r2 = r1 + ldc * 4, r3 = r2 + ldc * 4;
+  const sa0 = f32x4.splat(load<f32>(sa)), sa1 = f32x4.splat(load<f32>(sa, 4)), sa2 = f32x4.splat(load<f32>(sa, 8)), sa3 = f32x4.splat(load<f32>(sa, 12));
+  for (let g0 = 0; g0 < kp; g0 += gp) {
+    let c00 = i32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (let k = 0; k < gp; k++) {
+      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+      let a = v128.load32_splat(ap);
+      c00 = i32x4.add(c00, i32x4.dot_i16x8_s(a, b0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(a, b1));
+      a = v128.load32_splat(ap, 4);
+      c10 = i32x4.add(c10, i32x4.dot_i16x8_s(a, b0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(a, b1));
+      a = v128.load32_splat(ap, 8);
+      c20 = i32x4.add(c20, i32x4.dot_i16x8_s(a, b0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(a, b1));
+      a = v128.load32_splat(ap, 12);
+      c30 = i32x4.add(c30, i32x4.dot_i16x8_s(a, b0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(a, b1));
+      ap += MR * 4;
+      bp += NR * 4;
+    }
+    const s0 = v128.load(bs), s1 = v128.load(bs, 16);
+    bs += NR * 4;
+    v128.store(c, madd(f32x4.convert_i32x4_s(c00), f32x4.mul(s0, sa0), v128.load(c)));
+    v128.store(c, madd(f32x4.convert_i32x4_s(c01), f32x4.mul(s1, sa0), v128.load(c, 16)), 16);
+    v128.store(r1, madd(f32x4.convert_i32x4_s(c10), f32x4.mul(s0, sa1), v128.load(r1)));
+    v128.store(r1, madd(f32x4.convert_i32x4_s(c11), f32x4.mul(s1, sa1), v128.load(r1, 16)), 16);
+    v128.store(r2, madd(f32x4.convert_i32x4_s(c20), f32x4.mul(s0, sa2), v128.load(r2)));
+    v128.store(r2, madd(f32x4.convert_i32x4_s(c21), f32x4.mul(s1, sa2), v128.load(r2, 16)), 16);
+    v128.store(r3, madd(f32x4.convert_i32x4_s(c30), f32x4.mul(s0, sa3), v128.load(r3)));
+    v128.store(r3, madd(f32x4.convert_i32x4_s(c31), f32x4.mul(s1, sa3), v128.load(r3, 16)), 16);
+  }
+}
+
+// scratch of one thread for the GEMM
+const BP_BYTES = QK * NC * 2, BS_BYTES = (QK / G4) * NC * 4, AP_BYTES = MB * QK * 2, SA_BYTES = MB * 4, TMP_BYTES = QK * 2, TILE_BYTES = MR * NR * 4;
+
+// Loop order: a block of rows × K-block of a is quantized and packed once, then every column block of
+// B's K-block is packed and multiplied against it; a B micro-panel (kp × NR) stays in L1 across the rows.
+function gemmQ(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32, N: i32, bits: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
+  const bp = scratch, bs = bp + BP_BYTES, ap = bs + BS_BYTES, sa = ap + AP_BYTES, tmp = sa + SA_BYTES, tile = tmp + TMP_BYTES;
+  for (let ic = m0; ic < m1; ic += MB) {
+    const mc = min(MB, m1 - ic);
+    for (let pc = 0; pc < K; pc += QK) {
+      const kc = min(QK, K - pc);
+      const kp = bits == 4 ? ((kc + G4 - 1) / G4) * 16 : (kc + 1) >> 1, gp = bits == 4 ? 16 : kp, groups = kp / gp;
+      packAQ(ap, sa, tmp, a, K, ic, mc, pc, kc, kp);
+      for (let jc = n0; jc < n1; jc += NC) {
+        const nc = min(NC, n1 - jc);
+        packBQ(bp, bs, codes, scales, K, bits, pc, kc, kp, jc, nc);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const cols = min(NR, nc - jr);
+          const bpp = bp + <usize>(jr * kp) * 4, bsp = bs + <usize>(jr * groups) * 4;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const rows = min(MR, mc - ir);
+            const c = out + (<usize>(ic + ir) * <usize>N + <usize>(jc + jr)) * 4;
+            const app = ap + <usize>(ir * kp) * 4, sap = sa + (<usize>ir << 2);
+            if (rows == MR && cols == NR) {
+              kernelQ(app, bpp, c, <usize>N, sap, bsp, kp, gp);
+            } else {
+              // edge tile: the valid part of out is copied in and back, so its arithmetic is the same
+              for (let r = 0; r < MR; r++) for (let j = 0; j < NR; j++) {
+                store<f32>(tile + <usize>(r * NR + j) * 4, r < rows && j < cols ? load<f32>(c + (<usize>r * <usize>N + <usize>j) * 4) : 0);
+              }
+              kernelQ(app, bpp, tile, NR, sap, bsp, kp, gp);
+              for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
+                store<f32>(c + (<usize>r * <usize>N + <usize>j) * 4, load<f32>(tile + <usize>(r * NR + j) * 4));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- matrix-vector path (M <= GEMV_MAX_M: decode, last-position logits) ---------------------------------
+// Each row of a is quantized once (per thread: it is small) into int16 blocks; W is streamed in its stored
+// layout, four output columns at a time, the i32 partial sums of a column reduced across lanes per block
+// (q8) or group (q4) and added into out with the GEMM's epilogue arithmetic.
+
+/** writes M rows of a as int16 (row stride Kp, a multiple of 32, zero-padded) and their block scales */
+function quantizeRows(act: usize, sa: usize, a: usize, M: i32, K: i32, Kp: i32): void {
+  const nb = (K + QK - 1) / QK;
+  for (let m = 0; m < M; m++) {
+    for (let b = 0; b < nb; b++) {
+      const p0 = b * QK, kc = min(QK, K - p0), pad = b == nb - 1 ? Kp - p0 : kc;
+      store<f32>(sa + <usize>(m * nb + b) * 4, quantizeBlock(act + (<usize>(m * Kp + p0) << 1), a + (<usize>m * <usize>K + <usize>p0) * 4, kc, pad));
+    }
+  }
+}
+
+// out[m][n..n+4) += f32(sums) · (s_w(4 columns) · s_a); with fewer than 4 valid columns the same vector
+// arithmetic runs on a copy in tmp (16 bytes) and only the valid lanes go back
+@inline function epilogue4(o: usize, sums: v128, sw: v128, sa: f32, valid: i32, tmp: usize): void {
+  if (valid == 4) {
+    v128.store(o, madd(f32x4.convert_i32x4_s(sums), f32x4.mul(sw, f32x4.splat(sa)), v128.load(o)));
+    return;
+  }
+  v128.store(tmp, f32x4.splat(0));
+  for (let j = 0; j < valid; j++) store<f32>(tmp + (<usize>j << 2), load<f32>(o + (<usize>j << 2)));
+  v128.store(tmp, madd(f32x4.convert_i32x4_s(sums), f32x4.mul(sw, f32x4.splat(sa)), v128.load(tmp)));
+  for (let j = 0; j < valid; j++) store<f32>(o + (<usize>j << 2), load<f32>(tmp + (<usize>j << 2)));
+}
+
+// Each column's row of W is read whole before the next one's, and the four rows of a group lie side by
+// side in memory, so W streams past in one sequential pass (interleaving four rows' reads defeated the
+// hardware prefetcher: measured about 3× slower once W no longer fits the cache). The i32 sums of the
+// four columns wait in `sums` (nb blocks × 4) for the vector epilogue, block by block as the GEMM adds them.
+function gemvQ8(out: usize, act: usize, sa: usize, sums: usize, tmp: usize, codes: usize, scales: usize, M: i32, K: i32, Kp: i32, N: i32, n0: i32, n1: i32): void {
+  const nb = (K + QK - 1) / QK;
+  for (let n = n0; n < n1; n += 4) {
+    const valid = min(4, n1 - n);
+    let sw = f32x4.splat(load<f32>(scales + (<usize>n << 2)));
+    sw = f32x4.replace_lane(sw, 1, load<f32>(scales + (<usize>min(n + 1, n1 - 1) << 2)));
+    sw = f32x4.replace_lane(sw, 2, load<f32>(scales + (<usize>min(n + 2, n1 - 1) << 2)));
+    sw = f32x4.replace_lane(sw, 3, load<f32>(scales + (<usize>min(n + 3, n1 - 1) << 2)));
+    for (let m = 0; m < M; m++) {
+      const x = act + (<usize>(m * Kp) << 1), o = out + (<usize>m * <usize>N + <usize>n) * 4;
+      for (let c = 0; c < 4; c++) {
+        // columns past the end repeat the last one: computed, not stored
+        const row = codes + <usize>min(n + c, n1 - 1) * <usize>K;
+        for (let b = 0; b < nb; b++) {
+          let a0 = i32x4.splat(0), a1 = a0;
+          const ke = min(K, (b + 1) * QK);
+          // 16 codes a step; past K the activations are zero, so whatever the loads read past a row adds 0
+          for (let k = b * QK; k < ke; k += 16) {
+            const w = v128.load(row + <usize>k);
+            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(x + (<usize>k << 1))));
+            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(x + (<usize>k << 1), 16)));
+          }
+          const t = i32x4.add(a0, a1);
+          store<i32>(sums + <usize>(b * 4 + c) * 4, i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) + i32x4.extract_lane(t, 2) + i32x4.extract_lane(t, 3));
+        }
+      }
+      for (let b = 0; b < nb; b++) epilogue4(o, v128.load(sums + <usize>(b * 16)), sw, load<f32>(sa + <usize>(m * nb + b) * 4), valid, tmp);
+    }
+  }
+}
+
+/** q4: one group (16 bytes = 32 codes) of a row against the activations at x: i32 partial sums of Σ x·code */
+@inline function group4(w: v128, x: usize, acc: v128): v128 {
+  const lo = v128.and(w, i8x16.splat(15)), hi = i8x16.shr_u(w, 4);
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), v128.load(x)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), v128.load(x, 16)));
+  acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), v128.load(x, 32)));
+  return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), v128.load(x, 48)));
+}
+
+function gemvQ4(out: usize, act: usize, sa: usize, xs: usize, tmp: usize, codes: usize, scales: usize, M: i32, K: i32, Kp: i32, N: i32, n0: i32, n1: i32): void {
+  const nb = (K + QK - 1) / QK, G = (K + G4 - 1) / G4, ldw = <usize>G * 16, lds = <usize>G * 2;
+  for (let n = n0; n < n1; n += 4) {
+    const valid = min(4, n1 - n);
+    const c0 = n, c1 = min(n + 1, n1 - 1), c2 = min(n + 2, n1 - 1), c3 = min(n + 3, n1 - 1);
+    const w0 = codes + <usize>c0 * ldw, w1 = codes + <usize>c1 * ldw, w2 = codes + <usize>c2 * ldw, w3 = codes + <usize>c3 * ldw;
+    const s0 = scales + <usize>c0 * lds, s1 = scales + <usize>c1 * lds, s2 = scales + <usize>c2 * lds, s3 = scales + <usize>c3 * lds;
+    for (let m = 0; m < M; m++) {
+      const x = act + (<usize>(m * Kp) << 1), o = out + (<usize>m * <usize>N + <usize>n) * 4;
+      for (let g = 0; g < G; g++) {
+        const xg = x + (<usize>(g * G4) << 1), go = <usize>g * 16;
+        const z = i32x4.splat(0);
+        const sums = i32x4.sub(sum4(group4(v128.load(w0 + go), xg, z), group4(v128.load(w1 + go), xg, z), group4(v128.load(w2 + go), xg, z), group4(v128.load(w3 + go), xg, z)),
+          i32x4.splat(load<i32>(xs + <usize>(m * G + g) * 4) << 3)); // Σ x·(code - 8) = Σ x·code - 8·Σ x
+        let h = i32x4.splat(load<u16>(s0 + (<usize>g << 1)));
+        h = i32x4.replace_lane(h, 1, load<u16>(s1 + (<usize>g << 1)));
+        h = i32x4.replace_lane(h, 2, load<u16>(s2 + (<usize>g << 1)));
+        h = i32x4.replace_lane(h, 3, load<u16>(s3 + (<usize>g << 1)));
+        epilogue4(o, sums, halvesToF32(h), load<f32>(sa + <usize>(m * nb + (g * G4) / QK) * 4), valid, tmp);
+      }
+    }
+  }
+}
+
+/** q4: Σ of each row's int16 activations per group of 32 (the code-8 offset's correction) */
+function groupSums(xs: usize, act: usize, M: i32, K: i32, Kp: i32): void {
+  const G = (K + G4 - 1) / G4;
+  for (let m = 0; m < M; m++) for (let g = 0; g < G; g++) {
+    const x = act + (<usize>(m * Kp + g * G4) << 1);
+    const ones = i16x8.splat(1);
+    let s = i32x4.dot_i16x8_s(v128.load(x), ones);
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 16), ones));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 32), ones));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 48), ones));
+    store<i32>(xs + <usize>(m * G + g) * 4, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3));
+  }
+}
+
+// ---- the op -----------------------------------------------------------------------------------------
+
+/** bytes of per-thread scratch matmulQ needs for a K (the GEMM's packed blocks, or the quantized rows) */
+export function matmulQScratchBytes(K: i32): i32 {
+  const Kp = ((K + G4 - 1) / G4) * G4, nb = (K + QK - 1) / QK, G = Kp / G4;
+  const gemv = GEMV_MAX_M * (Kp * 2 + nb * 4 + G * 4) + nb * 16 + 16;
+  return max(BP_BYTES + BS_BYTES + AP_BYTES + SA_BYTES + TMP_BYTES + TILE_BYTES, gemv);
+}
+
+/**
+ * out(M,N) = beta·out + a(M,K)·W(N,K)ᵀ [+ bias]; W quantized (bits 8: q8, 4: q4) at codes/scales.
+ * Threads split output columns (16-float groups) for M <= GEMV_MAX_M, rows (MR multiples) when they are
+ * plentiful, else columns.
+ */
+export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, bias: usize, M: i32, K: i32, N: i32, beta: i32, bits: i32,
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const s = scratch + <usize>tid * scratchStride;
+  if (M <= GEMV_MAX_M) {
+    const groups = (N + 15) >> 4;
+    const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
+    if (n0 >= n1) return;
+    gemvInit(out, bias, M, N, beta, n0, n1);
+    const Kp = ((K + G4 - 1) / G4) * G4, nb = (K + QK - 1) / QK;
+    const act = s, sa = act + <usize>(GEMV_MAX_M * Kp * 2), xs = sa + <usize>(GEMV_MAX_M * nb * 4), tmp = xs + <usize>(GEMV_MAX_M * (Kp / G4) * 4), sums = tmp + 16;
+    quantizeRows(act, sa, a, M, K, Kp);
+    if (bits == 8) gemvQ8(out, act, sa, sums, tmp, codes, scales, M, K, Kp, N, n0, n1);
+    else {
+      groupSums(xs, act, M, K, Kp);
+      gemvQ4(out, act, sa, xs, tmp, codes, scales, M, K, Kp, N, n0, n1);
+    }
+    return;
+  }
+  const rowPanels = (M + MR - 1) / MR;
+  let m0 = 0, m1 = M, n0 = 0, n1 = N;
+  if (rowPanels >= nth * 4 || nth == 1) {
+    m0 = min(M, part(rowPanels, tid, nth) * MR); m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
+  } else {
+    const colPanels = (N + NR - 1) / NR;
+    n0 = min(N, part(colPanels, tid, nth) * NR); n1 = min(N, part(colPanels, tid + 1, nth) * NR);
+  }
+  if (m0 >= m1 || n0 >= n1) return;
+  gemvInit(out + <usize>m0 * <usize>N * 4, bias, m1 - m0, N, beta, n0, n1);
+  gemmQ(out, a, codes, scales, M, K, N, bits, m0, m1, n0, n1, s);
+}
+
+/** out(B,T,C) = dequant(wte)[ids[b,t]] + wpe[posOffset + t]; wte quantized (bits 8 or 4), ids checked by the caller */
+export function encoderForwardQ(out: usize, ids: usize, codes: usize, scales: usize, wpe: usize, B: i32, T: i32, C: i32, posOffset: i32, bits: i32, tid: i32, nth: i32): void {
+  const n1 = part(B * T, tid + 1, nth), G = (C + G4 - 1) / G4;
+  for (let bt = part(B * T, tid, nth); bt < n1; bt++) {
+    const tok = <usize>load<i32>(ids + (<usize>bt << 2)), pos = <usize>(posOffset + bt % T);
+    const o = out + <usize>bt * <usize>C * 4, p = wpe + pos * <usize>C * 4;
+    if (bits == 8) {
+      const row = codes + tok * <usize>C, s = load<f32>(scales + (tok << 2));
+      for (let c = 0; c < C; c++) store<f32>(o + (<usize>c << 2), <f32>load<i8>(row + <usize>c) * s + load<f32>(p + (<usize>c << 2)));
+    } else {
+      for (let c = 0; c < C; c++) {
+        const g = c / G4, e = c % G4;
+        const byte = <i32>load<u8>(codes + (tok * <usize>G + <usize>g) * 16 + <usize>(e & 15));
+        const d = halfToF32(load<u16>(scales + (tok * <usize>G + <usize>g) * 2));
+        store<f32>(o + (<usize>c << 2), <f32>((e < 16 ? byte & 15 : byte >> 4) - 8) * d + load<f32>(p + (<usize>c << 2)));
+      }
+    }
+  }
+}
