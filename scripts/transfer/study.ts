@@ -41,8 +41,8 @@ export async function searchPart(be: Backend, inits: readonly string[]): Promise
  * Learning curves, cheapest-first so an interrupted study has whole rows: every seed at the small label
  * counts, then every seed at the largest; within a count, seed-major (every family at seed 1 first).
  */
-export async function curvesPart(be: Backend, inits: readonly string[]): Promise<void> {
-  const stages = [N_LIST.slice(0, -1), N_LIST.slice(-1)];
+export async function curvesPart(be: Backend, inits: readonly string[], nList: readonly number[] = N_LIST): Promise<void> {
+  const stages = [nList.slice(0, -1), nList.slice(-1)].filter((ns) => ns.length > 0);
   for (const ns of stages) for (const seed of SEEDS) for (const set of SETS) for (const init of inits) {
     const lr = await chooseLr(be, set, init);
     for (const n of ns) await runArm(be, { set, n, init, seed, lr, lambda: LAMBDA });
