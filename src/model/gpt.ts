@@ -14,6 +14,7 @@ import { numel, paramSpecs, type ParamGroup, type ParamSpec } from './params.ts'
 import { checkDropoutSites, dropoutRng, transformerSites, type DropoutSites, type TrainStep } from './dropout.ts';
 import { activationSpecs, blockOutput, LAYER_ACTS, logitRows, type LayerActName } from './memory.ts';
 import { Rng } from '../util/random.ts';
+import type { CausalLM, CausalStep } from './causal-lm.ts';
 
 /** parameters that may be stored in lower precision (GPTOptions.weights): they only feed matmul's b or the embedding */
 export const HALF_WEIGHTS = /^wte\.weight$|\.(c_attn|c_proj|c_fc)\.weight$/;
@@ -93,7 +94,7 @@ export interface KVCache {
   pos: number; // positions filled
 }
 
-export class GPT {
+export class GPT implements CausalLM<KVCache> {
   readonly cfg: GPTConfig;
   readonly be: Backend;
   readonly specs: ParamSpec[];
@@ -285,6 +286,12 @@ export class GPT {
     }
     if (cache && !ragged) cache.pos += T;
     return this.hidden();
+  }
+
+  /** CausalLM's step: the next T positions of each row into the cache; the step reads their last logits. */
+  step(ids: Int32Array, B: number, T: number, cache: KVCache): CausalStep {
+    this.transformer(ids, B, T, {}, cache);
+    return { lastLogits: () => this.lastLogits(B, T) };
   }
 
   /** Dropout site `site` of a training step; a batch row holds `perRow` of its draws (for micro-batches' offsets). */
