@@ -66,7 +66,7 @@ export async function* generateStream<Cache extends CacheState>(model: CausalLM<
       }
       const chunk = Math.min(input.length, o.prefillChunk ?? input.length);
       let step!: CausalStep;
-      for (let i = 0; i < input.length; i += chunk) step = model.step(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), cache);
+      for (let i = 0; i < input.length; i += chunk) step = model.forward(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), { cache });
       const logits = await step.lastLogits();
       for (const id of undecodable) logits[id] = -Infinity;
       const next = sampleToken(logits, o, rng);

@@ -234,7 +234,7 @@ export class OrtGPT {
       cfg: this.cfg,
       newKVCache: (B: number): OrtCache => this.newCache(B),
       freeKVCache: (cache: OrtCache): void => this.freeCache(cache),
-      step: (ids: Int32Array, B: number, T: number, cache: OrtCache): CausalStep => {
+      forward: (ids: Int32Array, B: number, T: number, { cache }: { cache: OrtCache }): CausalStep => {
         const q = queued.get(cache) ?? { done: Promise.resolve(new Float32Array(0)), T: 0 };
         if (B !== cache.B) throw new Error(`the cache holds ${cache.B} rows, got ${B}`);
         this.checkIds(ids, B, T, cache.pos + q.T);

@@ -17,10 +17,10 @@ export interface CausalLM<Cache extends CacheState = CacheState> {
    * Runs ids (B,T), the next T positions after cache.pos, and appends them to the cache; the logits
    * of its last positions are read from the returned step (prefill chunks may leave them unread).
    */
-  step(ids: Int32Array, B: number, T: number, cache: Cache): CausalStep;
+  forward(ids: Int32Array, B: number, T: number, opts: { cache: NoInfer<Cache> }): CausalStep;
 }
 
 export interface CausalStep {
-  /** logits (B,V) of the last position of each row */
+  /** logits (B,V) of the last position of each row, read back */
   lastLogits(): Promise<Float32Array>;
 }

@@ -36,8 +36,7 @@ const seq = (n: number, seed: number): number[] => Array.from({ length: n }, (_,
 
 async function referenceLogits(m: GPT, ids: number[], B: number): Promise<Float32Array> {
   const T = ids.length / B;
-  m.transformer(Int32Array.from(ids), B, T);
-  return m.allLogits(B * T);
+  return m.forward(Int32Array.from(ids), B, T).allLogits();
 }
 
 /** prefill `pre` tokens, then one token per step; checks every step's logits against the full forward */
