@@ -256,9 +256,9 @@ function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: num
     name: `gptedge-wasm (${model.be.name})`,
     async run() {
       model.zeroGrad();
-      model.transformer(ids, B, T);
-      const loss = model.lmLoss(targets, w, BT, 1);
-      model.backward(B, T);
+      const pass = model.forward(ids, B, T);
+      const loss = pass.loss(targets, w, 1);
+      pass.backward();
       opt.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
       const l = (await model.be.read(loss))[0];
       if (!Number.isFinite(l)) throw new Error(`loss ${l}`);
@@ -326,7 +326,7 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
   if (want('prefill')) {
     const T = Tbig, ids = randomIds(T, V, 3);
     const items: Timed[] = [
-      ...gms.map(({ name, m }) => ({ name, run: async () => void (m.transformer(ids, 1, T), await m.allLogits(T)) })),
+      ...gms.map(({ name, m }) => ({ name, run: async () => void (await m.forward(ids, 1, T).allLogits()) })),
       ...orts.map(({ name, m }) => ({ name, run: async () => void (await m.logits(ids, 1, T)) })),
     ];
     results.prefill = await interleaved(items, reps, 'prefill');
@@ -340,12 +340,10 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
         name,
         async run() {
           const cache = m.newKVCache(1, P + decodeSteps + 1);
-          m.transformer(prompt, 1, P, {}, cache);
-          let tok = argmax(await m.lastLogits(1, P), 0, V);
+          let tok = argmax(await m.forward(prompt, 1, P, { cache }).lastLogits(), 0, V);
           const t0 = performance.now();
           for (let s = 0; s < decodeSteps; s++) {
-            m.transformer(Int32Array.of(tok), 1, 1, {}, cache);
-            tok = argmax(await m.lastLogits(1, 1), 0, V);
+            tok = argmax(await m.forward(Int32Array.of(tok), 1, 1, { cache }).lastLogits(), 0, V);
           }
           perToken.set(name, (performance.now() - t0) / decodeSteps);
           m.freeKVCache(cache);
@@ -382,12 +380,10 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
     for (const [k, v] of samples) results.decode.set(k, median(v.slice(1))); // drop the warm-up run
     if (profile) {
       const cache = model.newKVCache(1, P + decodeSteps + 1);
-      model.transformer(prompt, 1, P, {}, cache);
-      await model.lastLogits(1, P);
+      await model.forward(prompt, 1, P, { cache }).lastLogits();
       profiles.push(profileTable(`gptedge-wasm, GPT-1 decode, ${decodeSteps} tokens after a 128-token prompt, ${threads} thread(s)`, await profiled(async () => {
         for (let s = 0; s < decodeSteps; s++) {
-          model.transformer(Int32Array.of(1), 1, 1, {}, cache);
-          await model.lastLogits(1, 1);
+          await model.forward(Int32Array.of(1), 1, 1, { cache }).lastLogits();
         }
       })));
       model.freeKVCache(cache);

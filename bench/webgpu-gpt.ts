@@ -34,9 +34,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
   const step = async () => {
     const t0 = performance.now();
     model.zeroGrad();
-    model.transformer(ids, B, T);
-    const loss = model.lmLoss(targets, w, B * T, 1);
-    model.backward(B, T);
+    const pass = model.forward(ids, B, T);
+    const loss = pass.loss(targets, w, 1);
+    pass.backward();
     optimizer.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
     const l = (await be.read(loss))[0];
     if (!Number.isFinite(l)) throw new Error(`loss ${l}`);
@@ -57,20 +57,17 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
     for (let i = 0; i < (soft ? 2 : 6); i++) {
       const c = m.newKVCache(1);
       const t0 = performance.now();
-      m.transformer(ids.subarray(0, P), 1, P, {}, c);
-      await m.lastLogits(1, P);
+      await m.forward(ids.subarray(0, P), 1, P, { cache: c }).lastLogits();
       if (i > 0) prefill.push(performance.now() - t0);
       m.freeKVCache(c);
     }
     console.log(`${name} prefill of ${P} tokens, ${weights} weights: ${median(prefill).toFixed(1)} ms median of ${prefill.length} (${(P / (median(prefill) / 1000)).toFixed(0)} tokens/s)`);
     const cache = m.newKVCache(1);
-    m.transformer(ids.subarray(0, P), 1, P, {}, cache);
-    await m.lastLogits(1, P);
+    await m.forward(ids.subarray(0, P), 1, P, { cache }).lastLogits();
     const per: number[] = [];
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
-      m.transformer(Int32Array.of(i + 1), 1, 1, {}, cache);
-      await m.lastLogits(1, 1);
+      await m.forward(Int32Array.of(i + 1), 1, 1, { cache }).lastLogits();
       per.push(performance.now() - t0);
     }
     console.log(`${name} decode after ${P} tokens, ${weights} weights: ${median(per).toFixed(2)} ms/token median of ${n}`);

@@ -65,11 +65,11 @@ async function measure(be: Backend, name: string, kinds: WeightsKind[], nWindows
     let f32Logits: Float32Array | null = null;
     for (let i = 0; i < kinds.length; i++) {
       const m = models[i];
-      m.transformer(ids, nb, T);
-      const loss = m.lmLoss(tg, new Float32Array(BT).fill(1), BT);
+      const pass = m.forward(ids, nb, T);
+      const loss = pass.loss(tg, new Float32Array(BT).fill(1));
       acc[i].nll += (await be.read(loss))[0];
       acc[i].n += BT;
-      const lg = await m.allLogits(BT);
+      const lg = await pass.allLogits();
       if (i === 0) f32Logits = lg;
       for (let j = 0; j < lg.length; j++) {
         const e = Math.abs(lg[j] - f32Logits![j]);

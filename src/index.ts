@@ -11,7 +11,8 @@ export { createWebGPUBackend, DeviceLostError, type DeviceLoss, type WebGPUBacke
 export { requestDeviceFrom, describeAdapter, type WebGPUDeviceHandle, type RequestDeviceOptions } from './backend/webgpu/adapter.ts';
 export { presets, preset, validateConfig, pretrainDefaults, finetuneDefaults, CONFIG_LIMITS, type GPTConfig, type LayerNormLayout } from './model/config.ts';
 export { paramSpecs, paramCount, countParams } from './model/params.ts';
-export { GPT, type KVCache, type GPTOptions } from './model/gpt.ts';
+export { GPT, type KVCache, type GPTOptions, type ForwardOptions, type ForwardPass } from './model/gpt.ts';
+export type { CausalLM, CausalStep, CacheState } from './model/causal-lm.ts';
 export { loadModel, type LoadedModel, type LoadModelOptions } from './model/load.ts';
 export { GPTTokenizer, SPECIAL_TOKENS, type SpecialTokenName } from './tokenizer/tokenizer.ts';
 export { gpt2TokenizerJSON } from './tokenizer/gpt2.ts';

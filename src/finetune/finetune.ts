@@ -74,19 +74,19 @@ export function encodeAll(ft: FinetuneModel, examples: Example[], where: (i: num
 export function forwardBackward(ft: FinetuneModel, b: FinetuneBatch, o: { lmCoef: number; scale?: number; train?: TrainStep; backward?: boolean; withL1?: boolean }): { l2: Tensor; l1: Tensor | null } {
   const { model, head } = ft, scale = o.scale ?? 1, BT = b.S * b.T;
   if (o.train) checkDropoutSites([model.dropoutSites, head.dropoutSites]);
-  const h = model.transformer(b.ids, b.S, b.T, o.train ? { train: o.train } : {});
+  const pass = model.forward(b.ids, b.S, b.T, o.train ? { train: o.train } : {});
   let l1: Tensor | null = null;
   if (o.lmCoef > 0 || o.withL1) {
-    l1 = model.lmLoss(b.lmTargets, b.lmWeights, BT, o.backward ? o.lmCoef * scale : undefined);
+    l1 = pass.loss(b.lmTargets, b.lmWeights, o.backward ? o.lmCoef * scale : undefined);
   }
-  if (o.backward && !(o.lmCoef > 0)) model.be.fill(model.be.slice(model.hiddenGrad(), 0, BT * model.cfg.nEmbd), 0);
-  head.forward(h, b.groups, b.R, o.train);
+  if (o.backward && !(o.lmCoef > 0)) model.be.fill(model.be.slice(pass.hiddenGrad(), 0, BT * model.cfg.nEmbd), 0);
+  head.forward(pass.hidden(), b.groups, b.R, o.train);
   const labelled = b.labels.reduce((n, y) => n + (y >= 0 ? 1 : 0), 0);
   const w = Float32Array.from(b.labels, (y) => (y >= 0 ? 1 / Math.max(1, labelled) : 0));
   const l2 = head.loss(b.labels, w, b.nClass);
   if (o.backward) {
-    head.backward(model.hiddenGrad(), b.groups, scale);
-    model.backward(b.S, b.T, o.train ? { train: o.train } : {});
+    head.backward(pass.hiddenGrad(), b.groups, scale);
+    pass.backward();
   }
   return { l2, l1 };
 }
@@ -194,7 +194,7 @@ export async function predictEncoded(ft: FinetuneModel, examples: EncodedExample
   const bs = o.batchSize ?? 16, out: Float32Array[] = [];
   for (let i = 0; i < examples.length; i += bs) {
     const batch = makeBatch(ft.spec, examples.slice(i, i + bs));
-    const h = ft.model.transformer(batch.ids, batch.S, batch.T);
+    const h = ft.model.forward(batch.ids, batch.S, batch.T).hidden();
     const logits = (await ft.model.be.read(ft.head.forward(h, batch.groups, batch.R))) as Float32Array;
     for (let n = 0; n < batch.N; n++) out.push(softmax(logits.subarray(n * batch.nClass, (n + 1) * batch.nClass)));
   }

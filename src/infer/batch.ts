@@ -9,7 +9,7 @@
 // One step, for the sequences in slots (N tokens in all):
 //   runs     every decoding sequence's next token (1 each), then prompt chunks, first come first served,
 //            up to `maxStepTokens`
-//   forward  GPT.transformer(ids (1,N), { ragged: runs }, cache): embeddings at each run's positions,
+//   forward  GPT.forward(ids (1,N), { ragged: runs, cache }): embeddings at each run's positions,
 //            Backend.attentionRagged over each token's own slot
 //   logits   rowLogits of the last token of every run that finished its sequence's pending input
 import type { GPT, KVCache } from '../model/gpt.ts';
@@ -131,13 +131,13 @@ export class BatchDecoder {
       off += n;
     }
     this.cache ??= this.model.newKVCache(this.slots, this.slotTokens);
-    this.model.transformer(ids, 1, N, { ragged }, this.cache);
+    const pass = this.model.forward(ids, 1, N, { ragged, cache: this.cache });
     for (const { seq, n } of runs) {
       seq.pos += n;
       seq.pending.splice(0, n);
     }
     if (rows.length === 0) return [];
-    const logits = await this.model.rowLogits(Int32Array.from(rows)), V = this.model.cfg.vocabSize;
+    const logits = await pass.rowLogits(Int32Array.from(rows)), V = this.model.cfg.vocabSize;
     return done.map((seq, i) => ({ seq, logits: logits.subarray(i * V, (i + 1) * V) }));
   }
 

@@ -1,6 +1,6 @@
 // Text generation with a KV cache: the prompt is run once (prefill), then each new token costs one
 // position of attention against the cache. Streams text as an async iterator.
-import type { GPT } from '../model/gpt.ts';
+import type { CacheState, CausalLM, CausalStep } from '../model/causal-lm.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { Rng } from '../util/random.ts';
 import { sampleToken, validateSampling, type SamplingOptions } from './sample.ts';
@@ -31,7 +31,7 @@ export interface GenerateChunk {
   finishReason?: FinishReason;
 }
 
-export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): AsyncGenerator<GenerateChunk> {
+export async function* generateStream<Cache extends CacheState>(model: CausalLM<Cache>, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): AsyncGenerator<GenerateChunk> {
   validateSampling(o);
   const maxTokens = o.maxTokens ?? 64;
   if (o.prefillChunk !== undefined && !(Number.isInteger(o.prefillChunk) && o.prefillChunk >= 1)) throw new RangeError(`prefillChunk must be an integer >= 1, got ${o.prefillChunk}`);
@@ -65,8 +65,9 @@ export async function* generateStream(model: GPT, tok: GPTTokenizer, prompt: str
         return;
       }
       const chunk = Math.min(input.length, o.prefillChunk ?? input.length);
-      for (let i = 0; i < input.length; i += chunk) model.transformer(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), {}, cache);
-      const logits = await model.lastLogits(1, input.length - Math.floor((input.length - 1) / chunk) * chunk);
+      let step!: CausalStep;
+      for (let i = 0; i < input.length; i += chunk) step = model.forward(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), { cache });
+      const logits = await step.lastLogits();
       for (const id of undecodable) logits[id] = -Infinity;
       const next = sampleToken(logits, o, rng);
       pendingTokens.push(next);
@@ -92,7 +93,7 @@ export interface GenerateResult {
   finishReason: FinishReason;
 }
 
-export async function generate(model: GPT, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): Promise<GenerateResult> {
+export async function generate<Cache extends CacheState>(model: CausalLM<Cache>, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): Promise<GenerateResult> {
   let text = '';
   const tokens: number[] = [];
   let finishReason: FinishReason = 'length';

@@ -11,9 +11,9 @@
 //    step against the cached keys/values, as gptedge's own KV cache does;
 //  - 'logits' (input_ids only): each step re-runs the whole prefix (correct, just O(T²)).
 // Generation reuses src/infer/generate.ts and sample.ts unchanged: `asCausalLM()` presents the
-// session through the four methods generateStream calls (newKVCache, transformer, lastLogits,
-// freeKVCache), so options, sampling, stop strings and streaming behave exactly as on a backend, and
-// greedy decoding picks the same tokens whenever the logits agree (tested within 1e-4).
+// session as the CausalLM generateStream drives (src/model/causal-lm.ts, which GPT implements), so
+// options, sampling, stop strings and streaming behave exactly as on a backend, and greedy decoding
+// picks the same tokens whenever the logits agree (tested within 1e-4).
 //
 // Fine-tuned models exported with their task head (export.ts `head`: input extract_index, outputs
 // hidden_at_extract / head_logits / probs, the task in metadata "gptedge.task"): classifyOrt,
@@ -22,7 +22,7 @@
 // src/finetune/transform.ts (encodeExample, makeBatch), so the ids are those gptedge itself runs.
 import { FileFormatError, quote } from '../io/errors.ts';
 import type { GPTConfig } from '../model/config.ts';
-import type { GPT, KVCache } from '../model/gpt.ts';
+import type { CausalLM, CausalStep } from '../model/causal-lm.ts';
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 import { importOnnx } from '../io/onnx/import.ts';
 import type { OnnxTaskInfo } from '../io/onnx/export.ts';
@@ -223,49 +223,36 @@ export class OrtGPT {
   }
 
   /**
-   * The session seen as the model generateStream drives: transformer() queues the ids, lastLogits()
-   * runs the session (the one asynchronous call, as reading back is on a backend).
+   * The session as the CausalLM generateStream drives. The session runs asynchronously, so each step is
+   * queued after the previous one on the same cache (prefill chunks are steps whose logits nobody reads);
+   * lastLogits() waits for its own step.
    */
-  asCausalLM(): GPT {
+  asCausalLM(): CausalLM<OrtCache> {
     const V = this.cfg.vocabSize;
-    let pending: { ids: Int32Array; B: number; T: number; cache: OrtCache } | null = null;
-    const caches = new WeakMap<object, OrtCache>();
-    const run = async (): Promise<Float32Array> => {
-      if (!pending) throw new Error('no pending forward: call transformer() first');
-      const p = pending;
-      pending = null;
-      return this.step(p.ids, p.B, p.T, p.cache);
-    };
-    const lm = {
+    const queued = new WeakMap<OrtCache, { done: Promise<Float32Array>; T: number }>();
+    return {
       cfg: this.cfg,
-      newKVCache: (B: number, Tmax = this.cfg.nCtx): KVCache => {
-        const kv: KVCache = { B, Tmax, k: [], v: [], pos: 0 };
-        caches.set(kv, this.newCache(B));
-        return kv;
+      newKVCache: (B: number): OrtCache => this.newCache(B),
+      freeKVCache: (cache: OrtCache): void => this.freeCache(cache),
+      forward: (ids: Int32Array, B: number, T: number, { cache }: { cache: OrtCache }): CausalStep => {
+        const q = queued.get(cache) ?? { done: Promise.resolve(new Float32Array(0)), T: 0 };
+        if (B !== cache.B) throw new Error(`the cache holds ${cache.B} rows, got ${B}`);
+        this.checkIds(ids, B, T, cache.pos + q.T);
+        const copy = Int32Array.from(ids);
+        const all = q.done.then(() => this.step(copy, B, T, cache)).finally(() => void (q.T -= T));
+        all.catch(() => {}); // handled: lastLogits, or the next step's, reports the failure
+        q.done = all;
+        q.T += T;
+        queued.set(cache, q);
+        return {
+          lastLogits: async (): Promise<Float32Array> => {
+            const logits = await all, out = new Float32Array(B * V);
+            for (let b = 0; b < B; b++) out.set(logits.subarray((b * T + T - 1) * V, (b * T + T) * V), b * V);
+            return out;
+          },
+        };
       },
-      freeKVCache: (kv: KVCache): void => {
-        const c = caches.get(kv);
-        if (c) this.freeCache(c);
-      },
-      transformer: (ids: Int32Array, B: number, T: number, _opts: unknown = {}, kv?: KVCache): void => {
-        const cache = kv ? caches.get(kv) : this.newCache(B);
-        if (!cache) throw new Error('this KV cache was not made by this ONNX model');
-        if (kv && kv.pos !== cache.pos) throw new Error(`KV cache position ${kv.pos} does not match the session's ${cache.pos}`);
-        this.checkIds(ids, B, T, cache.pos);
-        pending = { ids: Int32Array.from(ids), B, T, cache };
-        if (kv) kv.pos += T;
-      },
-      lastLogits: async (B: number, T: number): Promise<Float32Array> => {
-        const all = await run();
-        const out = new Float32Array(B * V);
-        for (let b = 0; b < B; b++) out.set(all.subarray((b * T + T - 1) * V, (b * T + T) * V), b * V);
-        return out;
-      },
-      allLogits: async (_BT: number): Promise<Float32Array> => run(),
     };
-    // generateStream is typed on GPT; it uses only the members above (a structural subset of GPT,
-    // which TypeScript cannot express against a class with private fields, hence the cast)
-    return lm as unknown as GPT;
   }
 }
 

@@ -22,8 +22,7 @@ export { logSoftmaxAt };
 export async function continuationLogprobs(model: GPT, prompt: number[], continuation: number[]): Promise<number[]> {
   if (prompt.length === 0) throw new RangeError('continuationLogprobs: the prompt is empty (condition on <|endoftext|>)');
   const all = [...prompt, ...continuation], T = all.length, V = model.cfg.vocabSize;
-  model.transformer(Int32Array.from(all), 1, T);
-  const logits = await model.allLogits(T);
+  const logits = await model.forward(Int32Array.from(all), 1, T).allLogits();
   return continuation.map((id, j) => logSoftmaxAt(logits, prompt.length + j - 1, V, id));
 }
 

@@ -2,6 +2,12 @@
 // call the ops in order, each op a forward/backward pair, shapes in comments. The update is the
 // optimizer's (src/train/optim.ts), over the tensors `parameters()` hands it.
 //
+// The order llm.c's gpt2_forward(model, inputs, targets) → gpt2_backward(model) keeps is typed here:
+//   const pass = model.forward(ids, B, T, { train });   // (B,T) → activations
+//   const loss = pass.loss(targets, weights, 1);         // LM loss, and the LM head's backward
+//   pass.backward();                                     // d(h) → parameter gradients
+// A pass reads the model's one set of activations, so it refuses use once another forward replaced them.
+//
 //   h0 = U·W_e + W_p                                   (embedding, dropout)
 //   GPT-1 (post-LN): n = LN(x + attn(x));  h = LN(n + mlp(n))
 //   GPT-2 (pre-LN):  r = x + attn(LN(x));  h = r + mlp(LN(r));  final LN
@@ -14,6 +20,7 @@ import { numel, paramSpecs, type ParamGroup, type ParamSpec } from './params.ts'
 import { checkDropoutSites, dropoutRng, transformerSites, type DropoutSites, type TrainStep } from './dropout.ts';
 import { activationSpecs, blockOutput, LAYER_ACTS, logitRows, type LayerActName } from './memory.ts';
 import { Rng } from '../util/random.ts';
+import type { CausalLM, CausalStep } from './causal-lm.ts';
 
 /** parameters that may be stored in lower precision (GPTOptions.weights): they only feed matmul's b or the embedding */
 export const HALF_WEIGHTS = /^wte\.weight$|\.(c_attn|c_proj|c_fc)\.weight$/;
@@ -75,14 +82,41 @@ export interface ForwardOptions {
    * in the whole batch, and draws the masks the whole batch would for its rows
    */
   train?: TrainStep;
-  /** with `train`: run the LM head's backward too, scaling its gradient by this (λ for L3) */
-  lmGradScale?: number;
+  /** inference: ids are the next T positions after cache.pos, whose keys and values the cache keeps */
+  cache?: KVCache;
   /**
    * Continuous batching (inference, with a cache of S slots): the ids (B = 1, T = N) are runs of several
    * sequences, run r being `length` tokens of cache slot `slot` from position `pos` on — a chunk of a
    * prompt, or one decoded token. Each run attends to its own slot only; cache.pos is not used.
    */
   ragged?: { slot: number; pos: number; length: number }[];
+}
+
+/**
+ * One forward pass, as GPT.forward returns it: what can follow a forward, in the only order that is
+ * sound — loss (with the LM head's backward), then backward; or logits read back. The model keeps one
+ * set of activations, so a pass is usable until the next forward (or a change that frees them): after
+ * that, and after its backward, every call throws.
+ */
+export interface ForwardPass extends CausalStep {
+  readonly B: number;
+  readonly T: number;
+  /** h_n (B,T,C): the hidden states of the last position-wise layer (after ln_f for pre-LN) */
+  hidden(): Tensor;
+  /**
+   * The LM loss Σ_n w_n · CE(h_n·W_eᵀ, target_n) over the B*T positions into a (1) tensor; targets -1 are
+   * ignored. With `gradScale`, also the head's backward (once per pass, before hiddenGrad): d(h) is
+   * overwritten and dW_e accumulated.
+   */
+  loss(targets: Int32Array, weights: Float32Array, gradScale?: number): Tensor;
+  /** d(h_n) (B,T,C), where task heads add their gradients before `backward` (after loss's, if any) */
+  hiddenGrad(): Tensor;
+  /** d(h) back through the transformer into the parameter gradients (accumulated), with the forward's dropout masks */
+  backward(): void;
+  /** Logits (R,V) of the given rows (positions b*T + t), read back. */
+  rowLogits(rows: Int32Array): Promise<Float32Array>;
+  /** Logits (B*T, V) of every position, read back (scoring, tests). */
+  allLogits(): Promise<Float32Array>;
 }
 
 export interface KVCache {
@@ -93,7 +127,7 @@ export interface KVCache {
   pos: number; // positions filled
 }
 
-export class GPT {
+export class GPT implements CausalLM<KVCache> {
   readonly cfg: GPTConfig;
   readonly be: Backend;
   readonly specs: ParamSpec[];
@@ -216,6 +250,7 @@ export class GPT {
   }
   private actsArena: Arena | null = null;
   private freeActs(): void {
+    this.passes++; // the activations a pass reads are gone
     if (this.actsArena) this.be.free(...Object.values(this.actsArena));
     if (this.acts?.logits && !this.actsArena?.logits) this.be.free(this.acts.logits);
     this.acts = this.actsArena = null;
@@ -243,19 +278,69 @@ export class GPT {
   }
 
   // ---- forward ------------------------------------------------------------------------------------
-  /** The hidden states h_n (B,T,C) of the last position-wise layer (after ln_f for pre-LN). */
-  hidden(): Tensor {
+  /** forwards run (and activation frees): a pass is current while this still holds its number */
+  private passes = 0;
+
+  /**
+   * Runs the transformer on ids (B,T) and returns the pass that reads it: its loss, backward and logits.
+   * With `opts.cache`, ids are the next T positions after cache.pos (inference only).
+   */
+  forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardPass {
+    this.passes++; // the previous pass is stale from here, even if this forward fails midway
+    this.transformer(ids, B, T, opts);
+    const n = ++this.passes, BT = B * T;
+    let lossGrad = false, dhTaken = false, done = false;
+    const live = (call: string): void => {
+      const why = 'another forward ran on the model since (or its activations were freed); run forward again';
+      if (n !== this.passes) throw new Error(`${call}: this forward pass is stale — ${why}`);
+      if (done) throw new Error(`${call}: this forward pass has run its backward; run forward again`);
+    };
+    return {
+      B, T,
+      hidden: () => (live('hidden()'), this.hidden()),
+      loss: (targets, weights, gradScale) => {
+        live('loss()');
+        if (targets.length !== BT || weights.length !== BT) {
+          throw new Error(`loss(): ${targets.length} targets and ${weights.length} weights for a pass of B*T = ${BT} positions`);
+        }
+        if (gradScale !== undefined) {
+          if (lossGrad) throw new Error('loss(): the LM head\'s backward already ran on this pass (it accumulates dW_e once per pass)');
+          if (dhTaken) throw new Error('loss() with a gradient overwrites d(h): call it before hiddenGrad()');
+          lossGrad = true;
+        }
+        return this.lmLoss(targets, weights, BT, gradScale);
+      },
+      hiddenGrad: () => {
+        live('hiddenGrad()');
+        this.trainable('hiddenGrad()');
+        dhTaken = true;
+        return this.acts!.dh;
+      },
+      backward: () => {
+        live('backward()');
+        if (!lossGrad && !dhTaken) {
+          throw new Error('backward(): no gradient of h on this pass; call loss(targets, weights, gradScale) or write hiddenGrad() first');
+        }
+        this.backward(B, T, opts.train);
+        done = true;
+      },
+      // async: a stale pass rejects; the check itself runs at the call, before the next forward can
+      lastLogits: async () => (live('lastLogits()'), this.rowLogits(new Int32Array(B).map((_, b) => b * T + T - 1))),
+      rowLogits: async (rows) => (live('rowLogits()'), this.rowLogits(rows)),
+      allLogits: async () => (live('allLogits()'), this.allLogits(BT)),
+    };
+  }
+
+  /** h_n (B,T,C) of the last forward. */
+  private hidden(): Tensor {
     const a = this.acts!;
     return this.cfg.layout === 'pre-ln' ? a.lnf : a.layers[this.cfg.nLayer - 1].ln2;
   }
 
-  /**
-   * Runs the transformer on ids (B,T) and returns h_n (B,T,C). With a KV cache, ids are the next T
-   * positions after cache.pos (inference only).
-   */
-  transformer(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}, cache?: KVCache): Tensor {
+  /** The transformer on ids (B,T), into the activations; with a KV cache, the next T positions after cache.pos. */
+  private transformer(ids: Int32Array, B: number, T: number, opts: ForwardOptions): void {
     const { nEmbd: C, nLayer: L } = this.cfg;
-    const pos0 = cache ? cache.pos : 0, ragged = opts.ragged;
+    const cache = opts.cache, pos0 = cache ? cache.pos : 0, ragged = opts.ragged;
     if (ids.length !== B * T) throw new Error(`ids hold ${ids.length} tokens, expected B*T = ${B * T}`);
     if (ragged) this.checkRagged(ragged, B * T, cache);
     else if (pos0 + T > this.cfg.nCtx) throw new Error(`sequence of ${pos0 + T} tokens exceeds the context window of ${this.cfg.nCtx}`);
@@ -284,7 +369,6 @@ export class GPT {
       be.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, x, this.p('ln_f.weight'), this.p('ln_f.bias'), BT, C, this.cfg.lnEps);
     }
     if (cache && !ragged) cache.pos += T;
-    return this.hidden();
   }
 
   /** Dropout site `site` of a training step; a batch row holds `perRow` of its draws (for micro-batches' offsets). */
@@ -365,12 +449,8 @@ export class GPT {
   }
   private slotPos: Tensor | null = null;
 
-  /**
-   * The LM loss Σ_n w_n · CE(h_n·W_eᵀ, target_n) into a (1) tensor; targets -1 are ignored. With
-   * `gradScale`, also the head's backward: dh (B,T,C) is overwritten and dW_e accumulated — the
-   * (rows, V) logits exist one chunk at a time, forward and backward fused (llm.c's classifier).
-   */
-  lmLoss(targets: Int32Array, weights: Float32Array, BT: number, gradScale?: number): Tensor {
+  /** ForwardPass.loss: the (rows, V) logits exist one chunk at a time, forward and backward fused (llm.c's classifier). */
+  private lmLoss(targets: Int32Array, weights: Float32Array, BT: number, gradScale?: number): Tensor {
     const be = this.be, a = this.acts!, { nEmbd: C, vocabSize: V } = this.cfg;
     if (gradScale !== undefined) this.trainable('the LM head backward');
     const h = this.hidden(), wte = this.p('wte.weight');
@@ -393,13 +473,7 @@ export class GPT {
     return a.loss;
   }
 
-  /** Logits (B,V) of the last position of each row, read back for sampling. */
-  async lastLogits(B: number, T: number): Promise<Float32Array> {
-    return this.rowLogits(new Int32Array(B).map((_, b) => b * T + T - 1));
-  }
-
-  /** Logits (R,V) of the given rows (positions b*T + t) of the last forward pass, read back. */
-  async rowLogits(rows: Int32Array): Promise<Float32Array> {
+  private async rowLogits(rows: Int32Array): Promise<Float32Array> {
     const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg, B = rows.length;
     // kept between calls (a capacity of rows): decoding asks once per token, and a GPU allocation per token is slow
     if (!this.lastScratch || this.lastScratch.B < B) {
@@ -414,8 +488,7 @@ export class GPT {
   }
   private lastScratch: { B: number; idx: Tensor; last: Tensor; logits: Tensor } | null = null;
 
-  /** Logits (B*T, V) of every position of the last forward pass, read back (scoring, tests). */
-  async allLogits(BT: number): Promise<Float32Array> {
+  private async allLogits(BT: number): Promise<Float32Array> {
     const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg;
     // row chunks, as in lmLoss: (BT,V) at once would be 205 MB for GPT-2 at 1,024 tokens
     const rows = logitRows(BT, V, be);
@@ -432,18 +505,12 @@ export class GPT {
     return out;
   }
 
-  /** d(h_n) (B,T,C), where task heads add their gradients before `backward`. */
-  hiddenGrad(): Tensor {
-    return this.acts!.dh;
-  }
-
   // ---- backward -----------------------------------------------------------------------------------
-  /** Backpropagates dh (B,T,C) through the transformer into the parameter gradients (accumulated). */
-  backward(B: number, T: number, opts: ForwardOptions = {}): void {
+  /** ForwardPass.backward: dh (B,T,C) back through the blocks, each op's backward in reverse order. */
+  private backward(B: number, T: number, train: TrainStep | undefined): void {
     this.trainable('backward');
     const be = this.be, a = this.acts!, BT = B * T;
     const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
-    const train = opts.train;
     // Dropout's backward applies the same mask; without dropout the gradient passes through unchanged.
     const undrop = (dst: Tensor, src: Tensor, n: number, p: number, site: number): Tensor => {
       const rng = this.dropRng(train, site, T * C);

@@ -112,8 +112,7 @@ export async function evaluate(model: GPT, batches: Iterable<Batch>, micro = Inf
   for (const b of batches) {
     for (const { start, count: n } of microBatches(b.B, Math.min(micro, b.B))) {
       const rows = (x: Int32Array) => x.subarray(start * b.T, (start + n) * b.T), BT = n * b.T;
-      model.transformer(rows(b.inputs), n, b.T);
-      const loss = model.lmLoss(rows(b.targets), new Float32Array(BT).fill(1), BT);
+      const loss = model.forward(rows(b.inputs), n, b.T).loss(rows(b.targets), new Float32Array(BT).fill(1));
       total += (await model.be.read(loss))[0];
       count += BT;
     }
@@ -162,9 +161,9 @@ export async function pretrain(model: GPT, data: TokenDataset, o: PretrainOption
         // the loss tensor is the micro-batch's; the last one is read after the update (one sync per step)
         if (lossT) loss += (await model.be.read(lossT))[0];
         const train = { seed, step, row0: start }, end = (start + count) * T;
-        model.transformer(batch.inputs.subarray(start * T, end), count, T, { train });
-        lossT = model.lmLoss(batch.targets.subarray(start * T, end), weights.subarray(start * T, end), count * T, 1);
-        model.backward(count, T, { train });
+        const pass = model.forward(batch.inputs.subarray(start * T, end), count, T, { train });
+        lossT = pass.loss(batch.targets.subarray(start * T, end), weights.subarray(start * T, end), 1);
+        pass.backward();
       }
       optimizer.update({ lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, gradClip: hp.gradClip });
       loss += (await model.be.read(lossT!))[0];

@@ -28,9 +28,9 @@ async function step(model: GPT, ids: Int32Array, targets: Int32Array, B: number,
   for (let start = 0; start < B; start += micro) {
     const n = Math.min(micro, B - start), rows = <A extends Int32Array | Float32Array>(x: A) => x.subarray(start * T, (start + n) * T) as A;
     const train = { seed: 5, step: 3, row0: start };
-    model.transformer(rows(ids), n, T, { train });
-    const l = model.lmLoss(rows(targets), rows(w), n * T, 1);
-    model.backward(n, T, { train });
+    const pass = model.forward(rows(ids), n, T, { train });
+    const l = pass.loss(rows(targets), rows(w), 1);
+    pass.backward();
     loss += (await model.be.read(l))[0];
   }
   const grads = new Map<string, Float32Array>();

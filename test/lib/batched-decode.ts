@@ -25,8 +25,7 @@ async function alone(model: GPT, prompt: number[], steps: number): Promise<Float
   try {
     let input = prompt;
     for (let s = 0; s < steps; s++) {
-      model.transformer(Int32Array.from(input), 1, input.length, {}, cache);
-      const logits = (await model.lastLogits(1, input.length)).slice();
+      const logits = (await model.forward(Int32Array.from(input), 1, input.length, { cache }).lastLogits()).slice();
       out.push(logits);
       input = [argmax(logits)];
     }

@@ -35,11 +35,11 @@ export function fixtureSuite(backendName: string, make: () => Backend | Promise<
       const BT = fx.B * fx.T;
       const w = new Float32Array(BT).fill(1 / BT);
       model.zeroGrad();
-      model.transformer(fx.inputs, fx.B, fx.T);
-      assertClose(await model.allLogits(BT), fx.expected.get('logits')!.data, { atol: 1e-5 * scale }, 'logits');
-      const loss = model.lmLoss(fx.targets, w, BT, 1);
+      const pass = model.forward(fx.inputs, fx.B, fx.T);
+      assertClose(await pass.allLogits(), fx.expected.get('logits')!.data, { atol: 1e-5 * scale }, 'logits');
+      const loss = pass.loss(fx.targets, w, 1);
       assertClose((await model.be.read(loss))[0], fx.expected.get('loss')!.data[0], { atol: 1e-5 * scale }, 'loss');
-      model.backward(fx.B, fx.T);
+      pass.backward();
       for (const s of model.specs) {
         const g = (await model.be.read(model.grads![s.name])) as Float32Array;
         const e = fx.expected.get(`grad.${toHF(s.name, fam)}`);
@@ -58,12 +58,12 @@ export function fixtureSuite(backendName: string, make: () => Backend | Promise<
       const opt = new AdamW(model.be, [model.parameters()]);
       for (let step = 0; step <= 10; step++) {
         model.zeroGrad();
-        model.transformer(fx.inputs, fx.B, fx.T);
+        const pass = model.forward(fx.inputs, fx.B, fx.T);
         const last = step === 10;
-        const loss = model.lmLoss(fx.targets, w, BT, last ? undefined : 1);
+        const loss = pass.loss(fx.targets, w, last ? undefined : 1);
         losses.push((await model.be.read(loss))[0]);
         if (last) break;
-        model.backward(fx.B, fx.T);
+        pass.backward();
         opt.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
       }
       assertClose(losses, fx.expected.get('adamw_losses')!.data, { atol: 1e-4 * scale }, 'adamw losses');

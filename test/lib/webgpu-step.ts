@@ -28,11 +28,9 @@ export async function recordDecode(name: string, B: number, past: number, limits
   const cfg = preset(name);
   const model = new GPT(be, cfg);
   const cache = model.newKVCache(B);
-  model.transformer(new Int32Array(B * past).fill(1), B, past, {}, cache);
-  await model.lastLogits(B, past);
+  await model.forward(new Int32Array(B * past).fill(1), B, past, { cache }).lastLogits();
   const records = be.record();
-  model.transformer(new Int32Array(B).fill(2), B, 1, {}, cache);
-  await model.lastLogits(B, 1);
+  await model.forward(new Int32Array(B).fill(2), B, 1, { cache }).lastLogits();
   be.stopRecording();
   const shape = summarize(records, be.heldBytes, 0);
   be.destroy();
@@ -61,9 +59,9 @@ export async function recordStep(name: string, B: number, T: number, limits: Par
   const w = new Float32Array(B * T).fill(1 / (B * T));
   const step = () => {
     model.zeroGrad();
-    model.transformer(ids, B, T, { train: { seed: 1, step: 1 } });
-    model.lmLoss(ids, w, B * T, 1);
-    model.backward(B, T, { train: { seed: 1, step: 1 } });
+    const pass = model.forward(ids, B, T, { train: { seed: 1, step: 1 } });
+    pass.loss(ids, w, 1);
+    pass.backward();
     opt.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
   };
   step(); // allocations (activations, gradients, moments) happen on the first step

@@ -34,8 +34,7 @@ if (!ENABLED) {
       const ids = Array.from({ length: T }, (_, i) => (i * 7919 + 13) % V);
       t('init', t0);
       t0 = performance.now();
-      m.transformer(Int32Array.from(ids), 1, T);
-      const ref = await m.allLogits(T);
+      const ref = await m.forward(Int32Array.from(ids), 1, T).allLogits();
       t(`reference forward of ${T} tokens`, t0);
       t0 = performance.now();
       const bytes = await exportOnnx(m, { graph: 'decode' });

@@ -143,7 +143,7 @@ test('similarity (post-LN, decode graph): both orders summed in the graph; simil
 async function classifyLike(ft: FinetuneModel, [a, b]: string[]): Promise<number> {
   const [enc] = encodeAll(ft, [{ a, b }]);
   const batch = makeBatch({ family: 'classification', labels: ft.spec.labels }, [{ seqs: [enc.seqs[0]], label: -1 }]);
-  const h = ft.model.transformer(batch.ids, batch.S, batch.T);
+  const h = ft.model.forward(batch.ids, batch.S, batch.T).hidden();
   const logits = (await ft.model.be.read(ft.head.forward(h, batch.groups, batch.R))) as Float32Array;
   const e0 = Math.exp(logits[0]), e1 = Math.exp(logits[1]);
   return e1 / (e0 + e1);
@@ -154,8 +154,9 @@ test('head graph: hidden_at_extract = reference h_n at the extract token; LM log
   const bytes = await exportFinetunedOnnx(ft, { graph: 'decode' });
   const [enc] = encodeAll(ft, [{ text: 'HELLO,ONNX' }]);
   const ids = Array.from(enc.seqs[0]), T = ids.length, V = ft.model.cfg.vocabSize;
-  const h = (await ft.model.be.read(ft.model.transformer(Int32Array.from(ids), 1, T))) as Float32Array;
-  const lmRef = await ft.model.allLogits(T);
+  const pass = ft.model.forward(Int32Array.from(ids), 1, T);
+  const h = (await ft.model.be.read(pass.hidden())) as Float32Array;
+  const lmRef = await pass.allLogits();
   const og = await OrtGPT.create(web, bytes);
   const out = await og.head([...ids, 0, 0], 1, T + 2, [T - 1]); // padded after <e>
   assertClose(out.hidden, h.subarray((T - 1) * C, T * C), TOL, 'hidden_at_extract');

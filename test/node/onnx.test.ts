@@ -36,8 +36,7 @@ const seq = (n: number, seed: number): number[] => Array.from({ length: n }, (_,
 
 async function referenceLogits(m: GPT, ids: number[], B: number): Promise<Float32Array> {
   const T = ids.length / B;
-  m.transformer(Int32Array.from(ids), B, T);
-  return m.allLogits(B * T);
+  return m.forward(Int32Array.from(ids), B, T).allLogits();
 }
 
 /** prefill `pre` tokens, then one token per step; checks every step's logits against the full forward */
@@ -98,6 +97,9 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
         assertEqual(got.text, ref.text);
         assertEqual(got.finishReason, ref.finishReason);
       }
+      // the prompt in chunks: each chunk is a step queued after the one before, only the last one's logits read
+      const chunked = await generateOrt(await OrtGPT.create(web, bytes), tok, 'ABC', { maxTokens: 20, temperature: 0, prefillChunk: 2 });
+      assertEqual(chunked.tokens, ref.tokens, `${graph} graph, prompt in chunks of 2`);
     }
     // seeded sampling reuses the same sampler: same tokens too
     const og = await OrtGPT.create(web, await exportOnnx(m));

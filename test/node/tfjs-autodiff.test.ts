@@ -61,9 +61,9 @@ async function gptedgeLossAndGrads(cfg: GPTConfig, params: Map<string, Float32Ar
   const model = new GPT(new ReferenceBackend(), cfg);
   model.writeParams(params);
   model.zeroGrad();
-  model.transformer(ids, B, T);
-  const loss = (await model.be.read(model.lmLoss(targets, weights, B * T, 1)))[0];
-  model.backward(B, T);
+  const pass = model.forward(ids, B, T);
+  const loss = (await model.be.read(pass.loss(targets, weights, 1)))[0];
+  pass.backward();
   const grads = new Map<string, Float32Array>();
   for (const s of model.specs) grads.set(s.name, (await model.be.read(model.grads![s.name])) as Float32Array);
   return { loss, grads, specs: model.specs };

@@ -156,12 +156,12 @@ test('the head reads the extract position: dL2/dh is non-zero only at extract ro
   const { ft, batch } = gradSetup(spec, 0, 'post-ln', 4);
   const be = ft.model.be, C = 12;
   ft.model.zeroGrad(); ft.head.zeroGrad();
-  ft.model.transformer(batch.ids, batch.S, batch.T);
-  be.fill(ft.model.hiddenGrad(), 0);
-  ft.head.forward(ft.model.hidden(), batch.groups, batch.R);
+  const pass = ft.model.forward(batch.ids, batch.S, batch.T);
+  be.fill(pass.hiddenGrad(), 0);
+  ft.head.forward(pass.hidden(), batch.groups, batch.R);
   ft.head.loss(batch.labels, new Float32Array(batch.N).fill(1 / batch.N), batch.nClass);
-  ft.head.backward(ft.model.hiddenGrad(), batch.groups, 1);
-  const dh = (await be.read(ft.model.hiddenGrad())) as Float32Array;
+  ft.head.backward(pass.hiddenGrad(), batch.groups, 1);
+  const dh = (await be.read(pass.hiddenGrad())) as Float32Array;
   const rows = new Set(batch.groups[0]);
   for (let r = 0; r < batch.S * batch.T; r++) {
     const mag = dh.subarray(r * C, (r + 1) * C).reduce((m, x) => Math.max(m, Math.abs(x)), 0);

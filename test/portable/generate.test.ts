@@ -12,15 +12,14 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
     const model = tinyModel({ layout }, 3);
     const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31]);
     const V = model.cfg.vocabSize, T = ids.length;
-    model.transformer(ids, 1, T);
-    const full = await model.allLogits(T);
+    const full = await model.forward(ids, 1, T).allLogits();
     const cache = model.newKVCache(1);
     const steps = [4, 1, 1, 3, 1];
     let p = 0;
     for (const n of steps) {
-      model.transformer(ids.slice(p, p + n), 1, n, {}, cache);
+      const pass = model.forward(ids.slice(p, p + n), 1, n, { cache });
       p += n;
-      const last = await model.lastLogits(1, n);
+      const last = await pass.lastLogits();
       assertClose(last, full.subarray((p - 1) * V, p * V), { atol: 1e-5 }, `position ${p - 1}`);
     }
     assertEqual(cache.pos, T);

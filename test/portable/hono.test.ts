@@ -148,8 +148,7 @@ test('hono: /v1/score gives log P(continuation | prompt) that matches the model,
   const r = (await (await post(app, '/v1/score', { model: 'tiny', prompt: 'ABC', continuation: 'DE' })).json()) as { data: { logprob: number; token_logprobs: number[]; tokens: number }[] };
   // reference: log-softmax of the full forward's logits at the positions before D and E
   const t = tok(), ids = t.encode('ABCDE'), V = served.model.cfg.vocabSize;
-  served.model.transformer(Int32Array.from(ids), 1, ids.length);
-  const logits = await served.model.allLogits(ids.length);
+  const logits = await served.model.forward(Int32Array.from(ids), 1, ids.length).allLogits();
   const lp = (row: number, id: number) => {
     const x = logits.subarray(row * V, row * V + V), m = Math.max(...x);
     return x[id] - m - Math.log(x.reduce((s, v) => s + Math.exp(v - m), 0));

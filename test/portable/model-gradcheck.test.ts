@@ -21,22 +21,21 @@ const SAMPLES = 20;
 
 for (const layout of ['post-ln', 'pre-ln'] as const) {
   test(`model gradcheck (${layout}): every parameter vs finite differences of the loss`, async () => {
-    const cfg = gradConfig(layout), B = 2, T = 7, BT = B * T;
+    const cfg = gradConfig(layout), B = 2, T = 7;
     const model = new GPT(new ReferenceBackend(), cfg);
     model.writeParams(randomParams(model.specs, layout === 'post-ln' ? 1 : 2));
     const { ids, targets, weights } = gradBatch(cfg, B, T, 5);
     const be = model.be;
 
     model.zeroGrad();
-    model.transformer(ids, B, T);
-    const loss0 = (await be.read(model.lmLoss(targets, weights, BT, 1)))[0];
-    model.backward(B, T);
+    const pass = model.forward(ids, B, T);
+    const loss0 = (await be.read(pass.loss(targets, weights, 1)))[0];
+    pass.backward();
     const grads = new Map<string, Float32Array>();
     for (const s of model.specs) grads.set(s.name, (await be.read(model.grads![s.name])) as Float32Array);
 
     const lossAt = async (): Promise<number> => {
-      model.transformer(ids, B, T);
-      return (await be.read(model.lmLoss(targets, weights, BT)))[0];
+      return (await be.read(model.forward(ids, B, T).loss(targets, weights)))[0];
     };
     // the loss without the backward pass is the same loss (the FD baseline is the analytic one's)
     assertClose(await lossAt(), loss0, { atol: 0 }, 'loss recomputed');
@@ -76,9 +75,9 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
     assertClose(await lossAt(), loss0, { atol: 0 }, 'loss after the perturbations');
 
     // gradients accumulate: a second forward/backward without zeroGrad doubles them
-    model.transformer(ids, B, T);
-    model.lmLoss(targets, weights, BT, 1);
-    model.backward(B, T);
+    const again = model.forward(ids, B, T);
+    again.loss(targets, weights, 1);
+    again.backward();
     for (const s of model.specs) {
       const g2 = (await be.read(model.grads![s.name])) as Float32Array;
       assertClose(g2, grads.get(s.name)!.map((v) => 2 * v), { atol: 1e-6, rtol: 1e-6 }, `${layout} accumulated grad ${s.name}`);

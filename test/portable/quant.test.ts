@@ -66,8 +66,7 @@ test('q4: Q4_0 groups of 32 — f16 scale max/-8, byte j = element j (low nibble
 const cfg = (layout: 'pre-ln' | 'post-ln') => preset('tiny', { layout, vocabSize: 67 });
 const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31]);
 async function logits(m: GPT): Promise<Float32Array> {
-  m.transformer(ids, 1, ids.length);
-  return m.allLogits(ids.length);
+  return m.forward(ids, 1, ids.length).allLogits();
 }
 
 for (const weights of ['int8', 'int4'] as const) {

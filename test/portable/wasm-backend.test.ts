@@ -63,9 +63,9 @@ test('GPT.free and AdamW.free release every buffer of a trained model (parameter
     const model = new GPT(be, cfg).init(1);
     const ids = Int32Array.from({ length: 32 }, (_, i) => (i * 5) % 67);
     model.zeroGrad();
-    model.transformer(ids, 2, 16);
-    model.lmLoss(ids, new Float32Array(32).fill(1 / 32), 32, 1);
-    model.backward(2, 16);
+    const pass = model.forward(ids, 2, 16);
+    pass.loss(ids, new Float32Array(32).fill(1 / 32), 1);
+    pass.backward();
     const opt = new AdamW(be, [model.parameters()]);
     opt.update({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
     await opt.gradNorm();
@@ -139,16 +139,14 @@ test('GPT int8 / int4 on WASM: the reference\'s logits within the activation-qua
       const q = new GPT(be, cfg, { weights }), qr = new GPT(ref, cfg, { weights });
       q.writeParams(src);
       qr.writeParams(src);
-      q.transformer(ids, 1, T);
-      qr.transformer(ids, 1, T);
-      const full = await q.allLogits(T);
-      assertClose(full, await qr.allLogits(T), { atol: 1e-3, rtol: 1e-3 }, `${weights} ${threads} thread(s): logits against the reference`);
+      const full = await q.forward(ids, 1, T).allLogits();
+      assertClose(full, await qr.forward(ids, 1, T).allLogits(), { atol: 1e-3, rtol: 1e-3 }, `${weights} ${threads} thread(s): logits against the reference`);
       const cache = q.newKVCache(1);
       let p = 0;
       for (const n of [5, 1, 1, 4, 1]) {
-        q.transformer(ids.slice(p, p + n), 1, n, {}, cache);
+        const pass = q.forward(ids.slice(p, p + n), 1, n, { cache });
         p += n;
-        assertClose(await q.lastLogits(1, n), full.subarray((p - 1) * V, p * V), { atol: 1e-5 }, `${weights} cached position ${p - 1}`);
+        assertClose(await pass.lastLogits(), full.subarray((p - 1) * V, p * V), { atol: 1e-5 }, `${weights} cached position ${p - 1}`);
       }
       q.freeKVCache(cache);
       q.free();
@@ -167,9 +165,9 @@ test('GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill a
     const cache = m.newKVCache(1), out: Float32Array[] = [];
     let p = 0;
     for (const n of steps) {
-      m.transformer(ids.slice(p, p + n), 1, n, {}, cache);
+      const pass = m.forward(ids.slice(p, p + n), 1, n, { cache });
       p += n;
-      out.push(await m.lastLogits(1, n));
+      out.push(await pass.lastLogits());
     }
     m.freeKVCache(cache);
     return out;
@@ -177,10 +175,8 @@ test('GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill a
   // two sequences in one cache of 2 slots: a chunk of each, then a chunk and a decode together
   const ragged = async (m: GPT) => {
     const cache = m.newKVCache(2, 16), out: Float32Array[] = [];
-    m.transformer(Int32Array.from([5, 17, 3, 66, 0, 40, 9]), 1, 7, { ragged: [{ slot: 0, pos: 0, length: 5 }, { slot: 1, pos: 0, length: 2 }] }, cache);
-    out.push(await m.rowLogits(Int32Array.of(4, 6)));
-    m.transformer(Int32Array.from([12, 9, 31, 2]), 1, 4, { ragged: [{ slot: 0, pos: 5, length: 1 }, { slot: 1, pos: 2, length: 3 }] }, cache);
-    out.push(await m.rowLogits(Int32Array.of(0, 3)));
+    out.push(await m.forward(Int32Array.from([5, 17, 3, 66, 0, 40, 9]), 1, 7, { ragged: [{ slot: 0, pos: 0, length: 5 }, { slot: 1, pos: 0, length: 2 }], cache }).rowLogits(Int32Array.of(4, 6)));
+    out.push(await m.forward(Int32Array.from([12, 9, 31, 2]), 1, 4, { ragged: [{ slot: 0, pos: 5, length: 1 }, { slot: 1, pos: 2, length: 3 }], cache }).rowLogits(Int32Array.of(0, 3)));
     m.freeKVCache(cache);
     return out;
   };

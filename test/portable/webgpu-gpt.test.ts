@@ -48,8 +48,7 @@ if (!gpu.handle) {
     const run = async (be: Backend) => {
       const model = new GPT(be, cfg).init(3);
       const st: PretrainState = await pretrain(model, new TokenDataset(patternTokens(4000, 500), 16, 0.1), { steps: 10, batchSize: 1, lr: 5e-3, warmupSteps: 2, seed: 9 });
-      model.transformer(new Int32Array([5, 499, 128, 127, 300]), 1, 5);
-      return { model, losses: st.history.filter((h) => h.loss !== undefined).map((h) => h.loss as number), logits: await model.lastLogits(1, 5) };
+      return { model, losses: st.history.filter((h) => h.loss !== undefined).map((h) => h.loss as number), logits: await model.forward(new Int32Array([5, 499, 128, 127, 300]), 1, 5).lastLogits() };
     };
     const be = createWebGPUBackend(handle.device, { maxBufferBytes: 32768 });
     try {
@@ -77,14 +76,12 @@ if (!gpu.handle) {
       const decode = async (b: Backend, weights: 'f32' | 'f16') => {
         const model = new GPT(b, cfg, { weights }).init(4);
         const cache = model.newKVCache(1);
-        model.transformer(ids, 1, ids.length, {}, cache);
-        const first = await model.lastLogits(1, ids.length);
+        const first = await model.forward(ids, 1, ids.length, { cache }).lastLogits();
         const out: number[] = [];
         let next = argmax(first);
         for (let i = 0; i < 8; i++) {
           out.push(next);
-          model.transformer(new Int32Array([next]), 1, 1, {}, cache);
-          next = argmax(await model.lastLogits(1, 1));
+          next = argmax(await model.forward(new Int32Array([next]), 1, 1, { cache }).lastLogits());
         }
         return { first, out, model };
       };
@@ -116,16 +113,13 @@ if (!gpu.handle) {
         const run = async (b: Backend) => {
           const m = new GPT(b, cfg, { weights });
           m.writeParams(src);
-          m.transformer(ids, 1, ids.length);
-          const all = await m.allLogits(ids.length);
+          const all = await m.forward(ids, 1, ids.length).allLogits();
           const cache = m.newKVCache(1);
-          m.transformer(ids.slice(0, 4), 1, 4, {}, cache);
           const out: number[] = [];
-          let next = argmax(await m.lastLogits(1, 4));
+          let next = argmax(await m.forward(ids.slice(0, 4), 1, 4, { cache }).lastLogits());
           for (let i = 0; i < 6; i++) { // one row at a time: the matvec path
             out.push(next);
-            m.transformer(new Int32Array([next]), 1, 1, {}, cache);
-            next = argmax(await m.lastLogits(1, 1));
+            next = argmax(await m.forward(new Int32Array([next]), 1, 1, { cache }).lastLogits());
           }
           return { all, out };
         };
@@ -147,8 +141,7 @@ if (!gpu.handle) {
       const ids = new Int32Array([464, 2068, 7586, 21831, 18045, 625, 262, 16931]);
       const logits = async (be: Backend, weights: 'f32' | 'f16' = 'f32') => {
         const model = new GPT(be, preset('gpt2'), { weights }).init(1);
-        model.transformer(ids, 1, ids.length);
-        const out = await model.lastLogits(1, ids.length);
+        const out = await model.forward(ids, 1, ids.length).lastLogits();
         model.free();
         return { out, split: (model.params['wte.weight'].buffer as { parts?: unknown[] }).parts?.length ?? 1 };
       };
