@@ -195,11 +195,11 @@ export class Pool {
     }
     // workers do shares as large as ours: one that has not finished long after us is lost, and failing
     // beats blocking this thread (and its event loop) forever
-    const deadline = Date.now() + Math.max(60_000, 50 * (Date.now() - t0));
+    const watch = new StallWatch(Date.now(), Date.now() - t0);
     let spins = 0, d: number;
     while ((d = Atomics.load(c, CTRL_DONE)) < n) {
       if (++spins > this.spin && this.canWait) Atomics.wait(c, CTRL_DONE, d, 1000);
-      if ((spins > this.spin || (spins & 1023) === 0) && Date.now() > deadline) throw new Error(`wasm worker pool stalled in ${name}: ${n - d} of ${n} workers never finished`);
+      if ((spins > this.spin || (spins & 1023) === 0) && watch.expired(Date.now())) throw new Error(`wasm worker pool stalled in ${name}: ${n - d} of ${n} workers never finished`);
     }
     if (err) throw err;
     if (Atomics.load(c, CTRL_ERR)) throw new Error(`wasm kernel ${name} trapped in a worker`);
@@ -212,5 +212,26 @@ export class Pool {
     Atomics.notify(this.c, CTRL_GEN);
     for (const w of this.workers) w.terminate();
     this.workers.length = 0;
+  }
+}
+
+/**
+ * When the workers of one call count as lost: 60 s, or 50 times the caller's own share, after the caller
+ * finished its share — measured while this process runs. A gap between two checks far longer than one wait
+ * (1 s) means the whole process was suspended (SIGSTOP, a laptop asleep, a debugger), its workers with it:
+ * the gap does not count against them.
+ */
+export class StallWatch {
+  static readonly SUSPENDED_MS = 5_000;
+  private deadline: number;
+  private last: number;
+  constructor(now: number, ownShareMs: number) {
+    this.deadline = now + Math.max(60_000, 50 * ownShareMs);
+    this.last = now;
+  }
+  expired(now: number): boolean {
+    if (now - this.last > StallWatch.SUSPENDED_MS) this.deadline += now - this.last;
+    this.last = now;
+    return now > this.deadline;
   }
 }
