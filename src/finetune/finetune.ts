@@ -110,7 +110,8 @@ export interface FinetuneOptions {
   /** held-out examples, evaluated every `evalEvery` steps and at the end */
   evalSet?: EncodedExample[];
   evalEvery?: number;
-  onEval?: (e: { step: number; metrics: Metrics }) => void;
+  /** awaited before training goes on, so it may read the weights (e.g. keep the best so far) */
+  onEval?: (e: { step: number; metrics: Metrics }) => void | Promise<void>;
 }
 
 export interface FinetuneStepEvent { step: number; steps: number; epoch: number; l2: number; l1: number | null; l3: number; lr: number; elapsedSec: number }
@@ -177,7 +178,7 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
       if (o.evalSet && o.evalSet.length > 0 && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === total)) {
         const metrics = await evaluateEncoded(ft, o.evalSet, { batchSize: micro });
         evals.push({ step: step + 1, metrics });
-        o.onEval?.({ step: step + 1, metrics });
+        await o.onEval?.({ step: step + 1, metrics });
       }
     }
   } finally {

@@ -8,3 +8,4 @@ export * from './finetune.ts';
 export * from './metrics.ts';
 export * from './dataset.ts';
 export { saveFinetuned, loadFinetuned, readTaskFile, readHeadFile, readDatasetFile, TASK_FILE, HEAD_FILE, type TaskFile } from './io.ts';
+export { isTransferred, transferBlocks } from './transfer.ts';

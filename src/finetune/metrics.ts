@@ -40,6 +40,24 @@ export function computeMetrics(probs: ArrayLike<number>[], labels: ArrayLike<num
   return m;
 }
 
+/**
+ * Macro-averaged F1 from a confusion matrix (rows = true class): the mean over classes of each class's
+ * F1 against the rest, so a classifier that ignores a rare class scores low even when its accuracy is
+ * high. A class never predicted and never present counts F1 = 0 (it is in the label set: it was missed).
+ */
+export function macroF1(confusion: number[][]): number {
+  const K = confusion.length;
+  if (K === 0) throw new Error('macroF1: the confusion matrix is empty');
+  let sum = 0;
+  for (let k = 0; k < K; k++) {
+    const tp = confusion[k][k];
+    let fp = 0, fn = 0;
+    for (let j = 0; j < K; j++) if (j !== k) { fp += confusion[j][k]; fn += confusion[k][j]; }
+    sum += tp > 0 ? (2 * tp) / (2 * tp + fp + fn) : 0;
+  }
+  return sum / K;
+}
+
 /** A plain-text report: accuracy, F1, and the confusion matrix as a table. */
 export function formatMetrics(m: Metrics): string {
   const lines = [`examples ${m.n}  accuracy ${(100 * m.accuracy).toFixed(2)}%  loss ${m.loss.toFixed(4)}`];

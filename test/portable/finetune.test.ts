@@ -282,3 +282,19 @@ test('λ = 0: no L1, and training still works; save → load gives the same prob
   await fs.remove('out/clf/task.json');
   await assertRejects(() => loadFinetuned(fs, 'out/clf', new ReferenceBackend()), /task\.json: missing \(is out\/clf a fine-tuned model/);
 });
+
+test('an async onEval is awaited before the next update (it may read the weights, e.g. to keep the best)', async () => {
+  const model = new GPT(new ReferenceBackend(), preset('tiny', { vocabSize: 31, nCtx: 24 })).init(1);
+  const { spec, examples } = tinyData('classification', 8, 5);
+  const ft = await prepareFinetune(model, charTokenizer(false), spec, { seed: 3 });
+  const enc = encodeAll(ft, examples), seen: string[] = [];
+  await finetune(ft, enc, {
+    batchSize: 4, steps: 4, lr: 3e-3, evalSet: enc, evalEvery: 2,
+    onStep: (e) => seen.push(`step ${e.step}`),
+    onEval: async (e) => {
+      await new Promise((r) => setTimeout(r, 5));
+      seen.push(`eval ${e.step}: ${(await ft.model.readParams()).size} tensors`);
+    },
+  });
+  assertEqual(seen, ['step 1', 'step 2', `eval 2: ${ft.model.specs.length} tensors`, 'step 3', 'step 4', `eval 4: ${ft.model.specs.length} tensors`]);
+});

