@@ -7,6 +7,7 @@
 //   node bench/run-node.mjs gpt1-paper-batch [--steps 2] [--micro 6] [--threads 2] [--write docs/training-memory.md]
 // A benchmark, never a test: one step is 32,768 tokens (minutes on 2 cores).
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
@@ -16,6 +17,7 @@ import { countParams } from '../src/model/params.ts';
 import { TokenDataset } from '../src/train/data.ts';
 import { pretrain, type StepEvent } from '../src/train/pretrain.ts';
 import { describe } from '../src/train/accumulate.ts';
+import type { WasmVariant } from '../src/backend/wasm/index.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => (argv.includes(`--${name}`) ? Number(argv[argv.indexOf(`--${name}`) + 1]) : dflt);
@@ -29,7 +31,8 @@ const text = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort((a, b) => N
   .map((f) => readFileSync(join(dir, f), 'utf8')).join('\n\n');
 const tokens = Int32Array.from(new TextEncoder().encode(text));
 
-const be = await createNodeWasmBackend({ threads });
+// `load` from the repo root: the bundle in .cache/bench/ has another import.meta.url than adapters/
+const be = await createNodeWasmBackend({ threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join('wasm/build', `gptedge-${v}.wasm`))) });
 const cfg = preset('gpt1');
 const model = new GPT(be, cfg).init(1);
 const lines: string[] = [];

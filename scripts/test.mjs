@@ -5,10 +5,12 @@
 //   test/browser/   Node (vitest) driving headless Chromium
 //   test/package/   Node (vitest): the packed tarball installed into an empty project, used from Node,
 //                   TypeScript, Deno, Bun, a browser and workerd
+// First Biome (biome.json: the formatter and the linter; `npm run format` rewrites), then tsc.
 import { spawnSync } from 'node:child_process';
 
 const bin = (n) => `node_modules/.bin/${n}`;
 const runs = [
+  { name: 'format and lint (biome)', cmd: bin('biome'), args: ['check', '.'] },
   { name: 'typecheck (tsc)', cmd: bin('tsc'), args: ['--noEmit', '-p', '.'] },
   { name: 'node (vitest)', cmd: bin('vitest'), args: ['run'] },
   { name: 'deno', cmd: bin('deno'), args: ['test', '-A', '--no-check', 'test/portable/'] },

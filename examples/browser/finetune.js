@@ -65,4 +65,4 @@ export async function main() {
   return { backend: be.name, losses, accuracy: m.accuracy };
 }
 
-window.__result = main().catch((e) => ({ error: String(e && e.stack || e) }));
+window.__result = main().catch((e) => ({ error: String(e?.stack || e) }));

@@ -57,6 +57,7 @@ export function buildPretrainCorpus(dataSeed: number, shuffleSeed: number): Corp
   for (const f of readdirSync(fdir).sort()) {
     const p = `${fdir}/${f}`;
     if (/\.(dat|u8)$/.test(f) || !statSync(p).isFile()) continue;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: fortune files overstrike with backspaces
     const items = readFileSync(p, 'utf8').replace(/.\x08/g, '').split(/^%$/m).map((x) => x.trim()).filter(Boolean);
     for (let i = 0; i < items.length; i += 40) docs.push({ source: 'fortunes', text: items.slice(i, i + 40).join('\n\n') });
   }

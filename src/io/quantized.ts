@@ -17,7 +17,7 @@ import { numel, paramSpecs, type ParamSpec } from '../model/params.ts';
 import { checkQuantized, dequantizeRows, q4Groups, quantizeRows, type QuantDType, type QuantizedRows } from '../backend/quant.ts';
 import { f16Bits, f16Value } from '../backend/f16.ts';
 import { familyOf, toHF } from './hf-names.ts';
-import { type NamedTensor, type RawTensor } from './safetensors.ts';
+import type { NamedTensor, RawTensor } from './safetensors.ts';
 import { FileFormatError } from './errors.ts';
 
 /** safetensors metadata key naming the quantization of a model file */

@@ -141,7 +141,10 @@ export class RemoteEngine implements Engine {
     this.defaultModel = hello.defaultModel;
     this.snapshot = hello.models;
     const handle = (m: Msg): void => {
-      if (m.t === 'batch') return m.msgs.forEach(handle);
+      if (m.t === 'batch') {
+        for (const x of m.msgs) handle(x);
+        return;
+      }
       if (m.t === 'models') {
         this.snapshot = m.models;
         return;

@@ -178,10 +178,19 @@ export class Scheduler {
     const next = sampleToken(logits, r.sampling, r.rng);
     r.tokens.push(next);
     const t = r.text.push(next);
-    if (t.stopped) return this.finish(r, 'stop', t.text);
+    if (t.stopped) {
+      this.finish(r, 'stop', t.text);
+      return;
+    }
     if (t.text) this.emit(r, { text: t.text, tokens: r.tokens.splice(0), done: false });
-    if (r.text.tokens >= r.maxTokens) return this.finish(r, 'length', r.text.rest());
-    if (this.batch.room(r.seq!) < 1) return this.finish(r, 'context', r.text.rest());
+    if (r.text.tokens >= r.maxTokens) {
+      this.finish(r, 'length', r.text.rest());
+      return;
+    }
+    if (this.batch.room(r.seq!) < 1) {
+      this.finish(r, 'context', r.text.rest());
+      return;
+    }
     this.batch.feed(r.seq!, next);
   }
 

@@ -119,11 +119,9 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
     // the last: blocks of the tiled kernel crossed, at positions that are not block-aligned
     for (const [B, C, NH, Tmax, steps] of [[1, 8, 2, 8, [3, 1, 1, 2]], [2, 32, 4, 16, [5, 1, 1, 2]], [1, 24, 2, 80, [37, 1, 2, 35]]] as [number, number, number, number, number[]][]) {
       const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
-      let pos = 0;
       steps.forEach((n, i) => {
         inputs[`qkv${i}`] = randn(B * n * 3 * C, 10 + i);
         inputs[`out${i}`] = new Float32Array(B * n * C);
-        pos += n;
       });
       await compare(`attentionCached B${B} C${C}`, make, inputs, (be, x) => {
         let p0 = 0;

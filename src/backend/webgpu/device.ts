@@ -75,7 +75,7 @@ let paramsChecked: string[] | undefined;
  * that the kernels' Params declarations match the WGSL this build carries.
  */
 export function contextOf(device: GPUDevice): GpuContext {
-  let c = contexts.get(device);
+  const c = contexts.get(device);
   if (c) return c;
   paramsChecked ??= checkParams(wgsl);
   if (paramsChecked.length) throw new Error(`gptedge's WGSL and kernels.ts disagree:\n${paramsChecked.join('\n')}`);
@@ -109,6 +109,7 @@ export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeat
   const modKey = mod + suffix;
   let module = c.modules.get(modKey);
   if (!module) {
+    // biome-ignore lint/performance/noDynamicNamespaceImportAccess: one WGSL source per kernel module, looked up by its name
     const src = wgsl[mod];
     const reduce = /\bwg_(sum|max)|\bred\[/.test(src) ? wgsl.reduce + '\n' : '';
     module = dev.createShaderModule({ code: specialize(wgsl.common + '\n' + reduce + src, variant), label: modKey });

@@ -147,7 +147,7 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   while (tensors.has(`h.${L}.attn.c_attn.weight`) || tensors.has(`h.${L}.ln_1.weight`)) L++;
   if (L === 0) fail('not a GPT-shaped graph: no transformer blocks (h.0.attn.c_attn.weight and friends are missing)');
   const fc = tensors.get('h.0.mlp.c_fc.weight');
-  if (!fc || fc.dims.length !== 2) fail(`not a GPT-shaped graph: h.0.mlp.c_fc.weight is ${fc ? `[${fc.dims}]` : 'missing'}`);
+  if (fc?.dims.length !== 2) fail(`not a GPT-shaped graph: h.0.mlp.c_fc.weight is ${fc ? `[${fc.dims}]` : 'missing'}`);
   const F = fc!.dims[0] === C ? fc!.dims[1] : fc!.dims[0];
   const layout = tensors.has('ln_f.weight') ? 'pre-ln' : 'post-ln';
 
