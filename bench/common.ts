@@ -10,14 +10,22 @@ export const opt = (name: string, dflt: number): number => {
   return i >= 0 ? Number(argv[i + 1]) : dflt;
 };
 /** --only=a,b: the parts of a bench to run (all when absent) */
-export const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+export const only = argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 export const want = (s: string): boolean => !only || only.includes(s);
 export const median = (ts: number[]): number => [...ts].sort((x, y) => x - y)[ts.length >> 1];
-export const loadNow = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
+export const loadNow = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 /** the run's command, date, runtime, CPU and load, under a table */
 export function runMeta(cmd: string, load0: number[]): string {
-  return `\`${cmd}\` — ${new Date().toISOString().slice(0, 10)}, ${process.release?.name ?? 'node'} ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ` +
-    `load average ${load0.map((x) => x.toFixed(1)).join(' ')} before, ${loadNow()} after (a shared machine: compare rows of one table, not across tables)`;
+  return (
+    `\`${cmd}\` — ${new Date().toISOString().slice(0, 10)}, ${process.release?.name ?? 'node'} ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ` +
+    `load average ${load0.map((x) => x.toFixed(1)).join(' ')} before, ${loadNow()} after (a shared machine: compare rows of one table, not across tables)`
+  );
 }
 /** Replaces the section `<!-- tag -->…<!-- /tag -->` of a markdown file (appended when absent). */
 export function writeSection(file: string, tag: string, body: string): void {

@@ -19,10 +19,19 @@ const opt = (name: string, dflt: number) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? Number(argv[i + 1]) : dflt;
 };
-const threads = opt('threads', 1), reps = opt('reps', 5);
+const threads = opt('threads', 1),
+  reps = opt('reps', 5);
 const jsonFile = argv[argv.indexOf('--json') + 1] && argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : null;
-const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const shapes: [number, number, number][] = [[512, 768, 768], [512, 768, 3072], [512, 3072, 768], [512, 768, 40478]];
+const only = argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
+const shapes: [number, number, number][] = [
+  [512, 768, 768],
+  [512, 768, 3072],
+  [512, 3072, 768],
+  [512, 768, 40478],
+];
 const root = process.cwd();
 const loadAvg0 = loadavg();
 
@@ -36,7 +45,13 @@ const median = (ts: number[]) => [...ts].sort((x, y) => x - y)[ts.length >> 1];
 /** One library at one shape, inputs loaded: run() is the timed call. */
 type Prepared = { run(): Promise<void> | void; dispose(): Promise<void> | void };
 /** key: the stable id of a row (JSON); threads: what it ran on (tfjs-wasm has no threads in Node) */
-type Runner = { key?: string; name: string; threads?: number; prepare(M: number, K: number, N: number, a: Float32Array, b: Float32Array): Promise<Prepared>; close?(): void };
+type Runner = {
+  key?: string;
+  name: string;
+  threads?: number;
+  prepare(M: number, K: number, N: number, a: Float32Array, b: Float32Array): Promise<Prepared>;
+  close?(): void;
+};
 
 async function gptedge(simd: 'relaxed' | 'simd128', nThreads = threads): Promise<Runner> {
   const be = await createNodeWasmBackend({ simd, threads: nThreads, load: (v: WasmVariant) => readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`)) });
@@ -44,7 +59,9 @@ async function gptedge(simd: 'relaxed' | 'simd128', nThreads = threads): Promise
     name: `gptedge-wasm ${simd}${nThreads !== threads ? ` (${nThreads} thread: the scaling baseline, same run)` : ''}`,
     threads: nThreads,
     async prepare(M, K, N, a, b) {
-      const ta = be.alloc(M * K), tb = be.alloc(K * N), tc = be.alloc(M * N);
+      const ta = be.alloc(M * K),
+        tb = be.alloc(K * N),
+        tc = be.alloc(M * N);
       be.write(ta, a);
       be.write(tb, b);
       return { run: () => be.matmul(tc, ta, tb, null, M, K, N, false, false, 0), dispose: () => be.free(ta, tb, tc) };
@@ -62,7 +79,8 @@ async function tfjsWasm(): Promise<Runner> {
     name: `tfjs-backend-wasm (XNNPACK${threads > 1 ? ', threads off in Node' : ''})`,
     threads: 1,
     async prepare(M, K, N, a, b) {
-      const ta = tf.tensor2d(a, [M, K]), tb = tf.tensor2d(b, [K, N]);
+      const ta = tf.tensor2d(a, [M, K]),
+        tb = tf.tensor2d(b, [K, N]);
       return {
         async run() {
           const c = tf.matMul(ta, tb);
@@ -112,7 +130,13 @@ function matmulModel(K: number, N: number, b: Float32Array): Uint8Array {
   };
   const node = cat([str(1, 'a'), str(1, 'b'), str(2, 'c'), str(4, 'MatMul')]);
   const init = cat([int(1, K), int(1, N), int(2, 1), str(8, 'b'), bytesField(9, new Uint8Array(b.buffer, b.byteOffset, b.byteLength))]);
-  const graph = cat([bytesField(1, node), str(2, 'g'), bytesField(5, init), bytesField(11, valueInfo('a', ['M', K])), bytesField(12, valueInfo('c', ['M', N]))]);
+  const graph = cat([
+    bytesField(1, node),
+    str(2, 'g'),
+    bytesField(5, init),
+    bytesField(11, valueInfo('a', ['M', K])),
+    bytesField(12, valueInfo('c', ['M', N])),
+  ]);
   return cat([int(1, 8), bytesField(8, int(2, 17)), bytesField(7, graph)]); // ir_version 8, opset 17
 }
 
@@ -170,7 +194,8 @@ for (const [key, make] of makers) {
 }
 const rows = runners.map((r) => ({ name: r.name, gflops: [] as (number | null)[] }));
 for (const [M, K, N] of shapes) {
-  const a = rand(M * K), b = rand(K * N);
+  const a = rand(M * K),
+    b = rand(K * N);
   const prepared: (Prepared | null)[] = [];
   for (const r of runners) {
     try {
@@ -195,7 +220,9 @@ for (const [M, K, N] of shapes) {
   for (let i = 0; i < runners.length; i++) {
     const g = prepared[i] ? (2 * M * K * N) / median(times[i]) / 1e6 : null;
     rows[i].gflops.push(g);
-    console.log(`${runners[i].name.padEnd(44)} ${`${M}x${K}x${N}`.padEnd(16)} ${g?.toFixed(1) ?? '—'} GFLOP/s${g && peak ? ` (${ofPeak(g, peak.gflops, runners[i].threads ?? threads)} of peak)` : ''}`);
+    console.log(
+      `${runners[i].name.padEnd(44)} ${`${M}x${K}x${N}`.padEnd(16)} ${g?.toFixed(1) ?? '—'} GFLOP/s${g && peak ? ` (${ofPeak(g, peak.gflops, runners[i].threads ?? threads)} of peak)` : ''}`,
+    );
     await prepared[i]?.dispose();
   }
 }
@@ -203,10 +230,21 @@ for (const r of runners) r.close?.();
 
 const cell = (g: number | null, r: Runner) => (g === null ? '—' : `${g.toFixed(1)}${peak ? ` (${ofPeak(g, peak.gflops, r.threads ?? threads)})` : ''}`);
 const head = `| library (${threads} thread${threads > 1 ? 's' : ''}), GFLOP/s (share of ${peak ? `the ${peak.gflops.toFixed(1)} GFLOP/s peak` : 'peak'} per core) | ${shapes.map((s) => s.join('×')).join(' | ')} |`;
-const table = [head, `|---|${shapes.map(() => '---:').join('|')}|`, ...rows.map((r, i) => `| ${r.name} | ${r.gflops.map((g) => cell(g, runners[i])).join(' | ')} |`)].join('\n');
+const table = [
+  head,
+  `|---|${shapes.map(() => '---:').join('|')}|`,
+  ...rows.map((r, i) => `| ${r.name} | ${r.gflops.map((g) => cell(g, runners[i])).join(' | ')} |`),
+].join('\n');
 console.log('\n' + table);
 if (jsonFile) {
-  const out = { threads, reps, shapes: shapes.map((s) => s.join('x')), peak: peak?.gflops ?? null, loadBefore: loadAvg0, loadAfter: loadavg(),
-    rows: Object.fromEntries(rows.map((r, i) => [runners[i].key, { name: r.name, threads: runners[i].threads ?? threads, gflops: r.gflops }])) };
+  const out = {
+    threads,
+    reps,
+    shapes: shapes.map((s) => s.join('x')),
+    peak: peak?.gflops ?? null,
+    loadBefore: loadAvg0,
+    loadAfter: loadavg(),
+    rows: Object.fromEntries(rows.map((r, i) => [runners[i].key, { name: r.name, threads: runners[i].threads ?? threads, gflops: r.gflops }])),
+  };
   writeFileSync(jsonFile, JSON.stringify(out, null, 1));
 }

@@ -44,8 +44,14 @@ const opt = (name: string, dflt: number) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? Number(argv[i + 1]) : dflt;
 };
-const threads = opt('threads', 1), reps = opt('reps', 3), trainReps = opt('train-reps', 2), decodeSteps = opt('decode-steps', 8);
-const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const threads = opt('threads', 1),
+  reps = opt('reps', 3),
+  trainReps = opt('train-reps', 2),
+  decodeSteps = opt('decode-steps', 8);
+const only = argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const want = (s: string) => !only || only.includes(s);
 const profile = argv.includes('--profile');
 const jsonFile = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : null;
@@ -53,10 +59,14 @@ const weightsArg = argv.indexOf('--weights');
 const kinds = (weightsArg >= 0 ? argv[weightsArg + 1].split(',') : ['f32']) as WeightsKind[];
 // smoke tests only (the figures use the defaults): --model <preset> for GPT-1, --train-model <preset> for small
 const sopt = (name: string, dflt: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
-const bigName = sopt('model', 'gpt1'), smallName = sopt('train-model', 'small');
+const bigName = sopt('model', 'gpt1'),
+  smallName = sopt('train-model', 'small');
 const root = process.cwd();
 const loadAvg0 = loadavg();
-const la = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+const la = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 const median = (ts: number[]) => [...ts].sort((x, y) => x - y)[ts.length >> 1];
 const log = (s: string) => console.log(`[${(performance.now() / 1000).toFixed(0)}s, load ${la()}] ${s}`);
 const noDrop = { embdPdrop: 0, attnPdrop: 0, residPdrop: 0 };
@@ -78,16 +88,39 @@ const argmax = (a: Float32Array, off: number, n: number) => {
 type OpStat = { ms: number; calls: number; flops: number };
 let prof: Map<string, OpStat> | null = null;
 function instrument(be: Backend, V: number): void {
-  const ops = ['matmul', 'attentionForward', 'attentionBackward', 'attentionCached', 'layernormForward', 'layernormBackward', 'geluForward', 'geluBackward',
-    'residualForward', 'biasBackward', 'crossEntropyForward', 'crossEntropyBackward', 'encoderForward', 'encoderBackward', 'adamw', 'sumSquares', 'fill',
-    'copy', 'write', 'read', 'gatherRows', 'dropoutForward', 'accumulate'] as const;
+  const ops = [
+    'matmul',
+    'attentionForward',
+    'attentionBackward',
+    'attentionCached',
+    'layernormForward',
+    'layernormBackward',
+    'geluForward',
+    'geluBackward',
+    'residualForward',
+    'biasBackward',
+    'crossEntropyForward',
+    'crossEntropyBackward',
+    'encoderForward',
+    'encoderBackward',
+    'adamw',
+    'sumSquares',
+    'fill',
+    'copy',
+    'write',
+    'read',
+    'gatherRows',
+    'dropoutForward',
+    'accumulate',
+  ] as const;
   const b = be as unknown as Record<string, (...a: unknown[]) => unknown>;
   for (const op of ops) {
     const orig = b[op];
     if (typeof orig !== 'function') continue;
     b[op] = function (this: unknown, ...args: unknown[]) {
       if (!prof) return orig.apply(be, args);
-      let key: string = op, flops = 0;
+      let key: string = op,
+        flops = 0;
       if (op === 'matmul') {
         const [M, K, N, tA, tB] = args.slice(4, 9) as [number, number, number, boolean, boolean];
         const kind = tA ? 'Aᵀ·B (dW)' : tB ? 'A·Bᵀ (dX; the LM head fwd)' : 'A·B (fwd)';
@@ -122,12 +155,18 @@ const profileData: { title: string; total: number; rows: [string, OpStat][] }[] 
 function profileTable(title: string, p: { total: number; rows: [string, OpStat][] }): string {
   profileData.push({ title, ...p });
   const inOps = p.rows.reduce((s, [, r]) => s + r.ms, 0);
-  const lines = [`**${title}**: ${p.total.toFixed(0)} ms wall, ${inOps.toFixed(0)} ms inside backend ops`, '',
-    '| op | calls | ms | share | GFLOP/s | of peak |', '|---|---:|---:|---:|---:|---:|'];
+  const lines = [
+    `**${title}**: ${p.total.toFixed(0)} ms wall, ${inOps.toFixed(0)} ms inside backend ops`,
+    '',
+    '| op | calls | ms | share | GFLOP/s | of peak |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
   for (const [k, r] of p.rows) {
     if (r.ms < 0.005 * p.total) continue;
     const g = r.flops ? r.flops / r.ms / 1e6 : 0;
-    lines.push(`| ${k} | ${r.calls} | ${r.ms.toFixed(0)} | ${((100 * r.ms) / p.total).toFixed(1)}% | ${g ? g.toFixed(1) : ''} | ${g && peak ? ofPeak(g, peak.gflops, threads) : ''} |`);
+    lines.push(
+      `| ${k} | ${r.calls} | ${r.ms.toFixed(0)} | ${((100 * r.ms) / p.total).toFixed(1)}% | ${g ? g.toFixed(1) : ''} | ${g && peak ? ofPeak(g, peak.gflops, threads) : ''} |`,
+    );
   }
   const rest = p.rows.filter(([, r]) => r.ms < 0.005 * p.total).reduce((s, [, r]) => s + r.ms, 0);
   lines.push(`| (other ops, each < 0.5%) | | ${rest.toFixed(0)} | ${((100 * rest) / p.total).toFixed(1)}% | | |`);
@@ -137,7 +176,8 @@ function profileTable(title: string, p: { total: number; rows: [string, OpStat][
 
 // ---- runtimes ---------------------------------------------------------------------------------------
 // `load` from the repo root: the bundle in .cache/bench/ has another import.meta.url than adapters/
-const newBackend = () => createNodeWasmBackend({ threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`))) });
+const newBackend = () =>
+  createNodeWasmBackend({ threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`))) });
 type Timed = { name: string; run(): Promise<void> };
 
 async function ortRuntimes(bytes: Uint8Array): Promise<{ name: string; m: OrtGPT }[]> {
@@ -153,7 +193,9 @@ async function ortRuntimes(bytes: Uint8Array): Promise<{ name: string; m: OrtGPT
   }
   try {
     const node = await import('onnxruntime-node');
-    const m = await OrtGPT.create(node as unknown as OrtModuleLike, bytes, { sessionOptions: { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' } });
+    const m = await OrtGPT.create(node as unknown as OrtModuleLike, bytes, {
+      sessionOptions: { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' },
+    });
     out.push({ name: 'onnxruntime-node (native)', m });
   } catch (err) {
     console.log(`onnxruntime-node: unavailable (${(err as Error).message.split('\n')[0]})`);
@@ -193,7 +235,16 @@ async function interleaved(items: Timed[], n: number, what: string): Promise<Map
 }
 
 // ---- tfjs GPT training (the oracle of test/oracles/tfjs-gpt.ts, on tfjs-backend-wasm) ------------------
-async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, shapes: Map<string, number[]>, ids: Int32Array, targets: Int32Array, B: number, T: number, micro: number): Promise<Timed> {
+async function tfjsTrainer(
+  cfg: GPTConfig,
+  params: Map<string, Float32Array>,
+  shapes: Map<string, number[]>,
+  ids: Int32Array,
+  targets: Int32Array,
+  B: number,
+  T: number,
+  micro: number,
+): Promise<Timed> {
   await import('@tensorflow/tfjs-backend-wasm');
   // tfjs-core's Node bundle registers no op gradients; its ESM register_all_gradients registers them all
   // into the global registry (a relative path so that esbuild bundles that ESM file: Node cannot load it)
@@ -204,7 +255,9 @@ async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, sh
   // same step as one batch of B): at B 8 the whole tape does not fit tfjs-wasm's 4 GB heap (Aborted()).
   const Bm = B / micro;
   if (!Number.isInteger(Bm)) throw new Error(`batch ${B} is not a multiple of ${micro} micro-batches`);
-  const C = cfg.nEmbd, V = cfg.vocabSize, BT = Bm * T;
+  const C = cfg.nEmbd,
+    V = cfg.vocabSize,
+    BT = Bm * T;
   const vars = new Map([...params].map(([n, v]) => [n, tf.variable(tf.tensor(v, shapes.get(n)!, 'float32'), true, n)]));
   const P = (n: string) => vars.get(n)!;
   const mbs = Array.from({ length: micro }, (_, i) => {
@@ -230,7 +283,8 @@ async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, sh
   return {
     name: `tfjs-backend-wasm (XNNPACK; autodiff + Adam${micro > 1 ? `; B ${B} as ${micro}×${Bm} accumulated` : ''}; 1 thread in Node)`,
     async run() {
-      let acc: tf.NamedTensorMap | null = null, loss = 0;
+      let acc: tf.NamedTensorMap | null = null,
+        loss = 0;
       for (const mb of mbs) {
         const { value, grads } = tf.variableGrads(() => lossFn(mb), varList);
         loss += (await value.data())[0];
@@ -250,7 +304,8 @@ async function tfjsTrainer(cfg: GPTConfig, params: Map<string, Float32Array>, sh
 }
 
 function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: number, T: number): Timed {
-  const BT = B * T, w = new Float32Array(BT).fill(1 / BT);
+  const BT = B * T,
+    w = new Float32Array(BT).fill(1 / BT);
   const opt = new AdamW(model.be, [model.parameters()]);
   return {
     name: `gptedge-wasm (${model.be.name})`,
@@ -268,35 +323,49 @@ function gptedgeTrainer(model: GPT, ids: Int32Array, targets: Int32Array, B: num
 
 // ---- the runs ---------------------------------------------------------------------------------------
 const results: { prefill: Map<string, number>; decode: Map<string, number>; trainSmall: Map<string, number>; trainGpt1: Map<string, number> } = {
-  prefill: new Map(), decode: new Map(), trainSmall: new Map(), trainGpt1: new Map(),
+  prefill: new Map(),
+  decode: new Map(),
+  trainSmall: new Map(),
+  trainGpt1: new Map(),
 };
 const profiles: string[] = [];
 const peak = argv.includes('--no-peak') ? null : await measurePeak();
 if (peak) log(`SIMD128 peak per core: ${peak.gflops.toFixed(1)} GFLOP/s (tile ${peak.tile})`);
 let backendName = '';
-log(`gpt bench: ${threads} thread(s), reps ${reps}, train reps ${trainReps}, decode steps ${decodeSteps}; load average at start ${loadAvg0.map((x) => x.toFixed(2)).join(' ')}`);
+log(
+  `gpt bench: ${threads} thread(s), reps ${reps}, train reps ${trainReps}, decode steps ${decodeSteps}; load average at start ${loadAvg0.map((x) => x.toFixed(2)).join(' ')}`,
+);
 
 // small GPT training first (its own backend: its own linear memory, disposed after)
 if (want('train-small')) {
-  const cfg = preset(smallName, noDrop), B = 8, T = Math.min(256, cfg.nCtx);
+  const cfg = preset(smallName, noDrop),
+    B = 8,
+    T = Math.min(256, cfg.nCtx);
   const be = await newBackend();
   instrument(be, cfg.vocabSize);
   const model = new GPT(be, cfg).init(1);
-  const ids = randomIds(B * T, cfg.vocabSize, 7), targets = randomIds(B * T, cfg.vocabSize, 8);
+  const ids = randomIds(B * T, cfg.vocabSize, 7),
+    targets = randomIds(B * T, cfg.vocabSize, 8);
   const items: Timed[] = [gptedgeTrainer(model, ids, targets, B, T)];
-  if (!argv.includes('--no-tfjs')) try {
-    items.push(await tfjsTrainer(cfg, await model.readParams(), new Map(model.specs.map((s) => [s.name, s.shape])), ids, targets, B, T, opt('tfjs-micro', 2)));
-  } catch (err) {
-    console.log(`tfjs-backend-wasm trainer: unavailable (${(err as Error).message.split('\n')[0]})`);
-  }
+  if (!argv.includes('--no-tfjs'))
+    try {
+      items.push(
+        await tfjsTrainer(cfg, await model.readParams(), new Map(model.specs.map((s) => [s.name, s.shape])), ids, targets, B, T, opt('tfjs-micro', 2)),
+      );
+    } catch (err) {
+      console.log(`tfjs-backend-wasm trainer: unavailable (${(err as Error).message.split('\n')[0]})`);
+    }
   const ms = await interleaved(items, trainReps, 'train small');
   for (const [k, v] of ms) results.trainSmall.set(k, (B * T) / (v / 1000));
-  if (profile) profiles.push(profileTable(`gptedge-wasm, one training step of the small GPT (B 8 × T 256), ${threads} thread(s)`, await profiled(() => items[0].run())));
+  if (profile)
+    profiles.push(profileTable(`gptedge-wasm, one training step of the small GPT (B 8 × T 256), ${threads} thread(s)`, await profiled(() => items[0].run())));
   be.dispose();
 }
 
 if (want('prefill') || want('decode') || want('train-gpt1')) {
-  const cfg = preset(bigName, noDrop), V = cfg.vocabSize, Tbig = Math.min(512, cfg.nCtx);
+  const cfg = preset(bigName, noDrop),
+    V = cfg.vocabSize,
+    Tbig = Math.min(512, cfg.nCtx);
   const be = await newBackend();
   instrument(be, V);
   let t = performance.now();
@@ -324,7 +393,8 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
   if (!kinds.includes('f32')) throw new Error('--weights must include f32 (the training rows and profiles use it)');
 
   if (want('prefill')) {
-    const T = Tbig, ids = randomIds(T, V, 3);
+    const T = Tbig,
+      ids = randomIds(T, V, 3);
     const items: Timed[] = [
       ...gms.map(({ name, m }) => ({ name, run: async () => void (await m.forward(ids, 1, T).allLogits()) })),
       ...orts.map(({ name, m }) => ({ name, run: async () => void (await m.logits(ids, 1, T)) })),
@@ -334,7 +404,8 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
   }
 
   if (want('decode')) {
-    const P = Math.min(128, Tbig - decodeSteps - 1), prompt = randomIds(P, V, 5);
+    const P = Math.min(128, Tbig - decodeSteps - 1),
+      prompt = randomIds(P, V, 5);
     const items: Timed[] = [
       ...gms.map(({ name, m }) => ({
         name,
@@ -366,7 +437,8 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
       })),
     ];
     // each run = prompt (untimed here) + decodeSteps steps; the figure is the median over runs of ms/token
-    const perToken = new Map<string, number>(), samples = new Map<string, number[]>();
+    const perToken = new Map<string, number>(),
+      samples = new Map<string, number[]>();
     const wrapped = items.map((it) => ({
       name: it.name,
       async run() {
@@ -381,11 +453,16 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
     if (profile) {
       const cache = model.newKVCache(1, P + decodeSteps + 1);
       await model.forward(prompt, 1, P, { cache }).lastLogits();
-      profiles.push(profileTable(`gptedge-wasm, GPT-1 decode, ${decodeSteps} tokens after a 128-token prompt, ${threads} thread(s)`, await profiled(async () => {
-        for (let s = 0; s < decodeSteps; s++) {
-          await model.forward(Int32Array.of(1), 1, 1, { cache }).lastLogits();
-        }
-      })));
+      profiles.push(
+        profileTable(
+          `gptedge-wasm, GPT-1 decode, ${decodeSteps} tokens after a 128-token prompt, ${threads} thread(s)`,
+          await profiled(async () => {
+            for (let s = 0; s < decodeSteps; s++) {
+              await model.forward(Int32Array.of(1), 1, 1, { cache }).lastLogits();
+            }
+          }),
+        ),
+      );
       model.freeKVCache(cache);
     }
   }
@@ -393,7 +470,9 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
   for (const { m } of gms) if (m !== model) m.free();
 
   if (want('train-gpt1')) {
-    const T = Tbig, ids = randomIds(T, V, 9), targets = randomIds(T, V, 10);
+    const T = Tbig,
+      ids = randomIds(T, V, 9),
+      targets = randomIds(T, V, 10);
     const ms = await interleaved([gptedgeTrainer(model, ids, targets, 1, T)], trainReps, 'train GPT-1');
     for (const [k, v] of ms) results.trainGpt1.set(k, T / (v / 1000));
   }
@@ -403,28 +482,69 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
 // ---- report -----------------------------------------------------------------------------------------
 const th = `${threads} thread${threads > 1 ? 's' : ''}`;
 const fmt = (v: number | undefined, d = 0) => (v === undefined ? '—' : v.toFixed(d));
-const cfgBig = preset(bigName), cfgSmall = preset(smallName), Tbig = Math.min(512, cfgBig.nCtx), Tsmall = Math.min(256, cfgSmall.nCtx);
+const cfgBig = preset(bigName),
+  cfgSmall = preset(smallName),
+  Tbig = Math.min(512, cfgBig.nCtx),
+  Tsmall = Math.min(256, cfgSmall.nCtx);
 // share of peak: model FLOPs / time / threads / peak (gptedge's rows; tfjs runs on 1 thread in Node)
-const share = (name: string, flops: number, ms: number | undefined) => (peak && ms !== undefined && name.startsWith('gptedge') ? ` (${ofPeak(flops / ms / 1e6, peak.gflops, threads)})` : '');
+const share = (name: string, flops: number, ms: number | undefined) =>
+  peak && ms !== undefined && name.startsWith('gptedge') ? ` (${ofPeak(flops / ms / 1e6, peak.gflops, threads)})` : '';
 const names = [...new Set([...results.prefill.keys(), ...results.decode.keys()])];
-const infer = [`| runtime (${th}) | GPT-1 prefill 1×512, ms | decode ms/token (after 128) |`, '|---|---:|---:|',
-  ...names.map((n) => `| ${n} | ${fmt(results.prefill.get(n))}${share(n, forwardFlops(cfgBig, 1, Tbig), results.prefill.get(n))} | ${fmt(results.decode.get(n), 1)} |`)].join('\n');
+const infer = [
+  `| runtime (${th}) | GPT-1 prefill 1×512, ms | decode ms/token (after 128) |`,
+  '|---|---:|---:|',
+  ...names.map(
+    (n) => `| ${n} | ${fmt(results.prefill.get(n))}${share(n, forwardFlops(cfgBig, 1, Tbig), results.prefill.get(n))} | ${fmt(results.decode.get(n), 1)} |`,
+  ),
+].join('\n');
 const tnames = [...new Set([...results.trainSmall.keys(), ...results.trainGpt1.keys()])];
 const perStep = (tokS: number | undefined, tokens: number) => (tokS === undefined ? undefined : (1000 * tokens) / tokS); // ms per step
-const train = [`| trainer (${th}) | small GPT, B 8 × T 256: tokens/s | GPT-1, B 1 × T 512: tokens/s |`, '|---|---:|---:|',
-  ...tnames.map((n) => `| ${n} | ${fmt(results.trainSmall.get(n), 1)}${share(n, trainFlops(cfgSmall, 8, Tsmall), perStep(results.trainSmall.get(n), 8 * Tsmall))} | ` +
-    `${fmt(results.trainGpt1.get(n), 1)}${share(n, trainFlops(cfgBig, 1, Tbig), perStep(results.trainGpt1.get(n), Tbig))} |`)].join('\n');
+const train = [
+  `| trainer (${th}) | small GPT, B 8 × T 256: tokens/s | GPT-1, B 1 × T 512: tokens/s |`,
+  '|---|---:|---:|',
+  ...tnames.map(
+    (n) =>
+      `| ${n} | ${fmt(results.trainSmall.get(n), 1)}${share(n, trainFlops(cfgSmall, 8, Tsmall), perStep(results.trainSmall.get(n), 8 * Tsmall))} | ` +
+      `${fmt(results.trainGpt1.get(n), 1)}${share(n, trainFlops(cfgBig, 1, Tbig), perStep(results.trainGpt1.get(n), Tbig))} |`,
+  ),
+].join('\n');
 console.log(`\n${peak ? `SIMD128 peak per core ${peak.gflops.toFixed(1)} GFLOP/s; gptedge's share of it in parentheses\n\n` : ''}${infer}\n\n${train}\n`);
 for (const p of profiles) console.log(p + '\n');
 
 if (jsonFile) {
-  const key = (name: string) => (name.startsWith('gptedge') ? `gptedge${/ (int8|int4|f16) weights$/.exec(name)?.[1] ? `-${/ (int8|int4|f16) weights$/.exec(name)![1]}` : ''}` : name.startsWith('onnxruntime-web') ? 'ort-web' : name.startsWith('onnxruntime-node') ? 'ort-node' : name.startsWith('tfjs') ? 'tfjs' : name);
+  const key = (name: string) =>
+    name.startsWith('gptedge')
+      ? `gptedge${/ (int8|int4|f16) weights$/.exec(name)?.[1] ? `-${/ (int8|int4|f16) weights$/.exec(name)![1]}` : ''}`
+      : name.startsWith('onnxruntime-web')
+        ? 'ort-web'
+        : name.startsWith('onnxruntime-node')
+          ? 'ort-node'
+          : name.startsWith('tfjs')
+            ? 'tfjs'
+            : name;
   const obj = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [key(k), v]));
-  writeFileSync(jsonFile, JSON.stringify({
-    threads, reps, trainReps, peak: peak?.gflops ?? null, loadBefore: loadAvg0, loadAfter: loadavg(), backend: backendName,
-    prefill: obj(results.prefill), decode: obj(results.decode), trainSmall: obj(results.trainSmall), trainGpt1: obj(results.trainGpt1),
-    flops: { prefill: forwardFlops(cfgBig, 1, Tbig), trainSmall: trainFlops(cfgSmall, 8, Tsmall), trainGpt1: trainFlops(cfgBig, 1, Tbig) },
-    profiles, profileData,
-  }, null, 1));
+  writeFileSync(
+    jsonFile,
+    JSON.stringify(
+      {
+        threads,
+        reps,
+        trainReps,
+        peak: peak?.gflops ?? null,
+        loadBefore: loadAvg0,
+        loadAfter: loadavg(),
+        backend: backendName,
+        prefill: obj(results.prefill),
+        decode: obj(results.decode),
+        trainSmall: obj(results.trainSmall),
+        trainGpt1: obj(results.trainGpt1),
+        flops: { prefill: forwardFlops(cfgBig, 1, Tbig), trainSmall: trainFlops(cfgSmall, 8, Tsmall), trainGpt1: trainFlops(cfgBig, 1, Tbig) },
+        profiles,
+        profileData,
+      },
+      null,
+      1,
+    ),
+  );
 }
 process.exit(0);

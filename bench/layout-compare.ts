@@ -15,9 +15,15 @@ import { trainTokenizerFromTexts } from '../src/tokenizer/train.ts';
 
 const { values: a } = parseArgs({
   options: {
-    vocab: { type: 'string', default: '512' }, layers: { type: 'string', default: '4' }, embd: { type: 'string', default: '32' },
-    ctx: { type: 'string', default: '16' }, batch: { type: 'string', default: '64' }, steps: { type: 'string', default: '300' },
-    lr: { type: 'string', default: '3e-3' }, threads: { type: 'string', default: '1' }, layouts: { type: 'string', default: 'post-ln,pre-ln' },
+    vocab: { type: 'string', default: '512' },
+    layers: { type: 'string', default: '4' },
+    embd: { type: 'string', default: '32' },
+    ctx: { type: 'string', default: '16' },
+    batch: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '300' },
+    lr: { type: 'string', default: '3e-3' },
+    threads: { type: 'string', default: '1' },
+    layouts: { type: 'string', default: 'post-ln,pre-ln' },
   },
 });
 const n = (k: keyof typeof a) => Number(a[k]);
@@ -25,7 +31,8 @@ const corpus = await loadCorpus(['moby-dick']);
 const tok = trainTokenizerFromTexts(corpus.texts, n('vocab') - 260);
 const ids: number[] = [];
 for (const t of corpus.texts) ids.push(...tok.encode(t));
-const T = n('ctx'), C = n('embd');
+const T = n('ctx'),
+  C = n('embd');
 const data = new TokenDataset(Int32Array.from(ids), T, 0.05);
 console.log(`vocab ${tok.vocabSize}, ${ids.length} tokens; unigram entropy of the validation split ${unigramEntropy(data.val).toFixed(3)}`);
 const be = await createNodeWasmBackend({ threads: n('threads') });
@@ -35,8 +42,14 @@ for (const layout of a.layouts!.split(',') as LayerNormLayout[]) {
   const evals: string[] = [];
   const t0 = Date.now();
   await pretrain(model, data, {
-    steps: n('steps'), batchSize: n('batch'), lr: n('lr'), warmupSteps: Math.ceil(n('steps') / 30), seed: 1,
-    evalEvery: Math.ceil(n('steps') / 6), evalBatches: 8, onEval: (e) => evals.push(`${e.step}:${e.valLoss.toFixed(3)}`),
+    steps: n('steps'),
+    batchSize: n('batch'),
+    lr: n('lr'),
+    warmupSteps: Math.ceil(n('steps') / 30),
+    seed: 1,
+    evalEvery: Math.ceil(n('steps') / 6),
+    evalBatches: 8,
+    onEval: (e) => evals.push(`${e.step}:${e.valLoss.toFixed(3)}`),
   });
   console.log(`${layout}: validation loss by step ${evals.join(' ')}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 }

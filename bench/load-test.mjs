@@ -29,11 +29,21 @@ import { Worker } from 'node:worker_threads';
 
 const { values: a } = parseArgs({
   options: {
-    serve: { type: 'boolean', default: false }, impl: { type: 'string', default: 'after' }, model: { type: 'string' }, port: { type: 'string', default: '0' },
-    models: { type: 'string', default: 'demo,gpt1' }, streams: { type: 'string', default: '1,4,16,50' }, duration: { type: 'string', default: '20' },
-    'max-tokens': { type: 'string', default: '16' }, 'max-concurrent': { type: 'string', default: '16' }, 'max-queue': { type: 'string', default: '64' },
-    threads: { type: 'string', default: '1' }, impls: { type: 'string', default: 'before,after1,after' }, before: { type: 'string', default: '73110d9' },
-    out: { type: 'string' }, repeat: { type: 'string', default: '1' },
+    serve: { type: 'boolean', default: false },
+    impl: { type: 'string', default: 'after' },
+    model: { type: 'string' },
+    port: { type: 'string', default: '0' },
+    models: { type: 'string', default: 'demo,gpt1' },
+    streams: { type: 'string', default: '1,4,16,50' },
+    duration: { type: 'string', default: '20' },
+    'max-tokens': { type: 'string', default: '16' },
+    'max-concurrent': { type: 'string', default: '16' },
+    'max-queue': { type: 'string', default: '64' },
+    threads: { type: 'string', default: '1' },
+    impls: { type: 'string', default: 'before,after1,after' },
+    before: { type: 'string', default: '73110d9' },
+    out: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 
@@ -62,9 +72,18 @@ async function serve() {
     const g = await import(join(dir, 'dist/edge/gptedge.js'));
     setFlagsFromString('--experimental-wasm-relaxed-simd'); // what its adapters/wasm-node.ts did on Node 20
     const spawnWorker = (source) => {
-      const w = new Worker(source + "\nconst { parentPort } = require('node:worker_threads');\ngptedgeWorker((m) => parentPort.postMessage(m), (cb) => parentPort.on('message', cb));\n", { eval: true });
+      const w = new Worker(
+        source +
+          "\nconst { parentPort } = require('node:worker_threads');\ngptedgeWorker((m) => parentPort.postMessage(m), (cb) => parentPort.on('message', cb));\n",
+        { eval: true },
+      );
       w.unref();
-      return { post: (m) => w.postMessage(m), onMessage: (cb) => void w.on('message', cb), onError: (cb) => void w.on('error', cb), terminate: () => void w.terminate() };
+      return {
+        post: (m) => w.postMessage(m),
+        onMessage: (cb) => void w.on('message', cb),
+        onError: (cb) => void w.on('error', cb),
+        terminate: () => void w.terminate(),
+      };
     };
     const be = await g.createWasmBackend({ load: (v) => readFile(join(dir, `wasm/build/gptedge-${v}.wasm`)), threads, spawnWorker });
     const fs = new g.MemoryFileSystem();
@@ -84,7 +103,9 @@ async function serve() {
   }
   const { serve: listen } = await import('@hono/node-server');
   // server-side timings, in the HTTP thread: handler entry, every SSE chunk with a token, end of stream
-  const ttft = [], itl = [], latency = [];
+  const ttft = [],
+    itl = [],
+    latency = [];
   const TOKEN = /"finish_reason":null/g;
   const timed = async (req, env) => {
     const t0 = performance.now();
@@ -92,28 +113,38 @@ async function serve() {
     if (new URL(req.url).pathname !== '/v1/completions' || !res.body) return res;
     let last = null;
     const dec = new TextDecoder();
-    const body = res.body.pipeThrough(new TransformStream({
-      transform(chunk, ctl) {
-        const n = (dec.decode(chunk, { stream: true }).match(TOKEN) ?? []).length;
-        const now = performance.now();
-        for (let i = 0; i < n; i++) {
-          if (last === null) ttft.push(now - t0);
-          else itl.push(now - last);
-          last = now;
-        }
-        ctl.enqueue(chunk);
-      },
-      flush() {
-        latency.push(performance.now() - t0);
-      },
-    }));
+    const body = res.body.pipeThrough(
+      new TransformStream({
+        transform(chunk, ctl) {
+          const n = (dec.decode(chunk, { stream: true }).match(TOKEN) ?? []).length;
+          const now = performance.now();
+          for (let i = 0; i < n; i++) {
+            if (last === null) ttft.push(now - t0);
+            else itl.push(now - last);
+            last = now;
+          }
+          ctl.enqueue(chunk);
+        },
+        flush() {
+          latency.push(performance.now() - t0);
+        },
+      }),
+    );
     return new Response(body, { status: res.status, headers: res.headers });
   };
-  listen({ fetch: async (req, env) => {
-    const p = new URL(req.url).pathname;
-    if (p === '/__metrics') return Response.json({ ttft: summary(ttft), itl: summary(itl), latency: summary(latency), rssMiB: process.memoryUsage().rss / 2 ** 20 });
-    return timed(req, env);
-  }, hostname: '127.0.0.1', port: Number(a.port) }, (info) => console.log(`LISTENING ${info.port} ${what}`));
+  listen(
+    {
+      fetch: async (req, env) => {
+        const p = new URL(req.url).pathname;
+        if (p === '/__metrics')
+          return Response.json({ ttft: summary(ttft), itl: summary(itl), latency: summary(latency), rssMiB: process.memoryUsage().rss / 2 ** 20 });
+        return timed(req, env);
+      },
+      hostname: '127.0.0.1',
+      port: Number(a.port),
+    },
+    (info) => console.log(`LISTENING ${info.port} ${what}`),
+  );
 }
 
 // ---- the driver ----------------------------------------------------------------------------------------
@@ -127,8 +158,12 @@ async function dist() {
   const d = (f) => join(root, 'dist', f);
   if (!existsSync(d('adapters/cli/serve-worker.js'))) throw new Error('dist/ is missing or stale: run `node scripts/build.mjs` first');
   return {
-    ...(await import(d('adapters/cli/serve-engine.js'))), ...(await import(d('adapters/node/backend.js'))), ...(await import(d('adapters/node/fs.js'))),
-    ...(await import(d('adapters/cli/corpora.js'))), ...(await import(d('src/serve/index.js'))), ...(await import(d('src/index.js'))),
+    ...(await import(d('adapters/cli/serve-engine.js'))),
+    ...(await import(d('adapters/node/backend.js'))),
+    ...(await import(d('adapters/node/fs.js'))),
+    ...(await import(d('adapters/cli/corpora.js'))),
+    ...(await import(d('src/serve/index.js'))),
+    ...(await import(d('src/index.js'))),
   };
 }
 
@@ -157,7 +192,17 @@ async function prepare(impls, models) {
     let tokenizerJSON, cfg;
     if (m === 'demo') {
       // the demo preset with its own 1,024-token BPE vocabulary, as `npm start` trains it
-      sh(process.execPath, [join(root, 'dist/adapters/cli/main.js'), 'tokenizer', 'train', '--corpus', 'moby-dick', '--merges', '764', '--out', join(dir, 'tokenizer.json')]);
+      sh(process.execPath, [
+        join(root, 'dist/adapters/cli/main.js'),
+        'tokenizer',
+        'train',
+        '--corpus',
+        'moby-dick',
+        '--merges',
+        '764',
+        '--out',
+        join(dir, 'tokenizer.json'),
+      ]);
       tokenizerJSON = readFileSync(join(dir, 'tokenizer.json'), 'utf8');
       cfg = b.preset('demo', { vocabSize: b.GPTTokenizer.fromJSON(tokenizerJSON).vocabSize });
     } else {
@@ -173,7 +218,22 @@ async function prepare(impls, models) {
 }
 
 async function startServer(impl, modelDir) {
-  const args = [new URL(import.meta.url).pathname, '--serve', '--impl', impl, '--model', modelDir, '--before', a.before, '--threads', a.threads, '--max-concurrent', a['max-concurrent'], '--max-queue', a['max-queue']];
+  const args = [
+    new URL(import.meta.url).pathname,
+    '--serve',
+    '--impl',
+    impl,
+    '--model',
+    modelDir,
+    '--before',
+    a.before,
+    '--threads',
+    a.threads,
+    '--max-concurrent',
+    a['max-concurrent'],
+    '--max-queue',
+    a['max-queue'],
+  ];
   const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise((ok, fail) => {
     let buf = '';
@@ -195,8 +255,10 @@ async function streamOnce(url, body, signal, onToken) {
     await res.text();
     return { status: res.status };
   }
-  const reader = res.body.getReader(), dec = new TextDecoder();
-  let buf = '', usage = null;
+  const reader = res.body.getReader(),
+    dec = new TextDecoder();
+  let buf = '',
+    usage = null;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
@@ -215,10 +277,23 @@ async function streamOnce(url, body, signal, onToken) {
 }
 
 async function level(url, streams, durationMs, maxTokens) {
-  const ttft = [], itl = [], latency = [], statuses = {};
-  let tokens = 0, seed = 0;
-  const tEnd = performance.now() + durationMs, ac = new AbortController();
-  const body = () => ({ model: 'm', prompt: 'It was the best of times, it was the worst of times', max_tokens: maxTokens, temperature: 0.8, seed: seed++, stream: true, stream_options: { include_usage: true } });
+  const ttft = [],
+    itl = [],
+    latency = [],
+    statuses = {};
+  let tokens = 0,
+    seed = 0;
+  const tEnd = performance.now() + durationMs,
+    ac = new AbortController();
+  const body = () => ({
+    model: 'm',
+    prompt: 'It was the best of times, it was the worst of times',
+    max_tokens: maxTokens,
+    temperature: 0.8,
+    seed: seed++,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   const t0 = performance.now();
   const client = async () => {
     while (performance.now() < tEnd) {
@@ -243,42 +318,64 @@ async function level(url, streams, durationMs, maxTokens) {
 }
 
 async function drive() {
-  const impls = a.impls.split(','), models = a.models.split(','), streamsList = a.streams.split(',').map(Number);
-  const durationMs = Number(a.duration) * 1000, maxTokens = Number(a['max-tokens']);
+  const impls = a.impls.split(','),
+    models = a.models.split(','),
+    streamsList = a.streams.split(',').map(Number);
+  const durationMs = Number(a.duration) * 1000,
+    maxTokens = Number(a['max-tokens']);
   await dist(); // built?
   const dirs = await prepare(impls, models);
   const env = { cpu: cpus()[0]?.model, cores: availableParallelism(), node: process.version, loadBefore: loadavg().map((x) => +x.toFixed(2)) };
   console.log(`machine: ${env.cpu}, ${env.cores} cores, Node ${env.node}; load average before: ${env.loadBefore.join(' ')}`);
-  console.log(`each level: ${a.duration} s of closed-loop streaming clients, max_tokens ${maxTokens}, temperature 0.8; server --max-concurrent ${a['max-concurrent']} --max-queue ${a['max-queue']}, WASM threads ${a.threads}`);
+  console.log(
+    `each level: ${a.duration} s of closed-loop streaming clients, max_tokens ${maxTokens}, temperature 0.8; server --max-concurrent ${a['max-concurrent']} --max-queue ${a['max-queue']}, WASM threads ${a.threads}`,
+  );
   const rows = [];
   for (const model of models) {
     for (const streams of streamsList) {
-      for (let rep = 0; rep < Number(a.repeat); rep++) for (const impl of impls) {
-        const s = await startServer(impl, dirs[model]);
-        try {
-          // warm-up: compiled kernels, allocated activations and caches
-          for (let i = 0; i < 2; i++) await streamOnce(s.url, { model: 'm', prompt: 'It was', max_tokens: 4, stream: true }, undefined, () => {});
-          const rss0 = rssMiB(s.proc.pid);
-          const c = await level(s.url, streams, durationMs, maxTokens);
-          await new Promise((r) => setTimeout(r, 500));
-          const srv = await (await fetch(`${s.url}/__metrics`)).json();
-          const row = { model, impl, streams, rep, load: loadavg()[0], server: s.what, client: c, serverSide: { ttft: srv.ttft, itl: srv.itl, latency: srv.latency }, rssMiB: { before: +rss0.toFixed(1), after: +rssMiB(s.proc.pid).toFixed(1) } };
-          rows.push(row);
-          console.log(`${model} ${impl.padEnd(6)} ${String(streams).padStart(2)} streams: ${c.tokensPerSec} tok/s, TTFT p50/p99 ${c.ttft.p50}/${c.ttft.p99} ms (server ${srv.ttft.p50}/${srv.ttft.p99}), ITL p50/p99 ${c.itl.p50}/${c.itl.p99} ms (server ${srv.itl.p50}/${srv.itl.p99}), latency p50/p99/max ${c.latency.p50}/${c.latency.p99}/${c.latency.max} ms (server ${srv.latency.p50}/${srv.latency.p99}/${srv.latency.max}), ${c.completed} done, ${JSON.stringify(c.statuses)}`);
-        } finally {
-          s.proc.kill('SIGTERM');
-          await new Promise((r) => s.proc.once('exit', r));
+      for (let rep = 0; rep < Number(a.repeat); rep++)
+        for (const impl of impls) {
+          const s = await startServer(impl, dirs[model]);
+          try {
+            // warm-up: compiled kernels, allocated activations and caches
+            for (let i = 0; i < 2; i++) await streamOnce(s.url, { model: 'm', prompt: 'It was', max_tokens: 4, stream: true }, undefined, () => {});
+            const rss0 = rssMiB(s.proc.pid);
+            const c = await level(s.url, streams, durationMs, maxTokens);
+            await new Promise((r) => setTimeout(r, 500));
+            const srv = await (await fetch(`${s.url}/__metrics`)).json();
+            const row = {
+              model,
+              impl,
+              streams,
+              rep,
+              load: loadavg()[0],
+              server: s.what,
+              client: c,
+              serverSide: { ttft: srv.ttft, itl: srv.itl, latency: srv.latency },
+              rssMiB: { before: +rss0.toFixed(1), after: +rssMiB(s.proc.pid).toFixed(1) },
+            };
+            rows.push(row);
+            console.log(
+              `${model} ${impl.padEnd(6)} ${String(streams).padStart(2)} streams: ${c.tokensPerSec} tok/s, TTFT p50/p99 ${c.ttft.p50}/${c.ttft.p99} ms (server ${srv.ttft.p50}/${srv.ttft.p99}), ITL p50/p99 ${c.itl.p50}/${c.itl.p99} ms (server ${srv.itl.p50}/${srv.itl.p99}), latency p50/p99/max ${c.latency.p50}/${c.latency.p99}/${c.latency.max} ms (server ${srv.latency.p50}/${srv.latency.p99}/${srv.latency.max}), ${c.completed} done, ${JSON.stringify(c.statuses)}`,
+            );
+          } finally {
+            s.proc.kill('SIGTERM');
+            await new Promise((r) => s.proc.once('exit', r));
+          }
         }
-      }
     }
   }
   if (Number(a.repeat) > 1) {
     console.log('\nmedians over the repeats (tokens/s; client TTFT p99; client latency p99 | server latency p99):');
     const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
-    for (const model of models) for (const streams of streamsList) for (const impl of impls) {
-      const rs = rows.filter((r) => r.model === model && r.streams === streams && r.impl === impl);
-      console.log(`${model} ${impl.padEnd(6)} ${String(streams).padStart(2)} streams: ${med(rs.map((r) => r.client.tokensPerSec))} tok/s (${rs.map((r) => r.client.tokensPerSec).join(', ')}); TTFT p99 ${med(rs.map((r) => r.client.ttft.p99 ?? NaN))} ms; latency p99 ${med(rs.map((r) => r.client.latency.p99 ?? NaN))} | ${med(rs.map((r) => r.serverSide.latency.p99 ?? NaN))} ms`);
-    }
+    for (const model of models)
+      for (const streams of streamsList)
+        for (const impl of impls) {
+          const rs = rows.filter((r) => r.model === model && r.streams === streams && r.impl === impl);
+          console.log(
+            `${model} ${impl.padEnd(6)} ${String(streams).padStart(2)} streams: ${med(rs.map((r) => r.client.tokensPerSec))} tok/s (${rs.map((r) => r.client.tokensPerSec).join(', ')}); TTFT p99 ${med(rs.map((r) => r.client.ttft.p99 ?? NaN))} ms; latency p99 ${med(rs.map((r) => r.client.latency.p99 ?? NaN))} | ${med(rs.map((r) => r.serverSide.latency.p99 ?? NaN))} ms`,
+          );
+        }
   }
   env.loadAfter = loadavg().map((x) => +x.toFixed(2));
   console.log(`load average after: ${env.loadAfter.join(' ')}`);

@@ -17,8 +17,10 @@ import { createNodeWasmBackend, enableRelaxedSimd } from '../adapters/node/wasm.
 import type { WasmVariant } from '../src/backend/wasm/index.ts';
 import type { Tensor } from '../src/backend/backend.ts';
 
-const threads = opt('threads', 1), reps = opt('reps', 5);
-const root = process.cwd(), loadAvg0 = loadavg();
+const threads = opt('threads', 1),
+  reps = opt('reps', 5);
+const root = process.cwd(),
+  loadAvg0 = loadavg();
 const tables: [string, string][] = [];
 
 // ---- dot: the instructions ----------------------------------------------------------------------------
@@ -33,7 +35,9 @@ const DOT_SOURCE = `
 @inline function fma(b: v128, a: v128, c: v128): v128 { return f32x4.relaxed_madd(b, a, c); }
 @inline function d16(b: v128, a: v128, c: v128): v128 { return i32x4.add(c, i32x4.dot_i16x8_s(b, a)); }
 @inline function rdot(b: v128, a: v128, c: v128): v128 { return i32x4.relaxed_dot_i8x16_i7x16_add_s(b, a, c); }
-${['fma', 'd16', 'rdot', 'emu'].map((op) => `
+${['fma', 'd16', 'rdot', 'emu']
+  .map(
+    (op) => `
 export function ${op}Loop(n: i32, p0: usize): i32 {
   let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   for (let r = 0; r < n; r++) {
@@ -53,7 +57,9 @@ export function ${op}Loop(n: i32, p0: usize): i32 {
   }
   const s = v128.or(v128.or(v128.or(a0, a1), v128.or(a2, a3)), v128.or(v128.or(a4, a5), v128.or(a6, a7)));
   return i32x4.extract_lane(s, 0);
-}`).join('\n')}
+}`,
+  )
+  .join('\n')}
 export function rdotOnce(a: usize, b: usize, out: usize): void { v128.store(out, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a), v128.load(b), i32x4.splat(0))); }
 `;
 
@@ -62,16 +68,20 @@ async function dotBench(): Promise<void> {
     console.log('dot: this engine has no relaxed SIMD; skipped');
     return;
   }
-  const asc = (await import('assemblyscript/asc')) as unknown as { compileString(s: string, o: object): Promise<{ binary: Uint8Array | null; stderr: { toString(): string } }> };
+  const asc = (await import('assemblyscript/asc')) as unknown as {
+    compileString(s: string, o: object): Promise<{ binary: Uint8Array | null; stderr: { toString(): string } }>;
+  };
   const r = await asc.compileString(DOT_SOURCE, { optimizeLevel: 3, runtime: 'stub', importMemory: true, enable: ['simd', 'relaxed-simd'], noAssert: true });
   if (!r.binary) throw new Error(`dot kernels: ${r.stderr.toString()}`);
   const memory = new WebAssembly.Memory({ initial: 2 });
-  const inst = (await WebAssembly.instantiate(r.binary as BufferSource, { env: { memory } }) as unknown as WebAssembly.WebAssemblyInstantiatedSource).instance.exports as Record<string, (...a: number[]) => number>;
+  const inst = ((await WebAssembly.instantiate(r.binary as BufferSource, { env: { memory } })) as unknown as WebAssembly.WebAssemblyInstantiatedSource).instance
+    .exports as Record<string, (...a: number[]) => number>;
   const u8 = new Uint8Array(memory.buffer);
   for (let i = 0; i < 4096; i++) u8[1024 + i] = (i * 37) % 100; // small values: no f32 denormals, no i16 overflow
   // exactness of the relaxed dot on this engine, over every a in -128..127 against b in 0..127
   let exact = true;
-  const i8 = new Int8Array(memory.buffer), i32 = new Int32Array(memory.buffer);
+  const i8 = new Int8Array(memory.buffer),
+    i32 = new Int32Array(memory.buffer);
   for (let t = 0; t < 2048 && exact; t++) {
     for (let j = 0; j < 16; j++) {
       i8[j] = ((t * 16 + j) % 256) - 128; // a
@@ -85,11 +95,14 @@ async function dotBench(): Promise<void> {
     }
   }
   const kinds: [string, string, number][] = [
-    ['fmaLoop', 'f32x4.relaxed_madd (f32 FMA)', 4], ['d16Loop', 'i32x4.dot_i16x8_s + i32x4.add (SIMD128)', 8],
-    ['rdotLoop', `i32x4.relaxed_dot_i8x16_i7x16_add_s (relaxed; ${exact ? 'exact here' : 'NOT exact here'})`, 16], ['emuLoop', 'i8 dot emulated: i16x8.extmul + i32x4.extadd_pairwise + shuffles (SIMD128)', 16],
+    ['fmaLoop', 'f32x4.relaxed_madd (f32 FMA)', 4],
+    ['d16Loop', 'i32x4.dot_i16x8_s + i32x4.add (SIMD128)', 8],
+    ['rdotLoop', `i32x4.relaxed_dot_i8x16_i7x16_add_s (relaxed; ${exact ? 'exact here' : 'NOT exact here'})`, 16],
+    ['emuLoop', 'i8 dot emulated: i16x8.extmul + i32x4.extadd_pairwise + shuffles (SIMD128)', 16],
   ];
   const rate = new Map<string, number[]>();
-  const n = 2000, steps = n * 64;
+  const n = 2000,
+    steps = n * 64;
   for (let rep = 0; rep < reps + 1; rep++) {
     for (const [fn, , per] of kinds) {
       const t = performance.now();
@@ -100,18 +113,38 @@ async function dotBench(): Promise<void> {
   }
   const fmaRate = median(rate.get('fmaLoop')!);
   const rows = kinds.map(([fn, what, per]) => `| ${what} | ${per} | ${median(rate.get(fn)!).toFixed(1)} | ${(median(rate.get(fn)!) / fmaRate).toFixed(2)}× |`);
-  tables.push(['quant-dot', [`### Multiply-add instructions in-register (4×8 tiles in L1), 1 thread, median of ${reps}`, '', meta(), '',
-    '| instruction | multiply-adds each | G multiply-adds/s | vs f32 FMA |', '|---|---:|---:|---:|', ...rows].join('\n')]);
+  tables.push([
+    'quant-dot',
+    [
+      `### Multiply-add instructions in-register (4×8 tiles in L1), 1 thread, median of ${reps}`,
+      '',
+      meta(),
+      '',
+      '| instruction | multiply-adds each | G multiply-adds/s | vs f32 FMA |',
+      '|---|---:|---:|---:|',
+      ...rows,
+    ].join('\n'),
+  ]);
 }
 
 // ---- gemm: the kernels at GPT-1 shapes ------------------------------------------------------------------
 async function gemmBench(): Promise<void> {
   const be = await createNodeWasmBackend({ threads, load: (v: WasmVariant) => readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`)) });
-  const shapes: [number, number, number][] = [[512, 768, 2304], [512, 768, 3072], [512, 3072, 768], [512, 768, 40478], [1, 768, 2304], [1, 768, 3072], [1, 3072, 768], [1, 768, 40478]];
+  const shapes: [number, number, number][] = [
+    [512, 768, 2304],
+    [512, 768, 3072],
+    [512, 3072, 768],
+    [512, 768, 40478],
+    [1, 768, 2304],
+    [1, 768, 3072],
+    [1, 3072, 768],
+    [1, 768, 40478],
+  ];
   const rand = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 0.05);
   const lines: string[] = [];
   for (const [M, K, N] of shapes) {
-    const a = be.alloc(M * K), out = be.alloc(M * N);
+    const a = be.alloc(M * K),
+      out = be.alloc(M * N);
     be.write(a, rand(M * K, 1));
     const wf = rand(K * N, 2);
     const runs: [string, Tensor, boolean, number][] = [];
@@ -137,13 +170,26 @@ async function gemmBench(): Promise<void> {
       const t = median(ms.get(d)!);
       return `${((2 * M * K * N) / t / 1e6).toFixed(1)}${M === 1 ? ` (${(bytes / t / 1e6).toFixed(1)} GB/s)` : ''}`;
     };
-    lines.push(`| ${M}×${K}×${N} | ${runs.map(([d, , , bytes]) => cell(d, bytes)).join(' | ')} | ${(median(ms.get('f32')!) / median(ms.get('q8')!)).toFixed(2)}× / ${(median(ms.get('f32')!) / median(ms.get('q4')!)).toFixed(2)}× |`);
+    lines.push(
+      `| ${M}×${K}×${N} | ${runs.map(([d, , , bytes]) => cell(d, bytes)).join(' | ')} | ${(median(ms.get('f32')!) / median(ms.get('q8')!)).toFixed(2)}× / ${(median(ms.get('f32')!) / median(ms.get('q4')!)).toFixed(2)}× |`,
+    );
     console.log(lines[lines.length - 1]);
     be.free(a, out, ...runs.map((r) => r[1]));
   }
-  tables.push([`quant-gemm:${threads}`, [`### Quantized matmul on gptedge-wasm (${be.name}), ${threads} thread${threads > 1 ? 's' : ''}: GOP/s (2·M·K·N / time; M = 1: and weight bytes/s), median of ${reps}`, '', meta(), '',
-    'f32: A·B on f32 weights; q8 / q4: A·Wᵀ on int8 (per output channel) / int4 (Q4_0) weights, activations quantized per row to int16 inside the kernel.', '',
-    '| M×K×N | f32 | q8 (int8) | q4 (int4) | speed-up q8 / q4 over f32 |', '|---|---:|---:|---:|---:|', ...lines].join('\n')]);
+  tables.push([
+    `quant-gemm:${threads}`,
+    [
+      `### Quantized matmul on gptedge-wasm (${be.name}), ${threads} thread${threads > 1 ? 's' : ''}: GOP/s (2·M·K·N / time; M = 1: and weight bytes/s), median of ${reps}`,
+      '',
+      meta(),
+      '',
+      'f32: A·B on f32 weights; q8 / q4: A·Wᵀ on int8 (per output channel) / int4 (Q4_0) weights, activations quantized per row to int16 inside the kernel.',
+      '',
+      '| M×K×N | f32 | q8 (int8) | q4 (int4) | speed-up q8 / q4 over f32 |',
+      '|---|---:|---:|---:|---:|',
+      ...lines,
+    ].join('\n'),
+  ]);
   be.dispose();
 }
 

@@ -8,5 +8,13 @@ const name = process.argv[2];
 if (!name) throw new Error('usage: node bench/run-node.mjs <bench name> [args]');
 process.argv.splice(2, 1);
 const outfile = resolve('.cache/bench', `${name}.mjs`);
-await build({ entryPoints: [resolve('bench', `${name}.ts`)], outfile, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'warning' });
+await build({
+  entryPoints: [resolve('bench', `${name}.ts`)],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  packages: 'external',
+  logLevel: 'warning',
+});
 await import(pathToFileURL(outfile).href);

@@ -13,11 +13,23 @@ import asc from 'assemblyscript/asc';
 import { enableRelaxedSimd } from '../adapters/node/wasm.ts';
 
 /** tile shapes tried: [MR, NR]; NR a multiple of 4 (one f32x4 per 4 columns) */
-export const TILES: [number, number][] = [[4, 8], [2, 16], [3, 12], [4, 12], [6, 8], [5, 8], [3, 16], [4, 16], [8, 8], [1, 32]];
+export const TILES: [number, number][] = [
+  [4, 8],
+  [2, 16],
+  [3, 12],
+  [4, 12],
+  [6, 8],
+  [5, 8],
+  [3, 16],
+  [4, 16],
+  [8, 8],
+  [1, 32],
+];
 const KC = 128; // k steps per pass: A 4·KC·MR and B 4·KC·NR bytes, ≤ 16 KB together for every tile above
 
 function tileSource(mr: number, nr: number): string {
-  const nv = nr / 4, acc: string[] = [];
+  const nv = nr / 4,
+    acc: string[] = [];
   for (let i = 0; i < mr; i++) for (let j = 0; j < nv; j++) acc.push(`c${i}_${j}`);
   const body: string[] = [];
   for (let j = 0; j < nv; j++) body.push(`const b${j} = v128.load(bp, ${16 * j});`);
@@ -66,10 +78,17 @@ export interface Peak {
 
 /** Compiles the tiles and times each on this thread (best of `trials` runs of ≈ `ms` each). */
 export async function measurePeak(opts: { ms?: number; trials?: number; clock?: () => number } = {}): Promise<Peak> {
-  const ms = opts.ms ?? 150, trials = opts.trials ?? 5, now = opts.clock ?? (() => performance.now());
+  const ms = opts.ms ?? 150,
+    trials = opts.trials ?? 5,
+    now = opts.clock ?? (() => performance.now());
   const src = TILES.map(([m, n]) => tileSource(m, n)).join('\n') + CHAIN;
   const { error, binary, stderr } = await asc.compileString(src, {
-    optimizeLevel: 3, runtime: 'stub', noAssert: true, enable: ['simd', 'relaxed-simd'], importMemory: true, initialMemory: 1,
+    optimizeLevel: 3,
+    runtime: 'stub',
+    noAssert: true,
+    enable: ['simd', 'relaxed-simd'],
+    importMemory: true,
+    initialMemory: 1,
   } as Parameters<typeof asc.compileString>[1]);
   if (error || !binary) throw new Error(`simd-peak: asc failed: ${error?.message} ${stderr.toString()}`);
   const bytes = new Uint8Array(binary); // a copy on a plain ArrayBuffer
@@ -79,14 +98,20 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
   const ex = instance.exports as Record<string, (...a: number[]) => void>;
   const f = new Float32Array(memory.buffer);
   for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3; // panels: A from byte 0, B from 32 KB, out at 64 KB
-  const A = 0, B = 32768, OUT = 65536;
+  const A = 0,
+    B = 32768,
+    OUT = 65536;
   const time = (run: (reps: number) => void, flopsPerRep: number): number => {
     let reps = 1;
-    for (;;) { // calibrate to ≈ ms
+    for (;;) {
+      // calibrate to ≈ ms
       const t = now();
       run(reps);
       const dt = now() - t;
-      if (dt > ms / 4) { reps = Math.max(1, Math.round((reps * ms) / dt)); break; }
+      if (dt > ms / 4) {
+        reps = Math.max(1, Math.round((reps * ms) / dt));
+        break;
+      }
       reps *= 4;
     }
     let best = 0;
@@ -118,7 +143,11 @@ if (/\/simd-peak\.(ts|mjs)$/.test(import.meta.url)) {
     return (u.user + u.system) / 1000;
   };
   const p = await measurePeak(process.argv.includes('--cpu') ? { clock: cpuClock, ms: 300 } : {});
-  console.log(`${cpus()[0]?.model} ×${cpus().length}, ${process.release.name} ${process.version}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `${cpus()[0]?.model} ×${cpus().length}, ${process.release.name} ${process.version}, load ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
   for (const t of p.tiles) console.log(`tile ${t.tile.padEnd(6)} ${t.gflops.toFixed(1)} GFLOP/s`);
   console.log(`FMA chain (no loads) ${p.chain.toFixed(1)} GFLOP/s`);
   console.log(`peak: ${p.gflops.toFixed(1)} GFLOP/s per core (tile ${p.tile})`);

@@ -18,9 +18,14 @@ const bundle = join(tmp, 'tokenizer.mjs');
 await build({
   stdin: {
     contents: `export * from './src/tokenizer/train.ts'; export * from './src/tokenizer/tokenizer.ts'; export * from './src/tokenizer/gpt2.ts';`,
-    resolveDir: root, loader: 'ts',
+    resolveDir: root,
+    loader: 'ts',
   },
-  bundle: true, platform: 'node', format: 'esm', outfile: bundle, logLevel: 'warning',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  outfile: bundle,
+  logLevel: 'warning',
 });
 const { trainBPE, GPTTokenizer, gpt2TokenizerJSON } = await import(pathToFileURL(bundle).href);
 const { Tokenizer: HFTokenizer } = await import('@huggingface/tokenizers');
@@ -66,7 +71,12 @@ const nativeRun = time(() => {
   return JSON.parse(readFileSync(f, 'utf8'));
 });
 const nativeMerges = nativeRun.out.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
-row(`train (vocab 30,000 = ${nativeMerges.length} merges)`, `native tokenizers ${require('tokenizers/package.json').version} (Rust, ${cpus().length} threads)`, nativeRun, 'reads the corpus from a file');
+row(
+  `train (vocab 30,000 = ${nativeMerges.length} merges)`,
+  `native tokenizers ${require('tokenizers/package.json').version} (Rust, ${cpus().length} threads)`,
+  nativeRun,
+  'reads the corpus from a file',
+);
 const oursSame = time(() => trainBPE(docs, { merges: nativeMerges.length, specialTokens: [] }));
 row(`train ${nativeMerges.length} merges`, 'gptedge trainBPE (TS, 1 thread)', oursSame, 'same merge count as native');
 
@@ -93,14 +103,23 @@ const tiktoken = getEncoding('gpt2');
 const tkEnc = time(() => tiktoken.encode(text));
 row('encode, GPT-2 vocab', 'js-tiktoken 1.x (gpt2)', tkEnc, `${tkEnc.out.length} tokens`);
 let firstDiff = -1;
-for (let i = 0; i < Math.max(oursEnc.out.length, tkEnc.out.length); i++) if (oursEnc.out[i] !== tkEnc.out[i]) { firstDiff = i; break; }
+for (let i = 0; i < Math.max(oursEnc.out.length, tkEnc.out.length); i++)
+  if (oursEnc.out[i] !== tkEnc.out[i]) {
+    firstDiff = i;
+    break;
+  }
 const hf = new HFTokenizer(gpt2json, {});
 const hfEnc = time(() => hf.encode(text, { add_special_tokens: false }).ids);
 row('encode, GPT-2 vocab', '@huggingface/tokenizers 0.2', hfEnc, `${hfEnc.out.length} tokens`);
 const sotuTokenizers = Array.from({ length: RUNS }, () => GPTTokenizer.fromJSON(ours40k.out));
 k = 0;
 const sotuEnc = time(() => sotuTokenizers[k++].encode(text));
-row('encode, our 40k SOTU vocab', 'gptedge GPTTokenizer.encode', sotuEnc, `${sotuEnc.out.length} tokens (${(MB * 1e6 / sotuEnc.out.length).toFixed(2)} bytes/token)`);
+row(
+  'encode, our 40k SOTU vocab',
+  'gptedge GPTTokenizer.encode',
+  sotuEnc,
+  `${sotuEnc.out.length} tokens (${((MB * 1e6) / sotuEnc.out.length).toFixed(2)} bytes/token)`,
+);
 const decodeRun = time(() => sotuTokenizers[0].decode(sotuEnc.out));
 row('decode, our 40k SOTU vocab', 'gptedge GPTTokenizer.decode', decodeRun, decodeRun.out === text ? 'round trip exact' : 'ROUND TRIP DIFFERS');
 

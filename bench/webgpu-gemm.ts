@@ -49,7 +49,8 @@ async function fmaPeak(device: GPUDevice): Promise<number> {
     return performance.now() - t0;
   };
   await run(1); // compile
-  let groups = 16, ms = 0;
+  let groups = 16,
+    ms = 0;
   for (;;) {
     ms = await run(groups);
     if (ms >= 200 || groups >= 65535 * 64) break;
@@ -71,39 +72,63 @@ const sizes = args.filter((a, i) => /^\d+$/.test(a) && !args[i - 1]?.startsWith(
 const choices = (opt('kernels') ?? 'auto').split(',') as ('auto' | 'tiled' | 'small')[];
 const shapes: [number, number, number][] = sizes.length
   ? sizes.map((n) => [n, n, n])
-  : handle.software ? [[128, 128, 128], [256, 256, 256], [512, 512, 512]] : [[256, 256, 256], [1024, 1024, 1024], [4096, 4096, 4096], [4096, 768, 3072], [4096, 3072, 768], [4096, 768, 2304]];
+  : handle.software
+    ? [
+        [128, 128, 128],
+        [256, 256, 256],
+        [512, 512, 512],
+      ]
+    : [
+        [256, 256, 256],
+        [1024, 1024, 1024],
+        [4096, 4096, 4096],
+        [4096, 768, 3072],
+        [4096, 3072, 768],
+        [4096, 768, 2304],
+      ];
 for (const choice of choices) {
-const be = createWebGPUBackend(handle.device, choice === 'auto' ? {} : { kernels: { matmul: choice } });
-console.log(`kernel choice: ${choice}; backend features: ${JSON.stringify(be.features)}`);
-for (const [M, K, N] of shapes) {
-  const cases = [[false, false, 'f32'], [false, true, 'f32'], [true, false, 'f32']] as [boolean, boolean, 'f32' | 'f16'][];
-  if (be.f16Storage) cases.push([false, false, 'f16'], [false, true, 'f16']);
-  for (const [tA, tB, bType] of cases) {
-    const a = be.alloc(M * K), b = be.alloc(K * N, bType), c = be.alloc(M * N);
-    be.write(a, new Float32Array(M * K).fill(0.5));
-    be.write(b, new Float32Array(K * N).fill(0.25));
-    be.matmul(c, a, b, null, M, K, N, tA, tB, 0); // warm-up: pipeline compile
-    await be.sync();
-    const flop = 2 * M * K * N;
-    let reps = 1, ms = 0;
-    // grow the repetition count until a timing covers ≥ 200 ms (one sync per timing)
-    for (;;) {
-      const t0 = performance.now();
-      for (let r = 0; r < reps; r++) be.matmul(c, a, b, null, M, K, N, tA, tB, 0);
+  const be = createWebGPUBackend(handle.device, choice === 'auto' ? {} : { kernels: { matmul: choice } });
+  console.log(`kernel choice: ${choice}; backend features: ${JSON.stringify(be.features)}`);
+  for (const [M, K, N] of shapes) {
+    const cases = [
+      [false, false, 'f32'],
+      [false, true, 'f32'],
+      [true, false, 'f32'],
+    ] as [boolean, boolean, 'f32' | 'f16'][];
+    if (be.f16Storage) cases.push([false, false, 'f16'], [false, true, 'f16']);
+    for (const [tA, tB, bType] of cases) {
+      const a = be.alloc(M * K),
+        b = be.alloc(K * N, bType),
+        c = be.alloc(M * N);
+      be.write(a, new Float32Array(M * K).fill(0.5));
+      be.write(b, new Float32Array(K * N).fill(0.25));
+      be.matmul(c, a, b, null, M, K, N, tA, tB, 0); // warm-up: pipeline compile
       await be.sync();
-      ms = performance.now() - t0;
-      if (ms >= 200 || reps >= 1024) break;
-      reps *= Math.min(8, Math.ceil(250 / Math.max(ms, 1)));
+      const flop = 2 * M * K * N;
+      let reps = 1,
+        ms = 0;
+      // grow the repetition count until a timing covers ≥ 200 ms (one sync per timing)
+      for (;;) {
+        const t0 = performance.now();
+        for (let r = 0; r < reps; r++) be.matmul(c, a, b, null, M, K, N, tA, tB, 0);
+        await be.sync();
+        ms = performance.now() - t0;
+        if (ms >= 200 || reps >= 1024) break;
+        reps *= Math.min(8, Math.ceil(250 / Math.max(ms, 1)));
+      }
+      const check = (await be.read(c))[0]; // every element is K * 0.5 * 0.25
+      const ok = Math.abs(check - K * 0.125) <= 1e-3 * K ? 'ok' : `WRONG (${check})`;
+      const gflops = (flop * reps) / (ms * 1e6);
+      const ofPeak =
+        `, ${((100 * gflops) / measured).toFixed(1)}% of the FMA rate` +
+        (Number.isFinite(peak) ? `, ${((100 * gflops) / peak).toFixed(1)}% of the data-sheet peak` : '');
+      console.log(
+        `${M}x${K}x${N} ${tA ? 'Aᵀ' : 'A'}·${tB ? 'Bᵀ' : 'B'}${bType === 'f16' ? ' (B f16)' : ''}: ${gflops.toFixed(2)} GFLOP/s${ofPeak}  (${reps} reps, ${(ms / reps).toFixed(2)} ms each, result ${ok})`,
+      );
+      be.free(a, b, c);
     }
-    const check = (await be.read(c))[0]; // every element is K * 0.5 * 0.25
-    const ok = Math.abs(check - K * 0.125) <= 1e-3 * K ? 'ok' : `WRONG (${check})`;
-    const gflops = (flop * reps) / (ms * 1e6);
-    const ofPeak = `, ${((100 * gflops) / measured).toFixed(1)}% of the FMA rate` + (Number.isFinite(peak) ? `, ${((100 * gflops) / peak).toFixed(1)}% of the data-sheet peak` : '');
-    console.log(`${M}x${K}x${N} ${tA ? 'Aᵀ' : 'A'}·${tB ? 'Bᵀ' : 'B'}${bType === 'f16' ? ' (B f16)' : ''}: ${gflops.toFixed(2)} GFLOP/s${ofPeak}  (${reps} reps, ${(ms / reps).toFixed(2)} ms each, result ${ok})`);
-    be.free(a, b, c);
   }
-}
-be.destroy();
+  be.destroy();
 }
 handle.release();
 exit(0);

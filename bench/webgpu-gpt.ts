@@ -21,7 +21,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 {
   const soft = handle.software;
   const name = opt('preset') ?? (soft ? 'demo' : 'gpt1');
-  const B = Number(opt('batch') ?? (soft ? 4 : 8)), T = Number(opt('seq') ?? (soft ? 64 : 512));
+  const B = Number(opt('batch') ?? (soft ? 4 : 8)),
+    T = Number(opt('seq') ?? (soft ? 64 : 512));
   const be = createWebGPUBackend(handle.device);
   console.log(`backend features ${JSON.stringify(be.features)}`);
   const cfg = preset(name);
@@ -51,7 +52,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
   for (const weights of be.f16Storage ? (['f32', 'f16'] as const) : (['f32'] as const)) {
     const m = new GPT(be, cfg, { weights }).init(1);
-    const P = Math.min(T, cfg.nCtx - 40), n = soft ? 8 : 32;
+    const P = Math.min(T, cfg.nCtx - 40),
+      n = soft ? 8 : 32;
     // prefill: P tokens into a fresh cache, first logits read back (the first run compiles pipelines)
     const prefill: number[] = [];
     for (let i = 0; i < (soft ? 2 : 6); i++) {
@@ -61,7 +63,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
       if (i > 0) prefill.push(performance.now() - t0);
       m.freeKVCache(c);
     }
-    console.log(`${name} prefill of ${P} tokens, ${weights} weights: ${median(prefill).toFixed(1)} ms median of ${prefill.length} (${(P / (median(prefill) / 1000)).toFixed(0)} tokens/s)`);
+    console.log(
+      `${name} prefill of ${P} tokens, ${weights} weights: ${median(prefill).toFixed(1)} ms median of ${prefill.length} (${(P / (median(prefill) / 1000)).toFixed(0)} tokens/s)`,
+    );
     const cache = m.newKVCache(1);
     await m.forward(ids.subarray(0, P), 1, P, { cache }).lastLogits();
     const per: number[] = [];

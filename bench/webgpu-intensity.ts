@@ -32,15 +32,29 @@ function tiledMatmul(kernel: string, bm: number, bn: number, bk: number, rm: num
 
 const rows: Row[] = [
   tiledMatmul('matmul before (64×64, 4×4, k 16, scalar)', 64, 64, 16, 4, 4, 1, 'transposing tile stores 16-way bank conflicts (two of four transpose cases)'),
-  tiledMatmul('matmul_tiled (128×128, 8×8, k 8, vec4)', 128, 128, 8, 8, 8, 4, 'rows padded to 132 floats: stores conflict-free; next k-tile fetched during compute'),
+  tiledMatmul(
+    'matmul_tiled (128×128, 8×8, k 8, vec4)',
+    128,
+    128,
+    8,
+    8,
+    8,
+    4,
+    'rows padded to 132 floats: stores conflict-free; next k-tile fetched during compute',
+  ),
   tiledMatmul('matmul_small (64×64, 4×4, k 16, scalar)', 64, 64, 16, 4, 4, 1, 'unchanged: outputs with fewer than 48 tiles of 128'),
 ];
 
 // matvec (decoding, M ≤ 8 rows): b (K×N) is read once for all M rows, 2·M FLOP per 4 bytes of b. The 64-tile
 // kernel it replaces for such outputs read b as often, but a 1-row output kept 1/64 of each tile's FMAs useful.
 for (const M of [1, 8]) {
-  rows.push({ kernel: `matvec, M ${M}`, flopPerGlobalByte: (2 * M) / B, wgBytesPerFlop: 0, wgAccessesPerFlop: 0,
-    note: `no workgroup tiles; before (64×64 tiles) ${((100 * M) / 64).toFixed(0)}% of the FMAs computed were useful` });
+  rows.push({
+    kernel: `matvec, M ${M}`,
+    flopPerGlobalByte: (2 * M) / B,
+    wgBytesPerFlop: 0,
+    wgAccessesPerFlop: 0,
+    note: `no workgroup tiles; before (64×64 tiles) ${((100 * M) / 64).toFixed(0)}% of the FMAs computed were useful`,
+  });
 }
 
 /**
@@ -51,15 +65,38 @@ for (const M of [1, 8]) {
 function attention(kernel: string, flops: number, rowsLoaded: number, share: number, wgBytes: number, wgAccesses: number, note: string): Row {
   return { kernel, flopPerGlobalByte: flops / ((rowsLoaded * hs * B) / share), wgBytesPerFlop: wgBytes / flops, wgAccessesPerFlop: wgAccesses / flops, note };
 }
-const hs = 64, v4 = hs / 4;
+const hs = 64,
+  v4 = hs / 4;
 // forward, 4·hs FLOP per pair. Before: q (scalar, per FMA) and p (per FMA) from workgroup memory, k and v
 // rows from global. Flash: q in registers; k and v as vec4 from the tile; p once per invocation of the quad.
-rows.push(attention('attention forward before (a workgroup per query)', 4 * hs, 2, 1, 2 * hs * B, 2 * hs, 'k, v rows re-read from global memory for every query'));
-rows.push(attention('flash_forward (16 queries per workgroup)', 4 * hs, 2, 16, 2 * v4 * 16 + 4 * B, 2 * v4 + 4, 'k, v tiles of 16 keys in workgroup memory, shared by 16 queries'));
+rows.push(
+  attention('attention forward before (a workgroup per query)', 4 * hs, 2, 1, 2 * hs * B, 2 * hs, 'k, v rows re-read from global memory for every query'),
+);
+rows.push(
+  attention(
+    'flash_forward (16 queries per workgroup)',
+    4 * hs,
+    2,
+    16,
+    2 * v4 * 16 + 4 * B,
+    2 * v4 + 4,
+    'k, v tiles of 16 keys in workgroup memory, shared by 16 queries',
+  ),
+);
 // dq, 6·hs FLOP per pair (q·k, dout·v, dS·k). Before: q, dout, dS scalar from workgroup memory per FMA;
 // k, v, k from global. Flash: all four rows vec4 from workgroup memory; k, v tiles shared by 16 queries.
 rows.push(attention('attention backward dq before (a workgroup per query)', 6 * hs, 3, 1, 3 * hs * B, 3 * hs, 'k, v re-read per query row'));
-rows.push(attention('flash_backward_dq (16 queries, key tiles of 8)', 6 * hs, 2, 16, 5 * v4 * 16 + 4 * B, 5 * v4 + 4, 'k, v tiles shared by 16 queries; more workgroup bytes per FLOP than before (vec4 reads: fewer accesses)'));
+rows.push(
+  attention(
+    'flash_backward_dq (16 queries, key tiles of 8)',
+    6 * hs,
+    2,
+    16,
+    5 * v4 * 16 + 4 * B,
+    5 * v4 + 4,
+    'k, v tiles shared by 16 queries; more workgroup bytes per FLOP than before (vec4 reads: fewer accesses)',
+  ),
+);
 // dk, dv, 8·hs FLOP per pair (q·k, dout·v, Pd·dout, dS·q)
 rows.push(attention('attention backward dkv before (a workgroup per key)', 8 * hs, 4, 1, 4 * hs * B, 4 * hs, 'q, dout re-read per key row'));
 rows.push(attention('flash_backward_dkv (16 keys, query tiles of 8)', 8 * hs, 2, 16, 6 * v4 * 16 + 8 * B, 6 * v4 + 8, 'q, dout tiles shared by 16 keys'));
@@ -67,6 +104,8 @@ rows.push(attention('flash_backward_dkv (16 keys, query tiles of 8)', 8 * hs, 2,
 const w = Math.max(...rows.map((r) => r.kernel.length));
 console.log(`${'kernel'.padEnd(w)}  FLOP/global byte  workgroup B/FLOP  workgroup accesses/FLOP  note`);
 for (const r of rows) {
-  console.log(`${r.kernel.padEnd(w)}  ${r.flopPerGlobalByte.toFixed(2).padStart(16)}  ${r.wgBytesPerFlop.toFixed(3).padStart(16)}  ${r.wgAccessesPerFlop.toFixed(4).padStart(23)}  ${r.note}`);
+  console.log(
+    `${r.kernel.padEnd(w)}  ${r.flopPerGlobalByte.toFixed(2).padStart(16)}  ${r.wgBytesPerFlop.toFixed(3).padStart(16)}  ${r.wgAccessesPerFlop.toFixed(4).padStart(23)}  ${r.note}`,
+  );
 }
 console.log('\nNo GPU has measured these kernels: the figures above are computed from tile sizes, not timed.');

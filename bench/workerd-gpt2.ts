@@ -34,10 +34,26 @@ import { freePort } from '../test/lib/net.ts';
 import { writeSection } from './common.ts';
 import { startWorkerd } from '../test/lib/workerd.ts';
 
-const { values: a } = parseArgs({ options: { prompt: { type: 'string', default: '200' }, tokens: { type: 'string', default: '56' }, 'wasm-mb': { type: 'string', default: '88' }, write: { type: 'string' }, seed: { type: 'string', default: '1' }, 'v8-flags': { type: 'string', default: '' }, 'kv-cache': { type: 'string', default: 'f16' } } });
-const P = Number(a.prompt), G = Number(a.tokens), root = process.cwd(), load0 = loadavg(), t0 = Date.now();
+const { values: a } = parseArgs({
+  options: {
+    prompt: { type: 'string', default: '200' },
+    tokens: { type: 'string', default: '56' },
+    'wasm-mb': { type: 'string', default: '88' },
+    write: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    'v8-flags': { type: 'string', default: '' },
+    'kv-cache': { type: 'string', default: 'f16' },
+  },
+});
+const P = Number(a.prompt),
+  G = Number(a.tokens),
+  root = process.cwd(),
+  load0 = loadavg(),
+  t0 = Date.now();
 const log = (s: string) => console.error(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${s}`);
-const work = resolve('.cache/workerd-gpt2'), modelDir = join(work, 'model'), edge = join(work, 'edge');
+const work = resolve('.cache/workerd-gpt2'),
+  modelDir = join(work, 'model'),
+  edge = join(work, 'edge');
 mkdirSync(work, { recursive: true });
 
 // ---- the model folder (made once) -----------------------------------------------------------------------
@@ -59,12 +75,16 @@ log(`model.safetensors: ${fileMB.toFixed(1)} MiB`);
 const b = spawnSync(process.execPath, [join(root, 'scripts/build-edge.mjs')], { env: { ...process.env, GPTEDGE_EDGE_OUT: edge }, encoding: 'utf8' });
 if (b.status !== 0) throw new Error(`build-edge: ${b.stderr}`);
 const v8Flags = a['v8-flags'].split(/\s+/).filter(Boolean);
-const capnp = readFileSync(join(root, 'examples/workerd/config-binding.capnp'), 'utf8').replace(/(name = "WASM_MEMORY_MB", text = ")\d+(")/, `$1${a['wasm-mb']}$2`)
+const capnp = readFileSync(join(root, 'examples/workerd/config-binding.capnp'), 'utf8')
+  .replace(/(name = "WASM_MEMORY_MB", text = ")\d+(")/, `$1${a['wasm-mb']}$2`)
   .replace(/(name = "KV_CACHE", text = ")\w+(")/, `$1${a['kv-cache']}$2`)
   .replace(/(const config :Workerd\.Config = \(\n)/, v8Flags.length ? `$1  v8Flags = [${v8Flags.map((f) => JSON.stringify(f)).join(', ')}],\n` : '$1');
 writeFileSync(join(edge, 'config.capnp'), capnp);
 const iport = await freePort();
-const wd = await startWorkerd(edge, 'config.capnp', { args: ['--directory-path', `model=${modelDir}`, '--inspector-addr', `127.0.0.1:${iport}`], readyPath: '/memory' });
+const wd = await startWorkerd(edge, 'config.capnp', {
+  args: ['--directory-path', `model=${modelDir}`, '--inspector-addr', `127.0.0.1:${iport}`],
+  readyPath: '/memory',
+});
 const { url, proc } = wd;
 const status = () => {
   const s = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
@@ -83,32 +103,46 @@ try {
   const ask = async (n: number) => {
     const t = performance.now();
     // streamed (SSE): the worker yields between tokens, so the inspector's samples get through
-    const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: n, temperature: 0, stream: true }) });
+    const res = await fetch(`${url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt, max_tokens: n, temperature: 0, stream: true }),
+    });
     const body = await res.text();
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body}\n${wd.log()}`);
-    const events = body.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)) as { choices: { text: string }[] });
-    return { ms: performance.now() - t, j: { choices: [{ text: events.map((e) => e.choices[0]?.text ?? '').join('') }], usage: { completion_tokens: events.length } } };
+    const events = body
+      .split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)) as { choices: { text: string }[] });
+    return {
+      ms: performance.now() - t,
+      j: { choices: [{ text: events.map((e) => e.choices[0]?.text ?? '').join('') }], usage: { completion_tokens: events.length } },
+    };
   };
   // the inspector, connected before the model loads
   const targets = (await (await fetch(`http://127.0.0.1:${iport}/json/list`)).json()) as { webSocketDebuggerUrl?: string }[];
   const wsUrl = targets.find((t) => t.webSocketDebuggerUrl)?.webSocketDebuggerUrl;
   if (!wsUrl) throw new Error(`no inspector target: ${JSON.stringify(targets)}`);
   const ws = new WebSocket(wsUrl);
-  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
-  let id = 0;
-  const call = (method: string, params = {}) => new Promise<Record<string, number>>((ok, fail) => {
-    const my = ++id;
-    const timer = setTimeout(() => fail(new Error(`${method}: no answer in 60 s`)), 60_000);
-    ws.addEventListener('message', function on(e) {
-      const m = JSON.parse(String(e.data));
-      if (m.id !== my) return;
-      clearTimeout(timer);
-      ws.removeEventListener('message', on);
-      if (m.error) fail(new Error(`${method}: ${JSON.stringify(m.error)}`));
-      else ok(m.result);
-    });
-    ws.send(JSON.stringify({ id: my, method, params }));
+  await new Promise((ok, fail) => {
+    ws.onopen = ok;
+    ws.onerror = fail;
   });
+  let id = 0;
+  const call = (method: string, params = {}) =>
+    new Promise<Record<string, number>>((ok, fail) => {
+      const my = ++id;
+      const timer = setTimeout(() => fail(new Error(`${method}: no answer in 60 s`)), 60_000);
+      ws.addEventListener('message', function on(e) {
+        const m = JSON.parse(String(e.data));
+        if (m.id !== my) return;
+        clearTimeout(timer);
+        ws.removeEventListener('message', on);
+        if (m.error) fail(new Error(`${method}: ${JSON.stringify(m.error)}`));
+        else ok(m.result);
+      });
+      ws.send(JSON.stringify({ id: my, method, params }));
+    });
   const peak = { heapTotal: 0, heapUsed: 0, backing: 0, wasm: 0, sum: 0, at: { heapTotal: 0, backing: 0, wasm: 0 } };
   let sampling = true;
   const sampler = (async () => {
@@ -121,7 +155,10 @@ try {
       peak.wasm = Math.max(peak.wasm, m.wasmMemoryBytes);
       const sum = h.totalSize + (h.backingStorageSize ?? 0) + m.wasmMemoryBytes;
       if (sum > peak.sum) Object.assign(peak, { sum, at: { heapTotal: h.totalSize, backing: h.backingStorageSize ?? 0, wasm: m.wasmMemoryBytes } });
-      if (process.env.TIMELINE) log(`heap ${(h.usedSize / 2 ** 20).toFixed(1)}/${(h.totalSize / 2 ** 20).toFixed(1)} backing ${((h.backingStorageSize ?? 0) / 2 ** 20).toFixed(1)} wasm ${(m.wasmMemoryBytes / 2 ** 20).toFixed(1)} inuse ${((m as { wasmBytesInUse?: number }).wasmBytesInUse! / 2 ** 20).toFixed(1)}`);
+      if (process.env.TIMELINE)
+        log(
+          `heap ${(h.usedSize / 2 ** 20).toFixed(1)}/${(h.totalSize / 2 ** 20).toFixed(1)} backing ${((h.backingStorageSize ?? 0) / 2 ** 20).toFixed(1)} wasm ${(m.wasmMemoryBytes / 2 ** 20).toFixed(1)} inuse ${((m as { wasmBytesInUse?: number }).wasmBytesInUse! / 2 ** 20).toFixed(1)}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
@@ -143,16 +180,47 @@ try {
   const MiB = (x: number) => (x / 2 ** 20).toFixed(1);
   const isolate = heap.totalSize + (heap.backingStorageSize ?? 0) + mem.wasmMemoryBytes;
   const rows = [
-    ['model', `GPT-2 124M layout (12 × 768, 12 heads, vocab 50,257 of GPT-2's tokenizer), random weights, int4 (Q4_0, f16 scales; the tied embedding / LM head included); model.safetensors ${fileMB.toFixed(1)} MiB, fetched from a disk-service binding and streamed in`],
+    [
+      'model',
+      `GPT-2 124M layout (12 × 768, 12 heads, vocab 50,257 of GPT-2's tokenizer), random weights, int4 (Q4_0, f16 scales; the tied embedding / LM head included); model.safetensors ${fileMB.toFixed(1)} MiB, fetched from a disk-service binding and streamed in`,
+    ],
     ['context', `${P} prompt tokens + ${G} generated = ${P + G} positions in the KV cache (${a['kv-cache']})`],
-    ['V8 heap of the isolate (after the requests and a GC)', `used ${MiB(heap.usedSize)} MiB, total ${MiB(heap.totalSize)} MiB; array-buffer backing stores ${MiB(heap.backingStorageSize ?? NaN)} MiB`],
-    ['WASM linear memory', `${MiB(mem.wasmMemoryBytes)} MiB (cap WASM_MEMORY_MB ${a['wasm-mb']}), of which ${MiB(mem.wasmBytesInUse)} MiB held by tensors and kernel scratch`],
-    ['isolate total: V8 heap total + backing stores + WASM memory', `**${MiB(isolate)} MiB** after the requests; largest sum sampled (every 50 ms) while loading and generating: **${MiB(peak.sum)} MiB** (heap total ${MiB(peak.at.heapTotal)}, backing stores ${MiB(peak.at.backing)}, WASM ${MiB(peak.at.wasm)}); each part's own peak: heap total ${MiB(peak.heapTotal)} (used ${MiB(peak.heapUsed)}), backing stores ${MiB(peak.backing)}, WASM ${MiB(peak.wasm)} MiB; Cloudflare's limit 128 MB = 122.1 MiB`],
-    ['workerd process VmRSS', `idle before the model ${idle.rss.toFixed(1)} MiB; after the first request (model load + generation) ${afterFirst.rss.toFixed(1)} MiB, peak so far (VmHWM) ${afterFirst.hwm.toFixed(1)} MiB; after two more requests ${afterWarm.rss.toFixed(1)} MiB; after the heap snapshot that forces the GC ${st.rss.toFixed(1)} MiB (VmHWM ${st.hwm.toFixed(1)})`],
-    ['speed (1 thread, warm)', `prefill ${P} tokens + 1: ${(prefill.ms / 1000).toFixed(2)} s; decode ${perToken.toFixed(1)} ms/token; first request incl. model load ${(first.ms / 1000).toFixed(1)} s`],
+    [
+      'V8 heap of the isolate (after the requests and a GC)',
+      `used ${MiB(heap.usedSize)} MiB, total ${MiB(heap.totalSize)} MiB; array-buffer backing stores ${MiB(heap.backingStorageSize ?? NaN)} MiB`,
+    ],
+    [
+      'WASM linear memory',
+      `${MiB(mem.wasmMemoryBytes)} MiB (cap WASM_MEMORY_MB ${a['wasm-mb']}), of which ${MiB(mem.wasmBytesInUse)} MiB held by tensors and kernel scratch`,
+    ],
+    [
+      'isolate total: V8 heap total + backing stores + WASM memory',
+      `**${MiB(isolate)} MiB** after the requests; largest sum sampled (every 50 ms) while loading and generating: **${MiB(peak.sum)} MiB** (heap total ${MiB(peak.at.heapTotal)}, backing stores ${MiB(peak.at.backing)}, WASM ${MiB(peak.at.wasm)}); each part's own peak: heap total ${MiB(peak.heapTotal)} (used ${MiB(peak.heapUsed)}), backing stores ${MiB(peak.backing)}, WASM ${MiB(peak.wasm)} MiB; Cloudflare's limit 128 MB = 122.1 MiB`,
+    ],
+    [
+      'workerd process VmRSS',
+      `idle before the model ${idle.rss.toFixed(1)} MiB; after the first request (model load + generation) ${afterFirst.rss.toFixed(1)} MiB, peak so far (VmHWM) ${afterFirst.hwm.toFixed(1)} MiB; after two more requests ${afterWarm.rss.toFixed(1)} MiB; after the heap snapshot that forces the GC ${st.rss.toFixed(1)} MiB (VmHWM ${st.hwm.toFixed(1)})`,
+    ],
+    [
+      'speed (1 thread, warm)',
+      `prefill ${P} tokens + 1: ${(prefill.ms / 1000).toFixed(2)} s; decode ${perToken.toFixed(1)} ms/token; first request incl. model load ${(first.ms / 1000).toFixed(1)} s`,
+    ],
   ];
-  const body = [`### GPT-2 124M int4 inside workerd`, '', `\`node_modules/.bin/bun bench/workerd-gpt2.ts ${process.argv.slice(2).map((x) => (/\s/.test(x) ? JSON.stringify(x) : x)).join(' ')}`.trim() + `\` — ${new Date().toISOString().slice(0, 10)}, workerd ${JSON.parse(readFileSync(join(root, 'node_modules/workerd/package.json'), 'utf8')).version}, ${cpus()[0]?.model} ×${cpus().length}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start`, '',
-    '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), '', `Greedy continuation (random weights: noise by design): ${JSON.stringify(full.j.choices![0].text.slice(0, 80))}`].join('\n');
+  const body = [
+    `### GPT-2 124M int4 inside workerd`,
+    '',
+    `\`node_modules/.bin/bun bench/workerd-gpt2.ts ${process.argv
+      .slice(2)
+      .map((x) => (/\s/.test(x) ? JSON.stringify(x) : x))
+      .join(' ')}`.trim() +
+      `\` — ${new Date().toISOString().slice(0, 10)}, workerd ${JSON.parse(readFileSync(join(root, 'node_modules/workerd/package.json'), 'utf8')).version}, ${cpus()[0]?.model} ×${cpus().length}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start`,
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+    '',
+    `Greedy continuation (random weights: noise by design): ${JSON.stringify(full.j.choices![0].text.slice(0, 80))}`,
+  ].join('\n');
   console.log(body);
   if (a.write) {
     writeSection(a.write, 'workerd-gpt2', body);

@@ -13,8 +13,15 @@ import { join } from 'node:path';
 const out = process.env.GPTEDGE_EDGE_OUT ?? 'dist/edge';
 mkdirSync(out, { recursive: true });
 const common = {
-  bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', mainFields: ['module', 'main'],
-  conditions: ['workerd', 'worker', 'browser', 'import'], logLevel: 'warning', legalComments: 'none', minifySyntax: true,
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  mainFields: ['module', 'main'],
+  conditions: ['workerd', 'worker', 'browser', 'import'],
+  logLevel: 'warning',
+  legalComments: 'none',
+  minifySyntax: true,
 };
 await build({ ...common, entryPoints: ['examples/workerd/worker.ts'], outfile: join(out, 'worker.js'), external: ['*.wasm', '*.safetensors', './model/*'] });
 await build({ ...common, entryPoints: ['examples/workerd/worker-binding.ts'], outfile: join(out, 'worker-binding.js'), external: ['*.wasm'] });
@@ -24,7 +31,11 @@ const libEntry = [
   "export { createWasmBackend, webWorkerSpawner } from './src/backend/wasm/index.ts';",
   "export { createWebGPUBackend } from './src/backend/webgpu/webgpu.ts';",
 ].join('\n');
-await build({ ...common, stdin: { contents: libEntry, resolveDir: process.cwd(), loader: 'ts', sourcefile: 'gptedge-edge.ts' }, outfile: join(out, 'gptedge.js') });
+await build({
+  ...common,
+  stdin: { contents: libEntry, resolveDir: process.cwd(), loader: 'ts', sourcefile: 'gptedge-edge.ts' },
+  outfile: join(out, 'gptedge.js'),
+});
 for (const f of ['worker.js', 'worker-binding.js', 'gptedge.js']) {
   const js = readFileSync(join(out, f), 'utf8');
   const bad = js.match(/(?:from|import\()\s*["'](node:[^"']+|fs|path|os|worker_threads|child_process)["']/);
@@ -42,4 +53,6 @@ if (mi > 0) {
   for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) copyFileSync(join(dir, f), join(out, 'model', f));
 }
 const kb = (f) => `${(readFileSync(join(out, f)).length / 1024).toFixed(0)} KiB`;
-console.log(`gptedge: built ${out}/worker.js (${kb('worker.js')}), ${out}/worker-binding.js (${kb('worker-binding.js')}), ${out}/gptedge.js (${kb('gptedge.js')}), gptedge-{simd128,relaxed}.wasm`);
+console.log(
+  `gptedge: built ${out}/worker.js (${kb('worker.js')}), ${out}/worker-binding.js (${kb('worker-binding.js')}), ${out}/gptedge.js (${kb('gptedge.js')}), gptedge-{simd128,relaxed}.wasm`,
+);

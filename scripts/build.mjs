@@ -14,7 +14,13 @@ const run = (cmd, args) => {
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 const mtime = (f) => (existsSync(f) ? statSync(f).mtimeMs : 0);
-const newest = (dir, re) => Math.max(0, ...readdirSync(dir, { recursive: true }).filter((f) => re.test(String(f))).map((f) => mtime(join(dir, String(f)))));
+const newest = (dir, re) =>
+  Math.max(
+    0,
+    ...readdirSync(dir, { recursive: true })
+      .filter((f) => re.test(String(f)))
+      .map((f) => mtime(join(dir, String(f)))),
+  );
 const t0 = Date.now();
 
 run(process.execPath, ['scripts/build-wgsl.mjs']);

@@ -25,27 +25,48 @@ import { writeSection } from '../bench/common.ts';
 
 const { values: a } = parseArgs({
   options: {
-    model: { type: 'string' }, corpus: { type: 'string', multiple: true }, 'val-fraction': { type: 'string', default: '0.05' },
-    'ref-windows': { type: 'string' }, threads: { type: 'string', default: '2' }, prompt: { type: 'string', multiple: true },
-    tokens: { type: 'string', default: '40' }, write: { type: 'string' }, batch: { type: 'string', default: '8' },
+    model: { type: 'string' },
+    corpus: { type: 'string', multiple: true },
+    'val-fraction': { type: 'string', default: '0.05' },
+    'ref-windows': { type: 'string' },
+    threads: { type: 'string', default: '2' },
+    prompt: { type: 'string', multiple: true },
+    tokens: { type: 'string', default: '40' },
+    write: { type: 'string' },
+    batch: { type: 'string', default: '8' },
   },
 });
 if (!a.model) throw new Error('--model DIR is required (a folder written by gptedge pretrain)');
-const fs = new NodeFileSystem(), t0 = Date.now(), load0 = loadavg();
+const fs = new NodeFileSystem(),
+  t0 = Date.now(),
+  load0 = loadavg();
 const ref = new ReferenceBackend();
 const { model: base, tokenizer, checkpoint } = await loadModel(fs, a.model, ref, { weights: 'f32' });
-const cfg = base.cfg, params = await base.readParams();
+const cfg = base.cfg,
+  params = await base.readParams();
 const corpus = await loadCorpus(a.corpus ?? ['moby-dick']);
 const tokens = await tokenizeCached(fs, '.cache/gptedge/tokens', corpus.texts, tokenizer);
 const T = Number((checkpoint.trainState?.options as Record<string, number> | undefined)?.seqLen ?? cfg.nCtx);
 const data = new TokenDataset(tokens, T, Number(a['val-fraction']));
-const B = Number(a.batch), batches = [...data.valBatches(B, Infinity)];
+const B = Number(a.batch),
+  batches = [...data.valBatches(B, Infinity)];
 const windows = batches.reduce((n, b) => n + b.B, 0);
 const refWindows = Math.min(windows, Number(a['ref-windows'] ?? windows));
 const log = (s: string) => console.error(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${s}`);
-log(`${checkpoint.dir}: ${cfg.nLayer} layers, d ${cfg.nEmbd}, vocab ${cfg.vocabSize}, ${cfg.layout}; validation ${data.val.length} tokens = ${windows} windows of ${T}`);
+log(
+  `${checkpoint.dir}: ${cfg.nLayer} layers, d ${cfg.nEmbd}, vocab ${cfg.vocabSize}, ${cfg.layout}; validation ${data.val.length} tokens = ${windows} windows of ${T}`,
+);
 
-interface Row { backend: string; weights: WeightsKind; windows: number; loss: number; maxErr: number; meanErr: number; maxLogit: number; greedy: number[][] }
+interface Row {
+  backend: string;
+  weights: WeightsKind;
+  windows: number;
+  loss: number;
+  maxErr: number;
+  meanErr: number;
+  maxLogit: number;
+  greedy: number[][];
+}
 const rows: Row[] = [];
 const prompts = a.prompt ?? ['Call me Ishmael.', 'The whale'];
 const nTok = Number(a.tokens);
@@ -60,8 +81,10 @@ async function measure(be: Backend, name: string, kinds: WeightsKind[], nWindows
   let done = 0;
   for (const b of batches) {
     if (done >= nWindows) break;
-    const nb = Math.min(b.B, nWindows - done), BT = nb * T;
-    const ids = b.inputs.subarray(0, BT), tg = b.targets.subarray(0, BT);
+    const nb = Math.min(b.B, nWindows - done),
+      BT = nb * T;
+    const ids = b.inputs.subarray(0, BT),
+      tg = b.targets.subarray(0, BT);
     let f32Logits: Float32Array | null = null;
     for (let i = 0; i < kinds.length; i++) {
       const m = models[i];
@@ -85,7 +108,16 @@ async function measure(be: Backend, name: string, kinds: WeightsKind[], nWindows
   for (let i = 0; i < kinds.length; i++) {
     const greedy: number[][] = [];
     for (const p of prompts) greedy.push((await generate(models[i], tokenizer, p, { maxTokens: nTok, temperature: 0 })).tokens);
-    rows.push({ backend: name, weights: kinds[i], windows: done, loss: acc[i].nll / acc[i].n, maxErr: acc[i].maxErr, meanErr: acc[i].sumErr / acc[i].cnt, maxLogit: acc[i].maxLogit, greedy });
+    rows.push({
+      backend: name,
+      weights: kinds[i],
+      windows: done,
+      loss: acc[i].nll / acc[i].n,
+      maxErr: acc[i].maxErr,
+      meanErr: acc[i].sumErr / acc[i].cnt,
+      maxLogit: acc[i].maxLogit,
+      greedy,
+    });
     log(`${name} ${kinds[i]}: loss ${(acc[i].nll / acc[i].n).toFixed(5)}, perplexity ${Math.exp(acc[i].nll / acc[i].n).toFixed(3)}`);
     models[i].free();
   }
@@ -102,20 +134,34 @@ const agree = (x: number[], y: number[]) => {
   while (i < x.length && i < y.length && x[i] === y[i]) i++;
   return i;
 };
-const lines = ['| backend | weights | windows × T | val loss (nats) | perplexity | vs f32 | max \\|Δ logit\\| | mean \\|Δ logit\\| | greedy: tokens equal to f32\'s before the first difference |', '|---|---|---:|---:|---:|---:|---:|---:|---|'];
+const lines = [
+  "| backend | weights | windows × T | val loss (nats) | perplexity | vs f32 | max \\|Δ logit\\| | mean \\|Δ logit\\| | greedy: tokens equal to f32's before the first difference |",
+  '|---|---|---:|---:|---:|---:|---:|---:|---|',
+];
 for (const r of rows) {
   const f = rows.find((x) => x.backend === r.backend && x.weights === 'f32')!;
-  const ppl = Math.exp(r.loss), rel = (ppl / Math.exp(f.loss) - 1) * 100;
-  lines.push(`| ${r.backend} | ${r.weights} | ${r.windows} × ${T} | ${r.loss.toFixed(4)} | ${ppl.toFixed(3)} | ${r.weights === 'f32' ? '—' : `${rel >= 0 ? '+' : ''}${rel.toFixed(2)}%`} | ${r.weights === 'f32' ? '—' : r.maxErr.toExponential(2)} | ${r.weights === 'f32' ? '—' : r.meanErr.toExponential(2)} | ` +
-    `${r.weights === 'f32' ? `(max \\|logit\\| ${r.maxLogit.toFixed(1)})` : r.greedy.map((g, i) => `${agree(g, f.greedy[i])}/${nTok}`).join(', ')} |`);
+  const ppl = Math.exp(r.loss),
+    rel = (ppl / Math.exp(f.loss) - 1) * 100;
+  lines.push(
+    `| ${r.backend} | ${r.weights} | ${r.windows} × ${T} | ${r.loss.toFixed(4)} | ${ppl.toFixed(3)} | ${r.weights === 'f32' ? '—' : `${rel >= 0 ? '+' : ''}${rel.toFixed(2)}%`} | ${r.weights === 'f32' ? '—' : r.maxErr.toExponential(2)} | ${r.weights === 'f32' ? '—' : r.meanErr.toExponential(2)} | ` +
+      `${r.weights === 'f32' ? `(max \\|logit\\| ${r.maxLogit.toFixed(1)})` : r.greedy.map((g, i) => `${agree(g, f.greedy[i])}/${nTok}`).join(', ')} |`,
+  );
 }
 const texts = ['', `Greedy continuations (${nTok} tokens) on ${rows[0].backend}:`, ''];
 for (let i = 0; i < prompts.length; i++) {
-  for (const r of rows.filter((x) => x.backend === rows[0].backend)) texts.push(`- ${r.weights}: ${JSON.stringify(prompts[i] + tokenizer.decode(r.greedy[i]))}`);
+  for (const r of rows.filter((x) => x.backend === rows[0].backend))
+    texts.push(`- ${r.weights}: ${JSON.stringify(prompts[i] + tokenizer.decode(r.greedy[i]))}`);
 }
 const cmd = `bun scripts/quant-quality.ts ${process.argv.slice(2).join(' ')}`;
 const meta = `\`${cmd}\` — ${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model} ×${cpus().length}, load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start; ${((Date.now() - t0) / 1000).toFixed(0)} s`;
-const body = [`### ${checkpoint.dir}: ${cfg.nLayer} layers, d ${cfg.nEmbd}, ${cfg.nHead} heads, vocab ${cfg.vocabSize}, context ${cfg.nCtx}, ${cfg.layout} (${corpus.name}, validation ${data.val.length} tokens)`, '', meta, '', ...lines, ...texts].join('\n');
+const body = [
+  `### ${checkpoint.dir}: ${cfg.nLayer} layers, d ${cfg.nEmbd}, ${cfg.nHead} heads, vocab ${cfg.vocabSize}, context ${cfg.nCtx}, ${cfg.layout} (${corpus.name}, validation ${data.val.length} tokens)`,
+  '',
+  meta,
+  '',
+  ...lines,
+  ...texts,
+].join('\n');
 console.log(body);
 if (a.write) {
   writeSection(a.write, `quality:${a.model}`, body);

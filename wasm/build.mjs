@@ -27,9 +27,26 @@ const variants = [
 ];
 
 function build(v) {
-  const args = [asc, join(here, 'assembly', 'index.ts'), '-o', join(out, `gptedge-${v.name}.wasm`),
-    '--importMemory', '--initialMemory', '1', '--maximumMemory', '65536', '--enable', 'simd', ...v.flags,
-    '-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort='];
+  const args = [
+    asc,
+    join(here, 'assembly', 'index.ts'),
+    '-o',
+    join(out, `gptedge-${v.name}.wasm`),
+    '--importMemory',
+    '--initialMemory',
+    '1',
+    '--maximumMemory',
+    '65536',
+    '--enable',
+    'simd',
+    ...v.flags,
+    '-O3',
+    '--noAssert',
+    '--runtime',
+    'stub',
+    '--use',
+    'abort=',
+  ];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, args, { stdio: 'inherit' });
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`asc failed for ${v.name} (exit ${code})`))));
@@ -41,16 +58,26 @@ function shareMemory(bytes) {
   const b = Uint8Array.from(bytes);
   let p = 8;
   const leb = () => {
-    let v = 0, s = 0, x;
-    do { x = b[p++]; v |= (x & 0x7f) << s; s += 7; } while (x & 0x80);
+    let v = 0,
+      s = 0,
+      x;
+    do {
+      x = b[p++];
+      v |= (x & 0x7f) << s;
+      s += 7;
+    } while (x & 0x80);
     return v >>> 0;
   };
   while (p < b.length) {
-    const id = b[p++], size = leb();
+    const id = b[p++],
+      size = leb();
     const end = p + size;
     if (id === 2) {
       for (let n = leb(); n > 0; n--) {
-        for (let name = 0; name < 2; name++) { const len = leb(); p += len; } // module, field
+        for (let name = 0; name < 2; name++) {
+          const len = leb();
+          p += len;
+        } // module, field
         const kind = b[p++];
         if (kind === 2) {
           if (b[p] !== 0x01) throw new Error(`memory import limits flag ${b[p]}, expected 0x01 (min+max)`);
@@ -58,8 +85,12 @@ function shareMemory(bytes) {
           return b;
         }
         if (kind === 0) leb();
-        else if (kind === 1) { p++; const f = b[p++]; leb(); if (f & 1) leb(); }
-        else if (kind === 3) p += 2;
+        else if (kind === 1) {
+          p++;
+          const f = b[p++];
+          leb();
+          if (f & 1) leb();
+        } else if (kind === 3) p += 2;
         else throw new Error(`import kind ${kind}`);
       }
     }
@@ -71,10 +102,23 @@ function shareMemory(bytes) {
 /** kernels.ts's checkKernels over wasm/assembly (kernels.ts bundled by esbuild: Node 20 cannot import .ts). */
 async function checkKernels() {
   const { build } = await import('esbuild');
-  const bundle = await build({ entryPoints: [join(here, '..', 'src', 'backend', 'wasm', 'kernels.ts')], bundle: true, format: 'esm', platform: 'neutral', write: false, logLevel: 'error' });
+  const bundle = await build({
+    entryPoints: [join(here, '..', 'src', 'backend', 'wasm', 'kernels.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    write: false,
+    logLevel: 'error',
+  });
   const { checkKernels } = await import('data:text/javascript;base64,' + Buffer.from(bundle.outputFiles[0].text).toString('base64'));
   const dir = join(here, 'assembly');
-  return checkKernels(Object.fromEntries(readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => [f, readFileSync(join(dir, f), 'utf8')])));
+  return checkKernels(
+    Object.fromEntries(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => [f, readFileSync(join(dir, f), 'utf8')]),
+    ),
+  );
 }
 
 const problems = await checkKernels();

@@ -2,7 +2,10 @@
 import type { Hono } from 'hono';
 import type { RunningServer } from '../node/server.ts';
 
-interface BunServer { port: number; stop(closeActive?: boolean): void | Promise<void> }
+interface BunServer {
+  port: number;
+  stop(closeActive?: boolean): void | Promise<void>;
+}
 declare const Bun: { serve(o: { port: number; hostname: string; fetch: (r: Request) => Response | Promise<Response>; idleTimeout?: number }): BunServer };
 
 export function serveBun(app: Hono, o: { port?: number; hostname?: string } = {}): Promise<RunningServer> {
@@ -11,4 +14,3 @@ export function serveBun(app: Hono, o: { port?: number; hostname?: string } = {}
   const server = Bun.serve({ port: o.port ?? 8787, hostname, fetch: (req) => app.fetch(req), idleTimeout: 0 });
   return Promise.resolve({ port: server.port, hostname, url: `http://${hostname}:${server.port}`, close: async () => void (await server.stop(true)) });
 }
-

@@ -31,10 +31,21 @@ export const SAMPLING_HELP = `  --prompt TEXT        the text to continue (defau
   --seed N             sampling seed (default 0)
   --stop S             stop before this string; repeatable`;
 
-export function samplingFrom(a: { 'max-tokens'?: string; temperature?: string; 'top-k'?: string; 'top-p'?: string; seed?: string; stop?: string[] }): GenerateOptions {
+export function samplingFrom(a: {
+  'max-tokens'?: string;
+  temperature?: string;
+  'top-k'?: string;
+  'top-p'?: string;
+  seed?: string;
+  stop?: string[];
+}): GenerateOptions {
   return {
-    maxTokens: numArg('max-tokens', a['max-tokens']), temperature: numArg('temperature', a.temperature), topK: numArg('top-k', a['top-k']),
-    topP: numArg('top-p', a['top-p']), seed: numArg('seed', a.seed), stop: a.stop,
+    maxTokens: numArg('max-tokens', a['max-tokens']),
+    temperature: numArg('temperature', a.temperature),
+    topK: numArg('top-k', a['top-k']),
+    topP: numArg('top-p', a['top-p']),
+    seed: numArg('seed', a.seed),
+    stop: a.stop,
   };
 }
 

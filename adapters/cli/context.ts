@@ -30,7 +30,8 @@ export function editDistance(a: string, b: string): number {
 
 /** The candidate closest to `word`, when it is close enough to be a likely typo. */
 export function nearest(word: string, candidates: Iterable<string>): string | null {
-  let best: string | null = null, bestD = Infinity;
+  let best: string | null = null,
+    bestD = Infinity;
   for (const c of candidates) {
     const dist = editDistance(word, c);
     if (dist < bestD) [best, bestD] = [c, dist];

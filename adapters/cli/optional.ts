@@ -14,7 +14,8 @@ export function requireOptional<T>(pkg: string, purpose: string): T {
   try {
     return require(pkg) as T;
   } catch (err) {
-    if (missing(err) && String((err as Error).message).includes(pkg)) throw new MissingPackageError(`${purpose} needs the npm package ${pkg}, which is not installed: npm install ${pkg}`);
+    if (missing(err) && String((err as Error).message).includes(pkg))
+      throw new MissingPackageError(`${purpose} needs the npm package ${pkg}, which is not installed: npm install ${pkg}`);
     throw err;
   }
 }

@@ -3,13 +3,19 @@
 
 export function formatDuration(sec: number): string {
   if (!Number.isFinite(sec)) return '?';
-  const s = Math.round(sec), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const s = Math.round(sec),
+    h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    r = s % 60;
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
 }
 
 export class ProgressBar {
   private lastPrint = 0;
-  constructor(private readonly out: NodeJS.WriteStream = process.stderr, private readonly width = 24) {}
+  constructor(
+    private readonly out: NodeJS.WriteStream = process.stderr,
+    private readonly width = 24,
+  ) {}
 
   update(e: { step: number; steps: number; loss: number; tokensPerSec: number; etaSec: number; lr?: number }): void {
     const frac = Math.min(1, e.step / e.steps);

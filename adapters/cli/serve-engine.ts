@@ -54,7 +54,14 @@ export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, l
   }
   const registry = new ModelRegistry(models, { backend, maxLoaded: config.maxLoaded });
   const jobs = config.jobsDir ? await JobManager.open({ fs: deps.fs, dir: config.jobsDir, models: registry, backend, bounds: config.bounds }) : null;
-  const engine = new LocalEngine({ models: registry, jobs, slots: config.slots, prefillChunk: config.prefillChunk, slotTokens: config.kvTokens, stopJobs: async () => void (await jobs?.stop()) });
+  const engine = new LocalEngine({
+    models: registry,
+    jobs,
+    slots: config.slots,
+    prefillChunk: config.prefillChunk,
+    slotTokens: config.kvTokens,
+    stopJobs: async () => void (await jobs?.stop()),
+  });
   return Object.assign(engine, { description: `backend ${backend.name}` });
 }
 
@@ -63,13 +70,21 @@ export async function buildLocalEngine(config: EngineConfig, deps: EngineDeps, l
  * when it fails — its WebGPU device lost, its worker dead — a new one is built the same way (a new device,
  * the models reloaded, interrupted jobs resumed) and serves the next requests (src/serve/supervisor.ts).
  */
-export async function startEngine(config: EngineConfig, deps: EngineDeps, log: (line: string) => void, o: { inline?: boolean } = {}): Promise<Engine & { description: string }> {
+export async function startEngine(
+  config: EngineConfig,
+  deps: EngineDeps,
+  log: (line: string) => void,
+  o: { inline?: boolean } = {},
+): Promise<Engine & { description: string }> {
   let description = '';
-  const supervised = await SupervisedEngine.start(async () => {
-    const e = o.inline ? await buildLocalEngine(config, deps, log) : await startWorkerEngine(config, log);
-    description ||= `${e.description}, engine in ${o.inline ? 'the HTTP thread' : 'a worker'}`;
-    return e;
-  }, { log });
+  const supervised = await SupervisedEngine.start(
+    async () => {
+      const e = o.inline ? await buildLocalEngine(config, deps, log) : await startWorkerEngine(config, log);
+      description ||= `${e.description}, engine in ${o.inline ? 'the HTTP thread' : 'a worker'}`;
+      return e;
+    },
+    { log },
+  );
   return Object.assign(supervised, { description });
 }
 
@@ -162,10 +177,23 @@ async function nodeWorkerScript(here: URL): Promise<URL> {
       const kernelURLs = {
         name: 'kernel-urls',
         setup(b: { onLoad(o: { filter: RegExp }, cb: (a: { path: string }) => { contents: string; loader: 'ts' }): void }) {
-          b.onLoad({ filter: /[\\/]wasm[\\/]kernels\.ts$/ }, (a) => ({ contents: readFileSync(a.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(a.path).href)), loader: 'ts' }));
+          b.onLoad({ filter: /[\\/]wasm[\\/]kernels\.ts$/ }, (a) => ({
+            contents: readFileSync(a.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(a.path).href)),
+            loader: 'ts',
+          }));
         },
       };
-      await build({ entryPoints: [fileURLToPath(new URL('./serve-worker.ts', here))], outfile: fileURLToPath(out), bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning', plugins: [kernelURLs] });
+      await build({
+        entryPoints: [fileURLToPath(new URL('./serve-worker.ts', here))],
+        outfile: fileURLToPath(out),
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        packages: 'external',
+        logLevel: 'warning',
+        plugins: [kernelURLs],
+      });
       if (!existsSync(out)) throw new Error(`esbuild did not write ${out.pathname}`);
     })();
   }

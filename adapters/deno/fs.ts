@@ -57,12 +57,19 @@ export class DenoFileSystem implements FileSystem {
     return deno().mkdir(path, { recursive: true });
   }
   async exists(path: string): Promise<boolean> {
-    return deno().stat(path).then(() => true, () => false);
+    return deno()
+      .stat(path)
+      .then(
+        () => true,
+        () => false,
+      );
   }
   async remove(path: string): Promise<void> {
-    await deno().remove(path, { recursive: true }).catch((err: Error) => {
-      if (!(err instanceof deno().errors.NotFound)) throw err;
-    });
+    await deno()
+      .remove(path, { recursive: true })
+      .catch((err: Error) => {
+        if (!(err instanceof deno().errors.NotFound)) throw err;
+      });
   }
   async readdir(path: string): Promise<string[]> {
     const out: string[] = [];

@@ -3,8 +3,14 @@
 import type { Hono } from 'hono';
 import type { RunningServer } from '../node/server.ts';
 
-interface DenoServer { addr: { port: number }; shutdown(): Promise<void>; finished: Promise<void> }
-declare const Deno: { serve(o: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, h: (r: Request) => Response | Promise<Response>): DenoServer };
+interface DenoServer {
+  addr: { port: number };
+  shutdown(): Promise<void>;
+  finished: Promise<void>;
+}
+declare const Deno: {
+  serve(o: { port: number; hostname: string; onListen?: (a: { port: number }) => void }, h: (r: Request) => Response | Promise<Response>): DenoServer;
+};
 
 export function serveDeno(app: Hono, o: { port?: number; hostname?: string } = {}): Promise<RunningServer> {
   const hostname = o.hostname ?? '127.0.0.1';

@@ -6,7 +6,7 @@ export type { WebGPUDeviceHandle } from '../../src/backend/webgpu/adapter.ts';
 
 /** A device, or null when Deno has no navigator.gpu or no adapter. */
 export async function requestDevice(opts: RequestDeviceOptions = {}): Promise<WebGPUDeviceHandle | null> {
-  const gpu = (globalThis.navigator as Navigator & { gpu?: GPU } | undefined)?.gpu;
+  const gpu = (globalThis.navigator as (Navigator & { gpu?: GPU }) | undefined)?.gpu;
   if (!gpu) return null;
   return requestDeviceFrom(gpu, opts);
 }

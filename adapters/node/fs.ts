@@ -37,7 +37,10 @@ export class NodeFileSystem implements FileSystem {
     await mkdir(path, { recursive: true });
   }
   async exists(path: string): Promise<boolean> {
-    return stat(path).then(() => true, () => false);
+    return stat(path).then(
+      () => true,
+      () => false,
+    );
   }
   async remove(path: string): Promise<void> {
     await rm(path, { recursive: true, force: true });

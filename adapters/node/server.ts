@@ -18,7 +18,9 @@ export function serveNode(app: Hono, o: { port?: number; hostname?: string } = {
   return new Promise((ok, fail) => {
     const server = serve({ fetch: app.fetch, port: o.port ?? 8787, hostname }, (info: AddressInfo) => {
       ok({
-        port: info.port, hostname, url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${info.port}`,
+        port: info.port,
+        hostname,
+        url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${info.port}`,
         close: () =>
           new Promise<void>((done) => {
             const s = server as unknown as { close(cb: () => void): void; closeAllConnections?: () => void };

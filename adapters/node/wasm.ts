@@ -40,7 +40,9 @@ export function loadWasmFile(variant: WasmVariant): Promise<Uint8Array> {
     const url = kernelLocation(variant);
     p = (url.protocol === 'file:' ? readFile(url).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) : fetchKernel(variant)).catch((err) => {
       files.delete(variant);
-      throw new Error(`wasm backend: cannot read ${url.protocol === 'file:' ? fileURLToPath(url) : url.href} (in a clone, \`npm run build\` makes it): ${(err as Error).message}`);
+      throw new Error(
+        `wasm backend: cannot read ${url.protocol === 'file:' ? fileURLToPath(url) : url.href} (in a clone, \`npm run build\` makes it): ${(err as Error).message}`,
+      );
     });
     files.set(variant, p);
   }

@@ -37,7 +37,8 @@ async function instance(flags: string[]): Promise<GPU> {
       dawn = (await import('webgpu')) as typeof dawn;
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new Error('WebGPU on Node and Bun needs the optional npm package webgpu (Dawn): npm install webgpu');
+      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND')
+        throw new Error('WebGPU on Node and Bun needs the optional npm package webgpu (Dawn): npm install webgpu');
       throw err;
     }
     // WebGPU's enum objects (GPUBufferUsage, ...) for code that expects them as globals, as in a browser

@@ -5,7 +5,9 @@ import type { SpawnWorker } from '../../src/backend/wasm/index.ts';
 
 /** worker_threads, running the pool's worker source as an eval'd CommonJS script */
 export const nodeWorkerSpawner: SpawnWorker = (source) => {
-  const boot = source + "\nconst { parentPort } = require('node:worker_threads');\ngptedgeWorker((m) => parentPort.postMessage(m), (cb) => parentPort.on('message', cb));\n";
+  const boot =
+    source +
+    "\nconst { parentPort } = require('node:worker_threads');\ngptedgeWorker((m) => parentPort.postMessage(m), (cb) => parentPort.on('message', cb));\n";
   const w = new Worker(boot, { eval: true });
   return {
     post: (m) => w.postMessage(m),

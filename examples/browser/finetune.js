@@ -19,23 +19,41 @@ const CHARS = ' abcdefghijklmnopqrstuvwxyz.,!?';
 function tokenizer() {
   const vocab = Object.fromEntries([...CHARS].map((c, i) => [c, i]));
   return g.GPTTokenizer.fromJSON({
-    version: '1.0', normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
+    version: '1.0',
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
     added_tokens: [{ id: CHARS.length, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
-    model: { type: 'BPE', vocab, merges: [], dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false },
+    model: {
+      type: 'BPE',
+      vocab,
+      merges: [],
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+    },
   });
 }
-const POS = ['good', 'great', 'fine', 'nice', 'happy', 'superb', 'lovely'], NEG = ['bad', 'awful', 'sad', 'poor', 'dull', 'grim', 'nasty'];
+const POS = ['good', 'great', 'fine', 'nice', 'happy', 'superb', 'lovely'],
+  NEG = ['bad', 'awful', 'sad', 'poor', 'dull', 'grim', 'nasty'];
 function examples(n, seed) {
   let s = seed;
   const r = (k) => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 8) % k;
   return Array.from({ length: n }, (_, i) => {
-    const pos = i % 2 === 0, w = pos ? POS[r(POS.length)] : NEG[r(NEG.length)];
+    const pos = i % 2 === 0,
+      w = pos ? POS[r(POS.length)] : NEG[r(NEG.length)];
     return { text: ['it was ', 'so ', 'a ', ''][r(4)] + w + ['.', '!', ''][r(3)], label: pos ? 'pos' : 'neg' };
   });
 }
 
 function plot(losses) {
-  const max = Math.max(...losses), W = 600, H = 240;
+  const max = Math.max(...losses),
+    W = 600,
+    H = 240;
   $('loss').setAttribute('points', losses.map((l, i) => `${(i / Math.max(1, losses.length - 1)) * (W - 10) + 5},${H - 5 - (l / max) * (H - 10)}`).join(' '));
 }
 
@@ -50,7 +68,11 @@ export async function main() {
   const losses = [];
   const steps = Number(new URLSearchParams(location.search).get('steps') ?? 40);
   await g.finetune(ft, train, {
-    steps, batchSize: 16, lr: 1e-2, lmCoef: 0.5, seed: 1,
+    steps,
+    batchSize: 16,
+    lr: 1e-2,
+    lmCoef: 0.5,
+    seed: 1,
     onStep: (e) => {
       losses.push(e.l3);
       plot(losses);

@@ -9,7 +9,13 @@ const text = readFileSync(process.argv[2] ?? 'corpus.txt', 'utf8'); // any plain
 const gpt = await create({ preset: 'demo', tokenizer: { train: text, vocabSize: 512 } });
 console.log(gpt.backendReason, `${(gpt.parameters / 1e6).toFixed(2)}M parameters`);
 
-await gpt.pretrain(text, { steps: 60, batchSize: 8, lr: 3e-3, warmupSteps: 6, onStep: (e) => e.step % 20 === 0 && console.log(`step ${e.step} loss ${e.loss.toFixed(3)}`) });
+await gpt.pretrain(text, {
+  steps: 60,
+  batchSize: 8,
+  lr: 3e-3,
+  warmupSteps: 6,
+  onStep: (e) => e.step % 20 === 0 && console.log(`step ${e.step} loss ${e.loss.toFixed(3)}`),
+});
 const { text: sample } = await gpt.generate('It was', { maxTokens: 30, temperature: 0.8, topK: 40, seed: 1 });
 console.log(`It was${sample}`);
 

@@ -8,5 +8,7 @@ console.log(`${dir}: ${gpt.config.nLayer} layers, d ${gpt.config.nEmbd}, on ${gp
 for await (const c of gpt.stream(prompt, { maxTokens: 40, temperature: 0.8, topK: 40, seed: 1 })) process.stdout.write(c.text);
 process.stdout.write('\n');
 const { scores, probabilities } = await gpt.score(prompt, [' the', ' a', ' whale']);
-scores.forEach((s, i) => console.log(`log P(${JSON.stringify(s.text)} | ${JSON.stringify(prompt)}) = ${s.logprob.toFixed(3)}  (p among the three ${probabilities[i].toFixed(3)})`));
+scores.forEach((s, i) =>
+  console.log(`log P(${JSON.stringify(s.text)} | ${JSON.stringify(prompt)}) = ${s.logprob.toFixed(3)}  (p among the three ${probabilities[i].toFixed(3)})`),
+);
 gpt.dispose();

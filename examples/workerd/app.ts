@@ -13,17 +13,30 @@ import type { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import type { Hono } from 'hono';
 
 export interface AppEnv {
-  MODEL_ID?: string; MAX_CONCURRENT?: string; MAX_QUEUE?: string; MAX_TOKENS?: string; PREFILL_CHUNK?: string; KV_TOKENS?: string;
-  GPTEDGE_API_KEYS?: string; ALLOW_UNAUTHENTICATED?: string; CORS_ORIGINS?: string;
+  MODEL_ID?: string;
+  MAX_CONCURRENT?: string;
+  MAX_QUEUE?: string;
+  MAX_TOKENS?: string;
+  PREFILL_CHUNK?: string;
+  KV_TOKENS?: string;
+  GPTEDGE_API_KEYS?: string;
+  ALLOW_UNAUTHENTICATED?: string;
+  CORS_ORIGINS?: string;
 }
 
 export function workerApp(env: AppEnv, model: GPT, tokenizer: GPTTokenizer): Hono {
   const n = (v: string | undefined) => (v ? Number(v) : undefined);
-  const limits = Object.fromEntries(Object.entries({ maxConcurrent: n(env.MAX_CONCURRENT), maxQueue: n(env.MAX_QUEUE), maxTokens: n(env.MAX_TOKENS) }).filter(([, v]) => v !== undefined));
+  const limits = Object.fromEntries(
+    Object.entries({ maxConcurrent: n(env.MAX_CONCURRENT), maxQueue: n(env.MAX_QUEUE), maxTokens: n(env.MAX_TOKENS) }).filter(([, v]) => v !== undefined),
+  );
   const keys = parseApiKeys(env.GPTEDGE_API_KEYS);
   return createApp({
-    models: new Map([[env.MODEL_ID ?? 'gptedge', { model, tokenizer }]]), limits, prefillChunk: n(env.PREFILL_CHUNK), kvTokens: n(env.KV_TOKENS),
-    auth: keys.length ? apiKeys(keys) : undefined, cors: parseApiKeys(env.CORS_ORIGINS),
+    models: new Map([[env.MODEL_ID ?? 'gptedge', { model, tokenizer }]]),
+    limits,
+    prefillChunk: n(env.PREFILL_CHUNK),
+    kvTokens: n(env.KV_TOKENS),
+    auth: keys.length ? apiKeys(keys) : undefined,
+    cors: parseApiKeys(env.CORS_ORIGINS),
   });
 }
 

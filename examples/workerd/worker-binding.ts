@@ -35,12 +35,20 @@ async function init(env: Env) {
     return res;
   };
   const mb = Number(env.WASM_MEMORY_MB ?? 0);
-  backend = await createWasmBackend({ modules: { simd128: simd128 as WebAssembly.Module, relaxed: relaxed as WebAssembly.Module }, threads: 1, maxMemoryBytes: mb > 0 ? mb * 2 ** 20 : undefined });
+  backend = await createWasmBackend({
+    modules: { simd128: simd128 as WebAssembly.Module, relaxed: relaxed as WebAssembly.Module },
+    threads: 1,
+    maxMemoryBytes: mb > 0 ? mb * 2 ** 20 : undefined,
+  });
   const [config, tokenizer] = await Promise.all([get('config.json').then((r) => r.text()), get('tokenizer.json').then((r) => r.text())]);
   const weights = (await get('model.safetensors')).body!;
   // a macrotask between pieces: /health and /memory answer while the weights stream in
   const between = () => new Promise<void>((r) => setTimeout(r, 0));
-  const loaded = await loadModelStream({ config, tokenizer, weights }, backend, { weights: env.WEIGHTS as WeightsKind | undefined, kvCache: env.KV_CACHE as 'f32' | 'f16' | undefined, between });
+  const loaded = await loadModelStream({ config, tokenizer, weights }, backend, {
+    weights: env.WEIGHTS as WeightsKind | undefined,
+    kvCache: env.KV_CACHE as 'f32' | 'f16' | undefined,
+    between,
+  });
   return workerApp(env, loaded.model, loaded.tokenizer);
 }
 

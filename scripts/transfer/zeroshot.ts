@@ -10,7 +10,13 @@ import { OUT, PRETRAIN, loadTokenizer, log, modelConfig, once } from './common.t
 import { SETS, loadSplit } from './data.ts';
 import { pretrainedWeights } from './pretrain.ts';
 
-export interface ZeroShotPoint { step: number; accuracy: number; n: number; sumAccuracy: number; seconds: number }
+export interface ZeroShotPoint {
+  step: number;
+  accuracy: number;
+  n: number;
+  sumAccuracy: number;
+  seconds: number;
+}
 
 export async function zeroShotPart(be: Backend): Promise<ZeroShotPoint[]> {
   const steps = [0, ...Array.from({ length: Math.floor(PRETRAIN.steps / PRETRAIN.ckptEvery) }, (_, i) => (i + 1) * PRETRAIN.ckptEvery)];
@@ -20,12 +26,15 @@ export async function zeroShotPart(be: Backend): Promise<ZeroShotPoint[]> {
 }
 
 async function zeroShotAt(be: Backend, step: number): Promise<ZeroShotPoint> {
-  const t0 = Date.now(), tok = loadTokenizer(), cfg = modelConfig(tok.vocabSize);
+  const t0 = Date.now(),
+    tok = loadTokenizer(),
+    cfg = modelConfig(tok.vocabSize);
   const info = SETS.find((s) => s.family === 'multiple-choice')!;
   const test = loadSplit(info, 'test').examples.slice(0, TEST_N) as { context: string; choices: string[]; label: number }[];
   const model = new GPT(be, cfg).init(PRETRAIN.initSeed);
   model.writeParams(await pretrainedWeights(step));
-  let right = 0, rightSum = 0;
+  let right = 0,
+    rightSum = 0;
   for (const ex of test) {
     const choices = ex.choices.map((c) => ' ' + c); // a continuation after the context's last sentence
     const longest = Math.max(...choices.map((c) => tok.encode(c).length));
@@ -37,6 +46,8 @@ async function zeroShotAt(be: Backend, step: number): Promise<ZeroShotPoint> {
   }
   model.free();
   const r = { step, accuracy: right / test.length, sumAccuracy: rightSum / test.length, n: test.length, seconds: (Date.now() - t0) / 1000 };
-  log(`zero-shot cloze at step ${step}: ${(100 * r.accuracy).toFixed(1)}% (length-normalised), ${(100 * r.sumAccuracy).toFixed(1)}% (total log-probability), n ${r.n}`);
+  log(
+    `zero-shot cloze at step ${step}: ${(100 * r.accuracy).toFixed(1)}% (length-normalised), ${(100 * r.sumAccuracy).toFixed(1)}% (total log-probability), n ${r.n}`,
+  );
   return r;
 }

@@ -158,7 +158,19 @@ export interface Backend {
    */
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void;
   /** dqkv (B,T,3C) is overwritten. */
-  attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void;
+  attentionBackward(
+    dqkv: Tensor,
+    dout: Tensor,
+    qkv: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    B: number,
+    T: number,
+    C: number,
+    NH: number,
+    pDrop: number,
+    rng: DropoutRng | null,
+  ): void;
   /**
    * Inference with a KV cache. qkv (B,Tn,3C) holds Tn new positions starting at absolute position pos0.
    * Their k, v are written to kCache/vCache (B,Tmax,C) at pos0.., then each new query attends causally

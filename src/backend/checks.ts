@@ -29,8 +29,10 @@ function sizes(o: Record<string, number>, op: string): void {
 /** an operand the op computes with: f32 */
 function f32(t: Tensor | null | undefined, what: string): void {
   if (!t || t.dtype === 'f32') return;
-  if (isQuant(t.dtype)) throw new TypeError(`${what}: a ${t.dtype} tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
-  if (t.dtype === 'f16') throw new TypeError(`${what}: an f16 tensor is weight storage (matmul's b, the token embedding) or a KV cache; this operand takes f32`);
+  if (isQuant(t.dtype))
+    throw new TypeError(`${what}: a ${t.dtype} tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
+  if (t.dtype === 'f16')
+    throw new TypeError(`${what}: an f16 tensor is weight storage (matmul's b, the token embedding) or a KV cache; this operand takes f32`);
   throw new TypeError(`${what}: an ${t.dtype} tensor where f32 values are needed`);
 }
 function i32(t: Tensor, what: string): void {
@@ -38,13 +40,15 @@ function i32(t: Tensor, what: string): void {
 }
 /** a weight operand (matmul's b, the token embedding): f32, f16, or quantized in rows of K */
 function weight(be: Backend, t: Tensor, K: number, what: string): void {
-  if (t.dtype === 'f16' && !be.f16Storage) throw new TypeError(`${what}: backend ${be.name} has no f16 weight storage (f16 tensors are its KV caches); f16 weights need WebGPU with shader-f16`);
+  if (t.dtype === 'f16' && !be.f16Storage)
+    throw new TypeError(`${what}: backend ${be.name} has no f16 weight storage (f16 tensors are its KV caches); f16 weights need WebGPU with shader-f16`);
   if (t.dtype === 'i32') throw new TypeError(`${what}: an i32 tensor where weights are needed`);
   if (isQuant(t.dtype) && t.rowLength !== K) throw new RangeError(`${what}: a ${t.dtype} tensor of rows of ${t.rowLength}, the op reads rows of ${K}`);
 }
 /** a KV cache pair: both f32, or both f16 where the backend keeps half-precision caches */
 function kvCaches(be: Backend, k: Tensor, v: Tensor, what: string): void {
-  if (k.dtype !== v.dtype || (k.dtype !== 'f32' && k.dtype !== 'f16')) throw new TypeError(`${what}: kCache and vCache must both be f32 or both f16, got ${k.dtype} and ${v.dtype}`);
+  if (k.dtype !== v.dtype || (k.dtype !== 'f32' && k.dtype !== 'f16'))
+    throw new TypeError(`${what}: kCache and vCache must both be f32 or both f16, got ${k.dtype} and ${v.dtype}`);
   if (k.dtype === 'f16' && !be.halfKVCache) throw new TypeError(`${what}: backend ${be.name} keeps no f16 KV caches`);
 }
 function heads(C: number, NH: number): void {
@@ -55,12 +59,14 @@ function probability(p: number, what: string): void {
 }
 function storage(be: Backend, dtype: DType): void {
   if (dtype === 'f16' && !be.f16Storage && !be.halfKVCache) throw new Error(`backend ${be.name} has no f16 storage (f16 weights need WebGPU with shader-f16)`);
-  if (isQuant(dtype) && !be.quantStorage) throw new Error(`backend ${be.name} has no ${dtype} storage (quantized weights need the WASM backend, WebGPU or the reference)`);
+  if (isQuant(dtype) && !be.quantStorage)
+    throw new Error(`backend ${be.name} has no ${dtype} storage (quantized weights need the WASM backend, WebGPU or the reference)`);
 }
 function rowLength(length: number, dtype: DType, rowLength: number | undefined): void {
   if (!isQuant(dtype)) return;
   const K = rowLength ?? 0;
-  if (!(Number.isInteger(K) && K > 0 && length % K === 0)) throw new RangeError(`a ${dtype} tensor needs a row length dividing its ${length} elements, got ${rowLength}`);
+  if (!(Number.isInteger(K) && K > 0 && length % K === 0))
+    throw new RangeError(`a ${dtype} tensor needs a row length dividing its ${length} elements, got ${rowLength}`);
 }
 /** the i32 values of `t` (first n), where the backend can read them synchronously */
 function ints(be: Backend, t: Tensor, n: number): Int32Array | null {
@@ -92,12 +98,16 @@ const CHECKS: Checks = {
     }
   },
   write(_, t, data, dstOffset = 0) {
-    if (!(Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + data.length <= t.length)) throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
-    if (isQuant(t.dtype) && (dstOffset % t.rowLength! || data.length % t.rowLength!)) throw new RangeError(`a ${t.dtype} tensor is written in whole rows of ${t.rowLength}`);
+    if (!(Number.isInteger(dstOffset) && dstOffset >= 0 && dstOffset + data.length <= t.length))
+      throw new RangeError(`write of ${data.length} at ${dstOffset} into a tensor of ${t.length}`);
+    if (isQuant(t.dtype) && (dstOffset % t.rowLength! || data.length % t.rowLength!))
+      throw new RangeError(`a ${t.dtype} tensor is written in whole rows of ${t.rowLength}`);
   },
   writeQuantized(_, t, q: QuantizedRows, firstRow = 0) {
     if (!isQuant(t.dtype)) throw new TypeError(`writeQuantized: a ${t.dtype} tensor is not quantized`);
-    const K = t.rowLength!, rows = t.length / K, n = q.codes.length / codeBytesPerRow(t.dtype, K);
+    const K = t.rowLength!,
+      rows = t.length / K,
+      n = q.codes.length / codeBytesPerRow(t.dtype, K);
     if (!(Number.isInteger(n) && Number.isInteger(firstRow) && firstRow >= 0 && firstRow + n <= rows)) {
       throw new RangeError(`writeQuantized: ${q.codes.length} code bytes at row ${firstRow} into ${rows} rows of ${K} (${t.dtype})`);
     }
@@ -134,7 +144,12 @@ const CHECKS: Checks = {
     need(dwpe, T * C, 'encoderBackward dwpe');
     need(ids, B * T, 'encoderBackward ids');
     i32(ids, 'encoderBackward ids');
-    for (const [t, w] of [[dwte, 'dwte'], [dwpe, 'dwpe'], [dout, 'dout']] as const) f32(t, `encoderBackward ${w}`);
+    for (const [t, w] of [
+      [dwte, 'dwte'],
+      [dwpe, 'dwpe'],
+      [dout, 'dout'],
+    ] as const)
+      f32(t, `encoderBackward ${w}`);
     const id = ints(be, ids, B * T);
     if (id) tokenIds(id, dwte.length / C);
   },
@@ -148,7 +163,15 @@ const CHECKS: Checks = {
     need(rstd, N, 'layernormForward rstd');
     need(w, C, 'layernormForward w');
     need(b, C, 'layernormForward b');
-    for (const [t, n] of [[out, 'out'], [mean, 'mean'], [rstd, 'rstd'], [inp, 'inp'], [w, 'w'], [b, 'b']] as const) f32(t, `layernormForward ${n}`);
+    for (const [t, n] of [
+      [out, 'out'],
+      [mean, 'mean'],
+      [rstd, 'rstd'],
+      [inp, 'inp'],
+      [w, 'w'],
+      [b, 'b'],
+    ] as const)
+      f32(t, `layernormForward ${n}`);
   },
   layernormBackward(_, dinp, dw, db, dout, inp, w, mean, rstd, N, C) {
     sizes({ N, C }, 'layernormBackward');
@@ -157,8 +180,23 @@ const CHECKS: Checks = {
     need(dout, N * C, 'layernormBackward dout');
     need(mean, N, 'layernormBackward mean');
     need(rstd, N, 'layernormBackward rstd');
-    for (const [t, n] of [[dw, 'dw'], [db, 'db'], [w, 'w']] as const) need(t, C, `layernormBackward ${n}`);
-    for (const [t, n] of [[dinp, 'dinp'], [dw, 'dw'], [db, 'db'], [dout, 'dout'], [inp, 'inp'], [w, 'w'], [mean, 'mean'], [rstd, 'rstd']] as const) f32(t, `layernormBackward ${n}`);
+    for (const [t, n] of [
+      [dw, 'dw'],
+      [db, 'db'],
+      [w, 'w'],
+    ] as const)
+      need(t, C, `layernormBackward ${n}`);
+    for (const [t, n] of [
+      [dinp, 'dinp'],
+      [dw, 'dw'],
+      [db, 'db'],
+      [dout, 'dout'],
+      [inp, 'inp'],
+      [w, 'w'],
+      [mean, 'mean'],
+      [rstd, 'rstd'],
+    ] as const)
+      f32(t, `layernormBackward ${n}`);
   },
 
   // ---- matmul
@@ -172,7 +210,8 @@ const CHECKS: Checks = {
     f32(out, 'matmul out');
     f32(a, 'matmul a');
     f32(bias, 'matmul bias');
-    if (isQuant(b.dtype) && (transA || !transB)) throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB (and a not transposed)`);
+    if (isQuant(b.dtype) && (transA || !transB))
+      throw new TypeError(`matmul: a ${b.dtype} b operand is stored (N,K), quantized along K: pass transB (and a not transposed)`);
     weight(be, b, K, 'matmul b');
   },
   biasBackward(_, dbias, dout, M, N) {
@@ -190,7 +229,12 @@ const CHECKS: Checks = {
     need(qkv, B * T * 3 * C, 'attentionForward qkv');
     need(out, B * T * C, 'attentionForward out');
     need(lse, B * NH * T, 'attentionForward lse');
-    for (const [t, n] of [[out, 'out'], [lse, 'lse'], [qkv, 'qkv']] as const) f32(t, `attentionForward ${n}`);
+    for (const [t, n] of [
+      [out, 'out'],
+      [lse, 'lse'],
+      [qkv, 'qkv'],
+    ] as const)
+      f32(t, `attentionForward ${n}`);
     dropout(pDrop, rng, 'attentionForward');
   },
   attentionBackward(_, dqkv, dout, qkv, out, lse, B, T, C, NH, pDrop, rng) {
@@ -201,7 +245,14 @@ const CHECKS: Checks = {
     need(dout, B * T * C, 'attentionBackward dout');
     need(out, B * T * C, 'attentionBackward out');
     need(lse, B * NH * T, 'attentionBackward lse');
-    for (const [t, n] of [[dqkv, 'dqkv'], [dout, 'dout'], [qkv, 'qkv'], [out, 'out'], [lse, 'lse']] as const) f32(t, `attentionBackward ${n}`);
+    for (const [t, n] of [
+      [dqkv, 'dqkv'],
+      [dout, 'dout'],
+      [qkv, 'qkv'],
+      [out, 'out'],
+      [lse, 'lse'],
+    ] as const)
+      f32(t, `attentionBackward ${n}`);
     dropout(pDrop, rng, 'attentionBackward');
   },
   attentionCached(be, out, qkv, kCache, vCache, B, Tn, C, NH, pos0, Tmax) {
@@ -212,7 +263,11 @@ const CHECKS: Checks = {
     need(out, B * Tn * C, 'attentionCached out');
     need(kCache, B * Tmax * C, 'attentionCached kCache');
     need(vCache, B * Tmax * C, 'attentionCached vCache');
-    for (const [t, n] of [[out, 'out'], [qkv, 'qkv']] as const) f32(t, `attentionCached ${n}`);
+    for (const [t, n] of [
+      [out, 'out'],
+      [qkv, 'qkv'],
+    ] as const)
+      f32(t, `attentionCached ${n}`);
     kvCaches(be, kCache, vCache, 'attentionCached');
   },
   attentionRagged(be, out, qkv, kCache, vCache, slotPos, N, C, NH, Tmax) {
@@ -222,15 +277,22 @@ const CHECKS: Checks = {
     need(out, N * C, 'attentionRagged out');
     need(slotPos, 2 * N, 'attentionRagged slotPos');
     i32(slotPos, 'attentionRagged slotPos');
-    for (const [t, n] of [[out, 'out'], [qkv, 'qkv']] as const) f32(t, `attentionRagged ${n}`);
+    for (const [t, n] of [
+      [out, 'out'],
+      [qkv, 'qkv'],
+    ] as const)
+      f32(t, `attentionRagged ${n}`);
     kvCaches(be, kCache, vCache, 'attentionRagged');
     if (Tmax === 0 || kCache.length % (Tmax * C) !== 0 || vCache.length !== kCache.length) {
       throw new RangeError(`attentionRagged: caches of ${kCache.length} and ${vCache.length} elements are not slots of ${Tmax} × ${C}`);
     }
-    const sp = ints(be, slotPos, 2 * N), S = kCache.length / (Tmax * C);
+    const sp = ints(be, slotPos, 2 * N),
+      S = kCache.length / (Tmax * C);
     for (let n = 0; sp && n < N; n++) {
-      const slot = sp[2 * n], pos = sp[2 * n + 1];
-      if (!(slot >= 0 && slot < S && pos >= 0 && pos < Tmax)) throw new RangeError(`attentionRagged: token ${n} at slot ${slot}, position ${pos}: the caches hold ${S} slots of ${Tmax}`);
+      const slot = sp[2 * n],
+        pos = sp[2 * n + 1];
+      if (!(slot >= 0 && slot < S && pos >= 0 && pos < Tmax))
+        throw new RangeError(`attentionRagged: token ${n} at slot ${slot}, position ${pos}: the caches hold ${S} slots of ${Tmax}`);
     }
   },
 
@@ -255,7 +317,13 @@ const CHECKS: Checks = {
     need(losses, N, 'crossEntropyForward losses');
     need(loss, 1, 'crossEntropyForward loss');
     need(weights, N, 'crossEntropyForward weights');
-    for (const [t, n] of [[losses, 'losses'], [loss, 'loss'], [logits, 'logits'], [weights, 'weights']] as const) f32(t, `crossEntropyForward ${n}`);
+    for (const [t, n] of [
+      [losses, 'losses'],
+      [loss, 'loss'],
+      [logits, 'logits'],
+      [weights, 'weights'],
+    ] as const)
+      f32(t, `crossEntropyForward ${n}`);
     crossEntropyTargets(be, targets, N, V, 'crossEntropyForward');
   },
   crossEntropyBackward(be, dlogits, logits, targets, weights, N, V) {
@@ -263,7 +331,12 @@ const CHECKS: Checks = {
     need(logits, N * V, 'crossEntropyBackward logits');
     need(dlogits, N * V, 'crossEntropyBackward dlogits');
     need(weights, N, 'crossEntropyBackward weights');
-    for (const [t, n] of [[dlogits, 'dlogits'], [logits, 'logits'], [weights, 'weights']] as const) f32(t, `crossEntropyBackward ${n}`);
+    for (const [t, n] of [
+      [dlogits, 'dlogits'],
+      [logits, 'logits'],
+      [weights, 'weights'],
+    ] as const)
+      f32(t, `crossEntropyBackward ${n}`);
     crossEntropyTargets(be, targets, N, V, 'crossEntropyBackward');
   },
 
@@ -294,7 +367,13 @@ const CHECKS: Checks = {
     need(grad, N, 'adamw grad');
     need(m, N, 'adamw m');
     need(v, N, 'adamw v');
-    for (const [t, n] of [[param, 'param'], [grad, 'grad'], [m, 'm'], [v, 'v']] as const) f32(t, `adamw ${n}`);
+    for (const [t, n] of [
+      [param, 'param'],
+      [grad, 'grad'],
+      [m, 'm'],
+      [v, 'v'],
+    ] as const)
+      f32(t, `adamw ${n}`);
     if (!(Number.isInteger(p.step) && p.step >= 1)) throw new RangeError(`adamw: step must be an integer >= 1 (Adam's bias correction), got ${p.step}`);
     if (p.gradNormSq) {
       need(p.gradNormSq, 1, 'adamw gradNormSq');

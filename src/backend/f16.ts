@@ -19,9 +19,11 @@ export function f16Bits(x: number): number {
   if (he <= 0) {
     // a half subnormal (units of 2^-24) or zero: drop 14 - he bits of the 24-bit significand
     if (he < -10) return sign;
-    const full = mant | 0x800000, shift = 14 - he;
+    const full = mant | 0x800000,
+      shift = 14 - he;
     let r = full >>> shift;
-    const rem = full & ((1 << shift) - 1), halfway = 1 << (shift - 1);
+    const rem = full & ((1 << shift) - 1),
+      halfway = 1 << (shift - 1);
     if (rem > halfway || (rem === halfway && r & 1)) r++;
     return sign | r; // r = 0x400 is the smallest normal, encoded correctly
   }
@@ -38,7 +40,9 @@ export function f16Value(bits: number): number {
   if (!table) {
     table = new Float32Array(0x10000);
     for (let b = 0; b < 0x10000; b++) {
-      const sign = b & 0x8000 ? -1 : 1, e = (b >> 10) & 0x1f, m = b & 0x3ff;
+      const sign = b & 0x8000 ? -1 : 1,
+        e = (b >> 10) & 0x1f,
+        m = b & 0x3ff;
       table[b] = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * 2 ** (e - 15);
     }
   }

@@ -50,7 +50,8 @@ function check(dtype: QuantDType, length: number, rows: number, K: number): void
 export function quantizeRows(dtype: QuantDType, data: Float32Array, rows: number, K: number): QuantizedRows {
   check(dtype, data.length, rows, K);
   if (dtype === 'q8') {
-    const codes = new Int8Array(rows * K), scales = new Float32Array(rows);
+    const codes = new Int8Array(rows * K),
+      scales = new Float32Array(rows);
     for (let n = 0; n < rows; n++) {
       let mx = 0;
       for (let k = n * K; k < (n + 1) * K; k++) mx = Math.max(mx, Math.abs(data[k]));
@@ -61,11 +62,15 @@ export function quantizeRows(dtype: QuantDType, data: Float32Array, rows: number
     }
     return { codes, scales };
   }
-  const G = q4Groups(K), codes = new Uint8Array(rows * G * 16), scales = new Float32Array(rows * G);
+  const G = q4Groups(K),
+    codes = new Uint8Array(rows * G * 16),
+    scales = new Float32Array(rows * G);
   const code = new Uint8Array(Q4_GROUP);
   for (let n = 0; n < rows; n++) {
     for (let g = 0; g < G; g++) {
-      const k0 = g * Q4_GROUP, k1 = Math.min(K, k0 + Q4_GROUP), row = n * K;
+      const k0 = g * Q4_GROUP,
+        k1 = Math.min(K, k0 + Q4_GROUP),
+        row = n * K;
       let m = 0;
       for (let k = k0; k < k1; k++) if (Math.abs(data[row + k]) > Math.abs(m)) m = data[row + k];
       if (!Number.isFinite(m)) throw new RangeError(`quantize: row ${n} holds a non-finite value`);
@@ -91,7 +96,9 @@ export function dequantizeRows(dtype: QuantDType, q: QuantizedRows, rows: number
   const G = q4Groups(K);
   for (let n = 0; n < rows; n++) {
     for (let k = 0; k < K; k++) {
-      const g = k >> 5, j = k & 31, b = q.codes[(n * G + g) * 16 + (j & 15)];
+      const g = k >> 5,
+        j = k & 31,
+        b = q.codes[(n * G + g) * 16 + (j & 15)];
       out[n * K + k] = ((j < 16 ? b & 15 : b >> 4) - 8) * q.scales[n * G + g];
     }
   }
@@ -100,8 +107,10 @@ export function dequantizeRows(dtype: QuantDType, q: QuantizedRows, rows: number
 
 /** Checks that codes and scales have the sizes of a (rows, K) matrix of `dtype` (and q4 scales are halves). */
 export function checkQuantized(dtype: QuantDType, q: QuantizedRows, rows: number, K: number, what = 'quantized tensor'): void {
-  const want = codeBytesPerRow(dtype, K) * rows, ws = scalesPerRow(dtype, K) * rows;
-  if (dtype === 'q8' ? !(q.codes instanceof Int8Array) : !(q.codes instanceof Uint8Array)) throw new TypeError(`${what}: ${dtype} codes must be ${dtype === 'q8' ? 'an Int8Array' : 'a Uint8Array'}`);
+  const want = codeBytesPerRow(dtype, K) * rows,
+    ws = scalesPerRow(dtype, K) * rows;
+  if (dtype === 'q8' ? !(q.codes instanceof Int8Array) : !(q.codes instanceof Uint8Array))
+    throw new TypeError(`${what}: ${dtype} codes must be ${dtype === 'q8' ? 'an Int8Array' : 'a Uint8Array'}`);
   if (q.codes.length !== want) throw new RangeError(`${what}: ${q.codes.length} code bytes, ${rows} rows of ${K} in ${dtype} need ${want}`);
   if (q.scales.length !== ws) throw new RangeError(`${what}: ${q.scales.length} scales, ${rows} rows of ${K} in ${dtype} need ${ws}`);
   for (let i = 0; i < q.scales.length; i++) {

@@ -53,7 +53,10 @@ export async function selectBackend(kind: string, p: BackendProviders, opts: Bac
     case 'webgpu': {
       if (!p.webgpu) throw new Error('backend webgpu: this runtime has no WebGPU (on Node and Bun, `npm install webgpu`)');
       const h = await p.webgpu({});
-      if (!h) throw new Error('backend webgpu: no WebGPU adapter found (on a machine without a GPU: scripts/setup-webgpu.sh, then GPTEDGE_SOFTWARE_VULKAN=1 for its software adapter)');
+      if (!h)
+        throw new Error(
+          'backend webgpu: no WebGPU adapter found (on a machine without a GPU: scripts/setup-webgpu.sh, then GPTEDGE_SOFTWARE_VULKAN=1 for its software adapter)',
+        );
       const backend = await webgpu(h);
       return { backend, reason: `${backend.name} (asked for${h.software ? '; a software adapter, slower than WASM' : ''})` };
     }

@@ -33,17 +33,25 @@ function sparse(feats: Map<string, number>, bits: number): Sparse {
   for (const v of feats.values()) norm += v * v;
   norm = Math.sqrt(norm) || 1;
   const acc = new Map<number, number>();
-  for (const [k, v] of feats) { const i = hash(k, bits); acc.set(i, (acc.get(i) ?? 0) + v / norm); }
+  for (const [k, v] of feats) {
+    const i = hash(k, bits);
+    acc.set(i, (acc.get(i) ?? 0) + v / norm);
+  }
   return { idx: Int32Array.from(acc.keys()), val: Float32Array.from(acc.values()) };
 }
 
 function pairFeatures(a: string, b: string, pa: string, pb: string): Map<string, number> {
-  const A = bagOfWords(a), B = bagOfWords(b), f = new Map<string, number>();
+  const A = bagOfWords(a),
+    B = bagOfWords(b),
+    f = new Map<string, number>();
   let both = 0;
   for (const [w, n] of A) f.set(`${pa}:${w}`, Math.log1p(n));
   for (const [w, n] of B) {
     f.set(`${pb}:${w}`, Math.log1p(n));
-    if (A.has(w)) { f.set(`both:${w}`, 1); both++; }
+    if (A.has(w)) {
+      f.set(`both:${w}`, 1);
+      both++;
+    }
   }
   const union = new Set([...A.keys(), ...B.keys()]).size;
   f.set('#jaccard', union ? (3 * both) / union : 0); // scaled so the one dense feature is not drowned by normalisation
@@ -59,8 +67,14 @@ export function bowFeatures(spec: TaskSpec, ex: Example, bits = 18): Sparse[] {
       for (const [w, n] of bagOfWords((ex as ClassificationExample).text)) f.set(w, Math.log1p(n));
       return [sparse(f, bits)];
     }
-    case 'entailment': { const e = ex as EntailmentExample; return [sparse(pairFeatures(e.premise, e.hypothesis, 'a', 'b'), bits)]; }
-    case 'similarity': { const e = ex as SimilarityExample; return [sparse(pairFeatures(e.a, e.b, 'a', 'b'), bits)]; }
+    case 'entailment': {
+      const e = ex as EntailmentExample;
+      return [sparse(pairFeatures(e.premise, e.hypothesis, 'a', 'b'), bits)];
+    }
+    case 'similarity': {
+      const e = ex as SimilarityExample;
+      return [sparse(pairFeatures(e.a, e.b, 'a', 'b'), bits)];
+    }
     case 'multiple-choice': {
       const e = ex as ChoiceExample;
       return e.choices.map((c) => {
@@ -72,9 +86,20 @@ export function bowFeatures(spec: TaskSpec, ex: Example, bits = 18): Sparse[] {
   }
 }
 
-export interface BowOptions { epochs?: number; lr?: number; l2?: number; seed?: number; bits?: number }
+export interface BowOptions {
+  epochs?: number;
+  lr?: number;
+  l2?: number;
+  seed?: number;
+  bits?: number;
+}
 
-export interface BowModel { spec: TaskSpec; bits: number; W: Float32Array; b: Float32Array }
+export interface BowModel {
+  spec: TaskSpec;
+  bits: number;
+  W: Float32Array;
+  b: Float32Array;
+}
 
 const labelOf = (spec: TaskSpec, ex: Example): number => {
   if (spec.family === 'multiple-choice') return (ex as ChoiceExample).label ?? -1;
@@ -85,14 +110,27 @@ const labelOf = (spec: TaskSpec, ex: Example): number => {
 /** Scores of each class (or candidate) for one example's features. */
 function logits(m: BowModel, feats: Sparse[]): Float64Array {
   const D = 1 << m.bits;
-  if (m.spec.family === 'multiple-choice') return Float64Array.from(feats, (f) => { let s = 0; for (let j = 0; j < f.idx.length; j++) s += m.W[f.idx[j]] * f.val[j]; return s; });
-  const K = m.b.length, f = feats[0], out = new Float64Array(K);
-  for (let k = 0; k < K; k++) { let s = m.b[k]; for (let j = 0; j < f.idx.length; j++) s += m.W[k * D + f.idx[j]] * f.val[j]; out[k] = s; }
+  if (m.spec.family === 'multiple-choice')
+    return Float64Array.from(feats, (f) => {
+      let s = 0;
+      for (let j = 0; j < f.idx.length; j++) s += m.W[f.idx[j]] * f.val[j];
+      return s;
+    });
+  const K = m.b.length,
+    f = feats[0],
+    out = new Float64Array(K);
+  for (let k = 0; k < K; k++) {
+    let s = m.b[k];
+    for (let j = 0; j < f.idx.length; j++) s += m.W[k * D + f.idx[j]] * f.val[j];
+    out[k] = s;
+  }
   return out;
 }
 
 function softmax(z: Float64Array): Float64Array {
-  const mx = Math.max(...z), e = z.map((x) => Math.exp(x - mx)), s = e.reduce((a, b) => a + b, 0);
+  const mx = Math.max(...z),
+    e = z.map((x) => Math.exp(x - mx)),
+    s = e.reduce((a, b) => a + b, 0);
   return e.map((x) => x / s);
 }
 
@@ -101,8 +139,13 @@ function softmax(z: Float64Array): Float64Array {
  * cross-entropy with an L2 penalty; examples visited in a seeded order each epoch.
  */
 export function trainBow(spec: TaskSpec, examples: Example[], o: BowOptions = {}): BowModel {
-  const bits = o.bits ?? 18, D = 1 << bits, K = spec.family === 'multiple-choice' ? 1 : numClasses(spec);
-  const lr = o.lr ?? 0.5, l2 = o.l2 ?? 1e-4, epochs = o.epochs ?? 10, rng = new Rng(o.seed ?? 1);
+  const bits = o.bits ?? 18,
+    D = 1 << bits,
+    K = spec.family === 'multiple-choice' ? 1 : numClasses(spec);
+  const lr = o.lr ?? 0.5,
+    l2 = o.l2 ?? 1e-4,
+    epochs = o.epochs ?? 10,
+    rng = new Rng(o.seed ?? 1);
   if (examples.length === 0) throw new Error('trainBow: no training examples');
   const data = examples.map((ex, i) => {
     const y = labelOf(spec, ex);
@@ -110,12 +153,17 @@ export function trainBow(spec: TaskSpec, examples: Example[], o: BowOptions = {}
     return { feats: bowFeatures(spec, ex, bits), y };
   });
   const m: BowModel = { spec, bits, W: new Float32Array(K * D), b: new Float32Array(spec.family === 'multiple-choice' ? 0 : K) };
-  const gW = new Float32Array(K * D), gb = new Float32Array(m.b.length);
+  const gW = new Float32Array(K * D),
+    gb = new Float32Array(m.b.length);
   const order = data.map((_, i) => i);
   for (let ep = 0; ep < epochs; ep++) {
-    for (let i = order.length - 1; i > 0; i--) { const k = rng.int(i + 1); [order[i], order[k]] = [order[k], order[i]]; }
+    for (let i = order.length - 1; i > 0; i--) {
+      const k = rng.int(i + 1);
+      [order[i], order[k]] = [order[k], order[i]];
+    }
     for (const i of order) {
-      const { feats, y } = data[i], p = softmax(logits(m, feats));
+      const { feats, y } = data[i],
+        p = softmax(logits(m, feats));
       const step = (arr: Float32Array, acc: Float32Array, at: number, g: number) => {
         g += l2 * arr[at];
         acc[at] += g * g;
@@ -147,9 +195,14 @@ export function predictBow(m: BowModel, examples: Example[]): Float32Array[] {
 
 /** The majority baseline: the most common training label (multiple choice: answer position), as probabilities. */
 export function majorityBaseline(spec: TaskSpec, train: Example[]): Float32Array {
-  const K = numClasses(spec), counts = new Array<number>(K).fill(0);
-  for (const ex of train) { const y = labelOf(spec, ex); if (y >= 0) counts[y]++; }
-  const best = counts.indexOf(Math.max(...counts)), p = new Float32Array(K);
+  const K = numClasses(spec),
+    counts = new Array<number>(K).fill(0);
+  for (const ex of train) {
+    const y = labelOf(spec, ex);
+    if (y >= 0) counts[y]++;
+  }
+  const best = counts.indexOf(Math.max(...counts)),
+    p = new Float32Array(K);
   p[best] = 1;
   return p;
 }

@@ -19,7 +19,10 @@ export const DATA_LIMITS = { choices: 32, fieldChars: 1_000_000 } as const;
 
 export type DataFormat = 'jsonl' | 'csv';
 
-export interface Row { line: number; fields: Record<string, unknown> }
+export interface Row {
+  line: number;
+  fields: Record<string, unknown>;
+}
 
 export function formatOf(file: string): DataFormat {
   if (/\.jsonl?$/i.test(file)) return 'jsonl';
@@ -46,28 +49,45 @@ export function parseJSONL(text: string, file = 'data.jsonl'): Row[] {
 /** RFC 4180 CSV: a header row, quoted fields with "" escapes and newlines inside quotes, CRLF or LF. */
 export function parseCSV(text: string, file = 'data.csv'): Row[] {
   const records: { line: number; cells: string[] }[] = [];
-  let cells: string[] = [], cell = '', quoted = false, line = 1, start = 1, i = 0, any = false;
-  const endCell = () => { cells.push(cell); cell = ''; };
+  let cells: string[] = [],
+    cell = '',
+    quoted = false,
+    line = 1,
+    start = 1,
+    i = 0,
+    any = false;
+  const endCell = () => {
+    cells.push(cell);
+    cell = '';
+  };
   const endRecord = () => {
     endCell();
     if (any || cells.length > 1 || cells[0] !== '') records.push({ line: start, cells });
-    cells = []; any = false;
+    cells = [];
+    any = false;
   };
   if (text.charCodeAt(0) === 0xfeff) i = 1;
   for (; i < text.length; i++) {
     const ch = text[i];
     if (quoted) {
       if (ch === '"') {
-        if (text[i + 1] === '"') { cell += '"'; i++; } else quoted = false;
+        if (text[i + 1] === '"') {
+          cell += '"';
+          i++;
+        } else quoted = false;
       } else {
         if (ch === '\n') line++;
         cell += ch;
       }
       continue;
     }
-    if (ch === '"' && cell === '') { quoted = true; any = true; }
-    else if (ch === ',') { endCell(); any = true; }
-    else if (ch === '\n' || ch === '\r') {
+    if (ch === '"' && cell === '') {
+      quoted = true;
+      any = true;
+    } else if (ch === ',') {
+      endCell();
+      any = true;
+    } else if (ch === '\n' || ch === '\r') {
       if (ch === '\r' && text[i + 1] === '\n') i++;
       endRecord();
       line++;
@@ -99,7 +119,12 @@ export interface ReadOptions {
   maxChoices?: number;
 }
 
-export interface Dataset { spec: TaskSpec; examples: Example[]; lines: number[]; file: string }
+export interface Dataset {
+  spec: TaskSpec;
+  examples: Example[];
+  lines: number[];
+  file: string;
+}
 
 /** Parse and validate a data file's text into examples of one family. */
 export function readDataset(text: string, family: TaskFamily, file: string, o: ReadOptions = {}): Dataset {
@@ -113,7 +138,8 @@ export function readDataset(text: string, family: TaskFamily, file: string, o: R
       throw new FileFormatError(file, detail, { line: r.line, field });
     };
     return {
-      fields: r.fields, fail,
+      fields: r.fields,
+      fail,
       text(f, v = r.fields[f]) {
         if (v === undefined || v === null) fail(`missing field "${f}"`, f);
         if (typeof v !== 'string') fail(`field "${f}" must be a string, got ${quote(v)}`, f);
@@ -130,14 +156,16 @@ export function readDataset(text: string, family: TaskFamily, file: string, o: R
       if (requireLabels) row.fail('missing field "label"', 'label');
       return undefined;
     }
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') row.fail(`field "label" must be a string or number, got ${quote(v)}`, 'label');
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+      row.fail(`field "label" must be a string or number, got ${quote(v)}`, 'label');
     return String(v);
   };
   const examples: Example[] = [];
   let k = o.choices; // candidates per example (multiple choice): the first row's unless declared
   const seen = new Set<string>();
   for (const r of rows) {
-    const row = reader(r), ex = fam.read(row, maxChoices) as Example & { label?: string | number };
+    const row = reader(r),
+      ex = fam.read(row, maxChoices) as Example & { label?: string | number };
     if (fam.classes === 'choices') {
       const n = (ex as { choices: string[] }).choices.length;
       k ??= n;

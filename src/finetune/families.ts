@@ -13,11 +13,26 @@ import { frame, truncateSegments, type SpecialIds } from './frame.ts';
 
 export type TaskFamily = 'classification' | 'entailment' | 'similarity' | 'multiple-choice';
 
-export interface ClassificationExample { text: string; label?: string }
-export interface EntailmentExample { premise: string; hypothesis: string; label?: string }
-export interface SimilarityExample { a: string; b: string; label?: string }
+export interface ClassificationExample {
+  text: string;
+  label?: string;
+}
+export interface EntailmentExample {
+  premise: string;
+  hypothesis: string;
+  label?: string;
+}
+export interface SimilarityExample {
+  a: string;
+  b: string;
+  label?: string;
+}
 /** `label` is the 0-based index of the right choice. */
-export interface ChoiceExample { context: string; choices: string[]; label?: number }
+export interface ChoiceExample {
+  context: string;
+  choices: string[];
+  label?: number;
+}
 export type Example = ClassificationExample | EntailmentExample | SimilarityExample | ChoiceExample;
 
 /** The fields of one row of a data file, and the checks that name the file, line and field. */
@@ -30,7 +45,10 @@ export interface RowReader {
 
 /** An API input (HTTP body, classify() argument) that does not fit the model's family; `param` is the offending path. */
 export class InputError extends TypeError {
-  constructor(message: string, readonly param: string) {
+  constructor(
+    message: string,
+    readonly param: string,
+  ) {
     super(message);
     this.name = 'InputError';
   }
@@ -66,16 +84,31 @@ const article = (w: string) => (/^[aeiou]/.test(w) ? 'an' : 'a');
 function labelled(name: TaskFamily, fields: string[], o: { sumSequences?: number; encode?: TaskFamilyDef['encode'] } = {}): TaskFamilyDef {
   const sumSequences = o.sumSequences ?? 1;
   return {
-    name, fields, classes: 'labels', sumSequences,
+    name,
+    fields,
+    classes: 'labels',
+    sumSequences,
     sequences: () => sumSequences,
-    encode: o.encode ?? ((ex, text, ids, maxLen) => [frame(fields.map((f) => text((ex as unknown as Record<string, unknown>)[f], f)), ids, maxLen)]),
+    encode:
+      o.encode ??
+      ((ex, text, ids, maxLen) => [
+        frame(
+          fields.map((f) => text((ex as unknown as Record<string, unknown>)[f], f)),
+          ids,
+          maxLen,
+        ),
+      ]),
     read: (row) => Object.fromEntries(fields.map((f) => [f, row.text(f)])) as unknown as Example,
     input(x, param) {
       if (fields.length === 1) {
         if (typeof x !== 'string') throw new InputError(`'${param}' must be a string for ${article(name)} ${name} model`, param);
         return { [fields[0]]: x } as unknown as Example;
       }
-      if (!x || typeof x !== 'object' || Array.isArray(x)) throw new InputError(`'${param}' must be an object {${fields.join(', ')}} for ${article(name)} ${name} model, got ${Array.isArray(x) ? 'an array' : typeof x}`, param);
+      if (!x || typeof x !== 'object' || Array.isArray(x))
+        throw new InputError(
+          `'${param}' must be an object {${fields.join(', ')}} for ${article(name)} ${name} model, got ${Array.isArray(x) ? 'an array' : typeof x}`,
+          param,
+        );
       const o = x as Record<string, unknown>;
       for (const f of fields) if (typeof o[f] !== 'string') throw new InputError(`'${param}.${f}' must be a string`, `${param}.${f}`);
       return Object.fromEntries(fields.map((f) => [f, o[f]])) as unknown as Example;
@@ -99,10 +132,14 @@ const similarity = labelled('similarity', ['a', 'b'], {
 
 /** `<s> context $ choice_j <e>` for each of the k candidates, one score each */
 const multipleChoice: TaskFamilyDef = {
-  name: 'multiple-choice', fields: ['context'], classes: 'choices', sumSequences: 1,
+  name: 'multiple-choice',
+  fields: ['context'],
+  classes: 'choices',
+  sumSequences: 1,
   sequences: (spec) => spec.choices!,
   encode(ex, text, ids, maxLen, spec, where) {
-    const e = ex as ChoiceExample, k = spec.choices!;
+    const e = ex as ChoiceExample,
+      k = spec.choices!;
     if (!Array.isArray(e.choices)) throw new Error(`${where}: field "choices" is ${e.choices === undefined ? 'missing' : 'not an array'}`);
     if (e.choices.length !== k) throw new Error(`${where}: field "choices" holds ${e.choices.length} candidates, the task has ${k}`);
     const ctx = text(e.context, 'context');
@@ -113,7 +150,12 @@ const multipleChoice: TaskFamilyDef = {
     const context = row.text('context');
     const listed = row.fields.choices;
     if (listed !== undefined && !Array.isArray(listed)) row.fail('field "choices" must be an array of strings', 'choices');
-    const cols = listed === undefined ? Object.keys(row.fields).filter((f) => /^choice_\d+$/.test(f)).sort((x, y) => Number(x.slice(7)) - Number(y.slice(7))) : [];
+    const cols =
+      listed === undefined
+        ? Object.keys(row.fields)
+            .filter((f) => /^choice_\d+$/.test(f))
+            .sort((x, y) => Number(x.slice(7)) - Number(y.slice(7)))
+        : [];
     const n = listed === undefined ? cols.length : (listed as unknown[]).length;
     if (listed === undefined && n === 0) row.fail('missing field "choices" (JSONL) or "choice_0".."choice_k" (CSV)', 'choices');
     if (n > maxChoices) row.fail(`${n} choices, more than the limit of ${maxChoices} per example`, 'choices');
@@ -121,10 +163,12 @@ const multipleChoice: TaskFamilyDef = {
     return { context, choices };
   },
   input(x, param) {
-    if (!x || typeof x !== 'object' || Array.isArray(x)) throw new InputError(`'${param}' must be an object {context, choices} for a multiple-choice model`, param);
+    if (!x || typeof x !== 'object' || Array.isArray(x))
+      throw new InputError(`'${param}' must be an object {context, choices} for a multiple-choice model`, param);
     const o = x as Record<string, unknown>;
     if (typeof o.context !== 'string') throw new InputError(`'${param}.context' must be a string`, `${param}.context`);
-    if (!Array.isArray(o.choices) || !o.choices.every((c) => typeof c === 'string')) throw new InputError(`'${param}.choices' must be an array of strings`, `${param}.choices`);
+    if (!Array.isArray(o.choices) || !o.choices.every((c) => typeof c === 'string'))
+      throw new InputError(`'${param}.choices' must be an array of strings`, `${param}.choices`);
     return { context: o.context, choices: o.choices as string[] };
   },
 };

@@ -71,8 +71,14 @@ export function encodeAll(ft: FinetuneModel, examples: Example[], where: (i: num
  * (L1 null when λ = 0 and `withL1` is not asked). Gradients are scaled by `scale` (the micro-batch's
  * share of the batch) and accumulate into model.grads and the head's dW, db.
  */
-export function forwardBackward(ft: FinetuneModel, b: FinetuneBatch, o: { lmCoef: number; scale?: number; train?: TrainStep; backward?: boolean; withL1?: boolean }): { l2: Tensor; l1: Tensor | null } {
-  const { model, head } = ft, scale = o.scale ?? 1, BT = b.S * b.T;
+export function forwardBackward(
+  ft: FinetuneModel,
+  b: FinetuneBatch,
+  o: { lmCoef: number; scale?: number; train?: TrainStep; backward?: boolean; withL1?: boolean },
+): { l2: Tensor; l1: Tensor | null } {
+  const { model, head } = ft,
+    scale = o.scale ?? 1,
+    BT = b.S * b.T;
   if (o.train) checkDropoutSites([model.dropoutSites, head.dropoutSites]);
   const pass = model.forward(b.ids, b.S, b.T, o.train ? { train: o.train } : {});
   let l1: Tensor | null = null;
@@ -104,7 +110,9 @@ export interface FinetuneOptions {
   /** λ of L3 = L2 + λ·L1 (0.5; 0 turns the auxiliary LM loss off) */
   lmCoef?: number;
   gradClip?: number;
-  beta1?: number; beta2?: number; eps?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
   seed?: number;
   onStep?: (e: FinetuneStepEvent) => void;
   /** held-out examples, evaluated every `evalEvery` steps and at the end */
@@ -114,15 +122,31 @@ export interface FinetuneOptions {
   onEval?: (e: { step: number; metrics: Metrics }) => void | Promise<void>;
 }
 
-export interface FinetuneStepEvent { step: number; steps: number; epoch: number; l2: number; l1: number | null; l3: number; lr: number; elapsedSec: number }
-export interface FinetuneResult { steps: number; history: FinetuneStepEvent[]; evals: { step: number; metrics: Metrics }[] }
+export interface FinetuneStepEvent {
+  step: number;
+  steps: number;
+  epoch: number;
+  l2: number;
+  l1: number | null;
+  l3: number;
+  lr: number;
+  elapsedSec: number;
+}
+export interface FinetuneResult {
+  steps: number;
+  history: FinetuneStepEvent[];
+  evals: { step: number; metrics: Metrics }[];
+}
 
 export { finetuneLearningRate };
 
 /** The examples of update `step`: ⌈n/B⌉ batches per epoch over a permutation drawn from (seed, epoch). */
 export function batchIndices(n: number, B: number, step: number, seed: number): { epoch: number; idx: number[] } {
-  const per = Math.ceil(n / B), epoch = Math.floor(step / per), j = step % per;
-  const perm = Array.from({ length: n }, (_, i) => i), rng = new Rng((seed * 1000003 + epoch * 7919) >>> 0);
+  const per = Math.ceil(n / B),
+    epoch = Math.floor(step / per),
+    j = step % per;
+  const perm = Array.from({ length: n }, (_, i) => i),
+    rng = new Rng((seed * 1000003 + epoch * 7919) >>> 0);
   for (let i = n - 1; i > 0; i--) {
     const k = rng.int(i + 1);
     [perm[i], perm[k]] = [perm[k], perm[i]];
@@ -131,16 +155,25 @@ export function batchIndices(n: number, B: number, step: number, seed: number): 
 }
 
 export class NonFiniteFinetuneLossError extends Error {
-  constructor(readonly step: number, readonly loss: number) {
+  constructor(
+    readonly step: number,
+    readonly loss: number,
+  ) {
     super(`fine-tuning stopped at step ${step}: the loss is ${loss} (not finite)`);
     this.name = 'NonFiniteFinetuneLossError';
   }
 }
 
 export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: FinetuneOptions = {}): Promise<FinetuneResult> {
-  const d = finetuneDefaults, { model, head } = ft, be = model.be;
-  const B = o.batchSize ?? d.batchSize, micro = Math.min(o.microBatch ?? B, B), epochs = o.epochs ?? d.epochs;
-  const lmCoef = o.lmCoef ?? d.lmCoef, seed = o.seed ?? 1, clipNorm = o.gradClip ?? 1;
+  const d = finetuneDefaults,
+    { model, head } = ft,
+    be = model.be;
+  const B = o.batchSize ?? d.batchSize,
+    micro = Math.min(o.microBatch ?? B, B),
+    epochs = o.epochs ?? d.epochs;
+  const lmCoef = o.lmCoef ?? d.lmCoef,
+    seed = o.seed ?? 1,
+    clipNorm = o.gradClip ?? 1;
   if (train.length === 0) throw new Error('fine-tuning: the training set is empty');
   for (const [i, e] of train.entries()) if (e.label < 0) throw new Error(`fine-tuning: training example ${i + 1} has no label`);
   if (!(Number.isInteger(B) && B > 0)) throw new Error(`batch size must be a positive integer, got ${B}`);
@@ -152,7 +185,8 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
   const hp = { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? d.weightDecay };
   planMemory(model, micro * seqsPerExample(ft.spec), ft.maxLen); // the longest a padded micro-batch can be
   const optimizer = new AdamW(be, [model.parameters(), head.parameters()]);
-  const history: FinetuneStepEvent[] = [], evals: FinetuneResult['evals'] = [];
+  const history: FinetuneStepEvent[] = [],
+    evals: FinetuneResult['evals'] = [];
   const t0 = Date.now();
   try {
     for (let step = 0; step < total; step++) {
@@ -160,10 +194,15 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
       const { epoch, idx } = batchIndices(train.length, B, step, seed);
       model.zeroGrad();
       head.zeroGrad();
-      let l2 = 0, l1 = 0;
-      const parts = microBatches(idx.length, micro), nMicro = parts.length;
+      let l2 = 0,
+        l1 = 0;
+      const parts = microBatches(idx.length, micro),
+        nMicro = parts.length;
       for (const [m, { start, count }] of parts.entries()) {
-        const batch = makeBatch(ft.spec, idx.slice(start, start + count).map((i) => train[i]));
+        const batch = makeBatch(
+          ft.spec,
+          idx.slice(start, start + count).map((i) => train[i]),
+        );
         const scale = count / idx.length;
         const r = forwardBackward(ft, batch, { lmCoef, scale, train: { seed, step: step * nMicro + m }, backward: true });
         l2 += scale * (await be.read(r.l2))[0];
@@ -191,7 +230,8 @@ export async function finetune(ft: FinetuneModel, train: EncodedExample[], o: Fi
 
 /** Class (or candidate) probabilities of each example, no dropout. */
 export async function predictEncoded(ft: FinetuneModel, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
-  const bs = o.batchSize ?? 16, out: Float32Array[] = [];
+  const bs = o.batchSize ?? 16,
+    out: Float32Array[] = [];
   for (let i = 0; i < examples.length; i += bs) {
     const batch = makeBatch(ft.spec, examples.slice(i, i + bs));
     const h = ft.model.forward(batch.ids, batch.S, batch.T).hidden();
@@ -202,12 +242,24 @@ export async function predictEncoded(ft: FinetuneModel, examples: EncodedExample
 }
 
 export async function predict(ft: FinetuneModel, examples: Example[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
-  return predictEncoded(ft, encodeAll(ft, examples.map((e) => ({ ...e, label: undefined }))), o);
+  return predictEncoded(
+    ft,
+    encodeAll(
+      ft,
+      examples.map((e) => ({ ...e, label: undefined })),
+    ),
+    o,
+  );
 }
 
 export async function evaluateEncoded(ft: FinetuneModel, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Metrics> {
   const probs = await predictEncoded(ft, examples, o);
-  return computeMetrics(probs, examples.map((e) => e.label), classNames(ft.spec), familyOf(ft.spec).classes === 'labels');
+  return computeMetrics(
+    probs,
+    examples.map((e) => e.label),
+    classNames(ft.spec),
+    familyOf(ft.spec).classes === 'labels',
+  );
 }
 
 /** Accuracy, F1 (binary tasks), confusion matrix and loss on labelled examples. */
@@ -215,7 +267,10 @@ export async function evaluate(ft: FinetuneModel, examples: Example[], o: { batc
   return evaluateEncoded(ft, encodeAll(ft, examples), o);
 }
 
-export interface ClassProbabilities { label: string; probabilities: Record<string, number> }
+export interface ClassProbabilities {
+  label: string;
+  probabilities: Record<string, number>;
+}
 
 /** Class probabilities by label name, and the most probable label. */
 export function byLabel(labels: string[], p: Float32Array): ClassProbabilities {
@@ -241,7 +296,10 @@ export function classifyInput(ft: FinetuneModel, input: unknown, call = 'classif
 
 /** The label of one example of a labelled family, and every label's probability. */
 export async function classifyExample(ft: FinetuneModel, ex: Example, call = 'classify'): Promise<ClassProbabilities> {
-  const [p] = await predictEncoded(ft, encodeAll(ft, [ex], () => `${call}()`));
+  const [p] = await predictEncoded(
+    ft,
+    encodeAll(ft, [ex], () => `${call}()`),
+  );
   return byLabel(ft.spec.labels, p);
 }
 
@@ -260,7 +318,10 @@ export function similarity(ft: FinetuneModel, a: string, b: string): Promise<Cla
 /** The most likely continuation of `context` among `choices`, and the softmax over all of them. */
 export async function choose(ft: FinetuneModel, context: string, choices: string[]): Promise<{ index: number; choice: string; probabilities: number[] }> {
   requireFamily(ft, 'choose', 'multiple-choice');
-  const [p] = await predictEncoded(ft, encodeAll(ft, [familyOf(ft.spec).input({ context, choices }, 'input')], () => 'choose()'));
+  const [p] = await predictEncoded(
+    ft,
+    encodeAll(ft, [familyOf(ft.spec).input({ context, choices }, 'input')], () => 'choose()'),
+  );
   const best = argmax(p);
   return { index: best, choice: choices[best], probabilities: Array.from(p) };
 }

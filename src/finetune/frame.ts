@@ -8,7 +8,11 @@
 // long premise or context.
 import type { GPTTokenizer } from '../tokenizer/tokenizer.ts';
 
-export interface SpecialIds { start: number; delimiter: number; extract: number }
+export interface SpecialIds {
+  start: number;
+  delimiter: number;
+  extract: number;
+}
 
 export function specialIds(tok: GPTTokenizer): SpecialIds {
   return { start: tok.requireSpecialId('start'), delimiter: tok.requireSpecialId('delimiter'), extract: tok.requireSpecialId('extract') };

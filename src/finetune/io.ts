@@ -30,9 +30,21 @@ export async function saveFinetuned(fs: FileSystem, dir: string, ft: FinetuneMod
   try {
     await writeModelFiles(fs, tmp, ft.model, ft.tokenizer.toJSON());
     const { W, b } = await ft.head.read();
-    const t = new Map<string, NamedTensor>([['W_y', { data: W, shape: [ft.head.C, ft.head.K] }], ['b_y', { data: b, shape: [ft.head.K] }]]);
+    const t = new Map<string, NamedTensor>([
+      ['W_y', { data: W, shape: [ft.head.C, ft.head.K] }],
+      ['b_y', { data: b, shape: [ft.head.K] }],
+    ]);
     await fs.writeFile(join(tmp, HEAD_FILE), writeSafetensors(t, { producer: 'gptedge' }));
-    const task = { format: 'gptedge-task', version: 1, family: ft.spec.family, labels: ft.spec.labels, choices: ft.spec.choices ?? null, maxLen: ft.maxLen, clfPdrop: ft.head.pdrop, ...extra };
+    const task = {
+      format: 'gptedge-task',
+      version: 1,
+      family: ft.spec.family,
+      labels: ft.spec.labels,
+      choices: ft.spec.choices ?? null,
+      maxLen: ft.maxLen,
+      clfPdrop: ft.head.pdrop,
+      ...extra,
+    };
     await fs.writeFile(join(tmp, TASK_FILE), JSON.stringify(task, null, 1) + '\n');
     await fs.remove(dir);
     await fs.rename(tmp, dir);
@@ -44,7 +56,12 @@ export async function saveFinetuned(fs: FileSystem, dir: string, ft: FinetuneMod
 }
 
 /** task.json, checked: the task it declares and the settings of its head. */
-export interface TaskFile { spec: TaskSpec; maxLen?: number; clfPdrop: number; task: Record<string, unknown> }
+export interface TaskFile {
+  spec: TaskSpec;
+  maxLen?: number;
+  clfPdrop: number;
+  task: Record<string, unknown>;
+}
 
 /** Read and check a fine-tuned folder's task.json (errors name the file and the field). */
 export async function readTaskFile(fs: FileSystem, file: string): Promise<TaskFile> {
@@ -72,10 +89,16 @@ export async function readTaskFile(fs: FileSystem, file: string): Promise<TaskFi
 /** Read head.safetensors: W_y [C, K] and b_y [K] for the task (errors name the file, the tensor and the expected shape). */
 export async function readHeadFile(fs: FileSystem, file: string, spec: TaskSpec, C: number): Promise<{ W: Float32Array; b: Float32Array }> {
   const t = readSafetensors(await readFileChecked(fs, file, { maxBytes: FILE_LIMITS.safetensors, what: 'a head.safetensors may have' }), file).tensors;
-  const K = headOutputs(spec), W = t.get('W_y'), b = t.get('b_y');
+  const K = headOutputs(spec),
+    W = t.get('W_y'),
+    b = t.get('b_y');
   const what = familyOf(spec).classes === 'labels' ? `${headDescription(spec)} in ${TASK_FILE}` : headDescription(spec);
-  if (!W || W.shape.join(',') !== `${C},${K}`) throw new FileFormatError(file, `tensor W_y must have shape [${C},${K}] (d_model ${C}, ${spec.family}: ${what}), got ${W ? `[${W.shape}]` : 'none'}`, { field: 'W_y' });
-  if (!b || b.shape.join(',') !== `${K}`) throw new FileFormatError(file, `tensor b_y must have shape [${K}] (${spec.family}: ${what}), got ${b ? `[${b.shape}]` : 'none'}`, { field: 'b_y' });
+  if (!W || W.shape.join(',') !== `${C},${K}`)
+    throw new FileFormatError(file, `tensor W_y must have shape [${C},${K}] (d_model ${C}, ${spec.family}: ${what}), got ${W ? `[${W.shape}]` : 'none'}`, {
+      field: 'W_y',
+    });
+  if (!b || b.shape.join(',') !== `${K}`)
+    throw new FileFormatError(file, `tensor b_y must have shape [${K}] (${spec.family}: ${what}), got ${b ? `[${b.shape}]` : 'none'}`, { field: 'b_y' });
   return { W: W.data, b: b.data };
 }
 
@@ -84,8 +107,14 @@ export async function readDatasetFile(fs: FileSystem, file: string, family: Task
   return readDataset(decodeText(await readFileChecked(fs, file, { maxBytes: FILE_LIMITS.taskData, what: 'a data file may have' }), file), family, file, opts);
 }
 
-export async function loadFinetuned(fs: FileSystem, dir: string, backend: Backend, opts: GPTOptions = {}): Promise<FinetuneModel & { task: Record<string, unknown> }> {
-  const taskFile = join(dir, TASK_FILE), headFile = join(dir, HEAD_FILE);
+export async function loadFinetuned(
+  fs: FileSystem,
+  dir: string,
+  backend: Backend,
+  opts: GPTOptions = {},
+): Promise<FinetuneModel & { task: Record<string, unknown> }> {
+  const taskFile = join(dir, TASK_FILE),
+    headFile = join(dir, HEAD_FILE);
   if (!(await fs.exists(taskFile))) throw new FileFormatError(taskFile, `missing (is ${dir} a fine-tuned model? a pretrained one has no task head)`);
   const { spec, maxLen, clfPdrop, task } = await readTaskFile(fs, taskFile);
   const { model, tokenizer } = await loadModel(fs, dir, backend, opts);

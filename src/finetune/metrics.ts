@@ -6,7 +6,9 @@ export interface Metrics {
   n: number;
   accuracy: number;
   /** binary tasks only */
-  f1?: number; precision?: number; recall?: number;
+  f1?: number;
+  precision?: number;
+  recall?: number;
   /** class names (for multiple choice: "choice 0", ...) */
   classes: string[];
   /** confusion[true][pred] */
@@ -18,8 +20,11 @@ export interface Metrics {
 export { argmax };
 
 export function computeMetrics(probs: ArrayLike<number>[], labels: ArrayLike<number>, classes: string[], binary: boolean): Metrics {
-  const K = classes.length, confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
-  let correct = 0, nll = 0, n = 0;
+  const K = classes.length,
+    confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+  let correct = 0,
+    nll = 0,
+    n = 0;
   for (let i = 0; i < probs.length; i++) {
     const y = labels[i];
     if (y < 0) continue;
@@ -32,7 +37,9 @@ export function computeMetrics(probs: ArrayLike<number>[], labels: ArrayLike<num
   if (n === 0) throw new Error('evaluation: no labelled examples');
   const m: Metrics = { n, accuracy: correct / n, classes, confusion, loss: nll / n };
   if (binary && K === 2) {
-    const tp = confusion[1][1], fp = confusion[0][1], fn = confusion[1][0];
+    const tp = confusion[1][1],
+      fp = confusion[0][1],
+      fn = confusion[1][0];
     m.precision = tp + fp > 0 ? tp / (tp + fp) : 0;
     m.recall = tp + fn > 0 ? tp / (tp + fn) : 0;
     m.f1 = m.precision + m.recall > 0 ? (2 * m.precision * m.recall) / (m.precision + m.recall) : 0;
@@ -51,8 +58,13 @@ export function macroF1(confusion: number[][]): number {
   let sum = 0;
   for (let k = 0; k < K; k++) {
     const tp = confusion[k][k];
-    let fp = 0, fn = 0;
-    for (let j = 0; j < K; j++) if (j !== k) { fp += confusion[j][k]; fn += confusion[k][j]; }
+    let fp = 0,
+      fn = 0;
+    for (let j = 0; j < K; j++)
+      if (j !== k) {
+        fp += confusion[j][k];
+        fn += confusion[k][j];
+      }
     sum += tp > 0 ? (2 * tp) / (2 * tp + fp + fn) : 0;
   }
   return sum / K;
@@ -61,7 +73,8 @@ export function macroF1(confusion: number[][]): number {
 /** A plain-text report: accuracy, F1, and the confusion matrix as a table. */
 export function formatMetrics(m: Metrics): string {
   const lines = [`examples ${m.n}  accuracy ${(100 * m.accuracy).toFixed(2)}%  loss ${m.loss.toFixed(4)}`];
-  if (m.f1 !== undefined) lines.push(`F1 (positive class "${m.classes[1]}") ${m.f1.toFixed(4)}  precision ${m.precision!.toFixed(4)}  recall ${m.recall!.toFixed(4)}`);
+  if (m.f1 !== undefined)
+    lines.push(`F1 (positive class "${m.classes[1]}") ${m.f1.toFixed(4)}  precision ${m.precision!.toFixed(4)}  recall ${m.recall!.toFixed(4)}`);
   const w = Math.max(6, ...m.classes.map((c) => c.length), ...m.confusion.flat().map((x) => String(x).length)) + 2;
   lines.push('confusion (rows: true, columns: predicted)');
   lines.push(''.padEnd(w) + m.classes.map((c) => c.padStart(w)).join(''));

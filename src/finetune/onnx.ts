@@ -15,12 +15,19 @@ export function onnxTaskHead(cfg: GPTConfig, h: { W: Float32Array; b: Float32Arr
   } catch (err) {
     throw new Error(`exportOnnx: task head: ${(err as Error).message}`);
   }
-  const C = cfg.nEmbd, K = headOutputs(spec), what = headDescription(spec), family = familyOf(spec);
-  if (h.W.length !== C * K) throw new Error(`exportOnnx: task head W_y has ${h.W.length} values; a ${spec.family} head (${what}) on d_model ${C} needs [${C}, ${K}] = ${C * K}`);
+  const C = cfg.nEmbd,
+    K = headOutputs(spec),
+    what = headDescription(spec),
+    family = familyOf(spec);
+  if (h.W.length !== C * K)
+    throw new Error(`exportOnnx: task head W_y has ${h.W.length} values; a ${spec.family} head (${what}) on d_model ${C} needs [${C}, ${K}] = ${C * K}`);
   if (h.b.length !== K) throw new Error(`exportOnnx: task head bias has ${h.b.length} values; a ${spec.family} head (${what}) needs [${K}]`);
   const choices = family.classes === 'choices';
   return {
-    W: h.W, b: h.b, sumRows: family.sumSequences, classes: numClasses(spec),
+    W: h.W,
+    b: h.b,
+    sumRows: family.sumSequences,
+    classes: numClasses(spec),
     info: { family: spec.family, labels: choices ? [] : [...spec.labels], choices: choices ? spec.choices! : null, maxLen: h.maxLen ?? cfg.nCtx },
   };
 }
@@ -28,5 +35,8 @@ export function onnxTaskHead(cfg: GPTConfig, h: { W: Float32Array; b: Float32Arr
 /** A fine-tuned model with its task head as ONNX: exportOnnx(ft.model, { head }) in one call. */
 export async function exportFinetunedOnnx(ft: FinetuneModel, opts: Omit<OnnxExportOptions, 'head'> = {}): Promise<Uint8Array> {
   const { W, b } = await ft.head.read();
-  return exportOnnxFromParams(ft.model.cfg, await ft.model.readParams(), { ...opts, head: onnxTaskHead(ft.model.cfg, { W, b, spec: ft.spec, maxLen: ft.maxLen }) });
+  return exportOnnxFromParams(ft.model.cfg, await ft.model.readParams(), {
+    ...opts,
+    head: onnxTaskHead(ft.model.cfg, { W, b, spec: ft.spec, maxLen: ft.maxLen }),
+  });
 }

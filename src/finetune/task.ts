@@ -5,8 +5,17 @@ import { quote } from '../io/errors.ts';
 import { FAMILIES, type TaskFamily, type TaskFamilyDef } from './families.ts';
 
 export {
-  FAMILIES, InputError, type TaskFamily, type TaskFamilyDef, type Example, type ClassificationExample, type EntailmentExample, type SimilarityExample,
-  type ChoiceExample, type RowReader, type EncodeText,
+  FAMILIES,
+  InputError,
+  type TaskFamily,
+  type TaskFamilyDef,
+  type Example,
+  type ClassificationExample,
+  type EntailmentExample,
+  type SimilarityExample,
+  type ChoiceExample,
+  type RowReader,
+  type EncodeText,
 } from './families.ts';
 
 export const TASK_FAMILIES: readonly TaskFamily[] = Object.keys(FAMILIES) as TaskFamily[];
@@ -20,7 +29,10 @@ export interface TaskSpec {
 }
 
 /** The text fields of each family, in input order (for readers and error messages). */
-export const TEXT_FIELDS: Readonly<Record<TaskFamily, readonly string[]>> = Object.fromEntries(TASK_FAMILIES.map((f) => [f, FAMILIES[f].fields])) as Record<TaskFamily, readonly string[]>;
+export const TEXT_FIELDS: Readonly<Record<TaskFamily, readonly string[]>> = Object.fromEntries(TASK_FAMILIES.map((f) => [f, FAMILIES[f].fields])) as Record<
+  TaskFamily,
+  readonly string[]
+>;
 
 export function checkFamily(f: string): TaskFamily {
   if (!(TASK_FAMILIES as readonly string[]).includes(f)) throw new Error(`unknown task "${f}"; choose one of ${TASK_FAMILIES.join(', ')}`);
@@ -60,4 +72,5 @@ export const classNames = (spec: TaskSpec): string[] =>
 /** What the head's outputs are, for messages: "3 labels" or "one score per candidate". */
 export const headDescription = (spec: TaskSpec): string => (familyOf(spec).classes === 'choices' ? 'one score per candidate' : `${spec.labels.length} labels`);
 /** The task's classes, for messages: `labels ["neg","pos"]` or "4 choices". */
-export const describeClasses = (spec: TaskSpec): string => (familyOf(spec).classes === 'choices' ? `${spec.choices} choices` : `labels ${JSON.stringify(spec.labels)}`);
+export const describeClasses = (spec: TaskSpec): string =>
+  familyOf(spec).classes === 'choices' ? `${spec.choices} choices` : `labels ${JSON.stringify(spec.labels)}`;

@@ -16,11 +16,19 @@ export function isTransferred(name: string, k: number, nLayer: number): boolean 
  * `pretrained` and everything else from `initial` (a random init of the same config). Both maps must
  * hold every parameter of the config, with equal sizes.
  */
-export function transferBlocks(pretrained: Map<string, Float32Array>, initial: Map<string, Float32Array>, cfg: GPTConfig, k: number): Map<string, Float32Array> {
+export function transferBlocks(
+  pretrained: Map<string, Float32Array>,
+  initial: Map<string, Float32Array>,
+  cfg: GPTConfig,
+  k: number,
+): Map<string, Float32Array> {
   if (!(Number.isInteger(k) && k >= 0 && k <= cfg.nLayer)) throw new RangeError(`layers transferred must be an integer in 0..${cfg.nLayer}, got ${k}`);
   const out = new Map<string, Float32Array>();
   for (const [name, init] of initial) {
-    if (!isTransferred(name, k, cfg.nLayer)) { out.set(name, init); continue; }
+    if (!isTransferred(name, k, cfg.nLayer)) {
+      out.set(name, init);
+      continue;
+    }
     const p = pretrained.get(name);
     if (!p) throw new Error(`transferBlocks: the pretrained weights lack ${name}`);
     if (p.length !== init.length) throw new Error(`transferBlocks: ${name} has ${p.length} values pretrained, ${init.length} in the model`);

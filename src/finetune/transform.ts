@@ -10,7 +10,10 @@ import type { SpecialIds } from './frame.ts';
 export { frame, specialIds, truncateSegments, type SpecialIds } from './frame.ts';
 
 /** One example as token sequences (1, 2 for similarity, k for multiple choice) and its class (-1: none). */
-export interface EncodedExample { seqs: Int32Array[]; label: number }
+export interface EncodedExample {
+  seqs: Int32Array[];
+  label: number;
+}
 
 function text(v: unknown, field: string, where: string): string {
   if (typeof v !== 'string') throw new Error(`${where}: field "${field}" is ${v === undefined ? 'missing' : `not a string (${JSON.stringify(v)})`}`);
@@ -32,7 +35,8 @@ export function encodeExample(tok: GPTTokenizer, ids: SpecialIds, spec: TaskSpec
     if (family.classes === 'choices') {
       const k = spec.choices!;
       label = Number(rawLabel);
-      if (!(Number.isInteger(label) && label >= 0 && label < k)) throw new Error(`${where}: label ${JSON.stringify(rawLabel)} is not a choice index in 0..${k - 1}`);
+      if (!(Number.isInteger(label) && label >= 0 && label < k))
+        throw new Error(`${where}: label ${JSON.stringify(rawLabel)} is not a choice index in 0..${k - 1}`);
     } else {
       label = spec.labels.indexOf(String(rawLabel));
       if (label < 0) throw new Error(`${where}: label ${JSON.stringify(rawLabel)} is not one of the declared labels ${JSON.stringify(spec.labels)}`);
@@ -48,7 +52,9 @@ export function encodeExample(tok: GPTTokenizer, ids: SpecialIds, spec: TaskSpec
  * 1/((len-1)·S) make L1 the mean over real tokens of each sequence, averaged over sequences.
  */
 export interface FinetuneBatch {
-  N: number; S: number; T: number;
+  N: number;
+  S: number;
+  T: number;
   ids: Int32Array; // (S,T)
   /** the row of each sequence's <e> in the (S·T, C) hidden states */
   extract: Int32Array; // (S)
@@ -57,15 +63,20 @@ export interface FinetuneBatch {
   R: number; // head rows
   labels: Int32Array; // (N), -1 when unlabelled
   nClass: number;
-  lmTargets: Int32Array; lmWeights: Float32Array; // (S,T)
+  lmTargets: Int32Array;
+  lmWeights: Float32Array; // (S,T)
 }
 
 export function makeBatch(spec: TaskSpec, examples: EncodedExample[]): FinetuneBatch {
-  const N = examples.length, per = seqsPerExample(spec), S = N * per;
+  const N = examples.length,
+    per = seqsPerExample(spec),
+    S = N * per;
   if (N === 0) throw new Error('makeBatch: no examples');
   let T = 0;
   for (const e of examples) for (const s of e.seqs) T = Math.max(T, s.length);
-  const ids = new Int32Array(S * T), lmTargets = new Int32Array(S * T).fill(-1), lmWeights = new Float32Array(S * T);
+  const ids = new Int32Array(S * T),
+    lmTargets = new Int32Array(S * T).fill(-1),
+    lmWeights = new Float32Array(S * T);
   const extract = new Int32Array(S);
   let s = 0;
   for (const e of examples) {
@@ -82,7 +93,8 @@ export function makeBatch(spec: TaskSpec, examples: EncodedExample[]): FinetuneB
   }
   const labels = Int32Array.from(examples, (e) => e.label);
   // sequences summed before the head (similarity's two orders) are consecutive: group g takes the g-th of each run
-  const sum = familyOf(spec).sumSequences, R = S / sum;
+  const sum = familyOf(spec).sumSequences,
+    R = S / sum;
   const groups = Array.from({ length: sum }, (_, g) => Int32Array.from({ length: R }, (_, r) => extract[r * sum + g]));
   return { N, S, T, ids, extract, groups, R, labels, nClass: numClasses(spec), lmTargets, lmWeights };
 }

@@ -8,7 +8,11 @@ import { Rng } from '../util/random.ts';
 
 export const FINETUNE_SPECIALS: SpecialTokenName[] = ['start', 'delimiter', 'extract'];
 
-export interface ExtendedVocab { model: GPT; tokenizer: GPTTokenizer; added: { name: SpecialTokenName; id: number }[] }
+export interface ExtendedVocab {
+  model: GPT;
+  tokenizer: GPTTokenizer;
+  added: { name: SpecialTokenName; id: number }[];
+}
 
 /** The model and tokenizer with the three fine-tuning tokens; the same objects when nothing is missing. */
 export async function withFinetuneTokens(model: GPT, tokenizer: GPTTokenizer, seed = 1): Promise<ExtendedVocab> {
@@ -25,7 +29,8 @@ export async function withFinetuneTokens(model: GPT, tokenizer: GPTTokenizer, se
     addedTokens.push(specialTokenEntry(a.id, SPECIAL_TOKENS[a.name]));
   }
   const tok = GPTTokenizer.fromJSON({ ...json, added_tokens: addedTokens });
-  const V = Math.max(model.cfg.vocabSize, next), C = model.cfg.nEmbd;
+  const V = Math.max(model.cfg.vocabSize, next),
+    C = model.cfg.nEmbd;
   const params = await model.readParams();
   const wte = new Float32Array(V * C);
   wte.set(params.get('wte.weight')!);

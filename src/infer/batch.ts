@@ -50,12 +50,20 @@ export class BatchDecoder {
   private readonly bySlot: (Seq | null)[];
   private order = 0;
 
-  constructor(readonly model: GPT, o: BatchOptions) {
+  constructor(
+    readonly model: GPT,
+    o: BatchOptions,
+  ) {
     this.slots = o.slots;
     this.prefillChunk = o.prefillChunk ?? 64;
     this.maxStepTokens = o.maxStepTokens ?? this.slots + this.prefillChunk;
     this.slotTokens = Math.min(o.slotTokens ?? model.cfg.nCtx, model.cfg.nCtx);
-    for (const [k, v] of Object.entries({ slots: this.slots, prefillChunk: this.prefillChunk, maxStepTokens: this.maxStepTokens, slotTokens: this.slotTokens })) {
+    for (const [k, v] of Object.entries({
+      slots: this.slots,
+      prefillChunk: this.prefillChunk,
+      maxStepTokens: this.maxStepTokens,
+      slotTokens: this.slotTokens,
+    })) {
       if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`BatchDecoder: ${k} must be a positive integer, got ${v}`);
     }
     if (this.maxStepTokens <= this.slots - 1) throw new RangeError('BatchDecoder: maxStepTokens must leave room for a prompt chunk beside every decode');
@@ -75,7 +83,8 @@ export class BatchDecoder {
     const slot = this.bySlot.indexOf(null);
     if (slot < 0) throw new Error('BatchDecoder: no free slot');
     if (prompt.length === 0) throw new RangeError('BatchDecoder: an empty prompt');
-    if (prompt.length > this.slotTokens) throw new RangeError(`BatchDecoder: a prompt of ${prompt.length} tokens exceeds a slot's ${this.slotTokens} positions`);
+    if (prompt.length > this.slotTokens)
+      throw new RangeError(`BatchDecoder: a prompt of ${prompt.length} tokens exceeds a slot's ${this.slotTokens} positions`);
     const s: Seq = { slot, pos: 0, pending: [...prompt], order: this.order++ };
     this.bySlot[slot] = s;
     return s;
@@ -119,7 +128,10 @@ export class BatchDecoder {
     }
     runs.sort((a, b) => a.seq.slot - b.seq.slot);
     const N = runs.reduce((t, r) => t + r.n, 0);
-    const ids = new Int32Array(N), ragged: { slot: number; pos: number; length: number }[] = [], rows: number[] = [], done: Seq[] = [];
+    const ids = new Int32Array(N),
+      ragged: { slot: number; pos: number; length: number }[] = [],
+      rows: number[] = [],
+      done: Seq[] = [];
     let off = 0;
     for (const { seq, n } of runs) {
       ids.set(seq.pending.slice(0, n), off);
@@ -137,7 +149,8 @@ export class BatchDecoder {
       seq.pending.splice(0, n);
     }
     if (rows.length === 0) return [];
-    const logits = await pass.rowLogits(Int32Array.from(rows)), V = this.model.cfg.vocabSize;
+    const logits = await pass.rowLogits(Int32Array.from(rows)),
+      V = this.model.cfg.vocabSize;
     return done.map((seq, i) => ({ seq, logits: logits.subarray(i * V, (i + 1) * V) }));
   }
 

@@ -31,10 +31,16 @@ export interface GenerateChunk {
   finishReason?: FinishReason;
 }
 
-export async function* generateStream<Cache extends CacheState>(model: CausalLM<Cache>, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): AsyncGenerator<GenerateChunk> {
+export async function* generateStream<Cache extends CacheState>(
+  model: CausalLM<Cache>,
+  tok: GPTTokenizer,
+  prompt: string | number[],
+  o: GenerateOptions = {},
+): AsyncGenerator<GenerateChunk> {
   validateSampling(o);
   const maxTokens = o.maxTokens ?? 64;
-  if (o.prefillChunk !== undefined && !(Number.isInteger(o.prefillChunk) && o.prefillChunk >= 1)) throw new RangeError(`prefillChunk must be an integer >= 1, got ${o.prefillChunk}`);
+  if (o.prefillChunk !== undefined && !(Number.isInteger(o.prefillChunk) && o.prefillChunk >= 1))
+    throw new RangeError(`prefillChunk must be an integer >= 1, got ${o.prefillChunk}`);
   if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
   let ids = typeof prompt === 'string' ? tok.encode(prompt) : [...prompt];
   if (ids.length === 0) {
@@ -66,7 +72,8 @@ export async function* generateStream<Cache extends CacheState>(model: CausalLM<
       }
       const chunk = Math.min(input.length, o.prefillChunk ?? input.length);
       let step!: CausalStep;
-      for (let i = 0; i < input.length; i += chunk) step = model.forward(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), { cache });
+      for (let i = 0; i < input.length; i += chunk)
+        step = model.forward(Int32Array.from(input.slice(i, i + chunk)), 1, Math.min(chunk, input.length - i), { cache });
       const logits = await step.lastLogits();
       for (const id of undecodable) logits[id] = -Infinity;
       const next = sampleToken(logits, o, rng);
@@ -93,7 +100,12 @@ export interface GenerateResult {
   finishReason: FinishReason;
 }
 
-export async function generate<Cache extends CacheState>(model: CausalLM<Cache>, tok: GPTTokenizer, prompt: string | number[], o: GenerateOptions = {}): Promise<GenerateResult> {
+export async function generate<Cache extends CacheState>(
+  model: CausalLM<Cache>,
+  tok: GPTTokenizer,
+  prompt: string | number[],
+  o: GenerateOptions = {},
+): Promise<GenerateResult> {
   let text = '';
   const tokens: number[] = [];
   let finishReason: FinishReason = 'length';

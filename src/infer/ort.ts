@@ -77,7 +77,8 @@ export class OrtGPT {
     this.task = task;
     this.hasPast = session.inputNames.includes('past_key_values.0.key');
     this.hasHead = session.inputNames.includes('extract_index') && session.outputNames.includes('probs');
-    for (const need of ['input_ids']) if (!session.inputNames.includes(need)) throw new Error(`the ONNX model has no "${need}" input (inputs: ${session.inputNames.join(', ')})`);
+    for (const need of ['input_ids'])
+      if (!session.inputNames.includes(need)) throw new Error(`the ONNX model has no "${need}" input (inputs: ${session.inputNames.join(', ')})`);
     if (!session.outputNames.includes('logits')) throw new Error(`the ONNX model has no "logits" output (outputs: ${session.outputNames.join(', ')})`);
   }
 
@@ -86,7 +87,11 @@ export class OrtGPT {
    * shapes; `nHead` where the graph does not show it). `sessionOptions` go to InferenceSession.create
    * (e.g. { executionProviders: ['wasm'] } or ['webgpu']).
    */
-  static async create(ort: OrtModuleLike, bytes: Uint8Array, opts: { sessionOptions?: Record<string, unknown>; nHead?: number; file?: string; task?: OnnxTaskInfo } = {}): Promise<OrtGPT> {
+  static async create(
+    ort: OrtModuleLike,
+    bytes: Uint8Array,
+    opts: { sessionOptions?: Record<string, unknown>; nHead?: number; file?: string; task?: OnnxTaskInfo } = {},
+  ): Promise<OrtGPT> {
     const file = opts.file ?? 'model.onnx';
     const { config, model } = importOnnx(bytes, { file, nHead: opts.nHead, configOnly: true });
     let task = opts.task ?? null;
@@ -117,7 +122,8 @@ export class OrtGPT {
     if (ids.length !== B * T) throw new Error(`ids hold ${ids.length} tokens, expected B*T = ${B * T}`);
     if (pos0 + T > this.cfg.nCtx) throw new Error(`sequence of ${pos0 + T} tokens exceeds the context window of ${this.cfg.nCtx}`);
     for (let i = 0; i < ids.length; i++) {
-      if (!(ids[i] >= 0 && ids[i] < this.cfg.vocabSize)) throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${this.cfg.vocabSize}`);
+      if (!(ids[i] >= 0 && ids[i] < this.cfg.vocabSize))
+        throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${this.cfg.vocabSize}`);
     }
   }
 
@@ -167,7 +173,8 @@ export class OrtGPT {
       const feeds: Record<string, OrtTensorLike> = { input_ids: this.i64(cache.history.flat(), [B, total]) };
       if (this.hasExtractInput()) feeds.extract_index = this.i64(new Array(B).fill(0), [B]); // head outputs unused here
       const out = await this.session.run(feeds);
-      const all = out.logits.data as Float32Array, res = new Float32Array(B * T * V);
+      const all = out.logits.data as Float32Array,
+        res = new Float32Array(B * T * V);
       for (let b = 0; b < B; b++) res.set(all.subarray((b * total + cache.pos) * V, (b * total + total) * V), b * T * V);
       cache.pos = total;
       return res;
@@ -206,16 +213,30 @@ export class OrtGPT {
    * position of row b's extract token (rows may be padded after it). Returns the graph's probs
    * (examples × classes, see export.ts), head_logits and hidden_at_extract (B, C).
    */
-  async head(ids: ArrayLike<number>, B: number, T: number, extract: ArrayLike<number>): Promise<{ probs: Float32Array; headLogits: Float32Array; hidden: Float32Array }> {
-    if (!this.hasHead) throw new Error(`this ONNX model has no task head (inputs: ${this.session.inputNames.join(', ')}; outputs: ${this.session.outputNames.join(', ')}); export a fine-tuned model with its head`);
+  async head(
+    ids: ArrayLike<number>,
+    B: number,
+    T: number,
+    extract: ArrayLike<number>,
+  ): Promise<{ probs: Float32Array; headLogits: Float32Array; hidden: Float32Array }> {
+    if (!this.hasHead)
+      throw new Error(
+        `this ONNX model has no task head (inputs: ${this.session.inputNames.join(', ')}; outputs: ${this.session.outputNames.join(', ')}); export a fine-tuned model with its head`,
+      );
     this.checkIds(ids, B, T, 0);
     if (extract.length !== B) throw new Error(`extract holds ${extract.length} positions, expected one per row (${B})`);
-    for (let b = 0; b < B; b++) if (!(Number.isInteger(extract[b]) && extract[b] >= 0 && extract[b] < T)) throw new Error(`extract position ${extract[b]} of row ${b} is outside 0..${T - 1}`);
+    for (let b = 0; b < B; b++)
+      if (!(Number.isInteger(extract[b]) && extract[b] >= 0 && extract[b] < T))
+        throw new Error(`extract position ${extract[b]} of row ${b} is outside 0..${T - 1}`);
     const feeds: Record<string, OrtTensorLike> = { input_ids: this.i64(ids, [B, T]), extract_index: this.i64(extract, [B]) };
     if (this.hasPast) {
       Object.assign(feeds, this.emptyPast(B));
       if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = this.i64(new Array(B * T).fill(1), [B, T]);
-      if (this.session.inputNames.includes('position_ids')) feeds.position_ids = this.i64(Array.from({ length: B * T }, (_, i) => i % T), [B, T]);
+      if (this.session.inputNames.includes('position_ids'))
+        feeds.position_ids = this.i64(
+          Array.from({ length: B * T }, (_, i) => i % T),
+          [B, T],
+        );
     }
     const out = await this.session.run(feeds);
     const res = { probs: out.probs.data as Float32Array, headLogits: out.head_logits.data as Float32Array, hidden: out.hidden_at_extract.data as Float32Array };
@@ -246,7 +267,8 @@ export class OrtGPT {
         queued.set(cache, q);
         return {
           lastLogits: async (): Promise<Float32Array> => {
-            const logits = await all, out = new Float32Array(B * V);
+            const logits = await all,
+              out = new Float32Array(B * V);
             for (let b = 0; b < B; b++) out.set(logits.subarray((b * T + T - 1) * V, (b * T + T) * V), b * V);
             return out;
           },
@@ -270,22 +292,26 @@ export function generateStreamOrt(model: OrtGPT, tok: GPTTokenizer, prompt: stri
 const specOf = (t: OnnxTaskInfo): TaskSpec => taskSpec(t.family, t.labels, t.choices);
 
 function requireTask(model: OrtGPT, call: string, ...families: TaskSpec['family'][]): OnnxTaskInfo {
-  if (!model.task || !model.hasHead) throw new Error(`${call}() needs an ONNX model exported with its task head (gptedge export --format onnx --model <fine-tuned dir>); this one has none`);
-  if (families.length && !(families as string[]).includes(model.task.family)) throw new Error(`${call}() needs a ${families.join(' or ')} model; this one is fine-tuned for ${model.task.family}`);
+  if (!model.task || !model.hasHead)
+    throw new Error(`${call}() needs an ONNX model exported with its task head (gptedge export --format onnx --model <fine-tuned dir>); this one has none`);
+  if (families.length && !(families as string[]).includes(model.task.family))
+    throw new Error(`${call}() needs a ${families.join(' or ')} model; this one is fine-tuned for ${model.task.family}`);
   return model.task;
 }
 
 /** Class (or candidate) probabilities of already-encoded examples (src/finetune/transform.ts), no dropout. */
 export async function predictEncodedOrt(model: OrtGPT, examples: EncodedExample[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
   const spec = specOf(requireTask(model, 'predict'));
-  const bs = o.batchSize ?? 16, out: Float32Array[] = [];
+  const bs = o.batchSize ?? 16,
+    out: Float32Array[] = [];
   for (let i = 0; i < examples.length; i += bs) {
     const batch = makeBatch(spec, examples.slice(i, i + bs));
     // makeBatch's extract rows are flat indices s·T + position; the graph takes the position per row (and sums
     // the rows of an example itself, as the family's export says)
     const extract = Array.from(batch.extract, (row, s) => row - s * batch.T);
     const { probs } = await model.head(batch.ids, batch.S, batch.T, extract);
-    if (probs.length !== batch.N * batch.nClass) throw new Error(`the ONNX model returned ${probs.length} probabilities for ${batch.N} examples × ${batch.nClass} classes`);
+    if (probs.length !== batch.N * batch.nClass)
+      throw new Error(`the ONNX model returned ${probs.length} probabilities for ${batch.N} examples × ${batch.nClass} classes`);
     for (let n = 0; n < batch.N; n++) out.push(probs.slice(n * batch.nClass, (n + 1) * batch.nClass));
   }
   return out;
@@ -294,36 +320,60 @@ export async function predictEncodedOrt(model: OrtGPT, examples: EncodedExample[
 function encodeAllOrt(model: OrtGPT, tok: GPTTokenizer, examples: Example[], where: (i: number) => string): EncodedExample[] {
   const task = model.task!;
   if (tok.vocabSize > model.cfg.vocabSize) throw new Error(`the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary holds ${model.cfg.vocabSize}`);
-  const ids = specialIds(tok), spec = specOf(task);
+  const ids = specialIds(tok),
+    spec = specOf(task);
   return examples.map((e, i) => encodeExample(tok, ids, spec, e, task.maxLen ?? model.cfg.nCtx, where(i)));
 }
 
 /** predict() through ONNX Runtime: each example's class (or candidate) probabilities. */
 export async function predictOrt(model: OrtGPT, tok: GPTTokenizer, examples: Example[], o: { batchSize?: number } = {}): Promise<Float32Array[]> {
   requireTask(model, 'predict');
-  return predictEncodedOrt(model, encodeAllOrt(model, tok, examples.map((e) => ({ ...e, label: undefined })), (i) => `example ${i + 1}`), o);
+  return predictEncodedOrt(
+    model,
+    encodeAllOrt(
+      model,
+      tok,
+      examples.map((e) => ({ ...e, label: undefined })),
+      (i) => `example ${i + 1}`,
+    ),
+    o,
+  );
 }
 
 /** classify() through ONNX Runtime: classification (`text`) or entailment (`{premise, hypothesis}`). */
 export async function classifyOrt(model: OrtGPT, tok: GPTTokenizer, input: string | { premise: string; hypothesis: string }): Promise<ClassProbabilities> {
   const task = requireTask(model, 'classify', 'classification', 'entailment');
   const ex = familyOf(specOf(task)).input(input, 'input');
-  const [p] = await predictEncodedOrt(model, encodeAllOrt(model, tok, [ex], () => 'classify()'));
+  const [p] = await predictEncodedOrt(
+    model,
+    encodeAllOrt(model, tok, [ex], () => 'classify()'),
+  );
   return byLabel(task.labels, p);
 }
 
 /** similarity() through ONNX Runtime: both orders in one batch, their states summed in the graph. */
 export async function similarityOrt(model: OrtGPT, tok: GPTTokenizer, a: string, b: string): Promise<ClassProbabilities> {
   const task = requireTask(model, 'similarity', 'similarity');
-  const [p] = await predictEncodedOrt(model, encodeAllOrt(model, tok, [{ a, b }], () => 'similarity()'));
+  const [p] = await predictEncodedOrt(
+    model,
+    encodeAllOrt(model, tok, [{ a, b }], () => 'similarity()'),
+  );
   return byLabel(task.labels, p);
 }
 
 /** choose() through ONNX Runtime: one score per candidate, softmax over the candidates. */
-export async function chooseOrt(model: OrtGPT, tok: GPTTokenizer, context: string, choices: string[]): Promise<{ index: number; choice: string; probabilities: number[] }> {
+export async function chooseOrt(
+  model: OrtGPT,
+  tok: GPTTokenizer,
+  context: string,
+  choices: string[],
+): Promise<{ index: number; choice: string; probabilities: number[] }> {
   const task = requireTask(model, 'choose', 'multiple-choice');
   const ex = familyOf(specOf(task)).input({ context, choices }, 'input');
-  const [p] = await predictEncodedOrt(model, encodeAllOrt(model, tok, [ex], () => 'choose()'));
+  const [p] = await predictEncodedOrt(
+    model,
+    encodeAllOrt(model, tok, [ex], () => 'choose()'),
+  );
   const best = argmax(p);
   return { index: best, choice: choices[best], probabilities: Array.from(p) };
 }

@@ -18,7 +18,9 @@ export interface SamplingOptions {
 }
 
 export function validateSampling(o: SamplingOptions): void {
-  const t = o.temperature ?? 1, k = o.topK ?? 0, p = o.topP ?? 1;
+  const t = o.temperature ?? 1,
+    k = o.topK ?? 0,
+    p = o.topP ?? 1;
   if (!(t >= 0 && Number.isFinite(t))) throw new RangeError(`temperature must be a finite number >= 0, got ${t}`);
   if (!(Number.isInteger(k) && k >= 0)) throw new RangeError(`topK must be an integer >= 0, got ${k}`);
   if (!(p > 0 && p <= 1)) throw new RangeError(`topP must be in (0, 1], got ${p}`);
@@ -26,7 +28,8 @@ export function validateSampling(o: SamplingOptions): void {
 
 /** One token id from logits; an id whose logit is -Infinity (masked) is never chosen. */
 export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng): number {
-  const t = o.temperature ?? 1, V = logits.length;
+  const t = o.temperature ?? 1,
+    V = logits.length;
   const best = argmax(logits);
   if (t === 0) return best;
   if (scratch.ids.length < V) scratch = { ids: new Int32Array(V), w: new Float64Array(V) };
@@ -52,7 +55,8 @@ let scratch = { ids: new Int32Array(0), w: new Float64Array(0) };
 
 /** Reorders `c` so that its first `k` elements are the first k in key order (in any order); returns k. Quickselect by count. */
 function selectFirst(c: Int32Array, k: number, l: Float32Array): number {
-  let lo = 0, hi = c.length;
+  let lo = 0,
+    hi = c.length;
   while (hi - lo > 1) {
     const m = partition(c, lo, hi, l);
     if (m === k || m + 1 === k) return k;
@@ -69,7 +73,9 @@ function selectFirst(c: Int32Array, k: number, l: Float32Array): number {
  * last element in key order.
  */
 function weightedSelect(c: Int32Array, w: Float64Array, target: number, inclusive: boolean, l: Float32Array): { index: number; mass: number } {
-  let lo = 0, hi = c.length, acc = 0;
+  let lo = 0,
+    hi = c.length,
+    acc = 0;
   const passes = (m: number) => (inclusive ? m >= target : m > target);
   while (hi - lo > 1) {
     const m = partition(c, lo, hi, l);
@@ -90,12 +96,15 @@ function weightedSelect(c: Int32Array, w: Float64Array, target: number, inclusiv
  * keys before the pivot first; returns the pivot's position.
  */
 function partition(c: Int32Array, lo: number, hi: number, l: Float32Array): number {
-  const mid = (lo + hi) >> 1, p = c[mid], lp = l[p];
+  const mid = (lo + hi) >> 1,
+    p = c[mid],
+    lp = l[p];
   c[mid] = c[hi - 1];
   c[hi - 1] = p;
   let s = lo;
   for (let i = lo; i < hi - 1; i++) {
-    const x = c[i], lx = l[x];
+    const x = c[i],
+      lx = l[x];
     if (lx > lp || (lx === lp && x < p)) {
       c[i] = c[s];
       c[s++] = x;

@@ -21,7 +21,9 @@ export { logSoftmaxAt };
 /** The log-probability of each token of `continuation` after `prompt` (both token ids; prompt non-empty). */
 export async function continuationLogprobs(model: GPT, prompt: number[], continuation: number[]): Promise<number[]> {
   if (prompt.length === 0) throw new RangeError('continuationLogprobs: the prompt is empty (condition on <|endoftext|>)');
-  const all = [...prompt, ...continuation], T = all.length, V = model.cfg.vocabSize;
+  const all = [...prompt, ...continuation],
+    T = all.length,
+    V = model.cfg.vocabSize;
   const logits = await model.forward(Int32Array.from(all), 1, T).allLogits();
   return continuation.map((id, j) => logSoftmaxAt(logits, prompt.length + j - 1, V, id));
 }
@@ -37,11 +39,15 @@ export function promptIds(tok: GPTTokenizer, prompt: string | number[]): number[
 
 /** Scores each continuation after the prompt. Throws RangeError when one encodes to nothing or exceeds the context. */
 export async function scoreContinuations(model: GPT, tok: GPTTokenizer, prompt: string | number[], continuations: string[]): Promise<ContinuationScore[]> {
-  const p = promptIds(tok, prompt), nCtx = model.cfg.nCtx;
+  const p = promptIds(tok, prompt),
+    nCtx = model.cfg.nCtx;
   const encoded = continuations.map((text, i) => {
     const ids = tok.encode(text);
     if (ids.length === 0) throw new RangeError(`continuation ${i} encodes to no tokens`);
-    if (p.length + ids.length > nCtx) throw new RangeError(`the prompt (${p.length} tokens) and continuation ${i} (${ids.length}) need ${p.length + ids.length} positions; the context window holds ${nCtx}`);
+    if (p.length + ids.length > nCtx)
+      throw new RangeError(
+        `the prompt (${p.length} tokens) and continuation ${i} (${ids.length}) need ${p.length + ids.length} positions; the context window holds ${nCtx}`,
+      );
     return ids;
   });
   const out: ContinuationScore[] = [];

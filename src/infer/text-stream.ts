@@ -11,7 +11,10 @@ export class TextStream {
   private readonly stops: string[];
   private readonly holdBack: number;
 
-  constructor(private readonly tok: GPTTokenizer, stop: string[] = []) {
+  constructor(
+    private readonly tok: GPTTokenizer,
+    stop: string[] = [],
+  ) {
     this.stops = stop.filter((s) => s.length > 0);
     this.holdBack = this.stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
   }

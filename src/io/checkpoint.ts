@@ -22,10 +22,32 @@ import type { GPTConfig } from '../model/config.ts';
 import { paramCount, paramSpecs } from '../model/params.ts';
 import { configFromHF, configToHF } from './hf-config.ts';
 import { familyOf, fromHF, toHF } from './hf-names.ts';
-import { decodeTensor, readRawTensor, readSafetensorsHeader, SAFETENSORS_MAX_HEADER, writeSafetensors, type NamedTensor, type SafetensorsEntry, type SafetensorsHeader } from './safetensors.ts';
 import {
-  checkQuantizedTensor, decodeQuantized, dequantizedWeights, isQuantizedKind, quantizationConfig, quantizedDataOrder, quantizedFileTensors, quantizedModelTensors,
-  quantizedParam, quantizeWeights, SCALE_SUFFIX, storedShape, WEIGHTS_META, type QuantizedKind, type QuantizedWeights,
+  decodeTensor,
+  readRawTensor,
+  readSafetensorsHeader,
+  SAFETENSORS_MAX_HEADER,
+  writeSafetensors,
+  type NamedTensor,
+  type SafetensorsEntry,
+  type SafetensorsHeader,
+} from './safetensors.ts';
+import {
+  checkQuantizedTensor,
+  decodeQuantized,
+  dequantizedWeights,
+  isQuantizedKind,
+  quantizationConfig,
+  quantizedDataOrder,
+  quantizedFileTensors,
+  quantizedModelTensors,
+  quantizedParam,
+  quantizeWeights,
+  SCALE_SUFFIX,
+  storedShape,
+  WEIGHTS_META,
+  type QuantizedKind,
+  type QuantizedWeights,
 } from './quantized.ts';
 import type { QuantizedRows } from '../backend/quant.ts';
 import { FileFormatError, jsonKind, parseJSON, parseJSONObject, quote } from './errors.ts';
@@ -107,7 +129,8 @@ export async function saveCheckpoint(
       if (mom) {
         const t = new Map<string, NamedTensor>();
         for (const s of model.specs) {
-          const m = mom.m.get(s.name), v = mom.v.get(s.name);
+          const m = mom.m.get(s.name),
+            v = mom.v.get(s.name);
           if (!m || !v) throw new Error(`saveCheckpoint: the optimizer does not train parameter ${s.name} of the model`);
           t.set(`m.${s.name}`, { data: m, shape: s.shape });
           t.set(`v.${s.name}`, { data: v, shape: s.shape });
@@ -144,7 +167,10 @@ export async function writeModelFiles(fs: FileSystem, dir: string, model: GPT, t
   const quant = quantizationConfig(model.weights);
   if (quant) {
     const t = await quantizedModelTensors(model);
-    await fs.writeFile(join(dir, 'model.safetensors'), writeSafetensors(t, { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: model.weights }, quantizedDataOrder([...t.keys()])));
+    await fs.writeFile(
+      join(dir, 'model.safetensors'),
+      writeSafetensors(t, { format: 'pt', producer: 'gptedge', [WEIGHTS_META]: model.weights }, quantizedDataOrder([...t.keys()])),
+    );
   } else {
     const fam = familyOf(model.cfg);
     const params = await model.readParams();
@@ -208,7 +234,8 @@ export async function resolveModelDir(fs: FileSystem, path: string): Promise<str
       throw new FileFormatError(latest, `no valid "checkpoint" entry (a folder name inside the run folder), got ${quote(name)}`, { field: 'checkpoint' });
     }
     const dir = join(path, name);
-    if (!(await fs.exists(join(dir, 'model.safetensors')))) throw new FileFormatError(latest, `points to ${dir}, which has no model.safetensors`, { field: 'checkpoint' });
+    if (!(await fs.exists(join(dir, 'model.safetensors'))))
+      throw new FileFormatError(latest, `points to ${dir}, which has no model.safetensors`, { field: 'checkpoint' });
     return dir;
   }
   if (!(await fs.exists(path))) throw new Error(`no model at ${path}: the folder does not exist`);
@@ -219,22 +246,30 @@ export async function resolveModelDir(fs: FileSystem, path: string): Promise<str
 export async function loadCheckpoint(fs: FileSystem, path: string, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
   const dir = await resolveModelDir(fs, path);
   const cfgFile = join(dir, 'config.json');
-  const config = configFromHF(parseJSON(await readTextChecked(fs, cfgFile, { maxBytes: FILE_LIMITS.config, what: 'a config.json may have' }), cfgFile), cfgFile);
+  const config = configFromHF(
+    parseJSON(await readTextChecked(fs, cfgFile, { maxBytes: FILE_LIMITS.config, what: 'a config.json may have' }), cfgFile),
+    cfgFile,
+  );
 
   // the weights file may be no larger than the config implies (every tensor in F64, the largest header)
   const modelFile = join(dir, 'model.safetensors');
   const nParams = paramCount(config);
-  const bytes = await readFileChecked(fs, modelFile, { maxBytes: 8 + SAFETENSORS_MAX_HEADER + 8 * nParams, what: `a model of ${nParams} parameters (${cfgFile}) can take` });
+  const bytes = await readFileChecked(fs, modelFile, {
+    maxBytes: 8 + SAFETENSORS_MAX_HEADER + 8 * nParams,
+    what: `a model of ${nParams} parameters (${cfgFile}) can take`,
+  });
   const header = readSafetensorsHeader(bytes, modelFile);
   const kind = header.metadata[WEIGHTS_META];
-  if (kind !== undefined && !isQuantizedKind(kind)) throw new FileFormatError(modelFile, `metadata ${WEIGHTS_META} is ${quote(kind)}; int8 and int4 are known`, { field: WEIGHTS_META });
+  if (kind !== undefined && !isQuantizedKind(kind))
+    throw new FileFormatError(modelFile, `metadata ${WEIGHTS_META} is ${quote(kind)}; int8 and int4 are known`, { field: WEIGHTS_META });
   const weights = new Map<string, Float32Array>();
   let quantized: QuantizedWeights | null = null;
   if (kind) {
     const m = matchQuantizedWeights(header, config, kind, cfgFile, modelFile);
     for (const [name, e] of m.f32) weights.set(name, decodeTensor(bytes, header, e, modelFile, opts));
     const tensors = new Map<string, QuantizedRows>();
-    for (const [name, { codes, scale, N, K }] of m.quantized) tensors.set(name, decodeQuantized(kind, readRawTensor(bytes, header, codes), readRawTensor(bytes, header, scale), N, K, codes.name, modelFile));
+    for (const [name, { codes, scale, N, K }] of m.quantized)
+      tensors.set(name, decodeQuantized(kind, readRawTensor(bytes, header, codes), readRawTensor(bytes, header, scale), N, K, codes.name, modelFile));
     quantized = { kind, tensors };
   } else {
     const entries = matchWeights(header, config, cfgFile, modelFile);
@@ -242,7 +277,9 @@ export async function loadCheckpoint(fs: FileSystem, path: string, opts: LoadOpt
   }
 
   const tokFile = join(dir, 'tokenizer.json');
-  const tokenizerJSON = (await fs.exists(tokFile)) ? await readTextChecked(fs, tokFile, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer.json may have' }) : null;
+  const tokenizerJSON = (await fs.exists(tokFile))
+    ? await readTextChecked(fs, tokFile, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer.json may have' })
+    : null;
 
   let optimizer: LoadedCheckpoint['optimizer'] = null;
   let trainState: TrainState | null = null;
@@ -254,7 +291,10 @@ export async function loadCheckpoint(fs: FileSystem, path: string, opts: LoadOpt
     const optFile = join(dir, 'optimizer.safetensors');
     if (!opts.resetOptimizer && optStep > 0) {
       if (!(await fs.exists(optFile))) {
-        throw new FileFormatError(optFile, 'missing; resuming without it would not repeat the uninterrupted run (start the optimizer afresh on purpose with --reset-optimizer, or { resetOptimizer: true })');
+        throw new FileFormatError(
+          optFile,
+          'missing; resuming without it would not repeat the uninterrupted run (start the optimizer afresh on purpose with --reset-optimizer, or { resetOptimizer: true })',
+        );
       }
       optimizer = await readMoments(fs, optFile, config, optStep, stateFile, opts);
     }
@@ -267,11 +307,19 @@ export async function loadCheckpoint(fs: FileSystem, path: string, opts: LoadOpt
  * its stored (N, K) needs, and its `_scale` tensor must be there too; then the names and the logical
  * shapes go through matchWeights' checks (layers, layout, every parameter, nothing left over).
  */
-export function matchQuantizedWeights(header: SafetensorsHeader, config: GPTConfig, kind: QuantizedKind, cfgFile: string, modelFile: string): {
-  f32: Map<string, SafetensorsEntry>; quantized: Map<string, { codes: SafetensorsEntry; scale: SafetensorsEntry; N: number; K: number }>;
+export function matchQuantizedWeights(
+  header: SafetensorsHeader,
+  config: GPTConfig,
+  kind: QuantizedKind,
+  cfgFile: string,
+  modelFile: string,
+): {
+  f32: Map<string, SafetensorsEntry>;
+  quantized: Map<string, { codes: SafetensorsEntry; scale: SafetensorsEntry; N: number; K: number }>;
 } {
   const specs = new Map(paramSpecs(config).map((s) => [s.name, s]));
-  const scales = new Map<string, SafetensorsEntry>(), logical: SafetensorsEntry[] = [];
+  const scales = new Map<string, SafetensorsEntry>(),
+    logical: SafetensorsEntry[] = [];
   for (const e of header.entries) {
     if (e.name.endsWith(SCALE_SUFFIX) && quantizedParam(fromHF(e.name.slice(0, -SCALE_SUFFIX.length)))) {
       scales.set(e.name.slice(0, -SCALE_SUFFIX.length), e);
@@ -285,14 +333,19 @@ export function matchQuantizedWeights(header: SafetensorsHeader, config: GPTConf
     } else logical.push(e);
   }
   const matched = matchWeights({ ...header, entries: logical }, config, cfgFile, modelFile);
-  const f32 = new Map<string, SafetensorsEntry>(), quantized = new Map<string, { codes: SafetensorsEntry; scale: SafetensorsEntry; N: number; K: number }>();
+  const f32 = new Map<string, SafetensorsEntry>(),
+    quantized = new Map<string, { codes: SafetensorsEntry; scale: SafetensorsEntry; N: number; K: number }>();
   for (const [name, e] of matched) {
     if (!quantizedParam(name)) {
       f32.set(name, e);
       continue;
     }
-    const scale = scales.get(e.name), [N, K] = storedShape(specs.get(name)!);
-    if (!scale) throw new FileFormatError(modelFile, `tensor ${e.name}${SCALE_SUFFIX} is missing (the scales of an ${kind} file's ${e.name})`, { field: e.name + SCALE_SUFFIX });
+    const scale = scales.get(e.name),
+      [N, K] = storedShape(specs.get(name)!);
+    if (!scale)
+      throw new FileFormatError(modelFile, `tensor ${e.name}${SCALE_SUFFIX} is missing (the scales of an ${kind} file's ${e.name})`, {
+        field: e.name + SCALE_SUFFIX,
+      });
     checkQuantizedTensor(kind, 'scale', scale, N, K, e.name, modelFile);
     scales.delete(e.name);
     quantized.set(name, { codes: header.entries.find((x) => x.name === e.name)!, scale, N, K });
@@ -312,7 +365,9 @@ const isBuffer = (k: string): boolean => k.endsWith('.attn.bias') || k.endsWith(
  */
 export function matchWeights(header: SafetensorsHeader, config: GPTConfig, cfgFile: string, modelFile: string): Map<string, SafetensorsEntry> {
   const byName = new Map<string, SafetensorsEntry>();
-  let layers = 0, lnF = false, fileParams = 0;
+  let layers = 0,
+    lnF = false,
+    fileParams = 0;
   for (const e of header.entries) {
     if (isBuffer(e.name)) continue;
     const g = fromHF(e.name);
@@ -325,19 +380,31 @@ export function matchWeights(header: SafetensorsHeader, config: GPTConfig, cfgFi
     fileParams += e.numel;
   }
   if (layers !== config.nLayer) {
-    throw new FileFormatError(cfgFile, `n_layer ${config.nLayer} (${paramCount(config)} parameters) disagrees with ${modelFile}, which holds ${layers} layers (${fileParams} parameters)`, { field: 'n_layer' });
+    throw new FileFormatError(
+      cfgFile,
+      `n_layer ${config.nLayer} (${paramCount(config)} parameters) disagrees with ${modelFile}, which holds ${layers} layers (${fileParams} parameters)`,
+      { field: 'n_layer' },
+    );
   }
   if (lnF !== (config.layout === 'pre-ln')) {
-    throw new FileFormatError(cfgFile, config.layout === 'pre-ln'
-      ? `model_type "gpt2" (pre-LN, with a final ln_f) disagrees with ${modelFile}, which has no ln_f`
-      : `model_type "openai-gpt" (post-LN, no final LN) disagrees with ${modelFile}, which has ln_f (a pre-LN model)`, { field: 'model_type' });
+    throw new FileFormatError(
+      cfgFile,
+      config.layout === 'pre-ln'
+        ? `model_type "gpt2" (pre-LN, with a final ln_f) disagrees with ${modelFile}, which has no ln_f`
+        : `model_type "openai-gpt" (post-LN, no final LN) disagrees with ${modelFile}, which has ln_f (a pre-LN model)`,
+      { field: 'model_type' },
+    );
   }
   const out = new Map<string, SafetensorsEntry>();
   const fam = familyOf(config);
   for (const s of paramSpecs(config)) {
     const e = byName.get(s.name);
-    if (!e) throw new FileFormatError(modelFile, `tensor ${toHF(s.name, fam)} is missing (${cfgFile} describes a ${config.nLayer}-layer ${config.layout} model)`, { field: toHF(s.name, fam) });
-    if (e.shape.join(',') !== s.shape.join(',')) throw new FileFormatError(modelFile, `tensor ${e.name} has shape [${e.shape}], the config needs [${s.shape}] (${cfgFile})`, { field: e.name });
+    if (!e)
+      throw new FileFormatError(modelFile, `tensor ${toHF(s.name, fam)} is missing (${cfgFile} describes a ${config.nLayer}-layer ${config.layout} model)`, {
+        field: toHF(s.name, fam),
+      });
+    if (e.shape.join(',') !== s.shape.join(','))
+      throw new FileFormatError(modelFile, `tensor ${e.name} has shape [${e.shape}], the config needs [${s.shape}] (${cfgFile})`, { field: e.name });
     out.set(s.name, e);
     byName.delete(s.name);
   }
@@ -356,12 +423,17 @@ async function readMoments(fs: FileSystem, file: string, config: GPTConfig, step
     throw new FileFormatError(file, `holds the moments of optimizer step ${saved ?? '(none given)'}, but ${stateFile} says ${step}`, { field: 'step' });
   }
   const byName = new Map(header.entries.map((e) => [e.name, e]));
-  const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+  const m = new Map<string, Float32Array>(),
+    v = new Map<string, Float32Array>();
   for (const s of paramSpecs(config)) {
-    for (const [prefix, into] of [['m.', m], ['v.', v]] as const) {
+    for (const [prefix, into] of [
+      ['m.', m],
+      ['v.', v],
+    ] as const) {
       const e = byName.get(prefix + s.name);
       if (!e) throw new FileFormatError(file, `tensor ${prefix + s.name} is missing`, { field: prefix + s.name });
-      if (e.shape.join(',') !== s.shape.join(',')) throw new FileFormatError(file, `tensor ${e.name} has shape [${e.shape}], the model needs [${s.shape}]`, { field: e.name });
+      if (e.shape.join(',') !== s.shape.join(','))
+        throw new FileFormatError(file, `tensor ${e.name} has shape [${e.shape}], the model needs [${s.shape}]`, { field: e.name });
       const data = decodeTensor(bytes, header, e, file, opts);
       if (prefix === 'v.') {
         const i = data.findIndex((x) => x < 0);

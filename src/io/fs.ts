@@ -25,7 +25,10 @@ export interface FileSystem {
 }
 
 export function join(...parts: string[]): string {
-  return parts.filter((p) => p.length > 0).join('/').replace(/\/+/g, '/');
+  return parts
+    .filter((p) => p.length > 0)
+    .join('/')
+    .replace(/\/+/g, '/');
 }
 
 export async function readText(fs: FileSystem, path: string): Promise<string> {
@@ -80,7 +83,8 @@ export class MemoryFileSystem implements FileSystem {
     return f.slice();
   }
   async stat(path: string): Promise<FileInfo | null> {
-    const p = this.norm(path), f = this.files.get(p);
+    const p = this.norm(path),
+      f = this.files.get(p);
     if (f) return { kind: 'file', size: f.length };
     return this.isDir(p) ? { kind: 'directory', size: 0 } : null;
   }
@@ -94,15 +98,24 @@ export class MemoryFileSystem implements FileSystem {
     this.files.set(this.norm(path), typeof data === 'string' ? new TextEncoder().encode(data) : data.slice());
   }
   async rename(from: string, to: string): Promise<void> {
-    const a = this.norm(from), b = this.norm(to);
+    const a = this.norm(from),
+      b = this.norm(to);
     if (this.files.has(a)) {
       this.files.set(b, this.files.get(a)!);
       this.files.delete(a);
       return;
     }
     if (!this.dirs.has(a)) throw new Error(`ENOENT: no such file or directory: ${from}`);
-    for (const [k, v] of [...this.files]) if (k.startsWith(a + '/')) { this.files.delete(k); this.files.set(b + k.slice(a.length), v); }
-    for (const d of [...this.dirs]) if (d === a || d.startsWith(a + '/')) { this.dirs.delete(d); this.dirs.add(b + d.slice(a.length)); }
+    for (const [k, v] of [...this.files])
+      if (k.startsWith(a + '/')) {
+        this.files.delete(k);
+        this.files.set(b + k.slice(a.length), v);
+      }
+    for (const d of [...this.dirs])
+      if (d === a || d.startsWith(a + '/')) {
+        this.dirs.delete(d);
+        this.dirs.add(b + d.slice(a.length));
+      }
   }
   async mkdir(path: string): Promise<void> {
     const parts = this.norm(path).split('/');
@@ -120,7 +133,8 @@ export class MemoryFileSystem implements FileSystem {
     for (const d of [...this.dirs]) if (d.startsWith(p + '/')) this.dirs.delete(d);
   }
   async readdir(path: string): Promise<string[]> {
-    const p = this.norm(path), out = new Set<string>();
+    const p = this.norm(path),
+      out = new Set<string>();
     for (const k of [...this.files.keys(), ...this.dirs]) if (k.startsWith(p + '/')) out.add(k.slice(p.length + 1).split('/')[0]);
     return [...out].filter((x) => x);
   }

@@ -27,8 +27,17 @@ export function configToHF(c: GPTConfig): Record<string, unknown> {
 
 /** gptedge's names for the Hugging Face keys, so that messages about a config.json use the file's keys. */
 const HF_NAMES: ConfigNames = {
-  vocabSize: 'vocab_size', nCtx: 'n_positions', nEmbd: 'n_embd', nLayer: 'n_layer', nHead: 'n_head', nInner: 'n_inner',
-  layout: 'model_type', lnEps: 'layer_norm_epsilon', embdPdrop: 'embd_pdrop', attnPdrop: 'attn_pdrop', residPdrop: 'resid_pdrop',
+  vocabSize: 'vocab_size',
+  nCtx: 'n_positions',
+  nEmbd: 'n_embd',
+  nLayer: 'n_layer',
+  nHead: 'n_head',
+  nInner: 'n_inner',
+  layout: 'model_type',
+  lnEps: 'layer_norm_epsilon',
+  embdPdrop: 'embd_pdrop',
+  attnPdrop: 'attn_pdrop',
+  residPdrop: 'resid_pdrop',
   initStd: 'initializer_range',
 };
 
@@ -50,7 +59,8 @@ export function configFromHF(j: unknown, file = 'config.json'): GPTConfig {
     return v as number;
   };
   const C = num('n_embd');
-  if (o.n_inner !== undefined && o.n_inner !== null && typeof o.n_inner !== 'number') fail(`n_inner must be a number or null, got ${quote(o.n_inner)}`, 'n_inner');
+  if (o.n_inner !== undefined && o.n_inner !== null && typeof o.n_inner !== 'number')
+    fail(`n_inner must be a number or null, got ${quote(o.n_inner)}`, 'n_inner');
   if (typeof o.n_positions === 'number' && typeof o.n_ctx === 'number' && o.n_positions !== o.n_ctx) {
     fail(`n_positions (${o.n_positions}) and n_ctx (${o.n_ctx}) disagree`, 'n_positions');
   }

@@ -63,11 +63,14 @@ export function quantizeWeights(config: GPTConfig, weights: Map<string, Float32A
 
 /** The tensors of a quantized model.safetensors: the quantized parameters encoded, the others f32. */
 export function quantizedFileTensors(config: GPTConfig, weights: Map<string, Float32Array>, quantized: QuantizedWeights): Map<string, NamedTensor | RawTensor> {
-  const fam = familyOf(config), out = new Map<string, NamedTensor | RawTensor>();
+  const fam = familyOf(config),
+    out = new Map<string, NamedTensor | RawTensor>();
   for (const s of paramSpecs(config)) {
-    const name = toHF(s.name, fam), q = quantized.tensors.get(s.name);
+    const name = toHF(s.name, fam),
+      q = quantized.tensors.get(s.name);
     if (q) {
-      const [N, K] = storedShape(s), t = encodeQuantized(quantized.kind, q, N, K);
+      const [N, K] = storedShape(s),
+        t = encodeQuantized(quantized.kind, q, N, K);
       out.set(name, t['']);
       out.set(name + SCALE_SUFFIX, t.scale);
     } else {
@@ -83,7 +86,8 @@ export function quantizedFileTensors(config: GPTConfig, weights: Map<string, Flo
 export async function quantizedModelTensors(model: GPT): Promise<Map<string, NamedTensor | RawTensor>> {
   const kind = model.weights;
   if (!isQuantizedKind(kind)) throw new Error(`quantizedModelTensors: the model's weights are ${kind}`);
-  const tensors = new Map<string, QuantizedRows>(), weights = new Map<string, Float32Array>();
+  const tensors = new Map<string, QuantizedRows>(),
+    weights = new Map<string, Float32Array>();
   for (const s of model.specs) {
     if (model.isQuantizedParam(s.name)) tensors.set(s.name, await model.readQuantizedParam(s.name));
     else weights.set(s.name, (await model.be.read(model.p(s.name))) as Float32Array);
@@ -98,16 +102,29 @@ export function encodeQuantized(kind: QuantizedKind, q: QuantizedRows, N: number
   if (kind === 'int8') {
     return { '': { dtype: 'I8', shape: [N, K], bytes: bytes(q.codes) }, scale: { dtype: 'F32', shape: [N, 1], bytes: bytes(q.scales) } };
   }
-  const G = q4Groups(K), half = new Uint8Array(N * G * 2), dv = new DataView(half.buffer);
+  const G = q4Groups(K),
+    half = new Uint8Array(N * G * 2),
+    dv = new DataView(half.buffer);
   for (let i = 0; i < N * G; i++) dv.setUint16(i * 2, f16Bits(q.scales[i]), true);
   return { '': { dtype: 'U8', shape: [N, G * 16], bytes: bytes(q.codes) }, scale: { dtype: 'F16', shape: [N, G], bytes: half } };
 }
 
 /** Checks the dtype and shape a quantized (N, K) matrix's codes ('') or scales ('scale') tensor must have. */
-export function checkQuantizedTensor(kind: QuantizedKind, part: '' | 'scale', t: { dtype: string; shape: number[] }, N: number, K: number, name: string, file: string): void {
+export function checkQuantizedTensor(
+  kind: QuantizedKind,
+  part: '' | 'scale',
+  t: { dtype: string; shape: number[] },
+  N: number,
+  K: number,
+  name: string,
+  file: string,
+): void {
   const G = q4Groups(K);
   const [d, shape] = part === '' ? (kind === 'int8' ? ['I8', [N, K]] : ['U8', [N, G * 16]]) : kind === 'int8' ? ['F32', [N, 1]] : ['F16', [N, G]];
-  if (t.dtype !== d || t.shape.join(',') !== (shape as number[]).join(',')) throw new FileFormatError(file, `tensor ${name}${part ? SCALE_SUFFIX : ''} is ${t.dtype} [${t.shape}], an ${kind} file needs ${d} [${shape}]`, { field: name + (part ? SCALE_SUFFIX : '') });
+  if (t.dtype !== d || t.shape.join(',') !== (shape as number[]).join(','))
+    throw new FileFormatError(file, `tensor ${name}${part ? SCALE_SUFFIX : ''} is ${t.dtype} [${t.shape}], an ${kind} file needs ${d} [${shape}]`, {
+      field: name + (part ? SCALE_SUFFIX : ''),
+    });
 }
 
 /** A quantized file's codes bytes as the typed array QuantizedRows holds (a view, not a copy). */
@@ -115,13 +132,23 @@ export const codesOf = (kind: QuantizedKind, b: Uint8Array): Int8Array | Uint8Ar
 
 /** A quantized file's scale bytes (F32 for int8, F16 for int4, little-endian) as f32 values. */
 export function scalesOf(kind: QuantizedKind, b: Uint8Array): Float32Array {
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength), n = b.length / (kind === 'int8' ? 4 : 2), out = new Float32Array(n);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength),
+    n = b.length / (kind === 'int8' ? 4 : 2),
+    out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = kind === 'int8' ? dv.getFloat32(4 * i, true) : f16Value(dv.getUint16(2 * i, true));
   return out;
 }
 
 /** One quantized (N, K) matrix from its two file tensors, validated (errors name the file and tensor). */
-export function decodeQuantized(kind: QuantizedKind, codes: RawTensor | undefined, scales: RawTensor | undefined, N: number, K: number, name: string, file: string): QuantizedRows {
+export function decodeQuantized(
+  kind: QuantizedKind,
+  codes: RawTensor | undefined,
+  scales: RawTensor | undefined,
+  N: number,
+  K: number,
+  name: string,
+  file: string,
+): QuantizedRows {
   if (!codes) throw new FileFormatError(file, `tensor ${name} is missing`, { field: name });
   if (!scales) throw new FileFormatError(file, `tensor ${name}${SCALE_SUFFIX} is missing`, { field: name + SCALE_SUFFIX });
   checkQuantizedTensor(kind, '', codes, N, K, name, file);
@@ -141,7 +168,8 @@ export function decodeQuantized(kind: QuantizedKind, codes: RawTensor | undefine
  * without holding the whole matrix (the header, a JSON object, says where each tensor is either way).
  */
 export function quantizedDataOrder(names: string[]): string[] {
-  const set = new Set(names), out: string[] = [];
+  const set = new Set(names),
+    out: string[] = [];
   for (const n of [...names].sort()) {
     if (n.endsWith(SCALE_SUFFIX) && set.has(n.slice(0, -SCALE_SUFFIX.length))) continue;
     if (set.has(n + SCALE_SUFFIX)) out.push(n + SCALE_SUFFIX);
@@ -157,7 +185,8 @@ export function dequantizedWeights(config: GPTConfig, weights: Map<string, Float
   for (const s of paramSpecs(config)) {
     const q = quantized.tensors.get(s.name);
     if (!q) continue;
-    const [N, K] = storedShape(s), v = dequantizeRows(DTYPE[quantized.kind], q, N, K);
+    const [N, K] = storedShape(s),
+      v = dequantizeRows(DTYPE[quantized.kind], q, N, K);
     if (!LINEAR_WEIGHTS.test(s.name)) out.set(s.name, v);
     else {
       const t = new Float32Array(numel(s.shape)); // (out, in) -> [in, out]

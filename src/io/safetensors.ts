@@ -67,7 +67,8 @@ export function readSafetensorsHeader(bytes: Uint8Array, file = 'safetensors'): 
 /** The header length in a file's first 8 bytes, checked against the limit. */
 function headerLength(first8: Uint8Array, file: string): number {
   const hlen64 = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
-  if (hlen64 > BigInt(SAFETENSORS_MAX_HEADER)) throw new FileFormatError(file, `header of ${hlen64} bytes is larger than the limit of ${SAFETENSORS_MAX_HEADER}`);
+  if (hlen64 > BigInt(SAFETENSORS_MAX_HEADER))
+    throw new FileFormatError(file, `header of ${hlen64} bytes is larger than the limit of ${SAFETENSORS_MAX_HEADER}`);
   return Number(hlen64);
 }
 
@@ -97,14 +98,16 @@ function parseHeader(headerBytes: Uint8Array, file: string, dataLen: number | nu
   const entries: SafetensorsEntry[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (!info || typeof info !== 'object' || Array.isArray(info) || !Object.values(info).every((v) => typeof v === 'string')) fail('__metadata__ must map strings to strings');
+      if (!info || typeof info !== 'object' || Array.isArray(info) || !Object.values(info).every((v) => typeof v === 'string'))
+        fail('__metadata__ must map strings to strings');
       metadata = info as Record<string, string>;
       continue;
     }
     if (!info || typeof info !== 'object' || Array.isArray(info)) fail(`tensor ${name}: its entry must be an object`, name);
     const t = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const width = typeof t.dtype === 'string' && Object.hasOwn(BYTES, t.dtype) ? BYTES[t.dtype] : 0;
-    if (!width) fail(`tensor ${name} has unsupported dtype ${quote(t.dtype)} (gptedge reads F32, F16, BF16 and F64, and I8 / U8 in quantized model files)`, name);
+    if (!width)
+      fail(`tensor ${name} has unsupported dtype ${quote(t.dtype)} (gptedge reads F32, F16, BF16 and F64, and I8 / U8 in quantized model files)`, name);
     const shape = t.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor ${name} has an invalid shape`, name);
     const dims = shape as number[];
@@ -114,7 +117,8 @@ function parseHeader(headerBytes: Uint8Array, file: string, dataLen: number | nu
       if (numel > MAX_ELEMENTS) fail(`tensor ${name}: shape [${dims}] has more elements than ${MAX_ELEMENTS}`, name);
     }
     const off = t.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isSafeInteger(x) && x >= 0) || off[1] < off[0]) fail(`tensor ${name} has invalid data_offsets`, name);
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isSafeInteger(x) && x >= 0) || off[1] < off[0])
+      fail(`tensor ${name} has invalid data_offsets`, name);
     const [begin, end] = off as [number, number];
     if (end - begin !== numel * width) fail(`tensor ${name} holds ${end - begin} bytes, its shape [${dims}] of ${t.dtype} needs ${numel * width}`, name);
     entries.push({ name, dtype: t.dtype as string, shape: dims, numel, begin, end });
@@ -122,15 +126,21 @@ function parseHeader(headerBytes: Uint8Array, file: string, dataLen: number | nu
   // the byte ranges, in order, must tile the data section exactly
   const dataStart = 8 + hlen;
   const order = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let pos = 0, prev: SafetensorsEntry | undefined;
+  let pos = 0,
+    prev: SafetensorsEntry | undefined;
   for (const e of order) {
     if (e.begin < pos) fail(`tensors ${prev!.name} and ${e.name} overlap (${prev!.name} ends at byte ${pos}, ${e.name} starts at byte ${e.begin})`, e.name);
-    if (e.begin > pos) fail(`${e.begin - pos} unused bytes ${prev ? `between tensors ${prev.name} and ${e.name}` : `before tensor ${e.name}`} (tensors must tile the data section)`, e.name);
+    if (e.begin > pos)
+      fail(
+        `${e.begin - pos} unused bytes ${prev ? `between tensors ${prev.name} and ${e.name}` : `before tensor ${e.name}`} (tensors must tile the data section)`,
+        e.name,
+      );
     pos = e.end;
     prev = e;
   }
   if (dataLen !== null && pos > dataLen) fail(`truncated: tensor ${prev!.name} ends at byte ${pos} of a data section of ${dataLen}`, prev!.name);
-  if (dataLen !== null && pos < dataLen) fail(`${dataLen - pos} trailing bytes after the last tensor (the data section holds ${dataLen} bytes, the tensors ${pos})`);
+  if (dataLen !== null && pos < dataLen)
+    fail(`${dataLen - pos} trailing bytes after the last tensor (the data section holds ${dataLen} bytes, the tensors ${pos})`);
   return { entries, metadata, dataStart };
 }
 
@@ -138,13 +148,20 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** One tensor of a checked header as float32 (F16, BF16 and F64 widened/narrowed), finite unless allowed. */
 export function decodeTensor(bytes: Uint8Array, header: SafetensorsHeader, e: SafetensorsEntry, file = 'safetensors', o: ReadOptions = {}): Float32Array {
-  if (!FLOATS.has(e.dtype)) throw new FileFormatError(file, `tensor ${e.name} has dtype ${e.dtype}, not floating point (integer codes belong to quantized model files, read by loadCheckpoint)`, { field: e.name });
-  const n = e.numel, off = header.dataStart + e.begin;
+  if (!FLOATS.has(e.dtype))
+    throw new FileFormatError(
+      file,
+      `tensor ${e.name} has dtype ${e.dtype}, not floating point (integer codes belong to quantized model files, read by loadCheckpoint)`,
+      { field: e.name },
+    );
+  const n = e.numel,
+    off = header.dataStart + e.begin;
   const data = new Float32Array(n);
   if (e.dtype === 'F32' && LITTLE_ENDIAN) new Uint8Array(data.buffer).set(bytes.subarray(off, off + 4 * n));
   else {
     const dv = new DataView(bytes.buffer, bytes.byteOffset + off, e.end - e.begin);
-    const u = new Uint32Array(1), f = new Float32Array(u.buffer);
+    const u = new Uint32Array(1),
+      f = new Float32Array(u.buffer);
     for (let i = 0; i < n; i++) {
       if (e.dtype === 'F32') data[i] = dv.getFloat32(4 * i, true);
       else if (e.dtype === 'F64') data[i] = dv.getFloat64(8 * i, true);
@@ -174,7 +191,11 @@ export function firstNonFinite(a: Float32Array): number {
 }
 
 /** Parse safetensors bytes into f32 tensors (F16, BF16 and F64 are widened/narrowed to f32). */
-export function readSafetensors(bytes: Uint8Array, file = 'safetensors', o: ReadOptions = {}): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+export function readSafetensors(
+  bytes: Uint8Array,
+  file = 'safetensors',
+  o: ReadOptions = {},
+): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
   const header = readSafetensorsHeader(bytes, file);
   const tensors = new Map<string, NamedTensor>();
   for (const e of header.entries) tensors.set(e.name, { data: decodeTensor(bytes, header, e, file, o), shape: e.shape });
@@ -187,7 +208,9 @@ export function readSafetensors(bytes: Uint8Array, file = 'safetensors', o: Read
  */
 function topLevelKeys(text: string): string[] {
   const keys: string[] = [];
-  let depth = 0, i = 0, expectKey = false;
+  let depth = 0,
+    i = 0,
+    expectKey = false;
   while (i < text.length) {
     const c = text[i];
     if (c === '"') {
@@ -217,7 +240,8 @@ function topLevelKeys(text: string): string[] {
  */
 export function writeSafetensors(tensors: Map<string, NamedTensor | RawTensor>, metadata?: Record<string, string>, dataOrder?: string[]): Uint8Array {
   const names = dataOrder ?? [...tensors.keys()].sort();
-  if (dataOrder && (dataOrder.length !== tensors.size || new Set(dataOrder).size !== tensors.size || !dataOrder.every((n) => tensors.has(n)))) throw new Error('writeSafetensors: dataOrder must name every tensor once');
+  if (dataOrder && (dataOrder.length !== tensors.size || new Set(dataOrder).size !== tensors.size || !dataOrder.every((n) => tensors.has(n))))
+    throw new Error('writeSafetensors: dataOrder must name every tensor once');
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let off = 0;
@@ -227,7 +251,8 @@ export function writeSafetensors(tensors: Map<string, NamedTensor | RawTensor>, 
     const expected = t.shape.reduce((x, y) => x * y, 1);
     if ('data' in t && expected !== t.data.length) throw new Error(`tensor ${n}: shape [${t.shape}] needs ${expected} values, has ${t.data.length}`);
     const raw = 'bytes' in t ? t : { dtype: 'F32', shape: t.shape, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
-    if (!Object.hasOwn(BYTES, raw.dtype) || raw.bytes.byteLength !== expected * BYTES[raw.dtype]) throw new Error(`tensor ${n}: shape [${t.shape}] of ${raw.dtype} needs ${expected * (BYTES[raw.dtype] ?? NaN)} bytes, has ${raw.bytes.byteLength}`);
+    if (!Object.hasOwn(BYTES, raw.dtype) || raw.bytes.byteLength !== expected * BYTES[raw.dtype])
+      throw new Error(`tensor ${n}: shape [${t.shape}] of ${raw.dtype} needs ${expected * (BYTES[raw.dtype] ?? NaN)} bytes, has ${raw.bytes.byteLength}`);
     parts.set(n, raw.bytes);
     header[n] = { dtype: raw.dtype, shape: t.shape, data_offsets: [off, off + raw.bytes.byteLength] };
     off += raw.bytes.byteLength;
@@ -266,7 +291,11 @@ export interface TensorPiece {
  * time is one piece, never the whole file. A stream that ends early, or goes on after the last tensor,
  * is a FileFormatError naming the file.
  */
-export async function streamSafetensors(stream: ReadableStream<Uint8Array>, file = 'safetensors', pieceBytes = 1 << 20): Promise<{ header: SafetensorsHeader; pieces: AsyncGenerator<TensorPiece> }> {
+export async function streamSafetensors(
+  stream: ReadableStream<Uint8Array>,
+  file = 'safetensors',
+  pieceBytes = 1 << 20,
+): Promise<{ header: SafetensorsHeader; pieces: AsyncGenerator<TensorPiece> }> {
   // A byte stream (a fetch body) is read with a BYOB reader into one buffer that every read reuses, so
   // streaming a file allocates nothing per chunk (garbage array buffers would pile up until a GC: tens of
   // MB inside a 128 MB isolate); other streams are copied out of their chunks.
@@ -277,7 +306,8 @@ export async function streamSafetensors(stream: ReadableStream<Uint8Array>, file
     // not a byte stream
   }
   const reader = byob ? null : stream.getReader();
-  let chunk: Uint8Array = new Uint8Array(0), at = 0; // default reader: the unread part of the current chunk is chunk[at..]
+  let chunk: Uint8Array = new Uint8Array(0),
+    at = 0; // default reader: the unread part of the current chunk is chunk[at..]
   let buf = new ArrayBuffer(0); // BYOB reader: the reused buffer
   /** the next n bytes, or null when the stream ends first (BYOB: valid until the next call) */
   const take = async (n: number): Promise<Uint8Array | null> => {

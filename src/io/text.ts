@@ -16,14 +16,18 @@ export function firstInvalidUtf8(b: Uint8Array): number {
       i++;
       continue;
     }
-    let len: number, min: number, max = 0xbf;
+    let len: number,
+      min: number,
+      max = 0xbf;
     if (c >= 0xc2 && c <= 0xdf) [len, min] = [2, 0x80];
     else if (c === 0xe0) [len, min] = [3, 0xa0];
-    else if (c === 0xed) [len, min, max] = [3, 0x80, 0x9f]; // no UTF-16 surrogates
+    else if (c === 0xed)
+      [len, min, max] = [3, 0x80, 0x9f]; // no UTF-16 surrogates
     else if (c >= 0xe1 && c <= 0xef) [len, min] = [3, 0x80];
     else if (c === 0xf0) [len, min] = [4, 0x90];
     else if (c >= 0xf1 && c <= 0xf3) [len, min] = [4, 0x80];
-    else if (c === 0xf4) [len, min, max] = [4, 0x80, 0x8f]; // nothing above U+10FFFF
+    else if (c === 0xf4)
+      [len, min, max] = [4, 0x80, 0x8f]; // nothing above U+10FFFF
     else return i;
     if (i + len > n) return i;
     if (b[i + 1] < min || b[i + 1] > max) return i;
@@ -50,7 +54,10 @@ export function decodeText(bytes: Uint8Array, file: string, encoding?: string): 
   if (UTF8.has(label)) {
     const bad = firstInvalidUtf8(bytes);
     if (bad >= 0) {
-      throw new FileFormatError(file, `not valid UTF-8 at byte ${bad} (0x${bytes[bad].toString(16).padStart(2, '0')}); pass --encoding (e.g. --encoding latin1) if the file is in another encoding`);
+      throw new FileFormatError(
+        file,
+        `not valid UTF-8 at byte ${bad} (0x${bytes[bad].toString(16).padStart(2, '0')}); pass --encoding (e.g. --encoding latin1) if the file is in another encoding`,
+      );
     }
   }
   const asciiCompatible = decoder.encoding !== 'utf-16le' && decoder.encoding !== 'utf-16be';

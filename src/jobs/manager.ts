@@ -23,16 +23,22 @@ import { TokenDataset } from '../train/data.ts';
 import { pretrain } from '../train/pretrain.ts';
 import { modelOptimizer } from '../train/optim.ts';
 import {
-  checkFamily, encodeAll, finetune, headOutputs, loadFinetuned, prepareFinetune, readDataset, saveFinetuned, seqsPerExample, type TaskFamily, type TaskSpec,
+  checkFamily,
+  encodeAll,
+  finetune,
+  headOutputs,
+  loadFinetuned,
+  prepareFinetune,
+  readDataset,
+  saveFinetuned,
+  seqsPerExample,
+  type TaskFamily,
+  type TaskSpec,
 } from '../finetune/index.ts';
 import { RequestError } from '../util/request-error.ts';
-import {
-  DEFAULT_JOB_BOUNDS, finetuneBytes, finetuneDiskBytes, formatBytes, pretrainBytes, pretrainDiskBytes, type JobBounds,
-} from './bounds.ts';
+import { DEFAULT_JOB_BOUNDS, finetuneBytes, finetuneDiskBytes, formatBytes, pretrainBytes, pretrainDiskBytes, type JobBounds } from './bounds.ts';
 import { JobStore, type JobRecord } from './store.ts';
-import {
-  TERMINAL, type FileObject, type JobEvent, type JobKind, type JobModels, type JobObject, type JobService, type ServedModel,
-} from './service.ts';
+import { TERMINAL, type FileObject, type JobEvent, type JobKind, type JobModels, type JobObject, type JobService, type ServedModel } from './service.ts';
 
 export interface JobManagerOptions {
   fs: FileSystem;
@@ -99,7 +105,8 @@ export class JobManager implements JobService {
 
   private constructor(private readonly o: JobManagerOptions) {
     this.bounds = { ...DEFAULT_JOB_BOUNDS, ...o.bounds };
-    for (const [k, v] of Object.entries(this.bounds)) if (!(Number.isInteger(v) && v >= 1)) throw new Error(`job bounds: ${k} must be a positive integer, got ${v}`);
+    for (const [k, v] of Object.entries(this.bounds))
+      if (!(Number.isInteger(v) && v >= 1)) throw new Error(`job bounds: ${k} must be a positive integer, got ${v}`);
     this.store = new JobStore(o.fs, o.dir);
   }
 
@@ -112,7 +119,11 @@ export class JobManager implements JobService {
       m.jobs.set(rec.job.id, rec);
       if (rec.job.status === 'succeeded') m.publish(rec);
       else if (!TERMINAL.includes(rec.job.status)) {
-        m.event(rec, 'warn', `the server restarted while the job was ${rec.job.status}; ${rec.kind === 'pretraining' ? 'resuming from its latest checkpoint' : 'fine-tuning starts again from step 0'}`);
+        m.event(
+          rec,
+          'warn',
+          `the server restarted while the job was ${rec.job.status}; ${rec.kind === 'pretraining' ? 'resuming from its latest checkpoint' : 'fine-tuning starts again from step 0'}`,
+        );
         rec.job.status = 'queued';
         await m.store.save(rec);
         m.queue.push(rec.job.id);
@@ -131,7 +142,10 @@ export class JobManager implements JobService {
 
   // ---- JobService ----
   async list(kind: JobKind): Promise<JobObject[]> {
-    return [...this.jobs.values()].filter((r) => r.kind === kind).map((r) => r.job).sort((a, b) => Number(b.created_at) - Number(a.created_at));
+    return [...this.jobs.values()]
+      .filter((r) => r.kind === kind)
+      .map((r) => r.job)
+      .sort((a, b) => Number(b.created_at) - Number(a.created_at));
   }
 
   async get(kind: JobKind, id: string): Promise<JobObject> {
@@ -150,7 +164,8 @@ export class JobManager implements JobService {
 
   async *follow(kind: JobKind, id: string, signal: AbortSignal): AsyncIterable<JobEvent> {
     const rec = this.find(kind, id);
-    let sent = 0, wake: (() => void) | null = null;
+    let sent = 0,
+      wake: (() => void) | null = null;
     const unsubscribe = this.subscribe(id, () => {
       const w = wake;
       wake = null;
@@ -175,9 +190,18 @@ export class JobManager implements JobService {
 
   async upload(f: { filename: string; purpose: string; content: string }): Promise<FileObject> {
     const bytes = new TextEncoder().encode(f.content).length;
-    if (bytes > this.bounds.maxDataBytes) throw new RequestError('too_large', `the file has ${bytes} bytes; the limit is ${this.bounds.maxDataBytes}`, 'file', 'file_too_large');
+    if (bytes > this.bounds.maxDataBytes)
+      throw new RequestError('too_large', `the file has ${bytes} bytes; the limit is ${this.bounds.maxDataBytes}`, 'file', 'file_too_large');
     this.checkDisk(bytes, 'this file');
-    const meta: FileObject = { id: rid('file-'), object: 'file', bytes, created_at: now(), filename: String(f.filename).slice(0, 256), purpose: String(f.purpose).slice(0, 64), status: 'processed' };
+    const meta: FileObject = {
+      id: rid('file-'),
+      object: 'file',
+      bytes,
+      created_at: now(),
+      filename: String(f.filename).slice(0, 256),
+      purpose: String(f.purpose).slice(0, 64),
+      status: 'processed',
+    };
     this.fileBytes += bytes;
     try {
       await this.store.putFile(meta, f.content);
@@ -190,7 +214,8 @@ export class JobManager implements JobService {
 
   async create(kind: JobKind, b: Record<string, unknown>): Promise<JobObject> {
     const active = this.queue.length + (this.runningId ? 1 : 0);
-    if (active >= this.bounds.maxQueued) throw new RequestError('busy', `${active} jobs are queued or running, the server's limit; retry when one has ended`, null, 'too_many_jobs');
+    if (active >= this.bounds.maxQueued)
+      throw new RequestError('busy', `${active} jobs are queued or running, the server's limit; retry when one has ended`, null, 'too_many_jobs');
     if (typeof b.model !== 'string') throw invalid(`'model' (the base model id) must be a string`, 'model', 'invalid_type');
     const base = b.model;
     const lease = await this.o.models.acquire(base);
@@ -208,12 +233,27 @@ export class JobManager implements JobService {
     if (suffix !== null && !/^[\w.-]*$/.test(suffix)) throw invalid(`'suffix' may hold letters, digits, '_', '.', '-' only`, 'suffix');
     const seed = b.seed === undefined ? 1 : Number(b.seed);
     if (!(Number.isInteger(seed) && seed >= 0)) throw invalid(`'seed' must be a non-negative integer`, 'seed');
-    const cfg = m.model.cfg, tokenizerBytes = m.tokenizer.toJSON().length, dataBytes = new TextEncoder().encode(text).length;
+    const cfg = m.model.cfg,
+      tokenizerBytes = m.tokenizer.toJSON().length,
+      dataBytes = new TextEncoder().encode(text).length;
     const id = rid(kind === 'fine_tuning' ? 'ftjob-' : 'ptjob-');
     let request: Record<string, unknown>, memory: number, disk: number, hpOut: Record<string, unknown>;
     if (kind === 'fine_tuning') {
-      const hp = this.hyper(b, { n_epochs: [1, 100, true], batch_size: [1, 256, true], learning_rate_multiplier: [1e-6, 1000, false], learning_rate: [1e-8, 1, false], steps: [1, 1e6, true], lambda: [0, 10, false], max_len: [4, 1e6, true] });
-      if (typeof b.task !== 'string') throw invalid(`'task' must be one of classification, entailment, similarity, multiple-choice (the task family; gptedge's addition to OpenAI's request)`, 'task', 'missing_required_parameter');
+      const hp = this.hyper(b, {
+        n_epochs: [1, 100, true],
+        batch_size: [1, 256, true],
+        learning_rate_multiplier: [1e-6, 1000, false],
+        learning_rate: [1e-8, 1, false],
+        steps: [1, 1e6, true],
+        lambda: [0, 10, false],
+        max_len: [4, 1e6, true],
+      });
+      if (typeof b.task !== 'string')
+        throw invalid(
+          `'task' must be one of classification, entailment, similarity, multiple-choice (the task family; gptedge's addition to OpenAI's request)`,
+          'task',
+          'missing_required_parameter',
+        );
       let family: TaskFamily;
       try {
         family = checkFamily(b.task);
@@ -221,7 +261,8 @@ export class JobManager implements JobService {
         throw invalid((err as Error).message, 'task');
       }
       const labels = b.labels === undefined ? undefined : b.labels;
-      if (labels !== undefined && !(Array.isArray(labels) && labels.every((l) => typeof l === 'string'))) throw invalid(`'labels' must be an array of strings`, 'labels', 'invalid_type');
+      if (labels !== undefined && !(Array.isArray(labels) && labels.every((l) => typeof l === 'string')))
+        throw invalid(`'labels' must be an array of strings`, 'labels', 'invalid_type');
       // validate the data now: the client learns about a bad line in its answer, not in a failed job
       let spec: TaskSpec, n: number;
       try {
@@ -236,21 +277,38 @@ export class JobManager implements JobService {
       const T = Math.min(hp.max_len ?? cfg.nCtx, cfg.nCtx);
       const rows = seqsPerExample(spec);
       memory = finetuneBytes(cfg, batch, rows, T, headOutputs(spec));
-      this.checkMemory(memory, `${batch} examples${rows > 1 ? ` × ${rows} sequences` : ''} × ${T} tokens`, hp.batch_size !== undefined ? 'hyperparameters.batch_size' : 'hyperparameters.max_len');
+      this.checkMemory(
+        memory,
+        `${batch} examples${rows > 1 ? ` × ${rows} sequences` : ''} × ${T} tokens`,
+        hp.batch_size !== undefined ? 'hyperparameters.batch_size' : 'hyperparameters.max_len',
+      );
       disk = finetuneDiskBytes(cfg, tokenizerBytes, dataBytes);
       request = { base, family, labels: labels ?? null, hp: { ...hp, batch_size: batch }, seed };
       hpOut = { n_epochs: hp.n_epochs ?? finetuneDefaults.epochs, batch_size: batch, learning_rate_multiplier: hp.learning_rate_multiplier ?? 1, ...hp };
     } else {
-      const hp = this.hyper(b, { steps: [1, 1e7, true], batch_size: [1, 4096, true], learning_rate: [1e-8, 1, false], seq_len: [2, 1e6, true], warmup_steps: [0, 1e7, true], checkpoint_every: [1, 1e7, true] });
+      const hp = this.hyper(b, {
+        steps: [1, 1e7, true],
+        batch_size: [1, 4096, true],
+        learning_rate: [1e-8, 1, false],
+        seq_len: [2, 1e6, true],
+        warmup_steps: [0, 1e7, true],
+        checkpoint_every: [1, 1e7, true],
+      });
       const seqLen = hp.seq_len ?? cfg.nCtx;
-      if (seqLen > cfg.nCtx) throw invalid(`'hyperparameters.seq_len' ${seqLen} exceeds the model's context window of ${cfg.nCtx}`, 'hyperparameters.seq_len', 'context_length_exceeded');
+      if (seqLen > cfg.nCtx)
+        throw invalid(
+          `'hyperparameters.seq_len' ${seqLen} exceeds the model's context window of ${cfg.nCtx}`,
+          'hyperparameters.seq_len',
+          'context_length_exceeded',
+        );
       let tokens: number;
       try {
         tokens = new TokenDataset(Int32Array.from(m.tokenizer.encode(text)), seqLen, 0.1).tokens.length;
       } catch (err) {
         throw invalid(`training data: ${(err as Error).message}`, dataParam, 'invalid_training_data');
       }
-      if (b.from_scratch !== undefined && typeof b.from_scratch !== 'boolean') throw invalid(`'from_scratch' must be a boolean`, 'from_scratch', 'invalid_type');
+      if (b.from_scratch !== undefined && typeof b.from_scratch !== 'boolean')
+        throw invalid(`'from_scratch' must be a boolean`, 'from_scratch', 'invalid_type');
       const batch = hp.batch_size ?? 8;
       memory = pretrainBytes(cfg, batch, seqLen, tokens);
       this.checkMemory(memory, `${batch} sequences × ${seqLen} tokens`, hp.batch_size !== undefined ? 'hyperparameters.batch_size' : 'hyperparameters.seq_len');
@@ -260,11 +318,29 @@ export class JobManager implements JobService {
     }
     this.checkDisk(disk, 'this job');
     const rec: JobRecord = {
-      kind, request, events: [], diskBytes: disk,
+      kind,
+      request,
+      events: [],
+      diskBytes: disk,
       job: {
-        object: kind === 'fine_tuning' ? 'fine_tuning.job' : 'pretraining.job', id, model: base, created_at: now(), finished_at: null,
-        fine_tuned_model: null, organization_id: 'gptedge', result_files: [], status: 'queued', validation_file: null, training_file: file,
-        hyperparameters: hpOut, trained_tokens: null, error: null, seed, estimated_finish: null, integrations: [], user_provided_suffix: suffix,
+        object: kind === 'fine_tuning' ? 'fine_tuning.job' : 'pretraining.job',
+        id,
+        model: base,
+        created_at: now(),
+        finished_at: null,
+        fine_tuned_model: null,
+        organization_id: 'gptedge',
+        result_files: [],
+        status: 'queued',
+        validation_file: null,
+        training_file: file,
+        hyperparameters: hpOut,
+        trained_tokens: null,
+        error: null,
+        seed,
+        estimated_finish: null,
+        integrations: [],
+        user_provided_suffix: suffix,
         estimated_memory_bytes: memory,
         ...(kind === 'fine_tuning' ? { method: { type: 'supervised', supervised: { hyperparameters: hpOut } }, task: request.family } : {}),
       },
@@ -272,7 +348,11 @@ export class JobManager implements JobService {
     this.jobs.set(id, rec);
     try {
       await this.store.writeData(id, text);
-      this.event(rec, 'info', `created ${rec.job.object} ${id} on base model ${base} (estimated memory ${formatBytes(memory)}, disk reserved ${formatBytes(disk)})`);
+      this.event(
+        rec,
+        'info',
+        `created ${rec.job.object} ${id} on base model ${base} (estimated memory ${formatBytes(memory)}, disk reserved ${formatBytes(disk)})`,
+      );
       await this.store.save(rec);
     } catch (err) {
       this.jobs.delete(id);
@@ -329,24 +409,43 @@ export class JobManager implements JobService {
   private checkMemory(bytes: number, shape: string, param: string): void {
     const limit = this.bounds.maxJobBytes;
     if (bytes > limit) {
-      throw invalid(`this job needs an estimated ${formatBytes(bytes)} of memory (a copy of the model, its gradients and Adam moments, and the activations of ${shape}); the server allows ${formatBytes(limit)} per job. Lower the batch size or the sequence length.`, param, 'job_too_large');
+      throw invalid(
+        `this job needs an estimated ${formatBytes(bytes)} of memory (a copy of the model, its gradients and Adam moments, and the activations of ${shape}); the server allows ${formatBytes(limit)} per job. Lower the batch size or the sequence length.`,
+        param,
+        'job_too_large',
+      );
     }
   }
 
   private checkDisk(bytes: number, what: string): void {
-    const used = this.diskUsed(), quota = this.bounds.diskQuotaBytes;
-    if (used + bytes > quota) throw new RequestError('quota', `${what} needs ${formatBytes(bytes)} in the jobs folder, which holds ${formatBytes(used)} of its ${formatBytes(quota)} quota`, null, 'insufficient_storage');
+    const used = this.diskUsed(),
+      quota = this.bounds.diskQuotaBytes;
+    if (used + bytes > quota)
+      throw new RequestError(
+        'quota',
+        `${what} needs ${formatBytes(bytes)} in the jobs folder, which holds ${formatBytes(used)} of its ${formatBytes(quota)} quota`,
+        null,
+        'insufficient_storage',
+      );
   }
 
   private async trainingData(b: Record<string, unknown>): Promise<{ text: string; file: string | null }> {
     if (b.training_data !== undefined) {
-      if (typeof b.training_data !== 'string') throw invalid(`'training_data' must be a string (JSONL for fine-tuning, plain text for pretraining)`, 'training_data', 'invalid_type');
+      if (typeof b.training_data !== 'string')
+        throw invalid(`'training_data' must be a string (JSONL for fine-tuning, plain text for pretraining)`, 'training_data', 'invalid_type');
       const bytes = new TextEncoder().encode(b.training_data).length;
-      if (bytes > this.bounds.maxDataBytes) throw new RequestError('too_large', `'training_data' has ${bytes} bytes; the limit is ${this.bounds.maxDataBytes}`, 'training_data', 'request_too_large');
+      if (bytes > this.bounds.maxDataBytes)
+        throw new RequestError(
+          'too_large',
+          `'training_data' has ${bytes} bytes; the limit is ${this.bounds.maxDataBytes}`,
+          'training_data',
+          'request_too_large',
+        );
       return { text: b.training_data, file: null };
     }
     const id = b.training_file;
-    if (typeof id !== 'string') throw invalid(`give 'training_file' (an id from POST /v1/files) or 'training_data'`, 'training_file', 'missing_required_parameter');
+    if (typeof id !== 'string')
+      throw invalid(`give 'training_file' (an id from POST /v1/files) or 'training_data'`, 'training_file', 'missing_required_parameter');
     const text = await this.store.fileText(id);
     if (text === null) throw new RequestError('not_found', `no file '${id}'`, 'training_file', 'file_not_found');
     return { text, file: id };
@@ -362,7 +461,10 @@ export class JobManager implements JobService {
       if (v === 'auto' || v === null) continue;
       const [lo, hi, int] = spec;
       if (typeof v !== 'number' || !Number.isFinite(v) || (int && !Number.isInteger(v)) || v < lo || v > hi) {
-        throw invalid(`'hyperparameters.${k}' must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}] or "auto", got ${JSON.stringify(v)}`, `hyperparameters.${k}`);
+        throw invalid(
+          `'hyperparameters.${k}' must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}] or "auto", got ${JSON.stringify(v)}`,
+          `hyperparameters.${k}`,
+        );
       }
       out[k] = v;
     }
@@ -371,7 +473,15 @@ export class JobManager implements JobService {
 
   // ---- events and status ----
   private event(rec: JobRecord, level: JobEvent['level'], message: string, data?: Record<string, unknown>): void {
-    rec.events.push({ object: `${rec.kind}.job.event`, id: rid(rec.kind === 'fine_tuning' ? 'ftevent-' : 'ptevent-'), created_at: now(), level, message, type: data ? 'metrics' : 'message', ...(data ? { data } : {}) });
+    rec.events.push({
+      object: `${rec.kind}.job.event`,
+      id: rid(rec.kind === 'fine_tuning' ? 'ftevent-' : 'ptevent-'),
+      created_at: now(),
+      level,
+      message,
+      type: data ? 'metrics' : 'message',
+      ...(data ? { data } : {}),
+    });
     for (const l of this.listeners.get(rec.job.id) ?? []) l();
   }
 
@@ -430,7 +540,10 @@ export class JobManager implements JobService {
     const data = readDataset(text, r.family, 'training_data.jsonl', { labels: r.labels ?? undefined });
     const copy = await copyModel(base.model, be);
     owned.add(copy);
-    const ft = await prepareFinetune(copy, GPTTokenizer.fromJSON(base.tokenizer.toJSON()), data.spec, { seed: r.seed, maxLen: r.hp.max_len ? Math.min(r.hp.max_len, copy.cfg.nCtx) : undefined });
+    const ft = await prepareFinetune(copy, GPTTokenizer.fromJSON(base.tokenizer.toJSON()), data.spec, {
+      seed: r.seed,
+      maxLen: r.hp.max_len ? Math.min(r.hp.max_len, copy.cfg.nCtx) : undefined,
+    });
     owned.add(ft.head);
     if (ft.model !== copy) {
       // the vocabulary grew: the copy was replaced by a larger model
@@ -445,10 +558,23 @@ export class JobManager implements JobService {
     for (const e of enc) for (const s of e.seqs) tokens += s.length;
     let lastSave = Date.now();
     const res = await finetune(ft, enc, {
-      epochs: r.hp.n_epochs ?? finetuneDefaults.epochs, batchSize, steps: r.hp.steps, lr, lmCoef: r.hp.lambda, seed: r.seed,
+      epochs: r.hp.n_epochs ?? finetuneDefaults.epochs,
+      batchSize,
+      steps: r.hp.steps,
+      lr,
+      lmCoef: r.hp.lambda,
+      seed: r.seed,
       onStep: (e) => {
         check();
-        this.event(rec, 'info', `Step ${e.step}/${e.steps}: training loss=${e.l3.toFixed(4)}`, { step: e.step, total_steps: e.steps, train_loss: e.l3, l2: e.l2, l1: e.l1, lr: e.lr, epoch: e.epoch });
+        this.event(rec, 'info', `Step ${e.step}/${e.steps}: training loss=${e.l3.toFixed(4)}`, {
+          step: e.step,
+          total_steps: e.steps,
+          train_loss: e.l3,
+          l2: e.l2,
+          l1: e.l1,
+          lr: e.lr,
+          epoch: e.epoch,
+        });
         if (Date.now() - lastSave > 1000) {
           lastSave = Date.now();
           void this.store.save(rec).catch(() => undefined);
@@ -467,7 +593,10 @@ export class JobManager implements JobService {
     const r = rec.request as { base: string; hp: Record<string, number>; seed: number; fromScratch: boolean };
     const runDir = this.store.runDir(rec.job.id);
     const tokenizerJSON = base.tokenizer.toJSON();
-    let model: GPT, startStep = 0, history: { step: number; loss?: number; valLoss?: number }[] = [], saved: OptimizerState | null = null;
+    let model: GPT,
+      startStep = 0,
+      history: { step: number; loss?: number; valLoss?: number }[] = [],
+      saved: OptimizerState | null = null;
     if (await this.o.fs.exists(`${runDir}/latest.json`)) {
       const ck = await loadModel(this.o.fs, runDir, be, { withOptimizer: true });
       model = ck.model;
@@ -480,19 +609,35 @@ export class JobManager implements JobService {
       model = r.fromScratch ? new GPT(be, base.model.cfg).init(r.seed) : await copyModel(base.model, be);
       owned.add(model);
     }
-    const T = r.hp.seq_len ?? model.cfg.nCtx, steps = r.hp.steps ?? 100, B = r.hp.batch_size ?? 8;
+    const T = r.hp.seq_len ?? model.cfg.nCtx,
+      steps = r.hp.steps ?? 100,
+      B = r.hp.batch_size ?? 8;
     const data = new TokenDataset(Int32Array.from(base.tokenizer.encode(text)), T, 0.1);
     const every = r.hp.checkpoint_every ?? Math.max(1, Math.floor(steps / 10));
     let tokens = 0;
     const optimizer = modelOptimizer(model, saved);
     owned.add(optimizer);
     await pretrain(model, data, {
-      steps, batchSize: B, lr: r.hp.learning_rate ?? pretrainDefaults.lr, warmupSteps: r.hp.warmup_steps ?? Math.min(pretrainDefaults.warmupSteps, Math.ceil(steps / 10)),
-      seed: r.seed, startStep, history, checkpointEvery: every, evalEvery: every, evalBatches: 2, optimizer,
+      steps,
+      batchSize: B,
+      lr: r.hp.learning_rate ?? pretrainDefaults.lr,
+      warmupSteps: r.hp.warmup_steps ?? Math.min(pretrainDefaults.warmupSteps, Math.ceil(steps / 10)),
+      seed: r.seed,
+      startStep,
+      history,
+      checkpointEvery: every,
+      evalEvery: every,
+      evalBatches: 2,
+      optimizer,
       onStep: (e) => {
         check();
         tokens = e.step * B * T;
-        this.event(rec, 'info', `Step ${e.step}/${e.steps}: training loss=${e.loss.toFixed(4)}`, { step: e.step, total_steps: e.steps, train_loss: e.loss, lr: e.lr });
+        this.event(rec, 'info', `Step ${e.step}/${e.steps}: training loss=${e.loss.toFixed(4)}`, {
+          step: e.step,
+          total_steps: e.steps,
+          train_loss: e.loss,
+          lr: e.lr,
+        });
       },
       onEval: (e) => this.event(rec, 'info', `Step ${e.step}: validation loss=${e.valLoss.toFixed(4)}`, { step: e.step, valid_loss: e.valLoss }),
       checkpoint: async (state, opt) => {
@@ -510,9 +655,11 @@ export class JobManager implements JobService {
 
   /** Offers a succeeded job's result to the server's models; they load it from its folder when first asked. */
   private publish(rec: JobRecord): void {
-    const name = rec.job.fine_tuned_model, result = rec.request.result as { cfg: GPTConfig; task: TaskSpec | null } | undefined;
+    const name = rec.job.fine_tuned_model,
+      result = rec.request.result as { cfg: GPTConfig; task: TaskSpec | null } | undefined;
     if (typeof name !== 'string' || !result) return;
-    const fs = this.o.fs, be = this.o.backend;
+    const fs = this.o.fs,
+      be = this.o.backend;
     const dir = rec.kind === 'fine_tuning' ? this.store.modelDir(rec.job.id) : this.store.runDir(rec.job.id);
     this.o.models.publish(name, result, async (): Promise<ServedModel> => {
       if (rec.kind === 'fine_tuning') return loadFinetuned(fs, dir, be);
@@ -521,4 +668,3 @@ export class JobManager implements JobService {
     });
   }
 }
-

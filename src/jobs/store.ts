@@ -22,7 +22,10 @@ export interface JobRecord {
 export const MAX_EVENTS = 10_000;
 
 export class JobStore {
-  constructor(readonly fs: FileSystem, readonly dir: string) {}
+  constructor(
+    readonly fs: FileSystem,
+    readonly dir: string,
+  ) {}
 
   jobDir = (id: string) => join(this.dir, id);
   runDir = (id: string) => join(this.dir, id, 'run');

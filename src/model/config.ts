@@ -35,9 +35,35 @@ export const presets: Record<string, GPTConfig> = {
    * 4-layer post-LN stays at the unigram loss for the few hundred steps a demo affords, while pre-LN
    * breaks through (see README, "Why the demo is pre-LN").
    */
-  demo: { vocabSize: 1024, nCtx: 64, nEmbd: 128, nLayer: 4, nHead: 4, nInner: 512, layout: 'pre-ln', lnEps: 1e-5, embdPdrop: 0, attnPdrop: 0, residPdrop: 0, initStd: 0.02 },
+  demo: {
+    vocabSize: 1024,
+    nCtx: 64,
+    nEmbd: 128,
+    nLayer: 4,
+    nHead: 4,
+    nInner: 512,
+    layout: 'pre-ln',
+    lnEps: 1e-5,
+    embdPdrop: 0,
+    attnPdrop: 0,
+    residPdrop: 0,
+    initStd: 0.02,
+  },
   /** tests: the fixtures' sizes, odd vocab on purpose */
-  tiny: { vocabSize: 67, nCtx: 16, nEmbd: 32, nLayer: 2, nHead: 4, nInner: 128, layout: 'post-ln', lnEps: 1e-5, embdPdrop: 0, attnPdrop: 0, residPdrop: 0, initStd: 0.02 },
+  tiny: {
+    vocabSize: 67,
+    nCtx: 16,
+    nEmbd: 32,
+    nLayer: 2,
+    nHead: 4,
+    nInner: 128,
+    layout: 'post-ln',
+    lnEps: 1e-5,
+    embdPdrop: 0,
+    attnPdrop: 0,
+    residPdrop: 0,
+    initStd: 0.02,
+  },
 };
 
 export function preset(name: string, overrides: Partial<GPTConfig> = {}): GPTConfig {
@@ -76,11 +102,13 @@ export function validateConfig(c: GPTConfig, names: ConfigNames = {}): GPTConfig
   }
   if (c.nEmbd % c.nHead !== 0) throw new Error(`${name('nEmbd')} (${c.nEmbd}) must be divisible by ${name('nHead')} (${c.nHead})`);
   if (c.layout !== 'post-ln' && c.layout !== 'pre-ln') throw new Error(`${name('layout')} must be "post-ln" or "pre-ln", got ${quote(c.layout)}`);
-  if (!(typeof c.lnEps === 'number' && Number.isFinite(c.lnEps) && c.lnEps > 0)) throw new Error(`${name('lnEps')} must be a finite number > 0, got ${c.lnEps}`);
+  if (!(typeof c.lnEps === 'number' && Number.isFinite(c.lnEps) && c.lnEps > 0))
+    throw new Error(`${name('lnEps')} must be a finite number > 0, got ${c.lnEps}`);
   for (const k of ['embdPdrop', 'attnPdrop', 'residPdrop'] as const) {
     if (!(typeof c[k] === 'number' && c[k] >= 0 && c[k] < 1)) throw new Error(`${name(k)} must be in [0, 1), got ${c[k]}`);
   }
-  if (!(typeof c.initStd === 'number' && Number.isFinite(c.initStd) && c.initStd >= 0)) throw new Error(`${name('initStd')} must be a finite number >= 0, got ${c.initStd}`);
+  if (!(typeof c.initStd === 'number' && Number.isFinite(c.initStd) && c.initStd >= 0))
+    throw new Error(`${name('initStd')} must be a finite number >= 0, got ${c.initStd}`);
   const n = paramCount(c);
   if (n > CONFIG_LIMITS.params) throw new Error(`the config makes ${n} parameters, more than the limit of ${CONFIG_LIMITS.params}`);
   return c;

@@ -48,14 +48,19 @@ export interface GPTOptions {
 
 /** What one block saves for its backward pass (names: memory.ts LAYER_ACTS; both LN layouts). */
 interface LayerActs {
-  ln1: Tensor; ln1Mean: Tensor; ln1Rstd: Tensor; // (B,T,C), (B,T), (B,T)
+  ln1: Tensor;
+  ln1Mean: Tensor;
+  ln1Rstd: Tensor; // (B,T,C), (B,T), (B,T)
   qkv: Tensor; // (B,T,3C)
   atty: Tensor; // (B,T,C) attention output before the projection
   lse: Tensor; // (B,NH,T) softmax logsumexp
   attproj: Tensor; // (B,T,C)
   res2: Tensor; // (B,T,C) x + attn
-  ln2: Tensor; ln2Mean: Tensor; ln2Rstd: Tensor; // (B,T,C), (B,T), (B,T)
-  fch: Tensor; fchGelu: Tensor; // (B,T,4C)
+  ln2: Tensor;
+  ln2Mean: Tensor;
+  ln2Rstd: Tensor; // (B,T,C), (B,T), (B,T)
+  fch: Tensor;
+  fchGelu: Tensor; // (B,T,4C)
   fcproj: Tensor; // (B,T,C)
   res3: Tensor; // (B,T,C)
 }
@@ -65,13 +70,22 @@ interface Acts {
   capacity: number; // B*T the buffers hold
   encoded: Tensor; // (B,T,C)
   layers: LayerActs[];
-  lnf: Tensor; lnfMean: Tensor; lnfRstd: Tensor;
-  ids: Tensor; targets: Tensor; weights: Tensor; losses: Tensor; // (B,T)
+  lnf: Tensor;
+  lnfMean: Tensor;
+  lnfRstd: Tensor;
+  ids: Tensor;
+  targets: Tensor;
+  weights: Tensor;
+  losses: Tensor; // (B,T)
   loss: Tensor; // (1)
   // backward scratch (absent for models that cannot train)
-  dh: Tensor; gA: Tensor; gB: Tensor; gC: Tensor; // (B,T,C)
+  dh: Tensor;
+  gA: Tensor;
+  gB: Tensor;
+  gC: Tensor; // (B,T,C)
   gQKV: Tensor; // (B,T,3C)
-  gF1: Tensor; gF2: Tensor; // (B,T,4C)
+  gF1: Tensor;
+  gF2: Tensor; // (B,T,4C)
   /** the LM head's (rows, V) chunk, allocated by the first lmLoss */
   logits: Tensor | null;
 }
@@ -150,9 +164,11 @@ export class GPT implements CausalLM<KVCache> {
     this.specs = paramSpecs(this.cfg);
     this.weights = opts.weights ?? 'f32';
     if (!WEIGHTS_KINDS.includes(this.weights)) throw new Error(`weights must be one of ${WEIGHTS_KINDS.join(', ')}, got ${JSON.stringify(this.weights)}`);
-    if (this.weights === 'f16' && !be.f16Storage) throw new Error(`f16 weights: backend ${be.name} has no f16 storage (use WebGPU on an adapter with shader-f16)`);
+    if (this.weights === 'f16' && !be.f16Storage)
+      throw new Error(`f16 weights: backend ${be.name} has no f16 storage (use WebGPU on an adapter with shader-f16)`);
     this.quantized = this.weights === 'int8' || this.weights === 'int4';
-    if (this.quantized && !be.quantStorage) throw new Error(`${this.weights} weights: backend ${be.name} has no quantized storage (use the WASM backend, or the reference)`);
+    if (this.quantized && !be.quantStorage)
+      throw new Error(`${this.weights} weights: backend ${be.name} has no quantized storage (use the WASM backend, or the reference)`);
     this.kvCache = opts.kvCache ?? 'f32';
     if (this.kvCache !== 'f32' && this.kvCache !== 'f16') throw new Error(`kvCache must be f32 or f16, got ${JSON.stringify(this.kvCache)}`);
     if (this.kvCache === 'f16' && !be.halfKVCache) throw new Error(`an f16 KV cache: backend ${be.name} has none (use the WASM backend)`);
@@ -168,13 +184,17 @@ export class GPT implements CausalLM<KVCache> {
    * and LayerNorm stay f32.
    */
   private paramArena(storage: DType = 'f32'): Arena {
-    return this.be.allocArena(this.specs.map((s) => {
-      const low = storage !== 'f32' && HALF_WEIGHTS.test(s.name);
-      return {
-        name: s.name, length: numel(s.shape), rowLength: low && this.storedTransposed(s.name) ? s.shape[0] : s.shape[s.shape.length - 1],
-        dtype: low ? storage : 'f32',
-      };
-    }));
+    return this.be.allocArena(
+      this.specs.map((s) => {
+        const low = storage !== 'f32' && HALF_WEIGHTS.test(s.name);
+        return {
+          name: s.name,
+          length: numel(s.shape),
+          rowLength: low && this.storedTransposed(s.name) ? s.shape[0] : s.shape[s.shape.length - 1],
+          dtype: low ? storage : 'f32',
+        };
+      }),
+    );
   }
 
   /** whether parameter `name` is stored as the transpose of its [in, out] shape (quantized linears) */
@@ -232,7 +252,10 @@ export class GPT implements CausalLM<KVCache> {
     this.freeActs();
     // a model that cannot train needs no backward: its layers share one set of activations (each layer
     // reads its input before overwriting the buffer that held it), and its LM-head chunk waits for lmLoss
-    const training = this.weights === 'f32', L = this.cfg.nLayer, out = blockOutput(this.cfg), rc = training && this.recomputeBlocks;
+    const training = this.weights === 'f32',
+      L = this.cfg.nLayer,
+      out = blockOutput(this.cfg),
+      rc = training && this.recomputeBlocks;
     const a = this.be.allocArena(activationSpecs(this.cfg, BT, { recompute: rc, inference: !training, be: this.be }));
     this.actsArena = a;
     const layers: LayerActs[] = [];
@@ -242,9 +265,25 @@ export class GPT implements CausalLM<KVCache> {
       layers.push(la);
     }
     this.acts = {
-      capacity: BT, encoded: a.encoded, layers, lnf: a.lnf, lnfMean: a.lnfMean, lnfRstd: a.lnfRstd,
-      ids: a.ids, targets: a.targets, weights: a.weights, losses: a.losses, loss: a.loss,
-      dh: a.dh, gA: a.gA, gB: a.gB, gC: a.gC, gQKV: a.gQKV, gF1: a.gF1, gF2: a.gF2, logits: a.logits ?? null,
+      capacity: BT,
+      encoded: a.encoded,
+      layers,
+      lnf: a.lnf,
+      lnfMean: a.lnfMean,
+      lnfRstd: a.lnfRstd,
+      ids: a.ids,
+      targets: a.targets,
+      weights: a.weights,
+      losses: a.losses,
+      loss: a.loss,
+      dh: a.dh,
+      gA: a.gA,
+      gB: a.gB,
+      gC: a.gC,
+      gQKV: a.gQKV,
+      gF1: a.gF1,
+      gF2: a.gF2,
+      logits: a.logits ?? null,
     };
     return this.acts;
   }
@@ -288,15 +327,19 @@ export class GPT implements CausalLM<KVCache> {
   forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardPass {
     this.passes++; // the previous pass is stale from here, even if this forward fails midway
     this.transformer(ids, B, T, opts);
-    const n = ++this.passes, BT = B * T;
-    let lossGrad = false, dhTaken = false, done = false;
+    const n = ++this.passes,
+      BT = B * T;
+    let lossGrad = false,
+      dhTaken = false,
+      done = false;
     const live = (call: string): void => {
       const why = 'another forward ran on the model since (or its activations were freed); run forward again';
       if (n !== this.passes) throw new Error(`${call}: this forward pass is stale — ${why}`);
       if (done) throw new Error(`${call}: this forward pass has run its backward; run forward again`);
     };
     return {
-      B, T,
+      B,
+      T,
       hidden: () => (live('hidden()'), this.hidden()),
       loss: (targets, weights, gradScale) => {
         live('loss()');
@@ -304,7 +347,7 @@ export class GPT implements CausalLM<KVCache> {
           throw new Error(`loss(): ${targets.length} targets and ${weights.length} weights for a pass of B*T = ${BT} positions`);
         }
         if (gradScale !== undefined) {
-          if (lossGrad) throw new Error('loss(): the LM head\'s backward already ran on this pass (it accumulates dW_e once per pass)');
+          if (lossGrad) throw new Error("loss(): the LM head's backward already ran on this pass (it accumulates dW_e once per pass)");
           if (dhTaken) throw new Error('loss() with a gradient overwrites d(h): call it before hiddenGrad()');
           lossGrad = true;
         }
@@ -340,14 +383,19 @@ export class GPT implements CausalLM<KVCache> {
   /** The transformer on ids (B,T), into the activations; with a KV cache, the next T positions after cache.pos. */
   private transformer(ids: Int32Array, B: number, T: number, opts: ForwardOptions): void {
     const { nEmbd: C, nLayer: L } = this.cfg;
-    const cache = opts.cache, pos0 = cache ? cache.pos : 0, ragged = opts.ragged;
+    const cache = opts.cache,
+      pos0 = cache ? cache.pos : 0,
+      ragged = opts.ragged;
     if (ids.length !== B * T) throw new Error(`ids hold ${ids.length} tokens, expected B*T = ${B * T}`);
     if (ragged) this.checkRagged(ragged, B * T, cache);
     else if (pos0 + T > this.cfg.nCtx) throw new Error(`sequence of ${pos0 + T} tokens exceeds the context window of ${this.cfg.nCtx}`);
     for (let i = 0; i < ids.length; i++) {
-      if (!(ids[i] >= 0 && ids[i] < this.cfg.vocabSize)) throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${this.cfg.vocabSize}`);
+      if (!(ids[i] >= 0 && ids[i] < this.cfg.vocabSize))
+        throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${this.cfg.vocabSize}`);
     }
-    const be = this.be, a = this.ensureActs(B * T), BT = B * T;
+    const be = this.be,
+      a = this.ensureActs(B * T),
+      BT = B * T;
     const train = opts.train;
     be.write(a.ids, ids);
     let slotPos: Tensor | null = null;
@@ -355,7 +403,16 @@ export class GPT implements CausalLM<KVCache> {
       // each run's tokens take the position embeddings from its own position on
       let off = 0;
       for (const r of ragged) {
-        be.encoderForward(be.slice(a.encoded, off * C, r.length * C), be.slice(a.ids, off, r.length), this.p('wte.weight'), this.p('wpe.weight'), 1, r.length, C, r.pos);
+        be.encoderForward(
+          be.slice(a.encoded, off * C, r.length * C),
+          be.slice(a.ids, off, r.length),
+          this.p('wte.weight'),
+          this.p('wpe.weight'),
+          1,
+          r.length,
+          C,
+          r.pos,
+        );
         off += r.length;
       }
       slotPos = this.slotPositions(ragged, BT);
@@ -382,7 +439,10 @@ export class GPT implements CausalLM<KVCache> {
    */
   private blockForward(l: number, x: Tensor, B: number, T: number, train: TrainStep | undefined, cache?: KVCache, slotPos?: Tensor | null): Tensor {
     const { nEmbd: C, nHead: NH, nInner: F } = this.cfg;
-    const be = this.be, la = this.acts!.layers[l], BT = B * T, pos0 = cache ? cache.pos : 0;
+    const be = this.be,
+      la = this.acts!.layers[l],
+      BT = B * T,
+      pos0 = cache ? cache.pos : 0;
     const P = (n: string) => this.p(`h.${l}.${n}`);
     const tw = this.quantized; // quantized linear weights are stored (out, in): multiplied with transB
     const dropout = (t: Tensor, n: number, p: number, site: number) => {
@@ -428,7 +488,9 @@ export class GPT implements CausalLM<KVCache> {
     for (const r of runs) {
       if (!(Number.isInteger(r.slot) && r.slot >= 0 && r.slot < cache.B)) throw new Error(`ragged run in slot ${r.slot}: the cache has ${cache.B} slots`);
       if (!(Number.isInteger(r.pos) && r.pos >= 0 && Number.isInteger(r.length) && r.length >= 1 && r.pos + r.length <= Math.min(cache.Tmax, this.cfg.nCtx))) {
-        throw new Error(`ragged run of ${r.length} tokens from position ${r.pos} in slot ${r.slot} exceeds the window of ${Math.min(cache.Tmax, this.cfg.nCtx)}`);
+        throw new Error(
+          `ragged run of ${r.length} tokens from position ${r.pos} in slot ${r.slot} exceeds the window of ${Math.min(cache.Tmax, this.cfg.nCtx)}`,
+        );
       }
       n += r.length;
     }
@@ -451,9 +513,12 @@ export class GPT implements CausalLM<KVCache> {
 
   /** ForwardPass.loss: the (rows, V) logits exist one chunk at a time, forward and backward fused (llm.c's classifier). */
   private lmLoss(targets: Int32Array, weights: Float32Array, BT: number, gradScale?: number): Tensor {
-    const be = this.be, a = this.acts!, { nEmbd: C, vocabSize: V } = this.cfg;
+    const be = this.be,
+      a = this.acts!,
+      { nEmbd: C, vocabSize: V } = this.cfg;
     if (gradScale !== undefined) this.trainable('the LM head backward');
-    const h = this.hidden(), wte = this.p('wte.weight');
+    const h = this.hidden(),
+      wte = this.p('wte.weight');
     be.write(a.targets, targets);
     be.write(a.weights, weights);
     be.fill(a.loss, 0);
@@ -461,7 +526,9 @@ export class GPT implements CausalLM<KVCache> {
     const rows = logits.length / V;
     for (let r0 = 0; r0 < BT; r0 += rows) {
       const n = Math.min(rows, BT - r0);
-      const hc = be.slice(h, r0 * C, n * C), tc = be.slice(a.targets, r0, n), wc = be.slice(a.weights, r0, n);
+      const hc = be.slice(h, r0 * C, n * C),
+        tc = be.slice(a.targets, r0, n),
+        wc = be.slice(a.weights, r0, n);
       be.matmul(logits, hc, wte, null, n, C, V, false, true, 0); // (n,V) = h·W_eᵀ
       be.crossEntropyForward(be.slice(a.losses, r0, n), a.loss, logits, tc, wc, n, V);
       if (gradScale !== undefined) {
@@ -474,13 +541,18 @@ export class GPT implements CausalLM<KVCache> {
   }
 
   private async rowLogits(rows: Int32Array): Promise<Float32Array> {
-    const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg, B = rows.length;
+    const be = this.be,
+      { nEmbd: C, vocabSize: V } = this.cfg,
+      B = rows.length;
     // kept between calls (a capacity of rows): decoding asks once per token, and a GPU allocation per token is slow
     if (!this.lastScratch || this.lastScratch.B < B) {
       if (this.lastScratch) be.free(this.lastScratch.idx, this.lastScratch.last, this.lastScratch.logits);
       this.lastScratch = { B, idx: be.alloc(B, 'i32'), last: be.alloc(B * C), logits: be.alloc(B * V) };
     }
-    const s = this.lastScratch, idx = be.slice(s.idx, 0, B), last = be.slice(s.last, 0, B * C), logits = be.slice(s.logits, 0, B * V);
+    const s = this.lastScratch,
+      idx = be.slice(s.idx, 0, B),
+      last = be.slice(s.last, 0, B * C),
+      logits = be.slice(s.logits, 0, B * V);
     be.write(idx, rows);
     be.gatherRows(last, this.hidden(), idx, B, C);
     be.matmul(logits, last, this.p('wte.weight'), null, B, C, V, false, true, 0);
@@ -489,10 +561,13 @@ export class GPT implements CausalLM<KVCache> {
   private lastScratch: { B: number; idx: Tensor; last: Tensor; logits: Tensor } | null = null;
 
   private async allLogits(BT: number): Promise<Float32Array> {
-    const be = this.be, { nEmbd: C, vocabSize: V } = this.cfg;
+    const be = this.be,
+      { nEmbd: C, vocabSize: V } = this.cfg;
     // row chunks, as in lmLoss: (BT,V) at once would be 205 MB for GPT-2 at 1,024 tokens
     const rows = logitRows(BT, V, be);
-    const chunk = be.alloc(rows * V), out = new Float32Array(BT * V), h = this.hidden();
+    const chunk = be.alloc(rows * V),
+      out = new Float32Array(BT * V),
+      h = this.hidden();
     try {
       for (let r0 = 0; r0 < BT; r0 += rows) {
         const n = Math.min(rows, BT - r0);
@@ -509,7 +584,9 @@ export class GPT implements CausalLM<KVCache> {
   /** ForwardPass.backward: dh (B,T,C) back through the blocks, each op's backward in reverse order. */
   private backward(B: number, T: number, train: TrainStep | undefined): void {
     this.trainable('backward');
-    const be = this.be, a = this.acts!, BT = B * T;
+    const be = this.be,
+      a = this.acts!,
+      BT = B * T;
     const { nEmbd: C, nHead: NH, nLayer: L, nInner: F } = this.cfg;
     // Dropout's backward applies the same mask; without dropout the gradient passes through unchanged.
     const undrop = (dst: Tensor, src: Tensor, n: number, p: number, site: number): Tensor => {
@@ -530,10 +607,12 @@ export class GPT implements CausalLM<KVCache> {
     }
 
     for (let l = L - 1; l >= 0; l--) {
-      const la = a.layers[l], x = l === 0 ? a.encoded : this.cfg.layout === 'post-ln' ? a.layers[l - 1].ln2 : a.layers[l - 1].res3;
+      const la = a.layers[l],
+        x = l === 0 ? a.encoded : this.cfg.layout === 'post-ln' ? a.layers[l - 1].ln2 : a.layers[l - 1].res3;
       // the forward left the last block's activations in place; the others are computed again
       if (this.recomputeBlocks && l < L - 1) this.blockForward(l, x, B, T, train);
-      const P = (n: string) => this.p(`h.${l}.${n}`), G = (n: string) => this.g(`h.${l}.${n}`);
+      const P = (n: string) => this.p(`h.${l}.${n}`),
+        G = (n: string) => this.g(`h.${l}.${n}`);
       const attnP = train ? this.cfg.attnPdrop : 0;
 
       // mlp backward: dout (BT,C) -> d(mlp input) written to dIn (beta 0) or added (beta 1)
@@ -631,7 +710,8 @@ export class GPT implements CausalLM<KVCache> {
 
   newKVCache(B: number, Tmax = this.cfg.nCtx): KVCache {
     const C = this.cfg.nEmbd;
-    const k: Tensor[] = [], v: Tensor[] = [];
+    const k: Tensor[] = [],
+      v: Tensor[] = [];
     for (let l = 0; l < this.cfg.nLayer; l++) {
       k.push(this.be.alloc(B * Tmax * C, this.kvCache));
       v.push(this.be.alloc(B * Tmax * C, this.kvCache));

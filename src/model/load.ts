@@ -52,13 +52,17 @@ export async function loadModel(fs: FileSystem, path: string, backend: Backend, 
 /** Every id the tokenizer produces must be a row of the model's embedding; `where` says where vocabSize came from. */
 export function checkTokenizerFits(tok: GPTTokenizer, vocabSize: number, tokFile: string, where: string): void {
   if (tok.vocabSize > vocabSize) {
-    throw new FileFormatError(tokFile, `${tokFile.split('/').pop()} has ids up to ${tok.vocabSize - 1}, outside the model's vocabulary of ${vocabSize} (${where})`);
+    throw new FileFormatError(
+      tokFile,
+      `${tokFile.split('/').pop()} has ids up to ${tok.vocabSize - 1}, outside the model's vocabulary of ${vocabSize} (${where})`,
+    );
   }
 }
 
 /** A folder without tokenizer.json may hold Hugging Face's older pair, vocab.json + merges.txt. */
 async function olderTokenizerFiles(fs: FileSystem, dir: string): Promise<{ json: Record<string, unknown>; file: string }> {
-  const vocab = join(dir, 'vocab.json'), merges = join(dir, 'merges.txt');
+  const vocab = join(dir, 'vocab.json'),
+    merges = join(dir, 'merges.txt');
   if (!(await fs.exists(vocab)) || !(await fs.exists(merges))) {
     throw new FileFormatError(join(dir, 'tokenizer.json'), 'missing (a model folder needs its tokenizer: tokenizer.json, or vocab.json + merges.txt)');
   }
@@ -67,7 +71,8 @@ async function olderTokenizerFiles(fs: FileSystem, dir: string): Promise<{ json:
 }
 
 export async function loadModelStream(
-  files: { config: string; tokenizer: string; weights: ReadableStream<Uint8Array> }, backend: Backend,
+  files: { config: string; tokenizer: string; weights: ReadableStream<Uint8Array> },
+  backend: Backend,
   opts: GPTOptions & {
     dir?: string;
     /** bytes read from the stream at a time (default 1 MiB) */
@@ -76,17 +81,23 @@ export async function loadModelStream(
     between?: () => Promise<void>;
   } = {},
 ): Promise<{ model: GPT; tokenizer: GPTTokenizer }> {
-  const dir = opts.dir ?? 'model', cfgFile = join(dir, 'config.json'), file = join(dir, 'model.safetensors'), tokFile = join(dir, 'tokenizer.json');
+  const dir = opts.dir ?? 'model',
+    cfgFile = join(dir, 'config.json'),
+    file = join(dir, 'model.safetensors'),
+    tokFile = join(dir, 'tokenizer.json');
   const config = configFromHF(parseJSON(files.config, cfgFile), cfgFile);
   const tokenizer = GPTTokenizer.fromJSON(files.tokenizer, tokFile);
   checkTokenizerFits(tokenizer, config.vocabSize, tokFile, `vocab_size in ${cfgFile}`);
   const { header, pieces } = await streamSafetensors(files.weights, file, opts.pieceBytes);
   const kind = header.metadata[WEIGHTS_META];
-  if (kind !== undefined && !isQuantizedKind(kind)) throw new FileFormatError(file, `metadata ${WEIGHTS_META} is ${quote(kind)}; int8 and int4 are known`, { field: WEIGHTS_META });
+  if (kind !== undefined && !isQuantizedKind(kind))
+    throw new FileFormatError(file, `metadata ${WEIGHTS_META} is ${quote(kind)}; int8 and int4 are known`, { field: WEIGHTS_META });
   const weights = opts.weights ?? kind ?? 'f32';
   if (kind && weights !== kind) throw new Error(`${file}: holds ${kind} weights; streamed, they load as stored (loadModel converts a whole file)`);
   // the header is checked against the config before a byte of data is read
-  const f32 = new Map<string, string>(), codes = new Map<string, { param: string; N: number }>(), scaleOf = new Map<string, string>();
+  const f32 = new Map<string, string>(),
+    codes = new Map<string, { param: string; N: number }>(),
+    scaleOf = new Map<string, string>();
   if (kind) {
     const m = matchQuantizedWeights(header, config, kind, cfgFile, file);
     for (const [name, e] of m.f32) f32.set(e.name, name);
@@ -113,19 +124,28 @@ export async function loadModelStream(
     };
     const whole = (e: { name: string; dtype: string; shape: number[] }, bytes: Uint8Array): Float32Array => {
       const h: SafetensorsHeader = { ...header, dataStart: 0 };
-      return decodeTensor(bytes, h, { name: e.name, dtype: e.dtype, shape: e.shape, numel: e.shape.reduce((a, b) => a * b, 1), begin: 0, end: bytes.length }, file);
+      return decodeTensor(
+        bytes,
+        h,
+        { name: e.name, dtype: e.dtype, shape: e.shape, numel: e.shape.reduce((a, b) => a * b, 1), begin: 0, end: bytes.length },
+        file,
+      );
     };
     for await (const p of pieces) {
       if (opts.between) await opts.between();
-      const fp = f32.get(p.name), cp = codes.get(p.name), sp = scaleOf.get(p.name);
+      const fp = f32.get(p.name),
+        cp = codes.get(p.name),
+        sp = scaleOf.get(p.name);
       if (fp) {
         const b = assemble(p);
         if (b) model.writeParam(fp, whole(p, b));
       } else if (sp) {
         const b = assemble(p);
         if (!b) continue;
-        const s = scalesOf(kind!, b), early = waiting.get(sp);
-        for (let i = 0; i < s.length; i++) if (!Number.isFinite(s[i])) throw new FileFormatError(file, `tensor ${p.name} holds a non-finite scale (${s[i]}) at index ${i}`, { field: p.name });
+        const s = scalesOf(kind!, b),
+          early = waiting.get(sp);
+        for (let i = 0; i < s.length; i++)
+          if (!Number.isFinite(s[i])) throw new FileFormatError(file, `tensor ${p.name} holds a non-finite scale (${s[i]}) at index ${i}`, { field: p.name });
         if (early) {
           waiting.delete(sp);
           model.writeQuantizedParam(sp, { codes: codesOf(kind!, early), scales: s });
@@ -139,7 +159,8 @@ export async function loadModelStream(
         }
         // scales in hand: whole rows are written as they arrive, straight from the piece; a row split
         // between pieces waits in a one-row buffer (no piece-sized copies: they would be garbage to collect)
-        const rowBytes = p.total / cp.N, sc = s.length / cp.N;
+        const rowBytes = p.total / cp.N,
+          sc = s.length / cp.N;
         const c = carry.get(cp.param) ?? { rows: 0, rest: new Uint8Array(rowBytes), have: 0 };
         const write = (bytes: Uint8Array, n: number) => {
           model.writeQuantizedParam(cp.param, { codes: codesOf(kind!, bytes), scales: s.subarray(c.rows * sc, (c.rows + n) * sc) }, c.rows);

@@ -25,7 +25,23 @@ export interface ActivationOptions {
 }
 
 /** a block's saved activations; the same names serve both LN layouts */
-export const LAYER_ACTS = ['ln1', 'ln1Mean', 'ln1Rstd', 'qkv', 'atty', 'lse', 'attproj', 'res2', 'ln2', 'ln2Mean', 'ln2Rstd', 'fch', 'fchGelu', 'fcproj', 'res3'] as const;
+export const LAYER_ACTS = [
+  'ln1',
+  'ln1Mean',
+  'ln1Rstd',
+  'qkv',
+  'atty',
+  'lse',
+  'attproj',
+  'res2',
+  'ln2',
+  'ln2Mean',
+  'ln2Rstd',
+  'fch',
+  'fchGelu',
+  'fcproj',
+  'res3',
+] as const;
 export type LayerActName = (typeof LAYER_ACTS)[number];
 
 /** the activation a block hands to the next: what recomputation keeps of each block */
@@ -47,20 +63,30 @@ function layerActLength(cfg: GPTConfig, name: LayerActName, BT: number): number 
  * set `w.${name}` that every layer overwrites, and per layer only its output `${l}.${blockOutput}`.
  */
 export function activationSpecs(cfg: GPTConfig, BT: number, o: ActivationOptions = {}): ArenaSpec[] {
-  const { nEmbd: C, nLayer: L, nInner: F, vocabSize: V } = cfg, recompute = !!o.recompute;
+  const { nEmbd: C, nLayer: L, nInner: F, vocabSize: V } = cfg,
+    recompute = !!o.recompute;
   const specs: ArenaSpec[] = [];
   const add = (name: string, length: number, dtype?: 'i32') => specs.push({ name, length, dtype });
   add('encoded', BT * C);
   const out = blockOutput(cfg);
   if (recompute && !o.inference) for (const n of LAYER_ACTS) if (n !== out) add(`w.${n}`, layerActLength(cfg, n, BT));
-  for (let l = 0; l < (o.inference ? 1 : L); l++) for (const n of LAYER_ACTS) if (o.inference || !recompute || n === out) add(`${l}.${n}`, layerActLength(cfg, n, BT));
-  add('lnf', BT * C); add('lnfMean', BT); add('lnfRstd', BT);
-  add('ids', BT, 'i32'); add('targets', BT, 'i32'); add('weights', BT); add('losses', BT); add('loss', 1);
+  for (let l = 0; l < (o.inference ? 1 : L); l++)
+    for (const n of LAYER_ACTS) if (o.inference || !recompute || n === out) add(`${l}.${n}`, layerActLength(cfg, n, BT));
+  add('lnf', BT * C);
+  add('lnfMean', BT);
+  add('lnfRstd', BT);
+  add('ids', BT, 'i32');
+  add('targets', BT, 'i32');
+  add('weights', BT);
+  add('losses', BT);
+  add('loss', 1);
   if (o.inference) return specs;
   add('logits', logitRows(BT, V, o.be) * V);
   // backward scratch
   for (const n of ['dh', 'gA', 'gB', 'gC']) add(n, BT * C);
-  add('gQKV', BT * 3 * C); add('gF1', BT * F); add('gF2', BT * F);
+  add('gQKV', BT * 3 * C);
+  add('gF1', BT * F);
+  add('gF2', BT * F);
   return specs;
 }
 

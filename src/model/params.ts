@@ -63,7 +63,8 @@ export const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 
  * equals the sum over paramSpecs(c) (tested).
  */
 export function paramCount(c: GPTConfig): number {
-  const C = c.nEmbd, F = c.nInner;
+  const C = c.nEmbd,
+    F = c.nInner;
   const block = C * 3 * C + 3 * C + C * C + C + 2 * C + C * F + F + F * C + C + 2 * C;
   return c.vocabSize * C + c.nCtx * C + c.nLayer * block + (c.layout === 'pre-ln' ? 2 * C : 0);
 }

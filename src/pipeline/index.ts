@@ -84,7 +84,8 @@ function tokenizerOf(t: CreateOptions['tokenizer']): GPTTokenizer {
   if (typeof t === 'string') return GPTTokenizer.fromJSON(t);
   if ('train' in t && 'vocabSize' in t) {
     const merges = (t.vocabSize as number) - 256 - 4;
-    if (!(Number.isInteger(merges) && merges >= 1)) throw new Error(`create: vocabSize ${t.vocabSize} leaves no room for merges (256 bytes and 4 special tokens come first)`);
+    if (!(Number.isInteger(merges) && merges >= 1))
+      throw new Error(`create: vocabSize ${t.vocabSize} leaves no room for merges (256 bytes and 4 special tokens come first)`);
     return trainTokenizerFromTexts(typeof t.train === 'string' ? [t.train] : (t.train as string[]), merges);
   }
   return GPTTokenizer.fromJSON(t as Record<string, unknown>);
@@ -94,7 +95,8 @@ function tokenizerOf(t: CreateOptions['tokenizer']): GPTTokenizer {
 export async function createWith(rt: Runtime, o: CreateOptions): Promise<Pipeline> {
   const tokenizer = tokenizerOf(o.tokenizer);
   const cfg = validateConfig({ ...presetConfig(o.preset ?? 'demo'), ...o.config, vocabSize: o.config?.vocabSize ?? tokenizer.vocabSize });
-  if (tokenizer.vocabSize > cfg.vocabSize) throw new Error(`create: the tokenizer has ${tokenizer.vocabSize} tokens, more than the vocabulary size ${cfg.vocabSize}`);
+  if (tokenizer.vocabSize > cfg.vocabSize)
+    throw new Error(`create: the tokenizer has ${tokenizer.vocabSize} tokens, more than the vocabulary size ${cfg.vocabSize}`);
   const { backend, reason, release } = await backendFor(rt, o);
   try {
     const model = new GPT(backend, cfg, { weights: o.weights }).init(o.seed ?? 1);

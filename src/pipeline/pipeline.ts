@@ -15,8 +15,21 @@ import { pretrain, type PretrainOptions, type PretrainState } from '../train/pre
 import { modelOptimizer, type AdamW } from '../train/optim.ts';
 import { argmax, softmax } from '../util/softmax.ts';
 import {
-  choose, classifyInput, encodeAll, evaluate, familyOf, finetune, prepareFinetune, saveFinetuned,
-  type ClassProbabilities, type Example, type FinetuneModel, type FinetuneOptions, type FinetuneResult, type Metrics, type TaskSpec,
+  choose,
+  classifyInput,
+  encodeAll,
+  evaluate,
+  familyOf,
+  finetune,
+  prepareFinetune,
+  saveFinetuned,
+  type ClassProbabilities,
+  type Example,
+  type FinetuneModel,
+  type FinetuneOptions,
+  type FinetuneResult,
+  type Metrics,
+  type TaskSpec,
 } from '../finetune/index.ts';
 
 export interface PipelineInit {
@@ -162,7 +175,18 @@ export class Pipeline {
     const ft = await prepareFinetune(this.model, this.tokenizer, spec, { seed: o.seed, clfPdrop: o.clfPdrop, maxLen: o.maxLen });
     const grown = ft.model !== this.model;
     const result = await finetune(ft, encodeAll(ft, examples), { ...o, evalSet: o.evalExamples ? encodeAll(ft, o.evalExamples) : undefined });
-    const next = Object.assign(new Pipeline({ model: ft.model, tokenizer: ft.tokenizer, backendReason: this.backendReason, task: ft, source: `${this.source} (fine-tuned for ${spec.family})`, fs: this.fs, release: grown ? this.release : undefined }), { result });
+    const next = Object.assign(
+      new Pipeline({
+        model: ft.model,
+        tokenizer: ft.tokenizer,
+        backendReason: this.backendReason,
+        task: ft,
+        source: `${this.source} (fine-tuned for ${spec.family})`,
+        fs: this.fs,
+        release: grown ? this.release : undefined,
+      }),
+      { result },
+    );
     if (grown) {
       this.optimizer?.free();
       this.model.free();

@@ -60,17 +60,26 @@ const UPLOAD_ROUTES = /^\/v1\/(files|fine_tuning\/jobs|pretraining\/jobs)$/;
 
 export function createApp(o: AppOptions): App {
   const limits: Limits = { ...DEFAULT_LIMITS, ...o.limits };
-  for (const [k, v] of Object.entries(limits)) if (!(Number.isInteger(v) && v >= (k === 'maxQueue' ? 0 : 1))) throw new Error(`limits.${k} must be a positive integer, got ${v}`);
+  for (const [k, v] of Object.entries(limits))
+    if (!(Number.isInteger(v) && v >= (k === 'maxQueue' ? 0 : 1))) throw new Error(`limits.${k} must be a positive integer, got ${v}`);
   let engine = o.engine;
   if (!engine) {
     if (!o.models) throw new Error('createApp: give an engine or models');
     if (o.jobs && !(o.models instanceof ModelRegistry)) throw new Error('createApp: with jobs, give the ModelRegistry the job manager publishes to');
     const models = o.models instanceof ModelRegistry ? o.models : new ModelRegistry(o.models);
     // as many KV slots per model as requests may compute at once: an admitted generation never waits for a slot
-    engine = new LocalEngine({ models, jobs: o.jobs, slots: limits.maxConcurrent, prefillChunk: o.prefillChunk, slotTokens: o.kvTokens, beforeToken: o.beforeToken });
+    engine = new LocalEngine({
+      models,
+      jobs: o.jobs,
+      slots: limits.maxConcurrent,
+      prefillChunk: o.prefillChunk,
+      slotTokens: o.kvTokens,
+      beforeToken: o.beforeToken,
+    });
   }
   const auth: Authenticate | null = typeof o.auth === 'function' ? o.auth : o.auth?.length ? apiKeys(o.auth) : null;
-  const authorized = async (c: { req: { header(n: string): string | undefined; raw: Request } }) => !auth || (await auth(bearerToken(c.req.header('authorization')), c.req.raw));
+  const authorized = async (c: { req: { header(n: string): string | undefined; raw: Request } }) =>
+    !auth || (await auth(bearerToken(c.req.header('authorization')), c.req.raw));
   const gate = new Gate(limits.maxConcurrent, limits.maxQueue);
   const ctx: RouteContext = { engine, gate, limits, hasAuth: !!auth, authorized, started: Math.floor(Date.now() / 1000) };
 
@@ -84,23 +93,40 @@ export function createApp(o: AppOptions): App {
     gate.stats.errors++;
     return errorResponse(c, new ApiError(500, `internal error: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
   });
-  app.notFound((c) => errorResponse(c, new ApiError(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', null, 'not_found')));
+  app.notFound((c) =>
+    errorResponse(c, new ApiError(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', null, 'not_found')),
+  );
   app.use('*', originPolicy(o.cors ?? []));
   if (auth) {
     app.use('/v1/*', async (c, next) => {
       const token = bearerToken(c.req.header('authorization'));
       if (!(await auth(token, c.req.raw))) {
         c.header('WWW-Authenticate', 'Bearer');
-        return errorResponse(c, token === null
-          ? new ApiError(401, "You didn't provide an API key. Send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).", 'invalid_request_error', null, 'missing_api_key')
-          : new ApiError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key'));
+        return errorResponse(
+          c,
+          token === null
+            ? new ApiError(
+                401,
+                "You didn't provide an API key. Send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).",
+                'invalid_request_error',
+                null,
+                'missing_api_key',
+              )
+            : new ApiError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key'),
+        );
       }
       await next();
     });
   }
-  const tooLarge = (max: number): MiddlewareHandler => bodyLimit({ maxSize: max, onError: (c) => errorResponse(c, new ApiError(413, `the request body is larger than the limit of ${max} bytes`, 'invalid_request_error', null, 'request_too_large')) });
+  const tooLarge = (max: number): MiddlewareHandler =>
+    bodyLimit({
+      maxSize: max,
+      onError: (c) =>
+        errorResponse(c, new ApiError(413, `the request body is larger than the limit of ${max} bytes`, 'invalid_request_error', null, 'request_too_large')),
+    });
   // uploads carry training data: their limit is the upload cap (plus room for a multipart envelope)
-  const small = tooLarge(limits.maxBodyBytes), upload = tooLarge(limits.maxUploadBytes + 64 * 1024);
+  const small = tooLarge(limits.maxBodyBytes),
+    upload = tooLarge(limits.maxUploadBytes + 64 * 1024);
   app.use('*', (c, next) => (UPLOAD_ROUTES.test(new URL(c.req.url).pathname) ? upload : small)(c, next));
 
   healthRoute(app, ctx);

@@ -19,7 +19,8 @@ export function normalizeOrigin(o: string): string {
   } catch {
     throw new Error(`CORS origin "${o}" is not a URL origin such as https://app.example.com`);
   }
-  if (u.origin === 'null' || `${u.origin}/` !== u.href.replace(/\/?$/, '/')) throw new Error(`CORS origin "${o}" must be scheme://host[:port] only, e.g. ${u.origin}`);
+  if (u.origin === 'null' || `${u.origin}/` !== u.href.replace(/\/?$/, '/'))
+    throw new Error(`CORS origin "${o}" must be scheme://host[:port] only, e.g. ${u.origin}`);
   return u.origin;
 }
 
@@ -33,14 +34,39 @@ export function originPolicy(allow: readonly string[]): MiddlewareHandler {
     const crossOrigin = origin !== undefined && origin !== self;
     if (c.req.method === 'OPTIONS') {
       // a preflight: answered for allowed origins only
-      if (!origin || !permits(origin)) return errorResponse(c, new ApiError(403, `cross-origin requests from ${origin ?? 'this client'} are not allowed (the server's CORS policy: ${allowed.size ? [...allowed].join(', ') : 'none'})`, 'invalid_request_error', null, 'cors_forbidden'));
+      if (!origin || !permits(origin))
+        return errorResponse(
+          c,
+          new ApiError(
+            403,
+            `cross-origin requests from ${origin ?? 'this client'} are not allowed (the server's CORS policy: ${allowed.size ? [...allowed].join(', ') : 'none'})`,
+            'invalid_request_error',
+            null,
+            'cors_forbidden',
+          ),
+        );
       return new Response(null, {
         status: 204,
-        headers: { 'access-control-allow-origin': origin, 'access-control-allow-methods': METHODS, 'access-control-allow-headers': HEADERS, 'access-control-max-age': '600', vary: 'Origin' },
+        headers: {
+          'access-control-allow-origin': origin,
+          'access-control-allow-methods': METHODS,
+          'access-control-allow-headers': HEADERS,
+          'access-control-max-age': '600',
+          vary: 'Origin',
+        },
       });
     }
     if (crossOrigin && !permits(origin) && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-      return errorResponse(c, new ApiError(403, `cross-origin ${c.req.method} from ${origin} refused: the server's CORS policy does not allow that origin`, 'invalid_request_error', null, 'cors_forbidden'));
+      return errorResponse(
+        c,
+        new ApiError(
+          403,
+          `cross-origin ${c.req.method} from ${origin} refused: the server's CORS policy does not allow that origin`,
+          'invalid_request_error',
+          null,
+          'cors_forbidden',
+        ),
+      );
     }
     await next();
     if (crossOrigin && permits(origin)) {

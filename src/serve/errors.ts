@@ -6,7 +6,13 @@ import { RequestError, type RequestErrorKind } from '../util/request-error.ts';
 export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 429 | 500 | 503 | 507;
 
 export class ApiError extends Error {
-  constructor(readonly status: ErrorStatus, message: string, readonly type = 'invalid_request_error', readonly param: string | null = null, readonly code: string | null = null) {
+  constructor(
+    readonly status: ErrorStatus,
+    message: string,
+    readonly type = 'invalid_request_error',
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
     super(message);
   }
 }
@@ -15,7 +21,8 @@ export function errorResponse(c: Context, e: ApiError): Response {
   return c.json({ error: { message: e.message, type: e.type, param: e.param, code: e.code } }, e.status);
 }
 
-export const badRequest = (message: string, param: string | null = null, code: string | null = null) => new ApiError(400, message, 'invalid_request_error', param, code);
+export const badRequest = (message: string, param: string | null = null, code: string | null = null) =>
+  new ApiError(400, message, 'invalid_request_error', param, code);
 
 const STATUS: Record<RequestErrorKind, ErrorStatus> = { invalid: 400, not_found: 404, too_large: 413, busy: 429, quota: 507, unavailable: 503 };
 const TYPE: Partial<Record<RequestErrorKind, string>> = { busy: 'rate_limit_error', unavailable: 'server_error' };
@@ -31,7 +38,13 @@ export function asApiError(err: unknown): ApiError | null {
   if (err instanceof ApiError) return err;
   if (err instanceof RequestError) return new ApiError(STATUS[err.kind], err.message, TYPE[err.kind] ?? 'invalid_request_error', err.param, err.code);
   if (err instanceof Error && ENGINE_FAILURES.has(err.name)) {
-    return new ApiError(503, `the server's compute engine failed under this request (${err.message}); a new one is starting: retry shortly`, 'server_error', null, 'engine_unavailable');
+    return new ApiError(
+      503,
+      `the server's compute engine failed under this request (${err.message}); a new one is starting: retry shortly`,
+      'server_error',
+      null,
+      'engine_unavailable',
+    );
   }
   return null;
 }

@@ -31,13 +31,20 @@ export interface Ticket {
   end(outcome: Outcome): void;
 }
 
-const OK_COUNTER: Record<ComputeKind, 'completions' | 'scores' | 'classifications'> = { completions: 'completions', score: 'scores', classify: 'classifications' };
+const OK_COUNTER: Record<ComputeKind, 'completions' | 'scores' | 'classifications'> = {
+  completions: 'completions',
+  score: 'scores',
+  classify: 'classifications',
+};
 
 export class Gate {
   readonly stats: ServeStats = { active: 0, queued: 0, completions: 0, scores: 0, classifications: 0, cancelled: 0, rejected: 0, errors: 0 };
   private readonly waiting: (() => void)[] = [];
 
-  constructor(readonly maxActive: number, readonly maxQueue: number) {}
+  constructor(
+    readonly maxActive: number,
+    readonly maxQueue: number,
+  ) {}
 
   /**
    * A ticket once a slot is free. Throws a 429 ApiError at once when the queue is full, and an
@@ -52,7 +59,13 @@ export class Gate {
     if (s.active >= this.maxActive) {
       if (this.waiting.length >= this.maxQueue) {
         s.rejected++;
-        throw new ApiError(429, `too many requests: ${this.maxActive} computing and ${this.maxQueue} queued; retry later`, 'rate_limit_error', null, 'queue_full');
+        throw new ApiError(
+          429,
+          `too many requests: ${this.maxActive} computing and ${this.maxQueue} queued; retry later`,
+          'rate_limit_error',
+          null,
+          'queue_full',
+        );
       }
       await new Promise<void>((ok, fail) => {
         const wake = () => {

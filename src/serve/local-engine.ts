@@ -64,12 +64,15 @@ export class LocalEngine implements Engine {
   async *complete(r: CompletionRequest, signal: AbortSignal): AsyncGenerator<CompletionEvent> {
     const lease = await this.registry.acquire(r.model);
     try {
-      const { model, tokenizer } = lease.served, cfg = model.cfg;
+      const { model, tokenizer } = lease.served,
+        cfg = model.cfg;
       if (r.topK > cfg.vocabSize) throw invalid(`'top_k' must be in [0, ${cfg.vocabSize}], got ${r.topK}`, 'top_k', 'out_of_range');
       let ids: number[];
       if (typeof r.prompt === 'string') ids = tokenizer.encode(r.prompt);
       else {
-        for (const t of r.prompt) if (!(Number.isInteger(t) && t >= 0 && t < cfg.vocabSize)) throw invalid(`'prompt' holds token id ${t}, outside the vocabulary of ${cfg.vocabSize}`, 'prompt', 'invalid_value');
+        for (const t of r.prompt)
+          if (!(Number.isInteger(t) && t >= 0 && t < cfg.vocabSize))
+            throw invalid(`'prompt' holds token id ${t}, outside the vocabulary of ${cfg.vocabSize}`, 'prompt', 'invalid_value');
         ids = r.prompt;
       }
       if (ids.length === 0) {
@@ -79,12 +82,23 @@ export class LocalEngine implements Engine {
       }
       const window = Math.min(cfg.nCtx, this.o.slotTokens ?? cfg.nCtx);
       if (ids.length >= window) {
-        const what = window < cfg.nCtx ? `This server keeps ${window} tokens per request (its KV-cache window; the model's context is ${cfg.nCtx})` : `This model's maximum context length is ${cfg.nCtx} tokens`;
+        const what =
+          window < cfg.nCtx
+            ? `This server keeps ${window} tokens per request (its KV-cache window; the model's context is ${cfg.nCtx})`
+            : `This model's maximum context length is ${cfg.nCtx} tokens`;
         throw invalid(`${what}; the prompt has ${ids.length}, leaving no room to generate. Shorten the prompt.`, 'prompt', 'context_length_exceeded');
       }
       yield { type: 'start', promptTokens: ids.length, echo: !r.echo ? '' : typeof r.prompt === 'string' ? r.prompt : tokenizer.decode(ids) };
       let n = 0;
-      const gen = this.scheduler(lease.served).generate(ids, { maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP, topK: r.topK, seed: r.seed, stop: r.stop, signal });
+      const gen = this.scheduler(lease.served).generate(ids, {
+        maxTokens: r.maxTokens,
+        temperature: r.temperature,
+        topP: r.topP,
+        topK: r.topK,
+        seed: r.seed,
+        stop: r.stop,
+        signal,
+      });
       for await (const ch of gen) {
         n += ch.tokens.length;
         if (ch.text) yield { type: 'text', text: ch.text };
@@ -102,7 +116,9 @@ export class LocalEngine implements Engine {
   async score(r: ScoreRequest, signal: AbortSignal): Promise<ScoreResult> {
     const lease = await this.registry.acquire(r.model);
     try {
-      const m = lease.served, { model, tokenizer } = m, nCtx = model.cfg.nCtx;
+      const m = lease.served,
+        { model, tokenizer } = m,
+        nCtx = model.cfg.nCtx;
       let promptIds = tokenizer.encode(r.prompt);
       if (promptIds.length === 0) {
         const eot = tokenizer.specialId('endOfText');
@@ -114,7 +130,11 @@ export class LocalEngine implements Engine {
         const ids = tokenizer.encode(t);
         if (ids.length === 0) throw invalid(`'${what(i)}' encodes to no tokens`, what(i), 'invalid_value');
         if (promptIds.length + ids.length > nCtx) {
-          throw invalid(`This model's maximum context length is ${nCtx} tokens; the prompt (${promptIds.length}) and ${r.choices ? `choice ${i}` : 'the continuation'} (${ids.length}) need ${promptIds.length + ids.length}`, what(i), 'context_length_exceeded');
+          throw invalid(
+            `This model's maximum context length is ${nCtx} tokens; the prompt (${promptIds.length}) and ${r.choices ? `choice ${i}` : 'the continuation'} (${ids.length}) need ${promptIds.length + ids.length}`,
+            what(i),
+            'context_length_exceeded',
+          );
         }
         return ids;
       });
@@ -142,7 +162,11 @@ export class LocalEngine implements Engine {
     try {
       const m = lease.served;
       if (!isFinetuned(m) || familyOf(m.spec).classes !== 'labels') {
-        throw invalid(`the model '${r.model}' is ${isFinetuned(m) ? `fine-tuned for ${m.spec.family} (use POST /v1/score with choices)` : 'a language model without a task head; fine-tune it for classification, entailment or similarity (POST /v1/fine_tuning/jobs)'}`, 'model', 'model_not_classifier');
+        throw invalid(
+          `the model '${r.model}' is ${isFinetuned(m) ? `fine-tuned for ${m.spec.family} (use POST /v1/score with choices)` : 'a language model without a task head; fine-tune it for classification, entailment or similarity (POST /v1/fine_tuning/jobs)'}`,
+          'model',
+          'model_not_classifier',
+        );
       }
       // every input in the shape the model's family takes (a text, {premise, hypothesis}, {a, b}), checked before any runs
       const family = familyOf(m.spec);
@@ -154,7 +178,8 @@ export class LocalEngine implements Engine {
           throw err;
         }
       });
-      const sched = this.scheduler(m), data: ClassifyResult['data'] = [];
+      const sched = this.scheduler(m),
+        data: ClassifyResult['data'] = [];
       for (const [index, x] of examples.entries()) {
         if (signal.aborted) throw cancelled();
         const res = await sched.exclusive(() => classifyExample(m, x));
@@ -175,7 +200,8 @@ export class LocalEngine implements Engine {
 
   /** batched steps run so far and the next-token rows they produced, over every model (rows/steps = mean batch) */
   batchStats(): { steps: number; rows: number } {
-    let steps = 0, rows = 0;
+    let steps = 0,
+      rows = 0;
     for (const s of this.schedulers.values()) (steps += s.steps), (rows += s.rows);
     return { steps, rows };
   }

@@ -32,7 +32,9 @@ export async function loadServedModel(fs: FileSystem, dir: string, backend: Back
 }
 
 const describe = (id: string, cfg: GPTConfig, task: TaskSpec | null): ModelInfo => ({
-  id, contextLength: cfg.nCtx, vocabSize: cfg.vocabSize,
+  id,
+  contextLength: cfg.nCtx,
+  vocabSize: cfg.vocabSize,
   task: task ? { family: task.family, labels: task.labels, choices: task.choices ?? null } : null,
 });
 
@@ -127,7 +129,15 @@ export class ModelRegistry implements JobModels {
   publish(id: string, info: { cfg: GPTConfig; task: TaskSpec | null }, load: () => Promise<ServedModel>): void {
     const old = this.entries.get(id);
     if (old?.pinned) throw new Error(`a job result may not replace the base model '${id}'`);
-    this.entries.set(id, { info: describe(id, info.cfg, info.task), pinned: false, served: old?.served ?? null, loading: null, load, refs: old?.refs ?? 0, lastUsed: old?.lastUsed ?? 0 });
+    this.entries.set(id, {
+      info: describe(id, info.cfg, info.task),
+      pinned: false,
+      served: old?.served ?? null,
+      loading: null,
+      load,
+      refs: old?.refs ?? 0,
+      lastUsed: old?.lastUsed ?? 0,
+    });
     for (const cb of this.changeHooks) cb();
   }
 
@@ -142,7 +152,13 @@ export class ModelRegistry implements JobModels {
     if (this.loadedResults() >= this.maxLoaded) {
       let lru: Entry | null = null;
       for (const x of this.entries.values()) if (!x.pinned && x.served && x.refs === 0 && (!lru || x.lastUsed < lru.lastUsed)) lru = x;
-      if (!lru) throw new RequestError('busy', `the server keeps ${this.maxLoaded} trained models loaded and all of them are in use; retry shortly`, 'model', 'models_busy');
+      if (!lru)
+        throw new RequestError(
+          'busy',
+          `the server keeps ${this.maxLoaded} trained models loaded and all of them are in use; retry shortly`,
+          'model',
+          'models_busy',
+        );
       this.unload(lru);
     }
     e.loading = e.load().then(

@@ -33,10 +33,18 @@ type Msg =
   | { t: 'batch'; msgs: Msg[] }
   | { t: 'models'; models: ModelInfo[] };
 
-interface WireError { name: string; message: string; kind?: RequestError['kind']; param?: string | null; code?: string | null }
+interface WireError {
+  name: string;
+  message: string;
+  kind?: RequestError['kind'];
+  param?: string | null;
+  code?: string | null;
+}
 
 const toWire = (e: unknown): WireError =>
-  e instanceof RequestError ? { name: 'RequestError', message: e.message, kind: e.kind, param: e.param, code: e.code } : { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) };
+  e instanceof RequestError
+    ? { name: 'RequestError', message: e.message, kind: e.kind, param: e.param, code: e.code }
+    : { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) };
 /** The error again on this side: a RequestError as such; any other keeps its name (DeviceLostError, …) */
 function fromWire(w: WireError): Error {
   if (w.name === 'RequestError') return new RequestError(w.kind!, w.message, w.param ?? null, w.code ?? null);
@@ -137,7 +145,10 @@ export class RemoteEngine implements Engine {
   private next = 1;
   private readonly pending = new Map<number, Pending>();
 
-  constructor(private readonly port: Port, hello: EngineHello) {
+  constructor(
+    private readonly port: Port,
+    hello: EngineHello,
+  ) {
     this.defaultModel = hello.defaultModel;
     this.snapshot = hello.models;
     const handle = (m: Msg): void => {
@@ -194,7 +205,9 @@ export class RemoteEngine implements Engine {
   private async *stream<T>(method: string, args: unknown[], signal: AbortSignal): AsyncGenerator<T> {
     const id = this.next++;
     const items: T[] = [];
-    let finished = false, error: Error | null = null, wake: (() => void) | null = null;
+    let finished = false,
+      error: Error | null = null,
+      wake: (() => void) | null = null;
     const poke = () => {
       const w = wake;
       wake = null;

@@ -61,7 +61,11 @@ export class Scheduler {
   steps = 0;
   rows = 0;
 
-  constructor(readonly model: GPT, readonly tokenizer: GPTTokenizer, private readonly o: SchedulerOptions = {}) {
+  constructor(
+    readonly model: GPT,
+    readonly tokenizer: GPTTokenizer,
+    private readonly o: SchedulerOptions = {},
+  ) {
     this.batch = new BatchDecoder(model, { slots: o.slots ?? 4, prefillChunk: o.prefillChunk, slotTokens: o.slotTokens });
     this.undecodable = Array.from(tokenizer.undecodable(model.cfg.vocabSize));
   }
@@ -89,10 +93,21 @@ export class Scheduler {
     validateSampling(o);
     const maxTokens = o.maxTokens ?? 64;
     if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
-    if (ids.length === 0 || ids.length >= this.batch.slotTokens) throw new RangeError(`the prompt has ${ids.length} tokens; it must hold 1 to ${this.batch.slotTokens - 1}`);
+    if (ids.length === 0 || ids.length >= this.batch.slotTokens)
+      throw new RangeError(`the prompt has ${ids.length} tokens; it must hold 1 to ${this.batch.slotTokens - 1}`);
     const r: Request = {
-      prompt: ids, sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP }, rng: new Rng(o.seed ?? 0), maxTokens,
-      text: new TextStream(this.tokenizer, o.stop), signal: o.signal, seq: null, tokens: [], out: [], wake: null, finished: false, abandoned: false,
+      prompt: ids,
+      sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP },
+      rng: new Rng(o.seed ?? 0),
+      maxTokens,
+      text: new TextStream(this.tokenizer, o.stop),
+      signal: o.signal,
+      seq: null,
+      tokens: [],
+      out: [],
+      wake: null,
+      finished: false,
+      abandoned: false,
     };
     const wakeLoop = () => this.kick();
     o.signal?.addEventListener('abort', wakeLoop, { once: true });

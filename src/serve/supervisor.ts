@@ -28,7 +28,11 @@ export class SupervisedEngine implements Engine {
   private pending: Promise<FailingEngine> | null = null;
   private closed = false;
 
-  private constructor(first: FailingEngine, private readonly start: () => Promise<FailingEngine>, private readonly o: SupervisorOptions) {
+  private constructor(
+    first: FailingEngine,
+    private readonly start: () => Promise<FailingEngine>,
+    private readonly o: SupervisorOptions,
+  ) {
     this.current = first;
     this.defaultModel = first.defaultModel;
     this.jobs = first.jobs ? this.jobService() : null;
@@ -61,7 +65,10 @@ export class SupervisedEngine implements Engine {
 
   async close(): Promise<void> {
     this.closed = true;
-    await (this.pending ?? Promise.resolve(this.current)).then((e) => e.close(), () => undefined);
+    await (this.pending ?? Promise.resolve(this.current)).then(
+      (e) => e.close(),
+      () => undefined,
+    );
   }
 
   private async ready(): Promise<FailingEngine> {

@@ -16,7 +16,13 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
 export async function readJSON(c: Context): Promise<Body> {
   const ct = c.req.header('content-type');
   if (!ct || !JSON_TYPE.test(ct)) {
-    throw new ApiError(415, ct ? `Content-Type must be application/json, got "${ct}"` : 'Content-Type must be application/json; the request has none', 'invalid_request_error', null, 'unsupported_media_type');
+    throw new ApiError(
+      415,
+      ct ? `Content-Type must be application/json, got "${ct}"` : 'Content-Type must be application/json; the request has none',
+      'invalid_request_error',
+      null,
+      'unsupported_media_type',
+    );
   }
   const text = await c.req.text();
   if (text.trim() === '') throw badRequest('the request body is empty; send a JSON object', null, 'invalid_json');
@@ -33,7 +39,8 @@ export async function readJSON(c: Context): Promise<Body> {
 export function optNumber(b: Body, k: string, lo: number, hi: number, int = false): number | undefined {
   const v = b[k];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`'${k}' must be a number, got ${typeName(v)} ${JSON.stringify(v)?.slice(0, 40)}`, k, 'invalid_type');
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw badRequest(`'${k}' must be a number, got ${typeName(v)} ${JSON.stringify(v)?.slice(0, 40)}`, k, 'invalid_type');
   if (int && !Number.isInteger(v)) throw badRequest(`'${k}' must be an integer, got ${v}`, k, 'invalid_type');
   if (v < lo || v > hi) throw badRequest(`'${k}' must be in [${lo}, ${hi}], got ${v}`, k, 'out_of_range');
   return v;

@@ -27,7 +27,9 @@ export function resolveMerges(vocab: Record<string, number>, merges: unknown[]):
   const out = new Int32Array(merges.length * 3);
   for (let i = 0; i < merges.length; i++) {
     const [l, r] = parseMerge(merges[i], i);
-    const li = vocab[l], ri = vocab[r], ci = vocab[l + r];
+    const li = vocab[l],
+      ri = vocab[r],
+      ci = vocab[l + r];
     if (!Number.isInteger(li)) throw new Error(`merge ${i} ("${l} ${r}") refers to unknown token ${quote(l)}`);
     if (!Number.isInteger(ri)) throw new Error(`merge ${i} ("${l} ${r}") refers to unknown token ${quote(r)}`);
     if (!Number.isInteger(ci)) throw new Error(`merge ${i} ("${l} ${r}") makes ${quote(l + r)}, which is not in the vocabulary`);
@@ -99,7 +101,8 @@ export class ByteLevelBPE {
     for (let i = 0; i < bytes.length; i++) s[i] = this.byteId[bytes[i]];
     let len = s.length;
     while (len > 1) {
-      let best = -1, bestRank = Infinity;
+      let best = -1,
+        bestRank = Infinity;
       for (let i = 0; i + 1 < len; i++) {
         const r = this.rank.get(s[i] * this.stride + s[i + 1]);
         if (r !== undefined && r < bestRank) {
@@ -108,7 +111,9 @@ export class ByteLevelBPE {
         }
       }
       if (best < 0) break;
-      const a = s[best], b = s[best + 1], c = this.result[bestRank];
+      const a = s[best],
+        b = s[best + 1],
+        c = this.result[bestRank];
       let out = best;
       for (let i = best; i < len; ) {
         if (s[i] === a && i + 1 < len && s[i + 1] === b) {

@@ -15,7 +15,12 @@ export function tokenizerJSONFromVocabMerges(vocabJSON: string, mergesTxt: strin
   }
   if (!vocab || typeof vocab !== 'object' || Array.isArray(vocab)) throw new FileFormatError(where, 'must map tokens to ids');
   const encoder = vocab as Record<string, number>;
-  for (const [t, id] of Object.entries(encoder)) if (!Number.isInteger(id) || id < 0 || id >= CONFIG_LIMITS.vocabSize) throw new FileFormatError(where, `token ${JSON.stringify(t).slice(0, 40)} has id ${JSON.stringify(id)}, not an integer in 0..${CONFIG_LIMITS.vocabSize - 1}`);
+  for (const [t, id] of Object.entries(encoder))
+    if (!Number.isInteger(id) || id < 0 || id >= CONFIG_LIMITS.vocabSize)
+      throw new FileFormatError(
+        where,
+        `token ${JSON.stringify(t).slice(0, 40)} has id ${JSON.stringify(id)}, not an integer in 0..${CONFIG_LIMITS.vocabSize - 1}`,
+      );
   if (!mergesTxt.includes('</w>')) return gpt2TokenizerJSON(encoder, mergesTxt);
   const merges = mergesTxt.split('\n').filter((l) => l.trim() && !l.startsWith('#version'));
   const unk = '<unk>' in encoder ? '<unk>' : null;
@@ -28,6 +33,16 @@ export function tokenizerJSONFromVocabMerges(vocabJSON: string, mergesTxt: strin
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: null,
     decoder: { type: 'BPEDecoder', suffix: '</w>' },
-    model: { type: 'BPE', dropout: null, unk_token: unk, continuing_subword_prefix: null, end_of_word_suffix: '</w>', fuse_unk: false, byte_fallback: false, vocab: encoder, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: unk,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: '</w>',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab: encoder,
+      merges,
+    },
   };
 }

@@ -17,8 +17,10 @@ export class PairHeap {
   }
 
   pop(): { count: number; key: number } {
-    const count = this.counts[0], key = this.keys[0];
-    const lastC = this.counts.pop()!, lastK = this.keys.pop()!;
+    const count = this.counts[0],
+      key = this.keys[0];
+    const lastC = this.counts.pop()!,
+      lastK = this.keys.pop()!;
     if (this.keys.length > 0) {
       this.counts[0] = lastC;
       this.keys[0] = lastK;
@@ -28,13 +30,18 @@ export class PairHeap {
   }
 
   private higher(i: number, j: number): boolean {
-    const ci = this.counts[i], cj = this.counts[j];
+    const ci = this.counts[i],
+      cj = this.counts[j];
     return ci > cj || (ci === cj && this.before(this.keys[i], this.keys[j]));
   }
 
   private swap(i: number, j: number): void {
-    const c = this.counts[i]; this.counts[i] = this.counts[j]; this.counts[j] = c;
-    const k = this.keys[i]; this.keys[i] = this.keys[j]; this.keys[j] = k;
+    const c = this.counts[i];
+    this.counts[i] = this.counts[j];
+    this.counts[j] = c;
+    const k = this.keys[i];
+    this.keys[i] = this.keys[j];
+    this.keys[j] = k;
   }
 
   private up(i: number): void {
@@ -49,7 +56,8 @@ export class PairHeap {
   private down(i: number): void {
     const n = this.keys.length;
     for (;;) {
-      const l = 2 * i + 1, r = l + 1;
+      const l = 2 * i + 1,
+        r = l + 1;
       let m = i;
       if (l < n && this.higher(l, m)) m = l;
       if (r < n && this.higher(r, m)) m = r;

@@ -105,9 +105,12 @@ export class GPTTokenizer {
     }
     if (seen.size === 0 && addedSeen.size === 0) fail('holds no tokens (model.vocab and added_tokens are empty)');
     const m = model as Record<string, unknown>;
-    if (m.unk_token != null && !(typeof m.unk_token === 'string' && Object.hasOwn(m.vocab as object, m.unk_token))) fail(`model.unk_token must be null or a token of model.vocab, got ${quote(m.unk_token)}`);
-    for (const k of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) if (m[k] != null && typeof m[k] !== 'string') fail(`model.${k} must be null or a string, got ${quote(m[k])}`);
-    if (m.dropout != null && !(typeof m.dropout === 'number' && m.dropout >= 0 && m.dropout <= 1)) fail(`model.dropout must be null or in [0, 1], got ${quote(m.dropout)}`);
+    if (m.unk_token != null && !(typeof m.unk_token === 'string' && Object.hasOwn(m.vocab as object, m.unk_token)))
+      fail(`model.unk_token must be null or a token of model.vocab, got ${quote(m.unk_token)}`);
+    for (const k of ['continuing_subword_prefix', 'end_of_word_suffix'] as const)
+      if (m[k] != null && typeof m[k] !== 'string') fail(`model.${k} must be null or a string, got ${quote(m[k])}`);
+    if (m.dropout != null && !(typeof m.dropout === 'number' && m.dropout >= 0 && m.dropout <= 1))
+      fail(`model.dropout must be null or in [0, 1], got ${quote(m.dropout)}`);
     try {
       return new GPTTokenizer({ ...(json as Record<string, unknown>), added_tokens: added }, file);
     } catch (err) {
@@ -139,7 +142,12 @@ export class GPTTokenizer {
     if (text.length === 0) return [];
     const ids = this.hfPlain!.encode(text, { add_special_tokens: false }).ids;
     // @huggingface/tokenizers trusts the file: an odd pre-tokenizer or unknown-token setup can yield ids outside the vocabulary
-    for (const id of ids) if (!(Number.isInteger(id) && this.vocabIds.has(id))) throw new FileFormatError(this.file, `encodes text to id ${id}, which is not in model.vocab (check model.unk_token, byte_fallback and the pre-tokenizer)`);
+    for (const id of ids)
+      if (!(Number.isInteger(id) && this.vocabIds.has(id)))
+        throw new FileFormatError(
+          this.file,
+          `encodes text to id ${id}, which is not in model.vocab (check model.unk_token, byte_fallback and the pre-tokenizer)`,
+        );
     return ids;
   }
 
@@ -224,9 +232,14 @@ function isPlainByteLevel(json: Record<string, unknown>): boolean {
   const dec = json.decoder as Record<string, unknown> | null | undefined;
   const model = json.model as Record<string, unknown>;
   return (
-    pre?.type === 'ByteLevel' && pre.add_prefix_space !== true && pre.use_regex !== false &&
-    dec?.type === 'ByteLevel' && json.normalizer == null &&
-    !model.continuing_subword_prefix && !model.end_of_word_suffix && !model.dropout
+    pre?.type === 'ByteLevel' &&
+    pre.add_prefix_space !== true &&
+    pre.use_regex !== false &&
+    dec?.type === 'ByteLevel' &&
+    json.normalizer == null &&
+    !model.continuing_subword_prefix &&
+    !model.end_of_word_suffix &&
+    !model.dropout
   );
 }
 

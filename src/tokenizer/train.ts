@@ -66,7 +66,8 @@ export function trainBPE(texts: Iterable<string>, opts: TrainBPEOptions = {}): R
   const pairCount = new Map<number, number>();
   const where = new Map<number, Set<number>>();
   for (let w = 0; w < words.length; w++) {
-    const s = words[w], f = freqs[w];
+    const s = words[w],
+      f = freqs[w];
     for (let i = 0; i + 1 < s.length; i++) {
       const k = s[i] * stride + s[i + 1];
       pairCount.set(k, (pairCount.get(k) ?? 0) + f);
@@ -76,7 +77,8 @@ export function trainBPE(texts: Iterable<string>, opts: TrainBPEOptions = {}): R
     }
   }
   const heap = new PairHeap((x, y) => {
-    const xa = tokens[Math.floor(x / stride)], ya = tokens[Math.floor(y / stride)];
+    const xa = tokens[Math.floor(x / stride)],
+      ya = tokens[Math.floor(y / stride)];
     if (xa !== ya) return xa < ya;
     return tokens[x % stride] < tokens[y % stride];
   });
@@ -95,7 +97,8 @@ export function trainBPE(texts: Iterable<string>, opts: TrainBPEOptions = {}): R
       continue;
     }
     if (count < minFrequency) break;
-    const a = Math.floor(key / stride), b = key % stride;
+    const a = Math.floor(key / stride),
+      b = key % stride;
     const merged = tokens[a] + tokens[b];
     if (specialSet.has(symbols(merged))) {
       pairCount.delete(key); // would collide with a special token's string; never learn it
@@ -144,8 +147,15 @@ export function trainTokenizerFromTexts(texts: Iterable<string>, merges = 40_000
  * (c, next). `prev` is read from the output, so two merges side by side give (c, c) correctly.
  */
 function mergeWord(
-  s: Int32Array, len: number, a: number, b: number, c: number, f: number, stride: number,
-  delta: Map<number, number>, gained: (key: number) => void,
+  s: Int32Array,
+  len: number,
+  a: number,
+  b: number,
+  c: number,
+  f: number,
+  stride: number,
+  delta: Map<number, number>,
+  gained: (key: number) => void,
 ): number {
   let out = 0;
   for (let i = 0; i < len; ) {
@@ -229,8 +239,14 @@ function toTokenizerJSON(tokens: string[], merges: [number, number][], specials:
     post_processor: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
       vocab,
       merges: merges.map(([a, b]) => `${symbols(tokens[a])} ${symbols(tokens[b])}`),
     },

@@ -37,7 +37,8 @@ export interface MemoryPlan extends TrainingMemory {
  * recomputation, when even one sequence does not).
  */
 export function planMemory(model: GPT, micro: number, rowLen: number): MemoryPlan {
-  const recompute = model.recompute, limit = model.be.memoryLimit;
+  const recompute = model.recompute,
+    limit = model.be.memoryLimit;
   const plan: MemoryPlan = { ...trainingMemory(model.cfg, micro * rowLen, { recompute, be: model.be }), micro, T: rowLen, recompute, limit };
   if (limit === undefined || plan.total + MEMORY_HEADROOM <= limit) return plan;
   const fits = (m: number, rc: boolean) => trainingMemory(model.cfg, m * rowLen, { recompute: rc, be: model.be }).total + MEMORY_HEADROOM <= limit;

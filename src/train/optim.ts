@@ -37,14 +37,18 @@ export class AdamW {
   private normSq: Tensor | null = null;
   private readonly tensors: TrainableTensor[];
 
-  constructor(readonly be: Backend, groups: ParamGroup[]) {
+  constructor(
+    readonly be: Backend,
+    groups: ParamGroup[],
+  ) {
     this.groups = groups;
     this.tensors = groups.flatMap((g) => g.tensors);
     const seen = new Map<string, string>();
     for (const g of groups) {
       for (const t of g.tensors) {
         const other = seen.get(t.name);
-        if (other !== undefined) throw new Error(`AdamW: tensor ${t.name} of ${g.name} has the name of one of ${other}; the names of trained tensors must be unique`);
+        if (other !== undefined)
+          throw new Error(`AdamW: tensor ${t.name} of ${g.name} has the name of one of ${other}; the names of trained tensors must be unique`);
         seen.set(t.name, g.name);
         if (t.grad.length !== t.param.length) throw new Error(`AdamW: ${t.name} has ${t.param.length} values but a gradient of ${t.grad.length}`);
       }
@@ -53,20 +57,28 @@ export class AdamW {
 
   /** The moments, allocated when first needed: one arena per group for m and one for v, zero-filled. */
   private ensureMoments(): { m: Arena; v: Arena }[] {
-    const arena = (g: ParamGroup) => this.be.allocArena(g.tensors.map((t) => ({ name: t.name, length: t.param.length, rowLength: t.rowLength, dtype: 'f32' as const })));
+    const arena = (g: ParamGroup) =>
+      this.be.allocArena(g.tensors.map((t) => ({ name: t.name, length: t.param.length, rowLength: t.rowLength, dtype: 'f32' as const })));
     return (this.moments ??= this.groups.map((g) => ({ m: arena(g), v: arena(g) })));
   }
 
   /** One AdamW update of every tensor of every group. */
   update(hp: AdamWHyper): void {
-    const be = this.be, moments = this.ensureMoments();
+    const be = this.be,
+      moments = this.ensureMoments();
     this.step += 1;
     let clip = {};
     if (hp.gradClip !== undefined && hp.gradClip > 0) clip = { gradNormSq: this.sumSquares(), maxNorm: hp.gradClip };
     this.groups.forEach((g, i) => {
       for (const t of g.tensors) {
         be.adamw(t.param, t.grad, moments[i].m[t.name], moments[i].v[t.name], {
-          lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: t.decay ? hp.weightDecay : 0, step: this.step, ...clip,
+          lr: hp.lr,
+          beta1: hp.beta1,
+          beta2: hp.beta2,
+          eps: hp.eps,
+          weightDecay: t.decay ? hp.weightDecay : 0,
+          step: this.step,
+          ...clip,
         });
       }
     });
@@ -75,7 +87,10 @@ export class AdamW {
   /** Σ g² over every trained tensor into a (1) tensor on the device. */
   private sumSquares(): Tensor {
     this.normSq ??= this.be.alloc(1);
-    this.be.sumSquares(this.normSq, this.tensors.map((t) => t.grad));
+    this.be.sumSquares(
+      this.normSq,
+      this.tensors.map((t) => t.grad),
+    );
     return this.normSq;
   }
 
@@ -87,7 +102,8 @@ export class AdamW {
   /** The moments and step, by tensor name (checkpoints: optimizer.safetensors); null before the first update. */
   async readState(): Promise<OptimizerState | null> {
     if (!this.moments) return null;
-    const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+    const m = new Map<string, Float32Array>(),
+      v = new Map<string, Float32Array>();
     for (const [i, g] of this.groups.entries()) {
       for (const t of g.tensors) {
         m.set(t.name, (await this.be.read(this.moments[i].m[t.name])) as Float32Array);
@@ -102,7 +118,8 @@ export class AdamW {
     const moments = this.ensureMoments();
     for (const [i, g] of this.groups.entries()) {
       for (const t of g.tensors) {
-        const m = s.m.get(t.name), v = s.v.get(t.name);
+        const m = s.m.get(t.name),
+          v = s.v.get(t.name);
         if (!m || !v) throw new Error(`AdamW: the saved state has no moments for ${t.name}`);
         this.be.write(moments[i].m[t.name], m);
         this.be.write(moments[i].v[t.name], v);

@@ -51,15 +51,50 @@ export interface PretrainOptions {
   now?: () => number;
 }
 
-export interface StepEvent { step: number; steps: number; loss: number; lr: number; tokensPerSec: number; elapsedSec: number; etaSec: number }
-export interface EvalEvent { step: number; valLoss: number; valPerplexity: number }
-export interface HistoryPoint { step: number; loss?: number; valLoss?: number }
-export interface PretrainState { step: number; seed: number; history: HistoryPoint[]; options: Record<string, number> }
+export interface StepEvent {
+  step: number;
+  steps: number;
+  loss: number;
+  lr: number;
+  tokensPerSec: number;
+  elapsedSec: number;
+  etaSec: number;
+}
+export interface EvalEvent {
+  step: number;
+  valLoss: number;
+  valPerplexity: number;
+}
+export interface HistoryPoint {
+  step: number;
+  loss?: number;
+  valLoss?: number;
+}
+export interface PretrainState {
+  step: number;
+  seed: number;
+  history: HistoryPoint[];
+  options: Record<string, number>;
+}
 
 /** What a run trained on: fingerprints of the corpus and tokenizer (src/train/token-cache.ts) and the token count. */
-export interface DataIdentity { corpus: string; tokenizer: string; tokens: number }
+export interface DataIdentity {
+  corpus: string;
+  tokenizer: string;
+  tokens: number;
+}
 
-export interface ResumeSettings { step: number; seed: number; history: HistoryPoint[]; steps: number; batchSize: number; seqLen: number; lr: number; warmupSteps: number; microBatch?: number }
+export interface ResumeSettings {
+  step: number;
+  seed: number;
+  history: HistoryPoint[];
+  steps: number;
+  batchSize: number;
+  seqLen: number;
+  lr: number;
+  warmupSteps: number;
+  microBatch?: number;
+}
 
 /**
  * The settings a resumed run continues with, from a checkpoint's (already field-checked) train state:
@@ -69,14 +104,18 @@ export function resumeSettings(st: TrainState, file: string): ResumeSettings {
   const o = st.options ?? {};
   const need = (k: string, ok: (v: number) => boolean, what: string): number => {
     const v = o[k];
-    if (v === undefined || !ok(v)) throw new FileFormatError(file, `options.${k} must be ${what}, got ${v === undefined ? 'nothing' : v}`, { field: `options.${k}` });
+    if (v === undefined || !ok(v))
+      throw new FileFormatError(file, `options.${k} must be ${what}, got ${v === undefined ? 'nothing' : v}`, { field: `options.${k}` });
     return v;
   };
   const positiveInt = (v: number) => Number.isSafeInteger(v) && v > 0;
   const steps = need('steps', positiveInt, 'a positive integer');
   if (st.step > steps) throw new FileFormatError(file, `step ${st.step} is past options.steps ${steps}`, { field: 'step' });
   return {
-    step: st.step, seed: st.seed, history: st.history ?? [], steps,
+    step: st.step,
+    seed: st.seed,
+    history: st.history ?? [],
+    steps,
     batchSize: need('batchSize', positiveInt, 'a positive integer'),
     seqLen: need('seqLen', positiveInt, 'a positive integer'),
     lr: need('lr', (v) => v > 0, 'a number > 0'),
@@ -94,13 +133,20 @@ export function checkSameData(st: TrainState, now: DataIdentity, file: string): 
   const d = st.data as Partial<DataIdentity> | undefined;
   if (d === undefined) return false;
   if (d.corpus !== now.corpus || d.tokenizer !== now.tokenizer || d.tokens !== now.tokens) {
-    throw new FileFormatError(file, `the run was trained on another corpus or tokenizer (corpus ${d.corpus}, tokenizer ${d.tokenizer}, ${d.tokens} tokens; now ${now.corpus}, ${now.tokenizer}, ${now.tokens}); resume with the same --corpus and --encoding`, { field: 'data' });
+    throw new FileFormatError(
+      file,
+      `the run was trained on another corpus or tokenizer (corpus ${d.corpus}, tokenizer ${d.tokenizer}, ${d.tokens} tokens; now ${now.corpus}, ${now.tokenizer}, ${now.tokens}); resume with the same --corpus and --encoding`,
+      { field: 'data' },
+    );
   }
   return true;
 }
 
 export class NonFiniteLossError extends Error {
-  constructor(readonly step: number, readonly loss: number) {
+  constructor(
+    readonly step: number,
+    readonly loss: number,
+  ) {
     super(`training stopped at step ${step}: the loss is ${loss} (not finite); nothing from this step was saved`);
     this.name = 'NonFiniteLossError';
   }
@@ -108,10 +154,12 @@ export class NonFiniteLossError extends Error {
 
 /** Mean next-token loss over batches (no dropout, no gradients), `micro` sequences per forward pass. */
 export async function evaluate(model: GPT, batches: Iterable<Batch>, micro = Infinity): Promise<number> {
-  let total = 0, count = 0;
+  let total = 0,
+    count = 0;
   for (const b of batches) {
     for (const { start, count: n } of microBatches(b.B, Math.min(micro, b.B))) {
-      const rows = (x: Int32Array) => x.subarray(start * b.T, (start + n) * b.T), BT = n * b.T;
+      const rows = (x: Int32Array) => x.subarray(start * b.T, (start + n) * b.T),
+        BT = n * b.T;
       const loss = model.forward(rows(b.inputs), n, b.T).loss(rows(b.targets), new Float32Array(BT).fill(1));
       total += (await model.be.read(loss))[0];
       count += BT;
@@ -124,10 +172,19 @@ export async function evaluate(model: GPT, batches: Iterable<Batch>, micro = Inf
 export async function pretrain(model: GPT, data: TokenDataset, o: PretrainOptions): Promise<PretrainState> {
   const d = pretrainDefaults;
   const hp = {
-    lr: o.lr ?? d.lr, warmup: o.warmupSteps ?? d.warmupSteps, weightDecay: o.weightDecay ?? d.weightDecay,
-    gradClip: o.gradClip ?? d.gradClip, beta1: o.beta1 ?? d.beta1, beta2: o.beta2 ?? d.beta2, eps: o.eps ?? d.eps,
+    lr: o.lr ?? d.lr,
+    warmup: o.warmupSteps ?? d.warmupSteps,
+    weightDecay: o.weightDecay ?? d.weightDecay,
+    gradClip: o.gradClip ?? d.gradClip,
+    beta1: o.beta1 ?? d.beta1,
+    beta2: o.beta2 ?? d.beta2,
+    eps: o.eps ?? d.eps,
   };
-  const seed = o.seed ?? 1, B = o.batchSize, T = data.T, BT = B * T, micro = o.microBatch ?? B;
+  const seed = o.seed ?? 1,
+    B = o.batchSize,
+    T = data.T,
+    BT = B * T,
+    micro = o.microBatch ?? B;
   if (!(Number.isInteger(o.steps) && o.steps > 0)) throw new Error(`steps must be a positive integer, got ${o.steps}`);
   if (!(Number.isInteger(B) && B > 0)) throw new Error(`batch size must be a positive integer, got ${B}`);
   if (!(Number.isInteger(micro) && micro > 0 && micro <= B)) throw new Error(`micro-batch must be an integer in 1..${B} (the batch size), got ${o.microBatch}`);
@@ -138,8 +195,19 @@ export async function pretrain(model: GPT, data: TokenDataset, o: PretrainOption
   const now = o.now ?? (() => Date.now());
   const history = o.history ? [...o.history] : [];
   const state = (step: number): PretrainState => ({
-    step, seed, history,
-    options: { steps: o.steps, batchSize: B, microBatch: micro, seqLen: T, lr: hp.lr, warmupSteps: hp.warmup, weightDecay: hp.weightDecay, gradClip: hp.gradClip },
+    step,
+    seed,
+    history,
+    options: {
+      steps: o.steps,
+      batchSize: B,
+      microBatch: micro,
+      seqLen: T,
+      lr: hp.lr,
+      warmupSteps: hp.warmup,
+      weightDecay: hp.weightDecay,
+      gradClip: hp.gradClip,
+    },
   });
   const weights = new Float32Array(BT).fill(1 / BT);
   const optimizer = o.optimizer ?? new AdamW(model.be, [model.parameters()]);
@@ -156,11 +224,13 @@ export async function pretrain(model: GPT, data: TokenDataset, o: PretrainOption
       const lr = learningRate(step, hp.lr, hp.warmup, o.steps);
       const batch = data.batch(step, B, seed);
       model.zeroGrad();
-      let loss = 0, lossT: Tensor | null = null;
+      let loss = 0,
+        lossT: Tensor | null = null;
       for (const { start, count } of parts) {
         // the loss tensor is the micro-batch's; the last one is read after the update (one sync per step)
         if (lossT) loss += (await model.be.read(lossT))[0];
-        const train = { seed, step, row0: start }, end = (start + count) * T;
+        const train = { seed, step, row0: start },
+          end = (start + count) * T;
         const pass = model.forward(batch.inputs.subarray(start * T, end), count, T, { train });
         lossT = pass.loss(batch.targets.subarray(start * T, end), weights.subarray(start * T, end), 1);
         pass.backward();
@@ -172,7 +242,15 @@ export async function pretrain(model: GPT, data: TokenDataset, o: PretrainOption
       history.push({ step, loss });
       const elapsed = (now() - t0) / 1000;
       const done = step - start;
-      o.onStep?.({ step, steps: o.steps, loss, lr, tokensPerSec: (done * BT) / Math.max(elapsed, 1e-9), elapsedSec: elapsed, etaSec: (elapsed / done) * (o.steps - step) });
+      o.onStep?.({
+        step,
+        steps: o.steps,
+        loss,
+        lr,
+        tokensPerSec: (done * BT) / Math.max(elapsed, 1e-9),
+        elapsedSec: elapsed,
+        etaSec: (elapsed / done) * (o.steps - step),
+      });
       const outOfTime = o.maxSeconds !== undefined && elapsed >= o.maxSeconds;
       const last = step === o.steps || outOfTime;
       if (o.evalEvery && (step % o.evalEvery === 0 || last)) await runEval(step);

@@ -54,7 +54,8 @@ export function readTokenCache(bytes: Uint8Array, want: TokenSource, vocabSize: 
 }
 
 function writeTokenCache(ids: Int32Array, src: TokenSource): Uint8Array {
-  const out = new Uint8Array(HEADER + 4 * ids.length), dv = new DataView(out.buffer);
+  const out = new Uint8Array(HEADER + 4 * ids.length),
+    dv = new DataView(out.buffer);
   const enc = new TextEncoder();
   out.set(enc.encode(MAGIC), 0);
   dv.setUint32(8, TOKEN_CACHE_VERSION, true);
@@ -72,7 +73,13 @@ function writeTokenCache(ids: Int32Array, src: TokenSource): Uint8Array {
  * when it matches, else tokenized and cached. `onRebuild` hears why an existing cache was not used;
  * `source` saves hashing the corpus again when the caller has tokenSource(texts, tok) already.
  */
-export async function tokenizeCached(fs: FileSystem, cacheDir: string, texts: string[], tok: GPTTokenizer, o: { onRebuild?: (why: string) => void; source?: TokenSource } = {}): Promise<Int32Array> {
+export async function tokenizeCached(
+  fs: FileSystem,
+  cacheDir: string,
+  texts: string[],
+  tok: GPTTokenizer,
+  o: { onRebuild?: (why: string) => void; source?: TokenSource } = {},
+): Promise<Int32Array> {
   const src = o.source ?? tokenSource(texts, tok);
   const path = join(cacheDir, `${src.corpus}-${src.tokenizer}.tokens`);
   const info = await fs.stat(path);

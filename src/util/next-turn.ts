@@ -6,7 +6,8 @@ const g = globalThis as { setImmediate?: (f: () => void) => void };
 export const nextTurn: (cb: () => void) => void = (() => {
   if (typeof g.setImmediate === 'function') return (cb: () => void) => void g.setImmediate!(cb);
   if (typeof MessageChannel === 'function') {
-    const ch = new MessageChannel(), queue: (() => void)[] = [];
+    const ch = new MessageChannel(),
+      queue: (() => void)[] = [];
     ch.port1.onmessage = () => queue.shift()?.();
     return (cb: () => void) => {
       queue.push(cb);

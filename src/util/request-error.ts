@@ -10,7 +10,12 @@ export type RequestErrorKind =
   | 'unavailable'; // the server cannot compute now (its engine failed and is being replaced): retry
 
 export class RequestError extends Error {
-  constructor(readonly kind: RequestErrorKind, message: string, readonly param: string | null = null, readonly code: string | null = null) {
+  constructor(
+    readonly kind: RequestErrorKind,
+    message: string,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
     super(message);
     this.name = 'RequestError';
   }

@@ -24,13 +24,23 @@ if (missing) {
     const { build } = await import('esbuild');
     const common = { bundle: true, format: 'esm', platform: 'browser', target: 'es2022', logLevel: 'error' } as const;
     await build({ ...common, entryPoints: ['examples/browser/finetune.js'], outfile: join(out, 'finetune.js') });
-    await build({ ...common, stdin: { contents: "export * from 'gptedge/browser'; export { createApp } from 'gptedge/hono';", resolveDir: process.cwd() }, outfile: join(out, 'lib.js') });
+    await build({
+      ...common,
+      stdin: { contents: "export * from 'gptedge/browser'; export { createApp } from 'gptedge/hono';", resolveDir: process.cwd() },
+      outfile: join(out, 'lib.js'),
+    });
     cpSync('dist/wasm/build', join(out, 'build'), { recursive: true });
     writeFileSync(join(out, 'finetune.html'), readFileSync('examples/browser/finetune.html', 'utf8'));
     const server = createServer((req, res) => {
       const file = resolve(out, '.' + decodeURIComponent(new URL(req.url!, 'http://x').pathname));
       if (!file.startsWith(out) || !existsSync(file)) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }).end(readFileSync(file));
+      res
+        .writeHead(200, {
+          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'cross-origin-opener-policy': 'same-origin',
+          'cross-origin-embedder-policy': 'require-corp',
+        })
+        .end(readFileSync(file));
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -40,7 +50,8 @@ if (missing) {
       assert(!r.error, `page failed: ${r.error}\n${logs.join('\n')}`);
       assert(/^wasm-.*-x\d/.test(r.backend), `WASM with a worker pool: ${r.backend}`);
       assertEqual(r.losses.length, 40);
-      const head = r.losses.slice(0, 5).reduce((s, x) => s + x, 0) / 5, tail = r.losses.slice(-5).reduce((s, x) => s + x, 0) / 5;
+      const head = r.losses.slice(0, 5).reduce((s, x) => s + x, 0) / 5,
+        tail = r.losses.slice(-5).reduce((s, x) => s + x, 0) / 5;
       console.log(`edge-browser: ${r.backend}, L3 ${head.toFixed(3)} -> ${tail.toFixed(3)}, held-out accuracy ${(100 * r.accuracy).toFixed(1)}%`);
       assert(tail < 0.8 * head, `the loss did not fall: ${r.losses.map((l) => l.toFixed(3)).join(' ')}`);
       // the Hono app in the page: a completion through app.request (no sockets)

@@ -41,17 +41,34 @@ async function train(be: Backend, steps: number): Promise<number[]> {
 async function opsCheck(be: Backend): Promise<Record<string, number>> {
   const ref = new ReferenceBackend();
   const out: Record<string, number> = {};
-  const B = 2, T = 9, C = 16, NH = 2;
+  const B = 2,
+    T = 9,
+    C = 16,
+    NH = 2;
   const run = async (b: Backend) => {
-    const t = (data: Float32Array): Tensor => { const x = b.alloc(data.length); b.write(x, data); return x; };
-    const qkv = t(randn(B * T * 3 * C, 4)), o = b.alloc(B * T * C), lse = b.alloc(B * NH * T), dq = b.alloc(B * T * 3 * C), d = t(randn(B * T * C, 5));
+    const t = (data: Float32Array): Tensor => {
+      const x = b.alloc(data.length);
+      b.write(x, data);
+      return x;
+    };
+    const qkv = t(randn(B * T * 3 * C, 4)),
+      o = b.alloc(B * T * C),
+      lse = b.alloc(B * NH * T),
+      dq = b.alloc(B * T * 3 * C),
+      d = t(randn(B * T * C, 5));
     b.attentionForward(o, lse, qkv, B, T, C, NH, 0.1, { seed: 1, stream: 2 });
     b.attentionBackward(dq, d, qkv, o, lse, B, T, C, NH, 0.1, { seed: 1, stream: 2 });
-    const x = t(randn(7 * 33, 6)), w = t(randn(33, 7)), bb = t(randn(33, 8)), y = b.alloc(7 * 33), mu = b.alloc(7), rs = b.alloc(7);
+    const x = t(randn(7 * 33, 6)),
+      w = t(randn(33, 7)),
+      bb = t(randn(33, 8)),
+      y = b.alloc(7 * 33),
+      mu = b.alloc(7),
+      rs = b.alloc(7);
     b.layernormForward(y, mu, rs, x, w, bb, 7, 33, 1e-5);
     return { attention: await b.read(o), attentionBackward: await b.read(dq), layernorm: await b.read(y) };
   };
-  const got = await run(be), want = await run(ref);
+  const got = await run(be),
+    want = await run(ref);
   for (const k of Object.keys(got) as (keyof typeof got)[]) out[k] = maxRelErr(got[k], want[k]);
   return out;
 }
@@ -65,9 +82,16 @@ export async function main(): Promise<unknown> {
     const gpuLosses = await train(be, 25);
     const refLosses = await train(new ReferenceBackend(), 25);
     be.destroy();
-    return { adapter: handle.adapterName, software: handle.software, limits: { invocations: handle.device.limits.maxComputeInvocationsPerWorkgroup }, ops, gpuLosses, refLosses };
+    return {
+      adapter: handle.adapterName,
+      software: handle.software,
+      limits: { invocations: handle.device.limits.maxComputeInvocationsPerWorkgroup },
+      ops,
+      gpuLosses,
+      refLosses,
+    };
   } catch (err) {
-    return { error: String(err instanceof Error ? err.stack ?? err.message : err) };
+    return { error: String(err instanceof Error ? (err.stack ?? err.message) : err) };
   } finally {
     handle.release();
   }

@@ -21,12 +21,20 @@ const TOL = { atol: 1e-6, rtol: 1e-4 };
 const config = (layout: GPTConfig['layout']) => preset('tiny', { nCtx: 40, layout, embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 });
 
 /** gradients (every parameter, by name) and loss of one step over a batch of B, in micro-batches of `micro` */
-async function step(model: GPT, ids: Int32Array, targets: Int32Array, B: number, T: number, micro: number): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+async function step(
+  model: GPT,
+  ids: Int32Array,
+  targets: Int32Array,
+  B: number,
+  T: number,
+  micro: number,
+): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
   const w = new Float32Array(B * T).fill(1 / (B * T));
   model.zeroGrad();
   let loss = 0;
   for (let start = 0; start < B; start += micro) {
-    const n = Math.min(micro, B - start), rows = <A extends Int32Array | Float32Array>(x: A) => x.subarray(start * T, (start + n) * T) as A;
+    const n = Math.min(micro, B - start),
+      rows = <A extends Int32Array | Float32Array>(x: A) => x.subarray(start * T, (start + n) * T) as A;
     const train = { seed: 5, step: 3, row0: start };
     const pass = model.forward(rows(ids), n, T, { train });
     const l = pass.loss(rows(targets), rows(w), 1);
@@ -39,10 +47,13 @@ async function step(model: GPT, ids: Int32Array, targets: Int32Array, B: number,
 }
 
 export function accumulationSuite(backendName: string, make: () => Backend | Promise<Backend>): void {
-  const B = 4, T = 40;
+  const B = 4,
+    T = 40;
   for (const layout of ['post-ln', 'pre-ln'] as const) {
-    const cfg = config(layout), tokens = patternTokens(B * T + 1, cfg.vocabSize, 9);
-    const ids = tokens.slice(0, B * T), targets = tokens.slice(1, B * T + 1);
+    const cfg = config(layout),
+      tokens = patternTokens(B * T + 1, cfg.vocabSize, 9);
+    const ids = tokens.slice(0, B * T),
+      targets = tokens.slice(1, B * T + 1);
 
     test(`accumulation[${backendName}] ${layout}: micro-batches of 1, 3 and 2 give the full batch's gradients and loss (dropout on)`, async () => {
       const model = new GPT(await make(), cfg).init(3);
@@ -67,7 +78,8 @@ export function accumulationSuite(backendName: string, make: () => Backend | Pro
   }
 
   test(`accumulation[${backendName}] pretrain(): two steps in micro-batches of 2 (blocks recomputed) follow the full batch`, async () => {
-    const cfg = config('post-ln'), data = new TokenDataset(patternTokens(3000, cfg.vocabSize, 4), T, 0.1);
+    const cfg = config('post-ln'),
+      data = new TokenDataset(patternTokens(3000, cfg.vocabSize, 4), T, 0.1);
     const run = async (microBatch: number, recompute: boolean) => {
       const model = new GPT(await make(), cfg).init(7);
       model.recompute = recompute;
@@ -76,7 +88,8 @@ export function accumulationSuite(backendName: string, make: () => Backend | Pro
       model.free();
       return { losses: st.history.map((h) => h.loss!), params };
     };
-    const full = await run(B, false), micro = await run(2, true);
+    const full = await run(B, false),
+      micro = await run(2, true);
     assertClose(micro.losses, full.losses, TOL, 'losses');
     for (const [name, p] of full.params) assertClose(micro.params.get(name)!, p, { atol: 1e-5 }, `param ${name} after 2 steps`);
   });

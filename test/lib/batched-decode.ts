@@ -21,7 +21,8 @@ function prompts(n: number, V: number): number[][] {
 
 /** Greedy decoding of one sequence alone: the logits before each of `steps` tokens. */
 async function alone(model: GPT, prompt: number[], steps: number): Promise<Float32Array[]> {
-  const cache = model.newKVCache(1, model.cfg.nCtx), out: Float32Array[] = [];
+  const cache = model.newKVCache(1, model.cfg.nCtx),
+    out: Float32Array[] = [];
   try {
     let input = prompt;
     for (let s = 0; s < steps; s++) {
@@ -36,8 +37,14 @@ async function alone(model: GPT, prompt: number[], steps: number): Promise<Float
 }
 
 /** `steps` tokens per sequence (default 8) and `layouts` (default both): fewer on slow software GPUs. */
-export function batchedDecodeSuite(name: string, make: () => Backend | Promise<Backend>, o: { atol?: number; steps?: number; layouts?: ('post-ln' | 'pre-ln')[] } = {}): void {
-  const atol = o.atol ?? 1e-5, STEPS = o.steps ?? 8, SEQS = 16;
+export function batchedDecodeSuite(
+  name: string,
+  make: () => Backend | Promise<Backend>,
+  o: { atol?: number; steps?: number; layouts?: ('post-ln' | 'pre-ln')[] } = {},
+): void {
+  const atol = o.atol ?? 1e-5,
+    STEPS = o.steps ?? 8,
+    SEQS = 16;
   for (const layout of o.layouts ?? (['post-ln', 'pre-ln'] as const)) {
     test(`batched decode[${name}] ${layout}: 16 sequences in batches of 1, 4 and 16 get the logits (within ${atol}) and greedy tokens they get alone`, async () => {
       const model = new GPT(await make(), preset('tiny', { nCtx: 24, layout, initStd: 0.3 })).init(layout === 'post-ln' ? 5 : 6);
@@ -51,7 +58,8 @@ export function batchedDecodeSuite(name: string, make: () => Backend | Promise<B
         try {
           const queue = ps.map((p, i) => ({ p, i }));
           const who = new Map<BatchSeq, { i: number; step: number }>();
-          let batchedSteps = 0, maxRows = 0;
+          let batchedSteps = 0,
+            maxRows = 0;
           while (queue.length || dec.active) {
             while (queue.length && dec.free) {
               const { p, i } = queue.shift()!;
@@ -69,7 +77,11 @@ export function batchedDecodeSuite(name: string, make: () => Backend | Promise<B
               else dec.feed(seq, tok);
             }
           }
-          assertEqual([...who.values()].every((w) => w.step === STEPS), true, `batch of ${B}: every sequence decoded ${STEPS} tokens`);
+          assertEqual(
+            [...who.values()].every((w) => w.step === STEPS),
+            true,
+            `batch of ${B}: every sequence decoded ${STEPS} tokens`,
+          );
           if (B > 1) assertEqual(maxRows > 1, true, `batch of ${B}: some steps advanced several sequences (${batchedSteps} steps)`);
         } finally {
           dec.dispose();

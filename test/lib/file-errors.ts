@@ -14,7 +14,8 @@ export async function assertFileError(fn: () => unknown, file: string, pattern: 
     err = e;
   }
   if (err === undefined) throw new AssertionError(`expected a FileFormatError matching ${pattern}, none came`);
-  if (!(err instanceof FileFormatError)) throw new AssertionError(`expected a FileFormatError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+  if (!(err instanceof FileFormatError))
+    throw new AssertionError(`expected a FileFormatError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
   assertEqual(err.file, file, 'the error names the file');
   assert(err.message.startsWith(file), `the message starts with the file: ${err.message}`);
   assert(pattern.test(err.message), `"${err.message}" does not match ${pattern}`);

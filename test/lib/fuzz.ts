@@ -24,9 +24,41 @@ export const ALLOC_SLACK = 1 << 20;
 
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff, 0x22, 0x5b, 0x7b, 0x30, 0x39];
 const INTERESTING_INTS = [0, 1, 2, 7, 8, 0x7f, 0x80, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 100_000_000, 100_000_001];
-const HOSTILE_NUMBERS = ['0', '-1', '1e12', '1e400', '-1e400', '-0', '0.5', '4294967296', '9007199254740993', '1e-400', '100000000', '2147483648', 'null', '"1"', '[]', '{}', 'true', '3.5'];
+const HOSTILE_NUMBERS = [
+  '0',
+  '-1',
+  '1e12',
+  '1e400',
+  '-1e400',
+  '-0',
+  '0.5',
+  '4294967296',
+  '9007199254740993',
+  '1e-400',
+  '100000000',
+  '2147483648',
+  'null',
+  '"1"',
+  '[]',
+  '{}',
+  'true',
+  '3.5',
+];
 const DEEP = 20_000; // nesting deep enough to overflow a recursive JSON.stringify, which JSON.parse accepts
-const HOSTILE_VALUES = ['null', '""', '"\\u0000"', '[]', '{}', '1e12', '-1', '[[[[[[[[[[]]]]]]]]]]', `[${'"x",'.repeat(3000)}"x"]`, `"${'y'.repeat(2000)}"`, '['.repeat(DEEP) + ']'.repeat(DEEP), '{"a":'.repeat(DEEP) + '1' + '}'.repeat(DEEP)];
+const HOSTILE_VALUES = [
+  'null',
+  '""',
+  '"\\u0000"',
+  '[]',
+  '{}',
+  '1e12',
+  '-1',
+  '[[[[[[[[[[]]]]]]]]]]',
+  `[${'"x",'.repeat(3000)}"x"]`,
+  `"${'y'.repeat(2000)}"`,
+  '['.repeat(DEEP) + ']'.repeat(DEEP),
+  '{"a":'.repeat(DEEP) + '1' + '}'.repeat(DEEP),
+];
 
 type Mutation = { name: string; apply: (b: Uint8Array) => Uint8Array };
 
@@ -75,7 +107,8 @@ export class Mutator {
         n = this.r() < 0.3 ? 1 : 0;
       }
     }
-    const ops = kind === 'text' ? [...this.byteOps(), ...this.byteOps().slice(0, 2), ...this.textOps(), ...this.textOps()] : [...this.byteOps(), ...this.binaryOps()];
+    const ops =
+      kind === 'text' ? [...this.byteOps(), ...this.byteOps().slice(0, 2), ...this.textOps(), ...this.textOps()] : [...this.byteOps(), ...this.binaryOps()];
     for (let i = 0; i < n; i++) {
       const op = this.pick(ops);
       b = op.apply(b);
@@ -86,22 +119,105 @@ export class Mutator {
 
   private byteOps(): Mutation[] {
     return [
-      { name: 'bit flip', apply: (b) => { const c = b.slice(); if (c.length) c[this.int(c.length)] ^= 1 << this.int(8); return c; } },
-      { name: 'interesting byte', apply: (b) => { const c = b.slice(); if (c.length) c[this.int(c.length)] = this.pick(INTERESTING_BYTES); return c; } },
-      { name: 'random bytes', apply: (b) => { const c = b.slice(); for (let k = this.int(8) + 1; k > 0 && c.length; k--) c[this.int(c.length)] = this.int(256); return c; } },
+      {
+        name: 'bit flip',
+        apply: (b) => {
+          const c = b.slice();
+          if (c.length) c[this.int(c.length)] ^= 1 << this.int(8);
+          return c;
+        },
+      },
+      {
+        name: 'interesting byte',
+        apply: (b) => {
+          const c = b.slice();
+          if (c.length) c[this.int(c.length)] = this.pick(INTERESTING_BYTES);
+          return c;
+        },
+      },
+      {
+        name: 'random bytes',
+        apply: (b) => {
+          const c = b.slice();
+          for (let k = this.int(8) + 1; k > 0 && c.length; k--) c[this.int(c.length)] = this.int(256);
+          return c;
+        },
+      },
       { name: 'truncate', apply: (b) => b.slice(0, this.int(b.length + 1)) },
-      { name: 'delete range', apply: (b) => { const i = this.int(b.length + 1), n = 1 + this.int(64); return concat(b.subarray(0, i), b.subarray(i + n)); } },
-      { name: 'insert bytes', apply: (b) => { const i = this.int(b.length + 1), ins = Uint8Array.from({ length: 1 + this.int(16) }, () => this.int(256)); return concat(b.subarray(0, i), ins, b.subarray(i)); } },
-      { name: 'duplicate range', apply: (b) => { const i = this.int(b.length + 1), n = 1 + this.int(256), j = this.int(b.length + 1); return concat(b.subarray(0, j), b.subarray(i, i + n), b.subarray(j)); } },
+      {
+        name: 'delete range',
+        apply: (b) => {
+          const i = this.int(b.length + 1),
+            n = 1 + this.int(64);
+          return concat(b.subarray(0, i), b.subarray(i + n));
+        },
+      },
+      {
+        name: 'insert bytes',
+        apply: (b) => {
+          const i = this.int(b.length + 1),
+            ins = Uint8Array.from({ length: 1 + this.int(16) }, () => this.int(256));
+          return concat(b.subarray(0, i), ins, b.subarray(i));
+        },
+      },
+      {
+        name: 'duplicate range',
+        apply: (b) => {
+          const i = this.int(b.length + 1),
+            n = 1 + this.int(256),
+            j = this.int(b.length + 1);
+          return concat(b.subarray(0, j), b.subarray(i, i + n), b.subarray(j));
+        },
+      },
     ];
   }
 
   private binaryOps(): Mutation[] {
     return [
-      { name: 'u32 field', apply: (b) => { const c = b.slice(); if (c.length >= 4) new DataView(c.buffer).setUint32(this.int(c.length - 3), this.pick(INTERESTING_INTS) + this.int(3) - 1 >>> 0, true); return c; } },
-      { name: 'u64 field', apply: (b) => { const c = b.slice(); if (c.length >= 8) new DataView(c.buffer).setBigUint64(this.int(c.length - 7) & (this.r() < 0.5 ? 0 : ~0), BigInt(this.pick(INTERESTING_INTS)) << BigInt(this.pick([0, 0, 8, 32])), true); return c; } },
-      { name: 'huge varint', apply: (b) => { const i = this.int(b.length + 1); const v = this.pick([[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], [0x80, 0x80, 0x80, 0x80, 0x10], [0xff, 0xff, 0xff, 0xff, 0x0f], [0x00], [0x7f]]); return concat(b.subarray(0, i), Uint8Array.from(v), b.subarray(i + this.int(3))); } },
-      { name: 'varint +-', apply: (b) => { const c = b.slice(); const i = this.int(c.length); if (c.length && c[i] < 0x80) c[i] = Math.max(0, Math.min(0x7f, c[i] + this.pick([-2, -1, 1, 2, 64]))); return c; } },
+      {
+        name: 'u32 field',
+        apply: (b) => {
+          const c = b.slice();
+          if (c.length >= 4) new DataView(c.buffer).setUint32(this.int(c.length - 3), (this.pick(INTERESTING_INTS) + this.int(3) - 1) >>> 0, true);
+          return c;
+        },
+      },
+      {
+        name: 'u64 field',
+        apply: (b) => {
+          const c = b.slice();
+          if (c.length >= 8)
+            new DataView(c.buffer).setBigUint64(
+              this.int(c.length - 7) & (this.r() < 0.5 ? 0 : ~0),
+              BigInt(this.pick(INTERESTING_INTS)) << BigInt(this.pick([0, 0, 8, 32])),
+              true,
+            );
+          return c;
+        },
+      },
+      {
+        name: 'huge varint',
+        apply: (b) => {
+          const i = this.int(b.length + 1);
+          const v = this.pick([
+            [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            [0x80, 0x80, 0x80, 0x80, 0x10],
+            [0xff, 0xff, 0xff, 0xff, 0x0f],
+            [0x00],
+            [0x7f],
+          ]);
+          return concat(b.subarray(0, i), Uint8Array.from(v), b.subarray(i + this.int(3)));
+        },
+      },
+      {
+        name: 'varint +-',
+        apply: (b) => {
+          const c = b.slice();
+          const i = this.int(c.length);
+          if (c.length && c[i] < 0x80) c[i] = Math.max(0, Math.min(0x7f, c[i] + this.pick([-2, -1, 1, 2, 64])));
+          return c;
+        },
+      },
     ];
   }
 
@@ -124,23 +240,33 @@ export class Mutator {
       for (const n of t) if (n.children) lists(n.children, out);
       return out;
     };
-    const hostile = { name: 'hostile varint', edit: (t: PbNode[]) => {
-      const v = all(t, (n) => n.int !== undefined);
-      if (v.length) this.pick(v).int = this.pick(HOSTILE_VARINTS);
-    } };
+    const hostile = {
+      name: 'hostile varint',
+      edit: (t: PbNode[]) => {
+        const v = all(t, (n) => n.int !== undefined);
+        if (v.length) this.pick(v).int = this.pick(HOSTILE_VARINTS);
+      },
+    };
     return [
-      hostile, hostile, // twice as likely as the others
-      { name: 'repeat field', edit: (t) => {
-        const l = this.pick(lists(t));
-        if (l.length) {
-          const i = this.int(l.length);
-          l.splice(i, 0, ...Array.from({ length: this.pick([1, 2, 100, 2000]) }, () => l[i]));
-        }
-      } },
-      { name: 'drop field', edit: (t) => {
-        const l = this.pick(lists(t));
-        if (l.length) l.splice(this.int(l.length), 1);
-      } },
+      hostile,
+      hostile, // twice as likely as the others
+      {
+        name: 'repeat field',
+        edit: (t) => {
+          const l = this.pick(lists(t));
+          if (l.length) {
+            const i = this.int(l.length);
+            l.splice(i, 0, ...Array.from({ length: this.pick([1, 2, 100, 2000]) }, () => l[i]));
+          }
+        },
+      },
+      {
+        name: 'drop field',
+        edit: (t) => {
+          const l = this.pick(lists(t));
+          if (l.length) l.splice(this.int(l.length), 1);
+        },
+      },
     ];
   }
 
@@ -157,8 +283,14 @@ export class Mutator {
       onText('hostile value', (t) => replaceNth(t, /"(?:[^"\\]|\\.)*"|-?\d+(\.\d+)?|true|false|null/g, () => this.pick(HOSTILE_VALUES))),
       onText('duplicate key', (t) => replaceNth(t, /"(?:[^"\\]|\\.)*"\s*:\s*("(?:[^"\\]|\\.)*"|-?[\d.eE+-]+|true|false|null)\s*,/g, (m) => m + m)),
       onText('drop structure', (t) => replaceNth(t, /[{}[\],:"\n]/g, () => '')),
-      onText('add structure', (t) => { const i = this.int(t.length + 1); return t.slice(0, i) + this.pick(['{', '}', '[', ']', ',', ':', '"', '\n', ',,,,', '\r\n', '"",']) + t.slice(i); }),
-      onText('many columns', (t) => { const i = t.indexOf('\n') + 1; return t.slice(0, i) + ','.repeat(500 + this.int(3000)) + t.slice(i); }),
+      onText('add structure', (t) => {
+        const i = this.int(t.length + 1);
+        return t.slice(0, i) + this.pick(['{', '}', '[', ']', ',', ':', '"', '\n', ',,,,', '\r\n', '"",']) + t.slice(i);
+      }),
+      onText('many columns', (t) => {
+        const i = t.indexOf('\n') + 1;
+        return t.slice(0, i) + ','.repeat(500 + this.int(3000)) + t.slice(i);
+      }),
     ];
   }
 }
@@ -167,7 +299,13 @@ export type FuzzKind = 'binary' | 'text' | 'protobuf' | 'safetensors';
 
 const HOSTILE_VARINTS = [0n, 1n, 2n ** 64n - 1n, 2n ** 64n - 128n, 10n ** 12n, 2n ** 31n, 2n ** 32n, 2n ** 62n, 4n * 10n ** 9n, 127n, 65536n];
 
-interface PbNode { field: number; wire: number; int?: bigint; bytes?: Uint8Array; children?: PbNode[] }
+interface PbNode {
+  field: number;
+  wire: number;
+  int?: bigint;
+  bytes?: Uint8Array;
+  children?: PbNode[];
+}
 
 /** A protobuf message as a tree: a length-delimited field that parses as a message is taken for one. */
 function parseTree(b: Uint8Array, depth: number): PbNode[] | null {
@@ -195,7 +333,8 @@ function cachedTree(b: Uint8Array): PbNode[] | null {
 }
 
 function encodeTree(t: PbNode[]): Uint8Array {
-  let out = new Uint8Array(1024), n = 0;
+  let out = new Uint8Array(1024),
+    n = 0;
   const room = (k: number) => {
     if (n + k > out.length) {
       const bigger = new Uint8Array(Math.max(out.length * 2, n + k));
@@ -245,7 +384,19 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 
 // ---- typed-array allocation accounting -------------------------------------------------------------
 
-const TYPED = ['Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array'] as const;
+const TYPED = [
+  'Int8Array',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Int32Array',
+  'Uint32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+] as const;
 
 /** Runs `fn` with the global typed-array constructors wrapped; returns its outcome and the bytes allocated. */
 export async function countingAllocations<T>(fn: () => Promise<T>): Promise<{ result?: T; error?: unknown; bytes: number }> {
@@ -303,7 +454,8 @@ export async function checkInput(t: FuzzTarget, bytes: Uint8Array): Promise<{ pr
   const loaded = error === undefined;
   if (!loaded) {
     if (!(error instanceof FileFormatError)) return { loaded, problem: `threw ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}` };
-    if (!t.files.includes(error.file) || !error.message.startsWith(error.file)) return { loaded, problem: `a FileFormatError naming ${JSON.stringify(error.file)}, not one of ${t.files.join(', ')}: ${error.message}` };
+    if (!t.files.includes(error.file) || !error.message.startsWith(error.file))
+      return { loaded, problem: `a FileFormatError naming ${JSON.stringify(error.file)}, not one of ${t.files.join(', ')}: ${error.message}` };
   }
   if (ms > PER_INPUT_MS) return { loaded, problem: `took ${ms.toFixed(0)} ms (limit ${PER_INPUT_MS})` };
   const cap = ALLOC_FACTOR * (bytes.length + (t.extraBytes ?? 0)) + ALLOC_SLACK;

@@ -9,8 +9,18 @@ import { rand, randn } from './harness.ts';
 /** vocab 37, context 9, C 12, 3 heads of 4, 2 layers, FFN 20 — odd on purpose; dropout off. */
 export function gradConfig(layout: LayerNormLayout): GPTConfig {
   return {
-    vocabSize: 37, nCtx: 9, nEmbd: 12, nLayer: 2, nHead: 3, nInner: 20, layout, lnEps: 1e-5,
-    embdPdrop: 0, attnPdrop: 0, residPdrop: 0, initStd: 0.02,
+    vocabSize: 37,
+    nCtx: 9,
+    nEmbd: 12,
+    nLayer: 2,
+    nHead: 3,
+    nInner: 20,
+    layout,
+    lnEps: 1e-5,
+    embdPdrop: 0,
+    attnPdrop: 0,
+    residPdrop: 0,
+    initStd: 0.02,
   };
 }
 
@@ -49,7 +59,8 @@ export function gradBatch(cfg: GPTConfig, B: number, T: number, seed: number) {
 /** Up to k distinct indices in [0, n), sorted (all of them when n <= k). */
 export function sampleIndices(n: number, k: number, seed: number): number[] {
   if (n <= k) return Array.from({ length: n }, (_, i) => i);
-  const r = rand(seed), set = new Set<number>();
+  const r = rand(seed),
+    set = new Set<number>();
   while (set.size < k) set.add(Math.floor(r() * n));
   return [...set].sort((a, b) => a - b);
 }

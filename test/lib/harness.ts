@@ -27,7 +27,8 @@ export function assert(cond: unknown, msg = 'assertion failed'): asserts cond {
 }
 
 export function assertEqual<T>(actual: T, expected: T, msg = ''): void {
-  const a = JSON.stringify(actual), e = JSON.stringify(expected);
+  const a = JSON.stringify(actual),
+    e = JSON.stringify(expected);
   if (a !== e) throw new AssertionError(`${msg ? msg + ': ' : ''}expected ${e.slice(0, 400)}, got ${a.slice(0, 400)}`);
 }
 
@@ -37,9 +38,12 @@ export function assertEqual<T>(actual: T, expected: T, msg = ''): void {
 export function assertClose(actual: ArrayLike<number> | number, expected: ArrayLike<number> | number, tol: { atol?: number; rtol?: number }, msg = ''): number {
   const a = typeof actual === 'number' ? [actual] : actual;
   const e = typeof expected === 'number' ? [expected] : expected;
-  const atol = tol.atol ?? 0, rtol = tol.rtol ?? 0;
+  const atol = tol.atol ?? 0,
+    rtol = tol.rtol ?? 0;
   if (a.length !== e.length) throw new AssertionError(`${msg}: length ${a.length} != ${e.length}`);
-  let worst = -1, worstExcess = -Infinity, maxAbs = 0;
+  let worst = -1,
+    worstExcess = -Infinity,
+    maxAbs = 0;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i] - e[i]);
     if (!(d <= maxAbs) && Number.isFinite(d)) maxAbs = Math.max(maxAbs, d);
@@ -50,7 +54,9 @@ export function assertClose(actual: ArrayLike<number> | number, expected: ArrayL
     }
   }
   if (worst >= 0) {
-    throw new AssertionError(`${msg ? msg + ': ' : ''}element ${worst} of ${a.length}: got ${a[worst]}, expected ${e[worst]} (atol ${atol}, rtol ${rtol}); max abs error ${maxAbs}`);
+    throw new AssertionError(
+      `${msg ? msg + ': ' : ''}element ${worst} of ${a.length}: got ${a[worst]}, expected ${e[worst]} (atol ${atol}, rtol ${rtol}); max abs error ${maxAbs}`,
+    );
   }
   return maxAbs;
 }
@@ -90,7 +96,8 @@ export function rand(seed: number): () => number {
 }
 
 export function randn(n: number, seed: number, std = 1): Float32Array {
-  const r = rand(seed), out = new Float32Array(n);
+  const r = rand(seed),
+    out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = std * Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
   return out;
 }

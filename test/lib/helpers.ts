@@ -23,12 +23,25 @@ export function tinyTokenizerJSON(): string {
   const vocab: Record<string, number> = {};
   for (let i = 0; i < 66; i++) vocab[String.fromCharCode(0x21 + i)] = i;
   return JSON.stringify({
-    version: '1.0', added_tokens: [{ id: 66, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
-    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
-    model: { type: 'BPE', vocab, merges: [], dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false },
+    version: '1.0',
+    added_tokens: [{ id: 66, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    model: {
+      type: 'BPE',
+      vocab,
+      merges: [],
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+    },
   });
 }
-
 
 /**
  * A backend that counts the bytes of the buffers allocated through it and not yet freed (arena views
@@ -39,20 +52,23 @@ export function countingBackend<B extends import('../../src/backend/backend.ts')
   const bytes = (t: import('../../src/backend/backend.ts').Tensor) => (t.buffer as { byteLength?: number }).byteLength ?? t.length * 4;
   const proxy = new Proxy(be, {
     get(target, p) {
-      if (p === 'alloc') return (length: number, dtype?: import('../../src/backend/backend.ts').DType) => {
-        const t = target.alloc(length, dtype);
-        live.set(t.buffer, bytes(t));
-        return t;
-      };
-      if (p === 'allocArena') return (specs: Parameters<B['allocArena']>[0]) => {
-        const arena = target.allocArena(specs);
-        for (const t of Object.values(arena)) live.set(t.buffer, bytes(t));
-        return arena;
-      };
-      if (p === 'free') return (...ts: Parameters<B['free']>) => {
-        for (const t of ts) live.delete(t.buffer);
-        target.free(...ts);
-      };
+      if (p === 'alloc')
+        return (length: number, dtype?: import('../../src/backend/backend.ts').DType) => {
+          const t = target.alloc(length, dtype);
+          live.set(t.buffer, bytes(t));
+          return t;
+        };
+      if (p === 'allocArena')
+        return (specs: Parameters<B['allocArena']>[0]) => {
+          const arena = target.allocArena(specs);
+          for (const t of Object.values(arena)) live.set(t.buffer, bytes(t));
+          return arena;
+        };
+      if (p === 'free')
+        return (...ts: Parameters<B['free']>) => {
+          for (const t of ts) live.delete(t.buffer);
+          target.free(...ts);
+        };
       const v = Reflect.get(target, p, target);
       return typeof v === 'function' ? v.bind(target) : v;
     },
@@ -74,8 +90,22 @@ export function lettersTokenizerJSON(n: number, ids?: number[], eot = n): string
   const vocab: Record<string, number> = {};
   for (let i = 0; i < n; i++) vocab[String.fromCharCode(0x41 + i)] = ids?.[i] ?? i;
   return JSON.stringify({
-    version: '1.0', added_tokens: [{ id: eot, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
-    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
-    model: { type: 'BPE', vocab, merges: [], dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false },
+    version: '1.0',
+    added_tokens: [{ id: eot, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    model: {
+      type: 'BPE',
+      vocab,
+      merges: [],
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+    },
   });
 }

@@ -6,14 +6,20 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GPTConfig } from '../../src/model/config.ts';
 
 export function tfjsTransformer(cfg: GPTConfig, P: (name: string) => tf.Tensor, x0: tf.Tensor, B: number, T: number): tf.Tensor {
-  const C = cfg.nEmbd, NH = cfg.nHead, hs = C / NH, BT = B * T;
+  const C = cfg.nEmbd,
+    NH = cfg.nHead,
+    hs = C / NH,
+    BT = B * T;
   const ln = (x: tf.Tensor, pre: string): tf.Tensor => {
-    const mean = tf.mean(x, -1, true), xc = tf.sub(x, mean), variance = tf.mean(tf.square(xc), -1, true);
+    const mean = tf.mean(x, -1, true),
+      xc = tf.sub(x, mean),
+      variance = tf.mean(tf.square(xc), -1, true);
     return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, cfg.lnEps))), P(`${pre}.weight`)), P(`${pre}.bias`));
   };
   const linear = (x: tf.Tensor, pre: string): tf.Tensor => tf.add(tf.matMul(x as tf.Tensor2D, P(`${pre}.weight`) as tf.Tensor2D), P(`${pre}.bias`));
   // x·x·x rather than pow(x, 3): tfjs-backend-wasm has no Pow gradient kernel
-  const gelu = (x: tf.Tensor): tf.Tensor => tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x))))))));
+  const gelu = (x: tf.Tensor): tf.Tensor =>
+    tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x))))))));
   // causal mask: 0 on and below the diagonal, -1e9 above
   const maskData = new Float32Array(T * T);
   for (let t = 0; t < T; t++) for (let u = t + 1; u < T; u++) maskData[t * T + u] = -1e9;

@@ -19,7 +19,8 @@ export function loadFixture(name: string) {
   const weights = readSafetensors(readFileSync(new URL(`${name}/model.safetensors`, dir))).tensors;
   const expected = readSafetensors(readFileSync(new URL(`${name}/expected.safetensors`, dir))).tensors;
   const ids: number[][] = JSON.parse(readFileSync(new URL(`${name}/batch.json`, dir), 'utf8')).ids;
-  const B = ids.length, T = ids[0].length - 1;
+  const B = ids.length,
+    T = ids[0].length - 1;
   const inputs = new Int32Array(ids.flatMap((r) => r.slice(0, T)));
   const targets = new Int32Array(ids.flatMap((r) => r.slice(1)));
   return { cfg, weights, expected, B, T, inputs, targets };
@@ -70,4 +71,3 @@ export function fixtureSuite(backendName: string, make: () => Backend | Promise<
     });
   }
 }
-

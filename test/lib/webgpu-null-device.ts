@@ -5,9 +5,15 @@
 
 /** The WebGPU spec's default limits (what every device offers). */
 export const DEFAULT_LIMITS = {
-  maxStorageBufferBindingSize: 134217728, maxBufferSize: 268435456, maxComputeWorkgroupStorageSize: 16384,
-  maxComputeInvocationsPerWorkgroup: 256, maxStorageBuffersPerShaderStage: 8, maxComputeWorkgroupsPerDimension: 65535,
-  minStorageBufferOffsetAlignment: 256, minUniformBufferOffsetAlignment: 256, maxUniformBufferBindingSize: 65536,
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 268435456,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxStorageBuffersPerShaderStage: 8,
+  maxComputeWorkgroupsPerDimension: 65535,
+  minStorageBufferOffsetAlignment: 256,
+  minUniformBufferOffsetAlignment: 256,
+  maxUniformBufferBindingSize: 65536,
 };
 
 export interface NullDevice extends GPUDevice {
@@ -23,7 +29,10 @@ export function nullDevice(limits: Partial<typeof DEFAULT_LIMITS> = {}, features
   const buffer = (d: GPUBufferDescriptor) => {
     let data: ArrayBuffer | null = null;
     return {
-      size: d.size, label: d.label ?? '', usage: d.usage, destroy() {},
+      size: d.size,
+      label: d.label ?? '',
+      usage: d.usage,
+      destroy() {},
       mapAsync: async () => void (data = new ArrayBuffer(d.size)),
       getMappedRange: () => data!,
       unmap() {},

@@ -41,12 +41,24 @@ function summarize(records: DispatchRecord[], heldBytes: number, submits: number
   const heaviest = records.reduce((a, r) => (r.flops > a.flops ? r : a), records[0]);
   const deepest = records.reduce((a, r) => (r.depth > a.depth ? r : a), records[0]);
   return {
-    dispatches: records.length, flops: records.reduce((s, r) => s + r.flops, 0), maxFlops: heaviest.flops, maxFlopsKernel: heaviest.kernel,
-    maxDepth: deepest.depth, maxDepthKernel: deepest.kernel, heldBytes, submits,
+    dispatches: records.length,
+    flops: records.reduce((s, r) => s + r.flops, 0),
+    maxFlops: heaviest.flops,
+    maxFlopsKernel: heaviest.kernel,
+    maxDepth: deepest.depth,
+    maxDepthKernel: deepest.kernel,
+    heldBytes,
+    submits,
   };
 }
 
-export async function recordStep(name: string, B: number, T: number, limits: Partial<typeof DEFAULT_LIMITS> = {}, features: string[] = []): Promise<StepShape & { records: DispatchRecord[] }> {
+export async function recordStep(
+  name: string,
+  B: number,
+  T: number,
+  limits: Partial<typeof DEFAULT_LIMITS> = {},
+  features: string[] = [],
+): Promise<StepShape & { records: DispatchRecord[] }> {
   const device = nullDevice(limits, features);
   let submits = 0;
   const submit = device.queue.submit.bind(device.queue);

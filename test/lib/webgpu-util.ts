@@ -41,16 +41,24 @@ export interface DeviceResult {
 export async function webgpuDevice(opts: NodeDeviceOptions = {}): Promise<DeviceResult> {
   const errors: string[] = [];
   try {
-    const fromEnv: NodeDeviceOptions = { defaultLimits: env('GPTEDGE_WEBGPU_DEFAULT_LIMITS') === '1', dawnFlags: env('GPTEDGE_WEBGPU_DAWN_FLAGS')?.split(' ').filter((f) => f) };
-    const handle = runtime === 'deno'
-      ? await (await import('../../adapters/deno/webgpu.ts')).requestDevice({ ...fromEnv, ...opts })
-      : await (await import('../../adapters/node/webgpu.ts')).requestDevice({ softwareFallback: true, ...fromEnv, ...opts });
+    const fromEnv: NodeDeviceOptions = {
+      defaultLimits: env('GPTEDGE_WEBGPU_DEFAULT_LIMITS') === '1',
+      dawnFlags: env('GPTEDGE_WEBGPU_DAWN_FLAGS')
+        ?.split(' ')
+        .filter((f) => f),
+    };
+    const handle =
+      runtime === 'deno'
+        ? await (await import('../../adapters/deno/webgpu.ts')).requestDevice({ ...fromEnv, ...opts })
+        : await (await import('../../adapters/node/webgpu.ts')).requestDevice({ softwareFallback: true, ...fromEnv, ...opts });
     if (!handle) return { handle, errors, reason: `no WebGPU adapter under ${runtime} (run scripts/setup-webgpu.sh for software Vulkan)` };
     handle.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
     const info = (handle.adapter as GPUAdapter & { info?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).info;
     const lim = handle.device.limits;
-    console.log(`webgpu: ${runtime} adapter "${handle.adapterName}"${handle.software ? ' (software)' : ''}, subgroup size ${info?.subgroupMinSize ?? '?'}..${info?.subgroupMaxSize ?? '?'}, ` +
-      `binding ${lim.maxStorageBufferBindingSize}, workgroup storage ${lim.maxComputeWorkgroupStorageSize}, invocations ${lim.maxComputeInvocationsPerWorkgroup}`);
+    console.log(
+      `webgpu: ${runtime} adapter "${handle.adapterName}"${handle.software ? ' (software)' : ''}, subgroup size ${info?.subgroupMinSize ?? '?'}..${info?.subgroupMaxSize ?? '?'}, ` +
+        `binding ${lim.maxStorageBufferBindingSize}, workgroup storage ${lim.maxComputeWorkgroupStorageSize}, invocations ${lim.maxComputeInvocationsPerWorkgroup}`,
+    );
     return { handle, errors, reason: '' };
   } catch (err) {
     return { handle: null, errors, reason: `WebGPU unavailable under ${runtime}: ${err instanceof Error ? err.message : String(err)}` };

@@ -17,12 +17,20 @@ export interface RunningWorkerd {
 export async function startWorkerd(cwd: string, config: string, o: { args?: string[]; readyPath?: string; timeoutMs?: number } = {}): Promise<RunningWorkerd> {
   const port = await freePort();
   let out = '';
-  const proc = spawn(join(process.cwd(), WORKERD), ['serve', config, '--socket-addr', `http=127.0.0.1:${port}`, ...(o.args ?? [])], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(join(process.cwd(), WORKERD), ['serve', config, '--socket-addr', `http=127.0.0.1:${port}`, ...(o.args ?? [])], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   const w: RunningWorkerd = { url: `http://127.0.0.1:${port}`, proc, log: () => out, stop: () => void proc.kill('SIGTERM') };
   const t0 = Date.now();
-  while (!(await fetch(`${w.url}${o.readyPath ?? '/health'}`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${w.url}${o.readyPath ?? '/health'}`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (proc.exitCode !== null || Date.now() - t0 > (o.timeoutMs ?? 30_000)) {
       w.stop();
       throw new Error(`workerd ${proc.exitCode !== null ? `exited (${proc.exitCode})` : `did not answer within ${(o.timeoutMs ?? 30_000) / 1000} s`}: ${out}`);

@@ -18,7 +18,26 @@ test('cli: pretrain a tiny model from a text file, generate from it, resume it',
     const corpus = join(dir, 'corpus.txt');
     writeFileSync(corpus, 'It was the best of times, it was the worst of times, it was the age of wisdom. '.repeat(200));
     const out = join(dir, 'run');
-    const common = ['--preset', 'tiny', '--vocab', '300', '--corpus', corpus, '--out', out, '--batch', '2', '--eval-every', '2', '--ckpt-every', '2', '--samples', '1', '--backend', 'reference'];
+    const common = [
+      '--preset',
+      'tiny',
+      '--vocab',
+      '300',
+      '--corpus',
+      corpus,
+      '--out',
+      out,
+      '--batch',
+      '2',
+      '--eval-every',
+      '2',
+      '--ckpt-every',
+      '2',
+      '--samples',
+      '1',
+      '--backend',
+      'reference',
+    ];
     const p = cli('pretrain', ...common, '--steps', '4');
     assertEqual(p.code, 0, `pretrain failed: ${p.err}`);
     assert(/validation loss/.test(p.err) && /--- sample 1 ---/.test(p.out), `progress and samples:\n${p.err}\n${p.out}`);
@@ -37,7 +56,9 @@ test('cli: pretrain a tiny model from a text file, generate from it, resume it',
       assertEqual(q.code, 0, q.err);
       assert(new RegExp(`quantized .* to ${to}: .*model\\.safetensors [\\d.]+ MiB -> [\\d.]+ MiB`).test(q.out), q.out);
       assertEqual(readdirSync(qdir).sort(), ['config.json', 'model.safetensors', 'tokenizer.json']);
-      const texts = ['wasm', 'reference'].map((backend) => cli('generate', '--model', qdir, '--prompt', 'It was', '--max-tokens', '5', '--temperature', '0', '--backend', backend));
+      const texts = ['wasm', 'reference'].map((backend) =>
+        cli('generate', '--model', qdir, '--prompt', 'It was', '--max-tokens', '5', '--temperature', '0', '--backend', backend),
+      );
       for (const t of texts) assert(t.code === 0 && /^It was[\s\S]*\n$/.test(t.out) && /\[length\]/.test(t.err), `${to}: ${t.err}${t.out}`);
       const f = cli('generate', '--model', out, '--weights', to, '--prompt', 'It was', '--max-tokens', '5', '--temperature', '0', '--backend', 'reference');
       assertEqual(f.out, texts[1].out, `${to}: quantized on load = quantized ahead`);
@@ -84,7 +105,26 @@ test('cli: --version, "did you mean", an existing run is neither overwritten nor
     const corpus = join(dir, 'corpus.txt');
     writeFileSync(corpus, 'The quick brown fox jumps over the lazy dog. '.repeat(200));
     const out = join(dir, 'run');
-    const common = ['--preset', 'tiny', '--vocab', '300', '--corpus', corpus, '--out', out, '--batch', '2', '--eval-every', '0', '--ckpt-every', '0', '--samples', '0', '--backend', 'reference'];
+    const common = [
+      '--preset',
+      'tiny',
+      '--vocab',
+      '300',
+      '--corpus',
+      corpus,
+      '--out',
+      out,
+      '--batch',
+      '2',
+      '--eval-every',
+      '0',
+      '--ckpt-every',
+      '0',
+      '--samples',
+      '0',
+      '--backend',
+      'reference',
+    ];
     assertEqual(cli('pretrain', ...common, '--steps', '2').code, 0);
     const again = cli('pretrain', ...common, '--steps', '2');
     assertEqual(again.code, 1);
@@ -93,7 +133,12 @@ test('cli: --version, "did you mean", an existing run is neither overwritten nor
     const more = cli('pretrain', ...common, '--resume', '--steps', '3');
     assertEqual(more.code, 0, more.err);
     assert(/resuming .*step-000002 at step 2\/3/.test(more.err), more.err);
-    assertEqual(readdirSync(out).filter((n) => n.startsWith('step-')).sort(), ['step-000002', 'step-000003']);
+    assertEqual(
+      readdirSync(out)
+        .filter((n) => n.startsWith('step-'))
+        .sort(),
+      ['step-000002', 'step-000003'],
+    );
     const fresh = cli('pretrain', ...common, '--steps', '1', '--overwrite');
     assertEqual(fresh.code, 0, fresh.err);
     assertEqual(readdirSync(out).sort(), ['latest.json', 'loss.svg', 'step-000001'], '--overwrite replaced the old checkpoints');
@@ -108,7 +153,26 @@ test('cli: resume is exact or refuses — malformed train_state.json, missing op
     const corpus = join(dir, 'corpus.txt');
     writeFileSync(corpus, 'It was the best of times, it was the worst of times, it was the age of wisdom. '.repeat(200));
     const out = join(dir, 'run');
-    const common = ['--preset', 'tiny', '--vocab', '300', '--corpus', corpus, '--out', out, '--batch', '2', '--eval-every', '0', '--ckpt-every', '2', '--samples', '0', '--backend', 'reference'];
+    const common = [
+      '--preset',
+      'tiny',
+      '--vocab',
+      '300',
+      '--corpus',
+      corpus,
+      '--out',
+      out,
+      '--batch',
+      '2',
+      '--eval-every',
+      '0',
+      '--ckpt-every',
+      '2',
+      '--samples',
+      '0',
+      '--backend',
+      'reference',
+    ];
     assertEqual(cli('pretrain', ...common, '--steps', '4').code, 0);
     writeFileSync(join(out, 'latest.json'), '{"checkpoint": "step-000002"}'); // as if the run had stopped at step 2
     const step = join(out, 'step-000002');
@@ -142,8 +206,27 @@ test('cli: a corpus that is not UTF-8 is an error naming the byte offset; --enco
   const dir = mkdtempSync(join(tmpdir(), 'gptedge-cli-enc-'));
   try {
     const corpus = join(dir, 'latin1.txt');
-    writeFileSync(corpus, Buffer.from('Un caf\xe9 noir, s\'il vous pla\xeet. '.repeat(300), 'latin1'));
-    const args = ['--preset', 'tiny', '--vocab', '280', '--corpus', corpus, '--out', join(dir, 'run'), '--batch', '2', '--steps', '1', '--eval-every', '0', '--samples', '0', '--backend', 'reference'];
+    writeFileSync(corpus, Buffer.from("Un caf\xe9 noir, s'il vous pla\xeet. ".repeat(300), 'latin1'));
+    const args = [
+      '--preset',
+      'tiny',
+      '--vocab',
+      '280',
+      '--corpus',
+      corpus,
+      '--out',
+      join(dir, 'run'),
+      '--batch',
+      '2',
+      '--steps',
+      '1',
+      '--eval-every',
+      '0',
+      '--samples',
+      '0',
+      '--backend',
+      'reference',
+    ];
     const bad = cli('pretrain', ...args);
     assertEqual(bad.code, 1);
     assert(/latin1\.txt: not valid UTF-8 at byte 6 \(0xe9\); pass --encoding/.test(bad.err), bad.err);

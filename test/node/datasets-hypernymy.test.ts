@@ -24,13 +24,19 @@ test('hypernymy: one template, hypernym / reverse / co-hyponym labels, balanced,
     const s = buildLexicalEntailment(1, { wordnetDir: dir });
     const all = [...s.train, ...s.dev, ...s.test];
     const word = (t: string) => /^This is an? ([a-z]+)\.$/.exec(t)?.[1];
-    assert(all.every((r) => word(r.premise) && word(r.hypothesis)), 'every premise and hypothesis is "This is a X."');
+    assert(
+      all.every((r) => word(r.premise) && word(r.hypothesis)),
+      'every premise and hypothesis is "This is a X."',
+    );
     const parent = (w: string) => (w.startsWith('dog') ? 'canine' : w.startsWith('cat') ? 'feline' : w === 'canine' || w === 'feline' ? 'animal' : undefined);
     for (const r of all) {
       const [x, y] = [word(r.premise)!, word(r.hypothesis)!];
       if (r.label === 'entailment') assertEqual(parent(x), y, `${x} ⇒ ${y}`);
       else if (r.label === 'neutral') assertEqual(parent(y), x, `${x} ⇏ ${y}`);
-      else { assertEqual(r.label, 'contradiction'); assert(x !== y && parent(x) === parent(y), `${x} / ${y} are siblings`); }
+      else {
+        assertEqual(r.label, 'contradiction');
+        assert(x !== y && parent(x) === parent(y), `${x} / ${y} are siblings`);
+      }
     }
     const count = (l: string) => all.filter((r) => r.label === l).length;
     assert(count('contradiction') > 0 && count('entailment') === count('neutral') && count('neutral') === count('contradiction'), 'balanced classes');
@@ -38,7 +44,10 @@ test('hypernymy: one template, hypernym / reverse / co-hyponym labels, balanced,
     const [tr, dv, te] = [pairs(s.train), pairs(s.dev), pairs(s.test)];
     for (const p of te) assert(!tr.has(p) && !dv.has(p), `pair ${p} only in test`);
     const kept = buildLexicalEntailment(1, { wordnetDir: dir, keepWord: (w) => !w.startsWith('cat') });
-    assert([...kept.train, ...kept.dev, ...kept.test].every((r) => !/cat[a-z]/.test(r.premise + r.hypothesis)), 'keepWord drops pairs with a rejected word');
+    assert(
+      [...kept.train, ...kept.dev, ...kept.test].every((r) => !/cat[a-z]/.test(r.premise + r.hypothesis)),
+      'keepWord drops pairs with a rejected word',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

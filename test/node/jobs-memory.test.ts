@@ -47,23 +47,34 @@ if (runtime === 'node') {
         assertEqual(r.status, 200, `${path}: ${await r.clone().text()}`);
         return (await r.json()) as { id: string; status: string };
       };
-      const job = () => post('/v1/fine_tuning/jobs', { model: 'base', training_data: data, task: 'classification', hyperparameters: { n_epochs: 1, batch_size: 4 } });
-      for (let i = 0; i < 2; i++) (await job(), await jobs.drain()); // warm-up: the heap reaches its working size
-      const heap0 = be.bytesInUse, rss0 = rssAfterGC(), mem0 = (be as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength;
+      const job = () =>
+        post('/v1/fine_tuning/jobs', { model: 'base', training_data: data, task: 'classification', hyperparameters: { n_epochs: 1, batch_size: 4 } });
+      for (let i = 0; i < 2; i++) await job(), await jobs.drain(); // warm-up: the heap reaches its working size
+      const heap0 = be.bytesInUse,
+        rss0 = rssAfterGC(),
+        mem0 = (be as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength;
       for (let i = 0; i < 50; i++) {
         await job();
         await jobs.drain();
       }
       for (let i = 0; i < 10; i++) {
-        const j = await post('/v1/fine_tuning/jobs', { model: 'base', training_data: data, task: 'classification', hyperparameters: { n_epochs: 100, batch_size: 2 } });
-        while (!(jobs.record(j.id)?.events.some((e) => e.type === 'metrics'))) await new Promise((r) => setTimeout(r, 2));
+        const j = await post('/v1/fine_tuning/jobs', {
+          model: 'base',
+          training_data: data,
+          task: 'classification',
+          hyperparameters: { n_epochs: 100, batch_size: 2 },
+        });
+        while (!jobs.record(j.id)?.events.some((e) => e.type === 'metrics')) await new Promise((r) => setTimeout(r, 2));
         assertEqual((await post(`/v1/fine_tuning/jobs/${j.id}/cancel`, {})).status, 'cancelled');
         await jobs.drain();
       }
       const list = (await (await app.request('/v1/fine_tuning/jobs')).json()) as { data: { status: string }[] };
       assertEqual(list.data.filter((j) => j.status === 'succeeded').length, 52);
-      const rss1 = rssAfterGC(), grew = (rss1 - rss0) / 2 ** 20;
-      console.log(`jobs-memory: WASM heap in use ${heap0} -> ${be.bytesInUse} bytes; RSS after GC ${(rss0 / 2 ** 20).toFixed(1)} -> ${(rss1 / 2 ** 20).toFixed(1)} MiB; JS heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(1)} MiB; linear memory ${mem0} -> ${(be as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength}`);
+      const rss1 = rssAfterGC(),
+        grew = (rss1 - rss0) / 2 ** 20;
+      console.log(
+        `jobs-memory: WASM heap in use ${heap0} -> ${be.bytesInUse} bytes; RSS after GC ${(rss0 / 2 ** 20).toFixed(1)} -> ${(rss1 / 2 ** 20).toFixed(1)} MiB; JS heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(1)} MiB; linear memory ${mem0} -> ${(be as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength}`,
+      );
       assertEqual(be.bytesInUse, heap0, `WASM heap bytes in use after 60 jobs (before: ${heap0})`);
       assertEqual((be as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength, mem0, 'the WASM linear memory did not grow');
       assert(grew < RSS_MARGIN_MB, `resident memory grew by ${grew.toFixed(1)} MiB over 60 jobs (margin ${RSS_MARGIN_MB} MiB)`);

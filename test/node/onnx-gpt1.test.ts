@@ -30,7 +30,9 @@ if (!ENABLED) {
       let t0 = performance.now();
       const cfg = preset('gpt1', { layout });
       const m = new GPT(new ReferenceBackend(), cfg).init(1);
-      const V = cfg.vocabSize, pre = 8, T = pre + STEPS;
+      const V = cfg.vocabSize,
+        pre = 8,
+        T = pre + STEPS;
       const ids = Array.from({ length: T }, (_, i) => (i * 7919 + 13) % V);
       t('init', t0);
       t0 = performance.now();
@@ -45,7 +47,8 @@ if (!ENABLED) {
       const params = await m.readParams();
       for (const [k, v] of params) {
         const w = imp.weights.get(k)!;
-        const a = new Uint32Array(v.buffer, v.byteOffset, v.length), b = new Uint32Array(w.buffer, w.byteOffset, w.length);
+        const a = new Uint32Array(v.buffer, v.byteOffset, v.length),
+          b = new Uint32Array(w.buffer, w.byteOffset, w.length);
         let same = a.length === b.length;
         for (let i = 0; same && i < a.length; i++) same = a[i] === b[i];
         assertEqual(same, true, `${k} bit-identical`);
@@ -53,7 +56,10 @@ if (!ENABLED) {
       assertEqual(imp.config, m.cfg);
       t('import + compare', t0);
 
-      for (const [name, ort] of [['onnxruntime-web', web], ['onnxruntime-node', node]] as const) {
+      for (const [name, ort] of [
+        ['onnxruntime-web', web],
+        ['onnxruntime-node', node],
+      ] as const) {
         t0 = performance.now();
         const og = await OrtGPT.create(ort, bytes);
         t(`${name} session`, t0);

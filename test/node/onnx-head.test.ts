@@ -16,8 +16,17 @@ import { OrtGPT, chooseOrt, classifyOrt, predictOrt, similarityOrt, type OrtModu
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { writeSafetensors, type NamedTensor } from '../../src/io/safetensors.ts';
 import {
-  choose, classify, predict, prepareFinetune, saveFinetuned, similarity, encodeAll, makeBatch,
-  type Example, type FinetuneModel, type TaskSpec,
+  choose,
+  classify,
+  predict,
+  prepareFinetune,
+  saveFinetuned,
+  similarity,
+  encodeAll,
+  makeBatch,
+  type Example,
+  type FinetuneModel,
+  type TaskSpec,
 } from '../../src/finetune/index.ts';
 import { exportCommand } from '../../adapters/cli/commands/onnx.ts';
 import { NodeFileSystem } from '../../adapters/node/fs.ts';
@@ -29,7 +38,10 @@ import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 ortWeb.env.wasm.numThreads = 1;
 const web = ortWeb as unknown as OrtModuleLike;
 const node = createRequire(import.meta.url)('onnxruntime-node') as OrtModuleLike;
-const RUNTIMES = [['onnxruntime-web', web], ['onnxruntime-node', node]] as const;
+const RUNTIMES = [
+  ['onnxruntime-web', web],
+  ['onnxruntime-node', node],
+] as const;
 const TOL = { atol: 1e-4 };
 const C = 32;
 
@@ -53,15 +65,28 @@ function assertInformative(probs: ArrayLike<number>[], what: string): void {
 
 test('classification (post-LN, logits graph) and entailment (pre-LN, decode graph): classifyOrt/predictOrt on web and node = classify/predict within 1e-4', async () => {
   const cases = [
-    { spec: { family: 'classification', labels: ['neg', 'neutral', 'pos'] } as TaskSpec, layout: 'post-ln' as const, graph: 'logits' as const, seed: 3, maxLen: 20 },
-    { spec: { family: 'entailment', labels: ['entailment', 'neutral', 'contradiction'] } as TaskSpec, layout: 'pre-ln' as const, graph: 'decode' as const, seed: 4, maxLen: 32 },
+    {
+      spec: { family: 'classification', labels: ['neg', 'neutral', 'pos'] } as TaskSpec,
+      layout: 'post-ln' as const,
+      graph: 'logits' as const,
+      seed: 3,
+      maxLen: 20,
+    },
+    {
+      spec: { family: 'entailment', labels: ['entailment', 'neutral', 'contradiction'] } as TaskSpec,
+      layout: 'pre-ln' as const,
+      graph: 'decode' as const,
+      seed: 4,
+      maxLen: 32,
+    },
   ];
   for (const { spec, layout, graph, seed, maxLen } of cases) {
     const ft = await tinyFinetuned(spec, layout, seed, maxLen);
     const bytes = await exportFinetunedOnnx(ft, { graph });
-    const inputs = spec.family === 'classification'
-      ? TEXTS // the 47-character text is truncated to maxLen 20
-      : TEXTS.map((t, i) => ({ premise: t, hypothesis: TEXTS[(i + 2) % TEXTS.length] }));
+    const inputs =
+      spec.family === 'classification'
+        ? TEXTS // the 47-character text is truncated to maxLen 20
+        : TEXTS.map((t, i) => ({ premise: t, hypothesis: TEXTS[(i + 2) % TEXTS.length] }));
     const examples: Example[] = spec.family === 'classification' ? TEXTS.map((text) => ({ text })) : (inputs as { premise: string; hypothesis: string }[]);
     const ref = await predict(ft, examples);
     assertInformative(ref, `${spec.family} reference`);
@@ -72,10 +97,14 @@ test('classification (post-LN, logits graph) and entailment (pre-LN, decode grap
       let worst = 0;
       // one example at a time, through the classify() mirror
       for (const input of inputs) {
-        const a = await classify(ft, input), b = await classifyOrt(og, ft.tokenizer, input);
+        const a = await classify(ft, input),
+          b = await classifyOrt(og, ft.tokenizer, input);
         assertEqual(b.label, a.label, `${name} label`);
         assertEqual(Object.keys(b.probabilities), spec.labels);
-        worst = Math.max(worst, assertClose(Object.values(b.probabilities), Object.values(a.probabilities), TOL, `${name} ${spec.family} ${JSON.stringify(input)}`));
+        worst = Math.max(
+          worst,
+          assertClose(Object.values(b.probabilities), Object.values(a.probabilities), TOL, `${name} ${spec.family} ${JSON.stringify(input)}`),
+        );
       }
       // all examples in one padded batch (rows of different lengths)
       const got = await predictOrt(og, ft.tokenizer, examples);
@@ -88,7 +117,10 @@ test('classification (post-LN, logits graph) and entailment (pre-LN, decode grap
 
 test('multiple choice (pre-LN logits graph, post-LN decode graph): chooseOrt/predictOrt on web and node = choose/predict within 1e-4', async () => {
   const spec: TaskSpec = { family: 'multiple-choice', labels: [], choices: 3 };
-  for (const [layout, graph, seed] of [['pre-ln', 'logits', 5], ['post-ln', 'decode', 6]] as const) {
+  for (const [layout, graph, seed] of [
+    ['pre-ln', 'logits', 5],
+    ['post-ln', 'decode', 6],
+  ] as const) {
     const ft = await tinyFinetuned(spec, layout, seed);
     const bytes = await exportFinetunedOnnx(ft, { graph });
     const examples = [
@@ -102,14 +134,18 @@ test('multiple choice (pre-LN logits graph, post-LN decode graph): chooseOrt/pre
       const og = await OrtGPT.create(ort, bytes);
       let worst = 0;
       for (const e of examples) {
-        const a = await choose(ft, e.context, e.choices), b = await chooseOrt(og, ft.tokenizer, e.context, e.choices);
+        const a = await choose(ft, e.context, e.choices),
+          b = await chooseOrt(og, ft.tokenizer, e.context, e.choices);
         assertEqual([b.index, b.choice], [a.index, a.choice], `${name} chosen candidate`);
         worst = Math.max(worst, assertClose(b.probabilities, a.probabilities, TOL, `${name} ${e.context}`));
       }
       const got = await predictOrt(og, ft.tokenizer, examples);
       got.forEach((p, i) => (worst = Math.max(worst, assertClose(p, ref[i], TOL, `${name} batched example ${i}`))));
       await assertRejects(() => chooseOrt(og, ft.tokenizer, 'X', ['A', 'B']), /holds 2 candidates, the task has 3/);
-      await assertRejects(() => classifyOrt(og, ft.tokenizer, 'X'), /classify\(\) needs a classification or entailment model; this one is fine-tuned for multiple-choice/);
+      await assertRejects(
+        () => classifyOrt(og, ft.tokenizer, 'X'),
+        /classify\(\) needs a classification or entailment model; this one is fine-tuned for multiple-choice/,
+      );
       console.log(`multiple choice (${layout}, ${graph} graph) on ${name}: max abs probability error ${worst.toExponential(2)}`);
       await og.release();
     }
@@ -119,10 +155,17 @@ test('multiple choice (pre-LN logits graph, post-LN decode graph): chooseOrt/pre
 test('similarity (post-LN, decode graph): both orders summed in the graph; similarityOrt on web and node = similarity within 1e-4', async () => {
   const ft = await tinyFinetuned({ family: 'similarity', labels: ['different', 'same'] }, 'post-ln', 7, 32, 0.1); // a smaller head: two states summed
   const bytes = await exportFinetunedOnnx(ft, { graph: 'decode' });
-  const pairs = [['HELLO', 'WORLD!!'], ['GPT1', 'ONNX:RUNTIME'], ['ab', 'ba']];
+  const pairs = [
+    ['HELLO', 'WORLD!!'],
+    ['GPT1', 'ONNX:RUNTIME'],
+    ['ab', 'ba'],
+  ];
   const ref = await Promise.all(pairs.map(([a, b]) => similarity(ft, a, b)));
   console.log(`similarity reference: ${ref.map((r) => r.probabilities.same.toFixed(4)).join(', ')}`);
-  assertInformative(ref.map((r) => Object.values(r.probabilities)), 'similarity reference');
+  assertInformative(
+    ref.map((r) => Object.values(r.probabilities)),
+    'similarity reference',
+  );
   // one order alone would be a different answer (the sum matters)
   const oneOrder = await classifyLike(ft, pairs[1]);
   for (const [name, ort] of RUNTIMES) {
@@ -145,7 +188,8 @@ async function classifyLike(ft: FinetuneModel, [a, b]: string[]): Promise<number
   const batch = makeBatch({ family: 'classification', labels: ft.spec.labels }, [{ seqs: [enc.seqs[0]], label: -1 }]);
   const h = ft.model.forward(batch.ids, batch.S, batch.T).hidden();
   const logits = (await ft.model.be.read(ft.head.forward(h, batch.groups, batch.R))) as Float32Array;
-  const e0 = Math.exp(logits[0]), e1 = Math.exp(logits[1]);
+  const e0 = Math.exp(logits[0]),
+    e1 = Math.exp(logits[1]);
   return e1 / (e0 + e1);
 }
 
@@ -153,7 +197,9 @@ test('head graph: hidden_at_extract = reference h_n at the extract token; LM log
   const ft = await tinyFinetuned({ family: 'classification', labels: ['x', 'y'] }, 'pre-ln', 9);
   const bytes = await exportFinetunedOnnx(ft, { graph: 'decode' });
   const [enc] = encodeAll(ft, [{ text: 'HELLO,ONNX' }]);
-  const ids = Array.from(enc.seqs[0]), T = ids.length, V = ft.model.cfg.vocabSize;
+  const ids = Array.from(enc.seqs[0]),
+    T = ids.length,
+    V = ft.model.cfg.vocabSize;
   const pass = ft.model.forward(Int32Array.from(ids), 1, T);
   const h = (await ft.model.be.read(pass.hidden())) as Float32Array;
   const lmRef = await pass.allLogits();
@@ -163,22 +209,41 @@ test('head graph: hidden_at_extract = reference h_n at the extract token; LM log
   assertClose(await og.logits(ids, 1, T), lmRef.subarray(0, T * V), TOL, 'LM logits of the head graph (decode, extract_index fed)');
   await assertRejects(() => og.head(ids, 1, T, [T]), new RegExp(`extract position ${T} of row 0 is outside 0\\.\\.${T - 1}`));
   const imp = importOnnx(bytes);
-  assert(imp.notes.some((n) => /ignored 2 tensors .*head\.weight/.test(n)), imp.notes.join('; '));
+  assert(
+    imp.notes.some((n) => /ignored 2 tensors .*head\.weight/.test(n)),
+    imp.notes.join('; '),
+  );
   assertEqual(imp.weights.size, ft.model.specs.length);
   await og.release();
 });
 
 test('bad heads and misuse: clear errors', async () => {
   const ft = await tinyFinetuned({ family: 'classification', labels: ['a', 'b', 'c'] }, 'post-ln', 2);
-  const params = await ft.model.readParams(), cfg = ft.model.cfg;
-  const spec = ft.spec, W = new Float32Array(C * 3), b = new Float32Array(3);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W: new Float32Array(C * 4), b, spec }) }),
-    /exportOnnx: task head W_y has 128 values; a classification head \(3 labels\) on d_model 32 needs \[32, 3\] = 96/);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b: new Float32Array(2), spec }) }), /task head bias has 2 values; a classification head \(3 labels\) needs \[3\]/);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec: { family: 'multiple-choice', labels: [], choices: 3 } }) }),
-    /a multiple-choice head \(one score per candidate\) on d_model 32 needs \[32, 1\] = 32/);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec: { family: 'classification', labels: ['a'] } }) }), /task head: a classification task needs at least 2 labels/);
-  assertThrows(() => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec, maxLen: 99 }) }), /maxLen must be an integer in 4\.\.32, got 99/);
+  const params = await ft.model.readParams(),
+    cfg = ft.model.cfg;
+  const spec = ft.spec,
+    W = new Float32Array(C * 3),
+    b = new Float32Array(3);
+  assertThrows(
+    () => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W: new Float32Array(C * 4), b, spec }) }),
+    /exportOnnx: task head W_y has 128 values; a classification head \(3 labels\) on d_model 32 needs \[32, 3\] = 96/,
+  );
+  assertThrows(
+    () => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b: new Float32Array(2), spec }) }),
+    /task head bias has 2 values; a classification head \(3 labels\) needs \[3\]/,
+  );
+  assertThrows(
+    () => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec: { family: 'multiple-choice', labels: [], choices: 3 } }) }),
+    /a multiple-choice head \(one score per candidate\) on d_model 32 needs \[32, 1\] = 32/,
+  );
+  assertThrows(
+    () => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec: { family: 'classification', labels: ['a'] } }) }),
+    /task head: a classification task needs at least 2 labels/,
+  );
+  assertThrows(
+    () => exportOnnxFromParams(cfg, params, { head: onnxTaskHead(cfg, { W, b, spec, maxLen: 99 }) }),
+    /maxLen must be an integer in 4\.\.32, got 99/,
+  );
   // a model exported without a head
   const plain = await OrtGPT.create(web, await exportOnnx(ft.model, { graph: 'logits' }));
   assert(!plain.hasHead && plain.task === null);
@@ -204,19 +269,28 @@ test('CLI: export --format onnx of a fine-tuned folder includes the head; a mis-
     assert(og.hasHead && og.hasPast);
     assertEqual(og.task, { family: 'classification', labels: ['ham', 'spam'], choices: null, maxLen: 24 });
     for (const text of TEXTS) {
-      const a = await classify(ft, text), b = await classifyOrt(og, ft.tokenizer, text);
+      const a = await classify(ft, text),
+        b = await classifyOrt(og, ft.tokenizer, text);
       assertClose(Object.values(b.probabilities), Object.values(a.probabilities), TOL, `CLI export: ${text}`);
     }
     assertEqual(await exportCommand(['--format', 'onnx', '--model', `${dir}/ft`, '--out', `${dir}/plain.onnx`, '--no-head', '--graph', 'logits'], ctx), 0);
     const plain = await OrtGPT.create(node, new Uint8Array(await fs.readFile(`${dir}/plain.onnx`)));
     assert(!plain.hasHead && plain.task === null, '--no-head');
     // a head of the wrong width: W_y [32, 3] for a 2-label task
-    const bad = new Map<string, NamedTensor>([['W_y', { data: new Float32Array(C * 3), shape: [C, 3] }], ['b_y', { data: new Float32Array(3), shape: [3] }]]);
+    const bad = new Map<string, NamedTensor>([
+      ['W_y', { data: new Float32Array(C * 3), shape: [C, 3] }],
+      ['b_y', { data: new Float32Array(3), shape: [3] }],
+    ]);
     await fs.writeFile(`${dir}/ft/head.safetensors`, writeSafetensors(bad));
-    await assertRejects(() => exportCommand(['--format', 'onnx', '--model', `${dir}/ft`, '--out', `${dir}/x.onnx`], ctx),
-      /ft\/head\.safetensors: tensor W_y must have shape \[32,2\] \(d_model 32, classification: 2 labels in task\.json\), got \[32,3\]/);
+    await assertRejects(
+      () => exportCommand(['--format', 'onnx', '--model', `${dir}/ft`, '--out', `${dir}/x.onnx`], ctx),
+      /ft\/head\.safetensors: tensor W_y must have shape \[32,2\] \(d_model 32, classification: 2 labels in task\.json\), got \[32,3\]/,
+    );
     await fs.remove(`${dir}/ft/task.json`);
-    await assertRejects(() => exportCommand(['--format', 'onnx', '--model', `${dir}/ft`, '--out', `${dir}/x.onnx`], ctx), /ft\/task\.json: missing \(.*head\.safetensors is there/);
+    await assertRejects(
+      () => exportCommand(['--format', 'onnx', '--model', `${dir}/ft`, '--out', `${dir}/x.onnx`], ctx),
+      /ft\/task\.json: missing \(.*head\.safetensors is there/,
+    );
   } finally {
     console.log = log;
     rmSync(dir, { recursive: true, force: true });

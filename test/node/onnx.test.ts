@@ -71,7 +71,10 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
     const ids = seq(24, 3);
     const ref = await referenceLogits(m, ids, 1);
     const bytes = await exportOnnx(m, { graph: 'decode' });
-    for (const [name, ort] of [['onnxruntime-web', web], ['onnxruntime-node', node]] as const) {
+    for (const [name, ort] of [
+      ['onnxruntime-web', web],
+      ['onnxruntime-node', node],
+    ] as const) {
       const og = await OrtGPT.create(ort, bytes);
       assert(og.hasPast);
       const err = await checkDecode(og, ref, ids, 4, name);
@@ -90,7 +93,10 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
     assert(new Set(ref.tokens).size >= 5, `the reference generation should vary (got ${ref.tokens})`);
     for (const graph of ['decode', 'logits'] as const) {
       const bytes = await exportOnnx(m, { graph });
-      for (const [name, ort] of [['web', web], ['node', node]] as const) {
+      for (const [name, ort] of [
+        ['web', web],
+        ['node', node],
+      ] as const) {
         const og = await OrtGPT.create(ort, bytes);
         const got = await generateOrt(og, tok, 'ABC', { maxTokens: 20, temperature: 0 });
         assertEqual(got.tokens, ref.tokens, `${graph} graph on onnxruntime-${name}`);
@@ -120,7 +126,11 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
       for (const [name, v] of params) {
         const w = imp.weights.get(name);
         assert(w, `${name} imported`);
-        assertEqual(Array.from(new Uint32Array(w!.buffer, w!.byteOffset, w!.length)), Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)), `${name} bits`);
+        assertEqual(
+          Array.from(new Uint32Array(w!.buffer, w!.byteOffset, w!.length)),
+          Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)),
+          `${name} bits`,
+        );
       }
       assertEqual(imp.weights.size, params.size);
     }
@@ -132,7 +142,8 @@ test('HF-style file: openai-gpt / gpt2 names without the prefix, weights stored 
     const m = tinyModel({ layout }, 2);
     const params = await m.readParams();
     const fam = layout === 'pre-ln' ? 'gpt2' : 'openai-gpt';
-    const inits: PbWriter[] = [], nodes: PbWriter[] = [];
+    const inits: PbWriter[] = [],
+      nodes: PbWriter[] = [];
     const transpose = (a: Float32Array, r: number, c: number) => {
       const o = new Float32Array(a.length);
       for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) o[j * r + i] = a[i * c + j];
@@ -150,11 +161,21 @@ test('HF-style file: openai-gpt / gpt2 names without the prefix, weights stored 
       } else inits.push(tensorProto(name, v, s.shape));
     }
     inits.push(tensorProto('h.0.attn.bias', new Float32Array(16 * 16), [1, 1, 16, 16])); // HF buffer, ignored
-    const bytes = modelProto({ irVersion: 7, opset: 13, producer: 'pytorch', producerVersion: '2', graph: graphProto({ name: 'g', nodes, initializers: inits, inputs: [], outputs: [] }), metadata: {} }).toBytes();
+    const bytes = modelProto({
+      irVersion: 7,
+      opset: 13,
+      producer: 'pytorch',
+      producerVersion: '2',
+      graph: graphProto({ name: 'g', nodes, initializers: inits, inputs: [], outputs: [] }),
+      metadata: {},
+    }).toBytes();
     assertThrows(() => importOnnx(bytes, { file: 'hf.onnx' }), /hf\.onnx: cannot tell the number of attention heads/);
     const imp = importOnnx(bytes, { nHead: 4 });
     assertEqual(imp.config.layout, layout);
-    assert(imp.notes.some((n) => /6 linear weights were stored \[out, in\]/.test(n)), imp.notes.join('; '));
+    assert(
+      imp.notes.some((n) => /6 linear weights were stored \[out, in\]/.test(n)),
+      imp.notes.join('; '),
+    );
     for (const [name, v] of params) assertEqual(Array.from(imp.weights.get(name)!), Array.from(v), name);
   }
 });
@@ -190,16 +211,37 @@ test('bad input: truncated, empty and garbage files, unsupported opsets, non-GPT
 
   // not GPT-shaped: a conv net's tensors; a GPT missing a block tensor; a wrong shape
   const conv = minimalModel(17, [tensorProto('conv1.weight', new Float32Array(27), [1, 3, 3, 3]), tensorProto('fc.bias', new Float32Array(10), [10])]);
-  assertThrows(() => importOnnx(conv, { file: 'cnn.onnx' }), /cnn\.onnx: not a GPT-shaped graph: no token embedding \(wte\.weight \/ tokens_embed\.weight\) among its 2 tensors \(e\.g\. conv1\.weight \[1,3,3,3\]/);
-  const missing = minimalModel(17, good.filter((_, i) => i !== 5));
+  assertThrows(
+    () => importOnnx(conv, { file: 'cnn.onnx' }),
+    /cnn\.onnx: not a GPT-shaped graph: no token embedding \(wte\.weight \/ tokens_embed\.weight\) among its 2 tensors \(e\.g\. conv1\.weight \[1,3,3,3\]/,
+  );
+  const missing = minimalModel(
+    17,
+    good.filter((_, i) => i !== 5),
+  );
   assertThrows(() => importOnnx(missing, { nHead: 4 }), /not a GPT-shaped graph: tensor h\.0\.\S+ \(or its HF name\) is missing/);
-  const wrong = minimalModel(17, [...good.slice(0, 2), tensorProto('transformer.h.0.attn.c_attn.weight', new Float32Array(32 * 95), [32, 95]), ...good.slice(3)]);
-  assertThrows(() => importOnnx(wrong, { nHead: 4 }), /tensor transformer\.h\.0\.attn\.c_attn\.weight has shape \[32,95\], gptedge's h\.0\.attn\.c_attn\.weight needs \[32,96\]/);
+  const wrong = minimalModel(17, [
+    ...good.slice(0, 2),
+    tensorProto('transformer.h.0.attn.c_attn.weight', new Float32Array(32 * 95), [32, 95]),
+    ...good.slice(3),
+  ]);
+  assertThrows(
+    () => importOnnx(wrong, { nHead: 4 }),
+    /tensor transformer\.h\.0\.attn\.c_attn\.weight has shape \[32,95\], gptedge's h\.0\.attn\.c_attn\.weight needs \[32,96\]/,
+  );
 
   // external data: a TensorProto with data_location EXTERNAL and a location entry
-  const ext = new PbWriter().varint(1, 67).varint(1, 32).varint(2, 1).string(8, 'transformer.tokens_embed.weight')
-    .message(13, new PbWriter().string(1, 'location').string(2, 'model.onnx_data')).varint(14, 1);
-  assertThrows(() => importOnnx(minimalModel(17, [ext, ...good.slice(1)]), { file: 'x.onnx', nHead: 4 }), /x\.onnx: initializer "transformer\.tokens_embed\.weight": keeps its data in an external file \(model\.onnx_data\)/);
+  const ext = new PbWriter()
+    .varint(1, 67)
+    .varint(1, 32)
+    .varint(2, 1)
+    .string(8, 'transformer.tokens_embed.weight')
+    .message(13, new PbWriter().string(1, 'location').string(2, 'model.onnx_data'))
+    .varint(14, 1);
+  assertThrows(
+    () => importOnnx(minimalModel(17, [ext, ...good.slice(1)]), { file: 'x.onnx', nHead: 4 }),
+    /x\.onnx: initializer "transformer\.tokens_embed\.weight": keeps its data in an external file \(model\.onnx_data\)/,
+  );
   // quantized weights
   const q = tensorProto('transformer.tokens_embed.weight', new Int32Array(67 * 32), [67, 32]);
   assertThrows(() => importOnnx(minimalModel(17, [q, ...good.slice(1)]), { nHead: 4 }), /tokens_embed\.weight": is int32; gptedge loads float32/);
@@ -220,7 +262,8 @@ test('CLI: export --format onnx writes a runnable file; import writes a model fo
     } finally {
       console.log = log;
     }
-    const a = await loadCheckpoint(fs, run), b = await loadCheckpoint(fs, `${dir}/back`);
+    const a = await loadCheckpoint(fs, run),
+      b = await loadCheckpoint(fs, `${dir}/back`);
     assertEqual(b.config, a.config);
     assertEqual(b.tokenizerJSON, a.tokenizerJSON);
     for (const [k, v] of a.weights) assertEqual(Array.from(new Uint32Array(b.weights.get(k)!.buffer)), Array.from(new Uint32Array(v.slice().buffer)), k);
@@ -236,25 +279,31 @@ test('CLI: export --format onnx writes a runnable file; import writes a model fo
 
 async function assertRejectsMsg(fn: () => Promise<unknown>, re: RegExp): Promise<void> {
   let msg = '';
-  await fn().then(() => undefined, (e: Error) => (msg = e.message));
+  await fn().then(
+    () => undefined,
+    (e: Error) => (msg = e.message),
+  );
   assert(re.test(msg), `expected an error matching ${re}, got "${msg}"`);
 }
 
 test('decode graph: attention_mask hides left padding and position_ids place tokens (batch 2, as transformers.js feeds it)', async () => {
   const m = tinyModel({ layout: 'pre-ln' }, 6);
   const sess = await ortWeb.InferenceSession.create(await exportOnnx(m, { graph: 'decode' }));
-  const real = seq(5, 8), pad = 2; // row 0: 2 pads + 3 real tokens; row 1: 5 real tokens
+  const real = seq(5, 8),
+    pad = 2; // row 0: 2 pads + 3 real tokens; row 1: 5 real tokens
   const i64 = (a: number[], dims: number[]) => new ortWeb.Tensor('int64', BigInt64Array.from(a.map(BigInt)), dims);
   const feeds: Record<string, ortWeb.Tensor> = {
     input_ids: i64([0, 0, ...real.slice(0, 3), ...real], [2, 5]),
     attention_mask: i64([0, 0, 1, 1, 1, 1, 1, 1, 1, 1], [2, 5]),
     position_ids: i64([0, 0, 0, 1, 2, 0, 1, 2, 3, 4], [2, 5]),
   };
-  for (let l = 0; l < m.cfg.nLayer; l++) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ortWeb.Tensor('float32', new Float32Array(0), [2, 4, 0, 8]);
+  for (let l = 0; l < m.cfg.nLayer; l++)
+    for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ortWeb.Tensor('float32', new Float32Array(0), [2, 4, 0, 8]);
   const out = await sess.run(feeds);
   const logits = out.logits.data as Float32Array;
   assertEqual(Array.from(out['present.1.value'].dims), [2, 4, 5, 8]);
-  const ref3 = await referenceLogits(m, real.slice(0, 3), 1), ref5 = await referenceLogits(m, real, 1);
+  const ref3 = await referenceLogits(m, real.slice(0, 3), 1),
+    ref5 = await referenceLogits(m, real, 1);
   assertClose(logits.subarray(pad * V, 5 * V), ref3, TOL, 'padded row');
   assertClose(logits.subarray(5 * V, 10 * V), ref5, TOL, 'full row');
 });
@@ -275,7 +324,10 @@ test('int8 model: QDQ export (INT8 initializers, per-channel DequantizeLinear, o
     // onnxruntime-node's 'extended' optimizations fuse DequantizeLinear + MatMul into a kernel that also
     // quantizes the activations to 8 bits (its dynamic int8 path: other numerics, measured 0.9 off here);
     // at 'basic' it computes the graph as written, which is what is checked
-    for (const [name, ort, opt] of [['onnxruntime-web', web, {}], ['onnxruntime-node', node, { graphOptimizationLevel: 'basic' }]] as const) {
+    for (const [name, ort, opt] of [
+      ['onnxruntime-web', web, {}],
+      ['onnxruntime-node', node, { graphOptimizationLevel: 'basic' }],
+    ] as const) {
       const og = await OrtGPT.create(ort, bytes, { sessionOptions: opt });
       assertClose(await og.logits(ids, 1, 24), ref, TOL, `${layout} ${name} prefill 24`);
       await checkDecode(og, ref, ids, 4, `${layout} ${name} int8`);
@@ -284,6 +336,7 @@ test('int8 model: QDQ export (INT8 initializers, per-channel DequantizeLinear, o
     // and the file imports back: the dequantized weights of the int8 model, bit for bit
     const imp = importOnnx(bytes);
     const deq = await q.readParams();
-    for (const [k, v] of deq) assertEqual(Array.from(new Uint32Array(imp.weights.get(k)!.slice().buffer)), Array.from(new Uint32Array(v.slice().buffer)), `import ${k}`);
+    for (const [k, v] of deq)
+      assertEqual(Array.from(new Uint32Array(imp.weights.get(k)!.slice().buffer)), Array.from(new Uint32Array(v.slice().buffer)), `import ${k}`);
   }
 });

@@ -24,17 +24,42 @@ const APP = 'https://app.example';
 
 /** Two model folders: "tiny" (checked against the reference) and "slow" (long enough to hang up on, and to train on). */
 async function modelDirs(dir: string) {
-  const tiny = tinyModel({}, 7), slow = tinyModel({ nCtx: 1024, nEmbd: 128, nLayer: 4, nHead: 4, nInner: 512 }, 8);
-  for (const [name, m] of [['tiny', tiny], ['slow', slow]] as const) {
+  const tiny = tinyModel({}, 7),
+    slow = tinyModel({ nCtx: 1024, nEmbd: 128, nLayer: 4, nHead: 4, nInner: 512 }, 8);
+  for (const [name, m] of [
+    ['tiny', tiny],
+    ['slow', slow],
+  ] as const) {
     await fs.mkdir(join(dir, name));
     await writeModelFiles(fs, join(dir, name), m, tinyTokenizerJSON());
   }
   return { tiny };
 }
 
-const serverArgs = (dir: string) => ['--model', `tiny=${join(dir, 'tiny')}`, '--model', join(dir, 'slow'), '--port', '0', '--backend', 'wasm', '--max-body-bytes', '4096', '--api-key', KEY, '--cors', APP, '--jobs', join(dir, 'jobs')];
+const serverArgs = (dir: string) => [
+  '--model',
+  `tiny=${join(dir, 'tiny')}`,
+  '--model',
+  join(dir, 'slow'),
+  '--port',
+  '0',
+  '--backend',
+  'wasm',
+  '--max-body-bytes',
+  '4096',
+  '--api-key',
+  KEY,
+  '--cors',
+  APP,
+  '--jobs',
+  join(dir, 'jobs'),
+];
 const auth = { authorization: `Bearer ${KEY}` };
-const json = (body: unknown, headers: Record<string, string> = auth): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const json = (body: unknown, headers: Record<string, string> = auth): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
 type Health = { active: number; cancelled: number; completions: number; errors: number; models?: string[] };
 
 async function exercise(url: string, tiny: ReturnType<typeof tinyModel>, label: string): Promise<void> {
@@ -45,12 +70,26 @@ async function exercise(url: string, tiny: ReturnType<typeof tinyModel>, label: 
   assertEqual(((await (await fetch(`${url}/health`, { headers: auth })).json()) as Health).models, ['tiny', 'slow'], `${label}: /health with the key`);
   assertEqual((await fetch(`${url}/v1/models`)).status, 401, `${label}: no key`);
   assertEqual((await fetch(`${url}/v1/completions`, json({ prompt: 'AB' }, { authorization: 'Bearer nope' }))).status, 401, `${label}: wrong key`);
-  const pre = await fetch(`${url}/v1/completions`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
+  const pre = await fetch(`${url}/v1/completions`, {
+    method: 'OPTIONS',
+    headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+  });
   assertEqual([pre.status, pre.headers.get('access-control-allow-origin')], [204, APP], `${label}: preflight from the allowed origin`);
-  const evilPre = await fetch(`${url}/v1/completions`, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+  const evilPre = await fetch(`${url}/v1/completions`, {
+    method: 'OPTIONS',
+    headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' },
+  });
   assertEqual([evilPre.status, evilPre.headers.get('access-control-allow-origin')], [403, null], `${label}: preflight from another origin`);
-  assertEqual((await fetch(`${url}/v1/fine_tuning/jobs`, json({ model: 'tiny' }, { ...auth, origin: 'http://evil.example' }))).status, 403, `${label}: a post from another origin`);
-  assertEqual((await fetch(`${url}/v1/fine_tuning/jobs`, { method: 'POST', headers: auth, body: new TextEncoder().encode('{}') })).status, 415, `${label}: no Content-Type`);
+  assertEqual(
+    (await fetch(`${url}/v1/fine_tuning/jobs`, json({ model: 'tiny' }, { ...auth, origin: 'http://evil.example' }))).status,
+    403,
+    `${label}: a post from another origin`,
+  );
+  assertEqual(
+    (await fetch(`${url}/v1/fine_tuning/jobs`, { method: 'POST', headers: auth, body: new TextEncoder().encode('{}') })).status,
+    415,
+    `${label}: no Content-Type`,
+  );
   // completions
   const r = await fetch(`${url}/v1/completions`, json({ model: 'tiny', prompt: 'ABC', max_tokens: 8, temperature: 0 }, { ...auth, origin: APP }));
   assertEqual(r.headers.get('access-control-allow-origin'), APP, `${label}: CORS header for the allowed origin`);
@@ -60,17 +99,41 @@ async function exercise(url: string, tiny: ReturnType<typeof tinyModel>, label: 
   const s = await (await fetch(`${url}/v1/completions`, json({ model: 'tiny', prompt: 'ABC', max_tokens: 8, temperature: 0, stream: true }))).text();
   const chunks = s.split('\n\n').filter(Boolean);
   assertEqual(chunks.at(-1), 'data: [DONE]', `${label}: SSE ends with [DONE]`);
-  assertEqual(chunks.slice(0, -1).map((c) => (JSON.parse(c.slice(6)) as { choices: { text: string }[] }).choices[0].text).join(''), ref.text, `${label}: streamed text`);
+  assertEqual(
+    chunks
+      .slice(0, -1)
+      .map((c) => (JSON.parse(c.slice(6)) as { choices: { text: string }[] }).choices[0].text)
+      .join(''),
+    ref.text,
+    `${label}: streamed text`,
+  );
   // concurrent requests decode in one batch in the worker, each with its own text
   const prompts = ['A', 'BCD', 'EFGHIJ', 'KL'];
-  const texts = await Promise.all(prompts.map(async (prompt) => ((await (await fetch(`${url}/v1/completions`, json({ model: 'tiny', prompt, max_tokens: 6, temperature: 0 }))).json()) as { choices: { text: string }[] }).choices[0].text));
-  for (const [i, prompt] of prompts.entries()) assertEqual(texts[i], (await generate(tiny, GPTTokenizer.fromJSON(tinyTokenizerJSON()), prompt, { maxTokens: 6, temperature: 0 })).text, `${label}: concurrent request "${prompt}"`);
+  const texts = await Promise.all(
+    prompts.map(
+      async (prompt) =>
+        (
+          (await (await fetch(`${url}/v1/completions`, json({ model: 'tiny', prompt, max_tokens: 6, temperature: 0 }))).json()) as {
+            choices: { text: string }[];
+          }
+        ).choices[0].text,
+    ),
+  );
+  for (const [i, prompt] of prompts.entries())
+    assertEqual(
+      texts[i],
+      (await generate(tiny, GPTTokenizer.fromJSON(tinyTokenizerJSON()), prompt, { maxTokens: 6, temperature: 0 })).text,
+      `${label}: concurrent request "${prompt}"`,
+    );
   const bad = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: 'x'.repeat(8192) });
   assertEqual(bad.status, 413, `${label}: an 8 KiB body over --max-body-bytes 4096`);
   // hang up mid-stream, several times: each generation ends as cancelled, none is an error
   for (let i = 0; i < 3; i++) {
     const ac = new AbortController();
-    const sr = await fetch(`${url}/v1/completions`, { ...json({ model: 'slow', prompt: 'A', max_tokens: 500, temperature: 1, seed: i, stream: true }), signal: ac.signal });
+    const sr = await fetch(`${url}/v1/completions`, {
+      ...json({ model: 'slow', prompt: 'A', max_tokens: 500, temperature: 1, seed: i, stream: true }),
+      signal: ac.signal,
+    });
     assertEqual(sr.status, 200, `${label}: the long streaming request`);
     const reader = sr.body!.getReader();
     assert(!(await reader.read()).done, `${label}: a first SSE chunk`);
@@ -87,9 +150,17 @@ async function exercise(url: string, tiny: ReturnType<typeof tinyModel>, label: 
   }
   assertEqual([st.cancelled, st.errors, st.completions], [3, 0, 6], `${label}: hang-ups are cancelled, not errors (${JSON.stringify(st)})`);
   // a training step in the worker does not hold /health up
-  const job = (await (await fetch(`${url}/v1/pretraining/jobs`, json({ model: 'slow', training_data: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.repeat(200), hyperparameters: { steps: 1000, batch_size: 4, seq_len: 128 } }))).json()) as { id: string };
+  const job = (await (
+    await fetch(
+      `${url}/v1/pretraining/jobs`,
+      json({ model: 'slow', training_data: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.repeat(200), hyperparameters: { steps: 1000, batch_size: 4, seq_len: 128 } }),
+    )
+  ).json()) as { id: string };
   assert(job.id, `${label}: a pretraining job: ${JSON.stringify(job)}`);
-  const stepped = async () => ((await (await fetch(`${url}/v1/pretraining/jobs/${job.id}/events?limit=100`, { headers: auth })).json()) as { data: { type: string }[] }).data.filter((e) => e.type === 'metrics').length;
+  const stepped = async () =>
+    ((await (await fetch(`${url}/v1/pretraining/jobs/${job.id}/events?limit=100`, { headers: auth })).json()) as { data: { type: string }[] }).data.filter(
+      (e) => e.type === 'metrics',
+    ).length;
   const t1 = Date.now();
   while ((await stepped()) < 1) {
     if (Date.now() - t1 > 30_000) {
@@ -111,8 +182,12 @@ async function exercise(url: string, tiny: ReturnType<typeof tinyModel>, label: 
   const steps = await stepped();
   assert(steps >= 2, `${label}: training went on while /health was asked (${steps} steps)`);
   times.sort((x, y) => x - y);
-  const p90 = times[26], max = times.at(-1)!;
-  assert(p90 < 100 && max < 1000, `${label}: /health took ${times[15].toFixed(1)} ms (median), ${p90.toFixed(1)} ms (p90), ${max.toFixed(1)} ms (max) while training`);
+  const p90 = times[26],
+    max = times.at(-1)!;
+  assert(
+    p90 < 100 && max < 1000,
+    `${label}: /health took ${times[15].toFixed(1)} ms (median), ${p90.toFixed(1)} ms (p90), ${max.toFixed(1)} ms (max) while training`,
+  );
   const c = (await (await fetch(`${url}/v1/pretraining/jobs/${job.id}/cancel`, json({}))).json()) as { status: string };
   assertEqual(c.status, 'cancelled', `${label}: the job cancels`);
   assertEqual((await fetch(`${url}/v1/completions`, json({ model: 'tiny', prompt: 'AB', max_tokens: 2 }))).status, 200, `${label}: still serving`);
@@ -126,7 +201,11 @@ if (runtime === 'node') {
       const { tiny } = await modelDirs(dir);
       let url = '';
       const listening = new Promise<void>((ok) => {
-        void serveCommand(serverArgs(dir), { fs, createBackend, parse: parseArgs }, { signal: stop.signal, onListen: (s) => ((url = s.url), ok()), log: () => undefined });
+        void serveCommand(
+          serverArgs(dir),
+          { fs, createBackend, parse: parseArgs },
+          { signal: stop.signal, onListen: (s) => ((url = s.url), ok()), log: () => undefined },
+        );
       });
       await listening;
       assert(url.startsWith('http://127.0.0.1:'), url);
@@ -139,14 +218,28 @@ if (runtime === 'node') {
 
   test('serve: a non-loopback address needs an API key, or --insecure (then a warning)', async () => {
     const ctx = { fs, createBackend, parse: parseArgs };
-    const refused = await serveCommand(['--model', 'x', '--host', '0.0.0.0'], ctx).then(() => null, (e: Error) => e.message);
+    const refused = await serveCommand(['--model', 'x', '--host', '0.0.0.0'], ctx).then(
+      () => null,
+      (e: Error) => e.message,
+    );
     assert(refused && /reaches beyond this machine, and no API key is set/.test(refused), `refused: ${refused}`);
     // with --insecure it gets as far as loading the model (which does not exist), after warning
     const lines: string[] = [];
-    const insecure = await serveCommand(['--model', '/nonexistent/model', '--host', '0.0.0.0', '--insecure', '--inline'], ctx, { log: (l) => lines.push(l) }).then(() => null, (e: Error) => e.message);
+    const insecure = await serveCommand(['--model', '/nonexistent/model', '--host', '0.0.0.0', '--insecure', '--inline'], ctx, {
+      log: (l) => lines.push(l),
+    }).then(
+      () => null,
+      (e: Error) => e.message,
+    );
     assert(insecure && !/API key/.test(insecure), `--insecure passes the check: ${insecure}`);
-    assert(lines.some((l) => /WARNING: serving on 0\.0\.0\.0 without an API key/.test(l)), `warned: ${lines.join(' | ')}`);
-    const keyed = await serveCommand(['--model', '/nonexistent/model', '--host', '0.0.0.0', '--api-key', KEY, '--inline'], ctx, { log: () => undefined }).then(() => null, (e: Error) => e.message);
+    assert(
+      lines.some((l) => /WARNING: serving on 0\.0\.0\.0 without an API key/.test(l)),
+      `warned: ${lines.join(' | ')}`,
+    );
+    const keyed = await serveCommand(['--model', '/nonexistent/model', '--host', '0.0.0.0', '--api-key', KEY, '--inline'], ctx, { log: () => undefined }).then(
+      () => null,
+      (e: Error) => e.message,
+    );
     assert(keyed && !/API key/.test(keyed), `a key passes the check: ${keyed}`);
   });
 

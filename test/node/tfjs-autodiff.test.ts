@@ -29,24 +29,49 @@ await tf.setBackend('cpu');
 await tf.ready();
 
 /** The GPT loss Σ_n w_n·CE(h_n·W_eᵀ, target_n) in tfjs, written from the papers, not from gpt.ts. */
-function tfLoss(cfg: GPTConfig, names: string[], ps: tf.Tensor[], ids: Int32Array, targets: Int32Array, weights: Float32Array, B: number, T: number): tf.Scalar {
+function tfLoss(
+  cfg: GPTConfig,
+  names: string[],
+  ps: tf.Tensor[],
+  ids: Int32Array,
+  targets: Int32Array,
+  weights: Float32Array,
+  B: number,
+  T: number,
+): tf.Scalar {
   const P = (n: string): tf.Tensor => {
     const i = names.indexOf(n);
     if (i < 0) throw new Error(`no parameter ${n}`);
     return ps[i];
   };
-  const V = cfg.vocabSize, BT = B * T;
+  const V = cfg.vocabSize,
+    BT = B * T;
   const pos = Int32Array.from({ length: BT }, (_, i) => i % T);
   const x0 = tf.add(tf.gather(P('wte.weight'), tf.tensor1d(ids, 'int32')), tf.gather(P('wpe.weight'), tf.tensor1d(pos, 'int32')));
   const x = tfjsTransformer(cfg, P, x0, B, T);
   const logits = tf.matMul(x as tf.Tensor2D, P('wte.weight') as tf.Tensor2D, false, true); // tied head (BT, V)
   const logp = tf.logSoftmax(logits);
-  const onehot = tf.oneHot(tf.tensor1d(targets.map((t) => Math.max(t, 0)), 'int32'), V); // ignored rows weigh 0
+  const onehot = tf.oneHot(
+    tf.tensor1d(
+      targets.map((t) => Math.max(t, 0)),
+      'int32',
+    ),
+    V,
+  ); // ignored rows weigh 0
   const ce = tf.neg(tf.sum(tf.mul(onehot, logp), 1));
   return tf.sum(tf.mul(ce, tf.tensor1d(weights))) as tf.Scalar;
 }
 
-async function tfLossAndGrads(cfg: GPTConfig, params: Map<string, Float32Array>, shapes: Map<string, number[]>, ids: Int32Array, targets: Int32Array, weights: Float32Array, B: number, T: number) {
+async function tfLossAndGrads(
+  cfg: GPTConfig,
+  params: Map<string, Float32Array>,
+  shapes: Map<string, number[]>,
+  ids: Int32Array,
+  targets: Int32Array,
+  weights: Float32Array,
+  B: number,
+  T: number,
+) {
   const names = [...params.keys()];
   const ps = names.map((n) => tf.tensor(params.get(n)!, shapes.get(n)!, 'float32'));
   const { value, grads } = tf.valueAndGrads((...args: tf.Tensor[]) => tfLoss(cfg, names, args, ids, targets, weights, B, T))(ps);
@@ -57,7 +82,15 @@ async function tfLossAndGrads(cfg: GPTConfig, params: Map<string, Float32Array>,
   return { loss, grads: g };
 }
 
-async function gptedgeLossAndGrads(cfg: GPTConfig, params: Map<string, Float32Array>, ids: Int32Array, targets: Int32Array, weights: Float32Array, B: number, T: number) {
+async function gptedgeLossAndGrads(
+  cfg: GPTConfig,
+  params: Map<string, Float32Array>,
+  ids: Int32Array,
+  targets: Int32Array,
+  weights: Float32Array,
+  B: number,
+  T: number,
+) {
   const model = new GPT(new ReferenceBackend(), cfg);
   model.writeParams(params);
   model.zeroGrad();
@@ -71,21 +104,29 @@ async function gptedgeLossAndGrads(cfg: GPTConfig, params: Map<string, Float32Ar
 
 for (const layout of ['post-ln', 'pre-ln'] as const) {
   test(`tfjs autodiff (${layout}, odd sizes, random weights): loss and every gradient match gptedge`, async () => {
-    const cfg = gradConfig(layout), B = 2, T = 7;
+    const cfg = gradConfig(layout),
+      B = 2,
+      T = 7;
     const specs = new GPT(new ReferenceBackend(), cfg).specs;
     const params = randomParams(specs, layout === 'post-ln' ? 11 : 12);
     const { ids, targets, weights } = gradBatch(cfg, B, T, 13);
     const ours = await gptedgeLossAndGrads(cfg, params, ids, targets, weights, B, T);
     const theirs = await tfLossAndGrads(cfg, params, new Map(specs.map((s) => [s.name, s.shape])), ids, targets, weights, B, T);
     const lossErr = assertClose(ours.loss, theirs.loss, TOL_LOSS, `${layout} loss`);
-    let worst = 0, worstName = '';
+    let worst = 0,
+      worstName = '';
     for (const s of specs) {
       const e = theirs.grads.get(s.name)!;
-      assert(e.some((v) => Math.abs(v) > 1e-3), `${layout} ${s.name}: tfjs gradient is ~0 everywhere`);
+      assert(
+        e.some((v) => Math.abs(v) > 1e-3),
+        `${layout} ${s.name}: tfjs gradient is ~0 everywhere`,
+      );
       const err = assertClose(ours.grads.get(s.name)!, e, TOL_GRAD, `${layout} grad ${s.name}`);
       if (err > worst) [worst, worstName] = [err, s.name];
     }
-    console.log(`tfjs vs gptedge ${layout}: loss ${ours.loss.toFixed(5)} (|Δ| ${lossErr.toExponential(1)}), ${specs.length} gradients, max abs error ${worst.toExponential(2)} (${worstName})`);
+    console.log(
+      `tfjs vs gptedge ${layout}: loss ${ours.loss.toFixed(5)} (|Δ| ${lossErr.toExponential(1)}), ${specs.length} gradients, max abs error ${worst.toExponential(2)} (${worstName})`,
+    );
   });
 }
 
@@ -103,13 +144,16 @@ for (const name of ['gpt1-tiny', 'gpt2-tiny']) {
     const torchLoss = fx.expected.get('loss')!.data[0];
     assertClose(theirs.loss, torchLoss, TOL_LOSS, `${name} tfjs loss vs PyTorch`);
     assertClose(ours.loss, theirs.loss, TOL_LOSS, `${name} gptedge loss vs tfjs`);
-    let worstTorch = 0, worstOurs = 0;
+    let worstTorch = 0,
+      worstOurs = 0;
     for (const s of specs) {
       const torch = fx.expected.get(`grad.${toHF(s.name, fam)}`);
       if (!torch) throw new Error(`fixture lacks grad.${toHF(s.name, fam)}`);
       worstTorch = Math.max(worstTorch, assertClose(theirs.grads.get(s.name)!, torch.data, TOL_GRAD, `${name} tfjs grad ${s.name} vs PyTorch`));
       worstOurs = Math.max(worstOurs, assertClose(ours.grads.get(s.name)!, theirs.grads.get(s.name)!, TOL_GRAD, `${name} gptedge grad ${s.name} vs tfjs`));
     }
-    console.log(`tfjs on ${name}: loss ${theirs.loss.toFixed(6)} (PyTorch ${torchLoss.toFixed(6)}); max abs grad error tfjs-PyTorch ${worstTorch.toExponential(2)}, gptedge-tfjs ${worstOurs.toExponential(2)}`);
+    console.log(
+      `tfjs on ${name}: loss ${theirs.loss.toFixed(6)} (PyTorch ${torchLoss.toFixed(6)}); max abs grad error tfjs-PyTorch ${worstTorch.toExponential(2)}, gptedge-tfjs ${worstOurs.toExponential(2)}`,
+    );
   });
 }

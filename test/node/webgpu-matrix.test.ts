@@ -29,14 +29,19 @@ interface Config {
 }
 const lavapipe = (extra: Record<string, string>): Record<string, string> => {
   const e = existsSync(mesa) ? (JSON.parse(readFileSync(mesa, 'utf8')) as Record<string, string>) : {};
-  return { VK_ICD_FILENAMES: e.VK_ICD_FILENAMES ?? '', LD_LIBRARY_PATH: [e.LD_LIBRARY_PATH, process.env.LD_LIBRARY_PATH].filter((x) => x).join(':'), XDG_RUNTIME_DIR: e.XDG_RUNTIME_DIR ?? '', ...extra };
+  return {
+    VK_ICD_FILENAMES: e.VK_ICD_FILENAMES ?? '',
+    LD_LIBRARY_PATH: [e.LD_LIBRARY_PATH, process.env.LD_LIBRARY_PATH].filter((x) => x).join(':'),
+    XDG_RUNTIME_DIR: e.XDG_RUNTIME_DIR ?? '',
+    ...extra,
+  };
 };
 const configs: Config[] = [
   // the subgroup reductions at sizes 4 and 16 (the main suite runs 8)
   { name: 'lavapipe, subgroups of 4', env: lavapipe({ LP_NATIVE_VECTOR_WIDTH: '128', GPTEDGE_WEBGPU_VARIANTS: '-subgroups' }), subgroup: 4, needs: mesa },
   { name: 'lavapipe, subgroups of 16', env: lavapipe({ LP_NATIVE_VECTOR_WIDTH: '512', GPTEDGE_WEBGPU_VARIANTS: '-subgroups' }), subgroup: 16, needs: mesa },
   // every kernel
-  { name: 'the spec\'s default limits', env: lavapipe({ GPTEDGE_WEBGPU_DEFAULT_LIMITS: '1' }), needs: mesa },
+  { name: "the spec's default limits", env: lavapipe({ GPTEDGE_WEBGPU_DEFAULT_LIMITS: '1' }), needs: mesa },
   { name: 'Dawn robustness off', env: lavapipe({ GPTEDGE_WEBGPU_DAWN_FLAGS: 'enable-dawn-features=allow_unsafe_apis,disable_robustness' }), needs: mesa },
   // another driver: the kernels picked by shape with its subgroups of 4 and its 256-invocation limit (it
   // compiles slowly; the forced tiled/flash kernels meet the same limits in the default-limits run)
@@ -54,14 +59,24 @@ for (const c of configs) {
   }
   test(title, () => {
     const r = spawnSync(`${root}node_modules/.bin/bun`, ['test', '--timeout', '300000', './test/portable/conformance-webgpu.test.ts'], {
-      cwd: root, encoding: 'utf8', timeout: 600_000,
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 600_000,
       env: { ...process.env, GPTEDGE_WEBGPU_MATRIX: '1', GPTEDGE_REQUIRE_WEBGPU: '1', NO_COLOR: '1', ...c.env },
     });
     const out = `${r.stdout}\n${r.stderr}`;
     const adapter = /webgpu: bun adapter .*/.exec(out)?.[0] ?? '(no adapter line)';
     console.log(`webgpu-matrix: ${c.name}: ${adapter}; ${/\d+ pass/.exec(out)?.[0] ?? '?'}, ${/\d+ fail/.exec(out)?.[0] ?? '?'}`);
-    assert(r.status === 0 && /\b0 fail/.test(out) && /[1-9]\d* pass/.test(out), `${c.name}: exit ${r.status ?? r.signal}\n${out.split('\n').filter((l) => /fail|error|Error/.test(l)).slice(0, 20).join('\n')}`);
-    if (c.subgroup) assert(new RegExp(`subgroup size ${c.subgroup}\\.\\.${c.subgroup}`).test(adapter), `${c.name}: expected subgroups of ${c.subgroup}: ${adapter}`);
+    assert(
+      r.status === 0 && /\b0 fail/.test(out) && /[1-9]\d* pass/.test(out),
+      `${c.name}: exit ${r.status ?? r.signal}\n${out
+        .split('\n')
+        .filter((l) => /fail|error|Error/.test(l))
+        .slice(0, 20)
+        .join('\n')}`,
+    );
+    if (c.subgroup)
+      assert(new RegExp(`subgroup size ${c.subgroup}\\.\\.${c.subgroup}`).test(adapter), `${c.name}: expected subgroups of ${c.subgroup}: ${adapter}`);
     if (c.env.GPTEDGE_WEBGPU_DEFAULT_LIMITS) assert(/workgroup storage 16384, invocations 256/.test(adapter), `default limits not in effect: ${adapter}`);
   }, 660_000);
 }

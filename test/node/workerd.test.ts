@@ -18,7 +18,6 @@ import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { startWorkerd, WORKERD, type RunningWorkerd } from '../lib/workerd.ts';
 
-
 const KEY = 'sk-workerd-secret-7c1e';
 const APP = 'https://app.example';
 const auth = { authorization: `Bearer ${KEY}` };
@@ -35,7 +34,10 @@ if (runtime === 'node') {
       await new NodeFileSystem().mkdir(join(dir, 'model'));
       await writeModelFiles(new NodeFileSystem(), join(dir, 'model'), model, tinyTokenizerJSON());
       // the example, deployed: a key and an allowed origin instead of ALLOW_UNAUTHENTICATED
-      const config = readFileSync('examples/workerd/config.capnp', 'utf8').replace(/\(name = "ALLOW_UNAUTHENTICATED", text = "true"\),/, `(name = "GPTEDGE_API_KEYS", text = "${KEY}"), (name = "CORS_ORIGINS", text = "${APP}"),`);
+      const config = readFileSync('examples/workerd/config.capnp', 'utf8').replace(
+        /\(name = "ALLOW_UNAUTHENTICATED", text = "true"\),/,
+        `(name = "GPTEDGE_API_KEYS", text = "${KEY}"), (name = "CORS_ORIGINS", text = "${APP}"),`,
+      );
       assert(config.includes(KEY), 'the config binds the key');
       writeFileSync(join(dir, 'config.capnp'), config);
       wd = await startWorkerd(dir, 'config.capnp');
@@ -45,12 +47,27 @@ if (runtime === 'node') {
       assert(open.status === 'ok' && !('models' in open), `/health without a key: ${JSON.stringify(open)}`);
       assertEqual((await fetch(`${url}/v1/models`)).status, 401, 'no key');
       assertEqual((await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer wrong' } })).status, 401, 'a wrong key');
-      const pre = await fetch(`${url}/v1/completions`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
+      const pre = await fetch(`${url}/v1/completions`, {
+        method: 'OPTIONS',
+        headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      });
       assertEqual([pre.status, pre.headers.get('access-control-allow-origin')], [204, APP], 'preflight from the allowed origin');
-      const evil = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://evil.example', ...auth }, body: '{"prompt":"A"}' });
+      const evil = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: 'http://evil.example', ...auth },
+        body: '{"prompt":"A"}',
+      });
       assertEqual(evil.status, 403, 'a post from another origin');
-      assertEqual((await fetch(`${url}/v1/completions`, { method: 'POST', headers: auth, body: new TextEncoder().encode('{"prompt":"A"}') })).status, 415, 'no Content-Type');
-      const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', origin: APP, ...auth }, body: JSON.stringify({ model: 'gptedge', prompt: 'ABC', max_tokens: 8, temperature: 0 }) });
+      assertEqual(
+        (await fetch(`${url}/v1/completions`, { method: 'POST', headers: auth, body: new TextEncoder().encode('{"prompt":"A"}') })).status,
+        415,
+        'no Content-Type',
+      );
+      const res = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: APP, ...auth },
+        body: JSON.stringify({ model: 'gptedge', prompt: 'ABC', max_tokens: 8, temperature: 0 }),
+      });
       assertEqual(res.headers.get('access-control-allow-origin'), APP, 'CORS header for the allowed origin');
       const j = (await res.json()) as { choices: { text: string; finish_reason: string }[]; usage: { completion_tokens: number } };
       assertEqual(res.status, 200, `${JSON.stringify(j)} ${wd.log()}`);
@@ -59,15 +76,42 @@ if (runtime === 'node') {
       assertEqual(j.usage.completion_tokens, 8);
       // continuous batching in workerd's single thread: concurrent requests share steps, each gets its own text
       const prompts = ['A', 'BCD', 'EFGHIJ', 'KL'];
-      const texts = await Promise.all(prompts.map(async (prompt) => ((await (await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ prompt, max_tokens: 6, temperature: 0 }) })).json()) as { choices: { text: string }[] }).choices[0].text));
-      for (const [i, prompt] of prompts.entries()) assertEqual(texts[i], (await generate(model, GPTTokenizer.fromJSON(tinyTokenizerJSON()), prompt, { maxTokens: 6, temperature: 0 })).text, `concurrent request "${prompt}"`);
+      const texts = await Promise.all(
+        prompts.map(
+          async (prompt) =>
+            (
+              (await (
+                await fetch(`${url}/v1/completions`, {
+                  method: 'POST',
+                  headers: { 'content-type': 'application/json', ...auth },
+                  body: JSON.stringify({ prompt, max_tokens: 6, temperature: 0 }),
+                })
+              ).json()) as { choices: { text: string }[] }
+            ).choices[0].text,
+        ),
+      );
+      for (const [i, prompt] of prompts.entries())
+        assertEqual(
+          texts[i],
+          (await generate(model, GPTTokenizer.fromJSON(tinyTokenizerJSON()), prompt, { maxTokens: 6, temperature: 0 })).text,
+          `concurrent request "${prompt}"`,
+        );
       // streaming and a bad request inside workerd too
-      const s = await (await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ prompt: 'ABC', max_tokens: 4, temperature: 0, stream: true }) })).text();
+      const s = await (
+        await fetch(`${url}/v1/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...auth },
+          body: JSON.stringify({ prompt: 'ABC', max_tokens: 4, temperature: 0, stream: true }),
+        })
+      ).text();
       assert(s.trim().endsWith('data: [DONE]'), `SSE from workerd: ${s.slice(-200)}`);
       const bad = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{"prompt": ' });
       assertEqual(bad.status, 400);
       const models = (await (await fetch(`${url}/v1/models`, { headers: auth })).json()) as { data: { id: string }[] };
-      assertEqual(models.data.map((d) => d.id), ['gptedge']);
+      assertEqual(
+        models.data.map((d) => d.id),
+        ['gptedge'],
+      );
     } finally {
       wd?.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -76,7 +120,7 @@ if (runtime === 'node') {
 }
 
 if (runtime === 'node') {
-  test('workerd: worker-binding.js streams an int4 model from a disk-service binding and serves it (the reference\'s int4 text)', async () => {
+  test("workerd: worker-binding.js streams an int4 model from a disk-service binding and serves it (the reference's int4 text)", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gptedge-workerd-'));
     let wd: RunningWorkerd | null = null;
     try {
@@ -85,13 +129,18 @@ if (runtime === 'node') {
       const f32 = tinyModel({}, 7);
       const q = new GPT(f32.be, f32.cfg, { weights: 'int4' });
       q.writeParams(await f32.readParams());
-      const fs = new NodeFileSystem(), weights = join(dir, 'weights');
+      const fs = new NodeFileSystem(),
+        weights = join(dir, 'weights');
       await fs.mkdir(weights);
       await writeModelFiles(fs, weights, q, tinyTokenizerJSON());
       copyFileSync('examples/workerd/config-binding.capnp', join(dir, 'config.capnp'));
       wd = await startWorkerd(dir, 'config.capnp', { args: ['--directory-path', `model=${weights}`] });
       const url = wd.url;
-      const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'ABC', max_tokens: 8, temperature: 0 }) });
+      const res = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'ABC', max_tokens: 8, temperature: 0 }),
+      });
       const j = (await res.json()) as { choices: { text: string }[] };
       assertEqual(res.status, 200, `${JSON.stringify(j)} ${wd.log()}`);
       const ref = await generate(q, GPTTokenizer.fromJSON(tinyTokenizerJSON()), 'ABC', { maxTokens: 8, temperature: 0 });

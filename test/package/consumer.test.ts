@@ -50,7 +50,13 @@ function runnableBlocks(file: string): string[][] {
   const out: string[][] = [];
   for (const m of md.matchAll(/(<!-- doctest: skip \((.+?)\) -->\s*)?```sh\n([\s\S]*?)```/g)) {
     if (m[1]) continue;
-    out.push(m[3].replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+    out.push(
+      m[3]
+        .replace(/\\\n\s*/g, ' ')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#')),
+    );
   }
   return out;
 }
@@ -66,7 +72,12 @@ async function runBlock(lines: string[], cwd: string): Promise<void> {
         const p = spawn('bash', ['-c', `exec ${line}`], { cwd, env, stdio: 'ignore' });
         servers.push(p);
         const t0 = Date.now();
-        while (!(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) {
+        while (
+          !(await fetch(`http://127.0.0.1:${port}/health`).then(
+            (r) => r.ok,
+            () => false,
+          ))
+        ) {
           assert(p.exitCode === null && Date.now() - t0 < 60_000, `${line}: the server did not come up`);
           await new Promise((r) => setTimeout(r, 200));
         }
@@ -85,7 +96,12 @@ let tarball = '';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, string | { types: string; default: string }> };
 
 function sh(cmd: string, args: string[], o: { cwd?: string; timeout?: number } = {}): string {
-  const r = spawnSync(cmd, args, { cwd: o.cwd ?? proj, encoding: 'utf8', timeout: o.timeout ?? 120_000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+  const r = spawnSync(cmd, args, {
+    cwd: o.cwd ?? proj,
+    encoding: 'utf8',
+    timeout: o.timeout ?? 120_000,
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+  });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -101,12 +117,18 @@ if (runtime === 'node') {
     tarball = join(proj, p.filename);
     const outside = p.files.map((f) => f.path).filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$)/.test(f));
     assertEqual(outside, [], 'the tarball holds dist/, package.json, README and LICENSE only');
-    for (const f of ['LICENSE', 'dist/adapters/cli/main.js', 'dist/wasm/build/gptedge-relaxed-mt.wasm', 'dist/wasm/build/gptedge-simd128.wasm']) assert(p.files.some((x) => x.path === f), `${f} is in the tarball`);
+    for (const f of ['LICENSE', 'dist/adapters/cli/main.js', 'dist/wasm/build/gptedge-relaxed-mt.wasm', 'dist/wasm/build/gptedge-simd128.wasm'])
+      assert(
+        p.files.some((x) => x.path === f),
+        `${f} is in the tarball`,
+      );
     const tPack = Date.now() - t0;
     writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     const t1 = Date.now();
     sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], { timeout: 300_000 });
-    console.log(`package: ${p.filename} ${(p.size / 1024).toFixed(0)} KiB packed, ${(p.unpackedSize / 1024).toFixed(0)} KiB unpacked, ${p.files.length} files; npm pack ${(tPack / 1000).toFixed(1)} s, npm install ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    console.log(
+      `package: ${p.filename} ${(p.size / 1024).toFixed(0)} KiB packed, ${(p.unpackedSize / 1024).toFixed(0)} KiB unpacked, ${p.files.length} files; npm pack ${(tPack / 1000).toFixed(1)} s, npm install ${((Date.now() - t1) / 1000).toFixed(1)} s`,
+    );
     writeFileSync(join(proj, 'corpus.txt'), CORPUS);
   }, 600_000);
 
@@ -115,7 +137,10 @@ if (runtime === 'node') {
     for (const [key, target] of Object.entries(pkg.exports)) {
       if (key.includes('*')) {
         const dir = join(root, (target as string).replace('/*', ''));
-        assert(readdirSync(dir).some((f) => f.endsWith('.wasm')), `${key}: ${dir} holds the kernels`);
+        assert(
+          readdirSync(dir).some((f) => f.endsWith('.wasm')),
+          `${key}: ${dir} holds the kernels`,
+        );
         continue;
       }
       if (typeof target === 'string') {
@@ -126,8 +151,14 @@ if (runtime === 'node') {
       assert(existsSync(join(root, target.types)), `${key} types -> ${target.types}`);
     }
     // and Node resolves each JavaScript entry (not workerd's and browser's runtime parts: importing is enough)
-    const entries = Object.keys(pkg.exports).filter((k) => !k.includes('*') && k !== './package.json').map((k) => `gptedge${k.slice(1)}`);
-    const out = sh(process.execPath, ['--input-type=module', '-e', `for (const e of ${JSON.stringify(entries)}) { const m = await import(e); console.log(e, Object.keys(m).length); }`]);
+    const entries = Object.keys(pkg.exports)
+      .filter((k) => !k.includes('*') && k !== './package.json')
+      .map((k) => `gptedge${k.slice(1)}`);
+    const out = sh(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `for (const e of ${JSON.stringify(entries)}) { const m = await import(e); console.log(e, Object.keys(m).length); }`,
+    ]);
     for (const e of entries) assert(new RegExp(`^${e} \\d+$`, 'm').test(out), `${e} imports under Node: ${out}`);
   });
 
@@ -146,7 +177,9 @@ if (runtime === 'node') {
   }, 120_000);
 
   test('package (b): a strict TypeScript consumer type-checks, moduleResolution bundler and nodenext', () => {
-    writeFileSync(join(proj, 'consumer.ts'), `
+    writeFileSync(
+      join(proj, 'consumer.ts'),
+      `
 import { create, load, serve, NodeFileSystem, type Pipeline } from 'gptedge/node';
 import { createApp, type ServedModel } from 'gptedge/hono';
 import { GPT, ReferenceBackend, preset, generate, type GenerateOptions } from 'gptedge';
@@ -167,9 +200,19 @@ async function main(): Promise<string> {
   return text;
 }
 void main;
-`);
-    for (const [module, moduleResolution] of [['ESNext', 'bundler'], ['NodeNext', 'nodenext']]) {
-      writeFileSync(join(proj, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, target: 'ES2022', module, moduleResolution, lib: ['ES2022', 'DOM'], types: [] }, files: ['consumer.ts'] }));
+`,
+    );
+    for (const [module, moduleResolution] of [
+      ['ESNext', 'bundler'],
+      ['NodeNext', 'nodenext'],
+    ]) {
+      writeFileSync(
+        join(proj, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, target: 'ES2022', module, moduleResolution, lib: ['ES2022', 'DOM'], types: [] },
+          files: ['consumer.ts'],
+        }),
+      );
       const r = spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: proj, encoding: 'utf8' });
       assertEqual(r.status, 0, `tsc (${moduleResolution}):\n${r.stdout}${r.stderr}`);
     }
@@ -200,7 +243,9 @@ void main;
     }
     const site = join(proj, 'site');
     mkdirSync(site, { recursive: true });
-    writeFileSync(join(proj, 'page.js'), `
+    writeFileSync(
+      join(proj, 'page.js'),
+      `
 import { load } from 'gptedge/browser';
 export async function run(kind) {
   const progress = [];
@@ -212,31 +257,65 @@ export async function run(kind) {
   } finally {
     gpt.dispose();
   }
-}`);
+}`,
+    );
     const { build } = await import('esbuild');
-    await build({ entryPoints: [join(proj, 'page.js')], absWorkingDir: proj, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', outfile: join(site, 'app.js'), logLevel: 'error' });
+    await build({
+      entryPoints: [join(proj, 'page.js')],
+      absWorkingDir: proj,
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      outfile: join(site, 'app.js'),
+      logLevel: 'error',
+    });
     // esbuild does not follow new URL(..., import.meta.url): the kernels go beside the bundle, as build/
     cpSync(join(proj, 'node_modules/gptedge/dist/wasm/build'), join(site, 'build'), { recursive: true });
     cpSync(join(proj, 'model-node'), join(site, 'model'), { recursive: true });
-    writeFileSync(join(site, 'index.html'), '<!doctype html><meta charset="utf-8"><script type="module">import { run } from "./app.js"; window.run = run;</script>');
+    writeFileSync(
+      join(site, 'index.html'),
+      '<!doctype html><meta charset="utf-8"><script type="module">import { run } from "./app.js"; window.run = run;</script>',
+    );
     const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
     const server = createServer((req, res) => {
       const path = resolve(site, '.' + decodeURIComponent(new URL(req.url!, 'http://x').pathname).replace(/\/$/, '/index.html'));
       if (!path.startsWith(site) || !existsSync(path) || !statSync(path).isFile()) return void res.writeHead(404).end();
       // cross-origin isolation: SharedArrayBuffer, so the WASM backend can run a worker pool
-      res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'content-length': statSync(path).size });
+      res.writeHead(200, {
+        'content-type': types[extname(path)] ?? 'application/octet-stream',
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
+        'content-length': statSync(path).size,
+      });
       res.end(readFileSync(path));
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const { page, logs, close } = await openPage(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     try {
       await page.waitForFunction('typeof window.run === "function"');
-      const wasm = (await page.evaluate('window.run("wasm")')) as { backend: string; threads: number; isolated: boolean; text: string; logprob: number; progress: string[] };
+      const wasm = (await page.evaluate('window.run("wasm")')) as {
+        backend: string;
+        threads: number;
+        isolated: boolean;
+        text: string;
+        logprob: number;
+        progress: string[];
+      };
       assert(wasm.isolated && wasm.threads >= 2 && /^wasm-.*-x\d/.test(wasm.backend), `WASM with a worker pool: ${JSON.stringify(wasm)} ${logs.join('\n')}`);
       assertEqual(wasm.text, nodeResult!.before, 'the page generates what Node did');
       assert(Math.abs(wasm.logprob - nodeResult!.logprob) < 1e-4, `score ${wasm.logprob} vs Node's ${nodeResult!.logprob}`);
-      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) assert(wasm.progress.some((p) => p.endsWith(f)), `progress reported ${f}: ${wasm.progress}`);
-      const gpu = (await page.evaluate('window.run("webgpu").catch((e) => ({ error: String(e) }))')) as { backend?: string; text?: string; logprob?: number; error?: string };
+      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
+        assert(
+          wasm.progress.some((p) => p.endsWith(f)),
+          `progress reported ${f}: ${wasm.progress}`,
+        );
+      const gpu = (await page.evaluate('window.run("webgpu").catch((e) => ({ error: String(e) }))')) as {
+        backend?: string;
+        text?: string;
+        logprob?: number;
+        error?: string;
+      };
       if (gpu.error && /no WebGPU adapter/.test(gpu.error) && !requireWebGPU) console.warn(`SKIP package (e) WebGPU: ${gpu.error}`);
       else {
         assert(!gpu.error, `WebGPU page: ${gpu.error}\n${logs.join('\n')}`);
@@ -254,7 +333,9 @@ export async function run(kind) {
     const w = join(proj, 'worker');
     mkdirSync(join(w, 'model'), { recursive: true });
     for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) cpSync(join(proj, 'model-node', f), join(w, 'model', f));
-    writeFileSync(join(proj, 'worker.js'), `
+    writeFileSync(
+      join(proj, 'worker.js'),
+      `
 import { load } from 'gptedge/workerd';
 import { createApp } from 'gptedge/hono';
 import simd128 from 'gptedge/wasm/gptedge-simd128.wasm';
@@ -269,12 +350,27 @@ export default {
       .then((gpt) => createApp({ models: new Map([['tiny', { model: gpt.model, tokenizer: gpt.tokenizer }]]) }));
     return (await app).fetch(req);
   },
-};`);
+};`,
+    );
     const { build } = await import('esbuild');
-    await build({ entryPoints: [join(proj, 'worker.js')], absWorkingDir: proj, bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', mainFields: ['module', 'main'], conditions: ['workerd', 'worker', 'browser'], external: ['gptedge/wasm/*', './model/*'], outfile: join(w, 'worker.js'), logLevel: 'error' });
+    await build({
+      entryPoints: [join(proj, 'worker.js')],
+      absWorkingDir: proj,
+      bundle: true,
+      format: 'esm',
+      platform: 'neutral',
+      target: 'es2022',
+      mainFields: ['module', 'main'],
+      conditions: ['workerd', 'worker', 'browser'],
+      external: ['gptedge/wasm/*', './model/*'],
+      outfile: join(w, 'worker.js'),
+      logLevel: 'error',
+    });
     // capnp embeds files below the config's folder: the installed kernels are copied there
     cpSync(join(proj, 'node_modules/gptedge/dist/wasm/build'), join(w, 'kernels'), { recursive: true });
-    writeFileSync(join(w, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
+    writeFileSync(
+      join(w, 'config.capnp'),
+      `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = ( services = [ (name = "main", worker = .w) ], sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ] );
 const w :Workerd.Worker = (
   modules = [
@@ -286,7 +382,8 @@ const w :Workerd.Worker = (
     (name = "model/model.safetensors", data = embed "model/model.safetensors"),
   ],
   compatibilityDate = "2025-09-01",
-);`);
+);`,
+    );
     const port = await freePort();
     let log = '';
     const proc = spawn(bin('workerd'), ['serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`], { cwd: w, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -296,12 +393,22 @@ const w :Workerd.Worker = (
       const url = `http://127.0.0.1:${port}`;
       const t0 = Date.now();
       for (;;) {
-        if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) break;
+        if (
+          await fetch(`${url}/health`).then(
+            (r) => r.ok,
+            () => false,
+          )
+        )
+          break;
         assert(proc.exitCode === null, `workerd exited (${proc.exitCode}): ${log}`);
         assert(Date.now() - t0 < 30_000, `workerd did not answer within 30 s: ${log}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'It was', max_tokens: 12, temperature: 0 }) });
+      const res = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'It was', max_tokens: 12, temperature: 0 }),
+      });
       const j = (await res.json()) as { choices: { text: string }[] };
       assertEqual(res.status, 200, `${JSON.stringify(j)} ${log}`);
       assertEqual(j.choices[0].text, nodeResult!.before, 'workerd generates what Node did');
@@ -313,17 +420,40 @@ const w :Workerd.Worker = (
   test('package (g): the installed CLI: --version, a 5-step pretrain, generate', () => {
     const npx = (...a: string[]) => sh('npx', ['--no-install', 'gptedge', ...a]);
     assert(/^gptedge \d+\.\d+\.\d+/.test(npx('--version')), 'version');
-    npx('pretrain', '--preset', 'tiny', '--vocab', '300', '--corpus', 'corpus.txt', '--out', 'run', '--steps', '5', '--batch', '4', '--eval-every', '0', '--samples', '0', '--backend', 'wasm');
+    npx(
+      'pretrain',
+      '--preset',
+      'tiny',
+      '--vocab',
+      '300',
+      '--corpus',
+      'corpus.txt',
+      '--out',
+      'run',
+      '--steps',
+      '5',
+      '--batch',
+      '4',
+      '--eval-every',
+      '0',
+      '--samples',
+      '0',
+      '--backend',
+      'wasm',
+    );
     assert(existsSync(join(proj, 'run', 'latest.json')), 'a checkpoint');
     const g = npx('generate', '--model', 'run', '--prompt', 'It was', '--max-tokens', '5', '--temperature', '0', '--backend', 'wasm');
     assert(g.startsWith('It was') && g.length > 'It was'.length, `generated: ${JSON.stringify(g)}`);
     // a demo corpus that is not installed is one clear line, not a stack
-    const r = spawnSync('npx', ['--no-install', 'gptedge', 'pretrain', '--corpus', 'sotu', '--out', 'x', '--backend', 'reference'], { cwd: proj, encoding: 'utf8' });
+    const r = spawnSync('npx', ['--no-install', 'gptedge', 'pretrain', '--corpus', 'sotu', '--out', 'x', '--backend', 'reference'], {
+      cwd: proj,
+      encoding: 'utf8',
+    });
     assertEqual(r.status, 1);
     assert(/needs the npm package @stdlib\/datasets-sotu, which is not installed: npm install @stdlib\/datasets-sotu/.test(r.stderr), r.stderr);
   }, 180_000);
 
-  test('package (h): the README and docs run as written: the README\'s code is examples/node/quickstart.mjs, and every shell block works', async () => {
+  test("package (h): the README and docs run as written: the README's code is examples/node/quickstart.mjs, and every shell block works", async () => {
     const readme = readFileSync('README.md', 'utf8');
     const code = /## Quick start in code[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
     assertEqual(code, readFileSync('examples/node/quickstart.mjs', 'utf8'), "README's quick start is examples/node/quickstart.mjs, word for word");
@@ -333,7 +463,13 @@ const w :Workerd.Worker = (
     for (const block of runnableBlocks('README.md')) await runBlock(block, proj);
     // then every doc, in the order a reader goes (fine-tuning makes runs/spam-ft for the ONNX page)
     const first = ['docs/finetune.md', 'docs/onnx.md'];
-    const docs = [...first, ...readdirSync('docs').map((f) => `docs/${f}`).filter((f) => f.endsWith('.md') && !first.includes(f)).sort()];
+    const docs = [
+      ...first,
+      ...readdirSync('docs')
+        .map((f) => `docs/${f}`)
+        .filter((f) => f.endsWith('.md') && !first.includes(f))
+        .sort(),
+    ];
     for (const doc of docs) for (const block of runnableBlocks(doc)) await runBlock(block, proj);
   }, 1_500_000);
 
@@ -359,11 +495,20 @@ const w :Workerd.Worker = (
       p.stderr!.on('data', (d) => (log += d));
       try {
         const t0 = Date.now();
-        while (!(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) {
+        while (
+          !(await fetch(`http://127.0.0.1:${port}/health`).then(
+            (r) => r.ok,
+            () => false,
+          ))
+        ) {
           assert(p.exitCode === null && Date.now() - t0 < 60_000, `examples/${file} did not serve: ${log}`);
           await new Promise((r) => setTimeout(r, 200));
         }
-        const r = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Call me', max_tokens: 5, temperature: 0 }) });
+        const r = await fetch(`http://127.0.0.1:${port}/v1/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ prompt: 'Call me', max_tokens: 5, temperature: 0 }),
+        });
         const j = (await r.json()) as { choices?: { text: string }[] };
         assertEqual(r.status, 200, `examples/${file}: ${JSON.stringify(j)} ${log}`);
         assert(typeof j.choices?.[0].text === 'string', `examples/${file} completes`);

@@ -15,7 +15,15 @@ if (runtime === 'node') {
     const r = deno('publish', '--dry-run', '--allow-dirty');
     assertEqual(r.code, 0, r.out);
     const files = [...r.out.matchAll(/file:\/\/\S+?\/((?:src|adapters|wasm|test|bench|scripts|examples|docs)\/\S+|[\w.-]+\.(?:md|json))/g)].map((m) => m[1]);
-    for (const f of ['src/index.ts', 'adapters/deno/index.ts', 'wasm/kernels.ts', 'wasm/build/gptedge-relaxed-mt.wasm', 'wasm/build/gptedge-simd128.wasm', 'README.md']) assert(files.includes(f), `${f} is published: ${files.join(' ')}`);
+    for (const f of [
+      'src/index.ts',
+      'adapters/deno/index.ts',
+      'wasm/kernels.ts',
+      'wasm/build/gptedge-relaxed-mt.wasm',
+      'wasm/build/gptedge-simd128.wasm',
+      'README.md',
+    ])
+      assert(files.includes(f), `${f} is published: ${files.join(' ')}`);
     assert(/LICENSE/.test(r.out), 'LICENSE is published');
     const stray = files.filter((f) => /^(test|bench|scripts|examples|docs)\//.test(f));
     assertEqual(stray, [], 'no tests, benches, scripts, examples or docs');

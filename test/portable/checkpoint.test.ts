@@ -20,7 +20,8 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
     assert(names.includes(layout === 'post-ln' ? 'tokens_embed.weight' : 'wte.weight'), `family names: ${names.slice(0, 3)}`);
     assertEqual(names.includes('ln_f.weight'), layout === 'pre-ln');
     const { model: back } = await loadModel(fs, 'run', new ReferenceBackend());
-    const a = await model.readParams(), b = await back.readParams();
+    const a = await model.readParams(),
+      b = await back.readParams();
     for (const [k, v] of a) assertEqual(Array.from(b.get(k)!), Array.from(v), k);
     assertEqual(back.cfg, model.cfg);
   });

@@ -34,7 +34,10 @@ test('config: n_layer 1e8 is rejected at once (bounds), not after building 1.2e9
 test('config: a config within bounds that implies another parameter count than the weights fails before specs are built, naming both files', async () => {
   // 1000 layers is within the bounds; the file holds 2. The message gives both counts.
   const fs = await checkpointWith((c) => void (c.n_layer = 1000));
-  const err = await rejectsLoad(fs, /config\.json: n_layer 1000 \(\d+ parameters\) disagrees with run\/step-000001\/model\.safetensors, which holds 2 layers \(\d+ parameters\)/);
+  const err = await rejectsLoad(
+    fs,
+    /config\.json: n_layer 1000 \(\d+ parameters\) disagrees with run\/step-000001\/model\.safetensors, which holds 2 layers \(\d+ parameters\)/,
+  );
   assert(err.message.includes(`${DIR}/model.safetensors`));
 });
 
@@ -64,7 +67,10 @@ test('config: internal consistency — eps > 0, numbers are numbers, heads divid
   for (const [edit, pattern] of cases) await rejectsLoad(await checkpointWith(edit), pattern);
   // a number too large for a double parses as Infinity: still "not a finite number"
   const fs = await checkpointWith((c) => void (c.layer_norm_epsilon = 1));
-  await fs.writeFile(`${DIR}/config.json`, new TextDecoder().decode(await fs.readFile(`${DIR}/config.json`)).replace(/"layer_norm_epsilon":\s*1/, '"layer_norm_epsilon": 1e400'));
+  await fs.writeFile(
+    `${DIR}/config.json`,
+    new TextDecoder().decode(await fs.readFile(`${DIR}/config.json`)).replace(/"layer_norm_epsilon":\s*1/, '"layer_norm_epsilon": 1e400'),
+  );
   await rejectsLoad(fs, /layer_norm_epsilon must be a finite number > 0, got Infinity/);
   // null n_inner means 4 × n_embd, as in Hugging Face's configs
   const ok = await loadCheckpoint(await checkpointWith((c) => void (c.n_inner = null)), 'run');
@@ -88,7 +94,11 @@ test('config: an empty or oversized config.json is a clear error, read no furthe
 
 test('config: the closed-form parameter count equals the sum over the specs; presets are within bounds', () => {
   for (const [name, p] of Object.entries(presets)) {
-    assertEqual(paramCount(p), paramSpecs(p).reduce((n, s) => n + numel(s.shape), 0), name);
+    assertEqual(
+      paramCount(p),
+      paramSpecs(p).reduce((n, s) => n + numel(s.shape), 0),
+      name,
+    );
     preset(name);
   }
   assertEqual(paramCount(presets.gpt2), 124439808, 'GPT-2 124M');

@@ -48,11 +48,12 @@ if (!gpu.handle) {
     if (!matrixRun) batchedDecodeSuite(name, make, { steps: 4, layouts: ['post-ln'] });
   }
   // micro-batches give the full batch's step, recomputation the same gradients (the plain variant)
-  if (!matrixRun) accumulationSuite(`webgpu-${runtime}-${adapter}`, () => {
-    current?.destroy();
-    current = createWebGPUBackend(handle.device, { name: `webgpu-${runtime}-${adapter}`, features: { subgroups: false } });
-    return current;
-  });
+  if (!matrixRun)
+    accumulationSuite(`webgpu-${runtime}-${adapter}`, () => {
+      current?.destroy();
+      current = createWebGPUBackend(handle.device, { name: `webgpu-${runtime}-${adapter}`, features: { subgroups: false } });
+      return current;
+    });
   test(`conformance[${name}] no uncaptured WebGPU errors; release the device`, async () => {
     current?.destroy();
     await releaseDevice(handle);

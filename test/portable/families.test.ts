@@ -11,14 +11,26 @@ const IDS = { start: 67, delimiter: 68, extract: 69 };
 const tok = GPTTokenizer.fromJSON(tinyTokenizerJSON());
 const cases: { spec: TaskSpec; input: unknown; example: Example }[] = [
   { spec: { family: 'classification', labels: ['a', 'b'] }, input: 'ABC', example: { text: 'ABC', label: 'b' } },
-  { spec: { family: 'entailment', labels: ['e', 'n', 'c'] }, input: { premise: 'AB', hypothesis: 'CD' }, example: { premise: 'AB', hypothesis: 'CD', label: 'c' } },
+  {
+    spec: { family: 'entailment', labels: ['e', 'n', 'c'] },
+    input: { premise: 'AB', hypothesis: 'CD' },
+    example: { premise: 'AB', hypothesis: 'CD', label: 'c' },
+  },
   { spec: { family: 'similarity', labels: ['x', 'y'] }, input: { a: 'AB', b: 'CDE' }, example: { a: 'AB', b: 'CDE', label: 'x' } },
-  { spec: { family: 'multiple-choice', labels: [], choices: 3 }, input: { context: 'AB', choices: ['C', 'D', 'E'] }, example: { context: 'AB', choices: ['C', 'D', 'E'], label: 1 } },
+  {
+    spec: { family: 'multiple-choice', labels: [], choices: 3 },
+    input: { context: 'AB', choices: ['C', 'D', 'E'] },
+    example: { context: 'AB', choices: ['C', 'D', 'E'], label: 1 },
+  },
 ];
 
 test('families: one object per family; encode makes sequences(spec) sequences; batches group the extract rows a family sums', () => {
   assertEqual([...TASK_FAMILIES], Object.keys(FAMILIES));
-  assertEqual(cases.map((c) => c.spec.family), [...TASK_FAMILIES], 'a case per family');
+  assertEqual(
+    cases.map((c) => c.spec.family),
+    [...TASK_FAMILIES],
+    'a case per family',
+  );
   for (const { spec, example } of cases) {
     const f = familyOf(spec);
     const enc = encodeExample(tok, IDS, spec, example, 16);
@@ -29,11 +41,14 @@ test('families: one object per family; encode makes sequences(spec) sequences; b
     assertEqual(b.R * f.sumSequences, b.S, `${spec.family}: head rows`);
     for (let g = 0; g < b.groups.length; g++) for (let r = 0; r < b.R; r++) assertEqual(b.groups[g][r], b.extract[r * f.sumSequences + g]);
     assertEqual(b.nClass, f.classes === 'choices' ? spec.choices : spec.labels.length);
-    assertEqual(taskSpec(spec.family, spec.labels, spec.choices ?? null), f.classes === 'choices' ? { family: spec.family, labels: [], choices: spec.choices } : { family: spec.family, labels: spec.labels });
+    assertEqual(
+      taskSpec(spec.family, spec.labels, spec.choices ?? null),
+      f.classes === 'choices' ? { family: spec.family, labels: [], choices: spec.choices } : { family: spec.family, labels: spec.labels },
+    );
   }
 });
 
-test('families: an API input in the family\'s shape becomes its example; another shape is an InputError naming the parameter', () => {
+test("families: an API input in the family's shape becomes its example; another shape is an InputError naming the parameter", () => {
   for (const { spec, input, example } of cases) {
     const f = familyOf(spec);
     const { label: _, ...fields } = example as Example & { label?: unknown };
@@ -48,11 +63,18 @@ test('families: an API input in the family\'s shape becomes its example; another
 
 test('softmax module: probabilities, log-probabilities and argmax agree; large logits do not overflow', () => {
   const x = [1000, 1001, 999.5, -Infinity];
-  const p = softmax(x), q = softmax(x, [] as number[]);
-  assertClose(p.reduce((s, v) => s + v, 0), 1, { atol: 1e-6 }, 'sums to 1');
+  const p = softmax(x),
+    q = softmax(x, [] as number[]);
+  assertClose(
+    p.reduce((s, v) => s + v, 0),
+    1,
+    { atol: 1e-6 },
+    'sums to 1',
+  );
   assertClose(p, q, { atol: 1e-7 }, 'f32 and f64 outputs');
   assertEqual(p[3], 0);
-  const logits = Float32Array.from([0.5, -1, 2, 1000, 1001, 999.5]), row = softmax([1000, 1001, 999.5], [] as number[]);
+  const logits = Float32Array.from([0.5, -1, 2, 1000, 1001, 999.5]),
+    row = softmax([1000, 1001, 999.5], [] as number[]);
   for (let id = 0; id < 3; id++) assertClose(logSoftmaxAt(logits, 1, 3, id), Math.log(row[id]), { atol: 1e-6 }, `log softmax of row 1, id ${id}`);
   assertEqual(argmax([3, 7, 7, 1]), 1, 'the first of equal maxima');
 });

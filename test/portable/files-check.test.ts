@@ -92,10 +92,17 @@ test('size caps are checked before reading: the weights file may not exceed what
     if (p.endsWith('model.safetensors')) reads++;
     return fs.readFile(p);
   };
-  await assertFileError(() => loadCheckpoint(huge, 'run'), 'run/step-000001/model.safetensors',
-    /model\.safetensors: 3000000000 bytes, more than the \d+ a model of \d+ parameters \(run\/step-000001\/config\.json\) can take/);
+  await assertFileError(
+    () => loadCheckpoint(huge, 'run'),
+    'run/step-000001/model.safetensors',
+    /model\.safetensors: 3000000000 bytes, more than the \d+ a model of \d+ parameters \(run\/step-000001\/config\.json\) can take/,
+  );
   assertEqual(reads, 0);
-  await assertFileError(() => readFileChecked(huge, 'run/step-000001/model.safetensors', { maxBytes: 1000 }), 'run/step-000001/model.safetensors', /3000000000 bytes, more than the 1000/);
+  await assertFileError(
+    () => readFileChecked(huge, 'run/step-000001/model.safetensors', { maxBytes: 1000 }),
+    'run/step-000001/model.safetensors',
+    /3000000000 bytes, more than the 1000/,
+  );
   await assertFileError(() => readFileChecked(fs, 'run/nothing.json', { maxBytes: 1000 }), 'run/nothing.json', /missing/);
   await assertFileError(() => readFileChecked(fs, 'run', { maxBytes: 1000 }), 'run', /not a regular file \(a directory\)/);
 });
@@ -125,13 +132,21 @@ test('task data: per-example sizes are capped (thousands of choices from a 40 KB
   const text = JSON.stringify({ context: 'q', choices, label: 0 }) + '\n';
   assert(text.length < 40_000);
   const t0 = Date.now();
-  await assertFileError(() => readDataset(text, 'multiple-choice', 'mc.jsonl'), 'mc.jsonl', /mc\.jsonl line 1: 5000 choices, more than the limit of 32 per example/);
+  await assertFileError(
+    () => readDataset(text, 'multiple-choice', 'mc.jsonl'),
+    'mc.jsonl',
+    /mc\.jsonl line 1: 5000 choices, more than the limit of 32 per example/,
+  );
   const csv = 'context,' + choices.map((_, i) => `choice_${i}`).join(',') + ',label\nq,' + choices.join(',') + ',0\n';
   await assertFileError(() => readDataset(csv, 'multiple-choice', 'mc.csv'), 'mc.csv', /mc\.csv line 2: 5000 choices, more than the limit of 32/);
   assert(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
   readDataset(JSON.stringify({ context: 'q', choices: choices.slice(0, 40), label: 0 }) + '\n', 'multiple-choice', 'mc.jsonl', { maxChoices: 64 });
   const long = JSON.stringify({ text: 'x'.repeat(1_000_001), label: 'a' }) + '\n' + JSON.stringify({ text: 'y', label: 'b' }) + '\n';
-  await assertFileError(() => readDataset(long, 'classification', 'c.jsonl'), 'c.jsonl', /c\.jsonl line 1: field "text" has 1000001 characters, more than the limit of 1000000/);
+  await assertFileError(
+    () => readDataset(long, 'classification', 'c.jsonl'),
+    'c.jsonl',
+    /c\.jsonl line 1: field "text" has 1000001 characters, more than the limit of 1000000/,
+  );
   // every reader error is a FileFormatError naming the file
   await assertFileError(() => readDataset('{"text": 1}\n', 'classification', 'd.jsonl'), 'd.jsonl', /d\.jsonl line 1: field "text" must be a string/);
 });

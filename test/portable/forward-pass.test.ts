@@ -6,14 +6,20 @@ import { gradBatch, gradConfig, randomParams } from '../lib/gradcheck-util.ts';
 import { assertEqual, assertRejects, assertThrows, test } from '../lib/harness.ts';
 
 test('forward pass: stale, out-of-order and repeated loss/backward/logits throw clear errors; the current pass works', async () => {
-  const cfg = gradConfig('pre-ln'), B = 2, T = 7;
+  const cfg = gradConfig('pre-ln'),
+    B = 2,
+    T = 7;
   const model = new GPT(new ReferenceBackend(), cfg);
   model.writeParams(randomParams(model.specs, 1));
   const { ids, targets, weights } = gradBatch(cfg, B, T, 5);
   model.zeroGrad();
 
   const first = model.forward(ids, B, T);
-  assertThrows(() => first.backward(), /backward\(\): no gradient of h on this pass; call loss\(targets, weights, gradScale\)/, 'backward before any gradient of h');
+  assertThrows(
+    () => first.backward(),
+    /backward\(\): no gradient of h on this pass; call loss\(targets, weights, gradScale\)/,
+    'backward before any gradient of h',
+  );
   assertThrows(() => first.loss(targets.subarray(1), weights), /loss\(\): 13 targets and 14 weights for a pass of B\*T = 14 positions/);
   const loss1 = (await model.be.read(first.loss(targets, weights)))[0];
 

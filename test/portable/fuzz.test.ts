@@ -39,8 +39,12 @@ async function microRun(layout: 'post-ln' | 'pre-ln'): Promise<MemoryFileSystem>
   const fs = new MemoryFileSystem();
   const model = new GPT(new ReferenceBackend(), preset('tiny', { ...MICRO, layout })).init(2);
   await pretrain(model, new TokenDataset(patternTokens(300, 11), 4, 0.1), {
-    steps: 1, batchSize: 2, lr: 1e-3, warmupSteps: 1,
-    checkpoint: async (st, optimizer) => void (await saveCheckpoint(fs, 'run', model, lettersTokenizerJSON(10), { ...st, data: { corpus: 'c', tokenizer: 't', tokens: 300 } }, { optimizer })),
+    steps: 1,
+    batchSize: 2,
+    lr: 1e-3,
+    warmupSteps: 1,
+    checkpoint: async (st, optimizer) =>
+      void (await saveCheckpoint(fs, 'run', model, lettersTokenizerJSON(10), { ...st, data: { corpus: 'c', tokenizer: 't', tokens: 300 } }, { optimizer })),
   });
   return fs;
 }
@@ -81,43 +85,73 @@ async function targets(): Promise<FuzzTarget[]> {
   const runs = [await microRun('post-ln'), await microRun('pre-ln')];
   const micro = (layout: 'post-ln' | 'pre-ln') => new GPT(new ReferenceBackend(), preset('tiny', { ...MICRO, layout })).init(3);
   const byteLevel = trainTokenizerFromTexts(['the cat sat on the mat; the dog sat on the log. '.repeat(4)], 12).toJSON();
-  const tokFile = 'fuzz/tokenizer.json', tok = GPTTokenizer.fromJSON(lettersTokenizerJSON(10));
-  const texts = ['ABCDEF GHIJ', 'JIHGFE'], cacheFs = new MemoryFileSystem();
+  const tokFile = 'fuzz/tokenizer.json',
+    tok = GPTTokenizer.fromJSON(lettersTokenizerJSON(10));
+  const texts = ['ABCDEF GHIJ', 'JIHGFE'],
+    cacheFs = new MemoryFileSystem();
   const ids = await tokenizeCached(cacheFs, 'cache', texts, tok);
   const [cacheName] = await cacheFs.readdir('cache');
   const f16 = new Uint16Array([0x3c00, 0xc000, 0x3555, 0]);
-  const f16File = new Uint8Array([...new Uint8Array(8), ...enc('{"h":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},"z":{"dtype":"BF16","shape":[0],"data_offsets":[8,8]}}'), ...new Uint8Array(f16.buffer)]);
+  const f16File = new Uint8Array([
+    ...new Uint8Array(8),
+    ...enc('{"h":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},"z":{"dtype":"BF16","shape":[0],"data_offsets":[8,8]}}'),
+    ...new Uint8Array(f16.buffer),
+  ]);
   new DataView(f16File.buffer).setBigUint64(0, BigInt(f16File.length - 16), true);
   return [
     {
-      name: 'safetensors', kind: 'safetensors', files: ['fuzz/w.safetensors'],
-      seeds: [writeSafetensors(new Map([['a', { data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] }], ['b', { data: new Float32Array([0.5, -1]), shape: [2] }]]), { producer: 'fuzz' }), f16File],
+      name: 'safetensors',
+      kind: 'safetensors',
+      files: ['fuzz/w.safetensors'],
+      seeds: [
+        writeSafetensors(
+          new Map([
+            ['a', { data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] }],
+            ['b', { data: new Float32Array([0.5, -1]), shape: [2] }],
+          ]),
+          { producer: 'fuzz' },
+        ),
+        f16File,
+      ],
       run: async (b) => readSafetensors(b, 'fuzz/w.safetensors'),
     },
     ...runFolderTargets(runs[0], 'post-ln'),
     ...runFolderTargets(runs[1], 'pre-ln'),
     {
-      name: 'tokenizer.json', kind: 'text', files: [tokFile], seeds: [enc(lettersTokenizerJSON(10)), enc(byteLevel)],
+      name: 'tokenizer.json',
+      kind: 'text',
+      files: [tokFile],
+      seeds: [enc(lettersTokenizerJSON(10)), enc(byteLevel)],
       run: async (b) => {
         const t = GPTTokenizer.fromJSON(new TextDecoder().decode(b), tokFile);
         t.decode(t.encode('the cat, ABC'));
       },
     },
     {
-      name: 'ONNX', kind: 'protobuf', files: ['fuzz/model.onnx'],
+      name: 'ONNX',
+      kind: 'protobuf',
+      files: ['fuzz/model.onnx'],
       seeds: [await exportOnnx(micro('post-ln'), { graph: 'logits' }), await exportOnnx(micro('pre-ln'), { graph: 'decode' })],
       run: async (b) => importOnnx(b, { file: 'fuzz/model.onnx' }),
     },
     dataTarget('fuzz/data.jsonl', 'classification', ['{"text": "good film", "label": "pos"}\n{"text": "bad, \\"very\\" bad", "label": "neg"}\n']),
-    dataTarget('fuzz/mc.jsonl', 'multiple-choice', ['{"context": "2+2", "choices": ["3", "4", "5"], "label": 1}\n{"context": "1+1", "choices": ["2", "1", "0"], "label": 0}\n']),
+    dataTarget('fuzz/mc.jsonl', 'multiple-choice', [
+      '{"context": "2+2", "choices": ["3", "4", "5"], "label": 1}\n{"context": "1+1", "choices": ["2", "1", "0"], "label": 0}\n',
+    ]),
     dataTarget('fuzz/pairs.csv', 'entailment', ['premise,hypothesis,label\n"a cat, asleep",a cat,yes\nthe sun,"it is ""night""",no\n']),
     dataTarget('fuzz/mc.csv', 'multiple-choice', ['context,choice_0,choice_1,label\nup,down,left,0\nin,out,"o,n",1\n']),
     {
-      name: 'train_state.json', kind: 'text', files: ['fuzz/train_state.json'], seeds: [runs[0].files.get('run/step-000001/train_state.json')!],
+      name: 'train_state.json',
+      kind: 'text',
+      files: ['fuzz/train_state.json'],
+      seeds: [runs[0].files.get('run/step-000001/train_state.json')!],
       run: async (b) => resumeSettings(parseTrainState(new TextDecoder().decode(b), 'fuzz/train_state.json'), 'fuzz/train_state.json'),
     },
     {
-      name: 'latest.json', kind: 'text', files: ['run/latest.json'], seeds: [runs[0].files.get('run/latest.json')!],
+      name: 'latest.json',
+      kind: 'text',
+      files: ['run/latest.json'],
+      seeds: [runs[0].files.get('run/latest.json')!],
       run: async (b) => {
         const fs = clone(runs[0]);
         fs.files.set('run/latest.json', b);
@@ -125,9 +159,13 @@ async function targets(): Promise<FuzzTarget[]> {
       },
     },
     {
-      name: 'task.json', kind: 'text', files: ['fuzz/task.json'],
-      seeds: [enc('{"format": "gptedge-task", "version": 1, "family": "classification", "labels": ["neg", "pos"], "choices": null, "maxLen": 16, "clfPdrop": 0.1}'),
-        enc('{"format": "gptedge-task", "version": 1, "family": "multiple-choice", "labels": [], "choices": 3, "maxLen": 8, "clfPdrop": 0}')],
+      name: 'task.json',
+      kind: 'text',
+      files: ['fuzz/task.json'],
+      seeds: [
+        enc('{"format": "gptedge-task", "version": 1, "family": "classification", "labels": ["neg", "pos"], "choices": null, "maxLen": 16, "clfPdrop": 0.1}'),
+        enc('{"format": "gptedge-task", "version": 1, "family": "multiple-choice", "labels": [], "choices": 3, "maxLen": 8, "clfPdrop": 0}'),
+      ],
       run: async (b) => {
         const fs = new MemoryFileSystem();
         await fs.writeFile('fuzz/task.json', b);
@@ -136,7 +174,10 @@ async function targets(): Promise<FuzzTarget[]> {
     },
     {
       // a damaged token cache is never an error: it is rebuilt, and the ids are always the corpus's
-      name: 'token cache', kind: 'binary', files: [], seeds: [cacheFs.files.get(`cache/${cacheName}`)!],
+      name: 'token cache',
+      kind: 'binary',
+      files: [],
+      seeds: [cacheFs.files.get(`cache/${cacheName}`)!],
       run: async (b) => {
         const fs = new MemoryFileSystem();
         await fs.writeFile(`cache/${cacheName}`, b);
@@ -150,7 +191,8 @@ async function targets(): Promise<FuzzTarget[]> {
 const FIXTURES = 'test/fixtures/fuzz';
 const fixtureDir = (t: FuzzTarget) => `${FIXTURES}/${t.name.replace(/[^\w.-]+/g, '_')}`;
 
-const report = (f: FuzzFailure) => `${f.target} #${f.input} (${f.how.join(' + ')}): ${f.problem}\n  input (base64): ${btoa(String.fromCharCode(...f.bytes.subarray(0, 3000)))}`;
+const report = (f: FuzzFailure) =>
+  `${f.target} #${f.input} (${f.how.join(' + ')}): ${f.problem}\n  input (base64): ${btoa(String.fromCharCode(...f.bytes.subarray(0, 3000)))}`;
 
 let all: FuzzTarget[] | undefined;
 const getTargets = async () => (all ??= await targets());
@@ -177,7 +219,9 @@ test('fuzz: every reader, seeded mutations — loads or refuses with a FileForma
     const t0 = performance.now();
     const n = t.name.startsWith('run folder') ? BUDGET / 2 : BUDGET;
     const r = await runFuzz(t, n, SEED + i);
-    lines.push(`${t.name}: ${n} inputs, ${r.loaded} loaded, ${r.refused} refused, ${r.failures.length} broke the contract (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    lines.push(
+      `${t.name}: ${n} inputs, ${r.loaded} loaded, ${r.refused} refused, ${r.failures.length} broke the contract (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
     failures.push(...r.failures);
   }
   console.log(lines.join('\n'));

@@ -11,7 +11,8 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
   test(`KV cache: prefill + one-token steps give the full forward's logits (${layout}), atol 1e-5`, async () => {
     const model = tinyModel({ layout }, 3);
     const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31]);
-    const V = model.cfg.vocabSize, T = ids.length;
+    const V = model.cfg.vocabSize,
+      T = ids.length;
     const full = await model.forward(ids, 1, T).allLogits();
     const cache = model.newKVCache(1);
     const steps = [4, 1, 1, 3, 1];
@@ -89,13 +90,16 @@ test('prefillChunk: the prompt run a few tokens at a time generates what the who
 
 /** The sampler's definition, written the direct way (sort the vocabulary): the oracle of sampleToken. */
 function sampleBySorting(logits: Float32Array, o: { temperature: number; topK?: number; topP?: number }, rng: Rng): number {
-  let idx = Array.from(logits.keys()).filter((i) => logits[i] !== -Infinity).sort((a, b) => logits[b] - logits[a] || a - b);
+  let idx = Array.from(logits.keys())
+    .filter((i) => logits[i] !== -Infinity)
+    .sort((a, b) => logits[b] - logits[a] || a - b);
   if (o.topK && o.topK > 0) idx = idx.slice(0, o.topK);
   let probs = idx.map((i) => Math.exp((logits[i] - logits[idx[0]]) / o.temperature));
   let z = probs.reduce((s, p) => s + p, 0);
   probs = probs.map((p) => p / z);
   if ((o.topP ?? 1) < 1) {
-    let cum = 0, n = 0;
+    let cum = 0,
+      n = 0;
     while (n < probs.length && cum < o.topP!) cum += probs[n++];
     idx = idx.slice(0, n);
     z = probs.slice(0, n).reduce((s, p) => s + p, 0);
@@ -109,12 +113,18 @@ function sampleBySorting(logits: Float32Array, o: { temperature: number; topK?: 
 test('sampleToken (weighted selection, O(V)) draws the token the sorted definition draws, for every option, seed and mask', () => {
   const V = 1000;
   for (let trial = 0; trial < 30; trial++) {
-    const g = new Rng(trial + 7), logits = new Float32Array(V);
+    const g = new Rng(trial + 7),
+      logits = new Float32Array(V);
     // spread logits, and some exact ties (ties are broken by the lower id)
     for (let i = 0; i < V; i++) logits[i] = trial % 3 === 0 ? Math.round(g.normal() * 4) : g.normal() * (1 + trial / 10);
     if (trial % 4 === 2) for (let i = 0; i < V; i += 3) logits[i] = -Infinity; // masked ids (undecodable) are never drawn
-    const o = { temperature: [1, 0.7, 1.5, 0.3][trial % 4], topK: [0, 5, 40, 999, 1000][trial % 5], topP: [1, 0.9, 0.5, 0.99][trial % 4 === 1 ? 1 : trial % 7 === 0 ? 2 : trial % 5 === 3 ? 3 : 0] };
-    const a = new Rng(trial), b = new Rng(trial);
+    const o = {
+      temperature: [1, 0.7, 1.5, 0.3][trial % 4],
+      topK: [0, 5, 40, 999, 1000][trial % 5],
+      topP: [1, 0.9, 0.5, 0.99][trial % 4 === 1 ? 1 : trial % 7 === 0 ? 2 : trial % 5 === 3 ? 3 : 0],
+    };
+    const a = new Rng(trial),
+      b = new Rng(trial);
     for (let d = 0; d < 20; d++) assertEqual(sampleToken(logits, o, a), sampleBySorting(logits, o, b), `trial ${trial} ${JSON.stringify(o)}, draw ${d}`);
   }
 });

@@ -30,40 +30,76 @@ async function setup(fs = new MemoryFileSystem(), base = new Map<string, ServedM
 
 test('jobs: a fine-tuning job runs in the background, its loss falls, and its model is served', async () => {
   const { app, jobs } = await setup();
-  const file = (await (await post(app, '/v1/files', { purpose: 'fine-tune', filename: 'ab.jsonl', content: jsonl(16) })).json()) as { id: string; bytes: number };
+  const file = (await (await post(app, '/v1/files', { purpose: 'fine-tune', filename: 'ab.jsonl', content: jsonl(16) })).json()) as {
+    id: string;
+    bytes: number;
+  };
   assert(file.id.startsWith('file-') && file.bytes > 0, JSON.stringify(file));
-  const res = await post(app, '/v1/fine_tuning/jobs', { model: 'tiny', training_file: file.id, task: 'classification', hyperparameters: { n_epochs: 15, batch_size: 8, learning_rate: 1e-2, lambda: 0 }, suffix: 'ab', seed: 3 });
+  const res = await post(app, '/v1/fine_tuning/jobs', {
+    model: 'tiny',
+    training_file: file.id,
+    task: 'classification',
+    hyperparameters: { n_epochs: 15, batch_size: 8, learning_rate: 1e-2, lambda: 0 },
+    suffix: 'ab',
+    seed: 3,
+  });
   assertEqual(res.status, 200);
   const job = (await res.json()) as { id: string; object: string; status: string; model: string; training_file: string };
   assertEqual(job.object, 'fine_tuning.job');
   assertEqual([job.status, job.model, job.training_file], ['queued', 'tiny', file.id]);
-  assertEqual((await (await app.request('/health')).json() as { status: string }).status, 'ok', 'the server answers while the job runs');
+  assertEqual(((await (await app.request('/health')).json()) as { status: string }).status, 'ok', 'the server answers while the job runs');
   await jobs.drain();
-  const done = (await (await app.request(`/v1/fine_tuning/jobs/${job.id}`)).json()) as { status: string; fine_tuned_model: string; trained_tokens: number; error: unknown };
+  const done = (await (await app.request(`/v1/fine_tuning/jobs/${job.id}`)).json()) as {
+    status: string;
+    fine_tuned_model: string;
+    trained_tokens: number;
+    error: unknown;
+  };
   assertEqual(done.status, 'succeeded', JSON.stringify(done.error));
   assertEqual(done.fine_tuned_model, `ft:tiny:ab:${job.id}`);
-  const ev = (await (await app.request(`/v1/fine_tuning/jobs/${job.id}/events?limit=1000`)).json()) as { data: { type: string; data?: { step: number; train_loss: number } }[] };
-  const losses = ev.data.filter((e) => e.type === 'metrics').reverse().map((e) => e.data!.train_loss);
+  const ev = (await (await app.request(`/v1/fine_tuning/jobs/${job.id}/events?limit=1000`)).json()) as {
+    data: { type: string; data?: { step: number; train_loss: number } }[];
+  };
+  const losses = ev.data
+    .filter((e) => e.type === 'metrics')
+    .reverse()
+    .map((e) => e.data!.train_loss);
   assertEqual(losses.length, 30, 'one metrics event per step (16 examples / 8 × 15 epochs)');
-  const head = losses.slice(0, 3).reduce((s, x) => s + x, 0) / 3, tail = losses.slice(-3).reduce((s, x) => s + x, 0) / 3;
+  const head = losses.slice(0, 3).reduce((s, x) => s + x, 0) / 3,
+    tail = losses.slice(-3).reduce((s, x) => s + x, 0) / 3;
   assert(tail < head, `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
   // the result is a model id: listed, and it classifies
   const ids = ((await (await app.request('/v1/models')).json()) as { data: { id: string }[] }).data.map((d) => d.id);
   assert(ids.includes(done.fine_tuned_model), `served models: ${ids}`);
   const cls = (await (await post(app, '/v1/classify', { model: done.fine_tuned_model, input: ['AAA', 'BBB'] })).json()) as { data: { label: string }[] };
-  assertEqual(cls.data.map((d) => d.label), ['pos', 'neg'], 'the fine-tuned model separates the task');
+  assertEqual(
+    cls.data.map((d) => d.label),
+    ['pos', 'neg'],
+    'the fine-tuned model separates the task',
+  );
   // SSE events of a finished job: every event, then [DONE]
   const sse = await (await app.request(`/v1/fine_tuning/jobs/${job.id}/events?stream=true`)).text();
   const events = sse.split('\n\n').filter(Boolean);
   assertEqual(events.at(-1), 'data: [DONE]');
-  assert(events.some((e) => e.includes('"train_loss"')), 'loss events in the stream');
+  assert(
+    events.some((e) => e.includes('"train_loss"')),
+    'loss events in the stream',
+  );
   const list = (await (await app.request('/v1/fine_tuning/jobs')).json()) as { data: { id: string }[] };
-  assertEqual(list.data.map((d) => d.id), [job.id]);
+  assertEqual(
+    list.data.map((d) => d.id),
+    [job.id],
+  );
 });
 
 test('jobs: live SSE events while a job runs; cancel ends it; bad job requests are 4xx', async () => {
   const { app, jobs } = await setup();
-  const res = await post(app, '/v1/fine_tuning/jobs', { model: 'tiny', training_data: jsonl(16), task: 'classification', hyperparameters: { n_epochs: 100, batch_size: 2 } });
+  const res = await post(app, '/v1/fine_tuning/jobs', {
+    model: 'tiny',
+    training_data: jsonl(16),
+    task: 'classification',
+    hyperparameters: { n_epochs: 100, batch_size: 2 },
+  });
   const job = (await res.json()) as { id: string };
   const stream = await app.request(`/v1/fine_tuning/jobs/${job.id}/events`, { headers: { accept: 'text/event-stream' } });
   const reader = stream.body!.getReader();
@@ -79,7 +115,9 @@ test('jobs: live SSE events while a job runs; cancel ends it; bad job requests a
   for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
   assert(rest.trim().endsWith('data: [DONE]'), `the event stream ends with [DONE] after the cancel: ${rest.slice(-200)}`);
   await jobs.drain();
-  const steps = ((await (await app.request(`/v1/fine_tuning/jobs/${job.id}/events?limit=10000`)).json()) as { data: { type: string }[] }).data.filter((e) => e.type === 'metrics').length;
+  const steps = ((await (await app.request(`/v1/fine_tuning/jobs/${job.id}/events?limit=10000`)).json()) as { data: { type: string }[] }).data.filter(
+    (e) => e.type === 'metrics',
+  ).length;
   assert(steps < 800, `the job stopped early (${steps} of 800 steps)`);
   const bad: [unknown, number, RegExp][] = [
     [{ model: 'nope', training_data: jsonl(4), task: 'classification' }, 404, /The model 'nope' does not exist/],
@@ -87,9 +125,17 @@ test('jobs: live SSE events while a job runs; cancel ends it; bad job requests a
     [{ model: 'tiny', training_file: 'file-zzz', task: 'classification' }, 404, /no file 'file-zzz'/],
     [{ model: 'tiny', training_data: jsonl(4), task: 'poetry' }, 400, /unknown task "poetry"/],
     [{ model: 'tiny', training_data: jsonl(4) }, 400, /'task' must be one of/],
-    [{ model: 'tiny', training_data: '{"text": "AB", "label": "x"}\n{"text": 5, "label": "y"}\n', task: 'classification' }, 400, /line 2: field "text" must be a string/],
+    [
+      { model: 'tiny', training_data: '{"text": "AB", "label": "x"}\n{"text": 5, "label": "y"}\n', task: 'classification' },
+      400,
+      /line 2: field "text" must be a string/,
+    ],
     [{ model: 'tiny', training_data: 'not json\n', task: 'classification' }, 400, /line 1: not valid JSON/],
-    [{ model: 'tiny', training_data: jsonl(4), task: 'classification', hyperparameters: { n_epochs: -1 } }, 400, /'hyperparameters.n_epochs' must be an integer/],
+    [
+      { model: 'tiny', training_data: jsonl(4), task: 'classification', hyperparameters: { n_epochs: -1 } },
+      400,
+      /'hyperparameters.n_epochs' must be an integer/,
+    ],
     [{ model: 'tiny', training_data: jsonl(4), task: 'classification', hyperparameters: { warp: 9 } }, 400, /unknown hyperparameter 'warp'/],
   ];
   for (const [body, status, pattern] of bad) {
@@ -109,7 +155,13 @@ test('jobs: a pretraining job interrupted by a server stop resumes from its chec
   const fs = new MemoryFileSystem();
   const corpus = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.repeat(12);
   const first = await setup(fs);
-  const job = (await (await post(first.app, '/v1/pretraining/jobs', { model: 'tiny', training_data: corpus, hyperparameters: { steps: 12, batch_size: 4, learning_rate: 3e-3, checkpoint_every: 3, warmup_steps: 1 } })).json()) as { id: string; object: string };
+  const job = (await (
+    await post(first.app, '/v1/pretraining/jobs', {
+      model: 'tiny',
+      training_data: corpus,
+      hyperparameters: { steps: 12, batch_size: 4, learning_rate: 3e-3, checkpoint_every: 3, warmup_steps: 1 },
+    })
+  ).json()) as { id: string; object: string };
   assertEqual(job.object, 'pretraining.job');
   // wait for the first checkpoint, then stop the "server" (the job stays "running" on disk, as after a crash)
   const rec = () => first.jobs.record(job.id)!;
@@ -119,24 +171,38 @@ test('jobs: a pretraining job interrupted by a server stop resumes from its chec
     await new Promise((r) => setTimeout(r, 5));
   }
   await first.jobs.stop();
-  const stoppedAt = Math.max(...rec().events.filter((e) => e.data?.checkpoint).map((e) => Number(e.data!.step)));
+  const stoppedAt = Math.max(
+    ...rec()
+      .events.filter((e) => e.data?.checkpoint)
+      .map((e) => Number(e.data!.step)),
+  );
   assert(stoppedAt < 12, `stopped before the end (checkpoint at ${stoppedAt})`);
   // a new server on the same folder: reports the job and resumes it
   const second = await setup(fs);
   const seen = second.jobs.record(job.id)!;
-  assert(seen.events.some((e) => /server restarted/.test(e.message)), 'the restart is in the event log');
+  assert(
+    seen.events.some((e) => /server restarted/.test(e.message)),
+    'the restart is in the event log',
+  );
   await second.jobs.drain();
   const done = (await (await second.app.request(`/v1/pretraining/jobs/${job.id}`)).json()) as { status: string; fine_tuned_model: string };
   assertEqual(done.status, 'succeeded');
   const resumed = seen.events.find((e) => e.data?.resumed);
   assert(resumed && Number(resumed.data!.step) >= stoppedAt, `resumed from step ${resumed?.data?.step}, the checkpoint was at ${stoppedAt}`);
-  const firstResumedStep = seen.events.find((e) => e.type === 'metrics' && typeof e.data?.train_loss === 'number' && Number(e.data.step) > Number(resumed!.data!.step));
+  const firstResumedStep = seen.events.find(
+    (e) => e.type === 'metrics' && typeof e.data?.train_loss === 'number' && Number(e.data.step) > Number(resumed!.data!.step),
+  );
   assertEqual(Number(firstResumedStep!.data!.step), Number(resumed!.data!.step) + 1, 'training continued at the next step, not step 1');
   const losses = seen.events.filter((e) => typeof e.data?.train_loss === 'number').map((e) => Number(e.data!.train_loss));
   assert(losses.at(-1)! < losses[0], `loss fell: ${losses[0]} -> ${losses.at(-1)}`);
-  const c = (await (await post(second.app, '/v1/completions', { model: done.fine_tuned_model, prompt: 'ABC', max_tokens: 3, temperature: 0 })).json()) as { choices: { text: string }[] };
+  const c = (await (await post(second.app, '/v1/completions', { model: done.fine_tuned_model, prompt: 'ABC', max_tokens: 3, temperature: 0 })).json()) as {
+    choices: { text: string }[];
+  };
   assertEqual(typeof c.choices[0].text, 'string', 'the pretrained result is served');
   // a third server serves the finished model again without running anything
   const third = await setup(fs);
-  assert(third.models.infos().some((m) => m.id === done.fine_tuned_model), 'the result model is served after another restart');
+  assert(
+    third.models.infos().some((m) => m.id === done.fine_tuned_model),
+    'the result model is served after another restart',
+  );
 });

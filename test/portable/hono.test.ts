@@ -30,14 +30,22 @@ async function expectError(res: Response, status: number, pattern: RegExp, what:
 /** Reads an SSE body into its data payloads. */
 async function sseEvents(res: Response): Promise<string[]> {
   const txt = await res.text();
-  return txt.split('\n\n').filter((e) => e.trim()).map((e) => {
-    assert(e.startsWith('data: '), `SSE event without "data: ": ${JSON.stringify(e)}`);
-    return e.slice(6);
-  });
+  return txt
+    .split('\n\n')
+    .filter((e) => e.trim())
+    .map((e) => {
+      assert(e.startsWith('data: '), `SSE event without "data: ": ${JSON.stringify(e)}`);
+      return e.slice(6);
+    });
 }
 
 test('hono: /health and /v1/models list the served models', async () => {
-  const app = createApp({ models: new Map([['tiny', lm()], ['cls', await classifier({ family: 'classification', labels: ['neg', 'pos'] })]]) });
+  const app = createApp({
+    models: new Map([
+      ['tiny', lm()],
+      ['cls', await classifier({ family: 'classification', labels: ['neg', 'pos'] })],
+    ]),
+  });
   const h = await app.request('/health');
   assertEqual(h.status, 200);
   const hj = (await h.json()) as { status: string; models: string[] };
@@ -45,7 +53,10 @@ test('hono: /health and /v1/models list the served models', async () => {
   assertEqual(hj.models, ['tiny', 'cls']);
   const m = (await (await app.request('/v1/models')).json()) as { object: string; data: { id: string; context_length: number; task: unknown }[] };
   assertEqual(m.object, 'list');
-  assertEqual(m.data.map((d) => d.id), ['tiny', 'cls']);
+  assertEqual(
+    m.data.map((d) => d.id),
+    ['tiny', 'cls'],
+  );
   assertEqual(m.data[0].context_length, 16);
   assertEqual(m.data[0].task, null);
   assertEqual((m.data[1].task as { family: string }).family, 'classification');
@@ -58,7 +69,13 @@ test('hono: /v1/completions answers in the OpenAI shape and equals generate() fo
   const app = createApp({ models: new Map([['tiny', served]]) });
   const res = await post(app, '/v1/completions', { model: 'tiny', prompt: 'ABC', max_tokens: 6, temperature: 0.9, seed: 7 });
   assertEqual(res.status, 200);
-  const j = (await res.json()) as { id: string; object: string; model: string; choices: { text: string; index: number; finish_reason: string }[]; usage: Record<string, number> };
+  const j = (await res.json()) as {
+    id: string;
+    object: string;
+    model: string;
+    choices: { text: string; index: number; finish_reason: string }[];
+    usage: Record<string, number>;
+  };
   assertEqual(j.object, 'text_completion');
   assertEqual(j.model, 'tiny');
   assert(j.id.startsWith('cmpl-'), j.id);
@@ -91,16 +108,27 @@ test('hono: stream: true sends SSE chunks that join to the whole text, then data
   assert(res.headers.get('content-type')!.startsWith('text/event-stream'), `content-type ${res.headers.get('content-type')}`);
   const events = await sseEvents(res);
   assertEqual(events.at(-1), '[DONE]');
-  const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as { object: string; choices: { text: string; finish_reason: string | null }[]; usage?: { completion_tokens: number } });
+  const chunks = events
+    .slice(0, -1)
+    .map((e) => JSON.parse(e) as { object: string; choices: { text: string; finish_reason: string | null }[]; usage?: { completion_tokens: number } });
   assert(chunks.length >= 2, `expected several chunks, got ${chunks.length}`);
   assertEqual(chunks.map((c) => c.choices[0].text).join(''), whole.choices[0].text);
   assertEqual(chunks.at(-1)!.choices[0].finish_reason, 'length');
-  assert(chunks.slice(0, -1).every((c) => c.choices[0].finish_reason === null), 'only the last chunk has a finish_reason');
+  assert(
+    chunks.slice(0, -1).every((c) => c.choices[0].finish_reason === null),
+    'only the last chunk has a finish_reason',
+  );
   assertEqual(chunks.at(-1)!.usage!.completion_tokens, 8);
 });
 
 test('hono: every bad request is a 4xx with a message, and the app keeps serving', async () => {
-  const app = createApp({ models: new Map([['tiny', lm()], ['other', lm(5)]]), limits: { maxTokens: 64, maxPromptChars: 1000 } });
+  const app = createApp({
+    models: new Map([
+      ['tiny', lm()],
+      ['other', lm(5)],
+    ]),
+    limits: { maxTokens: 64, maxPromptChars: 1000 },
+  });
   const ok = async () => {
     const r = await post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', max_tokens: 2 });
     assertEqual(r.status, 200, 'the app still serves');
@@ -110,7 +138,12 @@ test('hono: every bad request is a 4xx with a message, and the app keeps serving
     ['malformed JSON', () => post(app, '/v1/completions', '{"model": "tiny", "prompt": "AB",'), 400, /not valid JSON/],
     ['a JSON array body', () => post(app, '/v1/completions', '[1,2]'), 400, /must be a JSON object/],
     ['an empty body', () => post(app, '/v1/completions', ''), 400, /empty/],
-    ['wrong content type', () => app.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }), 415, /application\/json/],
+    [
+      'wrong content type',
+      () => app.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }),
+      415,
+      /application\/json/,
+    ],
     ['prompt of the wrong type', () => post(app, '/v1/completions', { model: 'tiny', prompt: 42 }), 400, /'prompt' must be/],
     ['max_tokens as a string', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', max_tokens: '5' }), 400, /'max_tokens' must be a number/],
     ['temperature as a boolean', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', temperature: true }), 400, /'temperature' must be a number/],
@@ -123,16 +156,36 @@ test('hono: every bad request is a 4xx with a message, and the app keeps serving
     ['temperature out of range', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', temperature: 5 }), 400, /'temperature' must be in/],
     ['top_p of 0', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', top_p: 0 }), 400, /'top_p' must be in/],
     ['n > 1', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', n: 3 }), 400, /'n' must be in \[1, 1\]/],
-    ['an unknown argument', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', max_token: 3 }), 400, /Unrecognized request argument supplied: max_token/],
+    [
+      'an unknown argument',
+      () => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', max_token: 3 }),
+      400,
+      /Unrecognized request argument supplied: max_token/,
+    ],
     ['unknown model', () => post(app, '/v1/completions', { model: 'gpt-17', prompt: 'AB' }), 404, /The model 'gpt-17' does not exist/],
     ['model missing with two served', () => post(app, '/v1/completions', { prompt: 'AB' }), 400, /'model' is required/],
-    ['prompt beyond the context', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' }), 400, /maximum context length is 16 tokens; the prompt has 26/],
-    ['prompt over the character limit', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'A'.repeat(1001) }), 400, /1001 characters; the limit is 1000/],
+    [
+      'prompt beyond the context',
+      () => post(app, '/v1/completions', { model: 'tiny', prompt: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' }),
+      400,
+      /maximum context length is 16 tokens; the prompt has 26/,
+    ],
+    [
+      'prompt over the character limit',
+      () => post(app, '/v1/completions', { model: 'tiny', prompt: 'A'.repeat(1001) }),
+      400,
+      /1001 characters; the limit is 1000/,
+    ],
     ['token ids outside the vocabulary', () => post(app, '/v1/completions', { model: 'tiny', prompt: [1, 2, 999] }), 400, /token id 999/],
     ['logprobs (unsupported)', () => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', logprobs: 2 }), 400, /not supported/],
     ['classify on a plain LM', () => post(app, '/v1/classify', { model: 'tiny', input: 'AB' }), 400, /without a task head/],
     ['score with neither continuation nor choices', () => post(app, '/v1/score', { model: 'tiny', prompt: 'AB' }), 400, /exactly one of/],
-    ['score beyond the context', () => post(app, '/v1/score', { model: 'tiny', prompt: 'ABCDEFGHIJ', continuation: 'ABCDEFGHIJ' }), 400, /maximum context length/],
+    [
+      'score beyond the context',
+      () => post(app, '/v1/score', { model: 'tiny', prompt: 'ABCDEFGHIJ', continuation: 'ABCDEFGHIJ' }),
+      400,
+      /maximum context length/,
+    ],
     ['score choices of the wrong type', () => post(app, '/v1/score', { model: 'tiny', prompt: 'AB', choices: 'C' }), 400, /'choices' must be an array/],
     ['GET on a POST route', () => app.request('/v1/completions'), 404, /no route GET/],
   ];
@@ -145,21 +198,35 @@ test('hono: every bad request is a 4xx with a message, and the app keeps serving
 test('hono: /v1/score gives log P(continuation | prompt) that matches the model, and multiple-choice probabilities', async () => {
   const served = lm(6);
   const app = createApp({ models: new Map([['tiny', served]]) });
-  const r = (await (await post(app, '/v1/score', { model: 'tiny', prompt: 'ABC', continuation: 'DE' })).json()) as { data: { logprob: number; token_logprobs: number[]; tokens: number }[] };
+  const r = (await (await post(app, '/v1/score', { model: 'tiny', prompt: 'ABC', continuation: 'DE' })).json()) as {
+    data: { logprob: number; token_logprobs: number[]; tokens: number }[];
+  };
   // reference: log-softmax of the full forward's logits at the positions before D and E
-  const t = tok(), ids = t.encode('ABCDE'), V = served.model.cfg.vocabSize;
+  const t = tok(),
+    ids = t.encode('ABCDE'),
+    V = served.model.cfg.vocabSize;
   const logits = await served.model.forward(Int32Array.from(ids), 1, ids.length).allLogits();
   const lp = (row: number, id: number) => {
-    const x = logits.subarray(row * V, row * V + V), m = Math.max(...x);
+    const x = logits.subarray(row * V, row * V + V),
+      m = Math.max(...x);
     return x[id] - m - Math.log(x.reduce((s, v) => s + Math.exp(v - m), 0));
   };
   const want = [lp(2, ids[3]), lp(3, ids[4])];
   assertEqual(r.data[0].tokens, 2);
   assertClose(r.data[0].token_logprobs, want, { atol: 1e-5 }, 'token log-probabilities');
   assertClose(r.data[0].logprob, want[0] + want[1], { atol: 1e-5 }, 'sum');
-  const mc = (await (await post(app, '/v1/score', { model: 'tiny', prompt: 'ABC', choices: ['DE', 'XY', 'D'] })).json()) as { data: { logprob: number }[]; probabilities: number[]; best: number };
+  const mc = (await (await post(app, '/v1/score', { model: 'tiny', prompt: 'ABC', choices: ['DE', 'XY', 'D'] })).json()) as {
+    data: { logprob: number }[];
+    probabilities: number[];
+    best: number;
+  };
   assertClose(mc.data[0].logprob, r.data[0].logprob, { atol: 1e-6 }, 'the same continuation scores the same');
-  assertClose(mc.probabilities.reduce((s, p) => s + p, 0), 1, { atol: 1e-6 }, 'probabilities sum to 1');
+  assertClose(
+    mc.probabilities.reduce((s, p) => s + p, 0),
+    1,
+    { atol: 1e-6 },
+    'probabilities sum to 1',
+  );
   const best = mc.data.reduce((bi, d, i) => (d.logprob > mc.data[bi].logprob ? i : bi), 0);
   assertEqual(mc.best, best);
 });
@@ -168,8 +235,16 @@ test('hono: /v1/classify returns labels and probabilities (classification, entai
   const cls = await classifier({ family: 'classification', labels: ['neg', 'pos'] });
   const ent = await classifier({ family: 'entailment', labels: ['yes', 'no', 'maybe'] });
   const sim = await classifier({ family: 'similarity', labels: ['same', 'diff'] });
-  const app = createApp({ models: new Map([['cls', cls], ['ent', ent], ['sim', sim]]) });
-  const a = (await (await post(app, '/v1/classify', { model: 'cls', input: ['ABC', 'DEF'] })).json()) as { data: { index: number; label: string; probabilities: Record<string, number> }[] };
+  const app = createApp({
+    models: new Map([
+      ['cls', cls],
+      ['ent', ent],
+      ['sim', sim],
+    ]),
+  });
+  const a = (await (await post(app, '/v1/classify', { model: 'cls', input: ['ABC', 'DEF'] })).json()) as {
+    data: { index: number; label: string; probabilities: Record<string, number> }[];
+  };
   assertEqual(a.data.length, 2);
   for (const d of a.data) {
     assert(['neg', 'pos'].includes(d.label), d.label);
@@ -182,7 +257,12 @@ test('hono: /v1/classify returns labels and probabilities (classification, entai
   assert(['same', 'diff'].includes(s.data[0].label));
   await expectError(await post(app, '/v1/classify', { model: 'cls', input: 5 }), 400, /'input' must be a string/, 'classify input type');
   await expectError(await post(app, '/v1/classify', { model: 'ent', input: 'AB' }), 400, /must be an object \{premise, hypothesis\}/, 'entailment input');
-  await expectError(await post(app, '/v1/classify', { model: 'ent', input: { premise: 'AB' } }), 400, /'input.hypothesis' must be a string/, 'entailment missing field');
+  await expectError(
+    await post(app, '/v1/classify', { model: 'ent', input: { premise: 'AB' } }),
+    400,
+    /'input.hypothesis' must be a string/,
+    'entailment missing field',
+  );
   await expectError(await post(app, '/v1/classify', { model: 'cls' }), 400, /'input' is required/, 'missing input');
   await expectError(await post(app, '/v1/classify', { model: 'cls', input: [] }), 400, /1 to 16 items/, 'empty input list');
 });
@@ -227,7 +307,10 @@ test('hono: the queue is bounded — beyond maxConcurrent + maxQueue the answer 
   assertEqual((await health()).rejected, 1);
   slow.openAll();
   const done = await Promise.all(running);
-  assertEqual(done.map((d) => d.status), [200, 200, 200]);
+  assertEqual(
+    done.map((d) => d.status),
+    [200, 200, 200],
+  );
   const texts = await Promise.all(done.map(async (d) => ((await d.json()) as { choices: { text: string }[] }).choices[0].text));
   assertEqual(new Set(texts).size, 1, 'the same greedy request gives the same text whether it ran or waited');
   const h = await health();
@@ -248,7 +331,11 @@ test('hono: a client that goes away cancels its generation (non-streaming: reque
   slow.openAll();
   const res = await p.catch((e) => e);
   const h1 = await health();
-  assertEqual([h1.active, h1.cancelled, h1.completions], [0, 1, 0], `after abort: ${JSON.stringify(h1)} (response ${res instanceof Response ? res.status : res})`);
+  assertEqual(
+    [h1.active, h1.cancelled, h1.completions],
+    [0, 1, 0],
+    `after abort: ${JSON.stringify(h1)} (response ${res instanceof Response ? res.status : res})`,
+  );
   // a queued request whose client leaves is dropped from the queue
   const slow2 = slowTokens();
   const app2 = createApp({ models: new Map([['tiny', lm()]]), limits: { maxConcurrent: 1, maxQueue: 4 }, beforeToken: slow2.beforeToken });
@@ -281,13 +368,22 @@ test('hono: a client that goes away cancels its generation (non-streaming: reque
 
 test('hono: every generation gives its KV slot back (finished, stopped, streamed, cancelled, none); the model keeps one cache of slots', async () => {
   const served = lm(4);
-  let open = 0, made = 0;
-  const m = served.model, alloc = m.newKVCache.bind(m), free = m.freeKVCache.bind(m);
+  let open = 0,
+    made = 0;
+  const m = served.model,
+    alloc = m.newKVCache.bind(m),
+    free = m.freeKVCache.bind(m);
   m.newKVCache = (...a: Parameters<typeof alloc>) => (open++, made++, alloc(...a));
   m.freeKVCache = (c) => (open--, free(c));
   const app = createApp({ models: new Map([['tiny', served]]), limits: { maxConcurrent: 2 } });
   const engine = app.engine as LocalEngine;
-  for (const body of [{ max_tokens: 4 }, { max_tokens: 6, temperature: 0.9, seed: 7, stop: 'B' }, { max_tokens: 0 }, { max_tokens: 4, stream: true }, { prompt: 'ABCDEFGHIJ', max_tokens: 100 }]) {
+  for (const body of [
+    { max_tokens: 4 },
+    { max_tokens: 6, temperature: 0.9, seed: 7, stop: 'B' },
+    { max_tokens: 0 },
+    { max_tokens: 4, stream: true },
+    { prompt: 'ABCDEFGHIJ', max_tokens: 100 },
+  ]) {
     const r = await post(app, '/v1/completions', { model: 'tiny', prompt: 'ABC', ...body });
     assertEqual(r.status, 200);
     await r.text();
@@ -295,7 +391,10 @@ test('hono: every generation gives its KV slot back (finished, stopped, streamed
   }
   // three at once on two slots (the gate queues the third), and a client that leaves mid-stream
   const three = await Promise.all([1, 2, 3].map((seed) => post(app, '/v1/completions', { model: 'tiny', prompt: 'AB', max_tokens: 5, temperature: 1, seed })));
-  assertEqual(three.map((r) => r.status), [200, 200, 200]);
+  assertEqual(
+    three.map((r) => r.status),
+    [200, 200, 200],
+  );
   const s = await post(app, '/v1/completions', { model: 'tiny', prompt: 'A', max_tokens: 12, stream: true });
   const reader = s.body!.getReader();
   await reader.read();

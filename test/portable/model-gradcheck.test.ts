@@ -21,7 +21,9 @@ const SAMPLES = 20;
 
 for (const layout of ['post-ln', 'pre-ln'] as const) {
   test(`model gradcheck (${layout}): every parameter vs finite differences of the loss`, async () => {
-    const cfg = gradConfig(layout), B = 2, T = 7;
+    const cfg = gradConfig(layout),
+      B = 2,
+      T = 7;
     const model = new GPT(new ReferenceBackend(), cfg);
     model.writeParams(randomParams(model.specs, layout === 'post-ln' ? 1 : 2));
     const { ids, targets, weights } = gradBatch(cfg, B, T, 5);
@@ -40,17 +42,21 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
     // the loss without the backward pass is the same loss (the FD baseline is the analytic one's)
     assertClose(await lossAt(), loss0, { atol: 0 }, 'loss recomputed');
 
-    let worst = 0, worstName = '', checked = 0;
+    let worst = 0,
+      worstName = '',
+      checked = 0;
     for (const [k, s] of model.specs.entries()) {
       const view = model.params[s.name];
       const p = (await be.read(view)) as Float32Array;
       const g = grads.get(s.name)!;
       const idx = sampleIndices(p.length, SAMPLES, 100 + k);
-      const an: number[] = [], nu: number[] = [];
+      const an: number[] = [],
+        nu: number[] = [];
       for (const i of idx) {
         const x = p[i];
         const D = async (h: number) => {
-          const xp = Math.fround(x + h), xm = Math.fround(x - h);
+          const xp = Math.fround(x + h),
+            xm = Math.fround(x - h);
           be.write(view, Float32Array.of(xp), i);
           const lp = await lossAt();
           be.write(view, Float32Array.of(xm), i);
@@ -58,7 +64,8 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
           be.write(view, Float32Array.of(x), i);
           return (lp - lm) / (xp - xm);
         };
-        const d1 = await D(H), d2 = await D(2 * H);
+        const d1 = await D(H),
+          d2 = await D(2 * H);
         nu.push((4 * d1 - d2) / 3);
         an.push(g[i]);
       }
@@ -69,7 +76,9 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
       if (e > worst) [worst, worstName] = [e, s.name];
       checked += idx.length;
     }
-    console.log(`model gradcheck ${layout}: loss ${loss0.toFixed(4)}, ${checked} entries of ${model.specs.length} tensors, max abs error ${worst.toExponential(2)} (${worstName})`);
+    console.log(
+      `model gradcheck ${layout}: loss ${loss0.toFixed(4)}, ${checked} entries of ${model.specs.length} tensors, max abs error ${worst.toExponential(2)} (${worstName})`,
+    );
 
     // the parameters are restored exactly
     assertClose(await lossAt(), loss0, { atol: 0 }, 'loss after the perturbations');
@@ -80,7 +89,12 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
     again.backward();
     for (const s of model.specs) {
       const g2 = (await be.read(model.grads![s.name])) as Float32Array;
-      assertClose(g2, grads.get(s.name)!.map((v) => 2 * v), { atol: 1e-6, rtol: 1e-6 }, `${layout} accumulated grad ${s.name}`);
+      assertClose(
+        g2,
+        grads.get(s.name)!.map((v) => 2 * v),
+        { atol: 1e-6, rtol: 1e-6 },
+        `${layout} accumulated grad ${s.name}`,
+      );
     }
   }, 60_000);
 }

@@ -28,17 +28,22 @@ function rawTensor(name: string, dims: number[], raw: Uint8Array): PbWriter {
 
 /** An OnnxImportError (a FileFormatError) naming `file`. */
 async function assertOnnxError(fn: () => unknown, file: string, pattern: RegExp): Promise<void> {
-  assert(await assertFileError(fn, file, pattern) instanceof OnnxImportError, 'OnnxImportError is the ONNX reader\'s FileFormatError');
+  assert((await assertFileError(fn, file, pattern)) instanceof OnnxImportError, "OnnxImportError is the ONNX reader's FileFormatError");
 }
 
-const tinyInits = () => [...tinyModel().specs].map((s) => tensorProto(`transformer.${toHF(s.name, 'openai-gpt')}`, new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape));
+const tinyInits = () =>
+  [...tinyModel().specs].map((s) => tensorProto(`transformer.${toHF(s.name, 'openai-gpt')}`, new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape));
 
 test('ONNX: an 8 MB file of empty nodes is rejected from a count, before any node is decoded', async () => {
   const n = 4 << 20; // 4,194,304 empty NodeProtos (2 bytes each)
   const graph = new Uint8Array(2 * n);
   for (let i = 0; i < n; i++) graph[2 * i] = 0x0a; // field 1 (node), length 0
   const t0 = Date.now();
-  await assertOnnxError(() => importOnnx(model(graph), { file: 'nodes.onnx' }), 'nodes.onnx', new RegExp(`graph holds 4194304 nodes, more than the limit of ${ONNX_LIMITS.nodes}`));
+  await assertOnnxError(
+    () => importOnnx(model(graph), { file: 'nodes.onnx' }),
+    'nodes.onnx',
+    new RegExp(`graph holds 4194304 nodes, more than the limit of ${ONNX_LIMITS.nodes}`),
+  );
   // generous for a loaded CI machine (~0.3 s idle): 73110d9 decoded every node, 14-33 s and 1.7 GB
   assert(Date.now() - t0 < 10_000, `rejected in ${Date.now() - t0} ms`);
   // a few empty nodes: the first one is named
@@ -57,20 +62,36 @@ test('ONNX: declared tensor sizes are checked against the bytes before allocatio
   for (const [dims, pattern] of cases) {
     const bad = rawTensor('transformer.tokens_embed.weight', dims, new Uint8Array(8));
     const t0 = Date.now();
-    await assertOnnxError(() => importOnnx(model(graphProto({ name: 'g', nodes: [], initializers: [bad, ...inits.slice(1)], inputs: [], outputs: [] })), { file: 'big.onnx', nHead: 4 }), 'big.onnx', pattern);
+    await assertOnnxError(
+      () =>
+        importOnnx(model(graphProto({ name: 'g', nodes: [], initializers: [bad, ...inits.slice(1)], inputs: [], outputs: [] })), {
+          file: 'big.onnx',
+          nHead: 4,
+        }),
+      'big.onnx',
+      pattern,
+    );
     assert(Date.now() - t0 < 5000, `rejected in ${Date.now() - t0} ms`);
   }
   // typed float_data: the count is checked before the values are read
   const typed = new PbWriter().varint(1, 67).varint(1, 32).varint(2, 1).string(8, 'transformer.tokens_embed.weight').bytes(4, new Uint8Array(12));
-  await assertOnnxError(() => importOnnx(model(graphProto({ name: 'g', nodes: [], initializers: [typed, ...inits.slice(1)], inputs: [], outputs: [] })), { file: 't.onnx', nHead: 4 }), 't.onnx',
-    /initializer "transformer\.tokens_embed\.weight": dims \[67,32\] need 2144 values, float_data holds 3/);
+  await assertOnnxError(
+    () =>
+      importOnnx(model(graphProto({ name: 'g', nodes: [], initializers: [typed, ...inits.slice(1)], inputs: [], outputs: [] })), { file: 't.onnx', nHead: 4 }),
+    't.onnx',
+    /initializer "transformer\.tokens_embed\.weight": dims \[67,32\] need 2144 values, float_data holds 3/,
+  );
 });
 
 test('ONNX: a malformed node names the node (index and name)', async () => {
   const badValue = rawTensor('', [-1], new Uint8Array(0));
   const constant = nodeProto('Constant', [], ['c_out'], 'const_7', { value: { t: badValue } });
   const g = graphProto({ name: 'g', nodes: [nodeProto('Identity', ['a'], ['b'], 'id_0'), constant], initializers: tinyInits(), inputs: [], outputs: [] });
-  await assertOnnxError(() => importOnnx(model(g), { file: 'n.onnx', nHead: 4 }), 'n.onnx', /node 1 \("const_7", Constant\): attribute "value": dimension -1 is negative/);
+  await assertOnnxError(
+    () => importOnnx(model(g), { file: 'n.onnx', nHead: 4 }),
+    'n.onnx',
+    /node 1 \("const_7", Constant\): attribute "value": dimension -1 is negative/,
+  );
 });
 
 test('ONNX: non-finite weights are an error naming the initializer (allowed on request)', async () => {
@@ -79,7 +100,11 @@ test('ONNX: non-finite weights are an error naming the initializer (allowed on r
   p.get('h.0.mlp.c_fc.bias')![3] = Infinity;
   m.writeParams(p);
   const bytes = await exportOnnx(m);
-  await assertOnnxError(() => importOnnx(bytes, { file: 'inf.onnx' }), 'inf.onnx', /initializer "transformer\.h\.0\.mlp\.c_fc\.bias" holds a non-finite value \(Infinity\) at index 3/);
+  await assertOnnxError(
+    () => importOnnx(bytes, { file: 'inf.onnx' }),
+    'inf.onnx',
+    /initializer "transformer\.h\.0\.mlp\.c_fc\.bias" holds a non-finite value \(Infinity\) at index 3/,
+  );
   const ok = importOnnx(bytes, { file: 'inf.onnx', allowNonFinite: true });
   assertEqual(ok.weights.get('h.0.mlp.c_fc.bias')![3], Infinity);
 });

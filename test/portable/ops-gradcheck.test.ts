@@ -90,7 +90,8 @@ async function numeric(c: GradCase, R: Record<string, Float32Array>, h = H): Pro
     const x = c.inputs[g] as Float32Array;
     const num = new Float64Array(x.length);
     for (let i = 0; i < x.length; i++) {
-      const xp = x.slice(), xm = x.slice();
+      const xp = x.slice(),
+        xm = x.slice();
       xp[i] = x[i] + h;
       xm[i] = x[i] - h;
       const Lp = await lossOf(c, { ...c.inputs, [g]: xp }, R);
@@ -121,7 +122,11 @@ async function gradcheck(name: string, c: GradCase, seed = 1000): Promise<Record
     assert(maxNum > 0.05, `${name}: d${g} is ~0 everywhere (max ${maxNum}); the case does not exercise the op`);
     errs[g] = assertClose(an[g], nu[g], TOL, `${name} d${g}`);
   }
-  console.log(`gradcheck ${name}: max abs error ${Object.entries(errs).map(([k, e]) => `d${k} ${e.toExponential(1)}`).join(', ')}`);
+  console.log(
+    `gradcheck ${name}: max abs error ${Object.entries(errs)
+      .map(([k, e]) => `d${k} ${e.toExponential(1)}`)
+      .join(', ')}`,
+  );
   return errs;
 }
 
@@ -142,7 +147,11 @@ async function expectCaught(name: string, c: GradCase): Promise<void> {
 // ---- cases ---------------------------------------------------------------------------------------
 
 function encoderCase(): GradCase {
-  const B = 2, T = 5, C = 7, V = 11, P = 6; // P > T: the last wpe row gets no gradient
+  const B = 2,
+    T = 5,
+    C = 7,
+    V = 11,
+    P = 6; // P > T: the last wpe row gets no gradient
   const ids = Int32Array.from([3, 0, 10, 3, 3, 7, 0, 5, 3, 9]); // repeats: the scatter must add
   return {
     inputs: { ids, wte: randn(V * C, 1), wpe: randn(P * C, 2) },
@@ -154,7 +163,8 @@ function encoderCase(): GradCase {
 }
 
 function layernormCase(): GradCase {
-  const N = 7, C = 13;
+  const N = 7,
+    C = 13;
   const x = randn(N * C, 3, 1.5).map((v, i) => v + (i % 3) - 1); // nonzero row means
   return {
     inputs: { x, w: randn(C, 4, 0.5).map((v) => v + 1), b: randn(C, 5, 0.5) },
@@ -171,7 +181,9 @@ function layernormCase(): GradCase {
  * with the transposes and beta the interface documents (dA overwritten with beta 0, dB accumulated).
  */
 function matmulCase(transA: boolean, transB: boolean, withBias: boolean): GradCase {
-  const M = 5, K = 7, N = 3;
+  const M = 5,
+    K = 7,
+    N = 3;
   const inputs: Record<string, Data> = { a: randn(M * K, 6), b: randn(K * N, 7) };
   if (withBias) inputs.bias = randn(N, 8);
   const grads: Record<string, 'acc' | 'set'> = { a: 'set', b: 'acc' };
@@ -183,9 +195,11 @@ function matmulCase(transA: boolean, transB: boolean, withBias: boolean): GradCa
     grads,
     backward: (be, t) => {
       // d op(a) = dout·op(b)ᵀ (M,K); d op(b) = op(a)ᵀ·dout (K,N)
-      if (!transA) be.matmul(t.da, t.dout, t.b, null, M, N, K, false, !transB, 0); // da (M,K)
+      if (!transA)
+        be.matmul(t.da, t.dout, t.b, null, M, N, K, false, !transB, 0); // da (M,K)
       else be.matmul(t.da, t.b, t.dout, null, K, N, M, transB, true, 0); // da (K,M) = op(b)·doutᵀ
-      if (!transB) be.matmul(t.db, t.a, t.dout, null, K, M, N, !transA, false, 1); // db (K,N)
+      if (!transB)
+        be.matmul(t.db, t.a, t.dout, null, K, M, N, !transA, false, 1); // db (K,N)
       else be.matmul(t.db, t.dout, t.a, null, N, M, K, true, transA, 1); // db (N,K) = doutᵀ·op(a)
       if (withBias) be.biasBackward(t.dbias, t.dout, M, N);
     },
@@ -193,7 +207,10 @@ function matmulCase(transA: boolean, transB: boolean, withBias: boolean): GradCa
 }
 
 function attentionCase(pDrop: number, rngF: DropoutRng | null, rngB: DropoutRng | null = rngF): GradCase {
-  const B = 2, T = 5, C = 9, NH = 3;
+  const B = 2,
+    T = 5,
+    C = 9,
+    NH = 3;
   return {
     inputs: { qkv: randn(B * T * 3 * C, 9, 1.2) },
     outs: { out: B * T * C },
@@ -252,7 +269,8 @@ function dropoutCase(p: number, rngF: DropoutRng, rngB: DropoutRng = rngF, inPla
 
 /** L = loss[0]·R (loss = Σ_n w_n·CE_n, accumulated from 0), so the backward's dscale is R. */
 function crossEntropyCase(inPlace: boolean, dscale: number): GradCase {
-  const N = 6, V = 7;
+  const N = 6,
+    V = 7;
   const targets = Int32Array.from([2, -1, 6, 0, -1, 2]); // two ignored rows
   const weights = Float32Array.from([0.5, 0.9, 1.3, 0.25, 2, 0.8]);
   return {
@@ -276,7 +294,9 @@ function crossEntropyCase(inPlace: boolean, dscale: number): GradCase {
 }
 
 function rowsCase(): GradCase {
-  const rows = 6, R = 8, C = 5;
+  const rows = 6,
+    R = 8,
+    C = 5;
   const idx = Int32Array.from([4, 0, 4, 5, 2, 4, 0, 1]); // repeats (row 4 thrice) and a row never read (3)
   return {
     inputs: { x: randn(rows * C, 16), idx },
@@ -298,9 +318,11 @@ test('gradcheck: layernorm (dx, dw, db)', async () => {
 });
 
 test('gradcheck: matmul, all four transpose combinations, with and without bias (da, db, dbias)', async () => {
-  for (const transA of [false, true]) for (const transB of [false, true]) for (const bias of [true, false]) {
-    await gradcheck(`matmul transA=${transA} transB=${transB} bias=${bias}`, matmulCase(transA, transB, bias));
-  }
+  for (const transA of [false, true])
+    for (const transB of [false, true])
+      for (const bias of [true, false]) {
+        await gradcheck(`matmul transA=${transA} transB=${transB} bias=${bias}`, matmulCase(transA, transB, bias));
+      }
 });
 
 test('gradcheck: causal attention, pDrop 0', async () => {
@@ -315,8 +337,12 @@ test('gradcheck: causal attention with dropout (mask regenerated from the rng)',
   const t = load(be, c.inputs, { out: 2 * 5 * 9, lse: 2 * 3 * 5, out0: 2 * 5 * 9 });
   be.attentionForward(t.out, t.lse, t.qkv, 2, 5, 9, 3, 0.3, rng);
   be.attentionForward(t.out0, t.lse, t.qkv, 2, 5, 9, 3, 0, null);
-  const a = (await be.read(t.out)) as Float32Array, b = (await be.read(t.out0)) as Float32Array;
-  assert(a.some((v, i) => Math.abs(v - b[i]) > 1e-3), 'attention dropout at p=0.3 changed nothing');
+  const a = (await be.read(t.out)) as Float32Array,
+    b = (await be.read(t.out0)) as Float32Array;
+  assert(
+    a.some((v, i) => Math.abs(v - b[i]) > 1e-3),
+    'attention dropout at p=0.3 changed nothing',
+  );
   await gradcheck('attention p0.3', c);
 });
 
@@ -363,19 +389,22 @@ test('gradcheck catches wrong backwards (so the checks above can fail)', async (
   await expectCaught('dropout, backward mask from another stream', dropoutCase(0.4, { seed: 99, stream: 5 }, { seed: 99, stream: 6 }));
   // 2. layernorm's "naive" dx = dout·w·rstd, dropping the two mean terms
   const ln = layernormCase();
-  const N = 7, C = 13;
+  const N = 7,
+    C = 13;
   await expectCaught('layernorm without the mean terms', {
     ...ln,
     grads: { x: 'set' },
     backward: async (be, t) => {
-      const x = ln.inputs.x as Float32Array, w = ln.inputs.w as Float32Array;
+      const x = ln.inputs.x as Float32Array,
+        w = ln.inputs.w as Float32Array;
       const dy = (await be.read(t.dout)) as Float32Array;
       const dx = new Float32Array(N * C);
       for (let n = 0; n < N; n++) {
-        let m = 0, v = 0;
+        let m = 0,
+          v = 0;
         for (let c = 0; c < C; c++) m += x[n * C + c] / C;
         for (let c = 0; c < C; c++) v += (x[n * C + c] - m) ** 2 / C;
-        for (let c = 0; c < C; c++) dx[n * C + c] = dy[n * C + c] * w[c] / Math.sqrt(v + 1e-5);
+        for (let c = 0; c < C; c++) dx[n * C + c] = (dy[n * C + c] * w[c]) / Math.sqrt(v + 1e-5);
       }
       be.write(t.dx, dx);
     },
@@ -393,7 +422,8 @@ test('gradcheck catches wrong backwards (so the checks above can fail)', async (
   await expectCaught('gelu with one element 2% off', {
     ...g,
     backward: async (be, t) => {
-      const x = g.inputs.x as Float32Array, dy = (await be.read(t.dout)) as Float32Array;
+      const x = g.inputs.x as Float32Array,
+        dy = (await be.read(t.dout)) as Float32Array;
       let k = -1;
       for (let i = 0; i < x.length; i++) if (x[i] > 0 && (k < 0 || Math.abs(dy[i]) > Math.abs(dy[k]))) k = i;
       be.write(t.dout, Float32Array.of(dy[k] * 1.02), k);

@@ -9,7 +9,16 @@ import { checkDropoutSites, dropoutRng, HEAD_SITES, transformerSites } from '../
 import type { ParamGroup } from '../../src/model/params.ts';
 import { AdamW } from '../../src/train/optim.ts';
 import { finetuneLearningRate } from '../../src/train/schedule.ts';
-import { batchIndices, finetune, forwardBackward, makeBatch, TaskHead, type EncodedExample, type FinetuneModel, type TaskSpec } from '../../src/finetune/index.ts';
+import {
+  batchIndices,
+  finetune,
+  forwardBackward,
+  makeBatch,
+  TaskHead,
+  type EncodedExample,
+  type FinetuneModel,
+  type TaskSpec,
+} from '../../src/finetune/index.ts';
 import type { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { gradConfig, randomParams } from '../lib/gradcheck-util.ts';
 import { assert, assertClose, assertEqual, assertThrows, rand, randn, test } from '../lib/harness.ts';
@@ -21,8 +30,12 @@ function group(be: ReferenceBackend, name: string, grads: Float32Array[], decay:
   return {
     name,
     tensors: grads.map((g, i) => {
-      const param = be.alloc(g.length), grad = be.alloc(g.length);
-      be.write(param, new Float32Array(g.length).map((_, j) => 1 + j / 10));
+      const param = be.alloc(g.length),
+        grad = be.alloc(g.length);
+      be.write(
+        param,
+        new Float32Array(g.length).map((_, j) => 1 + j / 10),
+      );
       be.write(grad, g);
       return { name: `${name}.${i}`, param, grad, decay: decay[i], rowLength: g.length };
     }),
@@ -32,9 +45,12 @@ const sumSq = (xs: Float32Array[]) => xs.reduce((s, x) => s + x.reduce((t, v) =>
 
 test('AdamW over groups: one global norm clips every group; weight decay only where marked', async () => {
   const be = new ReferenceBackend();
-  const ga = [randn(7, 1, 3), randn(5, 2, 1)], gb = [randn(3, 3, 4), new Float32Array(4)];
-  const a = group(be, 'a', ga, [true, false]), b = group(be, 'b', gb, [false, true]);
-  const norm = Math.sqrt(sumSq([...ga, ...gb])), clip = norm / 4;
+  const ga = [randn(7, 1, 3), randn(5, 2, 1)],
+    gb = [randn(3, 3, 4), new Float32Array(4)];
+  const a = group(be, 'a', ga, [true, false]),
+    b = group(be, 'b', gb, [false, true]);
+  const norm = Math.sqrt(sumSq([...ga, ...gb])),
+    clip = norm / 4;
   const opt = new AdamW(be, [a, b]);
   opt.update({ ...HP, gradClip: clip });
   assertEqual(opt.step, 1);
@@ -43,17 +59,31 @@ test('AdamW over groups: one global norm clips every group; weight decay only wh
   const s = clip / (norm + 1e-6);
   for (const [i, g] of [...ga, ...gb].entries()) {
     const t = [...a.tensors, ...b.tensors][i];
-    assertClose(st.m.get(t.name)!, g.map((x) => 0.1 * s * x), { atol: 1e-7, rtol: 1e-5 }, `m of ${t.name}`);
+    assertClose(
+      st.m.get(t.name)!,
+      g.map((x) => 0.1 * s * x),
+      { atol: 1e-7, rtol: 1e-5 },
+      `m of ${t.name}`,
+    );
   }
   const own = clip / (Math.sqrt(sumSq(ga)) + 1e-6);
   assert(Math.abs(own - s) > 0.05, `group a alone would be scaled by ${own}, not ${s}: the test tells the two apart`);
   // b.1 has no gradient: only weight decay moves it (p -= lr·wd·p); a.1 has a gradient but no decay
   const p = (await be.read(b.tensors[1].param)) as Float32Array;
-  assertClose(p, new Float32Array(4).map((_, j) => Math.fround(1 + j / 10) * (1 - HP.lr * HP.weightDecay)), { rtol: 1e-6 }, 'decay only');
+  assertClose(
+    p,
+    new Float32Array(4).map((_, j) => Math.fround(1 + j / 10) * (1 - HP.lr * HP.weightDecay)),
+    { rtol: 1e-6 },
+    'decay only',
+  );
   const zero = group(be, 'z', [new Float32Array(3)], [false]);
   const opt2 = new AdamW(be, [zero]);
   opt2.update({ ...HP, gradClip: 1 });
-  assertEqual(Array.from((await be.read(zero.tensors[0].param)) as Float32Array), Array.from(new Float32Array(3).map((_, j) => 1 + j / 10)), 'no gradient, no decay: unchanged');
+  assertEqual(
+    Array.from((await be.read(zero.tensors[0].param)) as Float32Array),
+    Array.from(new Float32Array(3).map((_, j) => 1 + j / 10)),
+    'no gradient, no decay: unchanged',
+  );
   opt.free();
   opt2.free();
 });
@@ -62,7 +92,8 @@ test('AdamW state: read, restored into another optimizer, continues identically;
   const run = async (split: boolean) => {
     const be = new ReferenceBackend();
     const mk = () => group(be, 'g', [randn(6, 4, 1), randn(2, 5, 1)], [true, false]);
-    let g = mk(), opt = new AdamW(be, [g]);
+    let g = mk(),
+      opt = new AdamW(be, [g]);
     for (let i = 0; i < 3; i++) {
       if (split && i === 2) {
         // a new optimizer (as after loading a checkpoint) continues from the saved state
@@ -95,10 +126,14 @@ function ftModel(): FinetuneModel {
 }
 const SPEC: TaskSpec = { family: 'classification', labels: ['a', 'b', 'c'] };
 const r = rand(8);
-const EXAMPLES: EncodedExample[] = [0, 1, 2, 3].map((i) => ({ seqs: [Int32Array.from([34, ...Array.from({ length: 2 + i }, () => Math.floor(r() * 34)), 36])], label: i % 3 }));
+const EXAMPLES: EncodedExample[] = [0, 1, 2, 3].map((i) => ({
+  seqs: [Int32Array.from([34, ...Array.from({ length: 2 + i }, () => Math.floor(r() * 34)), 36])],
+  label: i % 3,
+}));
 
 test('fine-tuning: one AdamW updates the transformer and the head, clipped by one norm over both', async () => {
-  const clip = 0.05, lr = 3e-3;
+  const clip = 0.05,
+    lr = 3e-3;
   const params = async (ft: FinetuneModel) => [...(await ft.model.readParams()).values(), ...Object.values(await ft.head.read())];
   const viaFinetune = ftModel();
   await finetune(viaFinetune, EXAMPLES, { batchSize: 4, steps: 1, lr, gradClip: clip, lmCoef: 0.5, seed: 2, warmupFraction: 0.5 });
@@ -109,7 +144,14 @@ test('fine-tuning: one AdamW updates the transformer and the head, clipped by on
     ft.model.zeroGrad();
     ft.head.zeroGrad();
     const { idx } = batchIndices(EXAMPLES.length, 4, 0, 2);
-    forwardBackward(ft, makeBatch(SPEC, idx.map((i) => EXAMPLES[i])), { lmCoef: 0.5, scale: 1, train: { seed: 2, step: 0 }, backward: true });
+    forwardBackward(
+      ft,
+      makeBatch(
+        SPEC,
+        idx.map((i) => EXAMPLES[i]),
+      ),
+      { lmCoef: 0.5, scale: 1, train: { seed: 2, step: 0 }, backward: true },
+    );
     const rate = finetuneLearningRate(0, lr, 1, 1);
     const norms: number[] = [];
     for (const gs of groups(ft)) {
@@ -124,14 +166,20 @@ test('fine-tuning: one AdamW updates the transformer and the head, clipped by on
   got.forEach((v, i) => assertEqual(Array.from(v), Array.from(one.values[i]), `tensor ${i}: finetune() = one AdamW over transformer + head`));
   // before issue 17 the transformer was clipped by its own norm (the head by both): a different step
   const two = await byHand((ft) => [[ft.model.parameters()], [ft.head.parameters()]]);
-  assert(two.norms[0] < one.norms[0] && one.norms[0] > clip, `the joint norm ${one.norms[0]} exceeds the transformer's own ${two.norms[0]} and the clip ${clip}`);
+  assert(
+    two.norms[0] < one.norms[0] && one.norms[0] > clip,
+    `the joint norm ${one.norms[0]} exceeds the transformer's own ${two.norms[0]} and the clip ${clip}`,
+  );
   const differs = got.slice(0, -2).some((v, i) => v.some((x, j) => x !== two.values[i][j]));
   assert(differs, 'clipping the transformer by its own norm gives other weights');
 });
 
 test('dropout sites: the transformer and the head claim disjoint streams of a step; overlaps and overflows are errors', () => {
   checkDropoutSites([transformerSites(340, true), HEAD_SITES]); // 0..1020 and 1023
-  assertThrows(() => checkDropoutSites([transformerSites(341, true), HEAD_SITES]), /the task head \(site 1023\) and the transformer \(sites 0\.\.1023\) would draw the same masks/);
+  assertThrows(
+    () => checkDropoutSites([transformerSites(341, true), HEAD_SITES]),
+    /the task head \(site 1023\) and the transformer \(sites 0\.\.1023\) would draw the same masks/,
+  );
   assertThrows(() => checkDropoutSites([transformerSites(400, true)]), /the transformer needs sites 0\.\.1200, but a training step has 1024 dropout streams/);
   checkDropoutSites([transformerSites(400, false), HEAD_SITES]); // no dropout, no sites
   // the formula every checkpoint's masks came from: stream = step·1024 + site, offset = the micro-batch's first draw
@@ -140,5 +188,8 @@ test('dropout sites: the transformer and the head claim disjoint streams of a st
   const ft = ftModel();
   assertEqual(ft.model.dropoutSites, { owner: 'the transformer', first: 0, count: 7 });
   Object.defineProperty(ft.head, 'dropoutSites', { value: { owner: 'a head', first: 6, count: 1 } });
-  assertThrows(() => forwardBackward(ft, makeBatch(SPEC, EXAMPLES), { lmCoef: 0, train: { seed: 1, step: 0 } }), /a head \(site 6\) and the transformer \(sites 0\.\.6\) would draw the same masks/);
+  assertThrows(
+    () => forwardBackward(ft, makeBatch(SPEC, EXAMPLES), { lmCoef: 0, train: { seed: 1, step: 0 } }),
+    /a head \(site 6\) and the transformer \(sites 0\.\.6\) would draw the same masks/,
+  );
 });

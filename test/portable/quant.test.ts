@@ -48,7 +48,8 @@ test('q4: Q4_0 groups of 32 — f16 scale max/-8, byte j = element j (low nibble
   row[33] = -0.3; // group 1: scale 0.3/8 = 0.0375 -> half 0.03750610..., itself code 0
   row[39] = 0.1; // 0.1/0.0375 = 2.67 -> 3, code 11
   const q = quantizeRows('q4', row, 1, K);
-  const d0 = f16Value(f16Bits(0.2)), d1 = f16Value(f16Bits(0.0375));
+  const d0 = f16Value(f16Bits(0.2)),
+    d1 = f16Value(f16Bits(0.0375));
   assertEqual(Array.from(q.scales), [d0, d1]);
   assertEqual(q.codes.length, 32);
   assertEqual(q.codes[0], 0x80 | 0); // element 0 code 0, element 16 code 8
@@ -59,7 +60,9 @@ test('q4: Q4_0 groups of 32 — f16 scale max/-8, byte j = element j (low nibble
   const back = dequantizeRows('q4', q, 1, K);
   assertEqual([back[0], back[1], back[17], back[33], back[39], back[2]], [-8 * d0, 7 * d0, 2 * d0, -8 * d1, 3 * d1, 0].map(Math.fround));
   // on random rows: error ≤ scale/2 except where -m clamps to code 15 (then ≤ scale)
-  const r = randn(4 * 96, 5), qr = quantizeRows('q4', r, 4, 96), br = dequantizeRows('q4', qr, 4, 96);
+  const r = randn(4 * 96, 5),
+    qr = quantizeRows('q4', r, 4, 96),
+    br = dequantizeRows('q4', qr, 4, 96);
   for (let i = 0; i < r.length; i++) assert(Math.abs(br[i] - r[i]) <= Math.abs(qr.scales[(i / 32) | 0]) * 1.0001, `element ${i}`);
 });
 
@@ -85,7 +88,8 @@ for (const weights of ['int8', 'int4'] as const) {
       const orig = await f32.readParams();
       for (const [name, v] of deq) {
         const o = orig.get(name)!;
-        let err = 0, mx = 0;
+        let err = 0,
+          mx = 0;
         for (let i = 0; i < v.length; i++) {
           err = Math.max(err, Math.abs(v[i] - o[i]));
           mx = Math.max(mx, Math.abs(o[i]));
@@ -105,7 +109,8 @@ for (const weights of ['int8', 'int4'] as const) {
   });
 
   test(`${weights} model files: written in the documented layout, loaded bit for bit, re-saved identically, or loaded as f32`, async () => {
-    const be = new ReferenceBackend(), fs = new MemoryFileSystem();
+    const be = new ReferenceBackend(),
+      fs = new MemoryFileSystem();
     const src = new GPT(be, cfg('post-ln')).init(5);
     const q = new GPT(be, cfg('post-ln'), { weights });
     q.writeParams(await src.readParams());
@@ -114,7 +119,10 @@ for (const weights of ['int8', 'int4'] as const) {
     const bytes = await fs.readFile('m/model.safetensors');
     const st = readRaw(bytes);
     assertEqual(st.metadata['gptedge.weights'], weights);
-    const C = 32, G = 1, c_fc = st.tensors.get('h.0.mlp.c_fc.weight')!, s_fc = st.tensors.get('h.0.mlp.c_fc.weight_scale')!;
+    const C = 32,
+      G = 1,
+      c_fc = st.tensors.get('h.0.mlp.c_fc.weight')!,
+      s_fc = st.tensors.get('h.0.mlp.c_fc.weight_scale')!;
     // c_fc is [in 32, out 128] in f32 files; quantized it is (out, in): rows = output channels
     if (weights === 'int8') {
       assertEqual([c_fc.dtype, c_fc.shape, s_fc.dtype, s_fc.shape], ['I8', [128, C], 'F32', [128, 1]]);
@@ -173,13 +181,15 @@ function chunked(bytes: Uint8Array, size: number, type?: 'bytes'): ReadableStrea
   } as UnderlyingDefaultSource<Uint8Array>);
 }
 
-test('loadModelStream: a folder\'s files from streams (f32 quantized on load, int8/int4 as stored) = loadModel; truncated and incomplete streams are errors', async () => {
-  const be = new ReferenceBackend(), fs = new MemoryFileSystem();
+test("loadModelStream: a folder's files from streams (f32 quantized on load, int8/int4 as stored) = loadModel; truncated and incomplete streams are errors", async () => {
+  const be = new ReferenceBackend(),
+    fs = new MemoryFileSystem();
   const src = new GPT(be, cfg('pre-ln')).init(9);
   await fs.mkdir('f32');
   await writeModelFiles(fs, 'f32', src, tinyTokenizerJSON());
   const files = async (dir: string, chunk = 1000) => ({
-    config: new TextDecoder().decode(await fs.readFile(`${dir}/config.json`)), tokenizer: tinyTokenizerJSON(),
+    config: new TextDecoder().decode(await fs.readFile(`${dir}/config.json`)),
+    tokenizer: tinyTokenizerJSON(),
     weights: chunked(await fs.readFile(`${dir}/model.safetensors`), chunk),
   });
   for (const weights of ['f32', 'int8', 'int4'] as const) {
@@ -190,17 +200,37 @@ test('loadModelStream: a folder\'s files from streams (f32 quantized on load, in
     if (weights === 'f32') continue;
     await fs.mkdir(weights);
     await writeModelFiles(fs, weights, whole.model, tinyTokenizerJSON());
-    for (const [pieceBytes, type] of [[undefined, undefined], [100, undefined], [100, 'bytes']] as const) { // 100: codes rows split across pieces
+    for (const [pieceBytes, type] of [
+      [undefined, undefined],
+      [100, undefined],
+      [100, 'bytes'],
+    ] as const) {
+      // 100: codes rows split across pieces
       const f = await files(weights);
       const q = await loadModelStream({ ...f, weights: chunked(await fs.readFile(`${weights}/model.safetensors`), 333, type) }, be, { pieceBytes });
       assertEqual(q.model.weights, weights, 'a quantized stream loads as stored');
-      assertClose(await logits(q.model), await logits(whole.model), { atol: 0 }, `${weights} file streamed in pieces of ${pieceBytes ?? '1 MiB'} (${type ?? 'default'} stream)`);
+      assertClose(
+        await logits(q.model),
+        await logits(whole.model),
+        { atol: 0 },
+        `${weights} file streamed in pieces of ${pieceBytes ?? '1 MiB'} (${type ?? 'default'} stream)`,
+      );
     }
-    await assertRejects(async () => loadModelStream(await files(weights), be, { weights: 'f32' }), new RegExp(`holds ${weights} weights; streamed, they load as stored`));
+    await assertRejects(
+      async () => loadModelStream(await files(weights), be, { weights: 'f32' }),
+      new RegExp(`holds ${weights} weights; streamed, they load as stored`),
+    );
     const bytes = await fs.readFile(`${weights}/model.safetensors`);
-    await assertRejects(async () => loadModelStream({ ...(await files(weights)), weights: chunked(bytes.slice(0, bytes.length - 100), 512) }, be), /model\.safetensors: truncated: the stream ends inside tensor \S+/);
-    const st = readRaw(bytes), t = new Map(st.tensors);
+    await assertRejects(
+      async () => loadModelStream({ ...(await files(weights)), weights: chunked(bytes.slice(0, bytes.length - 100), 512) }, be),
+      /model\.safetensors: truncated: the stream ends inside tensor \S+/,
+    );
+    const st = readRaw(bytes),
+      t = new Map(st.tensors);
     t.delete('wte.weight_scale');
-    await assertRejects(async () => loadModelStream({ ...(await files(weights)), weights: chunked(writeSafetensors(t, st.metadata), 512) }, be), /tensor wte\.weight_scale is missing/);
+    await assertRejects(
+      async () => loadModelStream({ ...(await files(weights)), weights: chunked(writeSafetensors(t, st.metadata), 512) }, be),
+      /tensor wte\.weight_scale is missing/,
+    );
   }
 });

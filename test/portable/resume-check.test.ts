@@ -21,7 +21,10 @@ async function trainedRun(): Promise<MemoryFileSystem> {
   const fs = new MemoryFileSystem();
   const model = tinyModel({}, 1);
   await pretrain(model, new TokenDataset(patternTokens(2000, 67), 16, 0.1), {
-    steps: 2, batchSize: 2, lr: 1e-3, warmupSteps: 1,
+    steps: 2,
+    batchSize: 2,
+    lr: 1e-3,
+    warmupSteps: 1,
     checkpoint: async (st, optimizer) => void (await saveCheckpoint(fs, 'run', model, tinyTokenizerJSON(), { ...st }, { optimizer })),
   });
   return fs;
@@ -30,8 +33,11 @@ async function trainedRun(): Promise<MemoryFileSystem> {
 test('resume: a missing optimizer.safetensors is an error naming it, unless the optimizer is reset on purpose', async () => {
   const fs = await trainedRun();
   await fs.remove(`${STEP}/optimizer.safetensors`);
-  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), `${STEP}/optimizer.safetensors`,
-    /optimizer\.safetensors: missing; resuming without it would not repeat the uninterrupted run .*--reset-optimizer/);
+  await assertFileError(
+    () => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }),
+    `${STEP}/optimizer.safetensors`,
+    /optimizer\.safetensors: missing; resuming without it would not repeat the uninterrupted run .*--reset-optimizer/,
+  );
   const fresh = await loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true, resetOptimizer: true });
   assertEqual(fresh.checkpoint.optimizer, null, 'fresh moments, optimizer step 0');
   assertEqual(fresh.checkpoint.trainState?.step, 2);
@@ -41,15 +47,24 @@ test('resume: a missing optimizer.safetensors is an error naming it, unless the 
 
 test('resume: an optimizer state that disagrees with train_state.json or the model is an error naming the file', async () => {
   const fs = await trainedRun();
-  const opt = `${STEP}/optimizer.safetensors`, state = `${STEP}/train_state.json`;
+  const opt = `${STEP}/optimizer.safetensors`,
+    state = `${STEP}/train_state.json`;
   const st = JSON.parse(new TextDecoder().decode(await fs.readFile(state)));
   await fs.writeFile(state, JSON.stringify({ ...st, optimizerStep: 5 }));
-  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), opt, /optimizer\.safetensors: holds the moments of optimizer step 2, but run\/step-000002\/train_state\.json says 5/);
+  await assertFileError(
+    () => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }),
+    opt,
+    /optimizer\.safetensors: holds the moments of optimizer step 2, but run\/step-000002\/train_state\.json says 5/,
+  );
   await fs.writeFile(state, JSON.stringify(st));
   const t = readSafetensors(await fs.readFile(opt)).tensors;
   t.get('v.wte.weight')!.data[0] = -1;
   await fs.writeFile(opt, writeSafetensors(t, { step: '2' }));
-  await assertFileError(() => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }), opt, /tensor v\.wte\.weight holds a negative second moment \(-1\) at index 0/);
+  await assertFileError(
+    () => loadModel(fs, 'run', new ReferenceBackend(), { withOptimizer: true }),
+    opt,
+    /tensor v\.wte\.weight holds a negative second moment \(-1\) at index 0/,
+  );
   t.get('v.wte.weight')!.data[0] = 0;
   t.delete('m.h.1.ln_2.bias');
   await fs.writeFile(opt, writeSafetensors(t, { step: '2' }));
@@ -98,10 +113,26 @@ test('token cache: a header with version, fingerprints, length and checksum; a d
   assertEqual(reasons.length, 0);
 
   const damage: [string, (b: Uint8Array) => Uint8Array, RegExp][] = [
-    ['a flipped id', (b) => { const c = b.slice(); c[c.length - 5] ^= 0x01; return c; }, /checksum/],
+    [
+      'a flipped id',
+      (b) => {
+        const c = b.slice();
+        c[c.length - 5] ^= 0x01;
+        return c;
+      },
+      /checksum/,
+    ],
     ['truncated', (b) => b.slice(0, b.length - 4), /length/],
     ['no header (the old format)', (b) => b.slice(64), /not a gptedge token cache/],
-    ['another version', (b) => { const c = b.slice(); c[8] = 99; return c; }, /version 99/],
+    [
+      'another version',
+      (b) => {
+        const c = b.slice();
+        c[8] = 99;
+        return c;
+      },
+      /version 99/,
+    ],
     ['empty', () => new Uint8Array(0), /not a gptedge token cache/],
   ];
   for (const [what, edit, reason] of damage) {

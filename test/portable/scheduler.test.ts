@@ -23,13 +23,25 @@ test('scheduler: 12 concurrent requests with their own sampling, stops and lengt
   const reqs: { prompt: string; body: Record<string, unknown>; o: GenerateOptions }[] = [];
   for (let i = 0; i < 12; i++) {
     const prompt = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.slice(0, 1 + ((i * 5) % 20));
-    const o: GenerateOptions = { maxTokens: 4 + ((i * 3) % 11), temperature: i % 3 === 0 ? 0 : 0.7 + 0.1 * (i % 4), topK: i % 4 === 1 ? 5 : 0, topP: i % 4 === 2 ? 0.8 : 1, seed: 100 + i, stop: i % 5 === 4 ? ['E', 'Q'] : [] };
-    reqs.push({ prompt, o, body: { prompt, max_tokens: o.maxTokens, temperature: o.temperature, top_k: o.topK, top_p: o.topP, seed: o.seed, stop: o.stop, stream: i % 2 === 1 } });
+    const o: GenerateOptions = {
+      maxTokens: 4 + ((i * 3) % 11),
+      temperature: i % 3 === 0 ? 0 : 0.7 + 0.1 * (i % 4),
+      topK: i % 4 === 1 ? 5 : 0,
+      topP: i % 4 === 2 ? 0.8 : 1,
+      seed: 100 + i,
+      stop: i % 5 === 4 ? ['E', 'Q'] : [],
+    };
+    reqs.push({
+      prompt,
+      o,
+      body: { prompt, max_tokens: o.maxTokens, temperature: o.temperature, top_k: o.topK, top_p: o.topP, seed: o.seed, stop: o.stop, stream: i % 2 === 1 },
+    });
   }
   const res = await Promise.all(reqs.map((r) => post(app, r.body)));
   for (const [i, r] of reqs.entries()) {
     const want = await generate(ref.model, ref.tokenizer, r.prompt, r.o);
-    let text = '', finish = '';
+    let text = '',
+      finish = '';
     if (r.body.stream) {
       for (const e of (await res[i].text()).split('\n\n').filter((x) => x && x !== 'data: [DONE]')) {
         const c = JSON.parse(e.slice(6)) as { choices: { text: string; finish_reason: string | null }[] };
@@ -50,10 +62,15 @@ test('scheduler: 12 concurrent requests with their own sampling, stops and lengt
 });
 
 test('scheduler: a cancelled request frees its slot at once for a waiting one; admission is first come, first served', async () => {
-  let hold: (() => void) | null = null, holding = true;
+  let hold: (() => void) | null = null,
+    holding = true;
   const served: ServedModel = { model: model(), tokenizer: tok() };
   // 2 slots; steps wait for the test while `holding`
-  const app = createApp({ models: new Map([['m', served]]), limits: { maxConcurrent: 2, maxQueue: 8 }, beforeToken: () => (holding ? new Promise<void>((r) => (hold = r)) : undefined) });
+  const app = createApp({
+    models: new Map([['m', served]]),
+    limits: { maxConcurrent: 2, maxQueue: 8 },
+    beforeToken: () => (holding ? new Promise<void>((r) => (hold = r)) : undefined),
+  });
   const engine = app.engine as LocalEngine;
   const step = async () => {
     await until(() => hold !== null, 'a step to wait');
@@ -64,13 +81,16 @@ test('scheduler: a cancelled request frees its slot at once for a waiting one; a
   const first: number[] = [];
   const ac = new AbortController();
   const started = [0, 1, 2, 3].map((i) =>
-    Promise.resolve(post(app, { prompt: 'AB', max_tokens: 6, temperature: 0, stream: true }, i === 0 ? ac.signal : undefined)).then(async (r) => {
-      const reader = r.body!.getReader();
-      if (!(await reader.read()).done) first.push(i);
-      for (let x = await reader.read(); !x.done; x = await reader.read());
-    }).catch(() => undefined),
+    Promise.resolve(post(app, { prompt: 'AB', max_tokens: 6, temperature: 0, stream: true }, i === 0 ? ac.signal : undefined))
+      .then(async (r) => {
+        const reader = r.body!.getReader();
+        if (!(await reader.read()).done) first.push(i);
+        for (let x = await reader.read(); !x.done; x = await reader.read());
+      })
+      .catch(() => undefined),
   );
-  const health = async () => (await (await app.request('/health')).json()) as { active: number; queued: number; cancelled: number; completions: number; errors: number };
+  const health = async () =>
+    (await (await app.request('/health')).json()) as { active: number; queued: number; cancelled: number; completions: number; errors: number };
   await until(async () => (await health()).active === 2 && hold !== null, 'two requests past the gate');
   // requests join the batch at step boundaries
   for (let k = 0; k < 5 && engine.decoding() < 2; k++) await step();
@@ -91,11 +111,19 @@ test('scheduler: a cancelled request frees its slot at once for a waiting one; a
 test('scheduler: a bounded KV window (kvTokens) — slots of that many positions; longer prompts refused, generation stops at the window', async () => {
   const served: ServedModel = { model: model(), tokenizer: tok() };
   const shapes: number[][] = [];
-  const m = served.model, alloc = m.newKVCache.bind(m);
+  const m = served.model,
+    alloc = m.newKVCache.bind(m);
   m.newKVCache = (...a: Parameters<typeof alloc>) => (shapes.push([a[0], a[1] ?? -1]), alloc(...a));
   const app = createApp({ models: new Map([['m', served]]), limits: { maxConcurrent: 2 }, kvTokens: 8 });
-  const r = (await (await post(app, { prompt: 'ABC', max_tokens: 100, temperature: 0 })).json()) as { choices: { text: string; finish_reason: string }[]; usage: { completion_tokens: number } };
-  assertEqual([r.usage.completion_tokens, r.choices[0].finish_reason], [8 - 3 + 1, 'length'], 'the window of 8 holds the prompt (3) and the tokens generated; the last position predicts one more');
+  const r = (await (await post(app, { prompt: 'ABC', max_tokens: 100, temperature: 0 })).json()) as {
+    choices: { text: string; finish_reason: string }[];
+    usage: { completion_tokens: number };
+  };
+  assertEqual(
+    [r.usage.completion_tokens, r.choices[0].finish_reason],
+    [8 - 3 + 1, 'length'],
+    'the window of 8 holds the prompt (3) and the tokens generated; the last position predicts one more',
+  );
   const ref = await generate(model(), tok(), 'ABC', { maxTokens: 6, temperature: 0 });
   assertEqual(r.choices[0].text, ref.text, 'the same text as without the bound, up to it');
   assertEqual(shapes, [[2, 8]], 'one cache: 2 slots of 8 positions (not the context window of 48)');

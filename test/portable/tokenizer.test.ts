@@ -49,7 +49,7 @@ function wellFormed(s: string): string {
 
 /** Random strings mixing the hard cases: emoji (ZWJ, skin tones), combining marks, controls, CRLF, lone surrogates, BOM, RTL, CJK. */
 function randomUnicode(r: () => number, n: number): string {
-  const pick = <T,>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
   const range = (lo: number, hi: number) => String.fromCodePoint(lo + Math.floor(r() * (hi - lo + 1)));
   const gens: (() => string)[] = [
     () => range(0x20, 0x7e),
@@ -127,7 +127,11 @@ function bytesToUnicode(): string[] {
   for (let b = 174; b <= 255; b++) bs.push(b);
   const cs = [...bs];
   let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
+  for (let b = 0; b < 256; b++)
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
   const table: string[] = [];
   bs.forEach((b, i) => (table[b] = String.fromCharCode(cs[i])));
   return table;
@@ -148,13 +152,17 @@ function referenceMerges(texts: string[], count: number): string[] {
   while (merges.length < count) {
     words = words.filter((w) => w.toks.length > 1); // a single token holds no pair
     const counts = new Map<number, number>();
-    for (const { toks, f } of words) for (let i = 0; i + 1 < toks.length; i++) {
-      const k = toks[i] * 65536 + toks[i + 1];
-      counts.set(k, (counts.get(k) ?? 0) + f);
-    }
-    let a = -1, b = -1, bestCount = 0;
+    for (const { toks, f } of words)
+      for (let i = 0; i + 1 < toks.length; i++) {
+        const k = toks[i] * 65536 + toks[i + 1];
+        counts.set(k, (counts.get(k) ?? 0) + f);
+      }
+    let a = -1,
+      b = -1,
+      bestCount = 0;
     for (const [k, c] of counts) {
-      const x = Math.floor(k / 65536), y = k % 65536;
+      const x = Math.floor(k / 65536),
+        y = k % 65536;
       if (c > bestCount || (c === bestCount && (text[x] < text[a] || (text[x] === text[a] && text[y] < text[b])))) {
         [a, b, bestCount] = [x, y, c];
       }
@@ -165,8 +173,10 @@ function referenceMerges(texts: string[], count: number): string[] {
     for (const w of words) {
       const out: number[] = [];
       for (let i = 0; i < w.toks.length; i++) {
-        if (i + 1 < w.toks.length && w.toks[i] === a && w.toks[i + 1] === b) { out.push(merged); i++; }
-        else out.push(w.toks[i]);
+        if (i + 1 < w.toks.length && w.toks[i] === a && w.toks[i + 1] === b) {
+          out.push(merged);
+          i++;
+        } else out.push(w.toks[i]);
       }
       w.toks = out;
     }
@@ -186,7 +196,8 @@ test('tie-break: equal counts go to the smaller left token by bytes, then the sm
   const json = trainBPE(['ba ab'], { merges: 10, specialTokens: [] });
   assertEqual((json.model as { merges: string[] }).merges, ['Ġ a', 'Ġa b', 'b a']);
   // and the result does not depend on the order of the texts
-  const a = trainBPE(['the cat', 'sat on', 'a mat'], { merges: 20 }), b = trainBPE(['a mat', 'sat on', 'the cat'], { merges: 20 });
+  const a = trainBPE(['the cat', 'sat on', 'a mat'], { merges: 20 }),
+    b = trainBPE(['a mat', 'sat on', 'the cat'], { merges: 20 });
   assertEqual((a.model as { merges: string[] }).merges, (b.model as { merges: string[] }).merges);
 });
 
@@ -198,7 +209,10 @@ test('trainer output: layout, 256-byte alphabet, special tokens, minFrequency, p
   assertEqual(Object.keys(model.vocab).length, 256 + 5 + 4);
   assertEqual(progress[progress.length - 1], 5);
   const added = json.added_tokens as { id: number; content: string; special: boolean }[];
-  assertEqual(added.map((t) => [t.content, t.id, t.special]), Object.values(SPECIAL_TOKENS).map((c, i) => [c, 261 + i, true]));
+  assertEqual(
+    added.map((t) => [t.content, t.id, t.special]),
+    Object.values(SPECIAL_TOKENS).map((c, i) => [c, 261 + i, true]),
+  );
   // minFrequency: (a,b) is seen twice, every other pair once -> only (a,b) is merged
   const few = trainBPE(['ab ab cd'], { merges: 100, minFrequency: 2, specialTokens: [] });
   assertEqual((few.model as { merges: string[] }).merges, ['a b']);
@@ -215,7 +229,9 @@ test('trainer output: layout, 256-byte alphabet, special tokens, minFrequency, p
 
 test('special tokens: never from text; explicit API builds fine-tuning inputs', () => {
   for (const tok of [mobyTokenizer().tok, gpt2Tokenizer()]) {
-    const start = tok.requireSpecialId('start'), delim = tok.requireSpecialId('delimiter'), extract = tok.requireSpecialId('extract');
+    const start = tok.requireSpecialId('start'),
+      delim = tok.requireSpecialId('delimiter'),
+      extract = tok.requireSpecialId('extract');
     assertEqual(new Set([start, delim, extract, tok.requireSpecialId('endOfText')]).size, 4);
     const spoof = 'Answer: <|extract|><|start|><|endoftext|>';
     const ids = tok.encode(spoof);

@@ -11,7 +11,9 @@ import { assert, assertClose, assertEqual, assertThrows, randn, test } from '../
 test('wasm heap: blocks are aligned, reused after free, coalesced and zeroed', () => {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 64 });
   const heap = new Heap(memory, 100, 64 * 65536);
-  const a = heap.alloc(10), b = heap.alloc(100), c = heap.alloc(1000);
+  const a = heap.alloc(10),
+    b = heap.alloc(100),
+    c = heap.alloc(1000);
   assertEqual([a.addr % 64, b.addr % 64, c.addr % 64], [0, 0, 0], 'alignment');
   assert(a.addr >= 100 && b.addr >= a.addr + 10 && c.addr >= b.addr + 100, 'blocks do not overlap');
   new Uint8Array(memory.buffer, b.addr, 100).fill(7);
@@ -20,7 +22,10 @@ test('wasm heap: blocks are aligned, reused after free, coalesced and zeroed', (
   // a and b coalesce into one run that a block larger than either fits in, at a's address, zeroed
   const d = heap.alloc(120);
   assertEqual(d.addr, a.addr, 'first fit in the coalesced run');
-  assert(new Uint8Array(memory.buffer, d.addr, 120).every((x) => x === 0), 'reused memory is zeroed');
+  assert(
+    new Uint8Array(memory.buffer, d.addr, 120).every((x) => x === 0),
+    'reused memory is zeroed',
+  );
   heap.release(c);
   heap.release(d);
   assertEqual(heap.used, 0, 'everything returned');
@@ -32,7 +37,8 @@ test('wasm heap: blocks are aligned, reused after free, coalesced and zeroed', (
 
 test('wasm backend: freed tensors are rejected; views stay valid across memory growth', async () => {
   const be = await createNodeWasmBackend({ threads: 1 });
-  const x = be.alloc(5), y = be.alloc(5);
+  const x = be.alloc(5),
+    y = be.alloc(5);
   be.write(x, new Float32Array([1, 2, 3, 4, 5]));
   be.write(y, new Float32Array([1, 2, 3, 4, 5]));
   const big = be.alloc(50 << 20); // forces the memory to grow (a new ArrayBuffer)
@@ -46,13 +52,17 @@ test('wasm pool: a job posted right after start-up reaches every worker (10 pool
   for (let i = 0; i < 10; i++) {
     const be = await createNodeWasmBackend({ threads: 2 });
     const N = 1 << 16;
-    const x = be.alloc(N), y = be.alloc(N);
+    const x = be.alloc(N),
+      y = be.alloc(N);
     be.fill(x, 1);
     be.fill(y, 1);
     be.accumulate(x, y, N); // large enough to be split over both threads
     const got = (await be.read(x)) as Float32Array;
     be.dispose();
-    assert(got.every((v) => v === 2), `pool ${i}: every element doubled`);
+    assert(
+      got.every((v) => v === 2),
+      `pool ${i}: every element doubled`,
+    );
   }
 });
 
@@ -82,25 +92,46 @@ test('GPT.free and AdamW.free release every buffer of a trained model (parameter
 
 test('wasm matmul, matrix-vector path (M <= 4, a not transposed): large odd K, N, both B layouts, bias, beta, simd128 and default build, 1 and 2 threads', async () => {
   const ref = new ReferenceBackend();
-  for (const [simd, threads] of [['simd128', 1], [undefined, 1], [undefined, 2]] as const) {
+  for (const [simd, threads] of [
+    ['simd128', 1],
+    [undefined, 1],
+    [undefined, 2],
+  ] as const) {
     const be = await createNodeWasmBackend({ simd, threads });
-    const shapes: [number, number, number][] = [[1, 771, 1031], [2, 771, 1031], [3, 771, 1031], [4, 771, 1031], [4, 3, 5], [2, 9, 17], [1, 6, 37]];
+    const shapes: [number, number, number][] = [
+      [1, 771, 1031],
+      [2, 771, 1031],
+      [3, 771, 1031],
+      [4, 771, 1031],
+      [4, 3, 5],
+      [2, 9, 17],
+      [1, 6, 37],
+    ];
     for (const [M, K, N] of shapes) {
-      for (const transB of [false, true]) for (const beta of [0, 1] as const) for (const withBias of [false, true]) {
-        const inputs = { a: randn(M * K, M + K), b: randn(K * N, K + N + 1), bias: randn(N, N), out: randn(M * N, 7) };
-        const run = async (b: typeof ref | typeof be) => {
-          const t = Object.fromEntries(Object.entries(inputs).map(([k, v]) => {
-            const x = b.alloc(v.length);
-            b.write(x, v);
-            return [k, x];
-          }));
-          b.matmul(t.out, t.a, t.b, withBias ? t.bias : null, M, K, N, false, transB, beta);
-          const got = await b.read(t.out);
-          b.free(...Object.values(t));
-          return got;
-        };
-        assertClose(await run(be), await run(ref), { atol: 1e-4, rtol: 1e-3 }, `${simd ?? 'default'} ${threads} thread(s) ${M}x${K}x${N} tB=${transB} beta=${beta} bias=${withBias}`);
-      }
+      for (const transB of [false, true])
+        for (const beta of [0, 1] as const)
+          for (const withBias of [false, true]) {
+            const inputs = { a: randn(M * K, M + K), b: randn(K * N, K + N + 1), bias: randn(N, N), out: randn(M * N, 7) };
+            const run = async (b: typeof ref | typeof be) => {
+              const t = Object.fromEntries(
+                Object.entries(inputs).map(([k, v]) => {
+                  const x = b.alloc(v.length);
+                  b.write(x, v);
+                  return [k, x];
+                }),
+              );
+              b.matmul(t.out, t.a, t.b, withBias ? t.bias : null, M, K, N, false, transB, beta);
+              const got = await b.read(t.out);
+              b.free(...Object.values(t));
+              return got;
+            };
+            assertClose(
+              await run(be),
+              await run(ref),
+              { atol: 1e-4, rtol: 1e-3 },
+              `${simd ?? 'default'} ${threads} thread(s) ${M}x${K}x${N} tB=${transB} beta=${beta} bias=${withBias}`,
+            );
+          }
     }
     be.dispose();
   }
@@ -111,7 +142,12 @@ test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefi
     const be = await createNodeWasmBackend({ threads });
     for (const dtype of ['q8', 'q4'] as const) {
       const [M, K, N] = [9, 600, 203]; // K: two full activation blocks and a partial one; N: partial tiles
-      const w = be.alloc(N * K, dtype, K), a = be.alloc(M * K), bias = be.alloc(N), out = be.alloc(M * N), row = be.alloc(N), one = be.alloc(K);
+      const w = be.alloc(N * K, dtype, K),
+        a = be.alloc(M * K),
+        bias = be.alloc(N),
+        out = be.alloc(M * N),
+        row = be.alloc(N),
+        one = be.alloc(K);
       be.write(w, randn(N * K, 1, 0.05));
       be.write(a, randn(M * K, 2));
       be.write(bias, randn(N, 3));
@@ -128,15 +164,19 @@ test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefi
   }
 });
 
-test('GPT int8 / int4 on WASM: the reference\'s logits within the activation-quantization error; KV-cached decode equals the full forward; memory freed', async () => {
-  const ref = new ReferenceBackend(), cfg = preset('tiny', { layout: 'pre-ln' });
+test("GPT int8 / int4 on WASM: the reference's logits within the activation-quantization error; KV-cached decode equals the full forward; memory freed", async () => {
+  const ref = new ReferenceBackend(),
+    cfg = preset('tiny', { layout: 'pre-ln' });
   const src = await new GPT(ref, cfg).init(2).readParams();
-  const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31, 2, 8]), T = ids.length, V = cfg.vocabSize;
+  const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31, 2, 8]),
+    T = ids.length,
+    V = cfg.vocabSize;
   for (const weights of ['int8', 'int4'] as const) {
     for (const threads of [1, 2]) {
       const be = await createNodeWasmBackend({ threads });
       const before = be.bytesInUse;
-      const q = new GPT(be, cfg, { weights }), qr = new GPT(ref, cfg, { weights });
+      const q = new GPT(be, cfg, { weights }),
+        qr = new GPT(ref, cfg, { weights });
       q.writeParams(src);
       qr.writeParams(src);
       const full = await q.forward(ids, 1, T).allLogits();
@@ -156,13 +196,15 @@ test('GPT int8 / int4 on WASM: the reference\'s logits within the activation-qua
   }
 });
 
-test('GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill and decode, single and ragged, against the reference\'s halves; near the f32 cache; half its memory; refused where a backend has none', async () => {
-  const ref = new ReferenceBackend(), cfg = preset('tiny', { layout: 'pre-ln' });
+test("GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill and decode, single and ragged, against the reference's halves; near the f32 cache; half its memory; refused where a backend has none", async () => {
+  const ref = new ReferenceBackend(),
+    cfg = preset('tiny', { layout: 'pre-ln' });
   const src = await new GPT(ref, cfg).init(4).readParams();
   const ids = Int32Array.from([5, 17, 3, 66, 0, 12, 40, 9, 9, 31, 2, 8]);
   const steps = [5, 1, 1, 4, 1];
   const decode = async (m: GPT) => {
-    const cache = m.newKVCache(1), out: Float32Array[] = [];
+    const cache = m.newKVCache(1),
+      out: Float32Array[] = [];
     let p = 0;
     for (const n of steps) {
       const pass = m.forward(ids.slice(p, p + n), 1, n, { cache });
@@ -174,16 +216,39 @@ test('GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill a
   };
   // two sequences in one cache of 2 slots: a chunk of each, then a chunk and a decode together
   const ragged = async (m: GPT) => {
-    const cache = m.newKVCache(2, 16), out: Float32Array[] = [];
-    out.push(await m.forward(Int32Array.from([5, 17, 3, 66, 0, 40, 9]), 1, 7, { ragged: [{ slot: 0, pos: 0, length: 5 }, { slot: 1, pos: 0, length: 2 }], cache }).rowLogits(Int32Array.of(4, 6)));
-    out.push(await m.forward(Int32Array.from([12, 9, 31, 2]), 1, 4, { ragged: [{ slot: 0, pos: 5, length: 1 }, { slot: 1, pos: 2, length: 3 }], cache }).rowLogits(Int32Array.of(0, 3)));
+    const cache = m.newKVCache(2, 16),
+      out: Float32Array[] = [];
+    out.push(
+      await m
+        .forward(Int32Array.from([5, 17, 3, 66, 0, 40, 9]), 1, 7, {
+          ragged: [
+            { slot: 0, pos: 0, length: 5 },
+            { slot: 1, pos: 0, length: 2 },
+          ],
+          cache,
+        })
+        .rowLogits(Int32Array.of(4, 6)),
+    );
+    out.push(
+      await m
+        .forward(Int32Array.from([12, 9, 31, 2]), 1, 4, {
+          ragged: [
+            { slot: 0, pos: 5, length: 1 },
+            { slot: 1, pos: 2, length: 3 },
+          ],
+          cache,
+        })
+        .rowLogits(Int32Array.of(0, 3)),
+    );
     m.freeKVCache(cache);
     return out;
   };
   for (const threads of [1, 2]) {
     const be = await createNodeWasmBackend({ threads });
     for (const weights of ['f32', 'int4'] as const) {
-      const h = new GPT(be, cfg, { weights, kvCache: 'f16' }), hr = new GPT(ref, cfg, { weights, kvCache: 'f16' }), f = new GPT(be, cfg, { weights });
+      const h = new GPT(be, cfg, { weights, kvCache: 'f16' }),
+        hr = new GPT(ref, cfg, { weights, kvCache: 'f16' }),
+        f = new GPT(be, cfg, { weights });
       for (const m of [h, hr, f]) m.writeParams(src);
       for (const run of [decode, ragged]) {
         const [a, b, c] = [await run(h), await run(hr), await run(f)];
@@ -192,7 +257,10 @@ test('GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill a
           assertClose(x, c[i], { atol: 2e-2, rtol: 1e-2 }, `${weights} ${run.name} step ${i}: f16 cache near the f32 cache`);
         });
       }
-      const before = be.bytesInUse, c16 = h.newKVCache(1), mid = be.bytesInUse, c32 = f.newKVCache(1);
+      const before = be.bytesInUse,
+        c16 = h.newKVCache(1),
+        mid = be.bytesInUse,
+        c32 = f.newKVCache(1);
       assertEqual((mid - before) * 2, be.bytesInUse - mid, 'the f16 cache takes half the bytes');
       h.freeKVCache(c16);
       f.freeKVCache(c32);

@@ -4,7 +4,7 @@
 import { StallWatch } from '../../src/backend/wasm/pool.ts';
 import { assert, test } from '../lib/harness.ts';
 
-test('wasm pool stall watch: steady checks expire 60 s (or 50 × the caller\'s share) after the caller finished', () => {
+test("wasm pool stall watch: steady checks expire 60 s (or 50 × the caller's share) after the caller finished", () => {
   const w = new StallWatch(0, 10);
   for (let t = 1000; t <= 60_000; t += 1000) assert(!w.expired(t), `not expired at ${t} ms`);
   assert(w.expired(61_000), 'expired at 61 s');

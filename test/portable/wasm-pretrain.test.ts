@@ -29,7 +29,9 @@ for (const layout of ['post-ln', 'pre-ln'] as const) {
         try {
           const got = await losses(be, layout);
           assert(got.length === 20, `20 losses, got ${got.length}`);
-          got.forEach((l, i) => assert(Math.abs(l - want[i]) <= 1e-4 * Math.abs(want[i]), `${simd}×${threads} step ${i + 1}: wasm ${l} vs reference ${want[i]}`));
+          got.forEach((l, i) =>
+            assert(Math.abs(l - want[i]) <= 1e-4 * Math.abs(want[i]), `${simd}×${threads} step ${i + 1}: wasm ${l} vs reference ${want[i]}`),
+          );
           assert(got[19] < got[0], `loss should fall: ${got[0]} -> ${got[19]}`);
         } finally {
           be.dispose();

@@ -9,8 +9,22 @@ const adapter = (info: Record<string, unknown>, legacy?: boolean) => ({ info, is
 test('webgpu-adapter: software adapters are recognised from adapter.info, real GPUs are not', () => {
   const cases: [string, GPUAdapter, boolean][] = [
     // as seen on this machine
-    ['Dawn on lavapipe', adapter({ vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7', isFallbackAdapter: true }), true],
-    ['Deno on llvmpipe', adapter({ vendor: '65541', architecture: '', device: '0', description: 'llvmpipe (LLVM 15.0.6, 256 bits)', isFallbackAdapter: true }), true],
+    [
+      'Dawn on lavapipe',
+      adapter({
+        vendor: 'mesa',
+        architecture: 'software',
+        device: 'llvmpipe-llvm-15-0-6-256-bits-',
+        description: 'llvmpipe: Mesa 25.0.7',
+        isFallbackAdapter: true,
+      }),
+      true,
+    ],
+    [
+      'Deno on llvmpipe',
+      adapter({ vendor: '65541', architecture: '', device: '0', description: 'llvmpipe (LLVM 15.0.6, 256 bits)', isFallbackAdapter: true }),
+      true,
+    ],
     ['Chromium on SwiftShader', adapter({ vendor: 'google', architecture: 'swiftshader', device: '', description: '' }), true],
     // the flag alone, with a name that says nothing
     ['a flagged adapter', adapter({ vendor: 'acme', architecture: 'x', description: 'Acme Renderer', isFallbackAdapter: true }), true],

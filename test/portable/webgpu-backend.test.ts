@@ -23,14 +23,24 @@ if (!gpu.handle) {
     return b;
   };
   /** Runs `op` on both backends over the same inputs and compares `outs`. */
-  const both = async (what: string, inputs: Record<string, Data>, op: (be: Backend, x: Record<string, Tensor>) => void, outs: string[], be: Backend = make()) => {
+  const both = async (
+    what: string,
+    inputs: Record<string, Data>,
+    op: (be: Backend, x: Record<string, Tensor>) => void,
+    outs: string[],
+    be: Backend = make(),
+  ) => {
     const ref = new ReferenceBackend();
-    const load = (b: Backend) => Object.fromEntries(Object.entries(inputs).map(([k, v]) => {
-      const t = b.alloc(v.length, v instanceof Int32Array ? 'i32' : 'f32');
-      b.write(t, v);
-      return [k, t];
-    }));
-    const tr = load(ref), tb = load(be);
+    const load = (b: Backend) =>
+      Object.fromEntries(
+        Object.entries(inputs).map(([k, v]) => {
+          const t = b.alloc(v.length, v instanceof Int32Array ? 'i32' : 'f32');
+          b.write(t, v);
+          return [k, t];
+        }),
+      );
+    const tr = load(ref),
+      tb = load(be);
     op(ref, tr);
     op(be, tb);
     for (const o of outs) assertClose(await be.read(tb[o]), await ref.read(tr[o]), tol, `${what}: ${o}`);
@@ -38,33 +48,59 @@ if (!gpu.handle) {
   const t = (name: string, fn: () => Promise<void>) => test(`webgpu-backend[${runtime}] ${name}`, fn, 300_000);
 
   t('attention: T beyond one 64-key chunk, head size 96, dropout; cached decode past 64', async () => {
-    const B = 1, T = 100, C = 192, NH = 2;
-    const inputs = { qkv: randn(B * T * 3 * C, 11, 0.5), out: new Float32Array(B * T * C), lse: new Float32Array(B * NH * T), d: randn(B * T * C, 12), dqkv: new Float32Array(B * T * 3 * C) };
+    const B = 1,
+      T = 100,
+      C = 192,
+      NH = 2;
+    const inputs = {
+      qkv: randn(B * T * 3 * C, 11, 0.5),
+      out: new Float32Array(B * T * C),
+      lse: new Float32Array(B * NH * T),
+      d: randn(B * T * C, 12),
+      dqkv: new Float32Array(B * T * 3 * C),
+    };
     for (const pDrop of [0, 0.2]) {
       const rng = pDrop ? { seed: 5, stream: 6 } : null;
-      await both(`attention T${T} hs96 p${pDrop}`, inputs, (be, x) => {
-        be.attentionForward(x.out, x.lse, x.qkv, B, T, C, NH, pDrop, rng);
-        be.attentionBackward(x.dqkv, x.d, x.qkv, x.out, x.lse, B, T, C, NH, pDrop, rng);
-      }, ['out', 'lse', 'dqkv']);
+      await both(
+        `attention T${T} hs96 p${pDrop}`,
+        inputs,
+        (be, x) => {
+          be.attentionForward(x.out, x.lse, x.qkv, B, T, C, NH, pDrop, rng);
+          be.attentionBackward(x.dqkv, x.d, x.qkv, x.out, x.lse, B, T, C, NH, pDrop, rng);
+        },
+        ['out', 'lse', 'dqkv'],
+      );
     }
-    const Tmax = 80, steps = [70, 1, 2];
+    const Tmax = 80,
+      steps = [70, 1, 2];
     const cin: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
     steps.forEach((n, i) => ((cin[`q${i}`] = randn(B * n * 3 * C, 20 + i, 0.5)), (cin[`o${i}`] = new Float32Array(B * n * C))));
-    await both('attentionCached to position 73', cin, (be, x) => {
-      let p0 = 0;
-      steps.forEach((n, i) => (be.attentionCached(x[`o${i}`], x[`q${i}`], x.k, x.v, B, n, C, NH, p0, Tmax), (p0 += n)));
-    }, ['o0', 'o1', 'o2', 'k', 'v']);
+    await both(
+      'attentionCached to position 73',
+      cin,
+      (be, x) => {
+        let p0 = 0;
+        steps.forEach((n, i) => (be.attentionCached(x[`o${i}`], x[`q${i}`], x.k, x.v, B, n, C, NH, p0, Tmax), (p0 += n)));
+      },
+      ['o0', 'o1', 'o2', 'k', 'v'],
+    );
   });
 
   t('quantized matmul (q8, q4) past 8 rows, W dequantized in several blocks (maxBufferBytes 8 KiB), with bias', async () => {
     for (const dtype of ['q8', 'q4'] as const) {
       const [M, K, N] = [12, 32, 150]; // blocks of 64 rows of W (8 KiB of f32): 64, 64, 22
       const w = randn(N * K, 5, 0.05);
-      await both(`${dtype} ${M}x${K}x${N}`, { a: randn(M * K, 6), bias: randn(N, 7), out: randn(M * N, 8) }, (be, x) => {
-        const q = be.alloc(N * K, dtype, K);
-        be.write(q, w);
-        be.matmul(x.out, x.a, q, x.bias, M, K, N, false, true, 0);
-      }, ['out'], make(8192));
+      await both(
+        `${dtype} ${M}x${K}x${N}`,
+        { a: randn(M * K, 6), bias: randn(N, 7), out: randn(M * N, 8) },
+        (be, x) => {
+          const q = be.alloc(N * K, dtype, K);
+          be.write(q, w);
+          be.matmul(x.out, x.a, q, x.bias, M, K, N, false, true, 0);
+        },
+        ['out'],
+        make(8192),
+      );
     }
   });
 
@@ -77,10 +113,14 @@ if (!gpu.handle) {
         continue;
       }
       const [M, K, N] = [5, 600, 70];
-      const w = randn(N * K, 9, 0.05), a = randn(M * K, 10);
-      const ref = new ReferenceBackend(), outs: Float32Array[] = [];
+      const w = randn(N * K, 9, 0.05),
+        a = randn(M * K, 10);
+      const ref = new ReferenceBackend(),
+        outs: Float32Array[] = [];
       for (const b of [be, ref] as Backend[]) {
-        const q = b.alloc(N * K, 'q8', K), at = b.alloc(M * K), o = b.alloc(M * N);
+        const q = b.alloc(N * K, 'q8', K),
+          at = b.alloc(M * K),
+          o = b.alloc(M * N);
         b.write(q, w);
         b.write(at, a);
         b.matmul(o, at, q, null, M, K, N, false, true, 0);
@@ -91,40 +131,78 @@ if (!gpu.handle) {
     }
   });
 
-  t('flash attention: blocks and tiles past their edges (T 37, 2 batches), head sizes 64 and 24, dropout, split to a budget; cached prefill at an offset', async () => {
-    const budget = { dispatchFlops: 2e5 }; // several dispatches per pass
-    for (const [B, T, C, NH] of [[2, 37, 128, 2], [1, 37, 72, 3]]) {
-      const be = createWebGPUBackend(handle.device, { kernels: { attention: 'flash' }, budget });
-      backends.push(be);
-      const rec = be.record();
-      const inputs = { qkv: randn(B * T * 3 * C, 31, 0.5), out: new Float32Array(B * T * C), lse: new Float32Array(B * NH * T), d: randn(B * T * C, 32), dqkv: new Float32Array(B * T * 3 * C) };
-      for (const pDrop of [0, 0.2]) {
-        const rng = pDrop ? { seed: 7, stream: 8 } : null;
-        await both(`flash B${B} T${T} hs${C / NH} p${pDrop}`, inputs, (x, t) => {
-          x.attentionForward(t.out, t.lse, t.qkv, B, T, C, NH, pDrop, rng);
-          x.attentionBackward(t.dqkv, t.d, t.qkv, t.out, t.lse, B, T, C, NH, pDrop, rng);
-        }, ['out', 'lse', 'dqkv'], be);
+  t(
+    'flash attention: blocks and tiles past their edges (T 37, 2 batches), head sizes 64 and 24, dropout, split to a budget; cached prefill at an offset',
+    async () => {
+      const budget = { dispatchFlops: 2e5 }; // several dispatches per pass
+      for (const [B, T, C, NH] of [
+        [2, 37, 128, 2],
+        [1, 37, 72, 3],
+      ]) {
+        const be = createWebGPUBackend(handle.device, { kernels: { attention: 'flash' }, budget });
+        backends.push(be);
+        const rec = be.record();
+        const inputs = {
+          qkv: randn(B * T * 3 * C, 31, 0.5),
+          out: new Float32Array(B * T * C),
+          lse: new Float32Array(B * NH * T),
+          d: randn(B * T * C, 32),
+          dqkv: new Float32Array(B * T * 3 * C),
+        };
+        for (const pDrop of [0, 0.2]) {
+          const rng = pDrop ? { seed: 7, stream: 8 } : null;
+          await both(
+            `flash B${B} T${T} hs${C / NH} p${pDrop}`,
+            inputs,
+            (x, t) => {
+              x.attentionForward(t.out, t.lse, t.qkv, B, T, C, NH, pDrop, rng);
+              x.attentionBackward(t.dqkv, t.d, t.qkv, t.out, t.lse, B, T, C, NH, pDrop, rng);
+            },
+            ['out', 'lse', 'dqkv'],
+            be,
+          );
+        }
+        const Tmax = 48,
+          steps = [5, 20, 1];
+        const cin: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
+        steps.forEach((n, i) => ((cin[`q${i}`] = randn(B * n * 3 * C, 40 + i, 0.5)), (cin[`o${i}`] = new Float32Array(B * n * C))));
+        await both(
+          `flash attentionCached B${B} hs${C / NH}`,
+          cin,
+          (x, t) => {
+            let p0 = 0;
+            steps.forEach((n, i) => (x.attentionCached(t[`o${i}`], t[`q${i}`], t.k, t.v, B, n, C, NH, p0, Tmax), (p0 += n)));
+          },
+          ['o0', 'o1', 'o2'],
+          be,
+        );
+        const kinds = new Set<string>(rec.map((r) => r.kernel));
+        for (const k of ['flash_forward', 'flash_backward_dq', 'flash_backward_dkv']) assert(kinds.has(k), `${k} not used: ${[...kinds]}`);
+        const fwd = rec.filter((r) => r.kernel === 'flash_forward').length;
+        assert(fwd > 2 * 3, `the forward should be split into several dispatches by the budget, got ${fwd}`);
+        for (const r of rec)
+          assert(r.flops <= budget.dispatchFlops || r.groups[0] * r.groups[1] === 1 || !/flash/.test(r.kernel), `over budget: ${JSON.stringify(r)}`);
       }
-      const Tmax = 48, steps = [5, 20, 1];
-      const cin: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
-      steps.forEach((n, i) => ((cin[`q${i}`] = randn(B * n * 3 * C, 40 + i, 0.5)), (cin[`o${i}`] = new Float32Array(B * n * C))));
-      await both(`flash attentionCached B${B} hs${C / NH}`, cin, (x, t) => {
-        let p0 = 0;
-        steps.forEach((n, i) => (x.attentionCached(t[`o${i}`], t[`q${i}`], t.k, t.v, B, n, C, NH, p0, Tmax), (p0 += n)));
-      }, ['o0', 'o1', 'o2'], be);
-      const kinds = new Set<string>(rec.map((r) => r.kernel));
-      for (const k of ['flash_forward', 'flash_backward_dq', 'flash_backward_dkv']) assert(kinds.has(k), `${k} not used: ${[...kinds]}`);
-      const fwd = rec.filter((r) => r.kernel === 'flash_forward').length;
-      assert(fwd > 2 * 3, `the forward should be split into several dispatches by the budget, got ${fwd}`);
-      for (const r of rec) assert(r.flops <= budget.dispatchFlops || r.groups[0] * r.groups[1] === 1 || !/flash/.test(r.kernel), `over budget: ${JSON.stringify(r)}`);
-    }
-  });
+    },
+  );
 
   t('arena split across several GPUBuffers (maxBufferBytes 4 KiB): layernorm, matmul, sumSquares, AdamW', async () => {
-    const N = 9, C = 100; // views of 900 floats: at most one per 4 KiB buffer
+    const N = 9,
+      C = 100; // views of 900 floats: at most one per 4 KiB buffer
     const run = async (be: Backend) => {
-      const a = be.allocArena([{ name: 'x', length: N * C }, { name: 'w', length: C }, { name: 'b', length: C }, { name: 'y', length: N * C }, { name: 'mean', length: N },
-        { name: 'rstd', length: N }, { name: 'W', length: C * 7 }, { name: 'z', length: N * 7 }, { name: 'm', length: N * C }, { name: 'v', length: N * C }, { name: 'ns', length: 1 }]);
+      const a = be.allocArena([
+        { name: 'x', length: N * C },
+        { name: 'w', length: C },
+        { name: 'b', length: C },
+        { name: 'y', length: N * C },
+        { name: 'mean', length: N },
+        { name: 'rstd', length: N },
+        { name: 'W', length: C * 7 },
+        { name: 'z', length: N * 7 },
+        { name: 'm', length: N * C },
+        { name: 'v', length: N * C },
+        { name: 'ns', length: 1 },
+      ]);
       be.write(a.x, randn(N * C, 1));
       be.write(a.w, randn(C, 2));
       be.write(a.b, randn(C, 3));
@@ -136,18 +214,31 @@ if (!gpu.handle) {
       return { a, out: [await be.read(a.z), await be.read(a.ns), await be.read(a.x), await be.read(a.v)] };
     };
     const be = make(4096);
-    const got = await run(be), want = await run(new ReferenceBackend());
+    const got = await run(be),
+      want = await run(new ReferenceBackend());
     const buffers = new Set(Object.values(got.a).map((x) => x.buffer));
     assert(buffers.size >= 5, `expected the arena to span several buffers, got ${buffers.size}`);
     got.out.forEach((g, i) => assertClose(g, want.out[i], tol, `split arena output ${i}`));
   });
 
   t('one view larger than a buffer (maxBufferBytes 4 KiB) is split between rows: every op that meets the token embedding', async () => {
-    const V = 100, C = 24, B = 2, T = 9, M = 5; // wte (100,24) = 2400 floats: parts of 42 rows (1008 floats)
+    const V = 100,
+      C = 24,
+      B = 2,
+      T = 9,
+      M = 5; // wte (100,24) = 2400 floats: parts of 42 rows (1008 floats)
     const ids = new Int32Array(B * T).map((_, i) => [0, 41, 42, 43, 83, 84, 99, 42, 7][i % 9]); // rows on every part's edges, repeated
     const run = async (be: Backend) => {
-      const a = be.allocArena([{ name: 'wte', length: V * C, rowLength: C }, { name: 'dwte', length: V * C, rowLength: C }, { name: 'm', length: V * C, rowLength: C },
-        { name: 'v', length: V * C, rowLength: C }, { name: 'dr', length: V * C, rowLength: C }, { name: 'wpe', length: T * C }, { name: 'dwpe', length: T * C }, { name: 'ns', length: 1 }]);
+      const a = be.allocArena([
+        { name: 'wte', length: V * C, rowLength: C },
+        { name: 'dwte', length: V * C, rowLength: C },
+        { name: 'm', length: V * C, rowLength: C },
+        { name: 'v', length: V * C, rowLength: C },
+        { name: 'dr', length: V * C, rowLength: C },
+        { name: 'wpe', length: T * C },
+        { name: 'dwpe', length: T * C },
+        { name: 'ns', length: 1 },
+      ]);
       const x = (n: number, seed: number) => {
         const t = be.alloc(n);
         be.write(t, randn(n, seed));
@@ -158,13 +249,18 @@ if (!gpu.handle) {
       be.write(a.dwte, randn(1200, 3), 900); // a write that starts in part 0 and ends in part 2
       const idt = be.alloc(B * T, 'i32');
       be.write(idt, ids);
-      const enc = be.alloc(B * T * C), h = x(M * C, 4), logits = be.alloc(M * V), dh = be.alloc(M * C), g = be.alloc(B * T * C);
+      const enc = be.alloc(B * T * C),
+        h = x(M * C, 4),
+        logits = be.alloc(M * V),
+        dh = be.alloc(M * C),
+        g = be.alloc(B * T * C);
       be.encoderForward(enc, idt, a.wte, a.wpe, B, T, C, 0);
       be.encoderBackward(a.dwte, a.dwpe, x(B * T * C, 5), idt, B, T, C);
       be.matmul(logits, h, a.wte, x(V, 6), M, C, V, false, true, 0); // b split along N, with bias
       be.matmul(dh, logits, a.wte, null, M, V, C, false, false, 0); // b split along K
       be.matmul(a.dwte, logits, h, null, V, M, C, true, false, 1); // out split along M
-      const wt = x(V * 3, 7), o2 = x(C * 3, 8);
+      const wt = x(V * 3, 7),
+        o2 = x(C * 3, 8);
       be.matmul(o2, a.wte, wt, null, C, V, 3, true, false, 1); // a split along K (transposed), accumulating
       be.gatherRows(g, a.wte, idt, B * T, C);
       be.scatterAddRows(a.m, g, idt, B * T, C);
@@ -178,7 +274,8 @@ if (!gpu.handle) {
       return { a, out: [enc, logits, dh, o2, g, a.dwte, a.dwpe, a.m, a.dr, a.ns, a.v, a.wte, cp].map((t) => be.read(t)) };
     };
     const be = make(4096);
-    const got = await run(be), want = await run(new ReferenceBackend());
+    const got = await run(be),
+      want = await run(new ReferenceBackend());
     const parts = (got.a.wte.buffer as { parts?: unknown[] }).parts;
     assert(parts?.length === 3, `expected wte in 3 parts, got ${parts?.length}`);
     for (let i = 0; i < got.out.length; i++) assertClose(await got.out[i], await want.out[i], tol, `split view output ${i}`);
@@ -194,16 +291,28 @@ if (!gpu.handle) {
   t('operands sharing a buffer range: X·Xᵀ, residual of overlapping slices, in-place loss backward on two arena views', async () => {
     const be = make();
     const ref = new ReferenceBackend();
-    const N = 6, V = 37;
+    const N = 6,
+      V = 37;
     const run = async (b: Backend) => {
-      const a = b.allocArena([{ name: 'pad', length: 5 }, { name: 'x', length: 40 }, { name: 'g', length: 64 }, { name: 'z', length: N * V }, { name: 'p', length: N * V }, { name: 'w', length: N }, { name: 'loss', length: 1 }, { name: 'ls', length: N }, { name: 'tg', length: N, dtype: 'i32' }]);
+      const a = b.allocArena([
+        { name: 'pad', length: 5 },
+        { name: 'x', length: 40 },
+        { name: 'g', length: 64 },
+        { name: 'z', length: N * V },
+        { name: 'p', length: N * V },
+        { name: 'w', length: N },
+        { name: 'loss', length: 1 },
+        { name: 'ls', length: N },
+        { name: 'tg', length: N, dtype: 'i32' },
+      ]);
       b.write(a.x, randn(40, 1));
       b.write(a.z, randn(N * V, 2, 2));
       b.write(a.p, randn(N * V, 3, 2));
       b.write(a.w, new Float32Array(N).fill(1 / N));
       b.write(a.tg, new Int32Array([0, 5, -1, 36, 2, 2]));
       b.matmul(a.g, a.x, a.x, null, 8, 5, 8, false, true, 0); // (8,5)·(8,5)ᵀ from one view
-      const lo = b.slice(a.x, 0, 20), hi = b.slice(a.x, 10, 20);
+      const lo = b.slice(a.x, 0, 20),
+        hi = b.slice(a.x, 10, 20);
       const o = b.slice(a.g, 0, 20);
       b.residualForward(o, lo, hi, 20);
       b.crossEntropyForward(a.ls, a.loss, a.z, a.tg, a.w, N, V);
@@ -211,18 +320,21 @@ if (!gpu.handle) {
       b.crossEntropyBackward(a.p, a.p, a.tg, a.w, N, V, 0.8); // in place, another view
       return [await b.read(a.g), await b.read(a.z), await b.read(a.p), await b.read(a.loss)];
     };
-    const got = await run(be), want = await run(ref);
+    const got = await run(be),
+      want = await run(ref);
     got.forEach((g, i) => assertClose(g, want[i], tol, `shared-range output ${i}`));
   });
 
   t('more dispatches than one batch holds (auto submit), i32 fill/copy, free', async () => {
     const be = make();
-    const x = be.alloc(300), one = be.alloc(300);
+    const x = be.alloc(300),
+      one = be.alloc(300);
     be.fill(one, 1);
     for (let i = 0; i < 5000; i++) be.accumulate(x, one, 300);
     const r = await be.read(x);
     assertEqual([r[0], r[299]], [5000, 5000], 'accumulated 5000 times');
-    const ids = be.alloc(10, 'i32'), ids2 = be.alloc(10, 'i32');
+    const ids = be.alloc(10, 'i32'),
+      ids2 = be.alloc(10, 'i32');
     be.fill(ids, -7);
     be.copy(ids2, ids);
     const got = await be.read(ids2);
@@ -238,15 +350,27 @@ if (!gpu.handle) {
     const be = createWebGPUBackend(handle.device, { budget });
     backends.push(be);
     const rec = be.record();
-    for (const [M, K, N] of [[150, 130, 200], [70, 333, 65], [5, 120, 3]]) {
-      for (const transA of [false, true]) for (const transB of [false, true]) for (const beta of [0, 1] as const) {
-        await both(`budget matmul ${M}x${K}x${N} tA=${transA} tB=${transB} beta=${beta}`, { a: randn(M * K, 1), b: randn(K * N, 2), bias: randn(N, 3), out: randn(M * N, 4) },
-          (b, x) => b.matmul(x.out, x.a, x.b, beta ? null : x.bias, M, K, N, transA, transB, beta), ['out'], be);
-      }
+    for (const [M, K, N] of [
+      [150, 130, 200],
+      [70, 333, 65],
+      [5, 120, 3],
+    ]) {
+      for (const transA of [false, true])
+        for (const transB of [false, true])
+          for (const beta of [0, 1] as const) {
+            await both(
+              `budget matmul ${M}x${K}x${N} tA=${transA} tB=${transB} beta=${beta}`,
+              { a: randn(M * K, 1), b: randn(K * N, 2), bias: randn(N, 3), out: randn(M * N, 4) },
+              (b, x) => b.matmul(x.out, x.a, x.b, beta ? null : x.bias, M, K, N, transA, transB, beta),
+              ['out'],
+              be,
+            );
+          }
     }
     const mm = rec.filter((r) => /^mat/.test(r.kernel));
     assert(mm.length > 3 * 8 * 2, `expected the matmuls split into parts, got ${mm.length} dispatches`);
-    for (const r of mm) assert(r.depth <= budget.depth && (r.flops <= budget.dispatchFlops || r.groups[0] * r.groups[1] === 1), `dispatch over budget: ${JSON.stringify(r)}`);
+    for (const r of mm)
+      assert(r.depth <= budget.depth && (r.flops <= budget.dispatchFlops || r.groups[0] * r.groups[1] === 1), `dispatch over budget: ${JSON.stringify(r)}`);
   });
 
   t('the tiled (128) and matvec matmul kernels over tile edges, every transpose, vec4 and unaligned operands, f16 b', async () => {
@@ -255,15 +379,30 @@ if (!gpu.handle) {
       const be = createWebGPUBackend(handle.device, { kernels: { matmul } });
       backends.push(be);
       const rec = be.record();
-      const shapes: [number, number, number][] = matmul === 'tiled' ? [[130, 19, 257], [129, 64, 128]] : [[7, 33, 300], [1, 768, 5]];
+      const shapes: [number, number, number][] =
+        matmul === 'tiled'
+          ? [
+              [130, 19, 257],
+              [129, 64, 128],
+            ]
+          : [
+              [7, 33, 300],
+              [1, 768, 5],
+            ];
       for (const [M, K, N] of shapes) {
-        for (const transA of matmul === 'tiled' ? [false, true] : [false]) for (const transB of [false, true]) {
-          // views at element offset 0 (vec4 loads) and 1 (element loads) into their buffers
-          for (const off of [0, 1]) {
-            await both(`${matmul} ${M}x${K}x${N} tA=${transA} tB=${transB} offset ${off}`, { a: randn(M * K + off, M + K), b: randn(K * N + off, K + N), bias: randn(N, N), out: randn(M * N, 5) },
-              (x, t) => x.matmul(t.out, x.slice(t.a, off, M * K), x.slice(t.b, off, K * N), transA ? null : t.bias, M, K, N, transA, transB, transA ? 1 : 0), ['out'], be);
+        for (const transA of matmul === 'tiled' ? [false, true] : [false])
+          for (const transB of [false, true]) {
+            // views at element offset 0 (vec4 loads) and 1 (element loads) into their buffers
+            for (const off of [0, 1]) {
+              await both(
+                `${matmul} ${M}x${K}x${N} tA=${transA} tB=${transB} offset ${off}`,
+                { a: randn(M * K + off, M + K), b: randn(K * N + off, K + N), bias: randn(N, N), out: randn(M * N, 5) },
+                (x, t) => x.matmul(t.out, x.slice(t.a, off, M * K), x.slice(t.b, off, K * N), transA ? null : t.bias, M, K, N, transA, transB, transA ? 1 : 0),
+                ['out'],
+                be,
+              );
+            }
           }
-        }
       }
       const used = new Set<string>(rec.map((r) => r.kernel));
       const want = matmul === 'matvec' ? 'matvec' : `matmul_${matmul}`;
@@ -273,7 +412,9 @@ if (!gpu.handle) {
           const [M, K, N] = matmul === 'matvec' ? [3, 70, 133] : [131, 70, 133];
           const ref = new ReferenceBackend();
           const run = async (x: Backend) => {
-            const a = x.alloc(M * K), w = x.alloc(K * N, 'f16'), o = x.alloc(M * N);
+            const a = x.alloc(M * K),
+              w = x.alloc(K * N, 'f16'),
+              o = x.alloc(M * N);
             x.write(a, randn(M * K, 1));
             x.write(w, randn(K * N, 2));
             x.matmul(o, a, w, null, M, K, N, false, transB, 0);
@@ -286,10 +427,17 @@ if (!gpu.handle) {
   });
 
   t('encoder backward: many repeated ids (deterministic scatter-add)', async () => {
-    const B = 4, T = 50, C = 24, V = 5;
+    const B = 4,
+      T = 50,
+      C = 24,
+      V = 5;
     const ids = new Int32Array(B * T).map((_, i) => (i * 7) % V);
-    await both('encoderBackward repeated', { ids, d: randn(B * T * C, 1), dwte: randn(V * C, 2), dwpe: randn(T * C, 3) },
-      (be, x) => be.encoderBackward(x.dwte, x.dwpe, x.d, x.ids, B, T, C), ['dwte', 'dwpe']);
+    await both(
+      'encoderBackward repeated',
+      { ids, d: randn(B * T * C, 1), dwte: randn(V * C, 2), dwpe: randn(T * C, 3) },
+      (be, x) => be.encoderBackward(x.dwte, x.dwpe, x.d, x.ids, B, T, C),
+      ['dwte', 'dwpe'],
+    );
   });
 
   t('no uncaptured WebGPU errors; release the device', async () => {

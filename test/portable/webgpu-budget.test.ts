@@ -20,20 +20,30 @@ function ratchet(what: string, got: StepShape): void {
   const heavier = keys.filter((k) => got[k] > fixed[k]);
   assert(heavier.length === 0, `${what} got heavier: ${heavier.map((k) => `${k} ${fixed[k]} -> ${got[k]}`).join(', ')}`);
   if (keys.some((k) => got[k] < fixed[k])) {
-    console.log(`webgpu-budget: ${what} is lighter than recorded; new figures for the fixture: ${JSON.stringify(Object.fromEntries(keys.map((k) => [k, got[k]])))}`);
+    console.log(
+      `webgpu-budget: ${what} is lighter than recorded; new figures for the fixture: ${JSON.stringify(Object.fromEntries(keys.map((k) => [k, got[k]])))}`,
+    );
   }
 }
 
-for (const [name, B, T] of [['gpt1', 8, 512], ['gpt2', 8, 1024]] as const) {
+for (const [name, B, T] of [
+  ['gpt1', 8, 512],
+  ['gpt2', 8, 1024],
+] as const) {
   test(`webgpu-budget: ${name} training step B ${B} × T ${T}: every dispatch within the budget, no heavier than recorded`, async () => {
     const step = await recordStep(name, B, T);
     for (const r of step.records) {
-      assert(r.flops <= DEFAULT_BUDGET.dispatchFlops, `${r.kernel} ${JSON.stringify(r.groups)}: ${r.flops} FLOPs over the budget of ${DEFAULT_BUDGET.dispatchFlops}`);
+      assert(
+        r.flops <= DEFAULT_BUDGET.dispatchFlops,
+        `${r.kernel} ${JSON.stringify(r.groups)}: ${r.flops} FLOPs over the budget of ${DEFAULT_BUDGET.dispatchFlops}`,
+      );
       assert(r.depth <= DEFAULT_BUDGET.depth, `${r.kernel} ${JSON.stringify(r.groups)}: serial depth ${r.depth} over the budget of ${DEFAULT_BUDGET.depth}`);
     }
     const { records, ...shape } = step;
-    console.log(`webgpu-budget: ${name} B ${B} × T ${T}: ${shape.dispatches} dispatches in ${shape.submits} submits, ${(shape.flops / 1e12).toFixed(2)} TFLOP, ` +
-      `heaviest ${(shape.maxFlops / 1e9).toFixed(2)} GFLOP (${shape.maxFlopsKernel}), deepest ${shape.maxDepth} (${shape.maxDepthKernel}), ${(shape.heldBytes / 1024 ** 3).toFixed(2)} GiB held`);
+    console.log(
+      `webgpu-budget: ${name} B ${B} × T ${T}: ${shape.dispatches} dispatches in ${shape.submits} submits, ${(shape.flops / 1e12).toFixed(2)} TFLOP, ` +
+        `heaviest ${(shape.maxFlops / 1e9).toFixed(2)} GFLOP (${shape.maxFlopsKernel}), deepest ${shape.maxDepth} (${shape.maxDepthKernel}), ${(shape.heldBytes / 1024 ** 3).toFixed(2)} GiB held`,
+    );
     ratchet(`${name}-train-B${B}-T${T}`, shape);
   });
 }

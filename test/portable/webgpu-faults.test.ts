@@ -59,8 +59,18 @@ if (!gpu.handle) {
     const be = createWebGPUBackend(handle.device, { memoryBudgetBytes: 1 << 20 });
     try {
       be.alloc(100_000); // 0.4 MB: fits
-      const msg = await failure(() => be.allocArena([{ name: 'acts.fch', length: 200_000 }, { name: 'acts.qkv', length: 50_000 }]));
-      assert(/RangeError: .*arena of 2 tensors \(largest: acts\.fch, acts\.qkv\) need 0\.00 GiB.*over this backend's memory budget of 0\.00 GiB; use a smaller batch/.test(msg), `got "${msg}"`);
+      const msg = await failure(() =>
+        be.allocArena([
+          { name: 'acts.fch', length: 200_000 },
+          { name: 'acts.qkv', length: 50_000 },
+        ]),
+      );
+      assert(
+        /RangeError: .*arena of 2 tensors \(largest: acts\.fch, acts\.qkv\) need 0\.00 GiB.*over this backend's memory budget of 0\.00 GiB; use a smaller batch/.test(
+          msg,
+        ),
+        `got "${msg}"`,
+      );
       assert(be.heldBytes < 1 << 20, `nothing allocated by the refused arena: ${be.heldBytes} bytes held`);
     } finally {
       be.destroy();
@@ -76,7 +86,12 @@ if (!gpu.handle) {
       const big = be.allocArena([{ name: 'activations', length: 1 << 19 }]); // 2 MiB: refused by the device
       be.fill(big.activations, 1);
       const msg = await failure(() => be.read(small));
-      assert(/could not allocate arena f32 0 \(2097152 bytes\) with 0\.00 GiB already held.*Out of memory allocating 2097152 bytes \(injected\); use a smaller batch/.test(msg), `got "${msg}"`);
+      assert(
+        /could not allocate arena f32 0 \(2097152 bytes\) with 0\.00 GiB already held.*Out of memory allocating 2097152 bytes \(injected\); use a smaller batch/.test(
+          msg,
+        ),
+        `got "${msg}"`,
+      );
       assert(!/^[^;]*Invalid/.test(msg.replace(/^Error: WebGPU error: /, '')), `the allocation comes first, not its consequences: "${msg}"`);
     } finally {
       be.destroy();
@@ -89,7 +104,8 @@ if (!gpu.handle) {
     assert(own.handle !== null, own.reason);
     const device = own.handle!.device;
     const be = createWebGPUBackend(device);
-    const x = be.alloc(1024), y = be.alloc(1024);
+    const x = be.alloc(1024),
+      y = be.alloc(1024);
     be.fill(x, 1);
     assertEqual((await be.read(x))[0], 1, 'works before the loss');
     be.copy(y, x);
@@ -103,8 +119,12 @@ if (!gpu.handle) {
     // a read already mapped before destroy() may legitimately succeed; one that fails must say why
     assert(inFlight === '' || want.test(inFlight), `read in flight: "${inFlight}"`);
     for (const [what, fn] of [
-      ['read', () => be.read(x)], ['sync', () => be.sync()], ['fill', () => be.fill(x, 2)], ['alloc', () => be.alloc(4)],
-      ['write', () => be.write(x, new Float32Array(4))], ['matmul', () => be.matmul(y, x, x, null, 32, 32, 32, false, false, 0)],
+      ['read', () => be.read(x)],
+      ['sync', () => be.sync()],
+      ['fill', () => be.fill(x, 2)],
+      ['alloc', () => be.alloc(4)],
+      ['write', () => be.write(x, new Float32Array(4))],
+      ['matmul', () => be.matmul(y, x, x, null, 32, 32, 32, false, false, 0)],
     ] as [string, () => unknown][]) {
       const msg = await failure(fn);
       assert(want.test(msg), `${what} after the loss: "${msg}"`);

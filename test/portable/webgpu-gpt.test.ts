@@ -24,7 +24,13 @@ if (!gpu.handle) {
   test(`webgpu-gpt[${runtime}] 20 pretraining steps follow the reference backend's losses within 1e-3 relative`, async () => {
     const run = async (be: Backend) => {
       const model = new GPT(be, preset('tiny', { embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 })).init(1);
-      const st: PretrainState = await pretrain(model, new TokenDataset(patternTokens(4000, 67), 16, 0.1), { steps: 20, batchSize: 4, lr: 5e-3, warmupSteps: 3, seed: 7 });
+      const st: PretrainState = await pretrain(model, new TokenDataset(patternTokens(4000, 67), 16, 0.1), {
+        steps: 20,
+        batchSize: 4,
+        lr: 5e-3,
+        warmupSteps: 3,
+        seed: 7,
+      });
       return st.history.filter((h) => h.loss !== undefined).map((h) => h.loss as number);
     };
     const be = createWebGPUBackend(handle.device);
@@ -47,8 +53,18 @@ if (!gpu.handle) {
     const cfg = preset('tiny', { vocabSize: 500, nEmbd: 64, embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 });
     const run = async (be: Backend) => {
       const model = new GPT(be, cfg).init(3);
-      const st: PretrainState = await pretrain(model, new TokenDataset(patternTokens(4000, 500), 16, 0.1), { steps: 10, batchSize: 1, lr: 5e-3, warmupSteps: 2, seed: 9 });
-      return { model, losses: st.history.filter((h) => h.loss !== undefined).map((h) => h.loss as number), logits: await model.forward(new Int32Array([5, 499, 128, 127, 300]), 1, 5).lastLogits() };
+      const st: PretrainState = await pretrain(model, new TokenDataset(patternTokens(4000, 500), 16, 0.1), {
+        steps: 10,
+        batchSize: 1,
+        lr: 5e-3,
+        warmupSteps: 2,
+        seed: 9,
+      });
+      return {
+        model,
+        losses: st.history.filter((h) => h.loss !== undefined).map((h) => h.loss as number),
+        logits: await model.forward(new Int32Array([5, 499, 128, 127, 300]), 1, 5).lastLogits(),
+      };
     };
     const be = createWebGPUBackend(handle.device, { maxBufferBytes: 32768 });
     try {
@@ -56,7 +72,9 @@ if (!gpu.handle) {
       const got = await run(be);
       const parts = (got.model.params['wte.weight'].buffer as { parts?: unknown[] }).parts;
       assert(parts?.length === 4, `wte should be split in 4 parts, got ${parts?.length}`);
-      got.losses.forEach((l, i) => assert(Math.abs(l - want.losses[i]) <= 1e-3 * Math.abs(want.losses[i]), `step ${i + 1}: WebGPU loss ${l} vs reference ${want.losses[i]}`));
+      got.losses.forEach((l, i) =>
+        assert(Math.abs(l - want.losses[i]) <= 1e-3 * Math.abs(want.losses[i]), `step ${i + 1}: WebGPU loss ${l} vs reference ${want.losses[i]}`),
+      );
       assertClose(got.logits, want.logits, { atol: 1e-3, rtol: 1e-3 }, 'last logits after training');
       if (errors.length) throw new Error(`uncaptured WebGPU errors:\n${errors.slice(0, 5).join('\n')}`);
     } finally {
@@ -85,7 +103,9 @@ if (!gpu.handle) {
         }
         return { first, out, model };
       };
-      const got = await decode(be, 'f16'), want = await decode(new ReferenceBackend(), 'f16'), full = await decode(new ReferenceBackend(), 'f32');
+      const got = await decode(be, 'f16'),
+        want = await decode(new ReferenceBackend(), 'f16'),
+        full = await decode(new ReferenceBackend(), 'f32');
       assertClose(got.first, want.first, { atol: 1e-4, rtol: 1e-3 }, 'f16-weight logits, WebGPU vs reference');
       assert(got.out.join() === want.out.join(), `greedy tokens: WebGPU ${got.out} vs reference ${want.out}`);
       const rounding = Math.max(...full.first.map((v, i) => Math.abs(v - got.first[i])));
@@ -117,13 +137,15 @@ if (!gpu.handle) {
           const cache = m.newKVCache(1);
           const out: number[] = [];
           let next = argmax(await m.forward(ids.slice(0, 4), 1, 4, { cache }).lastLogits());
-          for (let i = 0; i < 6; i++) { // one row at a time: the matvec path
+          for (let i = 0; i < 6; i++) {
+            // one row at a time: the matvec path
             out.push(next);
             next = argmax(await m.forward(new Int32Array([next]), 1, 1, { cache }).lastLogits());
           }
           return { all, out };
         };
-        const got = await run(be), want = await run(new ReferenceBackend());
+        const got = await run(be),
+          want = await run(new ReferenceBackend());
         assertClose(got.all, want.all, { atol: 1e-4, rtol: 1e-3 }, `${weights}: logits, WebGPU vs reference`);
         assert(got.out.join() === want.out.join(), `${weights} greedy tokens: WebGPU ${got.out} vs reference ${want.out}`);
       }
@@ -148,14 +170,20 @@ if (!gpu.handle) {
       const be = createWebGPUBackend(handle.device);
       const wasm = await createNodeWasmBackend({ threads: 1 });
       try {
-        const got = await logits(be), want = await logits(wasm);
-        if (be.maxBufferBytes < 50257 * 768 * 4) assert(got.split >= 2, `expected the embedding split on a ${be.maxBufferBytes}-byte binding limit, got ${got.split} part(s)`);
+        const got = await logits(be),
+          want = await logits(wasm);
+        if (be.maxBufferBytes < 50257 * 768 * 4)
+          assert(got.split >= 2, `expected the embedding split on a ${be.maxBufferBytes}-byte binding limit, got ${got.split} part(s)`);
         const err = assertClose(got.out, want.out, { atol: 1e-4, rtol: 1e-3 }, 'GPT-2 logits, WebGPU vs WASM');
-        console.log(`webgpu-gpt: GPT-2 embedding in ${got.split} buffer(s) of at most ${be.maxBufferBytes} bytes; max abs logit difference to WASM ${err.toExponential(2)}`);
+        console.log(
+          `webgpu-gpt: GPT-2 embedding in ${got.split} buffer(s) of at most ${be.maxBufferBytes} bytes; max abs logit difference to WASM ${err.toExponential(2)}`,
+        );
         if (be.f16Storage) {
           const half = await logits(be, 'f16');
           const d = assertClose(half.out, want.out, { atol: 5e-3, rtol: 0 }, 'GPT-2 logits with f16 weights vs f32 (WASM)');
-          console.log(`webgpu-gpt: GPT-2 with f16 weights: max abs logit difference to f32 ${d.toExponential(2)} (logits span ${Math.min(...want.out).toFixed(3)}..${Math.max(...want.out).toFixed(3)})`);
+          console.log(
+            `webgpu-gpt: GPT-2 with f16 weights: max abs logit difference to f32 ${d.toExponential(2)} (logits span ${Math.min(...want.out).toFixed(3)}..${Math.max(...want.out).toFixed(3)})`,
+          );
         }
         if (errors.length) throw new Error(`uncaptured WebGPU errors:\n${errors.slice(0, 5).join('\n')}`);
       } finally {

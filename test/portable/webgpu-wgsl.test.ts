@@ -20,7 +20,7 @@ test('wgsl: every module declares compute entry points and no f32 atomics', () =
   }
 });
 
-test('wgsl: every kernel\'s Params struct matches its declaration in kernels.ts, and a mismatch is caught', () => {
+test("wgsl: every kernel's Params struct matches its declaration in kernels.ts, and a mismatch is caught", () => {
   const sources = wgsl as unknown as Record<string, string>;
   assertEqual(checkParams(sources), [], 'checkParams on the shipped WGSL');
   // each way one side can drift: a field renamed, reordered, retyped, dropped; a struct no kernel declares
@@ -33,6 +33,9 @@ test('wgsl: every kernel\'s Params struct matches its declaration in kernels.ts,
   ];
   for (const [what, edit, want] of edits) {
     const problems = checkParams({ ...sources, matmul: edit(sources.matmul) });
-    assert(problems.some((p) => want.test(p)), `a ${what} field should be reported, got ${JSON.stringify(problems)}`);
+    assert(
+      problems.some((p) => want.test(p)),
+      `a ${what} field should be reported, got ${JSON.stringify(problems)}`,
+    );
   }
 });

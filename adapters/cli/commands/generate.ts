@@ -2,7 +2,18 @@
 import type { CommandContext } from '../context.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { generateStream } from '../../../src/infer/generate.ts';
-import { KV_CACHE_HELP, KV_CACHE_OPTION, kvCacheFrom, printGeneration, SAMPLING_HELP, SAMPLING_OPTIONS, samplingFrom, WEIGHTS_HELP, WEIGHTS_OPTION, weightsFrom } from '../args.ts';
+import {
+  KV_CACHE_HELP,
+  KV_CACHE_OPTION,
+  kvCacheFrom,
+  printGeneration,
+  SAMPLING_HELP,
+  SAMPLING_OPTIONS,
+  samplingFrom,
+  WEIGHTS_HELP,
+  WEIGHTS_OPTION,
+  weightsFrom,
+} from '../args.ts';
 
 const HELP = `usage: gptedge generate --model <dir> --prompt "text" [options]
 
@@ -18,8 +29,13 @@ export async function generateCommand(argv: string[], ctx: CommandContext): Prom
   const { values: a } = ctx.parse({
     args: argv,
     options: {
-      model: { type: 'string' }, ...SAMPLING_OPTIONS, ...WEIGHTS_OPTION, ...KV_CACHE_OPTION, backend: { type: 'string', default: 'auto' },
-      'allow-non-finite': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      model: { type: 'string' },
+      ...SAMPLING_OPTIONS,
+      ...WEIGHTS_OPTION,
+      ...KV_CACHE_OPTION,
+      backend: { type: 'string', default: 'auto' },
+      'allow-non-finite': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -28,8 +44,13 @@ export async function generateCommand(argv: string[], ctx: CommandContext): Prom
   }
   if (!a.model) throw new Error('--model is required (a folder written by gptedge pretrain)');
   const sampling = samplingFrom(a);
-  const weights = weightsFrom(a), kvCache = kvCacheFrom(a);
-  const { model, tokenizer } = await loadModel(ctx.fs, a.model, await ctx.createBackend(a.backend!), { weights, kvCache, allowNonFinite: a['allow-non-finite'] });
+  const weights = weightsFrom(a),
+    kvCache = kvCacheFrom(a);
+  const { model, tokenizer } = await loadModel(ctx.fs, a.model, await ctx.createBackend(a.backend!), {
+    weights,
+    kvCache,
+    allowNonFinite: a['allow-non-finite'],
+  });
   await printGeneration(a.prompt!, generateStream(model, tokenizer, a.prompt!, sampling));
   return 0;
 }

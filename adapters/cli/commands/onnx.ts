@@ -56,14 +56,23 @@ async function tokenizerFrom(ctx: CommandContext, path: string): Promise<{ json:
 }
 
 /** An .onnx file within protobuf's 2 GiB limit, refused before reading when it is not a regular file. */
-const readOnnxFile = (ctx: CommandContext, file: string) => readFileChecked(ctx.fs, file, { maxBytes: FILE_LIMITS.onnx, what: 'an .onnx file may have (protobuf\'s limit; larger models keep their weights in external files)' });
+const readOnnxFile = (ctx: CommandContext, file: string) =>
+  readFileChecked(ctx.fs, file, {
+    maxBytes: FILE_LIMITS.onnx,
+    what: "an .onnx file may have (protobuf's limit; larger models keep their weights in external files)",
+  });
 
 export async function exportCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values: a } = ctx.parse({
     args: argv,
     options: {
-      format: { type: 'string', default: 'onnx' }, model: { type: 'string' }, out: { type: 'string' }, graph: { type: 'string', default: 'decode' },
-      'with-tokenizer': { type: 'boolean', default: false }, 'no-head': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      format: { type: 'string', default: 'onnx' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      graph: { type: 'string', default: 'decode' },
+      'with-tokenizer': { type: 'boolean', default: false },
+      'no-head': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -89,8 +98,11 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
     await ctx.fs.writeFile(join(dir, 'config.json'), await readText(ctx.fs, join(ck.dir, 'config.json')));
   }
   const c = ck.config;
-  const headNote = (head ? `, ${head.info.family} head` : '') + (int8 ? ', int8 weights as QDQ' : ck.quantized ? `, ${ck.quantized.kind} weights dequantized to float32` : '');
-  console.log(`wrote ${a.out}: ${(bytes.length / 1e6).toFixed(1)} MB, ${a.graph} graph${headNote}, opset 17, ${c.nLayer} layers, d ${c.nEmbd}, ${c.layout} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  const headNote =
+    (head ? `, ${head.info.family} head` : '') + (int8 ? ', int8 weights as QDQ' : ck.quantized ? `, ${ck.quantized.kind} weights dequantized to float32` : '');
+  console.log(
+    `wrote ${a.out}: ${(bytes.length / 1e6).toFixed(1)} MB, ${a.graph} graph${headNote}, opset 17, ${c.nLayer} layers, d ${c.nEmbd}, ${c.layout} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   return 0;
 }
 
@@ -100,7 +112,8 @@ export async function exportCommand(argv: string[], ctx: CommandContext): Promis
  * or shapes that do not fit the task and the model, are errors naming the file.
  */
 export async function readTaskHead(fs: FileSystem, dir: string, cfg: GPTConfig): Promise<OnnxTaskHead | null> {
-  const taskFile = join(dir, TASK_FILE), headFile = join(dir, HEAD_FILE);
+  const taskFile = join(dir, TASK_FILE),
+    headFile = join(dir, HEAD_FILE);
   const [hasTask, hasHead] = [await fs.exists(taskFile), await fs.exists(headFile)];
   if (!hasTask && !hasHead) return null;
   if (!hasTask) throw new Error(`${taskFile}: missing (${headFile} is there; a fine-tuned folder has both; --no-head exports the transformer alone)`);
@@ -114,7 +127,11 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   const { values: a } = ctx.parse({
     args: argv,
     options: {
-      from: { type: 'string' }, out: { type: 'string' }, tokenizer: { type: 'string' }, heads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      from: { type: 'string' },
+      out: { type: 'string' },
+      tokenizer: { type: 'string' },
+      heads: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -164,8 +181,12 @@ export async function generateOnnxCommand(argv: string[], ctx: CommandContext): 
   const { values: a } = ctx.parse({
     args: argv,
     options: {
-      onnx: { type: 'string' }, ort: { type: 'string', default: 'auto' }, threads: { type: 'string', default: '1' }, tokenizer: { type: 'string' },
-      ...SAMPLING_OPTIONS, help: { type: 'boolean', short: 'h' },
+      onnx: { type: 'string' },
+      ort: { type: 'string', default: 'auto' },
+      threads: { type: 'string', default: '1' },
+      tokenizer: { type: 'string' },
+      ...SAMPLING_OPTIONS,
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {

@@ -59,15 +59,30 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   const { values: a } = ctx.parse({
     args: argv,
     options: {
-      preset: { type: 'string', default: 'demo' }, corpus: { type: 'string', multiple: true }, tokenizer: { type: 'string', default: 'train' },
-      vocab: { type: 'string' }, out: { type: 'string' }, steps: { type: 'string', default: '600' }, batch: { type: 'string', default: '16' },
-      'micro-batch': { type: 'string' }, recompute: { type: 'boolean', default: false },
-      seq: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, seed: { type: 'string', default: '1' },
-      'eval-every': { type: 'string', default: '100' }, 'ckpt-every': { type: 'string', default: '200' }, minutes: { type: 'string' },
-      'val-fraction': { type: 'string', default: '0.05' }, backend: { type: 'string', default: 'auto' }, resume: { type: 'boolean', default: false },
+      preset: { type: 'string', default: 'demo' },
+      corpus: { type: 'string', multiple: true },
+      tokenizer: { type: 'string', default: 'train' },
+      vocab: { type: 'string' },
+      out: { type: 'string' },
+      steps: { type: 'string', default: '600' },
+      batch: { type: 'string', default: '16' },
+      'micro-batch': { type: 'string' },
+      recompute: { type: 'boolean', default: false },
+      seq: { type: 'string' },
+      lr: { type: 'string' },
+      warmup: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      'eval-every': { type: 'string', default: '100' },
+      'ckpt-every': { type: 'string', default: '200' },
+      minutes: { type: 'string' },
+      'val-fraction': { type: 'string', default: '0.05' },
+      backend: { type: 'string', default: 'auto' },
+      resume: { type: 'boolean', default: false },
       overwrite: { type: 'boolean', default: false },
-      'reset-optimizer': { type: 'boolean', default: false }, encoding: { type: 'string' },
-      samples: { type: 'string', default: '3' }, help: { type: 'boolean', short: 'h' },
+      'reset-optimizer': { type: 'boolean', default: false },
+      encoding: { type: 'string' },
+      samples: { type: 'string', default: '3' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -88,16 +103,25 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   const backend = await ctx.createBackend(a.backend!);
   const bar = new ProgressBar();
 
-  let model: GPT, tokenizer: GPTTokenizer, startStep = 0, history: HistoryPoint[] = [];
+  let model: GPT,
+    tokenizer: GPTTokenizer,
+    startStep = 0,
+    history: HistoryPoint[] = [];
   if (a['reset-optimizer'] && !a.resume) throw new Error('--reset-optimizer only applies with --resume');
   const corpus = await loadCorpus(a.corpus ?? ['moby-dick'], { encoding: a.encoding });
-  let seed = num('seed', a.seed)!, steps = num('steps', a.steps)!, batch = num('batch', a.batch)!;
-  let seq = num('seq', a.seq), lr = num('lr', a.lr), warmup = num('warmup', a.warmup), micro = num('micro-batch', a['micro-batch']);
+  let seed = num('seed', a.seed)!,
+    steps = num('steps', a.steps)!,
+    batch = num('batch', a.batch)!;
+  let seq = num('seq', a.seq),
+    lr = num('lr', a.lr),
+    warmup = num('warmup', a.warmup),
+    micro = num('micro-batch', a['micro-batch']);
   let resumed: { state: TrainState; file: string; optimizer: OptimizerState | null } | undefined;
 
   if (a.resume) {
     const loaded = await loadModel(fs, out, backend, { withOptimizer: true, resetOptimizer: a['reset-optimizer'] });
-    const dir = loaded.checkpoint.dir, file = join(dir, 'train_state.json');
+    const dir = loaded.checkpoint.dir,
+      file = join(dir, 'train_state.json');
     resumed = { state: loaded.checkpoint.trainState!, file, optimizer: loaded.checkpoint.optimizer };
     ({ model, tokenizer } = loaded);
     // the run's own settings win: a resumed run continues the same schedule and batches
@@ -110,7 +134,8 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
       // the cosine schedule now ends at the new last step: from here the learning rate follows that curve
       steps = stepsAsked;
     }
-    if (seq > model.cfg.nCtx) throw new FileFormatError(file, `options.seqLen ${seq} exceeds the model's context window of ${model.cfg.nCtx}`, { field: 'options.seqLen' });
+    if (seq > model.cfg.nCtx)
+      throw new FileFormatError(file, `options.seqLen ${seq} exceeds the model's context window of ${model.cfg.nCtx}`, { field: 'options.seqLen' });
     bar.log(`resuming ${dir} at step ${startStep}/${steps}${a['reset-optimizer'] ? ' with a fresh optimizer state (--reset-optimizer)' : ''}`);
   } else {
     const cfg0 = preset(a.preset!);
@@ -125,7 +150,10 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
       tokenizer = trainTokenizerFromTexts(corpus.texts, merges);
       bar.log(`trained a byte-level BPE tokenizer: ${tokenizer.vocabSize} tokens in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } else {
-      tokenizer = GPTTokenizer.fromJSON(await readTextChecked(fs, a.tokenizer!, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer.json may have' }), a.tokenizer!);
+      tokenizer = GPTTokenizer.fromJSON(
+        await readTextChecked(fs, a.tokenizer!, { maxBytes: FILE_LIMITS.tokenizer, what: 'a tokenizer.json may have' }),
+        a.tokenizer!,
+      );
     }
     const cfg = preset(a.preset!, { vocabSize: tokenizer.vocabSize });
     model = new GPT(backend, cfg).init(seed);
@@ -143,9 +171,13 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   }
   const data = new TokenDataset(tokens, seq, num('val-fraction', a['val-fraction'])!);
   const h1 = unigramEntropy(data.val);
-  bar.log(`corpus ${corpus.name}: ${tokens.length.toLocaleString('en-US')} tokens (${((Date.now() - t0) / 1000).toFixed(1)} s), validation ${data.val.length.toLocaleString('en-US')}; unigram entropy of the validation split ${h1.toFixed(3)} nats/token`);
+  bar.log(
+    `corpus ${corpus.name}: ${tokens.length.toLocaleString('en-US')} tokens (${((Date.now() - t0) / 1000).toFixed(1)} s), validation ${data.val.length.toLocaleString('en-US')}; unigram entropy of the validation split ${h1.toFixed(3)} nats/token`,
+  );
   const nParams = model.specs.reduce((n, s) => n + s.shape.reduce((x, y) => x * y, 1), 0);
-  bar.log(`model ${a.preset} (${model.cfg.layout}, ${model.cfg.nLayer}×${model.cfg.nEmbd}, ${model.cfg.nHead} heads, context ${model.cfg.nCtx}): ${(nParams / 1e6).toFixed(2)}M parameters on the ${backend.name} backend`);
+  bar.log(
+    `model ${a.preset} (${model.cfg.layout}, ${model.cfg.nLayer}×${model.cfg.nEmbd}, ${model.cfg.nHead} heads, context ${model.cfg.nCtx}): ${(nParams / 1e6).toFixed(2)}M parameters on the ${backend.name} backend`,
+  );
 
   const tokJSON = tokenizer.toJSON();
   const writePlot = async (h: HistoryPoint[]) => {
@@ -156,10 +188,22 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   const optimizer = modelOptimizer(model, resumed?.optimizer);
   try {
     state = await pretrain(model, data, {
-      steps, batchSize: batch, microBatch: micro, lr: lr ?? 2.5e-4, warmupSteps: warmup, seed, startStep, history, optimizer,
-      onMemory: (m) => bar.log(`memory: about ${mib(m.total)} for micro-batches of ${m.micro} × ${m.T} positions${m.recompute ? ', blocks recomputed' : ''} (${describe(m)})` +
-        (m.limit !== undefined ? `; the ${backend.name} backend holds at most ${mib(m.limit)}` : '')),
-      evalEvery: num('eval-every', a['eval-every']), checkpointEvery: num('ckpt-every', a['ckpt-every']),
+      steps,
+      batchSize: batch,
+      microBatch: micro,
+      lr: lr ?? 2.5e-4,
+      warmupSteps: warmup,
+      seed,
+      startStep,
+      history,
+      optimizer,
+      onMemory: (m) =>
+        bar.log(
+          `memory: about ${mib(m.total)} for micro-batches of ${m.micro} × ${m.T} positions${m.recompute ? ', blocks recomputed' : ''} (${describe(m)})` +
+            (m.limit !== undefined ? `; the ${backend.name} backend holds at most ${mib(m.limit)}` : ''),
+        ),
+      evalEvery: num('eval-every', a['eval-every']),
+      checkpointEvery: num('ckpt-every', a['ckpt-every']),
       maxSeconds: a.minutes !== undefined ? num('minutes', a.minutes)! * 60 : undefined,
       onStep: (e) => bar.update(e),
       onEval: (e) => bar.log(`step ${e.step}: validation loss ${e.valLoss.toFixed(4)} (perplexity ${e.valPerplexity.toFixed(1)})`),
@@ -183,7 +227,9 @@ export async function pretrainCommand(argv: string[], ctx: CommandContext): Prom
   }
   bar.end();
   const lastVal = [...state.history].reverse().find((h) => h.valLoss !== undefined)?.valLoss;
-  console.log(`done: ${state.step} steps in ${formatDuration((Date.now() - t0) / 1000)}; validation loss ${lastVal?.toFixed(4) ?? '?'} vs unigram entropy ${h1.toFixed(4)}; loss curve ${join(out, 'loss.svg')}`);
+  console.log(
+    `done: ${state.step} steps in ${formatDuration((Date.now() - t0) / 1000)}; validation loss ${lastVal?.toFixed(4) ?? '?'} vs unigram entropy ${h1.toFixed(4)}; loss curve ${join(out, 'loss.svg')}`,
+  );
   const nSamples = num('samples', a.samples)!;
   const prompts = ['Call me', 'The whale', 'It was', 'And the sea', 'I'];
   for (let i = 0; i < nSamples; i++) {

@@ -16,7 +16,10 @@ embeddings, biases and LayerNorm stay f32. Quantized models are for inference: g
 load them as stored (--weights overrides), the WASM backend multiplies them with integer dot products.`;
 
 export async function quantizeCommand(argv: string[], ctx: CommandContext): Promise<number> {
-  const { values: a } = ctx.parse({ args: argv, options: { model: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values: a } = ctx.parse({
+    args: argv,
+    options: { model: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (a.help) {
     console.log(HELP);
     return 0;

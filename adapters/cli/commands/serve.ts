@@ -50,7 +50,10 @@ endpoints: POST /v1/completions (stream: true = SSE), /v1/classify, /v1/score; G
 
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
 
-export async function startServer(app: Parameters<typeof import('../../node/server.ts').serveNode>[0], o: { port: number; hostname: string }): Promise<RunningServer> {
+export async function startServer(
+  app: Parameters<typeof import('../../node/server.ts').serveNode>[0],
+  o: { port: number; hostname: string },
+): Promise<RunningServer> {
   if (g.Deno) return (await import('../../deno/server.ts')).serveDeno(app, o);
   if (g.Bun) return (await import('../../bun/server.ts')).serveBun(app, o);
   return (await import('../../node/server.ts')).serveNode(app, o);
@@ -64,17 +67,39 @@ export function isLoopback(host: string): boolean {
 
 const env = (name: string): string | undefined => (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name];
 
-export async function serveCommand(argv: string[], ctx: CommandContext, opts: { signal?: AbortSignal; onListen?: (s: RunningServer) => void; log?: (line: string) => void } = {}): Promise<number> {
+export async function serveCommand(
+  argv: string[],
+  ctx: CommandContext,
+  opts: { signal?: AbortSignal; onListen?: (s: RunningServer) => void; log?: (line: string) => void } = {},
+): Promise<number> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const { values: a } = ctx.parse({
     args: argv,
     options: {
-      model: { type: 'string', multiple: true }, port: { type: 'string', default: '8787' }, host: { type: 'string', default: '127.0.0.1' },
-      backend: { type: 'string', default: 'auto' }, threads: { type: 'string' }, ...WEIGHTS_OPTION, jobs: { type: 'string' },
-      'api-key': { type: 'string', multiple: true }, cors: { type: 'string', multiple: true }, insecure: { type: 'boolean', default: false }, inline: { type: 'boolean', default: false },
-      'max-concurrent': { type: 'string' }, 'max-queue': { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-body-bytes': { type: 'string' },
-      'max-prompt-chars': { type: 'string' }, 'max-upload-bytes': { type: 'string' }, 'max-jobs': { type: 'string' }, 'max-job-memory': { type: 'string' },
-      'jobs-disk-quota': { type: 'string' }, 'max-loaded-models': { type: 'string' }, 'prefill-chunk': { type: 'string' }, 'kv-tokens': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      model: { type: 'string', multiple: true },
+      port: { type: 'string', default: '8787' },
+      host: { type: 'string', default: '127.0.0.1' },
+      backend: { type: 'string', default: 'auto' },
+      threads: { type: 'string' },
+      ...WEIGHTS_OPTION,
+      jobs: { type: 'string' },
+      'api-key': { type: 'string', multiple: true },
+      cors: { type: 'string', multiple: true },
+      insecure: { type: 'boolean', default: false },
+      inline: { type: 'boolean', default: false },
+      'max-concurrent': { type: 'string' },
+      'max-queue': { type: 'string' },
+      'max-tokens': { type: 'string' },
+      'max-body-bytes': { type: 'string' },
+      'max-prompt-chars': { type: 'string' },
+      'max-upload-bytes': { type: 'string' },
+      'max-jobs': { type: 'string' },
+      'max-job-memory': { type: 'string' },
+      'jobs-disk-quota': { type: 'string' },
+      'max-loaded-models': { type: 'string' },
+      'prefill-chunk': { type: 'string' },
+      'kv-tokens': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
@@ -94,7 +119,10 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
   const keys = [...(a['api-key'] ?? []), ...parseApiKeys(env('GPTEDGE_API_KEYS'))];
   const host = a.host!;
   if (!isLoopback(host) && keys.length === 0) {
-    if (!a.insecure) throw new Error(`serve: --host ${host} reaches beyond this machine, and no API key is set: anyone who reaches the port could compute and train. Set --api-key (or GPTEDGE_API_KEYS), bind to 127.0.0.1, or pass --insecure to accept that.`);
+    if (!a.insecure)
+      throw new Error(
+        `serve: --host ${host} reaches beyond this machine, and no API key is set: anyone who reaches the port could compute and train. Set --api-key (or GPTEDGE_API_KEYS), bind to 127.0.0.1, or pass --insecure to accept that.`,
+      );
     log(`WARNING: serving on ${host} without an API key (--insecure): anyone who reaches this port can use every route, training jobs included`);
   }
   const cors = (a.cors ?? []).map(normalizeOrigin);
@@ -106,21 +134,37 @@ export async function serveCommand(argv: string[], ctx: CommandContext, opts: { 
   }
   const drop = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
   const limits: Partial<Limits> = drop({
-    maxConcurrent: int('max-concurrent', a['max-concurrent'], 1), maxQueue: int('max-queue', a['max-queue']), maxTokens: int('max-tokens', a['max-tokens'], 1),
-    maxBodyBytes: int('max-body-bytes', a['max-body-bytes'], 1), maxPromptChars: int('max-prompt-chars', a['max-prompt-chars'], 1), maxUploadBytes: int('max-upload-bytes', a['max-upload-bytes'], 1),
+    maxConcurrent: int('max-concurrent', a['max-concurrent'], 1),
+    maxQueue: int('max-queue', a['max-queue']),
+    maxTokens: int('max-tokens', a['max-tokens'], 1),
+    maxBodyBytes: int('max-body-bytes', a['max-body-bytes'], 1),
+    maxPromptChars: int('max-prompt-chars', a['max-prompt-chars'], 1),
+    maxUploadBytes: int('max-upload-bytes', a['max-upload-bytes'], 1),
   });
   const bounds: Partial<JobBounds> = drop({
-    maxQueued: int('max-jobs', a['max-jobs'], 1), maxJobBytes: int('max-job-memory', a['max-job-memory'], 1) ?? defaultJobMemory(),
-    diskQuotaBytes: int('jobs-disk-quota', a['jobs-disk-quota'], 1), maxDataBytes: limits.maxUploadBytes,
+    maxQueued: int('max-jobs', a['max-jobs'], 1),
+    maxJobBytes: int('max-job-memory', a['max-job-memory'], 1) ?? defaultJobMemory(),
+    diskQuotaBytes: int('jobs-disk-quota', a['jobs-disk-quota'], 1),
+    maxDataBytes: limits.maxUploadBytes,
   });
   const config: EngineConfig = {
-    models, backend: a.backend!, threads: int('threads', a.threads, 1), weights: weightsFrom(a), jobsDir: a.jobs, bounds, maxLoaded: int('max-loaded-models', a['max-loaded-models'], 1),
-    slots: limits.maxConcurrent ?? DEFAULT_LIMITS.maxConcurrent, prefillChunk: int('prefill-chunk', a['prefill-chunk'], 1), kvTokens: int('kv-tokens', a['kv-tokens'], 2),
+    models,
+    backend: a.backend!,
+    threads: int('threads', a.threads, 1),
+    weights: weightsFrom(a),
+    jobsDir: a.jobs,
+    bounds,
+    maxLoaded: int('max-loaded-models', a['max-loaded-models'], 1),
+    slots: limits.maxConcurrent ?? DEFAULT_LIMITS.maxConcurrent,
+    prefillChunk: int('prefill-chunk', a['prefill-chunk'], 1),
+    kvTokens: int('kv-tokens', a['kv-tokens'], 2),
   };
   const engine = await startEngine(config, ctx, log, { inline: a.inline });
   const app = createApp({ engine, limits, auth: keys.length ? keys : undefined, cors });
   const server = await startServer(app, { port, hostname: host });
-  log(`gptedge serve: listening on ${server.url} (${engine.description}${a.jobs ? `, jobs in ${a.jobs}` : ''}${keys.length ? `, ${keys.length} API key${keys.length > 1 ? 's' : ''}` : ', no API key'}${cors.length ? `, CORS for ${cors.join(' ')}` : ''})`);
+  log(
+    `gptedge serve: listening on ${server.url} (${engine.description}${a.jobs ? `, jobs in ${a.jobs}` : ''}${keys.length ? `, ${keys.length} API key${keys.length > 1 ? 's' : ''}` : ', no API key'}${cors.length ? `, CORS for ${cors.join(' ')}` : ''})`,
+  );
   opts.onListen?.(server);
   await new Promise<void>((done) => {
     const proc = (globalThis as { process?: { once(s: string, f: () => void): void } }).process;

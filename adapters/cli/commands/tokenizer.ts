@@ -29,8 +29,11 @@ export async function tokenizerCommand(argv: string[]): Promise<void> {
     args: rest,
     allowPositionals: true, // "--corpus a.txt b.txt": the files after the first land here
     options: {
-      corpus: { type: 'string', multiple: true }, merges: { type: 'string', default: '40000' },
-      'min-frequency': { type: 'string', default: '1' }, out: { type: 'string', default: 'tokenizer.json' }, encoding: { type: 'string' },
+      corpus: { type: 'string', multiple: true },
+      merges: { type: 'string', default: '40000' },
+      'min-frequency': { type: 'string', default: '1' },
+      out: { type: 'string', default: 'tokenizer.json' },
+      encoding: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

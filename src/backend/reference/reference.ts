@@ -35,7 +35,20 @@ function i32(t: Tensor): Int32Array {
  * One head of one query against cache rows 0..last: out[y..y+hs) = softmax(q·kᵀ·sc)·v, with q at x[q..],
  * keys and values at K/V[kv + u*C ..] (rows of C). Scores in s (f64 scratch of last+1).
  */
-function attendCache(o: Float32Array, y: number, x: Float32Array, q: number, K: Float32Array, V: Float32Array, kv: number, last: number, C: number, hs: number, sc: number, s: Float64Array): void {
+function attendCache(
+  o: Float32Array,
+  y: number,
+  x: Float32Array,
+  q: number,
+  K: Float32Array,
+  V: Float32Array,
+  kv: number,
+  last: number,
+  C: number,
+  hs: number,
+  sc: number,
+  s: Float64Array,
+): void {
   let mx = -Infinity;
   for (let u = 0; u <= last; u++) {
     const k = kv + u * C;
@@ -48,7 +61,8 @@ function attendCache(o: Float32Array, y: number, x: Float32Array, q: number, K: 
   for (let u = 0; u <= last; u++) z += Math.exp(s[u] - mx);
   for (let i = 0; i < hs; i++) o[y + i] = 0;
   for (let u = 0; u <= last; u++) {
-    const p = Math.exp(s[u] - mx) / z, v = kv + u * C;
+    const p = Math.exp(s[u] - mx) / z,
+      v = kv + u * C;
     for (let i = 0; i < hs; i++) o[y + i] += p * V[v + i];
   }
 }
@@ -79,7 +93,8 @@ export class ReferenceBackend implements Backend {
   }
   alloc(length: number, dtype: DType = 'f32', rowLength?: number): Tensor {
     if (isQuant(dtype)) {
-      const K = rowLength!, rows = length / K;
+      const K = rowLength!,
+        rows = length / K;
       const quant = quantizeRows(dtype, new Float32Array(length), rows, K); // zeros: codes 0 (q8) or 8 (q4)
       return { buffer: new Float32Array(length), offset: 0, length, dtype, rowLength: K, quant } as RefTensor;
     }
@@ -106,8 +121,12 @@ export class ReferenceBackend implements Backend {
     return Promise.resolve(t.dtype === 'i32' ? i32(t).slice() : f(t).slice());
   }
   writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
-    const r = t as RefTensor, dtype = t.dtype as QuantDType;
-    const K = t.rowLength!, cb = codeBytesPerRow(dtype, K), sc = scalesPerRow(dtype, K), n = q.codes.length / cb;
+    const r = t as RefTensor,
+      dtype = t.dtype as QuantDType;
+    const K = t.rowLength!,
+      cb = codeBytesPerRow(dtype, K),
+      sc = scalesPerRow(dtype, K),
+      n = q.codes.length / cb;
     r.quant!.codes.set(q.codes, firstRow * cb);
     r.quant!.scales.set(q.scales, firstRow * sc);
     f(t).set(dequantizeRows(dtype, q, n, K), firstRow * K);
@@ -129,16 +148,24 @@ export class ReferenceBackend implements Backend {
 
   // ---- embedding ----------------------------------------------------------------------------------
   encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void {
-    const o = f(out), id = i32(ids), e = f(wte), p = f(wpe);
+    const o = f(out),
+      id = i32(ids),
+      e = f(wte),
+      p = f(wpe);
     for (let bt = 0; bt < B * T; bt++) {
-      const tok = id[bt], pos = posOffset + (bt % T);
+      const tok = id[bt],
+        pos = posOffset + (bt % T);
       for (let c = 0; c < C; c++) o[bt * C + c] = e[tok * C + c] + p[pos * C + c];
     }
   }
   encoderBackward(dwte: Tensor, dwpe: Tensor, dout: Tensor, ids: Tensor, B: number, T: number, C: number): void {
-    const de = f(dwte), dp = f(dwpe), d = f(dout), id = i32(ids);
+    const de = f(dwte),
+      dp = f(dwpe),
+      d = f(dout),
+      id = i32(ids);
     for (let bt = 0; bt < B * T; bt++) {
-      const tok = id[bt], t = bt % T;
+      const tok = id[bt],
+        t = bt % T;
       for (let c = 0; c < C; c++) {
         de[tok * C + c] += d[bt * C + c];
         dp[t * C + c] += d[bt * C + c];
@@ -148,7 +175,12 @@ export class ReferenceBackend implements Backend {
 
   // ---- layernorm ----------------------------------------------------------------------------------
   layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number): void {
-    const o = f(out), mu = f(mean), rs = f(rstd), x = f(inp), g = f(w), bb = f(b);
+    const o = f(out),
+      mu = f(mean),
+      rs = f(rstd),
+      x = f(inp),
+      g = f(w),
+      bb = f(b);
     for (let n = 0; n < N; n++) {
       let m = 0;
       for (let c = 0; c < C; c++) m += x[n * C + c];
@@ -163,10 +195,18 @@ export class ReferenceBackend implements Backend {
     }
   }
   layernormBackward(dinp: Tensor, dw: Tensor, db: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number): void {
-    const dx = f(dinp), dg = f(dw), dbb = f(db), dy = f(dout), x = f(inp), g = f(w), mu = f(mean), rs = f(rstd);
+    const dx = f(dinp),
+      dg = f(dw),
+      dbb = f(db),
+      dy = f(dout),
+      x = f(inp),
+      g = f(w),
+      mu = f(mean),
+      rs = f(rstd);
     for (let n = 0; n < N; n++) {
       // dnorm = dy*g; dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm*norm))
-      let sumD = 0, sumDN = 0;
+      let sumD = 0,
+        sumDN = 0;
       for (let c = 0; c < C; c++) {
         const norm = (x[n * C + c] - mu[n]) * rs[n];
         const dn = dy[n * C + c] * g[c];
@@ -187,9 +227,13 @@ export class ReferenceBackend implements Backend {
 
   // ---- matmul -------------------------------------------------------------------------------------
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void {
-    const o = f(out), A = f(a), Bm = f(b), bi = bias ? f(bias) : null;
+    const o = f(out),
+      A = f(a),
+      Bm = f(b),
+      bi = bias ? f(bias) : null;
     // Row by row in f64, with loops ordered so the inner one walks memory contiguously.
-    const arow = new Float64Array(K), acc = new Float64Array(N);
+    const arow = new Float64Array(K),
+      acc = new Float64Array(N);
     for (let m = 0; m < M; m++) {
       for (let k = 0; k < K; k++) arow[k] = transA ? A[k * M + m] : A[m * K + k];
       if (transB) {
@@ -213,111 +257,158 @@ export class ReferenceBackend implements Backend {
     }
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
-    const db = f(dbias), d = f(dout);
+    const db = f(dbias),
+      d = f(dout);
     for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) db[n] += d[m * N + n];
   }
 
   // ---- attention ----------------------------------------------------------------------------------
   // Per (b, h): S = q·kᵀ/sqrt(hs) masked causally, P = softmax(S), Pd = P ∘ keep/(1-p), out = Pd·v.
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
-    const o = f(out), L = f(lse), x = f(qkv);
-    const hs = C / NH, sc = 1 / Math.sqrt(hs);
+    const o = f(out),
+      L = f(lse),
+      x = f(qkv);
+    const hs = C / NH,
+      sc = 1 / Math.sqrt(hs);
     const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     const s = new Float64Array(T);
-    for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
-      const q = (b * T + t) * 3 * C + h * hs;
-      let mx = -Infinity;
-      for (let u = 0; u <= t; u++) {
-        const k = (b * T + u) * 3 * C + C + h * hs;
-        let d = 0;
-        for (let i = 0; i < hs; i++) d += x[q + i] * x[k + i];
-        s[u] = d * sc;
-        if (s[u] > mx) mx = s[u];
-      }
-      let z = 0;
-      for (let u = 0; u <= t; u++) z += Math.exp(s[u] - mx);
-      L[(b * NH + h) * T + t] = mx + Math.log(z);
-      const y = (b * T + t) * C + h * hs;
-      for (let i = 0; i < hs; i++) o[y + i] = 0;
-      const row = ((b * NH + h) * T + t) * T;
-      for (let u = 0; u <= t; u++) {
-        let p = Math.exp(s[u] - mx) / z;
-        if (drop) p = keep(drop.key, row + u, drop.thr) ? p * drop.inv : 0;
-        const v = (b * T + u) * 3 * C + 2 * C + h * hs;
-        for (let i = 0; i < hs; i++) o[y + i] += p * x[v + i];
-      }
-    }
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < NH; h++)
+        for (let t = 0; t < T; t++) {
+          const q = (b * T + t) * 3 * C + h * hs;
+          let mx = -Infinity;
+          for (let u = 0; u <= t; u++) {
+            const k = (b * T + u) * 3 * C + C + h * hs;
+            let d = 0;
+            for (let i = 0; i < hs; i++) d += x[q + i] * x[k + i];
+            s[u] = d * sc;
+            if (s[u] > mx) mx = s[u];
+          }
+          let z = 0;
+          for (let u = 0; u <= t; u++) z += Math.exp(s[u] - mx);
+          L[(b * NH + h) * T + t] = mx + Math.log(z);
+          const y = (b * T + t) * C + h * hs;
+          for (let i = 0; i < hs; i++) o[y + i] = 0;
+          const row = ((b * NH + h) * T + t) * T;
+          for (let u = 0; u <= t; u++) {
+            let p = Math.exp(s[u] - mx) / z;
+            if (drop) p = keep(drop.key, row + u, drop.thr) ? p * drop.inv : 0;
+            const v = (b * T + u) * 3 * C + 2 * C + h * hs;
+            for (let i = 0; i < hs; i++) o[y + i] += p * x[v + i];
+          }
+        }
   }
-  attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
-    const dx = f(dqkv), dy = f(dout), x = f(qkv), o = f(out), L = f(lse);
-    const hs = C / NH, sc = 1 / Math.sqrt(hs);
+  attentionBackward(
+    dqkv: Tensor,
+    dout: Tensor,
+    qkv: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    B: number,
+    T: number,
+    C: number,
+    NH: number,
+    pDrop: number,
+    rng: DropoutRng | null,
+  ): void {
+    const dx = f(dqkv),
+      dy = f(dout),
+      x = f(qkv),
+      o = f(out),
+      L = f(lse);
+    const hs = C / NH,
+      sc = 1 / Math.sqrt(hs);
     const drop = pDrop > 0 && rng ? { key: rngKey(rng), thr: dropThreshold(pDrop), inv: 1 / (1 - pDrop) } : null;
     dx.subarray(0, B * T * 3 * C).fill(0);
-    for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < T; t++) {
-      const q = (b * T + t) * 3 * C + h * hs, y = (b * T + t) * C + h * hs;
-      const lsum = L[(b * NH + h) * T + t];
-      // D = dO·O = Σ_u Pd_u dPd_u, the softmax backward's row term
-      let D = 0;
-      for (let i = 0; i < hs; i++) D += dy[y + i] * o[y + i];
-      const row = ((b * NH + h) * T + t) * T;
-      for (let u = 0; u <= t; u++) {
-        const k = (b * T + u) * 3 * C + C + h * hs, v = k + C;
-        let sdot = 0;
-        for (let i = 0; i < hs; i++) sdot += x[q + i] * x[k + i];
-        const p = Math.exp(sdot * sc - lsum);
-        const m = drop ? (keep(drop.key, row + u, drop.thr) ? drop.inv : 0) : 1;
-        // dV += Pd·dO ; dPd = dO·v ; dP = dPd*m ; dS = P*(dP - D)
-        let dpd = 0;
-        for (let i = 0; i < hs; i++) {
-          dx[v + i] += p * m * dy[y + i];
-          dpd += dy[y + i] * x[v + i];
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < NH; h++)
+        for (let t = 0; t < T; t++) {
+          const q = (b * T + t) * 3 * C + h * hs,
+            y = (b * T + t) * C + h * hs;
+          const lsum = L[(b * NH + h) * T + t];
+          // D = dO·O = Σ_u Pd_u dPd_u, the softmax backward's row term
+          let D = 0;
+          for (let i = 0; i < hs; i++) D += dy[y + i] * o[y + i];
+          const row = ((b * NH + h) * T + t) * T;
+          for (let u = 0; u <= t; u++) {
+            const k = (b * T + u) * 3 * C + C + h * hs,
+              v = k + C;
+            let sdot = 0;
+            for (let i = 0; i < hs; i++) sdot += x[q + i] * x[k + i];
+            const p = Math.exp(sdot * sc - lsum);
+            const m = drop ? (keep(drop.key, row + u, drop.thr) ? drop.inv : 0) : 1;
+            // dV += Pd·dO ; dPd = dO·v ; dP = dPd*m ; dS = P*(dP - D)
+            let dpd = 0;
+            for (let i = 0; i < hs; i++) {
+              dx[v + i] += p * m * dy[y + i];
+              dpd += dy[y + i] * x[v + i];
+            }
+            const ds = p * (dpd * m - D) * sc;
+            for (let i = 0; i < hs; i++) {
+              dx[q + i] += ds * x[k + i];
+              dx[k + i] += ds * x[q + i];
+            }
+          }
         }
-        const ds = p * (dpd * m - D) * sc;
-        for (let i = 0; i < hs; i++) {
-          dx[q + i] += ds * x[k + i];
-          dx[k + i] += ds * x[q + i];
-        }
-      }
-    }
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
-    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), r = kvRounding(kCache);
-    const hs = C / NH, sc = 1 / Math.sqrt(hs);
-    for (let b = 0; b < B; b++) for (let t = 0; t < Tn; t++) for (let c = 0; c < C; c++) {
-      K[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + C + c]);
-      Vc[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + 2 * C + c]);
-    }
+    const o = f(out),
+      x = f(qkv),
+      K = f(kCache),
+      Vc = f(vCache),
+      r = kvRounding(kCache);
+    const hs = C / NH,
+      sc = 1 / Math.sqrt(hs);
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < Tn; t++)
+        for (let c = 0; c < C; c++) {
+          K[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + C + c]);
+          Vc[(b * Tmax + pos0 + t) * C + c] = r(x[(b * Tn + t) * 3 * C + 2 * C + c]);
+        }
     const s = new Float64Array(pos0 + Tn);
-    for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) for (let t = 0; t < Tn; t++) {
-      attendCache(o, (b * Tn + t) * C + h * hs, x, (b * Tn + t) * 3 * C + h * hs, K, Vc, b * Tmax * C + h * hs, pos0 + t, C, hs, sc, s);
-    }
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < NH; h++)
+        for (let t = 0; t < Tn; t++) {
+          attendCache(o, (b * Tn + t) * C + h * hs, x, (b * Tn + t) * 3 * C + h * hs, K, Vc, b * Tmax * C + h * hs, pos0 + t, C, hs, sc, s);
+        }
   }
   attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
-    const o = f(out), x = f(qkv), K = f(kCache), Vc = f(vCache), sp = i32(slotPos), r = kvRounding(kCache);
-    const hs = C / NH, sc = 1 / Math.sqrt(hs);
+    const o = f(out),
+      x = f(qkv),
+      K = f(kCache),
+      Vc = f(vCache),
+      sp = i32(slotPos),
+      r = kvRounding(kCache);
+    const hs = C / NH,
+      sc = 1 / Math.sqrt(hs);
     for (let n = 0; n < N; n++) {
-      const slot = sp[2 * n], pos = sp[2 * n + 1];
+      const slot = sp[2 * n],
+        pos = sp[2 * n + 1];
       for (let c = 0; c < C; c++) {
         K[(slot * Tmax + pos) * C + c] = r(x[n * 3 * C + C + c]);
         Vc[(slot * Tmax + pos) * C + c] = r(x[n * 3 * C + 2 * C + c]);
       }
     }
     const s = new Float64Array(Tmax);
-    for (let n = 0; n < N; n++) for (let h = 0; h < NH; h++) {
-      attendCache(o, n * C + h * hs, x, n * 3 * C + h * hs, K, Vc, sp[2 * n] * Tmax * C + h * hs, sp[2 * n + 1], C, hs, sc, s);
-    }
+    for (let n = 0; n < N; n++)
+      for (let h = 0; h < NH; h++) {
+        attendCache(o, n * C + h * hs, x, n * 3 * C + h * hs, K, Vc, sp[2 * n] * Tmax * C + h * hs, sp[2 * n + 1], C, hs, sc, s);
+      }
   }
 
   // ---- elementwise --------------------------------------------------------------------------------
   geluForward(out: Tensor, inp: Tensor, N: number): void {
-    const o = f(out), x = f(inp);
+    const o = f(out),
+      x = f(inp);
     for (let i = 0; i < N; i++) {
       const v = x[i];
       o[i] = 0.5 * v * (1 + Math.tanh(GELU_K * (v + 0.044715 * v * v * v)));
     }
   }
   geluBackward(dinp: Tensor, inp: Tensor, dout: Tensor, N: number): void {
-    const dx = f(dinp), x = f(inp), dy = f(dout);
+    const dx = f(dinp),
+      x = f(inp),
+      dy = f(dout);
     for (let i = 0; i < N; i++) {
       const v = x[i];
       const u = GELU_K * (v + 0.044715 * v * v * v);
@@ -327,15 +418,22 @@ export class ReferenceBackend implements Backend {
     }
   }
   residualForward(out: Tensor, a: Tensor, b: Tensor, N: number): void {
-    const o = f(out), x = f(a), y = f(b);
+    const o = f(out),
+      x = f(a),
+      y = f(b);
     for (let i = 0; i < N; i++) o[i] = x[i] + y[i];
   }
   accumulate(dst: Tensor, src: Tensor, N: number): void {
-    const d = f(dst), s = f(src);
+    const d = f(dst),
+      s = f(src);
     for (let i = 0; i < N; i++) d[i] += s[i];
   }
   dropoutForward(out: Tensor, inp: Tensor, N: number, p: number, rng: DropoutRng): void {
-    const o = f(out), x = f(inp), key = rngKey(rng), thr = dropThreshold(p), inv = 1 / (1 - p);
+    const o = f(out),
+      x = f(inp),
+      key = rngKey(rng),
+      thr = dropThreshold(p),
+      inv = 1 / (1 - p);
     for (let i = 0; i < N; i++) o[i] = keep(key, i, thr) ? x[i] * inv : 0;
   }
   dropoutBackward(dinp: Tensor, dout: Tensor, N: number, p: number, rng: DropoutRng): void {
@@ -344,7 +442,11 @@ export class ReferenceBackend implements Backend {
 
   // ---- loss ---------------------------------------------------------------------------------------
   crossEntropyForward(losses: Tensor, loss: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number): void {
-    const ls = f(losses), out = f(loss), z = f(logits), y = i32(targets), w = f(weights);
+    const ls = f(losses),
+      out = f(loss),
+      z = f(logits),
+      y = i32(targets),
+      w = f(weights);
     let total = 0;
     for (let n = 0; n < N; n++) {
       const tgt = y[n];
@@ -362,7 +464,10 @@ export class ReferenceBackend implements Backend {
     out[0] += total;
   }
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void {
-    const d = f(dlogits), z = f(logits), y = i32(targets), w = f(weights);
+    const d = f(dlogits),
+      z = f(logits),
+      y = i32(targets),
+      w = f(weights);
     for (let n = 0; n < N; n++) {
       const tgt = y[n];
       if (tgt < 0) {
@@ -383,11 +488,15 @@ export class ReferenceBackend implements Backend {
 
   // ---- rows ---------------------------------------------------------------------------------------
   gatherRows(out: Tensor, inp: Tensor, idx: Tensor, R: number, C: number): void {
-    const o = f(out), x = f(inp), id = i32(idx);
+    const o = f(out),
+      x = f(inp),
+      id = i32(idx);
     for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) o[r * C + c] = x[id[r] * C + c];
   }
   scatterAddRows(dinp: Tensor, dout: Tensor, idx: Tensor, R: number, C: number): void {
-    const dx = f(dinp), dy = f(dout), id = i32(idx);
+    const dx = f(dinp),
+      dy = f(dout),
+      id = i32(idx);
     for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) dx[id[r] * C + c] += dy[r * C + c];
   }
 
@@ -398,15 +507,20 @@ export class ReferenceBackend implements Backend {
     f(out)[0] = s;
   }
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, p: AdamWParams): void {
-    const w = f(param), g = f(grad), mm = f(m), vv = f(v);
+    const w = f(param),
+      g = f(grad),
+      mm = f(m),
+      vv = f(v);
     let gs = 1;
     if (p.gradNormSq && p.maxNorm !== undefined) gs = Math.min(1, p.maxNorm / (Math.sqrt(f(p.gradNormSq)[0]) + 1e-6));
-    const bc1 = 1 - p.beta1 ** p.step, bc2 = 1 - p.beta2 ** p.step;
+    const bc1 = 1 - p.beta1 ** p.step,
+      bc2 = 1 - p.beta2 ** p.step;
     for (let i = 0; i < w.length; i++) {
       const gi = g[i] * gs;
       mm[i] = p.beta1 * mm[i] + (1 - p.beta1) * gi;
       vv[i] = p.beta2 * vv[i] + (1 - p.beta2) * gi * gi;
-      const mh = mm[i] / bc1, vh = vv[i] / bc2;
+      const mh = mm[i] / bc1,
+        vh = vv[i] / bc2;
       w[i] -= p.lr * (mh / (Math.sqrt(vh) + p.eps) + p.weightDecay * w[i]);
     }
   }

@@ -40,6 +40,7 @@ export async function fetchKernel(variant: WasmVariant, env: WasmEnv = wasmEnv):
     const hint = url.protocol === 'file:' ? ' (this runtime cannot fetch file: URLs: on Node use gptedge/node, or pass `load`)' : '';
     throw new Error(`wasm backend: cannot load ${url.href}${hint}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!res.ok) throw new Error(`wasm backend: ${url.href} answered ${res.status} ${res.statusText}; set wasmEnv.wasmPaths to where the gptedge-*.wasm files are served`);
+  if (!res.ok)
+    throw new Error(`wasm backend: ${url.href} answered ${res.status} ${res.statusText}; set wasmEnv.wasmPaths to where the gptedge-*.wasm files are served`);
   return new Uint8Array(await res.arrayBuffer());
 }

@@ -18,7 +18,11 @@ export class Heap {
   private highWater: number;
   private readonly free: { addr: number; bytes: number }[] = [];
 
-  constructor(private readonly memory: WebAssembly.Memory, base: number, private readonly maxBytes: number) {
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    base: number,
+    private readonly maxBytes: number,
+  ) {
     this.base = this.top = this.highWater = align(base);
   }
 
@@ -52,7 +56,8 @@ export class Heap {
   release(b: Block): void {
     if (b.freed) return;
     b.freed = true;
-    let lo = 0, hi = this.free.length;
+    let lo = 0,
+      hi = this.free.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (this.free[mid].addr < b.addr) lo = mid + 1;
@@ -78,7 +83,8 @@ export class Heap {
   }
 
   private grow(end: number): void {
-    if (end > this.maxBytes) throw new RangeError(`wasm backend: out of memory (${(end / 2 ** 20).toFixed(1)} MiB needed, limit ${(this.maxBytes / 2 ** 20).toFixed(0)} MiB)`);
+    if (end > this.maxBytes)
+      throw new RangeError(`wasm backend: out of memory (${(end / 2 ** 20).toFixed(1)} MiB needed, limit ${(this.maxBytes / 2 ** 20).toFixed(0)} MiB)`);
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
     // at least double (amortised), at most to the limit

@@ -58,12 +58,13 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   if (!hasSimd128()) throw new Error('wasm backend: this engine has no WebAssembly SIMD128');
   const simd = opts.simd ?? 'auto';
   const relaxed = simd === 'relaxed' || (simd === 'auto' && hasRelaxedSimd());
-  if (simd === 'relaxed' && !hasRelaxedSimd()) throw new Error('wasm backend: relaxed SIMD requested, but WebAssembly.validate rejects it here (Node 20 needs --experimental-wasm-relaxed-simd)');
+  if (simd === 'relaxed' && !hasRelaxedSimd())
+    throw new Error('wasm backend: relaxed SIMD requested, but WebAssembly.validate rejects it here (Node 20 needs --experimental-wasm-relaxed-simd)');
 
   const spawnWorker = opts.spawnWorker ?? (typeof (globalThis as { Worker?: unknown }).Worker === 'function' ? webWorkerSpawner() : undefined);
   const canThread = !!spawnWorker && hasSharedMemory();
   const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
-  let threads = Math.min(MAX_THREADS, Math.max(1, Math.floor(opts.threads ?? (canThread ? hc ?? 1 : 1))));
+  let threads = Math.min(MAX_THREADS, Math.max(1, Math.floor(opts.threads ?? (canThread ? (hc ?? 1) : 1))));
   if (threads > 1 && !canThread) {
     const why = spawnWorker ? 'no SharedArrayBuffer here (browsers give it only to cross-origin-isolated pages)' : 'this runtime has no Worker';
     sayOnce(opts.log, `gptedge: WASM runs on 1 thread instead of ${threads}: ${why}`);
@@ -71,7 +72,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   }
 
   const variant = `${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? '-mt' : ''}` as WasmVariant;
-  const src = opts.modules?.[variant] ?? (await (opts.load ?? ((v: WasmVariant) => fetchKernel(v, opts.wasmPaths ? { ...wasmEnv, wasmPaths: opts.wasmPaths } : wasmEnv)))(variant));
+  const src =
+    opts.modules?.[variant] ??
+    (await (opts.load ?? ((v: WasmVariant) => fetchKernel(v, opts.wasmPaths ? { ...wasmEnv, wasmPaths: opts.wasmPaths } : wasmEnv)))(variant));
   if (!src) throw new Error(`wasm backend: no ${variant} build given (pass load or modules)`);
   const { module, bytes } = await compile(src);
 
@@ -79,7 +82,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const maximum = Math.ceil(maxBytes / 65536);
   const memory = new WebAssembly.Memory({ initial: 64, maximum, shared: threads > 1 } as WebAssembly.MemoryDescriptor);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  const exports = instance.exports as Record<string, unknown>, kernels = bindKernels(exports);
+  const exports = instance.exports as Record<string, unknown>,
+    kernels = bindKernels(exports);
   // the control block (futex words, arguments, partial sums) sits right after the kernels' static data
   const ctrl = kernels.heapBase();
   if (ctrl + CTRL_BYTES + 4096 > memory.buffer.byteLength) throw new Error('wasm backend: static data larger than expected');

@@ -10,7 +10,10 @@
 //   kernels and by test/portable/wasm-kernels.test.ts; and against the compiled module when a backend
 //   binds it (bindKernels: every kernel exported, with the declared number of parameters).
 type ArgType = 'ptr' | 'i32' | 'u32' | 'f32';
-const p = 'ptr', i = 'i32', u = 'u32', f = 'f32';
+const p = 'ptr',
+  i = 'i32',
+  u = 'u32',
+  f = 'f32';
 
 interface KernelDecl {
   args: Record<string, ArgType>;
@@ -107,9 +110,13 @@ export function splitKernels(): SplitKernel[] {
 export function bindKernels(exports: Record<string, unknown>): Kernels {
   const out = {} as Kernels;
   for (const name of Object.keys(KERNELS) as KernelName[]) {
-    const fn = exports[name], want = paramNames(name).length + (KERNELS[name].split ? 2 : 0);
+    const fn = exports[name],
+      want = paramNames(name).length + (KERNELS[name].split ? 2 : 0);
     if (typeof fn !== 'function') throw new Error(`wasm kernels: the module exports no ${name} (rebuild it: node wasm/build.mjs)`);
-    if (fn.length !== want) throw new Error(`wasm kernels: ${name} takes ${fn.length} parameters in the module, ${want} in src/backend/wasm/kernels.ts (rebuild it: node wasm/build.mjs)`);
+    if (fn.length !== want)
+      throw new Error(
+        `wasm kernels: ${name} takes ${fn.length} parameters in the module, ${want} in src/backend/wasm/kernels.ts (rebuild it: node wasm/build.mjs)`,
+      );
     out[name] = fn as Kernels[KernelName];
   }
   return out;
@@ -127,7 +134,11 @@ export function checkKernels(sources: Record<string, string>): string[] {
   if (index === undefined) return ['wasm/assembly/index.ts is missing'];
   const from = new Map<string, string>();
   for (const m of index.matchAll(/export\s*\{([^}]*)\}\s*from\s*'\.\/(\w+)'/g)) {
-    for (const n of m[1].split(',').map((x) => x.trim()).filter((x) => x)) from.set(n, `${m[2]}.ts`);
+    for (const n of m[1]
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x))
+      from.set(n, `${m[2]}.ts`);
   }
   const types: Record<string, ArgType> = { usize: p, i32: i, u32: u, f32: f };
   for (const [name, decl] of Object.entries(KERNELS) as [KernelName, KernelDecl][]) {
@@ -142,8 +153,20 @@ export function checkKernels(sources: Record<string, string>): string[] {
       problems.push(`${name}: wasm/assembly/${file} defines no exported function ${name}`);
       continue;
     }
-    const got = m[1].split(',').map((x) => x.trim()).filter((x) => x).map((x) => x.split(':').map((y) => y.trim()));
-    const want = [...Object.entries(decl.args), ...(decl.split ? [['tid', i], ['nth', i]] : [])];
+    const got = m[1]
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x)
+      .map((x) => x.split(':').map((y) => y.trim()));
+    const want = [
+      ...Object.entries(decl.args),
+      ...(decl.split
+        ? [
+            ['tid', i],
+            ['nth', i],
+          ]
+        : []),
+    ];
     const show = (ps: string[][]) => ps.map(([n, t]) => `${n}: ${t}`).join(', ');
     const norm = got.map(([n, t]) => [n, types[t] ?? t]);
     if (show(norm) !== show(want)) problems.push(`${name}: wasm/assembly/${file} takes (${show(got)}), src/backend/wasm/kernels.ts declares (${show(want)})`);

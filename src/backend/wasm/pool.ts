@@ -9,7 +9,13 @@
 // may be asked to run are the split ones of kernels.ts, by their index in that table.
 import { bindKernels, splitKernels, type Kernels, type SplitKernel } from './kernels.ts';
 
-export const CTRL_GEN = 0, CTRL_DONE = 1, CTRL_QUIT = 2, CTRL_FN = 3, CTRL_NTH = 4, CTRL_NARGS = 5, CTRL_ERR = 6;
+export const CTRL_GEN = 0,
+  CTRL_DONE = 1,
+  CTRL_QUIT = 2,
+  CTRL_FN = 3,
+  CTRL_NTH = 4,
+  CTRL_NARGS = 5,
+  CTRL_ERR = 6;
 export const MAX_ARGS = 32;
 export const PARTIALS_OFFSET = 64 + 8 * MAX_ARGS;
 export const MAX_THREADS = 256;
@@ -77,7 +83,20 @@ function gptedgeWorker(post, listen) {
 
 /** A spawner for runtimes with Web Workers and Blob URLs: Deno, Bun, browsers. */
 export function webWorkerSpawner(): SpawnWorker {
-  const W = (globalThis as unknown as { Worker?: new (url: string, o?: object) => { postMessage(m: unknown): void; terminate(): void; unref?(): void; onmessage: ((e: { data: unknown }) => void) | null; onerror: ((e: unknown) => void) | null } }).Worker;
+  const W = (
+    globalThis as unknown as {
+      Worker?: new (
+        url: string,
+        o?: object,
+      ) => {
+        postMessage(m: unknown): void;
+        terminate(): void;
+        unref?(): void;
+        onmessage: ((e: { data: unknown }) => void) | null;
+        onerror: ((e: unknown) => void) | null;
+      };
+    }
+  ).Worker;
   if (!W) throw new Error('webWorkerSpawner: this runtime has no Worker');
   return (source) => {
     const boot = source + '\ngptedgeWorker((m) => self.postMessage(m), (cb) => { self.onmessage = (e) => cb(e.data); });\n';
@@ -85,8 +104,12 @@ export function webWorkerSpawner(): SpawnWorker {
     const w = new W(url, { type: 'module' });
     return {
       post: (m) => w.postMessage(m),
-      onMessage: (cb) => { w.onmessage = (e) => cb(e.data); },
-      onError: (cb) => { w.onerror = cb; },
+      onMessage: (cb) => {
+        w.onmessage = (e) => cb(e.data);
+      },
+      onError: (cb) => {
+        w.onerror = cb;
+      },
       terminate: () => {
         w.terminate();
         URL.revokeObjectURL(url);
@@ -174,7 +197,8 @@ export class Pool {
 
   /** Runs export `name` with `args` + (tid, nth) on every thread; returns when all are done. */
   run(name: string, args: number[]): void {
-    const c = this.c, n = this.workers.length;
+    const c = this.c,
+      n = this.workers.length;
     const fn = this.index.get(name as SplitKernel);
     if (fn === undefined) throw new Error(`no wasm kernel ${name}`);
     if (args.length > MAX_ARGS) throw new Error(`${name}: too many arguments`);
@@ -196,10 +220,12 @@ export class Pool {
     // workers do shares as large as ours: one that has not finished long after us is lost, and failing
     // beats blocking this thread (and its event loop) forever
     const watch = new StallWatch(Date.now(), Date.now() - t0);
-    let spins = 0, d: number;
+    let spins = 0,
+      d: number;
     while ((d = Atomics.load(c, CTRL_DONE)) < n) {
       if (++spins > this.spin && this.canWait) Atomics.wait(c, CTRL_DONE, d, 1000);
-      if ((spins > this.spin || (spins & 1023) === 0) && watch.expired(Date.now())) throw new Error(`wasm worker pool stalled in ${name}: ${n - d} of ${n} workers never finished`);
+      if ((spins > this.spin || (spins & 1023) === 0) && watch.expired(Date.now()))
+        throw new Error(`wasm worker pool stalled in ${name}: ${n - d} of ${n} workers never finished`);
     }
     if (err) throw err;
     if (Atomics.load(c, CTRL_ERR)) throw new Error(`wasm kernel ${name} trapped in a worker`);

@@ -28,7 +28,8 @@ const PARALLEL_MIN_WORK = 1 << 15;
  * that kernels reading whole vectors past a row's end may touch (they multiply it by zero).
  */
 function quantLayout(dtype: QuantDType, rows: number, K: number): { scales: number; bytes: number } {
-  const codes = rows * codeBytesPerRow(dtype, K), scales = Math.ceil(codes / 16) * 16;
+  const codes = rows * codeBytesPerRow(dtype, K),
+    scales = Math.ceil(codes / 16) * 16;
   return { scales, bytes: scales + rows * scalesPerRow(dtype, K) * (dtype === 'q8' ? 4 : 2) + 16 };
 }
 export class WasmBackend implements Backend {
@@ -101,7 +102,9 @@ export class WasmBackend implements Backend {
   private quant(t: Tensor): { codes: number; scales: number; rows: number; K: number; dtype: QuantDType; bits: number } {
     const b = (t as WasmTensor).buffer;
     if (b.freed) throw new Error('wasm backend: tensor used after free');
-    const K = t.rowLength!, rows = t.length / K, dtype = t.dtype as QuantDType;
+    const K = t.rowLength!,
+      rows = t.length / K,
+      dtype = t.dtype as QuantDType;
     return { codes: b.addr, scales: b.addr + quantLayout(dtype, rows, K).scales, rows, K, dtype, bits: dtype === 'q8' ? 8 : 4 };
   }
   /** the memory's bytes; a grown memory has a new buffer (the old one is detached or too short) */
@@ -147,7 +150,8 @@ export class WasmBackend implements Backend {
     const arena: Arena = {};
     for (const s of specs) {
       offsets.push(total);
-      if (isQuant(s.dtype ?? 'f32')) arena[s.name] = this.alloc(s.length, s.dtype, s.rowLength); // a block of its own
+      if (isQuant(s.dtype ?? 'f32'))
+        arena[s.name] = this.alloc(s.length, s.dtype, s.rowLength); // a block of its own
       else total += Math.ceil(s.length / 16) * 16; // each view on its own 64-byte line
     }
     const block = this.heap.alloc(total * 4);
@@ -161,7 +165,7 @@ export class WasmBackend implements Backend {
     if (isQuant(dtype)) {
       const K = rowLength!;
       const t = { buffer: this.heap.alloc(quantLayout(dtype, length / K, K).bytes), offset: 0, length, dtype, rowLength: K } as WasmTensor;
-      if (dtype === 'q4') new Uint8Array(this.bytes().buffer, this.quant(t).codes, length / K * codeBytesPerRow(dtype, K)).fill(0x88); // zeros are code 8
+      if (dtype === 'q4') new Uint8Array(this.bytes().buffer, this.quant(t).codes, (length / K) * codeBytesPerRow(dtype, K)).fill(0x88); // zeros are code 8
       return t;
     }
     return { buffer: this.heap.alloc(length * 4), offset: 0, length, dtype } as WasmTensor;
@@ -197,7 +201,9 @@ export class WasmBackend implements Backend {
   }
   writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
     const { codes, scales, K, dtype } = this.quant(t);
-    const cb = codeBytesPerRow(dtype, K), sc = scalesPerRow(dtype, K), n = q.codes.length / cb;
+    const cb = codeBytesPerRow(dtype, K),
+      sc = scalesPerRow(dtype, K),
+      n = q.codes.length / cb;
     const mem = this.bytes();
     mem.set(new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength), codes + firstRow * cb);
     if (dtype === 'q8') new Float32Array(mem.buffer, scales + firstRow * sc * 4, n * sc).set(q.scales);
@@ -208,9 +214,15 @@ export class WasmBackend implements Backend {
   }
   readQuantized(t: Tensor): Promise<QuantizedRows> {
     const { codes, scales, rows, K, dtype } = this.quant(t);
-    const mem = this.bytes(), n = rows * scalesPerRow(dtype, K), cb = rows * codeBytesPerRow(dtype, K);
-    if (dtype === 'q8') return Promise.resolve({ codes: new Int8Array(mem.buffer, codes, cb).slice(), scales: new Float32Array(mem.buffer, scales, n).slice() });
-    return Promise.resolve({ codes: new Uint8Array(mem.buffer, codes, cb).slice(), scales: Float32Array.from(new Uint16Array(mem.buffer, scales, n), f16Value) });
+    const mem = this.bytes(),
+      n = rows * scalesPerRow(dtype, K),
+      cb = rows * codeBytesPerRow(dtype, K);
+    if (dtype === 'q8')
+      return Promise.resolve({ codes: new Int8Array(mem.buffer, codes, cb).slice(), scales: new Float32Array(mem.buffer, scales, n).slice() });
+    return Promise.resolve({
+      codes: new Uint8Array(mem.buffer, codes, cb).slice(),
+      scales: Float32Array.from(new Uint16Array(mem.buffer, scales, n), f16Value),
+    });
   }
   sync(): Promise<void> {
     return Promise.resolve();
@@ -232,7 +244,18 @@ export class WasmBackend implements Backend {
   encoderForward(out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, posOffset: number): void {
     if (isQuant(wte.dtype)) {
       const q = this.quant(wte);
-      this.run('encoderForwardQ', B * T * C * 4, { out: this.addr(out), ids: this.addr(ids), codes: q.codes, scales: q.scales, wpe: this.addr(wpe), B, T, C, posOffset, bits: q.bits });
+      this.run('encoderForwardQ', B * T * C * 4, {
+        out: this.addr(out),
+        ids: this.addr(ids),
+        codes: q.codes,
+        scales: q.scales,
+        wpe: this.addr(wpe),
+        B,
+        T,
+        C,
+        posOffset,
+        bits: q.bits,
+      });
       return;
     }
     this.run('encoderForward', B * T * C, { out: this.addr(out), ids: this.addr(ids), wte: this.addr(wte), wpe: this.addr(wpe), B, T, C, posOffset });
@@ -243,7 +266,17 @@ export class WasmBackend implements Backend {
 
   // ---- layernorm ----------------------------------------------------------------------------------
   layernormForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, b: Tensor, N: number, C: number, eps: number): void {
-    this.run('layernormForward', N * C * 4, { out: this.addr(out), mean: this.addr(mean), rstd: this.addr(rstd), inp: this.addr(inp), w: this.addr(w), b: this.addr(b), N, C, eps });
+    this.run('layernormForward', N * C * 4, {
+      out: this.addr(out),
+      mean: this.addr(mean),
+      rstd: this.addr(rstd),
+      inp: this.addr(inp),
+      w: this.addr(w),
+      b: this.addr(b),
+      N,
+      C,
+      eps,
+    });
   }
   layernormBackward(dinp: Tensor, dw: Tensor, db: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, N: number, C: number): void {
     const saved = { dout: this.addr(dout), inp: this.addr(inp), mean: this.addr(mean), rstd: this.addr(rstd), N, C };
@@ -256,11 +289,37 @@ export class WasmBackend implements Backend {
     if (isQuant(b.dtype)) {
       const q = this.quant(b);
       const [scratch, scratchStride] = this.scratchFor(this.call('matmulQScratchBytes', { K }));
-      this.run('matmulQ', 2 * M * K * N, { out: this.addr(out), a: this.addr(a), codes: q.codes, scales: q.scales, bias: bias ? this.addr(bias) : 0, M, K, N, beta, bits: q.bits, scratch, scratchStride });
+      this.run('matmulQ', 2 * M * K * N, {
+        out: this.addr(out),
+        a: this.addr(a),
+        codes: q.codes,
+        scales: q.scales,
+        bias: bias ? this.addr(bias) : 0,
+        M,
+        K,
+        N,
+        beta,
+        bits: q.bits,
+        scratch,
+        scratchStride,
+      });
       return;
     }
     const [scratch, scratchStride] = this.scratchFor(this.call('matmulScratchBytes', {}));
-    this.run('matmul', 2 * M * K * N, { out: this.addr(out), a: this.addr(a), b: this.addr(b), bias: bias ? this.addr(bias) : 0, M, K, N, transA: +transA, transB: +transB, beta, scratch, scratchStride });
+    this.run('matmul', 2 * M * K * N, {
+      out: this.addr(out),
+      a: this.addr(a),
+      b: this.addr(b),
+      bias: bias ? this.addr(bias) : 0,
+      M,
+      K,
+      N,
+      transA: +transA,
+      transB: +transB,
+      beta,
+      scratch,
+      scratchStride,
+    });
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
     this.run('biasBackward', M * N, { dbias: this.addr(dbias), dout: this.addr(dout), M, N });
@@ -273,12 +332,46 @@ export class WasmBackend implements Backend {
   }
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: T, hs: C / NH, backward: 0 }));
-    this.run('attentionForward', 2 * B * T * T * C, { out: this.addr(out), lse: this.addr(lse), qkv: this.addr(qkv), B, T, C, NH, ...this.dropArgs(pDrop, rng), scratch, scratchStride });
+    this.run('attentionForward', 2 * B * T * T * C, {
+      out: this.addr(out),
+      lse: this.addr(lse),
+      qkv: this.addr(qkv),
+      B,
+      T,
+      C,
+      NH,
+      ...this.dropArgs(pDrop, rng),
+      scratch,
+      scratchStride,
+    });
   }
-  attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
+  attentionBackward(
+    dqkv: Tensor,
+    dout: Tensor,
+    qkv: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    B: number,
+    T: number,
+    C: number,
+    NH: number,
+    pDrop: number,
+    rng: DropoutRng | null,
+  ): void {
     const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: T, hs: C / NH, backward: 1 }));
     this.run('attentionBackward', 4 * B * T * T * C, {
-      dqkv: this.addr(dqkv), dout: this.addr(dout), qkv: this.addr(qkv), out: this.addr(out), lse: this.addr(lse), B, T, C, NH, ...this.dropArgs(pDrop, rng), scratch, scratchStride,
+      dqkv: this.addr(dqkv),
+      dout: this.addr(dout),
+      qkv: this.addr(qkv),
+      out: this.addr(out),
+      lse: this.addr(lse),
+      B,
+      T,
+      C,
+      NH,
+      ...this.dropArgs(pDrop, rng),
+      scratch,
+      scratchStride,
     });
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
@@ -287,12 +380,23 @@ export class WasmBackend implements Backend {
       this.run('kvCacheWriteHalf', B * Tn * C * 8, caches);
       if (Tn > HALF_ROWS_MAX) {
         // a prompt: the cached rows widened to f32 for the call (2·B·n·C floats), attended on the f32 tiles
-        const n = pos0 + Tn, k32 = this.alloc(B * n * C), v32 = this.alloc(B * n * C);
+        const n = pos0 + Tn,
+          k32 = this.alloc(B * n * C),
+          v32 = this.alloc(B * n * C);
         try {
           this.run('widenCache', B * n * C * 4, { dst: this.addr(k32), src: caches.kCache, B, n, C, Tmax });
           this.run('widenCache', B * n * C * 4, { dst: this.addr(v32), src: caches.vCache, B, n, C, Tmax });
           const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: n, hs: C / NH, backward: 0 }));
-          this.run('attentionCached', 4 * B * Tn * n * C, { out: this.addr(out), ...caches, kCache: this.addr(k32), vCache: this.addr(v32), Tmax: n, NH, scratch, scratchStride });
+          this.run('attentionCached', 4 * B * Tn * n * C, {
+            out: this.addr(out),
+            ...caches,
+            kCache: this.addr(k32),
+            vCache: this.addr(v32),
+            Tmax: n,
+            NH,
+            scratch,
+            scratchStride,
+          });
         } finally {
           this.free(k32, v32);
         }
@@ -350,7 +454,15 @@ export class WasmBackend implements Backend {
     this.call('crossEntropyReduce', { loss: this.addr(loss), losses: this.addr(losses), targets: this.addr(targets), weights: this.addr(weights), N });
   }
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void {
-    this.run('crossEntropyBackward', N * V * 12, { dlogits: this.addr(dlogits), logits: this.addr(logits), targets: this.addr(targets), weights: this.addr(weights), N, V, dscale });
+    this.run('crossEntropyBackward', N * V * 12, {
+      dlogits: this.addr(dlogits),
+      logits: this.addr(logits),
+      targets: this.addr(targets),
+      weights: this.addr(weights),
+      N,
+      V,
+      dscale,
+    });
   }
 
   // ---- rows ---------------------------------------------------------------------------------------
@@ -372,8 +484,20 @@ export class WasmBackend implements Backend {
     const N = param.length;
     const clip = p.gradNormSq && p.maxNorm !== undefined;
     this.run('adamw', N * 16, {
-      param: this.addr(param), grad: this.addr(grad), m: this.addr(m), v: this.addr(v), N, lr: p.lr, beta1: p.beta1, beta2: p.beta2, eps: p.eps, wd: p.weightDecay,
-      bc1: 1 - p.beta1 ** p.step, bc2: 1 - p.beta2 ** p.step, normSq: clip ? this.addr(p.gradNormSq!) : 0, maxNorm: clip ? p.maxNorm! : 0,
+      param: this.addr(param),
+      grad: this.addr(grad),
+      m: this.addr(m),
+      v: this.addr(v),
+      N,
+      lr: p.lr,
+      beta1: p.beta1,
+      beta2: p.beta2,
+      eps: p.eps,
+      wd: p.weightDecay,
+      bc1: 1 - p.beta1 ** p.step,
+      bc2: 1 - p.beta2 ** p.step,
+      normSq: clip ? this.addr(p.gradNormSq!) : 0,
+      maxNorm: clip ? p.maxNorm! : 0,
     });
   }
 

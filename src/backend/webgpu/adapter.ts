@@ -46,7 +46,9 @@ export function describeAdapter(adapter: GPUAdapter): { name: string; software: 
   // description is the most specific field where present (Dawn, wgpu); Chromium may fill only vendor and
   // architecture (e.g. "google swiftshader")
   const name = info?.description || [info?.vendor, info?.architecture, info?.device].filter((s) => s).join(' ') || 'unknown adapter';
-  const software = info?.isFallbackAdapter === true || (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+  const software =
+    info?.isFallbackAdapter === true ||
+    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
     /^(software|cpu)$/i.test(info?.architecture ?? '') ||
     /llvmpipe|lavapipe|swiftshader|software|warp|basic render/i.test([info?.description, info?.device, info?.vendor, info?.architecture].join(' '));
   return { name, software };

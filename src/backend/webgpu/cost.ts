@@ -52,7 +52,8 @@ const UNITS = {
   },
   // block of 16 queries: tiles of 16 keys up to its last query's
   flash_forward: (p: Full<'flash_forward'>, blk: number) => {
-    const t0 = (blk % Math.ceil(p.Tq / 16)) * 16, keys = ceilTo(p.pos0 + Math.min(t0 + 16, p.Tq), 16);
+    const t0 = (blk % Math.ceil(p.Tq / 16)) * 16,
+      keys = ceilTo(p.pos0 + Math.min(t0 + 16, p.Tq), 16);
     return { flops: 16 * keys * 4 * hs4(p.hs), depth: (keys / 16) * (hs4(p.hs) + 16) };
   },
   attention_backward_d: (p: Full<'attention_backward_d'>) => ({ flops: 2 * p.hs, depth: p.hs }),
@@ -67,11 +68,13 @@ const UNITS = {
     return { flops: 8 * p.hs * queries, depth: queries * (2 * Math.ceil(p.hs / 64) + 2) };
   },
   flash_backward_dq: (p: Full<'flash_backward_dq'>, blk: number) => {
-    const t0 = (blk % Math.ceil(p.T / 16)) * 16, keys = ceilTo(Math.min(t0 + 16, p.T), 8);
+    const t0 = (blk % Math.ceil(p.T / 16)) * 16,
+      keys = ceilTo(Math.min(t0 + 16, p.T), 8);
     return { flops: 16 * keys * 6 * hs4(p.hs), depth: (keys / 8) * (hs4(p.hs) / 2 + 16) };
   },
   flash_backward_dkv: (p: Full<'flash_backward_dkv'>, blk: number) => {
-    const u0 = (blk % Math.ceil(p.T / 16)) * 16, queries = ceilTo(p.T - u0, 8);
+    const u0 = (blk % Math.ceil(p.T / 16)) * 16,
+      queries = ceilTo(p.T - u0, 8);
     return { flops: 16 * queries * 8 * hs4(p.hs), depth: (queries / 8) * (hs4(p.hs) / 2 + 16) };
   },
 };
@@ -81,7 +84,8 @@ type Unit = (p: Record<string, number>, i: number) => Cost;
 /** The cost of units [first, first + count) of a range kernel: FLOPs summed, depth the largest. */
 function rangeCost(name: RangeKernel, p: Record<string, number>): Cost {
   const unit = UNITS[name] as Unit;
-  let flops = 0, depth = 0;
+  let flops = 0,
+    depth = 0;
   for (let i = p.first; i < p.first + p.count; i++) {
     const c = unit(p, i);
     flops += c.flops;
@@ -97,7 +101,8 @@ function rangeCost(name: RangeKernel, p: Record<string, number>): Cost {
 export function splitRanges(name: RangeKernel, p: Record<string, number>, total: number, maxFlops: number): [number, number][] {
   const unit = UNITS[name] as Unit;
   const out: [number, number][] = [];
-  let first = 0, flops = 0;
+  let first = 0,
+    flops = 0;
   for (let i = 0; i < total; i++) {
     const f = unit(p, i).flops;
     if (flops + f > maxFlops && i > first) {

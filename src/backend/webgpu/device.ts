@@ -80,11 +80,19 @@ export function contextOf(device: GPUDevice): GpuContext {
   paramsChecked ??= checkParams(wgsl);
   if (paramsChecked.length) throw new Error(`gptedge's WGSL and kernels.ts disagree:\n${paramsChecked.join('\n')}`);
   const lim = device.limits;
-  if (lim.maxComputeInvocationsPerWorkgroup < 256) throw new Error(`WebGPU device allows ${lim.maxComputeInvocationsPerWorkgroup} invocations per workgroup; gptedge's kernels need 256`);
-  if (lim.maxStorageBuffersPerShaderStage < 6) throw new Error(`WebGPU device allows ${lim.maxStorageBuffersPerShaderStage} storage buffers per stage; gptedge needs 6`);
-  if (lim.maxComputeWorkgroupStorageSize < 8192) throw new Error(`WebGPU device allows ${lim.maxComputeWorkgroupStorageSize} bytes of workgroup storage; gptedge needs 8192`);
+  if (lim.maxComputeInvocationsPerWorkgroup < 256)
+    throw new Error(`WebGPU device allows ${lim.maxComputeInvocationsPerWorkgroup} invocations per workgroup; gptedge's kernels need 256`);
+  if (lim.maxStorageBuffersPerShaderStage < 6)
+    throw new Error(`WebGPU device allows ${lim.maxStorageBuffersPerShaderStage} storage buffers per stage; gptedge needs 6`);
+  if (lim.maxComputeWorkgroupStorageSize < 8192)
+    throw new Error(`WebGPU device allows ${lim.maxComputeWorkgroupStorageSize} bytes of workgroup storage; gptedge needs 8192`);
   const ctx: GpuContext = {
-    device, modules: new Map(), pipelines: new Map(), compileErrors: [], uncaptured: [], loss: null,
+    device,
+    modules: new Map(),
+    pipelines: new Map(),
+    compileErrors: [],
+    uncaptured: [],
+    loss: null,
     lost: device.lost.then((info) => (ctx.loss = { reason: info.reason ?? 'unknown', message: info.message ?? '' })),
   };
   device.addEventListener?.('uncapturederror', (e) => {
@@ -100,7 +108,12 @@ export function contextOf(device: GPUDevice): GpuContext {
  */
 export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeatures, constants: Record<string, number> = {}): Pipeline {
   const suffix = `${variant.f16 ? '@f16' : ''}${variant.subgroups ? '@subgroups' : ''}${variant.packed ? '@packed' : ''}`;
-  const key = name + suffix + Object.entries(constants).map(([k, v]) => `,${k}=${v}`).join('');
+  const key =
+    name +
+    suffix +
+    Object.entries(constants)
+      .map(([k, v]) => `,${k}=${v}`)
+      .join('');
   let p = c.pipelines.get(key);
   if (p) return p;
   const { module: mod, entry, bindings } = KERNELS[name];
@@ -115,10 +128,16 @@ export function pipelineFor(c: GpuContext, name: KernelName, variant: ShaderFeat
     module = dev.createShaderModule({ code: specialize(wgsl.common + '\n' + reduce + src, variant), label: modKey });
     c.modules.set(modKey, module);
   }
-  const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: SLOT_BYTES } }];
+  const entries: GPUBindGroupLayoutEntry[] = [
+    { binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: SLOT_BYTES } },
+  ];
   for (let i = 1; i <= Object.keys(bindings).length; i++) entries.push({ binding: i, visibility: STAGE_COMPUTE, buffer: { type: 'storage' } });
   const layout = dev.createBindGroupLayout({ entries, label: key });
-  const pipeline = dev.createComputePipeline({ layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry, constants }, label: key });
+  const pipeline = dev.createComputePipeline({
+    layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module, entryPoint: entry, constants },
+    label: key,
+  });
   c.compileErrors.push(dev.popErrorScope());
   p = { pipeline, layout };
   c.pipelines.set(key, p);

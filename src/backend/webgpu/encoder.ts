@@ -10,7 +10,8 @@ import { assertAlive, DeviceLostError, lossAfterFailure, SLOT_BYTES, type GpuCon
 import type { KernelName, Layout } from './kernels.ts';
 import { costOf, type DispatchRecord } from './cost.ts';
 
-const USAGE_COPY_DST = 0x0008, USAGE_UNIFORM = 0x0040;
+const USAGE_COPY_DST = 0x0008,
+  USAGE_UNIFORM = 0x0040;
 const SLOT_WORDS = SLOT_BYTES / 4;
 const SLOTS = 4096; // dispatches per batch before an automatic submit
 
@@ -44,7 +45,10 @@ export class Encoder {
   private pendingErrors: { error: Promise<GPUError | null>; say: (e: GPUError) => string; first: boolean }[] = [];
 
   /** @param submitFlops a batch is submitted once it holds this much work (cost.ts) */
-  constructor(readonly ctx: GpuContext, private readonly submitFlops: number) {
+  constructor(
+    readonly ctx: GpuContext,
+    private readonly submitFlops: number,
+  ) {
     this.device = ctx.device;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');

@@ -15,7 +15,8 @@ import type { Tensor } from '../backend.ts';
 
 export type Module = Exclude<keyof typeof wgsl, 'common' | 'reduce'>;
 type FieldType = 'u32' | 'f32';
-const u = 'u32', f = 'f32';
+const u = 'u32',
+  f = 'f32';
 
 /** Params structs by WGSL name: fields in declared order. */
 export const STRUCTS = {
@@ -28,12 +29,51 @@ export const STRUCTS = {
   LnParams: { N: u, C: u, o_out: u, o_mean: u, o_rstd: u, o_inp: u, o_w: u, o_bias: u, eps: f },
   LnBackParams: { N: u, C: u, o_dinp: u, o_mean: u, o_rstd: u, o_inp: u, o_w: u, o_dout: u },
   FwdParams: {
-    first: u, count: u, Tq: u, NH: u, hs: u, o_q: u, q_bs: u, q_rs: u, o_k: u, k_bs: u, k_rs: u, o_v: u, v_bs: u, v_rs: u,
-    o_out: u, o_lse: u, pos0: u, write_lse: u, drop: u, key: u, thr: u, inv_keep: f, scale: f, kv_in_q: u,
+    first: u,
+    count: u,
+    Tq: u,
+    NH: u,
+    hs: u,
+    o_q: u,
+    q_bs: u,
+    q_rs: u,
+    o_k: u,
+    k_bs: u,
+    k_rs: u,
+    o_v: u,
+    v_bs: u,
+    v_rs: u,
+    o_out: u,
+    o_lse: u,
+    pos0: u,
+    write_lse: u,
+    drop: u,
+    key: u,
+    thr: u,
+    inv_keep: f,
+    scale: f,
+    kv_in_q: u,
   },
   CacheParams: { n: u, Tn: u, C: u, Tmax: u, pos0: u, o_qkv: u, o_k: u, o_v: u },
   RaggedParams: { N: u, C: u, NH: u, hs: u, Tmax: u, o_qkv: u, o_k: u, o_v: u, o_sp: u, o_out: u, scale: f },
-  BwdParams: { first: u, count: u, T: u, NH: u, hs: u, o_dqkv: u, o_lse: u, o_qkv: u, o_dout: u, o_out: u, o_D: u, drop: u, key: u, thr: u, inv_keep: f, scale: f },
+  BwdParams: {
+    first: u,
+    count: u,
+    T: u,
+    NH: u,
+    hs: u,
+    o_dqkv: u,
+    o_lse: u,
+    o_qkv: u,
+    o_dout: u,
+    o_out: u,
+    o_D: u,
+    drop: u,
+    key: u,
+    thr: u,
+    inv_keep: f,
+    scale: f,
+  },
   CeParams: { N: u, V: u, o_losses: u, o_logits: u, o_targets: u },
   CeSumParams: { N: u, o_loss: u, o_losses: u, o_weights: u },
   CeBackParams: { N: u, V: u, o_dlogits: u, o_logits: u, o_targets: u, o_weights: u, dscale: f, inplace: u },
@@ -43,8 +83,23 @@ export const STRUCTS = {
   ScatterParams: { n: u, R: u, C: u, o_dinp: u, o_src: u, o_idx: u, o_link: u, lo: u, hi: u },
   GatherParams: { n: u, C: u, o_out: u, o_inp: u, o_idx: u, lo: u, hi: u },
   AdamParams: {
-    tensors: u, first: u, count: u, o_param: u, o_grad: u, o_m: u, o_v: u, o_norm: u, o_table: u, clip: u,
-    lr: f, beta1: f, beta2: f, eps: f, bc1: f, bc2: f, max_norm: f,
+    tensors: u,
+    first: u,
+    count: u,
+    o_param: u,
+    o_grad: u,
+    o_m: u,
+    o_v: u,
+    o_norm: u,
+    o_table: u,
+    clip: u,
+    lr: f,
+    beta1: f,
+    beta2: f,
+    eps: f,
+    bc1: f,
+    bc2: f,
+    max_norm: f,
   },
   SumParams: { tensors: u, first: u, count: u, o_x: u, o_part: u, o_table: u },
   SumFinalParams: { count: u, o_total: u, o_part: u },
@@ -64,8 +119,13 @@ interface KernelDecl {
   /** pipeline-overridable constants (`override NAME: bool` in the module): one pipeline per combination */
   constants?: readonly string[];
 }
-const k = <const P extends StructName, const B extends Record<string, Role>>(module: Module, entry: string, params: P, bindings: B, constants?: readonly string[]) =>
-  ({ module, entry, params, bindings, constants });
+const k = <const P extends StructName, const B extends Record<string, Role>>(
+  module: Module,
+  entry: string,
+  params: P,
+  bindings: B,
+  constants?: readonly string[],
+) => ({ module, entry, params, bindings, constants });
 const MATMUL = { out: 'w', a: 'r', b: 'r', bias: 'r' } as const;
 const TRANSPOSES = ['TRANS_A', 'TRANS_B'] as const;
 
@@ -160,7 +220,14 @@ export function checkParams(sources: Record<string, string>): string[] {
     // comments out first, then `struct Name { field: type, ... }`
     const src = (sources[mod] ?? '').replace(/\/\/[^\n]*/g, '');
     for (const s of src.matchAll(/struct\s+(\w+)\s*\{([^}]*)\}/g)) {
-      m.set(s[1], s[2].split(',').map((x) => x.trim()).filter((x) => x).map((x) => x.split(':').map((y) => y.trim()) as [string, string]));
+      m.set(
+        s[1],
+        s[2]
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x)
+          .map((x) => x.split(':').map((y) => y.trim()) as [string, string]),
+      );
     }
     structsOf.set(mod, m);
     return m;
@@ -172,7 +239,8 @@ export function checkParams(sources: Record<string, string>): string[] {
       continue;
     }
     if (!new RegExp(`fn\\s+${decl.entry}\\s*\\(`).test(src)) problems.push(`${name}: ${decl.module}.wgsl has no entry point ${decl.entry}`);
-    for (const c of decl.constants ?? []) if (!new RegExp(`override\\s+${c}\\s*:`).test(src)) problems.push(`${name}: ${decl.module}.wgsl declares no override ${c}`);
+    for (const c of decl.constants ?? [])
+      if (!new RegExp(`override\\s+${c}\\s*:`).test(src)) problems.push(`${name}: ${decl.module}.wgsl declares no override ${c}`);
     const got = parse(decl.module).get(decl.params);
     const want = Object.entries(STRUCTS[decl.params]);
     if (!got) {
@@ -180,7 +248,8 @@ export function checkParams(sources: Record<string, string>): string[] {
       continue;
     }
     const show = (fs: [string, string][]) => fs.map(([n, t]) => `${n}: ${t}`).join(', ');
-    if (show(got) !== show(want)) problems.push(`${name}: struct ${decl.params} in ${decl.module}.wgsl is { ${show(got)} }, declared in kernels.ts as { ${show(want)} }`);
+    if (show(got) !== show(want))
+      problems.push(`${name}: struct ${decl.params} in ${decl.module}.wgsl is { ${show(got)} }, declared in kernels.ts as { ${show(want)} }`);
     for (const b of Object.keys(decl.bindings)) {
       if (!b.startsWith('_') && !(`o_${b}` in STRUCTS[decl.params])) problems.push(`${name}: binding ${b} has no offset field o_${b} in ${decl.params}`);
     }
@@ -188,7 +257,8 @@ export function checkParams(sources: Record<string, string>): string[] {
   // and no struct in a module that no kernel declares (a Params struct edited in WGSL alone)
   const declared = new Set(Object.values(KERNELS as Record<string, KernelDecl>).map((d) => `${d.module}.${d.params}`));
   for (const [mod, structs] of structsOf) {
-    for (const s of structs.keys()) if (/Params$/.test(s) && !declared.has(`${mod}.${s}`)) problems.push(`${mod}.wgsl declares struct ${s}, which no kernel in kernels.ts uses`);
+    for (const s of structs.keys())
+      if (/Params$/.test(s) && !declared.has(`${mod}.${s}`)) problems.push(`${mod}.wgsl declares struct ${s}, which no kernel in kernels.ts uses`);
   }
   return [...new Set(problems)];
 }

@@ -22,7 +22,10 @@ import { KERNELS } from './kernels.ts';
 
 // WebGPU enum values, spelled out so this module needs no GPUBufferUsage/GPUMapMode globals (Dawn's npm
 // package only installs them on request).
-const USAGE_MAP_READ = 0x0001, USAGE_COPY_SRC = 0x0004, USAGE_COPY_DST = 0x0008, USAGE_STORAGE = 0x0080;
+const USAGE_MAP_READ = 0x0001,
+  USAGE_COPY_SRC = 0x0004,
+  USAGE_COPY_DST = 0x0008,
+  USAGE_STORAGE = 0x0080;
 const MAP_READ = 0x0001;
 const VIEW_ALIGN = 64; // arena views start on 256-byte boundaries (room for vec4 kernels)
 export const NO_ROW_LIMIT = 0xffffffff;
@@ -53,7 +56,8 @@ export const bytesOf = (d: DType): number => (d === 'f16' ? 2 : 4);
 
 /** The one buffer of an unsplit tensor of this backend (a clear error for anything else). */
 export function store(t: Tensor): GpuStore {
-  if (isSplit(t)) throw new RangeError(`a tensor of ${t.length} elements is split across GPU buffers (larger than one storage binding); this op cannot take it`);
+  if (isSplit(t))
+    throw new RangeError(`a tensor of ${t.length} elements is split across GPU buffers (larger than one storage binding); this op cannot take it`);
   const s = (t as GpuTensor).buffer;
   if (!s || typeof s !== 'object' || !('gpu' in s)) throw new TypeError('tensor does not belong to a WebGPU backend');
   if (s.destroyed) throw new Error('tensor was freed');
@@ -85,21 +89,34 @@ export class GpuMemory {
    * @param offsetAlign minStorageBufferOffsetAlignment: binding ranges start on multiples of it
    * @param f16 whether f16 tensors may be created; `name` for the error when not
    */
-  constructor(private readonly device: GPUDevice, private readonly enc: Encoder, readonly maxBufferBytes: number,
-    private readonly offsetAlign: number, private readonly f16: boolean, private readonly name: string, readonly budgetBytes?: number) {
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly enc: Encoder,
+    readonly maxBufferBytes: number,
+    private readonly offsetAlign: number,
+    private readonly f16: boolean,
+    private readonly name: string,
+    readonly budgetBytes?: number,
+  ) {
     this.dummies = Array.from({ length: 8 }, (_, i) => this.newStore(16, `dummy ${i}`));
   }
 
   private newStore(bytes: number, label: string): GpuStore {
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     if (size > this.maxBufferBytes && bytes > 0) {
-      throw new RangeError(`${label}: ${bytes} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes); tensors that large must be split by the caller`);
+      throw new RangeError(
+        `${label}: ${bytes} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes); tensors that large must be split by the caller`,
+      );
     }
     const before = this.held;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     const gpu = this.device.createBuffer({ size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST, label });
-    this.enc.watch(label, true, (e) => `could not allocate ${label} (${size} bytes) with ${gib(before)} already held in this backend's buffers: ${e.message}; ${ADVICE}`);
+    this.enc.watch(
+      label,
+      true,
+      (e) => `could not allocate ${label} (${size} bytes) with ${gib(before)} already held in this backend's buffers: ${e.message}; ${ADVICE}`,
+    );
     const s: GpuStore = { gpu, id: nextStoreId++, bytes: size, group: [], destroyed: false };
     s.group.push(s);
     this.stores.add(s);
@@ -110,8 +127,10 @@ export class GpuMemory {
   /** Refuses `bytes` more (for `what`) when they would take this backend past its memory budget. */
   private reserve(bytes: number, what: string): void {
     if (this.budgetBytes === undefined || this.held + bytes <= this.budgetBytes) return;
-    throw new RangeError(`${this.name}: ${what} need ${gib(bytes)}; with the ${gib(this.held)} already held that is ${gib(this.held + bytes)}, ` +
-      `over this backend's memory budget of ${gib(this.budgetBytes)}; ${ADVICE}`);
+    throw new RangeError(
+      `${this.name}: ${what} need ${gib(bytes)}; with the ${gib(this.held)} already held that is ${gib(this.held + bytes)}, ` +
+        `over this backend's memory budget of ${gib(this.budgetBytes)}; ${ADVICE}`,
+    );
   }
 
   /** One buffer of its own, within the budget (a quantized tensor: codes and scales, src/backend/webgpu/quant.ts). */
@@ -126,13 +145,21 @@ export class GpuMemory {
 
   allocArena(specs: ArenaSpec[]): Arena {
     const arena: Arena = {};
-    const largest = [...specs].sort((a, b) => b.length - a.length).slice(0, 3).map((s) => s.name).join(', ');
-    this.reserve(specs.reduce((sum, s) => sum + s.length * bytesOf(s.dtype ?? 'f32'), 0), `an arena of ${specs.length} tensors (largest: ${largest})`);
+    const largest = [...specs]
+      .sort((a, b) => b.length - a.length)
+      .slice(0, 3)
+      .map((s) => s.name)
+      .join(', ');
+    this.reserve(
+      specs.reduce((sum, s) => sum + s.length * bytesOf(s.dtype ?? 'f32'), 0),
+      `an arena of ${specs.length} tensors (largest: ${largest})`,
+    );
     for (const dtype of ['f32', 'i32', 'f16'] as DType[]) {
       const group = specs.filter((s) => (s.dtype ?? 'f32') === dtype);
       if (group.length === 0) continue;
       if (dtype === 'f16') this.needF16();
-      const bpe = bytesOf(dtype), maxElems = Math.floor(this.maxBufferBytes / bpe);
+      const bpe = bytesOf(dtype),
+        maxElems = Math.floor(this.maxBufferBytes / bpe);
       // First fit in order: start a new buffer when the next view would cross the binding limit.
       const buffers: { views: { name: string; offset: number; length: number }[]; size: number }[] = [];
       const oversized: ArenaSpec[] = [];
@@ -155,15 +182,20 @@ export class GpuMemory {
       for (const [i, b] of buffers.entries()) {
         const st = this.newStore(b.size * bpe, `arena ${dtype} ${i}`);
         siblings.push(st);
-        this.arenaViews.set(st.id, b.views.map((v) => [v.offset, v.offset + v.length]));
+        this.arenaViews.set(
+          st.id,
+          b.views.map((v) => [v.offset, v.offset + v.length]),
+        );
         for (const v of b.views) arena[v.name] = { buffer: st, offset: v.offset, length: v.length, dtype } as GpuTensor;
       }
       for (const s of oversized) {
         // whole rows per part, so row ops find each row in one buffer
         const partRows = s.rowLength ? Math.floor(maxElems / s.rowLength) : 0;
         if (partRows < 1) {
-          throw new RangeError(`arena view ${s.name}: ${s.length * bpe} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes)` +
-            (s.rowLength ? `, and one row of ${s.rowLength} does not fit either` : ' and no rowLength says where it may be split'));
+          throw new RangeError(
+            `arena view ${s.name}: ${s.length * bpe} bytes exceed this WebGPU device's largest storage binding (${this.maxBufferBytes} bytes)` +
+              (s.rowLength ? `, and one row of ${s.rowLength} does not fit either` : ' and no rowLength says where it may be split'),
+          );
         }
         const parts: GpuTensor[] = [];
         for (let at = 0; at < s.length; at += partRows * s.rowLength!) {
@@ -218,7 +250,8 @@ export class GpuMemory {
       const parts: GpuTensor[] = [];
       let at = 0;
       for (const p of partsOf(t)) {
-        const lo = Math.max(offset, at), hi = Math.min(offset + length, at + p.length);
+        const lo = Math.max(offset, at),
+          hi = Math.min(offset + length, at + p.length);
         if (hi > lo) parts.push(this.slice(p, lo - at, hi - lo) as GpuTensor);
         at += p.length;
       }
@@ -243,7 +276,11 @@ export class GpuMemory {
       for (const p of partsOf(t)) if ((at += p.length) < n) cuts.add(at);
     }
     const at = [...cuts].sort((x, y) => x - y);
-    for (let i = 0; i + 1 < at.length; i++) op(at[i], ts.map((t) => t && this.slice(t, at[i], at[i + 1] - at[i])));
+    for (let i = 0; i + 1 < at.length; i++)
+      op(
+        at[i],
+        ts.map((t) => t && this.slice(t, at[i], at[i + 1] - at[i])),
+      );
     return true;
   }
 
@@ -301,7 +338,8 @@ export class GpuMemory {
   // ---- binding ---------------------------------------------------------------------------------------
   /** The byte range a view is bound with: its start rounded down to the storage offset alignment. */
   private range(t: Tensor): Binding {
-    const s = store(t), bpe = bytesOf(t.dtype);
+    const s = store(t),
+      bpe = bytesOf(t.dtype);
     const start = Math.floor((t.offset * bpe) / this.offsetAlign) * this.offsetAlign;
     // binding sizes are whole vec4s (kernels read some operands as array<vec4>; buffers are multiples of 16)
     const end = Math.min(s.bytes, Math.ceil(Math.max((t.offset + t.length) * bpe, start + 4) / 16) * 16);
@@ -314,15 +352,21 @@ export class GpuMemory {
    * operand's element offset relative to its binding, by binding name. Two operands whose ranges overlap
    * would be rejected by Dawn, so the read-only one is first copied aside with `copy`.
    */
-  bind(name: KernelName, operands: Record<string, Tensor | null | undefined>, copy: (dst: Tensor, src: Tensor) => void): { bound: Binding[]; offsets: Record<string, number> } {
+  bind(
+    name: KernelName,
+    operands: Record<string, Tensor | null | undefined>,
+    copy: (dst: Tensor, src: Tensor) => void,
+  ): { bound: Binding[]; offsets: Record<string, number> } {
     const roles = Object.entries(KERNELS[name].bindings as Record<string, 'r' | 'w'>);
     const ops = roles.map(([b]) => operands[b] ?? null);
     let asides = 0;
     for (let i = 0; i < ops.length; i++) {
       for (let j = i + 1; j < ops.length; j++) {
-        const a = ops[i], b = ops[j];
+        const a = ops[i],
+          b = ops[j];
         if (!a || !b || store(a) !== store(b)) continue;
-        const ra = this.range(a), rb = this.range(b);
+        const ra = this.range(a),
+          rb = this.range(b);
         if (ra.start >= rb.start + rb.size || rb.start >= ra.start + ra.size) continue;
         const k = roles[j][1] === 'r' ? j : roles[i][1] === 'r' ? i : -1;
         if (k < 0) throw new Error(`${name}: two outputs overlap in one buffer`);

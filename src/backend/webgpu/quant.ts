@@ -41,8 +41,11 @@ interface Geometry {
 }
 
 function geometry(t: Tensor): Geometry {
-  const dtype = t.dtype as QuantDType, K = t.rowLength!, rows = t.length / K;
-  const rowWords = dtype === 'q8' ? Math.ceil(K / 4) : q4Groups(K) * 4, spr = scalesPerRow(dtype, K);
+  const dtype = t.dtype as QuantDType,
+    K = t.rowLength!,
+    rows = t.length / K;
+  const rowWords = dtype === 'q8' ? Math.ceil(K / 4) : q4Groups(K) * 4,
+    spr = scalesPerRow(dtype, K);
   return { dtype, rows, K, rowWords, spr, oScale: rows * rowWords, words: rows * rowWords + rows * spr };
 }
 
@@ -60,8 +63,11 @@ export function allocQuant(h: QuantHost, length: number, dtype: QuantDType, rowL
 }
 
 export function writeQuantized(h: QuantHost, t: Tensor, q: QuantizedRows, firstRow: number): void {
-  const g = geometry(t), cb = codeBytesPerRow(g.dtype, g.K), n = q.codes.length / cb; // whole rows in range (checks.ts)
-  const codes = new Uint8Array(n * g.rowWords * 4), src = new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength);
+  const g = geometry(t),
+    cb = codeBytesPerRow(g.dtype, g.K),
+    n = q.codes.length / cb; // whole rows in range (checks.ts)
+  const codes = new Uint8Array(n * g.rowWords * 4),
+    src = new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength);
   for (let r = 0; r < n; r++) codes.set(src.subarray(r * cb, (r + 1) * cb), r * g.rowWords * 4);
   const view = words(t, g);
   h.mem.upload(view, new Uint32Array(codes.buffer), firstRow * g.rowWords);
@@ -69,7 +75,8 @@ export function writeQuantized(h: QuantHost, t: Tensor, q: QuantizedRows, firstR
 }
 
 export async function readQuantized(h: QuantHost, t: Tensor): Promise<QuantizedRows> {
-  const g = geometry(t), cb = codeBytesPerRow(g.dtype, g.K);
+  const g = geometry(t),
+    cb = codeBytesPerRow(g.dtype, g.K);
   const all = new Uint8Array(await h.mem.readBytes(words(t, g)));
   const codes = new Uint8Array(g.rows * cb);
   for (let r = 0; r < g.rows; r++) codes.set(all.subarray(r * g.rowWords * 4, r * g.rowWords * 4 + cb), r * cb);
@@ -90,12 +97,19 @@ const DEQUANT_BLOCK_BYTES = 64 * 2 ** 20;
  * scratch by dequant_q and multiplied by the f32 tiled kernels.
  */
 export function matmulQ(h: QuantHost, out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, beta: 0 | 1): void {
-  const g = geometry(b), constants = { Q4: +(g.dtype === 'q4') };
+  const g = geometry(b),
+    constants = { Q4: +(g.dtype === 'q4') };
   const geo = { row_words: g.rowWords, o_scale: g.oScale, groups: g.spr };
   if (M <= 8 && g.dtype === 'q8' && h.features.packed) {
-    const blocks = Math.ceil(K / 256), act = h.mem.scratchView('quantized activations', M * (2 * g.rowWords + blocks), 'i32');
+    const blocks = Math.ceil(K / 256),
+      act = h.mem.scratchView('quantized activations', M * (2 * g.rowWords + blocks), 'i32');
     h.run('quantize_act', { act, aq: a }, { M, K, lda: K, row_words: g.rowWords, blocks }, h.grid(M * blocks, 64));
-    h.run('matvec_q8_dot4', { dout: out, dact: act, w: words(b, g), dbias: bias }, { M, K, N, beta, has_bias: +!!bias, ldo: N, row_words: g.rowWords, o_scale: g.oScale, blocks }, h.grid(N, 8));
+    h.run(
+      'matvec_q8_dot4',
+      { dout: out, dact: act, w: words(b, g), dbias: bias },
+      { M, K, N, beta, has_bias: +!!bias, ldo: N, row_words: g.rowWords, o_scale: g.oScale, blocks },
+      h.grid(N, 8),
+    );
     return;
   }
   if (M <= 8) {
@@ -114,6 +128,13 @@ export function matmulQ(h: QuantHost, out: Tensor, a: Tensor, b: Tensor, bias: T
 
 /** out(B,T,C) = dequant(wte)[ids] + wpe[pos0 + t] */
 export function encoderQ(h: QuantHost, out: Tensor, ids: Tensor, wte: Tensor, wpe: Tensor, B: number, T: number, C: number, pos0: number): void {
-  const g = geometry(wte), n = B * T * C;
-  h.run('encoder_forward_q', { eout: out, ids, w: words(wte, g), wpe }, { n, C, T, pos0, row_words: g.rowWords, o_scale: g.oScale, groups: g.spr }, h.grid(n, 256), { constants: { Q4: +(g.dtype === 'q4') } });
+  const g = geometry(wte),
+    n = B * T * C;
+  h.run(
+    'encoder_forward_q',
+    { eout: out, ids, w: words(wte, g), wpe },
+    { n, C, T, pos0, row_words: g.rowWords, o_scale: g.oScale, groups: g.spr },
+    h.grid(n, 256),
+    { constants: { Q4: +(g.dtype === 'q4') } },
+  );
 }

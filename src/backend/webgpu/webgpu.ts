@@ -81,15 +81,25 @@ export interface KernelChoice {
 
 /** A matmul over blocks of stored matrices (see WebGPUBackend.matmulBlock). */
 interface MatmulBlock {
-  out: Tensor; a: Tensor; b: Tensor; bias: Tensor | null;
-  M: number; K: number; N: number;
-  transA: boolean; transB: boolean; beta: 0 | 1;
+  out: Tensor;
+  a: Tensor;
+  b: Tensor;
+  bias: Tensor | null;
+  M: number;
+  K: number;
+  N: number;
+  transA: boolean;
+  transB: boolean;
+  beta: 0 | 1;
   /** stored row lengths of a, b and out */
-  lda: number; ldb: number; ldo: number;
+  lda: number;
+  ldb: number;
+  ldo: number;
 }
 
 const f32Bits = (() => {
-  const fa = new Float32Array(1), ua = new Uint32Array(fa.buffer);
+  const fa = new Float32Array(1),
+    ua = new Uint32Array(fa.buffer);
   return (v: number) => ((fa[0] = v), ua[0]);
 })();
 
@@ -130,7 +140,8 @@ export class WebGPUBackend implements Backend {
     this.logitChunkElements = Math.floor(Math.min(this.maxBufferBytes, 512 * 1024 ** 2) / 4);
     const has = (f: string) => device.features.has(f);
     this.features = {
-      f16: (opts.features?.f16 ?? true) && has('shader-f16'), subgroups: (opts.features?.subgroups ?? true) && has('subgroups'),
+      f16: (opts.features?.f16 ?? true) && has('shader-f16'),
+      subgroups: (opts.features?.subgroups ?? true) && has('subgroups'),
       packed: (opts.features?.packed ?? true) && wgslFeaturesOf(device).has('packed_4x8_integer_dot_product'),
     };
     if (opts.features?.f16 && !this.features.f16) throw new Error('WebGPU device lacks shader-f16: f16 weights are not available');
@@ -284,7 +295,9 @@ export class WebGPUBackend implements Backend {
     if (this.mem.piecewise(t.length, [t], (_, v) => this.fill(v[0]!, value))) return;
     if (t.dtype === 'f16') throw new TypeError(`fill: f16 tensors are weight storage, written with write()`);
     const bits = t.dtype === 'f32' ? f32Bits(value) : value | 0;
-    const s = store(t), start = t.offset, end = t.offset + t.length;
+    const s = store(t),
+      start = t.offset,
+      end = t.offset + t.length;
     const p = this.pending;
     if (p?.kind === 'fill' && p.store === s && p.bits === bits && (p.end === start || (p.end < start && this.mem.isPadding(s, p.end, start)))) {
       p.end = end;
@@ -338,8 +351,13 @@ export class WebGPUBackend implements Backend {
   /** what the quantized-weight dispatch (quant.ts) needs of this backend, kept out of its public surface */
   private get quantHost(): QuantHost {
     return (this.qHost ??= {
-      mem: this.mem, maxBufferBytes: this.maxBufferBytes, features: this.features, run: this.run.bind(this) as QuantHost['run'], grid: this.grid.bind(this),
-      matmulF32: this.matmulF32.bind(this), slice: this.slice.bind(this),
+      mem: this.mem,
+      maxBufferBytes: this.maxBufferBytes,
+      features: this.features,
+      run: this.run.bind(this) as QuantHost['run'],
+      grid: this.grid.bind(this),
+      matmulF32: this.matmulF32.bind(this),
+      slice: this.slice.bind(this),
     });
   }
   private qHost: QuantHost | null = null;
@@ -350,13 +368,20 @@ export class WebGPUBackend implements Backend {
    * for offsets). A function receives the offsets first. With `f16`, the kernel's f16-weights variant
    * (operand WT is f16).
    */
-  private run<K extends KernelName>(name: K, operands: OperandsOf<K>, params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
-    groups: [number, number], { f16 = false, constants }: { f16?: boolean; constants?: Record<string, number> } = {}): void {
+  private run<K extends KernelName>(
+    name: K,
+    operands: OperandsOf<K>,
+    params: ParamsOf<K> | ((offsets: Record<BindingName<K>, number>) => ParamsOf<K>),
+    groups: [number, number],
+    { f16 = false, constants }: { f16?: boolean; constants?: Record<string, number> } = {},
+  ): void {
     assertAlive(this.ctx);
     this.emitPending();
     const ops = operands as Record<string, Tensor | null | undefined>;
-    if (!f16 && Object.values(ops).some((t) => t?.dtype === 'f16')) throw new TypeError(`${name}: f16 tensors are weight storage (matmul's b, the token embedding); this op takes f32`);
-    if (Object.values(ops).some((t) => t && isQuant(t.dtype))) throw new TypeError(`${name}: a quantized tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
+    if (!f16 && Object.values(ops).some((t) => t?.dtype === 'f16'))
+      throw new TypeError(`${name}: f16 tensors are weight storage (matmul's b, the token embedding); this op takes f32`);
+    if (Object.values(ops).some((t) => t && isQuant(t.dtype)))
+      throw new TypeError(`${name}: a quantized tensor is weight storage (matmul's b with transB, the token embedding); this operand takes f32`);
     if (groups[0] === 0 || groups[1] === 0) return;
     const { bound, offsets } = this.mem.bind(name, ops, (dst, src) => this.copy(dst, src));
     const values: Record<string, number> = {};
@@ -407,7 +432,19 @@ export class WebGPUBackend implements Backend {
   }
 
   /** @internal (QuantHost) an f32 block matmul with b transposed: out(M,N) = beta·out + a·bᵀ [+ bias] */
-  private matmulF32(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, beta: 0 | 1, lda: number, ldb: number, ldo: number): void {
+  private matmulF32(
+    out: Tensor,
+    a: Tensor,
+    b: Tensor,
+    bias: Tensor | null,
+    M: number,
+    K: number,
+    N: number,
+    beta: 0 | 1,
+    lda: number,
+    ldb: number,
+    ldo: number,
+  ): void {
     this.matmulBlock({ out, a, b, bias, M, K, N, transA: false, transB: true, beta, lda, ldb, ldo });
   }
 
@@ -419,12 +456,18 @@ export class WebGPUBackend implements Backend {
   private matmulBlock(m: MatmulBlock): void {
     const { out, a, b, bias, M, K, N, transA, transB, beta, lda, ldb, ldo } = m;
     // which dimension each operand's stored rows run along
-    const split = [[out, 'M', ldo], [a, transA ? 'K' : 'M', lda], [b, transB ? 'N' : 'K', ldb]].find(([t]) => isSplit(t as Tensor));
+    const split = [
+      [out, 'M', ldo],
+      [a, transA ? 'K' : 'M', lda],
+      [b, transB ? 'N' : 'K', ldb],
+    ].find(([t]) => isSplit(t as Tensor));
     if (split) {
       const [t, dim, ld] = split as [Tensor, 'M' | 'N' | 'K', number];
-      let at = 0, first = true;
+      let at = 0,
+        first = true;
       for (const p of partsOf(t)) {
-        const r0 = at / ld, r1 = Math.min(Math.ceil((at + p.length) / ld), dim === 'M' ? M : dim === 'N' ? N : K);
+        const r0 = at / ld,
+          r1 = Math.min(Math.ceil((at + p.length) / ld), dim === 'M' ? M : dim === 'N' ? N : K);
         if (at % ld !== 0) throw new RangeError(`matmul: an operand split across GPU buffers at element ${at} is not split between rows of ${ld}`);
         at += p.length;
         if (r1 <= r0) continue;
@@ -450,8 +493,13 @@ export class WebGPUBackend implements Backend {
     const groups: [number, number] = kernel === 'matvec' ? this.grid(N, transB ? 8 : 64) : [Math.ceil(N / tile), Math.ceil(M / tile)];
     if (groups[0] > MAX_GROUPS || groups[1] > MAX_GROUPS) throw new RangeError(`matmul ${M}x${N} is too large a grid`);
     // vec4 loads along an operand's contiguous axis where its offset and row length allow (matmul_tiled)
-    this.run(kernel, { out, a, b, bias }, (o) => ({ M, K, N, beta, has_bias: +!!bias, lda, ldb, ldo, vec_a: +(o.a % 4 === 0 && lda % 4 === 0), vec_b: +(o.b % 4 === 0 && ldb % 4 === 0) }),
-      groups, { f16: half, constants: { TRANS_A: +transA, TRANS_B: +transB } });
+    this.run(
+      kernel,
+      { out, a, b, bias },
+      (o) => ({ M, K, N, beta, has_bias: +!!bias, lda, ldb, ldo, vec_a: +(o.a % 4 === 0 && lda % 4 === 0), vec_b: +(o.b % 4 === 0 && ldb % 4 === 0) }),
+      groups,
+      { f16: half, constants: { TRANS_A: +transA, TRANS_B: +transB } },
+    );
   }
 
   /**
@@ -468,7 +516,9 @@ export class WebGPUBackend implements Backend {
 
   /** The block of `m` with dimension `dim` restricted to [r0, r1): operand views start later and shrink. */
   private restrict(m: MatmulBlock, dim: 'M' | 'N' | 'K', r0: number, r1: number, first: boolean): MatmulBlock {
-    const M = dim === 'M' ? r1 - r0 : m.M, N = dim === 'N' ? r1 - r0 : m.N, K = dim === 'K' ? r1 - r0 : m.K;
+    const M = dim === 'M' ? r1 - r0 : m.M,
+      N = dim === 'N' ? r1 - r0 : m.N,
+      K = dim === 'K' ? r1 - r0 : m.K;
     // element offset of the restriction in an operand whose stored rows run along `rows` and columns along `cols`
     const shift = (rows: string, cols: string, ld: number) => (rows === dim ? r0 * ld : cols === dim ? r0 : 0);
     // a stored block of `rows` rows of `cols` used columns, ld apart
@@ -490,9 +540,13 @@ export class WebGPUBackend implements Backend {
    * normalised input: partial sums over chunks of 256 rows, then the chunks in order (deterministic).
    */
   private columnSums(out: Tensor, x: Tensor, M: number, N: number, norm: { dw: Tensor; inp: Tensor; mean: Tensor; rstd: Tensor } | null): void {
-    const chunks = Math.ceil(M / 256), stride = norm ? 2 * N : N;
+    const chunks = Math.ceil(M / 256),
+      stride = norm ? 2 * N : N;
     const part = this.mem.scratchView('column partials', chunks * stride);
-    this.run('column_partials', { part, x, inp: norm?.inp, mean: norm?.mean, rstd: norm?.rstd }, { M, N, stride, normed: +!!norm }, [Math.ceil(N / 64), chunks]);
+    this.run('column_partials', { part, x, inp: norm?.inp, mean: norm?.mean, rstd: norm?.rstd }, { M, N, stride, normed: +!!norm }, [
+      Math.ceil(N / 64),
+      chunks,
+    ]);
     this.run('partial_sums', { out, part }, { N, chunks, stride }, this.grid(N, 64));
     if (norm) this.run('partial_sums', { out: norm.dw, part }, (o) => ({ N, chunks, stride, o_part: o.part + N }), this.grid(N, 64));
   }
@@ -520,16 +574,37 @@ export class WebGPUBackend implements Backend {
   /** qkv views of (b, h): q, k and v all read through the q binding (kv_in_q) of a (B,T,3C) tensor */
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const hs = this.headSize(C, NH);
-    const bs = T * 3 * C, rs = 3 * C;
+    const bs = T * 3 * C,
+      rs = 3 * C;
     this.attend({ out, lse, q: qkv }, B, T, NH, hs, (o) => ({
-      Tq: T, NH, hs, q_bs: bs, q_rs: rs, o_k: o.q + C, k_bs: bs, k_rs: rs, o_v: o.q + 2 * C, v_bs: bs, v_rs: rs,
-      pos0: 0, write_lse: 1, ...this.dropParams(pDrop, rng), scale: 1 / Math.sqrt(hs), kv_in_q: 1,
+      Tq: T,
+      NH,
+      hs,
+      q_bs: bs,
+      q_rs: rs,
+      o_k: o.q + C,
+      k_bs: bs,
+      k_rs: rs,
+      o_v: o.q + 2 * C,
+      v_bs: bs,
+      v_rs: rs,
+      pos0: 0,
+      write_lse: 1,
+      ...this.dropParams(pDrop, rng),
+      scale: 1 / Math.sqrt(hs),
+      kv_in_q: 1,
     }));
   }
 
   /** The forward over every query row of (B, NH, Tq), in dispatches within the budget. */
-  private attend(operands: OperandsOf<'attention_forward'>, B: number, Tq: number, NH: number, hs: number,
-    params: (o: Record<BindingName<'attention_forward'>, number>) => Omit<ParamsOf<'attention_forward'>, 'first' | 'count'>): void {
+  private attend(
+    operands: OperandsOf<'attention_forward'>,
+    B: number,
+    Tq: number,
+    NH: number,
+    hs: number,
+    params: (o: Record<BindingName<'attention_forward'>, number>) => Omit<ParamsOf<'attention_forward'>, 'first' | 'count'>,
+  ): void {
     const name = this.flash(hs, Tq) ? 'flash_forward' : 'attention_forward';
     const units = name === 'flash_forward' ? B * NH * Math.ceil(Tq / 16) : B * NH * Tq;
     // the split only depends on the shape: offsets do not matter to it
@@ -539,7 +614,19 @@ export class WebGPUBackend implements Backend {
     }
   }
 
-  attentionBackward(dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
+  attentionBackward(
+    dqkv: Tensor,
+    dout: Tensor,
+    qkv: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    B: number,
+    T: number,
+    C: number,
+    NH: number,
+    pDrop: number,
+    rng: DropoutRng | null,
+  ): void {
     const hs = this.headSize(C, NH);
     const rows = B * NH * T;
     const D = this.mem.scratchView('attention D', rows);
@@ -548,8 +635,11 @@ export class WebGPUBackend implements Backend {
     const flash = this.flash(hs, T);
     // D = dout·out per query row; then dq per query (block), dk and dv per key (block)
     const blocks = B * NH * Math.ceil(T / 16);
-    const passes: [BwdKernel, number, number][] = [['attention_backward_d', rows, 64], flash ? ['flash_backward_dq', blocks, 1] : ['attention_backward_dq', rows, 1],
-      flash ? ['flash_backward_dkv', blocks, 1] : ['attention_backward_dkv', rows, 1]];
+    const passes: [BwdKernel, number, number][] = [
+      ['attention_backward_d', rows, 64],
+      flash ? ['flash_backward_dq', blocks, 1] : ['attention_backward_dq', rows, 1],
+      flash ? ['flash_backward_dkv', blocks, 1] : ['attention_backward_dkv', rows, 1],
+    ];
     for (const [name, units, per] of passes) {
       for (const [first, count] of splitRanges(name, { ...shape, first: 0, count: 0 }, units, this.budget.dispatchFlops)) {
         this.run(name, ops, { ...shape, first, count }, this.grid(count, per));
@@ -563,8 +653,20 @@ export class WebGPUBackend implements Backend {
     const n = B * Tn * C;
     this.run('kv_cache_write', { k: kCache, v: vCache, qkv }, { n, Tn, C, Tmax, pos0 }, this.grid(n, 256));
     this.attend({ out, q: qkv, k: kCache, v: vCache }, B, Tn, NH, hs, () => ({
-      Tq: Tn, NH, hs, q_bs: Tn * 3 * C, q_rs: 3 * C, k_bs: Tmax * C, k_rs: C, v_bs: Tmax * C, v_rs: C,
-      pos0, write_lse: 0, ...this.dropParams(0, null), scale: 1 / Math.sqrt(hs), kv_in_q: 0,
+      Tq: Tn,
+      NH,
+      hs,
+      q_bs: Tn * 3 * C,
+      q_rs: 3 * C,
+      k_bs: Tmax * C,
+      k_rs: C,
+      v_bs: Tmax * C,
+      v_rs: C,
+      pos0,
+      write_lse: 0,
+      ...this.dropParams(0, null),
+      scale: 1 / Math.sqrt(hs),
+      kv_in_q: 0,
     }));
   }
 
@@ -577,9 +679,24 @@ export class WebGPUBackend implements Backend {
   }
 
   // ---- elementwise --------------------------------------------------------------------------------
-  private elementwise(name: 'gelu_forward' | 'gelu_backward' | 'residual_forward' | 'accumulate' | 'dropout', N: number, out: Tensor, a: Tensor, b: Tensor | null, s = 0, key = 0, thr = 0, mayAlias = false): void {
+  private elementwise(
+    name: 'gelu_forward' | 'gelu_backward' | 'residual_forward' | 'accumulate' | 'dropout',
+    N: number,
+    out: Tensor,
+    a: Tensor,
+    b: Tensor | null,
+    s = 0,
+    key = 0,
+    thr = 0,
+    mayAlias = false,
+  ): void {
     // dropout's mask is keyed by element index: a range starting at `start` continues the key from there
-    if (this.mem.piecewise(N, [out, a, b], (start, v) => this.elementwise(name, v[0]!.length, v[0]!, v[1]!, v[2], s, name === 'dropout' ? (key + start) >>> 0 : key, thr, mayAlias))) return;
+    if (
+      this.mem.piecewise(N, [out, a, b], (start, v) =>
+        this.elementwise(name, v[0]!.length, v[0]!, v[1]!, v[2], s, name === 'dropout' ? (key + start) >>> 0 : key, thr, mayAlias),
+      )
+    )
+      return;
     const inplace = mayAlias && store(out) === store(a) && out.offset === a.offset;
     this.run(name, { out, a: inplace ? null : a, b }, (o) => ({ n: N, o_a: inplace ? o.out : o.a, s, key, thr, inplace: +inplace }), this.grid(N, 256));
   }
@@ -609,8 +726,12 @@ export class WebGPUBackend implements Backend {
   }
   crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, N: number, V: number, dscale: number): void {
     const inplace = store(dlogits) === store(logits) && dlogits.offset === logits.offset;
-    this.run('crossentropy_backward', { dlogits, logits: inplace ? null : logits, targets, weights },
-      (o) => ({ N, V, o_logits: inplace ? o.dlogits : o.logits, dscale, inplace: +inplace }), this.grid(N, 1));
+    this.run(
+      'crossentropy_backward',
+      { dlogits, logits: inplace ? null : logits, targets, weights },
+      (o) => ({ N, V, o_logits: inplace ? o.dlogits : o.logits, dscale, inplace: +inplace }),
+      this.grid(N, 1),
+    );
   }
 
   // ---- rows ---------------------------------------------------------------------------------------
@@ -669,7 +790,8 @@ export class WebGPUBackend implements Backend {
     const norm = p.gradNormSq !== undefined && p.maxNorm !== undefined ? p.gradNormSq : null;
     const key = [p.lr, p.beta1, p.beta2, p.eps, p.step, p.maxNorm, norm ? `${store(norm).id}@${norm.offset}` : '-'].join();
     // a tensor updated twice in one batch would race with itself: a new batch then
-    const again = (u: { param: GpuTensor }) => store(u.param) === store(param) && u.param.offset < param.offset + n && param.offset < u.param.offset + u.param.length;
+    const again = (u: { param: GpuTensor }) =>
+      store(u.param) === store(param) && u.param.offset < param.offset + n && param.offset < u.param.offset + u.param.length;
     if (this.pending?.kind !== 'adam' || this.pending.key !== key || this.pending.updates.some(again)) {
       this.emitPending();
       this.pending = { kind: 'adam', key, p, updates: [] };
@@ -679,13 +801,17 @@ export class WebGPUBackend implements Backend {
 
   private emitAdam({ p, updates }: PendingAdam): void {
     const norm = p.gradNormSq !== undefined && p.maxNorm !== undefined ? p.gradNormSq : null;
-    const f32 = new Float32Array(1), wdBits = (wd: number) => ((f32[0] = wd), new Uint32Array(f32.buffer)[0]);
+    const f32 = new Float32Array(1),
+      wdBits = (wd: number) => ((f32[0] = wd), new Uint32Array(f32.buffer)[0]);
     const roles = ['param', 'grad', 'm', 'v'] as const;
     for (const group of groupBy(updates, (u) => roles.map((r) => store(u[r])))) {
       const cover = Object.fromEntries(roles.map((r) => [r, this.cover(group.map((u) => u[r]))])) as Record<(typeof roles)[number], Tensor>;
       // one view per operand over the group's tensors; where two would overlap in one buffer, one by one
       const views = [...Object.values(cover), ...(norm ? [norm] : [])];
-      if (group.length > 1 && views.some((a, i) => views.some((b, j) => j > i && store(a) === store(b) && a.offset < b.offset + b.length && b.offset < a.offset + a.length))) {
+      if (
+        group.length > 1 &&
+        views.some((a, i) => views.some((b, j) => j > i && store(a) === store(b) && a.offset < b.offset + b.length && b.offset < a.offset + a.length))
+      ) {
         for (const u of group) this.emitAdam({ kind: 'adam', key: '', p, updates: [u] });
         continue;
       }
@@ -693,23 +819,49 @@ export class WebGPUBackend implements Backend {
       const words = new Uint32Array(8 * group.length);
       let chunks = 0;
       group.forEach((u, i) => {
-        words.set([chunks, u.param.length, u.param.offset - cover.param.offset, u.grad.offset - cover.grad.offset,
-          u.m.offset - cover.m.offset, u.v.offset - cover.v.offset, wdBits(u.wd), 0], 8 * i);
+        words.set(
+          [
+            chunks,
+            u.param.length,
+            u.param.offset - cover.param.offset,
+            u.grad.offset - cover.grad.offset,
+            u.m.offset - cover.m.offset,
+            u.v.offset - cover.v.offset,
+            wdBits(u.wd),
+            0,
+          ],
+          8 * i,
+        );
         chunks += Math.ceil(u.param.length / CHUNK);
       });
       const table = this.mem.table(words);
       for (const [first, count] of this.chunkRanges(chunks, 16 * CHUNK)) {
-        this.run('adamw', { ...cover, norm, table }, {
-          tensors: group.length, first, count, clip: +!!norm, lr: p.lr, beta1: p.beta1, beta2: p.beta2, eps: p.eps,
-          bc1: 1 - p.beta1 ** p.step, bc2: 1 - p.beta2 ** p.step, max_norm: p.maxNorm ?? 0,
-        }, this.grid(count, 1));
+        this.run(
+          'adamw',
+          { ...cover, norm, table },
+          {
+            tensors: group.length,
+            first,
+            count,
+            clip: +!!norm,
+            lr: p.lr,
+            beta1: p.beta1,
+            beta2: p.beta2,
+            eps: p.eps,
+            bc1: 1 - p.beta1 ** p.step,
+            bc2: 1 - p.beta2 ** p.step,
+            max_norm: p.maxNorm ?? 0,
+          },
+          this.grid(count, 1),
+        );
       }
     }
   }
 
   /** One view of a buffer spanning every tensor of `ts` (all in that buffer). */
   private cover(ts: Tensor[]): Tensor {
-    const lo = Math.min(...ts.map((t) => t.offset)), hi = Math.max(...ts.map((t) => t.offset + t.length));
+    const lo = Math.min(...ts.map((t) => t.offset)),
+      hi = Math.max(...ts.map((t) => t.offset + t.length));
     return { buffer: store(ts[0]), offset: lo, length: hi - lo, dtype: ts[0].dtype } as GpuTensor;
   }
 
@@ -726,7 +878,9 @@ export class WebGPUBackend implements Backend {
 function groupBy<T>(items: T[], key: (x: T) => GpuStore[]): T[][] {
   const groups = new Map<string, T[]>();
   for (const x of items) {
-    const k = key(x).map((s) => s.id).join();
+    const k = key(x)
+      .map((s) => s.id)
+      .join();
     let g = groups.get(k);
     if (!g) groups.set(k, (g = []));
     g.push(x);

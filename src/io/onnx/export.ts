@@ -106,11 +106,16 @@ export interface OnnxTaskInfo {
 
 /** Checks a head against the model; the errors say which shape was expected. */
 export function checkOnnxHead(cfg: GPTConfig, head: OnnxTaskHead): OnnxTaskInfo {
-  const C = cfg.nEmbd, K = head.b.length, { sumRows, classes, info } = head;
-  if (!(K >= 1 && head.W.length === C * K)) throw new Error(`exportOnnx: task head W_y has ${head.W.length} values and b ${K}; on d_model ${C} they must be [${C}, ${K}] and [${K}]`);
+  const C = cfg.nEmbd,
+    K = head.b.length,
+    { sumRows, classes, info } = head;
+  if (!(K >= 1 && head.W.length === C * K))
+    throw new Error(`exportOnnx: task head W_y has ${head.W.length} values and b ${K}; on d_model ${C} they must be [${C}, ${K}] and [${K}]`);
   if (!(Number.isInteger(sumRows) && sumRows >= 1)) throw new Error(`exportOnnx: task head sumRows must be an integer >= 1, got ${sumRows}`);
-  if (!(Number.isInteger(classes) && (K > 1 ? classes === K : classes >= 2))) throw new Error(`exportOnnx: task head classes must be K (${K}) or, for one score per row, the rows scored together (>= 2); got ${classes}`);
-  if (!(Number.isInteger(info.maxLen) && info.maxLen >= 4 && info.maxLen <= cfg.nCtx)) throw new Error(`exportOnnx: task head maxLen must be an integer in 4..${cfg.nCtx}, got ${info.maxLen}`);
+  if (!(Number.isInteger(classes) && (K > 1 ? classes === K : classes >= 2)))
+    throw new Error(`exportOnnx: task head classes must be K (${K}) or, for one score per row, the rows scored together (>= 2); got ${classes}`);
+  if (!(Number.isInteger(info.maxLen) && info.maxLen >= 4 && info.maxLen <= cfg.nCtx))
+    throw new Error(`exportOnnx: task head maxLen must be an integer in 4..${cfg.nCtx}, got ${info.maxLen}`);
   return info;
 }
 
@@ -164,7 +169,8 @@ class Builder {
  */
 export async function exportOnnx(model: GPT, opts: OnnxExportOptions = {}): Promise<Uint8Array> {
   if (model.weights === 'int8') {
-    const tensors = new Map<string, QuantizedRows>(), params = new Map<string, Float32Array>();
+    const tensors = new Map<string, QuantizedRows>(),
+      params = new Map<string, Float32Array>();
     for (const s of model.specs) {
       if (model.isQuantizedParam(s.name)) tensors.set(s.name, await model.readQuantizedParam(s.name));
       else params.set(s.name, (await model.be.read(model.p(s.name))) as Float32Array);
@@ -186,18 +192,22 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
 
   // initializers: every parameter, in paramSpecs order, [in, out] for linears
   const q = opts.quantized ?? null;
-  if (q && q.kind !== 'int8') throw new Error(`exportOnnx: ${q.kind} weights have no QDQ form at opset ${EXPORT_OPSET}; export their dequantized values (dequantizedWeights) instead`);
+  if (q && q.kind !== 'int8')
+    throw new Error(`exportOnnx: ${q.kind} weights have no QDQ form at opset ${EXPORT_OPSET}; export their dequantized values (dequantizedWeights) instead`);
   for (const s of paramSpecs(cfg)) {
     const qt = q?.tensors.get(s.name);
     if (qt) {
       // stored (N, K) = (out, in) for linears: the initializer is [in, out], scales per output column (axis 1)
-      const [N, K] = storedShape(s), linear = LINEAR_WEIGHTS.test(s.name), codes = qt.codes as Int8Array;
+      const [N, K] = storedShape(s),
+        linear = LINEAR_WEIGHTS.test(s.name),
+        codes = qt.codes as Int8Array;
       let data = codes;
       if (linear) {
         data = new Int8Array(codes.length);
         for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) data[k * N + n] = codes[n * K + k];
       }
-      const x = b.init(`${P(s.name)}_quantized`, data, s.shape), sc = b.init(`${P(s.name)}_scale`, qt.scales, [N]);
+      const x = b.init(`${P(s.name)}_quantized`, data, s.shape),
+        sc = b.init(`${P(s.name)}_scale`, qt.scales, [N]);
       b.node('DequantizeLinear', [x, sc], { axis: { i: linear ? 1 : 0 } }, [P(s.name)], `/dequantize/${s.name}`);
       continue;
     }
@@ -222,7 +232,8 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   }
 
   // ---- positions and the attention mask ----
-  const zero = b.i64([0], true), one = b.i64([1], true);
+  const zero = b.i64([0], true),
+    one = b.i64([1], true);
   const T = b.op('Gather', [b.op('Shape', ['input_ids'], {}, '/seq/shape'), one], { axis: { i: 0 } }, '/seq/len'); // scalar
   let past = zero;
   if (decode) past = b.op('Gather', [b.op('Shape', ['past_key_values.0.key'], {}, '/past/shape'), b.i64([2], true)], { axis: { i: 0 } }, '/past/len');
@@ -230,7 +241,12 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   const qpos = b.op('Range', [past, total, one], {}, '/qpos'); // (T) absolute positions past..total-1
   const kpos = decode ? b.op('Range', [zero, total, one], {}, '/kpos') : qpos; // (total)
   // causal: key j visible from query i iff j <= past + i        -> bool (T, total)
-  let mask = b.op('LessOrEqual', [b.op('Unsqueeze', [kpos, b.i64([0])], {}, '/kpos/row'), b.op('Unsqueeze', [qpos, b.i64([1])], {}, '/qpos/col')], {}, '/mask/causal');
+  let mask = b.op(
+    'LessOrEqual',
+    [b.op('Unsqueeze', [kpos, b.i64([0])], {}, '/kpos/row'), b.op('Unsqueeze', [qpos, b.i64([1])], {}, '/qpos/col')],
+    {},
+    '/mask/causal',
+  );
   if (decode) {
     const am = b.op('Unsqueeze', [b.op('Cast', ['attention_mask'], { to: { i: DT.BOOL } }, '/mask/pad_bool'), b.i64([1, 2])], {}, '/mask/pad'); // (B,1,1,total)
     mask = b.op('And', [mask, am], {}, '/mask/all'); // (B,1,T,total)
@@ -246,10 +262,14 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   const splitSizes = b.i64([C, C, C]);
   const toHeads = b.i64([0, 0, NH, hd]);
   const fromHeads = b.i64([0, 0, C]);
-  const linear = (inp: string, w: string, name: string) => b.op('Add', [b.op('MatMul', [inp, P(`${w}.weight`)], {}, `${name}/MatMul`), P(`${w}.bias`)], {}, `${name}/Add`);
+  const linear = (inp: string, w: string, name: string) =>
+    b.op('Add', [b.op('MatMul', [inp, P(`${w}.weight`)], {}, `${name}/MatMul`), P(`${w}.bias`)], {}, `${name}/Add`);
   const layerNorm = (inp: string, w: string, name: string) =>
     b.op('LayerNormalization', [inp, P(`${w}.weight`), P(`${w}.bias`)], { axis: { i: -1 }, epsilon: { f: cfg.lnEps } }, name);
-  const c05 = b.f32(0.5, 'half'), c1 = b.f32(1, 'one'), cCube = b.f32(0.044715, 'gelu_coef'), cSqrt = b.f32(Math.sqrt(2 / Math.PI), 'sqrt_2_over_pi');
+  const c05 = b.f32(0.5, 'half'),
+    c1 = b.f32(1, 'one'),
+    cCube = b.f32(0.044715, 'gelu_coef'),
+    cSqrt = b.f32(Math.sqrt(2 / Math.PI), 'sqrt_2_over_pi');
   const gelu = (inp: string, name: string) => {
     // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
     const x3 = b.op('Mul', [b.op('Mul', [inp, inp], {}, `${name}/x2`), inp], {}, `${name}/x3`);
@@ -263,9 +283,11 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
     const attention = (inp: string): string => {
       const qkv = linear(inp, `h.${l}.attn.c_attn`, `${pre}/attn/c_attn`); // (B,T,3C)
       const [q, k, v] = b.node('Split', [qkv, splitSizes], { axis: { i: 2 } }, [`${pre}/attn/q`, `${pre}/attn/k`, `${pre}/attn/v`], `${pre}/attn/split`);
-      const heads = (t: string, nm: string) => b.op('Transpose', [b.op('Reshape', [t, toHeads], {}, `${pre}/attn/${nm}/reshape`)], { perm: { ints: [0, 2, 1, 3] } }, `${pre}/attn/${nm}/heads`); // (B,NH,T,hd)
+      const heads = (t: string, nm: string) =>
+        b.op('Transpose', [b.op('Reshape', [t, toHeads], {}, `${pre}/attn/${nm}/reshape`)], { perm: { ints: [0, 2, 1, 3] } }, `${pre}/attn/${nm}/heads`); // (B,NH,T,hd)
       const qh = heads(q, 'q');
-      let kh = heads(k, 'k'), vh = heads(v, 'v');
+      let kh = heads(k, 'k'),
+        vh = heads(v, 'v');
       if (decode) {
         kh = b.node('Concat', [`past_key_values.${l}.key`, kh], { axis: { i: 2 } }, [`present.${l}.key`], `${pre}/attn/present_key`)[0];
         vh = b.node('Concat', [`past_key_values.${l}.value`, vh], { axis: { i: 2 } }, [`present.${l}.value`], `${pre}/attn/present_value`)[0];
@@ -278,7 +300,8 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
       const merged = b.op('Reshape', [b.op('Transpose', [y], { perm: { ints: [0, 2, 1, 3] } }, `${pre}/attn/merge_t`), fromHeads], {}, `${pre}/attn/merge`); // (B,T,C)
       return linear(merged, `h.${l}.attn.c_proj`, `${pre}/attn/c_proj`);
     };
-    const mlp = (inp: string): string => linear(gelu(linear(inp, `h.${l}.mlp.c_fc`, `${pre}/mlp/c_fc`), `${pre}/mlp/gelu`), `h.${l}.mlp.c_proj`, `${pre}/mlp/c_proj`);
+    const mlp = (inp: string): string =>
+      linear(gelu(linear(inp, `h.${l}.mlp.c_fc`, `${pre}/mlp/c_fc`), `${pre}/mlp/gelu`), `h.${l}.mlp.c_proj`, `${pre}/mlp/c_proj`);
     if (cfg.layout === 'post-ln') {
       const n = layerNorm(b.op('Add', [x, attention(x)], {}, `${pre}/res_attn`), `h.${l}.ln_1`, `${pre}/ln_1`);
       x = layerNorm(b.op('Add', [n, mlp(n)], {}, `${pre}/res_mlp`), `h.${l}.ln_2`, `${pre}/ln_2`);
@@ -292,7 +315,9 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   b.node('MatMul', [x, wteT], {}, ['logits'], '/lm_head/MatMul');
 
   if (task) {
-    const head = opts.head!, K = head.b.length, classes = head.classes;
+    const head = opts.head!,
+      K = head.b.length,
+      classes = head.classes;
     b.init('head.weight', head.W, [C, K]);
     b.init('head.bias', head.b, [K]);
     inputs.push(valueInfo('extract_index', DT.INT64, ['batch_size']));
@@ -323,12 +348,21 @@ export function exportOnnxFromParams(cfg: GPTConfig, params: Map<string, Float32
   }
 
   const family = familyOf(cfg);
-  const doc = `gptedge ${family} (${cfg.layout}) ${kind} graph: ${L} layers, d ${C}, ${NH} heads, vocab ${V}, context ${cfg.nCtx}` +
+  const doc =
+    `gptedge ${family} (${cfg.layout}) ${kind} graph: ${L} layers, d ${C}, ${NH} heads, vocab ${V}, context ${cfg.nCtx}` +
     (task ? `; ${task.family} head (${task.choices !== null ? `${task.choices} choices` : task.labels.join(', ')})` : '');
   const graph = graphProto({ name: `gptedge_${kind}`, doc, nodes: b.nodes, initializers: b.initializers, inputs, outputs });
   const metadata: Record<string, string> = { 'gptedge.graph': kind, 'gptedge.family': family };
   if (q) metadata['gptedge.weights'] = q.kind;
   if (opts.metadata !== false) metadata['gptedge.config'] = JSON.stringify(cfg);
   if (task) metadata['gptedge.task'] = JSON.stringify(task); // always: classifyOrt needs the labels
-  return modelProto({ irVersion: EXPORT_IR_VERSION, opset: EXPORT_OPSET, producer: 'gptedge', producerVersion: opts.version ?? '0.1.0', doc, graph, metadata }).toBytes();
+  return modelProto({
+    irVersion: EXPORT_IR_VERSION,
+    opset: EXPORT_OPSET,
+    producer: 'gptedge',
+    producerVersion: opts.version ?? '0.1.0',
+    doc,
+    graph,
+    metadata,
+  }).toBytes();
 }

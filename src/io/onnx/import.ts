@@ -79,7 +79,10 @@ function decoding<T>(file: string, size: number, fn: () => T): T {
     if (err instanceof OnnxContentError) throw new OnnxImportError(file, err.message);
     if (!(err instanceof PbDecodeError)) throw err;
     const msg = err.message;
-    throw new OnnxImportError(file, `not a valid ONNX file (${size} bytes): ${msg}${/truncated/.test(msg) ? ' — the file is probably cut short (an incomplete download or copy)' : ''}`);
+    throw new OnnxImportError(
+      file,
+      `not a valid ONNX file (${size} bytes): ${msg}${/truncated/.test(msg) ? ' — the file is probably cut short (an incomplete download or copy)' : ''}`,
+    );
   }
 }
 
@@ -109,11 +112,21 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   let nQdq = 0;
   const quantInputs = new Set<string>();
   for (const n of model.graph.nodes) {
-    const x = n.op === 'DequantizeLinear' ? byName.get(n.inputs[0]) : undefined, sc = byName.get(n.inputs[1] ?? '');
+    const x = n.op === 'DequantizeLinear' ? byName.get(n.inputs[0]) : undefined,
+      sc = byName.get(n.inputs[1] ?? '');
     if (!x || !sc || !n.outputs[0]) continue;
     const axis = Number(n.attrs.get('axis')?.i ?? 1n);
     const raw = opts.configOnly ? null : dequantizeLinear(x, sc, n.inputs[2] ? byName.get(n.inputs[2]) : undefined, axis, file);
-    all.push({ name: n.outputs[0], dims: x.dims, dataType: DT.FLOAT, raw: raw && new Uint8Array(raw.buffer), fields: [], external: x.external, offset: x.offset, where: `DequantizeLinear of ${x.where}` });
+    all.push({
+      name: n.outputs[0],
+      dims: x.dims,
+      dataType: DT.FLOAT,
+      raw: raw && new Uint8Array(raw.buffer),
+      fields: [],
+      external: x.external,
+      offset: x.offset,
+      where: `DequantizeLinear of ${x.where}`,
+    });
     for (const i of n.inputs) quantInputs.add(i);
     nQdq++;
   }
@@ -131,18 +144,30 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
       onnxName.set(g, t.name);
     }
   }
-  if (ignored.length) notes.push(`ignored ${ignored.length} tensors that are not parameters of a tied-head GPT (${ignored.slice(0, 3).join(', ')}${ignored.length > 3 ? ', …' : ''})`);
+  if (ignored.length)
+    notes.push(
+      `ignored ${ignored.length} tensors that are not parameters of a tied-head GPT (${ignored.slice(0, 3).join(', ')}${ignored.length > 3 ? ', …' : ''})`,
+    );
 
-  const wte = tensors.get('wte.weight'), wpe = tensors.get('wpe.weight');
+  const wte = tensors.get('wte.weight'),
+    wpe = tensors.get('wpe.weight');
   if (!wte || !wpe) {
-    const sample = all.slice(0, 6).map((t) => `${t.name} [${t.dims}]`).join(', ');
-    fail(`not a GPT-shaped graph: no ${!wte ? 'token embedding (wte.weight / tokens_embed.weight)' : 'position embedding (wpe.weight / positions_embed.weight)'} ` +
-      `among its ${all.length} tensors${all.length ? ` (e.g. ${sample})` : ''}; gptedge imports GPT-2 / openai-gpt graphs with Hugging Face tensor names`);
+    const sample = all
+      .slice(0, 6)
+      .map((t) => `${t.name} [${t.dims}]`)
+      .join(', ');
+    fail(
+      `not a GPT-shaped graph: no ${!wte ? 'token embedding (wte.weight / tokens_embed.weight)' : 'position embedding (wpe.weight / positions_embed.weight)'} ` +
+        `among its ${all.length} tensors${all.length ? ` (e.g. ${sample})` : ''}; gptedge imports GPT-2 / openai-gpt graphs with Hugging Face tensor names`,
+    );
   }
   if (wte!.dims.length !== 2 || wpe!.dims.length !== 2 || wte!.dims[1] !== wpe!.dims[1]) {
-    fail(`not a GPT-shaped graph: token embedding ${onnxName.get('wte.weight')} [${wte!.dims}] and position embedding ${onnxName.get('wpe.weight')} [${wpe!.dims}] must be 2-D with the same width`);
+    fail(
+      `not a GPT-shaped graph: token embedding ${onnxName.get('wte.weight')} [${wte!.dims}] and position embedding ${onnxName.get('wpe.weight')} [${wpe!.dims}] must be 2-D with the same width`,
+    );
   }
-  const [V, C] = wte!.dims, nCtx = wpe!.dims[0];
+  const [V, C] = wte!.dims,
+    nCtx = wpe!.dims[0];
   let L = 0;
   while (tensors.has(`h.${L}.attn.c_attn.weight`) || tensors.has(`h.${L}.ln_1.weight`)) L++;
   if (L === 0) fail('not a GPT-shaped graph: no transformer blocks (h.0.attn.c_attn.weight and friends are missing)');
@@ -164,22 +189,38 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
     const nHead = opts.nHead ?? opts.overrides?.nHead ?? inferHeads(model, C);
     if (!nHead) fail(`cannot tell the number of attention heads from the graph (d_model ${C}); pass it explicitly (--heads N / { nHead })`);
     const eps = inferEps(model);
-    notes.push(`config inferred from the tensors: ${L} layers, d ${C}, ${nHead} heads${opts.nHead ? ' (given)' : ''}, FFN ${F}, vocab ${V}, context ${nCtx}, ${layout}, LN eps ${eps ?? '1e-5 (assumed)'}`);
+    notes.push(
+      `config inferred from the tensors: ${L} layers, d ${C}, ${nHead} heads${opts.nHead ? ' (given)' : ''}, FFN ${F}, vocab ${V}, context ${nCtx}, ${layout}, LN eps ${eps ?? '1e-5 (assumed)'}`,
+    );
     try {
       config = validateConfig({
-        vocabSize: V, nCtx, nEmbd: C, nLayer: L, nHead: nHead!, nInner: F, layout, lnEps: eps ?? 1e-5,
-        embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1, initStd: 0.02, ...opts.overrides,
+        vocabSize: V,
+        nCtx,
+        nEmbd: C,
+        nLayer: L,
+        nHead: nHead!,
+        nInner: F,
+        layout,
+        lnEps: eps ?? 1e-5,
+        embdPdrop: 0.1,
+        attnPdrop: 0.1,
+        residPdrop: 0.1,
+        initStd: 0.02,
+        ...opts.overrides,
       });
     } catch (err) {
       return fail(err instanceof Error ? err.message : String(err));
     }
   }
   if (config.vocabSize !== V || config.nEmbd !== C || config.nCtx !== nCtx || config.nLayer !== L || config.layout !== layout || config.nInner !== F) {
-    fail(`metadata gptedge.config (${config.nLayer} layers, d ${config.nEmbd}, vocab ${config.vocabSize}, context ${config.nCtx}, ${config.layout}) disagrees with the tensors (${L} layers, d ${C}, vocab ${V}, context ${nCtx}, ${layout})`);
+    fail(
+      `metadata gptedge.config (${config.nLayer} layers, d ${config.nEmbd}, vocab ${config.vocabSize}, context ${config.nCtx}, ${config.layout}) disagrees with the tensors (${L} layers, d ${C}, vocab ${V}, context ${nCtx}, ${layout})`,
+    );
   }
 
   // how each initializer is consumed: evidence for the [out, in] layout
-  const transposedUse = new Set<string>(), directUse = new Set<string>();
+  const transposedUse = new Set<string>(),
+    directUse = new Set<string>();
   for (const n of nodes) {
     if (n.op === 'Transpose' && n.inputs[0]) {
       const perm = n.attrs.get('perm')?.ints?.map(Number);
@@ -203,7 +244,8 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
     const bad = opts.allowNonFinite ? -1 : firstNonFinite(data);
     if (bad >= 0) fail(`${t!.where} holds a non-finite value (${data[bad]}) at index ${bad}`);
     if (opts.configOnly) {
-      const fits = dims.join(',') === want.join(',') || (isLinear && dims.length === 2 && dims[0] === want[1] && dims[1] === want[0]) || numel(dims) === numel(want);
+      const fits =
+        dims.join(',') === want.join(',') || (isLinear && dims.length === 2 && dims[0] === want[1] && dims[1] === want[0]) || numel(dims) === numel(want);
       if (!fits) fail(`not a GPT-shaped graph: tensor ${shown} has shape [${dims}], gptedge's ${s.name} needs [${want}]`);
       weights.set(s.name, data);
       continue;
@@ -226,7 +268,8 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
   }
   if (nTransposed) notes.push(`${nTransposed} linear weights were stored [out, in] and transposed to HF's Conv1D [in, out]`);
   const extra = [...tensors.keys()].filter((k) => !weights.has(k));
-  if (extra.length) fail(`tensors ${extra.slice(0, 4).join(', ')} do not fit a ${config.nLayer}-layer ${config.layout} GPT (is the graph a different architecture?)`);
+  if (extra.length)
+    fail(`tensors ${extra.slice(0, 4).join(', ')} do not fit a ${config.nLayer}-layer ${config.layout} GPT (is the graph a different architecture?)`);
   const types = new Set([...tensors.values()].map((t) => t.dataType));
   if (types.size !== 1 || !types.has(1)) notes.push(`weights stored as ${[...types].map(dtypeName).join(', ')}, converted to float32`);
   return { config, weights, notes, model };
@@ -235,13 +278,23 @@ export function importOnnx(bytes: Uint8Array, opts: OnnxImportOptions = {}): Onn
 /** y = (x - zero_point) · scale for an int8 / uint8 initializer, per tensor or along `axis` (ONNX DequantizeLinear). */
 function dequantizeLinear(x: OnnxTensor, scale: OnnxTensor, zp: OnnxTensor | undefined, axis: number, file: string): Float32Array {
   const signed = x.dataType === DT.INT8;
-  if ((!signed && x.dataType !== DT.UINT8) || !x.raw) throw new OnnxImportError(file, `${x.where}: a DequantizeLinear input of ${dtypeName(x.dataType)}${x.raw ? '' : ' without raw_data'}; gptedge reads int8 / uint8 raw data`, { field: x.name });
-  const s = tensorFloats(scale, file), n = numel(x.dims), q = signed ? new Int8Array(x.raw.slice().buffer) : x.raw;
+  if ((!signed && x.dataType !== DT.UINT8) || !x.raw)
+    throw new OnnxImportError(
+      file,
+      `${x.where}: a DequantizeLinear input of ${dtypeName(x.dataType)}${x.raw ? '' : ' without raw_data'}; gptedge reads int8 / uint8 raw data`,
+      { field: x.name },
+    );
+  const s = tensorFloats(scale, file),
+    n = numel(x.dims),
+    q = signed ? new Int8Array(x.raw.slice().buffer) : x.raw;
   const z = zp?.raw ? (zp.dataType === DT.INT8 ? new Int8Array(zp.raw.slice().buffer) : zp.raw) : null;
   const ax = axis < 0 ? axis + x.dims.length : axis;
   if (q.length !== n) throw new OnnxImportError(file, `${x.where}: holds ${q.length} values, its shape [${x.dims}] needs ${n}`, { field: x.name });
-  if (s.length !== 1 && s.length !== x.dims[ax]) throw new OnnxImportError(file, `${scale.where}: ${s.length} scales for axis ${axis} of [${x.dims}]`, { field: scale.name });
-  const inner = x.dims.slice(ax + 1).reduce((a, b) => a * b, 1), size = x.dims[ax] ?? 1, out = new Float32Array(n);
+  if (s.length !== 1 && s.length !== x.dims[ax])
+    throw new OnnxImportError(file, `${scale.where}: ${s.length} scales for axis ${axis} of [${x.dims}]`, { field: scale.name });
+  const inner = x.dims.slice(ax + 1).reduce((a, b) => a * b, 1),
+    size = x.dims[ax] ?? 1,
+    out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const c = s.length === 1 ? 0 : Math.floor(i / inner) % size;
     out[i] = (q[i] - (z ? z[z.length === 1 ? 0 : c] : 0)) * s[c];
@@ -266,7 +319,9 @@ function intConstants(m: OnnxModel): Map<string, number[]> {
   }
   for (const n of m.graph.nodes) {
     if (n.op !== 'Constant' || !n.outputs[0]) continue;
-    const a = n.attrs.get('value'), ints = n.attrs.get('value_ints'), i = n.attrs.get('value_int');
+    const a = n.attrs.get('value'),
+      ints = n.attrs.get('value_ints'),
+      i = n.attrs.get('value_int');
     if (a?.t && numel(a.t.dims) <= 8) {
       const v = tensorInts(a.t);
       if (v) out.set(n.outputs[0], v);
@@ -302,10 +357,12 @@ function inferHeads(m: OnnxModel, C: number): number | undefined {
     if (n.op !== 'Reshape' || !n.inputs[1]) continue;
     const v = valuesOf(n.inputs[1]);
     if (!v || v.length < 3) continue;
-    const a = v[v.length - 2], b = v[v.length - 1];
+    const a = v[v.length - 2],
+      b = v[v.length - 1];
     if (a !== null && b !== null && a > 1 && b > 1 && a * b === C) vote(a);
   }
-  let best: number | undefined, bestN = 0;
+  let best: number | undefined,
+    bestN = 0;
   for (const [nh, n] of votes) if (n > bestN) [best, bestN] = [nh, n];
   return best;
 }

@@ -3,13 +3,41 @@
 // data as views into the file until a caller asks for floats.
 import { f16Value } from '../../backend/f16.ts';
 import { FileFormatError, quote } from '../errors.ts';
-import { PbDecodeError, PbWriter, countFields, countFixed, countVarints, decodeFields, decodeString, readFixedFloats, readInts, toSigned64, type PbField } from './protobuf.ts';
+import {
+  PbDecodeError,
+  PbWriter,
+  countFields,
+  countFixed,
+  countVarints,
+  decodeFields,
+  decodeString,
+  readFixedFloats,
+  readInts,
+  toSigned64,
+  type PbField,
+} from './protobuf.ts';
 
 /** TensorProto.DataType values used here */
 export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11, BFLOAT16: 16 } as const;
 const DT_NAMES: Record<number, string> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool', 10: 'float16',
-  11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16', 17: 'float8e4m3fn', 19: 'float8e5m2', 21: 'uint4', 22: 'int4',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  16: 'bfloat16',
+  17: 'float8e4m3fn',
+  19: 'float8e5m2',
+  21: 'uint4',
+  22: 'int4',
 };
 export const dtypeName = (t: number): string => DT_NAMES[t] ?? `data type ${t}`;
 
@@ -20,7 +48,8 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Raw little-endian bytes of a typed array (a view when the platform is little-endian). */
 function leBytes(a: Float32Array | BigInt64Array | Int32Array | Int8Array): Uint8Array {
   if (LITTLE_ENDIAN || a instanceof Int8Array) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  const out = new Uint8Array(a.byteLength), dv = new DataView(out.buffer);
+  const out = new Uint8Array(a.byteLength),
+    dv = new DataView(out.buffer);
   for (let i = 0; i < a.length; i++) {
     if (a instanceof Float32Array) dv.setFloat32(4 * i, a[i], true);
     else if (a instanceof Int32Array) dv.setInt32(4 * i, a[i], true);
@@ -93,7 +122,15 @@ export function graphProto(g: GraphParts): PbWriter {
   return w;
 }
 
-export function modelProto(o: { irVersion: number; opset: number; producer: string; producerVersion: string; doc?: string; graph: PbWriter; metadata: Record<string, string> }): PbWriter {
+export function modelProto(o: {
+  irVersion: number;
+  opset: number;
+  producer: string;
+  producerVersion: string;
+  doc?: string;
+  graph: PbWriter;
+  metadata: Record<string, string>;
+}): PbWriter {
   const w = new PbWriter().varint(1, o.irVersion).string(2, o.producer).string(3, o.producerVersion);
   if (o.doc) w.string(6, o.doc);
   w.message(7, o.graph);
@@ -213,7 +250,8 @@ function readTensor(f: PbField, where: (name: string) => string): OnnxTensor {
     elements *= d;
   }
   if (elements > BigInt(ONNX_LIMITS.elements)) fail(`dims [${dims64}] make ${elements} elements, more than the limit of ${ONNX_LIMITS.elements}`);
-  const dims = dims64.map(Number), n = Number(elements);
+  const dims = dims64.map(Number),
+    n = Number(elements);
   const dataType = Number(int(fs, 2) ?? 0n);
   const raw = subs(fs, 9).pop()?.bytes ?? null;
   const loc = int(fs, 14);
@@ -226,12 +264,12 @@ function readTensor(f: PbField, where: (name: string) => string): OnnxTensor {
     const width = WIDTH[dataType] ?? 0;
     if (raw && width && raw.length !== n * width) fail(`dims [${dims}] of ${dtypeName(dataType)} need ${n * width} bytes, raw_data holds ${raw.length}`);
     if (!raw && (dataType === DT.FLOAT || dataType === DT.DOUBLE)) {
-      const [field, w, label] = dataType === DT.FLOAT ? [4, 4, 'float_data'] as const : [10, 8, 'double_data'] as const;
+      const [field, w, label] = dataType === DT.FLOAT ? ([4, 4, 'float_data'] as const) : ([10, 8, 'double_data'] as const);
       const have = countFixed(fields, field, w, at);
       if (have !== n) fail(`dims [${dims}] need ${n} values, ${label} holds ${have}`);
     }
     if (!raw && (dataType === DT.INT32 || dataType === DT.INT64)) {
-      const [field, label] = dataType === DT.INT32 ? [5, 'int32_data'] as const : [7, 'int64_data'] as const;
+      const [field, label] = dataType === DT.INT32 ? ([5, 'int32_data'] as const) : ([7, 'int64_data'] as const);
       const have = countVarints(fields, field, at);
       if (have !== n) fail(`dims [${dims}] need ${n} values, ${label} holds ${have}`);
     }
@@ -258,7 +296,8 @@ function readAttribute(f: PbField, where: string): OnnxAttribute {
 
 function readNode(nf: PbField, index: number): OnnxNode {
   const fs = decodeFields(nf.bytes!, nf.offset, 'NodeProto');
-  const op = str(fs, 4), name = str(fs, 3);
+  const op = str(fs, 4),
+    name = str(fs, 3);
   if (!op) throw new OnnxContentError(`node ${index}${name ? ` (${quote(name)})` : ''} has no op_type`);
   const where = `node ${index} (${quote(name)}, ${op})`;
   const attrs = new Map<string, OnnxAttribute>();
@@ -281,7 +320,8 @@ function readValueInfo(f: PbField): OnnxValueInfo {
   const shape = subs(tfs, 2).pop();
   if (shape) {
     const dims = subs(decodeFields(shape.bytes!, shape.offset, 'TensorShapeProto'), 1);
-    if (dims.length > ONNX_LIMITS.rank) throw new OnnxContentError(`value ${quote(v.name)}: ${dims.length} dimensions, more than the limit of ${ONNX_LIMITS.rank}`);
+    if (dims.length > ONNX_LIMITS.rank)
+      throw new OnnxContentError(`value ${quote(v.name)}: ${dims.length} dimensions, more than the limit of ${ONNX_LIMITS.rank}`);
     for (const d of dims) {
       const dfs = decodeFields(d.bytes!, d.offset, 'Dimension');
       const val = int(dfs, 1);
@@ -297,9 +337,11 @@ export function parseModel(bytes: Uint8Array): OnnxModel {
   const graphF = subs(top, 7).pop();
   if (!graphF) throw new PbDecodeError('no graph in the file (ModelProto.graph is missing)');
   const counts = countFields(graphF.bytes!, graphF.offset, 'GraphProto');
-  const nNodes = counts.get(1) ?? 0, nInits = counts.get(5) ?? 0;
+  const nNodes = counts.get(1) ?? 0,
+    nInits = counts.get(5) ?? 0;
   if (nNodes > ONNX_LIMITS.nodes) throw new OnnxContentError(`the graph holds ${nNodes} nodes, more than the limit of ${ONNX_LIMITS.nodes}`);
-  if (nInits > ONNX_LIMITS.initializers) throw new OnnxContentError(`the graph holds ${nInits} initializers, more than the limit of ${ONNX_LIMITS.initializers}`);
+  if (nInits > ONNX_LIMITS.initializers)
+    throw new OnnxContentError(`the graph holds ${nInits} initializers, more than the limit of ${ONNX_LIMITS.initializers}`);
   const gfs = decodeFields(graphF.bytes!, graphF.offset, 'GraphProto');
   const metadata = new Map<string, string>();
   for (const m of subs(top, 14)) {
@@ -335,22 +377,27 @@ export function tensorFloats(t: OnnxTensor, file: string): Float32Array {
     throw new OnnxImportError(file, `${t.where}: ${detail}`, { field: t.name });
   };
   if (t.external) {
-    fail(`keeps its data in an external file (${t.externalLocation ?? 'location not given'}); ` +
-      'gptedge reads self-contained .onnx files only — re-save the model with its weights inside (onnx.save_model(m, path, save_as_external_data=False))');
+    fail(
+      `keeps its data in an external file (${t.externalLocation ?? 'location not given'}); ` +
+        'gptedge reads self-contained .onnx files only — re-save the model with its weights inside (onnx.save_model(m, path, save_as_external_data=False))',
+    );
   }
   const n = t.dims.reduce((a, b) => a * b, 1);
   const floatTypes = [DT.FLOAT, DT.DOUBLE, DT.FLOAT16, DT.BFLOAT16] as number[];
-  if (!floatTypes.includes(t.dataType)) fail(`is ${dtypeName(t.dataType)}; gptedge loads float32, float16, bfloat16 and float64 weights (quantized models are not supported)`);
+  if (!floatTypes.includes(t.dataType))
+    fail(`is ${dtypeName(t.dataType)}; gptedge loads float32, float16, bfloat16 and float64 weights (quantized models are not supported)`);
   const out = new Float32Array(n);
   if (t.raw) {
-    const b = t.raw, dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const b = t.raw,
+      dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     if (t.dataType === DT.FLOAT) {
       if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b);
       else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
     } else if (t.dataType === DT.DOUBLE) for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true);
     else if (t.dataType === DT.FLOAT16) for (let i = 0; i < n; i++) out[i] = f16Value(dv.getUint16(2 * i, true));
     else {
-      const u = new Uint32Array(1), f = new Float32Array(u.buffer);
+      const u = new Uint32Array(1),
+        f = new Float32Array(u.buffer);
       for (let i = 0; i < n; i++) {
         u[0] = dv.getUint16(2 * i, true) << 16;
         out[i] = f[0];

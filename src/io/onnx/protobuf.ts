@@ -11,7 +11,10 @@
 
 // ---- writing ------------------------------------------------------------------------------------
 
-const WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5;
+const WT_VARINT = 0,
+  WT_I64 = 1,
+  WT_LEN = 2,
+  WT_I32 = 5;
 
 /** A message under construction: a list of byte chunks; small writes are batched in a scratch buffer. */
 export class PbWriter {
@@ -135,11 +138,17 @@ export const MAX_FIELDS = 1 << 19;
  * number, the wire type, the value's byte range in `buf` and, for varints, the value. `base` is the
  * offset of `buf` within the file, so errors name absolute positions.
  */
-export function walkFields(buf: Uint8Array, base: number, what: string, visit: (field: number, wire: number, start: number, end: number, int?: bigint) => void): void {
+export function walkFields(
+  buf: Uint8Array,
+  base: number,
+  what: string,
+  visit: (field: number, wire: number, start: number, end: number, int?: bigint) => void,
+): void {
   let p = 0;
   // keys and lengths as doubles (exact below 2^53; anything larger is refused anyway), values as bigints
   const skipVarint = (): number => {
-    let x = 0, scale = 1;
+    let x = 0,
+      scale = 1;
     for (let i = 0; i < 10; i++) {
       if (p >= buf.length) throw new PbDecodeError(`truncated ${what}: a varint at byte ${base + p} runs past the end of the data`);
       const b = buf[p++];
@@ -150,7 +159,8 @@ export function walkFields(buf: Uint8Array, base: number, what: string, visit: (
     throw new PbDecodeError(`malformed ${what}: a varint at byte ${base + p} is longer than 10 bytes`);
   };
   const bigVarint = (from: number): bigint => {
-    let x = 0n, shift = 0n;
+    let x = 0n,
+      shift = 0n;
     for (let q = from; q < p; q++) {
       x |= BigInt(buf[q] & 0x7f) << shift;
       shift += 7n;
@@ -160,7 +170,8 @@ export function walkFields(buf: Uint8Array, base: number, what: string, visit: (
   while (p < buf.length) {
     const start = p;
     const key = skipVarint();
-    const field = Math.floor(key / 8), wire = key % 8;
+    const field = Math.floor(key / 8),
+      wire = key % 8;
     if (field === 0) throw new PbDecodeError(`malformed ${what}: field number 0 at byte ${base + start}`);
     if (field >= 2 ** 29) throw new PbDecodeError(`malformed ${what}: field number ${field} at byte ${base + start} is out of range`);
     if (wire === WT_VARINT) {
@@ -175,7 +186,9 @@ export function walkFields(buf: Uint8Array, base: number, what: string, visit: (
     else if (wire === WT_I32) [n, kind] = [4, 'fixed32'];
     else throw new PbDecodeError(`malformed ${what}: unsupported wire type ${wire} for field ${field} at byte ${base + start}`);
     if (n > buf.length - p) {
-      throw new PbDecodeError(`truncated ${what}: field ${field} (${kind}, ${n} bytes) at byte ${base + p} runs past the end of the data (${base + buf.length})`);
+      throw new PbDecodeError(
+        `truncated ${what}: field ${field} (${kind}, ${n} bytes) at byte ${base + p} runs past the end of the data (${base + buf.length})`,
+      );
     }
     visit(field, wire, p, p + n);
     p += n;
@@ -223,7 +236,9 @@ export function readInts(fields: PbField[], field: number, what: string, max = M
       const b = f.bytes!;
       let p = 0;
       while (p < b.length) {
-        let x = 0n, shift = 0n, done = false;
+        let x = 0n,
+          shift = 0n,
+          done = false;
         for (let i = 0; i < 10 && p < b.length; i++) {
           const c = b[p++];
           x |= BigInt(c & 0x7f) << shift;
@@ -246,8 +261,10 @@ export function countFixed(fields: PbField[], field: number, width: 4 | 8, what:
   let n = 0;
   for (const f of fields) {
     if (f.field !== field) continue;
-    if (f.wire !== WT_LEN && f.wire !== (width === 4 ? WT_I32 : WT_I64)) throw new PbDecodeError(`malformed ${what}: field ${field} has wire type ${f.wire}, expected ${width === 4 ? 'fixed32' : 'fixed64'} values`);
-    if (f.bytes!.length % width !== 0) throw new PbDecodeError(`malformed ${what}: packed field ${field} at byte ${f.offset} holds ${f.bytes!.length} bytes, not a multiple of ${width}`);
+    if (f.wire !== WT_LEN && f.wire !== (width === 4 ? WT_I32 : WT_I64))
+      throw new PbDecodeError(`malformed ${what}: field ${field} has wire type ${f.wire}, expected ${width === 4 ? 'fixed32' : 'fixed64'} values`);
+    if (f.bytes!.length % width !== 0)
+      throw new PbDecodeError(`malformed ${what}: packed field ${field} at byte ${f.offset} holds ${f.bytes!.length} bytes, not a multiple of ${width}`);
     n += f.bytes!.length / width;
   }
   return n;
@@ -258,7 +275,8 @@ export function readFixedFloats(fields: PbField[], field: number, width: 4 | 8, 
   let o = 0;
   for (const f of fields) {
     if (f.field !== field) continue;
-    const b = f.bytes!, dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const b = f.bytes!,
+      dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     for (let i = 0; i + width <= b.length; i += width) out[o++] = width === 4 ? dv.getFloat32(i, true) : dv.getFloat64(i, true);
   }
 }

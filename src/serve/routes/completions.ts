@@ -14,7 +14,24 @@ const openaiFinish = (r: FinishReason): 'stop' | 'length' | null => (r === 'stop
 
 function parse(b: Body, ctx: RouteContext): CompletionRequest & { stream: boolean; includeUsage: boolean } {
   const L = ctx.limits;
-  onlyKeys(b, ['model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'top_k', 'n', 'stream', 'stop', 'seed', 'user', 'echo', 'stream_options', 'logprobs', 'presence_penalty', 'frequency_penalty']);
+  onlyKeys(b, [
+    'model',
+    'prompt',
+    'max_tokens',
+    'temperature',
+    'top_p',
+    'top_k',
+    'n',
+    'stream',
+    'stop',
+    'seed',
+    'user',
+    'echo',
+    'stream_options',
+    'logprobs',
+    'presence_penalty',
+    'frequency_penalty',
+  ]);
   const model = modelField(b, ctx.engine.defaultModel);
   // prompt: a string, an array of one string, or an array of token ids
   let prompt: string | number[];
@@ -23,7 +40,8 @@ function parse(b: Body, ctx: RouteContext): CompletionRequest & { stream: boolea
   if (typeof p === 'string') prompt = text(p, 'prompt', L.maxPromptChars, true);
   else if (Array.isArray(p) && p.every((x) => typeof x === 'number')) {
     if (p.length > L.maxPromptChars) throw badRequest(`'prompt' has ${p.length} tokens; the limit is ${L.maxPromptChars}`, 'prompt', 'string_above_max_length');
-    for (const t of p as number[]) if (!(Number.isInteger(t) && t >= 0)) throw badRequest(`'prompt' holds ${t}, which is not a token id`, 'prompt', 'invalid_value');
+    for (const t of p as number[])
+      if (!(Number.isInteger(t) && t >= 0)) throw badRequest(`'prompt' holds ${t}, which is not a token id`, 'prompt', 'invalid_value');
     prompt = p as number[];
   } else throw badRequest(`'prompt' must be a string, an array of one string, or an array of token ids; got ${typeName(p)}`, 'prompt', 'invalid_type');
   const maxTokens = optNumber(b, 'max_tokens', 0, L.maxTokens, true) ?? Math.min(16, L.maxTokens);
@@ -35,11 +53,13 @@ function parse(b: Body, ctx: RouteContext): CompletionRequest & { stream: boolea
   if (b.logprobs !== undefined && b.logprobs !== null) throw badRequest(`'logprobs' is not supported; use POST /v1/score`, 'logprobs', 'unsupported_parameter');
   const echo = optBool(b, 'echo') ?? false;
   const stream = optBool(b, 'stream') ?? false;
-  for (const k of ['presence_penalty', 'frequency_penalty']) if (b[k] !== undefined && b[k] !== null && b[k] !== 0) throw badRequest(`'${k}' is not supported (only 0)`, k, 'unsupported_parameter');
+  for (const k of ['presence_penalty', 'frequency_penalty'])
+    if (b[k] !== undefined && b[k] !== null && b[k] !== 0) throw badRequest(`'${k}' is not supported (only 0)`, k, 'unsupported_parameter');
   let stop: string[] = [];
   if (b.stop !== undefined && b.stop !== null) {
     const s = typeof b.stop === 'string' ? [b.stop] : b.stop;
-    if (!Array.isArray(s) || s.length > 4 || !s.every((x) => typeof x === 'string')) throw badRequest(`'stop' must be a string or an array of at most 4 strings`, 'stop', 'invalid_type');
+    if (!Array.isArray(s) || s.length > 4 || !s.every((x) => typeof x === 'string'))
+      throw badRequest(`'stop' must be a string or an array of at most 4 strings`, 'stop', 'invalid_type');
     stop = (s as string[]).map((x, i) => text(x, `stop[${i}]`, 256, true));
   }
   if (b.user !== undefined && typeof b.user !== 'string') throw badRequest(`'user' must be a string`, 'user', 'invalid_type');
@@ -74,13 +94,16 @@ export function completionsRoute(app: Hono, ctx: RouteContext): void {
       end(failed(err));
       throw err;
     }
-    const promptTokens = start.promptTokens, echo = start.echo;
+    const promptTokens = start.promptTokens,
+      echo = start.echo;
     let completionTokens = 0;
     const usage = () => ({ prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens });
-    const id = randomId('cmpl-'), created = Math.floor(Date.now() / 1000);
+    const id = randomId('cmpl-'),
+      created = Math.floor(Date.now() / 1000);
 
     if (!r.stream) {
-      let out = '', reason: FinishReason = 'length';
+      let out = '',
+        reason: FinishReason = 'length';
       try {
         for (let e = await events.next(); !e.done; e = await events.next()) {
           const ev = e.value;
@@ -97,7 +120,10 @@ export function completionsRoute(app: Hono, ctx: RouteContext): void {
       }
       end(reason === 'cancelled' || abort.signal.aborted ? 'cancelled' : 'ok');
       return c.json({
-        id, object: 'text_completion', created, model: r.model,
+        id,
+        object: 'text_completion',
+        created,
+        model: r.model,
         choices: [{ text: echo + out, index: 0, logprobs: null, finish_reason: openaiFinish(reason) }],
         usage: usage(),
       });
@@ -105,7 +131,13 @@ export function completionsRoute(app: Hono, ctx: RouteContext): void {
 
     const enc = new TextEncoder();
     const sse = (v: unknown) => enc.encode(`data: ${typeof v === 'string' ? v : JSON.stringify(v)}\n\n`);
-    const chunk = (t: string, reason: 'stop' | 'length' | null) => ({ id, object: 'text_completion', created, model: r.model, choices: [{ text: t, index: 0, logprobs: null, finish_reason: reason }] });
+    const chunk = (t: string, reason: 'stop' | 'length' | null) => ({
+      id,
+      object: 'text_completion',
+      created,
+      model: r.model,
+      choices: [{ text: t, index: 0, logprobs: null, finish_reason: reason }],
+    });
     let sentEcho = !r.echo;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -138,7 +170,8 @@ export function completionsRoute(app: Hono, ctx: RouteContext): void {
           const outcome = failed(err);
           end(outcome);
           try {
-            if (outcome === 'failed') controller.enqueue(sse({ error: { message: err instanceof Error ? err.message : String(err), type: 'server_error', param: null, code: null } }));
+            if (outcome === 'failed')
+              controller.enqueue(sse({ error: { message: err instanceof Error ? err.message : String(err), type: 'server_error', param: null, code: null } }));
             controller.close();
           } catch {
             // the stream was cancelled meanwhile: nothing to tell anyone
@@ -151,6 +184,8 @@ export function completionsRoute(app: Hono, ctx: RouteContext): void {
         end('cancelled');
       },
     });
-    return new Response(body, { headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' } });
+    return new Response(body, {
+      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' },
+    });
   });
 }

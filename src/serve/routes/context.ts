@@ -20,7 +20,15 @@ export interface Limits {
   maxUploadBytes: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxBodyBytes: 1 << 20, maxPromptChars: 32_768, maxTokens: 512, maxConcurrent: 4, maxQueue: 16, maxItems: 16, maxUploadBytes: 8 << 20 };
+export const DEFAULT_LIMITS: Limits = {
+  maxBodyBytes: 1 << 20,
+  maxPromptChars: 32_768,
+  maxTokens: 512,
+  maxConcurrent: 4,
+  maxQueue: 16,
+  maxItems: 16,
+  maxUploadBytes: 8 << 20,
+};
 
 export interface RouteContext {
   engine: Engine;
@@ -36,11 +44,16 @@ export interface RouteContext {
 
 /** An AbortController that aborts when the client's request does (it went away). */
 export function requestAbort(c: Context): { signal: AbortSignal; abort(): void; dispose(): void } {
-  const ctrl = new AbortController(), req = c.req.raw.signal;
+  const ctrl = new AbortController(),
+    req = c.req.raw.signal;
   const onAbort = () => ctrl.abort(req.reason);
   if (req.aborted) ctrl.abort(req.reason);
   else req.addEventListener('abort', onAbort, { once: true });
   return { signal: ctrl.signal, abort: () => ctrl.abort(), dispose: () => req.removeEventListener('abort', onAbort) };
 }
 
-export const randomId = (prefix: string) => prefix + Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(36).padStart(2, '0')).join('').slice(0, 24);
+export const randomId = (prefix: string) =>
+  prefix +
+  Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(36).padStart(2, '0'))
+    .join('')
+    .slice(0, 24);

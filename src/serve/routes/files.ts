@@ -11,9 +11,18 @@ export function filesRoute(app: Hono, ctx: RouteContext): void {
     const jobs = ctx.engine.jobs;
     if (!jobs) throw new ApiError(404, 'this server has no jobs folder (start it with --jobs DIR)', 'invalid_request_error', null, 'not_found');
     const ct = c.req.header('content-type') ?? '';
-    let filename = 'data.jsonl', purpose = 'fine-tune', content: string;
+    let filename = 'data.jsonl',
+      purpose = 'fine-tune',
+      content: string;
     if (/^multipart\/form-data/i.test(ct)) {
-      if (!ctx.hasAuth) throw new ApiError(415, 'multipart uploads are accepted only by a server with API keys (--api-key); post JSON {filename, purpose, content} instead', 'invalid_request_error', null, 'unsupported_media_type');
+      if (!ctx.hasAuth)
+        throw new ApiError(
+          415,
+          'multipart uploads are accepted only by a server with API keys (--api-key); post JSON {filename, purpose, content} instead',
+          'invalid_request_error',
+          null,
+          'unsupported_media_type',
+        );
       const form = await c.req.parseBody();
       const f = form.file;
       if (!f || typeof f === 'string' || Array.isArray(f)) throw badRequest(`multipart upload needs a "file" part`, 'file', 'missing_required_parameter');

@@ -37,7 +37,8 @@ export function jobsRoutes(app: Hono, ctx: RouteContext): void {
 
 /** SSE: every event so far, then new ones as they come, `data: [DONE]` when the job ends, until the client leaves. */
 function eventStream(c: Context, jobs: JobService, kind: JobKind, id: string): Response {
-  const abort = requestAbort(c), enc = new TextEncoder();
+  const abort = requestAbort(c),
+    enc = new TextEncoder();
   const it = jobs.follow(kind, id, abort.signal)[Symbol.asyncIterator]();
   let closed = false;
   const finish = () => {

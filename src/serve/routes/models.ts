@@ -9,7 +9,8 @@ export function modelsRoute(app: Hono, ctx: RouteContext): void {
   const object = (m: ModelInfo) => ({ id: m.id, object: 'model', created: ctx.started, owned_by: 'gptedge', context_length: m.contextLength, task: m.task });
   app.get('/v1/models', (c) => c.json({ object: 'list', data: ctx.engine.models().map(object) }));
   app.get('/v1/models/:id', (c) => {
-    const id = c.req.param('id'), m = ctx.engine.models().find((x) => x.id === id);
+    const id = c.req.param('id'),
+      m = ctx.engine.models().find((x) => x.id === id);
     if (!m) throw new ApiError(404, `The model '${id}' does not exist`, 'invalid_request_error', 'model', 'model_not_found');
     return c.json(object(m));
   });

@@ -9,16 +9,24 @@ import type { RouteContext } from './context.ts';
 
 export function scoreRoute(app: Hono, ctx: RouteContext): void {
   app.post('/v1/score', async (c) => {
-    const b = await readJSON(c), L = ctx.limits;
+    const b = await readJSON(c),
+      L = ctx.limits;
     onlyKeys(b, ['model', 'prompt', 'continuation', 'choices', 'user']);
     const model = modelField(b, ctx.engine.defaultModel);
     const prompt = text(b.prompt ?? '', 'prompt', L.maxPromptChars, true);
-    const hasCont = b.continuation !== undefined, hasChoices = b.choices !== undefined;
-    if (hasCont === hasChoices) throw badRequest(`give exactly one of 'continuation' (a string) and 'choices' (an array of strings)`, hasCont ? 'choices' : 'continuation', 'missing_required_parameter');
+    const hasCont = b.continuation !== undefined,
+      hasChoices = b.choices !== undefined;
+    if (hasCont === hasChoices)
+      throw badRequest(
+        `give exactly one of 'continuation' (a string) and 'choices' (an array of strings)`,
+        hasCont ? 'choices' : 'continuation',
+        'missing_required_parameter',
+      );
     let continuations: string[];
     if (hasCont) continuations = [text(b.continuation, 'continuation', L.maxPromptChars)];
     else {
-      if (!Array.isArray(b.choices) || b.choices.length < 1 || b.choices.length > L.maxItems) throw badRequest(`'choices' must be an array of 1 to ${L.maxItems} strings`, 'choices', 'invalid_type');
+      if (!Array.isArray(b.choices) || b.choices.length < 1 || b.choices.length > L.maxItems)
+        throw badRequest(`'choices' must be an array of 1 to ${L.maxItems} strings`, 'choices', 'invalid_type');
       continuations = b.choices.map((x, i) => text(x, `choices[${i}]`, L.maxPromptChars));
     }
     const r = await compute(c, ctx, 'score', (signal) => ctx.engine.score({ model, prompt, continuations, choices: hasChoices }, signal));
