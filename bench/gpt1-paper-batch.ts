@@ -76,7 +76,7 @@ say(`memory estimate before the first step: ${plan}`);
 say(`WASM linear memory after the steps: ${mem.toFixed(0)} MiB (the limit 4096 MiB); process RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
 const rates = events.slice(1).map((e) => e.tokensPerSec);
 const median = rates.length ? rates.sort((a, b) => a - b)[rates.length >> 1] : events[0]?.tokensPerSec;
-say(`tokens/s after the first step (median): ${median?.toFixed(1)}`);
+say(rates.length ? `tokens/s after the first step (median of ${rates.length}): ${median?.toFixed(1)}` : `tokens/s of the one step: ${median?.toFixed(1)}`);
 
 if (writeTo) {
   const cmd = `node bench/run-node.mjs gpt1-paper-batch ${argv.join(' ')}`;
