@@ -13,6 +13,7 @@ import { pretrainedWeights } from './pretrain.ts';
 
 /** 'scratch' | 'pretrained' | 'k0'..'k{L-1}' (embeddings + first k blocks; kL = pretrained) | 'pre@STEP' (a pretraining checkpoint) */
 export type Init = string;
+/** `epochs`: a longer run than epochPlan's (dev scored every 2 epochs); the budget part's check of under-training */
 export interface ArmSpec {
   set: SetInfo;
   n: number;
@@ -20,6 +21,7 @@ export interface ArmSpec {
   seed: number;
   lr: number;
   lambda: number;
+  epochs?: number;
 }
 export interface Scores {
   accuracy: number;
@@ -53,11 +55,12 @@ export const devScore = (family: string, s: { accuracy: number; macroF1: number 
 export const bestDev = (family: string, r: ArmResult) => Math.max(...r.dev.map((d) => devScore(family, d)));
 
 /** epochs by label count, and the epochs at which dev is scored: small sets get more passes */
-export function epochPlan(n: number): { epochs: number; every: number } {
+export function epochPlan(n: number, epochs?: number): { epochs: number; every: number } {
+  if (epochs !== undefined) return { epochs, every: 2 };
   return n <= 100 ? { epochs: 6, every: 2 } : n <= 300 ? { epochs: 3, every: 1 } : { epochs: 2, every: 1 };
 }
 
-export const armKey = (s: ArmSpec) => `${s.set.set}/${s.init}/n${s.n}/lr${s.lr}/lam${s.lambda}/s${s.seed}`;
+export const armKey = (s: ArmSpec) => `${s.set.set}/${s.init}/n${s.n}/lr${s.lr}/lam${s.lambda}${s.epochs !== undefined ? `/e${s.epochs}` : ''}/s${s.seed}`;
 export const armFile = (s: ArmSpec) => `${OUT}/arms/${armKey(s).replaceAll('/', '_')}.json`;
 
 const weightCache = new Map<number, Map<string, Float32Array>>();
@@ -118,7 +121,7 @@ export async function runArm(be: Backend, spec: ArmSpec): Promise<ArmResult> {
       encDev = encodeAll(ft, dev.examples.slice(0, DEV_N)),
       encTest = encodeAll(ft, test.examples.slice(0, TEST_N));
     const classes = classesOf(info),
-      plan = epochPlan(spec.n),
+      plan = epochPlan(spec.n, spec.epochs),
       perEpoch = Math.ceil(enc.length / BATCH);
     const devLog: ArmResult['dev'] = [];
     type Snapshot = { score: number; epoch: number; params: Map<string, Float32Array>; W: Float32Array; b: Float32Array };

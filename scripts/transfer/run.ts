@@ -4,7 +4,7 @@
 //
 //   node_modules/.bin/bun scripts/transfer/run.ts [--parts corpus,pretrain,...] [--inits scratch,pretrained] [--ns 100,300] [--threads N]
 //
-// Parts, in order: corpus, pretrain, data, leaks, baselines, zeroshot, search, curves, layers, lambda, report
+// Parts, in order: corpus, pretrain, data, leaks, baselines, zeroshot, search, curves, layers, lambda, budget, report
 // (docs/transfer.md says what
 // each does and what it cost). Parts that do not need the pretrained model (data, baselines, and
 // search, curves and lambda with --inits scratch) can run in a second process while pretraining runs.
@@ -17,9 +17,9 @@ import { baselinesPart } from './baselines.ts';
 import { leaksPart } from './leaks.ts';
 import { zeroShotPart } from './zeroshot.ts';
 import { reportPart } from './report.ts';
-import { curvesPart, lambdaPart, layersPart, searchPart, INITS, N_LIST } from './study.ts';
+import { budgetPart, curvesPart, lambdaPart, layersPart, searchPart, INITS, N_LIST } from './study.ts';
 
-const PARTS = ['corpus', 'pretrain', 'data', 'leaks', 'baselines', 'zeroshot', 'search', 'curves', 'layers', 'lambda', 'report'] as const;
+const PARTS = ['corpus', 'pretrain', 'data', 'leaks', 'baselines', 'zeroshot', 'search', 'curves', 'layers', 'lambda', 'budget', 'report'] as const;
 const { values: a } = parseArgs({
   options: {
     parts: { type: 'string', default: PARTS.join(',') },
@@ -50,6 +50,7 @@ if (parts.includes('search')) await searchPart(be!, inits);
 if (parts.includes('curves')) await curvesPart(be!, inits, ns);
 if (parts.includes('layers')) await layersPart(be!, modelConfig(loadTokenizer().vocabSize).nLayer);
 if (parts.includes('lambda')) await lambdaPart(be!, inits);
+if (parts.includes('budget')) await budgetPart(be!, inits);
 if (parts.includes('report')) await reportPart();
 (be as { dispose?: () => void } | null)?.dispose?.();
 process.exit(0);

@@ -17,6 +17,8 @@ export const INITS = ['scratch', 'pretrained'] as const;
 /** layers transferred: two families, n = SEARCH_N */
 export const LAYER_SETS = ['similarity', 'cloze'];
 export const LAMBDA_SETS = ['spam', 'similarity'];
+/** layers transferred: seeds 1 and 2 (the study's time on the machine; the curves have 3) */
+export const LAYER_SEEDS = [1, 2];
 
 const setNamed = (name: string): SetInfo => SETS.find((s) => s.set === name)!;
 
@@ -54,7 +56,7 @@ export async function curvesPart(be: Backend, inits: readonly string[], nList: r
 
 /** Layers transferred: embeddings + the first k blocks (k0..k{L-1}; kL is the pretrained arm), at the pretrained arm's lr. */
 export async function layersPart(be: Backend, nLayer: number): Promise<void> {
-  for (const seed of SEEDS)
+  for (const seed of LAYER_SEEDS)
     for (const name of LAYER_SETS) {
       const set = setNamed(name),
         lr = await chooseLr(be, set, 'pretrained');
@@ -70,5 +72,20 @@ export async function lambdaPart(be: Backend, inits: readonly string[]): Promise
       for (const init of inits) {
         const set = setNamed(name);
         await runArm(be, { set, n, init, seed, lr: await chooseLr(be, set, init), lambda: LAMBDA_ALT });
+      }
+}
+
+/**
+ * Under-training check: the curves train 3 epochs at n = SEARCH_N (57 updates). Here the same arms train
+ * BUDGET_EPOCHS epochs (dev every 2, the best kept), both inits at their lr, on BUDGET_SETS, every seed.
+ */
+export const BUDGET_EPOCHS = 10;
+export const BUDGET_SETS = ['spam', 'similarity'];
+export async function budgetPart(be: Backend, inits: readonly string[]): Promise<void> {
+  for (const seed of SEEDS)
+    for (const name of BUDGET_SETS)
+      for (const init of inits) {
+        const set = setNamed(name);
+        await runArm(be, { set, n: SEARCH_N, init, seed, lr: await chooseLr(be, set, init), lambda: LAMBDA, epochs: BUDGET_EPOCHS });
       }
 }
