@@ -40,10 +40,19 @@ LVP_SO="$MESA/root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
 if [ ! -f "$LVP_SO" ]; then
   # the Debian archive this system's apt already uses for bookworm (deb822 .sources or one-line .list files);
   # no address is written into the project
-  uri=$( { awk '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") print u } /^$/ { u = "" }' \
-             /etc/apt/sources.list.d/*.sources 2>/dev/null
-           awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++; if ($(i + 1) == "bookworm") print $i }' \
-             /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null; } | head -1)
+  # (only the files that exist: a system may have no sources.list, or no .list/.sources files at all; awk's
+  # status on a missing file would end this script under `set -e -o pipefail`)
+  deb822=() oneline=()
+  for f in /etc/apt/sources.list.d/*.sources; do [ -f "$f" ] && deb822+=("$f"); done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do [ -f "$f" ] && oneline+=("$f"); done
+  uri=$( {
+    if [ ${#deb822[@]} -gt 0 ]; then
+      awk '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") print u } /^$/ { u = "" }' "${deb822[@]}"
+    fi
+    if [ ${#oneline[@]} -gt 0 ]; then
+      awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++; if ($(i + 1) == "bookworm") print $i }' "${oneline[@]}"
+    fi
+  } | head -1 || true)
   if [ -z "$uri" ]; then
     echo "setup-webgpu: no apt source for Debian bookworm is configured in /etc/apt (sources.list, sources.list.d/);" >&2
     echo "  Mesa 25's lavapipe comes from that archive's bookworm-backports: configure the system's apt first." >&2
