@@ -62,6 +62,78 @@ const uniform = (n: number, seed: number, lo: number, hi: number): Float32Array 
   return a;
 };
 
+// ---- KV-cache cases, shared by the f32 and f16 cache tests ---------------------------------------------
+/** B, C, NH, Tmax, and the tokens each call adds: a prefill, then decode steps */
+type CachedCase = [number, number, number, number, number[]];
+/** makes one call's qkv (rows × 3C) from its seed */
+type QkvOf = (rows: number, C: number, seed: number) => Float32Array;
+const plainQkv: QkvOf = (rows, C, seed) => randn(rows * 3 * C, seed);
+
+/** empty caches, and each step's qkv and out */
+function cachedInputs([B, C, , Tmax, steps]: CachedCase, qkvOf: QkvOf): Record<string, Data> {
+  const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
+  steps.forEach((n, i) => {
+    inputs[`qkv${i}`] = qkvOf(B * n, C, 10 + i);
+    inputs[`out${i}`] = new Float32Array(B * n * C);
+  });
+  return inputs;
+}
+/** the steps, in order, each attending to the cache its predecessors filled */
+const runCached =
+  ([B, C, NH, Tmax, steps]: CachedCase) =>
+  (be: Backend, x: Record<string, Tensor>) => {
+    let p0 = 0;
+    steps.forEach((n, i) => {
+      be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax);
+      p0 += n;
+    });
+  };
+
+/** each call: [slot, tokens] runs, in a deliberately unsorted order; a slot's positions continue from its last call */
+const RAGGED_PLAN: [number, number][][] = [
+  [
+    [2, 5],
+    [0, 3],
+    [3, 1],
+  ],
+  [
+    [0, 1],
+    [1, 2],
+    [3, 1],
+    [2, 1],
+  ],
+  [
+    [3, 4],
+    [1, 1],
+    [0, 1],
+  ],
+  [
+    [2, 1],
+    [0, 1],
+    [1, 1],
+    [3, 1],
+  ],
+];
+const RAGGED_SLOTS = 4;
+/** empty caches of RAGGED_SLOTS slots, and each call's (slot, position) pairs, qkv and out */
+function raggedInputs(C: number, Tmax: number, qkvOf: QkvOf): Record<string, Data> {
+  const S = RAGGED_SLOTS,
+    inputs: Record<string, Data> = { k: new Float32Array(S * Tmax * C), v: new Float32Array(S * Tmax * C) };
+  const len = new Array(S).fill(0);
+  RAGGED_PLAN.forEach((runs, i) => {
+    const sp: number[] = [];
+    for (const [slot, n] of runs) for (let j = 0; j < n; j++) sp.push(slot, len[slot]++);
+    const N = sp.length / 2;
+    inputs[`sp${i}`] = Int32Array.from(sp);
+    inputs[`qkv${i}`] = qkvOf(N, C, 30 + i);
+    inputs[`out${i}`] = new Float32Array(N * C);
+  });
+  return inputs;
+}
+const runRagged = (C: number, NH: number, Tmax: number) => (be: Backend, x: Record<string, Tensor>) =>
+  RAGGED_PLAN.forEach((_, i) => be.attentionRagged(x[`out${i}`], x[`qkv${i}`], x.k, x.v, x[`sp${i}`], x[`sp${i}`].length / 2, C, NH, Tmax));
+const stepOutputs = (n: number) => Array.from({ length: n }, (_, i) => `out${i}`);
+
 export function conformance(backendName: string, make: () => Backend | Promise<Backend>, opts: ConformanceOptions = {}): void {
   const tol = { atol: opts.atol ?? 1e-4, rtol: opts.rtol ?? 1e-3 };
   const s = opts.small ? 1 : 2;
@@ -211,82 +283,26 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
 
   t('attentionCached (prefill then decode steps)', async () => {
     // the last: blocks of the tiled kernel crossed, at positions that are not block-aligned
-    for (const [B, C, NH, Tmax, steps] of [
+    for (const c of [
       [1, 8, 2, 8, [3, 1, 1, 2]],
       [2, 32, 4, 16, [5, 1, 1, 2]],
       [1, 24, 2, 80, [37, 1, 2, 35]],
-    ] as [number, number, number, number, number[]][]) {
-      const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
-      steps.forEach((n, i) => {
-        inputs[`qkv${i}`] = randn(B * n * 3 * C, 10 + i);
-        inputs[`out${i}`] = new Float32Array(B * n * C);
-      });
-      await compare(
-        `attentionCached B${B} C${C}`,
-        make,
-        inputs,
-        (be, x) => {
-          let p0 = 0;
-          steps.forEach((n, i) => {
-            be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax);
-            p0 += n;
-          });
-        },
-        [...steps.map((_, i) => `out${i}`), 'k', 'v'],
-        tol,
-      );
+    ] as CachedCase[]) {
+      await compare(`attentionCached B${c[0]} C${c[1]}`, make, cachedInputs(c, plainQkv), runCached(c), [...stepOutputs(c[4].length), 'k', 'v'], tol);
     }
   });
 
   t('attentionRagged (continuous batching: chunked prefills and decodes of several slots per call)', async () => {
-    // each step: [slot, tokens] runs, in a deliberately unsorted order; a slot's positions continue from its last step
-    const plan: [number, number][][] = [
-      [
-        [2, 5],
-        [0, 3],
-        [3, 1],
-      ],
-      [
-        [0, 1],
-        [1, 2],
-        [3, 1],
-        [2, 1],
-      ],
-      [
-        [3, 4],
-        [1, 1],
-        [0, 1],
-      ],
-      [
-        [2, 1],
-        [0, 1],
-        [1, 1],
-        [3, 1],
-      ],
-    ];
     for (const [C, NH, Tmax] of [
       [8, 2, 12],
       [32, 4, 16],
     ]) {
-      const S = 4,
-        inputs: Record<string, Data> = { k: new Float32Array(S * Tmax * C), v: new Float32Array(S * Tmax * C) };
-      const len = new Array(S).fill(0);
-      plan.forEach((runs, i) => {
-        const sp: number[] = [];
-        for (const [slot, n] of runs) for (let j = 0; j < n; j++) sp.push(slot, len[slot]++);
-        const N = sp.length / 2;
-        inputs[`sp${i}`] = Int32Array.from(sp);
-        inputs[`qkv${i}`] = randn(N * 3 * C, 30 + i);
-        inputs[`out${i}`] = new Float32Array(N * C);
-      });
       await compare(
         `attentionRagged C${C}`,
         make,
-        inputs,
-        (be, x) => {
-          plan.forEach((_, i) => be.attentionRagged(x[`out${i}`], x[`qkv${i}`], x.k, x.v, x[`sp${i}`], x[`sp${i}`].length / 2, C, NH, Tmax));
-        },
-        [...plan.map((_, i) => `out${i}`), 'k', 'v'],
+        raggedInputs(C, Tmax, plainQkv),
+        runRagged(C, NH, Tmax),
+        [...stepOutputs(RAGGED_PLAN.length), 'k', 'v'],
         tol,
       );
     }
@@ -302,95 +318,24 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
       for (let r = 0; r < rows; r++) for (let j = 0; j < edges.length && j < C; j++) if ((r + j) % 3 === 0) qkv[r * 3 * C + 2 * C + j] = edges[j];
       return qkv;
     };
-    for (const [B, C, NH, Tmax, steps] of [
+    const edgeQkv: QkvOf = (rows, C, seed) => withEdges(randn(rows * 3 * C, seed), rows, C);
+    for (const c of [
       [1, 16, 2, 8, [3, 1, 1, 2]],
       [2, 32, 4, 16, [5, 1, 1, 2]],
       [1, 24, 2, 80, [37, 1, 2, 35]],
-    ] as [number, number, number, number, number[]][]) {
-      const inputs: Record<string, Data> = { k: new Float32Array(B * Tmax * C), v: new Float32Array(B * Tmax * C) };
-      steps.forEach((n, i) => {
-        inputs[`qkv${i}`] = withEdges(randn(B * n * 3 * C, 10 + i), B * n, C);
-        inputs[`out${i}`] = new Float32Array(B * n * C);
-      });
-      await compare(
-        `attentionCached f16 B${B} C${C}`,
-        make,
-        inputs,
-        (be, x) => {
-          let p0 = 0;
-          steps.forEach((n, i) => {
-            be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax);
-            p0 += n;
-          });
-        },
-        steps.map((_, i) => `out${i}`),
-        tol,
-        half,
-      );
-      await compare(
-        `attentionCached f16 B${B} C${C}: the halves`,
-        make,
-        inputs,
-        (be, x) => {
-          let p0 = 0;
-          steps.forEach((n, i) => (be.attentionCached(x[`out${i}`], x[`qkv${i}`], x.k, x.v, B, n, C, NH, p0, Tmax), (p0 += n)));
-        },
-        ['k', 'v'],
-        { atol: 0, rtol: 0 },
-        half,
-      );
+    ] as CachedCase[]) {
+      const inputs = cachedInputs(c, edgeQkv),
+        name = `attentionCached f16 B${c[0]} C${c[1]}`;
+      await compare(name, make, inputs, runCached(c), stepOutputs(c[4].length), tol, half);
+      await compare(`${name}: the halves`, make, inputs, runCached(c), ['k', 'v'], { atol: 0, rtol: 0 }, half);
     }
-    const plan: [number, number][][] = [
-      [
-        [2, 5],
-        [0, 3],
-        [3, 1],
-      ],
-      [
-        [0, 1],
-        [1, 2],
-        [3, 1],
-        [2, 1],
-      ],
-      [
-        [3, 4],
-        [1, 1],
-        [0, 1],
-      ],
-      [
-        [2, 1],
-        [0, 1],
-        [1, 1],
-        [3, 1],
-      ],
-    ];
     for (const [C, NH, Tmax] of [
       [16, 2, 12],
       [32, 4, 16],
     ]) {
-      const S = 4,
-        inputs: Record<string, Data> = { k: new Float32Array(S * Tmax * C), v: new Float32Array(S * Tmax * C) };
-      const len = new Array(S).fill(0);
-      plan.forEach((runs, i) => {
-        const sp: number[] = [];
-        for (const [slot, n] of runs) for (let j = 0; j < n; j++) sp.push(slot, len[slot]++);
-        const N = sp.length / 2;
-        inputs[`sp${i}`] = Int32Array.from(sp);
-        inputs[`qkv${i}`] = withEdges(randn(N * 3 * C, 30 + i), N, C);
-        inputs[`out${i}`] = new Float32Array(N * C);
-      });
-      const run = (be: Backend, x: Record<string, Tensor>) =>
-        plan.forEach((_, i) => be.attentionRagged(x[`out${i}`], x[`qkv${i}`], x.k, x.v, x[`sp${i}`], x[`sp${i}`].length / 2, C, NH, Tmax));
-      await compare(
-        `attentionRagged f16 C${C}`,
-        make,
-        inputs,
-        run,
-        plan.map((_, i) => `out${i}`),
-        tol,
-        half,
-      );
-      await compare(`attentionRagged f16 C${C}: the halves`, make, inputs, run, ['k', 'v'], { atol: 0, rtol: 0 }, half);
+      const inputs = raggedInputs(C, Tmax, edgeQkv);
+      await compare(`attentionRagged f16 C${C}`, make, inputs, runRagged(C, NH, Tmax), stepOutputs(RAGGED_PLAN.length), tol, half);
+      await compare(`attentionRagged f16 C${C}: the halves`, make, inputs, runRagged(C, NH, Tmax), ['k', 'v'], { atol: 0, rtol: 0 }, half);
     }
     // mixed caches are refused
     const be = await make(),
