@@ -18,13 +18,19 @@ export function patternTokens(n: number, vocab: number, seed = 3): Int32Array {
   return out;
 }
 
-// a minimal valid byte-level tokenizer for checkpoint folders (67 tokens like the tiny model)
-export function tinyTokenizerJSON(): string {
-  const vocab: Record<string, number> = {};
-  for (let i = 0; i < 66; i++) vocab[String.fromCharCode(0x21 + i)] = i;
+/** A BPE tokenizer.json with no merges: `vocab` and the special tokens `specials` (content → id). */
+export function vocabTokenizerJSON(vocab: Record<string, number>, specials: Record<string, number>): string {
   return JSON.stringify({
     version: '1.0',
-    added_tokens: [{ id: 66, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
+    added_tokens: Object.entries(specials).map(([content, id]) => ({
+      id,
+      content,
+      special: true,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+    })),
     normalizer: null,
     pre_tokenizer: null,
     post_processor: null,
@@ -41,6 +47,13 @@ export function tinyTokenizerJSON(): string {
       byte_fallback: false,
     },
   });
+}
+
+// a minimal valid byte-level tokenizer for checkpoint folders (67 tokens like the tiny model)
+export function tinyTokenizerJSON(): string {
+  const vocab: Record<string, number> = {};
+  for (let i = 0; i < 66; i++) vocab[String.fromCharCode(0x21 + i)] = i;
+  return vocabTokenizerJSON(vocab, { '<|endoftext|>': 66 });
 }
 
 /**
@@ -89,23 +102,5 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 export function lettersTokenizerJSON(n: number, ids?: number[], eot = n): string {
   const vocab: Record<string, number> = {};
   for (let i = 0; i < n; i++) vocab[String.fromCharCode(0x41 + i)] = ids?.[i] ?? i;
-  return JSON.stringify({
-    version: '1.0',
-    added_tokens: [{ id: eot, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
-    normalizer: null,
-    pre_tokenizer: null,
-    post_processor: null,
-    decoder: null,
-    model: {
-      type: 'BPE',
-      vocab,
-      merges: [],
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-    },
-  });
+  return vocabTokenizerJSON(vocab, { '<|endoftext|>': eot });
 }

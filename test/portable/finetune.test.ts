@@ -32,6 +32,7 @@ import {
 } from '../../src/finetune/index.ts';
 import { gradConfig, randomParams, sampleIndices } from '../lib/gradcheck-util.ts';
 import { assert, assertClose, assertEqual, assertRejects, assertThrows, rand, test } from '../lib/harness.ts';
+import { vocabTokenizerJSON } from '../lib/helpers.ts';
 
 // ---- a character tokenizer: ' ' a..z . , ? = ids 0..29, <|endoftext|> 30 (+ the three specials) ----
 const CHARS = ' abcdefghijklmnopqrstuvwxyz.,?';
@@ -39,25 +40,7 @@ function charTokenizer(withSpecials: boolean): GPTTokenizer {
   const vocab: Record<string, number> = {};
   [...CHARS].forEach((c, i) => (vocab[c] = i));
   const names = ['<|endoftext|>', ...(withSpecials ? ['<|start|>', '<|delimiter|>', '<|extract|>'] : [])];
-  return GPTTokenizer.fromJSON({
-    version: '1.0',
-    normalizer: null,
-    pre_tokenizer: null,
-    post_processor: null,
-    decoder: null,
-    added_tokens: names.map((content, i) => ({ id: 30 + i, content, special: true, single_word: false, lstrip: false, rstrip: false, normalized: false })),
-    model: {
-      type: 'BPE',
-      vocab,
-      merges: [],
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-    },
-  });
+  return GPTTokenizer.fromJSON(vocabTokenizerJSON(vocab, Object.fromEntries(names.map((content, i) => [content, 30 + i]))));
 }
 const enc = (s: string) => [...s].map((c) => CHARS.indexOf(c));
 const S = 31,
