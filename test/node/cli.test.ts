@@ -11,6 +11,23 @@ const cli = (...args: string[]) => {
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 
+/** `pretrain` arguments for a tiny model on the reference backend: vocabulary 300, batch 2, no evaluation, checkpoints or samples unless `o` says (null drops an option) */
+function tinyPretrainArgs(corpus: string, out: string, o: Record<string, string | number | null> = {}): string[] {
+  const all: Record<string, string | number | null> = {
+    preset: 'tiny',
+    vocab: 300,
+    corpus,
+    out,
+    batch: 2,
+    'eval-every': 0,
+    'ckpt-every': 0,
+    samples: 0,
+    backend: 'reference',
+    ...o,
+  };
+  return Object.entries(all).flatMap(([k, v]) => (v === null ? [] : [`--${k}`, String(v)]));
+}
+
 test('cli: pretrain a tiny model from a text file, generate from it, resume it', async () => {
   assert(existsSync('dist/adapters/cli/main.js'), 'dist/adapters/cli/main.js is built by npm install (scripts/build.mjs)');
   const dir = mkdtempSync(join(tmpdir(), 'gptedge-cli-'));
@@ -18,26 +35,7 @@ test('cli: pretrain a tiny model from a text file, generate from it, resume it',
     const corpus = join(dir, 'corpus.txt');
     writeFileSync(corpus, 'It was the best of times, it was the worst of times, it was the age of wisdom. '.repeat(200));
     const out = join(dir, 'run');
-    const common = [
-      '--preset',
-      'tiny',
-      '--vocab',
-      '300',
-      '--corpus',
-      corpus,
-      '--out',
-      out,
-      '--batch',
-      '2',
-      '--eval-every',
-      '2',
-      '--ckpt-every',
-      '2',
-      '--samples',
-      '1',
-      '--backend',
-      'reference',
-    ];
+    const common = tinyPretrainArgs(corpus, out, { 'eval-every': 2, 'ckpt-every': 2, samples: 1 });
     const p = cli('pretrain', ...common, '--steps', '4');
     assertEqual(p.code, 0, `pretrain failed: ${p.err}`);
     assert(/validation loss/.test(p.err) && /--- sample 1 ---/.test(p.out), `progress and samples:\n${p.err}\n${p.out}`);
@@ -105,26 +103,7 @@ test('cli: --version, "did you mean", an existing run is neither overwritten nor
     const corpus = join(dir, 'corpus.txt');
     writeFileSync(corpus, 'The quick brown fox jumps over the lazy dog. '.repeat(200));
     const out = join(dir, 'run');
-    const common = [
-      '--preset',
-      'tiny',
-      '--vocab',
-      '300',
-      '--corpus',
-      corpus,
-      '--out',
-      out,
-      '--batch',
-      '2',
-      '--eval-every',
-      '0',
-      '--ckpt-every',
-      '0',
-      '--samples',
-      '0',
-      '--backend',
-      'reference',
-    ];
+    const common = tinyPretrainArgs(corpus, out);
     assertEqual(cli('pretrain', ...common, '--steps', '2').code, 0);
     const again = cli('pretrain', ...common, '--steps', '2');
     assertEqual(again.code, 1);
@@ -153,26 +132,7 @@ test('cli: resume is exact or refuses — malformed train_state.json, missing op
     const corpus = join(dir, 'corpus.txt');
     writeFileSync(corpus, 'It was the best of times, it was the worst of times, it was the age of wisdom. '.repeat(200));
     const out = join(dir, 'run');
-    const common = [
-      '--preset',
-      'tiny',
-      '--vocab',
-      '300',
-      '--corpus',
-      corpus,
-      '--out',
-      out,
-      '--batch',
-      '2',
-      '--eval-every',
-      '0',
-      '--ckpt-every',
-      '2',
-      '--samples',
-      '0',
-      '--backend',
-      'reference',
-    ];
+    const common = tinyPretrainArgs(corpus, out, { 'ckpt-every': 2 });
     assertEqual(cli('pretrain', ...common, '--steps', '4').code, 0);
     writeFileSync(join(out, 'latest.json'), '{"checkpoint": "step-000002"}'); // as if the run had stopped at step 2
     const step = join(out, 'step-000002');
@@ -207,26 +167,7 @@ test('cli: a corpus that is not UTF-8 is an error naming the byte offset; --enco
   try {
     const corpus = join(dir, 'latin1.txt');
     writeFileSync(corpus, Buffer.from("Un caf\xe9 noir, s'il vous pla\xeet. ".repeat(300), 'latin1'));
-    const args = [
-      '--preset',
-      'tiny',
-      '--vocab',
-      '280',
-      '--corpus',
-      corpus,
-      '--out',
-      join(dir, 'run'),
-      '--batch',
-      '2',
-      '--steps',
-      '1',
-      '--eval-every',
-      '0',
-      '--samples',
-      '0',
-      '--backend',
-      'reference',
-    ];
+    const args = tinyPretrainArgs(corpus, join(dir, 'run'), { vocab: 280, steps: 1, 'ckpt-every': null });
     const bad = cli('pretrain', ...args);
     assertEqual(bad.code, 1);
     assert(/latin1\.txt: not valid UTF-8 at byte 6 \(0xe9\); pass --encoding/.test(bad.err), bad.err);
