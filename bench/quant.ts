@@ -9,12 +9,10 @@
 //    matrix-vector path), GOP/s = 2·M·K·N / time, and for M = 1 the weight bytes streamed per second.
 //   node bench/run-node.mjs quant [--threads N] [--reps R] [--only=dot,gemm] [--write]
 // --write puts the tables in BENCHMARKS.md (sections "quant-dot" and "quant-gemm:N"). A benchmark, never a timed test.
-import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { argv, median, opt, runMeta, want, writeSection } from './common.ts';
-import { createNodeWasmBackend, enableRelaxedSimd } from '../adapters/node/wasm.ts';
-import type { WasmVariant } from '../src/backend/wasm/index.ts';
+import { argv, benchWasmBackend, median, opt, runMeta, want, writeSection } from './common.ts';
+import { enableRelaxedSimd } from '../adapters/node/wasm.ts';
 import type { Tensor } from '../src/backend/backend.ts';
 
 const threads = opt('threads', 1),
@@ -129,7 +127,7 @@ async function dotBench(): Promise<void> {
 
 // ---- gemm: the kernels at GPT-1 shapes ------------------------------------------------------------------
 async function gemmBench(): Promise<void> {
-  const be = await createNodeWasmBackend({ threads, load: (v: WasmVariant) => readFile(join(root, 'wasm/build', `gptedge-${v}.wasm`)) });
+  const be = await benchWasmBackend({ threads });
   const shapes: [number, number, number][] = [
     [512, 768, 2304],
     [512, 768, 3072],
