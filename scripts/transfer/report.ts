@@ -30,6 +30,18 @@ export function stat(values: number[]): Stat {
   return { mean, std, n, values };
 }
 const pct = (x: number) => (100 * x).toFixed(1);
+const signedPct = (x: number) => (x >= 0 ? '+' : '−') + pct(Math.abs(x));
+/** a paired difference: the mean, ± its std over seeds, and (perSeed) each seed's */
+const diffCell = (d: Stat, perSeed = false) =>
+  d.n === 0 ? '—' : `${signedPct(d.mean)}${d.n > 1 ? ` ± ${pct(d.std)}${perSeed ? ` (${d.values.map(signedPct).join(', ')})` : ''}` : ''}`;
+/** metric m of a − b, on every seed both have run */
+const pairedBySeed = (a: ArmResult[], b: ArmResult[], m: 'accuracy' | 'macroF1') =>
+  stat(
+    a.flatMap((x) => {
+      const y = b.find((q) => q.seed === x.seed);
+      return y ? [x.test[m] - y.test[m]] : [];
+    }),
+  );
 const cell = (s: Stat | null) => (!s || s.n === 0 ? '—' : s.n > 1 ? `${pct(s.mean)} ± ${pct(s.std)}` : `${pct(s.mean)} (1 seed)`);
 const point = (x: number, s: Stat) => ({ x, y: s.mean, ...(s.n > 1 ? { lo: s.mean - s.std, hi: s.mean + s.std } : {}) });
 
@@ -94,19 +106,12 @@ export async function reportPart(): Promise<void> {
       );
       const sc = stat(arms.scratch.map((r) => r.test[m])),
         pr = stat(arms.pretrained.map((r) => r.test[m]));
-      const paired = stat(
-        arms.pretrained.flatMap((p) => {
-          const s = arms.scratch.find((x) => x.seed === p.seed);
-          return s ? [p.test[m] - s.test[m]] : [];
-        }),
-      );
+      const paired = pairedBySeed(arms.pretrained, arms.scratch, m);
       if (maj.n) series.majority.points.push(point(n, maj));
       if (bow.n) series.bow.points.push(point(n, bow));
       if (sc.n) series.scratch.points.push(point(n, sc));
       if (pr.n) series.pretrained.points.push(point(n, pr));
-      const diff = paired.n
-        ? `${paired.mean >= 0 ? '+' : '−'}${pct(Math.abs(paired.mean))}${paired.n > 1 ? ` ± ${pct(paired.std)} (${paired.values.map((v) => (v >= 0 ? '+' : '−') + pct(Math.abs(v))).join(', ')})` : ''}`
-        : '—';
+      const diff = diffCell(paired, true);
       curveRows.push(
         `| ${set.set} | ${n} | ${cell(maj)} | ${cell(bow)} | ${cell(sc)} | ${cell(pr)} | ${diff} | ${sc.n}/${pr.n} | ${lrs.scratch ?? '—'} / ${lrs.pretrained ?? '—'} |`,
       );
@@ -234,15 +239,8 @@ export async function reportPart(): Promise<void> {
       if (lr === null) continue;
       const a = armsOver({ set, n, init, lr, lambda: LAMBDA_ALT }),
         z = armsOver({ set, n, init, lr, lambda: LAMBDA });
-      const d = stat(
-        a.flatMap((x) => {
-          const y = z.find((q) => q.seed === x.seed);
-          return y ? [x.test[m] - y.test[m]] : [];
-        }),
-      );
-      md.push(
-        `| ${name} | ${init} | ${cell(stat(a.map((x) => x.test[m])))} | ${cell(stat(z.map((x) => x.test[m])))} | ${d.n ? `${d.mean >= 0 ? '+' : '−'}${pct(Math.abs(d.mean))}${d.n > 1 ? ` ± ${pct(d.std)}` : ''}` : '—'} |`,
-      );
+      const d = pairedBySeed(a, z, m);
+      md.push(`| ${name} | ${init} | ${cell(stat(a.map((x) => x.test[m])))} | ${cell(stat(z.map((x) => x.test[m])))} | ${diffCell(d)} |`);
       lam[`${name}/${init}`] = { half: a.map(brief), zero: z.map(brief), diff: d };
     }
   md.push('');
@@ -262,15 +260,10 @@ export async function reportPart(): Promise<void> {
       const long = armsOver({ set, n: SEARCH_N, init, lr, lambda: LAMBDA, epochs: BUDGET_EPOCHS }),
         short = armsOver({ set, n: SEARCH_N, init, lr, lambda: LAMBDA });
       if (!long.length) continue;
-      const d = stat(
-        long.flatMap((x) => {
-          const y = short.find((q) => q.seed === x.seed);
-          return y ? [x.test[m] - y.test[m]] : [];
-        }),
-      );
+      const d = pairedBySeed(long, short, m);
       const l2 = (rs: ArmResult[]) => (rs.length ? stat(rs.map((r) => r.trainL2)).mean.toFixed(3) : '—');
       md.push(
-        `| ${name} | ${init} | ${cell(stat(long.map((x) => x.test[m])))} | ${cell(stat(short.map((x) => x.test[m])))} | ${d.n ? `${d.mean >= 0 ? '+' : '−'}${pct(Math.abs(d.mean))}${d.n > 1 ? ` ± ${pct(d.std)}` : ''}` : '—'} | ${l2(long)} / ${l2(short)} | ${long.map((r) => r.bestEpoch).join(', ')} |`,
+        `| ${name} | ${init} | ${cell(stat(long.map((x) => x.test[m])))} | ${cell(stat(short.map((x) => x.test[m])))} | ${diffCell(d)} | ${l2(long)} / ${l2(short)} | ${long.map((r) => r.bestEpoch).join(', ')} |`,
       );
       budget[`${name}/${init}`] = { long: long.map(brief), short: short.map(brief), diff: d };
     }
