@@ -207,7 +207,7 @@ try {
     ],
   ];
   const body = [
-    `### GPT-2 124M int4 inside workerd`,
+    `### GPT-2 124M int4 inside workerd${v8Flags.length ? ` (V8 flags ${v8Flags.join(' ')})` : ", workerd's default V8 heap"}`,
     '',
     `\`node_modules/.bin/bun bench/workerd-gpt2.ts ${process.argv
       .slice(2)
@@ -223,7 +223,7 @@ try {
   ].join('\n');
   console.log(body);
   if (a.write) {
-    writeSection(a.write, 'workerd-gpt2', body);
+    writeSection(a.write, v8Flags.length ? 'workerd-gpt2:v8-flags' : 'workerd-gpt2', body);
     log(`wrote ${a.write}`);
   }
 } finally {

@@ -130,11 +130,11 @@ export function checkQuantizedTensor(
 /** A quantized file's codes bytes as the typed array QuantizedRows holds (a view, not a copy). */
 export const codesOf = (kind: QuantizedKind, b: Uint8Array): Int8Array | Uint8Array => (kind === 'int8' ? new Int8Array(b.buffer, b.byteOffset, b.length) : b);
 
-/** A quantized file's scale bytes (F32 for int8, F16 for int4, little-endian) as f32 values. */
-export function scalesOf(kind: QuantizedKind, b: Uint8Array): Float32Array {
+/** A quantized file's scale bytes (F32 for int8, F16 for int4, little-endian) as f32 values, in `into` when it is long enough. */
+export function scalesOf(kind: QuantizedKind, b: Uint8Array, into?: Float32Array): Float32Array {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength),
     n = b.length / (kind === 'int8' ? 4 : 2),
-    out = new Float32Array(n);
+    out = into && into.length >= n ? into.subarray(0, n) : new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = kind === 'int8' ? dv.getFloat32(4 * i, true) : f16Value(dv.getUint16(2 * i, true));
   return out;
 }

@@ -144,7 +144,7 @@ function parseHeader(headerBytes: Uint8Array, file: string, dataLen: number | nu
   return { entries, metadata, dataStart };
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** One tensor of a checked header as float32 (F16, BF16 and F64 widened/narrowed), finite unless allowed. */
 export function decodeTensor(bytes: Uint8Array, header: SafetensorsHeader, e: SafetensorsEntry, file = 'safetensors', o: ReadOptions = {}): Float32Array {

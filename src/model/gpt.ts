@@ -685,6 +685,18 @@ export class GPT implements CausalLM<KVCache> {
     if (v.length !== numel(s.shape)) throw new Error(`parameter ${s.name}: ${v.length} values, expected ${numel(s.shape)} for shape [${s.shape}]`);
     this.be.write(this.params[s.name], this.storedTransposed(s.name) ? transpose(v, s.shape[0], s.shape[1]) : v);
   }
+  /**
+   * Writes values [offset, offset + v.length) of parameter `name` in its [in, out] / HF layout: a loader
+   * streaming a tensor in pieces. Not for the linears a quantized model stores transposed (they need whole rows).
+   */
+  writeParamPart(name: string, v: Float32Array, offset: number): void {
+    const s = this.specs.find((x) => x.name === name);
+    if (!s) throw new Error(`no parameter named ${name}`);
+    if (this.storedTransposed(name)) throw new Error(`parameter ${name} is stored transposed: write it whole (writeParam)`);
+    if (!Number.isInteger(offset) || offset < 0 || offset + v.length > numel(s.shape))
+      throw new Error(`parameter ${name}: values [${offset}, ${offset + v.length}) outside its ${numel(s.shape)}`);
+    this.be.write(this.params[s.name], v, offset);
+  }
   /** A quantized parameter's codes and scales, rows = output channels (linears: [out, in]; wte: [V, C]). */
   readQuantizedParam(name: string): Promise<QuantizedRows> {
     if (!this.isQuantizedParam(name)) throw new Error(`parameter ${name} is not quantized in this ${this.weights} model`);

@@ -13,7 +13,7 @@ import { GPT, type GPTOptions } from './gpt.ts';
 import { codesOf, dequantizedWeights, isQuantizedKind, scalesOf, WEIGHTS_META } from '../io/quantized.ts';
 import { configFromHF } from '../io/hf-config.ts';
 import { parseJSON, quote } from '../io/errors.ts';
-import { decodeTensor, streamSafetensors, type SafetensorsHeader, type TensorPiece } from '../io/safetensors.ts';
+import { decodeTensor, firstNonFinite, LITTLE_ENDIAN, streamSafetensors, type SafetensorsHeader, type TensorPiece } from '../io/safetensors.ts';
 import { matchQuantizedWeights, matchWeights } from '../io/checkpoint.ts';
 import { tokenizerJSONFromVocabMerges } from '../tokenizer/hf-files.ts';
 
@@ -112,7 +112,22 @@ export async function loadModelStream(
     const scales = new Map<string, Float32Array>(); // a quantized matrix's scales, until its codes are in
     const waiting = new Map<string, Uint8Array>(); // codes that came before their scales (a file in another order)
     const carry = new Map<string, { rows: number; rest: Uint8Array; have: number }>(); // codes streamed row by row
+    // Garbage is what an edge isolate pays for at its peak (its limit counts V8's heap, array buffers and WASM
+    // memory together, collected or not): f32 tensors go to the backend piece by piece, and the scales of the
+    // matrix being streamed are decoded into one reused array.
+    let scaleScratch = new Float32Array(0),
+      scratchHeldBy: string | null = null; // whose scales scaleScratch holds until its codes are in
+    const decodeScales = (name: string, b: Uint8Array): Float32Array => {
+      const n = b.length / (kind === 'int8' ? 4 : 2);
+      if (scratchHeldBy !== null) return scalesOf(kind!, b); // a file with two matrices' scales before their codes
+      if (scaleScratch.length < n) scaleScratch = new Float32Array(n);
+      scratchHeldBy = name;
+      return scalesOf(kind!, b, scaleScratch);
+    };
+    // a tensor in one piece needs no assembly (its bytes are valid until the next piece is read)
+    const inOnePiece = (p: TensorPiece) => p.offset === 0 && p.bytes.length === p.total;
     const assemble = (p: TensorPiece): Uint8Array | null => {
+      if (inOnePiece(p)) return p.bytes;
       const buf = parts.get(p.name) ?? new Uint8Array(p.total);
       buf.set(p.bytes, p.offset);
       if (p.offset + p.bytes.length < p.total) {
@@ -137,13 +152,20 @@ export async function loadModelStream(
         cp = codes.get(p.name),
         sp = scaleOf.get(p.name);
       if (fp) {
+        if (p.dtype === 'F32' && LITTLE_ENDIAN && !model.storedTransposed(fp) && (p.bytes.byteOffset | p.offset | p.bytes.length) % 4 === 0) {
+          const v = new Float32Array(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length / 4),
+            i = firstNonFinite(v);
+          if (i >= 0) throw new FileFormatError(file, `tensor ${p.name} holds a non-finite value (${v[i]}) at index ${p.offset / 4 + i}`, { field: p.name });
+          model.writeParamPart(fp, v, p.offset / 4);
+          continue;
+        }
         const b = assemble(p);
         if (b) model.writeParam(fp, whole(p, b));
       } else if (sp) {
         const b = assemble(p);
         if (!b) continue;
-        const s = scalesOf(kind!, b),
-          early = waiting.get(sp);
+        const early = waiting.get(sp),
+          s = early ? scalesOf(kind!, b) : decodeScales(sp, b);
         for (let i = 0; i < s.length; i++)
           if (!Number.isFinite(s[i])) throw new FileFormatError(file, `tensor ${p.name} holds a non-finite scale (${s[i]}) at index ${i}`, { field: p.name });
         if (early) {
@@ -153,8 +175,8 @@ export async function loadModelStream(
       } else if (cp) {
         const s = scales.get(cp.param);
         if (!s) {
-          const b = assemble(p); // scales still to come: keep the codes
-          if (b) waiting.set(cp.param, b);
+          const b = assemble(p); // scales still to come: keep the codes (a copy: a piece is reused)
+          if (b) waiting.set(cp.param, inOnePiece(p) ? b.slice() : b);
           continue;
         }
         // scales in hand: whole rows are written as they arrive, straight from the piece; a row split
@@ -187,6 +209,7 @@ export async function loadModelStream(
         if (c.rows === cp.N) {
           carry.delete(cp.param);
           scales.delete(cp.param);
+          if (scratchHeldBy === cp.param) scratchHeldBy = null;
         }
       }
       // anything else: HF buffers, a tied lm_head (matchWeights let them through)

@@ -192,6 +192,18 @@ test("loadModelStream: a folder's files from streams (f32 quantized on load, int
     tokenizer: tinyTokenizerJSON(),
     weights: chunked(await fs.readFile(`${dir}/model.safetensors`), chunk),
   });
+  {
+    // an f32 tensor goes to the backend piece by piece: a non-finite value is still refused, with its index
+    const st = readRaw(await fs.readFile('f32/model.safetensors'));
+    const wpe = st.tensors.get('wpe.weight')!,
+      bad = new Float32Array(wpe.bytes.slice().buffer);
+    bad[37] = Number.NaN;
+    st.tensors.set('wpe.weight', { ...wpe, bytes: new Uint8Array(bad.buffer) });
+    await assertRejects(
+      async () => loadModelStream({ ...(await files('f32')), weights: chunked(writeSafetensors(st.tensors, st.metadata), 333, 'bytes') }, be, { pieceBytes: 64 }),
+      /tensor wpe\.weight holds a non-finite value \(NaN\) at index 37/,
+    );
+  }
   for (const weights of ['f32', 'int8', 'int4'] as const) {
     const whole = await loadModel(fs, 'f32', be, { weights });
     const streamed = await loadModelStream(await files('f32', 777), be, { weights });
@@ -215,6 +227,23 @@ test("loadModelStream: a folder's files from streams (f32 quantized on load, int
         { atol: 0 },
         `${weights} file streamed in pieces of ${pieceBytes ?? '1 MiB'} (${type ?? 'default'} stream)`,
       );
+    }
+    // other tensor orders: codes before their scales (kept until the scales come), and every scale first
+    // (several matrices' scales held at once)
+    const st0 = readRaw(await fs.readFile(`${weights}/model.safetensors`));
+    const names = [...st0.tensors.keys()];
+    for (const [what, order] of [
+      ['codes first', [...names].sort()],
+      ['scales first', [...names.filter((n) => n.endsWith('_scale')), ...names.filter((n) => !n.endsWith('_scale'))]],
+    ] as const) {
+      for (const pieceBytes of [100, undefined]) {
+        const q = await loadModelStream(
+          { ...(await files(weights)), weights: chunked(writeSafetensors(st0.tensors, st0.metadata, order), 333, 'bytes') },
+          be,
+          { pieceBytes },
+        );
+        assertClose(await logits(q.model), await logits(whole.model), { atol: 0 }, `${weights}, ${what}, pieces of ${pieceBytes ?? '1 MiB'}`);
+      }
     }
     await assertRejects(
       async () => loadModelStream(await files(weights), be, { weights: 'f32' }),

@@ -87,8 +87,9 @@ export class Heap {
       throw new RangeError(`wasm backend: out of memory (${(end / 2 ** 20).toFixed(1)} MiB needed, limit ${(this.maxBytes / 2 ** 20).toFixed(0)} MiB)`);
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
-    // at least double (amortised), at most to the limit
-    const want = Math.min(Math.max(end, have * 2), this.maxBytes);
+    // what is needed plus a sixteenth (a few grows, not one per allocation), at most to the limit: doubling
+    // would hold up to twice what the model needs, and an edge isolate's limit counts all of it
+    const want = Math.min(Math.max(end, have + have / 16), this.maxBytes);
     this.memory.grow(Math.ceil((want - have) / PAGE));
   }
 }
