@@ -200,7 +200,8 @@ test("loadModelStream: a folder's files from streams (f32 quantized on load, int
     bad[37] = Number.NaN;
     st.tensors.set('wpe.weight', { ...wpe, bytes: new Uint8Array(bad.buffer) });
     await assertRejects(
-      async () => loadModelStream({ ...(await files('f32')), weights: chunked(writeSafetensors(st.tensors, st.metadata), 333, 'bytes') }, be, { pieceBytes: 64 }),
+      async () =>
+        loadModelStream({ ...(await files('f32')), weights: chunked(writeSafetensors(st.tensors, st.metadata), 333, 'bytes') }, be, { pieceBytes: 64 }),
       /tensor wpe\.weight holds a non-finite value \(NaN\) at index 37/,
     );
   }
@@ -237,11 +238,9 @@ test("loadModelStream: a folder's files from streams (f32 quantized on load, int
       ['scales first', [...names.filter((n) => n.endsWith('_scale')), ...names.filter((n) => !n.endsWith('_scale'))]],
     ] as const) {
       for (const pieceBytes of [100, undefined]) {
-        const q = await loadModelStream(
-          { ...(await files(weights)), weights: chunked(writeSafetensors(st0.tensors, st0.metadata, order), 333, 'bytes') },
-          be,
-          { pieceBytes },
-        );
+        const q = await loadModelStream({ ...(await files(weights)), weights: chunked(writeSafetensors(st0.tensors, st0.metadata, order), 333, 'bytes') }, be, {
+          pieceBytes,
+        });
         assertClose(await logits(q.model), await logits(whole.model), { atol: 0 }, `${weights}, ${what}, pieces of ${pieceBytes ?? '1 MiB'}`);
       }
     }
