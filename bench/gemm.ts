@@ -8,7 +8,7 @@
 // --json writes the figures for bench/headline.mjs, which puts them in BENCHMARKS.md. A benchmark, never a timed test.
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { measurePeak, ofPeak } from './simd-peak.ts';
+import { measurePeak, ofPeak, togetherLine } from './simd-peak.ts';
 import { benchWasmBackend } from './common.ts';
 
 const argv = process.argv.slice(2);
@@ -177,8 +177,9 @@ const makers: [string, () => Promise<Runner>][] = [
 // prefill, where 30 ms is noise, scaled 1.92×.
 const settleMs = opt('settle-ms', 100);
 const settle = () => new Promise((r) => setTimeout(r, settleMs));
-const peak = argv.includes('--no-peak') ? null : await measurePeak();
+const peak = argv.includes('--no-peak') ? null : await measurePeak({ threads });
 if (peak) console.log(`SIMD128 peak per core: ${peak.gflops.toFixed(1)} GFLOP/s (tile ${peak.tile}; FMA chain ${peak.chain.toFixed(1)})`);
+if (peak?.together) console.log(togetherLine(peak));
 const runners: Runner[] = [];
 for (const [key, make] of makers) {
   if (only && !only.includes(key)) continue;
@@ -238,6 +239,7 @@ if (jsonFile) {
     reps,
     shapes: shapes.map((s) => s.join('x')),
     peak: peak?.gflops ?? null,
+    together: peak?.together ?? null,
     loadBefore: loadAvg0,
     loadAfter: loadavg(),
     rows: Object.fromEntries(rows.map((r, i) => [runners[i].key, { name: r.name, threads: runners[i].threads ?? threads, gflops: r.gflops }])),

@@ -32,7 +32,7 @@ import { AdamW } from '../src/train/optim.ts';
 import { preset, type GPTConfig } from '../src/model/config.ts';
 import { exportOnnx } from '../src/io/onnx/index.ts';
 import { OrtGPT, type OrtModuleLike } from '../src/infer/ort.ts';
-import { measurePeak, ofPeak } from './simd-peak.ts';
+import { measurePeak, ofPeak, togetherLine } from './simd-peak.ts';
 import { forwardFlops, trainFlops } from './flops.ts';
 import { benchWasmBackend } from './common.ts';
 
@@ -323,8 +323,9 @@ const results: { prefill: Map<string, number>; decode: Map<string, number>; trai
   trainGpt1: new Map(),
 };
 const profiles: string[] = [];
-const peak = argv.includes('--no-peak') ? null : await measurePeak();
+const peak = argv.includes('--no-peak') ? null : await measurePeak({ threads });
 if (peak) log(`SIMD128 peak per core: ${peak.gflops.toFixed(1)} GFLOP/s (tile ${peak.tile})`);
+if (peak?.together) log(togetherLine(peak));
 let backendName = '';
 log(
   `gpt bench: ${threads} thread(s), reps ${reps}, train reps ${trainReps}, decode steps ${decodeSteps}; load average at start ${loadAvg0.map((x) => x.toFixed(2)).join(' ')}`,
@@ -525,6 +526,7 @@ if (jsonFile) {
         reps,
         trainReps,
         peak: peak?.gflops ?? null,
+        together: peak?.together ?? null,
         loadBefore: loadAvg0,
         loadAfter: loadavg(),
         backend: backendName,

@@ -6,8 +6,9 @@
 // store per tile. Every tile shape in TILES is generated, compiled with asc (the same compiler and flags
 // as wasm/build.mjs), timed on one thread, and the best is the peak: what the engine's code generation
 // gives this core, not the CPU's datasheet (which WebAssembly's 128-bit vectors could not reach anyway).
-// A loads-free FMA chain is reported beside it as the arithmetic's own bound.
-//   node bench/run-node.mjs simd-peak            (prints every tile's GFLOP/s and the peak)
+// A loads-free FMA chain is reported beside it as the arithmetic's own bound. With --threads N the best tile
+// also runs on N threads at once: the ceiling for an N-thread figure is what the cores give together.
+//   node bench/run-node.mjs simd-peak [--threads N]   (prints every tile's GFLOP/s and the peak)
 // Other benches import measurePeak() and state their figures as fractions of it.
 import asc from 'assemblyscript/asc';
 import { enableRelaxedSimd } from '../adapters/node/wasm.ts';
@@ -74,10 +75,17 @@ export interface Peak {
   tiles: { tile: string; gflops: number }[];
   /** the loads-free FMA chain */
   chain: number;
+  /**
+   * with `threads` > 1: the best tile run on every thread at once (medians over windows of a sustained run),
+   * beside the same run on one thread alone — what the machine gives its cores together, which on a shared
+   * or virtual machine (cores that are hyperthreads of one another, or busy with another tenant) can be far
+   * less than `threads` times one core
+   */
+  together?: { threads: number; perThread: number[]; sum: number; alone: number };
 }
 
 /** Compiles the tiles and times each on this thread (best of `trials` runs of ≈ `ms` each). */
-export async function measurePeak(opts: { ms?: number; trials?: number; clock?: () => number } = {}): Promise<Peak> {
+export async function measurePeak(opts: { ms?: number; trials?: number; clock?: () => number; threads?: number } = {}): Promise<Peak> {
   const ms = opts.ms ?? 150,
     trials = opts.trials ?? 5,
     now = opts.clock ?? (() => performance.now());
@@ -128,8 +136,70 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
   }));
   const chain = time((r) => ex.fmaChain(r * 1000, OUT), 12 * 8 * 1000);
   const best = tiles.reduce((x, y) => (y.gflops > x.gflops ? y : x));
-  return { gflops: best.gflops, tile: best.tile, tiles, chain };
+  const peak: Peak = { gflops: best.gflops, tile: best.tile, tiles, chain };
+  if ((opts.threads ?? 1) > 1) {
+    const [m, n] = best.tile.split('×').map(Number);
+    const module = await WebAssembly.compile(bytes);
+    const alone = await together(module, `tile_${m}x${n}`, 2 * m * n * KC, 1);
+    const all = await together(module, `tile_${m}x${n}`, 2 * m * n * KC, opts.threads!);
+    peak.together = { threads: opts.threads!, perThread: all, sum: all.reduce((x, y) => x + y, 0), alone: alone[0] };
+  }
+  return peak;
 }
+
+const TOGETHER_WINDOWS = 15,
+  TOGETHER_MS = 100;
+// One thread's part of `together` (also run by the workers, as eval'd source): the tile in windows of ≈ ms,
+// started when the shared go word turns 1; returns each window's GFLOP/s.
+const TOGETHER_SOURCE = `
+async function peakWindows(module, fn, flopsPerRep, go, windows, ms) {
+  const memory = new WebAssembly.Memory({ initial: 2 });
+  const ex = (await WebAssembly.instantiate(module, { env: { memory, abort: () => {} } })).exports;
+  const f = new Float32Array(memory.buffer);
+  for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3;
+  const reps = 64, out = [];
+  ex[fn](0, 32768, ${KC}, reps, 65536); // compiled and warm before the start
+  while (Atomics.load(go, 0) === 0) {}
+  for (let w = 0; w < windows; w++) {
+    const t = performance.now();
+    let n = 0;
+    while (performance.now() - t < ms) { ex[fn](0, 32768, ${KC}, reps, 65536); n++; }
+    out.push((flopsPerRep * reps * n) / ((performance.now() - t) * 1e6));
+  }
+  return out;
+}`;
+/** The tile on `threads` threads at once (this one and threads - 1 workers): each thread's median GFLOP/s. */
+async function together(module: WebAssembly.Module, fn: string, flopsPerRep: number, threads: number): Promise<number[]> {
+  const { Worker } = await import('node:worker_threads');
+  const go = new Int32Array(new SharedArrayBuffer(4));
+  const mid = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  const workers = Array.from({ length: threads - 1 }, () => {
+    const w = new Worker(
+      `${TOGETHER_SOURCE}\nconst { parentPort, workerData: d } = require('node:worker_threads');\n` +
+        `peakWindows(d.module, d.fn, d.flopsPerRep, d.go, d.windows, d.ms).then((r) => parentPort.postMessage(r));`,
+      { eval: true, workerData: { module, fn, flopsPerRep, go, windows: TOGETHER_WINDOWS, ms: TOGETHER_MS } },
+    );
+    return new Promise<number[]>((ok, fail) => {
+      w.once('message', (r) => {
+        ok(r as number[]);
+        void w.terminate();
+      });
+      w.once('error', fail);
+    });
+  });
+  await new Promise((r) => setTimeout(r, 300)); // the workers start and compile
+  const peakWindows = new Function(`${TOGETHER_SOURCE}; return peakWindows;`)() as (...a: unknown[]) => Promise<number[]>;
+  const mine = peakWindows(module, fn, flopsPerRep, go, TOGETHER_WINDOWS, TOGETHER_MS);
+  Atomics.store(go, 0, 1);
+  return [mid(await mine), ...(await Promise.all(workers)).map(mid)];
+}
+
+/** what the machine gave its cores together, in one line */
+export const togetherLine = (p: Peak): string =>
+  p.together
+    ? `${p.together.threads} threads at once: ${p.together.perThread.map((g) => g.toFixed(1)).join(' + ')} = ${p.together.sum.toFixed(1)} GFLOP/s ` +
+      `(median of ${TOGETHER_WINDOWS} windows of ${TOGETHER_MS} ms each), ${(p.together.sum / p.together.alone).toFixed(2)}× one thread alone (${p.together.alone.toFixed(1)})`
+    : '';
 
 /** "x% of peak" for a figure measured on `threads` threads */
 export const ofPeak = (gflops: number, peak: number, threads = 1) => `${((100 * gflops) / (peak * threads)).toFixed(0)}%`;
@@ -142,7 +212,9 @@ if (/\/simd-peak\.(ts|mjs)$/.test(import.meta.url)) {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   };
-  const p = await measurePeak(process.argv.includes('--cpu') ? { clock: cpuClock, ms: 300 } : {});
+  const ti = process.argv.indexOf('--threads'),
+    threads = ti >= 0 ? Number(process.argv[ti + 1]) : 1;
+  const p = await measurePeak({ ...(process.argv.includes('--cpu') ? { clock: cpuClock, ms: 300 } : {}), threads });
   console.log(
     `${cpus()[0]?.model} ×${cpus().length}, ${process.release.name} ${process.version}, load ${loadavg()
       .map((x) => x.toFixed(1))
@@ -151,4 +223,5 @@ if (/\/simd-peak\.(ts|mjs)$/.test(import.meta.url)) {
   for (const t of p.tiles) console.log(`tile ${t.tile.padEnd(6)} ${t.gflops.toFixed(1)} GFLOP/s`);
   console.log(`FMA chain (no loads) ${p.chain.toFixed(1)} GFLOP/s`);
   console.log(`peak: ${p.gflops.toFixed(1)} GFLOP/s per core (tile ${p.tile})`);
+  if (p.together) console.log(togetherLine(p));
 }

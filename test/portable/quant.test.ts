@@ -233,10 +233,11 @@ test("loadModelStream: a folder's files from streams (f32 quantized on load, int
     // (several matrices' scales held at once)
     const st0 = readRaw(await fs.readFile(`${weights}/model.safetensors`));
     const names = [...st0.tensors.keys()];
-    for (const [what, order] of [
+    const orders: [string, string[]][] = [
       ['codes first', [...names].sort()],
       ['scales first', [...names.filter((n) => n.endsWith('_scale')), ...names.filter((n) => !n.endsWith('_scale'))]],
-    ] as const) {
+    ];
+    for (const [what, order] of orders) {
       for (const pieceBytes of [100, undefined]) {
         const q = await loadModelStream({ ...(await files(weights)), weights: chunked(writeSafetensors(st0.tensors, st0.metadata, order), 333, 'bytes') }, be, {
           pieceBytes,
