@@ -70,15 +70,6 @@
   return <i32>((<i64>n * <i64>tid) / <i64>nth);
 }
 
-/**
- * Start of share `tid` of n units when the shares are weighted: `shares` is the address of nth + 1 cumulative
- * bounds in 1/65536ths (the pool's, set from each thread's measured speed; 0: equal shares). Only for
- * kernels whose results do not depend on where the shares meet (each output computed whole by one thread).
- */
-@inline export function share(n: i32, tid: i32, nth: i32, shares: usize): i32 {
-  return shares ? <i32>((<i64>n * <i64>load<i32>(shares + (<usize>tid << 2))) >> 16) : part(n, tid, nth);
-}
-
 /** column range [c0, c1) of share `tid`, in whole groups of 4 so that SIMD stores never overlap */
 @inline export function colStart(C: i32, tid: i32, nth: i32): i32 {
   return part((C + 3) >> 2, tid, nth) << 2;

@@ -6,7 +6,7 @@
 // Blocking: a KC×NC block of packed B stays in L2 for all of this thread's rows; a KC×NR micro-panel of
 // it (8 KB) and an MR×KC panel of A stream through L1; the MR×NR register tile is tile.ts's.
 // Threads split columns (see matmul).
-import { madd, colStart, colEnd, share, hsum, dot, axpy, transpose4 } from './common';
+import { madd, colStart, colEnd, part, hsum, dot, axpy, transpose4 } from './common';
 import { MR, NR, tile4x8 } from './tile';
 const KC = 256;
 const ONE = f32x4.splat(1);
@@ -144,7 +144,7 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
 /**
  * out(M,N) = beta*out + op(a)·op(b) [+ bias]. bias = 0 for none. scratch + tid*scratchStride is this
  * thread's matmulScratchBytes(). M <= GEMV_MAX_M with a not transposed takes the matrix-vector path
- * (gemv, below: no packing, no scratch). shares: the pool's weighted shares (common.ts share), or 0.
+ * (gemv, below: no packing, no scratch).
  * Threads split the columns, in 16-float groups (whole cache lines of out): each packs only its own
  * part of b, and b is the big operand — a weight matrix, or the LM head's 40478×768 embedding against
  * 103-row chunks. Split by rows, every thread packed all of b: for the LM head, twice the packing and
@@ -152,9 +152,9 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
  * narrow to give every thread a few groups.
  */
 export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32, transB: i32, beta: i32,
-  shares: usize, scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   if (M <= GEMV_MAX_M && transA == 0) {
-    gemv(out, a, b, bias, M, K, N, transB != 0, beta, shares, tid, nth);
+    gemv(out, a, b, bias, M, K, N, transB != 0, beta, tid, nth);
     return;
   }
   const s = scratch + <usize>tid * scratchStride;
@@ -162,10 +162,10 @@ export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i
   if (nth == 1) {
     gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, 0, N, s);
   } else if (groups >= nth * 4 || rowPanels < nth * 4) {
-    const n0 = min(N, share(groups, tid, nth, shares) << 4), n1 = min(N, share(groups, tid + 1, nth, shares) << 4);
+    const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
     if (n0 < n1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, n0, n1, s);
   } else {
-    const m0 = min(M, share(rowPanels, tid, nth, shares) * MR), m1 = min(M, share(rowPanels, tid + 1, nth, shares) * MR);
+    const m0 = min(M, part(rowPanels, tid, nth) * MR), m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
     if (m0 < m1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, m0, m1, 0, N, s);
   }
 }
@@ -315,9 +315,9 @@ function gemvT(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, 
 }
 
 /** the M <= GEMV_MAX_M, transA = false case of matmul; threads split columns in 16-float groups */
-function gemv(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transB: bool, beta: i32, shares: usize, tid: i32, nth: i32): void {
+function gemv(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transB: bool, beta: i32, tid: i32, nth: i32): void {
   const groups = (N + 15) >> 4;
-  const n0 = min(N, share(groups, tid, nth, shares) << 4), n1 = min(N, share(groups, tid + 1, nth, shares) << 4);
+  const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
   if (n0 >= n1) return;
   gemvInit(out, bias, M, N, beta, n0, n1);
   if (K == 0) return;

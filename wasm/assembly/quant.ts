@@ -11,7 +11,7 @@
 // With KC blocks of 256 the i32 sums cannot overflow (|a| ≤ 32767, |w| ≤ 127: 256·127·32767 < 2^31).
 // The f32 epilogue adds acc·(s_a·s_w) into out per block (q8) or per group of 32 (q4), in K order, in
 // both paths below, so the matrix-vector path (decode) and the GEMM (prefill) give the same bits.
-import { madd, part, share } from './common';
+import { madd, part } from './common';
 import { gemvInit } from './matmul';
 
 const QK = 256; // activations' quantization block along K; the GEMM's KC
@@ -374,14 +374,14 @@ export function matmulQScratchBytes(K: i32): i32 {
 /**
  * out(M,N) = beta·out + a(M,K)·W(N,K)ᵀ [+ bias]; W quantized (bits 8: q8, 4: q4) at codes/scales.
  * Threads split output columns (16-float groups) for M <= GEMV_MAX_M, rows (MR multiples) when they are
- * plentiful, else columns; shares: the pool's weighted shares (common.ts share), or 0.
+ * plentiful, else columns.
  */
 export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, bias: usize, M: i32, K: i32, N: i32, beta: i32, bits: i32,
-  shares: usize, scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const s = scratch + <usize>tid * scratchStride;
   if (M <= GEMV_MAX_M) {
     const groups = (N + 15) >> 4;
-    const n0 = min(N, share(groups, tid, nth, shares) << 4), n1 = min(N, share(groups, tid + 1, nth, shares) << 4);
+    const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
     if (n0 >= n1) return;
     gemvInit(out, bias, M, N, beta, n0, n1);
     const Kp = ((K + G4 - 1) / G4) * G4, nb = (K + QK - 1) / QK;
@@ -397,10 +397,10 @@ export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, bias:
   const rowPanels = (M + MR - 1) / MR;
   let m0 = 0, m1 = M, n0 = 0, n1 = N;
   if (rowPanels >= nth * 4 || nth == 1) {
-    m0 = min(M, share(rowPanels, tid, nth, shares) * MR); m1 = min(M, share(rowPanels, tid + 1, nth, shares) * MR);
+    m0 = min(M, part(rowPanels, tid, nth) * MR); m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
   } else {
     const colPanels = (N + NR - 1) / NR;
-    n0 = min(N, share(colPanels, tid, nth, shares) * NR); n1 = min(N, share(colPanels, tid + 1, nth, shares) * NR);
+    n0 = min(N, part(colPanels, tid, nth) * NR); n1 = min(N, part(colPanels, tid + 1, nth) * NR);
   }
   if (m0 >= m1 || n0 >= n1) return;
   gemvInit(out + <usize>m0 * <usize>N * 4, bias, m1 - m0, N, beta, n0, n1);

@@ -7,7 +7,7 @@
 import type { WasmVariant } from '../../../wasm/kernels.ts';
 import { fetchKernel, wasmEnv, type WasmEnv } from './assets.ts';
 import { hasRelaxedSimd, hasSharedMemory, hasSimd128 } from './features.ts';
-import { Pool, type SpawnWorker, type ThreadShares, CTRL_BYTES, CTRL_RESERVED, MAX_THREADS, webWorkerSpawner } from './pool.ts';
+import { Pool, type SpawnWorker, CTRL_BYTES, MAX_THREADS, webWorkerSpawner } from './pool.ts';
 import { WasmBackend } from './wasm-backend.ts';
 import { bindKernels } from './kernels.ts';
 
@@ -39,12 +39,6 @@ export interface WasmBackendOptions {
   log?: (message: string) => void;
   /** linear memory limit in bytes; default and maximum 4 GiB */
   maxMemoryBytes?: number;
-  /**
-   * how threads share a matmul: 'measured' (default) follows each thread's measured speed, so a core
-   * slowed by other work stops holding up the rest; 'equal'; or fixed fractions, one per thread. The
-   * results are the same bits either way.
-   */
-  threadShares?: ThreadShares;
 }
 
 const compiled = new WeakMap<object, Promise<WebAssembly.Module>>();
@@ -92,11 +86,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     kernels = bindKernels(exports);
   // the control block (futex words, arguments, partial sums) sits right after the kernels' static data
   const ctrl = kernels.heapBase();
-  if (CTRL_BYTES > CTRL_RESERVED || ctrl + CTRL_RESERVED + 4096 > memory.buffer.byteLength) throw new Error('wasm backend: static data larger than expected');
+  if (ctrl + CTRL_BYTES + 4096 > memory.buffer.byteLength) throw new Error('wasm backend: static data larger than expected');
 
   let pool: Pool | null = null;
   if (threads > 1) {
-    pool = await Pool.start({ exports, memory, ctrl, module, bytes, threads, spawn: spawnWorker!, shares: opts.threadShares });
+    pool = await Pool.start({ exports, memory, ctrl, module, bytes, threads, spawn: spawnWorker! });
   }
   const name = `wasm-${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? `-x${threads}` : ''}`;
   return new WasmBackend(name, memory, exports, pool, ctrl, maxBytes);

@@ -27,10 +27,10 @@ const DROP = { drop: i, key: u, thr: u, inv: f } as const;
 const KERNELS = {
   heapBase: direct({}),
   // matmul.ts, quant.ts
-  matmul: split({ out: p, a: p, b: p, bias: p, M: i, K: i, N: i, transA: i, transB: i, beta: i, shares: p, ...SCRATCH }),
+  matmul: split({ out: p, a: p, b: p, bias: p, M: i, K: i, N: i, transA: i, transB: i, beta: i, ...SCRATCH }),
   matmulScratchBytes: direct({}),
   biasBackward: split({ dbias: p, dout: p, M: i, N: i }),
-  matmulQ: split({ out: p, a: p, codes: p, scales: p, bias: p, M: i, K: i, N: i, beta: i, bits: i, shares: p, ...SCRATCH }),
+  matmulQ: split({ out: p, a: p, codes: p, scales: p, bias: p, M: i, K: i, N: i, beta: i, bits: i, ...SCRATCH }),
   matmulQScratchBytes: direct({ K: i }),
   encoderForwardQ: split({ out: p, ids: p, codes: p, scales: p, wpe: p, B: i, T: i, C: i, posOffset: i, bits: i }),
   // attention.ts

@@ -5,9 +5,8 @@
 // wants, and no data is ever copied between threads.
 //
 // Control block (in linear memory, 64-byte aligned), i32 words: see the constants below; f64 arguments
-// from byte 64; per-thread f64 partial sums (sumSquares) from byte 64 + 8*MAX_ARGS; then the weighted
-// shares (i32 bounds, see ShareBalancer) and each thread's f64 time for its share of the last call. The
-// kernels a worker may be asked to run are the split ones of kernels.ts, by their index in that table.
+// from byte 64; per-thread f64 partial sums (sumSquares) from byte 64 + 8*MAX_ARGS. The kernels a worker
+// may be asked to run are the split ones of kernels.ts, by their index in that table.
 import { bindKernels, splitKernels, type Kernels, type SplitKernel } from './kernels.ts';
 
 export const CTRL_GEN = 0,
@@ -20,11 +19,7 @@ export const CTRL_GEN = 0,
 export const MAX_ARGS = 32;
 export const PARTIALS_OFFSET = 64 + 8 * MAX_ARGS;
 export const MAX_THREADS = 256;
-export const SHARES_OFFSET = PARTIALS_OFFSET + 8 * MAX_THREADS;
-export const TIMES_OFFSET = SHARES_OFFSET + 4 * (MAX_THREADS + 2);
-export const CTRL_BYTES = TIMES_OFFSET + 8 * MAX_THREADS;
-/** bytes reserved for the control block: the tensor heap starts this far after it */
-export const CTRL_RESERVED = 8192;
+export const CTRL_BYTES = PARTIALS_OFFSET + 8 * MAX_THREADS;
 
 /** A worker as the pool needs it; adapters make one from worker_threads or Web Workers. */
 export interface WorkerPort {
@@ -55,7 +50,6 @@ function gptedgeWorker(post, listen) {
       const fns = msg.names.map((n) => inst.exports[n]);
       const c = new Int32Array(msg.memory.buffer, msg.ctrl, 16);
       const a = new Float64Array(msg.memory.buffer, msg.ctrl + 64, ${MAX_ARGS});
-      const times = new Float64Array(msg.memory.buffer, msg.ctrl + ${TIMES_OFFSET}, ${MAX_THREADS});
       const tid = msg.tid, spin = msg.spin;
       // read the generation BEFORE saying ready: a job posted right after 'ready' must not be missed
       let seen = Atomics.load(c, ${CTRL_GEN});
@@ -72,9 +66,7 @@ function gptedgeWorker(post, listen) {
             for (let i = 0; i < nargs; i++) args[i] = a[i];
             args[nargs] = tid;
             args[nargs + 1] = nth;
-            const t0 = performance.now();
             fns[c[${CTRL_FN}]].apply(null, args);
-            times[tid] = performance.now() - t0;
           } catch (e) {
             Atomics.store(c, ${CTRL_ERR}, 1);
           }
@@ -128,77 +120,9 @@ export function webWorkerSpawner(): SpawnWorker {
   };
 }
 
-/** How the weighted kernels' work is shared: by each thread's measured speed, equally, or fixed fractions. */
-export type ThreadShares = 'measured' | 'equal' | number[];
-
-/**
- * Shares for the kernels whose results do not depend on where the shares meet (the matmuls: each output
- * computed whole by one thread, so any shares give the same bits). Each thread's share follows its measured
- * speed, so that a core slowed by something else on the machine (another tenant, a browser's other tabs)
- * stops holding up the others at every call: shares move toward equal finishing times (share ∝ share / time,
- * smoothed over calls). Calls under MIN_MS are not measured (their time is mostly waking up), and a share
- * stays within [1/2, 3/2] of an equal one.
- */
-export class ShareBalancer {
-  static readonly MIN_MS = 1;
-  static readonly SMOOTH = 0.25;
-  /** each thread's fraction of the work */
-  frac: number[];
-  constructor(
-    readonly nth: number,
-    fixed?: number[],
-  ) {
-    if (fixed && (fixed.length !== nth || fixed.some((x) => !(x > 0)))) throw new Error(`threadShares: ${nth} positive fractions expected, got [${fixed}]`);
-    const sum = fixed?.reduce((x, y) => x + y, 0) ?? 1;
-    this.frac = fixed ? fixed.map((x) => x / sum) : Array(nth).fill(1 / nth);
-    this.frac = ShareBalancer.quantize(this.frac);
-  }
-  /** cumulative bounds in 1/65536ths, nth + 1 of them (what common.ts share reads) */
-  bounds(): Int32Array {
-    const b = new Int32Array(this.nth + 1);
-    let acc = 0;
-    for (let i = 0; i < this.nth; i++) {
-      b[i] = Math.round(acc * 65536);
-      acc += this.frac[i];
-    }
-    b[this.nth] = 65536;
-    return b;
-  }
-  /** Takes each thread's time (ms) for its share of one call; returns whether the shares changed. */
-  observe(ms: ArrayLike<number>): boolean {
-    const n = this.nth;
-    let max = 0,
-      min = Infinity;
-    for (let i = 0; i < n; i++) {
-      max = Math.max(max, ms[i]);
-      min = Math.min(min, ms[i]);
-    }
-    // too short to tell, or a thread that had (almost) nothing to do: its time says nothing of its speed
-    if (!(max >= ShareBalancer.MIN_MS) || !(min > 0.05 * max)) return false;
-    const rate = this.frac.map((f, i) => f / ms[i]);
-    const sum = rate.reduce((x, y) => x + y, 0);
-    const lo = 0.5 / n,
-      hi = 1.5 / n;
-    let next = this.frac.map((f, i) => Math.min(hi, Math.max(lo, (1 - ShareBalancer.SMOOTH) * f + (ShareBalancer.SMOOTH * rate[i]) / sum)));
-    const s2 = next.reduce((x, y) => x + y, 0);
-    next = ShareBalancer.quantize(next.map((x) => x / s2));
-    const changed = next.some((x, i) => x !== this.frac[i]);
-    this.frac = next;
-    return changed;
-  }
-  /** fractions rounded to 1/65536ths (what the bounds can say), summing to 1 */
-  private static quantize(f: number[]): number[] {
-    const q = f.map((x) => Math.round(x * 65536) / 65536);
-    q[q.length - 1] = 1 - q.slice(0, -1).reduce((x, y) => x + y, 0);
-    return q;
-  }
-}
-
 export class Pool {
   private readonly c: Int32Array;
   private readonly a: Float64Array;
-  private readonly times: Float64Array;
-  private readonly balancer: ShareBalancer | null;
   private readonly index = new Map<SplitKernel, number>();
   private readonly canWait: boolean;
 
@@ -209,14 +133,9 @@ export class Pool {
     private readonly workers: WorkerPort[],
     names: SplitKernel[],
     private readonly spin: number,
-    shares: ThreadShares,
   ) {
     this.c = new Int32Array(memory.buffer, ctrl, 16);
     this.a = new Float64Array(memory.buffer, ctrl + 64, MAX_ARGS);
-    this.times = new Float64Array(memory.buffer, ctrl + TIMES_OFFSET, MAX_THREADS);
-    this.balancer = shares === 'equal' ? null : new ShareBalancer(workers.length + 1, shares === 'measured' ? undefined : shares);
-    this.balanceMeasured = shares === 'measured';
-    if (this.balancer) new Int32Array(memory.buffer, this.sharesAddr, workers.length + 2).set(this.balancer.bounds());
     names.forEach((n, i) => this.index.set(n, i));
     // a browser's main thread may not block: there the caller spins instead
     let ok = true;
@@ -228,18 +147,8 @@ export class Pool {
     this.canWait = ok;
   }
 
-  private readonly balanceMeasured: boolean;
-
   get threads(): number {
     return this.workers.length + 1;
-  }
-  /** the weighted kernels' `shares` argument: the bounds' address, or 0 for equal shares */
-  get sharesAddr(): number {
-    return this.balancer ? this.ctrl + SHARES_OFFSET : 0;
-  }
-  /** each thread's current fraction of a weighted kernel's work */
-  get shares(): number[] {
-    return this.balancer ? [...this.balancer.frac] : Array(this.threads).fill(1 / this.threads);
   }
 
   static async start(opts: {
@@ -252,7 +161,6 @@ export class Pool {
     threads: number;
     spawn: SpawnWorker;
     spin?: number;
-    shares?: ThreadShares;
   }): Promise<Pool> {
     const names = splitKernels();
     const spin = opts.spin ?? 20000;
@@ -284,14 +192,11 @@ export class Pool {
       throw err;
     }
     for (const w of workers) w.unref?.();
-    return new Pool(bindKernels(opts.exports), opts.memory, opts.ctrl, workers, names, spin, opts.shares ?? 'measured');
+    return new Pool(bindKernels(opts.exports), opts.memory, opts.ctrl, workers, names, spin);
   }
 
-  /**
-   * Runs export `name` with `args` + (tid, nth) on every thread; returns when all are done. `weighted`: the
-   * kernel shares its work by sharesAddr, and this call's times update the shares.
-   */
-  run(name: string, args: number[], weighted = false): void {
+  /** Runs export `name` with `args` + (tid, nth) on every thread; returns when all are done. */
+  run(name: string, args: number[]): void {
     const c = this.c,
       n = this.workers.length;
     const fn = this.index.get(name as SplitKernel);
@@ -306,14 +211,12 @@ export class Pool {
     Atomics.add(c, CTRL_GEN, 1);
     Atomics.notify(c, CTRL_GEN);
     let err: unknown = null;
-    const t0 = Date.now(),
-      p0 = performance.now();
+    const t0 = Date.now();
     try {
       this.exports[name as SplitKernel](...args, 0, n + 1);
     } catch (e) {
       err = e;
     }
-    this.times[0] = performance.now() - p0;
     // workers do shares as large as ours: one that has not finished long after us is lost, and failing
     // beats blocking this thread (and its event loop) forever
     const watch = new StallWatch(Date.now(), Date.now() - t0);
@@ -326,8 +229,6 @@ export class Pool {
     }
     if (err) throw err;
     if (Atomics.load(c, CTRL_ERR)) throw new Error(`wasm kernel ${name} trapped in a worker`);
-    if (weighted && this.balanceMeasured && this.balancer!.observe(this.times))
-      new Int32Array(this.c.buffer, this.sharesAddr, n + 2).set(this.balancer!.bounds());
   }
 
   /** Stops and terminates every worker. */

@@ -9,7 +9,7 @@ import { f16Bits, f16Value } from '../f16.ts';
 import { codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, type QuantDType, type QuantizedRows } from '../quant.ts';
 import { checkedOps, HOST_INTS } from '../checks.ts';
 import { type Block, Heap } from './heap.ts';
-import { CTRL_RESERVED, PARTIALS_OFFSET, type Pool } from './pool.ts';
+import { PARTIALS_OFFSET, type Pool } from './pool.ts';
 import { argList, bindKernels, type ArgsOf, type DirectKernel, type Kernels, type SplitKernel } from './kernels.ts';
 
 interface WasmTensor extends Tensor {
@@ -61,7 +61,7 @@ export class WasmBackend implements Backend {
     readonly memoryLimit: number,
   ) {
     this.k = bindKernels(exports);
-    this.heap = new Heap(memory, ctrl + CTRL_RESERVED, memoryLimit);
+    this.heap = new Heap(memory, ctrl + 4096, memoryLimit);
     this.u8 = new Uint8Array(memory.buffer);
   }
 
@@ -123,20 +123,9 @@ export class WasmBackend implements Backend {
   }
   /** Runs a kernel over all threads (when the work pays for waking them) or on this one. */
   private run<K extends SplitKernel>(name: K, work: number, args: ArgsOf<K>): void {
-    const pooled = this.pool !== null && work >= PARALLEL_MIN_WORK,
-      weighted = 'shares' in args;
-    // on this thread alone the one share is the whole: weighted bounds would cut it
-    const a = argList(name, pooled || !weighted ? args : { ...args, shares: 0 });
-    if (pooled) this.pool!.run(name, a, weighted);
+    const a = argList(name, args);
+    if (this.pool && work >= PARALLEL_MIN_WORK) this.pool.run(name, a);
     else this.k[name](...a, 0, 1);
-  }
-  /** the weighted kernels' shares argument (pool.ts ShareBalancer) */
-  private get shares(): number {
-    return this.pool?.sharesAddr ?? 0;
-  }
-  /** each thread's current fraction of the matmuls' work (equal unless measured speeds differ) */
-  get threadShares(): number[] {
-    return this.pool?.shares ?? [1];
   }
   /** Runs a kernel that answers a value on this thread. */
   private call<K extends DirectKernel>(name: K, args: ArgsOf<K>): number {
@@ -311,7 +300,6 @@ export class WasmBackend implements Backend {
         N,
         beta,
         bits: q.bits,
-        shares: this.shares,
         scratch,
         scratchStride,
       });
@@ -329,7 +317,6 @@ export class WasmBackend implements Backend {
       transA: +transA,
       transB: +transB,
       beta,
-      shares: this.shares,
       scratch,
       scratchStride,
     });
