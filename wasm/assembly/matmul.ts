@@ -200,7 +200,9 @@ export function biasBackward(dbias: usize, dout: usize, M: i32, N: i32, tid: i32
 // here B is streamed exactly once, in its stored layout. Threads split the output columns in 16-float
 // (cache-line) groups, so no two threads write the same line of out.
 const GEMV_MAX_M = 4;
-const GB = 512; // columns of out kept in L1 while all of K streams past (A·B layout)
+// columns of out kept in L1 while all of K streams past (A·B layout): 16 KB of out rows, so that one row
+// (decode) takes up to 4096 columns — every row of a GPT-1 weight whole, B read in one sequential pass
+const GB_BYTES = 16384;
 
 // out[m, n0:n1) = (beta ? out : 0) + bias for M rows (also the quantized matmul's first step)
 export function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0: i32, n1: i32): void {
@@ -217,12 +219,12 @@ export function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0:
   }
 }
 
-// out(M, n0:n1) += a(M,K) · b(K,N)[:, n0:n1]; b row-major. Per block of GB columns, 4 rows of b at a time
+// out(M, n0:n1) += a(M,K) · b(K,N)[:, n0:n1]; b row-major. Per block of gb columns, 4 rows of b at a time
 // are scaled into the out rows (one load + store of out per 4 FMAs per row of a).
 function gemvN(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
-  const ldb = <usize>N << 2;
-  for (let jc = n0; jc < n1; jc += GB) {
-    const je = min(n1, jc + GB);
+  const ldb = <usize>N << 2, gb = (GB_BYTES / (M * 4)) & ~15;
+  for (let jc = n0; jc < n1; jc += gb) {
+    const je = min(n1, jc + gb);
     const jv = je - ((je - jc) & 3); // end of whole vectors
     let k = 0;
     for (; k + 4 <= K; k += 4) {
@@ -281,7 +283,37 @@ function gemvT(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, 
   const ldb = <usize>K << 2;
   let n = n0;
   if (M == 1) {
-    // four rows of b at once: four independent accumulator chains, x loaded once per vector
+    // eight rows of b at once: eight streams from memory in flight, x loaded once per vector
+    for (; n + 8 <= n1; n += 8) {
+      const p0 = b + <usize>n * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb, p4 = p3 + ldb, p5 = p4 + ldb, p6 = p5 + ldb, p7 = p6 + ldb;
+      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const o = <usize>k << 2;
+        const x = v128.load(a + o);
+        s0 = madd(x, v128.load(p0 + o), s0);
+        s1 = madd(x, v128.load(p1 + o), s1);
+        s2 = madd(x, v128.load(p2 + o), s2);
+        s3 = madd(x, v128.load(p3 + o), s3);
+        s4 = madd(x, v128.load(p4 + o), s4);
+        s5 = madd(x, v128.load(p5 + o), s5);
+        s6 = madd(x, v128.load(p6 + o), s6);
+        s7 = madd(x, v128.load(p7 + o), s7);
+      }
+      let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3), r4 = hsum(s4), r5 = hsum(s5), r6 = hsum(s6), r7 = hsum(s7);
+      for (; k < K; k++) {
+        const o = <usize>k << 2;
+        const x = load<f32>(a + o);
+        r0 += x * load<f32>(p0 + o); r1 += x * load<f32>(p1 + o); r2 += x * load<f32>(p2 + o); r3 += x * load<f32>(p3 + o);
+        r4 += x * load<f32>(p4 + o); r5 += x * load<f32>(p5 + o); r6 += x * load<f32>(p6 + o); r7 += x * load<f32>(p7 + o);
+      }
+      const c = out + (<usize>n << 2);
+      store<f32>(c, load<f32>(c) + r0); store<f32>(c, load<f32>(c, 4) + r1, 4);
+      store<f32>(c, load<f32>(c, 8) + r2, 8); store<f32>(c, load<f32>(c, 12) + r3, 12);
+      store<f32>(c, load<f32>(c, 16) + r4, 16); store<f32>(c, load<f32>(c, 20) + r5, 20);
+      store<f32>(c, load<f32>(c, 24) + r6, 24); store<f32>(c, load<f32>(c, 28) + r7, 28);
+    }
+    // then four rows at once
     for (; n + 4 <= n1; n += 4) {
       const p0 = b + <usize>n * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb;
       let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
