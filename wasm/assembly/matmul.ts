@@ -283,7 +283,8 @@ function gemvT(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, 
   const ldb = <usize>K << 2;
   let n = n0;
   if (M == 1) {
-    // eight rows of b at once: eight streams from memory in flight, x loaded once per vector
+    // eight rows of b at once: eight streams from memory in flight, x loaded once per vector (the last
+    // rows, fewer than eight, by dot below: the same ones whatever the threads, as shares are 16 columns)
     for (; n + 8 <= n1; n += 8) {
       const p0 = b + <usize>n * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb, p4 = p3 + ldb, p5 = p4 + ldb, p6 = p5 + ldb, p7 = p6 + ldb;
       let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
@@ -312,29 +313,6 @@ function gemvT(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, 
       store<f32>(c, load<f32>(c, 8) + r2, 8); store<f32>(c, load<f32>(c, 12) + r3, 12);
       store<f32>(c, load<f32>(c, 16) + r4, 16); store<f32>(c, load<f32>(c, 20) + r5, 20);
       store<f32>(c, load<f32>(c, 24) + r6, 24); store<f32>(c, load<f32>(c, 28) + r7, 28);
-    }
-    // then four rows at once
-    for (; n + 4 <= n1; n += 4) {
-      const p0 = b + <usize>n * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb;
-      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
-      let k = 0;
-      for (; k + 4 <= K; k += 4) {
-        const o = <usize>k << 2;
-        const x = v128.load(a + o);
-        s0 = madd(x, v128.load(p0 + o), s0);
-        s1 = madd(x, v128.load(p1 + o), s1);
-        s2 = madd(x, v128.load(p2 + o), s2);
-        s3 = madd(x, v128.load(p3 + o), s3);
-      }
-      let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
-      for (; k < K; k++) {
-        const o = <usize>k << 2;
-        const x = load<f32>(a + o);
-        r0 += x * load<f32>(p0 + o); r1 += x * load<f32>(p1 + o); r2 += x * load<f32>(p2 + o); r3 += x * load<f32>(p3 + o);
-      }
-      const c = out + (<usize>n << 2);
-      store<f32>(c, load<f32>(c) + r0); store<f32>(c, load<f32>(c, 4) + r1, 4);
-      store<f32>(c, load<f32>(c, 8) + r2, 8); store<f32>(c, load<f32>(c, 12) + r3, 12);
     }
   }
   for (; n < n1; n++) {
