@@ -102,7 +102,8 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
   const bytes = new Uint8Array(binary); // a copy on a plain ArrayBuffer
   if (!enableRelaxedSimd() || !WebAssembly.validate(bytes)) throw new Error('simd-peak: this engine does not validate relaxed SIMD');
   const memory = new WebAssembly.Memory({ initial: 2 });
-  const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory, abort: () => {} } });
+  const module = await WebAssembly.compile(bytes);
+  const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => {} } });
   const ex = instance.exports as Record<string, (...a: number[]) => void>;
   const f = new Float32Array(memory.buffer);
   for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3; // panels: A from byte 0, B from 32 KB, out at 64 KB
@@ -139,7 +140,6 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
   const peak: Peak = { gflops: best.gflops, tile: best.tile, tiles, chain };
   if ((opts.threads ?? 1) > 1) {
     const [m, n] = best.tile.split('×').map(Number);
-    const module = await WebAssembly.compile(bytes);
     const alone = await together(module, `tile_${m}x${n}`, 2 * m * n * KC, 1);
     const all = await together(module, `tile_${m}x${n}`, 2 * m * n * KC, opts.threads!);
     peak.together = { threads: opts.threads!, perThread: all, sum: all.reduce((x, y) => x + y, 0), alone: alone[0] };

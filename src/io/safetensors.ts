@@ -172,16 +172,19 @@ export function decodeTensor(bytes: Uint8Array, header: SafetensorsHeader, e: Sa
       }
     }
   }
-  if (!o.allowNonFinite) {
-    const i = firstNonFinite(data);
-    if (i >= 0) throw new FileFormatError(file, `tensor ${e.name} holds a non-finite value (${data[i]}) at index ${i}`, { field: e.name });
-  }
+  if (!o.allowNonFinite) checkFinite(data, file, e.name);
   return data;
 }
 
 /** One tensor of a checked header as it is stored (a view into `bytes`). */
 export function readRawTensor(bytes: Uint8Array, header: SafetensorsHeader, e: SafetensorsEntry): RawTensor {
   return { dtype: e.dtype, shape: e.shape, bytes: bytes.subarray(header.dataStart + e.begin, header.dataStart + e.end) };
+}
+
+/** The file's error naming tensor `name` and its first NaN or ±Inf, if `a` holds one; `at`: a's first index in the tensor. */
+export function checkFinite(a: Float32Array, file: string, name: string, at = 0): void {
+  const i = firstNonFinite(a);
+  if (i >= 0) throw new FileFormatError(file, `tensor ${name} holds a non-finite value (${a[i]}) at index ${at + i}`, { field: name });
 }
 
 /** Index of the first NaN or ±Inf, or -1. */

@@ -680,8 +680,7 @@ export class GPT implements CausalLM<KVCache> {
   }
   /** Writes one parameter from f32 values in its [in, out] / HF layout. */
   writeParam(name: string, v: Float32Array): void {
-    const s = this.specs.find((x) => x.name === name);
-    if (!s) throw new Error(`no parameter named ${name}`);
+    const s = this.spec(name);
     if (v.length !== numel(s.shape)) throw new Error(`parameter ${s.name}: ${v.length} values, expected ${numel(s.shape)} for shape [${s.shape}]`);
     this.be.write(this.params[s.name], this.storedTransposed(s.name) ? transpose(v, s.shape[0], s.shape[1]) : v);
   }
@@ -690,12 +689,16 @@ export class GPT implements CausalLM<KVCache> {
    * streaming a tensor in pieces. Not for the linears a quantized model stores transposed (they need whole rows).
    */
   writeParamPart(name: string, v: Float32Array, offset: number): void {
-    const s = this.specs.find((x) => x.name === name);
-    if (!s) throw new Error(`no parameter named ${name}`);
+    const s = this.spec(name);
     if (this.storedTransposed(name)) throw new Error(`parameter ${name} is stored transposed: write it whole (writeParam)`);
     if (!Number.isInteger(offset) || offset < 0 || offset + v.length > numel(s.shape))
       throw new Error(`parameter ${name}: values [${offset}, ${offset + v.length}) outside its ${numel(s.shape)}`);
     this.be.write(this.params[s.name], v, offset);
+  }
+  private spec(name: string): ParamSpec {
+    const s = this.specs.find((x) => x.name === name);
+    if (!s) throw new Error(`no parameter named ${name}`);
+    return s;
   }
   /** A quantized parameter's codes and scales, rows = output channels (linears: [out, in]; wte: [V, C]). */
   readQuantizedParam(name: string): Promise<QuantizedRows> {

@@ -13,7 +13,7 @@ import { GPT, type GPTOptions } from './gpt.ts';
 import { codesOf, dequantizedWeights, isQuantizedKind, scalesOf, WEIGHTS_META } from '../io/quantized.ts';
 import { configFromHF } from '../io/hf-config.ts';
 import { parseJSON, quote } from '../io/errors.ts';
-import { decodeTensor, firstNonFinite, LITTLE_ENDIAN, streamSafetensors, type SafetensorsHeader, type TensorPiece } from '../io/safetensors.ts';
+import { checkFinite, decodeTensor, LITTLE_ENDIAN, streamSafetensors, type SafetensorsHeader, type TensorPiece } from '../io/safetensors.ts';
 import { matchQuantizedWeights, matchWeights } from '../io/checkpoint.ts';
 import { tokenizerJSONFromVocabMerges } from '../tokenizer/hf-files.ts';
 
@@ -153,9 +153,8 @@ export async function loadModelStream(
         sp = scaleOf.get(p.name);
       if (fp) {
         if (p.dtype === 'F32' && LITTLE_ENDIAN && !model.storedTransposed(fp) && (p.bytes.byteOffset | p.offset | p.bytes.length) % 4 === 0) {
-          const v = new Float32Array(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length / 4),
-            i = firstNonFinite(v);
-          if (i >= 0) throw new FileFormatError(file, `tensor ${p.name} holds a non-finite value (${v[i]}) at index ${p.offset / 4 + i}`, { field: p.name });
+          const v = new Float32Array(p.bytes.buffer, p.bytes.byteOffset, p.bytes.length / 4);
+          checkFinite(v, file, p.name, p.offset / 4);
           model.writeParamPart(fp, v, p.offset / 4);
           continue;
         }
