@@ -11,33 +11,17 @@ import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { NodeFileSystem } from '../adapters/node/fs.ts';
 import { saveCheckpoint } from '../src/io/checkpoint.ts';
-import { GPT } from '../src/model/gpt.ts';
-import { preset } from '../src/model/config.ts';
-import { ReferenceBackend } from '../src/backend/reference/reference.ts';
+import { tinyModel, tinyTokenizerJSON } from '../test/lib/helpers.ts';
 import { PbWriter } from '../src/io/onnx/protobuf.ts';
 
 const { values: a } = parseArgs({ options: { cli: { type: 'string', default: 'dist/adapters/cli/main.js' }, limit: { type: 'string', default: '30' } } });
 const cli = new URL(a.cli!, `file://${process.cwd()}/`).pathname;
 const dir = mkdtempSync(`${tmpdir()}/gptedge-hostile-`);
-const tokenizer = JSON.stringify({
-  version: '1.0',
-  added_tokens: [{ id: 66, content: '<|endoftext|>', special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }],
-  normalizer: null,
-  pre_tokenizer: null,
-  post_processor: null,
-  decoder: null,
-  model: {
-    type: 'BPE',
-    vocab: Object.fromEntries(Array.from({ length: 66 }, (_, i) => [String.fromCharCode(0x21 + i), i])),
-    merges: [],
-    dropout: null,
-    unk_token: null,
-  },
-});
+const tokenizer = tinyTokenizerJSON();
 
 try {
   const fs = new NodeFileSystem();
-  const model = new GPT(new ReferenceBackend(), preset('tiny')).init(1);
+  const model = tinyModel();
   for (const name of ['good', 'nlayer', 'zero', 'fifo']) await saveCheckpoint(fs, `${dir}/${name}`, model, tokenizer, undefined, { name: 'm' });
   const cfg = JSON.parse(readFileSync(`${dir}/nlayer/m/config.json`, 'utf8'));
   writeFileSync(`${dir}/nlayer/m/config.json`, JSON.stringify({ ...cfg, n_layer: 1e8 }));

@@ -1,91 +1,31 @@
 // Feature detection by validation: the smallest module that uses the instruction, so the answer is
 // the engine's own (flags, versions and embedders all differ).
 
-// (module (func (result v128) (f32x4.add (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0))))
-const SIMD128 = [
-  0,
-  97,
-  115,
-  109,
-  1,
-  0,
-  0,
-  0,
-  1,
-  5,
-  1,
-  96,
-  0,
-  1,
-  123,
-  3,
-  2,
-  1,
-  0,
-  10,
-  43,
-  1,
-  41,
-  0,
-  253,
-  12,
-  ...new Array(16).fill(0),
-  253,
-  12,
-  ...new Array(16).fill(0),
-  253,
-  228,
-  1,
-  11,
-];
+/**
+ * The bytes of (module (func (result v128) (OP (v128.const 0) × consts))): one function of type
+ * [] → [v128] whose body pushes `consts` zero vectors and applies the instruction `op` (its encoding).
+ * Every length here is under 128, so each LEB128 size is one byte.
+ */
+function probe(consts: number, op: number[]): Uint8Array<ArrayBuffer> {
+  const zero = [0xfd, 12, ...new Array(16).fill(0)]; // v128.const i32x4 0 0 0 0
+  const body = [0, ...new Array(consts).fill(zero).flat(), ...op, 11]; // no locals … end
+  return new Uint8Array([
+    ...[0, 97, 115, 109, 1, 0, 0, 0], // \0asm, version 1
+    ...[1, 5, 1, 0x60, 0, 1, 0x7b], // type section: func [] -> [v128]
+    ...[3, 2, 1, 0], // function section: one function of type 0
+    ...[10, body.length + 2, 1, body.length, ...body], // code section: one body
+  ]);
+}
 
-// (module (func (result v128) (f32x4.relaxed_madd (v128.const …0) (v128.const …0) (v128.const …0))))
-const RELAXED = [
-  0,
-  97,
-  115,
-  109,
-  1,
-  0,
-  0,
-  0,
-  1,
-  5,
-  1,
-  96,
-  0,
-  1,
-  123,
-  3,
-  2,
-  1,
-  0,
-  10,
-  61,
-  1,
-  59,
-  0,
-  253,
-  12,
-  ...new Array(16).fill(0),
-  253,
-  12,
-  ...new Array(16).fill(0),
-  253,
-  12,
-  ...new Array(16).fill(0),
-  253,
-  133,
-  2,
-  11,
-];
+const SIMD128 = probe(2, [0xfd, 228, 1]); // f32x4.add
+const RELAXED = probe(3, [0xfd, 133, 2]); // f32x4.relaxed_madd
 
 export function hasSimd128(): boolean {
-  return WebAssembly.validate(new Uint8Array(SIMD128));
+  return WebAssembly.validate(SIMD128);
 }
 
 export function hasRelaxedSimd(): boolean {
-  return WebAssembly.validate(new Uint8Array(RELAXED));
+  return WebAssembly.validate(RELAXED);
 }
 
 /** Shared memory (and so a worker pool) needs SharedArrayBuffer, which browsers give only cross-origin isolated pages. */
