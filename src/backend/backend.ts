@@ -142,10 +142,11 @@ export interface Backend {
    * out(M,N) = beta*out + op(a)·op(b) [+ bias(N) broadcast over rows]
    * op(a) is (M,K): a stored (M,K), or (K,M) when transA. op(b) is (K,N): b stored (K,N), or (N,K) when transB.
    * beta is 0 (overwrite) or 1 (accumulate). Covers forward (X·W), dX = dY·Wᵀ and dW += Xᵀ·dY.
-   * With b quantized ('q8'/'q4', transB only), a backend may quantize a's rows to integers of 16 bits for
-   * integer dot products, symmetric, per row and per block of at most 256 elements along K (scale
-   * s = max|block|/32767 on WASM, /32639 on WebGPU's packed path: s ≤ max|block|/32639); an element of out
-   * then differs from op(a)·dequant(b) by at most ½·Σ_k |b[n,k]|·s(m,k) beyond f32 rounding.
+   * With b quantized ('q8'/'q4', transB only), a backend may quantize a's rows for integer dot products,
+   * per row and per block of at most 256 elements along K, to a step s(m,k) no coarser than: against q8,
+   * 7-bit codes over the block's range with zero included, s = (max(block, 0) − min(block, 0))/127 (WASM;
+   * WebGPU's packed path keeps 16 bits); against q4, 16-bit integers, s = max|block|/32767. An element of
+   * out then differs from op(a)·dequant(b) by at most ½·Σ_k |b[n,k]|·s(m,k) beyond f32 rounding.
    */
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void;
   /** dbias(N) += column sums of dout(M,N) */

@@ -535,19 +535,24 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
           const wd = (await ref.read(r.wt)) as Float32Array,
             want = (await ref.read(r.ot)) as Float32Array,
             got = (await be.read(g.ot)) as Float32Array;
-          // the backend may quantize a's rows to 16-bit integers per block of 256 (backend.ts): per element,
-          // allow ½·Σ_k |w[n,k]|·s(m,k) with s = max|block|/32639, on top of the f32 tolerances
+          // the backend may quantize a's rows per block of 256 (backend.ts): against q8, to 7-bit codes over
+          // [min(block, 0), max(block, 0)] (step s = that range / 127), against q4 to 16-bit integers (s =
+          // max|block|/32767); per element allow ½·Σ_k |w[n,k]|·s(m,k), s widened by 1/256 for f32 rounding,
+          // on top of the f32 tolerances
           for (let m = 0; m < M; m++)
             for (let n = 0; n < N; n++) {
               let bound = 0;
               for (let k0 = 0; k0 < K; k0 += 256) {
-                let mx = 0,
+                let lo = 0,
+                  hi = 0,
                   sw = 0;
                 for (let k = k0; k < Math.min(K, k0 + 256); k++) {
-                  mx = Math.max(mx, Math.abs(a[m * K + k]));
+                  lo = Math.min(lo, a[m * K + k]);
+                  hi = Math.max(hi, a[m * K + k]);
                   sw += Math.abs(wd[n * K + k]);
                 }
-                bound += 0.5 * (mx / 32639) * sw;
+                const step = dtype === 'q8' ? (hi - lo) / 127 : Math.max(hi, -lo) / 32767;
+                bound += 0.5 * step * (1 + 1 / 256) * sw;
               }
               const i = m * N + n,
                 e = want[i];

@@ -3,11 +3,17 @@
 //
 // W is stored row-major as the file holds it: q8 int8 codes (N,K) then one f32 scale per row; q4 rows of
 // G = ceil(K/32) 16-byte groups (Q4_0 nibble order, codes 0..15 meaning code-8) then (N,G) f16 scales.
-// Activations are quantized per row and per block of QK = 256 along K to int16 (s = max|block|/32767),
-// and each product sums exactly in i32 with `i32x4.dot_i16x8_s` (SIMD128: 8 multiply-adds, pairs summed).
-// Why this instruction and not relaxed SIMD's i8x16·i7x16 dot: on x64 without AVX-VNNI, V8 lowers the
-// relaxed dot to five instructions and it runs no faster than dot_i16x8 (bench/quant.ts measures both),
-// while it would cost the activations 9 bits; dot_i16x8 is in every build, so all builds agree exactly.
+// Activations are quantized per row and per block of QK = 256 along K, and each product sums exactly in i32:
+//  - against q8 weights, to 7-bit codes with a zero point (x ≈ s·(q − z), q and z in 0..127), so the relaxed
+//    build can take four products at once with `i16x8.relaxed_dot_i8x16_i7x16_s` (x64: one pmaddubsw; its
+//    i7 operand, the codes, stays in 0..127 where every engine agrees and no pair sum saturates) and sum
+//    the pairs with `i32x4.dot_i16x8_s` by ones: 1.2–1.4× the multiply-adds per second of SIMD128's
+//    `i32x4.dot_i16x8_s` alone, in-register (bench/quant.ts, "dot"; docs/quantization.md has the model's gain). The zero point comes off as z·Σw per column
+//    (packed with B). The SIMD128 build and the matrix-vector path take the same integers as int16 (q − z)
+//    on `dot_i16x8_s`, so every build and both paths sum exactly the same Σ w·(q − z);
+//  - against q4 weights, to int16 (s = max|block|/32767) on `dot_i16x8_s`.
+// Why not relaxed SIMD's fused `i32x4.relaxed_dot_i8x16_i7x16_add_s`: on x64 without AVX-VNNI V8 lowers it to
+// five instructions and it runs no faster than dot_i16x8 (bench/quant.ts measures all three).
 // With KC blocks of 256 the i32 sums cannot overflow (|a| ≤ 32767, |w| ≤ 127: 256·127·32767 < 2^31).
 // The f32 epilogue adds acc·(s_a·s_w) into out per block (q8) or per group of 32 (q4), in K order, in
 // both paths below, so the matrix-vector path (decode) and the GEMM (prefill) give the same bits.
@@ -64,19 +70,70 @@ function quantizeBlock(dst: usize, src: usize, n: i32, npad: i32): f32 {
   return mx / <f32>32767;
 }
 
+/**
+ * Quantizes n floats at src to 7-bit codes with a zero point for q8 weights: x ≈ s·(q − z), the range
+ * [min(x, 0), max(x, 0)] split into 127 steps, z = nearest(−min/s), q = clamp(nearest(x/s) + z, 0, 127).
+ * wide: stores int16 (q − z) at dst, else bytes q; zero-padded up to npad elements. Writes z at zOut and
+ * returns s (0, with z = 0, for an all-zero block).
+ */
+function quantizeBlock7(dst: usize, zOut: usize, src: usize, n: i32, npad: i32, wide: bool): f32 {
+  let lov = f32x4.splat(0), hiv = lov;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const x = v128.load(src + (<usize>i << 2));
+    lov = f32x4.min(lov, x);
+    hiv = f32x4.max(hiv, x);
+  }
+  let lo = min(min(f32x4.extract_lane(lov, 0), f32x4.extract_lane(lov, 1)), min(f32x4.extract_lane(lov, 2), f32x4.extract_lane(lov, 3)));
+  let hi = max(max(f32x4.extract_lane(hiv, 0), f32x4.extract_lane(hiv, 1)), max(f32x4.extract_lane(hiv, 2), f32x4.extract_lane(hiv, 3)));
+  for (; i < n; i++) {
+    const x = load<f32>(src + (<usize>i << 2));
+    lo = min(lo, x);
+    hi = max(hi, x);
+  }
+  const inv: f32 = hi > lo ? <f32>127 / (hi - lo) : 0;
+  const z = <i32>nearest(-lo * inv);
+  store<i32>(zOut, z);
+  const iv = f32x4.splat(inv), zv = i32x4.splat(z), q0 = i32x4.splat(0), q127 = i32x4.splat(127);
+  i = 0;
+  if (wide) {
+    for (; i + 8 <= n; i += 8) {
+      const x0 = i32x4.max_s(i32x4.min_s(i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>i << 2)), iv))), zv), q127), q0);
+      const x1 = i32x4.max_s(i32x4.min_s(i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>i << 2), 16), iv))), zv), q127), q0);
+      v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_s(i32x4.sub(x0, zv), i32x4.sub(x1, zv)));
+    }
+    for (; i < n; i++) store<i16>(dst + (<usize>i << 1), <i16>(max(0, min(127, <i32>nearest(load<f32>(src + (<usize>i << 2)) * inv) + z)) - z));
+    for (; i < npad; i++) store<i16>(dst + (<usize>i << 1), 0);
+  } else {
+    for (; i + 16 <= n; i += 16) {
+      const p = src + (<usize>i << 2);
+      const x0 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), iv))), zv);
+      const x1 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), iv))), zv);
+      const x2 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), iv))), zv);
+      const x3 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), iv))), zv);
+      // the unsigned narrowing clamps to 0..255; min 127 then keeps the codes in 0..127
+      v128.store(dst + <usize>i, i8x16.min_u(i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(x0, x1), i16x8.narrow_i32x4_s(x2, x3)), i8x16.splat(127)));
+    }
+    for (; i < n; i++) store<u8>(dst + <usize>i, max(0, min(127, <i32>nearest(load<f32>(src + (<usize>i << 2)) * inv) + z)));
+    for (; i < npad; i++) store<u8>(dst + <usize>i, 0);
+  }
+  return (hi - lo) / <f32>127;
+}
+
 // ---- GEMM (M > GEMV_MAX_M) ----------------------------------------------------------------------------
 // Panels of k-pairs: A packed [MR rows][pair] as one i32 (two i16) per (pair, row), so a row's pair is one
 // load32_splat; B packed [pair][NR columns] likewise, two vectors per pair. The 4×8 register tile of
 // i32 accumulators is the f32 kernel's shape (matmul.ts), at 8 multiply-adds per instruction instead of 4.
 
 // Packs rows [i0, i0+mc) × k-block [p0, p0+kc) of a (f32, M×K) into ap (kp pairs per row, zero-padded),
-// with each row's block scale in sa.
-function packAQ(ap: usize, sa: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kp: i32): void {
+// with each row's block scale in sa; q8's activations as int16 (q − z) (quantizeBlock7), q4's as quantizeBlock's.
+function packAQ(ap: usize, sa: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kp: i32, bits: i32): void {
   const panels = (mc + MR - 1) / MR;
   for (let ir = 0; ir < panels * MR; ir++) {
     const d = ap + <usize>((ir / MR) * kp * MR + ir % MR) * 4;
     if (ir < mc) {
-      store<f32>(sa + (<usize>ir << 2), quantizeBlock(tmp, a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4, kc, kp * 2));
+      const src = a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4;
+      store<f32>(sa + (<usize>ir << 2), bits == 8 ? quantizeBlock7(tmp, tmp + QK * 2, src, kc, kp * 2, true) : quantizeBlock(tmp, src, kc, kp * 2));
       for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, load<i32>(tmp + (<usize>p << 2)));
     } else {
       store<f32>(sa + (<usize>ir << 2), 0);
@@ -210,7 +267,7 @@ function packBQ(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, bits:
 }
 
 // scratch of one thread for the GEMM
-const BP_BYTES = QK * NC * 2, BS_BYTES = (QK / G4) * NC * 4, AP_BYTES = MB * QK * 2, SA_BYTES = MB * 4, TMP_BYTES = QK * 2, TILE_BYTES = MR * NR * 4;
+const BP_BYTES = QK * NC * 2, BS_BYTES = (QK / G4) * NC * 4, AP_BYTES = MB * QK * 2, SA_BYTES = MB * 4, TMP_BYTES = QK * 2 + 16, TILE_BYTES = MR * NR * 4;
 
 // Loop order: a block of rows × K-block of a is quantized and packed once, then every column block of
 // B's K-block is packed and multiplied against it; a B micro-panel (kp × NR) stays in L1 across the rows.
@@ -221,7 +278,7 @@ function gemmQ(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32
     for (let pc = 0; pc < K; pc += QK) {
       const kc = min(QK, K - pc);
       const kp = bits == 4 ? ((kc + G4 - 1) / G4) * 16 : (kc + 1) >> 1, gp = bits == 4 ? 16 : kp, groups = kp / gp;
-      packAQ(ap, sa, tmp, a, K, ic, mc, pc, kc, kp);
+      packAQ(ap, sa, tmp, a, K, ic, mc, pc, kc, kp, bits);
       for (let jc = n0; jc < n1; jc += NC) {
         const nc = min(NC, n1 - jc);
         packBQ(bp, bs, codes, scales, K, bits, pc, kc, kp, jc, nc);
@@ -251,18 +308,178 @@ function gemmQ(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32
   }
 }
 
+// ---- q8 GEMM on the relaxed build ---------------------------------------------------------------------
+// The same loop order and tile as gemmQ with four k per 32-bit unit instead of two: A packed
+// [quad][MR rows] as one u32 (4 codes q) per (quad, row), B packed [quad][NR columns] (4 int8 codes each,
+// two vectors per quad), and per column the sum of its codes over the block (for the zero points).
+
+// Packs columns [j0, j0+nc) × k-block [p0, p0+kc) of the q8 codes into bp (kq quads, zero-padded), their
+// scales into bs and their code sums over the block into cs (NR per panel each).
+function packBQ8(bp: usize, bs: usize, cs: usize, codes: usize, scales: usize, K: i32, p0: i32, kc: i32, kq: i32, j0: i32, nc: i32): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const dst = bp + <usize>(jr * kq) * 4;
+    let jv = 0;
+    // four whole columns at a time: 16 codes (4 quads) of each loaded and stored transposed by quads
+    for (; jv + 4 <= min(NR, nc - jr); jv += 4) {
+      const col = j0 + jr + jv, d = dst + (<usize>jv << 2);
+      const s0 = codes + <usize>col * <usize>K + <usize>p0, s1 = s0 + <usize>K, s2 = s1 + <usize>K, s3 = s2 + <usize>K;
+      let n0 = i32x4.splat(0), n1 = n0, n2 = n0, n3 = n0;
+      let k = 0;
+      for (; k + 16 <= kc; k += 16) {
+        const w0 = v128.load(s0 + <usize>k), w1 = v128.load(s1 + <usize>k), w2 = v128.load(s2 + <usize>k), w3 = v128.load(s3 + <usize>k);
+        storePairs4(d, k >> 2, w0, w1, w2, w3);
+        n0 = i32x4.add(n0, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w0)));
+        n1 = i32x4.add(n1, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w1)));
+        n2 = i32x4.add(n2, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w2)));
+        n3 = i32x4.add(n3, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w3)));
+      }
+      v128.store(cs + <usize>(jr + jv) * 4, sum4(n0, n1, n2, n3));
+      for (let j = 0; j < 4; j++) {
+        const src = codes + <usize>(col + j) * <usize>K + <usize>p0;
+        let sum = load<i32>(cs + <usize>(jr + jv + j) * 4);
+        for (let q = k >> 2; q < kq; q++) {
+          let u = 0;
+          for (let e = 0; e < 4; e++) {
+            const kk = q * 4 + e;
+            const c = kk < kc ? <i32>load<i8>(src + <usize>kk) : 0;
+            u |= (c & 0xff) << (8 * e);
+            sum += c;
+          }
+          store<i32>(d + <usize>(j << 2) + <usize>(q * NR) * 4, u);
+        }
+        store<i32>(cs + <usize>(jr + jv + j) * 4, sum);
+        store<f32>(bs + <usize>(jr + jv + j) * 4, load<f32>(scales + (<usize>(col + j) << 2)));
+      }
+    }
+    for (let j = jv; j < NR; j++) {
+      const col = j0 + jr + j, d = dst + (<usize>j << 2), valid = jr + j < nc;
+      const src = codes + <usize>col * <usize>K + <usize>p0;
+      let sum = 0;
+      for (let q = 0; q < kq; q++) {
+        let u = 0;
+        for (let e = 0; e < 4; e++) {
+          const kk = q * 4 + e;
+          const c = valid && kk < kc ? <i32>load<i8>(src + <usize>kk) : 0;
+          u |= (c & 0xff) << (8 * e);
+          sum += c;
+        }
+        store<i32>(d + <usize>(q * NR) * 4, u);
+      }
+      store<i32>(cs + <usize>(jr + j) * 4, sum);
+      store<f32>(bs + <usize>(jr + j) * 4, valid ? load<f32>(scales + (<usize>col << 2)) : 0);
+    }
+  }
+}
+
+// Packs rows [i0, i0+mc) × k-block [p0, p0+kc) of a (f32) into ap as 7-bit codes (kq quads per row,
+// zero-padded), each row's scale into sa and zero point into za.
+function packAQ8(ap: usize, sa: usize, za: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kq: i32): void {
+  const panels = (mc + MR - 1) / MR;
+  for (let ir = 0; ir < panels * MR; ir++) {
+    const d = ap + <usize>((ir / MR) * kq * MR + ir % MR) * 4;
+    if (ir < mc) {
+      store<f32>(sa + (<usize>ir << 2), quantizeBlock7(tmp, za + (<usize>ir << 2), a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4, kc, kq * 4, false));
+      for (let q = 0; q < kq; q++) store<i32>(d + <usize>(q * MR) * 4, load<i32>(tmp + (<usize>q << 2)));
+    } else {
+      store<f32>(sa + (<usize>ir << 2), 0);
+      store<i32>(za + (<usize>ir << 2), 0);
+      for (let q = 0; q < kq; q++) store<i32>(d + <usize>(q * MR) * 4, 0);
+    }
+  }
+}
+
+/**
+ * Σ over the quad of a's 4 codes (unsigned, ≤ 127) times b's 4 int8 codes, per lane, added to acc. The pairs
+ * are summed by dot_i16x8_s with a vector of ones the caller keeps in a register: V8 lowers
+ * extadd_pairwise_i16x8_s to the same pmaddwd but reads its ones from memory (bench/quant.ts: about 1.1×).
+ */
+@inline function dot4(b: v128, a: v128, acc: v128, ones: v128): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(b, a), ones));
+}
+
+// c (MR rows of ldc floats) += the tile's products over kq quads: i32 sums Σ w·q, less z·Σw, then the
+// same f32 epilogue as kernelQ: c += f32(Σ w·(q − z)) · (s_w · s_a).
+@inline function kernelQ8(ap: usize, bp: usize, c: usize, ldc: usize, sa: usize, za: usize, bs: usize, cs: usize, kq: i32): void {
+  let c00 = i32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  const ones = i16x8.splat(1);
+  for (let k = 0; k < kq; k++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = dot4(b0, a, c00, ones); c01 = dot4(b1, a, c01, ones);
+    a = v128.load32_splat(ap, 4);
+    c10 = dot4(b0, a, c10, ones); c11 = dot4(b1, a, c11, ones);
+    a = v128.load32_splat(ap, 8);
+    c20 = dot4(b0, a, c20, ones); c21 = dot4(b1, a, c21, ones);
+    a = v128.load32_splat(ap, 12);
+    c30 = dot4(b0, a, c30, ones); c31 = dot4(b1, a, c31, ones);
+    ap += MR * 4;
+    bp += NR * 4;
+  }
+  const n0 = v128.load(cs), n1 = v128.load(cs, 16), s0 = v128.load(bs), s1 = v128.load(bs, 16);
+  const r1 = c + ldc * 4, r2 = r1 + ldc * 4, r3 = r2 + ldc * 4;
+  let z = i32x4.splat(load<i32>(za)), sr = f32x4.splat(load<f32>(sa));
+  v128.store(c, madd(f32x4.convert_i32x4_s(i32x4.sub(c00, i32x4.mul(n0, z))), f32x4.mul(s0, sr), v128.load(c)));
+  v128.store(c, madd(f32x4.convert_i32x4_s(i32x4.sub(c01, i32x4.mul(n1, z))), f32x4.mul(s1, sr), v128.load(c, 16)), 16);
+  z = i32x4.splat(load<i32>(za, 4)); sr = f32x4.splat(load<f32>(sa, 4));
+  v128.store(r1, madd(f32x4.convert_i32x4_s(i32x4.sub(c10, i32x4.mul(n0, z))), f32x4.mul(s0, sr), v128.load(r1)));
+  v128.store(r1, madd(f32x4.convert_i32x4_s(i32x4.sub(c11, i32x4.mul(n1, z))), f32x4.mul(s1, sr), v128.load(r1, 16)), 16);
+  z = i32x4.splat(load<i32>(za, 8)); sr = f32x4.splat(load<f32>(sa, 8));
+  v128.store(r2, madd(f32x4.convert_i32x4_s(i32x4.sub(c20, i32x4.mul(n0, z))), f32x4.mul(s0, sr), v128.load(r2)));
+  v128.store(r2, madd(f32x4.convert_i32x4_s(i32x4.sub(c21, i32x4.mul(n1, z))), f32x4.mul(s1, sr), v128.load(r2, 16)), 16);
+  z = i32x4.splat(load<i32>(za, 12)); sr = f32x4.splat(load<f32>(sa, 12));
+  v128.store(r3, madd(f32x4.convert_i32x4_s(i32x4.sub(c30, i32x4.mul(n0, z))), f32x4.mul(s0, sr), v128.load(r3)));
+  v128.store(r3, madd(f32x4.convert_i32x4_s(i32x4.sub(c31, i32x4.mul(n1, z))), f32x4.mul(s1, sr), v128.load(r3, 16)), 16);
+}
+
+function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32, N: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
+  const bp = scratch, bs = bp + QK * NC, cs = bs + NC * 4, ap = cs + NC * 4, sa = ap + MB * QK, za = sa + MB * 4, tmp = za + MB * 4, tile = tmp + QK;
+  for (let ic = m0; ic < m1; ic += MB) {
+    const mc = min(MB, m1 - ic);
+    for (let pc = 0; pc < K; pc += QK) {
+      const kc = min(QK, K - pc), kq = (kc + 3) >> 2;
+      packAQ8(ap, sa, za, tmp, a, K, ic, mc, pc, kc, kq);
+      for (let jc = n0; jc < n1; jc += NC) {
+        const nc = min(NC, n1 - jc);
+        packBQ8(bp, bs, cs, codes, scales, K, pc, kc, kq, jc, nc);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const cols = min(NR, nc - jr);
+          const bpp = bp + <usize>(jr * kq) * 4, bsp = bs + <usize>jr * 4, csp = cs + <usize>jr * 4;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const rows = min(MR, mc - ir);
+            const c = out + (<usize>(ic + ir) * <usize>N + <usize>(jc + jr)) * 4;
+            const app = ap + <usize>(ir * kq) * 4, sap = sa + (<usize>ir << 2), zap = za + (<usize>ir << 2);
+            if (rows == MR && cols == NR) {
+              kernelQ8(app, bpp, c, <usize>N, sap, zap, bsp, csp, kq);
+            } else {
+              // edge tile: the valid part of out is copied in and back, so its arithmetic is the same
+              for (let r = 0; r < MR; r++) for (let j = 0; j < NR; j++) {
+                store<f32>(tile + <usize>(r * NR + j) * 4, r < rows && j < cols ? load<f32>(c + (<usize>r * <usize>N + <usize>j) * 4) : 0);
+              }
+              kernelQ8(app, bpp, tile, NR, sap, zap, bsp, csp, kq);
+              for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
+                store<f32>(c + (<usize>r * <usize>N + <usize>j) * 4, load<f32>(tile + <usize>(r * NR + j) * 4));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // ---- matrix-vector path (M <= GEMV_MAX_M: decode, last-position logits) ---------------------------------
 // Each row of a is quantized once (per thread: it is small) into int16 blocks; W is streamed in its stored
 // layout, four output columns at a time, the i32 partial sums of a column reduced across lanes per block
 // (q8) or group (q4) and added into out with the GEMM's epilogue arithmetic.
 
-/** writes M rows of a as int16 (row stride Kp, a multiple of 32, zero-padded) and their block scales */
-function quantizeRows(act: usize, sa: usize, a: usize, M: i32, K: i32, Kp: i32): void {
+/** writes M rows of a as int16 (row stride Kp, a multiple of 32, zero-padded; q8: q − z) and their block scales */
+function quantizeRows(act: usize, sa: usize, a: usize, M: i32, K: i32, Kp: i32, bits: i32, tmp: usize): void {
   const nb = (K + QK - 1) / QK;
   for (let m = 0; m < M; m++) {
     for (let b = 0; b < nb; b++) {
       const p0 = b * QK, kc = min(QK, K - p0), pad = b == nb - 1 ? Kp - p0 : kc;
-      store<f32>(sa + <usize>(m * nb + b) * 4, quantizeBlock(act + (<usize>(m * Kp + p0) << 1), a + (<usize>m * <usize>K + <usize>p0) * 4, kc, pad));
+      const dst = act + (<usize>(m * Kp + p0) << 1), src = a + (<usize>m * <usize>K + <usize>p0) * 4;
+      store<f32>(sa + <usize>(m * nb + b) * 4, bits == 8 ? quantizeBlock7(dst, tmp, src, kc, pad, true) : quantizeBlock(dst, src, kc, pad));
     }
   }
 }
@@ -386,7 +603,7 @@ export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, bias:
     gemvInit(out, bias, M, N, beta, n0, n1);
     const Kp = ((K + G4 - 1) / G4) * G4, nb = (K + QK - 1) / QK;
     const act = s, sa = act + <usize>(GEMV_MAX_M * Kp * 2), xs = sa + <usize>(GEMV_MAX_M * nb * 4), tmp = xs + <usize>(GEMV_MAX_M * (Kp / G4) * 4), sums = tmp + 16;
-    quantizeRows(act, sa, a, M, K, Kp);
+    quantizeRows(act, sa, a, M, K, Kp, bits, tmp);
     if (bits == 8) gemvQ8(out, act, sa, sums, tmp, codes, scales, M, K, Kp, N, n0, n1);
     else {
       groupSums(xs, act, M, K, Kp);
@@ -404,7 +621,8 @@ export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, bias:
   }
   if (m0 >= m1 || n0 >= n1) return;
   gemvInit(out + <usize>m0 * <usize>N * 4, bias, m1 - m0, N, beta, n0, n1);
-  gemmQ(out, a, codes, scales, M, K, N, bits, m0, m1, n0, n1, s);
+  if (ASC_FEATURE_RELAXED_SIMD && bits == 8) gemmQ8(out, a, codes, scales, M, K, N, m0, m1, n0, n1, s);
+  else gemmQ(out, a, codes, scales, M, K, N, bits, m0, m1, n0, n1, s);
 }
 
 /** out(B,T,C) = dequant(wte)[ids[b,t]] + wpe[posOffset + t]; wte quantized (bits 8 or 4), ids checked by the caller */

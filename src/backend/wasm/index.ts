@@ -6,7 +6,7 @@
 // has them (browsers, Deno, Bun; Node's worker_threads: adapters/node/wasm.ts).
 import type { WasmVariant } from '../../../wasm/kernels.ts';
 import { fetchKernel, wasmEnv, type WasmEnv } from './assets.ts';
-import { hasRelaxedSimd, hasSharedMemory, hasSimd128 } from './features.ts';
+import { hasRelaxedSimd, hasSharedMemory, hasSimd128, relaxedDotExact } from './features.ts';
 import { Pool, type SpawnWorker, CTRL_BYTES, MAX_THREADS, webWorkerSpawner } from './pool.ts';
 import { WasmBackend } from './wasm-backend.ts';
 import { bindKernels } from './kernels.ts';
@@ -22,7 +22,7 @@ type ModuleSource = WebAssembly.Module | BufferSource;
 export interface WasmBackendOptions {
   /** worker threads including the caller's; default: navigator.hardwareConcurrency where workers can be spawned, else 1 */
   threads?: number;
-  /** 'auto' (default): relaxed SIMD where WebAssembly.validate accepts it, else SIMD128 */
+  /** 'auto' (default): relaxed SIMD where the engine has it and its int8 dot is exact (features.ts), else SIMD128 */
   simd?: 'auto' | 'simd128' | 'relaxed';
   /**
    * fetches one build: bytes (preferred: workers in every runtime can compile them) or a compiled module.
@@ -59,7 +59,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const simd = opts.simd ?? 'auto';
   const relaxed = simd === 'relaxed' || (simd === 'auto' && hasRelaxedSimd());
   if (simd === 'relaxed' && !hasRelaxedSimd())
-    throw new Error('wasm backend: relaxed SIMD requested, but WebAssembly.validate rejects it here (Node 20 needs --experimental-wasm-relaxed-simd)');
+    throw new Error(
+      relaxedDotExact()
+        ? 'wasm backend: relaxed SIMD requested, but WebAssembly.validate rejects it here (Node 20 needs --experimental-wasm-relaxed-simd)'
+        : "wasm backend: relaxed SIMD requested, but this engine's i16x8.relaxed_dot_i8x16_i7x16_s is not exact where the int8 kernels need it (use simd: 'simd128')",
+    );
 
   const spawnWorker = opts.spawnWorker ?? (typeof (globalThis as { Worker?: unknown }).Worker === 'function' ? webWorkerSpawner() : undefined);
   const canThread = !!spawnWorker && hasSharedMemory();

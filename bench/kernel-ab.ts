@@ -1,0 +1,55 @@
+// A/B of two builds of the WASM kernels on the whole GPT-1 prefill (1×512, all logits), in one process:
+// the same random weights in both, the two runs alternating, so the machine's drift falls on both alike.
+// Reports each build's median and the per-pair ratios A/B (above 1: B is faster). For a kernel change,
+// build the old kernels from a worktree of the old commit and pass them as A:
+//   git worktree add /tmp/old <commit> && (cd /tmp/old && ln -s $PWD/node_modules && node wasm/build.mjs)
+//   node bench/run-node.mjs kernel-ab --a /tmp/old/wasm/build --b wasm/build [--threads 1] [--reps 9] [--weights int8]
+// A benchmark, never a timed test.
+import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
+import { GPT, type WeightsKind } from '../src/model/gpt.ts';
+import { preset } from '../src/model/config.ts';
+import type { WasmVariant } from '../wasm/kernels.ts';
+import { argv, median, opt } from './common.ts';
+
+const str = (name: string, dflt?: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  if (i >= 0) return argv[i + 1];
+  if (dflt === undefined) throw new Error(`kernel-ab: --${name} DIR is required (a wasm/build folder)`);
+  return dflt;
+};
+const dirs = [resolve(str('a')), resolve(str('b', 'wasm/build'))],
+  threads = opt('threads', 1),
+  reps = opt('reps', 9),
+  weights = str('weights', 'int8') as WeightsKind;
+
+const backend = (dir: string) =>
+  createNodeWasmBackend({ simd: 'relaxed', threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(dir, `gptedge-${v}.wasm`))) });
+const bes = [await backend(dirs[0]), await backend(dirs[1])];
+const cfg = preset('gpt1', { embdPdrop: 0, residPdrop: 0, attnPdrop: 0 });
+const params = await new GPT(bes[0], cfg).init(1).readParams();
+const models = bes.map((be) => {
+  const m = new GPT(be, cfg, { weights });
+  m.writeParams(params);
+  return m;
+});
+const ids = new Int32Array(512).map((_, i) => (i * 7919) % cfg.vocabSize);
+const load0 = loadavg();
+for (const m of models) await m.forward(ids, 1, 512).allLogits(); // warm-up
+const ms: number[][] = [[], []];
+for (let r = 0; r < reps; r++) {
+  for (let i = 0; i < 2; i++) {
+    const t = performance.now();
+    await models[i].forward(ids, 1, 512).allLogits();
+    ms[i].push(performance.now() - t);
+  }
+}
+const ratios = ms[0].map((t, i) => t / ms[1][i]).sort((x, y) => x - y);
+console.log(
+  `GPT-1 prefill 1×512, ${weights} weights, ${threads} thread(s), ${reps} pairs (load ${load0.map((x) => x.toFixed(1)).join(' ')} at the start):\n` +
+    `  A ${dirs[0]}: ${median(ms[0]).toFixed(0)} ms\n  B ${dirs[1]}: ${median(ms[1]).toFixed(0)} ms\n` +
+    `  A/B per pair: ${ratios.map((x) => x.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(2)})`,
+);
+for (const be of bes) be.dispose();
