@@ -1,5 +1,6 @@
 // A/B of two builds of the WASM kernels on the whole GPT-1 prefill (1×512, all logits), in one process:
-// the same random weights in both, the two runs alternating, so the machine's drift falls on both alike.
+// the same random weights in both, the two runs alternating (A B, B A, ...), so the machine's drift falls on
+// both alike.
 // Reports each build's median and the per-pair ratios A/B (above 1: B is faster). For a kernel change,
 // build the old kernels from a worktree of the old commit and pass them as A:
 //   git worktree add /tmp/old <commit> && (cd /tmp/old && ln -s $PWD/node_modules && node wasm/build.mjs)
@@ -40,7 +41,8 @@ const load0 = loadavg();
 for (const m of models) await m.forward(ids, 1, 512).allLogits(); // warm-up
 const ms: number[][] = [[], []];
 for (let r = 0; r < reps; r++) {
-  for (let i = 0; i < 2; i++) {
+  for (const i of r % 2 ? [1, 0] : [0, 1]) {
+    // ABBA order: whatever favours the first (or second) run of a pair falls on both builds
     const t = performance.now();
     await models[i].forward(ids, 1, 512).allLogits();
     ms[i].push(performance.now() - t);

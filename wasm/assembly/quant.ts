@@ -233,6 +233,19 @@ function packBQ(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, bits:
   }
 }
 
+// An edge tile (rows < MR or cols < NR) runs the full-tile kernel on a copy: the valid part of out copied
+// into tile (MR × NR, zeros elsewhere) and back, so its arithmetic is the same as a full tile's.
+@inline function edgeIn(tile: usize, c: usize, N: i32, rows: i32, cols: i32): void {
+  for (let r = 0; r < MR; r++) for (let j = 0; j < NR; j++) {
+    store<f32>(tile + <usize>(r * NR + j) * 4, r < rows && j < cols ? load<f32>(c + (<usize>r * <usize>N + <usize>j) * 4) : 0);
+  }
+}
+@inline function edgeOut(c: usize, tile: usize, N: i32, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
+    store<f32>(c + (<usize>r * <usize>N + <usize>j) * 4, load<f32>(tile + <usize>(r * NR + j) * 4));
+  }
+}
+
 // c (MR rows of ldc floats) += the tile's products, group by group (gp pairs each): for each group,
 // i32 sums over its pairs, then c += f32(sum) · (sa[r] · bs[g][j]).
 @inline function kernelQ(ap: usize, bp: usize, c: usize, ldc: usize, sa: usize, bs: usize, kp: i32, gp: i32): void {
@@ -292,14 +305,9 @@ function gemmQ(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32
             if (rows == MR && cols == NR) {
               kernelQ(app, bpp, c, <usize>N, sap, bsp, kp, gp);
             } else {
-              // edge tile: the valid part of out is copied in and back, so its arithmetic is the same
-              for (let r = 0; r < MR; r++) for (let j = 0; j < NR; j++) {
-                store<f32>(tile + <usize>(r * NR + j) * 4, r < rows && j < cols ? load<f32>(c + (<usize>r * <usize>N + <usize>j) * 4) : 0);
-              }
+              edgeIn(tile, c, N, rows, cols);
               kernelQ(app, bpp, tile, NR, sap, bsp, kp, gp);
-              for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
-                store<f32>(c + (<usize>r * <usize>N + <usize>j) * 4, load<f32>(tile + <usize>(r * NR + j) * 4));
-              }
+              edgeOut(c, tile, N, rows, cols);
             }
           }
         }
@@ -451,14 +459,9 @@ function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i3
             if (rows == MR && cols == NR) {
               kernelQ8(app, bpp, c, <usize>N, sap, zap, bsp, csp, kq);
             } else {
-              // edge tile: the valid part of out is copied in and back, so its arithmetic is the same
-              for (let r = 0; r < MR; r++) for (let j = 0; j < NR; j++) {
-                store<f32>(tile + <usize>(r * NR + j) * 4, r < rows && j < cols ? load<f32>(c + (<usize>r * <usize>N + <usize>j) * 4) : 0);
-              }
+              edgeIn(tile, c, N, rows, cols);
               kernelQ8(app, bpp, tile, NR, sap, zap, bsp, csp, kq);
-              for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
-                store<f32>(c + (<usize>r * <usize>N + <usize>j) * 4, load<f32>(tile + <usize>(r * NR + j) * 4));
-              }
+              edgeOut(c, tile, N, rows, cols);
             }
           }
         }
