@@ -152,7 +152,7 @@ test("relaxed SIMD's int8 dot (i16x8.relaxed_dot_i8x16_i7x16_s) is checked for e
   assert(!relaxedDotMatches(twice), 'an engine answering twice the dot product would be refused');
 });
 
-test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefill) give the same bits for a row; threads too', async () => {
+test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefill) give the same bits for a row, and so does a matrix written in two row ranges; threads too', async () => {
   for (const threads of [1, 2]) {
     const be = await createNodeWasmBackend({ threads });
     for (const dtype of ['q8', 'q4'] as const) {
@@ -168,6 +168,24 @@ test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefi
       be.write(bias, randn(N, 3));
       be.matmul(out, a, w, bias, M, K, N, false, true, 0);
       const all = (await be.read(out)) as Float32Array;
+      // the same codes written in two row ranges (as the streaming loader does): the same bits, so whatever
+      // the backend derives from the codes (q8's per-block code sums) follows each range
+      const q = await be.readQuantized!(w),
+        cb = q.codes.length / N,
+        sc = q.scales.length / N,
+        w2 = be.alloc(N * K, dtype, K);
+      be.writeQuantized!(w2, { codes: q.codes.subarray(0, 70 * cb), scales: q.scales.subarray(0, 70 * sc) } as typeof q, 0);
+      be.writeQuantized!(w2, { codes: q.codes.subarray(70 * cb), scales: q.scales.subarray(70 * sc) } as typeof q, 70);
+      for (const m of [M, 1]) {
+        be.matmul(out, a, w2, bias, m, K, N, false, true, 0);
+        assertClose(
+          ((await be.read(out)) as Float32Array).subarray(0, m * N),
+          all.subarray(0, m * N),
+          { atol: 0, rtol: 0 },
+          `${dtype} written in two row ranges, M ${m}`,
+        );
+      }
+      be.free(w2);
       for (let m = 0; m < M; m++) {
         be.write(one, ((await be.read(a)) as Float32Array).subarray(m * K, (m + 1) * K));
         be.matmul(row, one, w, bias, 1, K, N, false, true, 0);

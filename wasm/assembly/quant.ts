@@ -8,9 +8,10 @@
 //    build can take four products at once with `i16x8.relaxed_dot_i8x16_i7x16_s` (x64: one pmaddubsw; its
 //    i7 operand, the codes, stays in 0..127 where every engine agrees and no pair sum saturates) and sum
 //    the pairs with `i32x4.dot_i16x8_s` by ones: 1.2–1.4× the multiply-adds per second of SIMD128's
-//    `i32x4.dot_i16x8_s` alone, in-register (bench/quant.ts, "dot"; docs/quantization.md has the model's gain). The zero point comes off as z·Σw per column
-//    (packed with B). The SIMD128 build and the matrix-vector path take the same integers as int16 (q − z)
-//    on `dot_i16x8_s`, so every build and both paths sum exactly the same Σ w·(q − z);
+//    `i32x4.dot_i16x8_s` alone, in-register (bench/quant.ts, "dot"; docs/quantization.md has the model's gain). The zero point comes off as z·Σw, from each
+//    row's code sums per block (q8BlockSums, kept beside the scales). The SIMD128 build takes the same
+//    integers as int16 (q − z) on `dot_i16x8_s`, so every build and both paths (the GEMM, the matrix-vector
+//    product) sum exactly the same Σ w·(q − z);
 //  - against q4 weights, to int16 (s = max|block|/32767) on `dot_i16x8_s`.
 // Why not relaxed SIMD's fused `i32x4.relaxed_dot_i8x16_i7x16_add_s`: on x64 without AVX-VNNI V8 lowers it to
 // five instructions and it runs no faster than dot_i16x8 (bench/quant.ts measures all three).
@@ -322,8 +323,9 @@ function gemmQ(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32
 // two vectors per quad), and per column the sum of its codes over the block (for the zero points).
 
 // Packs columns [j0, j0+nc) × k-block [p0, p0+kc) of the q8 codes into bp (kq quads, zero-padded), their
-// scales into bs and their code sums over the block into cs (NR per panel each).
-function packBQ8(bp: usize, bs: usize, cs: usize, codes: usize, scales: usize, K: i32, p0: i32, kc: i32, kq: i32, j0: i32, nc: i32): void {
+// scales into bs and their code sums over the block (from wsums) into cs (NR per panel each).
+function packBQ8(bp: usize, bs: usize, cs: usize, codes: usize, scales: usize, wsums: usize, K: i32, p0: i32, kc: i32, kq: i32, j0: i32, nc: i32): void {
+  const nb = (K + QK - 1) / QK, blk = p0 / QK;
   for (let jr = 0; jr < nc; jr += NR) {
     const dst = bp + <usize>(jr * kq) * 4;
     let jv = 0;
@@ -331,51 +333,32 @@ function packBQ8(bp: usize, bs: usize, cs: usize, codes: usize, scales: usize, K
     for (; jv + 4 <= min(NR, nc - jr); jv += 4) {
       const col = j0 + jr + jv, d = dst + (<usize>jv << 2);
       const s0 = codes + <usize>col * <usize>K + <usize>p0, s1 = s0 + <usize>K, s2 = s1 + <usize>K, s3 = s2 + <usize>K;
-      let n0 = i32x4.splat(0), n1 = n0, n2 = n0, n3 = n0;
       let k = 0;
-      for (; k + 16 <= kc; k += 16) {
-        const w0 = v128.load(s0 + <usize>k), w1 = v128.load(s1 + <usize>k), w2 = v128.load(s2 + <usize>k), w3 = v128.load(s3 + <usize>k);
-        storePairs4(d, k >> 2, w0, w1, w2, w3);
-        n0 = i32x4.add(n0, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w0)));
-        n1 = i32x4.add(n1, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w1)));
-        n2 = i32x4.add(n2, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w2)));
-        n3 = i32x4.add(n3, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w3)));
-      }
-      v128.store(cs + <usize>(jr + jv) * 4, sum4(n0, n1, n2, n3));
-      for (let j = 0; j < 4; j++) {
-        const src = codes + <usize>(col + j) * <usize>K + <usize>p0;
-        let sum = load<i32>(cs + <usize>(jr + jv + j) * 4);
-        for (let q = k >> 2; q < kq; q++) {
-          let u = 0;
-          for (let e = 0; e < 4; e++) {
-            const kk = q * 4 + e;
-            const c = kk < kc ? <i32>load<i8>(src + <usize>kk) : 0;
-            u |= (c & 0xff) << (8 * e);
-            sum += c;
-          }
-          store<i32>(d + <usize>(j << 2) + <usize>(q * NR) * 4, u);
-        }
-        store<i32>(cs + <usize>(jr + jv + j) * 4, sum);
-        store<f32>(bs + <usize>(jr + jv + j) * 4, load<f32>(scales + (<usize>(col + j) << 2)));
-      }
+      for (; k + 16 <= kc; k += 16) storePairs4(d, k >> 2, v128.load(s0 + <usize>k), v128.load(s1 + <usize>k), v128.load(s2 + <usize>k), v128.load(s3 + <usize>k));
+      for (let j = 0; j < 4; j++) packQuads(d + (<usize>j << 2), codes + <usize>(col + j) * <usize>K + <usize>p0, k >> 2, kq, kc);
     }
     for (let j = jv; j < NR; j++) {
-      const col = j0 + jr + j, d = dst + (<usize>j << 2), valid = jr + j < nc;
-      const src = codes + <usize>col * <usize>K + <usize>p0;
-      let sum = 0;
-      for (let q = 0; q < kq; q++) {
-        let u = 0;
-        for (let e = 0; e < 4; e++) {
-          const kk = q * 4 + e;
-          const c = valid && kk < kc ? <i32>load<i8>(src + <usize>kk) : 0;
-          u |= (c & 0xff) << (8 * e);
-          sum += c;
-        }
-        store<i32>(d + <usize>(q * NR) * 4, u);
-      }
-      store<i32>(cs + <usize>(jr + j) * 4, sum);
+      const d = dst + (<usize>j << 2);
+      if (jr + j < nc) packQuads(d, codes + <usize>(j0 + jr + j) * <usize>K + <usize>p0, 0, kq, kc);
+      else for (let q = 0; q < kq; q++) store<i32>(d + <usize>(q * NR) * 4, 0);
+    }
+    for (let j = 0; j < NR; j++) {
+      const col = j0 + jr + j, valid = jr + j < nc;
+      store<i32>(cs + <usize>(jr + j) * 4, valid ? load<i32>(wsums + (<usize>col * <usize>nb + <usize>blk) * 4) : 0);
       store<f32>(bs + <usize>(jr + j) * 4, valid ? load<f32>(scales + (<usize>col << 2)) : 0);
     }
+  }
+}
+
+// One column's quads q0..kq of a packed panel (column slot at d): 4 codes each from src, zero past kc.
+@inline function packQuads(d: usize, src: usize, q0: i32, kq: i32, kc: i32): void {
+  for (let q = q0; q < kq; q++) {
+    let u = 0;
+    for (let e = 0; e < 4; e++) {
+      const kk = q * 4 + e;
+      if (kk < kc) u |= (<i32>load<u8>(src + <usize>kk)) << (8 * e);
+    }
+    store<i32>(d + <usize>(q * NR) * 4, u);
   }
 }
 
@@ -439,7 +422,7 @@ function packAQ8(ap: usize, sa: usize, za: usize, tmp: usize, a: usize, K: i32, 
   v128.store(r3, madd(f32x4.convert_i32x4_s(i32x4.sub(c31, i32x4.mul(n1, z))), f32x4.mul(s1, sr), v128.load(r3, 16)), 16);
 }
 
-function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32, N: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
+function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, wsums: usize, M: i32, K: i32, N: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
   const bp = scratch, bs = bp + QK * NC, cs = bs + NC * 4, ap = cs + NC * 4, sa = ap + MB * QK, za = sa + MB * 4, tmp = za + MB * 4, tile = tmp + QK;
   for (let ic = m0; ic < m1; ic += MB) {
     const mc = min(MB, m1 - ic);
@@ -448,7 +431,7 @@ function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i3
       packAQ8(ap, sa, za, tmp, a, K, ic, mc, pc, kc, kq);
       for (let jc = n0; jc < n1; jc += NC) {
         const nc = min(NC, n1 - jc);
-        packBQ8(bp, bs, cs, codes, scales, K, pc, kc, kq, jc, nc);
+        packBQ8(bp, bs, cs, codes, scales, wsums, K, pc, kc, kq, jc, nc);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
           const bpp = bp + <usize>(jr * kq) * 4, bsp = bs + <usize>jr * 4, csp = cs + <usize>jr * 4;
@@ -475,14 +458,17 @@ function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i3
 // layout, four output columns at a time, the i32 partial sums of a column reduced across lanes per block
 // (q8) or group (q4) and added into out with the GEMM's epilogue arithmetic.
 
-/** writes M rows of a as int16 (row stride Kp, a multiple of 32, zero-padded; q8: q − z) and their block scales */
-function quantizeRows(act: usize, sa: usize, a: usize, M: i32, K: i32, Kp: i32, bits: i32, tmp: usize): void {
-  const nb = (K + QK - 1) / QK;
+/**
+ * writes M rows of a (row stride Kp, a multiple of 32, zero-padded) and their block scales: q4's as int16,
+ * q8's as 7-bit codes (bytes, relaxed build) or int16 (q − z), with the zero points at za
+ */
+function quantizeRows(act: usize, sa: usize, za: usize, a: usize, M: i32, K: i32, Kp: i32, bits: i32): void {
+  const nb = (K + QK - 1) / QK, q8r = ASC_FEATURE_RELAXED_SIMD && bits == 8;
   for (let m = 0; m < M; m++) {
     for (let b = 0; b < nb; b++) {
       const p0 = b * QK, kc = min(QK, K - p0), pad = b == nb - 1 ? Kp - p0 : kc;
-      const dst = act + (<usize>(m * Kp + p0) << 1), src = a + (<usize>m * <usize>K + <usize>p0) * 4;
-      store<f32>(sa + <usize>(m * nb + b) * 4, bits == 8 ? quantizeBlock7(dst, tmp, src, kc, pad, true) : quantizeBlock(dst, src, kc, pad));
+      const dst = act + (<usize>(m * Kp + p0) << (q8r ? 0 : 1)), src = a + (<usize>m * <usize>K + <usize>p0) * 4, z = za + <usize>(m * nb + b) * 4;
+      store<f32>(sa + <usize>(m * nb + b) * 4, bits == 8 ? quantizeBlock7(dst, z, src, kc, pad, !q8r) : quantizeBlock(dst, src, kc, pad));
     }
   }
 }
@@ -504,8 +490,8 @@ function quantizeRows(act: usize, sa: usize, a: usize, M: i32, K: i32, Kp: i32, 
 // side in memory, so W streams past in one sequential pass (interleaving four rows' reads defeated the
 // hardware prefetcher: measured about 3× slower once W no longer fits the cache). The i32 sums of the
 // four columns wait in `sums` (nb blocks × 4) for the vector epilogue, block by block as the GEMM adds them.
-function gemvQ8(out: usize, act: usize, sa: usize, sums: usize, tmp: usize, codes: usize, scales: usize, M: i32, K: i32, Kp: i32, N: i32, n0: i32, n1: i32): void {
-  const nb = (K + QK - 1) / QK;
+function gemvQ8(out: usize, act: usize, sa: usize, za: usize, sums: usize, tmp: usize, codes: usize, scales: usize, wsums: usize, M: i32, K: i32, Kp: i32, N: i32, n0: i32, n1: i32): void {
+  const nb = (K + QK - 1) / QK, ones = i16x8.splat(1);
   for (let n = n0; n < n1; n += 4) {
     const valid = min(4, n1 - n);
     let sw = f32x4.splat(load<f32>(scales + (<usize>n << 2)));
@@ -513,21 +499,30 @@ function gemvQ8(out: usize, act: usize, sa: usize, sums: usize, tmp: usize, code
     sw = f32x4.replace_lane(sw, 2, load<f32>(scales + (<usize>min(n + 2, n1 - 1) << 2)));
     sw = f32x4.replace_lane(sw, 3, load<f32>(scales + (<usize>min(n + 3, n1 - 1) << 2)));
     for (let m = 0; m < M; m++) {
-      const x = act + (<usize>(m * Kp) << 1), o = out + (<usize>m * <usize>N + <usize>n) * 4;
+      const o = out + (<usize>m * <usize>N + <usize>n) * 4;
       for (let c = 0; c < 4; c++) {
         // columns past the end repeat the last one: computed, not stored
-        const row = codes + <usize>min(n + c, n1 - 1) * <usize>K;
+        const col = min(n + c, n1 - 1), row = codes + <usize>col * <usize>K;
         for (let b = 0; b < nb; b++) {
           let a0 = i32x4.splat(0), a1 = a0;
           const ke = min(K, (b + 1) * QK);
           // 16 codes a step; past K the activations are zero, so whatever the loads read past a row adds 0
-          for (let k = b * QK; k < ke; k += 16) {
-            const w = v128.load(row + <usize>k);
-            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(x + (<usize>k << 1))));
-            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(x + (<usize>k << 1), 16)));
+          if (ASC_FEATURE_RELAXED_SIMD) {
+            // Σ w·q, then less z·Σw: the GEMM's integers (kernelQ8)
+            const x = act + <usize>(m * Kp);
+            for (let k = b * QK; k < ke; k += 16) a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(row + <usize>k), v128.load(x + <usize>k)), ones));
+          } else {
+            const x = act + (<usize>(m * Kp) << 1);
+            for (let k = b * QK; k < ke; k += 16) {
+              const w = v128.load(row + <usize>k);
+              a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(x + (<usize>k << 1))));
+              a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(x + (<usize>k << 1), 16)));
+            }
           }
           const t = i32x4.add(a0, a1);
-          store<i32>(sums + <usize>(b * 4 + c) * 4, i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) + i32x4.extract_lane(t, 2) + i32x4.extract_lane(t, 3));
+          let sum = i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) + i32x4.extract_lane(t, 2) + i32x4.extract_lane(t, 3);
+          if (ASC_FEATURE_RELAXED_SIMD) sum -= load<i32>(za + <usize>(m * nb + b) * 4) * load<i32>(wsums + (<usize>col * <usize>nb + <usize>b) * 4);
+          store<i32>(sums + <usize>(b * 4 + c) * 4, sum);
         }
       }
       for (let b = 0; b < nb; b++) epilogue4(o, v128.load(sums + <usize>(b * 16)), sw, load<f32>(sa + <usize>(m * nb + b) * 4), valid, tmp);
@@ -582,6 +577,22 @@ function groupSums(xs: usize, act: usize, M: i32, K: i32, Kp: i32): void {
   }
 }
 
+/** wsums(rows, nb) = Σ of each row's q8 codes per block of QK along K: the zero points' correction z·Σw */
+export function q8BlockSums(codes: usize, wsums: usize, rows: i32, K: i32, tid: i32, nth: i32): void {
+  const nb = (K + QK - 1) / QK, r1 = part(rows, tid + 1, nth);
+  for (let r = part(rows, tid, nth); r < r1; r++) {
+    const row = codes + <usize>r * <usize>K;
+    for (let b = 0; b < nb; b++) {
+      const ke = min(K, (b + 1) * QK);
+      let acc = i32x4.splat(0), k = b * QK;
+      for (; k + 16 <= ke; k += 16) acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(v128.load(row + <usize>k))));
+      let sum = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+      for (; k < ke; k++) sum += <i32>load<i8>(row + <usize>k);
+      store<i32>(wsums + (<usize>r * <usize>nb + <usize>b) * 4, sum);
+    }
+  }
+}
+
 // ---- the op -----------------------------------------------------------------------------------------
 
 /** bytes of per-thread scratch matmulQ needs for a K (the GEMM's packed blocks, or the quantized rows) */
@@ -596,7 +607,7 @@ export function matmulQScratchBytes(K: i32): i32 {
  * Threads split output columns (16-float groups) for M <= GEMV_MAX_M, rows (MR multiples) when they are
  * plentiful, else columns.
  */
-export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, bias: usize, M: i32, K: i32, N: i32, beta: i32, bits: i32,
+export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, wsums: usize, bias: usize, M: i32, K: i32, N: i32, beta: i32, bits: i32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const s = scratch + <usize>tid * scratchStride;
   if (M <= GEMV_MAX_M) {
@@ -606,8 +617,8 @@ export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, bias:
     gemvInit(out, bias, M, N, beta, n0, n1);
     const Kp = ((K + G4 - 1) / G4) * G4, nb = (K + QK - 1) / QK;
     const act = s, sa = act + <usize>(GEMV_MAX_M * Kp * 2), xs = sa + <usize>(GEMV_MAX_M * nb * 4), tmp = xs + <usize>(GEMV_MAX_M * (Kp / G4) * 4), sums = tmp + 16;
-    quantizeRows(act, sa, a, M, K, Kp, bits, tmp);
-    if (bits == 8) gemvQ8(out, act, sa, sums, tmp, codes, scales, M, K, Kp, N, n0, n1);
+    quantizeRows(act, sa, xs, a, M, K, Kp, bits); // q8: the zero points in xs (q4's group sums come after)
+    if (bits == 8) gemvQ8(out, act, sa, xs, sums, tmp, codes, scales, wsums, M, K, Kp, N, n0, n1);
     else {
       groupSums(xs, act, M, K, Kp);
       gemvQ4(out, act, sa, xs, tmp, codes, scales, M, K, Kp, N, n0, n1);
@@ -624,7 +635,7 @@ export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, bias:
   }
   if (m0 >= m1 || n0 >= n1) return;
   gemvInit(out + <usize>m0 * <usize>N * 4, bias, m1 - m0, N, beta, n0, n1);
-  if (ASC_FEATURE_RELAXED_SIMD && bits == 8) gemmQ8(out, a, codes, scales, M, K, N, m0, m1, n0, n1, s);
+  if (ASC_FEATURE_RELAXED_SIMD && bits == 8) gemmQ8(out, a, codes, scales, wsums, M, K, N, m0, m1, n0, n1, s);
   else gemmQ(out, a, codes, scales, M, K, N, bits, m0, m1, n0, n1, s);
 }
 

@@ -30,7 +30,8 @@ const KERNELS = {
   matmul: split({ out: p, a: p, b: p, bias: p, M: i, K: i, N: i, transA: i, transB: i, beta: i, ...SCRATCH }),
   matmulScratchBytes: direct({}),
   biasBackward: split({ dbias: p, dout: p, M: i, N: i }),
-  matmulQ: split({ out: p, a: p, codes: p, scales: p, bias: p, M: i, K: i, N: i, beta: i, bits: i, ...SCRATCH }),
+  matmulQ: split({ out: p, a: p, codes: p, scales: p, wsums: p, bias: p, M: i, K: i, N: i, beta: i, bits: i, ...SCRATCH }),
+  q8BlockSums: split({ codes: p, wsums: p, rows: i, K: i }),
   matmulQScratchBytes: direct({ K: i }),
   encoderForwardQ: split({ out: p, ids: p, codes: p, scales: p, wpe: p, B: i, T: i, C: i, posOffset: i, bits: i }),
   // attention.ts

@@ -24,13 +24,16 @@ const PARALLEL_MIN_WORK = 1 << 15;
 
 /**
  * Where a quantized (rows, K) tensor keeps its parts inside its block: the codes (as the file holds them),
- * then at `scales` (16-byte aligned) q8's f32 scales or q4's f16 scales, row-major; plus 16 bytes of slack
- * that kernels reading whole vectors past a row's end may touch (they multiply it by zero).
+ * then at `scales` (16-byte aligned) q8's f32 scales or q4's f16 scales, row-major; for q8 then at `wsums`
+ * (16-byte aligned) each row's code sums per block of 256 along K (i32, (rows, ceil(K/256)); derived from
+ * the codes by writeQuantized, for the activations' zero points in wasm/assembly/quant.ts); plus 16 bytes
+ * of slack that kernels reading whole vectors past a row's end may touch (they multiply it by zero).
  */
-function quantLayout(dtype: QuantDType, rows: number, K: number): { scales: number; bytes: number } {
+function quantLayout(dtype: QuantDType, rows: number, K: number): { scales: number; wsums: number; bytes: number } {
   const codes = rows * codeBytesPerRow(dtype, K),
-    scales = Math.ceil(codes / 16) * 16;
-  return { scales, bytes: scales + rows * scalesPerRow(dtype, K) * (dtype === 'q8' ? 4 : 2) + 16 };
+    scales = Math.ceil(codes / 16) * 16,
+    wsums = Math.ceil((scales + rows * scalesPerRow(dtype, K) * (dtype === 'q8' ? 4 : 2)) / 16) * 16;
+  return { scales, wsums, bytes: wsums + (dtype === 'q8' ? rows * Math.ceil(K / 256) * 4 : 0) + 16 };
 }
 export class WasmBackend implements Backend {
   /** no f16 kernels yet: weights stay f32 here */
@@ -98,14 +101,15 @@ export class WasmBackend implements Backend {
   private halves(t: Tensor): Uint16Array {
     return new Uint16Array(this.bytes().buffer, this.kvAddr(t), t.length);
   }
-  /** a quantized tensor's codes and scales addresses, its rows and row length */
-  private quant(t: Tensor): { codes: number; scales: number; rows: number; K: number; dtype: QuantDType; bits: number } {
+  /** a quantized tensor's codes, scales and (q8) code sums addresses, its rows and row length */
+  private quant(t: Tensor): { codes: number; scales: number; wsums: number; rows: number; K: number; dtype: QuantDType; bits: number } {
     const b = (t as WasmTensor).buffer;
     if (b.freed) throw new Error('wasm backend: tensor used after free');
     const K = t.rowLength!,
       rows = t.length / K,
-      dtype = t.dtype as QuantDType;
-    return { codes: b.addr, scales: b.addr + quantLayout(dtype, rows, K).scales, rows, K, dtype, bits: dtype === 'q8' ? 8 : 4 };
+      dtype = t.dtype as QuantDType,
+      at = quantLayout(dtype, rows, K);
+    return { codes: b.addr, scales: b.addr + at.scales, wsums: b.addr + at.wsums, rows, K, dtype, bits: dtype === 'q8' ? 8 : 4 };
   }
   /** the memory's bytes; a grown memory has a new buffer (the old one is detached or too short) */
   private bytes(): Uint8Array {
@@ -200,14 +204,16 @@ export class WasmBackend implements Backend {
     return Promise.resolve(this.view(t).slice());
   }
   writeQuantized(t: Tensor, q: QuantizedRows, firstRow = 0): void {
-    const { codes, scales, K, dtype } = this.quant(t);
+    const { codes, scales, wsums, K, dtype } = this.quant(t);
     const cb = codeBytesPerRow(dtype, K),
       sc = scalesPerRow(dtype, K),
       n = q.codes.length / cb;
     const mem = this.bytes();
     mem.set(new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength), codes + firstRow * cb);
-    if (dtype === 'q8') new Float32Array(mem.buffer, scales + firstRow * sc * 4, n * sc).set(q.scales);
-    else {
+    if (dtype === 'q8') {
+      new Float32Array(mem.buffer, scales + firstRow * sc * 4, n * sc).set(q.scales);
+      this.run('q8BlockSums', n * K, { codes: codes + firstRow * K, wsums: wsums + firstRow * Math.ceil(K / 256) * 4, rows: n, K });
+    } else {
       const h = new Uint16Array(mem.buffer, scales + firstRow * sc * 2, n * sc);
       for (let i = 0; i < h.length; i++) h[i] = f16Bits(q.scales[i]);
     }
@@ -294,6 +300,7 @@ export class WasmBackend implements Backend {
         a: this.addr(a),
         codes: q.codes,
         scales: q.scales,
+        wsums: q.wsums,
         bias: bias ? this.addr(bias) : 0,
         M,
         K,
