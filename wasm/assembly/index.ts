@@ -2,7 +2,7 @@
 export { heapBase } from './common';
 export { matmul, matmulScratchBytes, biasBackward } from './matmul';
 export { matmulQ, matmulQScratchBytes, encoderForwardQ, q8BlockSums } from './quant';
-export { attentionForward, attentionBackward, attentionScratchBytes, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
+export { attentionForward, attentionBackward, attentionScratchBytes, decodeScratchBytes, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
 export { kvCacheWriteHalf, attentionCachedHalf, kvCacheWriteRaggedHalf, attentionRaggedHalf, halfAttentionScratchBytes, widenCache } from './halfkv';
 export { layernormForward, layernormBackwardInput, layernormBackwardParams } from './layernorm';
 export { geluForward, geluBackward, residualForward, accumulate, dropout } from './elementwise';

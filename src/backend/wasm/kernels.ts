@@ -38,6 +38,7 @@ const KERNELS = {
   attentionForward: split({ out: p, lse: p, qkv: p, B: i, T: i, C: i, NH: i, ...DROP, ...SCRATCH }),
   attentionBackward: split({ dqkv: p, dout: p, qkv: p, out: p, lse: p, B: i, T: i, C: i, NH: i, ...DROP, ...SCRATCH }),
   attentionScratchBytes: direct({ nKeys: i, hs: i, backward: i }),
+  decodeScratchBytes: direct({ nKeys: i, NH: i }),
   kvCacheWrite: split({ qkv: p, kCache: p, vCache: p, B: i, Tn: i, C: i, pos0: i, Tmax: i }),
   attentionCached: split({ out: p, qkv: p, kCache: p, vCache: p, B: i, Tn: i, C: i, NH: i, pos0: i, Tmax: i, ...SCRATCH }),
   kvCacheWriteRagged: split({ qkv: p, kCache: p, vCache: p, slotPos: p, N: i, C: i, Tmax: i }),

@@ -414,7 +414,10 @@ export class WasmBackend implements Backend {
       return;
     }
     this.run('kvCacheWrite', B * Tn * C * 2, caches);
-    const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: pos0 + Tn, hs: C / NH, backward: 0 }));
+    // the tiles (a prompt) or the decode rows (a few new tokens), whichever the kernel takes
+    const [scratch, scratchStride] = this.scratchFor(
+      Math.max(this.call('attentionScratchBytes', { nKeys: pos0 + Tn, hs: C / NH, backward: 0 }), this.call('decodeScratchBytes', { nKeys: pos0 + Tn, NH })),
+    );
     this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
   }
 
@@ -431,7 +434,7 @@ export class WasmBackend implements Backend {
       return;
     }
     this.run('kvCacheWriteRagged', N * C * 2, caches);
-    const [scratch, scratchStride] = this.scratchFor((Tmax + 4) * 4);
+    const [scratch, scratchStride] = this.scratchFor(this.call('decodeScratchBytes', { nKeys: Tmax, NH }));
     this.run('attentionRagged', work, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
   }
 
