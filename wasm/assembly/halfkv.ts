@@ -6,7 +6,7 @@
 // Queries attend in blocks of one sequence and head: each cached k and v row is widened to f32 once per
 // block and serves all its queries (scores, softmax, weighted sum of v, in f32 as attention.ts's decode
 // rows); a prompt chunk is one block, a decode step a block of one.
-import { axpy, dot, expv, hsum } from './common';
+import { axpy, dot, expv, hsum, part } from './common';
 
 /** x's half-precision bits (round to nearest even; ±65504 for larger magnitudes and infinities; NaN 0x7e00) */
 @inline function toHalf(x: f32): u32 {
@@ -53,9 +53,12 @@ const SCALE: f32 = 5.192296858534828e33;
 // sequence and head (a prompt chunk shares its rows; a decode step is a block of one).
 const QB = 64;
 
-/** scratch bytes per thread: a block's scores (QB × keys, at most n keys) and one widened row of k or v */
-export function halfAttentionScratchBytes(n: i32, hs: i32): i32 {
-  return (QB * n + ((hs + 3) & ~3)) * 4;
+/**
+ * scratch bytes per thread: a block's scores (QB × keys, at most n keys) or a decode step's (every head's
+ * scores and sum), and one widened row of k or v
+ */
+export function halfAttentionScratchBytes(n: i32, hs: i32, NH: i32): i32 {
+  return (max(QB * n, NH * (n + 1)) + ((hs + 3) & ~3)) * 4;
 }
 
 // hs halves at src as f32 at dst
@@ -72,7 +75,7 @@ export function halfAttentionScratchBytes(n: i32, hs: i32): i32 {
 /**
  * Tn queries of one sequence and head at absolute positions pos0.. (rows ldq bytes apart; outputs ldo
  * apart), each attending to the keys [0, its position] (halves, rows ld bytes apart): y = softmax(q·kᵀ·sc)·v.
- * In blocks of QB queries; s: halfAttentionScratchBytes(ls, hs), with ls >= pos0 + Tn the length of a row of scores.
+ * In blocks of QB queries; s: halfAttentionScratchBytes(ls, hs, NH), with ls >= pos0 + Tn the length of a row of scores.
  */
 function attendHalf(out: usize, ldo: usize, q: usize, ldq: usize, k: usize, v: usize, ld: usize, Tn: i32, pos0: i32, hs: i32, sc: f32, s: usize, ls: i32): void {
   const row = s + <usize>(QB * ls) * 4;
@@ -113,6 +116,54 @@ function attendHalf(out: usize, ldo: usize, q: usize, ldq: usize, k: usize, v: u
   }
 }
 
+/**
+ * One query (a decode step) for heads [0, nh) from q, k, v, out (each at the first head's columns; k, v
+ * rows of halves ld bytes apart, a head hs halves after the previous one), attending to the keys [0, n):
+ * one pass over the key rows for all these heads, a softmax per head, one pass over the value rows, so
+ * the cache streams through in order (attention.ts's decode rows; per head the arithmetic of attendHalf).
+ * s: halfAttentionScratchBytes(ls, hs, NH) with ls >= n.
+ */
+function attendHalfHeads(out: usize, q: usize, k: usize, v: usize, ld: usize, n: i32, hs: i32, nh: i32, sc: f32, s: usize, ls: i32): void {
+  const row = s + <usize>(max(QB * ls, nh * (ls + 1))) * 4, ns = <usize>n << 2, hf = <usize>hs << 2, hh = <usize>hs << 1;
+  for (let u = 0; u < n; u++) {
+    const kr = k + <usize>u * ld;
+    for (let h = 0; h < nh; h++) {
+      widenRow(row, kr + <usize>h * hh, hs);
+      store<f32>(s + <usize>h * ns + (<usize>u << 2), dot(q + <usize>h * hf, row, hs) * sc);
+    }
+  }
+  for (let h = 0; h < nh; h++) {
+    const st = s + <usize>h * ns;
+    let mx: f32 = -Infinity;
+    for (let u = 0; u < n; u++) mx = max(mx, load<f32>(st + (<usize>u << 2)));
+    const mv = f32x4.splat(mx);
+    let zv = f32x4.splat(0);
+    let u = 0;
+    for (; u + 4 <= n; u += 4) {
+      const e = expv(f32x4.sub(v128.load(st + (<usize>u << 2)), mv));
+      v128.store(st + (<usize>u << 2), e);
+      zv = f32x4.add(zv, e);
+    }
+    let z = hsum(zv);
+    for (; u < n; u++) {
+      const e = Mathf.exp(load<f32>(st + (<usize>u << 2)) - mx);
+      store<f32>(st + (<usize>u << 2), e);
+      z += e;
+    }
+    const izs: f32 = 1 / z, iz = f32x4.splat(izs);
+    for (u = 0; u + 4 <= n; u += 4) v128.store(st + (<usize>u << 2), f32x4.mul(v128.load(st + (<usize>u << 2)), iz));
+    for (; u < n; u++) store<f32>(st + (<usize>u << 2), load<f32>(st + (<usize>u << 2)) * izs);
+  }
+  memory.fill(out, 0, <usize>nh * hf);
+  for (let u = 0; u < n; u++) {
+    const vr = v + <usize>u * ld;
+    for (let h = 0; h < nh; h++) {
+      widenRow(row, vr + <usize>h * hh, hs);
+      axpy(out + <usize>h * hf, load<f32>(s + <usize>h * ns + (<usize>u << 2)), row, hs);
+    }
+  }
+}
+
 // C floats at src as halves at dst
 @inline function rowToHalf(dst: usize, src: usize, C: i32): void {
   for (let c = 0; c < C; c++) store<u16>(dst + (<usize>c << 1), <u16>toHalf(load<f32>(src + (<usize>c << 2))));
@@ -133,6 +184,18 @@ export function kvCacheWriteHalf(qkv: usize, kCache: usize, vCache: usize, B: i3
 export function attentionCachedHalf(out: usize, qkv: usize, kCache: usize, vCache: usize, B: i32, Tn: i32, C: i32, NH: i32, pos0: i32, Tmax: i32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs)), s = scratch + <usize>tid * scratchStride;
+  if (Tn == 1) {
+    // a decode step: each thread a contiguous run of (sequence, head) pairs, all of a run's heads at once
+    const i1 = part(B * NH, tid + 1, nth);
+    for (let i = part(B * NH, tid, nth); i < i1; ) {
+      const b = i / NH, h0 = i % NH, h1 = min(NH, h0 + i1 - i);
+      const kv = (<usize>(b * Tmax) * <usize>C + <usize>(h0 * hs)) * 2;
+      attendHalfHeads(out + (<usize>b * <usize>C + <usize>(h0 * hs)) * 4, qkv + (<usize>b * <usize>(3 * C) + <usize>(h0 * hs)) * 4, kCache + kv, vCache + kv,
+        <usize>C << 1, pos0 + 1, hs, h1 - h0, sc, s, pos0 + 1);
+      i += h1 - h0;
+    }
+    return;
+  }
   for (let r = tid; r < B * NH; r += nth) {
     const h = r % NH, b = r / NH;
     const q = qkv + (<usize>(b * Tn) * <usize>(3 * C) + <usize>(h * hs)) * 4;
@@ -165,6 +228,17 @@ export function attentionRaggedHalf(out: usize, qkv: usize, kCache: usize, vCach
     const slot = load<i32>(slotPos + (<usize>(2 * n0) << 2)), pos = load<i32>(slotPos + (<usize>(2 * n0 + 1) << 2));
     let n1 = n0 + 1;
     while (n1 < N && load<i32>(slotPos + (<usize>(2 * n1) << 2)) == slot && load<i32>(slotPos + (<usize>(2 * n1 + 1) << 2)) == pos + n1 - n0) n1++;
+    if (n1 - n0 == 1) {
+      // a decode step: this thread's share of the heads, all at once
+      const h0 = part(NH, tid, nth), h1 = part(NH, tid + 1, nth);
+      if (h1 > h0) {
+        const kv = (<usize>(slot * Tmax) * <usize>C + <usize>(h0 * hs)) * 2;
+        attendHalfHeads(out + (<usize>n0 * <usize>C + <usize>(h0 * hs)) * 4, qkv + (<usize>n0 * <usize>(3 * C) + <usize>(h0 * hs)) * 4, kCache + kv, vCache + kv,
+          <usize>C << 1, pos + 1, hs, h1 - h0, sc, s, Tmax);
+      }
+      n0 = n1;
+      continue;
+    }
     for (let h = 0; h < NH; h++, unit++) {
       if (unit % nth != tid) continue;
       const q = qkv + (<usize>n0 * <usize>(3 * C) + <usize>(h * hs)) * 4;

@@ -48,7 +48,7 @@ const KERNELS = {
   attentionCachedHalf: split({ out: p, qkv: p, kCache: p, vCache: p, B: i, Tn: i, C: i, NH: i, pos0: i, Tmax: i, ...SCRATCH }),
   kvCacheWriteRaggedHalf: split({ qkv: p, kCache: p, vCache: p, slotPos: p, N: i, C: i, Tmax: i }),
   attentionRaggedHalf: split({ out: p, qkv: p, kCache: p, vCache: p, slotPos: p, N: i, C: i, NH: i, Tmax: i, ...SCRATCH }),
-  halfAttentionScratchBytes: direct({ n: i, hs: i }),
+  halfAttentionScratchBytes: direct({ n: i, hs: i, NH: i }),
   widenCache: split({ dst: p, src: p, B: i, n: i, C: i, Tmax: i }),
   // layernorm.ts
   layernormForward: split({ out: p, mean: p, rstd: p, inp: p, w: p, b: p, N: i, C: i, eps: f }),

@@ -409,7 +409,7 @@ export class WasmBackend implements Backend {
         }
         return;
       }
-      const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: pos0 + Tn, hs: C / NH }));
+      const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: pos0 + Tn, hs: C / NH, NH }));
       this.run('attentionCachedHalf', 4 * B * Tn * (pos0 + Tn) * C, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
       return;
     }
@@ -429,7 +429,7 @@ export class WasmBackend implements Backend {
     const caches = { qkv: this.addr(qkv), kCache: this.kvAddr(kCache), vCache: this.kvAddr(vCache), slotPos: this.addr(slotPos), N, C, Tmax };
     if (kCache.dtype === 'f16') {
       this.run('kvCacheWriteRaggedHalf', N * C * 8, caches);
-      const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: Tmax, hs: C / NH }));
+      const [scratch, scratchStride] = this.scratchFor(this.call('halfAttentionScratchBytes', { n: Tmax, hs: C / NH, NH }));
       this.run('attentionRaggedHalf', work, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
       return;
     }
