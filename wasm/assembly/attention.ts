@@ -15,7 +15,7 @@
 //             dQ += dS·K                                     a = dSᵀ, b = KN           (k over keys)
 // Costs besides the products: packing is O(T·hs) per head against O(T²·hs) of products, the softmax
 // O(T²) exponentials, and the diagonal blocks, computed whole and masked.
-import { axpy, dot, expv, hsum, mix32v, part, transpose4 } from './common';
+import { axpy, dot, expRow, expv, hsum, mix32v, part, transpose4 } from './common';
 import { MR, NR, tile4x8 } from './tile';
 
 // positions per block, of queries and of keys alike: a multiple of NR, since the forward's tiles have
@@ -234,26 +234,7 @@ function attendHeads(y: usize, q: usize, k: usize, v: usize, ld: usize, n: i32, 
     const kr = k + <usize>u * ld, su = s + (<usize>u << 2);
     for (let h = 0; h < nh; h++) store<f32>(su + <usize>h * ns, dot(q + <usize>h * hb, kr + <usize>h * hb, hs) * sc);
   }
-  for (let h = 0; h < nh; h++) {
-    const sh = s + <usize>h * ns;
-    let mx: f32 = -Infinity;
-    for (let u = 0; u < n; u++) mx = max(mx, load<f32>(sh + (<usize>u << 2)));
-    const mv = f32x4.splat(mx);
-    let zv = f32x4.splat(0);
-    let u = 0;
-    for (; u + 4 <= n; u += 4) {
-      const e = expv(f32x4.sub(v128.load(sh + (<usize>u << 2)), mv));
-      v128.store(sh + (<usize>u << 2), e);
-      zv = f32x4.add(zv, e);
-    }
-    let z = hsum(zv);
-    for (; u < n; u++) {
-      const e = Mathf.exp(load<f32>(sh + (<usize>u << 2)) - mx);
-      store<f32>(sh + (<usize>u << 2), e);
-      z += e;
-    }
-    store<f32>(iz + (<usize>h << 2), 1 / z);
-  }
+  for (let h = 0; h < nh; h++) store<f32>(iz + (<usize>h << 2), 1 / expRow(s + <usize>h * ns, n));
   memory.fill(y, 0, <usize>nh * hb);
   for (let u = 0; u < n; u++) {
     const vr = v + <usize>u * ld, su = s + (<usize>u << 2);

@@ -42,6 +42,30 @@
   return f32x4.mul(y, e);
 }
 
+/**
+ * A row of n scores at s, in place: exp(x - max) (expv on whole vectors, Mathf.exp on the rest); returns
+ * their sum. The decode rows' softmax (attention.ts, halfkv.ts), one order of operations for all of them.
+ */
+export function expRow(s: usize, n: i32): f32 {
+  let mx: f32 = -Infinity;
+  for (let u = 0; u < n; u++) mx = max(mx, load<f32>(s + (<usize>u << 2)));
+  const mv = f32x4.splat(mx);
+  let zv = f32x4.splat(0);
+  let u = 0;
+  for (; u + 4 <= n; u += 4) {
+    const e = expv(f32x4.sub(v128.load(s + (<usize>u << 2)), mv));
+    v128.store(s + (<usize>u << 2), e);
+    zv = f32x4.add(zv, e);
+  }
+  let z = hsum(zv);
+  for (; u < n; u++) {
+    const e = Mathf.exp(load<f32>(s + (<usize>u << 2)) - mx);
+    store<f32>(s + (<usize>u << 2), e);
+    z += e;
+  }
+  return z;
+}
+
 /** tanh on 4 lanes as 1 - 2/(e^{2u}+1): saturates cleanly to ±1, absolute error ~1e-7 */
 @inline export function tanhv(u: v128): v128 {
   const e = expv(f32x4.add(u, u));

@@ -6,7 +6,7 @@
 // Queries attend in blocks of one sequence and head: each cached k and v row is widened to f32 once per
 // block and serves all its queries (scores, softmax, weighted sum of v, in f32 as attention.ts's decode
 // rows); a prompt chunk is one block, a decode step a block of one.
-import { axpy, dot, expv, hsum, part } from './common';
+import { axpy, dot, expRow, part } from './common';
 
 /** x's half-precision bits (round to nearest even; ±65504 for larger magnitudes and infinities; NaN 0x7e00) */
 @inline function toHalf(x: f32): u32 {
@@ -72,6 +72,14 @@ export function halfAttentionScratchBytes(n: i32, hs: i32, NH: i32): i32 {
   for (; i < hs; i++) store<f32>(dst + (<usize>i << 2), halfValue(<u32>load<u16>(src + (<usize>i << 1))));
 }
 
+/** a row of n scores at st, in place: their softmax (expRow, then times 1/Σ) */
+function normalize(st: usize, n: i32): void {
+  const izs: f32 = 1 / expRow(st, n), iz = f32x4.splat(izs);
+  let u = 0;
+  for (; u + 4 <= n; u += 4) v128.store(st + (<usize>u << 2), f32x4.mul(v128.load(st + (<usize>u << 2)), iz));
+  for (; u < n; u++) store<f32>(st + (<usize>u << 2), load<f32>(st + (<usize>u << 2)) * izs);
+}
+
 /**
  * Tn queries of one sequence and head at absolute positions pos0.. (rows ldq bytes apart; outputs ldo
  * apart), each attending to the keys [0, its position] (halves, rows ld bytes apart): y = softmax(q·kᵀ·sc)·v.
@@ -88,25 +96,7 @@ function attendHalf(out: usize, ldo: usize, q: usize, ldq: usize, k: usize, v: u
     }
     for (let t = 0; t < nq; t++) {
       const st = s + (<usize>(t * ls) << 2), m = p0 + t + 1;
-      let mx: f32 = -Infinity;
-      for (let u = 0; u < m; u++) mx = max(mx, load<f32>(st + (<usize>u << 2)));
-      const mv = f32x4.splat(mx);
-      let zv = f32x4.splat(0);
-      let u = 0;
-      for (; u + 4 <= m; u += 4) {
-        const e = expv(f32x4.sub(v128.load(st + (<usize>u << 2)), mv));
-        v128.store(st + (<usize>u << 2), e);
-        zv = f32x4.add(zv, e);
-      }
-      let z = hsum(zv);
-      for (; u < m; u++) {
-        const e = Mathf.exp(load<f32>(st + (<usize>u << 2)) - mx);
-        store<f32>(st + (<usize>u << 2), e);
-        z += e;
-      }
-      const izs: f32 = 1 / z, iz = f32x4.splat(izs);
-      for (u = 0; u + 4 <= m; u += 4) v128.store(st + (<usize>u << 2), f32x4.mul(v128.load(st + (<usize>u << 2)), iz));
-      for (; u < m; u++) store<f32>(st + (<usize>u << 2), load<f32>(st + (<usize>u << 2)) * izs);
+      normalize(st, m);
       memory.fill(out + <usize>(b0 + t) * ldo, 0, <usize>hs << 2);
     }
     for (let u = 0; u < n; u++) {
@@ -132,28 +122,7 @@ function attendHalfHeads(out: usize, q: usize, k: usize, v: usize, ld: usize, n:
       store<f32>(s + <usize>h * ns + (<usize>u << 2), dot(q + <usize>h * hf, row, hs) * sc);
     }
   }
-  for (let h = 0; h < nh; h++) {
-    const st = s + <usize>h * ns;
-    let mx: f32 = -Infinity;
-    for (let u = 0; u < n; u++) mx = max(mx, load<f32>(st + (<usize>u << 2)));
-    const mv = f32x4.splat(mx);
-    let zv = f32x4.splat(0);
-    let u = 0;
-    for (; u + 4 <= n; u += 4) {
-      const e = expv(f32x4.sub(v128.load(st + (<usize>u << 2)), mv));
-      v128.store(st + (<usize>u << 2), e);
-      zv = f32x4.add(zv, e);
-    }
-    let z = hsum(zv);
-    for (; u < n; u++) {
-      const e = Mathf.exp(load<f32>(st + (<usize>u << 2)) - mx);
-      store<f32>(st + (<usize>u << 2), e);
-      z += e;
-    }
-    const izs: f32 = 1 / z, iz = f32x4.splat(izs);
-    for (u = 0; u + 4 <= n; u += 4) v128.store(st + (<usize>u << 2), f32x4.mul(v128.load(st + (<usize>u << 2)), iz));
-    for (; u < n; u++) store<f32>(st + (<usize>u << 2), load<f32>(st + (<usize>u << 2)) * izs);
-  }
+  for (let h = 0; h < nh; h++) normalize(s + <usize>h * ns, n);
   memory.fill(out, 0, <usize>nh * hf);
   for (let u = 0; u < n; u++) {
     const vr = v + <usize>u * ld;
