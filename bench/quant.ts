@@ -197,7 +197,7 @@ async function gemmBench(): Promise<void> {
       '',
       meta(),
       '',
-      'f32: A·B on f32 weights; q8 / q4: A·Wᵀ on int8 (per output channel) / int4 (Q4_0) weights, activations quantized inside the kernel per row and block of 256: to 7-bit codes with a zero point against int8, to int16 against int4.',
+      'f32: A·B on f32 weights; q8 / q4: A·Wᵀ on int8 (per output channel) / int4 (Q4_0) weights, activations quantized inside the kernel per row and block of 256: to 7-bit codes with a zero point against int8, to 8-bit integers against int4.',
       '',
       '| M×K×N | f32 | q8 (int8) | q4 (int4) | speed-up q8 / q4 over f32 |',
       '|---|---:|---:|---:|---:|',

@@ -5,7 +5,7 @@
 //  - reference backend (the oracle: f16 / int8 / int4 computed exactly with the stored values — f16
 //    exists only on WebGPU, whose f16 storage holds the same halves as the reference): f32, f16, int8, int4
 //  - WASM backend (the integer kernels; activations quantized per row and block: 7-bit codes against int8,
-//    int16 against int4): f32, int8, int4
+//    8-bit integers against int4): f32, int8, int4
 //   bun scripts/quant-quality.ts --model runs/demo [--corpus moby-dick] [--val-fraction 0.05]
 //       [--ref-windows N] [--threads 2] [--prompt "Call me"] [--tokens 40] [--write docs/quantization.md]
 // --ref-windows bounds the (slow) reference rows to the first N validation windows (default all); WASM

@@ -145,7 +145,7 @@ export interface Backend {
    * With b quantized ('q8'/'q4', transB only), a backend may quantize a's rows for integer dot products,
    * per row and per block of at most 256 elements along K, to a step s(m,k) no coarser than: against q8,
    * 7-bit codes over the block's range with zero included, s = (max(block, 0) − min(block, 0))/127 (WASM;
-   * WebGPU's packed path keeps 16 bits); against q4, 16-bit integers, s = max|block|/32767. An element of
+   * WebGPU's packed path keeps 16 bits); against q4, 8-bit integers, s = max|block|/127. An element of
    * out then differs from op(a)·dequant(b) by at most ½·Σ_k |b[n,k]|·s(m,k) beyond f32 rounding.
    */
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, K: number, N: number, transA: boolean, transB: boolean, beta: 0 | 1): void;

@@ -536,8 +536,8 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
             want = (await ref.read(r.ot)) as Float32Array,
             got = (await be.read(g.ot)) as Float32Array;
           // the backend may quantize a's rows per block of 256 (backend.ts): against q8, to 7-bit codes over
-          // [min(block, 0), max(block, 0)] (step s = that range / 127), against q4 to 16-bit integers (s =
-          // max|block|/32767); per element allow ½·Σ_k |w[n,k]|·s(m,k), s widened by 1/256 for f32 rounding,
+          // [min(block, 0), max(block, 0)] (step s = that range / 127), against q4 to 8-bit integers (s =
+          // max|block|/127); per element allow ½·Σ_k |w[n,k]|·s(m,k), s widened by 1/256 for f32 rounding,
           // on top of the f32 tolerances
           for (let m = 0; m < M; m++)
             for (let n = 0; n < N; n++) {
@@ -551,7 +551,7 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
                   hi = Math.max(hi, a[m * K + k]);
                   sw += Math.abs(wd[n * K + k]);
                 }
-                const step = dtype === 'q8' ? (hi - lo) / 127 : Math.max(hi, -lo) / 32767;
+                const step = dtype === 'q8' ? (hi - lo) / 127 : Math.max(hi, -lo) / 127;
                 bound += 0.5 * step * (1 + 1 / 256) * sw;
               }
               const i = m * N + n,

@@ -213,10 +213,10 @@ test("GPT int8 / int4 on WASM: the reference's logits within the activation-quan
       q.writeParams(src);
       qr.writeParams(src);
       const full = await q.forward(ids, 1, T).allLogits();
-      // int8: the activations become 7-bit codes per block of 256 (wasm/assembly/quant.ts), about 1% of the
-      // logits' range here (measured max 6.2e-3 against |logit| ≤ 0.62, tiny pre-/post-ln, seeds 2–4); int4's
-      // 16-bit activations stay near 1e-5
-      const tol = weights === 'int8' ? 1.5e-2 : 1e-3;
+      // the activations become 7-bit codes (int8) or 8-bit integers (int4) per block of 256
+      // (wasm/assembly/quant.ts): about 1% of the logits' range here (measured max 6.2e-3 int8, 3.4e-3
+      // int4, against |logit| ≤ 0.62; tiny pre-/post-ln, seeds 2–5)
+      const tol = weights === 'int8' ? 1.5e-2 : 1e-2;
       assertClose(full, await qr.forward(ids, 1, T).allLogits(), { atol: tol, rtol: 1e-3 }, `${weights} ${threads} thread(s): logits against the reference`);
       const cache = q.newKVCache(1);
       let p = 0;
@@ -290,7 +290,13 @@ test("GPT with a half-precision KV cache (kvCache f16) on WASM: cached prefill a
       for (const run of [decode, ragged]) {
         const [a, b, c] = [await run(h), await run(hr), await run(f)];
         a.forEach((x, i) => {
-          assertClose(x, b[i], { atol: 1e-3, rtol: 1e-3 }, `${weights} ${run.name} step ${i}, ${threads} thread(s): f16 cache against the reference's`);
+          // int4: the activations' 8-bit quantization (measured 1.9e-3 here), as in the test above
+          assertClose(
+            x,
+            b[i],
+            { atol: weights === 'int4' ? 1e-2 : 1e-3, rtol: 1e-3 },
+            `${weights} ${run.name} step ${i}, ${threads} thread(s): f16 cache against the reference's`,
+          );
           assertClose(x, c[i], { atol: 2e-2, rtol: 1e-2 }, `${weights} ${run.name} step ${i}: f16 cache near the f32 cache`);
         });
       }

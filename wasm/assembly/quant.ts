@@ -12,10 +12,13 @@
 //    row's code sums per block (q8BlockSums, kept beside the scales). The SIMD128 build takes the same
 //    integers as int16 (q − z) on `dot_i16x8_s`, so every build and both paths (the GEMM, the matrix-vector
 //    product) sum exactly the same Σ w·(q − z);
-//  - against q4 weights, to int16 (s = max|block|/32767) on `dot_i16x8_s`.
+//  - against q4 weights, to 8 bits, symmetric (s = max|block|/127): the relaxed build's matrix-vector path
+//    multiplies them four at a time against the codes (0..15, the 7-bit operand) with the same relaxed
+//    dot and takes 8·Σx off per group; the GEMM, and SIMD128 throughout, sum the same integers on
+//    `dot_i16x8_s` with the codes less 8 (int4 prefill is not the speed path: decode is).
 // Why not relaxed SIMD's fused `i32x4.relaxed_dot_i8x16_i7x16_add_s`: on x64 without AVX-VNNI V8 lowers it to
 // five instructions and it runs no faster than dot_i16x8 (bench/quant.ts measures all three).
-// With KC blocks of 256 the i32 sums cannot overflow (|a| ≤ 32767, |w| ≤ 127: 256·127·32767 < 2^31).
+// With KC blocks of 256 the i32 sums cannot overflow (|a| ≤ 127, |w| ≤ 128: 256·127·128 < 2^31).
 // The f32 epilogue adds acc·(s_a·s_w) into out per block (q8) or per group of 32 (q4), in K order, in
 // both paths below, so the matrix-vector path (decode) and the GEMM (prefill) give the same bits.
 import { madd, part } from './common';
@@ -49,26 +52,37 @@ const GEMV_MAX_M = 4;
 }
 
 /**
- * Quantizes n floats at src to int16 at dst (zero-padded up to npad, a multiple of 8), symmetric:
- * code = nearest(x · 32767/max|x|). Returns the scale max|x|/32767 (0 for an all-zero block).
+ * Quantizes n floats at src for q4 weights, symmetric to 8 bits: code = nearest(x · 127/max|x|), stored as
+ * int16 (wide) or bytes at dst, zero-padded up to npad elements. Returns the scale max|x|/127 (0 for an
+ * all-zero block).
  */
-function quantizeBlock(dst: usize, src: usize, n: i32, npad: i32): f32 {
+function quantizeBlock(dst: usize, src: usize, n: i32, npad: i32, wide: bool): f32 {
   let mv = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(src + (<usize>i << 2))));
   let mx = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
   for (; i < n; i++) mx = max(mx, abs(load<f32>(src + (<usize>i << 2))));
-  const inv: f32 = mx > 0 ? <f32>32767 / mx : 0;
+  const inv: f32 = mx > 0 ? <f32>127 / mx : 0;
   const iv = f32x4.splat(inv);
   i = 0;
   for (; i + 8 <= n; i += 8) {
     const x0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>i << 2)), iv)));
     const x1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>i << 2), 16), iv)));
-    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_s(x0, x1));
+    // |codes| <= 127 but for rounding at the extreme: the narrowing clamps
+    const c = i16x8.max_s(i16x8.min_s(i16x8.narrow_i32x4_s(x0, x1), i16x8.splat(127)), i16x8.splat(-127));
+    if (wide) v128.store(dst + (<usize>i << 1), c);
+    else v128.store64_lane(dst + <usize>i, i8x16.narrow_i16x8_s(c, c), 0);
   }
-  for (; i < n; i++) store<i16>(dst + (<usize>i << 1), <i16>max(-32767, min(32767, <i32>nearest(load<f32>(src + (<usize>i << 2)) * inv))));
-  for (; i < npad; i++) store<i16>(dst + (<usize>i << 1), 0);
-  return mx / <f32>32767;
+  for (; i < n; i++) {
+    const c = max(-127, min(127, <i32>nearest(load<f32>(src + (<usize>i << 2)) * inv)));
+    if (wide) store<i16>(dst + (<usize>i << 1), <i16>c);
+    else store<i8>(dst + <usize>i, <i8>c);
+  }
+  for (; i < npad; i++) {
+    if (wide) store<i16>(dst + (<usize>i << 1), 0);
+    else store<i8>(dst + <usize>i, 0);
+  }
+  return mx / <f32>127;
 }
 
 /**
@@ -134,7 +148,7 @@ function packAQ(ap: usize, sa: usize, tmp: usize, a: usize, K: i32, i0: i32, mc:
     const d = ap + <usize>((ir / MR) * kp * MR + ir % MR) * 4;
     if (ir < mc) {
       const src = a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4;
-      store<f32>(sa + (<usize>ir << 2), bits == 8 ? quantizeBlock7(tmp, tmp + QK * 2, src, kc, kp * 2, true) : quantizeBlock(tmp, src, kc, kp * 2));
+      store<f32>(sa + (<usize>ir << 2), bits == 8 ? quantizeBlock7(tmp, tmp + QK * 2, src, kc, kp * 2, true) : quantizeBlock(tmp, src, kc, kp * 2, true));
       for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, load<i32>(tmp + (<usize>p << 2)));
     } else {
       store<f32>(sa + (<usize>ir << 2), 0);
@@ -459,16 +473,17 @@ function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, wsums: usize,
 // (q8) or group (q4) and added into out with the GEMM's epilogue arithmetic.
 
 /**
- * writes M rows of a (row stride Kp, a multiple of 32, zero-padded) and their block scales: q4's as int16,
- * q8's as 7-bit codes (bytes, relaxed build) or int16 (q − z), with the zero points at za
+ * writes M rows of a (row stride Kp, a multiple of 32, zero-padded) and their block scales: as bytes in the
+ * relaxed build, int16 in SIMD128; q8's 7-bit codes q (int16: q − z) with the zero points at za, q4's
+ * 8-bit codes
  */
 function quantizeRows(act: usize, sa: usize, za: usize, a: usize, M: i32, K: i32, Kp: i32, bits: i32): void {
-  const nb = (K + QK - 1) / QK, q8r = ASC_FEATURE_RELAXED_SIMD && bits == 8;
+  const nb = (K + QK - 1) / QK, narrow = ASC_FEATURE_RELAXED_SIMD;
   for (let m = 0; m < M; m++) {
     for (let b = 0; b < nb; b++) {
       const p0 = b * QK, kc = min(QK, K - p0), pad = b == nb - 1 ? Kp - p0 : kc;
-      const dst = act + (<usize>(m * Kp + p0) << (q8r ? 0 : 1)), src = a + (<usize>m * <usize>K + <usize>p0) * 4, z = za + <usize>(m * nb + b) * 4;
-      store<f32>(sa + <usize>(m * nb + b) * 4, bits == 8 ? quantizeBlock7(dst, z, src, kc, pad, !q8r) : quantizeBlock(dst, src, kc, pad));
+      const dst = act + (<usize>(m * Kp + p0) << (narrow ? 0 : 1)), src = a + (<usize>m * <usize>K + <usize>p0) * 4, z = za + <usize>(m * nb + b) * 4;
+      store<f32>(sa + <usize>(m * nb + b) * 4, bits == 8 ? quantizeBlock7(dst, z, src, kc, pad, !narrow) : quantizeBlock(dst, src, kc, pad, !narrow));
     }
   }
 }
@@ -530,9 +545,14 @@ function gemvQ8(out: usize, act: usize, sa: usize, za: usize, sums: usize, tmp: 
   }
 }
 
-/** q4: one group (16 bytes = 32 codes) of a row against the activations at x: i32 partial sums of Σ x·code */
-@inline function group4(w: v128, x: usize, acc: v128): v128 {
+/** q4: one group (16 bytes = 32 codes) of a row against the activations at x (bytes in the relaxed build, else int16): i32 partial sums of Σ x·code */
+@inline function group4(w: v128, x: usize, acc: v128, ones: v128): v128 {
   const lo = v128.and(w, i8x16.splat(15)), hi = i8x16.shr_u(w, 4);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // the activations (bytes, -127..127) against the codes (0..15: the 7-bit operand), 4 products at once
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), ones));
+    return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi), ones));
+  }
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), v128.load(x)));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), v128.load(x, 16)));
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), v128.load(x, 32)));
@@ -540,18 +560,18 @@ function gemvQ8(out: usize, act: usize, sa: usize, za: usize, sums: usize, tmp: 
 }
 
 function gemvQ4(out: usize, act: usize, sa: usize, xs: usize, tmp: usize, codes: usize, scales: usize, M: i32, K: i32, Kp: i32, N: i32, n0: i32, n1: i32): void {
-  const nb = (K + QK - 1) / QK, G = (K + G4 - 1) / G4, ldw = <usize>G * 16, lds = <usize>G * 2;
+  const nb = (K + QK - 1) / QK, G = (K + G4 - 1) / G4, ldw = <usize>G * 16, lds = <usize>G * 2, ones = i16x8.splat(1), xb = ASC_FEATURE_RELAXED_SIMD ? 0 : 1;
   for (let n = n0; n < n1; n += 4) {
     const valid = min(4, n1 - n);
     const c0 = n, c1 = min(n + 1, n1 - 1), c2 = min(n + 2, n1 - 1), c3 = min(n + 3, n1 - 1);
     const w0 = codes + <usize>c0 * ldw, w1 = codes + <usize>c1 * ldw, w2 = codes + <usize>c2 * ldw, w3 = codes + <usize>c3 * ldw;
     const s0 = scales + <usize>c0 * lds, s1 = scales + <usize>c1 * lds, s2 = scales + <usize>c2 * lds, s3 = scales + <usize>c3 * lds;
     for (let m = 0; m < M; m++) {
-      const x = act + (<usize>(m * Kp) << 1), o = out + (<usize>m * <usize>N + <usize>n) * 4;
+      const x = act + (<usize>(m * Kp) << xb), o = out + (<usize>m * <usize>N + <usize>n) * 4;
       for (let g = 0; g < G; g++) {
-        const xg = x + (<usize>(g * G4) << 1), go = <usize>g * 16;
+        const xg = x + (<usize>(g * G4) << xb), go = <usize>g * 16;
         const z = i32x4.splat(0);
-        const sums = i32x4.sub(sum4(group4(v128.load(w0 + go), xg, z), group4(v128.load(w1 + go), xg, z), group4(v128.load(w2 + go), xg, z), group4(v128.load(w3 + go), xg, z)),
+        const sums = i32x4.sub(sum4(group4(v128.load(w0 + go), xg, z, ones), group4(v128.load(w1 + go), xg, z, ones), group4(v128.load(w2 + go), xg, z, ones), group4(v128.load(w3 + go), xg, z, ones)),
           i32x4.splat(load<i32>(xs + <usize>(m * G + g) * 4) << 3)); // Σ x·(code - 8) = Σ x·code - 8·Σ x
         let h = i32x4.splat(load<u16>(s0 + (<usize>g << 1)));
         h = i32x4.replace_lane(h, 1, load<u16>(s1 + (<usize>g << 1)));
@@ -563,16 +583,21 @@ function gemvQ4(out: usize, act: usize, sa: usize, xs: usize, tmp: usize, codes:
   }
 }
 
-/** q4: Σ of each row's int16 activations per group of 32 (the code-8 offset's correction) */
+/** q4: Σ of each row's activation codes per group of 32 (the code-8 offset's correction) */
 function groupSums(xs: usize, act: usize, M: i32, K: i32, Kp: i32): void {
   const G = (K + G4 - 1) / G4;
   for (let m = 0; m < M; m++) for (let g = 0; g < G; g++) {
-    const x = act + (<usize>(m * Kp + g * G4) << 1);
-    const ones = i16x8.splat(1);
-    let s = i32x4.dot_i16x8_s(v128.load(x), ones);
-    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 16), ones));
-    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 32), ones));
-    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 48), ones));
+    let s = i32x4.splat(0);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      const x = act + <usize>(m * Kp + g * G4); // bytes
+      s = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(x)), i16x8.extadd_pairwise_i8x16_s(v128.load(x, 16))));
+    } else {
+      const x = act + (<usize>(m * Kp + g * G4) << 1), ones = i16x8.splat(1);
+      s = i32x4.dot_i16x8_s(v128.load(x), ones);
+      s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 16), ones));
+      s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 32), ones));
+      s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 48), ones));
+    }
     store<i32>(xs + <usize>(m * G + g) * 4, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3));
   }
 }
