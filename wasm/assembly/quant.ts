@@ -8,8 +8,9 @@
 //    build can take four products at once with `i16x8.relaxed_dot_i8x16_i7x16_s` (x64: one pmaddubsw; its
 //    i7 operand, the codes, stays in 0..127 where every engine agrees and no pair sum saturates) and sum
 //    the pairs with `i32x4.dot_i16x8_s` by ones: 1.2–1.4× the multiply-adds per second of SIMD128's
-//    `i32x4.dot_i16x8_s` alone, in-register (bench/quant.ts, "dot"; docs/quantization.md has the model's gain). The zero point comes off as z·Σw, from each
-//    row's code sums per block (q8BlockSums, kept beside the scales). The SIMD128 build takes the same
+//    `i32x4.dot_i16x8_s` alone, in-register (bench/quant.ts, "dot"; docs/quantization.md has the model's
+//    gain). The zero point comes off as z·Σw, from each row's code sums per block (q8BlockSums, kept
+//    beside the scales). The SIMD128 build takes the same
 //    integers as int16 (q − z) on `dot_i16x8_s`, so every build and both paths (the GEMM, the matrix-vector
 //    product) sum exactly the same Σ w·(q − z);
 //  - against q4 weights, to 8 bits, symmetric (s = max|block|/127): the relaxed build's matrix-vector path
