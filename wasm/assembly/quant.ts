@@ -141,18 +141,23 @@ function quantizeBlock7(dst: usize, zOut: usize, src: usize, n: i32, npad: i32, 
 // load32_splat; B packed [pair][NR columns] likewise, two vectors per pair. The 4×8 register tile of
 // i32 accumulators is the f32 kernel's shape (matmul.ts), at 8 multiply-adds per instruction instead of 4.
 
-// Packs rows [i0, i0+mc) × k-block [p0, p0+kc) of a (f32, M×K) into ap (kp pairs per row, zero-padded),
-// with each row's block scale in sa; q8's activations as int16 (q − z) (quantizeBlock7), q4's as quantizeBlock's.
-function packAQ(ap: usize, sa: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kp: i32, bits: i32): void {
+// Packs rows [i0, i0+mc) × k-block [p0, p0+kc) of a (f32, M×K) into ap as kp 32-bit units per row
+// (zero-padded), each row's block scale in sa: with quads (q8 on the relaxed build) four 7-bit codes q a
+// unit, the rows' zero points in za (quantizeBlock7); else two int16 a unit, q8's q − z or q4's codes.
+function packAQ(ap: usize, sa: usize, za: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kp: i32, bits: i32, quads: bool): void {
   const panels = (mc + MR - 1) / MR;
   for (let ir = 0; ir < panels * MR; ir++) {
     const d = ap + <usize>((ir / MR) * kp * MR + ir % MR) * 4;
     if (ir < mc) {
       const src = a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4;
-      store<f32>(sa + (<usize>ir << 2), bits == 8 ? quantizeBlock7(tmp, tmp + QK * 2, src, kc, kp * 2, true) : quantizeBlock(tmp, src, kc, kp * 2, true));
+      const s = quads
+        ? quantizeBlock7(tmp, za + (<usize>ir << 2), src, kc, kp * 4, false)
+        : bits == 8 ? quantizeBlock7(tmp, tmp + QK * 2, src, kc, kp * 2, true) : quantizeBlock(tmp, src, kc, kp * 2, true);
+      store<f32>(sa + (<usize>ir << 2), s);
       for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, load<i32>(tmp + (<usize>p << 2)));
     } else {
       store<f32>(sa + (<usize>ir << 2), 0);
+      if (quads) store<i32>(za + (<usize>ir << 2), 0);
       for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, 0);
     }
   }
@@ -307,7 +312,7 @@ function gemmQ(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32
     for (let pc = 0; pc < K; pc += QK) {
       const kc = min(QK, K - pc);
       const kp = bits == 4 ? ((kc + G4 - 1) / G4) * 16 : (kc + 1) >> 1, gp = bits == 4 ? 16 : kp, groups = kp / gp;
-      packAQ(ap, sa, tmp, a, K, ic, mc, pc, kc, kp, bits);
+      packAQ(ap, sa, 0, tmp, a, K, ic, mc, pc, kc, kp, bits, false);
       for (let jc = n0; jc < n1; jc += NC) {
         const nc = min(NC, n1 - jc);
         packBQ(bp, bs, codes, scales, K, bits, pc, kc, kp, jc, nc);
@@ -377,23 +382,6 @@ function packBQ8(bp: usize, bs: usize, cs: usize, codes: usize, scales: usize, w
   }
 }
 
-// Packs rows [i0, i0+mc) × k-block [p0, p0+kc) of a (f32) into ap as 7-bit codes (kq quads per row,
-// zero-padded), each row's scale into sa and zero point into za.
-function packAQ8(ap: usize, sa: usize, za: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kq: i32): void {
-  const panels = (mc + MR - 1) / MR;
-  for (let ir = 0; ir < panels * MR; ir++) {
-    const d = ap + <usize>((ir / MR) * kq * MR + ir % MR) * 4;
-    if (ir < mc) {
-      store<f32>(sa + (<usize>ir << 2), quantizeBlock7(tmp, za + (<usize>ir << 2), a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4, kc, kq * 4, false));
-      for (let q = 0; q < kq; q++) store<i32>(d + <usize>(q * MR) * 4, load<i32>(tmp + (<usize>q << 2)));
-    } else {
-      store<f32>(sa + (<usize>ir << 2), 0);
-      store<i32>(za + (<usize>ir << 2), 0);
-      for (let q = 0; q < kq; q++) store<i32>(d + <usize>(q * MR) * 4, 0);
-    }
-  }
-}
-
 /**
  * Σ over the quad of a's 4 codes (unsigned, ≤ 127) times b's 4 int8 codes, per lane, added to acc. The pairs
  * are summed by dot_i16x8_s with a vector of ones the caller keeps in a register: V8 lowers
@@ -443,7 +431,7 @@ function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, wsums: usize,
     const mc = min(MB, m1 - ic);
     for (let pc = 0; pc < K; pc += QK) {
       const kc = min(QK, K - pc), kq = (kc + 3) >> 2;
-      packAQ8(ap, sa, za, tmp, a, K, ic, mc, pc, kc, kq);
+      packAQ(ap, sa, za, tmp, a, K, ic, mc, pc, kc, kq, 8, true);
       for (let jc = n0; jc < n1; jc += NC) {
         const nc = min(NC, n1 - jc);
         packBQ8(bp, bs, cs, codes, scales, wsums, K, pc, kc, kq, jc, nc);

@@ -22,6 +22,9 @@ const HALF_ROWS_MAX = 12;
 /** below this much work (≈ flops) a kernel runs on the calling thread alone: waking workers costs more */
 const PARALLEL_MIN_WORK = 1 << 15;
 
+/** q8's code sums per row: one per block of 256 along K, the activations' quantization block (wasm/assembly/quant.ts QK) */
+const q8SumsPerRow = (K: number): number => Math.ceil(K / 256);
+
 /**
  * Where a quantized (rows, K) tensor keeps its parts inside its block: the codes (as the file holds them),
  * then at `scales` (16-byte aligned) q8's f32 scales or q4's f16 scales, row-major; for q8 then at `wsums`
@@ -33,7 +36,7 @@ function quantLayout(dtype: QuantDType, rows: number, K: number): { scales: numb
   const codes = rows * codeBytesPerRow(dtype, K),
     scales = Math.ceil(codes / 16) * 16,
     wsums = Math.ceil((scales + rows * scalesPerRow(dtype, K) * (dtype === 'q8' ? 4 : 2)) / 16) * 16;
-  return { scales, wsums, bytes: wsums + (dtype === 'q8' ? rows * Math.ceil(K / 256) * 4 : 0) + 16 };
+  return { scales, wsums, bytes: wsums + (dtype === 'q8' ? rows * q8SumsPerRow(K) * 4 : 0) + 16 };
 }
 export class WasmBackend implements Backend {
   /** no f16 kernels yet: weights stay f32 here */
@@ -212,7 +215,7 @@ export class WasmBackend implements Backend {
     mem.set(new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.byteLength), codes + firstRow * cb);
     if (dtype === 'q8') {
       new Float32Array(mem.buffer, scales + firstRow * sc * 4, n * sc).set(q.scales);
-      this.run('q8BlockSums', n * K, { codes: codes + firstRow * K, wsums: wsums + firstRow * Math.ceil(K / 256) * 4, rows: n, K });
+      this.run('q8BlockSums', n * K, { codes: codes + firstRow * K, wsums: wsums + firstRow * q8SumsPerRow(K) * 4, rows: n, K });
     } else {
       const h = new Uint16Array(mem.buffer, scales + firstRow * sc * 2, n * sc);
       for (let i = 0; i < h.length; i++) h[i] = f16Bits(q.scales[i]);
