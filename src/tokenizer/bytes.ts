@@ -49,14 +49,16 @@ export function bytesToSymbols(bytes: ArrayLike<number>): string {
   return s;
 }
 
-/** Bytes of a byte-level symbol string, or undefined if a char is not one of the 256 byte symbols. */
-export function symbolsToBytes(symbols: string): number[] | undefined {
-  const out = new Array<number>(symbols.length);
+/** How many bytes a byte-level symbol string stands for, or -1 if a char is not one of the 256 byte symbols. */
+export function symbolBytesLength(symbols: string): number {
   for (let i = 0; i < symbols.length; i++) {
     const c = symbols.charCodeAt(i);
-    const b = c < 512 ? CHAR_TO_BYTE[c] : -1;
-    if (b < 0) return undefined;
-    out[i] = b;
+    if (c >= 512 || CHAR_TO_BYTE[c] < 0) return -1;
   }
-  return out;
+  return symbols.length;
+}
+
+/** Writes the bytes of a byte-level symbol string (checked by symbolBytesLength) into out from offset. */
+export function writeSymbolBytes(symbols: string, out: Uint8Array, offset: number): void {
+  for (let i = 0; i < symbols.length; i++) out[offset + i] = CHAR_TO_BYTE[symbols.charCodeAt(i)];
 }

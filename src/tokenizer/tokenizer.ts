@@ -35,7 +35,6 @@ interface AddedToken {
 }
 
 export class GPTTokenizer {
-  readonly json: Record<string, unknown>;
   readonly vocabSize: number;
   private readonly engine: ByteLevelBPE | undefined;
   private hfPlain: HFTokenizer | undefined;
@@ -43,19 +42,25 @@ export class GPTTokenizer {
   private readonly addedByContent = new Map<string, number>();
   private readonly addedById = new Map<number, string>();
 
-  /** the ids of model.vocab (for canDecode) */
-  private readonly vocabIds: Set<number>;
+  /** 1 for the ids of model.vocab (for canDecode: ids may have holes) */
+  private readonly inVocab: Uint8Array;
+  /**
+   * The file as text, what toJSON() gives back. Kept instead of the parsed object: GPT-2's tokenizer.json is
+   * 1.3 MB as a string and ~10 MB of heap as objects, and a Worker isolate has 128 MB for everything.
+   */
+  private readonly text: string;
   /** the file it came from, for errors */
   private readonly file: string;
 
-  private constructor(json: Record<string, unknown>, file: string) {
-    this.json = json;
+  private constructor(json: Record<string, unknown>, text: string, file: string) {
+    this.text = text;
     this.file = file;
     const model = json.model as { vocab: Record<string, number>; merges: unknown[] };
     const added = json.added_tokens as AddedToken[];
     let max = -1;
-    this.vocabIds = new Set(Object.values(model.vocab));
-    for (const id of this.vocabIds) max = Math.max(max, id);
+    for (const tok in model.vocab) max = Math.max(max, model.vocab[tok]);
+    this.inVocab = new Uint8Array(max + 1);
+    for (const tok in model.vocab) this.inVocab[model.vocab[tok]] = 1;
     for (const t of added) {
       max = Math.max(max, t.id);
       this.addedByContent.set(t.content, t.id);
@@ -65,6 +70,11 @@ export class GPTTokenizer {
     const merges = resolveMerges(model.vocab, model.merges);
     this.engine = isPlainByteLevel(json) ? ByteLevelBPE.tryCreate(model.vocab, merges) : undefined;
     if (!this.engine) this.hfPlain = loadHF(json);
+  }
+
+  /** The tokenizer.json, parsed: a fresh copy on each call (the tokenizer keeps the text, not the objects). */
+  get json(): Record<string, unknown> {
+    return JSON.parse(this.text) as Record<string, unknown>;
   }
 
   /**
@@ -85,7 +95,9 @@ export class GPTTokenizer {
     if (!Array.isArray(model!.merges)) fail('model.merges is missing');
     const idOk = (id: unknown) => Number.isInteger(id) && (id as number) >= 0;
     const seen = new Map<number, string>();
-    for (const [tok, id] of Object.entries(model!.vocab as Record<string, unknown>)) {
+    const vocab = model!.vocab as Record<string, unknown>;
+    for (const tok in vocab) {
+      const id = vocab[tok];
       if (!idOk(id)) fail(`vocab entry ${quote(tok)} has id ${quote(id)}, not a non-negative integer`);
       if ((id as number) > MAX_TOKEN_ID) fail(`vocab entry ${quote(tok)} has id ${id}, more than the limit of ${MAX_TOKEN_ID}`);
       if (seen.has(id as number)) fail(`id ${id} is given to both ${quote(seen.get(id as number))} and ${quote(tok)}`);
@@ -111,8 +123,11 @@ export class GPTTokenizer {
       if (m[k] != null && typeof m[k] !== 'string') fail(`model.${k} must be null or a string, got ${quote(m[k])}`);
     if (m.dropout != null && !(typeof m.dropout === 'number' && m.dropout >= 0 && m.dropout <= 1))
       fail(`model.dropout must be null or in [0, 1], got ${quote(m.dropout)}`);
+    // the text as given when it is the whole file; otherwise (an object, or no added_tokens) serialised once
+    const whole = { ...(json as Record<string, unknown>), added_tokens: added };
+    const text = typeof input === 'string' && (json as Record<string, unknown>).added_tokens !== undefined ? input : JSON.stringify(whole);
     try {
-      return new GPTTokenizer({ ...(json as Record<string, unknown>), added_tokens: added }, file);
+      return new GPTTokenizer(whole, text, file);
     } catch (err) {
       throw asFileError(file, err);
     }
@@ -121,7 +136,7 @@ export class GPTTokenizer {
   /** Whether decode() knows this id: an added token, or a vocabulary entry (ids may have holes). */
   canDecode(id: number): boolean {
     if (this.addedById.has(id)) return true;
-    return this.engine ? this.engine.bytes(id) !== undefined : this.vocabIds.has(id);
+    return this.engine ? this.engine.bytes(id) !== undefined : this.isVocabId(id);
   }
 
   /** The ids below `n` (the model's vocabulary) that this tokenizer cannot decode: generation never samples them. */
@@ -143,7 +158,7 @@ export class GPTTokenizer {
     const ids = this.hfPlain!.encode(text, { add_special_tokens: false }).ids;
     // @huggingface/tokenizers trusts the file: an odd pre-tokenizer or unknown-token setup can yield ids outside the vocabulary
     for (const id of ids)
-      if (!(Number.isInteger(id) && this.vocabIds.has(id)))
+      if (!this.isVocabId(id))
         throw new FileFormatError(
           this.file,
           `encodes text to id ${id}, which is not in model.vocab (check model.unk_token, byte_fallback and the pre-tokenizer)`,
@@ -201,7 +216,11 @@ export class GPTTokenizer {
   }
 
   toJSON(): string {
-    return JSON.stringify(this.json);
+    return this.text;
+  }
+
+  private isVocabId(id: number): boolean {
+    return Number.isInteger(id) && id >= 0 && id < this.inVocab.length && this.inVocab[id] === 1;
   }
 
   private decodeOrdinary(ids: number[]): string {

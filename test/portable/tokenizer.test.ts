@@ -8,6 +8,7 @@ import { getEncoding } from 'js-tiktoken';
 import { trainBPE, trainTokenizerFromTexts } from '../../src/tokenizer/train.ts';
 import { GPTTokenizer, SPECIAL_TOKENS } from '../../src/tokenizer/tokenizer.ts';
 import { gpt2TokenizerJSON } from '../../src/tokenizer/gpt2.ts';
+import { BYTE_TO_CHAR } from '../../src/tokenizer/bytes.ts';
 import { assert, assertEqual, assertThrows, rand, test } from '../lib/harness.ts';
 
 const require = createRequire(import.meta.url);
@@ -284,4 +285,31 @@ test('bad input: clear errors', () => {
   assertThrows(() => trainBPE(['a'], { merges: -1 }), /merges must be a non-negative integer/);
   assertThrows(() => trainBPE(['a'], { specialTokens: ['<s>', '<s>'] }), /listed twice/);
   assertThrows(() => trainBPE(['a'], { specialTokens: [''] }), /non-empty string/);
+});
+
+/** A byte-level tokenizer.json: the 256 byte symbols at ids 0..255, then `extra` tokens at the ids given. */
+function byteLevelJSON(extra: Record<string, number>, merges: string[]): Record<string, unknown> {
+  const vocab: Record<string, number> = {};
+  for (let b = 0; b < 256; b++) vocab[BYTE_TO_CHAR[b]] = b;
+  return { ...gpt2TokenizerJSON({ ...vocab, ...extra, '<|endoftext|>': 9999 }, `#version: 0.2\n${merges.join('\n')}\n`) };
+}
+
+test('byte-level tables: a repeated merge keeps its first rank; ids with holes; the file kept as text', () => {
+  // "b c" at ranks 0 and 2: with rank 0, b+c merges before a+b (rank 1); had the repeat won, "abc" -> ab, c
+  const tok = GPTTokenizer.fromJSON(byteLevelJSON({ ab: 300, bc: 301 }, ['b c', 'a b', 'b c']));
+  assertEqual(tok.encode('abc'), [97, 301]);
+  assertEqual(tok.encode('ab'), [300]);
+  // ids 256..299 and 302..9998 are holes: not decodable, never sampled
+  assert(tok.canDecode(300) && tok.canDecode(255) && !tok.canDecode(256) && !tok.canDecode(302) && !tok.canDecode(-1), 'canDecode over holes');
+  assertEqual(tok.decode([97, 301, 300]), 'abcab');
+  const holes = tok.undecodable(310);
+  assertEqual(holes.length, 44 + 8);
+  assertThrows(() => tok.decode([5000]), /has no byte-level token/);
+  // toJSON gives the file back as it came (whitespace too); from an object, that object serialised
+  const pretty = JSON.stringify(byteLevelJSON({ ab: 300 }, ['a b']), null, 2);
+  const fromText = GPTTokenizer.fromJSON(pretty);
+  assertEqual(fromText.toJSON(), pretty);
+  assertEqual(fromText.json, JSON.parse(pretty));
+  assertEqual(GPTTokenizer.fromJSON(fromText.toJSON()).encode('abab'), [300, 300]);
+  assertEqual(JSON.parse(tok.toJSON()).model.merges, ['b c', 'a b', 'b c']);
 });
