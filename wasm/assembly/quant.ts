@@ -13,10 +13,11 @@
 //    beside the scales). The SIMD128 build takes the same
 //    integers as int16 (q − z) on `dot_i16x8_s`, so every build and both paths (the GEMM, the matrix-vector
 //    product) sum exactly the same Σ w·(q − z);
-//  - against q4 weights, to 8 bits, symmetric (s = max|block|/127): the relaxed build's matrix-vector path
-//    multiplies them four at a time against the codes (0..15, the 7-bit operand) with the same relaxed
-//    dot and takes 8·Σx off per group; the GEMM, and SIMD128 throughout, sum the same integers on
-//    `dot_i16x8_s` with the codes less 8 (int4 prefill is not the speed path: decode is).
+//  - against q4 weights, to 8 bits, symmetric (s = max|block|/127): the relaxed build (GEMM and
+//    matrix-vector path) multiplies them four at a time against the codes (0..15, the 7-bit operand) with
+//    the same relaxed dot, adds a group's pair sums in int16 (|Σ| ≤ 8·2·127·15 < 2^15) before one widening
+//    dot by ones, and takes 8·Σx off per group; SIMD128 sums the same integers on `dot_i16x8_s` with the
+//    codes less 8.
 // Why not relaxed SIMD's fused `i32x4.relaxed_dot_i8x16_i7x16_add_s`: on x64 without AVX-VNNI V8 lowers it to
 // five instructions and it runs no faster than dot_i16x8 (bench/quant.ts measures all three).
 // With KC blocks of 256 the i32 sums cannot overflow (|a| ≤ 127, |w| ≤ 128: 256·127·128 < 2^31).
@@ -142,25 +143,36 @@ function quantizeBlock7(dst: usize, zOut: usize, src: usize, n: i32, npad: i32, 
 // i32 accumulators is the f32 kernel's shape (matmul.ts), at 8 multiply-adds per instruction instead of 4.
 
 // Packs rows [i0, i0+mc) × k-block [p0, p0+kc) of a (f32, M×K) into ap as kp 32-bit units per row
-// (zero-padded), each row's block scale in sa: with quads (q8 on the relaxed build) four 7-bit codes q a
-// unit, the rows' zero points in za (quantizeBlock7); else two int16 a unit, q8's q − z or q4's codes.
+// (zero-padded), each row's block scale in sa. With quads (the relaxed build's GEMMs) four byte codes a unit:
+// against q8 7-bit codes q, the rows' zero points in za (quantizeBlock7); against q4 8-bit symmetric codes,
+// the rows' sums per group of 32 in za (QK/G4 per row: the code-8 offset's correction). Else two int16 a
+// unit, q8's q − z or q4's codes.
 function packAQ(ap: usize, sa: usize, za: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kp: i32, bits: i32, quads: bool): void {
-  const panels = (mc + MR - 1) / MR;
+  const panels = (mc + MR - 1) / MR, gpr = QK / G4;
   for (let ir = 0; ir < panels * MR; ir++) {
     const d = ap + <usize>((ir / MR) * kp * MR + ir % MR) * 4;
     if (ir < mc) {
       const src = a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4;
-      const s = quads
-        ? quantizeBlock7(tmp, za + (<usize>ir << 2), src, kc, kp * 4, false)
-        : bits == 8 ? quantizeBlock7(tmp, tmp + QK * 2, src, kc, kp * 2, true) : quantizeBlock(tmp, src, kc, kp * 2, true);
+      let s: f32;
+      if (quads && bits == 4) {
+        s = quantizeBlock(tmp, src, kc, kp * 4, false);
+        for (let g = 0; g < kp >> 3; g++) store<i32>(za + <usize>(ir * gpr + g) * 4, byteSum32(tmp + <usize>(g * G4)));
+      } else if (quads) s = quantizeBlock7(tmp, za + (<usize>ir << 2), src, kc, kp * 4, false);
+      else s = bits == 8 ? quantizeBlock7(tmp, tmp + QK * 2, src, kc, kp * 2, true) : quantizeBlock(tmp, src, kc, kp * 2, true);
       store<f32>(sa + (<usize>ir << 2), s);
       for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, load<i32>(tmp + (<usize>p << 2)));
     } else {
       store<f32>(sa + (<usize>ir << 2), 0);
-      if (quads) store<i32>(za + (<usize>ir << 2), 0);
+      if (quads) for (let g = 0; g < (bits == 4 ? kp >> 3 : 1); g++) store<i32>(za + <usize>(ir * (bits == 4 ? gpr : 1) + g) * 4, 0);
       for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, 0);
     }
   }
+}
+
+/** Σ of 32 signed bytes */
+@inline function byteSum32(x: usize): i32 {
+  const s = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(x)), i16x8.extadd_pairwise_i8x16_s(v128.load(x, 16))));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
 }
 
 // Stores 4 pairs (k, k+1) of 4 columns — x_c holds column c's pairs p..p+3 as int16x8 — transposed into a
@@ -425,30 +437,112 @@ function packBQ8(bp: usize, bs: usize, cs: usize, codes: usize, scales: usize, w
   v128.store(r3, madd(f32x4.convert_i32x4_s(i32x4.sub(c31, i32x4.mul(n1, z))), f32x4.mul(s1, sr), v128.load(r3, 16)), 16);
 }
 
-function gemmQ8(out: usize, a: usize, codes: usize, scales: usize, wsums: usize, M: i32, K: i32, N: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
-  const bp = scratch, bs = bp + QK * NC, cs = bs + NC * 4, ap = cs + NC * 4, sa = ap + MB * QK, za = sa + MB * 4, tmp = za + MB * 4, tile = tmp + QK;
+// q4 on the relaxed build: the codes (0..15) as bytes in quads, the 7-bit operand, against the activations'
+// 8-bit symmetric codes. Packs columns [j0, j0+nc) × k-block [p0, p0+kc) into bp (kq quads: 8 per group)
+// and the groups' scales into bs (per panel, one NR-vector per group, as packBQ).
+function packBQ4(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, p0: i32, kq: i32, j0: i32, nc: i32): void {
+  const G = (K + G4 - 1) / G4, groups = kq >> 3, m = i8x16.splat(15);
+  for (let jr = 0; jr < nc; jr += NR) {
+    const dst = bp + <usize>(jr * kq) * 4, sdst = bs + <usize>(jr * groups) * 4;
+    let jv = 0;
+    // four whole columns at a time: a group's 16 bytes of each, low nibbles (elements 0..15) then high
+    for (; jv + 4 <= min(NR, nc - jr); jv += 4) {
+      const col = j0 + jr + jv, d = dst + (<usize>jv << 2);
+      for (let g = 0; g < groups; g++) {
+        const gi = p0 / G4 + g;
+        const s0 = codes + (<usize>col * <usize>G + <usize>gi) * 16, s1 = s0 + <usize>G * 16, s2 = s1 + <usize>G * 16, s3 = s2 + <usize>G * 16;
+        const w0 = v128.load(s0), w1 = v128.load(s1), w2 = v128.load(s2), w3 = v128.load(s3);
+        storePairs4(d, g * 8, v128.and(w0, m), v128.and(w1, m), v128.and(w2, m), v128.and(w3, m));
+        storePairs4(d, g * 8 + 4, i8x16.shr_u(w0, 4), i8x16.shr_u(w1, 4), i8x16.shr_u(w2, 4), i8x16.shr_u(w3, 4));
+        let h = i32x4.splat(load<u16>(scales + (<usize>col * <usize>G + <usize>gi) * 2));
+        h = i32x4.replace_lane(h, 1, load<u16>(scales + (<usize>(col + 1) * <usize>G + <usize>gi) * 2));
+        h = i32x4.replace_lane(h, 2, load<u16>(scales + (<usize>(col + 2) * <usize>G + <usize>gi) * 2));
+        h = i32x4.replace_lane(h, 3, load<u16>(scales + (<usize>(col + 3) * <usize>G + <usize>gi) * 2));
+        v128.store(sdst + <usize>(g * NR + jv) * 4, halvesToF32(h));
+      }
+    }
+    for (let j = jv; j < NR; j++) {
+      const col = j0 + jr + j, d = dst + (<usize>j << 2);
+      for (let g = 0; g < groups; g++) {
+        const src = codes + (<usize>col * <usize>G + <usize>(p0 / G4 + g)) * 16;
+        for (let q = 0; q < 8; q++) {
+          let u = 0;
+          if (jr + j < nc) for (let e = 0; e < 4; e++) {
+            const b = <i32>load<u8>(src + <usize>((q * 4 + e) & 15));
+            u |= (q < 4 ? b & 15 : b >> 4) << (8 * e);
+          }
+          store<i32>(d + <usize>((g * 8 + q) * NR) * 4, u);
+        }
+        store<f32>(sdst + <usize>(g * NR + j) * 4, jr + j < nc ? halfToF32(load<u16>(scales + (<usize>col * <usize>G + <usize>(p0 / G4 + g)) * 2)) : 0);
+      }
+    }
+  }
+}
+
+// c (MR rows of ldc floats) += the tile's products over `groups` groups of 8 quads, kernelQ's arithmetic on
+// the same integers: per group Σ x·code, less 8·Σx (xs: each row's sums per group), c += f32(sum)·(s_w·s_a).
+// Within a group the pair sums add in int16 (8 quads: |sum| ≤ 8·2·127·15 < 2^15), widened once by ones.
+@inline function kernelQ4(ap: usize, bp: usize, c: usize, ldc: usize, sa: usize, xs: usize, bs: usize, groups: i32): void {
+  const r1 = c + ldc * 4, r2 = r1 + ldc * 4, r3 = r2 + ldc * 4, ones = i16x8.splat(1), gpr = QK / G4;
+  const sa0 = f32x4.splat(load<f32>(sa)), sa1 = f32x4.splat(load<f32>(sa, 4)), sa2 = f32x4.splat(load<f32>(sa, 8)), sa3 = f32x4.splat(load<f32>(sa, 12));
+  for (let g = 0; g < groups; g++) {
+    let c00 = i16x8.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (let k = 0; k < 8; k++) {
+      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+      let a = v128.load32_splat(ap);
+      c00 = i16x8.add(c00, i16x8.relaxed_dot_i8x16_i7x16_s(a, b0)); c01 = i16x8.add(c01, i16x8.relaxed_dot_i8x16_i7x16_s(a, b1));
+      a = v128.load32_splat(ap, 4);
+      c10 = i16x8.add(c10, i16x8.relaxed_dot_i8x16_i7x16_s(a, b0)); c11 = i16x8.add(c11, i16x8.relaxed_dot_i8x16_i7x16_s(a, b1));
+      a = v128.load32_splat(ap, 8);
+      c20 = i16x8.add(c20, i16x8.relaxed_dot_i8x16_i7x16_s(a, b0)); c21 = i16x8.add(c21, i16x8.relaxed_dot_i8x16_i7x16_s(a, b1));
+      a = v128.load32_splat(ap, 12);
+      c30 = i16x8.add(c30, i16x8.relaxed_dot_i8x16_i7x16_s(a, b0)); c31 = i16x8.add(c31, i16x8.relaxed_dot_i8x16_i7x16_s(a, b1));
+      ap += MR * 4;
+      bp += NR * 4;
+    }
+    const s0 = v128.load(bs), s1 = v128.load(bs, 16);
+    bs += NR * 4;
+    let x = i32x4.splat(load<i32>(xs + <usize>g * 4) << 3);
+    v128.store(c, madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(c00, ones), x)), f32x4.mul(s0, sa0), v128.load(c)));
+    v128.store(c, madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(c01, ones), x)), f32x4.mul(s1, sa0), v128.load(c, 16)), 16);
+    x = i32x4.splat(load<i32>(xs + <usize>(gpr + g) * 4) << 3);
+    v128.store(r1, madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(c10, ones), x)), f32x4.mul(s0, sa1), v128.load(r1)));
+    v128.store(r1, madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(c11, ones), x)), f32x4.mul(s1, sa1), v128.load(r1, 16)), 16);
+    x = i32x4.splat(load<i32>(xs + <usize>(2 * gpr + g) * 4) << 3);
+    v128.store(r2, madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(c20, ones), x)), f32x4.mul(s0, sa2), v128.load(r2)));
+    v128.store(r2, madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(c21, ones), x)), f32x4.mul(s1, sa2), v128.load(r2, 16)), 16);
+    x = i32x4.splat(load<i32>(xs + <usize>(3 * gpr + g) * 4) << 3);
+    v128.store(r3, madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(c30, ones), x)), f32x4.mul(s0, sa3), v128.load(r3)));
+    v128.store(r3, madd(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(c31, ones), x)), f32x4.mul(s1, sa3), v128.load(r3, 16)), 16);
+  }
+}
+
+// The relaxed build's GEMM for q8 and q4: gemmQ's loop order on quads. za holds q8's zero points (one per
+// row) or q4's activation sums (QK/G4 per row); bs q8's scales (one per column) or q4's (per group).
+function gemmQuads(out: usize, a: usize, codes: usize, scales: usize, wsums: usize, M: i32, K: i32, N: i32, bits: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
+  const gpr = QK / G4, zr = bits == 4 ? gpr : 1;
+  const bp = scratch, bs = bp + QK * NC, cs = bs + gpr * NC * 4, ap = cs + NC * 4, sa = ap + MB * QK, za = sa + MB * 4, tmp = za + MB * gpr * 4, tile = tmp + QK;
   for (let ic = m0; ic < m1; ic += MB) {
     const mc = min(MB, m1 - ic);
     for (let pc = 0; pc < K; pc += QK) {
-      const kc = min(QK, K - pc), kq = (kc + 3) >> 2;
-      packAQ(ap, sa, za, tmp, a, K, ic, mc, pc, kc, kq, 8, true);
+      const kc = min(QK, K - pc), kq = bits == 4 ? ((kc + G4 - 1) / G4) * 8 : (kc + 3) >> 2, groups = kq >> 3;
+      packAQ(ap, sa, za, tmp, a, K, ic, mc, pc, kc, kq, bits, true);
       for (let jc = n0; jc < n1; jc += NC) {
         const nc = min(NC, n1 - jc);
-        packBQ8(bp, bs, cs, codes, scales, wsums, K, pc, kc, kq, jc, nc);
+        if (bits == 4) packBQ4(bp, bs, codes, scales, K, pc, kq, jc, nc);
+        else packBQ8(bp, bs, cs, codes, scales, wsums, K, pc, kc, kq, jc, nc);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
-          const bpp = bp + <usize>(jr * kq) * 4, bsp = bs + <usize>jr * 4, csp = cs + <usize>jr * 4;
+          const bpp = bp + <usize>(jr * kq) * 4, bsp = bs + <usize>(jr * (bits == 4 ? groups : 1)) * 4, csp = cs + <usize>jr * 4;
           for (let ir = 0; ir < mc; ir += MR) {
             const rows = min(MR, mc - ir);
             const c = out + (<usize>(ic + ir) * <usize>N + <usize>(jc + jr)) * 4;
-            const app = ap + <usize>(ir * kq) * 4, sap = sa + (<usize>ir << 2), zap = za + (<usize>ir << 2);
-            if (rows == MR && cols == NR) {
-              kernelQ8(app, bpp, c, <usize>N, sap, zap, bsp, csp, kq);
-            } else {
-              edgeIn(tile, c, N, rows, cols);
-              kernelQ8(app, bpp, tile, NR, sap, zap, bsp, csp, kq);
-              edgeOut(c, tile, N, rows, cols);
-            }
+            const app = ap + <usize>(ir * kq) * 4, sap = sa + (<usize>ir << 2), zap = za + <usize>(ir * zr) * 4;
+            const full = rows == MR && cols == NR, cc = full ? c : tile, ldc = full ? <usize>N : NR;
+            if (!full) edgeIn(tile, c, N, rows, cols);
+            if (bits == 4) kernelQ4(app, bpp, cc, ldc, sap, zap, bsp, groups);
+            else kernelQ8(app, bpp, cc, ldc, sap, zap, bsp, csp, kq);
+            if (!full) edgeOut(c, tile, N, rows, cols);
           }
         }
       }
@@ -534,20 +628,22 @@ function gemvQ8(out: usize, act: usize, sa: usize, za: usize, sums: usize, tmp: 
   }
 }
 
-/** q4: one group (16 bytes = 32 codes) of a row against the activations at x (bytes in the relaxed build, else int16): i32 partial sums of Σ x·code */
-@inline function group4(w: v128, x: usize, acc: v128, ones: v128): v128 {
+/** q4: one group (16 bytes = 32 codes) of a row against the group's activations x0..x3 (bytes in the relaxed build: x0, x1; else int16): i32 partial sums of Σ x·code */
+@inline function group4(w: v128, x0: v128, x1: v128, x2: v128, x3: v128, ones: v128): v128 {
   const lo = v128.and(w, i8x16.splat(15)), hi = i8x16.shr_u(w, 4);
   if (ASC_FEATURE_RELAXED_SIMD) {
-    // the activations (bytes, -127..127) against the codes (0..15: the 7-bit operand), 4 products at once
-    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), ones));
-    return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi), ones));
+    // the activations (bytes, -127..127) against the codes (0..15: the 7-bit operand), 4 products at once;
+    // the two halves' pair sums (|each| ≤ 2·127·15) add in int16 before one widening dot by ones
+    return i32x4.dot_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x1, hi)), ones);
   }
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), v128.load(x)));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), v128.load(x, 16)));
-  acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), v128.load(x, 32)));
-  return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), v128.load(x, 48)));
+  const l = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), x1));
+  return i32x4.add(l, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), x3)));
 }
 
+// Four columns at a time, as gemvQ8; per group, the activations are loaded once for the four, and the four
+// outputs stay in a register across the groups (c += f32(Σ) · (s_w · s_a) in group order: the GEMM's
+// arithmetic, so the same bits), stored once at the end — through memory, each group's add had waited on
+// the previous group's store.
 function gemvQ4(out: usize, act: usize, sa: usize, xs: usize, tmp: usize, codes: usize, scales: usize, M: i32, K: i32, Kp: i32, N: i32, n0: i32, n1: i32): void {
   const nb = (K + QK - 1) / QK, G = (K + G4 - 1) / G4, ldw = <usize>G * 16, lds = <usize>G * 2, ones = i16x8.splat(1), xb = ASC_FEATURE_RELAXED_SIMD ? 0 : 1;
   for (let n = n0; n < n1; n += 4) {
@@ -557,16 +653,35 @@ function gemvQ4(out: usize, act: usize, sa: usize, xs: usize, tmp: usize, codes:
     const s0 = scales + <usize>c0 * lds, s1 = scales + <usize>c1 * lds, s2 = scales + <usize>c2 * lds, s3 = scales + <usize>c3 * lds;
     for (let m = 0; m < M; m++) {
       const x = act + (<usize>(m * Kp) << xb), o = out + (<usize>m * <usize>N + <usize>n) * 4;
+      // columns past the end repeat the last one: computed, never stored
+      let acc: v128;
+      if (valid == 4) acc = v128.load(o);
+      else {
+        v128.store(tmp, f32x4.splat(0));
+        for (let j = 0; j < valid; j++) store<f32>(tmp + (<usize>j << 2), load<f32>(o + (<usize>j << 2)));
+        acc = v128.load(tmp);
+      }
       for (let g = 0; g < G; g++) {
         const xg = x + (<usize>(g * G4) << xb), go = <usize>g * 16;
-        const z = i32x4.splat(0);
-        const sums = i32x4.sub(sum4(group4(v128.load(w0 + go), xg, z, ones), group4(v128.load(w1 + go), xg, z, ones), group4(v128.load(w2 + go), xg, z, ones), group4(v128.load(w3 + go), xg, z, ones)),
+        const x0 = v128.load(xg), x1 = v128.load(xg, 16);
+        let x2 = x0, x3 = x1;
+        if (!ASC_FEATURE_RELAXED_SIMD) {
+          x2 = v128.load(xg, 32);
+          x3 = v128.load(xg, 48);
+        }
+        const sums = i32x4.sub(
+          sum4(group4(v128.load(w0 + go), x0, x1, x2, x3, ones), group4(v128.load(w1 + go), x0, x1, x2, x3, ones), group4(v128.load(w2 + go), x0, x1, x2, x3, ones), group4(v128.load(w3 + go), x0, x1, x2, x3, ones)),
           i32x4.splat(load<i32>(xs + <usize>(m * G + g) * 4) << 3)); // Σ x·(code - 8) = Σ x·code - 8·Σ x
         let h = i32x4.splat(load<u16>(s0 + (<usize>g << 1)));
         h = i32x4.replace_lane(h, 1, load<u16>(s1 + (<usize>g << 1)));
         h = i32x4.replace_lane(h, 2, load<u16>(s2 + (<usize>g << 1)));
         h = i32x4.replace_lane(h, 3, load<u16>(s3 + (<usize>g << 1)));
-        epilogue4(o, sums, halvesToF32(h), load<f32>(sa + <usize>(m * nb + (g * G4) / QK) * 4), valid, tmp);
+        acc = madd(f32x4.convert_i32x4_s(sums), f32x4.mul(halvesToF32(h), f32x4.splat(load<f32>(sa + <usize>(m * nb + (g * G4) / QK) * 4))), acc);
+      }
+      if (valid == 4) v128.store(o, acc);
+      else {
+        v128.store(tmp, acc);
+        for (let j = 0; j < valid; j++) store<f32>(o + (<usize>j << 2), load<f32>(tmp + (<usize>j << 2)));
       }
     }
   }
@@ -576,17 +691,15 @@ function gemvQ4(out: usize, act: usize, sa: usize, xs: usize, tmp: usize, codes:
 function groupSums(xs: usize, act: usize, M: i32, K: i32, Kp: i32): void {
   const G = (K + G4 - 1) / G4;
   for (let m = 0; m < M; m++) for (let g = 0; g < G; g++) {
-    let s = i32x4.splat(0);
     if (ASC_FEATURE_RELAXED_SIMD) {
-      const x = act + <usize>(m * Kp + g * G4); // bytes
-      s = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(x)), i16x8.extadd_pairwise_i8x16_s(v128.load(x, 16))));
-    } else {
-      const x = act + (<usize>(m * Kp + g * G4) << 1), ones = i16x8.splat(1);
-      s = i32x4.dot_i16x8_s(v128.load(x), ones);
-      s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 16), ones));
-      s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 32), ones));
-      s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 48), ones));
+      store<i32>(xs + <usize>(m * G + g) * 4, byteSum32(act + <usize>(m * Kp + g * G4))); // bytes
+      continue;
     }
+    const x = act + (<usize>(m * Kp + g * G4) << 1), ones = i16x8.splat(1);
+    let s = i32x4.dot_i16x8_s(v128.load(x), ones);
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 16), ones));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 32), ones));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.load(x, 48), ones));
     store<i32>(xs + <usize>(m * G + g) * 4, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3));
   }
 }
@@ -649,7 +762,7 @@ export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, wsums
   }
   if (m0 >= m1 || n0 >= n1) return;
   gemvInit(out + <usize>m0 * <usize>N * 4, bias, m1 - m0, N, beta, n0, n1);
-  if (ASC_FEATURE_RELAXED_SIMD && bits == 8) gemmQ8(out, a, codes, scales, wsums, M, K, N, m0, m1, n0, n1, s);
+  if (ASC_FEATURE_RELAXED_SIMD) gemmQuads(out, a, codes, scales, wsums, M, K, N, bits, m0, m1, n0, n1, s);
   else gemmQ(out, a, codes, scales, M, K, N, bits, m0, m1, n0, n1, s);
 }
 
