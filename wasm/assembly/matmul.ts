@@ -227,6 +227,36 @@ function gemvN(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, 
     const je = min(n1, jc + gb);
     const jv = je - ((je - jc) & 3); // end of whole vectors
     let k = 0;
+    // one row of a (decode): 8 rows of b per pass. Their reads are 8 streams through one contiguous
+    // stretch of b, and measured with the weights out of cache (24 GPT-1-sized matrices in turn) they
+    // stream 1.1–1.3× faster than 4 rows a pass; 16 were slower again. The FMAs per column are the same,
+    // in the same order, as two passes of 4.
+    if (M == 1) for (; k + 8 <= K; k += 8) {
+      const p0 = b + <usize>k * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb, p4 = p3 + ldb, p5 = p4 + ldb, p6 = p5 + ldb, p7 = p6 + ldb;
+      const xk = a + (<usize>k << 2);
+      const x0 = v128.load32_splat(xk), x1 = v128.load32_splat(xk, 4), x2 = v128.load32_splat(xk, 8), x3 = v128.load32_splat(xk, 12);
+      const x4 = v128.load32_splat(xk, 16), x5 = v128.load32_splat(xk, 20), x6 = v128.load32_splat(xk, 24), x7 = v128.load32_splat(xk, 28);
+      for (let j = jc; j < jv; j += 4) {
+        const o = <usize>j << 2;
+        let acc = v128.load(out + o);
+        acc = madd(x0, v128.load(p0 + o), acc);
+        acc = madd(x1, v128.load(p1 + o), acc);
+        acc = madd(x2, v128.load(p2 + o), acc);
+        acc = madd(x3, v128.load(p3 + o), acc);
+        acc = madd(x4, v128.load(p4 + o), acc);
+        acc = madd(x5, v128.load(p5 + o), acc);
+        acc = madd(x6, v128.load(p6 + o), acc);
+        acc = madd(x7, v128.load(p7 + o), acc);
+        v128.store(out + o, acc);
+      }
+      for (let j = jv; j < je; j++) {
+        const o = <usize>j << 2;
+        let c = load<f32>(out + o);
+        c += (load<f32>(xk) * load<f32>(p0 + o) + load<f32>(xk, 4) * load<f32>(p1 + o)) + (load<f32>(xk, 8) * load<f32>(p2 + o) + load<f32>(xk, 12) * load<f32>(p3 + o));
+        c += (load<f32>(xk, 16) * load<f32>(p4 + o) + load<f32>(xk, 20) * load<f32>(p5 + o)) + (load<f32>(xk, 24) * load<f32>(p6 + o) + load<f32>(xk, 28) * load<f32>(p7 + o));
+        store<f32>(out + o, c);
+      }
+    }
     for (; k + 4 <= K; k += 4) {
       const p0 = b + <usize>k * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb;
       if (M == 1) {
