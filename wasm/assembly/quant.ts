@@ -38,9 +38,10 @@ const GEMV_MAX_M = 4;
 
 /** f16 bits (low 16 of each lane) to f32, exact for every finite half (subnormals too) */
 @inline function halvesToF32(h: v128): v128 {
-  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
-  const mag = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  return v128.or(f32x4.mul(mag, f32x4.splat(5.192296858534828e33)), sign); // × 2^112 rebiases the exponent
+  // sign to bit 31, exponent and mantissa to f32's places (the arithmetic shift's copies of the sign
+  // cleared), then × 2^112 rebiases the exponent; the product keeps the sign
+  const x = i32x4.shr_s(i32x4.shl(h, 16), 3);
+  return f32x4.mul(v128.and(x, i32x4.splat(0x8fffffff)), f32x4.splat(5.192296858534828e33));
 }
 @inline function halfToF32(h: u32): f32 {
   return reinterpret<f32>(reinterpret<u32>(reinterpret<f32>((h & 0x7fff) << 13) * <f32>5.192296858534828e33) | ((h & 0x8000) << 16));
@@ -669,8 +670,9 @@ function gemvQ4(out: usize, act: usize, sa: usize, xs: usize, tmp: usize, codes:
           x2 = v128.load(xg, 32);
           x3 = v128.load(xg, 48);
         }
-        const sums = i32x4.sub(
-          sum4(group4(v128.load(w0 + go), x0, x1, x2, x3, ones), group4(v128.load(w1 + go), x0, x1, x2, x3, ones), group4(v128.load(w2 + go), x0, x1, x2, x3, ones), group4(v128.load(w3 + go), x0, x1, x2, x3, ones)),
+        const p0 = group4(v128.load(w0 + go), x0, x1, x2, x3, ones), p1 = group4(v128.load(w1 + go), x0, x1, x2, x3, ones);
+        const p2 = group4(v128.load(w2 + go), x0, x1, x2, x3, ones), p3 = group4(v128.load(w3 + go), x0, x1, x2, x3, ones);
+        const sums = i32x4.sub(sum4(p0, p1, p2, p3),
           i32x4.splat(load<i32>(xs + <usize>(m * G + g) * 4) << 3)); // Σ x·(code - 8) = Σ x·code - 8·Σ x
         let h = i32x4.splat(load<u16>(s0 + (<usize>g << 1)));
         h = i32x4.replace_lane(h, 1, load<u16>(s1 + (<usize>g << 1)));
