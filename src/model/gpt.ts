@@ -566,18 +566,23 @@ export class GPT implements CausalLM<KVCache> {
     // row chunks, as in lmLoss: (BT,V) at once would be 205 MB for GPT-2 at 1,024 tokens
     const rows = logitRows(BT, V, be);
     const chunk = be.alloc(rows * V),
-      out = new Float32Array(BT * V),
       h = this.hidden();
     try {
+      if (rows === BT) {
+        // one chunk: read's copy is the answer (a second array and copy cost GPT-1's 512 positions ~50 ms)
+        be.matmul(chunk, h, this.p('wte.weight'), null, BT, C, V, false, true, 0);
+        return (await be.read(chunk)) as Float32Array;
+      }
+      const out = new Float32Array(BT * V);
       for (let r0 = 0; r0 < BT; r0 += rows) {
         const n = Math.min(rows, BT - r0);
         be.matmul(chunk, be.slice(h, r0 * C, n * C), this.p('wte.weight'), null, n, C, V, false, true, 0);
         out.set(((await be.read(chunk)) as Float32Array).subarray(0, n * V), r0 * V);
       }
+      return out;
     } finally {
       be.free(chunk);
     }
-    return out;
   }
 
   // ---- backward -----------------------------------------------------------------------------------

@@ -43,3 +43,24 @@ test('forward pass: stale, out-of-order and repeated loss/backward/logits throw 
   model.recompute = true;
   assertThrows(() => fourth.hidden(), stale, 'a pass whose activations were freed');
 });
+
+test('allLogits: in row chunks (a backend with a small logit chunk) the same values as in one chunk, and as lastLogits for the last row', async () => {
+  const cfg = gradConfig('post-ln'),
+    B = 2,
+    T = 7,
+    V = cfg.vocabSize;
+  const one = new GPT(new ReferenceBackend(), cfg);
+  const params = randomParams(one.specs, 3);
+  one.writeParams(params);
+  // 3 rows of logits at a time: chunks of 3, 3, 3, 3, 2 over the 14 positions
+  const small = Object.assign(new ReferenceBackend(), { logitChunkElements: 3 * V });
+  const chunked = new GPT(small, cfg);
+  chunked.writeParams(params);
+  const { ids } = gradBatch(cfg, B, T, 5);
+  const whole = await one.forward(ids, B, T).allLogits();
+  const parts = await chunked.forward(ids, B, T).allLogits();
+  assertEqual(parts.length, B * T * V);
+  assertEqual(Array.from(parts), Array.from(whole));
+  const last = await one.forward(ids, B, T).lastLogits();
+  assertEqual(Array.from(last.subarray(V)), Array.from(whole.subarray((2 * T - 1) * V)));
+});
