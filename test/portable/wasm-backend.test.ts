@@ -67,6 +67,27 @@ test('wasm pool: a job posted right after start-up reaches every worker (10 pool
   }
 });
 
+test('wasm pool: workers that sleep at once (spinMicros 0) and ones that spin between jobs both wake for every job, idle or not', async () => {
+  for (const spinMicros of [0, 5000]) {
+    const be = await createNodeWasmBackend({ threads: 2, spinMicros });
+    const N = 1 << 16;
+    const x = be.alloc(N),
+      y = be.alloc(N);
+    be.fill(x, 0);
+    be.fill(y, 1);
+    for (let i = 0; i < 200; i++) {
+      be.accumulate(x, y, N); // split over both threads: a lost wake-up would hang or leave half undone
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20)); // idle past the spin: the workers sleep
+    }
+    const got = (await be.read(x)) as Float32Array;
+    be.dispose();
+    assert(
+      got.every((v) => v === 200),
+      `spinMicros ${spinMicros}: every element added 200 times`,
+    );
+  }
+});
+
 test('GPT.free and AdamW.free release every buffer of a trained model (parameters, gradients, activations; moments)', async () => {
   const be = await createNodeWasmBackend({ threads: 1 });
   const cfg = preset('tiny');

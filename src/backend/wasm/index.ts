@@ -39,6 +39,8 @@ export interface WasmBackendOptions {
   log?: (message: string) => void;
   /** linear memory limit in bytes; default and maximum 4 GiB */
   maxMemoryBytes?: number;
+  /** with threads: how long a thread waiting for work spins before it sleeps, µs (default 2000; see pool.ts) */
+  spinMicros?: number;
 }
 
 const compiled = new WeakMap<object, Promise<WebAssembly.Module>>();
@@ -94,7 +96,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 
   let pool: Pool | null = null;
   if (threads > 1) {
-    pool = await Pool.start({ exports, memory, ctrl, module, bytes, threads, spawn: spawnWorker! });
+    pool = await Pool.start({ exports, memory, ctrl, module, bytes, threads, spawn: spawnWorker!, spinMicros: opts.spinMicros });
   }
   const name = `wasm-${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? `-x${threads}` : ''}`;
   return new WasmBackend(name, memory, exports, pool, ctrl, maxBytes);

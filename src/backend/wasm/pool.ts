@@ -50,13 +50,19 @@ function gptedgeWorker(post, listen) {
       const fns = msg.names.map((n) => inst.exports[n]);
       const c = new Int32Array(msg.memory.buffer, msg.ctrl, 16);
       const a = new Float64Array(msg.memory.buffer, msg.ctrl + 64, ${MAX_ARGS});
-      const tid = msg.tid, spin = msg.spin;
+      const tid = msg.tid, spinMs = msg.spinMicros / 1000;
       // read the generation BEFORE saying ready: a job posted right after 'ready' must not be missed
       let seen = Atomics.load(c, ${CTRL_GEN});
       post({ ready: true });
       for (;;) {
-        let g, n = 0;
-        while ((g = Atomics.load(c, ${CTRL_GEN})) === seen) if (++n > spin) Atomics.wait(c, ${CTRL_GEN}, seen);
+        // spin for spinMs after the last job, then sleep: see Pool.start's spinMicros
+        let g, n = 0, t0 = -1;
+        while ((g = Atomics.load(c, ${CTRL_GEN})) === seen) {
+          if ((++n & 255) !== 0) continue;
+          const t = performance.now();
+          if (t0 < 0) t0 = t;
+          else if (t - t0 >= spinMs) Atomics.wait(c, ${CTRL_GEN}, seen);
+        }
         seen = g;
         if (Atomics.load(c, ${CTRL_QUIT})) return;
         const nth = c[${CTRL_NTH}];
@@ -132,7 +138,8 @@ export class Pool {
     readonly ctrl: number,
     private readonly workers: WorkerPort[],
     names: SplitKernel[],
-    private readonly spin: number,
+    /** µs the caller spins for the workers before it sleeps */
+    private readonly spinMicros: number,
   ) {
     this.c = new Int32Array(memory.buffer, ctrl, 16);
     this.a = new Float64Array(memory.buffer, ctrl + 64, MAX_ARGS);
@@ -160,10 +167,17 @@ export class Pool {
     bytes: BufferSource | null;
     threads: number;
     spawn: SpawnWorker;
-    spin?: number;
+    /**
+     * how long a thread waiting for work (a worker between jobs, the caller for the workers' shares) spins
+     * before it sleeps, in µs. Default 2000: a decode step is ~100 kernel calls microseconds apart, and waking
+     * a sleeping thread cost 300–700 µs on a 2-vCPU VM (measured: a 64³ matmul on 2 threads took 62–96 µs a
+     * call in a loop with a 20,000-load spin, which ran out between calls, and 16 µs spinning longer; 18–22 µs on
+     * 1 thread). Idle, each thread burns at most this long before it sleeps.
+     */
+    spinMicros?: number;
   }): Promise<Pool> {
     const names = splitKernels();
-    const spin = opts.spin ?? 20000;
+    const spin = opts.spinMicros ?? 2000;
     const workers: WorkerPort[] = [];
     try {
       for (let tid = 1; tid < opts.threads; tid++) {
@@ -177,7 +191,7 @@ export class Pool {
           });
           w.onError((e) => reject(e instanceof Error ? e : new Error(`wasm worker ${tid}: ${String((e as { message?: string })?.message ?? e)}`)));
         });
-        const base = { memory: opts.memory, ctrl: opts.ctrl, tid, names, spin };
+        const base = { memory: opts.memory, ctrl: opts.ctrl, tid, names, spinMicros: spin };
         try {
           w.post({ ...base, module: opts.module });
         } catch (err) {
@@ -221,10 +235,13 @@ export class Pool {
     // beats blocking this thread (and its event loop) forever
     const watch = new StallWatch(Date.now(), Date.now() - t0);
     let spins = 0,
+      sleep = false,
       d: number;
+    const t1 = performance.now();
     while ((d = Atomics.load(c, CTRL_DONE)) < n) {
-      if (++spins > this.spin && this.canWait) Atomics.wait(c, CTRL_DONE, d, 1000);
-      if ((spins > this.spin || (spins & 1023) === 0) && watch.expired(Date.now()))
+      if (!sleep && (++spins & 255) === 0) sleep = performance.now() - t1 >= this.spinMicros / 1000;
+      if (sleep && this.canWait) Atomics.wait(c, CTRL_DONE, d, 1000);
+      if ((sleep || (spins & 1023) === 0) && watch.expired(Date.now()))
         throw new Error(`wasm worker pool stalled in ${name}: ${n - d} of ${n} workers never finished`);
     }
     if (err) throw err;
