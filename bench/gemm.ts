@@ -174,7 +174,8 @@ const makers: [string, () => Promise<Runner>][] = [
 // (node and web) spin for 20–40 ms after a run (measured: one core's worth of CPU time while the main
 // thread sleeps), so a library timed right after them ran its second thread on an occupied core — that,
 // not the kernel, made our 2-thread GEMM look like 0.92–1.15× of one thread while the model's 2-second
-// prefill, where 30 ms is noise, scaled 1.92×.
+// prefill, where 30 ms is noise, scaled 1.92×. After the settle, one untimed call of the same library, then
+// the timed one (see below).
 const settleMs = opt('settle-ms', 100);
 const settle = () => new Promise((r) => setTimeout(r, settleMs));
 const peak = argv.includes('--no-peak') ? null : await measurePeak({ threads });
@@ -209,6 +210,10 @@ for (const [M, K, N] of shapes) {
     for (let i = 0; i < runners.length; i++) {
       if (!prepared[i]) continue;
       await settle();
+      // an untimed call first: the timed one runs on warm threads, as a model's calls do (they follow each
+      // other). After the settle a library's sleeping threads must be woken by the OS: 300–700 µs a call on
+      // the 2-vCPU VM of BENCHMARKS.md, paid by every threaded library and by no 1-thread run
+      await prepared[i]!.run();
       const t = performance.now();
       await prepared[i]!.run();
       times[i].push(performance.now() - t);
