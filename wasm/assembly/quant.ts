@@ -520,7 +520,9 @@ function packBQ4(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, p0: 
 
 // The relaxed build's GEMM for q8 and q4: gemmQ's loop order on quads. za holds q8's zero points (one per
 // row) or q4's activation sums (QK/G4 per row); bs q8's scales (one per column) or q4's (per group).
-function gemmQuads(out: usize, a: usize, codes: usize, scales: usize, wsums: usize, M: i32, K: i32, N: i32, bits: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
+// Inlined into gemmQ8r and gemmQ4r with bits a constant, so each gets its own loop nest with one kernel: one
+// function with both kernels behind a branch in the inner loop ran q8 6–9% slower (bench/quant.ts shapes).
+@inline function gemmQuads(out: usize, a: usize, codes: usize, scales: usize, wsums: usize, M: i32, K: i32, N: i32, bits: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
   const gpr = QK / G4, zr = bits == 4 ? gpr : 1;
   const bp = scratch, bs = bp + QK * NC, cs = bs + gpr * NC * 4, ap = cs + NC * 4, sa = ap + MB * QK, za = sa + MB * 4, tmp = za + MB * gpr * 4, tile = tmp + QK;
   for (let ic = m0; ic < m1; ic += MB) {
@@ -549,6 +551,13 @@ function gemmQuads(out: usize, a: usize, codes: usize, scales: usize, wsums: usi
       }
     }
   }
+}
+
+function gemmQ8r(out: usize, a: usize, codes: usize, scales: usize, wsums: usize, M: i32, K: i32, N: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
+  gemmQuads(out, a, codes, scales, wsums, M, K, N, 8, m0, m1, n0, n1, scratch);
+}
+function gemmQ4r(out: usize, a: usize, codes: usize, scales: usize, M: i32, K: i32, N: i32, m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
+  gemmQuads(out, a, codes, scales, 0, M, K, N, 4, m0, m1, n0, n1, scratch);
 }
 
 // ---- matrix-vector path (M <= GEMV_MAX_M: decode, last-position logits) ---------------------------------
@@ -770,7 +779,8 @@ export function matmulQ(out: usize, a: usize, codes: usize, scales: usize, wsums
   }
   if (m0 >= m1 || n0 >= n1) return;
   gemvInit(out + <usize>m0 * <usize>N * 4, bias, m1 - m0, N, beta, n0, n1);
-  if (ASC_FEATURE_RELAXED_SIMD) gemmQuads(out, a, codes, scales, wsums, M, K, N, bits, m0, m1, n0, n1, s);
+  if (ASC_FEATURE_RELAXED_SIMD && bits == 8) gemmQ8r(out, a, codes, scales, wsums, M, K, N, m0, m1, n0, n1, s);
+  else if (ASC_FEATURE_RELAXED_SIMD) gemmQ4r(out, a, codes, scales, M, K, N, m0, m1, n0, n1, s);
   else gemmQ(out, a, codes, scales, M, K, N, bits, m0, m1, n0, n1, s);
 }
 
