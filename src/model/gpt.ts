@@ -567,19 +567,17 @@ export class GPT implements CausalLM<KVCache> {
     const rows = logitRows(BT, V, be);
     const chunk = be.alloc(rows * V),
       h = this.hidden();
+    // one chunk: read's copy is the answer (a second array and copy cost GPT-1's 512 positions ~50 ms)
+    const out = rows === BT ? null : new Float32Array(BT * V);
     try {
-      if (rows === BT) {
-        // one chunk: read's copy is the answer (a second array and copy cost GPT-1's 512 positions ~50 ms)
-        be.matmul(chunk, h, this.p('wte.weight'), null, BT, C, V, false, true, 0);
-        return (await be.read(chunk)) as Float32Array;
-      }
-      const out = new Float32Array(BT * V);
       for (let r0 = 0; r0 < BT; r0 += rows) {
         const n = Math.min(rows, BT - r0);
         be.matmul(chunk, be.slice(h, r0 * C, n * C), this.p('wte.weight'), null, n, C, V, false, true, 0);
-        out.set(((await be.read(chunk)) as Float32Array).subarray(0, n * V), r0 * V);
+        const got = (await be.read(chunk)) as Float32Array;
+        if (!out) return got;
+        out.set(got.subarray(0, n * V), r0 * V);
       }
-      return out;
+      return out!;
     } finally {
       be.free(chunk);
     }

@@ -43,6 +43,14 @@ const GEMV_MAX_M = 4;
   const x = i32x4.shr_s(i32x4.shl(h, 16), 3);
   return f32x4.mul(v128.and(x, i32x4.splat(0x8fffffff)), f32x4.splat(5.192296858534828e33));
 }
+/** the f16 scales at four addresses (four columns' scale of one group) as f32 lanes */
+@inline function scales4(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
+  let h = i32x4.splat(load<u16>(p0));
+  h = i32x4.replace_lane(h, 1, load<u16>(p1));
+  h = i32x4.replace_lane(h, 2, load<u16>(p2));
+  h = i32x4.replace_lane(h, 3, load<u16>(p3));
+  return halvesToF32(h);
+}
 @inline function halfToF32(h: u32): f32 {
   return reinterpret<f32>(reinterpret<u32>(reinterpret<f32>((h & 0x7fff) << 13) * <f32>5.192296858534828e33) | ((h & 0x8000) << 16));
 }
@@ -149,7 +157,8 @@ function quantizeBlock7(dst: usize, zOut: usize, src: usize, n: i32, npad: i32, 
 // the rows' sums per group of 32 in za (QK/G4 per row: the code-8 offset's correction). Else two int16 a
 // unit, q8's q − z or q4's codes.
 function packAQ(ap: usize, sa: usize, za: usize, tmp: usize, a: usize, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, kp: i32, bits: i32, quads: bool): void {
-  const panels = (mc + MR - 1) / MR, gpr = QK / G4;
+  // za entries per row (q8: the zero point; q4: a sum per group of the block) and how many this block fills
+  const panels = (mc + MR - 1) / MR, gpr = QK / G4, zr = bits == 4 ? gpr : 1, zn = bits == 4 ? kp >> 3 : 1;
   for (let ir = 0; ir < panels * MR; ir++) {
     const d = ap + <usize>((ir / MR) * kp * MR + ir % MR) * 4;
     if (ir < mc) {
@@ -157,14 +166,14 @@ function packAQ(ap: usize, sa: usize, za: usize, tmp: usize, a: usize, K: i32, i
       let s: f32;
       if (quads && bits == 4) {
         s = quantizeBlock(tmp, src, kc, kp * 4, false);
-        for (let g = 0; g < kp >> 3; g++) store<i32>(za + <usize>(ir * gpr + g) * 4, byteSum32(tmp + <usize>(g * G4)));
+        for (let g = 0; g < zn; g++) store<i32>(za + <usize>(ir * zr + g) * 4, byteSum32(tmp + <usize>(g * G4)));
       } else if (quads) s = quantizeBlock7(tmp, za + (<usize>ir << 2), src, kc, kp * 4, false);
       else s = bits == 8 ? quantizeBlock7(tmp, tmp + QK * 2, src, kc, kp * 2, true) : quantizeBlock(tmp, src, kc, kp * 2, true);
       store<f32>(sa + (<usize>ir << 2), s);
       for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, load<i32>(tmp + (<usize>p << 2)));
     } else {
       store<f32>(sa + (<usize>ir << 2), 0);
-      if (quads) for (let g = 0; g < (bits == 4 ? kp >> 3 : 1); g++) store<i32>(za + <usize>(ir * (bits == 4 ? gpr : 1) + g) * 4, 0);
+      if (quads) for (let g = 0; g < zn; g++) store<i32>(za + <usize>(ir * zr + g) * 4, 0);
       for (let p = 0; p < kp; p++) store<i32>(d + <usize>(p * MR) * 4, 0);
     }
   }
@@ -229,11 +238,8 @@ function packBQ(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, bits:
           storePairs4(d, p + 4, i16x8.extend_high_i8x16_s(l0), i16x8.extend_high_i8x16_s(l1), i16x8.extend_high_i8x16_s(l2), i16x8.extend_high_i8x16_s(l3));
           storePairs4(d, p + 8, i16x8.extend_low_i8x16_s(h0), i16x8.extend_low_i8x16_s(h1), i16x8.extend_low_i8x16_s(h2), i16x8.extend_low_i8x16_s(h3));
           storePairs4(d, p + 12, i16x8.extend_high_i8x16_s(h0), i16x8.extend_high_i8x16_s(h1), i16x8.extend_high_i8x16_s(h2), i16x8.extend_high_i8x16_s(h3));
-          let h = i32x4.splat(load<u16>(scales + (<usize>col * <usize>G + <usize>gi) * 2));
-          h = i32x4.replace_lane(h, 1, load<u16>(scales + (<usize>(col + 1) * <usize>G + <usize>gi) * 2));
-          h = i32x4.replace_lane(h, 2, load<u16>(scales + (<usize>(col + 2) * <usize>G + <usize>gi) * 2));
-          h = i32x4.replace_lane(h, 3, load<u16>(scales + (<usize>(col + 3) * <usize>G + <usize>gi) * 2));
-          v128.store(sdst + <usize>(g * NR + jv) * 4, halvesToF32(h));
+          const sc = scales + (<usize>col * <usize>G + <usize>gi) * 2, ls = <usize>G * 2;
+          v128.store(sdst + <usize>(g * NR + jv) * 4, scales4(sc, sc + ls, sc + 2 * ls, sc + 3 * ls));
         }
       }
     }
@@ -455,11 +461,8 @@ function packBQ4(bp: usize, bs: usize, codes: usize, scales: usize, K: i32, p0: 
         const w0 = v128.load(s0), w1 = v128.load(s1), w2 = v128.load(s2), w3 = v128.load(s3);
         storePairs4(d, g * 8, v128.and(w0, m), v128.and(w1, m), v128.and(w2, m), v128.and(w3, m));
         storePairs4(d, g * 8 + 4, i8x16.shr_u(w0, 4), i8x16.shr_u(w1, 4), i8x16.shr_u(w2, 4), i8x16.shr_u(w3, 4));
-        let h = i32x4.splat(load<u16>(scales + (<usize>col * <usize>G + <usize>gi) * 2));
-        h = i32x4.replace_lane(h, 1, load<u16>(scales + (<usize>(col + 1) * <usize>G + <usize>gi) * 2));
-        h = i32x4.replace_lane(h, 2, load<u16>(scales + (<usize>(col + 2) * <usize>G + <usize>gi) * 2));
-        h = i32x4.replace_lane(h, 3, load<u16>(scales + (<usize>(col + 3) * <usize>G + <usize>gi) * 2));
-        v128.store(sdst + <usize>(g * NR + jv) * 4, halvesToF32(h));
+        const sc = scales + (<usize>col * <usize>G + <usize>gi) * 2, ls = <usize>G * 2;
+        v128.store(sdst + <usize>(g * NR + jv) * 4, scales4(sc, sc + ls, sc + 2 * ls, sc + 3 * ls));
       }
     }
     for (let j = jv; j < NR; j++) {
@@ -689,11 +692,8 @@ function gemvQ4(out: usize, act: usize, sa: usize, xs: usize, tmp: usize, codes:
         const p2 = group4(v128.load(w2 + go), x0, x1, x2, x3, ones), p3 = group4(v128.load(w3 + go), x0, x1, x2, x3, ones);
         const sums = i32x4.sub(sum4(p0, p1, p2, p3),
           i32x4.splat(load<i32>(xs + <usize>(m * G + g) * 4) << 3)); // Σ x·(code - 8) = Σ x·code - 8·Σ x
-        let h = i32x4.splat(load<u16>(s0 + (<usize>g << 1)));
-        h = i32x4.replace_lane(h, 1, load<u16>(s1 + (<usize>g << 1)));
-        h = i32x4.replace_lane(h, 2, load<u16>(s2 + (<usize>g << 1)));
-        h = i32x4.replace_lane(h, 3, load<u16>(s3 + (<usize>g << 1)));
-        acc = madd(f32x4.convert_i32x4_s(sums), f32x4.mul(halvesToF32(h), f32x4.splat(load<f32>(sa + <usize>(m * nb + (g * G4) / QK) * 4))), acc);
+        const gs = <usize>g << 1;
+        acc = madd(f32x4.convert_i32x4_s(sums), f32x4.mul(scales4(s0 + gs, s1 + gs, s2 + gs, s3 + gs), f32x4.splat(load<f32>(sa + <usize>(m * nb + (g * G4) / QK) * 4))), acc);
       }
       if (valid == 4) v128.store(o, acc);
       else {

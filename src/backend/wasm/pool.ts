@@ -182,7 +182,7 @@ export class Pool {
     spinMicros?: number;
   }): Promise<Pool> {
     const names = splitKernels();
-    const spin = opts.spinMicros ?? 2000;
+    const spinMicros = opts.spinMicros ?? 2000;
     const workers: WorkerPort[] = [];
     try {
       for (let tid = 1; tid < opts.threads; tid++) {
@@ -196,7 +196,7 @@ export class Pool {
           });
           w.onError((e) => reject(e instanceof Error ? e : new Error(`wasm worker ${tid}: ${String((e as { message?: string })?.message ?? e)}`)));
         });
-        const base = { memory: opts.memory, ctrl: opts.ctrl, tid, names, spinMicros: spin };
+        const base = { memory: opts.memory, ctrl: opts.ctrl, tid, names, spinMicros };
         try {
           w.post({ ...base, module: opts.module });
         } catch (err) {
@@ -211,7 +211,7 @@ export class Pool {
       throw err;
     }
     for (const w of workers) w.unref?.();
-    return new Pool(bindKernels(opts.exports), opts.memory, opts.ctrl, workers, names, spin);
+    return new Pool(bindKernels(opts.exports), opts.memory, opts.ctrl, workers, names, spinMicros);
   }
 
   /** Runs export `name` with `args` + (tid, nth) on every thread; returns when all are done. */
