@@ -175,7 +175,7 @@ try {
   await call('HeapProfiler.takeHeapSnapshot', { reportProgress: false }); // a full GC first
   const heap = await call('Runtime.getHeapUsage');
   ws.close();
-  const mem = (await (await fetch(`${url}/memory`)).json()) as { wasmMemoryBytes: number; wasmBytesInUse: number };
+  const mem = (await (await fetch(`${url}/memory`)).json()) as { wasmMemoryBytes: number; wasmBytesInUse: number; backend: string };
   const st = status();
   const MiB = (x: number) => (x / 2 ** 20).toFixed(1);
   const isolate = heap.totalSize + (heap.backingStorageSize ?? 0) + mem.wasmMemoryBytes;
@@ -203,7 +203,7 @@ try {
     ],
     [
       'speed (1 thread, warm)',
-      `prefill ${P} tokens + 1: ${(prefill.ms / 1000).toFixed(2)} s; decode ${perToken.toFixed(1)} ms/token; first request incl. model load ${(first.ms / 1000).toFixed(1)} s`,
+      `kernels ${mem.backend}; prefill ${P} tokens + 1: ${(prefill.ms / 1000).toFixed(2)} s; decode ${perToken.toFixed(1)} ms/token; first request incl. model load ${(first.ms / 1000).toFixed(1)} s`,
     ],
   ];
   const body = [

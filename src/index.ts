@@ -13,6 +13,7 @@ export {
   WASM_VARIANTS,
   webWorkerSpawner,
   hasRelaxedSimd,
+  relaxedSimdStatus,
   hasSimd128,
   hasSharedMemory,
   type WasmBackendOptions,

@@ -6,7 +6,7 @@
 // WASM_MEMORY_MB caps the kernels' linear memory (it grows in doublings up to the cap); PREFILL_CHUNK runs
 // prompts that many tokens at a time (activation memory); WEIGHTS quantizes an f32 file on load (int8 |
 // int4); KV_CACHE = "f16" keeps the KV cache in half precision (half its memory). GET /memory reports the
-// WASM memory this isolate holds.
+// WASM memory this isolate holds and the kernel build it runs (wasm-relaxed where workerd's V8 has relaxed SIMD).
 // Built by `node scripts/build-edge.mjs` into dist/edge/worker-binding.js; config-binding.capnp runs it.
 import { workerApp, lazyApp, type AppEnv } from './app.ts';
 import { createWasmBackend, type WasmBackend } from '../../src/backend/wasm/index.ts';
@@ -57,7 +57,7 @@ const app = lazyApp(init);
 export default {
   async fetch(req: Request, env: Env, ctx: unknown): Promise<Response> {
     if (new URL(req.url).pathname === '/memory') {
-      return Response.json({ wasmMemoryBytes: backend?.memoryBytes ?? 0, wasmBytesInUse: backend?.bytesInUse ?? 0 });
+      return Response.json({ wasmMemoryBytes: backend?.memoryBytes ?? 0, wasmBytesInUse: backend?.bytesInUse ?? 0, backend: backend?.name ?? null });
     }
     return app(req, env, ctx);
   },

@@ -1,11 +1,12 @@
 // The WASM backend's own machinery, beyond the conformance suite: the linear-memory allocator (reuse,
 // coalescing, zeroing, growth) and the worker pool's start-up handshake.
-import { createNodeWasmBackend, enableRelaxedSimd } from '../../adapters/node/wasm.ts';
+import { createNodeWasmBackend, enableRelaxedSimd, loadWasmFile } from '../../adapters/node/wasm.ts';
+import { createWasmBackend } from '../../src/backend/wasm/index.ts';
 import { GPT } from '../../src/model/gpt.ts';
 import { AdamW } from '../../src/train/optim.ts';
 import { preset } from '../../src/model/config.ts';
 import { Heap } from '../../src/backend/wasm/heap.ts';
-import { RELAXED_DOT_A, RELAXED_DOT_B, relaxedDotMatches } from '../../src/backend/wasm/features.ts';
+import { kernelDotMatches, RELAXED_DOT_A, RELAXED_DOT_B, relaxedDotMatches, relaxedDotWant, relaxedSimdStatus } from '../../src/backend/wasm/features.ts';
 import { ReferenceBackend } from '../../src/backend/reference/reference.ts';
 import { assert, assertClose, assertEqual, assertThrows, randn, test } from '../lib/harness.ts';
 
@@ -171,6 +172,61 @@ test("relaxed SIMD's int8 dot (i16x8.relaxed_dot_i8x16_i7x16_s) is checked for e
   if (!enableRelaxedSimd()) return; // this engine has none (or an inexact one): the SIMD128 build runs, and nothing here to check
   assert(relaxedDotMatches(exact), 'the engine gives the exact pair sums');
   assert(!relaxedDotMatches(twice), 'an engine answering twice the dot product would be refused');
+});
+
+test("an embedder that will not compile WebAssembly from bytes (workerd): relaxed SIMD is checked on the relaxed build's own dotI8Pairs, and a wrong dot is refused", async () => {
+  if (!enableRelaxedSimd()) return; // no relaxed SIMD here: nothing to choose
+  const [relaxed, simd128] = await Promise.all(
+    ['relaxed', 'simd128'].map(async (v) => new WebAssembly.Module((await loadWasmFile(v as 'relaxed' | 'simd128')).slice())),
+  );
+  // both builds' dotI8Pairs: the relaxed instruction and the SIMD128 build's exact sums
+  for (const m of [relaxed, simd128]) {
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 65536 });
+    const ex = new WebAssembly.Instance(m, { env: { memory } }).exports as { heapBase(): number; dotI8Pairs(a: number, b: number, out: number): void };
+    assert(kernelDotMatches(ex.dotI8Pairs, memory, ex.heapBase()), `dotI8Pairs of the ${m === relaxed ? 'relaxed' : 'SIMD128'} build is exact`);
+    assert(
+      new Uint8Array(memory.buffer, ex.heapBase(), 48).every((x) => x === 0),
+      'the scratch is zeroed again',
+    );
+  }
+  const memory = new WebAssembly.Memory({ initial: 1 }),
+    want = relaxedDotWant();
+  const answering = (f: (w: number) => number) => (_a: number, _b: number, out: number) => new Int16Array(memory.buffer, out, 8).set(want.map(f));
+  assert(
+    kernelDotMatches(
+      answering((w) => w),
+      memory,
+      64,
+    ),
+    'the exact sums pass',
+  );
+  assert(
+    !kernelDotMatches(
+      answering((w) => ((2 * w) << 16) >> 16),
+      memory,
+      64,
+    ),
+    'twice the dot product is refused',
+  );
+  // workerd's refusal, as its V8 words it, while the modules the runtime compiled are given
+  const Module = WebAssembly.Module;
+  const refusing = (() => {
+    throw new WebAssembly.CompileError('WebAssembly.Module(): Wasm code generation disallowed by embedder');
+  }) as unknown as typeof WebAssembly.Module;
+  refusing.prototype = Module.prototype;
+  (WebAssembly as { Module: typeof WebAssembly.Module }).Module = refusing;
+  try {
+    assertEqual(relaxedSimdStatus(), 'unchecked', 'validates, but the dot cannot be probed from bytes');
+    const both = await createWasmBackend({ modules: { relaxed, simd128 }, threads: 1 });
+    assertEqual(both.name, 'wasm-relaxed', 'both builds given: the relaxed one, its dot checked');
+    both.dispose();
+    const only = await createWasmBackend({ modules: { simd128 }, threads: 1 });
+    assertEqual(only.name, 'wasm-simd128', 'the SIMD128 build alone');
+    only.dispose();
+  } finally {
+    (WebAssembly as { Module: typeof WebAssembly.Module }).Module = Module;
+  }
+  assertEqual(relaxedSimdStatus(), 'exact');
 });
 
 test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefill) give the same bits for a row, and so does a matrix written in two row ranges; threads too', async () => {

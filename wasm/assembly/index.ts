@@ -1,7 +1,7 @@
 // The kernel module's exports: one file per op family, each op a forward/backward pair.
 export { heapBase } from './common';
 export { matmul, matmulScratchBytes, biasBackward } from './matmul';
-export { matmulQ, matmulQScratchBytes, encoderForwardQ, q8BlockSums } from './quant';
+export { matmulQ, matmulQScratchBytes, encoderForwardQ, q8BlockSums, dotI8Pairs } from './quant';
 export { attentionForward, attentionBackward, attentionScratchBytes, decodeScratchBytes, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
 export { kvCacheWriteHalf, attentionCachedHalf, kvCacheWriteRaggedHalf, attentionRaggedHalf, halfAttentionScratchBytes, widenCache } from './halfkv';
 export { layernormForward, layernormBackwardInput, layernormBackwardParams } from './layernorm';

@@ -803,3 +803,19 @@ export function encoderForwardQ(out: usize, ids: usize, codes: usize, scales: us
     }
   }
 }
+
+/**
+ * out(8 × i16) = the pair sums of a(16 × i8) · b(16 × i8 in 0..127), by the instruction the int8 kernels
+ * multiply with: relaxed SIMD's i16x8.relaxed_dot_i8x16_i7x16_s in the relaxed build (which the spec lets
+ * an engine round or saturate; the host checks it here when the engine will not compile its own probe,
+ * as workerd will not: src/backend/wasm/features.ts), the exact sums in the SIMD128 build.
+ */
+export function dotI8Pairs(a: usize, b: usize, out: usize): void {
+  const x = v128.load(a), y = v128.load(b);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    v128.store(out, i16x8.relaxed_dot_i8x16_i7x16_s(x, y));
+  } else {
+    const lo = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_low_i8x16_s(x, y)), hi = i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_high_i8x16_s(x, y));
+    v128.store(out, i16x8.narrow_i32x4_s(lo, hi));
+  }
+}

@@ -1,4 +1,5 @@
-// createWasmBackend: picks the kernel build (relaxed SIMD when the engine validates it, else SIMD128),
+// createWasmBackend: picks the kernel build (relaxed SIMD where the engine has it as the int8 kernels need,
+// else SIMD128),
 // instantiates it over a memory this backend owns, and starts a worker pool when threads > 1.
 // Nothing here touches files or runtime-specific APIs: the .wasm bytes come from `load` (adapters that
 // read files), `modules` (precompiled, as workerd requires) or, by default, a fetch of the build beside
@@ -6,14 +7,14 @@
 // has them (browsers, Deno, Bun; Node's worker_threads: adapters/node/wasm.ts).
 import type { WasmVariant } from '../../../wasm/kernels.ts';
 import { fetchKernel, wasmEnv, type WasmEnv } from './assets.ts';
-import { hasRelaxedSimd, hasSharedMemory, hasSimd128, relaxedDotExact } from './features.ts';
+import { hasSharedMemory, hasSimd128, kernelDotMatches, relaxedSimdStatus } from './features.ts';
 import { Pool, type SpawnWorker, CTRL_BYTES, MAX_THREADS, webWorkerSpawner } from './pool.ts';
 import { WasmBackend } from './wasm-backend.ts';
 import { bindKernels } from './kernels.ts';
 
 export { WasmBackend } from './wasm-backend.ts';
 export { webWorkerSpawner, WORKER_SOURCE, type SpawnWorker, type WorkerPort } from './pool.ts';
-export { hasRelaxedSimd, hasSharedMemory, hasSimd128 } from './features.ts';
+export { hasRelaxedSimd, hasSharedMemory, hasSimd128, relaxedSimdStatus } from './features.ts';
 
 export { wasmEnv, kernelLocation, fetchKernel, type WasmEnv } from './assets.ts';
 export { kernelURL, kernelFile, WASM_VARIANTS, type WasmVariant } from '../../../wasm/kernels.ts';
@@ -56,16 +57,19 @@ async function compile(src: ModuleSource): Promise<{ module: WebAssembly.Module;
   return { module: await m, bytes: src };
 }
 
+const INEXACT_DOT =
+  "wasm backend: relaxed SIMD requested, but this engine's i16x8.relaxed_dot_i8x16_i7x16_s is not exact where the int8 kernels need it (use simd: 'simd128')";
+
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   if (!hasSimd128()) throw new Error('wasm backend: this engine has no WebAssembly SIMD128');
   const simd = opts.simd ?? 'auto';
-  const relaxed = simd === 'relaxed' || (simd === 'auto' && hasRelaxedSimd());
-  if (simd === 'relaxed' && !hasRelaxedSimd())
-    throw new Error(
-      relaxedDotExact()
-        ? 'wasm backend: relaxed SIMD requested, but WebAssembly.validate rejects it here (Node 20 needs --experimental-wasm-relaxed-simd)'
-        : "wasm backend: relaxed SIMD requested, but this engine's i16x8.relaxed_dot_i8x16_i7x16_s is not exact where the int8 kernels need it (use simd: 'simd128')",
-    );
+  const status = relaxedSimdStatus();
+  if (simd === 'relaxed' && status === 'absent')
+    throw new Error('wasm backend: relaxed SIMD requested, but WebAssembly.validate rejects it here (Node 20 needs --experimental-wasm-relaxed-simd)');
+  if (simd === 'relaxed' && status === 'inexact') throw new Error(INEXACT_DOT);
+  // given modules and no loader: only those builds can run (workerd is given both, or simd128 alone)
+  const given = (v: 'relaxed' | 'simd128') => !opts.modules || !!opts.load || Object.keys(opts.modules).some((k) => k.split('-')[0] === v);
+  let relaxed = simd === 'relaxed' || (simd === 'auto' && (status === 'exact' || (status === 'unchecked' && given('relaxed'))));
 
   const spawnWorker = opts.spawnWorker ?? (typeof (globalThis as { Worker?: unknown }).Worker === 'function' ? webWorkerSpawner() : undefined);
   const canThread = !!spawnWorker && hasSharedMemory();
@@ -76,15 +80,41 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     sayOnce(opts.log, `gptedge: WASM runs on 1 thread instead of ${threads}: ${why}`);
     threads = 1;
   }
+  const maxBytes = Math.min(opts.maxMemoryBytes ?? 2 ** 32, 2 ** 32);
 
+  let k = await instantiateBuild(relaxed, threads, maxBytes, opts);
+  if (relaxed && status === 'unchecked' && !kernelDotMatches(k.kernels.dotI8Pairs, k.memory, k.ctrl + CTRL_BYTES)) {
+    // the engine would not compile a probe, and the relaxed build's own dot is not exact: SIMD128 then
+    if (simd === 'relaxed') throw new Error(INEXACT_DOT);
+    relaxed = false;
+    k = await instantiateBuild(false, threads, maxBytes, opts);
+  }
+
+  let pool: Pool | null = null;
+  if (threads > 1) {
+    pool = await Pool.start({
+      exports: k.exports,
+      memory: k.memory,
+      ctrl: k.ctrl,
+      module: k.module,
+      bytes: k.bytes,
+      threads,
+      spawn: spawnWorker!,
+      spinMicros: opts.spinMicros,
+    });
+  }
+  const name = `wasm-${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? `-x${threads}` : ''}`;
+  return new WasmBackend(name, k.memory, k.exports, pool, k.ctrl, maxBytes);
+}
+
+/** one kernel build, instantiated over a fresh memory of at most maxBytes */
+async function instantiateBuild(relaxed: boolean, threads: number, maxBytes: number, opts: WasmBackendOptions) {
   const variant = `${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? '-mt' : ''}` as WasmVariant;
   const src =
     opts.modules?.[variant] ??
     (await (opts.load ?? ((v: WasmVariant) => fetchKernel(v, opts.wasmPaths ? { ...wasmEnv, wasmPaths: opts.wasmPaths } : wasmEnv)))(variant));
   if (!src) throw new Error(`wasm backend: no ${variant} build given (pass load or modules)`);
   const { module, bytes } = await compile(src);
-
-  const maxBytes = Math.min(opts.maxMemoryBytes ?? 2 ** 32, 2 ** 32);
   const maximum = Math.ceil(maxBytes / 65536);
   const memory = new WebAssembly.Memory({ initial: 64, maximum, shared: threads > 1 } as WebAssembly.MemoryDescriptor);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
@@ -93,13 +123,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   // the control block (futex words, arguments, partial sums) sits right after the kernels' static data
   const ctrl = kernels.heapBase();
   if (ctrl + CTRL_BYTES + 4096 > memory.buffer.byteLength) throw new Error('wasm backend: static data larger than expected');
-
-  let pool: Pool | null = null;
-  if (threads > 1) {
-    pool = await Pool.start({ exports, memory, ctrl, module, bytes, threads, spawn: spawnWorker!, spinMicros: opts.spinMicros });
-  }
-  const name = `wasm-${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? `-x${threads}` : ''}`;
-  return new WasmBackend(name, memory, exports, pool, ctrl, maxBytes);
+  return { module, bytes, memory, exports, kernels, ctrl };
 }
 
 const said = new Set<string>();

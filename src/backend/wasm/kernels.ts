@@ -34,6 +34,7 @@ const KERNELS = {
   q8BlockSums: split({ codes: p, wsums: p, rows: i, K: i }),
   matmulQScratchBytes: direct({ K: i }),
   encoderForwardQ: split({ out: p, ids: p, codes: p, scales: p, wpe: p, B: i, T: i, C: i, posOffset: i, bits: i }),
+  dotI8Pairs: direct({ a: p, b: p, out: p }),
   // attention.ts
   attentionForward: split({ out: p, lse: p, qkv: p, B: i, T: i, C: i, NH: i, ...DROP, ...SCRATCH }),
   attentionBackward: split({ dqkv: p, dout: p, qkv: p, out: p, lse: p, B: i, T: i, C: i, NH: i, ...DROP, ...SCRATCH }),
