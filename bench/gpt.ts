@@ -19,6 +19,11 @@
 //        [--only=prefill,decode,train-small,train-gpt1] [--tfjs-micro M] [--no-tfjs] [--profile] [--json FILE]
 // Prefill and training are also given as a share of this machine's SIMD128 peak per core (bench/simd-peak.ts,
 // measured at the start) times the threads: model FLOPs (bench/flops.ts) / time / threads / peak.
+// --alongside (1 thread): after the timed reps, gptedge's prefill and training steps run again with the peak
+// tile probed for 2 ms between ops (at most every 25 ms): each op's time is weighted by the core's rate
+// around it (the mean of the probes before and after), and model FLOPs / that capacity is the share of what
+// the core offered while the work ran — on a shared machine whose core switches between rates for seconds
+// at a time, the share of a best-case peak mixes the machine's state into the engine's figure. Not timed reps.
 // --json writes the figures and profiles for bench/headline.mjs, which puts them in BENCHMARKS.md. A
 // benchmark, never a timed test. onnxruntime-web fixes its thread count at its first session, hence one
 // process per count.
@@ -32,7 +37,7 @@ import { AdamW } from '../src/train/optim.ts';
 import { preset, type GPTConfig } from '../src/model/config.ts';
 import { exportOnnx } from '../src/io/onnx/index.ts';
 import { OrtGPT, type OrtModuleLike } from '../src/infer/ort.ts';
-import { measurePeak, ofPeak, togetherLine } from './simd-peak.ts';
+import { measurePeak, ofPeak, tileProbe, togetherLine } from './simd-peak.ts';
 import { forwardFlops, trainFlops } from './flops.ts';
 import { benchWasmBackend } from './common.ts';
 
@@ -83,6 +88,16 @@ const argmax = (a: Float32Array, off: number, n: number) => {
 // ---- per-op profiler (bench side: wraps the backend's public ops) ----------------------------------
 type OpStat = { ms: number; calls: number; flops: number };
 let prof: Map<string, OpStat> | null = null;
+/** --alongside: the probe, the rate it gave last, op times since then, the FLOPs the core offered so far */
+let along: { probe: (ms: number) => number; rate: number; at: number; pending: number; capacity: number; probes: number[] } | null = null;
+function alongProbe(a: NonNullable<typeof along>): void {
+  const rate = a.probe(2);
+  a.capacity += a.pending * 1e6 * ((a.rate + rate) / 2); // ms × GFLOP/s
+  a.pending = 0;
+  a.rate = rate;
+  a.at = performance.now();
+  a.probes.push(rate);
+}
 function instrument(be: Backend, V: number): void {
   const ops = [
     'matmul',
@@ -114,7 +129,14 @@ function instrument(be: Backend, V: number): void {
     const orig = b[op];
     if (typeof orig !== 'function') continue;
     b[op] = function (this: unknown, ...args: unknown[]) {
-      if (!prof) return orig.apply(be, args);
+      if (!prof && !along) return orig.apply(be, args);
+      if (along && performance.now() - along.at >= 25) alongProbe(along);
+      if (!prof) {
+        const t = performance.now();
+        const r = orig.apply(be, args);
+        along!.pending += performance.now() - t;
+        return r;
+      }
       let key: string = op,
         flops = 0;
       if (op === 'matmul') {
@@ -129,6 +151,7 @@ function instrument(be: Backend, V: number): void {
       const t = performance.now();
       const r = orig.apply(be, args);
       const s = prof.get(key) ?? { ms: 0, calls: 0, flops: 0 };
+      if (along) along.pending += performance.now() - t;
       s.ms += performance.now() - t;
       s.calls++;
       s.flops += flops;
@@ -145,6 +168,27 @@ async function profiled(f: () => Promise<void>): Promise<{ total: number; rows: 
   const rows = [...prof.entries()].sort((a, b) => b[1].ms - a[1].ms);
   prof = null;
   return { total, rows };
+}
+/** --alongside: `reps` runs of f with probes between ops; the median of model FLOPs / the capacity the core offered */
+const alongShares: Record<string, { share: number; probes: [number, number, number] }> = {};
+async function alongside(what: string, f: () => Promise<void>, flops: number, reps = 3): Promise<void> {
+  if (!argv.includes('--alongside') || threads !== 1 || !peak) return;
+  const probe = await tileProbe(peak.tile);
+  const shares: number[] = [],
+    rates: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    along = { probe, rate: probe(2), at: performance.now(), pending: 0, capacity: 0, probes: [] };
+    await f();
+    alongProbe(along);
+    shares.push(flops / along.capacity);
+    rates.push(...along.probes);
+    log(
+      `${what} alongside rep ${r + 1}: ${((100 * flops) / along.capacity).toFixed(0)}% of the ${along.probes.length} probes' capacity (probes ${Math.min(...along.probes).toFixed(0)}–${Math.max(...along.probes).toFixed(0)} GFLOP/s)`,
+    );
+    along = null;
+  }
+  rates.sort((x, y) => x - y);
+  alongShares[what] = { share: median(shares), probes: [rates[0], median(rates), rates[rates.length - 1]] };
 }
 /** the raw profiles, for bench/headline.mjs (attention's rate against the matmuls') */
 const profileData: { title: string; total: number; rows: [string, OpStat][] }[] = [];
@@ -354,6 +398,7 @@ if (want('train-small')) {
   for (const [k, v] of ms) results.trainSmall.set(k, (B * T) / (v / 1000));
   if (profile)
     profiles.push(profileTable(`gptedge-wasm, one training step of the small GPT (B 8 × T 256), ${threads} thread(s)`, await profiled(() => items[0].run())));
+  await alongside('trainSmall', () => items[0].run(), trainFlops(cfg, B, T));
   be.dispose();
 }
 
@@ -396,6 +441,7 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
     ];
     results.prefill = await interleaved(items, reps, 'prefill');
     if (profile) profiles.push(profileTable(`gptedge-wasm, GPT-1 prefill 1×512 (all logits), ${threads} thread(s)`, await profiled(() => items[0].run())));
+    await alongside('prefill', () => items[0].run(), forwardFlops(cfg, 1, T));
   }
 
   if (want('decode')) {
@@ -468,8 +514,10 @@ if (want('prefill') || want('decode') || want('train-gpt1')) {
     const T = Tbig,
       ids = randomIds(T, V, 9),
       targets = randomIds(T, V, 10);
-    const ms = await interleaved([gptedgeTrainer(model, ids, targets, 1, T)], trainReps, 'train GPT-1');
+    const trainer = gptedgeTrainer(model, ids, targets, 1, T);
+    const ms = await interleaved([trainer], trainReps, 'train GPT-1');
     for (const [k, v] of ms) results.trainGpt1.set(k, T / (v / 1000));
+    await alongside('trainGpt1', () => trainer.run(), trainFlops(cfg, 1, T));
   }
   be.dispose();
 }
@@ -503,6 +551,10 @@ const train = [
       `${fmt(results.trainGpt1.get(n), 1)}${share(n, trainFlops(cfgBig, 1, Tbig), perStep(results.trainGpt1.get(n), Tbig))} |`,
   ),
 ].join('\n');
+for (const [k, a] of Object.entries(alongShares))
+  console.log(
+    `${k}: ${(100 * a.share).toFixed(0)}% of the core's rate probed alongside (probes ${a.probes.map((x) => x.toFixed(0)).join(' / ')} GFLOP/s min / median / max)`,
+  );
 console.log(`\n${peak ? `SIMD128 peak per core ${peak.gflops.toFixed(1)} GFLOP/s; gptedge's share of it in parentheses\n\n` : ''}${infer}\n\n${train}\n`);
 for (const p of profiles) console.log(p + '\n');
 
@@ -534,6 +586,7 @@ if (jsonFile) {
         decode: obj(results.decode),
         trainSmall: obj(results.trainSmall),
         trainGpt1: obj(results.trainGpt1),
+        alongside: alongShares,
         flops: { prefill: forwardFlops(cfgBig, 1, Tbig), trainSmall: trainFlops(cfgSmall, 8, Tsmall), trainGpt1: trainFlops(cfgBig, 1, Tbig) },
         profiles,
         profileData,

@@ -147,6 +147,46 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
   return peak;
 }
 
+/**
+ * The peak tile as a probe of what this core gives right now: probe(ms) runs `tile` (e.g. peak.tile) for
+ * about ms on this thread and returns its GFLOP/s. On a shared machine the core's rate switches between
+ * states for seconds at a time (measured here: ~52 and ~34 GFLOP/s, a busy hyperthread sibling on the host),
+ * so a workload's share of a best-case peak mixes the engine's efficiency with the machine's state; probes
+ * taken between a workload's ops (gpt.ts --alongside) give the rate the core offered while it ran.
+ */
+export async function tileProbe(tile: string): Promise<(ms: number) => number> {
+  const [m, n] = tile.split('×').map(Number);
+  const { error, binary, stderr } = await asc.compileString(tileSource(m, n), {
+    optimizeLevel: 3,
+    runtime: 'stub',
+    noAssert: true,
+    enable: ['simd', 'relaxed-simd'],
+    importMemory: true,
+    initialMemory: 1,
+  } as Parameters<typeof asc.compileString>[1]);
+  if (error || !binary) throw new Error(`simd-peak: asc failed: ${error?.message} ${stderr.toString()}`);
+  if (!enableRelaxedSimd()) throw new Error('simd-peak: this engine does not validate relaxed SIMD');
+  const memory = new WebAssembly.Memory({ initial: 2 });
+  const instance = await WebAssembly.instantiate(await WebAssembly.compile(new Uint8Array(binary)), { env: { memory, abort: () => {} } });
+  const run = instance.exports[`tile_${m}x${n}`] as (a: number, b: number, kc: number, reps: number, out: number) => void;
+  const f = new Float32Array(memory.buffer);
+  for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3;
+  const reps = 16,
+    flops = 2 * m * n * KC * reps;
+  run(0, 32768, KC, reps, 65536);
+  return (ms: number) => {
+    const t = performance.now();
+    let k = 0,
+      dt = 0;
+    do {
+      run(0, 32768, KC, reps, 65536);
+      k++;
+      dt = performance.now() - t;
+    } while (dt < ms);
+    return (flops * k) / (dt * 1e6);
+  };
+}
+
 const TOGETHER_WINDOWS = 15,
   TOGETHER_MS = 100;
 // One thread's part of `together` (also run by the workers, as eval'd source): the tile in windows of ≈ ms,
