@@ -84,12 +84,8 @@ export interface Peak {
   together?: { threads: number; perThread: number[]; sum: number; alone: number };
 }
 
-/** Compiles the tiles and times each on this thread (best of `trials` runs of ≈ `ms` each). */
-export async function measurePeak(opts: { ms?: number; trials?: number; clock?: () => number; threads?: number } = {}): Promise<Peak> {
-  const ms = opts.ms ?? 150,
-    trials = opts.trials ?? 5,
-    now = opts.clock ?? (() => performance.now());
-  const src = TILES.map(([m, n]) => tileSource(m, n)).join('\n') + CHAIN;
+/** tile sources compiled with asc (wasm/build.mjs's flags), instantiated over panels of ones: A from byte 0, B from 32 KB, out at 64 KB */
+async function compileTiles(src: string): Promise<{ module: WebAssembly.Module; ex: Record<string, (...a: number[]) => void> }> {
   const { error, binary, stderr } = await asc.compileString(src, {
     optimizeLevel: 3,
     runtime: 'stub',
@@ -104,9 +100,17 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
   const memory = new WebAssembly.Memory({ initial: 2 });
   const module = await WebAssembly.compile(bytes);
   const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => {} } });
-  const ex = instance.exports as Record<string, (...a: number[]) => void>;
   const f = new Float32Array(memory.buffer);
-  for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3; // panels: A from byte 0, B from 32 KB, out at 64 KB
+  for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3;
+  return { module, ex: instance.exports as Record<string, (...a: number[]) => void> };
+}
+
+/** Compiles the tiles and times each on this thread (best of `trials` runs of ≈ `ms` each). */
+export async function measurePeak(opts: { ms?: number; trials?: number; clock?: () => number; threads?: number } = {}): Promise<Peak> {
+  const ms = opts.ms ?? 150,
+    trials = opts.trials ?? 5,
+    now = opts.clock ?? (() => performance.now());
+  const { module, ex } = await compileTiles(TILES.map(([m, n]) => tileSource(m, n)).join('\n') + CHAIN);
   const A = 0,
     B = 32768,
     OUT = 65536;
@@ -156,21 +160,8 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
  */
 export async function tileProbe(tile: string): Promise<(ms: number) => number> {
   const [m, n] = tile.split('×').map(Number);
-  const { error, binary, stderr } = await asc.compileString(tileSource(m, n), {
-    optimizeLevel: 3,
-    runtime: 'stub',
-    noAssert: true,
-    enable: ['simd', 'relaxed-simd'],
-    importMemory: true,
-    initialMemory: 1,
-  } as Parameters<typeof asc.compileString>[1]);
-  if (error || !binary) throw new Error(`simd-peak: asc failed: ${error?.message} ${stderr.toString()}`);
-  if (!enableRelaxedSimd()) throw new Error('simd-peak: this engine does not validate relaxed SIMD');
-  const memory = new WebAssembly.Memory({ initial: 2 });
-  const instance = await WebAssembly.instantiate(await WebAssembly.compile(new Uint8Array(binary)), { env: { memory, abort: () => {} } });
-  const run = instance.exports[`tile_${m}x${n}`] as (a: number, b: number, kc: number, reps: number, out: number) => void;
-  const f = new Float32Array(memory.buffer);
-  for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3;
+  const { ex } = await compileTiles(tileSource(m, n));
+  const run = ex[`tile_${m}x${n}`];
   const reps = 16,
     flops = 2 * m * n * KC * reps;
   run(0, 32768, KC, reps, 65536);
