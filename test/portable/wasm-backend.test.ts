@@ -160,6 +160,44 @@ test('wasm matmul, matrix-vector path (M <= 4, a not transposed): large odd K, N
   }
 });
 
+test('wasm matmul, one row of a (decode): 1 and 2 threads give the same bits (one thread reads b a row per pass, threads eight rows; every column summed k by k)', async () => {
+  for (const simd of ['simd128', 'relaxed'] as const) {
+    if (simd === 'relaxed' && !enableRelaxedSimd()) continue;
+    const bes = [await createNodeWasmBackend({ simd, threads: 1 }), await createNodeWasmBackend({ simd, threads: 2 })];
+    for (const [K, N] of [
+      [771, 1031],
+      [3072, 768],
+      [768, 2304],
+      [13, 37],
+    ])
+      for (const transB of [false, true]) {
+        const a = randn(K, K),
+          b = randn(K * N, N),
+          bias = randn(N, 5);
+        const [x, y] = await Promise.all(
+          bes.map(async (be) => {
+            const ta = be.alloc(K),
+              tb = be.alloc(K * N),
+              tbias = be.alloc(N),
+              to = be.alloc(N);
+            be.write(ta, a);
+            be.write(tb, b);
+            be.write(tbias, bias);
+            be.matmul(to, ta, tb, tbias, 1, K, N, false, transB, 0);
+            const got = (await be.read(to)) as Float32Array;
+            be.free(ta, tb, tbias, to);
+            return got;
+          }),
+        );
+        assert(
+          x.every((v, i) => Object.is(v, y[i])),
+          `${simd} 1x${K}x${N} tB=${transB}: 1 and 2 threads differ at ${x.findIndex((v, i) => !Object.is(v, y[i]))}`,
+        );
+      }
+    for (const be of bes) be.dispose();
+  }
+});
+
 test("relaxed SIMD's int8 dot (i16x8.relaxed_dot_i8x16_i7x16_s) is checked for exactness before the relaxed build is chosen; a wrong answer is caught", () => {
   const exact: number[] = [],
     twice: number[] = [];

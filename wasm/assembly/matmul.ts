@@ -219,72 +219,76 @@ export function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0:
   }
 }
 
+// out[n0:n1) += a(1,K) · b(K,N)[:, n0:n1] (decode): every column summed k by k, one FMA per k, in k order,
+// whichever way b is read, so the bits do not depend on the threads.
+// One thread reads b one row per pass: its rows are contiguous, so b streams as one sequential run (GPT-1
+// f32 decode 28.0 -> 21.2 ms/token against eight rows a pass, kernel-ab). Threads read a stretch of
+// every row each, and one stretch per pass was far slower there (22 -> 35 ms/token at 2 threads):
+// they take eight rows a pass, eight streams of one stretch, which measured 1.1-1.3x four.
+// The last (je - jv) < 4 columns of a share run in scalar after the vectors.
+function gemvRowN(out: usize, a: usize, b: usize, K: i32, N: i32, jc: i32, je: i32, oneRow: bool): void {
+  const ldb = <usize>N << 2;
+  const jv = je - ((je - jc) & 3); // end of whole vectors
+  let k = 0;
+  if (!oneRow) for (; k + 8 <= K; k += 8) {
+    const p0 = b + <usize>k * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb, p4 = p3 + ldb, p5 = p4 + ldb, p6 = p5 + ldb, p7 = p6 + ldb;
+    const xk = a + (<usize>k << 2);
+    const x0 = v128.load32_splat(xk), x1 = v128.load32_splat(xk, 4), x2 = v128.load32_splat(xk, 8), x3 = v128.load32_splat(xk, 12);
+    const x4 = v128.load32_splat(xk, 16), x5 = v128.load32_splat(xk, 20), x6 = v128.load32_splat(xk, 24), x7 = v128.load32_splat(xk, 28);
+    for (let j = jc; j < jv; j += 4) {
+      const o = <usize>j << 2;
+      let acc = v128.load(out + o);
+      acc = madd(x0, v128.load(p0 + o), acc);
+      acc = madd(x1, v128.load(p1 + o), acc);
+      acc = madd(x2, v128.load(p2 + o), acc);
+      acc = madd(x3, v128.load(p3 + o), acc);
+      acc = madd(x4, v128.load(p4 + o), acc);
+      acc = madd(x5, v128.load(p5 + o), acc);
+      acc = madd(x6, v128.load(p6 + o), acc);
+      acc = madd(x7, v128.load(p7 + o), acc);
+      v128.store(out + o, acc);
+    }
+  }
+  for (; k < K; k++) {
+    const p0 = b + <usize>k * ldb, x0 = v128.load32_splat(a + (<usize>k << 2));
+    for (let j = jc; j < jv; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(out + o, madd(x0, v128.load(p0 + o), v128.load(out + o)));
+    }
+  }
+  for (let j = jv; j < je; j++) {
+    let c = load<f32>(out + (<usize>j << 2));
+    for (let k = 0; k < K; k++) c += load<f32>(a + (<usize>k << 2)) * load<f32>(b + <usize>k * ldb + (<usize>j << 2));
+    store<f32>(out + (<usize>j << 2), c);
+  }
+}
+
 // out(M, n0:n1) += a(M,K) · b(K,N)[:, n0:n1]; b row-major. Per block of gb columns, 4 rows of b at a time
-// are scaled into the out rows (one load + store of out per 4 FMAs per row of a).
-function gemvN(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
+// are scaled into the out rows (one load + store of out per 4 FMAs per row of a); one row of a: gemvRowN.
+function gemvN(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32, nth: i32): void {
   const ldb = <usize>N << 2, gb = (GB_BYTES / (M * 4)) & ~15;
   for (let jc = n0; jc < n1; jc += gb) {
     const je = min(n1, jc + gb);
+    if (M == 1) {
+      gemvRowN(out, a, b, K, N, jc, je, nth == 1);
+      continue;
+    }
     const jv = je - ((je - jc) & 3); // end of whole vectors
     let k = 0;
-    // one row of a (decode): 8 rows of b per pass. Their reads are 8 streams through one contiguous
-    // stretch of b, and measured with the weights out of cache (24 GPT-1-sized matrices in turn) they
-    // stream 1.1–1.3× faster than 4 rows a pass; 16 were slower again. The FMAs per column are the same,
-    // in the same order, as two passes of 4.
-    if (M == 1) for (; k + 8 <= K; k += 8) {
-      const p0 = b + <usize>k * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb, p4 = p3 + ldb, p5 = p4 + ldb, p6 = p5 + ldb, p7 = p6 + ldb;
-      const xk = a + (<usize>k << 2);
-      const x0 = v128.load32_splat(xk), x1 = v128.load32_splat(xk, 4), x2 = v128.load32_splat(xk, 8), x3 = v128.load32_splat(xk, 12);
-      const x4 = v128.load32_splat(xk, 16), x5 = v128.load32_splat(xk, 20), x6 = v128.load32_splat(xk, 24), x7 = v128.load32_splat(xk, 28);
-      for (let j = jc; j < jv; j += 4) {
-        const o = <usize>j << 2;
-        let acc = v128.load(out + o);
-        acc = madd(x0, v128.load(p0 + o), acc);
-        acc = madd(x1, v128.load(p1 + o), acc);
-        acc = madd(x2, v128.load(p2 + o), acc);
-        acc = madd(x3, v128.load(p3 + o), acc);
-        acc = madd(x4, v128.load(p4 + o), acc);
-        acc = madd(x5, v128.load(p5 + o), acc);
-        acc = madd(x6, v128.load(p6 + o), acc);
-        acc = madd(x7, v128.load(p7 + o), acc);
-        v128.store(out + o, acc);
-      }
-      for (let j = jv; j < je; j++) {
-        const o = <usize>j << 2;
-        let c = load<f32>(out + o);
-        c += (load<f32>(xk) * load<f32>(p0 + o) + load<f32>(xk, 4) * load<f32>(p1 + o)) + (load<f32>(xk, 8) * load<f32>(p2 + o) + load<f32>(xk, 12) * load<f32>(p3 + o));
-        c += (load<f32>(xk, 16) * load<f32>(p4 + o) + load<f32>(xk, 20) * load<f32>(p5 + o)) + (load<f32>(xk, 24) * load<f32>(p6 + o) + load<f32>(xk, 28) * load<f32>(p7 + o));
-        store<f32>(out + o, c);
-      }
-    }
     for (; k + 4 <= K; k += 4) {
       const p0 = b + <usize>k * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb;
-      if (M == 1) {
-        const x0 = v128.load32_splat(a + (<usize>k << 2)), x1 = v128.load32_splat(a + (<usize>k << 2), 4);
-        const x2 = v128.load32_splat(a + (<usize>k << 2), 8), x3 = v128.load32_splat(a + (<usize>k << 2), 12);
-        for (let j = jc; j < jv; j += 4) {
-          const o = <usize>j << 2;
-          let acc = v128.load(out + o);
-          acc = madd(x0, v128.load(p0 + o), acc);
-          acc = madd(x1, v128.load(p1 + o), acc);
-          acc = madd(x2, v128.load(p2 + o), acc);
-          acc = madd(x3, v128.load(p3 + o), acc);
-          v128.store(out + o, acc);
-        }
-      } else {
-        for (let j = jc; j < jv; j += 4) {
-          const o = <usize>j << 2;
-          const w0 = v128.load(p0 + o), w1 = v128.load(p1 + o), w2 = v128.load(p2 + o), w3 = v128.load(p3 + o);
-          for (let m = 0; m < M; m++) {
-            const xa = a + (<usize>m * <usize>K + <usize>k) * 4;
-            const c = out + <usize>m * ldb + o;
-            let acc = v128.load(c);
-            acc = madd(v128.load32_splat(xa), w0, acc);
-            acc = madd(v128.load32_splat(xa, 4), w1, acc);
-            acc = madd(v128.load32_splat(xa, 8), w2, acc);
-            acc = madd(v128.load32_splat(xa, 12), w3, acc);
-            v128.store(c, acc);
-          }
+      for (let j = jc; j < jv; j += 4) {
+        const o = <usize>j << 2;
+        const w0 = v128.load(p0 + o), w1 = v128.load(p1 + o), w2 = v128.load(p2 + o), w3 = v128.load(p3 + o);
+        for (let m = 0; m < M; m++) {
+          const xa = a + (<usize>m * <usize>K + <usize>k) * 4;
+          const c = out + <usize>m * ldb + o;
+          let acc = v128.load(c);
+          acc = madd(v128.load32_splat(xa), w0, acc);
+          acc = madd(v128.load32_splat(xa, 4), w1, acc);
+          acc = madd(v128.load32_splat(xa, 8), w2, acc);
+          acc = madd(v128.load32_splat(xa, 12), w3, acc);
+          v128.store(c, acc);
         }
       }
       for (let j = jv; j < je; j++) {
@@ -353,5 +357,5 @@ function gemv(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i3
   gemvInit(out, bias, M, N, beta, n0, n1);
   if (K == 0) return;
   if (transB) gemvT(out, a, b, M, K, N, n0, n1);
-  else gemvN(out, a, b, M, K, N, n0, n1);
+  else gemvN(out, a, b, M, K, N, n0, n1, nth);
 }
