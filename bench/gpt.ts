@@ -131,31 +131,28 @@ function instrument(be: Backend, V: number): void {
     b[op] = function (this: unknown, ...args: unknown[]) {
       if (!prof && !along) return orig.apply(be, args);
       if (along && performance.now() - along.at >= 25) alongProbe(along);
-      if (!prof) {
-        const t = performance.now();
-        const r = orig.apply(be, args);
-        along!.pending += performance.now() - t;
-        return r;
-      }
-      let key: string = op,
-        flops = 0;
-      if (op === 'matmul') {
-        const [M, K, N, tA, tB] = args.slice(4, 9) as [number, number, number, boolean, boolean];
-        const kind = tA ? 'Aᵀ·B (dW)' : tB ? 'A·Bᵀ (dX; the LM head fwd)' : 'A·B (fwd)';
-        key = `matmul ${M === V || K === V || N === V ? 'LM head ' : ''}${kind}`;
-        flops = 2 * M * K * N;
-      } else if (op === 'attentionForward' || op === 'attentionBackward') {
-        const [B, T, C] = args.slice(op === 'attentionForward' ? 3 : 5) as number[];
-        flops = (op === 'attentionForward' ? 2 : 4) * B * T * T * C; // the causal half of the products: attention's own rate (flops.ts counts the model's full T×T)
-      }
       const t = performance.now();
       const r = orig.apply(be, args);
-      const s = prof.get(key) ?? { ms: 0, calls: 0, flops: 0 };
-      if (along) along.pending += performance.now() - t;
-      s.ms += performance.now() - t;
-      s.calls++;
-      s.flops += flops;
-      prof.set(key, s);
+      const ms = performance.now() - t;
+      if (along) along.pending += ms;
+      if (prof) {
+        let key: string = op,
+          flops = 0;
+        if (op === 'matmul') {
+          const [M, K, N, tA, tB] = args.slice(4, 9) as [number, number, number, boolean, boolean];
+          const kind = tA ? 'Aᵀ·B (dW)' : tB ? 'A·Bᵀ (dX; the LM head fwd)' : 'A·B (fwd)';
+          key = `matmul ${M === V || K === V || N === V ? 'LM head ' : ''}${kind}`;
+          flops = 2 * M * K * N;
+        } else if (op === 'attentionForward' || op === 'attentionBackward') {
+          const [B, T, C] = args.slice(op === 'attentionForward' ? 3 : 5) as number[];
+          flops = (op === 'attentionForward' ? 2 : 4) * B * T * T * C; // the causal half of the products: attention's own rate (flops.ts counts the model's full T×T)
+        }
+        const s = prof.get(key) ?? { ms: 0, calls: 0, flops: 0 };
+        s.ms += ms;
+        s.calls++;
+        s.flops += flops;
+        prof.set(key, s);
+      }
       return r;
     };
   }

@@ -251,7 +251,7 @@ const out = [
   "gptedge's share of the SIMD128 peak per core in parentheses: model FLOPs (bench/flops.ts: matmuls 2·M·K·N, attention as the full T×T, training 3× the forward) / time / threads / peak. " +
     "Prefill: the logits of all 512 positions (what the exported ONNX graph computes). Decode: greedy, the new position's logits read back each token. Training: forward, loss, backward, optimizer (AdamW + clip; tfjs Adam; PyTorch AdamW + clip), loss read back; dropout off. " +
     "tfjs-wasm has no threads in Node (1-thread figures only) and trains the small GPT as 2 accumulated micro-batches of 4 (its 4 GB heap cannot hold B 8); it cannot hold GPT-1's training step. " +
-    "The peak is a best case (the best of several trials); this machine's core switches between rates for seconds at a time (the peak tile sampled every 20 ms for 8 s: runs of ~52 and of ~34 GFLOP/s, a busy neighbour on the host), so a median over minutes falls short of it by the machine's state as well as by the engine. " +
+    "The peak is a best case (the best of several trials); this machine's core switches between rates for seconds at a time (the peak tile sampled every 20 ms for 8 s: runs of ~52 and of ~34 GFLOP/s; other work on the host, presumably), so a median over minutes falls short of it by the machine's state as well as by the engine. " +
     "The targets table therefore also gives, at 1 thread, the share of the rate the core offered while the work ran: 3 more runs of prefill and of each training step after the timed ones, the peak tile probed for 2 ms between ops (at most every 25 ms), each op's time weighted by the mean of the probes around it (bench/gpt.ts --alongside).",
   '',
   '### Targets',

@@ -154,7 +154,7 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
 /**
  * The peak tile as a probe of what this core gives right now: probe(ms) runs `tile` (e.g. peak.tile) for
  * about ms on this thread and returns its GFLOP/s. On a shared machine the core's rate switches between
- * states for seconds at a time (measured here: ~52 and ~34 GFLOP/s, a busy hyperthread sibling on the host),
+ * states for seconds at a time (measured here: ~52 and ~34 GFLOP/s, other work on the host, presumably),
  * so a workload's share of a best-case peak mixes the engine's efficiency with the machine's state; probes
  * taken between a workload's ops (gpt.ts --alongside) give the rate the core offered while it ran.
  */

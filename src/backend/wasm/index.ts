@@ -67,10 +67,6 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   if (simd === 'relaxed' && status === 'absent')
     throw new Error('wasm backend: relaxed SIMD requested, but WebAssembly.validate rejects it here (Node 20 needs --experimental-wasm-relaxed-simd)');
   if (simd === 'relaxed' && status === 'inexact') throw new Error(INEXACT_DOT);
-  // given modules and no loader: only those builds can run (workerd is given both, or simd128 alone)
-  const given = (v: 'relaxed' | 'simd128') => !opts.modules || !!opts.load || Object.keys(opts.modules).some((k) => k.split('-')[0] === v);
-  let relaxed = simd === 'relaxed' || (simd === 'auto' && (status === 'exact' || (status === 'unchecked' && given('relaxed'))));
-
   const spawnWorker = opts.spawnWorker ?? (typeof (globalThis as { Worker?: unknown }).Worker === 'function' ? webWorkerSpawner() : undefined);
   const canThread = !!spawnWorker && hasSharedMemory();
   const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
@@ -80,6 +76,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     sayOnce(opts.log, `gptedge: WASM runs on 1 thread instead of ${threads}: ${why}`);
     threads = 1;
   }
+  // 'unchecked' (workerd): the relaxed build when it can be had — a loader, or the very module given
+  const canLoad = (v: WasmVariant) => !opts.modules || !!opts.load || opts.modules[v] !== undefined;
+  let relaxed = simd === 'relaxed' || (simd === 'auto' && (status === 'exact' || (status === 'unchecked' && canLoad(variantOf(true, threads)))));
   const maxBytes = Math.min(opts.maxMemoryBytes ?? 2 ** 32, 2 ** 32);
 
   let k = await instantiateBuild(relaxed, threads, maxBytes, opts);
@@ -107,9 +106,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   return new WasmBackend(name, k.memory, k.exports, pool, k.ctrl, maxBytes);
 }
 
+const variantOf = (relaxed: boolean, threads: number) => `${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? '-mt' : ''}` as WasmVariant;
+
 /** one kernel build, instantiated over a fresh memory of at most maxBytes */
 async function instantiateBuild(relaxed: boolean, threads: number, maxBytes: number, opts: WasmBackendOptions) {
-  const variant = `${relaxed ? 'relaxed' : 'simd128'}${threads > 1 ? '-mt' : ''}` as WasmVariant;
+  const variant = variantOf(relaxed, threads);
   const src =
     opts.modules?.[variant] ??
     (await (opts.load ?? ((v: WasmVariant) => fetchKernel(v, opts.wasmPaths ? { ...wasmEnv, wasmPaths: opts.wasmPaths } : wasmEnv)))(variant));
