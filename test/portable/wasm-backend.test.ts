@@ -160,42 +160,95 @@ test('wasm matmul, matrix-vector path (M <= 4, a not transposed): large odd K, N
   }
 });
 
-test('wasm matmul, one row of a (decode): 1 and 2 threads give the same bits (one thread reads b a row per pass, threads eight rows; every column summed k by k)', async () => {
+test('wasm matmul, one row of a (decode): 1, 2 and 3 threads give the same bits (one thread reads b a row per pass; threads split K into slabs, or the columns where K has too few slabs; every column summed k by k within a slab, slabs added in order)', async () => {
   for (const simd of ['simd128', 'relaxed'] as const) {
     if (simd === 'relaxed' && !enableRelaxedSimd()) continue;
-    const bes = [await createNodeWasmBackend({ simd, threads: 1 }), await createNodeWasmBackend({ simd, threads: 2 })];
+    const bes = await Promise.all([1, 2, 3].map((threads) => createNodeWasmBackend({ simd, threads })));
+    // split by K (short rows): 771×1031 and 3072×768 at 2 and 3 threads, 768×2304 at 3; by columns: 768×2304
+    // at 2 threads, 200×4100 (long rows), 13×37 (one slab of 64 rows)
     for (const [K, N] of [
       [771, 1031],
       [3072, 768],
       [768, 2304],
+      [200, 4100],
       [13, 37],
     ])
-      for (const transB of [false, true]) {
-        const a = randn(K, K),
-          b = randn(K * N, N),
-          bias = randn(N, 5);
-        const [x, y] = await Promise.all(
-          bes.map(async (be) => {
-            const ta = be.alloc(K),
-              tb = be.alloc(K * N),
-              tbias = be.alloc(N),
-              to = be.alloc(N);
-            be.write(ta, a);
-            be.write(tb, b);
-            be.write(tbias, bias);
-            be.matmul(to, ta, tb, tbias, 1, K, N, false, transB, 0);
-            const got = (await be.read(to)) as Float32Array;
-            be.free(ta, tb, tbias, to);
-            return got;
-          }),
-        );
-        assert(
-          x.every((v, i) => Object.is(v, y[i])),
-          `${simd} 1x${K}x${N} tB=${transB}: 1 and 2 threads differ at ${x.findIndex((v, i) => !Object.is(v, y[i]))}`,
-        );
-      }
+      for (const transB of [false, true])
+        for (const beta of [0, 1] as const) {
+          const a = randn(K, K),
+            b = randn(K * N, N),
+            bias = randn(N, 5),
+            prior = randn(N, 6);
+          const got = await Promise.all(
+            bes.map(async (be) => {
+              const ta = be.alloc(K),
+                tb = be.alloc(K * N),
+                tbias = be.alloc(N),
+                to = be.alloc(N);
+              be.write(ta, a);
+              be.write(tb, b);
+              be.write(tbias, bias);
+              be.write(to, prior);
+              be.matmul(to, ta, tb, tbias, 1, K, N, false, transB, beta);
+              const out = (await be.read(to)) as Float32Array;
+              be.free(ta, tb, tbias, to);
+              return out;
+            }),
+          );
+          // and near the plain sum in f64 (every output is a sum of K products of unit normals, |error| ≲ 1e-5·√K)
+          for (let j = 0; j < N; j += 97) {
+            let want = bias[j] + (beta ? prior[j] : 0);
+            for (let k = 0; k < K; k++) want += a[k] * (transB ? b[j * K + k] : b[k * N + j]);
+            assert(Math.abs(got[0][j] - want) <= 1e-4 * Math.sqrt(K), `${simd} 1x${K}x${N} tB=${transB} beta=${beta}: column ${j} ${got[0][j]} vs ${want}`);
+          }
+          for (const [t, y] of got.entries())
+            assert(
+              got[0].every((v, i) => Object.is(v, y[i])),
+              `${simd} 1x${K}x${N} tB=${transB} beta=${beta}: 1 and ${t + 1} threads differ at ${got[0].findIndex((v, i) => !Object.is(v, y[i]))}`,
+            );
+        }
     for (const be of bes) be.dispose();
   }
+});
+
+test('wasm matmul in shares (wide out: threads take 4 shares each, one at a time, from a shared counter): the bits of one thread, at 2 and 3 threads, all four transposes, bias and beta', async () => {
+  const bes = await Promise.all([1, 2, 3].map((threads) => createNodeWasmBackend({ simd: 'relaxed', threads })));
+  // N 2081: 131 column groups of 16, 8 shares at 2 threads (>= 16 groups each), the even split at 3; N 3100: 12 shares at 3 threads
+  for (const [M, K, N] of [
+    [70, 65, 2081],
+    [9, 300, 3100],
+  ])
+    for (const [transA, transB] of [
+      [false, false],
+      [false, true],
+      [true, false],
+      [true, true],
+    ])
+      for (const beta of [0, 1] as const) {
+        const a = randn(M * K, M + K),
+          b = randn(K * N, N),
+          bias = randn(N, 3),
+          prior = randn(M * N, 4);
+        const got = await Promise.all(
+          bes.map(async (be) => {
+            const t = [a, b, bias, prior].map((v) => {
+              const x = be.alloc(v.length);
+              be.write(x, v);
+              return x;
+            });
+            be.matmul(t[3], t[0], t[1], t[2], M, K, N, transA, transB, beta);
+            const out = (await be.read(t[3])) as Float32Array;
+            be.free(...t);
+            return out;
+          }),
+        );
+        for (const [i, y] of got.entries())
+          assert(
+            got[0].every((v, j) => Object.is(v, y[j])),
+            `${M}x${K}x${N} tA=${transA} tB=${transB} beta=${beta}: 1 and ${i + 1} threads differ at ${got[0].findIndex((v, j) => !Object.is(v, y[j]))}`,
+          );
+      }
+  for (const be of bes) be.dispose();
 });
 
 test("relaxed SIMD's int8 dot (i16x8.relaxed_dot_i8x16_i7x16_s) is checked for exactness before the relaxed build is chosen; a wrong answer is caught", () => {

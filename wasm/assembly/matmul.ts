@@ -144,7 +144,8 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
 /**
  * out(M,N) = beta*out + op(a)·op(b) [+ bias]. bias = 0 for none. scratch + tid*scratchStride is this
  * thread's matmulScratchBytes(). M <= GEMV_MAX_M with a not transposed takes the matrix-vector path
- * (gemv, below: no packing, no scratch).
+ * (gemv, below: no packing; one row of a uses 16 KB of the scratch). With one row of a and b not
+ * transposed, the host may run gemvSlabs + gemvFold instead (see gemvSlabBytes): the same bits.
  * Threads split the columns, in 16-float groups (whole cache lines of out): each packs only its own
  * part of b, and b is the big operand — a weight matrix, or the LM head's 40478×768 embedding against
  * 103-row chunks. Split by rows, every thread packed all of b: for the LM head, twice the packing and
@@ -153,11 +154,11 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
  */
 export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32, transB: i32, beta: i32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const s = scratch + <usize>tid * scratchStride;
   if (M <= GEMV_MAX_M && transA == 0) {
-    gemv(out, a, b, bias, M, K, N, transB != 0, beta, tid, nth);
+    gemv(out, a, b, bias, M, K, N, transB != 0, beta, tid, nth, s);
     return;
   }
-  const s = scratch + <usize>tid * scratchStride;
   const groups = (N + 15) >> 4, rowPanels = (M + MR - 1) / MR;
   if (nth == 1) {
     gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, 0, N, s);
@@ -168,6 +169,19 @@ export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i
     const m0 = min(M, part(rowPanels, tid, nth) * MR), m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
     if (m0 < m1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, m0, m1, 0, N, s);
   }
+}
+
+/**
+ * How many shares the host may cut this matmul into, for threads to take one at a time (the worker
+ * pool's call in shares, src/backend/wasm/pool.ts): 4 per thread where each is still >= 256 columns of
+ * out; 0 for the even split. Each share packs all of A again for its columns, which over 256 or more
+ * columns cost at most 1% (one thread, the GPT-1 shapes as 1 call against 8 shares); narrower shares
+ * cost more (512×3072×768 in 16 shares of 48 columns: 1.22×). Any split gives the same bits.
+ */
+export function matmulShares(M: i32, K: i32, N: i32, transA: i32, nth: i32): i32 {
+  if (nth < 2 || K == 0 || (M <= GEMV_MAX_M && transA == 0)) return 0;
+  const shares = 4 * nth;
+  return ((N + 15) >> 4) >= shares * 16 ? shares : 0;
 }
 
 /** dbias(N) += column sums of dout(M,N); threads split columns */
@@ -219,23 +233,22 @@ export function gemvInit(out: usize, bias: usize, M: i32, N: i32, beta: i32, n0:
   }
 }
 
-// out[n0:n1) += a(1,K) · b(K,N)[:, n0:n1] (decode): every column summed k by k, one FMA per k, in k order,
-// whichever way b is read, so the bits do not depend on the threads.
-// One thread reads b one row per pass: its rows are contiguous, so b streams as one sequential run (GPT-1
-// f32 decode 28.0 -> 21.2 ms/token against eight rows a pass, kernel-ab). Threads read a stretch of
-// every row each, and one stretch per pass was far slower there (22 -> 35 ms/token at 2 threads):
-// they take eight rows a pass, eight streams of one stretch, which measured 1.1-1.3x four.
-// The last (je - jv) < 4 columns of a share run in scalar after the vectors.
-function gemvRowN(out: usize, a: usize, b: usize, K: i32, N: i32, jc: i32, je: i32, oneRow: bool): void {
-  const ldb = <usize>N << 2;
-  const jv = je - ((je - jc) & 3); // end of whole vectors
+// out[0:cols) += a(1,K) · b(K, cols), b's rows ldb bytes apart (decode): every column summed k by k, one
+// FMA per k, in k order, whichever way b is read, so the bits do not depend on the threads.
+// oneRow reads b one row per pass: its rows are contiguous, so b streams as one sequential run (GPT-1
+// f32 decode 28.0 -> 21.2 ms/token against eight rows a pass, kernel-ab). Threads sharing the columns read
+// a stretch of every row each, and one stretch per pass was far slower there (22 -> 35 ms/token at 2
+// threads): they take eight rows a pass, eight streams of one stretch, which measured 1.1-1.3x four.
+// The last (cols & 3) columns run in scalar after the vectors.
+function gemvRowN(out: usize, a: usize, b: usize, K: i32, ldb: usize, cols: i32, oneRow: bool): void {
+  const jv = cols & ~3; // end of whole vectors
   let k = 0;
   if (!oneRow) for (; k + 8 <= K; k += 8) {
     const p0 = b + <usize>k * ldb, p1 = p0 + ldb, p2 = p1 + ldb, p3 = p2 + ldb, p4 = p3 + ldb, p5 = p4 + ldb, p6 = p5 + ldb, p7 = p6 + ldb;
     const xk = a + (<usize>k << 2);
     const x0 = v128.load32_splat(xk), x1 = v128.load32_splat(xk, 4), x2 = v128.load32_splat(xk, 8), x3 = v128.load32_splat(xk, 12);
     const x4 = v128.load32_splat(xk, 16), x5 = v128.load32_splat(xk, 20), x6 = v128.load32_splat(xk, 24), x7 = v128.load32_splat(xk, 28);
-    for (let j = jc; j < jv; j += 4) {
+    for (let j = 0; j < jv; j += 4) {
       const o = <usize>j << 2;
       let acc = v128.load(out + o);
       acc = madd(x0, v128.load(p0 + o), acc);
@@ -251,26 +264,92 @@ function gemvRowN(out: usize, a: usize, b: usize, K: i32, N: i32, jc: i32, je: i
   }
   for (; k < K; k++) {
     const p0 = b + <usize>k * ldb, x0 = v128.load32_splat(a + (<usize>k << 2));
-    for (let j = jc; j < jv; j += 4) {
+    for (let j = 0; j < jv; j += 4) {
       const o = <usize>j << 2;
       v128.store(out + o, madd(x0, v128.load(p0 + o), v128.load(out + o)));
     }
   }
-  for (let j = jv; j < je; j++) {
+  for (let j = jv; j < cols; j++) {
     let c = load<f32>(out + (<usize>j << 2));
     for (let k = 0; k < K; k++) c += load<f32>(a + (<usize>k << 2)) * load<f32>(b + <usize>k * ldb + (<usize>j << 2));
     store<f32>(out + (<usize>j << 2), c);
   }
 }
 
+// ---- one row of a, K split across threads -------------------------------------------------------------
+// Threads sharing b's columns each read a stretch of every row; where rows are short the stretches are
+// short, and reading them is slow (GPT-1's 3072×768 at 2 threads: 11.7-13.3 GB/s, while the 768×3072
+// above it streamed at 16-21). Split by K instead, each thread streams its own contiguous slab of rows:
+// 14.2-16.6 GB/s there, but 11-15 against 16-19 for the long rows of 768×2304 and 768×3072
+// (bench/gemv-stream.ts, 2 threads, interleaved), so only stretches under MAX_STRETCH bytes go this way.
+// For the bits not to depend on the threads, K is cut into slabs of SLAB rows whatever the thread
+// count: each slab's sum starts from zero, and out = ((init + slab 0) + slab 1) + ..., in slab order.
+// One thread folds each slab as it goes (gemvRowSlabs), so do threads that split the columns; threads
+// that split K write every slab's sum to scratch (gemvSlabs) and a second call folds them (gemvFold).
+const SLAB = 64;
+const MAX_STRETCH = 4096;
+
+@inline function slabCount(K: i32): i32 {
+  return (K + SLAB - 1) / SLAB;
+}
+
+/** dst[0:n) += src[0:n): vectors, then a scalar tail (both IEEE adds: the same bits either way) */
+@inline function addRow(dst: usize, src: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) v128.store(dst + (<usize>j << 2), f32x4.add(v128.load(dst + (<usize>j << 2)), v128.load(src + (<usize>j << 2))));
+  for (; j < n; j++) store<f32>(dst + (<usize>j << 2), load<f32>(dst + (<usize>j << 2)) + load<f32>(src + (<usize>j << 2)));
+}
+
+// out[jc:je) += a(1,K) · b(K,N)[:, jc:je), slab by slab through p (je - jc floats of scratch)
+function gemvRowSlabs(out: usize, a: usize, b: usize, K: i32, N: i32, jc: i32, je: i32, oneRow: bool, p: usize): void {
+  const ldb = <usize>N << 2, cols = je - jc;
+  for (let k0 = 0; k0 < K; k0 += SLAB) {
+    memory.fill(p, 0, <usize>cols << 2);
+    gemvRowN(p, a + (<usize>k0 << 2), b + <usize>k0 * ldb + (<usize>jc << 2), min(SLAB, K - k0), ldb, cols, oneRow);
+    addRow(out + (<usize>jc << 2), p, cols);
+  }
+}
+
+/**
+ * Bytes of scratch (all threads' together) that a·b with one row of a, K×N, split by K over nth threads
+ * needs for its slab sums; 0 where splitting the columns is the better way (rows long enough, or too few
+ * slabs to share evenly): then matmul does that, with the same bits.
+ */
+export function gemvSlabBytes(K: i32, N: i32, nth: i32): i32 {
+  const S = slabCount(K);
+  if (nth < 2 || <i64>N * 4 >= <i64>MAX_STRETCH * nth || !(S >= 4 * nth || (S >= nth && S % nth == 0))) return 0;
+  return <i32>min(<i64>S * <i64>N * 4, <i64>i32.MAX_VALUE);
+}
+
+/** slab sums sums(S,N): sums[s] = a[s·SLAB:+SLAB) · b rows [s·SLAB, +SLAB), from zero; threads take whole slabs */
+export function gemvSlabs(sums: usize, a: usize, b: usize, K: i32, N: i32, tid: i32, nth: i32): void {
+  const S = slabCount(K), s0 = part(S, tid, nth), s1 = part(S, tid + 1, nth), ldb = <usize>N << 2;
+  const gb = GB_BYTES >> 2;
+  for (let s = s0; s < s1; s++) {
+    const k0 = s * SLAB, rows = min(SLAB, K - k0), ps = sums + <usize>s * ldb;
+    memory.fill(ps, 0, ldb);
+    for (let jc = 0; jc < N; jc += gb) gemvRowN(ps + (<usize>jc << 2), a + (<usize>k0 << 2), b + <usize>k0 * ldb + (<usize>jc << 2), rows, ldb, min(gb, N - jc), true);
+  }
+}
+
+/** out(1,N) = (beta ? out : 0) + bias + sums[0] + sums[1] + ..., in slab order; threads split columns in 16-float groups */
+export function gemvFold(out: usize, sums: usize, bias: usize, K: i32, N: i32, beta: i32, tid: i32, nth: i32): void {
+  const groups = (N + 15) >> 4, S = slabCount(K), ldb = <usize>N << 2;
+  const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
+  if (n0 >= n1) return;
+  gemvInit(out, bias, 1, N, beta, n0, n1);
+  for (let s = 0; s < S; s++) addRow(out + (<usize>n0 << 2), sums + <usize>s * ldb + (<usize>n0 << 2), n1 - n0);
+}
+
 // out(M, n0:n1) += a(M,K) · b(K,N)[:, n0:n1]; b row-major. Per block of gb columns, 4 rows of b at a time
-// are scaled into the out rows (one load + store of out per 4 FMAs per row of a); one row of a: gemvRowN.
-function gemvN(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32, nth: i32): void {
+// are scaled into the out rows (one load + store of out per 4 FMAs per row of a); one row of a: slab by
+// slab (gemvRowSlabs), p its gb floats of scratch.
+function gemvN(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32, nth: i32, p: usize): void {
   const ldb = <usize>N << 2, gb = (GB_BYTES / (M * 4)) & ~15;
   for (let jc = n0; jc < n1; jc += gb) {
     const je = min(n1, jc + gb);
     if (M == 1) {
-      gemvRowN(out, a, b, K, N, jc, je, nth == 1);
+      gemvRowSlabs(out, a, b, K, N, jc, je, nth == 1, p);
       continue;
     }
     const jv = je - ((je - jc) & 3); // end of whole vectors
@@ -350,12 +429,12 @@ function gemvT(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32, n0: i32, 
 }
 
 /** the M <= GEMV_MAX_M, transA = false case of matmul; threads split columns in 16-float groups */
-function gemv(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transB: bool, beta: i32, tid: i32, nth: i32): void {
+function gemv(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transB: bool, beta: i32, tid: i32, nth: i32, p: usize): void {
   const groups = (N + 15) >> 4;
   const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
   if (n0 >= n1) return;
   gemvInit(out, bias, M, N, beta, n0, n1);
   if (K == 0) return;
   if (transB) gemvT(out, a, b, M, K, N, n0, n1);
-  else gemvN(out, a, b, M, K, N, n0, n1, nth);
+  else gemvN(out, a, b, M, K, N, n0, n1, nth, p);
 }

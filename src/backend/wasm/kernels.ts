@@ -29,6 +29,10 @@ const KERNELS = {
   // matmul.ts, quant.ts
   matmul: split({ out: p, a: p, b: p, bias: p, M: i, K: i, N: i, transA: i, transB: i, beta: i, ...SCRATCH }),
   matmulScratchBytes: direct({}),
+  matmulShares: direct({ M: i, K: i, N: i, transA: i, nth: i }),
+  gemvSlabBytes: direct({ K: i, N: i, nth: i }),
+  gemvSlabs: split({ sums: p, a: p, b: p, K: i, N: i }),
+  gemvFold: split({ out: p, sums: p, bias: p, K: i, N: i, beta: i }),
   biasBackward: split({ dbias: p, dout: p, M: i, N: i }),
   matmulQ: split({ out: p, a: p, codes: p, scales: p, wsums: p, bias: p, M: i, K: i, N: i, beta: i, bits: i, ...SCRATCH }),
   q8BlockSums: split({ codes: p, wsums: p, rows: i, K: i }),

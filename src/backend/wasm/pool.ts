@@ -16,7 +16,11 @@ export const CTRL_GEN = 0,
   CTRL_NTH = 4,
   CTRL_NARGS = 5,
   CTRL_ERR = 6,
-  CTRL_ASLEEP = 7;
+  CTRL_ASLEEP = 7,
+  // a call in shares (Pool.run's `shares`): how many, the next one not yet taken, the scratch argument's index
+  CTRL_SHARES = 8,
+  CTRL_NEXT = 9,
+  CTRL_SCRATCH_ARG = 10;
 export const MAX_ARGS = 32;
 export const PARTIALS_OFFSET = 64 + 8 * MAX_ARGS;
 export const MAX_THREADS = 256;
@@ -73,11 +77,23 @@ function gptedgeWorker(post, listen) {
         const nth = c[${CTRL_NTH}];
         if (tid < nth) {
           try {
-            const nargs = c[${CTRL_NARGS}], args = new Array(nargs + 2);
+            const nargs = c[${CTRL_NARGS}], args = new Array(nargs + 2), fn = fns[c[${CTRL_FN}]], shares = c[${CTRL_SHARES}];
             for (let i = 0; i < nargs; i++) args[i] = a[i];
-            args[nargs] = tid;
-            args[nargs + 1] = nth;
-            fns[c[${CTRL_FN}]].apply(null, args);
+            if (shares > 0) {
+              // this thread's scratch for every share it takes (see Pool.run)
+              const si = c[${CTRL_SCRATCH_ARG}];
+              args[si] += tid * args[si + 1];
+              args[si + 1] = 0;
+              args[nargs + 1] = shares;
+              for (let u; (u = Atomics.add(c, ${CTRL_NEXT}, 1)) < shares; ) {
+                args[nargs] = u;
+                fn.apply(null, args);
+              }
+            } else {
+              args[nargs] = tid;
+              args[nargs + 1] = nth;
+              fn.apply(null, args);
+            }
           } catch (e) {
             Atomics.store(c, ${CTRL_ERR}, 1);
           }
@@ -214,8 +230,15 @@ export class Pool {
     return new Pool(bindKernels(opts.exports), opts.memory, opts.ctrl, workers, names, spinMicros);
   }
 
-  /** Runs export `name` with `args` + (tid, nth) on every thread; returns when all are done. */
-  run(name: string, args: number[]): void {
+  /**
+   * Runs export `name` with `args` + (tid, nth) on every thread; returns when all are done.
+   * With `shares` (> 0), the work is cut into that many shares instead, and each thread takes the next
+   * share not yet taken, running the export with (share, shares), until none is left: a thread the
+   * machine slows down (a busy host core) then does fewer shares, where an even split would wait for it.
+   * Such a kernel takes (scratch, scratchStride) at args[shares.scratchArg] and uses scratch + tid·stride:
+   * each thread passes its own region there, with stride 0.
+   */
+  run(name: string, args: number[], shares?: { count: number; scratchArg: number }): void {
     const c = this.c,
       n = this.workers.length;
     const fn = this.index.get(name as SplitKernel);
@@ -224,6 +247,9 @@ export class Pool {
     c[CTRL_FN] = fn;
     c[CTRL_NTH] = n + 1;
     c[CTRL_NARGS] = args.length;
+    c[CTRL_SHARES] = shares ? shares.count : 0;
+    c[CTRL_SCRATCH_ARG] = shares ? shares.scratchArg : 0;
+    Atomics.store(c, CTRL_NEXT, 0);
     this.a.set(args);
     Atomics.store(c, CTRL_DONE, 0);
     Atomics.store(c, CTRL_ERR, 0);
@@ -236,7 +262,11 @@ export class Pool {
     let err: unknown = null;
     const t0 = Date.now();
     try {
-      this.exports[name as SplitKernel](...args, 0, n + 1);
+      if (shares) {
+        const own = args.slice();
+        own[shares.scratchArg + 1] = 0;
+        for (let u: number; (u = Atomics.add(c, CTRL_NEXT, 1)) < shares.count; ) this.exports[name as SplitKernel](...own, u, shares.count);
+      } else this.exports[name as SplitKernel](...args, 0, n + 1);
     } catch (e) {
       err = e;
     }

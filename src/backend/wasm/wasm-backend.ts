@@ -10,7 +10,7 @@ import { codeBytesPerRow, dequantizeRows, isQuant, quantizeRows, scalesPerRow, t
 import { checkedOps, HOST_INTS } from '../checks.ts';
 import { type Block, Heap } from './heap.ts';
 import { PARTIALS_OFFSET, type Pool } from './pool.ts';
-import { argList, bindKernels, type ArgsOf, type DirectKernel, type Kernels, type SplitKernel } from './kernels.ts';
+import { argList, bindKernels, paramNames, type ArgsOf, type DirectKernel, type Kernels, type SplitKernel } from './kernels.ts';
 
 interface WasmTensor extends Tensor {
   readonly buffer: Block;
@@ -129,9 +129,10 @@ export class WasmBackend implements Backend {
     return t.dtype === 'f32' ? this.f32(t) : this.i32(t);
   }
   /** Runs a kernel over all threads (when the work pays for waking them) or on this one. */
-  private run<K extends SplitKernel>(name: K, work: number, args: ArgsOf<K>): void {
+  private run<K extends SplitKernel>(name: K, work: number, args: ArgsOf<K>, shares = 0): void {
     const a = argList(name, args);
-    if (this.pool && work >= PARALLEL_MIN_WORK) this.pool.run(name, a);
+    if (this.pool && work >= PARALLEL_MIN_WORK)
+      this.pool.run(name, a, shares > 0 ? { count: shares, scratchArg: paramNames(name).indexOf('scratch') } : undefined);
     else this.k[name](...a, 0, 1);
   }
   /** Runs a kernel that answers a value on this thread. */
@@ -315,21 +316,35 @@ export class WasmBackend implements Backend {
       });
       return;
     }
+    // one row of a against b (K,N): threads split K (each streams its own rows of b) when that pays
+    const slabBytes = M === 1 && !transA && !transB ? this.call('gemvSlabBytes', { K, N, nth: this.threads }) : 0;
+    if (slabBytes > 0) {
+      const [sums] = this.scratchFor(Math.ceil(slabBytes / this.threads));
+      this.run('gemvSlabs', 2 * K * N, { sums, a: this.addr(a), b: this.addr(b), K, N });
+      this.run('gemvFold', slabBytes / 4, { out: this.addr(out), sums, bias: bias ? this.addr(bias) : 0, K, N, beta });
+      return;
+    }
     const [scratch, scratchStride] = this.scratchFor(this.call('matmulScratchBytes', {}));
-    this.run('matmul', 2 * M * K * N, {
-      out: this.addr(out),
-      a: this.addr(a),
-      b: this.addr(b),
-      bias: bias ? this.addr(bias) : 0,
-      M,
-      K,
-      N,
-      transA: +transA,
-      transB: +transB,
-      beta,
-      scratch,
-      scratchStride,
-    });
+    const shares = this.pool ? this.call('matmulShares', { M, K, N, transA: +transA, nth: this.threads }) : 0;
+    this.run(
+      'matmul',
+      2 * M * K * N,
+      {
+        out: this.addr(out),
+        a: this.addr(a),
+        b: this.addr(b),
+        bias: bias ? this.addr(bias) : 0,
+        M,
+        K,
+        N,
+        transA: +transA,
+        transB: +transB,
+        beta,
+        scratch,
+        scratchStride,
+      },
+      shares,
+    );
   }
   biasBackward(dbias: Tensor, dout: Tensor, M: number, N: number): void {
     this.run('biasBackward', M * N, { dbias: this.addr(dbias), dout: this.addr(dout), M, N });
