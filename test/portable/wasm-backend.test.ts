@@ -211,12 +211,16 @@ test('wasm matmul, one row of a (decode): 1, 2 and 3 threads give the same bits 
   }
 });
 
-test('wasm matmul in shares (wide out: threads take 4 shares each, one at a time, from a shared counter): the bits of one thread, at 2 and 3 threads, all four transposes, bias and beta', async () => {
+test('wasm matmul in shares (threads take 4 shares each, one at a time, from a shared counter: columns of a wide out, or rows against b packed once): the bits of one thread, at 2 and 3 threads, all four transposes, bias and beta', async () => {
   const bes = await Promise.all([1, 2, 3].map((threads) => createNodeWasmBackend({ simd: 'relaxed', threads })));
-  // N 2081: 131 column groups of 16, 8 shares at 2 threads (>= 16 groups each), the even split at 3; N 3100: 12 shares at 3 threads
+  // columns: N 2081 (131 groups of 16: 8 shares at 2 threads, the even split at 3), N 3100 (12 shares at 3 threads);
+  // rows against b packed whole: M 515 (129 panels of 4: 8 shares at 2 threads, the even split at 3) with N 770 and K 600
+  // (two NC blocks, three KC blocks, edge panels), M 800 with K 7 (12 shares at 3 threads)
   for (const [M, K, N] of [
     [70, 65, 2081],
     [9, 300, 3100],
+    [515, 600, 770],
+    [800, 7, 61],
   ])
     for (const [transA, transB] of [
       [false, false],

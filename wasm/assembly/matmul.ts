@@ -92,9 +92,9 @@ function packB(bp: usize, b: usize, K: i32, N: i32, p0: i32, kc: i32, j0: i32, n
   }
 }
 
-// One thread's block of out: rows [m0, m1) × columns [n0, n1).
+// One thread's block of out: rows [m0, m1) × columns [n0, n1). packed: b already packed whole (matmulPackB), or 0.
 function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transA: bool, transB: bool, beta: i32,
-  m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize): void {
+  m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize, packed: usize = 0): void {
   const bp = scratch, ap = scratch + <usize>(KC * NC) * 4, tile = ap + <usize>(MC * KC) * 4;
   if (K == 0) {
     // no products: out = beta*out + bias
@@ -109,13 +109,14 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
       const first = pc == 0;
-      packB(bp, b, K, N, pc, kc, jc, nc, transB);
+      if (packed == 0) packB(bp, b, K, N, pc, kc, jc, nc, transB);
+      const bpb = packed ? packed + packedOffset(K, N, jc, pc) : bp;
       for (let ic = m0; ic < m1; ic += MC) {
         const mc = min(MC, m1 - ic);
         packA(ap, a, M, K, ic, mc, pc, kc, transA);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
-          const bpp = bp + <usize>(jr * kc) * 4;
+          const bpp = bpb + <usize>(jr * kc) * 4;
           const bb = first && bias ? bias + (<usize>(jc + jr) << 2) : 0;
           const loadC = !first || beta != 0;
           for (let ir = 0; ir < mc; ir += MR) {
@@ -182,6 +183,53 @@ export function matmulShares(M: i32, K: i32, N: i32, transA: i32, nth: i32): i32
   if (nth < 2 || K == 0 || (M <= GEMV_MAX_M && transA == 0)) return 0;
   const shares = 4 * nth;
   return ((N + 15) >> 4) >= shares * 16 ? shares : 0;
+}
+
+// ---- b packed once, rows in shares ------------------------------------------------------------------
+// Where out is too narrow for column shares (GPT-1's N = 768: proj, fc2, most of the backward), threads
+// first pack all of b together (matmulPackB: the blocks packB makes, each at packedOffset), then take
+// shares of rows (matmulRows): each share packs only its own rows of a, against every column. Any split
+// gives the same bits as matmul: the same blocks, the same tiles.
+
+// bytes offset of block (jc, pc) of b packed whole: jc blocks of NC columns one after another, each its
+// K rows of panels in KC-row blocks (an edge block's columns rounded up to whole NR panels)
+@inline function packedOffset(K: i32, N: i32, jc: i32, pc: i32): usize {
+  const nc = min(NC, N - jc);
+  return (<usize>jc * <usize>K + <usize>((nc + NR - 1) / NR * NR) * <usize>pc) * 4;
+}
+
+/** bytes of op(b) (K,N) packed whole */
+export function matmulPackedBytes(K: i32, N: i32): i32 {
+  return <i32>min(<i64>((N + NR - 1) / NR * NR) * <i64>K * 4, <i64>i32.MAX_VALUE);
+}
+
+/**
+ * How many shares of rows the host may cut matmul into, over b packed whole; 0: not this way. For an out
+ * too narrow for matmulShares' columns, with at least 16 row panels (64 rows) per share and b's packed
+ * copy at most 32 MiB.
+ */
+export function matmulRowShares(M: i32, K: i32, N: i32, transA: i32, nth: i32): i32 {
+  if (nth < 2 || K == 0 || (M <= GEMV_MAX_M && transA == 0) || matmulShares(M, K, N, transA, nth) > 0) return 0;
+  const shares = 4 * nth, rowPanels = (M + MR - 1) / MR;
+  if (rowPanels < shares * 16 || <i64>matmulPackedBytes(K, N) > (<i64>32 << 20)) return 0;
+  return shares;
+}
+
+/** bp = op(b) packed whole (matmulPackedBytes); threads take whole (NC×KC) blocks */
+export function matmulPackB(bp: usize, b: usize, K: i32, N: i32, transB: i32, tid: i32, nth: i32): void {
+  const nP = (K + KC - 1) / KC, blocks = ((N + NC - 1) / NC) * nP;
+  for (let i = part(blocks, tid, nth), e = part(blocks, tid + 1, nth); i < e; i++) {
+    const jc = (i / nP) * NC, pc = (i % nP) * KC;
+    packB(bp + packedOffset(K, N, jc, pc), b, K, N, pc, min(KC, K - pc), jc, min(NC, N - jc), transB != 0);
+  }
+}
+
+/** matmul's out(M,N) with b packed whole in bp; threads split rows in whole panels */
+export function matmulRows(out: usize, a: usize, bp: usize, bias: usize, M: i32, K: i32, N: i32, transA: i32, beta: i32,
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const rowPanels = (M + MR - 1) / MR;
+  const m0 = min(M, part(rowPanels, tid, nth) * MR), m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
+  if (m0 < m1) gemmBlock(out, a, 0, bias, M, K, N, transA != 0, false, beta, m0, m1, 0, N, scratch + <usize>tid * scratchStride, bp);
 }
 
 /** dbias(N) += column sums of dout(M,N); threads split columns */

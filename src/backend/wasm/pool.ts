@@ -2,7 +2,9 @@
 // memory. A kernel call is a generation bump on a futex word in linear memory: workers wake, run their
 // share (tid of nth) of the same export with the same arguments, and count themselves done; the calling
 // thread runs share 0 meanwhile and waits for the count. Ops stay synchronous, as the Backend interface
-// wants, and no data is ever copied between threads.
+// wants, and no data is ever copied between threads. A call may instead come in more shares than threads,
+// which the threads take one at a time from a counter (run's `shares`): the large matmuls do, so that a
+// thread the host slows down takes fewer of them.
 //
 // Control block (in linear memory, 64-byte aligned), i32 words: see the constants below; f64 arguments
 // from byte 64; per-thread f64 partial sums (sumSquares) from byte 64 + 8*MAX_ARGS. The kernels a worker

@@ -55,6 +55,8 @@ export class WasmBackend implements Backend {
   private readonly k: Kernels;
   private scratch: Block | null = null;
   private scratchStride = 0;
+  /** b packed whole for matmul's row shares (at most 32 MiB: matmulRowShares), kept for the next call like the scratch */
+  private packedB: Block | null = null;
   private u8: Uint8Array;
 
   constructor(
@@ -149,6 +151,14 @@ export class WasmBackend implements Backend {
       this.scratchStride = stride;
     }
     return [this.scratch.addr, this.scratchStride];
+  }
+
+  private packedBFor(bytes: number): number {
+    if (!this.packedB || this.packedB.bytes < bytes) {
+      if (this.packedB) this.heap.release(this.packedB);
+      this.packedB = this.heap.alloc(bytes);
+    }
+    return this.packedB.addr;
   }
 
   // ---- memory -------------------------------------------------------------------------------------
@@ -325,7 +335,22 @@ export class WasmBackend implements Backend {
       return;
     }
     const [scratch, scratchStride] = this.scratchFor(this.call('matmulScratchBytes', {}));
-    const shares = this.pool ? this.call('matmulShares', { M, K, N, transA: +transA, nth: this.threads }) : 0;
+    // at 2+ threads, work in shares that threads take one at a time (Pool.run): columns of out where it is
+    // wide, else rows against b packed once by all threads
+    const shape = { M, K, N, transA: +transA, nth: this.threads };
+    const shares = this.pool ? this.call('matmulShares', shape) : 0;
+    const rowShares = this.pool && !shares ? this.call('matmulRowShares', shape) : 0;
+    if (rowShares > 0) {
+      const bp = this.packedBFor(this.call('matmulPackedBytes', { K, N }));
+      this.run('matmulPackB', K * N, { bp, b: this.addr(b), K, N, transB: +transB });
+      this.run(
+        'matmulRows',
+        2 * M * K * N,
+        { out: this.addr(out), a: this.addr(a), bp, bias: bias ? this.addr(bias) : 0, M, K, N, transA: +transA, beta, scratch, scratchStride },
+        rowShares,
+      );
+      return;
+    }
     this.run(
       'matmul',
       2 * M * K * N,
