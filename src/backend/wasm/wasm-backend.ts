@@ -327,7 +327,7 @@ export class WasmBackend implements Backend {
       return;
     }
     // one row of a against b (K,N): threads split K (each streams its own rows of b) when that pays
-    const slabBytes = M === 1 && !transA && !transB ? this.call('gemvSlabBytes', { K, N, nth: this.threads }) : 0;
+    const slabBytes = this.pool && M === 1 && !transA && !transB ? this.call('gemvSlabBytes', { K, N, nth: this.threads }) : 0;
     if (slabBytes > 0) {
       const [sums] = this.scratchFor(Math.ceil(slabBytes / this.threads));
       this.run('gemvSlabs', 2 * K * N, { sums, a: this.addr(a), b: this.addr(b), K, N });
