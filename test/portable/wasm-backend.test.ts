@@ -211,16 +211,19 @@ test('wasm matmul, one row of a (decode): 1, 2 and 3 threads give the same bits 
   }
 });
 
-test('wasm matmul in shares (threads take 4 shares each, one at a time, from a shared counter: columns of a wide out, or rows against b packed once): the bits of one thread, at 2 and 3 threads, all four transposes, bias and beta', async () => {
+test('wasm matmul in shares (threads take 4 shares each, one at a time, from a shared counter: columns of a wide out, or rows against b packed once) and with A packed once for all column blocks: the bits of one thread, at 2 and 3 threads, all four transposes, bias and beta; near the f64 sum', async () => {
   const bes = await Promise.all([1, 2, 3].map((threads) => createNodeWasmBackend({ simd: 'relaxed', threads })));
   // columns: N 2081 (131 groups of 16: 8 shares at 2 threads, the even split at 3), N 3100 (12 shares at 3 threads);
   // rows against b packed whole: M 515 (129 panels of 4: 8 shares at 2 threads, the even split at 3) with N 770 and K 600
-  // (two NC blocks, three KC blocks, edge panels), M 800 with K 7 (12 shares at 3 threads)
+  // (two NC blocks, three KC blocks, edge panels), M 800 with K 7 (12 shares at 3 threads).
+  // One thread packs A once for all NC column blocks on the first three (one chunk of rows) and on 1100×1000×1600
+  // (chunks of 512 rows: 512, 512, 76), where 2 and 3 threads take row shares: against the blocks packed per column block
   for (const [M, K, N] of [
     [70, 65, 2081],
     [9, 300, 3100],
     [515, 600, 770],
     [800, 7, 61],
+    [1100, 1000, 1600],
   ])
     for (const [transA, transB] of [
       [false, false],
@@ -251,6 +254,18 @@ test('wasm matmul in shares (threads take 4 shares each, one at a time, from a s
             got[0].every((v, j) => Object.is(v, y[j])),
             `${M}x${K}x${N} tA=${transA} tB=${transB} beta=${beta}: 1 and ${i + 1} threads differ at ${got[0].findIndex((v, j) => !Object.is(v, y[j]))}`,
           );
+        // sampled outputs near the f64 sum (each a sum of K products of unit normals: |error| ≲ 1e-5·√K); the
+        // stride visits every row and column residue, the edge panels included
+        for (let o = 0; o < M * N; o += 1009) {
+          const m = Math.floor(o / N),
+            n = o % N;
+          let want = bias[n] + (beta ? prior[o] : 0);
+          for (let k = 0; k < K; k++) want += (transA ? a[k * M + m] : a[m * K + k]) * (transB ? b[n * K + k] : b[k * N + n]);
+          assert(
+            Math.abs(got[0][o] - want) <= 1e-4 * Math.sqrt(K),
+            `${M}x${K}x${N} tA=${transA} tB=${transB} beta=${beta}: out[${m},${n}] ${got[0][o]} vs ${want}`,
+          );
+        }
       }
   for (const be of bes) be.dispose();
 });

@@ -1,6 +1,6 @@
 // The kernel module's exports: one file per op family, each op a forward/backward pair.
 export { heapBase } from './common';
-export { matmul, matmulScratchBytes, matmulShares, matmulRowShares, matmulPackedBytes, matmulPackB, matmulRows, biasBackward, gemvSlabBytes, gemvSlabs, gemvFold } from './matmul';
+export { matmul, matmulScratchBytes, matmulShares, matmulRowShares, matmulPackedBytes, matmulPackB, matmulRows, matmulPackedABytes, matmulPackA, matmulCols, biasBackward, gemvSlabBytes, gemvSlabs, gemvFold } from './matmul';
 export { matmulQ, matmulQScratchBytes, encoderForwardQ, q8BlockSums, dotI8Pairs } from './quant';
 export { attentionForward, attentionBackward, attentionScratchBytes, decodeScratchBytes, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
 export { kvCacheWriteHalf, attentionCachedHalf, kvCacheWriteRaggedHalf, attentionRaggedHalf, halfAttentionScratchBytes, widenCache } from './halfkv';

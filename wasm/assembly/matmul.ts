@@ -13,26 +13,50 @@ const ONE = f32x4.splat(1);
 const NC = 512;
 const MC = 64;
 
-/** bytes of per-thread scratch matmul needs: packed B block, packed A block, one edge tile */
+// bytes of packed A a thread may keep for all of K: see gemmBlock
+const A_BYTES = 2 << 20;
+
+/** bytes of per-thread scratch matmul needs: packed B block, one edge tile, packed A (A_BYTES >= MC×KC) */
 export function matmulScratchBytes(): i32 {
-  return (KC * NC + MC * KC + MR * NR) * 4;
+  return (KC * NC + MR * NR) * 4 + A_BYTES;
 }
 
 // Pack rows [i0, i0+mc) × k-range [p0, p0+kc) of op(a) into panels of MR rows: ap[panel][k][r].
 // Rows past M are zero so that edge panels compute garbage-free zeros.
 function packA(ap: usize, a: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32, kc: i32, transA: bool): void {
+  if (transA) {
+    // a is stored (K,M): one k's mc row values are contiguous. Four k at a time, across all the panels:
+    // each panel gets one whole line, and a is read as four sequential runs. (Panel by panel down k,
+    // each line of a was fetched again for every panel it feeds.)
+    const lda = <usize>M << 2, full = mc & ~(MR - 1);
+    let k = 0;
+    for (; k + 4 <= kc; k += 4) {
+      const src = a + (<usize>(p0 + k) * <usize>M + <usize>i0) * 4, dst = ap + <usize>(k * MR) * 4;
+      for (let ir = 0; ir < full; ir += MR) {
+        const s = src + (<usize>ir << 2), d = dst + <usize>(ir * kc) * 4;
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s + lda), 16);
+        v128.store(d, v128.load(s + 2 * lda), 32);
+        v128.store(d, v128.load(s + 3 * lda), 48);
+      }
+    }
+    for (; k < kc; k++) {
+      const src = a + (<usize>(p0 + k) * <usize>M + <usize>i0) * 4, dst = ap + <usize>(k * MR) * 4;
+      for (let ir = 0; ir < full; ir += MR) v128.store(dst + <usize>(ir * kc) * 4, v128.load(src + (<usize>ir << 2)));
+    }
+    if (full < mc) {
+      // the edge panel; rows past mc are zero
+      for (let k = 0; k < kc; k++) {
+        const src = a + (<usize>(p0 + k) * <usize>M + <usize>(i0 + full)) * 4, d = ap + <usize>(full * kc + k * MR) * 4;
+        for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), full + r < mc ? load<f32>(src + (<usize>r << 2)) : 0);
+      }
+    }
+    return;
+  }
   for (let ir = 0; ir < mc; ir += MR) {
     const rows = min(MR, mc - ir);
     const dst = ap + <usize>(ir * kc) * 4;
-    if (transA) {
-      // a is stored (K,M): the MR row values for one k are contiguous
-      for (let k = 0; k < kc; k++) {
-        const src = a + (<usize>(p0 + k) * <usize>M + <usize>(i0 + ir)) * 4;
-        const d = dst + <usize>(k * MR) * 4;
-        if (rows == MR) v128.store(d, v128.load(src));
-        else for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
-      }
-    } else if (rows == MR) {
+    if (rows == MR) {
       // a is stored (M,K): 4×4 blocks of (rows, k) transposed into (k, rows)
       const src = a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4, lda = <usize>K << 2;
       let k = 0;
@@ -54,10 +78,42 @@ function packA(ap: usize, a: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32, k
 
 // Pack k-range [p0, p0+kc) × columns [j0, j0+nc) of op(b) into panels of NR columns: bp[panel][k][j].
 function packB(bp: usize, b: usize, K: i32, N: i32, p0: i32, kc: i32, j0: i32, nc: i32, transB: bool): void {
+  if (!transB) {
+    // b is stored (K,N): two k at a time, across all the panels: each panel gets one whole line, and b is
+    // read as two sequential runs. Panel by panel down k, every panel walked kc rows N*4 bytes apart for
+    // half a line of each: latency-bound (384×2048×1152: 6.2 ms to pack a 9.4 MB b, 1.5 GB/s)
+    const ldb = <usize>N << 2, full = nc & ~(NR - 1);
+    let k = 0;
+    for (; k + 2 <= kc; k += 2) {
+      const src = b + (<usize>(p0 + k) * <usize>N + <usize>j0) * 4, dst = bp + <usize>(k * NR) * 4;
+      for (let jr = 0; jr < full; jr += NR) {
+        const s = src + (<usize>jr << 2), d = dst + <usize>(jr * kc) * 4;
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+        v128.store(d, v128.load(s + ldb), 32);
+        v128.store(d, v128.load(s + ldb, 16), 48);
+      }
+    }
+    for (; k < kc; k++) {
+      const src = b + (<usize>(p0 + k) * <usize>N + <usize>j0) * 4, dst = bp + <usize>(k * NR) * 4;
+      for (let jr = 0; jr < full; jr += NR) {
+        v128.store(dst + <usize>(jr * kc) * 4, v128.load(src + (<usize>jr << 2)));
+        v128.store(dst + <usize>(jr * kc) * 4, v128.load(src + (<usize>jr << 2), 16), 16);
+      }
+    }
+    if (full < nc) {
+      // the edge panel; columns past nc are zero
+      for (let k = 0; k < kc; k++) {
+        const src = b + (<usize>(p0 + k) * <usize>N + <usize>(j0 + full)) * 4, d = bp + <usize>(full * kc + k * NR) * 4;
+        for (let j = 0; j < NR; j++) store<f32>(d + (<usize>j << 2), full + j < nc ? load<f32>(src + (<usize>j << 2)) : 0);
+      }
+    }
+    return;
+  }
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
     const dst = bp + <usize>(jr * kc) * 4;
-    if (transB && cols == NR) {
+    if (cols == NR) {
       // b is stored (N,K): two 4×4 blocks of (columns, k) per 4 k, transposed into (k, columns)
       const src = b + (<usize>(j0 + jr) * <usize>K + <usize>p0) * 4, ldb = <usize>K << 2;
       let k = 0;
@@ -66,7 +122,7 @@ function packB(bp: usize, b: usize, K: i32, N: i32, p0: i32, kc: i32, j0: i32, n
         transpose4(dst + <usize>(k * NR + 4) * 4, NR * 4, src + 4 * ldb + (<usize>k << 2), ldb, ONE);
       }
       for (; k < kc; k++) for (let j = 0; j < NR; j++) store<f32>(dst + <usize>(k * NR + j) * 4, load<f32>(src + <usize>j * ldb + (<usize>k << 2)));
-    } else if (transB) {
+    } else {
       // an edge panel: walk each column's k run contiguously
       for (let j = 0; j < NR; j++) {
         const d = dst + (<usize>j << 2);
@@ -77,25 +133,21 @@ function packB(bp: usize, b: usize, K: i32, N: i32, p0: i32, kc: i32, j0: i32, n
           for (let k = 0; k < kc; k++) store<f32>(d + <usize>(k * NR) * 4, 0);
         }
       }
-    } else {
-      for (let k = 0; k < kc; k++) {
-        const src = b + (<usize>(p0 + k) * <usize>N + <usize>(j0 + jr)) * 4;
-        const d = dst + <usize>(k * NR) * 4;
-        if (cols == NR) {
-          v128.store(d, v128.load(src));
-          v128.store(d, v128.load(src, 16), 16);
-        } else {
-          for (let j = 0; j < NR; j++) store<f32>(d + (<usize>j << 2), j < cols ? load<f32>(src + (<usize>j << 2)) : 0);
-        }
-      }
     }
   }
 }
 
-// One thread's block of out: rows [m0, m1) × columns [n0, n1). packed: b already packed whole (matmulPackB), or 0.
+// One thread's block of out: rows [m0, m1) × columns [n0, n1). packed: b already packed whole (matmulPackB),
+// packedA: a already packed whole (matmulPackA), or 0.
+// GotoBLAS packs A again for every NC-column block of B: for out wider than NC that repeats (the LM
+// head's 40478 columns: 80 times), and packing took 5-7% of a GPT-1 GEMM at one thread (in-process
+// against a build that packed nothing). Where it costs less in all, rows are taken in chunks whose A,
+// all of K, fits A_BYTES: A is packed once per chunk, B once per chunk (not at all when packed): at one
+// thread GPT-1's qkv, proj, fc1 and LM head ran 1.03-1.08x (fc2, K 3072, keeps the GotoBLAS order).
+// Either way every tile sums the same k blocks in the same order: the bits do not change.
 function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transA: bool, transB: bool, beta: i32,
-  m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize, packed: usize = 0): void {
-  const bp = scratch, ap = scratch + <usize>(KC * NC) * 4, tile = ap + <usize>(MC * KC) * 4;
+  m0: i32, m1: i32, n0: i32, n1: i32, scratch: usize, packed: usize = 0, packedA: usize = 0): void {
+  const bp = scratch, tile = bp + <usize>(KC * NC) * 4, ap = tile + <usize>(MR * NR) * 4;
   if (K == 0) {
     // no products: out = beta*out + bias
     for (let i = m0; i < m1; i++) for (let j = n0; j < n1; j++) {
@@ -104,38 +156,72 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
     }
     return;
   }
-  for (let jc = n0; jc < n1; jc += NC) {
-    const nc = min(NC, n1 - jc);
-    for (let pc = 0; pc < K; pc += KC) {
-      const kc = min(KC, K - pc);
-      const first = pc == 0;
-      if (packed == 0) packB(bp, b, K, N, pc, kc, jc, nc, transB);
-      const bpb = packed ? packed + packedOffset(K, N, jc, pc) : bp;
-      for (let ic = m0; ic < m1; ic += MC) {
-        const mc = min(MC, m1 - ic);
-        packA(ap, a, M, K, ic, mc, pc, kc, transA);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const cols = min(NR, nc - jr);
-          const bpp = bpb + <usize>(jr * kc) * 4;
-          const bb = first && bias ? bias + (<usize>(jc + jr) << 2) : 0;
-          const loadC = !first || beta != 0;
-          for (let ir = 0; ir < mc; ir += MR) {
-            const rows = min(MR, mc - ir);
-            const c = out + (<usize>(ic + ir) * <usize>N + <usize>(jc + jr)) * 4;
-            const app = ap + <usize>(ir * kc) * 4;
-            if (rows == MR && cols == NR) {
-              tile4x8(kc, app, MR * 4, bpp, NR * 4, c, <usize>N, loadC, bb);
-            } else {
-              // edge tile: compute whole tile into scratch, then merge the valid part
-              tile4x8(kc, app, MR * 4, bpp, NR * 4, tile, NR, false, 0);
-              for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
-                const o = c + (<usize>r * <usize>N + <usize>j) * 4;
-                let v = load<f32>(tile + <usize>(r * NR + j) * 4);
-                if (bb) v += load<f32>(bb + (<usize>j << 2));
-                store<f32>(o, loadC ? load<f32>(o) + v : v);
-              }
-            }
-          }
+  const rows = m1 - m0, colBlocks = (n1 - n0 + NC - 1) / NC;
+  const chunk = min(rows, A_BYTES / 4 / K / MC * MC); // rows whose packed A, all of K, fits
+  let once = false;
+  if (packedA == 0 && chunk > 0 && colBlocks > 1) {
+    const bPacks = packed ? 0 : <i64>((rows + chunk - 1) / chunk) * <i64>(n1 - n0); // B's floats packed, per row of k
+    once = <i64>rows + bPacks < <i64>rows * colBlocks + (packed ? 0 : <i64>(n1 - n0));
+  }
+  if (!once) {
+    for (let jc = n0; jc < n1; jc += NC) {
+      const nc = min(NC, n1 - jc);
+      for (let pc = 0; pc < K; pc += KC) {
+        const kc = min(KC, K - pc);
+        if (packed == 0) packB(bp, b, K, N, pc, kc, jc, nc, transB);
+        const bpb = packed ? packed + packedOffset(K, N, jc, pc) : bp;
+        for (let ic = m0; ic < m1; ic += MC) {
+          const mc = min(MC, m1 - ic);
+          let apb = ap;
+          if (packedA) apb = packedA + packedAOffset(M, ic, pc, kc);
+          else packA(ap, a, M, K, ic, mc, pc, kc, transA);
+          blockTiles(out, bias, N, beta, apb, bpb, ic, mc, jc, nc, pc, kc, tile);
+        }
+      }
+    }
+    return;
+  }
+  for (let mb = m0; mb < m1; mb += chunk) {
+    const me = min(m1, mb + chunk), panels = (me - mb + MR - 1) / MR * MR; // rows of each k block, whole panels
+    for (let pc = 0; pc < K; pc += KC) packA(ap + <usize>(panels * pc) * 4, a, M, K, mb, me - mb, pc, min(KC, K - pc), transA);
+    for (let jc = n0; jc < n1; jc += NC) {
+      const nc = min(NC, n1 - jc);
+      for (let pc = 0; pc < K; pc += KC) {
+        const kc = min(KC, K - pc);
+        if (packed == 0) packB(bp, b, K, N, pc, kc, jc, nc, transB);
+        const bpb = packed ? packed + packedOffset(K, N, jc, pc) : bp;
+        for (let ic = mb; ic < me; ic += MC) {
+          blockTiles(out, bias, N, beta, ap + <usize>(panels * pc + (ic - mb) * kc) * 4, bpb, ic, min(MC, me - ic), jc, nc, pc, kc, tile);
+        }
+      }
+    }
+  }
+}
+
+// out rows [ic, ic+mc) × columns [jc, jc+nc) (+)= the packed A block apb (mc rows) · the packed B block bpb, over
+// k block pc (kc deep); the first k block writes (beta: adds to out) and adds the bias
+@inline function blockTiles(out: usize, bias: usize, N: i32, beta: i32, apb: usize, bpb: usize, ic: i32, mc: i32, jc: i32, nc: i32,
+  pc: i32, kc: i32, tile: usize): void {
+  const first = pc == 0;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    const bpp = bpb + <usize>(jr * kc) * 4;
+    const bb = first && bias ? bias + (<usize>(jc + jr) << 2) : 0;
+    const loadC = !first || beta != 0;
+    for (let ir = 0; ir < mc; ir += MR) {
+      const rows = min(MR, mc - ir);
+      const c = out + (<usize>(ic + ir) * <usize>N + <usize>(jc + jr)) * 4;
+      const app = apb + <usize>(ir * kc) * 4;
+      if (rows == MR && cols == NR) {
+        tile4x8(kc, app, MR * 4, bpp, NR * 4, c, <usize>N, loadC, bb);
+      } else {
+        // edge tile: compute whole tile into scratch, then merge the valid part
+        tile4x8(kc, app, MR * 4, bpp, NR * 4, tile, NR, false, 0);
+        for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
+          const o = c + (<usize>r * <usize>N + <usize>j) * 4;
+          let v = load<f32>(tile + <usize>(r * NR + j) * 4);
+          if (bb) v += load<f32>(bb + (<usize>j << 2));
+          store<f32>(o, loadC ? load<f32>(o) + v : v);
         }
       }
     }
@@ -175,9 +261,10 @@ export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i
 /**
  * How many shares the host may cut this matmul into, for threads to take one at a time (the worker
  * pool's call in shares, src/backend/wasm/pool.ts): 4 per thread where each is still >= 256 columns of
- * out; 0 for the even split. Each share packs all of A again for its columns, which over 256 or more
- * columns cost at most 1% (one thread, the GPT-1 shapes as 1 call against 8 shares); narrower shares
- * cost more (512×3072×768 in 16 shares of 48 columns: 1.22×). Any split gives the same bits.
+ * out; 0 for the even split. Run through matmul, each share packs all of A again for its columns, which
+ * over 256 or more columns cost at most 1% (one thread, the GPT-1 shapes as 1 call against 8 shares);
+ * narrower shares cost more (512×3072×768 in 16 shares of 48 columns: 1.22×). The host packs A once
+ * instead where it can (matmulPackA, then matmulCols). Any split gives the same bits.
  */
 export function matmulShares(M: i32, K: i32, N: i32, transA: i32, nth: i32): i32 {
   if (nth < 2 || K == 0 || (M <= GEMV_MAX_M && transA == 0)) return 0;
@@ -230,6 +317,42 @@ export function matmulRows(out: usize, a: usize, bp: usize, bias: usize, M: i32,
   const rowPanels = (M + MR - 1) / MR;
   const m0 = min(M, part(rowPanels, tid, nth) * MR), m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
   if (m0 < m1) gemmBlock(out, a, 0, bias, M, K, N, transA != 0, false, beta, m0, m1, 0, N, scratch + <usize>tid * scratchStride, bp);
+}
+
+// ---- a packed once, columns in shares ---------------------------------------------------------------
+// Column shares (matmulShares) each packed all of A again for their columns: at 2 threads 8 packs of A
+// where one thread packs it once (GPT-1's qkv and fc1). Instead all threads first pack A whole
+// (matmulPackA: the panels packA makes, each KC block's at packedAOffset), then take shares of columns
+// (matmulCols) against it. The same blocks and tiles as matmul: the same bits.
+
+// bytes offset of rows [i0, ...) of k block pc (kc deep) in op(a) packed whole: each KC block holds all rows
+// in whole panels, one block after another
+@inline function packedAOffset(M: i32, i0: i32, pc: i32, kc: i32): usize {
+  return (<usize>((M + MR - 1) / MR * MR) * <usize>pc + <usize>i0 * <usize>kc) * 4;
+}
+
+/** bytes of op(a) (M,K) packed whole */
+export function matmulPackedABytes(M: i32, K: i32): i32 {
+  return <i32>min(<i64>((M + MR - 1) / MR * MR) * <i64>K * 4, <i64>i32.MAX_VALUE);
+}
+
+/** ap = op(a) packed whole (matmulPackedABytes); threads take row panels of every k block */
+export function matmulPackA(ap: usize, a: usize, M: i32, K: i32, transA: i32, tid: i32, nth: i32): void {
+  const panels = (M + MR - 1) / MR;
+  const r0 = part(panels, tid, nth) * MR, r1 = min(M, part(panels, tid + 1, nth) * MR);
+  if (r0 >= r1) return;
+  for (let pc = 0; pc < K; pc += KC) {
+    const kc = min(KC, K - pc);
+    packA(ap + packedAOffset(M, r0, pc, kc), a, M, K, r0, r1 - r0, pc, kc, transA != 0);
+  }
+}
+
+/** matmul's out(M,N) with op(a) packed whole in ap; threads split columns in 16-float groups */
+export function matmulCols(out: usize, ap: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transB: i32, beta: i32,
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const groups = (N + 15) >> 4;
+  const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
+  if (n0 < n1) gemmBlock(out, 0, b, bias, M, K, N, false, transB != 0, beta, 0, M, n0, n1, scratch + <usize>tid * scratchStride, 0, ap);
 }
 
 /** dbias(N) += column sums of dout(M,N); threads split columns */

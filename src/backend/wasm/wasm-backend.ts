@@ -22,6 +22,9 @@ const HALF_ROWS_MAX = 12;
 /** below this much work (≈ flops) a kernel runs on the calling thread alone: waking workers costs more */
 const PARALLEL_MIN_WORK = 1 << 15;
 
+/** the most an operand packed whole for matmul's column shares may take (row shares: matmulRowShares caps b alike) */
+const PACKED_MAX_BYTES = 32 << 20;
+
 /** q8's code sums per row: one per block of 256 along K, the activations' quantization block (wasm/assembly/quant.ts QK) */
 const q8SumsPerRow = (K: number): number => Math.ceil(K / 256);
 
@@ -55,8 +58,8 @@ export class WasmBackend implements Backend {
   private readonly k: Kernels;
   private scratch: Block | null = null;
   private scratchStride = 0;
-  /** b packed whole for matmul's row shares (at most 32 MiB: matmulRowShares), kept for the next call like the scratch */
-  private packedB: Block | null = null;
+  /** an operand packed whole for matmul's shares (b for row shares, a for column shares; at most 32 MiB), kept for the next call like the scratch */
+  private packed: Block | null = null;
   private u8: Uint8Array;
 
   constructor(
@@ -153,12 +156,12 @@ export class WasmBackend implements Backend {
     return [this.scratch.addr, this.scratchStride];
   }
 
-  private packedBFor(bytes: number): number {
-    if (!this.packedB || this.packedB.bytes < bytes) {
-      if (this.packedB) this.heap.release(this.packedB);
-      this.packedB = this.heap.alloc(bytes);
+  private packedFor(bytes: number): number {
+    if (!this.packed || this.packed.bytes < bytes) {
+      if (this.packed) this.heap.release(this.packed);
+      this.packed = this.heap.alloc(bytes);
     }
-    return this.packedB.addr;
+    return this.packed.addr;
   }
 
   // ---- memory -------------------------------------------------------------------------------------
@@ -341,13 +344,26 @@ export class WasmBackend implements Backend {
     const shares = this.pool ? this.call('matmulShares', shape) : 0;
     const rowShares = this.pool && !shares ? this.call('matmulRowShares', shape) : 0;
     if (rowShares > 0) {
-      const bp = this.packedBFor(this.call('matmulPackedBytes', { K, N }));
+      const bp = this.packedFor(this.call('matmulPackedBytes', { K, N }));
       this.run('matmulPackB', K * N, { bp, b: this.addr(b), K, N, transB: +transB });
       this.run(
         'matmulRows',
         2 * M * K * N,
         { out: this.addr(out), a: this.addr(a), bp, bias: bias ? this.addr(bias) : 0, M, K, N, transA: +transA, beta, scratch, scratchStride },
         rowShares,
+      );
+      return;
+    }
+    // column shares against a packed once by all threads (each share packing a for itself: 4 packs per thread)
+    const packedABytes = shares > 0 ? this.call('matmulPackedABytes', { M, K }) : 0;
+    if (packedABytes > 0 && packedABytes <= PACKED_MAX_BYTES) {
+      const ap = this.packedFor(packedABytes);
+      this.run('matmulPackA', M * K, { ap, a: this.addr(a), M, K, transA: +transA });
+      this.run(
+        'matmulCols',
+        2 * M * K * N,
+        { out: this.addr(out), ap, b: this.addr(b), bias: bias ? this.addr(bias) : 0, M, K, N, transB: +transB, beta, scratch, scratchStride },
+        shares,
       );
       return;
     }
