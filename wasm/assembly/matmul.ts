@@ -15,6 +15,8 @@ const MC = 64;
 
 // bytes of packed A a thread may keep for all of K: see gemmBlock
 const A_BYTES = 2 << 20;
+// the most an operand packed whole for the shares (matmulRowShares' b, matmulPackedABytes' a) may take
+const PACKED_MAX = 32 << 20;
 
 /** bytes of per-thread scratch matmul needs: packed B block, one edge tile, packed A (A_BYTES >= MC×KC) */
 export function matmulScratchBytes(): i32 {
@@ -144,11 +146,18 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
     const bPacks = packed ? 0 : <i64>((rows + chunk - 1) / chunk) * <i64>(n1 - n0); // B's floats packed, per row of k
     once = <i64>rows + bPacks < <i64>rows * colBlocks + (packed ? 0 : <i64>(n1 - n0));
   }
-  // once: chunks of rows, A of each packed for all of K first; else one chunk, A packed block by block (or packed whole)
+  // A packed whole, all of K (aOffset's layout: awRows rows from row awBase): given (packedA), or each chunk's
+  // rows packed first (once); else none, and A is packed block by block
+  let aw = packedA, awRows = roundPanels(M), awBase = 0;
   const step = once ? chunk : rows;
   for (let mb = m0; mb < m1; mb += step) {
-    const me = min(m1, mb + step), panels = (me - mb + MR - 1) / MR * MR; // rows of each k block, whole panels
-    if (once) for (let pc = 0; pc < K; pc += KC) packA(ap + <usize>(panels * pc) * 4, a, M, K, mb, me - mb, pc, min(KC, K - pc), transA);
+    const me = min(m1, mb + step);
+    if (once) {
+      aw = ap;
+      awRows = roundPanels(me - mb);
+      awBase = mb;
+      packARows(ap, a, M, K, awRows, mb, mb, me, transA);
+    }
     for (let jc = n0; jc < n1; jc += NC) {
       const nc = min(NC, n1 - jc);
       for (let pc = 0; pc < K; pc += KC) {
@@ -157,11 +166,8 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
         const bpb = packed ? packed + packedOffset(K, N, jc, pc) : bp;
         for (let ic = mb; ic < me; ic += MC) {
           const mc = min(MC, me - ic);
-          let apb = ap;
-          if (once) apb = ap + <usize>(panels * pc + (ic - mb) * kc) * 4;
-          else if (packedA) apb = packedA + packedAOffset(M, ic, pc, kc);
-          else packA(ap, a, M, K, ic, mc, pc, kc, transA);
-          blockTiles(out, bias, N, beta, apb, bpb, ic, mc, jc, nc, pc, kc, tile);
+          if (aw == 0) packA(ap, a, M, K, ic, mc, pc, kc, transA);
+          blockTiles(out, bias, N, beta, aw ? aw + aOffset(awRows, ic - awBase, pc, kc) : ap, bpb, ic, mc, jc, nc, pc, kc, tile);
         }
       }
     }
@@ -268,7 +274,7 @@ export function matmulPackedBytes(K: i32, N: i32): i32 {
 export function matmulRowShares(M: i32, K: i32, N: i32, transA: i32, nth: i32): i32 {
   if (nth < 2 || K == 0 || (M <= GEMV_MAX_M && transA == 0) || matmulShares(M, K, N, transA, nth) > 0) return 0;
   const shares = 4 * nth, rowPanels = (M + MR - 1) / MR;
-  if (rowPanels < shares * 16 || <i64>matmulPackedBytes(K, N) > (<i64>32 << 20)) return 0;
+  if (rowPanels < shares * 16 || matmulPackedBytes(K, N) > PACKED_MAX) return 0;
   return shares;
 }
 
@@ -292,29 +298,40 @@ export function matmulRows(out: usize, a: usize, bp: usize, bias: usize, M: i32,
 // ---- a packed once, columns in shares ---------------------------------------------------------------
 // Column shares (matmulShares) each packed all of A again for their columns: at 2 threads 8 packs of A
 // where one thread packs it once (GPT-1's qkv and fc1). Instead all threads first pack A whole
-// (matmulPackA: the panels packA makes, each KC block's at packedAOffset), then take shares of columns
+// (matmulPackA: the panels packA makes, laid out as aOffset says), then take shares of columns
 // (matmulCols) against it. The same blocks and tiles as matmul: the same bits.
 
-// bytes offset of rows [i0, ...) of k block pc (kc deep) in op(a) packed whole: each KC block holds all rows
-// in whole panels, one block after another
-@inline function packedAOffset(M: i32, i0: i32, pc: i32, kc: i32): usize {
-  return (<usize>((M + MR - 1) / MR * MR) * <usize>pc + <usize>i0 * <usize>kc) * 4;
+// rows rounded up to whole panels
+@inline function roundPanels(rows: i32): i32 {
+  return (rows + MR - 1) / MR * MR;
 }
 
-/** bytes of op(a) (M,K) packed whole */
+// A packed whole, all of K, for `rows` rows (whole panels): each KC block holds all the rows in panels, one
+// block after another. Bytes offset of row i (counted from the first row) in k block pc (kc deep).
+@inline function aOffset(rows: i32, i: i32, pc: i32, kc: i32): usize {
+  return (<usize>rows * <usize>pc + <usize>i * <usize>kc) * 4;
+}
+
+// rows [r0, r1) of op(a), all of K, into dst laid out as aOffset's `rows` rows from row base; r0 - base and
+// r1 - r0 whole panels (r1 may end at M)
+function packARows(dst: usize, a: usize, M: i32, K: i32, rows: i32, base: i32, r0: i32, r1: i32, transA: bool): void {
+  for (let pc = 0; pc < K; pc += KC) {
+    const kc = min(KC, K - pc);
+    packA(dst + aOffset(rows, r0 - base, pc, kc), a, M, K, r0, r1 - r0, pc, kc, transA);
+  }
+}
+
+/** bytes of op(a) (M,K) packed whole for matmulCols; 0 where over PACKED_MAX (then each share packs A itself) */
 export function matmulPackedABytes(M: i32, K: i32): i32 {
-  return <i32>min(<i64>((M + MR - 1) / MR * MR) * <i64>K * 4, <i64>i32.MAX_VALUE);
+  const bytes = <i64>roundPanels(M) * <i64>K * 4;
+  return bytes > <i64>PACKED_MAX ? 0 : <i32>bytes;
 }
 
 /** ap = op(a) packed whole (matmulPackedABytes); threads take row panels of every k block */
 export function matmulPackA(ap: usize, a: usize, M: i32, K: i32, transA: i32, tid: i32, nth: i32): void {
   const panels = (M + MR - 1) / MR;
   const r0 = part(panels, tid, nth) * MR, r1 = min(M, part(panels, tid + 1, nth) * MR);
-  if (r0 >= r1) return;
-  for (let pc = 0; pc < K; pc += KC) {
-    const kc = min(KC, K - pc);
-    packA(ap + packedAOffset(M, r0, pc, kc), a, M, K, r0, r1 - r0, pc, kc, transA != 0);
-  }
+  if (r0 < r1) packARows(ap, a, M, K, roundPanels(M), 0, r0, r1, transA != 0);
 }
 
 /** matmul's out(M,N) with op(a) packed whole in ap; threads split columns in 16-float groups */

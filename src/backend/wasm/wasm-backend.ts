@@ -22,9 +22,6 @@ const HALF_ROWS_MAX = 12;
 /** below this much work (≈ flops) a kernel runs on the calling thread alone: waking workers costs more */
 const PARALLEL_MIN_WORK = 1 << 15;
 
-/** the most an operand packed whole for matmul's column shares may take (row shares: matmulRowShares caps b alike) */
-const PACKED_MAX_BYTES = 32 << 20;
-
 /** q8's code sums per row: one per block of 256 along K, the activations' quantization block (wasm/assembly/quant.ts QK) */
 const q8SumsPerRow = (K: number): number => Math.ceil(K / 256);
 
@@ -356,7 +353,7 @@ export class WasmBackend implements Backend {
     }
     // column shares against a packed once by all threads (each share packing a for itself: 4 packs per thread)
     const packedABytes = shares > 0 ? this.call('matmulPackedABytes', { M, K }) : 0;
-    if (packedABytes > 0 && packedABytes <= PACKED_MAX_BYTES) {
+    if (packedABytes > 0) {
       const ap = this.packedFor(packedABytes);
       this.run('matmulPackA', M * K, { ap, a: this.addr(a), M, K, transA: +transA });
       this.run(
