@@ -50,6 +50,39 @@ test('wasm backend: freed tensors are rejected; views stay valid across memory g
   assertThrows(() => be.accumulate(x, y, 5), /used after free/);
 });
 
+test('wasm fill (a kernel: f32, i32 and f16 at any offset and length) and the heap zeroing a reused block through it, 1 and 2 threads; nothing outside the tensor changes', async () => {
+  for (const threads of [1, 2]) {
+    const be = await createNodeWasmBackend({ threads });
+    const n = 300_013; // past the work at which kernels wake the workers, and no multiple of 16
+    for (const [dtype, value, off, len] of [
+      ['f32', -1.25, 3, 200_001],
+      ['i32', -7, 5, 150_002],
+      ['f16', 0.5, 7, 100_003], // 2-byte aligned: the word's halves land on odd elements too
+      ['f32', 2.5, 0, 17], // a tail shorter than a line, on the calling thread
+    ] as const) {
+      const t = be.alloc(n, dtype);
+      const before = dtype === 'i32' ? Int32Array.from({ length: n }, (_, i) => i - 1000) : Float32Array.from({ length: n }, (_, i) => (i % 97) - 48);
+      be.write(t, before);
+      be.fill(be.slice(t, off, len), value);
+      const got = await be.read(t);
+      const want = before.slice();
+      want.fill(value, off, off + len);
+      assertEqual(Array.from(got), Array.from(want), `${dtype} fill of [${off}, ${off + len}) at ${threads} thread(s)`);
+      be.free(t);
+    }
+    const a = be.alloc(n);
+    be.fill(a, 3);
+    be.free(a);
+    const b = be.alloc(n); // the same block again: the heap zeroes it through the kernel
+    assert(
+      (await be.read(b)).every((x) => x === 0),
+      `a reused block is zeroed at ${threads} thread(s)`,
+    );
+    be.free(b);
+    be.dispose();
+  }
+});
+
 test('wasm pool: a job posted right after start-up reaches every worker (10 pools)', async () => {
   for (let i = 0; i < 10; i++) {
     const be = await createNodeWasmBackend({ threads: 2 });

@@ -9,3 +9,4 @@ export { geluForward, geluBackward, residualForward, accumulate, dropout } from 
 export { crossEntropyForward, crossEntropyReduce, crossEntropyBackward } from './softmax';
 export { encoderForward, encoderBackward, gatherRows, scatterAddRows } from './rows';
 export { sumSquaresPartial, sumSquaresFinish, adamw } from './adamw';
+export { fillWords } from './memory';

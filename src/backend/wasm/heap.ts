@@ -1,6 +1,7 @@
 // The linear-memory allocator: first-fit free list with coalescing over a bump pointer, 64-byte aligned
 // (a cache line; SIMD loads never straddle one at a tensor's start). It grows the memory when needed,
-// and zeroes a block only where that memory was handed out before (fresh pages are already zero).
+// and zeroes a block only where that memory was handed out before (fresh pages are already zero), through
+// the `zero` it is given: the backend passes a kernel, since JS's fill on a shared memory is slow.
 
 export interface Block {
   /** byte address in linear memory */
@@ -22,6 +23,7 @@ export class Heap {
     private readonly memory: WebAssembly.Memory,
     base: number,
     private readonly maxBytes: number,
+    private readonly zero: (addr: number, bytes: number) => void = (addr, bytes) => new Uint8Array(memory.buffer, addr, bytes).fill(0),
   ) {
     this.base = this.top = this.highWater = align(base);
   }
@@ -48,7 +50,7 @@ export class Heap {
       this.top = addr + size;
     }
     const dirtyEnd = Math.min(addr + size, this.highWater);
-    if (dirtyEnd > addr) new Uint8Array(this.memory.buffer, addr, dirtyEnd - addr).fill(0);
+    if (dirtyEnd > addr) this.zero(addr, dirtyEnd - addr);
     this.highWater = Math.max(this.highWater, addr + size);
     return { addr, bytes: size, freed: false };
   }

@@ -85,6 +85,8 @@ const KERNELS = {
   sumSquaresPartial: split({ partials: p, x: p, N: i }),
   sumSquaresFinish: direct({ out: p, partials: p, n: i }),
   adamw: split({ param: p, grad: p, m: p, v: p, N: i, lr: f, beta1: f, beta2: f, eps: f, wd: f, bc1: f, bc2: f, normSq: p, maxNorm: f }),
+  // memory.ts
+  fillWords: split({ dst: p, n: i, word: u }),
 } as const satisfies Record<string, KernelDecl>;
 
 type Table = typeof KERNELS;

@@ -69,7 +69,7 @@ export class WasmBackend implements Backend {
     readonly memoryLimit: number,
   ) {
     this.k = bindKernels(exports);
-    this.heap = new Heap(memory, ctrl + 4096, memoryLimit);
+    this.heap = new Heap(memory, ctrl + 4096, memoryLimit, (dst, n) => this.fillWords(dst, n, 0));
     this.u8 = new Uint8Array(memory.buffer);
   }
 
@@ -141,6 +141,10 @@ export class WasmBackend implements Backend {
   private call<K extends DirectKernel>(name: K, args: ArgsOf<K>): number {
     return this.k[name](...argList(name, args));
   }
+  /** bytes [dst, dst + n) = the 32-bit word repeated (a kernel: JS's fill on a shared memory is slow) */
+  private fillWords(dst: number, n: number, word: number): void {
+    this.run('fillWords', n / 4, { dst, n, word });
+  }
   /** per-thread scratch of at least `bytes`; returns [base, stride] */
   private scratchFor(bytes: number): [number, number] {
     // + a page so that threads' regions never share cache lines or 4K aliasing sets
@@ -183,7 +187,7 @@ export class WasmBackend implements Backend {
     if (isQuant(dtype)) {
       const K = rowLength!;
       const t = { buffer: this.heap.alloc(quantLayout(dtype, length / K, K).bytes), offset: 0, length, dtype, rowLength: K } as WasmTensor;
-      if (dtype === 'q4') new Uint8Array(this.bytes().buffer, this.quant(t).codes, (length / K) * codeBytesPerRow(dtype, K)).fill(0x88); // zeros are code 8
+      if (dtype === 'q4') this.fillWords(this.quant(t).codes, (length / K) * codeBytesPerRow(dtype, K), 0x88888888); // zeros are code 8
       return t;
     }
     return { buffer: this.heap.alloc(length * 4), offset: 0, length, dtype } as WasmTensor;
@@ -248,8 +252,13 @@ export class WasmBackend implements Backend {
     return Promise.resolve();
   }
   fill(t: Tensor, value: number): void {
-    if (t.dtype === 'f16') this.halves(t).fill(f16Bits(value));
-    else this.view(t).fill(value);
+    if (t.dtype === 'f16') {
+      const h = f16Bits(value);
+      this.fillWords(this.kvAddr(t), t.length * 2, (h | (h << 16)) >>> 0);
+      return;
+    }
+    const word = new (t.dtype === 'f32' ? Float32Array : Int32Array)([value]);
+    this.fillWords(this.addr(t), t.length * 4, new Uint32Array(word.buffer)[0]);
   }
   copy(dst: Tensor, src: Tensor): void {
     if (dst.dtype === 'f16') {
