@@ -282,11 +282,13 @@ export function conformance(backendName: string, make: () => Backend | Promise<B
   });
 
   t('attentionCached (prefill then decode steps)', async () => {
-    // the last: blocks of the tiled kernel crossed, at positions that are not block-aligned
+    // the last two: blocks of the tiled kernel crossed, at positions that are not block-aligned; a prompt
+    // from position 41 (1 mod 4) puts a diagonal key on the very edge of the tiles a causal block skips
     for (const c of [
       [1, 8, 2, 8, [3, 1, 1, 2]],
       [2, 32, 4, 16, [5, 1, 1, 2]],
       [1, 24, 2, 80, [37, 1, 2, 35]],
+      [1, 24, 2, 80, [41, 34]],
     ] as CachedCase[]) {
       await compare(`attentionCached B${c[0]} C${c[1]}`, make, cachedInputs(c, plainQkv), runCached(c), [...stepOutputs(c[4].length), 'k', 'v'], tol);
     }

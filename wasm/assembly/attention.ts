@@ -14,7 +14,8 @@
 //             dV += Pᵀ·dO,  dK += dSᵀ·Q                      a = P / dS, b = dON / QN  (k over queries)
 //             dQ += dS·K                                     a = dSᵀ, b = KN           (k over keys)
 // Costs besides the products: packing is O(T·hs) per head against O(T²·hs) of products, the softmax
-// O(T²) exponentials, and the diagonal blocks, computed whole and masked.
+// O(T²) exponentials, and on the diagonal blocks the masked entries of the tiles that also hold visible
+// ones (product skips the rest).
 import { axpy, dot, expRow, expv, hsum, mix32v, part, transpose4 } from './common';
 import { MR, NR, tile4x8 } from './tile';
 
@@ -58,11 +59,27 @@ function packN(dst: usize, src: usize, ld: usize, n: i32, rows: i32, hs: i32, hs
   }
 }
 
-// c(m, n) (+)= Σ_k a[k][row]·b[k][col] over whole tiles; a and b k-major with sa, sb bytes per k
-@inline function product(m: i32, n: i32, kc: i32, a: usize, sa: usize, b: usize, sb: usize, c: usize, ldc: i32, loadC: bool): void {
+// c(m, n) (+)= Σ_k a[k][row]·b[k][col] over whole tiles; a and b k-major with sa, sb bytes per k.
+// A block on the causal diagonal needs no work where every entry is masked: tile (i, j) runs only where
+// i - j <= rowsAhead and j - i <= colsAhead, and row panel i sums only k in [i + kLo, i + kHi) within
+// [0, kc) (its other k meet masked zeros of a, or a never read). ALL lifts a bound. Sums keep their order:
+// a tile that skips leading or trailing zero terms gives the same bits.
+const ALL = 1 << 30;
+@inline function product(m: i32, n: i32, kc: i32, a: usize, sa: usize, b: usize, sb: usize, c: usize, ldc: i32, loadC: bool,
+  rowsAhead: i32, colsAhead: i32, kLo: i32, kHi: i32): void {
   for (let i = 0; i < m; i += MR) {
-    for (let j = 0; j < n; j += NR) tile4x8(kc, a + (<usize>i << 2), sa, b + (<usize>j << 2), sb, c + <usize>(i * ldc + j) * 4, <usize>ldc, loadC, 0);
+    const k0 = max(0, i + kLo), k1 = min(kc, i + kHi);
+    if (k1 <= k0 && loadC) continue; // nothing to add
+    const ak = a + <usize>k0 * sa + (<usize>i << 2), bk = b + <usize>k0 * sb, kn = max(0, k1 - k0);
+    for (let j = 0; j < n; j += NR) {
+      if (i - j <= rowsAhead && j - i <= colsAhead) tile4x8(kn, ak, sa, bk + (<usize>j << 2), sb, c + <usize>(i * ldc + j) * 4, <usize>ldc, loadC, 0);
+    }
   }
+}
+
+// keys of block u0 that the MR queries from position p on see: [0, seenKeys)
+@inline function seenKeys(p: i32, u0: i32): i32 {
+  return min(BT, max(0, p + MR - u0));
 }
 
 /** bytes of per-thread scratch attentionForward / attentionCached (keys: nKeys) and attentionBackward need */
@@ -101,14 +118,14 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
   const rowStep = i32x4.mul(lanes, i32x4.splat(Tq)); // the dropout row index (bh·T + t)·T steps T per query
   for (let j = 0; j <= jEnd; j++) {
     const u0 = j * BT;
-    product(BT, BT, hsp, KT + <usize>(j * hsp * BT) * 4, BT * 4, QT, BT * 4, S, BT, false); // Sᵀ
+    product(BT, BT, hsp, KT + <usize>(j * hsp * BT) * 4, BT * 4, QT, BT * 4, S, BT, false, p0 - u0 + NR - 1, ALL, -ALL, ALL); // Sᵀ
     const diag = u0 + BT - 1 > p0; // some key of this block comes after some query of the block
     for (let r = 0; r < BT; r += 4) {
       // 4 queries at once: their scores are a column of Sᵀ, their running max and sum one vector each
       const pos = i32x4.add(i32x4.splat(p0 + r), lanes);
-      const col = S + (<usize>r << 2);
+      const col = S + (<usize>r << 2), kn = seenKeys(p0 + r, u0); // keys past kn: masked for all 4, never read
       let mx = f32x4.splat(-Infinity);
-      for (let u = 0; u < BT; u++) {
+      for (let u = 0; u < kn; u++) {
         let x = v128.load(col + <usize>(u * BT) * 4);
         if (diag) x = v128.bitselect(x, f32x4.splat(-Infinity), i32x4.le_s(i32x4.splat(u0 + u), pos));
         mx = f32x4.max(mx, x);
@@ -117,7 +134,7 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
       const alpha = expv(f32x4.sub(mOld, mNew));
       let sum = f32x4.splat(0);
       const dropBase = i32x4.add(i32x4.splat(<i32>(key + rowBase + <u32>(t0 + r) * <u32>Tq + <u32>u0)), rowStep);
-      for (let u = 0; u < BT; u++) {
+      for (let u = 0; u < kn; u++) {
         const at = col + <usize>(u * BT) * 4;
         let p = expv(f32x4.sub(v128.load(at), mNew));
         if (diag) p = v128.and(p, i32x4.le_s(i32x4.splat(u0 + u), pos));
@@ -135,7 +152,7 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
         scaleRow(o + 3 * row, hsp, f32x4.extract_lane(alpha, 3));
       }
     }
-    product(BT, hsp, BT, S, BT * 4, VN + <usize>(u0 * hsp) * 4, <usize>hsp << 2, O, hsp, true); // O += P·V
+    product(BT, hsp, BT, S, BT * 4, VN + <usize>(u0 * hsp) * 4, <usize>hsp << 2, O, hsp, true, ALL, ALL, -ALL, p0 + MR - u0); // O += P·V
   }
   for (let r = 0; r < nq; r++) {
     const l = load<f32>(L + (<usize>r << 2));
@@ -302,14 +319,15 @@ export function attentionBackward(dqkv: usize, dout: usize, qkv: usize, out: usi
       memory.fill(dK, 0, blk << 1); // dK and dV
       for (let i = u0 / BT; i < nb; i++) {
         const t0 = i * BT;
-        product(BT, BT, hsp, QT + <usize>i * blk, BT * 4, KT + <usize>j * blk, BT * 4, P, BT, false);
-        product(BT, BT, hsp, dOT + <usize>i * blk, BT * 4, VT + <usize>j * blk, BT * 4, dS, BT, false);
+        const band = t0 - u0 + MR - 1; // keys (columns) ahead of queries (rows) that still see some key
+        product(BT, BT, hsp, QT + <usize>i * blk, BT * 4, KT + <usize>j * blk, BT * 4, P, BT, false, ALL, band, -ALL, ALL);
+        product(BT, BT, hsp, dOT + <usize>i * blk, BT * 4, VT + <usize>j * blk, BT * 4, dS, BT, false, ALL, band, -ALL, ALL);
         const diag = u0 + BT - 1 > t0;
         for (let r = 0; r < BT; r++) {
           const t = t0 + r, lr = f32x4.splat(load<f32>(L + (<usize>t << 2))), dr = f32x4.splat(load<f32>(D + (<usize>t << 2)));
           const pr = P + <usize>(r * BT) * 4, sr = dS + <usize>(r * BT) * 4;
           const dropBase = i32x4.add(i32x4.splat(<i32>(key + <u32>(bh * T + t) * <u32>T + <u32>u0)), lanes);
-          for (let u = 0; u < BT; u += 4) {
+          for (let u = 0, un = seenKeys(t0 + (r & ~3), u0); u < un; u += 4) { // keys past un: masked, never read
             let p = expv(f32x4.sub(v128.load(pr + (<usize>u << 2)), lr));
             if (diag) p = v128.and(p, i32x4.le_s(i32x4.add(i32x4.splat(u0 + u), lanes), i32x4.splat(t)));
             let dp = v128.load(sr + (<usize>u << 2));
@@ -323,10 +341,11 @@ export function attentionBackward(dqkv: usize, dout: usize, qkv: usize, out: usi
             v128.store(sr + (<usize>u << 2), f32x4.mul(p, f32x4.sub(dp, dr)));
           }
         }
-        product(BT, hsp, BT, P, BT * 4, dON + <usize>(t0 * hsp) * 4, <usize>hsp * 4, dV, hsp, true);
-        product(BT, hsp, BT, dS, BT * 4, QN + <usize>(t0 * hsp) * 4, <usize>hsp * 4, dK, hsp, true);
+        // dV, dK: key panel i gathers the queries from t0 + k = u0 + i on
+        product(BT, hsp, BT, P, BT * 4, dON + <usize>(t0 * hsp) * 4, <usize>hsp * 4, dV, hsp, true, ALL, ALL, u0 - t0, ALL);
+        product(BT, hsp, BT, dS, BT * 4, QN + <usize>(t0 * hsp) * 4, <usize>hsp * 4, dK, hsp, true, ALL, ALL, u0 - t0, ALL);
         for (let r = 0; r < BT; r += 4) for (let u = 0; u < BT; u += 4) transpose4(dST + <usize>(u * BT + r) * 4, BT * 4, dS + <usize>(r * BT + u) * 4, BT * 4, one);
-        product(BT, hsp, BT, dST, BT * 4, KN + <usize>(u0 * hsp) * 4, <usize>hsp * 4, dQ + <usize>(t0 * hsp) * 4, hsp, true);
+        product(BT, hsp, BT, dST, BT * 4, KN + <usize>(u0 * hsp) * 4, <usize>hsp * 4, dQ + <usize>(t0 * hsp) * 4, hsp, true, ALL, ALL, -ALL, t0 + MR - u0);
       }
       for (let u = 0; u < min(BT, T - u0); u++) {
         memory.copy(dk + <usize>(u0 + u) * row3, dK + <usize>(u * hsp) * 4, <usize>hs << 2);
