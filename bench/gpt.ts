@@ -19,11 +19,13 @@
 //        [--only=prefill,decode,train-small,train-gpt1] [--tfjs-micro M] [--no-tfjs] [--profile] [--json FILE]
 // Prefill and training are also given as a share of this machine's SIMD128 peak per core (bench/simd-peak.ts,
 // measured at the start) times the threads: model FLOPs (bench/flops.ts) / time / threads / peak.
-// --alongside (1 thread): after the timed reps, gptedge's prefill and training steps run again with the peak
-// tile probed for 2 ms between ops (at most every 25 ms): each op's time is weighted by the core's rate
-// around it (the mean of the probes before and after), and model FLOPs / that capacity is the share of what
-// the core offered while the work ran — on a shared machine whose core switches between rates for seconds
-// at a time, the share of a best-case peak mixes the machine's state into the engine's figure. Not timed reps.
+// --alongside: after the timed reps, gptedge's prefill and training steps run again with the peak tile
+// probed for 2 ms between ops (at most every 25 ms), on as many threads as the engine uses, all at once:
+// each op's time is weighted by the cores' rate around it (the mean of the probes before and after), and
+// model FLOPs / that capacity is the share of what the cores offered while the work ran — on a shared
+// machine whose cores switch between rates for seconds at a time, the share of a best-case peak mixes the
+// machine's state into the engine's figure. At 2+ threads each probe first lets the engine's workers fall
+// asleep (simd-peak.ts tileProbe), which the next op pays for. Not timed reps.
 // --json writes the figures and profiles for bench/headline.mjs, which puts them in BENCHMARKS.md. A
 // benchmark, never a timed test. onnxruntime-web fixes its thread count at its first session, hence one
 // process per count.
@@ -166,11 +168,11 @@ async function profiled(f: () => Promise<void>): Promise<{ total: number; rows: 
   prof = null;
   return { total, rows };
 }
-/** --alongside: `reps` runs of f with probes between ops; the median of model FLOPs / the capacity the core offered */
+/** --alongside: `reps` runs of f with probes between ops; the median of model FLOPs / the capacity the cores offered */
 const alongShares: Record<string, { share: number; probes: [number, number, number] }> = {};
 async function alongside(what: string, f: () => Promise<void>, flops: number, reps = 3): Promise<void> {
-  if (!argv.includes('--alongside') || threads !== 1 || !peak) return;
-  const probe = await tileProbe(peak.tile);
+  if (!argv.includes('--alongside') || !peak) return;
+  const { probe, close } = await tileProbe(peak.tile, threads);
   const shares: number[] = [],
     rates: number[] = [];
   for (let r = 0; r < reps; r++) {
@@ -184,6 +186,7 @@ async function alongside(what: string, f: () => Promise<void>, flops: number, re
     );
     along = null;
   }
+  close();
   rates.sort((x, y) => x - y);
   alongShares[what] = { share: median(shares), probes: [rates[0], median(rates), rates[rates.length - 1]] };
 }
@@ -550,7 +553,7 @@ const train = [
 ].join('\n');
 for (const [k, a] of Object.entries(alongShares))
   console.log(
-    `${k}: ${(100 * a.share).toFixed(0)}% of the core's rate probed alongside (probes ${a.probes.map((x) => x.toFixed(0)).join(' / ')} GFLOP/s min / median / max)`,
+    `${k}: ${(100 * a.share).toFixed(0)}% of the rate the ${threads === 1 ? 'core' : `${threads} cores`} offered, probed alongside (probes ${a.probes.map((x) => x.toFixed(0)).join(' / ')} GFLOP/s min / median / max${threads === 1 ? '' : ', all threads together'})`,
   );
 console.log(`\n${peak ? `SIMD128 peak per core ${peak.gflops.toFixed(1)} GFLOP/s; gptedge's share of it in parentheses\n\n` : ''}${infer}\n\n${train}\n`);
 for (const p of profiles) console.log(p + '\n');

@@ -152,20 +152,25 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
 }
 
 /**
- * The peak tile as a probe of what this core gives right now: probe(ms) runs `tile` (e.g. peak.tile) for
- * about ms on this thread and returns its GFLOP/s. On a shared machine the core's rate switches between
- * states for seconds at a time (measured here: ~52 and ~34 GFLOP/s, other work on the host, presumably),
- * so a workload's share of a best-case peak mixes the engine's efficiency with the machine's state; probes
- * taken between a workload's ops (gpt.ts --alongside) give the rate the core offered while it ran.
+ * The peak tile as a probe of what the cores give right now: probe(ms) runs `tile` (e.g. peak.tile) for
+ * about ms on this thread, and with threads > 1 at the same time on threads - 1 workers, and returns the
+ * GFLOP/s of all of them together. On a shared machine a core's rate switches between states for seconds
+ * at a time (measured here: ~52 and ~34 GFLOP/s, other work on the host, presumably), so a workload's share
+ * of a best-case peak mixes the engine's efficiency with the machine's state; probes taken between a
+ * workload's ops (gpt.ts --alongside) give the rate the cores offered while it ran.
+ * With threads > 1 each probe first sleeps `idleMs` (past the engine's workers' spin after a job, 2 ms),
+ * so that the probe's workers do not share a core with a spinning one and read it low; the engine's next op
+ * then wakes sleeping workers, which counts against the engine, not for it. close() ends the workers.
  */
-export async function tileProbe(tile: string): Promise<(ms: number) => number> {
+export async function tileProbe(tile: string, threads = 1, idleMs = 3): Promise<{ probe: (ms: number) => number; close: () => void }> {
   const [m, n] = tile.split('×').map(Number);
-  const { ex } = await compileTiles(tileSource(m, n));
-  const run = ex[`tile_${m}x${n}`];
+  const { module, ex } = await compileTiles(tileSource(m, n));
+  const fn = `tile_${m}x${n}`,
+    run = ex[fn];
   const reps = 16,
     flops = 2 * m * n * KC * reps;
   run(0, 32768, KC, reps, 65536);
-  return (ms: number) => {
+  const own = (ms: number) => {
     const t = performance.now();
     let k = 0,
       dt = 0;
@@ -175,6 +180,58 @@ export async function tileProbe(tile: string): Promise<(ms: number) => number> {
       dt = performance.now() - t;
     } while (dt < ms);
     return (flops * k) / (dt * 1e6);
+  };
+  if (threads === 1) return { probe: own, close: () => {} };
+  // ctl: [0] probe number (workers wait for it to change), [1] probes finished, [2] ms; rates: one per worker
+  const ctl = new Int32Array(new SharedArrayBuffer(12)),
+    rates = new Float64Array(new SharedArrayBuffer(8 * (threads - 1))),
+    nap = new Int32Array(new SharedArrayBuffer(4));
+  const { Worker } = await import('node:worker_threads');
+  const ready = new Int32Array(new SharedArrayBuffer(4));
+  const workers = Array.from(
+    { length: threads - 1 },
+    (_, w) =>
+      new Worker(
+        `const { workerData: d } = require('node:worker_threads');
+(async () => {
+  const memory = new WebAssembly.Memory({ initial: 2 });
+  const ex = (await WebAssembly.instantiate(d.module, { env: { memory, abort: () => {} } })).exports;
+  const f = new Float32Array(memory.buffer);
+  for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3;
+  ex[d.fn](0, 32768, ${KC}, d.reps, 65536);
+  Atomics.add(d.ready, 0, 1); Atomics.notify(d.ready, 0);
+  for (let seen = 0; ; ) {
+    Atomics.wait(d.ctl, 0, seen);
+    seen = Atomics.load(d.ctl, 0);
+    if (seen < 0) return;
+    const ms = Atomics.load(d.ctl, 2), t = performance.now();
+    let k = 0, dt = 0;
+    do { ex[d.fn](0, 32768, ${KC}, d.reps, 65536); k++; dt = performance.now() - t; } while (dt < ms);
+    d.rates[d.w] = (d.flops * k) / (dt * 1e6);
+    Atomics.add(d.ctl, 1, 1); Atomics.notify(d.ctl, 1);
+  }
+})();`,
+        { eval: true, workerData: { module, fn, reps, flops, ctl, rates, ready, w } },
+      ),
+  );
+  while (Atomics.load(ready, 0) < threads - 1) await new Promise((r) => setTimeout(r, 10)); // started, compiled, warm
+  return {
+    probe: (ms: number) => {
+      Atomics.wait(nap, 0, 0, idleMs);
+      Atomics.store(ctl, 1, 0);
+      Atomics.store(ctl, 2, Math.max(1, Math.round(ms)));
+      Atomics.add(ctl, 0, 1);
+      Atomics.notify(ctl, 0);
+      let sum = own(ms);
+      for (let d; (d = Atomics.load(ctl, 1)) < threads - 1; ) Atomics.wait(ctl, 1, d, 1000);
+      for (const r of rates) sum += r;
+      return sum;
+    },
+    close: () => {
+      Atomics.store(ctl, 0, -1);
+      Atomics.notify(ctl, 0);
+      for (const w of workers) void w.terminate();
+    },
   };
 }
 
