@@ -83,6 +83,19 @@ test('wasm fill (a kernel: f32, i32 and f16 at any offset and length) and the he
   }
 });
 
+test('wasm fill past 2 GiB (bytes counted in 32 unsigned bits, offsets in 64) reaches every element and stops at the end', async () => {
+  const be = await createNodeWasmBackend({ threads: 2 });
+  const n = 600_000_000; // 2.24 GiB of f32
+  const t = be.alloc(n + 8);
+  be.fill(be.slice(t, 4, n), 1.5);
+  for (const at of [0, 4, 1 << 28, (1 << 28) + 4, 1 << 29, (1 << 29) + 4, n - 4, n, n + 4]) {
+    const got = Array.from((await be.read(be.slice(t, at, 4))) as Float32Array);
+    const want = [0, 1, 2, 3].map((i) => (at + i >= 4 && at + i < n + 4 ? 1.5 : 0));
+    assertEqual(got, want, `elements [${at}, ${at + 4})`);
+  }
+  be.dispose();
+}, 60_000);
+
 test('wasm pool: a job posted right after start-up reaches every worker (10 pools)', async () => {
   for (let i = 0; i < 10; i++) {
     const be = await createNodeWasmBackend({ threads: 2 });

@@ -8,9 +8,10 @@ import { part } from './common';
  * bytes [dst, dst + n) = the 32-bit word `word` repeated from dst on (little-endian; n need not be a
  * multiple of 4: the last word is cut). word 0 zeroes; an f16 fill passes its bits twice.
  */
-export function fillWords(dst: usize, n: i32, word: u32, tid: i32, nth: i32): void {
-  const lines = (n + 63) >> 6;
-  const b0 = <usize>part(lines, tid, nth) << 6, b1 = min(<usize>n, <usize>part(lines, tid + 1, nth) << 6);
+export function fillWords(dst: usize, n: u32, word: u32, tid: i32, nth: i32): void {
+  // n up to the 4 GiB of a memory (a block may pass 2 GiB): lines and byte offsets in 64 bits
+  const lines = <i32>((<u64>n + 63) >> 6);
+  const b0 = <usize>(<u64>part(lines, tid, nth) << 6), b1 = <usize>min(<u64>n, <u64>part(lines, tid + 1, nth) << 6);
   if (b0 >= b1) return;
   if (word == 0) {
     memory.fill(dst + b0, 0, b1 - b0);

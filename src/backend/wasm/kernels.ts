@@ -86,7 +86,7 @@ const KERNELS = {
   sumSquaresFinish: direct({ out: p, partials: p, n: i }),
   adamw: split({ param: p, grad: p, m: p, v: p, N: i, lr: f, beta1: f, beta2: f, eps: f, wd: f, bc1: f, bc2: f, normSq: p, maxNorm: f }),
   // memory.ts
-  fillWords: split({ dst: p, n: i, word: u }),
+  fillWords: split({ dst: p, n: u, word: u }),
 } as const satisfies Record<string, KernelDecl>;
 
 type Table = typeof KERNELS;
