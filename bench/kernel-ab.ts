@@ -4,8 +4,10 @@
 // Reports each build's median and the per-pair ratios A/B (above 1: B is faster). For a kernel change,
 // build the old kernels from a worktree of the old commit and pass them as A:
 //   git worktree add /tmp/old <commit> && (cd /tmp/old && ln -s $PWD/node_modules && node wasm/build.mjs)
-//   node bench/run-node.mjs kernel-ab --a /tmp/old/wasm/build --b wasm/build [--threads 1] [--reps 9] [--weights int8] [--what prefill|decode|gemm]
+//   node bench/run-node.mjs kernel-ab --a /tmp/old/wasm/build --b wasm/build [--threads 1] [--reps 9] [--weights int8] [--what prefill|decode|gemm|attention]
 // --what gemm: the quantized matmul alone (A·Wᵀ, 768×2304 weights of --weights int8|int4) at M = 8, 64, 512, GOP/s.
+// --what attention: the tiled attention alone, forward and backward, at the small GPT's shape (B 8, T 256, C 384,
+// 6 heads) and GPT-1's (B 1, T 512, C 768, 12 heads); also says whether the two builds give the same bits.
 // A benchmark, never a timed test.
 import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -27,7 +29,7 @@ const dirs = [resolve(str('a')), resolve(str('b', 'wasm/build'))],
   reps = opt('reps', 9),
   weights = str('weights', 'int8') as WeightsKind,
   what = str('what', 'prefill');
-if (what !== 'prefill' && what !== 'decode' && what !== 'gemm') throw new Error('kernel-ab: --what prefill | decode | gemm');
+if (!['prefill', 'decode', 'gemm', 'attention'].includes(what)) throw new Error('kernel-ab: --what prefill | decode | gemm | attention');
 
 const backend = (dir: string) =>
   createNodeWasmBackend({ simd: 'relaxed', threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(dir, `gptedge-${v}.wasm`))) });
@@ -58,6 +60,55 @@ if (what === 'gemm') {
     const ratios = ms[0].map((t, i) => t / ms[1][i]).sort((p, q) => p - q);
     console.log(`${dt} ${M}×${K}×${N}ᵀ, ${threads} thread(s): A ${gops(ms[0])} GOP/s, B ${gops(ms[1])} GOP/s; A/B median ${median(ratios).toFixed(2)}`);
     for (const s of st) s.be.free(s.tw, s.ta, s.to);
+  }
+  for (const be of bes) be.dispose();
+  process.exit(0);
+}
+if (what === 'attention') {
+  for (const [B, T, C, NH] of [
+    [8, 256, 384, 6],
+    [1, 512, 768, 12],
+  ]) {
+    const qkv = Float32Array.from({ length: B * T * 3 * C }, (_, i) => Math.sin(i * 0.37) * 2),
+      dout = Float32Array.from({ length: B * T * C }, (_, i) => Math.cos(i * 0.11));
+    const st = bes.map((be) => {
+      const t = {
+        be,
+        qkv: be.alloc(B * T * 3 * C),
+        out: be.alloc(B * T * C),
+        lse: be.alloc(B * NH * T),
+        dout: be.alloc(B * T * C),
+        dqkv: be.alloc(B * T * 3 * C),
+      };
+      be.write(t.qkv, qkv);
+      be.write(t.dout, dout);
+      return t;
+    });
+    const ms: number[][][] = [
+      [[], []],
+      [[], []],
+    ]; // [forward, backward][build]
+    for (let r = 0; r <= reps; r++)
+      for (const i of r % 2 ? [1, 0] : [0, 1]) {
+        const s = st[i];
+        let t = performance.now();
+        s.be.attentionForward(s.out, s.lse, s.qkv, B, T, C, NH, 0, null);
+        const f = performance.now() - t;
+        t = performance.now();
+        s.be.attentionBackward(s.dqkv, s.dout, s.qkv, s.out, s.lse, B, T, C, NH, 0, null);
+        const b = performance.now() - t;
+        if (r > 0) ms[0][i].push(f), ms[1][i].push(b); // r = 0: warm-up
+      }
+    const outs = await Promise.all(st.map(async (s) => [...(await s.be.read(s.out)), ...(await s.be.read(s.lse)), ...(await s.be.read(s.dqkv))]));
+    const differ = outs[0].filter((x, k) => !Object.is(x, outs[1][k])).length;
+    ['forward', 'backward'].forEach((name, d) => {
+      const ratios = ms[d][0].map((t, k) => t / ms[d][1][k]).sort((p, q) => p - q);
+      console.log(
+        `attention ${name} B${B} T${T} C${C} ${NH} heads, ${threads} thread(s): A ${median(ms[d][0]).toFixed(2)} ms, B ${median(ms[d][1]).toFixed(2)} ms; A/B median ${median(ratios).toFixed(3)}`,
+      );
+    });
+    console.log(`  out, lse, dqkv: ${differ} of ${outs[0].length} values differ in bits between A and B`);
+    for (const s of st) s.be.free(s.qkv, s.out, s.lse, s.dout, s.dqkv);
   }
   for (const be of bes) be.dispose();
   process.exit(0);
