@@ -77,9 +77,10 @@ const ALL = 1 << 30;
   }
 }
 
-// keys of block u0 that the MR queries from position p on see: [0, seenKeys)
-@inline function seenKeys(p: i32, u0: i32): i32 {
-  return min(BT, max(0, p + MR - u0));
+// On a block pair whose first query sits at position p and first key at u0, the MR queries of row panel
+// r see keys [0, r + lag) of the key block, lag = p + MR - u0: `seen` of them, within the block
+@inline function seen(r: i32, lag: i32): i32 {
+  return min(BT, max(0, r + lag));
 }
 
 /** bytes of per-thread scratch attentionForward / attentionCached (keys: nKeys) and attentionBackward need */
@@ -117,13 +118,13 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
   const lanes = i32x4(0, 1, 2, 3);
   const rowStep = i32x4.mul(lanes, i32x4.splat(Tq)); // the dropout row index (bh·T + t)·T steps T per query
   for (let j = 0; j <= jEnd; j++) {
-    const u0 = j * BT;
+    const u0 = j * BT, lag = p0 + MR - u0; // query group r sees keys [0, r + lag) of this block
     product(BT, BT, hsp, KT + <usize>(j * hsp * BT) * 4, BT * 4, QT, BT * 4, S, BT, false, p0 - u0 + NR - 1, ALL, -ALL, ALL); // Sᵀ
     const diag = u0 + BT - 1 > p0; // some key of this block comes after some query of the block
     for (let r = 0; r < BT; r += 4) {
       // 4 queries at once: their scores are a column of Sᵀ, their running max and sum one vector each
       const pos = i32x4.add(i32x4.splat(p0 + r), lanes);
-      const col = S + (<usize>r << 2), kn = seenKeys(p0 + r, u0); // keys past kn: masked for all 4, never read
+      const col = S + (<usize>r << 2), kn = seen(r, lag); // keys past kn: masked for all 4, never read
       let mx = f32x4.splat(-Infinity);
       for (let u = 0; u < kn; u++) {
         let x = v128.load(col + <usize>(u * BT) * 4);
@@ -152,7 +153,7 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
         scaleRow(o + 3 * row, hsp, f32x4.extract_lane(alpha, 3));
       }
     }
-    product(BT, hsp, BT, S, BT * 4, VN + <usize>(u0 * hsp) * 4, <usize>hsp << 2, O, hsp, true, ALL, ALL, -ALL, p0 + MR - u0); // O += P·V
+    product(BT, hsp, BT, S, BT * 4, VN + <usize>(u0 * hsp) * 4, <usize>hsp << 2, O, hsp, true, ALL, ALL, -ALL, lag); // O += P·V
   }
   for (let r = 0; r < nq; r++) {
     const l = load<f32>(L + (<usize>r << 2));
@@ -319,15 +320,15 @@ export function attentionBackward(dqkv: usize, dout: usize, qkv: usize, out: usi
       memory.fill(dK, 0, blk << 1); // dK and dV
       for (let i = u0 / BT; i < nb; i++) {
         const t0 = i * BT;
-        const band = t0 - u0 + MR - 1; // keys (columns) ahead of queries (rows) that still see some key
-        product(BT, BT, hsp, QT + <usize>i * blk, BT * 4, KT + <usize>j * blk, BT * 4, P, BT, false, ALL, band, -ALL, ALL);
-        product(BT, BT, hsp, dOT + <usize>i * blk, BT * 4, VT + <usize>j * blk, BT * 4, dS, BT, false, ALL, band, -ALL, ALL);
+        const lag = t0 + MR - u0; // query row panel r sees keys [0, r + lag) of this block: a tile of keys from r + lag on is all masked
+        product(BT, BT, hsp, QT + <usize>i * blk, BT * 4, KT + <usize>j * blk, BT * 4, P, BT, false, ALL, lag - 1, -ALL, ALL);
+        product(BT, BT, hsp, dOT + <usize>i * blk, BT * 4, VT + <usize>j * blk, BT * 4, dS, BT, false, ALL, lag - 1, -ALL, ALL);
         const diag = u0 + BT - 1 > t0;
         for (let r = 0; r < BT; r++) {
           const t = t0 + r, lr = f32x4.splat(load<f32>(L + (<usize>t << 2))), dr = f32x4.splat(load<f32>(D + (<usize>t << 2)));
           const pr = P + <usize>(r * BT) * 4, sr = dS + <usize>(r * BT) * 4;
           const dropBase = i32x4.add(i32x4.splat(<i32>(key + <u32>(bh * T + t) * <u32>T + <u32>u0)), lanes);
-          for (let u = 0, un = seenKeys(t0 + (r & ~3), u0); u < un; u += 4) { // keys past un: masked, never read
+          for (let u = 0, un = seen(r & ~3, lag); u < un; u += 4) { // keys past un: masked, never read
             let p = expv(f32x4.sub(v128.load(pr + (<usize>u << 2)), lr));
             if (diag) p = v128.and(p, i32x4.le_s(i32x4.add(i32x4.splat(u0 + u), lanes), i32x4.splat(t)));
             let dp = v128.load(sr + (<usize>u << 2));
@@ -345,7 +346,7 @@ export function attentionBackward(dqkv: usize, dout: usize, qkv: usize, out: usi
         product(BT, hsp, BT, P, BT * 4, dON + <usize>(t0 * hsp) * 4, <usize>hsp * 4, dV, hsp, true, ALL, ALL, u0 - t0, ALL);
         product(BT, hsp, BT, dS, BT * 4, QN + <usize>(t0 * hsp) * 4, <usize>hsp * 4, dK, hsp, true, ALL, ALL, u0 - t0, ALL);
         for (let r = 0; r < BT; r += 4) for (let u = 0; u < BT; u += 4) transpose4(dST + <usize>(u * BT + r) * 4, BT * 4, dS + <usize>(r * BT + u) * 4, BT * 4, one);
-        product(BT, hsp, BT, dST, BT * 4, KN + <usize>(u0 * hsp) * 4, <usize>hsp * 4, dQ + <usize>(t0 * hsp) * 4, hsp, true, ALL, ALL, -ALL, t0 + MR - u0);
+        product(BT, hsp, BT, dST, BT * 4, KN + <usize>(u0 * hsp) * 4, <usize>hsp * 4, dQ + <usize>(t0 * hsp) * 4, hsp, true, ALL, ALL, -ALL, lag);
       }
       for (let u = 0; u < min(BT, T - u0); u++) {
         memory.copy(dk + <usize>(u0 + u) * row3, dK + <usize>(u * hsp) * 4, <usize>hs << 2);
