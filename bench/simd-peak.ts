@@ -164,23 +164,11 @@ export async function measurePeak(opts: { ms?: number; trials?: number; clock?: 
  */
 export async function tileProbe(tile: string, threads = 1, idleMs = 3): Promise<{ probe: (ms: number) => number; close: () => void }> {
   const [m, n] = tile.split('×').map(Number);
-  const { module, ex } = await compileTiles(tileSource(m, n));
+  const { module } = await compileTiles(tileSource(m, n));
   const fn = `tile_${m}x${n}`,
-    run = ex[fn];
-  const reps = 16,
-    flops = 2 * m * n * KC * reps;
-  run(0, 32768, KC, reps, 65536);
-  const own = (ms: number) => {
-    const t = performance.now();
-    let k = 0,
-      dt = 0;
-    do {
-      run(0, 32768, KC, reps, 65536);
-      k++;
-      dt = performance.now() - t;
-    } while (dt < ms);
-    return (flops * k) / (dt * 1e6);
-  };
+    reps = 16,
+    flopsPerRep = 2 * m * n * KC;
+  const own = await tileTimerHere(module, fn, reps, flopsPerRep);
   if (threads === 1) return { probe: own, close: () => {} };
   // ctl: [0] probe number (workers wait for it to change), [1] probes finished, [2] ms; rates: one per worker
   const ctl = new Int32Array(new SharedArrayBuffer(12)),
@@ -192,26 +180,20 @@ export async function tileProbe(tile: string, threads = 1, idleMs = 3): Promise<
     { length: threads - 1 },
     (_, w) =>
       new Worker(
-        `const { workerData: d } = require('node:worker_threads');
+        `${TILE_TIMER_SOURCE}
+const { workerData: d } = require('node:worker_threads');
 (async () => {
-  const memory = new WebAssembly.Memory({ initial: 2 });
-  const ex = (await WebAssembly.instantiate(d.module, { env: { memory, abort: () => {} } })).exports;
-  const f = new Float32Array(memory.buffer);
-  for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3;
-  ex[d.fn](0, 32768, ${KC}, d.reps, 65536);
+  const timed = await tileTimer(d.module, d.fn, d.reps, d.flopsPerRep);
   Atomics.add(d.ready, 0, 1); Atomics.notify(d.ready, 0);
   for (let seen = 0; ; ) {
     Atomics.wait(d.ctl, 0, seen);
     seen = Atomics.load(d.ctl, 0);
     if (seen < 0) return;
-    const ms = Atomics.load(d.ctl, 2), t = performance.now();
-    let k = 0, dt = 0;
-    do { ex[d.fn](0, 32768, ${KC}, d.reps, 65536); k++; dt = performance.now() - t; } while (dt < ms);
-    d.rates[d.w] = (d.flops * k) / (dt * 1e6);
+    d.rates[d.w] = timed(Atomics.load(d.ctl, 2));
     Atomics.add(d.ctl, 1, 1); Atomics.notify(d.ctl, 1);
   }
 })();`,
-        { eval: true, workerData: { module, fn, reps, flops, ctl, rates, ready, w } },
+        { eval: true, workerData: { module, fn, reps, flopsPerRep, ctl, rates, ready, w } },
       ),
   );
   while (Atomics.load(ready, 0) < threads - 1) await new Promise((r) => setTimeout(r, 10)); // started, compiled, warm
@@ -235,25 +217,39 @@ export async function tileProbe(tile: string, threads = 1, idleMs = 3): Promise<
   };
 }
 
-const TOGETHER_WINDOWS = 15,
-  TOGETHER_MS = 100;
-// One thread's part of `together` (also run by the workers, as eval'd source): the tile in windows of ≈ ms,
-// started when the shared go word turns 1; returns each window's GFLOP/s.
-const TOGETHER_SOURCE = `
-async function peakWindows(module, fn, flopsPerRep, go, windows, ms) {
+// A tile timer on its own panels of ones, for whichever thread evaluates it (workers get it as source):
+// tileTimer(...) instantiates the tile in a fresh memory and warms it; timed(ms) runs it for ≈ ms (at least
+// once) and returns GFLOP/s. flopsPerRep: one call's FLOPs per rep of its kc loop.
+const TILE_TIMER_SOURCE = `
+async function tileTimer(module, fn, reps, flopsPerRep) {
   const memory = new WebAssembly.Memory({ initial: 2 });
   const ex = (await WebAssembly.instantiate(module, { env: { memory, abort: () => {} } })).exports;
   const f = new Float32Array(memory.buffer);
   for (let i = 0; i < f.length; i++) f[i] = 1 + (i % 7) * 1e-3;
-  const reps = 64, out = [];
-  ex[fn](0, 32768, ${KC}, reps, 65536); // compiled and warm before the start
-  while (Atomics.load(go, 0) === 0) {}
-  for (let w = 0; w < windows; w++) {
+  ex[fn](0, 32768, ${KC}, reps, 65536); // compiled and warm before the first timing
+  return (ms) => {
     const t = performance.now();
-    let n = 0;
-    while (performance.now() - t < ms) { ex[fn](0, 32768, ${KC}, reps, 65536); n++; }
-    out.push((flopsPerRep * reps * n) / ((performance.now() - t) * 1e6));
-  }
+    let n = 0, dt = 0;
+    do { ex[fn](0, 32768, ${KC}, reps, 65536); n++; dt = performance.now() - t; } while (dt < ms);
+    return (flopsPerRep * reps * n) / (dt * 1e6);
+  };
+}`;
+const tileTimerHere = new Function(`${TILE_TIMER_SOURCE}; return tileTimer;`)() as (
+  module: WebAssembly.Module,
+  fn: string,
+  reps: number,
+  flopsPerRep: number,
+) => Promise<(ms: number) => number>;
+
+const TOGETHER_WINDOWS = 15,
+  TOGETHER_MS = 100;
+// One thread's part of `together` (also run by the workers, as eval'd source): the tile in windows of ≈ ms,
+// started when the shared go word turns 1; returns each window's GFLOP/s.
+const TOGETHER_SOURCE = `${TILE_TIMER_SOURCE}
+async function peakWindows(module, fn, flopsPerRep, go, windows, ms) {
+  const timed = await tileTimer(module, fn, 64, flopsPerRep), out = [];
+  while (Atomics.load(go, 0) === 0) {}
+  for (let w = 0; w < windows; w++) out.push(timed(ms));
   return out;
 }`;
 /** The tile on `threads` threads at once (this one and threads - 1 workers): each thread's median GFLOP/s. */
