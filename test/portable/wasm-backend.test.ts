@@ -257,6 +257,61 @@ test('wasm matmul, one row of a (decode): 1, 2 and 3 threads give the same bits 
   }
 });
 
+test('wasm attention in shares (threads take runs of (head, block pair) units forward and whole heads backward, one at a time): the bits of one thread at 2 and 3 threads, forward with and without dropout, backward, a cached prompt and decode rows after it', async () => {
+  const bes = await Promise.all([1, 2, 3].map((threads) => createNodeWasmBackend({ simd: 'relaxed', threads })));
+  // B2 T77 3 heads: 12 units, forward shares straddle heads at 2 threads (8 shares) and are single units at 3;
+  // B1 T130 2 heads: 6 units in 6 shares, and backward has fewer heads (2) than 3 threads
+  for (const [B, T, C, NH] of [
+    [2, 77, 96, 3],
+    [1, 130, 128, 2],
+  ])
+    for (const pDrop of [0, 0.25]) {
+      const qkv = randn(B * T * 3 * C, T + C),
+        dout = randn(B * T * C, 5);
+      const rng = pDrop > 0 ? { seed: 99, stream: 3 } : null;
+      const got = await Promise.all(
+        bes.map(async (be) => {
+          const [tq, td, to, tl, tdq] = [qkv, dout, B * T * C, B * NH * T, B * T * 3 * C].map((v) => {
+            if (typeof v === 'number') return be.alloc(v);
+            const x = be.alloc(v.length);
+            be.write(x, v);
+            return x;
+          });
+          be.attentionForward(to, tl, tq, B, T, C, NH, pDrop, rng);
+          be.attentionBackward(tdq, td, tq, to, tl, B, T, C, NH, pDrop, rng);
+          // a prompt from position 19 (tiles, in shares), then 3 decode rows (the even split), on the same caches
+          const Tmax = T + 22,
+            k = be.alloc(B * Tmax * C),
+            v = be.alloc(B * Tmax * C),
+            first = be.alloc(B * 19 * 3 * C),
+            rest = be.alloc(B * (T - 19) * 3 * C),
+            o1 = be.alloc(B * 19 * C),
+            o2 = be.alloc(B * (T - 19) * C),
+            o3 = be.alloc(B * 3 * C);
+          be.write(first, qkv.subarray(0, B * 19 * 3 * C));
+          be.write(rest, qkv.subarray(0, B * (T - 19) * 3 * C));
+          be.attentionCached(o1, first, k, v, B, 19, C, NH, 0, Tmax);
+          be.attentionCached(o2, rest, k, v, B, T - 19, C, NH, 19, Tmax);
+          be.attentionCached(o3, be.slice(rest, 0, B * 3 * 3 * C), k, v, B, 3, C, NH, T, Tmax);
+          const out = await Promise.all([to, tl, tdq, o2, o3].map(async (t) => Array.from((await be.read(t)) as Float32Array)));
+          be.free(tq, td, to, tl, tdq, k, v, first, rest, o1, o2, o3);
+          return out;
+        }),
+      );
+      for (const [i, y] of got.entries())
+        ['out', 'lse', 'dqkv', 'cached prompt', 'decode rows'].forEach((name, j) => {
+          const at = got[0][j].findIndex((x, e) => !Object.is(x, y[j][e]));
+          assert(at < 0, `B${B} T${T} C${C} NH${NH} p${pDrop} ${name}: 1 and ${i + 1} threads differ at ${at}`);
+        });
+      // not all zeros, nor NaN: the outputs compared are real ones
+      assert(
+        got[0].every((o) => o.some((x) => x !== 0) && o.every(Number.isFinite)),
+        'outputs finite and not all zero',
+      );
+    }
+  for (const be of bes) be.dispose();
+});
+
 test('wasm matmul in shares (threads take 4 shares each, one at a time, from a shared counter: columns of a wide out, or rows against b packed once) and with A packed once for all column blocks: the bits of one thread, at 2 and 3 threads, all four transposes, bias and beta; near the f64 sum', async () => {
   const bes = await Promise.all([1, 2, 3].map((threads) => createNodeWasmBackend({ simd: 'relaxed', threads })));
   // columns: N 2081 (131 groups of 16: 8 shares at 2 threads, the even split at 3), N 3100 (12 shares at 3 threads);

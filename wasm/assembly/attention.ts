@@ -166,8 +166,9 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
 }
 
 // Work units are (head, pair of query blocks i and nq-1-i): a pair costs the same whatever i (causal
-// blocks grow with i), so dealing pairs round-robin balances threads. A thread packs k and v of a head
-// once, at its first unit of that head. scratch s: KT [nk][hsp][BT] | VN [nk·BT][hsp] | forwardBlock's.
+// blocks grow with i), so any equal count of units is an equal share of work. Share tid of nth takes a
+// contiguous run of them, so it packs k and v of a head once for all its units of that head (dealt
+// round-robin, every thread packed every head). scratch s: KT [nk][hsp][BT] | VN [nk·BT][hsp] | forwardBlock's.
 function forwardHeads(q: usize, ldq: usize, qb: usize, k: usize, v: usize, ldkv: usize, kvb: usize, out: usize, ldo: usize, ob: usize, lse: usize,
   B: i32, NH: i32, hs: i32, Tq: i32, pos0: i32, drop: bool, key: u32, thr: u32, inv: f32, s: usize, tid: i32, nth: i32): void {
   const hsp = pad8(hs), sc = <f32>(1 / Math.sqrt(<f64>hs)), nKeys = pos0 + Tq;
@@ -175,7 +176,8 @@ function forwardHeads(q: usize, ldq: usize, qb: usize, k: usize, v: usize, ldkv:
   const KT = s, VN = KT + <usize>(tp * hsp) * 4, rest = VN + <usize>(tp * hsp) * 4;
   const nq = blocks(Tq), pairs = (nq + 1) >> 1;
   let packed = -1;
-  for (let unit = tid; unit < B * NH * pairs; unit += nth) {
+  const u1 = part(B * NH * pairs, tid + 1, nth);
+  for (let unit = part(B * NH * pairs, tid, nth); unit < u1; unit++) {
     const bh = unit / pairs, pr = unit % pairs, b = bh / NH, h = bh % NH;
     const hc = <usize>(h * hs) << 2;
     if (bh != packed) {
@@ -189,6 +191,21 @@ function forwardHeads(q: usize, ldq: usize, qb: usize, k: usize, v: usize, ldkv:
     forwardBlock(pr, qh, ldq, oh, ldo, lh, Tq, pos0, hs, hsp, sc, drop, key, thr, inv, rowBase, KT, VN, rest);
     if (nq - 1 - pr != pr) forwardBlock(nq - 1 - pr, qh, ldq, oh, ldo, lh, Tq, pos0, hs, hsp, sc, drop, key, thr, inv, rowBase, KT, VN, rest);
   }
+}
+
+/**
+ * How many shares (the worker pool's call in shares, src/backend/wasm/pool.ts) the tiled attention of B
+ * sequences, NH heads and Tq queries may take at nth threads, for threads to take one at a time: a thread
+ * the host slows then does fewer, where the even split waited for it. Forward (and a cached prompt): runs
+ * of (head, block pair) units, a head each, or finer where there are fewer than 4 heads per thread (each
+ * share packs the k and v of the heads it meets); backward: whole heads, since every query of a head adds
+ * into its dk and dv. 0 (the even split) below 2 threads, and for decode rows (cached, Tq <= ROW_MAX).
+ * Any split gives the same bits: a unit's sums do not depend on who computes it.
+ */
+export function attentionShares(B: i32, NH: i32, Tq: i32, backward: i32, cached: i32, nth: i32): i32 {
+  if (nth < 2 || (cached && Tq <= ROW_MAX)) return 0;
+  if (backward) return B * NH;
+  return min(B * NH * ((blocks(Tq) + 1) >> 1), max(B * NH, 4 * nth));
 }
 
 /**

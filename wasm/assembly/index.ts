@@ -2,7 +2,7 @@
 export { heapBase } from './common';
 export { matmul, matmulScratchBytes, matmulShares, matmulRowShares, matmulPackedBytes, matmulPackB, matmulRows, matmulPackedABytes, matmulPackA, matmulCols, biasBackward, gemvSlabBytes, gemvSlabs, gemvFold } from './matmul';
 export { matmulQ, matmulQScratchBytes, encoderForwardQ, q8BlockSums, dotI8Pairs } from './quant';
-export { attentionForward, attentionBackward, attentionScratchBytes, decodeScratchBytes, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
+export { attentionForward, attentionBackward, attentionScratchBytes, attentionShares, decodeScratchBytes, kvCacheWrite, attentionCached, kvCacheWriteRagged, attentionRagged } from './attention';
 export { kvCacheWriteHalf, attentionCachedHalf, kvCacheWriteRaggedHalf, attentionRaggedHalf, halfAttentionScratchBytes, widenCache } from './halfkv';
 export { layernormForward, layernormBackwardInput, layernormBackwardParams } from './layernorm';
 export { geluForward, geluBackward, residualForward, accumulate, dropout } from './elementwise';

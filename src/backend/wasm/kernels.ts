@@ -48,6 +48,7 @@ const KERNELS = {
   dotI8Pairs: direct({ a: p, b: p, out: p }),
   // attention.ts
   attentionForward: split({ out: p, lse: p, qkv: p, B: i, T: i, C: i, NH: i, ...DROP, ...SCRATCH }),
+  attentionShares: direct({ B: i, NH: i, Tq: i, backward: i, cached: i, nth: i }),
   attentionBackward: split({ dqkv: p, dout: p, qkv: p, out: p, lse: p, B: i, T: i, C: i, NH: i, ...DROP, ...SCRATCH }),
   attentionScratchBytes: direct({ nKeys: i, hs: i, backward: i }),
   decodeScratchBytes: direct({ nKeys: i, NH: i }),

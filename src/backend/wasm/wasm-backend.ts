@@ -404,18 +404,16 @@ export class WasmBackend implements Backend {
   }
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, pDrop: number, rng: DropoutRng | null): void {
     const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: T, hs: C / NH, backward: 0 }));
-    this.run('attentionForward', 2 * B * T * T * C, {
-      out: this.addr(out),
-      lse: this.addr(lse),
-      qkv: this.addr(qkv),
-      B,
-      T,
-      C,
-      NH,
-      ...this.dropArgs(pDrop, rng),
-      scratch,
-      scratchStride,
-    });
+    this.run(
+      'attentionForward',
+      2 * B * T * T * C,
+      { out: this.addr(out), lse: this.addr(lse), qkv: this.addr(qkv), B, T, C, NH, ...this.dropArgs(pDrop, rng), scratch, scratchStride },
+      this.attentionShares(B, NH, T, 0, 0),
+    );
+  }
+  /** shares for the attention kernels at this backend's threads (the kernel's attentionShares; 0 without a pool) */
+  private attentionShares(B: number, NH: number, Tq: number, backward: number, cached: number): number {
+    return this.pool ? this.call('attentionShares', { B, NH, Tq, backward, cached, nth: this.threads }) : 0;
   }
   attentionBackward(
     dqkv: Tensor,
@@ -431,20 +429,25 @@ export class WasmBackend implements Backend {
     rng: DropoutRng | null,
   ): void {
     const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: T, hs: C / NH, backward: 1 }));
-    this.run('attentionBackward', 4 * B * T * T * C, {
-      dqkv: this.addr(dqkv),
-      dout: this.addr(dout),
-      qkv: this.addr(qkv),
-      out: this.addr(out),
-      lse: this.addr(lse),
-      B,
-      T,
-      C,
-      NH,
-      ...this.dropArgs(pDrop, rng),
-      scratch,
-      scratchStride,
-    });
+    this.run(
+      'attentionBackward',
+      4 * B * T * T * C,
+      {
+        dqkv: this.addr(dqkv),
+        dout: this.addr(dout),
+        qkv: this.addr(qkv),
+        out: this.addr(out),
+        lse: this.addr(lse),
+        B,
+        T,
+        C,
+        NH,
+        ...this.dropArgs(pDrop, rng),
+        scratch,
+        scratchStride,
+      },
+      this.attentionShares(B, NH, T, 1, 0),
+    );
   }
   attentionCached(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, B: number, Tn: number, C: number, NH: number, pos0: number, Tmax: number): void {
     const caches = { qkv: this.addr(qkv), kCache: this.kvAddr(kCache), vCache: this.kvAddr(vCache), B, Tn, C, pos0, Tmax };
@@ -459,16 +462,12 @@ export class WasmBackend implements Backend {
           this.run('widenCache', B * n * C * 4, { dst: this.addr(k32), src: caches.kCache, B, n, C, Tmax });
           this.run('widenCache', B * n * C * 4, { dst: this.addr(v32), src: caches.vCache, B, n, C, Tmax });
           const [scratch, scratchStride] = this.scratchFor(this.call('attentionScratchBytes', { nKeys: n, hs: C / NH, backward: 0 }));
-          this.run('attentionCached', 4 * B * Tn * n * C, {
-            out: this.addr(out),
-            ...caches,
-            kCache: this.addr(k32),
-            vCache: this.addr(v32),
-            Tmax: n,
-            NH,
-            scratch,
-            scratchStride,
-          });
+          this.run(
+            'attentionCached',
+            4 * B * Tn * n * C,
+            { out: this.addr(out), ...caches, kCache: this.addr(k32), vCache: this.addr(v32), Tmax: n, NH, scratch, scratchStride },
+            this.attentionShares(B, NH, Tn, 0, 1),
+          );
         } finally {
           this.free(k32, v32);
         }
@@ -483,7 +482,12 @@ export class WasmBackend implements Backend {
     const [scratch, scratchStride] = this.scratchFor(
       Math.max(this.call('attentionScratchBytes', { nKeys: pos0 + Tn, hs: C / NH, backward: 0 }), this.call('decodeScratchBytes', { nKeys: pos0 + Tn, NH })),
     );
-    this.run('attentionCached', 4 * B * Tn * (pos0 + Tn) * C, { out: this.addr(out), ...caches, NH, scratch, scratchStride });
+    this.run(
+      'attentionCached',
+      4 * B * Tn * (pos0 + Tn) * C,
+      { out: this.addr(out), ...caches, NH, scratch, scratchStride },
+      this.attentionShares(B, NH, Tn, 0, 1),
+    );
   }
 
   attentionRagged(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, slotPos: Tensor, N: number, C: number, NH: number, Tmax: number): void {
