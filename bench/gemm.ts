@@ -161,15 +161,22 @@ async function ort(kind: 'web' | 'node'): Promise<Runner> {
 
 const makers: [string, () => Promise<Runner>][] = [
   ['gptedge-relaxed', () => gptedge('relaxed')],
-  ['gptedge-simd128', () => gptedge('simd128')],
-  // with --threads N > 1, our 1-thread figure in the same run, for the 2-thread scaling target
+  // with --threads N > 1, our 1-thread figure in the same run, for the 2-thread scaling target: next to the
+  // N-thread one, so that each repetition times the two back to back
   ...(threads > 1 ? [['gptedge-relaxed-1t', () => gptedge('relaxed', 1)] as [string, () => Promise<Runner>]] : []),
+  ['gptedge-simd128', () => gptedge('simd128')],
   ['tfjs-wasm', tfjsWasm],
   ['ort-web', () => ort('web')],
   ['ort-node', () => ort('node')],
 ];
 // Every library is timed at each repetition in turn (interleaved), so that a shared machine's changing
 // load falls on all of them alike; the figure is the median over repetitions, after one warm-up each.
+// Odd repetitions take the libraries in reverse order, so that neither of two neighbours always runs first.
+// The scaling of our N threads over our 1 thread is also taken per repetition (the two run back to back)
+// and its median given: this machine's cores change rate for seconds at a time, and a ratio of two medians
+// taken from different repetitions mixes those phases into the ratio. On the 2-vCPU VM of BENCHMARKS.md
+// neither removes the noise: per shape, runs in a row of this bench gave 1.45–2.11 as a ratio of medians
+// and 1.34–2.02 per repetition (7–9 repetitions); single pairs ranged 0.78–2.80.
 // Between two timed runs the process sleeps `--settle-ms` (default 100): onnxruntime's thread pools
 // (node and web) spin for 20–40 ms after a run (measured: one core's worth of CPU time while the main
 // thread sleeps), so a library timed right after them ran its second thread on an occupied core — that,
@@ -191,6 +198,8 @@ for (const [key, make] of makers) {
   }
 }
 const rows = runners.map((r) => ({ name: r.name, gflops: [] as (number | null)[] }));
+/** per shape: the median over repetitions of our 1-thread time / our N-thread time (null without both) */
+const scaling: (number | null)[] = [];
 for (const [M, K, N] of shapes) {
   const a = rand(M * K),
     b = rand(K * N);
@@ -207,7 +216,7 @@ for (const [M, K, N] of shapes) {
   }
   const times: number[][] = runners.map(() => []);
   for (let rep = 0; rep < reps; rep++) {
-    for (let i = 0; i < runners.length; i++) {
+    for (const i of runners.map((_, k) => (rep % 2 ? runners.length - 1 - k : k))) {
       if (!prepared[i]) continue;
       await settle();
       // an untimed call first: the timed one runs on warm threads, as a model's calls do (they follow each
@@ -219,6 +228,12 @@ for (const [M, K, N] of shapes) {
       times[i].push(performance.now() - t);
     }
   }
+  const [nT, oneT] = ['gptedge-relaxed', 'gptedge-relaxed-1t'].map((key) => runners.findIndex((r) => r.key === key));
+  if (nT >= 0 && oneT >= 0 && prepared[nT] && prepared[oneT]) {
+    const x = median(times[oneT].map((t, r) => t / times[nT][r]));
+    scaling.push(x);
+    console.log(`gptedge-wasm relaxed ${threads} threads / 1 thread, per repetition ${`${M}x${K}x${N}`.padEnd(16)} ${x.toFixed(2)} (median of ${reps})`);
+  } else scaling.push(null);
   for (let i = 0; i < runners.length; i++) {
     const g = prepared[i] ? (2 * M * K * N) / median(times[i]) / 1e6 : null;
     rows[i].gflops.push(g);
@@ -245,6 +260,7 @@ if (jsonFile) {
     shapes: shapes.map((s) => s.join('x')),
     peak: peak?.gflops ?? null,
     together: peak?.together ?? null,
+    scaling,
     loadBefore: loadAvg0,
     loadAfter: loadavg(),
     rows: Object.fromEntries(rows.map((r, i) => [runners[i].key, { name: r.name, threads: runners[i].threads ?? threads, gflops: r.gflops }])),
