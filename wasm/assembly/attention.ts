@@ -168,7 +168,7 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
 // Work units are (head, pair of query blocks i and nq-1-i): a pair costs the same whatever i (causal
 // blocks grow with i), so any equal count of units is an equal share of work. Share tid of nth takes a
 // contiguous run of them, so it packs k and v of a head once for all its units of that head (dealt
-// round-robin, every thread packed every head). scratch s: KT [nk][hsp][BT] | VN [nk·BT][hsp] | forwardBlock's.
+// round-robin, every thread would pack every head). scratch s: KT [nk][hsp][BT] | VN [nk·BT][hsp] | forwardBlock's.
 function forwardHeads(q: usize, ldq: usize, qb: usize, k: usize, v: usize, ldkv: usize, kvb: usize, out: usize, ldo: usize, ob: usize, lse: usize,
   B: i32, NH: i32, hs: i32, Tq: i32, pos0: i32, drop: bool, key: u32, thr: u32, inv: f32, s: usize, tid: i32, nth: i32): void {
   const hsp = pad8(hs), sc = <f32>(1 / Math.sqrt(<f64>hs)), nKeys = pos0 + Tq;
