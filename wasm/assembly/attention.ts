@@ -394,7 +394,7 @@ export function kvCacheWriteRagged(qkv: usize, kCache: usize, vCache: usize, slo
   }
 }
 
-/** out(N,C): each token attends to its slot's positions [0, pos]; rows (token, head) dealt round-robin; scratch holds Tmax floats */
+/** out(N,C): each token attends to its slot's positions [0, pos]; (token, head) pairs in a contiguous run per thread; scratch holds Tmax floats */
 export function attentionRagged(out: usize, qkv: usize, kCache: usize, vCache: usize, slotPos: usize, N: i32, C: i32, NH: i32, Tmax: i32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const hs = C / NH, sc = <f32>(1 / Math.sqrt(<f64>hs));
