@@ -279,7 +279,7 @@ test('wasm attention in shares (threads take runs of (head, block pair) units fo
           });
           be.attentionForward(to, tl, tq, B, T, C, NH, pDrop, rng);
           be.attentionBackward(tdq, td, tq, to, tl, B, T, C, NH, pDrop, rng);
-          // a prompt from position 19 (tiles, in shares), then 3 decode rows (the even split), on the same caches
+          // prompts from positions 0 and 19 (tiles, in shares), then 3 decode rows (the even split), on the same caches
           const Tmax = T + 22,
             k = be.alloc(B * Tmax * C),
             v = be.alloc(B * Tmax * C),
@@ -293,13 +293,13 @@ test('wasm attention in shares (threads take runs of (head, block pair) units fo
           be.attentionCached(o1, first, k, v, B, 19, C, NH, 0, Tmax);
           be.attentionCached(o2, rest, k, v, B, T - 19, C, NH, 19, Tmax);
           be.attentionCached(o3, be.slice(rest, 0, B * 3 * 3 * C), k, v, B, 3, C, NH, T, Tmax);
-          const out = await Promise.all([to, tl, tdq, o2, o3].map(async (t) => Array.from((await be.read(t)) as Float32Array)));
+          const out = await Promise.all([to, tl, tdq, o1, o2, o3].map(async (t) => Array.from((await be.read(t)) as Float32Array)));
           be.free(tq, td, to, tl, tdq, k, v, first, rest, o1, o2, o3);
           return out;
         }),
       );
       for (const [i, y] of got.entries())
-        ['out', 'lse', 'dqkv', 'cached prompt', 'decode rows'].forEach((name, j) => {
+        ['out', 'lse', 'dqkv', 'cached prompt from 0', 'cached prompt from 19', 'decode rows'].forEach((name, j) => {
           const at = got[0][j].findIndex((x, e) => !Object.is(x, y[j][e]));
           assert(at < 0, `B${B} T${T} C${C} NH${NH} p${pDrop} ${name}: 1 and ${i + 1} threads differ at ${at}`);
         });
