@@ -123,10 +123,15 @@ if (runtime === 'node') {
         `${f} is in the tarball`,
       );
     const tPack = Date.now() - t0;
-    writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    // Strict: an install script anywhere in what gptedge brings fails the install, as npm (11.19) says a later
+    // release will do by default; npm before 11.19 does not know the option and ignores it. From a tarball
+    // (not a registry) npm counts gptedge's `prepare` (the clone's build) as one, though it runs it only for a
+    // git or folder source; the consumer denies it by the tarball's identity, which leaves every dependency checked.
+    writeFileSync(
+      join(proj, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', allowScripts: { [`file:${tarball}`]: false } }),
+    );
     const t1 = Date.now();
-    // strict: an install script anywhere in what gptedge brings would fail the install, as npm says a later
-    // release will do by default (npm before 11.19 does not know the option and ignores it)
     sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', '--strict-allow-scripts', tarball], { timeout: 300_000 });
     console.log(
       `package: ${p.filename} ${(p.size / 1024).toFixed(0)} KiB packed, ${(p.unpackedSize / 1024).toFixed(0)} KiB unpacked, ${p.files.length} files; npm pack ${(tPack / 1000).toFixed(1)} s, npm install ${((Date.now() - t1) / 1000).toFixed(1)} s`,
