@@ -4,10 +4,15 @@
 // Reports each build's median and the per-pair ratios A/B (above 1: B is faster). For a kernel change,
 // build the old kernels from a worktree of the old commit and pass them as A:
 //   git worktree add /tmp/old <commit> && (cd /tmp/old && ln -s $PWD/node_modules && node wasm/build.mjs)
-//   node bench/run-node.mjs kernel-ab --a /tmp/old/wasm/build --b wasm/build [--threads 1] [--reps 9] [--weights int8] [--what prefill|decode|gemm|attention]
+//   node bench/run-node.mjs kernel-ab --a /tmp/old/wasm/build --b wasm/build [--threads 1] [--reps 9] [--weights int8] [--what prefill|decode|gemm|attention|matmul|train]
 // --what gemm: the quantized matmul alone (A·Wᵀ, 768×2304 weights of --weights int8|int4) at M = 8, 64, 512, GOP/s.
 // --what attention: the tiled attention alone, forward and backward, at the small GPT's shape (B 8, T 256, C 384,
 // 6 heads) and GPT-1's (B 1, T 512, C 768, 12 heads); also says whether the two builds give the same bits.
+// --what matmul: f32 matmuls alone, out += op(a)·b, one after another with no pause, at the shapes where the threads'
+// split depends on the kernels' share rules: the small GPT's dW = Xᵀ·dY (384 rows; 1152, 384, 1536 columns) and a
+// 100-token prompt's fc2 (100×3072×768). GFLOP/s and the median of the per-pair ratios.
+// --what train: one training step of the small GPT (B 8, T 256; forward, loss, backward, AdamW; dropout off), from
+// the same weights in both, and whether the two builds give the same loss and parameters after --reps steps.
 // A benchmark, never a timed test.
 import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -15,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { createNodeWasmBackend } from '../adapters/node/wasm.ts';
 import { GPT, type WeightsKind } from '../src/model/gpt.ts';
 import { preset } from '../src/model/config.ts';
+import { AdamW } from '../src/train/optim.ts';
 import type { WasmVariant } from '../wasm/kernels.ts';
 import { argv, median, opt } from './common.ts';
 
@@ -29,7 +35,8 @@ const dirs = [resolve(str('a')), resolve(str('b', 'wasm/build'))],
   reps = opt('reps', 9),
   weights = str('weights', 'int8') as WeightsKind,
   what = str('what', 'prefill');
-if (!['prefill', 'decode', 'gemm', 'attention'].includes(what)) throw new Error('kernel-ab: --what prefill | decode | gemm | attention');
+if (!['prefill', 'decode', 'gemm', 'attention', 'matmul', 'train'].includes(what))
+  throw new Error('kernel-ab: --what prefill | decode | gemm | attention | matmul | train');
 
 const backend = (dir: string) =>
   createNodeWasmBackend({ simd: 'relaxed', threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(dir, `gptedge-${v}.wasm`))) });
@@ -110,6 +117,86 @@ if (what === 'attention') {
     console.log(`  out, lse, dqkv: ${differ} of ${outs[0].length} values differ in bits between A and B`);
     for (const s of st) s.be.free(s.qkv, s.out, s.lse, s.dout, s.dqkv);
   }
+  for (const be of bes) be.dispose();
+  process.exit(0);
+}
+if (what === 'matmul') {
+  for (const [label, M, K, N, transA] of [
+    ['qkv dW Xᵀ·dY', 384, 2048, 1152, true],
+    ['proj dW Xᵀ·dY', 384, 2048, 384, true],
+    ['fc1 dW Xᵀ·dY', 384, 2048, 1536, true],
+    ['fc2, 100 tokens', 100, 3072, 768, false],
+  ] as const) {
+    const st = bes.map((be) => {
+      const a = be.alloc(M * K),
+        b = be.alloc(K * N),
+        out = be.alloc(M * N);
+      be.write(
+        a,
+        Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)),
+      );
+      be.write(
+        b,
+        Float32Array.from({ length: K * N }, (_, i) => Math.cos(i)),
+      );
+      return { be, a, b, out };
+    });
+    const once = (s: (typeof st)[number]) => {
+      const t = performance.now();
+      s.be.matmul(s.out, s.a, s.b, null, M, K, N, transA, false, 1);
+      return performance.now() - t;
+    };
+    const ms: number[][] = [[], []];
+    for (let r = 0; r < reps; r++)
+      for (const i of r % 2 ? [1, 0] : [0, 1]) {
+        once(st[i]); // warm: its operands in cache, as in a step
+        ms[i].push(once(st[i]));
+      }
+    const ratios = ms[0].map((t, k) => t / ms[1][k]);
+    const gflops = (x: number[]) => ((2 * M * K * N) / median(x) / 1e6).toFixed(1);
+    console.log(
+      `${label} ${M}×${K}×${N}, ${threads} thread(s), ${reps} pairs: A ${gflops(ms[0])} GFLOP/s, B ${gflops(ms[1])} GFLOP/s; A/B median ${median(ratios).toFixed(3)}`,
+    );
+    for (const s of st) s.be.free(s.a, s.b, s.out);
+  }
+  for (const be of bes) be.dispose();
+  process.exit(0);
+}
+if (what === 'train') {
+  const cfg = preset('small', { embdPdrop: 0, residPdrop: 0, attnPdrop: 0 }),
+    B = 8,
+    T = 256;
+  const params = await new GPT(bes[0], cfg).init(1).readParams();
+  const ids = new Int32Array(B * T).map((_, i) => (i * 7919) % cfg.vocabSize),
+    targets = new Int32Array(B * T).map((_, i) => (i * 104729 + 3) % cfg.vocabSize),
+    w = new Float32Array(B * T).fill(1 / (B * T));
+  const runs = bes.map((be) => {
+    const m = new GPT(be, cfg);
+    m.writeParams(params);
+    const opt = new AdamW(be, [m.parameters()]);
+    return async (): Promise<number> => {
+      m.zeroGrad();
+      const pass = m.forward(ids, B, T);
+      const loss = pass.loss(targets, w, 1);
+      pass.backward();
+      opt.update({ lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
+      return (await be.read(loss))[0];
+    };
+  });
+  const ms: number[][] = [[], []],
+    losses: number[][] = [[], []];
+  for (let r = 0; r <= reps; r++)
+    for (const i of r % 2 ? [1, 0] : [0, 1]) {
+      const t = performance.now();
+      losses[i].push(await runs[i]());
+      if (r > 0) ms[i].push(performance.now() - t); // r = 0: warm-up
+    }
+  const ratios = ms[0].map((t, k) => t / ms[1][k]).sort((p, q) => p - q);
+  const same = losses[0].every((l, k) => Object.is(l, losses[1][k]));
+  console.log(
+    `small GPT training step B${B} T${T}, ${threads} thread(s), ${reps} pairs: A ${median(ms[0]).toFixed(0)} ms, B ${median(ms[1]).toFixed(0)} ms; ` +
+      `A/B per pair ${ratios.map((x) => x.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(3)}); losses ${same ? 'the same bits' : 'differ'} over ${reps + 1} steps`,
+  );
   for (const be of bes) be.dispose();
   process.exit(0);
 }

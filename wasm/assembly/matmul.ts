@@ -236,16 +236,26 @@ export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i
 
 /**
  * How many shares the host may cut this matmul into, for threads to take one at a time (the worker
- * pool's call in shares, src/backend/wasm/pool.ts): 4 per thread where each is still >= 256 columns of
- * out; 0 for the even split. Run through matmul, each share packs all of A again for its columns, which
- * over 256 or more columns cost at most 1% (one thread, the GPT-1 shapes as 1 call against 8 shares);
- * narrower shares cost more (512×3072×768 in 16 shares of 48 columns: 1.22×). The host packs A once
- * instead where it can (matmulPackA, then matmulCols). Any split gives the same bits.
+ * pool's call in shares, src/backend/wasm/pool.ts): shares of at least 256 columns of out, 4 per thread at
+ * most; 0 for the even split. Any split gives the same bits.
+ *  - Run through matmul, each share packs all of A again for its columns, which over 256 or more columns
+ *    cost at most 1% (one thread, the GPT-1 shapes as 1 call against 8 shares); narrower shares cost more
+ *    (512×3072×768 in 16 shares of 48 columns: 1.22×). The host packs A once instead where it can
+ *    (matmulPackA, then matmulCols).
+ *  - Where 2 or 3 per thread fit and rows are too few for matmulRowShares (the small GPT's dW = Xᵀ·dY:
+ *    384 rows, 1152 or 1536 columns), a multiple of nth shares, but only against A packed once
+ *    (matmulPackedABytes), which the even split packs once per thread: at 2 threads 1.026–1.039× on
+ *    384×2048×1152 and 1.017–1.025× on ×1536 (`kernel-ab --what matmul --threads 2 --reps 31`, 3 runs). Not
+ *    for an A under 128 Ki floats (a few rows of batched decode), whose second pack costs less than the
+ *    pool's extra call, nor for one share per thread (100×3072×768: 0.99×). Shares of 48 to 128 columns
+ *    measured 0.92–0.99× on these shapes: each re-reads all of A.
  */
 export function matmulShares(M: i32, K: i32, N: i32, transA: i32, nth: i32): i32 {
   if (nth < 2 || K == 0 || (M <= GEMV_MAX_M && transA == 0)) return 0;
-  const shares = 4 * nth;
-  return ((N + 15) >> 4) >= shares * 16 ? shares : 0;
+  const most = 4 * nth, fit = min(most, ((N + 15) >> 4) / 16);
+  if (fit == most) return fit;
+  if (rowSharesFit(M, K, N, nth) || <i64>M * <i64>K < (1 << 17) || matmulPackedABytes(M, K) == 0) return 0;
+  return fit >= 2 * nth ? fit - fit % nth : 0;
 }
 
 // ---- b packed once, rows in shares ------------------------------------------------------------------
@@ -272,10 +282,13 @@ export function matmulPackedBytes(K: i32, N: i32): i32 {
  * copy at most 32 MiB.
  */
 export function matmulRowShares(M: i32, K: i32, N: i32, transA: i32, nth: i32): i32 {
-  if (nth < 2 || K == 0 || (M <= GEMV_MAX_M && transA == 0) || matmulShares(M, K, N, transA, nth) > 0) return 0;
-  const shares = 4 * nth, rowPanels = (M + MR - 1) / MR;
-  if (rowPanels < shares * 16 || matmulPackedBytes(K, N) > PACKED_MAX) return 0;
-  return shares;
+  if (nth < 2 || K == 0 || (M <= GEMV_MAX_M && transA == 0) || ((N + 15) >> 4) >= 4 * nth * 16 || !rowSharesFit(M, K, N, nth)) return 0;
+  return 4 * nth;
+}
+
+// rows enough for 4 shares per thread of 16 row panels each, and b's packed copy within PACKED_MAX
+@inline function rowSharesFit(M: i32, K: i32, N: i32, nth: i32): bool {
+  return (M + MR - 1) / MR >= 4 * nth * 16 && matmulPackedBytes(K, N) <= PACKED_MAX;
 }
 
 /** bp = op(b) packed whole (matmulPackedBytes); threads take whole (NC×KC) blocks */
