@@ -9,6 +9,7 @@
 // A loads-free FMA chain is reported beside it as the arithmetic's own bound. With --threads N the best tile
 // also runs on N threads at once: the ceiling for an N-thread figure is what the cores give together.
 //   node bench/run-node.mjs simd-peak [--threads N]   (prints every tile's GFLOP/s and the peak)
+//   node bench/run-node.mjs simd-peak --macro         (the tiles inside a GEMM's macro-kernel loop, below)
 // Other benches import measurePeak() and state their figures as fractions of it.
 import asc from 'assemblyscript/asc';
 import { enableRelaxedSimd } from '../adapters/node/wasm.ts';
@@ -84,8 +85,11 @@ export interface Peak {
   together?: { threads: number; perThread: number[]; sum: number; alone: number };
 }
 
-/** tile sources compiled with asc (wasm/build.mjs's flags), instantiated over panels of ones: A from byte 0, B from 32 KB, out at 64 KB */
-async function compileTiles(src: string): Promise<{ module: WebAssembly.Module; ex: Record<string, (...a: number[]) => void> }> {
+/**
+ * tile sources compiled with asc (wasm/build.mjs's flags), instantiated over `pages` × 64 KB of values near 1:
+ * the tiles take A from byte 0, B from 32 KB, out at 64 KB
+ */
+async function compileTiles(src: string, pages = 2): Promise<{ module: WebAssembly.Module; ex: Record<string, (...a: number[]) => void> }> {
   const { error, binary, stderr } = await asc.compileString(src, {
     optimizeLevel: 3,
     runtime: 'stub',
@@ -97,7 +101,7 @@ async function compileTiles(src: string): Promise<{ module: WebAssembly.Module; 
   if (error || !binary) throw new Error(`simd-peak: asc failed: ${error?.message} ${stderr.toString()}`);
   const bytes = new Uint8Array(binary); // a copy on a plain ArrayBuffer
   if (!enableRelaxedSimd() || !WebAssembly.validate(bytes)) throw new Error('simd-peak: this engine does not validate relaxed SIMD');
-  const memory = new WebAssembly.Memory({ initial: 2 });
+  const memory = new WebAssembly.Memory({ initial: pages });
   const module = await WebAssembly.compile(bytes);
   const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => {} } });
   const f = new Float32Array(memory.buffer);
@@ -282,6 +286,71 @@ async function together(module: WebAssembly.Module, fn: string, flopsPerRep: num
   return [mid(await mine), ...(await Promise.all(workers)).map(mid)];
 }
 
+// ---- --macro: the tiles inside a GEMM's macro-kernel -------------------------------------------------
+// The peak above is a tile alone: one call, its accumulators live across a long k loop and nothing else.
+// A GEMM calls its tile once per MR×NR block of out, over packed panels of A (MC×KC, L1/L2) and B (KC×NC,
+// L2), and adds the tile into out: here, that loop with nothing else (no packing, no edges), for the tiles a
+// GEMM could use. Where a tile's registers are too many for V8 (16 xmm, one kept as scratch), it spills in
+// this setting even where it runs at full speed alone, which is how a tile is chosen for wasm/assembly/tile.ts.
+const MACRO_TILES: [number, number][] = [
+  [4, 8],
+  [3, 12],
+  [2, 16],
+  [6, 8],
+  [4, 12],
+];
+function macroSource(mr: number, nr: number, mc: number, nc: number): string {
+  const nv = nr / 4,
+    acc: string[] = [],
+    body: string[] = [],
+    add: string[] = [];
+  for (let i = 0; i < mr; i++) for (let j = 0; j < nv; j++) acc.push(`c${i}_${j}`);
+  for (let j = 0; j < nv; j++) body.push(`const b${j} = v128.load(bp, ${16 * j});`);
+  for (let i = 0; i < mr; i++) {
+    body.push(`a = v128.load32_splat(ap, ${4 * i});`);
+    for (let j = 0; j < nv; j++) body.push(`c${i}_${j} = f32x4.relaxed_madd(a, b${j}, c${i}_${j});`);
+  }
+  for (let i = 0; i < mr; i++)
+    for (let j = 0; j < nv; j++) add.push(`v128.store(c + ${i * nc * 4 + 16 * j}, f32x4.add(v128.load(c + ${i * nc * 4 + 16 * j}), c${i}_${j}));`);
+  return `
+@inline function block_${mr}x${nr}(ap: usize, bp: usize, c: usize): void {
+  ${acc.map((c) => `let ${c} = f32x4.splat(0);`).join(' ')}
+  for (let k = 0; k < ${KC_MACRO}; k++) {
+    let a: v128;
+    ${body.join('\n    ')}
+    ap += ${4 * mr};
+    bp += ${4 * nr};
+  }
+  ${add.join('\n  ')}
+}
+export function macro_${mr}x${nr}(a0: usize, b0: usize, c0: usize, reps: i32): void {
+  for (let r = 0; r < reps; r++)
+    for (let jr = 0; jr < ${nc}; jr += ${nr})
+      for (let ir = 0; ir < ${mc}; ir += ${mr}) block_${mr}x${nr}(a0 + ${4 * KC_MACRO} * <usize>ir, b0 + ${4 * KC_MACRO} * <usize>jr, c0 + <usize>(ir * ${nc} + jr) * 4);
+}`;
+}
+// matmul.ts's blocking: KC 256, MC 64 rows, NC 512 columns (rounded to whole tiles)
+const KC_MACRO = 256;
+const macroShape = (mr: number, nr: number) => [Math.round(64 / mr) * mr, Math.round(512 / nr) * nr];
+
+/** GFLOP/s of each MACRO_TILES tile in the macro-kernel loop on this thread: best of `trials`, the tiles in turn */
+export async function measureMacro(trials = 10): Promise<{ tile: string; gflops: number }[]> {
+  const { ex } = await compileTiles(MACRO_TILES.map(([m, n]) => macroSource(m, n, ...(macroShape(m, n) as [number, number]))).join('\n'), 16);
+  const A = 0,
+    B = 128 << 10,
+    C = 768 << 10, // A ≤ 66×256 floats, B ≤ 256×512 floats, C ≤ 66×512 floats
+    reps = 16,
+    best = MACRO_TILES.map(() => 0);
+  for (let t = 0; t <= trials; t++)
+    for (const [i, [m, n]] of MACRO_TILES.entries()) {
+      const [mc, nc] = macroShape(m, n),
+        t0 = performance.now();
+      ex[`macro_${m}x${n}`](A, B, C, reps);
+      if (t > 0) best[i] = Math.max(best[i], (2 * mc * nc * KC_MACRO * reps) / ((performance.now() - t0) * 1e6)); // t = 0: warm-up
+    }
+  return MACRO_TILES.map(([m, n], i) => ({ tile: `${m}×${n}`, gflops: best[i] }));
+}
+
 /** what the machine gave its cores together, in one line */
 export const togetherLine = (p: Peak): string =>
   p.together
@@ -302,6 +371,12 @@ if (/\/simd-peak\.(ts|mjs)$/.test(import.meta.url)) {
   };
   const ti = process.argv.indexOf('--threads'),
     threads = ti >= 0 ? Number(process.argv[ti + 1]) : 1;
+  if (process.argv.includes('--macro')) {
+    const rows = await measureMacro();
+    console.log(`${cpus()[0]?.model} ×${cpus().length}, ${process.release.name} ${process.version}`);
+    for (const r of rows) console.log(`macro-kernel ${r.tile.padEnd(5)} ${r.gflops.toFixed(1)} GFLOP/s`);
+    process.exit(0);
+  }
   const p = await measurePeak({ ...(process.argv.includes('--cpu') ? { clock: cpuClock, ms: 300 } : {}), threads });
   console.log(
     `${cpus()[0]?.model} ×${cpus().length}, ${process.release.name} ${process.version}, load ${loadavg()
