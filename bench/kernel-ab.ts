@@ -8,9 +8,10 @@
 // --what gemm: the quantized matmul alone (A·Wᵀ, 768×2304 weights of --weights int8|int4) at M = 8, 64, 512, GOP/s.
 // --what attention: the tiled attention alone, forward and backward, at the small GPT's shape (B 8, T 256, C 384,
 // 6 heads) and GPT-1's (B 1, T 512, C 768, 12 heads); also says whether the two builds give the same bits.
-// --what matmul: f32 matmuls alone, out += op(a)·b, one after another with no pause, at the shapes where the threads'
-// split depends on the kernels' share rules: the small GPT's dW = Xᵀ·dY (384 rows; 1152, 384, 1536 columns) and a
-// 100-token prompt's fc2 (100×3072×768). GFLOP/s and the median of the per-pair ratios.
+// --what matmul: f32 matmuls alone, out += op(a)·op(b), one after another with no pause: the GEMM bench's four
+// GPT-1 shapes, and shapes where the threads' split depends on the kernels' share rules: the small GPT's
+// dW = Xᵀ·dY (384 rows; 1152, 384, 1536 columns) and a 100-token prompt's fc2 (100×3072×768). GFLOP/s and the
+// median of the per-pair ratios.
 // --what train: one training step of the small GPT (B 8, T 256; forward, loss, backward, AdamW; dropout off), from
 // the same weights in both, and whether the two builds give the same loss and parameters after --reps steps.
 // A benchmark, never a timed test.
@@ -121,11 +122,15 @@ if (what === 'attention') {
   process.exit(0);
 }
 if (what === 'matmul') {
-  for (const [label, M, K, N, transA] of [
-    ['qkv dW Xᵀ·dY', 384, 2048, 1152, true],
-    ['proj dW Xᵀ·dY', 384, 2048, 384, true],
-    ['fc1 dW Xᵀ·dY', 384, 2048, 1536, true],
-    ['fc2, 100 tokens', 100, 3072, 768, false],
+  for (const [label, M, K, N, transA, transB] of [
+    ['GPT-1 proj', 512, 768, 768, false, false],
+    ['GPT-1 fc1', 512, 768, 3072, false, false],
+    ['GPT-1 fc2', 512, 3072, 768, false, false],
+    ['GPT-1 LM head X·Wᵀ', 512, 768, 40478, false, true],
+    ['qkv dW Xᵀ·dY', 384, 2048, 1152, true, false],
+    ['proj dW Xᵀ·dY', 384, 2048, 384, true, false],
+    ['fc1 dW Xᵀ·dY', 384, 2048, 1536, true, false],
+    ['fc2, 100 tokens', 100, 3072, 768, false, false],
   ] as const) {
     const st = bes.map((be) => {
       const a = be.alloc(M * K),
@@ -143,7 +148,7 @@ if (what === 'matmul') {
     });
     const once = (s: (typeof st)[number]) => {
       const t = performance.now();
-      s.be.matmul(s.out, s.a, s.b, null, M, K, N, transA, false, 1);
+      s.be.matmul(s.out, s.a, s.b, null, M, K, N, transA, transB, 1);
       return performance.now() - t;
     };
     const ms: number[][] = [[], []];

@@ -1,17 +1,19 @@
 // matmul: out(M,N) = beta*out + op(a)(M,K) · op(b)(K,N) [+ bias(N)], and its bias backward.
 //
 // One GotoBLAS-style kernel covers all four transposes: A is packed into MR-row panels (k-major, so a
-// row value is one `load32_splat`) and B into NR-column panels (k-major, one 8-float row per k), each
+// row value is one `load32_splat`) and B into NR-column panels (k-major, one 12-float row per k), each
 // pack reading whichever layout the operand has. The MR×NR micro-kernel then sees one layout only.
 // Blocking: a KC×NC block of packed B stays in L2 for all of this thread's rows; a KC×NR micro-panel of
-// it (8 KB) and an MR×KC panel of A stream through L1; the MR×NR register tile is tile.ts's.
+// it (12 KB) and an MR×KC panel of A stream through L1; the MR×NR register tile is tile.ts's tile3x12.
 // Threads split columns (see matmul).
 import { madd, colStart, colEnd, part, hsum, dot, axpy, transpose4 } from './common';
-import { MR, NR, tile4x8 } from './tile';
+import { GEMM_MR as MR, GEMM_NR as NR, tile3x12 } from './tile';
 const KC = 256;
 const ONE = f32x4.splat(1);
-const NC = 512;
-const MC = 64;
+const NC = 516; // 43 panels of NR
+const MC = 66; // 22 panels of MR
+// threads and shares split out's columns in groups of CG: whole panels and whole 64-byte lines of out
+const CG = 48;
 
 // bytes of packed A a thread may keep for all of K: see gemmBlock
 const A_BYTES = 2 << 20;
@@ -24,36 +26,59 @@ export function matmulScratchBytes(): i32 {
 }
 
 // Pack k-range [p0, p0+kc) × columns [j0, j0+n) of src, stored (K, ld) with each k's columns contiguous,
-// into panels of w columns (MR or NR), k-major: dst[panel][k][0:w), panel j at dst + j·kc floats; columns
-// past n are zero. A stored (K,M) and B stored (K,N) pack this way. One whole 64-byte line of every panel
-// at a time (16/w k), across all the panels, so src is read as 16/w sequential runs. Panel by panel down
-// k instead, each panel walked kc rows ld·4 bytes apart for part of a line of each: latency-bound
-// (384×2048×1152: 6.2 ms to pack a 9.4 MB B, 1.5 GB/s; pack-only builds: 13-38% less time this way).
+// into panels of w columns (MR or NR: 3 or 12), k-major: dst[panel][k][0:w), panel j at dst + j·kc floats;
+// columns past n are zero. A stored (K,M) and B stored (K,N) pack this way. k by k, each k's row of src
+// read in one sequential run across all the panels. Panel by panel down k instead, each panel walked kc rows
+// ld·4 bytes apart for part of a line of each: latency-bound (384×2048×1152: 6.2 ms to pack a 9.4 MB B,
+// 1.5 GB/s).
 function packKMajor(dst: usize, src: usize, ld: i32, p0: i32, kc: i32, j0: i32, n: i32, w: i32): void {
-  const lds = <usize>ld << 2, full = n & ~(w - 1), step = 16 / w;
-  // source offsets of a line's four vectors: w = 4, four k of 4 floats; w = 8, two k of 8
-  const o1: usize = w == 4 ? lds : 16, o2: usize = w == 4 ? 2 * lds : lds, o3: usize = w == 4 ? 3 * lds : lds + 16;
-  let k = 0;
-  for (; k + step <= kc; k += step) {
-    const s0 = src + (<usize>(p0 + k) * <usize>ld + <usize>j0) * 4, d0 = dst + <usize>(k * w) * 4;
-    for (let j = 0; j < full; j += w) {
-      const s = s0 + (<usize>j << 2), d = d0 + <usize>(j * kc) * 4;
-      v128.store(d, v128.load(s));
-      v128.store(d, v128.load(s + o1), 16);
-      v128.store(d, v128.load(s + o2), 32);
-      v128.store(d, v128.load(s + o3), 48);
+  const full = n - n % w, pstride = <usize>(w * kc) << 2;
+  for (let k = 0; k < kc; k++) {
+    const s0 = src + (<usize>(p0 + k) * <usize>ld + <usize>j0) * 4;
+    let d = dst + <usize>(k * w) * 4;
+    if (w == 12) {
+      for (let j = 0; j < full; j += 12, d += pstride) {
+        const s = s0 + (<usize>j << 2);
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+        v128.store(d, v128.load(s, 32), 32);
+      }
+    } else {
+      // w = 3: four panels' 12 floats in three vectors, each panel's 3 stored as a whole vector whose 4th lane
+      // the next k overwrites; the last k stores its 3 lanes alone, as its 4th would land in the next panel
+      const last = k == kc - 1;
+      let j = 0;
+      for (; j + 12 <= full; j += 12) {
+        const s = s0 + (<usize>j << 2), x0 = v128.load(s), x1 = v128.load(s, 16), x2 = v128.load(s, 32);
+        const p1 = i32x4.shuffle(x0, x1, 3, 4, 5, 5), p2 = i32x4.shuffle(x1, x2, 2, 3, 4, 4), p3 = i32x4.shuffle(x2, x2, 1, 2, 3, 3);
+        if (!last) {
+          v128.store(d, x0);
+          v128.store(d + pstride, p1);
+          v128.store(d + 2 * pstride, p2);
+          v128.store(d + 3 * pstride, p3);
+        } else {
+          store3(d, x0);
+          store3(d + pstride, p1);
+          store3(d + 2 * pstride, p2);
+          store3(d + 3 * pstride, p3);
+        }
+        d += 4 * pstride;
+      }
+      for (; j < full; j += 3, d += pstride) {
+        const s = s0 + (<usize>j << 2);
+        store<f32>(d, load<f32>(s));
+        store<f32>(d, load<f32>(s, 4), 4);
+        store<f32>(d, load<f32>(s, 8), 8);
+      }
     }
+    if (full < n) for (let j = 0; j < w; j++) store<f32>(d + (<usize>j << 2), full + j < n ? load<f32>(s0 + (<usize>(full + j) << 2)) : 0);
   }
-  for (; k < kc; k++) {
-    const s0 = src + (<usize>(p0 + k) * <usize>ld + <usize>j0) * 4, d0 = dst + <usize>(k * w) * 4;
-    for (let j = 0; j < full; j += w) for (let v = 0; v < w; v += 4) v128.store(d0 + <usize>(j * kc + v) * 4, v128.load(s0 + (<usize>(j + v) << 2)));
-  }
-  if (full < n) {
-    for (let k = 0; k < kc; k++) {
-      const s = src + (<usize>(p0 + k) * <usize>ld + <usize>(j0 + full)) * 4, d = dst + <usize>(full * kc + k * w) * 4;
-      for (let j = 0; j < w; j++) store<f32>(d + (<usize>j << 2), full + j < n ? load<f32>(s + (<usize>j << 2)) : 0);
-    }
-  }
+}
+
+// the first 3 lanes of v at d
+@inline function store3(d: usize, v: v128): void {
+  store<f64>(d, f64x2.extract_lane(v, 0));
+  store<f32>(d, f32x4.extract_lane(v, 2), 8);
 }
 
 // Pack rows [i0, i0+mc) × k-range [p0, p0+kc) of op(a) into panels of MR rows: ap[panel][k][r].
@@ -68,10 +93,20 @@ function packA(ap: usize, a: usize, M: i32, K: i32, i0: i32, mc: i32, p0: i32, k
     const rows = min(MR, mc - ir);
     const dst = ap + <usize>(ir * kc) * 4;
     if (rows == MR) {
-      // a is stored (M,K): 4×4 blocks of (rows, k) transposed into (k, rows)
+      // a is stored (M,K): 3 rows × 4 k at a time transposed into 4 k × 3 rows, the first three k's stores a
+      // whole vector each (its 4th lane is overwritten by the next k's), the last one's three lanes alone, so
+      // that nothing is written past the panel
       const src = a + (<usize>(i0 + ir) * <usize>K + <usize>p0) * 4, lda = <usize>K << 2;
       let k = 0;
-      for (; k + 4 <= kc; k += 4) transpose4(dst + <usize>(k * MR) * 4, MR * 4, src + (<usize>k << 2), lda, ONE);
+      for (; k + 4 <= kc; k += 4) {
+        const r0 = v128.load(src + (<usize>k << 2)), r1 = v128.load(src + lda + (<usize>k << 2)), r2 = v128.load(src + 2 * lda + (<usize>k << 2));
+        const lo = i32x4.shuffle(r0, r1, 0, 4, 1, 5), hi = i32x4.shuffle(r0, r1, 2, 6, 3, 7); // r0k0 r1k0 r0k1 r1k1 | r0k2 r1k2 r0k3 r1k3
+        const d = dst + <usize>(k * MR) * 4;
+        v128.store(d, i32x4.shuffle(lo, r2, 0, 1, 4, 4));
+        v128.store(d + 12, i32x4.shuffle(lo, r2, 2, 3, 5, 5));
+        v128.store(d + 24, i32x4.shuffle(hi, r2, 0, 1, 6, 6));
+        store3(d + 36, i32x4.shuffle(hi, r2, 2, 3, 7, 7));
+      }
       for (; k < kc; k++) for (let r = 0; r < MR; r++) store<f32>(dst + <usize>(k * MR + r) * 4, load<f32>(src + <usize>r * lda + (<usize>k << 2)));
     } else {
       for (let r = 0; r < MR; r++) {
@@ -97,12 +132,13 @@ function packB(bp: usize, b: usize, K: i32, N: i32, p0: i32, kc: i32, j0: i32, n
     const cols = min(NR, nc - jr);
     const dst = bp + <usize>(jr * kc) * 4;
     if (cols == NR) {
-      // b is stored (N,K): two 4×4 blocks of (columns, k) per 4 k, transposed into (k, columns)
+      // b is stored (N,K): three 4×4 blocks of (columns, k) per 4 k, transposed into (k, columns)
       const src = b + (<usize>(j0 + jr) * <usize>K + <usize>p0) * 4, ldb = <usize>K << 2;
       let k = 0;
       for (; k + 4 <= kc; k += 4) {
         transpose4(dst + <usize>(k * NR) * 4, NR * 4, src + (<usize>k << 2), ldb, ONE);
         transpose4(dst + <usize>(k * NR + 4) * 4, NR * 4, src + 4 * ldb + (<usize>k << 2), ldb, ONE);
+        transpose4(dst + <usize>(k * NR + 8) * 4, NR * 4, src + 8 * ldb + (<usize>k << 2), ldb, ONE);
       }
       for (; k < kc; k++) for (let j = 0; j < NR; j++) store<f32>(dst + <usize>(k * NR + j) * 4, load<f32>(src + <usize>j * ldb + (<usize>k << 2)));
     } else {
@@ -189,10 +225,10 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
       const c = out + (<usize>(ic + ir) * <usize>N + <usize>(jc + jr)) * 4;
       const app = apb + <usize>(ir * kc) * 4;
       if (rows == MR && cols == NR) {
-        tile4x8(kc, app, MR * 4, bpp, NR * 4, c, <usize>N, loadC, bb);
+        tile3x12(kc, app, MR * 4, bpp, NR * 4, c, <usize>N, loadC, bb);
       } else {
         // edge tile: compute whole tile into scratch, then merge the valid part
-        tile4x8(kc, app, MR * 4, bpp, NR * 4, tile, NR, false, 0);
+        tile3x12(kc, app, MR * 4, bpp, NR * 4, tile, NR, false, 0);
         for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) {
           const o = c + (<usize>r * <usize>N + <usize>j) * 4;
           let v = load<f32>(tile + <usize>(r * NR + j) * 4);
@@ -209,7 +245,7 @@ function gemmBlock(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i32, 
  * thread's matmulScratchBytes(). M <= GEMV_MAX_M with a not transposed takes the matrix-vector path
  * (gemv, below: no packing; one row of a uses 16 KB of the scratch). With one row of a and b not
  * transposed, the host may run gemvSlabs + gemvFold instead (see gemvSlabBytes): the same bits.
- * Threads split the columns, in 16-float groups (whole cache lines of out): each packs only its own
+ * Threads split the columns, in groups of CG (whole panels and cache lines of out): each packs only its own
  * part of b, and b is the big operand — a weight matrix, or the LM head's 40478×768 embedding against
  * 103-row chunks. Split by rows, every thread packed all of b: for the LM head, twice the packing and
  * twice the memory traffic of one thread, which is why it scaled below 2×. Rows only when out is too
@@ -222,11 +258,11 @@ export function matmul(out: usize, a: usize, b: usize, bias: usize, M: i32, K: i
     gemv(out, a, b, bias, M, K, N, transB != 0, beta, tid, nth, s);
     return;
   }
-  const groups = (N + 15) >> 4, rowPanels = (M + MR - 1) / MR;
+  const groups = (N + CG - 1) / CG, rowPanels = (M + MR - 1) / MR;
   if (nth == 1) {
     gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, 0, N, s);
-  } else if (groups >= nth * 4 || rowPanels < nth * 4) {
-    const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
+  } else if (groups >= nth * 2 || rowPanels < nth * 4) {
+    const n0 = min(N, part(groups, tid, nth) * CG), n1 = min(N, part(groups, tid + 1, nth) * CG);
     if (n0 < n1) gemmBlock(out, a, b, bias, M, K, N, transA != 0, transB != 0, beta, 0, M, n0, n1, s);
   } else {
     const m0 = min(M, part(rowPanels, tid, nth) * MR), m1 = min(M, part(rowPanels, tid + 1, nth) * MR);
@@ -347,11 +383,11 @@ export function matmulPackA(ap: usize, a: usize, M: i32, K: i32, transA: i32, ti
   if (r0 < r1) packARows(ap, a, M, K, roundPanels(M), 0, r0, r1, transA != 0);
 }
 
-/** matmul's out(M,N) with op(a) packed whole in ap; threads split columns in 16-float groups */
+/** matmul's out(M,N) with op(a) packed whole in ap; threads split columns in groups of CG */
 export function matmulCols(out: usize, ap: usize, b: usize, bias: usize, M: i32, K: i32, N: i32, transB: i32, beta: i32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
-  const groups = (N + 15) >> 4;
-  const n0 = min(N, part(groups, tid, nth) << 4), n1 = min(N, part(groups, tid + 1, nth) << 4);
+  const groups = (N + CG - 1) / CG;
+  const n0 = min(N, part(groups, tid, nth) * CG), n1 = min(N, part(groups, tid + 1, nth) * CG);
   if (n0 < n1) gemmBlock(out, 0, b, bias, M, K, N, false, transB != 0, beta, 0, M, n0, n1, scratch + <usize>tid * scratchStride, 0, ap);
 }
 
