@@ -315,11 +315,11 @@ test('wasm attention in shares (threads take runs of (head, block pair) units fo
 test('wasm matmul in shares (threads take 4 shares each, one at a time, from a shared counter: columns of a wide out, or rows against b packed once) and with A packed once for all column blocks: the bits of one thread, at 2 and 3 threads, all four transposes, bias and beta; near the f64 sum', async () => {
   const bes = await Promise.all([1, 2, 3].map((threads) => createNodeWasmBackend({ simd: 'relaxed', threads })));
   // columns: N 2081 (131 groups of 16: 8 shares at 2 threads, the even split at 3), N 3100 (12 shares at 3 threads);
-  // rows against b packed whole: M 515 (129 panels of 4: 8 shares at 2 threads, the even split at 3) with N 770 and K 600
+  // rows against b packed whole: M 515 (172 panels of 3: 8 shares at 2 threads, the even split at 3) with N 770 and K 600
   // (two NC blocks, three KC blocks, edge panels), M 800 with K 7 (12 shares at 3 threads).
   // One thread packs A once for all NC column blocks on the first three (one chunk of rows) and on 1100×1000×1600
   // (chunks of 512 rows: 512, 512, 76), where 2 and 3 threads take row shares: against the blocks packed per column block.
-  // Fewer column shares than 4 per thread, against A packed once: 300×700×1100 (75 row panels, too few for row
+  // Fewer column shares than 4 per thread, against A packed once: 300×700×1100 (100 row panels, too few for row
   // shares; 4 shares of 256+ columns fit: 4 at 2 threads, the even split at 3).
   for (const [M, K, N] of [
     [300, 700, 1100],

@@ -314,7 +314,7 @@ export function matmulPackedBytes(K: i32, N: i32): i32 {
 
 /**
  * How many shares of rows the host may cut matmul into, over b packed whole; 0: not this way. For an out
- * too narrow for matmulShares' columns, with at least 16 row panels (64 rows) per share and b's packed
+ * too narrow for matmulShares' columns, with at least 16 row panels (48 rows) per share and b's packed
  * copy at most 32 MiB.
  */
 export function matmulRowShares(M: i32, K: i32, N: i32, transA: i32, nth: i32): i32 {
