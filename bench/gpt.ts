@@ -42,6 +42,7 @@ import { OrtGPT, type OrtModuleLike } from '../src/infer/ort.ts';
 import { measurePeak, ofPeak, tileProbe, togetherLine } from './simd-peak.ts';
 import { forwardFlops, trainFlops } from './flops.ts';
 import { benchWasmBackend } from './common.ts';
+import { opKey, timeOps } from './op-timer.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -101,63 +102,23 @@ function alongProbe(a: NonNullable<typeof along>): void {
   a.probes.push(rate);
 }
 function instrument(be: Backend, V: number): void {
-  const ops = [
-    'matmul',
-    'attentionForward',
-    'attentionBackward',
-    'attentionCached',
-    'layernormForward',
-    'layernormBackward',
-    'geluForward',
-    'geluBackward',
-    'residualForward',
-    'biasBackward',
-    'crossEntropyForward',
-    'crossEntropyBackward',
-    'encoderForward',
-    'encoderBackward',
-    'adamw',
-    'sumSquares',
-    'fill',
-    'copy',
-    'write',
-    'read',
-    'gatherRows',
-    'dropoutForward',
-    'accumulate',
-  ] as const;
-  const b = be as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const op of ops) {
-    const orig = b[op];
-    if (typeof orig !== 'function') continue;
-    b[op] = function (this: unknown, ...args: unknown[]) {
-      if (!prof && !along) return orig.apply(be, args);
+  timeOps(
+    be,
+    () => {
       if (along && performance.now() - along.at >= 25) alongProbe(along);
-      const t = performance.now();
-      const r = orig.apply(be, args);
-      const ms = performance.now() - t;
+      return prof !== null || along !== null;
+    },
+    (op, args, ms) => {
       if (along) along.pending += ms;
-      if (prof) {
-        let key: string = op,
-          flops = 0;
-        if (op === 'matmul') {
-          const [M, K, N, tA, tB] = args.slice(4, 9) as [number, number, number, boolean, boolean];
-          const kind = tA ? 'Aᵀ·B (dW)' : tB ? 'A·Bᵀ (dX; the LM head fwd)' : 'A·B (fwd)';
-          key = `matmul ${M === V || K === V || N === V ? 'LM head ' : ''}${kind}`;
-          flops = 2 * M * K * N;
-        } else if (op === 'attentionForward' || op === 'attentionBackward') {
-          const [B, T, C] = args.slice(op === 'attentionForward' ? 3 : 5) as number[];
-          flops = (op === 'attentionForward' ? 2 : 4) * B * T * T * C; // the causal half of the products: attention's own rate (flops.ts counts the model's full T×T)
-        }
-        const s = prof.get(key) ?? { ms: 0, calls: 0, flops: 0 };
-        s.ms += ms;
-        s.calls++;
-        s.flops += flops;
-        prof.set(key, s);
-      }
-      return r;
-    };
-  }
+      if (!prof) return;
+      const { key, flops } = opKey(op, args, V);
+      const s = prof.get(key) ?? { ms: 0, calls: 0, flops: 0 };
+      s.ms += ms;
+      s.calls++;
+      s.flops += flops;
+      prof.set(key, s);
+    },
+  );
 }
 async function profiled(f: () => Promise<void>): Promise<{ total: number; rows: [string, OpStat][] }> {
   prof = new Map();

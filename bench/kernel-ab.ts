@@ -14,6 +14,8 @@
 // median of the per-pair ratios.
 // --what train: one training step of the small GPT (B 8, T 256; forward, loss, backward, AdamW; dropout off), from
 // the same weights in both, and whether the two builds give the same loss and parameters after --reps steps.
+// --threads-a N / --threads-b N: A and B on different thread counts (the same build twice: how each op scales).
+// --ops (train, prefill): each op's time in A and in B per run, medians, and the median of the per-pair ratios.
 // A benchmark, never a timed test.
 import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -24,6 +26,7 @@ import { preset } from '../src/model/config.ts';
 import { AdamW } from '../src/train/optim.ts';
 import type { WasmVariant } from '../wasm/kernels.ts';
 import { argv, median, opt } from './common.ts';
+import { opKey, timeOps } from './op-timer.ts';
 
 const str = (name: string, dflt?: string): string => {
   const i = argv.indexOf(`--${name}`);
@@ -39,9 +42,44 @@ const dirs = [resolve(str('a')), resolve(str('b', 'wasm/build'))],
 if (!['prefill', 'decode', 'gemm', 'attention', 'matmul', 'train'].includes(what))
   throw new Error('kernel-ab: --what prefill | decode | gemm | attention | matmul | train');
 
-const backend = (dir: string) =>
-  createNodeWasmBackend({ simd: 'relaxed', threads, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(dir, `gptedge-${v}.wasm`))) });
-const bes = [await backend(dirs[0]), await backend(dirs[1])];
+// --threads-a / --threads-b: one build at two thread counts (e.g. --a wasm/build --threads-a 1 --threads-b 2)
+const nths = [opt('threads-a', threads), opt('threads-b', threads)],
+  thr = nths[0] === nths[1] ? `${threads} thread(s)` : `A ${nths[0]} / B ${nths[1]} threads`;
+const backend = (dir: string, n: number) =>
+  createNodeWasmBackend({ simd: 'relaxed', threads: n, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(dir, `gptedge-${v}.wasm`))) });
+const bes = [await backend(dirs[0], nths[0]), await backend(dirs[1], nths[1])];
+
+// --ops (train, prefill, decode): each run's time per op (bench/op-timer.ts), A's and B's side by side
+const ops = argv.includes('--ops') ? bes.map(() => ({ run: new Map<string, number>(), runs: [] as Map<string, number>[] })) : null;
+function timeOpsOf(V: number): void {
+  if (!ops) return;
+  bes.forEach((be, i) =>
+    timeOps(
+      be,
+      () => true,
+      (op, args, ms) => {
+        const { key } = opKey(op, args, V);
+        ops[i].run.set(key, (ops[i].run.get(key) ?? 0) + ms);
+      },
+    ),
+  );
+}
+/** ends backend i's run: keeps its per-op times (kept: the timed runs, not the warm-up) */
+function endRun(i: number, kept: boolean): void {
+  if (!ops) return;
+  if (kept) ops[i].runs.push(ops[i].run);
+  ops[i].run = new Map();
+}
+function opsTable(): string {
+  if (!ops) return '';
+  const keys = [...ops[0].runs[0].keys()].sort((x, y) => (ops[0].runs[0].get(y) ?? 0) - (ops[0].runs[0].get(x) ?? 0));
+  const rows = keys.map((k) => {
+    const a = ops[0].runs.map((r) => r.get(k) ?? 0),
+      b = ops[1].runs.map((r) => r.get(k) ?? 0);
+    return `| ${k} | ${median(a).toFixed(1)} | ${median(b).toFixed(1)} | ${median(a.map((x, j) => x / b[j])).toFixed(3)} |`;
+  });
+  return `\n| op | A ms | B ms | A/B (median of pairs) |\n|---|---:|---:|---:|\n${rows.join('\n')}`;
+}
 if (what === 'gemm') {
   const dt = weights === 'int4' ? 'q4' : 'q8',
     K = 768,
@@ -66,7 +104,7 @@ if (what === 'gemm') {
       }
     const gops = (m: number[]) => ((2 * M * K * N) / median(m) / 1e6).toFixed(1);
     const ratios = ms[0].map((t, i) => t / ms[1][i]).sort((p, q) => p - q);
-    console.log(`${dt} ${M}×${K}×${N}ᵀ, ${threads} thread(s): A ${gops(ms[0])} GOP/s, B ${gops(ms[1])} GOP/s; A/B median ${median(ratios).toFixed(2)}`);
+    console.log(`${dt} ${M}×${K}×${N}ᵀ, ${thr}: A ${gops(ms[0])} GOP/s, B ${gops(ms[1])} GOP/s; A/B median ${median(ratios).toFixed(2)}`);
     for (const s of st) s.be.free(s.tw, s.ta, s.to);
   }
   for (const be of bes) be.dispose();
@@ -112,7 +150,7 @@ if (what === 'attention') {
     ['forward', 'backward'].forEach((name, d) => {
       const ratios = ms[d][0].map((t, k) => t / ms[d][1][k]).sort((p, q) => p - q);
       console.log(
-        `attention ${name} B${B} T${T} C${C} ${NH} heads, ${threads} thread(s): A ${median(ms[d][0]).toFixed(2)} ms, B ${median(ms[d][1]).toFixed(2)} ms; A/B median ${median(ratios).toFixed(3)}`,
+        `attention ${name} B${B} T${T} C${C} ${NH} heads, ${thr}: A ${median(ms[d][0]).toFixed(2)} ms, B ${median(ms[d][1]).toFixed(2)} ms; A/B median ${median(ratios).toFixed(3)}`,
       );
     });
     console.log(`  out, lse, dqkv: ${differ} of ${outs[0].length} values differ in bits between A and B`);
@@ -160,7 +198,7 @@ if (what === 'matmul') {
     const ratios = ms[0].map((t, k) => t / ms[1][k]);
     const gflops = (x: number[]) => ((2 * M * K * N) / median(x) / 1e6).toFixed(1);
     console.log(
-      `${label} ${M}×${K}×${N}, ${threads} thread(s), ${reps} pairs: A ${gflops(ms[0])} GFLOP/s, B ${gflops(ms[1])} GFLOP/s; A/B median ${median(ratios).toFixed(3)}`,
+      `${label} ${M}×${K}×${N}, ${thr}, ${reps} pairs: A ${gflops(ms[0])} GFLOP/s, B ${gflops(ms[1])} GFLOP/s; A/B median ${median(ratios).toFixed(3)}`,
     );
     for (const s of st) s.be.free(s.a, s.b, s.out);
   }
@@ -172,6 +210,7 @@ if (what === 'train') {
     B = 8,
     T = 256;
   const params = await new GPT(bes[0], cfg).init(1).readParams();
+  timeOpsOf(cfg.vocabSize);
   const ids = new Int32Array(B * T).map((_, i) => (i * 7919) % cfg.vocabSize),
     targets = new Int32Array(B * T).map((_, i) => (i * 104729 + 3) % cfg.vocabSize),
     w = new Float32Array(B * T).fill(1 / (B * T));
@@ -195,12 +234,13 @@ if (what === 'train') {
       const t = performance.now();
       losses[i].push(await runs[i]());
       if (r > 0) ms[i].push(performance.now() - t); // r = 0: warm-up
+      endRun(i, r > 0);
     }
   const ratios = ms[0].map((t, k) => t / ms[1][k]).sort((p, q) => p - q);
   const same = losses[0].every((l, k) => Object.is(l, losses[1][k]));
   console.log(
-    `small GPT training step B${B} T${T}, ${threads} thread(s), ${reps} pairs: A ${median(ms[0]).toFixed(0)} ms, B ${median(ms[1]).toFixed(0)} ms; ` +
-      `A/B per pair ${ratios.map((x) => x.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(3)}); losses ${same ? 'the same bits' : 'differ'} over ${reps + 1} steps`,
+    `small GPT training step B${B} T${T}, ${thr}, ${reps} pairs: A ${median(ms[0]).toFixed(0)} ms, B ${median(ms[1]).toFixed(0)} ms; ` +
+      `A/B per pair ${ratios.map((x) => x.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(3)}); losses ${same ? 'the same bits' : 'differ'} over ${reps + 1} steps${opsTable()}`,
   );
   for (const be of bes) be.dispose();
   process.exit(0);
@@ -213,6 +253,7 @@ const models = bes.map((be) => {
   return m;
 });
 const ids = new Int32Array(512).map((_, i) => (i * 7919) % cfg.vocabSize);
+if (what === 'prefill') timeOpsOf(cfg.vocabSize);
 /** one measurement in ms: the prefill, or (--what decode) ms/token of 16 greedy tokens after a 128-token prompt */
 async function once(m: GPT): Promise<number> {
   if (what === 'prefill') {
@@ -233,16 +274,22 @@ async function once(m: GPT): Promise<number> {
   return per;
 }
 const load0 = loadavg();
-for (const m of models) await once(m); // warm-up
+for (const [i, m] of models.entries()) {
+  await once(m); // warm-up
+  endRun(i, false);
+}
 const ms: number[][] = [[], []];
 for (let r = 0; r < reps; r++) {
   // ABBA order: whatever favours the first (or second) run of a pair falls on both builds
-  for (const i of r % 2 ? [1, 0] : [0, 1]) ms[i].push(await once(models[i]));
+  for (const i of r % 2 ? [1, 0] : [0, 1]) {
+    ms[i].push(await once(models[i]));
+    endRun(i, true);
+  }
 }
 const ratios = ms[0].map((t, i) => t / ms[1][i]).sort((x, y) => x - y);
 console.log(
-  `GPT-1 ${what === 'prefill' ? 'prefill 1×512' : 'decode ms/token (16 after 128)'}, ${weights} weights, ${threads} thread(s), ${reps} pairs (load ${load0.map((x) => x.toFixed(1)).join(' ')} at the start):\n` +
+  `GPT-1 ${what === 'prefill' ? 'prefill 1×512' : 'decode ms/token (16 after 128)'}, ${weights} weights, ${thr}, ${reps} pairs (load ${load0.map((x) => x.toFixed(1)).join(' ')} at the start):\n` +
     `  A ${dirs[0]}: ${median(ms[0]).toFixed(what === 'prefill' ? 0 : 2)} ms\n  B ${dirs[1]}: ${median(ms[1]).toFixed(what === 'prefill' ? 0 : 2)} ms\n` +
-    `  A/B per pair: ${ratios.map((x) => x.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(2)})`,
+    `  A/B per pair: ${ratios.map((x) => x.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(2)})${opsTable()}`,
 );
 for (const be of bes) be.dispose();
