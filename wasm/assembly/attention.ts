@@ -125,8 +125,20 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
       // 4 queries at once: their scores are a column of Sᵀ, their running max and sum one vector each
       const pos = i32x4.add(i32x4.splat(p0 + r), lanes);
       const col = S + (<usize>r << 2), kn = seen(r, lag); // keys past kn: masked for all 4, never read
-      let mx = f32x4.splat(-Infinity);
-      for (let u = 0; u < kn; u++) {
+      // four running maxima: one chain of dependent max would wait on each; max is exact in any order
+      let mx = f32x4.splat(-Infinity), m1 = mx, m2 = mx, m3 = mx;
+      let u = 0;
+      if (!diag) {
+        for (; u + 4 <= kn; u += 4) {
+          const at = col + <usize>(u * BT) * 4;
+          mx = f32x4.max(mx, v128.load(at));
+          m1 = f32x4.max(m1, v128.load(at, BT * 4));
+          m2 = f32x4.max(m2, v128.load(at, BT * 8));
+          m3 = f32x4.max(m3, v128.load(at, BT * 12));
+        }
+        mx = f32x4.max(f32x4.max(mx, m1), f32x4.max(m2, m3));
+      }
+      for (; u < kn; u++) {
         let x = v128.load(col + <usize>(u * BT) * 4);
         if (diag) x = v128.bitselect(x, f32x4.splat(-Infinity), i32x4.le_s(i32x4.splat(u0 + u), pos));
         mx = f32x4.max(mx, x);
@@ -145,7 +157,8 @@ function forwardBlock(i: i32, q: usize, ldq: usize, out: usize, ldo: usize, lse:
       }
       v128.store(M + (<usize>r << 2), mNew);
       v128.store(L + (<usize>r << 2), f32x4.add(f32x4.mul(v128.load(L + (<usize>r << 2)), alpha), sum));
-      if (j > 0) {
+      // alpha is exactly 1 where the running max did not move: scaling by it would change nothing
+      if (j > 0 && !i32x4.all_true(f32x4.eq(alpha, f32x4.splat(1)))) {
         const o = O + <usize>(r * hsp) * 4, row = <usize>hsp << 2;
         scaleRow(o, hsp, f32x4.extract_lane(alpha, 0));
         scaleRow(o + row, hsp, f32x4.extract_lane(alpha, 1));
