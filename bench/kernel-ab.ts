@@ -44,12 +44,12 @@ if (!['prefill', 'decode', 'gemm', 'attention', 'matmul', 'train'].includes(what
 
 // --threads-a / --threads-b: one build at two thread counts (e.g. --a wasm/build --threads-a 1 --threads-b 2)
 const nths = [opt('threads-a', threads), opt('threads-b', threads)],
-  thr = nths[0] === nths[1] ? `${threads} thread(s)` : `A ${nths[0]} / B ${nths[1]} threads`;
+  thr = nths[0] === nths[1] ? `${nths[0]} thread(s)` : `A ${nths[0]} / B ${nths[1]} threads`;
 const backend = (dir: string, n: number) =>
   createNodeWasmBackend({ simd: 'relaxed', threads: n, load: async (v: WasmVariant) => new Uint8Array(await readFile(join(dir, `gptedge-${v}.wasm`))) });
 const bes = [await backend(dirs[0], nths[0]), await backend(dirs[1], nths[1])];
 
-// --ops (train, prefill, decode): each run's time per op (bench/op-timer.ts), A's and B's side by side
+// --ops (train, prefill): each run's time per op (bench/op-timer.ts), A's and B's side by side
 const ops = argv.includes('--ops') ? bes.map(() => ({ run: new Map<string, number>(), runs: [] as Map<string, number>[] })) : null;
 function timeOpsOf(V: number): void {
   if (!ops) return;
