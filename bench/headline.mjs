@@ -207,6 +207,18 @@ const along = (what, T) => {
   const v = m(R.gpt[T], (j) => j.alongside?.[what]?.share);
   return v === undefined ? '–' : `${(100 * v).toFixed(0)}%`;
 };
+// each round's GPT process against the peak that process probed at its start (the shares above divide each
+// median over rounds by the run's median peak; a round that met a slow or a fast spell shows here)
+const ownPeak = (what, T, msOf) =>
+  R.gpt[T]
+    .map((j) => {
+      const ms = j ? msOf(j) : undefined;
+      return ms === undefined || !j.peak || !flops?.[what] ? '–' : `${((100 * flops[what]) / ms / 1e6 / T / j.peak).toFixed(0)}%`;
+    })
+    .join(' / ');
+const ownLine = (what, msOf) =>
+  `; each round's process against the peak it probed (round 1 / 2 / …): 1 thread ${ownPeak(what, 1, msOf)}, 2 threads ${ownPeak(what, 2, msOf)}`;
+const ownTrain = (what, tokens) => ownLine(what, (j) => tokMs(tokens, j[what]?.gptedge));
 const alongLine = (...whats) => whats.map(([label, w]) => `${label}${along(w, 1)} at 1 thread, ${along(w, 2)} at 2`).join('; ');
 const targets = [
   '| target (issue 15) | measured in this run | ',
@@ -215,8 +227,8 @@ const targets = [
   `| 1. GEMM 2 threads ≥ 1.8× 1 thread, every shape | ${paired.map((x) => f(x, 2)).join(' / ')} (our 1-thread time / 2-thread time, the two back to back in each repetition: median over repetitions, then over rounds); as a ratio of the two medians in the same process ${ratio(g2, base1)}; across processes ${ratio(g2, g1)}; the peak tile itself ${f(scale2, 2)}× |`,
   `| 1. GEMM 2 threads ≥ 1.3× onnxruntime-web 2 threads | ${ratio(g2, w2)} |`,
   `| 2. attention ≥ 50% of the GEMM rate | small GPT training step: 1 thread ${attention(1, 'training step of the small GPT')}; 2 threads ${attention(2, 'training step of the small GPT')}. GPT-1 prefill: 1 thread ${attention(1, 'GPT-1 prefill')}; 2 threads ${attention(2, 'GPT-1 prefill')} |`,
-  `| 2. prefill ≥ 90% of peak per core | 1 thread ${f(100 * (shareMs(flops?.prefill, gpt(1, 'prefill', 'gptedge'), 1) ?? NaN))}%, 2 threads ${f(100 * (shareMs(flops?.prefill, gpt(2, 'prefill', 'gptedge'), 2) ?? NaN))}%${ofTogether(flops?.prefill, gpt(2, 'prefill', 'gptedge'))}. Of the rate the cores offered while it ran (the peak tile probed between ops on as many threads): ${alongLine(['', 'prefill'])} |`,
-  `| 2. training step ≥ 90% of peak per core | GPT-1: 1 thread ${f(100 * (shareTok(flops?.trainGpt1, 512, gpt(1, 'trainGpt1', 'gptedge'), 1) ?? NaN))}%, 2 threads ${f(100 * (shareTok(flops?.trainGpt1, 512, gpt(2, 'trainGpt1', 'gptedge'), 2) ?? NaN))}%${ofTogether(flops?.trainGpt1, tokMs(512, gpt(2, 'trainGpt1', 'gptedge')))}; small GPT: 1 thread ${f(100 * (shareTok(flops?.trainSmall, 2048, gpt(1, 'trainSmall', 'gptedge'), 1) ?? NaN))}%, 2 threads ${f(100 * (shareTok(flops?.trainSmall, 2048, gpt(2, 'trainSmall', 'gptedge'), 2) ?? NaN))}%${ofTogether(flops?.trainSmall, tokMs(2048, gpt(2, 'trainSmall', 'gptedge')))}. Of the rate the cores offered while it ran (probed between ops): ${alongLine(['GPT-1 ', 'trainGpt1'], ['small GPT ', 'trainSmall'])} |`,
+  `| 2. prefill ≥ 90% of peak per core | 1 thread ${f(100 * (shareMs(flops?.prefill, gpt(1, 'prefill', 'gptedge'), 1) ?? NaN))}%, 2 threads ${f(100 * (shareMs(flops?.prefill, gpt(2, 'prefill', 'gptedge'), 2) ?? NaN))}%${ofTogether(flops?.prefill, gpt(2, 'prefill', 'gptedge'))}${ownLine('prefill', (j) => j.prefill?.gptedge)}. Of the rate the cores offered while it ran (the peak tile probed between ops on as many threads): ${alongLine(['', 'prefill'])} |`,
+  `| 2. training step ≥ 90% of peak per core | GPT-1: 1 thread ${f(100 * (shareTok(flops?.trainGpt1, 512, gpt(1, 'trainGpt1', 'gptedge'), 1) ?? NaN))}%, 2 threads ${f(100 * (shareTok(flops?.trainGpt1, 512, gpt(2, 'trainGpt1', 'gptedge'), 2) ?? NaN))}%${ofTogether(flops?.trainGpt1, tokMs(512, gpt(2, 'trainGpt1', 'gptedge')))}${ownTrain('trainGpt1', 512)}; small GPT: 1 thread ${f(100 * (shareTok(flops?.trainSmall, 2048, gpt(1, 'trainSmall', 'gptedge'), 1) ?? NaN))}%, 2 threads ${f(100 * (shareTok(flops?.trainSmall, 2048, gpt(2, 'trainSmall', 'gptedge'), 2) ?? NaN))}%${ofTogether(flops?.trainSmall, tokMs(2048, gpt(2, 'trainSmall', 'gptedge')))}${ownTrain('trainSmall', 2048)}. Of the rate the cores offered while it ran (probed between ops): ${alongLine(['GPT-1 ', 'trainGpt1'], ['small GPT ', 'trainSmall'])} |`,
 ].join('\n');
 
 const cmd = `node bench/headline.mjs ${argv.join(' ')}`.trim();
