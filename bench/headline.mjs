@@ -112,7 +112,7 @@ const f = (v, d = 0) => (v === undefined ? '–' : v.toFixed(d));
 const pct = (v) => (v === undefined ? '' : ` (${(100 * v).toFixed(0)}%)`);
 // share of the peak per core: GFLOP/s / threads / peak
 const shareG = (g, T) => (g === undefined || !peak ? undefined : g / T / peak);
-const shareMs = (fl, ms, T) => (ms === undefined || !peak ? undefined : fl / ms / 1e6 / T / peak);
+const shareMs = (fl, ms, T, pk = peak) => (ms === undefined || !pk ? undefined : fl / ms / 1e6 / T / pk);
 const tokMs = (tokensPerStep, tokS) => (tokS === undefined ? undefined : (1000 * tokensPerStep) / tokS);
 const shareTok = (fl, tokensPerStep, tokS, T) => (tokS === undefined ? undefined : shareMs(fl, tokMs(tokensPerStep, tokS), T));
 const gemmCell = (vals, T) =>
@@ -212,8 +212,8 @@ const along = (what, T) => {
 const ownPeak = (what, T, msOf) =>
   R.gpt[T]
     .map((j) => {
-      const ms = j ? msOf(j) : undefined;
-      return ms === undefined || !j.peak || !flops?.[what] ? '–' : `${((100 * flops[what]) / ms / 1e6 / T / j.peak).toFixed(0)}%`;
+      const v = j && flops?.[what] ? shareMs(flops[what], msOf(j), T, j.peak) : undefined;
+      return v === undefined ? '–' : `${(100 * v).toFixed(0)}%`;
     })
     .join(' / ');
 const ownLine = (what, msOf) =>
