@@ -388,6 +388,7 @@ export class JobManager implements JobService {
     this.stopping = true;
     this.queue.length = 0;
     await this.idle;
+    await this.store.settled();
   }
 
   /** Calls `cb` on every new event of a job; returns the unsubscribe function. */
@@ -473,6 +474,10 @@ export class JobManager implements JobService {
 
   // ---- events and status ----
   private event(rec: JobRecord, level: JobEvent['level'], message: string, data?: Record<string, unknown>): void {
+    this.appendEvent(rec, level, message, data);
+    this.notify(rec);
+  }
+  private appendEvent(rec: JobRecord, level: JobEvent['level'], message: string, data?: Record<string, unknown>): void {
     rec.events.push({
       object: `${rec.kind}.job.event`,
       id: rid(rec.kind === 'fine_tuning' ? 'ftevent-' : 'ptevent-'),
@@ -482,14 +487,21 @@ export class JobManager implements JobService {
       type: data ? 'metrics' : 'message',
       ...(data ? { data } : {}),
     });
+  }
+  private notify(rec: JobRecord): void {
     for (const l of this.listeners.get(rec.job.id) ?? []) l();
   }
 
+  /** Listeners (a waiting cancel, the event stream) hear of a new status once it is on disk. */
   private async setStatus(rec: JobRecord, status: JobObject['status'], extra: Record<string, unknown> = {}): Promise<void> {
     Object.assign(rec.job, { status, ...extra });
     if (TERMINAL.includes(status)) rec.job.finished_at = now();
-    this.event(rec, status === 'failed' ? 'error' : 'info', `job ${status}${extra.error ? `: ${(extra.error as { message: string }).message}` : ''}`);
-    await this.store.save(rec);
+    this.appendEvent(rec, status === 'failed' ? 'error' : 'info', `job ${status}${extra.error ? `: ${(extra.error as { message: string }).message}` : ''}`);
+    try {
+      await this.store.save(rec);
+    } finally {
+      this.notify(rec);
+    }
   }
 
   // ---- running ----

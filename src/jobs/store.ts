@@ -58,7 +58,27 @@ export class JobStore {
     return { records, files };
   }
 
-  async save(rec: JobRecord): Promise<void> {
+  /**
+   * Writes job.json. Saves of one job run one after another, each serializing the record when its turn
+   * comes: a progress save still in flight cannot land after (and undo) a later status change.
+   */
+  save(rec: JobRecord): Promise<void> {
+    const id = rec.job.id;
+    const next = (this.saving.get(id) ?? Promise.resolve()).catch(() => undefined).then(() => this.write(rec));
+    this.saving.set(id, next);
+    const forget = () => {
+      if (this.saving.get(id) === next) this.saving.delete(id);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+  private saving = new Map<string, Promise<void>>();
+  /** Resolves when no save is in flight (shutdown). */
+  async settled(): Promise<void> {
+    while (this.saving.size) await Promise.allSettled([...this.saving.values()]);
+  }
+
+  private async write(rec: JobRecord): Promise<void> {
     if (rec.events.length > MAX_EVENTS) {
       let drop = rec.events.length - MAX_EVENTS;
       rec.events = rec.events.filter((e) => !(drop > 0 && e.type === 'metrics' && drop--));

@@ -36,6 +36,18 @@ async function modelDirs(dir: string) {
   return { tiny };
 }
 
+/** Resolves once the child has exited: SIGTERM first (the server closes its engine), SIGKILL after `ms`. */
+function exited(proc: ChildProcess, ms: number): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const force = setTimeout(() => proc.kill('SIGKILL'), ms);
+    proc.once('exit', () => (clearTimeout(force), done()));
+    proc.kill('SIGTERM');
+  });
+}
+
+const removeDir = (dir: string) => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+
 const serverArgs = (dir: string) => [
   '--model',
   `tiny=${join(dir, 'tiny')}`,
@@ -197,22 +209,25 @@ if (runtime === 'node') {
   test('serve: Node (@hono/node-server) via serveCommand on 127.0.0.1, engine in a worker', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gptedge-serve-'));
     const stop = new AbortController();
+    let served: Promise<unknown> = Promise.resolve();
     try {
       const { tiny } = await modelDirs(dir);
       let url = '';
       const listening = new Promise<void>((ok) => {
-        void serveCommand(
+        served = serveCommand(
           serverArgs(dir),
           { fs, createBackend, parse: parseArgs },
           { signal: stop.signal, onListen: (s) => ((url = s.url), ok()), log: () => undefined },
-        );
+        ).catch(() => undefined);
       });
       await listening;
       assert(url.startsWith('http://127.0.0.1:'), url);
       await exercise(url, tiny, 'node');
     } finally {
       stop.abort();
-      rmSync(dir, { recursive: true, force: true });
+      // the cancelled job may still be writing into dir until the engine has closed
+      await served;
+      removeDir(dir);
     }
   }, 90_000);
 
@@ -268,8 +283,9 @@ if (runtime === 'node') {
         assert(/engine in a worker/.test(log), `${rt}: ${log}`);
         await exercise(url, tiny, rt);
       } finally {
-        proc?.kill('SIGTERM');
-        rmSync(dir, { recursive: true, force: true });
+        // the cancelled job may still be writing into dir until the server has shut down
+        if (proc) await exited(proc, 10_000);
+        removeDir(dir);
       }
     }, 90_000);
   }

@@ -3,7 +3,8 @@
 // requests; a pretraining job that a "restarted server" resumes from its checkpoint.
 import { createApp, ModelRegistry, type ServedModel } from '../../src/serve/index.ts';
 import { JobManager } from '../../src/jobs/index.ts';
-import { MemoryFileSystem } from '../../src/io/fs.ts';
+import { MemoryFileSystem, readText } from '../../src/io/fs.ts';
+import { JobStore, type JobRecord } from '../../src/jobs/store.ts';
 import { GPTTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { assert, assertEqual, test } from '../lib/harness.ts';
 import { tinyModel, tinyTokenizerJSON } from '../lib/helpers.ts';
@@ -149,6 +150,54 @@ test('jobs: live SSE events while a job runs; cancel ends it; bad job requests a
   const pbad = await post(app, '/v1/pretraining/jobs', { model: 'tiny', training_data: 'AB' });
   assertEqual(pbad.status, 400);
   assert(/training data: the corpus has 2 tokens/.test(((await pbad.json()) as { error: { message: string } }).error.message));
+});
+
+/** A file system whose renames wait `delay(path)` ms first: a save that takes a while to land. */
+class SlowRenames extends MemoryFileSystem {
+  constructor(readonly delay: (path: string) => number) {
+    super();
+  }
+  override async rename(from: string, to: string): Promise<void> {
+    await new Promise((r) => setTimeout(r, this.delay(to)));
+    return super.rename(from, to);
+  }
+}
+
+test('jobs: a cancel answers once the cancelled status is on disk (a crash after the answer does not resume the job)', async () => {
+  const fs = new SlowRenames((p) => (p.endsWith('job.json') ? 30 : 0));
+  const { app, jobs } = await setup(fs);
+  const job = (await (
+    await post(app, '/v1/pretraining/jobs', {
+      model: 'tiny',
+      training_data: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.repeat(12),
+      hyperparameters: { steps: 500, batch_size: 2 },
+    })
+  ).json()) as { id: string };
+  const t0 = Date.now();
+  while (!jobs.record(job.id)!.events.some((e) => e.type === 'metrics')) {
+    assert(Date.now() - t0 < 20_000, 'no step within 20 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const c = (await (await post(app, `/v1/pretraining/jobs/${job.id}/cancel`, {})).json()) as { status: string };
+  assertEqual(c.status, 'cancelled');
+  const onDisk = JSON.parse(await readText(fs, `jobs/${job.id}/job.json`)) as JobRecord;
+  assertEqual(onDisk.job.status, 'cancelled', 'job.json when the cancel answered');
+  await jobs.stop();
+});
+
+test('jobs: saves of one job land in the order they were made, even when an earlier write is slower', async () => {
+  let first = true;
+  const fs = new SlowRenames(() => (first ? ((first = false), 40) : 0));
+  const store = new JobStore(fs, 'jobs');
+  await store.open();
+  const rec = { job: { id: 'ptjob-order', status: 'running' }, kind: 'pretraining', request: {}, events: [], diskBytes: 0 } as unknown as JobRecord;
+  const progress = store.save(rec); // serialized now ("running"); its rename is the slow one
+  await new Promise((r) => setTimeout(r, 5));
+  rec.job.status = 'cancelled';
+  const status = store.save(rec);
+  await Promise.all([progress, status]);
+  assertEqual((JSON.parse(await readText(fs, 'jobs/ptjob-order/job.json')) as JobRecord).job.status, 'cancelled', 'the later save wins');
+  await store.settled();
 });
 
 test('jobs: a pretraining job interrupted by a server stop resumes from its checkpoint in a new server', async () => {
