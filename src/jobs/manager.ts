@@ -366,7 +366,10 @@ export class JobManager implements JobService {
 
   async cancel(kind: JobKind, id: string): Promise<JobObject> {
     const rec = this.find(kind, id);
-    if (TERMINAL.includes(rec.job.status)) return rec.job;
+    if (TERMINAL.includes(rec.job.status)) {
+      await this.store.settled(id); // an ending that is still being saved: answer once it is on disk
+      return rec.job;
+    }
     const qi = this.queue.indexOf(id);
     if (qi >= 0) {
       this.queue.splice(qi, 1);

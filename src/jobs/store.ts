@@ -73,9 +73,10 @@ export class JobStore {
     return next;
   }
   private saving = new Map<string, Promise<void>>();
-  /** Resolves when no save is in flight (shutdown). */
-  async settled(): Promise<void> {
-    while (this.saving.size) await Promise.allSettled([...this.saving.values()]);
+  /** Resolves when no save is in flight: of job `id`, or of any job (shutdown). */
+  async settled(id?: string): Promise<void> {
+    const pending = () => (id === undefined ? [...this.saving.values()] : [this.saving.get(id)].filter((p) => p !== undefined));
+    for (let p = pending(); p.length; p = pending()) await Promise.allSettled(p);
   }
 
   private async write(rec: JobRecord): Promise<void> {
