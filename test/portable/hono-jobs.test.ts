@@ -13,6 +13,15 @@ const lm = (seed = 4): ServedModel => ({ model: tinyModel({}, seed), tokenizer: 
 const post = (app: { request: (p: string, i: RequestInit) => Response | Promise<Response> }, path: string, body: unknown) =>
   app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
+/** Polls a running job's events until one matches (20 s at most). */
+async function untilEvent(jobs: JobManager, id: string, match: (e: JobRecord['events'][number]) => boolean, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!jobs.record(id)!.events.some(match)) {
+    assert(Date.now() - t0 < 20_000, `${what} within 20 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** A tiny separable task: runs of A (pos) or B (neg) of varied lengths. */
 function jsonl(n: number): string {
   const rows = [];
@@ -173,11 +182,7 @@ test('jobs: a cancel answers once the cancelled status is on disk (a crash after
       hyperparameters: { steps: 500, batch_size: 2 },
     })
   ).json()) as { id: string };
-  const t0 = Date.now();
-  while (!jobs.record(job.id)!.events.some((e) => e.type === 'metrics')) {
-    assert(Date.now() - t0 < 20_000, 'no step within 20 s');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await untilEvent(jobs, job.id, (e) => e.type === 'metrics', 'no step');
   const c = (await (await post(app, `/v1/pretraining/jobs/${job.id}/cancel`, {})).json()) as { status: string };
   assertEqual(c.status, 'cancelled');
   const onDisk = JSON.parse(await readText(fs, `jobs/${job.id}/job.json`)) as JobRecord;
@@ -214,11 +219,7 @@ test('jobs: a pretraining job interrupted by a server stop resumes from its chec
   assertEqual(job.object, 'pretraining.job');
   // wait for the first checkpoint, then stop the "server" (the job stays "running" on disk, as after a crash)
   const rec = () => first.jobs.record(job.id)!;
-  const t0 = Date.now();
-  while (!rec().events.some((e) => e.data?.checkpoint)) {
-    if (Date.now() - t0 > 20_000) throw new Error('no checkpoint within 20 s');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await untilEvent(first.jobs, job.id, (e) => !!e.data?.checkpoint, 'no checkpoint');
   await first.jobs.stop();
   const stoppedAt = Math.max(
     ...rec()
